@@ -1,0 +1,245 @@
+//! The reference decode attention over a VQ-compressed KV cache: the oracle every GPU kernel
+//! is checked against.
+//!
+//! Cache semantics (the GPU cache follows them exactly):
+//! - each (sequence, KV head) holds `quantized_len` tokens as packed codes (layout in
+//!   [`crate::pack`]) followed by at most `residual` newest tokens in fp16, untransformed;
+//! - `append` puts the new token into the fp16 window; when the window then holds more than
+//!   `residual` tokens, the oldest one is flushed: its fp16 key is transformed in f32
+//!   (`(k ⊘ λ)·H`) and encoded, its fp16 value is encoded;
+//! - `attend` transforms the query (`q' = (q ⊙ λ)·H / sqrt(D)`), builds the lookup table
+//!   `LUT[m][j] = q'_m · C_k[j]`, scores a coded token as `Σ_m LUT[m][code_m]` and an fp16 token
+//!   as `q · k / sqrt(D)`, then takes the softmax and sums values decoded from the V codebook
+//!   (or read from the fp16 window). All arithmetic is f32.
+
+use crate::codebook_file::LayerParams;
+use crate::error::{QuantError, Result};
+use half::f16;
+
+/// Shape of one decode step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeShape {
+    pub batch: usize,
+    pub q_heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl DecodeShape {
+    pub fn group(&self) -> usize {
+        self.q_heads / self.kv_heads
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        crate::hadamard::check_head_dim(self.head_dim)?;
+        if self.batch == 0 || self.kv_heads == 0 || self.q_heads == 0 || self.q_heads % self.kv_heads != 0 {
+            return Err(QuantError::InvalidArgument(format!(
+                "{} query heads cannot share {} KV heads: the query heads must be a positive multiple of the KV heads, batch positive",
+                self.q_heads, self.kv_heads
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct HeadCache {
+    key_codes: Vec<u8>,
+    value_codes: Vec<u8>,
+    quantized_len: usize,
+    /// fp16, `[window_len, head_dim]`, oldest first.
+    residual_keys: Vec<f16>,
+    residual_values: Vec<f16>,
+}
+
+/// A CPU model of the GPU's quantized KV cache for one layer.
+pub struct ReferenceKvCache<'a> {
+    params: LayerParams<'a>,
+    shape: DecodeShape,
+    residual: usize,
+    key_row: usize,
+    value_row: usize,
+    /// `[batch][kv_heads]`
+    heads: Vec<Vec<HeadCache>>,
+}
+
+impl<'a> ReferenceKvCache<'a> {
+    pub fn new(params: LayerParams<'a>, shape: DecodeShape, residual: usize) -> Result<Self> {
+        shape.validate()?;
+        if shape.kv_heads != params.kv_heads || shape.head_dim != params.head_dim {
+            return Err(QuantError::shape(
+                "cache shape vs codebooks",
+                format!("{} KV heads of dim {}", params.kv_heads, params.head_dim),
+                format!("{} KV heads of dim {}", shape.kv_heads, shape.head_dim),
+            ));
+        }
+        let key_row = params.keys.codec().packed_bytes(shape.head_dim)?;
+        let value_row = params.values.codec().packed_bytes(shape.head_dim)?;
+        Ok(Self {
+            params,
+            shape,
+            residual,
+            key_row,
+            value_row,
+            heads: vec![vec![HeadCache::default(); shape.kv_heads]; shape.batch],
+        })
+    }
+
+    pub fn len(&self, seq: usize) -> usize {
+        let h = &self.heads[seq][0];
+        h.quantized_len + h.residual_keys.len() / self.shape.head_dim
+    }
+
+    pub fn is_empty(&self, seq: usize) -> bool {
+        self.len(seq) == 0
+    }
+
+    pub fn quantized_len(&self, seq: usize) -> usize {
+        self.heads[seq][0].quantized_len
+    }
+
+    /// Packed key codes of one (sequence, KV head), `[quantized_len, key_row_bytes]`.
+    pub fn key_codes(&self, seq: usize, kv_head: usize) -> &[u8] {
+        &self.heads[seq][kv_head].key_codes
+    }
+
+    pub fn value_codes(&self, seq: usize, kv_head: usize) -> &[u8] {
+        &self.heads[seq][kv_head].value_codes
+    }
+
+    /// Appends one token's keys and values (`[kv_heads, head_dim]` each) to sequence `seq`.
+    pub fn append(&mut self, seq: usize, keys: &[f32], values: &[f32]) -> Result<()> {
+        let (hk, d) = (self.shape.kv_heads, self.shape.head_dim);
+        if seq >= self.shape.batch {
+            return Err(QuantError::InvalidArgument(format!("sequence {seq} out of range: batch is {}", self.shape.batch)));
+        }
+        for (what, x) in [("appended keys", keys), ("appended values", values)] {
+            if x.len() != hk * d {
+                return Err(QuantError::shape(what, format!("[{hk}, {d}] = {}", hk * d), x.len()));
+            }
+        }
+        let mut scratch = self.params.keys.for_head(0).scratch();
+        let mut scratch_v = self.params.values.for_head(0).scratch();
+        for h in 0..hk {
+            let head = &mut self.heads[seq][h];
+            head.residual_keys.extend(keys[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v)));
+            head.residual_values.extend(values[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v)));
+            if head.residual_keys.len() / d > self.residual {
+                let mut key: Vec<f32> = head.residual_keys.drain(..d).map(f16::to_f32).collect();
+                let value: Vec<f32> = head.residual_values.drain(..d).map(f16::to_f32).collect();
+                self.params.transform.apply_to_key(&mut key, self.params.smooth_for_head(h))?;
+                let start = head.key_codes.len();
+                head.key_codes.resize(start + self.key_row, 0);
+                self.params.keys.for_head(h).encode_packed(&key, &mut head.key_codes[start..], &mut scratch);
+                let start = head.value_codes.len();
+                head.value_codes.resize(start + self.value_row, 0);
+                self.params.values.for_head(h).encode_packed(&value, &mut head.value_codes[start..], &mut scratch_v);
+                head.quantized_len += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys of one (sequence, KV head) as the cache holds them, mapped back to the original
+    /// space (`[len, head_dim]`); for naive checks.
+    pub fn dequantized_keys(&self, seq: usize, kv_head: usize) -> Result<Vec<f32>> {
+        let d = self.shape.head_dim;
+        let head = &self.heads[seq][kv_head];
+        let mut out = vec![0f32; self.len(seq) * d];
+        for t in 0..head.quantized_len {
+            let row = &mut out[t * d..(t + 1) * d];
+            self.params.keys.for_head(kv_head).decode_packed(&head.key_codes[t * self.key_row..(t + 1) * self.key_row], row);
+            self.params.transform.invert_on_key(row, self.params.smooth_for_head(kv_head))?;
+        }
+        for (o, k) in out[head.quantized_len * d..].iter_mut().zip(&head.residual_keys) {
+            *o = k.to_f32();
+        }
+        Ok(out)
+    }
+
+    /// Values of one (sequence, KV head) as the cache holds them (`[len, head_dim]`).
+    pub fn dequantized_values(&self, seq: usize, kv_head: usize) -> Vec<f32> {
+        let d = self.shape.head_dim;
+        let head = &self.heads[seq][kv_head];
+        let mut out = vec![0f32; self.len(seq) * d];
+        for t in 0..head.quantized_len {
+            self.params.values.for_head(kv_head).decode_packed(&head.value_codes[t * self.value_row..(t + 1) * self.value_row], &mut out[t * d..(t + 1) * d]);
+        }
+        for (o, v) in out[head.quantized_len * d..].iter_mut().zip(&head.residual_values) {
+            *o = v.to_f32();
+        }
+        out
+    }
+
+    /// One decode step: `queries` is `[batch, q_heads, head_dim]`; returns the same shape.
+    /// Every sequence must hold at least one token.
+    pub fn attend(&self, queries: &[f32]) -> Result<Vec<f32>> {
+        let s = self.shape;
+        let d = s.head_dim;
+        if queries.len() != s.batch * s.q_heads * d {
+            return Err(QuantError::shape("queries", format!("[{}, {}, {}]", s.batch, s.q_heads, d), queries.len()));
+        }
+        let mut out = vec![0f32; queries.len()];
+        for b in 0..s.batch {
+            if self.is_empty(b) {
+                return Err(QuantError::InvalidArgument(format!("sequence {b} is empty: nothing to attend to")));
+            }
+            for qh in 0..s.q_heads {
+                let idx = (b * s.q_heads + qh) * d;
+                let o = self.attend_head(b, qh / s.group(), &queries[idx..idx + d])?;
+                out[idx..idx + d].copy_from_slice(&o);
+            }
+        }
+        Ok(out)
+    }
+
+    fn attend_head(&self, seq: usize, kv_head: usize, query: &[f32]) -> Result<Vec<f32>> {
+        let d = self.shape.head_dim;
+        let head = &self.heads[seq][kv_head];
+        let softmax_scale = 1.0 / (d as f32).sqrt();
+        let key_books = self.params.keys.for_head(kv_head);
+        let key_codec = key_books.codec();
+        let (sub, books) = (key_codec.sub_dim(), key_codec.codebook_size());
+        let m_count = d / sub;
+
+        let mut q_transformed = query.to_vec();
+        self.params.transform.apply_to_query(&mut q_transformed, self.params.smooth_for_head(kv_head))?;
+        q_transformed.iter_mut().for_each(|v| *v *= softmax_scale);
+        // LUT[m][j] = q'_m · C[j]
+        let mut lut = vec![0f32; m_count * books];
+        for m in 0..m_count {
+            let qm = &q_transformed[m * sub..(m + 1) * sub];
+            for j in 0..books {
+                lut[m * books + j] = qm.iter().zip(key_books.centroid(j)).map(|(a, b)| a * b).sum();
+            }
+        }
+        let window = head.residual_keys.len() / d;
+        let mut scores = Vec::with_capacity(head.quantized_len + window);
+        for t in 0..head.quantized_len {
+            let row = &head.key_codes[t * self.key_row..(t + 1) * self.key_row];
+            scores.push((0..m_count).map(|m| lut[m * books + crate::pack::unpack_code(row, key_codec.bits(), m) as usize]).sum::<f32>());
+        }
+        for t in 0..window {
+            let k = &head.residual_keys[t * d..(t + 1) * d];
+            scores.push(query.iter().zip(k).map(|(q, k)| q * k.to_f32()).sum::<f32>() * softmax_scale);
+        }
+        let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f32 = weights.iter().sum();
+
+        let value_books = self.params.values.for_head(kv_head);
+        let mut acc = vec![0f32; d];
+        let mut value = vec![0f32; d];
+        for (t, &w) in weights.iter().enumerate() {
+            if t < head.quantized_len {
+                value_books.decode_packed(&head.value_codes[t * self.value_row..(t + 1) * self.value_row], &mut value);
+            } else {
+                let r = t - head.quantized_len;
+                value.iter_mut().zip(&head.residual_values[r * d..(r + 1) * d]).for_each(|(o, v)| *o = v.to_f32());
+            }
+            acc.iter_mut().zip(&value).for_each(|(a, v)| *a += w * v);
+        }
+        acc.iter_mut().for_each(|a| *a /= total);
+        Ok(acc)
+    }
+}

@@ -1,0 +1,212 @@
+//! A trained codebook and the encode/decode of head vectors with it.
+
+use crate::codec::VqCodec;
+use crate::error::{QuantError, Result};
+use crate::kmeans::{KMeansConfig, kmeans};
+use crate::pack::{pack_codes, unpack_code};
+use crate::search::CentroidSearch;
+use half::f16;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One codebook: `2^b` centroids of dimension `d`, held at fp16 precision (the stored form).
+pub struct Codebook {
+    codec: VqCodec,
+    /// Row-major `[2^b, d]`, every value exactly representable in fp16.
+    centroids: Vec<f32>,
+    search: CentroidSearch,
+}
+
+impl Codebook {
+    /// Builds a codebook from centroids (row-major `[2^b, d]`), rounding them to fp16.
+    pub fn new(codec: VqCodec, centroids: &[f32]) -> Result<Self> {
+        let expected = codec.codebook_size() * codec.sub_dim();
+        if centroids.len() != expected {
+            return Err(QuantError::shape(format!("{codec} codebook"), expected, centroids.len()));
+        }
+        if centroids.iter().any(|v| !v.is_finite()) {
+            return Err(QuantError::InvalidArgument(format!("{codec} codebook has a non-finite centroid")));
+        }
+        let centroids: Vec<f32> = centroids.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+        let search = CentroidSearch::new(&centroids, codec.sub_dim());
+        Ok(Self { codec, centroids, search })
+    }
+
+    /// Trains a codebook by k-means on sub-vectors (row-major `[n, d]`).
+    pub fn train(codec: VqCodec, sub_vectors: &[f32], seed: u64) -> Result<Self> {
+        let result = kmeans(sub_vectors, codec.sub_dim(), &KMeansConfig::new(codec.codebook_size(), seed))?;
+        Self::new(codec, &result.centroids)
+    }
+
+    pub fn codec(&self) -> VqCodec {
+        self.codec
+    }
+
+    /// Row-major `[2^b, d]`.
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+
+    pub fn centroid(&self, index: usize) -> &[f32] {
+        let d = self.codec.sub_dim();
+        &self.centroids[index * d..(index + 1) * d]
+    }
+
+    pub fn to_f16(&self) -> Vec<f16> {
+        self.centroids.iter().map(|&v| f16::from_f32(v)).collect()
+    }
+
+    pub fn scratch(&self) -> Vec<f32> {
+        self.search.scratch()
+    }
+
+    /// Codes of one head vector, one per sub-vector.
+    pub fn encode_vector(&self, x: &[f32], codes: &mut [u16], scratch: &mut [f32]) {
+        for (sub, code) in x.chunks_exact(self.codec.sub_dim()).zip(codes.iter_mut()) {
+            *code = self.search.nearest(sub, scratch).0 as u16;
+        }
+    }
+
+    /// Packs the codes of one head vector into `row` (see [`crate::pack`]).
+    pub fn encode_packed(&self, x: &[f32], row: &mut [u8], scratch: &mut [f32]) {
+        let mut codes = [0u16; 128];
+        let m = x.len() / self.codec.sub_dim();
+        self.encode_vector(x, &mut codes[..m], scratch);
+        pack_codes(&codes[..m], self.codec.bits(), row);
+    }
+
+    pub fn decode_vector(&self, codes: &[u16], out: &mut [f32]) {
+        for (&code, sub) in codes.iter().zip(out.chunks_exact_mut(self.codec.sub_dim())) {
+            sub.copy_from_slice(self.centroid(code as usize));
+        }
+    }
+
+    pub fn decode_packed(&self, row: &[u8], out: &mut [f32]) {
+        let d = self.codec.sub_dim();
+        for (m, sub) in out.chunks_exact_mut(d).enumerate() {
+            sub.copy_from_slice(self.centroid(unpack_code(row, self.codec.bits(), m) as usize));
+        }
+    }
+
+    /// Quantizes then dequantizes every row of `[rows, head_dim]` in place, in parallel.
+    pub fn round_trip_rows(&self, rows: &mut [f32], head_dim: usize) -> Result<()> {
+        let m = self.codec.codes_per_vector(head_dim)?;
+        if rows.len() % head_dim != 0 {
+            return Err(QuantError::shape("rows", format!("a multiple of {head_dim}"), rows.len()));
+        }
+        rows.par_chunks_mut(head_dim * 64).for_each_init(
+            || (self.scratch(), vec![0u16; m]),
+            |(scratch, codes), block| {
+                for row in block.chunks_exact_mut(head_dim) {
+                    self.encode_vector(row, codes, scratch);
+                    self.decode_vector(codes, row);
+                }
+            },
+        );
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Codebook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Codebook({})", self.codec)
+    }
+}
+
+/// Whether one codebook serves a whole layer, or each KV head has its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// One codebook per layer, shared by every KV head and sub-vector position.
+    Layer,
+    /// One codebook per (layer, KV head), shared by the sub-vector positions.
+    Head,
+}
+
+impl Granularity {
+    pub fn codebooks_per_layer(self, kv_heads: usize) -> usize {
+        match self {
+            Granularity::Layer => 1,
+            Granularity::Head => kv_heads,
+        }
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Granularity::Layer => "layer",
+            Granularity::Head => "head",
+        })
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = QuantError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "layer" => Ok(Granularity::Layer),
+            "head" => Ok(Granularity::Head),
+            _ => Err(QuantError::InvalidArgument(format!("granularity {s:?}: expected \"layer\" or \"head\""))),
+        }
+    }
+}
+
+/// The codebooks of one layer for keys or values: one, or one per KV head.
+#[derive(Debug)]
+pub struct LayerCodebooks {
+    codebooks: Vec<Codebook>,
+}
+
+impl LayerCodebooks {
+    pub fn new(codebooks: Vec<Codebook>) -> Result<Self> {
+        if codebooks.is_empty() {
+            return Err(QuantError::InvalidArgument("a layer needs at least one codebook".into()));
+        }
+        Ok(Self { codebooks })
+    }
+
+    pub fn for_head(&self, kv_head: usize) -> &Codebook {
+        if self.codebooks.len() == 1 { &self.codebooks[0] } else { &self.codebooks[kv_head] }
+    }
+
+    pub fn all(&self) -> &[Codebook] {
+        &self.codebooks
+    }
+
+    pub fn codec(&self) -> VqCodec {
+        self.codebooks[0].codec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn encode_decode_picks_the_nearest_centroid() {
+        let codec: VqCodec = "d4b8".parse().unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let cents: Vec<f32> = (0..256 * 4).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let cb = Codebook::new(codec, &cents).unwrap();
+        let mut scratch = cb.scratch();
+        // A vector made of exact centroids encodes to them.
+        let picks = [3usize, 200, 17, 255, 0, 9, 9, 100, 1, 2, 3, 4, 5, 6, 7, 8];
+        let x: Vec<f32> = picks.iter().flat_map(|&p| cb.centroid(p).to_vec()).collect();
+        let mut row = vec![0u8; codec.packed_bytes(64).unwrap()];
+        cb.encode_packed(&x, &mut row, &mut scratch);
+        let mut back = vec![0f32; 64];
+        cb.decode_packed(&row, &mut back);
+        assert_eq!(x, back);
+    }
+
+    #[test]
+    fn rejects_wrong_sizes() {
+        let codec: VqCodec = "d4b8".parse().unwrap();
+        assert!(Codebook::new(codec, &[0.0; 10]).is_err());
+        assert!(Codebook::new(codec, &vec![f32::NAN; 1024]).is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! The calibrated state of a model, and its file: safetensors, readable from Python.
+//!
+//! Tensors (all layers stacked):
+//! - `smooth`: f32 `[layers, kv_heads, head_dim]`, the smooth scales λ;
+//! - `keys.<transform>`: f16 `[layers, groups, 2^b, d]` for each key transform calibrated
+//!   (`plain`, `smooth`, `hadamard`, `smooth_hadamard`); a codebook is trained on keys *after*
+//!   its transform;
+//! - `values`: f16 `[layers, groups, 2^b, d]` (values are never transformed).
+//!
+//! `groups` is 1 for per-layer codebooks and `kv_heads` for per-head codebooks. The metadata
+//! (`__metadata__`) holds the [`CodebookMeta`] fields as strings.
+
+use crate::codebook::{Codebook, Granularity, LayerCodebooks};
+use crate::codec::VqCodec;
+use crate::error::{QuantError, Result};
+use crate::transform::KeyTransform;
+use half::f16;
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub const FORMAT_NAME: &str = "vecinfer-codebooks";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodebookMeta {
+    pub key_codec: VqCodec,
+    pub value_codec: VqCodec,
+    pub granularity: Granularity,
+    pub head_dim: usize,
+    pub layers: usize,
+    pub kv_heads: usize,
+    pub model_id: String,
+    /// Free-form provenance (calibration text, token count, seed), stored as given.
+    pub calibration: String,
+}
+
+/// Everything calibration produces for one model.
+#[derive(Debug)]
+pub struct CodebookSet {
+    pub meta: CodebookMeta,
+    /// Per layer, `[kv_heads * head_dim]`.
+    pub smooth: Vec<Vec<f32>>,
+    /// Per key transform, per layer.
+    pub keys: BTreeMap<&'static str, Vec<LayerCodebooks>>,
+    /// Per layer.
+    pub values: Vec<LayerCodebooks>,
+}
+
+/// What a VQ method needs for one layer.
+pub struct LayerParams<'a> {
+    pub transform: KeyTransform,
+    pub keys: &'a LayerCodebooks,
+    pub values: &'a LayerCodebooks,
+    /// `[kv_heads * head_dim]`
+    pub smooth: &'a [f32],
+    pub head_dim: usize,
+    pub kv_heads: usize,
+}
+
+impl<'a> LayerParams<'a> {
+    pub fn smooth_for_head(&self, kv_head: usize) -> &'a [f32] {
+        &self.smooth[kv_head * self.head_dim..(kv_head + 1) * self.head_dim]
+    }
+}
+
+impl CodebookSet {
+    pub fn transforms(&self) -> Vec<KeyTransform> {
+        self.keys.keys().filter_map(|n| KeyTransform::from_name(n)).collect()
+    }
+
+    pub fn layer(&self, layer: usize, transform: KeyTransform) -> Result<LayerParams<'_>> {
+        let keys = self.keys.get(transform.name()).ok_or_else(|| {
+            QuantError::InvalidArgument(format!(
+                "the codebooks hold no key codebooks for transform {:?}; calibrated transforms: {:?}",
+                transform.name(),
+                self.keys.keys().collect::<Vec<_>>()
+            ))
+        })?;
+        if layer >= self.meta.layers {
+            return Err(QuantError::InvalidArgument(format!("layer {layer} out of range: the codebooks cover {} layers", self.meta.layers)));
+        }
+        Ok(LayerParams {
+            transform,
+            keys: &keys[layer],
+            values: &self.values[layer],
+            smooth: &self.smooth[layer],
+            head_dim: self.meta.head_dim,
+            kv_heads: self.meta.kv_heads,
+        })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let m = &self.meta;
+        let groups = m.granularity.codebooks_per_layer(m.kv_heads);
+        let smooth: Vec<f32> = self.smooth.concat();
+        let mut buffers: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = vec![(
+            "smooth".into(),
+            smooth.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            vec![m.layers, m.kv_heads, m.head_dim],
+            Dtype::F32,
+        )];
+        let stacked = |layers: &[LayerCodebooks], codec: VqCodec| -> (Vec<u8>, Vec<usize>) {
+            let bytes = layers.iter().flat_map(|l| l.all()).flat_map(|cb| cb.to_f16()).flat_map(|h| h.to_le_bytes()).collect();
+            (bytes, vec![m.layers, groups, codec.codebook_size(), codec.sub_dim()])
+        };
+        for (name, layers) in &self.keys {
+            let (bytes, shape) = stacked(layers, m.key_codec);
+            buffers.push((format!("keys.{name}"), bytes, shape, Dtype::F16));
+        }
+        let (bytes, shape) = stacked(&self.values, m.value_codec);
+        buffers.push(("values".into(), bytes, shape, Dtype::F16));
+
+        let views: Vec<(String, TensorView<'_>)> = buffers
+            .iter()
+            .map(|(name, bytes, shape, dtype)| {
+                let view = TensorView::new(*dtype, shape.clone(), bytes).expect("shape and byte count agree by construction");
+                (name.clone(), view)
+            })
+            .collect();
+        let metadata: HashMap<String, String> = [
+            ("format", FORMAT_NAME.to_string()),
+            ("format_version", FORMAT_VERSION.to_string()),
+            ("k_codec", m.key_codec.to_string()),
+            ("v_codec", m.value_codec.to_string()),
+            ("granularity", m.granularity.to_string()),
+            ("head_dim", m.head_dim.to_string()),
+            ("layers", m.layers.to_string()),
+            ("kv_heads", m.kv_heads.to_string()),
+            ("model_id", m.model_id.clone()),
+            ("key_transforms", self.keys.keys().copied().collect::<Vec<_>>().join(",")),
+            ("calibration", m.calibration.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| QuantError::CodebookFile {
+            path: path.display().to_string(),
+            problem: format!("could not serialise: {e}"),
+        })?;
+        // Write then rename, so a reader never sees half a file.
+        let tmp = path.with_extension("safetensors.tmp");
+        std::fs::write(&tmp, bytes).map_err(|source| QuantError::Io { path: tmp.display().to_string(), source })?;
+        std::fs::rename(&tmp, path).map_err(|source| QuantError::Io { path: path.display().to_string(), source })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| QuantError::Io { path: path.display().to_string(), source })?;
+        Self::from_bytes(&bytes).map_err(|problem| QuantError::CodebookFile { path: path.display().to_string(), problem })
+    }
+
+    /// Parses and validates a codebook file; the error says what is wrong with it.
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| format!("not a readable safetensors file (truncated or corrupt?): {e}"))?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| format!("not a readable safetensors file (truncated or corrupt?): {e}"))?;
+        let meta_map = header.metadata().clone().ok_or("no metadata: this is not a vecinfer codebook file")?;
+        let get = |key: &str| meta_map.get(key).cloned().ok_or_else(|| format!("metadata key {key:?} is missing"));
+        if get("format")? != FORMAT_NAME {
+            return Err(format!("metadata format is {:?}, expected {FORMAT_NAME:?}", get("format")?));
+        }
+        let version: u32 = get("format_version")?.parse().map_err(|_| "metadata format_version is not a number".to_string())?;
+        if version != FORMAT_VERSION {
+            return Err(format!("format version {version} is not supported: this build reads version {FORMAT_VERSION}; re-run `vecinfer calibrate`"));
+        }
+        let number = |key: &str| -> std::result::Result<usize, String> {
+            get(key)?.parse().map_err(|_| format!("metadata {key} is not a number"))
+        };
+        let meta = CodebookMeta {
+            key_codec: get("k_codec")?.parse().map_err(|e: QuantError| format!("metadata k_codec: {e}"))?,
+            value_codec: get("v_codec")?.parse().map_err(|e: QuantError| format!("metadata v_codec: {e}"))?,
+            granularity: get("granularity")?.parse().map_err(|e: QuantError| format!("metadata granularity: {e}"))?,
+            head_dim: number("head_dim")?,
+            layers: number("layers")?,
+            kv_heads: number("kv_heads")?,
+            model_id: get("model_id")?,
+            calibration: meta_map.get("calibration").cloned().unwrap_or_default(),
+        };
+        crate::hadamard::check_head_dim(meta.head_dim).map_err(|e| format!("metadata head_dim: {e}"))?;
+        for codec in [meta.key_codec, meta.value_codec] {
+            codec.codes_per_vector(meta.head_dim).map_err(|e| format!("metadata: {e}"))?;
+        }
+        if meta.layers == 0 || meta.kv_heads == 0 {
+            return Err("metadata layers and kv_heads must be positive".into());
+        }
+        let groups = meta.granularity.codebooks_per_layer(meta.kv_heads);
+
+        let smooth_flat = read_tensor(&tensors, "smooth", Dtype::F32, &[meta.layers, meta.kv_heads, meta.head_dim])?;
+        if smooth_flat.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+            return Err("tensor smooth holds a non-positive or non-finite scale (corrupt?)".into());
+        }
+        let per_layer = meta.kv_heads * meta.head_dim;
+        let smooth = smooth_flat.chunks_exact(per_layer).map(|c| c.to_vec()).collect();
+
+        let read_codebooks = |name: &str, codec: VqCodec| -> std::result::Result<Vec<LayerCodebooks>, String> {
+            let shape = [meta.layers, groups, codec.codebook_size(), codec.sub_dim()];
+            let flat = read_tensor(&tensors, name, Dtype::F16, &shape)?;
+            flat.chunks_exact(groups * codec.codebook_size() * codec.sub_dim())
+                .map(|layer| {
+                    let books = layer
+                        .chunks_exact(codec.codebook_size() * codec.sub_dim())
+                        .map(|c| Codebook::new(codec, c))
+                        .collect::<Result<Vec<_>>>()
+                        .map_err(|e| format!("tensor {name}: {e} (corrupt?)"))?;
+                    LayerCodebooks::new(books).map_err(|e| e.to_string())
+                })
+                .collect()
+        };
+        let names = get("key_transforms")?;
+        let mut keys = BTreeMap::new();
+        for name in names.split(',').filter(|n| !n.is_empty()) {
+            let t = KeyTransform::from_name(name).ok_or_else(|| format!("metadata key_transforms names unknown transform {name:?}"))?;
+            keys.insert(t.name(), read_codebooks(&format!("keys.{name}"), meta.key_codec)?);
+        }
+        if keys.is_empty() {
+            return Err("the file holds no key codebooks (metadata key_transforms is empty)".into());
+        }
+        let values = read_codebooks("values", meta.value_codec)?;
+        Ok(Self { meta, smooth, keys, values })
+    }
+}
+
+fn read_tensor(tensors: &SafeTensors<'_>, name: &str, dtype: Dtype, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
+    let view = tensors.tensor(name).map_err(|_| format!("tensor {name:?} is missing"))?;
+    if view.dtype() != dtype {
+        return Err(format!("tensor {name} has dtype {:?}, expected {dtype:?}", view.dtype()));
+    }
+    if view.shape() != shape {
+        return Err(format!("tensor {name} has shape {:?}, expected {shape:?} from the metadata", view.shape()));
+    }
+    let data = view.data();
+    Ok(match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        _ => unreachable!("only f32 and f16 tensors are read"),
+    })
+}

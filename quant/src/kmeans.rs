@@ -1,0 +1,275 @@
+//! k-means over sub-vectors: k-means++ seeding, Lloyd iterations, empty clusters re-seeded.
+//!
+//! Deterministic for a given seed whatever the thread count: every parallel reduction runs
+//! over fixed chunks whose partial results are summed in chunk order.
+
+use crate::error::{QuantError, Result};
+use crate::search::CentroidSearch;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+/// Points per parallel work item. Fixed (not derived from the thread count) for determinism.
+const CHUNK: usize = 8192;
+
+#[derive(Clone, Debug)]
+pub struct KMeansConfig {
+    pub clusters: usize,
+    /// At most this many Lloyd iterations (the paper uses 30).
+    pub max_iters: usize,
+    /// Stop when the relative drop of the inertia falls below this.
+    pub tolerance: f64,
+    pub seed: u64,
+}
+
+impl KMeansConfig {
+    pub fn new(clusters: usize, seed: u64) -> Self {
+        Self { clusters, max_iters: 30, tolerance: 1e-4, seed }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KMeansResult {
+    /// Row-major `[clusters, dim]`.
+    pub centroids: Vec<f32>,
+    pub iterations: usize,
+    /// Mean squared distance of a point to its centroid after the last iteration.
+    pub mean_squared_error: f64,
+    /// Clusters that were empty at some iteration and re-seeded.
+    pub reseeded: usize,
+}
+
+/// Clusters `points` (row-major `[n, dim]`) into `cfg.clusters` centroids.
+pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansResult> {
+    if dim == 0 || points.len() % dim != 0 {
+        return Err(QuantError::shape("k-means points", format!("a multiple of dim {dim}"), points.len()));
+    }
+    let n = points.len() / dim;
+    let k = cfg.clusters;
+    if k == 0 || n < k {
+        return Err(QuantError::InvalidArgument(format!(
+            "k-means needs at least as many points as clusters: {n} points for {k} clusters"
+        )));
+    }
+    if points.iter().any(|v| !v.is_finite()) {
+        return Err(QuantError::InvalidArgument("k-means points contain NaN or infinity".into()));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut centroids = kmeans_plus_plus(points, dim, k, &mut rng);
+    let mut assignment = vec![u32::MAX; n];
+    let mut previous_error = f64::INFINITY;
+    let mut reseeded = 0;
+    let mut iterations = 0;
+    let mut mean_squared_error = f64::INFINITY;
+
+    for _ in 0..cfg.max_iters {
+        iterations += 1;
+        let search = CentroidSearch::new(&centroids, dim);
+        let step = assign_and_accumulate(points, dim, &search, &mut assignment);
+        mean_squared_error = step.squared_error / n as f64;
+        centroids = step.sums.chunks_exact(dim).zip(&step.counts)
+            .zip(centroids.chunks_exact(dim))
+            .flat_map(|((sum, &count), old)| {
+                let row: Vec<f32> = if count > 0 {
+                    sum.iter().map(|s| (s / count as f64) as f32).collect()
+                } else {
+                    old.to_vec()
+                };
+                row
+            })
+            .collect();
+        let empty: Vec<usize> = (0..k).filter(|&c| step.counts[c] == 0).collect();
+        if !empty.is_empty() {
+            reseeded += empty.len();
+            reseed_empty(points, dim, &step.distances, &empty, &mut centroids);
+            continue; // the re-seeded centroids need another assignment before converging
+        }
+        let converged = step.changed == 0
+            || (previous_error - mean_squared_error) <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE);
+        previous_error = mean_squared_error;
+        if converged {
+            break;
+        }
+    }
+    Ok(KMeansResult { centroids, iterations, mean_squared_error, reseeded })
+}
+
+struct Step {
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+    /// Squared distance of every point to its assigned centroid.
+    distances: Vec<f32>,
+    squared_error: f64,
+    changed: usize,
+}
+
+fn assign_and_accumulate(points: &[f32], dim: usize, search: &CentroidSearch, assignment: &mut [u32]) -> Step {
+    let k = search.len();
+    let partials: Vec<(Vec<f64>, Vec<u64>, Vec<f32>, f64, usize)> = points
+        .par_chunks(CHUNK * dim)
+        .zip(assignment.par_chunks_mut(CHUNK))
+        .map(|(chunk, assigned)| {
+            let mut sums = vec![0f64; k * dim];
+            let mut counts = vec![0u64; k];
+            let mut distances = Vec::with_capacity(assigned.len());
+            let mut error = 0f64;
+            let mut changed = 0;
+            let mut scratch = search.scratch();
+            for (x, slot) in chunk.chunks_exact(dim).zip(assigned.iter_mut()) {
+                let (c, d) = search.nearest(x, &mut scratch);
+                if *slot != c {
+                    changed += 1;
+                    *slot = c;
+                }
+                let c = c as usize;
+                counts[c] += 1;
+                for (s, &v) in sums[c * dim..(c + 1) * dim].iter_mut().zip(x) {
+                    *s += v as f64;
+                }
+                error += d as f64;
+                distances.push(d);
+            }
+            (sums, counts, distances, error, changed)
+        })
+        .collect();
+    let mut step = Step {
+        sums: vec![0f64; k * dim],
+        counts: vec![0u64; k],
+        distances: Vec::with_capacity(assignment.len()),
+        squared_error: 0.0,
+        changed: 0,
+    };
+    for (sums, counts, distances, error, changed) in partials {
+        step.sums.iter_mut().zip(&sums).for_each(|(a, b)| *a += b);
+        step.counts.iter_mut().zip(&counts).for_each(|(a, b)| *a += b);
+        step.distances.extend(distances);
+        step.squared_error += error;
+        step.changed += changed;
+    }
+    step
+}
+
+/// Moves each empty cluster onto one of the points worst served by the current centroids.
+fn reseed_empty(points: &[f32], dim: usize, distances: &[f32], empty: &[usize], centroids: &mut [f32]) {
+    let mut order: Vec<usize> = (0..distances.len()).collect();
+    // Largest distance first; ties broken by index so the choice is deterministic.
+    order.sort_unstable_by(|&a, &b| distances[b].total_cmp(&distances[a]).then(a.cmp(&b)));
+    for (&cluster, &point) in empty.iter().zip(&order) {
+        centroids[cluster * dim..(cluster + 1) * dim].copy_from_slice(&points[point * dim..(point + 1) * dim]);
+    }
+}
+
+/// k-means++ seeding: each new centroid is a point drawn with probability ∝ its squared
+/// distance to the nearest centroid chosen so far.
+fn kmeans_plus_plus(points: &[f32], dim: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let n = points.len() / dim;
+    let mut centroids = Vec::with_capacity(k * dim);
+    let first = rng.random_range(0..n);
+    centroids.extend_from_slice(&points[first * dim..(first + 1) * dim]);
+    let mut nearest = vec![f32::INFINITY; n];
+    for _ in 1..k {
+        let newest = &centroids[centroids.len() - dim..].to_vec();
+        let chunk_sums: Vec<f64> = points
+            .par_chunks(CHUNK * dim)
+            .zip(nearest.par_chunks_mut(CHUNK))
+            .map(|(chunk, near)| {
+                let mut total = 0f64;
+                for (x, d) in chunk.chunks_exact(dim).zip(near.iter_mut()) {
+                    let dist: f32 = x.iter().zip(newest).map(|(a, b)| (a - b) * (a - b)).sum();
+                    *d = d.min(dist);
+                    total += *d as f64;
+                }
+                total
+            })
+            .collect();
+        let total: f64 = chunk_sums.iter().sum();
+        let chosen = if total > 0.0 {
+            sample_proportional(&nearest, &chunk_sums, rng.random::<f64>() * total)
+        } else {
+            // Fewer distinct points than clusters: any point will do.
+            rng.random_range(0..n)
+        };
+        centroids.extend_from_slice(&points[chosen * dim..(chosen + 1) * dim]);
+    }
+    centroids
+}
+
+fn sample_proportional(weights: &[f32], chunk_sums: &[f64], mut target: f64) -> usize {
+    for (c, &sum) in chunk_sums.iter().enumerate() {
+        if target < sum {
+            let start = c * CHUNK;
+            for (i, &w) in weights[start..(start + CHUNK).min(weights.len())].iter().enumerate() {
+                target -= w as f64;
+                if target < 0.0 && w > 0.0 {
+                    return start + i;
+                }
+            }
+            // Rounding left a sliver: take the last point of the chunk with weight.
+            return (start..(start + CHUNK).min(weights.len())).rev().find(|&i| weights[i] > 0.0).unwrap_or(start);
+        }
+        target -= sum;
+    }
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points drawn tightly around known centres.
+    fn clustered(centres: &[[f32; 4]], per: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut pts = Vec::new();
+        for _ in 0..per {
+            for c in centres {
+                pts.extend(c.iter().map(|v| v + rng.random_range(-0.05..0.05f32)));
+            }
+        }
+        pts
+    }
+
+    #[test]
+    fn recovers_known_clusters() {
+        let centres = [[0.0, 0.0, 0.0, 0.0], [5.0, 5.0, 0.0, 0.0], [-5.0, 0.0, 5.0, 1.0], [0.0, -4.0, -4.0, 3.0], [9.0, -9.0, 2.0, -2.0]];
+        let pts = clustered(&centres, 2000, 3);
+        let result = kmeans(&pts, 4, &KMeansConfig::new(5, 42)).unwrap();
+        for c in &centres {
+            let best = result.centroids.chunks_exact(4)
+                .map(|r| r.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f32>())
+                .fold(f32::INFINITY, f32::min);
+            assert!(best < 1e-3, "centre {c:?} not found: {:?}", result.centroids);
+        }
+        assert!(result.mean_squared_error < 0.01);
+        assert!(result.iterations <= 30);
+    }
+
+    #[test]
+    fn deterministic_for_a_seed_whatever_the_threads() {
+        let pts = clustered(&[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]], 9000, 5);
+        let a = kmeans(&pts, 4, &KMeansConfig::new(16, 9)).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let b = pool.install(|| kmeans(&pts, 4, &KMeansConfig::new(16, 9))).unwrap();
+        assert_eq!(a.centroids, b.centroids);
+        let c = kmeans(&pts, 4, &KMeansConfig::new(16, 10)).unwrap();
+        assert_ne!(a.centroids, c.centroids);
+    }
+
+    #[test]
+    fn handles_duplicate_points_and_empty_clusters() {
+        // 3 distinct points, 8 clusters: most clusters must be empty or duplicated, never NaN.
+        let mut pts = Vec::new();
+        for i in 0..300 {
+            pts.extend_from_slice(&[(i % 3) as f32, 0.0]);
+        }
+        let r = kmeans(&pts, 2, &KMeansConfig::new(8, 1)).unwrap();
+        assert!(r.centroids.iter().all(|v| v.is_finite()));
+        assert!(r.mean_squared_error < 1e-9);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(kmeans(&[1.0, 2.0, 3.0], 2, &KMeansConfig::new(1, 0)).is_err());
+        assert!(kmeans(&[1.0, 2.0], 2, &KMeansConfig::new(2, 0)).unwrap_err().to_string().contains("1 points for 2 clusters"));
+        assert!(kmeans(&[f32::NAN, 2.0], 2, &KMeansConfig::new(1, 0)).is_err());
+    }
+}

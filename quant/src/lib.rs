@@ -1,0 +1,29 @@
+//! VecInfer on the CPU: the method, the baselines and the reference decode attention.
+//!
+//! - [`codec`]: `d{d}b{b}` codecs; [`pack`]: the bit-packed code layout the GPU reads.
+//! - [`transform`], [`hadamard`]: smooth + Hadamard key transforms with query compensation.
+//! - [`kmeans`], [`search`], [`codebook`]: codebook training and nearest-centroid encoding.
+//! - [`codebook_file`]: calibrated codebooks and smooth scales on disk (safetensors).
+//! - [`method`]: FP16, VQ (± smooth, ± Hadamard), KIVI-2 behind one interface.
+//! - [`attention`]: the reference decode attention over a quantized cache.
+
+pub mod attention;
+pub mod codebook;
+pub mod codebook_file;
+pub mod codec;
+pub mod error;
+pub mod hadamard;
+pub mod kivi;
+pub mod kmeans;
+pub mod method;
+pub mod pack;
+pub mod search;
+pub mod transform;
+
+pub use attention::{DecodeShape, ReferenceKvCache};
+pub use codebook::{Codebook, Granularity, LayerCodebooks};
+pub use codebook_file::{CodebookMeta, CodebookSet, LayerParams};
+pub use codec::VqCodec;
+pub use error::{QuantError, Result};
+pub use method::Method;
+pub use transform::KeyTransform;

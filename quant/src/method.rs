@@ -1,0 +1,162 @@
+//! The methods compared in evaluation, all behind one interface: given a layer's keys and
+//! values, return them as the quantized cache would give them back.
+
+use crate::codebook_file::CodebookSet;
+use crate::error::{QuantError, Result};
+use crate::kivi;
+use crate::transform::KeyTransform;
+use half::f16;
+use rayon::prelude::*;
+use std::fmt;
+use std::str::FromStr;
+
+/// Newest tokens kept in full precision, as in KIVI and the paper.
+pub const DEFAULT_RESIDUAL: usize = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// The fp16 cache, no quantization.
+    Fp16,
+    /// Vector quantization with the given key transform (`NONE` is plain VQ, `BOTH` is VecInfer).
+    Vq(KeyTransform),
+    /// KIVI 2-bit scalar quantization.
+    Kivi2,
+}
+
+impl Method {
+    pub const ALL: [Method; 6] = [
+        Method::Fp16,
+        Method::Vq(KeyTransform::NONE),
+        Method::Vq(KeyTransform::SMOOTH),
+        Method::Vq(KeyTransform::HADAMARD),
+        Method::Vq(KeyTransform::BOTH),
+        Method::Kivi2,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Fp16 => "fp16",
+            Method::Vq(KeyTransform { smooth: false, hadamard: false }) => "vq",
+            Method::Vq(KeyTransform { smooth: true, hadamard: false }) => "vq+smooth",
+            Method::Vq(KeyTransform { smooth: false, hadamard: true }) => "vq+hadamard",
+            Method::Vq(KeyTransform { smooth: true, hadamard: true }) => "vecinfer",
+            Method::Kivi2 => "kivi2",
+        }
+    }
+
+    pub fn parse_list(list: &str) -> Result<Vec<Method>> {
+        list.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse()).collect()
+    }
+
+    /// Bits per element of K and V (`None` for fp16, which is 16).
+    pub fn bits_per_element(self, set: Option<&CodebookSet>) -> (f64, f64) {
+        match (self, set) {
+            (Method::Fp16, _) => (16.0, 16.0),
+            (Method::Kivi2, _) => (kivi::bits_per_element(), kivi::bits_per_element()),
+            (Method::Vq(_), Some(s)) => (s.meta.key_codec.bits_per_element(), s.meta.value_codec.bits_per_element()),
+            (Method::Vq(_), None) => (f64::NAN, f64::NAN),
+        }
+    }
+
+    /// With `cached` tokens in the cache, how many of the oldest are held quantized; the rest
+    /// (the newest) are in fp16. VQ keeps exactly the newest `residual` tokens in fp16; KIVI
+    /// flushes keys in whole groups of 32 tokens, so it keeps between `residual` and
+    /// `residual + 31`.
+    pub fn quantized_prefix(self, cached: usize, residual: usize) -> usize {
+        let beyond = cached.saturating_sub(residual);
+        match self {
+            Method::Fp16 => 0,
+            Method::Vq(_) => beyond,
+            Method::Kivi2 => beyond / kivi::GROUP * kivi::GROUP,
+        }
+    }
+
+    /// Replaces `keys` and `values` (each `[kv_heads, tokens, head_dim]`, already fp16-rounded)
+    /// by what the quantized cache returns for them. Only the quantized prefix of the cache
+    /// uses these; the residual window reads the fp16 originals.
+    pub fn round_trip_layer(
+        self,
+        set: Option<&CodebookSet>,
+        layer: usize,
+        keys: &mut [f32],
+        values: &mut [f32],
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Result<()> {
+        if keys.len() != values.len() || keys.len() % (kv_heads * head_dim) != 0 {
+            return Err(QuantError::shape("layer K/V", format!("equal lengths, multiples of {}", kv_heads * head_dim), format!("{} and {}", keys.len(), values.len())));
+        }
+        let per_head = keys.len() / kv_heads;
+        match self {
+            Method::Fp16 => Ok(()),
+            Method::Kivi2 => {
+                keys.par_chunks_mut(per_head).for_each(|k| kivi::round_trip_keys(k, head_dim));
+                values.par_chunks_mut(per_head).for_each(|v| kivi::round_trip_values(v, head_dim));
+                Ok(())
+            }
+            Method::Vq(transform) => {
+                let set = set.ok_or_else(|| QuantError::InvalidArgument(format!("method {} needs codebooks", self.name())))?;
+                let params = set.layer(layer, transform)?;
+                if params.head_dim != head_dim || params.kv_heads != kv_heads {
+                    return Err(QuantError::shape("codebooks vs model", format!("{} KV heads of dim {}", params.kv_heads, params.head_dim), format!("{kv_heads} KV heads of dim {head_dim}")));
+                }
+                for h in 0..kv_heads {
+                    let k = &mut keys[h * per_head..(h + 1) * per_head];
+                    let scales = params.smooth_for_head(h);
+                    k.par_chunks_mut(head_dim).try_for_each(|row| transform.apply_to_key(row, scales))?;
+                    params.keys.for_head(h).round_trip_rows(k, head_dim)?;
+                    k.par_chunks_mut(head_dim).try_for_each(|row| transform.invert_on_key(row, scales))?;
+                    params.values.for_head(h).round_trip_rows(&mut values[h * per_head..(h + 1) * per_head], head_dim)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Rounds to fp16 and back, as the cache stores K and V.
+pub fn round_to_f16(data: &mut [f32]) {
+    data.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = QuantError;
+    fn from_str(s: &str) -> Result<Self> {
+        Method::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| QuantError::UnknownMethod {
+            given: s.to_string(),
+            valid: Method::ALL.map(|m| m.name()).join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_bad_names_list_valid_ones() {
+        for m in Method::ALL {
+            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+        }
+        let err = "vq+foo".parse::<Method>().unwrap_err().to_string();
+        assert!(err.contains("vecinfer") && err.contains("kivi2"), "{err}");
+        assert_eq!(Method::parse_list("fp16, vecinfer").unwrap(), vec![Method::Fp16, Method::Vq(KeyTransform::BOTH)]);
+    }
+
+    #[test]
+    fn residual_windows() {
+        let vq = Method::Vq(KeyTransform::BOTH);
+        assert_eq!(vq.quantized_prefix(100, 128), 0);
+        assert_eq!(vq.quantized_prefix(129, 128), 1);
+        assert_eq!(Method::Kivi2.quantized_prefix(129, 128), 0);
+        assert_eq!(Method::Kivi2.quantized_prefix(128 + 64, 128), 64);
+        assert_eq!(Method::Kivi2.quantized_prefix(128 + 70, 128), 64);
+        assert_eq!(Method::Fp16.quantized_prefix(5000, 128), 0);
+    }
+}
