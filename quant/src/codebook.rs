@@ -24,19 +24,36 @@ impl Codebook {
     pub fn new(codec: VqCodec, centroids: &[f32]) -> Result<Self> {
         let expected = codec.codebook_size() * codec.sub_dim();
         if centroids.len() != expected {
-            return Err(QuantError::shape(format!("{codec} codebook"), expected, centroids.len()));
+            return Err(QuantError::shape(
+                format!("{codec} codebook"),
+                expected,
+                centroids.len(),
+            ));
         }
         if centroids.iter().any(|v| !v.is_finite()) {
-            return Err(QuantError::InvalidArgument(format!("{codec} codebook has a non-finite centroid")));
+            return Err(QuantError::InvalidArgument(format!(
+                "{codec} codebook has a non-finite centroid"
+            )));
         }
-        let centroids: Vec<f32> = centroids.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+        let centroids: Vec<f32> = centroids
+            .iter()
+            .map(|&v| f16::from_f32(v).to_f32())
+            .collect();
         let search = CentroidSearch::new(&centroids, codec.sub_dim());
-        Ok(Self { codec, centroids, search })
+        Ok(Self {
+            codec,
+            centroids,
+            search,
+        })
     }
 
     /// Trains a codebook by k-means on sub-vectors (row-major `[n, d]`).
     pub fn train(codec: VqCodec, sub_vectors: &[f32], seed: u64) -> Result<Self> {
-        let result = kmeans(sub_vectors, codec.sub_dim(), &KMeansConfig::new(codec.codebook_size(), seed))?;
+        let result = kmeans(
+            sub_vectors,
+            codec.sub_dim(),
+            &KMeansConfig::new(codec.codebook_size(), seed),
+        )?;
         Self::new(codec, &result.centroids)
     }
 
@@ -94,7 +111,11 @@ impl Codebook {
     pub fn round_trip_rows(&self, rows: &mut [f32], head_dim: usize) -> Result<()> {
         let m = self.codec.codes_per_vector(head_dim)?;
         if rows.len() % head_dim != 0 {
-            return Err(QuantError::shape("rows", format!("a multiple of {head_dim}"), rows.len()));
+            return Err(QuantError::shape(
+                "rows",
+                format!("a multiple of {head_dim}"),
+                rows.len(),
+            ));
         }
         rows.par_chunks_mut(head_dim * 64).for_each_init(
             || (self.scratch(), vec![0u16; m]),
@@ -149,7 +170,9 @@ impl FromStr for Granularity {
         match s {
             "layer" => Ok(Granularity::Layer),
             "head" => Ok(Granularity::Head),
-            _ => Err(QuantError::InvalidArgument(format!("granularity {s:?}: expected \"layer\" or \"head\""))),
+            _ => Err(QuantError::InvalidArgument(format!(
+                "granularity {s:?}: expected \"layer\" or \"head\""
+            ))),
         }
     }
 }
@@ -163,13 +186,19 @@ pub struct LayerCodebooks {
 impl LayerCodebooks {
     pub fn new(codebooks: Vec<Codebook>) -> Result<Self> {
         if codebooks.is_empty() {
-            return Err(QuantError::InvalidArgument("a layer needs at least one codebook".into()));
+            return Err(QuantError::InvalidArgument(
+                "a layer needs at least one codebook".into(),
+            ));
         }
         Ok(Self { codebooks })
     }
 
     pub fn for_head(&self, kv_head: usize) -> &Codebook {
-        if self.codebooks.len() == 1 { &self.codebooks[0] } else { &self.codebooks[kv_head] }
+        if self.codebooks.len() == 1 {
+            &self.codebooks[0]
+        } else {
+            &self.codebooks[kv_head]
+        }
     }
 
     pub fn all(&self) -> &[Codebook] {
@@ -195,7 +224,10 @@ mod tests {
         let mut scratch = cb.scratch();
         // A vector made of exact centroids encodes to them.
         let picks = [3usize, 200, 17, 255, 0, 9, 9, 100, 1, 2, 3, 4, 5, 6, 7, 8];
-        let x: Vec<f32> = picks.iter().flat_map(|&p| cb.centroid(p).to_vec()).collect();
+        let x: Vec<f32> = picks
+            .iter()
+            .flat_map(|&p| cb.centroid(p).to_vec())
+            .collect();
         let mut row = vec![0u8; codec.packed_bytes(64).unwrap()];
         cb.encode_packed(&x, &mut row, &mut scratch);
         let mut back = vec![0f32; 64];

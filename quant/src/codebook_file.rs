@@ -15,8 +15,8 @@ use crate::codec::VqCodec;
 use crate::error::{QuantError, Result};
 use crate::transform::KeyTransform;
 use half::f16;
-use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -66,8 +66,12 @@ impl<'a> LayerParams<'a> {
 }
 
 impl CodebookSet {
+    /// The key transforms calibrated, in the paper's ablation order.
     pub fn transforms(&self) -> Vec<KeyTransform> {
-        self.keys.keys().filter_map(|n| KeyTransform::from_name(n)).collect()
+        KeyTransform::ALL
+            .into_iter()
+            .filter(|t| self.keys.contains_key(t.name()))
+            .collect()
     }
 
     pub fn layer(&self, layer: usize, transform: KeyTransform) -> Result<LayerParams<'_>> {
@@ -79,7 +83,10 @@ impl CodebookSet {
             ))
         })?;
         if layer >= self.meta.layers {
-            return Err(QuantError::InvalidArgument(format!("layer {layer} out of range: the codebooks cover {} layers", self.meta.layers)));
+            return Err(QuantError::InvalidArgument(format!(
+                "layer {layer} out of range: the codebooks cover {} layers",
+                self.meta.layers
+            )));
         }
         Ok(LayerParams {
             transform,
@@ -102,8 +109,16 @@ impl CodebookSet {
             Dtype::F32,
         )];
         let stacked = |layers: &[LayerCodebooks], codec: VqCodec| -> (Vec<u8>, Vec<usize>) {
-            let bytes = layers.iter().flat_map(|l| l.all()).flat_map(|cb| cb.to_f16()).flat_map(|h| h.to_le_bytes()).collect();
-            (bytes, vec![m.layers, groups, codec.codebook_size(), codec.sub_dim()])
+            let bytes = layers
+                .iter()
+                .flat_map(|l| l.all())
+                .flat_map(|cb| cb.to_f16())
+                .flat_map(|h| h.to_le_bytes())
+                .collect();
+            (
+                bytes,
+                vec![m.layers, groups, codec.codebook_size(), codec.sub_dim()],
+            )
         };
         for (name, layers) in &self.keys {
             let (bytes, shape) = stacked(layers, m.key_codec);
@@ -115,7 +130,8 @@ impl CodebookSet {
         let views: Vec<(String, TensorView<'_>)> = buffers
             .iter()
             .map(|(name, bytes, shape, dtype)| {
-                let view = TensorView::new(*dtype, shape.clone(), bytes).expect("shape and byte count agree by construction");
+                let view = TensorView::new(*dtype, shape.clone(), bytes)
+                    .expect("shape and byte count agree by construction");
                 (name.clone(), view)
             })
             .collect();
@@ -129,110 +145,194 @@ impl CodebookSet {
             ("layers", m.layers.to_string()),
             ("kv_heads", m.kv_heads.to_string()),
             ("model_id", m.model_id.clone()),
-            ("key_transforms", self.keys.keys().copied().collect::<Vec<_>>().join(",")),
+            (
+                "key_transforms",
+                self.keys.keys().copied().collect::<Vec<_>>().join(","),
+            ),
             ("calibration", m.calibration.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| QuantError::CodebookFile {
-            path: path.display().to_string(),
-            problem: format!("could not serialise: {e}"),
+        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| {
+            QuantError::CodebookFile {
+                path: path.display().to_string(),
+                problem: format!("could not serialise: {e}"),
+            }
         })?;
         // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, bytes).map_err(|source| QuantError::Io { path: tmp.display().to_string(), source })?;
-        std::fs::rename(&tmp, path).map_err(|source| QuantError::Io { path: path.display().to_string(), source })
+        std::fs::write(&tmp, bytes).map_err(|source| QuantError::Io {
+            path: tmp.display().to_string(),
+            source,
+        })?;
+        std::fs::rename(&tmp, path).map_err(|source| QuantError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| QuantError::Io { path: path.display().to_string(), source })?;
-        Self::from_bytes(&bytes).map_err(|problem| QuantError::CodebookFile { path: path.display().to_string(), problem })
+        let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|problem| QuantError::CodebookFile {
+            path: path.display().to_string(),
+            problem,
+        })
     }
 
     /// Parses and validates a codebook file; the error says what is wrong with it.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| format!("not a readable safetensors file (truncated or corrupt?): {e}"))?;
-        let tensors = SafeTensors::deserialize(bytes).map_err(|e| format!("not a readable safetensors file (truncated or corrupt?): {e}"))?;
-        let meta_map = header.metadata().clone().ok_or("no metadata: this is not a vecinfer codebook file")?;
-        let get = |key: &str| meta_map.get(key).cloned().ok_or_else(|| format!("metadata key {key:?} is missing"));
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| format!("not a readable safetensors file (truncated or corrupt?): {e}"))?;
+        let meta_map = header
+            .metadata()
+            .clone()
+            .ok_or("no metadata: this is not a vecinfer codebook file")?;
+        let get = |key: &str| {
+            meta_map
+                .get(key)
+                .cloned()
+                .ok_or_else(|| format!("metadata key {key:?} is missing"))
+        };
         if get("format")? != FORMAT_NAME {
-            return Err(format!("metadata format is {:?}, expected {FORMAT_NAME:?}", get("format")?));
+            return Err(format!(
+                "metadata format is {:?}, expected {FORMAT_NAME:?}",
+                get("format")?
+            ));
         }
-        let version: u32 = get("format_version")?.parse().map_err(|_| "metadata format_version is not a number".to_string())?;
+        let version: u32 = get("format_version")?
+            .parse()
+            .map_err(|_| "metadata format_version is not a number".to_string())?;
         if version != FORMAT_VERSION {
-            return Err(format!("format version {version} is not supported: this build reads version {FORMAT_VERSION}; re-run `vecinfer calibrate`"));
+            return Err(format!(
+                "format version {version} is not supported: this build reads version {FORMAT_VERSION}; re-run `vecinfer calibrate`"
+            ));
         }
         let number = |key: &str| -> std::result::Result<usize, String> {
-            get(key)?.parse().map_err(|_| format!("metadata {key} is not a number"))
+            get(key)?
+                .parse()
+                .map_err(|_| format!("metadata {key} is not a number"))
         };
         let meta = CodebookMeta {
-            key_codec: get("k_codec")?.parse().map_err(|e: QuantError| format!("metadata k_codec: {e}"))?,
-            value_codec: get("v_codec")?.parse().map_err(|e: QuantError| format!("metadata v_codec: {e}"))?,
-            granularity: get("granularity")?.parse().map_err(|e: QuantError| format!("metadata granularity: {e}"))?,
+            key_codec: get("k_codec")?
+                .parse()
+                .map_err(|e: QuantError| format!("metadata k_codec: {e}"))?,
+            value_codec: get("v_codec")?
+                .parse()
+                .map_err(|e: QuantError| format!("metadata v_codec: {e}"))?,
+            granularity: get("granularity")?
+                .parse()
+                .map_err(|e: QuantError| format!("metadata granularity: {e}"))?,
             head_dim: number("head_dim")?,
             layers: number("layers")?,
             kv_heads: number("kv_heads")?,
             model_id: get("model_id")?,
             calibration: meta_map.get("calibration").cloned().unwrap_or_default(),
         };
-        crate::hadamard::check_head_dim(meta.head_dim).map_err(|e| format!("metadata head_dim: {e}"))?;
+        crate::hadamard::check_head_dim(meta.head_dim)
+            .map_err(|e| format!("metadata head_dim: {e}"))?;
         for codec in [meta.key_codec, meta.value_codec] {
-            codec.codes_per_vector(meta.head_dim).map_err(|e| format!("metadata: {e}"))?;
+            codec
+                .codes_per_vector(meta.head_dim)
+                .map_err(|e| format!("metadata: {e}"))?;
         }
         if meta.layers == 0 || meta.kv_heads == 0 {
             return Err("metadata layers and kv_heads must be positive".into());
         }
         let groups = meta.granularity.codebooks_per_layer(meta.kv_heads);
 
-        let smooth_flat = read_tensor(&tensors, "smooth", Dtype::F32, &[meta.layers, meta.kv_heads, meta.head_dim])?;
+        let smooth_flat = read_tensor(
+            &tensors,
+            "smooth",
+            Dtype::F32,
+            &[meta.layers, meta.kv_heads, meta.head_dim],
+        )?;
         if smooth_flat.iter().any(|v| !v.is_finite() || *v <= 0.0) {
             return Err("tensor smooth holds a non-positive or non-finite scale (corrupt?)".into());
         }
         let per_layer = meta.kv_heads * meta.head_dim;
-        let smooth = smooth_flat.chunks_exact(per_layer).map(|c| c.to_vec()).collect();
+        let smooth = smooth_flat
+            .chunks_exact(per_layer)
+            .map(|c| c.to_vec())
+            .collect();
 
-        let read_codebooks = |name: &str, codec: VqCodec| -> std::result::Result<Vec<LayerCodebooks>, String> {
-            let shape = [meta.layers, groups, codec.codebook_size(), codec.sub_dim()];
-            let flat = read_tensor(&tensors, name, Dtype::F16, &shape)?;
-            flat.chunks_exact(groups * codec.codebook_size() * codec.sub_dim())
-                .map(|layer| {
-                    let books = layer
-                        .chunks_exact(codec.codebook_size() * codec.sub_dim())
-                        .map(|c| Codebook::new(codec, c))
-                        .collect::<Result<Vec<_>>>()
-                        .map_err(|e| format!("tensor {name}: {e} (corrupt?)"))?;
-                    LayerCodebooks::new(books).map_err(|e| e.to_string())
-                })
-                .collect()
-        };
+        let read_codebooks =
+            |name: &str, codec: VqCodec| -> std::result::Result<Vec<LayerCodebooks>, String> {
+                let shape = [meta.layers, groups, codec.codebook_size(), codec.sub_dim()];
+                let flat = read_tensor(&tensors, name, Dtype::F16, &shape)?;
+                flat.chunks_exact(groups * codec.codebook_size() * codec.sub_dim())
+                    .map(|layer| {
+                        let books = layer
+                            .chunks_exact(codec.codebook_size() * codec.sub_dim())
+                            .map(|c| Codebook::new(codec, c))
+                            .collect::<Result<Vec<_>>>()
+                            .map_err(|e| format!("tensor {name}: {e} (corrupt?)"))?;
+                        LayerCodebooks::new(books).map_err(|e| e.to_string())
+                    })
+                    .collect()
+            };
         let names = get("key_transforms")?;
         let mut keys = BTreeMap::new();
         for name in names.split(',').filter(|n| !n.is_empty()) {
-            let t = KeyTransform::from_name(name).ok_or_else(|| format!("metadata key_transforms names unknown transform {name:?}"))?;
-            keys.insert(t.name(), read_codebooks(&format!("keys.{name}"), meta.key_codec)?);
+            let t = KeyTransform::from_name(name).ok_or_else(|| {
+                format!("metadata key_transforms names unknown transform {name:?}")
+            })?;
+            keys.insert(
+                t.name(),
+                read_codebooks(&format!("keys.{name}"), meta.key_codec)?,
+            );
         }
         if keys.is_empty() {
-            return Err("the file holds no key codebooks (metadata key_transforms is empty)".into());
+            return Err(
+                "the file holds no key codebooks (metadata key_transforms is empty)".into(),
+            );
         }
         let values = read_codebooks("values", meta.value_codec)?;
-        Ok(Self { meta, smooth, keys, values })
+        Ok(Self {
+            meta,
+            smooth,
+            keys,
+            values,
+        })
     }
 }
 
-fn read_tensor(tensors: &SafeTensors<'_>, name: &str, dtype: Dtype, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
-    let view = tensors.tensor(name).map_err(|_| format!("tensor {name:?} is missing"))?;
+fn read_tensor(
+    tensors: &SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+) -> std::result::Result<Vec<f32>, String> {
+    let view = tensors
+        .tensor(name)
+        .map_err(|_| format!("tensor {name:?} is missing"))?;
     if view.dtype() != dtype {
-        return Err(format!("tensor {name} has dtype {:?}, expected {dtype:?}", view.dtype()));
+        return Err(format!(
+            "tensor {name} has dtype {:?}, expected {dtype:?}",
+            view.dtype()
+        ));
     }
     if view.shape() != shape {
-        return Err(format!("tensor {name} has shape {:?}, expected {shape:?} from the metadata", view.shape()));
+        return Err(format!(
+            "tensor {name} has shape {:?}, expected {shape:?} from the metadata",
+            view.shape()
+        ));
     }
     let data = view.data();
     Ok(match dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        Dtype::F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
         _ => unreachable!("only f32 and f16 tensors are read"),
     })
 }

@@ -60,7 +60,10 @@ impl VqCodec {
 
     /// Bytes of one packed head vector (see [`crate::pack`] for the layout).
     pub fn packed_bytes(self, head_dim: usize) -> Result<usize> {
-        Ok(crate::pack::packed_len(self.codes_per_vector(head_dim)?, self.bits))
+        Ok(crate::pack::packed_len(
+            self.codes_per_vector(head_dim)?,
+            self.bits,
+        ))
     }
 }
 
@@ -74,7 +77,9 @@ impl FromStr for VqCodec {
     type Err = QuantError;
 
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = || QuantError::InvalidCodec { given: s.to_string() };
+        let invalid = || QuantError::InvalidCodec {
+            given: s.to_string(),
+        };
         let rest = s.trim().strip_prefix('d').ok_or_else(invalid)?;
         let (d, b) = rest.split_once('b').ok_or_else(invalid)?;
         let d: usize = d.parse().map_err(|_| invalid())?;
@@ -102,7 +107,14 @@ mod tests {
 
     #[test]
     fn parses_the_paper_configs() {
-        for (s, bpe) in [("d2b8", 4.0), ("d4b12", 3.0), ("d4b8", 2.0), ("d8b12", 1.5), ("d8b10", 1.25), ("d8b8", 1.0)] {
+        for (s, bpe) in [
+            ("d2b8", 4.0),
+            ("d4b12", 3.0),
+            ("d4b8", 2.0),
+            ("d8b12", 1.5),
+            ("d8b10", 1.25),
+            ("d8b8", 1.0),
+        ] {
             let c: VqCodec = s.parse().unwrap();
             assert_eq!(c.to_string(), s);
             assert_eq!(c.bits_per_element(), bpe);
@@ -111,9 +123,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_strings_and_lists_valid_forms() {
-        for bad in ["d3b8", "d4b20", "x", "", "d4", "b8", "d4b7", "d16b8", "d4b8x"] {
+        for bad in [
+            "d3b8", "d4b20", "x", "", "d4", "b8", "d4b7", "d16b8", "d4b8x",
+        ] {
             let err = bad.parse::<VqCodec>().unwrap_err().to_string();
-            assert!(err.contains("d{d}b{b}") && err.contains("{2, 4, 8}") && err.contains("8..=12"), "{err}");
+            assert!(
+                err.contains("d{d}b{b}") && err.contains("{2, 4, 8}") && err.contains("8..=12"),
+                "{err}"
+            );
         }
     }
 
@@ -122,8 +139,18 @@ mod tests {
         let c: VqCodec = "d8b10".parse().unwrap();
         assert_eq!(c.codes_per_vector(64).unwrap(), 8);
         assert_eq!(c.packed_bytes(64).unwrap(), 10);
-        assert_eq!("d4b12".parse::<VqCodec>().unwrap().packed_bytes(128).unwrap(), 48);
-        assert!(matches!(c.codes_per_vector(96), Err(QuantError::HeadDimNotPowerOfTwo(96))));
+        assert_eq!(
+            "d4b12"
+                .parse::<VqCodec>()
+                .unwrap()
+                .packed_bytes(128)
+                .unwrap(),
+            48
+        );
+        assert!(matches!(
+            c.codes_per_vector(96),
+            Err(QuantError::HeadDimNotPowerOfTwo(96))
+        ));
     }
 
     #[test]

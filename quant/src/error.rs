@@ -42,7 +42,11 @@ pub enum QuantError {
 pub type Result<T, E = QuantError> = std::result::Result<T, E>;
 
 impl QuantError {
-    pub(crate) fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
+    pub(crate) fn shape(
+        what: impl Into<String>,
+        expected: impl ToString,
+        got: impl ToString,
+    ) -> Self {
         QuantError::ShapeMismatch {
             what: what.into(),
             expected: expected.to_string(),

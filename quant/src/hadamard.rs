@@ -27,7 +27,11 @@ pub fn hadamard_in_place(x: &mut [f32]) -> Result<()> {
 pub fn hadamard_rows(data: &mut [f32], dim: usize) -> Result<()> {
     check_head_dim(dim)?;
     if data.len() % dim != 0 {
-        return Err(QuantError::shape("hadamard rows", format!("a multiple of {dim}"), data.len()));
+        return Err(QuantError::shape(
+            "hadamard rows",
+            format!("a multiple of {dim}"),
+            data.len(),
+        ));
     }
     let scale = 1.0 / (dim as f32).sqrt();
     for row in data.chunks_exact_mut(dim) {

@@ -29,7 +29,11 @@ fn round_trip_strided(data: &mut [f32], start: usize, stride: usize, count: usiz
     let scale = f16::from_f32((hi - lo) / levels).to_f32();
     for i in 0..count {
         let x = &mut data[at(i)];
-        *x = if scale > 0.0 { ((*x - zero) / scale).round().clamp(0.0, levels) * scale + zero } else { zero };
+        *x = if scale > 0.0 {
+            ((*x - zero) / scale).round().clamp(0.0, levels) * scale + zero
+        } else {
+            zero
+        };
     }
 }
 
@@ -70,7 +74,9 @@ mod tests {
         let orig = v.clone();
         round_trip_values(&mut v, 64);
         for (a, b) in orig.chunks(32).zip(v.chunks(32)) {
-            let step = (a.iter().cloned().fold(f32::MIN, f32::max) - a.iter().cloned().fold(f32::MAX, f32::min)) / 3.0;
+            let step = (a.iter().cloned().fold(f32::MIN, f32::max)
+                - a.iter().cloned().fold(f32::MAX, f32::min))
+                / 3.0;
             for (x, y) in a.iter().zip(b) {
                 assert!((x - y).abs() <= step * 0.5 + 1e-3);
             }

@@ -24,7 +24,12 @@ pub struct KMeansConfig {
 
 impl KMeansConfig {
     pub fn new(clusters: usize, seed: u64) -> Self {
-        Self { clusters, max_iters: 30, tolerance: 1e-4, seed }
+        Self {
+            clusters,
+            max_iters: 30,
+            tolerance: 1e-4,
+            seed,
+        }
     }
 }
 
@@ -42,7 +47,11 @@ pub struct KMeansResult {
 /// Clusters `points` (row-major `[n, dim]`) into `cfg.clusters` centroids.
 pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansResult> {
     if dim == 0 || points.len() % dim != 0 {
-        return Err(QuantError::shape("k-means points", format!("a multiple of dim {dim}"), points.len()));
+        return Err(QuantError::shape(
+            "k-means points",
+            format!("a multiple of dim {dim}"),
+            points.len(),
+        ));
     }
     let n = points.len() / dim;
     let k = cfg.clusters;
@@ -52,7 +61,9 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
         )));
     }
     if points.iter().any(|v| !v.is_finite()) {
-        return Err(QuantError::InvalidArgument("k-means points contain NaN or infinity".into()));
+        return Err(QuantError::InvalidArgument(
+            "k-means points contain NaN or infinity".into(),
+        ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut centroids = kmeans_plus_plus(points, dim, k, &mut rng);
@@ -67,7 +78,10 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
         let search = CentroidSearch::new(&centroids, dim);
         let step = assign_and_accumulate(points, dim, &search, &mut assignment);
         mean_squared_error = step.squared_error / n as f64;
-        centroids = step.sums.chunks_exact(dim).zip(&step.counts)
+        centroids = step
+            .sums
+            .chunks_exact(dim)
+            .zip(&step.counts)
             .zip(centroids.chunks_exact(dim))
             .flat_map(|((sum, &count), old)| {
                 let row: Vec<f32> = if count > 0 {
@@ -85,13 +99,19 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
             continue; // the re-seeded centroids need another assignment before converging
         }
         let converged = step.changed == 0
-            || (previous_error - mean_squared_error) <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE);
+            || (previous_error - mean_squared_error)
+                <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE);
         previous_error = mean_squared_error;
         if converged {
             break;
         }
     }
-    Ok(KMeansResult { centroids, iterations, mean_squared_error, reseeded })
+    Ok(KMeansResult {
+        centroids,
+        iterations,
+        mean_squared_error,
+        reseeded,
+    })
 }
 
 struct Step {
@@ -103,7 +123,12 @@ struct Step {
     changed: usize,
 }
 
-fn assign_and_accumulate(points: &[f32], dim: usize, search: &CentroidSearch, assignment: &mut [u32]) -> Step {
+fn assign_and_accumulate(
+    points: &[f32],
+    dim: usize,
+    search: &CentroidSearch,
+    assignment: &mut [u32],
+) -> Step {
     let k = search.len();
     let partials: Vec<(Vec<f64>, Vec<u64>, Vec<f32>, f64, usize)> = points
         .par_chunks(CHUNK * dim)
@@ -141,7 +166,10 @@ fn assign_and_accumulate(points: &[f32], dim: usize, search: &CentroidSearch, as
     };
     for (sums, counts, distances, error, changed) in partials {
         step.sums.iter_mut().zip(&sums).for_each(|(a, b)| *a += b);
-        step.counts.iter_mut().zip(&counts).for_each(|(a, b)| *a += b);
+        step.counts
+            .iter_mut()
+            .zip(&counts)
+            .for_each(|(a, b)| *a += b);
         step.distances.extend(distances);
         step.squared_error += error;
         step.changed += changed;
@@ -150,12 +178,19 @@ fn assign_and_accumulate(points: &[f32], dim: usize, search: &CentroidSearch, as
 }
 
 /// Moves each empty cluster onto one of the points worst served by the current centroids.
-fn reseed_empty(points: &[f32], dim: usize, distances: &[f32], empty: &[usize], centroids: &mut [f32]) {
+fn reseed_empty(
+    points: &[f32],
+    dim: usize,
+    distances: &[f32],
+    empty: &[usize],
+    centroids: &mut [f32],
+) {
     let mut order: Vec<usize> = (0..distances.len()).collect();
     // Largest distance first; ties broken by index so the choice is deterministic.
     order.sort_unstable_by(|&a, &b| distances[b].total_cmp(&distances[a]).then(a.cmp(&b)));
     for (&cluster, &point) in empty.iter().zip(&order) {
-        centroids[cluster * dim..(cluster + 1) * dim].copy_from_slice(&points[point * dim..(point + 1) * dim]);
+        centroids[cluster * dim..(cluster + 1) * dim]
+            .copy_from_slice(&points[point * dim..(point + 1) * dim]);
     }
 }
 
@@ -198,14 +233,20 @@ fn sample_proportional(weights: &[f32], chunk_sums: &[f64], mut target: f64) -> 
     for (c, &sum) in chunk_sums.iter().enumerate() {
         if target < sum {
             let start = c * CHUNK;
-            for (i, &w) in weights[start..(start + CHUNK).min(weights.len())].iter().enumerate() {
+            for (i, &w) in weights[start..(start + CHUNK).min(weights.len())]
+                .iter()
+                .enumerate()
+            {
                 target -= w as f64;
                 if target < 0.0 && w > 0.0 {
                     return start + i;
                 }
             }
             // Rounding left a sliver: take the last point of the chunk with weight.
-            return (start..(start + CHUNK).min(weights.len())).rev().find(|&i| weights[i] > 0.0).unwrap_or(start);
+            return (start..(start + CHUNK).min(weights.len()))
+                .rev()
+                .find(|&i| weights[i] > 0.0)
+                .unwrap_or(start);
         }
         target -= sum;
     }
@@ -230,14 +271,26 @@ mod tests {
 
     #[test]
     fn recovers_known_clusters() {
-        let centres = [[0.0, 0.0, 0.0, 0.0], [5.0, 5.0, 0.0, 0.0], [-5.0, 0.0, 5.0, 1.0], [0.0, -4.0, -4.0, 3.0], [9.0, -9.0, 2.0, -2.0]];
+        let centres = [
+            [0.0, 0.0, 0.0, 0.0],
+            [5.0, 5.0, 0.0, 0.0],
+            [-5.0, 0.0, 5.0, 1.0],
+            [0.0, -4.0, -4.0, 3.0],
+            [9.0, -9.0, 2.0, -2.0],
+        ];
         let pts = clustered(&centres, 2000, 3);
         let result = kmeans(&pts, 4, &KMeansConfig::new(5, 42)).unwrap();
         for c in &centres {
-            let best = result.centroids.chunks_exact(4)
+            let best = result
+                .centroids
+                .chunks_exact(4)
                 .map(|r| r.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f32>())
                 .fold(f32::INFINITY, f32::min);
-            assert!(best < 1e-3, "centre {c:?} not found: {:?}", result.centroids);
+            assert!(
+                best < 1e-3,
+                "centre {c:?} not found: {:?}",
+                result.centroids
+            );
         }
         assert!(result.mean_squared_error < 0.01);
         assert!(result.iterations <= 30);
@@ -245,10 +298,19 @@ mod tests {
 
     #[test]
     fn deterministic_for_a_seed_whatever_the_threads() {
-        let pts = clustered(&[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]], 9000, 5);
+        let pts = clustered(
+            &[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]],
+            9000,
+            5,
+        );
         let a = kmeans(&pts, 4, &KMeansConfig::new(16, 9)).unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let b = pool.install(|| kmeans(&pts, 4, &KMeansConfig::new(16, 9))).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let b = pool
+            .install(|| kmeans(&pts, 4, &KMeansConfig::new(16, 9)))
+            .unwrap();
         assert_eq!(a.centroids, b.centroids);
         let c = kmeans(&pts, 4, &KMeansConfig::new(16, 10)).unwrap();
         assert_ne!(a.centroids, c.centroids);
@@ -269,7 +331,12 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert!(kmeans(&[1.0, 2.0, 3.0], 2, &KMeansConfig::new(1, 0)).is_err());
-        assert!(kmeans(&[1.0, 2.0], 2, &KMeansConfig::new(2, 0)).unwrap_err().to_string().contains("1 points for 2 clusters"));
+        assert!(
+            kmeans(&[1.0, 2.0], 2, &KMeansConfig::new(2, 0))
+                .unwrap_err()
+                .to_string()
+                .contains("1 points for 2 clusters")
+        );
         assert!(kmeans(&[f32::NAN, 2.0], 2, &KMeansConfig::new(1, 0)).is_err());
     }
 }

@@ -25,5 +25,5 @@ pub use codebook::{Codebook, Granularity, LayerCodebooks};
 pub use codebook_file::{CodebookMeta, CodebookSet, LayerParams};
 pub use codec::VqCodec;
 pub use error::{QuantError, Result};
-pub use method::Method;
+pub use method::{CacheLayout, Method};
 pub use transform::KeyTransform;

@@ -13,6 +13,27 @@ use std::str::FromStr;
 /// Newest tokens kept in full precision, as in KIVI and the paper.
 pub const DEFAULT_RESIDUAL: usize = 128;
 
+/// Where a cache holds fp16 and where codes: `[0, sinks)` fp16 (attention sinks, never
+/// quantized), then the quantized span, then the newest `residual` tokens in fp16.
+///
+/// The paper keeps no sink tokens (`sinks = 0`). On SmolLM2 the first token's key draws much
+/// of the attention, and quantizing it costs more perplexity than all other keys together;
+/// keeping a few sinks in fp16 costs `sinks * 2 * head_dim * 2` bytes per (sequence, head).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct CacheLayout {
+    pub sinks: usize,
+    pub residual: usize,
+}
+
+impl Default for CacheLayout {
+    fn default() -> Self {
+        Self {
+            sinks: 0,
+            residual: DEFAULT_RESIDUAL,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// The fp16 cache, no quantization.
@@ -36,16 +57,31 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Fp16 => "fp16",
-            Method::Vq(KeyTransform { smooth: false, hadamard: false }) => "vq",
-            Method::Vq(KeyTransform { smooth: true, hadamard: false }) => "vq+smooth",
-            Method::Vq(KeyTransform { smooth: false, hadamard: true }) => "vq+hadamard",
-            Method::Vq(KeyTransform { smooth: true, hadamard: true }) => "vecinfer",
+            Method::Vq(KeyTransform {
+                smooth: false,
+                hadamard: false,
+            }) => "vq",
+            Method::Vq(KeyTransform {
+                smooth: true,
+                hadamard: false,
+            }) => "vq+smooth",
+            Method::Vq(KeyTransform {
+                smooth: false,
+                hadamard: true,
+            }) => "vq+hadamard",
+            Method::Vq(KeyTransform {
+                smooth: true,
+                hadamard: true,
+            }) => "vecinfer",
             Method::Kivi2 => "kivi2",
         }
     }
 
     pub fn parse_list(list: &str) -> Result<Vec<Method>> {
-        list.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse()).collect()
+        list.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse())
+            .collect()
     }
 
     /// Bits per element of K and V (`None` for fp16, which is 16).
@@ -53,27 +89,31 @@ impl Method {
         match (self, set) {
             (Method::Fp16, _) => (16.0, 16.0),
             (Method::Kivi2, _) => (kivi::bits_per_element(), kivi::bits_per_element()),
-            (Method::Vq(_), Some(s)) => (s.meta.key_codec.bits_per_element(), s.meta.value_codec.bits_per_element()),
+            (Method::Vq(_), Some(s)) => (
+                s.meta.key_codec.bits_per_element(),
+                s.meta.value_codec.bits_per_element(),
+            ),
             (Method::Vq(_), None) => (f64::NAN, f64::NAN),
         }
     }
 
-    /// With `cached` tokens in the cache, how many of the oldest are held quantized; the rest
-    /// (the newest) are in fp16. VQ keeps exactly the newest `residual` tokens in fp16; KIVI
-    /// flushes keys in whole groups of 32 tokens, so it keeps between `residual` and
-    /// `residual + 31`.
-    pub fn quantized_prefix(self, cached: usize, residual: usize) -> usize {
-        let beyond = cached.saturating_sub(residual);
-        match self {
+    /// With `cached` tokens in the cache, the span of tokens held quantized; the others are in
+    /// fp16. VQ keeps exactly the newest `residual` tokens in fp16; KIVI flushes keys in whole
+    /// groups of 32 tokens, so it keeps between `residual` and `residual + 31`.
+    pub fn quantized_span(self, cached: usize, layout: CacheLayout) -> std::ops::Range<usize> {
+        let start = layout.sinks.min(cached);
+        let beyond = cached.saturating_sub(layout.residual).saturating_sub(start);
+        let len = match self {
             Method::Fp16 => 0,
             Method::Vq(_) => beyond,
             Method::Kivi2 => beyond / kivi::GROUP * kivi::GROUP,
-        }
+        };
+        start..start + len
     }
 
     /// Replaces `keys` and `values` (each `[kv_heads, tokens, head_dim]`, already fp16-rounded)
-    /// by what the quantized cache returns for them. Only the quantized prefix of the cache
-    /// uses these; the residual window reads the fp16 originals.
+    /// by what the quantized cache returns for them. Only the quantized span of the cache
+    /// uses these; sinks and the residual window read the fp16 originals.
     pub fn round_trip_layer(
         self,
         set: Option<&CodebookSet>,
@@ -84,29 +124,47 @@ impl Method {
         head_dim: usize,
     ) -> Result<()> {
         if keys.len() != values.len() || keys.len() % (kv_heads * head_dim) != 0 {
-            return Err(QuantError::shape("layer K/V", format!("equal lengths, multiples of {}", kv_heads * head_dim), format!("{} and {}", keys.len(), values.len())));
+            return Err(QuantError::shape(
+                "layer K/V",
+                format!("equal lengths, multiples of {}", kv_heads * head_dim),
+                format!("{} and {}", keys.len(), values.len()),
+            ));
         }
         let per_head = keys.len() / kv_heads;
         match self {
             Method::Fp16 => Ok(()),
             Method::Kivi2 => {
-                keys.par_chunks_mut(per_head).for_each(|k| kivi::round_trip_keys(k, head_dim));
-                values.par_chunks_mut(per_head).for_each(|v| kivi::round_trip_values(v, head_dim));
+                keys.par_chunks_mut(per_head)
+                    .for_each(|k| kivi::round_trip_keys(k, head_dim));
+                values
+                    .par_chunks_mut(per_head)
+                    .for_each(|v| kivi::round_trip_values(v, head_dim));
                 Ok(())
             }
             Method::Vq(transform) => {
-                let set = set.ok_or_else(|| QuantError::InvalidArgument(format!("method {} needs codebooks", self.name())))?;
+                let set = set.ok_or_else(|| {
+                    QuantError::InvalidArgument(format!("method {} needs codebooks", self.name()))
+                })?;
                 let params = set.layer(layer, transform)?;
                 if params.head_dim != head_dim || params.kv_heads != kv_heads {
-                    return Err(QuantError::shape("codebooks vs model", format!("{} KV heads of dim {}", params.kv_heads, params.head_dim), format!("{kv_heads} KV heads of dim {head_dim}")));
+                    return Err(QuantError::shape(
+                        "codebooks vs model",
+                        format!("{} KV heads of dim {}", params.kv_heads, params.head_dim),
+                        format!("{kv_heads} KV heads of dim {head_dim}"),
+                    ));
                 }
                 for h in 0..kv_heads {
                     let k = &mut keys[h * per_head..(h + 1) * per_head];
                     let scales = params.smooth_for_head(h);
-                    k.par_chunks_mut(head_dim).try_for_each(|row| transform.apply_to_key(row, scales))?;
+                    k.par_chunks_mut(head_dim)
+                        .try_for_each(|row| transform.apply_to_key(row, scales))?;
                     params.keys.for_head(h).round_trip_rows(k, head_dim)?;
-                    k.par_chunks_mut(head_dim).try_for_each(|row| transform.invert_on_key(row, scales))?;
-                    params.values.for_head(h).round_trip_rows(&mut values[h * per_head..(h + 1) * per_head], head_dim)?;
+                    k.par_chunks_mut(head_dim)
+                        .try_for_each(|row| transform.invert_on_key(row, scales))?;
+                    params
+                        .values
+                        .for_head(h)
+                        .round_trip_rows(&mut values[h * per_head..(h + 1) * per_head], head_dim)?;
                 }
                 Ok(())
             }
@@ -116,7 +174,8 @@ impl Method {
 
 /// Rounds to fp16 and back, as the cache stores K and V.
 pub fn round_to_f16(data: &mut [f32]) {
-    data.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+    data.iter_mut()
+        .for_each(|v| *v = f16::from_f32(*v).to_f32());
 }
 
 impl fmt::Display for Method {
@@ -128,10 +187,13 @@ impl fmt::Display for Method {
 impl FromStr for Method {
     type Err = QuantError;
     fn from_str(s: &str) -> Result<Self> {
-        Method::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| QuantError::UnknownMethod {
-            given: s.to_string(),
-            valid: Method::ALL.map(|m| m.name()).join(", "),
-        })
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| QuantError::UnknownMethod {
+                given: s.to_string(),
+                valid: Method::ALL.map(|m| m.name()).join(", "),
+            })
     }
 }
 
@@ -146,17 +208,32 @@ mod tests {
         }
         let err = "vq+foo".parse::<Method>().unwrap_err().to_string();
         assert!(err.contains("vecinfer") && err.contains("kivi2"), "{err}");
-        assert_eq!(Method::parse_list("fp16, vecinfer").unwrap(), vec![Method::Fp16, Method::Vq(KeyTransform::BOTH)]);
+        assert_eq!(
+            Method::parse_list("fp16, vecinfer").unwrap(),
+            vec![Method::Fp16, Method::Vq(KeyTransform::BOTH)]
+        );
     }
 
     #[test]
-    fn residual_windows() {
+    fn residual_windows_and_sinks() {
         let vq = Method::Vq(KeyTransform::BOTH);
-        assert_eq!(vq.quantized_prefix(100, 128), 0);
-        assert_eq!(vq.quantized_prefix(129, 128), 1);
-        assert_eq!(Method::Kivi2.quantized_prefix(129, 128), 0);
-        assert_eq!(Method::Kivi2.quantized_prefix(128 + 64, 128), 64);
-        assert_eq!(Method::Kivi2.quantized_prefix(128 + 70, 128), 64);
-        assert_eq!(Method::Fp16.quantized_prefix(5000, 128), 0);
+        let plain = CacheLayout {
+            sinks: 0,
+            residual: 128,
+        };
+        let sinks = CacheLayout {
+            sinks: 4,
+            residual: 128,
+        };
+        assert_eq!(vq.quantized_span(100, plain), 0..0);
+        assert_eq!(vq.quantized_span(129, plain), 0..1);
+        assert_eq!(vq.quantized_span(2, sinks), 2..2);
+        assert_eq!(vq.quantized_span(132, sinks), 4..4);
+        assert_eq!(vq.quantized_span(133, sinks), 4..5);
+        assert_eq!(Method::Kivi2.quantized_span(129, plain), 0..0);
+        assert_eq!(Method::Kivi2.quantized_span(128 + 64, plain), 0..64);
+        assert_eq!(Method::Kivi2.quantized_span(128 + 70, plain), 0..64);
+        assert_eq!(Method::Kivi2.quantized_span(4 + 128 + 40, sinks), 4..36);
+        assert_eq!(Method::Fp16.quantized_span(5000, plain), 0..0);
     }
 }

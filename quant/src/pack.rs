@@ -69,7 +69,9 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for bits in 8..=12u32 {
             for codes_len in [8usize, 16, 32, 64] {
-                let codes: Vec<u16> = (0..codes_len).map(|_| rng.random_range(0..(1u32 << bits)) as u16).collect();
+                let codes: Vec<u16> = (0..codes_len)
+                    .map(|_| rng.random_range(0..(1u32 << bits)) as u16)
+                    .collect();
                 let mut row = vec![0u8; packed_len(codes_len, bits)];
                 pack_codes(&codes, bits, &mut row);
                 let mut back = vec![0u16; codes_len];

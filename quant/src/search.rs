@@ -25,8 +25,16 @@ impl CentroidSearch {
                 transposed[j * k + c] = v;
             }
         }
-        let norms = centroids.chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect();
-        Self { dim, k, transposed, norms }
+        let norms = centroids
+            .chunks_exact(dim)
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect();
+        Self {
+            dim,
+            k,
+            transposed,
+            norms,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -95,8 +103,14 @@ mod tests {
             for _ in 0..200 {
                 let x: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.2..1.2)).collect();
                 let (i, d) = s.nearest(&x, &mut scratch);
-                let brute: Vec<f64> = cents.chunks_exact(dim)
-                    .map(|c| c.iter().zip(&x).map(|(a, b)| ((a - b) as f64).powi(2)).sum())
+                let brute: Vec<f64> = cents
+                    .chunks_exact(dim)
+                    .map(|c| {
+                        c.iter()
+                            .zip(&x)
+                            .map(|(a, b)| ((a - b) as f64).powi(2))
+                            .sum()
+                    })
                     .collect();
                 let best = brute.iter().cloned().fold(f64::INFINITY, f64::min);
                 assert!(brute[i as usize] - best < 1e-5, "k {k} dim {dim}");

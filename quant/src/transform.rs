@@ -18,10 +18,22 @@ pub struct KeyTransform {
 }
 
 impl KeyTransform {
-    pub const NONE: Self = Self { smooth: false, hadamard: false };
-    pub const SMOOTH: Self = Self { smooth: true, hadamard: false };
-    pub const HADAMARD: Self = Self { smooth: false, hadamard: true };
-    pub const BOTH: Self = Self { smooth: true, hadamard: true };
+    pub const NONE: Self = Self {
+        smooth: false,
+        hadamard: false,
+    };
+    pub const SMOOTH: Self = Self {
+        smooth: true,
+        hadamard: false,
+    };
+    pub const HADAMARD: Self = Self {
+        smooth: false,
+        hadamard: true,
+    };
+    pub const BOTH: Self = Self {
+        smooth: true,
+        hadamard: true,
+    };
     pub const ALL: [Self; 4] = [Self::NONE, Self::SMOOTH, Self::HADAMARD, Self::BOTH];
 
     /// The name used in codebook files (`plain`, `smooth`, `hadamard`, `smooth_hadamard`).
@@ -106,7 +118,10 @@ pub fn smooth_scales(keys: &[f32], head_dim: usize) -> Result<Vec<f32>> {
             *m = m.max(k.abs());
         }
     }
-    Ok(max_abs.into_iter().map(|m| if m > 0.0 { m.sqrt() } else { 1.0 }).collect())
+    Ok(max_abs
+        .into_iter()
+        .map(|m| if m > 0.0 { m.sqrt() } else { 1.0 })
+        .collect())
 }
 
 #[cfg(test)]
@@ -132,7 +147,10 @@ mod tests {
                 t.apply_to_key(&mut kt, &scales).unwrap();
                 let exact: f64 = q.iter().zip(k).map(|(a, b)| *a as f64 * *b as f64).sum();
                 let got: f64 = qt.iter().zip(&kt).map(|(a, b)| *a as f64 * *b as f64).sum();
-                assert!((exact - got).abs() <= 1e-4 * (1.0 + exact.abs()), "{t}: {exact} vs {got}");
+                assert!(
+                    (exact - got).abs() <= 1e-4 * (1.0 + exact.abs()),
+                    "{t}: {exact} vs {got}"
+                );
                 t.invert_on_key(&mut kt, &scales).unwrap();
                 for (a, b) in k.iter().zip(&kt) {
                     assert!((a - b).abs() < 1e-4 * (1.0 + a.abs()));
@@ -144,7 +162,9 @@ mod tests {
     #[test]
     fn smoothing_flattens_channel_outliers() {
         let d = 8;
-        let keys: Vec<f32> = (0..16 * d).map(|i| if i % d == 0 { 100.0 } else { 1.0 }).collect();
+        let keys: Vec<f32> = (0..16 * d)
+            .map(|i| if i % d == 0 { 100.0 } else { 1.0 })
+            .collect();
         let s = smooth_scales(&keys, d).unwrap();
         assert_eq!(s[0], 10.0);
         assert_eq!(s[1], 1.0);

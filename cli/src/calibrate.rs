@@ -1,0 +1,243 @@
+//! Calibration: run the model over text, record post-RoPE K and V, then compute smooth scales
+//! and train the K and V codebooks.
+
+use crate::error::{CliError, Result};
+use crate::recording::RecordingAttention;
+use indicatif::ProgressBar;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use vecinfer_model::Llama;
+use vecinfer_quant::method::round_to_f16;
+use vecinfer_quant::transform::smooth_scales;
+use vecinfer_quant::{
+    Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks, VqCodec,
+};
+
+#[derive(Clone, Debug)]
+pub struct CalibrationOptions {
+    pub key_codec: VqCodec,
+    pub value_codec: VqCodec,
+    pub granularity: Granularity,
+    /// Key transforms to train key codebooks for (each needs its own: a codebook is trained
+    /// on keys after the transform).
+    pub transforms: Vec<KeyTransform>,
+    /// k-means sees at most `max(samples_per_centroid * 2^b, min_samples)` sub-vectors per
+    /// codebook, drawn at random from all recorded ones.
+    pub samples_per_centroid: usize,
+    pub min_samples: usize,
+    pub seed: u64,
+}
+
+impl CalibrationOptions {
+    pub fn new(key_codec: VqCodec, value_codec: VqCodec) -> Self {
+        Self {
+            key_codec,
+            value_codec,
+            granularity: Granularity::Layer,
+            transforms: KeyTransform::ALL.to_vec(),
+            samples_per_centroid: 32,
+            min_samples: 65_536,
+            seed: 0,
+        }
+    }
+
+    fn max_samples(&self, codec: VqCodec) -> usize {
+        (self.samples_per_centroid * codec.codebook_size()).max(self.min_samples)
+    }
+}
+
+/// Post-RoPE K and V recorded over calibration text, fp16-rounded as the cache holds them.
+pub struct RecordedKv {
+    pub head_dim: usize,
+    pub kv_heads: usize,
+    pub tokens: usize,
+    /// `[layer][kv_head]` -> row-major `[tokens, head_dim]`
+    pub keys: Vec<Vec<Vec<f32>>>,
+    pub values: Vec<Vec<Vec<f32>>>,
+}
+
+pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result<RecordedKv> {
+    let c = model.config();
+    let mut rec = RecordedKv {
+        head_dim: c.head_dim,
+        kv_heads: c.kv_heads,
+        tokens: 0,
+        keys: vec![vec![Vec::new(); c.kv_heads]; c.layers],
+        values: vec![vec![Vec::new(); c.kv_heads]; c.layers],
+    };
+    bar.set_length(windows.len() as u64);
+    for window in windows {
+        let mut backend = RecordingAttention {
+            on_layer: |layer: usize,
+                       _q: &[f32],
+                       k: &[f32],
+                       v: &[f32],
+                       shape: vecinfer_model::HeadShape| {
+                let per_head = shape.tokens * shape.head_dim;
+                for h in 0..shape.kv_heads {
+                    rec.keys[layer][h].extend_from_slice(&k[h * per_head..(h + 1) * per_head]);
+                    rec.values[layer][h].extend_from_slice(&v[h * per_head..(h + 1) * per_head]);
+                }
+            },
+        };
+        model.forward(window, &mut backend)?;
+        rec.tokens += window.len();
+        bar.inc(1);
+    }
+    for rows in rec.keys.iter_mut().chain(rec.values.iter_mut()).flatten() {
+        round_to_f16(rows);
+    }
+    Ok(rec)
+}
+
+/// Smooth scales, then one codebook set per requested key transform, and the value codebooks.
+pub fn train_codebooks(
+    rec: &RecordedKv,
+    opts: &CalibrationOptions,
+    model_id: &str,
+    provenance: String,
+    bar: &ProgressBar,
+) -> Result<CodebookSet> {
+    if opts.transforms.is_empty() {
+        return Err(CliError::Invalid(
+            "no key transform to calibrate: name at least one method that uses codebooks".into(),
+        ));
+    }
+    let layers = rec.keys.len();
+    let d = rec.head_dim;
+    let smooth: Vec<Vec<f32>> = rec
+        .keys
+        .iter()
+        .map(|heads| {
+            heads
+                .iter()
+                .map(|k| smooth_scales(k, d))
+                .collect::<vecinfer_quant::Result<Vec<_>>>()
+                .map(|v| v.concat())
+        })
+        .collect::<vecinfer_quant::Result<_>>()?;
+    let groups = opts.granularity.codebooks_per_layer(rec.kv_heads);
+    bar.set_length(((opts.transforms.len() + 1) * layers * groups) as u64);
+
+    let mut values = Vec::with_capacity(layers);
+    for (layer, heads) in rec.values.iter().enumerate() {
+        let books = (0..groups)
+            .map(|g| {
+                let seed = opts.seed ^ hash_seed(layer, g, "values");
+                let cb = train_one(
+                    opts.value_codec,
+                    &head_rows(heads, g, opts.granularity),
+                    opts.max_samples(opts.value_codec),
+                    seed,
+                );
+                bar.inc(1);
+                cb
+            })
+            .collect::<Result<Vec<_>>>()?;
+        values.push(LayerCodebooks::new(books)?);
+    }
+
+    let mut keys = BTreeMap::new();
+    for &transform in &opts.transforms {
+        let mut per_layer = Vec::with_capacity(layers);
+        for (layer, heads) in rec.keys.iter().enumerate() {
+            let transformed: Vec<Vec<f32>> = heads
+                .iter()
+                .enumerate()
+                .map(|(h, rows)| {
+                    let mut rows = rows.clone();
+                    let scales = &smooth[layer][h * d..(h + 1) * d];
+                    for row in rows.chunks_exact_mut(d) {
+                        transform.apply_to_key(row, scales)?;
+                    }
+                    Ok(rows)
+                })
+                .collect::<vecinfer_quant::Result<_>>()?;
+            let books = (0..groups)
+                .map(|g| {
+                    let seed = opts.seed ^ hash_seed(layer, g, transform.name());
+                    let cb = train_one(
+                        opts.key_codec,
+                        &head_rows(&transformed, g, opts.granularity),
+                        opts.max_samples(opts.key_codec),
+                        seed,
+                    );
+                    bar.inc(1);
+                    cb
+                })
+                .collect::<Result<Vec<_>>>()?;
+            per_layer.push(LayerCodebooks::new(books)?);
+        }
+        keys.insert(transform.name(), per_layer);
+    }
+    Ok(CodebookSet {
+        meta: CodebookMeta {
+            key_codec: opts.key_codec,
+            value_codec: opts.value_codec,
+            granularity: opts.granularity,
+            head_dim: d,
+            layers,
+            kv_heads: rec.kv_heads,
+            model_id: model_id.to_string(),
+            calibration: provenance,
+        },
+        smooth,
+        keys,
+        values,
+    })
+}
+
+/// The rows a codebook of group `g` trains on: all heads for per-layer codebooks.
+fn head_rows(heads: &[Vec<f32>], g: usize, granularity: Granularity) -> Vec<&[f32]> {
+    match granularity {
+        Granularity::Layer => heads.iter().map(Vec::as_slice).collect(),
+        Granularity::Head => vec![heads[g].as_slice()],
+    }
+}
+
+/// Draws up to `max_samples` sub-vectors from `sources` at random and runs k-means on them.
+fn train_one(
+    codec: VqCodec,
+    sources: &[&[f32]],
+    max_samples: usize,
+    seed: u64,
+) -> Result<Codebook> {
+    let sub = codec.sub_dim();
+    let available: usize = sources.iter().map(|s| s.len() / sub).sum();
+    if available < codec.codebook_size() {
+        return Err(CliError::Invalid(format!(
+            "{available} calibration sub-vectors cannot train a {codec} codebook of {} centroids: give more calibration text",
+            codec.codebook_size()
+        )));
+    }
+    let take = available.min(max_samples);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut picks = rand::seq::index::sample(&mut rng, available, take).into_vec();
+    picks.sort_unstable();
+    let mut points = Vec::with_capacity(take * sub);
+    let (mut source, mut offset) = (0usize, 0usize);
+    for p in picks {
+        while p - offset >= sources[source].len() / sub {
+            offset += sources[source].len() / sub;
+            source += 1;
+        }
+        let i = p - offset;
+        points.extend_from_slice(&sources[source][i * sub..(i + 1) * sub]);
+    }
+    Ok(Codebook::train(codec, &points, seed)?)
+}
+
+fn hash_seed(layer: usize, group: usize, kind: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in kind
+        .bytes()
+        .chain((layer as u64).to_le_bytes())
+        .chain((group as u64).to_le_bytes())
+    {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

@@ -1,0 +1,280 @@
+//! Causal attention over one window, exact or with a partly quantized cache.
+//!
+//! With a quantized cache, query position `t` reads the tokens of `span(t+1)` from the quantized
+//! cache and the others (sink tokens before the span, the residual window after it) from fp16.
+//! The quantized part is one GEMM per KV head over the whole window (`Q·K̂ᵀ`, then `P·V̂`); the
+//! fp16 tokens, at most a few hundred per row, are computed directly and replace the GEMM's
+//! entries. For the fp16 cache the "quantized" tensors are the fp16 ones and the span is all.
+
+use crate::error::Result;
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+/// With `n` tokens cached, the tokens a query reads from the bulk (GEMM) tensors.
+pub type SpanRule<'a> = &'a (dyn Fn(usize) -> std::ops::Range<usize> + Sync);
+
+/// K and V of one layer and window, row-major `[kv_heads, T, D]`.
+pub struct LayerKv<'a> {
+    pub keys: &'a [f32],
+    pub values: &'a [f32],
+}
+
+/// Attention output `[q_heads, T, D]` (row-major) and, if asked, the summed relative error
+/// against exact attention over a subset of positions.
+pub struct AttentionResult {
+    pub output: Vec<f32>,
+    pub error_sum: f64,
+    pub error_count: usize,
+}
+
+/// Positions whose error against exact attention is measured: every `ERROR_STRIDE`-th, which
+/// keeps the measurement cheap and still covers every layer, head and distance.
+pub const ERROR_STRIDE: usize = 16;
+
+/// Causal attention with `q` `[q_heads, T, D]`; `bulk` holds what the quantized cache returns
+/// (dequantized), `exact` the fp16 cache; `rule(n)` = which of `n` cached tokens are read from
+/// `bulk`.
+pub fn banded_attention(
+    q: &[f32],
+    q_heads: usize,
+    exact: LayerKv<'_>,
+    bulk: LayerKv<'_>,
+    kv_heads: usize,
+    head_dim: usize,
+    rule: SpanRule<'_>,
+    measure_error: bool,
+) -> Result<AttentionResult> {
+    let d = head_dim;
+    let t = exact.keys.len() / (kv_heads * d);
+    let group = q_heads / kv_heads;
+    let rows = group * t;
+    let scale = 1.0 / (d as f32).sqrt();
+    let dev = Device::Cpu;
+    // Queries of one KV head's group become the rows of one GEMM: [Hk, G*T, D].
+    let qg = Tensor::from_slice(q, (kv_heads, rows, d), &dev)?;
+    let kb = Tensor::from_slice(bulk.keys, (kv_heads, t, d), &dev)?;
+    let mut probs = (qg.matmul(&kb.t()?)? * scale as f64)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+
+    let mut band_out = vec![0f32; kv_heads * rows * d];
+    probs
+        .par_chunks_mut(t)
+        .zip(band_out.par_chunks_mut(d))
+        .enumerate()
+        .for_each(|(r, (row, out))| {
+            let (head, pos) = (r / rows, r % t);
+            let query = &q[r * d..(r + 1) * d];
+            let span = rule(pos + 1);
+            let fp16_tokens = || (0..span.start.min(pos + 1)).chain(span.end.max(span.start)..=pos);
+            let keys = &exact.keys[head * t * d..(head + 1) * t * d];
+            let values = &exact.values[head * t * d..(head + 1) * t * d];
+            for j in fp16_tokens() {
+                row[j] = dot(query, &keys[j * d..(j + 1) * d]) * scale;
+            }
+            let live = &mut row[..=pos];
+            let max = live.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = 0f32;
+            for s in live.iter_mut() {
+                *s = (*s - max).exp();
+                total += *s;
+            }
+            let inv = 1.0 / total;
+            live.iter_mut().for_each(|s| *s *= inv);
+            // The fp16 tokens' share of the output, then their probabilities leave the GEMM.
+            for j in fp16_tokens() {
+                let p = row[j];
+                out.iter_mut()
+                    .zip(&values[j * d..(j + 1) * d])
+                    .for_each(|(o, v)| *o += p * v);
+                row[j] = 0.0;
+            }
+            row[pos + 1..].fill(0.0);
+        });
+    let p = Tensor::from_vec(probs, (kv_heads, rows, t), &dev)?;
+    let vb = Tensor::from_slice(bulk.values, (kv_heads, t, d), &dev)?;
+    let mut output = p.matmul(&vb)?.flatten_all()?.to_vec1::<f32>()?;
+    output.iter_mut().zip(&band_out).for_each(|(o, b)| *o += b);
+
+    let (error_sum, error_count) = if measure_error {
+        let errors: Vec<f64> = (0..kv_heads * rows)
+            .into_par_iter()
+            .filter(|r| (r % t) % ERROR_STRIDE == ERROR_STRIDE - 1)
+            .map(|r| {
+                let (head, pos) = (r / rows, r % t);
+                let reference = exact_row(&q[r * d..(r + 1) * d], &exact, head, t, d, pos, scale);
+                let got = &output[r * d..(r + 1) * d];
+                let diff: f32 = got
+                    .iter()
+                    .zip(&reference)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                let norm: f32 = reference.iter().map(|a| a * a).sum();
+                (diff.sqrt() / norm.sqrt().max(1e-12)) as f64
+            })
+            .collect();
+        (errors.iter().sum(), errors.len())
+    } else {
+        (0.0, 0)
+    };
+    Ok(AttentionResult {
+        output,
+        error_sum,
+        error_count,
+    })
+}
+
+/// Exact attention for one query row over keys `0..=pos` of one head.
+fn exact_row(
+    query: &[f32],
+    kv: &LayerKv<'_>,
+    head: usize,
+    t: usize,
+    d: usize,
+    pos: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let keys = &kv.keys[head * t * d..(head + 1) * t * d];
+    let values = &kv.values[head * t * d..(head + 1) * t * d];
+    let scores: Vec<f32> = (0..=pos)
+        .map(|j| dot(query, &keys[j * d..(j + 1) * d]) * scale)
+        .collect();
+    let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let total: f32 = weights.iter().sum();
+    let mut out = vec![0f32; d];
+    for (j, w) in weights.iter().enumerate() {
+        out.iter_mut()
+            .zip(&values[j * d..(j + 1) * d])
+            .for_each(|(o, v)| *o += w / total * v);
+    }
+    out
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums so the loop vectorises.
+    let mut acc = [0f32; 8];
+    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+    let tail: f32 = a
+        .chunks_exact(8)
+        .remainder()
+        .iter()
+        .zip(b.chunks_exact(8).remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn matches_exact_attention_when_bulk_is_exact() {
+        let (hq, hk, t, d) = (4, 2, 37, 16);
+        let q = pseudo(hq * t * d, 1);
+        let k = pseudo(hk * t * d, 2);
+        let v = pseudo(hk * t * d, 3);
+        let rules: [&(dyn Fn(usize) -> std::ops::Range<usize> + Sync); 3] =
+            [&|n| 0..n, &|n| 0..n.saturating_sub(5), &|n| {
+                2.min(n)..n.saturating_sub(5).max(2.min(n))
+            }];
+        for rule in rules {
+            let r = banded_attention(
+                &q,
+                hq,
+                LayerKv {
+                    keys: &k,
+                    values: &v,
+                },
+                LayerKv {
+                    keys: &k,
+                    values: &v,
+                },
+                hk,
+                d,
+                rule,
+                true,
+            )
+            .unwrap();
+            assert!(r.error_sum / r.error_count.max(1) as f64 <= 1e-5);
+            for row in 0..hq * t {
+                let head = row / (hq / hk * t);
+                let pos = row % t;
+                let want = exact_row(
+                    &q[row * d..(row + 1) * d],
+                    &LayerKv {
+                        keys: &k,
+                        values: &v,
+                    },
+                    head,
+                    t,
+                    d,
+                    pos,
+                    1.0 / (d as f32).sqrt(),
+                );
+                for (a, b) in r.output[row * d..(row + 1) * d].iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_bulk_only_before_the_band() {
+        let (hq, hk, t, d) = (1, 1, 20, 8);
+        let q = pseudo(t * d, 5);
+        let k = pseudo(t * d, 6);
+        let v = pseudo(t * d, 7);
+        let kz = vec![0f32; t * d];
+        let vz = vec![0f32; t * d];
+        // All-zero bulk values and keys: position `pos` with window 3 sees zeros for j < pos-2.
+        let rule = |n: usize| 0..n.saturating_sub(3);
+        let r = banded_attention(
+            &q,
+            hq,
+            LayerKv {
+                keys: &k,
+                values: &v,
+            },
+            LayerKv {
+                keys: &kz,
+                values: &vz,
+            },
+            hk,
+            d,
+            &rule,
+            false,
+        )
+        .unwrap();
+        let pos = 10;
+        let scale = 1.0 / (d as f32).sqrt();
+        let scores: Vec<f32> = (0..=pos)
+            .map(|j| {
+                if j < pos - 2 {
+                    0.0
+                } else {
+                    dot(&q[pos * d..(pos + 1) * d], &k[j * d..(j + 1) * d]) * scale
+                }
+            })
+            .collect();
+        let m = scores.iter().cloned().fold(f32::MIN, f32::max);
+        let w: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+        let total: f32 = w.iter().sum();
+        for c in 0..d {
+            let want: f32 = (pos - 2..=pos).map(|j| w[j] / total * v[j * d + c]).sum();
+            assert!((r.output[pos * d + c] - want).abs() < 1e-5);
+        }
+    }
+}

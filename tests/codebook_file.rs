@@ -1,0 +1,165 @@
+//! The codebook file: round trip, and every way a file can be bad.
+
+use safetensors::SafeTensors;
+use safetensors::tensor::TensorView;
+use std::collections::HashMap;
+use vecinfer_quant::{CodebookSet, Granularity, KeyTransform, QuantError};
+use vecinfer_tests::random_codebook_set;
+
+fn saved(set: &CodebookSet) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cb.safetensors");
+    set.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (dir, path, bytes)
+}
+
+/// Rewrites a file with its metadata edited by `edit`, and optionally one tensor dropped.
+fn rewritten(
+    bytes: &[u8],
+    edit: impl Fn(&mut HashMap<String, String>),
+    drop: Option<&str>,
+) -> Vec<u8> {
+    let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap();
+    edit(&mut metadata);
+    let tensors = SafeTensors::deserialize(bytes).unwrap();
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| Some(n.as_str()) != drop)
+        .collect();
+    safetensors::serialize(views, Some(metadata)).unwrap()
+}
+
+fn load_error(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    match CodebookSet::load(&path) {
+        Err(e @ QuantError::CodebookFile { .. }) => e.to_string(),
+        other => panic!("expected a codebook-file error, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_keeps_everything() {
+    for granularity in [Granularity::Layer, Granularity::Head] {
+        let set = random_codebook_set(4, "d8b12", "d8b8", granularity, 3, 2, 64);
+        let (_dir, path, _) = saved(&set);
+        let back = CodebookSet::load(&path).unwrap();
+        assert_eq!(back.meta, set.meta);
+        assert_eq!(back.smooth, set.smooth);
+        assert_eq!(back.transforms(), KeyTransform::ALL.to_vec());
+        for t in KeyTransform::ALL {
+            for layer in 0..3 {
+                let (a, b) = (set.layer(layer, t).unwrap(), back.layer(layer, t).unwrap());
+                for (x, y) in a.keys.all().iter().zip(b.keys.all()) {
+                    assert_eq!(x.centroids(), y.centroids());
+                }
+                for (x, y) in a.values.all().iter().zip(b.values.all()) {
+                    assert_eq!(x.centroids(), y.centroids());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_and_corrupt_files_are_reported() {
+    let set = random_codebook_set(5, "d4b8", "d4b8", Granularity::Layer, 2, 3, 64);
+    let (_dir, _, bytes) = saved(&set);
+    assert!(load_error(&bytes[..bytes.len() / 2]).contains("truncated or corrupt"));
+    assert!(load_error(&bytes[..5]).contains("truncated or corrupt"));
+    let mut garbage = bytes.clone();
+    garbage[8..40].fill(b'#');
+    assert!(load_error(&garbage).contains("truncated or corrupt"));
+    assert!(load_error(b"").contains("truncated or corrupt"));
+}
+
+#[test]
+fn wrong_version_format_and_metadata_are_reported() {
+    let set = random_codebook_set(6, "d4b8", "d4b8", Granularity::Head, 2, 3, 64);
+    let (_dir, _, bytes) = saved(&set);
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.insert("format_version".into(), "2".into());
+        },
+        None,
+    ));
+    assert!(
+        err.contains("format version 2 is not supported") && err.contains("version 1"),
+        "{err}"
+    );
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.insert("format".into(), "something-else".into());
+        },
+        None,
+    ));
+    assert!(err.contains("expected \"vecinfer-codebooks\""), "{err}");
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.remove("k_codec");
+        },
+        None,
+    ));
+    assert!(err.contains("k_codec") && err.contains("missing"), "{err}");
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.insert("v_codec".into(), "d3b8".into());
+        },
+        None,
+    ));
+    assert!(err.contains("v_codec") && err.contains("d{d}b{b}"), "{err}");
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.insert("head_dim".into(), "96".into());
+        },
+        None,
+    ));
+    assert!(err.contains("power of two"), "{err}");
+}
+
+#[test]
+fn wrong_shapes_and_missing_tensors_are_reported() {
+    let set = random_codebook_set(8, "d4b8", "d4b8", Granularity::Head, 2, 3, 64);
+    let (_dir, _, bytes) = saved(&set);
+    // Metadata says 4 KV heads, tensors hold 3.
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.insert("kv_heads".into(), "4".into());
+        },
+        None,
+    ));
+    assert!(
+        err.contains("has shape") && err.contains("expected"),
+        "{err}"
+    );
+    // Metadata says d4b12, tensors hold 256 centroids.
+    let err = load_error(&rewritten(
+        &bytes,
+        |m| {
+            m.insert("k_codec".into(), "d4b12".into());
+        },
+        None,
+    ));
+    assert!(err.contains("keys.") && err.contains("has shape"), "{err}");
+    let err = load_error(&rewritten(&bytes, |_| {}, Some("values")));
+    assert!(err.contains("\"values\" is missing"), "{err}");
+    let err = load_error(&rewritten(&bytes, |_| {}, Some("keys.smooth_hadamard")));
+    assert!(err.contains("keys.smooth_hadamard"), "{err}");
+}
+
+#[test]
+fn missing_file_is_an_io_error_naming_the_path() {
+    let err = CodebookSet::load(std::path::Path::new("/nonexistent/cb.safetensors")).unwrap_err();
+    assert!(matches!(err, QuantError::Io { .. }));
+    assert!(err.to_string().contains("/nonexistent/cb.safetensors"));
+}

@@ -1,0 +1,180 @@
+//! End to end on the real model (SmolLM2-135M): forward pass, tokenizer, calibration and
+//! evaluation. Skipped with a notice when the model has not been fetched, unless
+//! VECINFER_REQUIRE_MODEL=1 (CI sets it, after `vecinfer fetch-model`).
+
+use indicatif::ProgressBar;
+use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
+use vecinfer::evaluate::evaluate_method;
+use vecinfer::text::{read_tokens, windows};
+use vecinfer_model::{GgufTokenizer, Llama, ModelError, generate_greedy};
+use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method};
+use vecinfer_tests::{model_or_skip, shared_data};
+
+#[test]
+fn greedy_generation_is_coherent_english() {
+    let Some(path) = model_or_skip("greedy_generation_is_coherent_english") else {
+        return;
+    };
+    let model = Llama::load(&path).unwrap();
+    let tok = GgufTokenizer::load(&path).unwrap();
+    let prompt = tok.encode("The capital of France is").unwrap();
+    let out = tok
+        .decode(&generate_greedy(&model, &prompt, 8, tok.eos).unwrap())
+        .unwrap();
+    assert!(out.contains("Paris"), "generated: {out:?}");
+    let prompt = tok
+        .encode("<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n")
+        .unwrap();
+    assert_eq!(prompt[0], 1, "control tokens are single tokens");
+    let out = tok
+        .decode(&generate_greedy(&model, &prompt, 12, tok.eos).unwrap())
+        .unwrap();
+    assert!(out.contains('4'), "generated: {out:?}");
+}
+
+#[test]
+fn tokenizer_round_trips_text() {
+    let Some(path) = model_or_skip("tokenizer_round_trips_text") else {
+        return;
+    };
+    let tok = GgufTokenizer::load(&path).unwrap();
+    let text = " = Valkyria Chronicles III = \n\n Senjō no Valkyria 3 : 1,234 units in 2011.";
+    let ids = tok.encode(text).unwrap();
+    assert_eq!(tok.decode(&ids).unwrap(), text);
+    // Digits are split one by one (the `smollm` pre-tokenizer).
+    assert_eq!(tok.encode("2011").unwrap().len(), 4);
+}
+
+#[test]
+fn fp16_perplexity_is_sane_and_quantized_methods_run() {
+    let Some(path) = model_or_skip("fp16_perplexity_is_sane_and_quantized_methods_run") else {
+        return;
+    };
+    let model = Llama::load(&path).unwrap();
+    let tok = GgufTokenizer::load(&path).unwrap();
+    let calib = read_tokens(&shared_data("calib.txt"), &tok).unwrap();
+    let eval = read_tokens(&shared_data("eval.txt"), &tok).unwrap();
+    let hidden = ProgressBar::hidden();
+    let recorded = record_kv(&model, &windows(&calib, 512, Some(2)).unwrap(), &hidden).unwrap();
+    let opts = CalibrationOptions {
+        transforms: vec![KeyTransform::NONE, KeyTransform::BOTH],
+        ..CalibrationOptions::new("d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+    };
+    let set = train_codebooks(&recorded, &opts, "SmolLM2", "test".into(), &hidden).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    set.save(&dir.path().join("cb.safetensors")).unwrap();
+    let set = CodebookSet::load(&dir.path().join("cb.safetensors")).unwrap();
+
+    let wins = windows(&eval, 512, Some(1)).unwrap();
+    let layout = CacheLayout {
+        sinks: 0,
+        residual: 64,
+    };
+    let run =
+        |m: Method| evaluate_method(&model, &wins, m, Some(&set), layout, true, &hidden).unwrap();
+    let fp16 = run(Method::Fp16);
+    assert!(
+        (10.0..60.0).contains(&fp16.perplexity),
+        "fp16 perplexity {}",
+        fp16.perplexity
+    );
+    assert!(fp16.attention_relative_error < 1e-6);
+    for m in [
+        Method::Vq(KeyTransform::NONE),
+        Method::Vq(KeyTransform::BOTH),
+        Method::Kivi2,
+    ] {
+        let r = run(m);
+        assert!(
+            r.perplexity.is_finite() && r.perplexity > fp16.perplexity * 0.97,
+            "{m}: {}",
+            r.perplexity
+        );
+        assert!(
+            r.perplexity < fp16.perplexity * 2.0,
+            "{m}: {} vs fp16 {}",
+            r.perplexity,
+            fp16.perplexity
+        );
+        assert!(
+            (0.01..1.0).contains(&r.attention_relative_error),
+            "{m}: {}",
+            r.attention_relative_error
+        );
+    }
+    // A method the file has no codebooks for is a clear error.
+    let err = evaluate_method(
+        &model,
+        &wins,
+        Method::Vq(KeyTransform::HADAMARD),
+        Some(&set),
+        layout,
+        false,
+        &hidden,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("hadamard"), "{err}");
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let err = Llama::load(std::path::Path::new("/nonexistent/model.gguf"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, ModelError::ModelMissing { .. }), "{err}");
+    assert!(err.to_string().contains("vecinfer fetch-model"));
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"not a gguf at all").unwrap();
+    assert!(matches!(
+        Llama::load(&junk).err().unwrap(),
+        ModelError::BadModel { .. }
+    ));
+
+    let Some(path) = model_or_skip("bad_inputs_give_clear_errors") else {
+        return;
+    };
+    let tok = GgufTokenizer::load(&path).unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let err = read_tokens(&empty, &tok).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let model = Llama::load(&path).unwrap();
+    assert!(
+        model
+            .forward(&[], &mut vecinfer_model::ExactAttention)
+            .is_err()
+    );
+    assert!(
+        model
+            .forward(&[60_000], &mut vecinfer_model::ExactAttention)
+            .unwrap_err()
+            .to_string()
+            .contains("vocabulary")
+    );
+}
+
+#[test]
+fn dump_kv_writes_every_layer() {
+    let Some(path) = model_or_skip("dump_kv_writes_every_layer") else {
+        return;
+    };
+    let model = Llama::load(&path).unwrap();
+    let tok = GgufTokenizer::load(&path).unwrap();
+    let tokens = tok.encode("A short text to dump the cache of.").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kv.safetensors");
+    vecinfer::dump::dump_kv(&model, &tokens, "SmolLM2", &out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let c = model.config();
+    assert_eq!(
+        st.tensor("layer29.q").unwrap().shape(),
+        &[c.q_heads, tokens.len(), c.head_dim]
+    );
+    assert_eq!(
+        st.tensor("layer0.k").unwrap().shape(),
+        &[c.kv_heads, tokens.len(), c.head_dim]
+    );
+    assert_eq!(st.names().len(), 3 * c.layers);
+}
