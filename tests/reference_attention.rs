@@ -1,7 +1,7 @@
 //! The reference decode attention (the GPU oracle) against a naive f64 implementation, and
 //! against the teacher-forced evaluation path.
 
-use vecinfer_model::{LayerKv, banded_attention};
+use vecinfer_model::{HeadShape, LayerKv, banded_attention};
 use vecinfer_quant::method::round_to_f16;
 use vecinfer_quant::{
     CacheLayout, DecodeShape, Granularity, KeyTransform, Method, ReferenceKvCache,
@@ -136,7 +136,12 @@ fn teacher_forced_evaluation_equals_step_by_step_decoding() {
         let rule = |n: usize| method.quantized_span(n, layout);
         let eval = banded_attention(
             &q,
-            hq,
+            HeadShape {
+                q_heads: hq,
+                kv_heads: hk,
+                head_dim: d,
+                tokens: t,
+            },
             LayerKv {
                 keys: &keys,
                 values: &values,
@@ -145,8 +150,6 @@ fn teacher_forced_evaluation_equals_step_by_step_decoding() {
                 keys: &kq,
                 values: &vq,
             },
-            hk,
-            d,
             &rule,
             false,
         )

@@ -56,16 +56,7 @@ impl AttentionBackend for QuantizedAttention<'_> {
             values: &values,
         };
         let result = if self.method == Method::Fp16 {
-            banded_attention(
-                q,
-                shape.q_heads,
-                exact(),
-                exact(),
-                shape.kv_heads,
-                shape.head_dim,
-                &|n| 0..n,
-                self.measure_error,
-            )?
+            banded_attention(q, shape, exact(), exact(), &|n| 0..n, self.measure_error)?
         } else {
             let mut keys_q = keys.clone();
             let mut values_q = values.clone();
@@ -83,16 +74,7 @@ impl AttentionBackend for QuantizedAttention<'_> {
                 keys: &keys_q,
                 values: &values_q,
             };
-            banded_attention(
-                q,
-                shape.q_heads,
-                exact(),
-                bulk,
-                shape.kv_heads,
-                shape.head_dim,
-                &rule,
-                self.measure_error,
-            )?
+            banded_attention(q, shape, exact(), bulk, &rule, self.measure_error)?
         };
         self.error_sum += result.error_sum;
         self.error_count += result.error_count;

@@ -7,6 +7,7 @@
 //! entries. For the fp16 cache the "quantized" tensors are the fp16 ones and the span is all.
 
 use crate::error::Result;
+use crate::llama::HeadShape;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
@@ -36,16 +37,30 @@ pub const ERROR_STRIDE: usize = 16;
 /// `bulk`.
 pub fn banded_attention(
     q: &[f32],
-    q_heads: usize,
+    shape: HeadShape,
     exact: LayerKv<'_>,
     bulk: LayerKv<'_>,
-    kv_heads: usize,
-    head_dim: usize,
     rule: SpanRule<'_>,
     measure_error: bool,
 ) -> Result<AttentionResult> {
-    let d = head_dim;
-    let t = exact.keys.len() / (kv_heads * d);
+    let HeadShape {
+        q_heads,
+        kv_heads,
+        head_dim: d,
+        tokens: t,
+    } = shape;
+    let per_head = [
+        ("queries", q.len() / q_heads),
+        ("keys", exact.keys.len() / kv_heads),
+        ("quantized keys", bulk.keys.len() / kv_heads),
+    ];
+    for (what, len) in per_head {
+        if len != t * d {
+            return Err(crate::ModelError::InvalidInput(format!(
+                "{what}: {len} values per head, expected {t} tokens × {d}"
+            )));
+        }
+    }
     let group = q_heads / kv_heads;
     let rows = group * t;
     let scale = 1.0 / (d as f32).sqrt();
@@ -193,17 +208,20 @@ mod tests {
         for rule in rules {
             let r = banded_attention(
                 &q,
-                hq,
-                LayerKv {
-                    keys: &k,
-                    values: &v,
+                HeadShape {
+                    q_heads: hq,
+                    kv_heads: hk,
+                    head_dim: d,
+                    tokens: t,
                 },
                 LayerKv {
                     keys: &k,
                     values: &v,
                 },
-                hk,
-                d,
+                LayerKv {
+                    keys: &k,
+                    values: &v,
+                },
                 rule,
                 true,
             )
@@ -243,7 +261,12 @@ mod tests {
         let rule = |n: usize| 0..n.saturating_sub(3);
         let r = banded_attention(
             &q,
-            hq,
+            HeadShape {
+                q_heads: hq,
+                kv_heads: hk,
+                head_dim: d,
+                tokens: t,
+            },
             LayerKv {
                 keys: &k,
                 values: &v,
@@ -252,8 +275,6 @@ mod tests {
                 keys: &kz,
                 values: &vz,
             },
-            hk,
-            d,
             &rule,
             false,
         )

@@ -26,17 +26,7 @@ impl AttentionBackend for ExactAttention {
         shape: HeadShape,
     ) -> Result<Vec<f32>> {
         let kv = || LayerKv { keys: k, values: v };
-        Ok(banded_attention(
-            q,
-            shape.q_heads,
-            kv(),
-            kv(),
-            shape.kv_heads,
-            shape.head_dim,
-            &|n| 0..n,
-            false,
-        )?
-        .output)
+        Ok(banded_attention(q, shape, kv(), kv(), &|n| 0..n, false)?.output)
     }
 }
 

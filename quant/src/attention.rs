@@ -37,7 +37,7 @@ impl DecodeShape {
         if self.batch == 0
             || self.kv_heads == 0
             || self.q_heads == 0
-            || self.q_heads % self.kv_heads != 0
+            || !self.q_heads.is_multiple_of(self.kv_heads)
         {
             return Err(QuantError::InvalidArgument(format!(
                 "{} query heads cannot share {} KV heads: the query heads must be a positive multiple of the KV heads, batch positive",

@@ -110,7 +110,7 @@ impl Codebook {
     /// Quantizes then dequantizes every row of `[rows, head_dim]` in place, in parallel.
     pub fn round_trip_rows(&self, rows: &mut [f32], head_dim: usize) -> Result<()> {
         let m = self.codec.codes_per_vector(head_dim)?;
-        if rows.len() % head_dim != 0 {
+        if !rows.len().is_multiple_of(head_dim) {
             return Err(QuantError::shape(
                 "rows",
                 format!("a multiple of {head_dim}"),

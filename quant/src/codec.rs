@@ -49,7 +49,7 @@ impl VqCodec {
     /// Sub-vectors (codes) per head vector of `head_dim` elements.
     pub fn codes_per_vector(self, head_dim: usize) -> Result<usize> {
         crate::hadamard::check_head_dim(head_dim)?;
-        if head_dim % self.sub_dim != 0 {
+        if !head_dim.is_multiple_of(self.sub_dim) {
             return Err(QuantError::HeadDimNotDivisible {
                 head_dim,
                 sub_dim: self.sub_dim,

@@ -26,7 +26,7 @@ pub fn hadamard_in_place(x: &mut [f32]) -> Result<()> {
 /// Applies the transform to every row of a row-major `[rows, dim]` matrix.
 pub fn hadamard_rows(data: &mut [f32], dim: usize) -> Result<()> {
     check_head_dim(dim)?;
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         return Err(QuantError::shape(
             "hadamard rows",
             format!("a multiple of {dim}"),

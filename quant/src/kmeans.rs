@@ -46,7 +46,7 @@ pub struct KMeansResult {
 
 /// Clusters `points` (row-major `[n, dim]`) into `cfg.clusters` centroids.
 pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansResult> {
-    if dim == 0 || points.len() % dim != 0 {
+    if dim == 0 || !points.len().is_multiple_of(dim) {
         return Err(QuantError::shape(
             "k-means points",
             format!("a multiple of dim {dim}"),
@@ -130,49 +130,50 @@ fn assign_and_accumulate(
     assignment: &mut [u32],
 ) -> Step {
     let k = search.len();
-    let partials: Vec<(Vec<f64>, Vec<u64>, Vec<f32>, f64, usize)> = points
+    let empty = || Step {
+        sums: vec![0f64; k * dim],
+        counts: vec![0u64; k],
+        distances: Vec::new(),
+        squared_error: 0.0,
+        changed: 0,
+    };
+    let partials: Vec<Step> = points
         .par_chunks(CHUNK * dim)
         .zip(assignment.par_chunks_mut(CHUNK))
         .map(|(chunk, assigned)| {
-            let mut sums = vec![0f64; k * dim];
-            let mut counts = vec![0u64; k];
-            let mut distances = Vec::with_capacity(assigned.len());
-            let mut error = 0f64;
-            let mut changed = 0;
+            let mut part = empty();
             let mut scratch = search.scratch();
             for (x, slot) in chunk.chunks_exact(dim).zip(assigned.iter_mut()) {
                 let (c, d) = search.nearest(x, &mut scratch);
                 if *slot != c {
-                    changed += 1;
+                    part.changed += 1;
                     *slot = c;
                 }
                 let c = c as usize;
-                counts[c] += 1;
-                for (s, &v) in sums[c * dim..(c + 1) * dim].iter_mut().zip(x) {
+                part.counts[c] += 1;
+                for (s, &v) in part.sums[c * dim..(c + 1) * dim].iter_mut().zip(x) {
                     *s += v as f64;
                 }
-                error += d as f64;
-                distances.push(d);
+                part.squared_error += d as f64;
+                part.distances.push(d);
             }
-            (sums, counts, distances, error, changed)
+            part
         })
         .collect();
-    let mut step = Step {
-        sums: vec![0f64; k * dim],
-        counts: vec![0u64; k],
-        distances: Vec::with_capacity(assignment.len()),
-        squared_error: 0.0,
-        changed: 0,
-    };
-    for (sums, counts, distances, error, changed) in partials {
-        step.sums.iter_mut().zip(&sums).for_each(|(a, b)| *a += b);
+    let mut step = empty();
+    step.distances.reserve(assignment.len());
+    for part in partials {
+        step.sums
+            .iter_mut()
+            .zip(&part.sums)
+            .for_each(|(a, b)| *a += b);
         step.counts
             .iter_mut()
-            .zip(&counts)
+            .zip(&part.counts)
             .for_each(|(a, b)| *a += b);
-        step.distances.extend(distances);
-        step.squared_error += error;
-        step.changed += changed;
+        step.distances.extend(part.distances);
+        step.squared_error += part.squared_error;
+        step.changed += part.changed;
     }
     step
 }

@@ -123,7 +123,7 @@ impl Method {
         kv_heads: usize,
         head_dim: usize,
     ) -> Result<()> {
-        if keys.len() != values.len() || keys.len() % (kv_heads * head_dim) != 0 {
+        if keys.len() != values.len() || !keys.len().is_multiple_of(kv_heads * head_dim) {
             return Err(QuantError::shape(
                 "layer K/V",
                 format!("equal lengths, multiples of {}", kv_heads * head_dim),

@@ -105,7 +105,7 @@ fn check_len(x: &[f32], scales: &[f32]) -> Result<()> {
 /// given row-major `[tokens, head_dim]`. A channel that is zero everywhere gets λ = 1 so that
 /// the transform stays invertible.
 pub fn smooth_scales(keys: &[f32], head_dim: usize) -> Result<Vec<f32>> {
-    if head_dim == 0 || keys.len() % head_dim != 0 || keys.is_empty() {
+    if head_dim == 0 || !keys.len().is_multiple_of(head_dim) || keys.is_empty() {
         return Err(QuantError::shape(
             "calibration keys",
             format!("a non-empty multiple of head dim {head_dim}"),
