@@ -1,0 +1,88 @@
+//! Where everything lives in the fused kernel's dynamic shared memory.
+
+use crate::config::{KernelConfig, KeyScoring};
+
+/// Byte offsets into dynamic shared memory; every region is 16-byte aligned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedLayout {
+    pub key_codebook: usize,
+    pub value_codebook: usize,
+    /// Transformed, scaled queries `[G, D]` f32 (scores against coded keys).
+    pub query_transformed: usize,
+    /// Original, scaled queries `[G, D]` f32 (scores against fp16 keys).
+    pub query_plain: usize,
+    /// `[G, tile]` f32: scores, then probabilities.
+    pub scores: usize,
+    /// `[G, D/d, 2^b]` f32 when keys are scored by lookup table.
+    pub lut: usize,
+    /// `[stages, tile, key_row]` bytes.
+    pub key_tiles: usize,
+    pub value_tiles: usize,
+    /// `[warps, G]` f32 for block reductions.
+    pub reduction: usize,
+    pub total: usize,
+    sizes: Vec<(&'static str, usize)>,
+}
+
+fn align16(x: usize) -> usize {
+    x.next_multiple_of(16)
+}
+
+impl SharedLayout {
+    pub fn of(c: &KernelConfig) -> Self {
+        let (g, d, tile) = (c.group, c.head_dim, c.tile_tokens);
+        // Code reads fetch up to 3 bytes from a row start: pad each tile buffer.
+        let pad = 16;
+        let lut_bytes = match c.key_scoring {
+            KeyScoring::Lut => g * (d / c.key_codec.sub_dim()) * c.key_codec.codebook_size() * 4,
+            KeyScoring::Dequantize => 0,
+        };
+        let sizes = vec![
+            (
+                "key codebook",
+                c.key_codec.codebook_size() * c.key_codec.sub_dim() * 2,
+            ),
+            (
+                "value codebook",
+                c.value_codec.codebook_size() * c.value_codec.sub_dim() * 2,
+            ),
+            ("transformed queries", g * d * 4),
+            ("queries", g * d * 4),
+            ("scores", g * tile * 4),
+            ("lookup table", lut_bytes),
+            ("key tiles", c.stages * tile * c.key_row_bytes() + pad),
+            ("value tiles", c.stages * tile * c.value_row_bytes() + pad),
+            ("reduction", c.warps * g * 4),
+        ];
+        let mut offsets = Vec::with_capacity(sizes.len());
+        let mut at = 0;
+        for (_, size) in &sizes {
+            offsets.push(at);
+            at = align16(at + size);
+        }
+        Self {
+            key_codebook: offsets[0],
+            value_codebook: offsets[1],
+            query_transformed: offsets[2],
+            query_plain: offsets[3],
+            scores: offsets[4],
+            lut: offsets[5],
+            key_tiles: offsets[6],
+            value_tiles: offsets[7],
+            reduction: offsets[8],
+            total: at,
+            sizes,
+        }
+    }
+
+    /// The regions that take space, largest first, in KB.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<_> = self.sizes.iter().filter(|(_, s)| *s > 0).collect();
+        parts.sort_by(|a, b| b.1.cmp(&a.1));
+        parts
+            .iter()
+            .map(|(n, s)| format!("{n} {:.1} KB", *s as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

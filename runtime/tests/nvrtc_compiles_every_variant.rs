@@ -1,0 +1,63 @@
+//! Every variant of the shipped grid compiles with NVRTC for sm_80 and sm_90 (no GPU needed).
+//! Skipped with a notice when libnvrtc is absent, unless VECINFER_REQUIRE_NVRTC=1 (CI sets it).
+
+use vecinfer_codegen::{OutputDtype, emit, grid};
+use vecinfer_runtime::{RuntimeError, compile, libraries::ensure_nvrtc};
+
+fn nvrtc_or_skip() -> bool {
+    match ensure_nvrtc() {
+        Ok(()) => true,
+        Err(e) => {
+            assert!(
+                std::env::var("VECINFER_REQUIRE_NVRTC").map_or(true, |v| v != "1"),
+                "NVRTC is required: {e}"
+            );
+            eprintln!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+#[test]
+fn every_shipped_variant_compiles_for_sm80_and_sm90() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let configs = grid::shipped();
+    assert!(
+        configs.len() >= 20,
+        "the shipped grid has only {} variants",
+        configs.len()
+    );
+    for config in configs {
+        for arch in ["sm_80", "sm_90"] {
+            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
+            compile(&k.source, arch, &k.attention_entry)
+                .unwrap_or_else(|e| panic!("{config}: {e}"));
+        }
+    }
+    // bf16 output takes another conversion path.
+    let config = vecinfer_codegen::KernelConfig {
+        output: OutputDtype::Bf16,
+        ..grid::shipped()[0]
+    };
+    let k = emit(&config, "sm_80").unwrap();
+    compile(&k.source, "sm_80", &k.attention_entry).unwrap();
+}
+
+#[test]
+fn a_compile_error_carries_the_log_and_the_source() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let source = "extern \"C\" __global__ void broken() { this is not cuda; }";
+    match compile(source, "sm_90", "broken") {
+        Err(RuntimeError::Compile {
+            log, source_text, ..
+        }) => {
+            assert!(log.contains("error"), "{log}");
+            assert_eq!(source_text, source);
+        }
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+}
