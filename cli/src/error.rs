@@ -12,6 +12,8 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Runtime(#[from] vecinfer_runtime::RuntimeError),
     #[error("{0}")]
     Invalid(String),
 }

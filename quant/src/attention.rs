@@ -112,6 +112,26 @@ impl<'a> ReferenceKvCache<'a> {
         self.heads[seq][0].quantized_len
     }
 
+    /// The fp16 keys of one (sequence, KV head): the sinks, then the residual window,
+    /// `[sink_len + window_len, head_dim]`.
+    pub fn fp16_keys(&self, seq: usize, kv_head: usize) -> Vec<f16> {
+        let h = &self.heads[seq][kv_head];
+        [h.sink_keys.as_slice(), h.residual_keys.as_slice()].concat()
+    }
+
+    pub fn fp16_values(&self, seq: usize, kv_head: usize) -> Vec<f16> {
+        let h = &self.heads[seq][kv_head];
+        [h.sink_values.as_slice(), h.residual_values.as_slice()].concat()
+    }
+
+    pub fn shape(&self) -> DecodeShape {
+        self.shape
+    }
+
+    pub fn params(&self) -> &LayerParams<'a> {
+        &self.params
+    }
+
     /// Packed key codes of one (sequence, KV head), `[quantized_len, key_row_bytes]`.
     pub fn key_codes(&self, seq: usize, kv_head: usize) -> &[u8] {
         &self.heads[seq][kv_head].key_codes

@@ -18,6 +18,7 @@ pub mod kmeans;
 pub mod method;
 pub mod pack;
 pub mod search;
+pub mod synthetic;
 pub mod transform;
 
 pub use attention::{DecodeShape, ReferenceKvCache};

@@ -1,9 +1,16 @@
 //! The GPU side at run time: NVRTC compilation of generated kernels (cached), the device, the
 //! GPU-resident quantized KV cache and the fused attention launch.
 
+pub mod attention;
 pub mod compile;
 pub mod error;
+pub mod gpu;
+pub mod kv_cache;
 pub mod libraries;
+pub mod verify;
 
+pub use attention::{SplitPlan, VqAttention, Workspace};
 pub use compile::{arch_name, compile, nvrtc_version};
 pub use error::{Result, RuntimeError};
+pub use gpu::Gpu;
+pub use kv_cache::GpuKvCache;

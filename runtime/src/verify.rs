@@ -1,0 +1,72 @@
+//! A kernel config against the CPU reference on fresh random data.
+
+use crate::attention::{VqAttention, Workspace};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kv_cache::GpuKvCache;
+use half::{bf16, f16};
+use vecinfer_codegen::{KernelConfig, OutputDtype};
+use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
+use vecinfer_quant::{CacheLayout, DecodeShape, ReferenceKvCache};
+
+/// fp16 NaN (and bf16 NaN): written to the output before a run so an unwritten element shows.
+pub const POISON: u16 = 0x7e00;
+
+/// A random case: `kv_heads` KV heads, one sequence per entry of `lengths`.
+#[derive(Clone, Debug)]
+pub struct RandomCase {
+    pub kv_heads: usize,
+    pub lengths: Vec<usize>,
+    pub layout: CacheLayout,
+    pub seed: u64,
+}
+
+/// The worst relative error `‖gpu − cpu‖ / ‖cpu‖` over (sequence, query head), comparing in
+/// the output dtype. An output element left unwritten gives infinity.
+pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase) -> Result<f64> {
+    let d = config.head_dim;
+    let shape = DecodeShape { batch: case.lengths.len(), q_heads: case.kv_heads * config.group, kv_heads: case.kv_heads, head_dim: d };
+    let set = random_codebook_set(case.seed, config.key_codec, config.value_codec, config.granularity, 1, case.kv_heads, d);
+    let mut cpu = ReferenceKvCache::new(set.layer(0, config.transform)?, shape, case.layout)?;
+    let mut r = rng(case.seed);
+    for (seq, &len) in case.lengths.iter().enumerate() {
+        for _ in 0..len {
+            let k = outlier_keys(&mut r, case.kv_heads, d);
+            let v = random_vec(&mut r, case.kv_heads * d, 1.0);
+            cpu.append(seq, &k, &v)?;
+        }
+    }
+    // The GPU takes fp16 queries: give the CPU the same rounded values.
+    let q16: Vec<f16> = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0).into_iter().map(f16::from_f32).collect();
+    let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
+    let round = |x: f32| match config.output {
+        OutputDtype::F16 => f16::from_f32(x).to_f32(),
+        OutputDtype::Bf16 => bf16::from_f32(x).to_f32(),
+    };
+    let want: Vec<f32> = cpu.attend(&q32)?.into_iter().map(round).collect();
+
+    let cache = GpuKvCache::from_reference(gpu, &cpu)?;
+    let kernel = VqAttention::new(gpu, config)?;
+    let query = gpu.stream.clone_htod(&q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>())?;
+    let mut out = gpu.stream.clone_htod(&vec![POISON; q16.len()])?;
+    kernel.attend(gpu, &cache, &query, &mut out, &mut Workspace::default())?;
+    let got: Vec<f32> = gpu
+        .stream
+        .clone_dtoh(&out)?
+        .into_iter()
+        .map(|b| match config.output {
+            OutputDtype::F16 => f16::from_bits(b).to_f32(),
+            OutputDtype::Bf16 => bf16::from_bits(b).to_f32(),
+        })
+        .collect();
+    if got.iter().any(|v| !v.is_finite()) {
+        return Ok(f64::INFINITY);
+    }
+    let mut worst = 0f64;
+    for (g, w) in got.chunks_exact(d).zip(want.chunks_exact(d)) {
+        let diff: f64 = g.iter().zip(w).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+        worst = worst.max(diff / norm.max(1e-20));
+    }
+    Ok(worst)
+}
