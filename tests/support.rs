@@ -1,12 +1,28 @@
 //! Helpers shared by the cross-crate tests.
 
 use std::path::PathBuf;
-use vecinfer_quant::{CodebookSet, Granularity};
 pub use vecinfer_quant::synthetic::{outlier_keys, random_vec, rng};
+use vecinfer_quant::{CodebookSet, Granularity};
 
 /// A random codebook set; codecs as strings for brevity.
-pub fn random_codebook_set(seed: u64, key_codec: &str, value_codec: &str, granularity: Granularity, layers: usize, kv_heads: usize, head_dim: usize) -> CodebookSet {
-    vecinfer_quant::synthetic::random_codebook_set(seed, key_codec.parse().unwrap(), value_codec.parse().unwrap(), granularity, layers, kv_heads, head_dim)
+pub fn random_codebook_set(
+    seed: u64,
+    key_codec: &str,
+    value_codec: &str,
+    granularity: Granularity,
+    layers: usize,
+    kv_heads: usize,
+    head_dim: usize,
+) -> CodebookSet {
+    vecinfer_quant::synthetic::random_codebook_set(
+        seed,
+        key_codec.parse().unwrap(),
+        value_codec.parse().unwrap(),
+        granularity,
+        layers,
+        kv_heads,
+        head_dim,
+    )
 }
 
 /// The fetched model, or `None` (with a notice) when it is absent. With
@@ -25,5 +41,7 @@ pub fn model_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 pub fn shared_data(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/wikitext2").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/wikitext2")
+        .join(file)
 }

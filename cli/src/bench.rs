@@ -52,15 +52,24 @@ impl<'a> Timer<'a> {
 
     /// Median, min and max milliseconds of `runs` timed calls after `warmup` untimed ones;
     /// `step(i)` should rotate through inputs larger than L2.
-    pub fn time(&self, warmup: usize, runs: usize, mut step: impl FnMut(usize) -> Result<()>) -> Result<(f64, f64, f64)> {
+    pub fn time(
+        &self,
+        warmup: usize,
+        runs: usize,
+        mut step: impl FnMut(usize) -> Result<()>,
+    ) -> Result<(f64, f64, f64)> {
         let ctx = &self.gpu.context;
         for i in 0..warmup {
             step(i)?;
         }
         let mut times = Vec::with_capacity(runs);
         for i in 0..runs {
-            let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(rt)?;
-            let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(rt)?;
+            let start = ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(rt)?;
+            let end = ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(rt)?;
             start.record(&self.gpu.stream).map_err(rt)?;
             step(warmup + i)?;
             end.record(&self.gpu.stream).map_err(rt)?;
@@ -73,7 +82,7 @@ impl<'a> Timer<'a> {
 }
 
 fn rt(e: cudarc::driver::DriverError) -> CliError {
-    CliError::Runtime(e.into())
+    CliError::from(vecinfer_runtime::RuntimeError::from(e))
 }
 
 /// Device-to-device copy bandwidth (read + write), TB/s.
@@ -81,12 +90,22 @@ pub fn copy_bandwidth(gpu: &Gpu) -> Result<f64> {
     let n = 1usize << 30;
     let src = gpu.stream.alloc_zeros::<u8>(n).map_err(rt)?;
     let mut dst = gpu.stream.alloc_zeros::<u8>(n).map_err(rt)?;
-    let (ms, _, _) = Timer::new(gpu).time(2, 10, |_| Ok(gpu.stream.memcpy_dtod(&src, &mut dst).map_err(rt)?))?;
+    let (ms, _, _) = Timer::new(gpu).time(2, 10, |_| {
+        gpu.stream.memcpy_dtod(&src, &mut dst).map_err(rt)
+    })?;
     Ok(2.0 * n as f64 / (ms * 1e-3) / 1e12)
 }
 
 /// Times one config at one (batch, seq) on the Llama-3.1-8B attention shape given by `shape`.
-pub fn bench_one(gpu: &Gpu, config: &KernelConfig, shape: DecodeShape, seq: usize, residual: usize, copy_tbs: f64, runs: usize) -> Result<BenchRow> {
+pub fn bench_one(
+    gpu: &Gpu,
+    config: &KernelConfig,
+    shape: DecodeShape,
+    seq: usize,
+    residual: usize,
+    copy_tbs: f64,
+    runs: usize,
+) -> Result<BenchRow> {
     let kernel = VqAttention::new(gpu, config)?;
     let coded = seq.saturating_sub(residual);
     let fp16 = seq - coded;
@@ -96,14 +115,26 @@ pub fn bench_one(gpu: &Gpu, config: &KernelConfig, shape: DecodeShape, seq: usiz
     let copies = (256usize << 20).div_ceil(bytes).clamp(1, 16);
     let mut caches = vec![probe];
     for i in 1..copies {
-        caches.push(GpuKvCache::random(gpu, shape, config, coded, fp16, 1 + i as u64)?);
+        caches.push(GpuKvCache::random(
+            gpu,
+            shape,
+            config,
+            coded,
+            fp16,
+            1 + i as u64,
+        )?);
     }
     let elements = shape.batch * shape.q_heads * shape.head_dim;
-    let query = gpu.stream.clone_htod(&vec![0x3c00u16; elements]).map_err(rt)?; // 1.0 in fp16
+    let query = gpu
+        .stream
+        .clone_htod(&vec![0x3c00u16; elements])
+        .map_err(rt)?; // 1.0 in fp16
     let mut out = gpu.stream.alloc_zeros::<u16>(elements).map_err(rt)?;
     let mut workspace = Workspace::default();
     let plan = kernel.plan(gpu, &caches[0]);
-    let (ms, ms_min, ms_max) = Timer::new(gpu).time(5, runs, |i| Ok(kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)?))?;
+    let (ms, ms_min, ms_max) = Timer::new(gpu).time(5, runs, |i| {
+        Ok(kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)?)
+    })?;
     let (registers, spilled_bytes) = kernel.resources()?;
     let gb_per_s = bytes as f64 / (ms * 1e-3) / 1e9;
     Ok(BenchRow {
@@ -111,7 +142,9 @@ pub fn bench_one(gpu: &Gpu, config: &KernelConfig, shape: DecodeShape, seq: usiz
         seq,
         key_codec: config.key_codec.to_string(),
         value_codec: config.value_codec.to_string(),
-        bits_per_element: (config.key_codec.bits_per_element() + config.value_codec.bits_per_element()) / 2.0,
+        bits_per_element: (config.key_codec.bits_per_element()
+            + config.value_codec.bits_per_element())
+            / 2.0,
         config: config.name(),
         splits: plan.splits,
         registers,

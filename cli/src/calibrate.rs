@@ -23,7 +23,7 @@ pub struct CalibrationOptions {
     /// on keys after the transform).
     pub transforms: Vec<KeyTransform>,
     /// k-means sees at most `max(samples_per_centroid * 2^b, min_samples)` sub-vectors per
-    /// codebook, drawn at random from all recorded ones.
+    /// layer (split among per-head codebooks), drawn at random from all recorded ones.
     pub samples_per_centroid: usize,
     pub min_samples: usize,
     pub seed: u64,
@@ -42,8 +42,11 @@ impl CalibrationOptions {
         }
     }
 
-    fn max_samples(&self, codec: VqCodec) -> usize {
-        (self.samples_per_centroid * codec.codebook_size()).max(self.min_samples)
+    /// Sub-vectors one codebook's k-means sees. Per-head codebooks share the per-layer budget
+    /// (same k-means work per layer for both granularities), but never fall below 8 per centroid.
+    fn max_samples(&self, codec: VqCodec, codebooks_per_layer: usize) -> usize {
+        let per_layer = (self.samples_per_centroid * codec.codebook_size()).max(self.min_samples);
+        (per_layer / codebooks_per_layer).max(8 * codec.codebook_size())
     }
 }
 
@@ -128,7 +131,7 @@ pub fn train_codebooks(
                 let cb = train_one(
                     opts.value_codec,
                     &head_rows(heads, g, opts.granularity),
-                    opts.max_samples(opts.value_codec),
+                    opts.max_samples(opts.value_codec, groups),
                     seed,
                 );
                 bar.inc(1);
@@ -160,7 +163,7 @@ pub fn train_codebooks(
                     let cb = train_one(
                         opts.key_codec,
                         &head_rows(&transformed, g, opts.granularity),
-                        opts.max_samples(opts.key_codec),
+                        opts.max_samples(opts.key_codec, groups),
                         seed,
                     );
                     bar.inc(1);

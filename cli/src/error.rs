@@ -13,12 +13,18 @@ pub enum CliError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Runtime(#[from] vecinfer_runtime::RuntimeError),
+    Runtime(Box<vecinfer_runtime::RuntimeError>),
     #[error("{0}")]
     Invalid(String),
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+impl From<vecinfer_runtime::RuntimeError> for CliError {
+    fn from(e: vecinfer_runtime::RuntimeError) -> Self {
+        CliError::Runtime(Box::new(e))
+    }
+}
 
 pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
     move |source| CliError::Io {

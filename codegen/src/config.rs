@@ -134,7 +134,7 @@ impl KernelConfig {
         if ![1, 2, 4, 8].contains(&self.warps) {
             return Err(ConfigError::Warps(self.warps));
         }
-        if self.tile_tokens % 16 != 0
+        if !self.tile_tokens.is_multiple_of(16)
             || !(16..=512).contains(&self.tile_tokens)
             || self.tile_tokens < self.threads()
         {

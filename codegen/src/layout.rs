@@ -78,7 +78,7 @@ impl SharedLayout {
     /// The regions that take space, largest first, in KB.
     pub fn describe(&self) -> String {
         let mut parts: Vec<_> = self.sizes.iter().filter(|(_, s)| *s > 0).collect();
-        parts.sort_by(|a, b| b.1.cmp(&a.1));
+        parts.sort_by_key(|p| std::cmp::Reverse(p.1));
         parts
             .iter()
             .map(|(n, s)| format!("{n} {:.1} KB", *s as f64 / 1024.0))

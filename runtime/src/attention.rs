@@ -50,36 +50,64 @@ impl VqAttention {
             CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             kernel.shared_bytes as i32,
         )?;
-        Ok(Self { kernel, attention, merge })
+        Ok(Self {
+            kernel,
+            attention,
+            merge,
+        })
     }
 
     /// Registers per thread and spilled bytes (local memory) of the attention kernel.
     pub fn resources(&self) -> Result<(i32, i32)> {
-        Ok((self.attention.num_regs()?, self.attention.local_size_bytes()?))
+        Ok((
+            self.attention.num_regs()?,
+            self.attention.local_size_bytes()?,
+        ))
     }
 
     pub fn plan(&self, gpu: &Gpu, cache: &GpuKvCache) -> SplitPlan {
         let tile = self.kernel.config.tile_tokens;
-        let longest = cache.coded_len_host.iter().copied().max().unwrap_or(0).max(1);
+        let longest = cache
+            .coded_len_host
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let max_splits = longest.div_ceil(tile).max(1);
         let wanted = match self.kernel.config.split {
             SplitPolicy::Fixed(n) => n as usize,
-            SplitPolicy::Auto => (2 * gpu.sm_count as usize).div_ceil(cache.shape.batch * cache.shape.kv_heads),
+            SplitPolicy::Auto => {
+                (2 * gpu.sm_count as usize).div_ceil(cache.shape.batch * cache.shape.kv_heads)
+            }
         };
         let splits = wanted.clamp(1, max_splits);
         let tokens_per_split = longest.div_ceil(splits).next_multiple_of(tile);
-        SplitPlan { splits: longest.div_ceil(tokens_per_split) as u32, tokens_per_split: tokens_per_split as u32 }
+        SplitPlan {
+            splits: longest.div_ceil(tokens_per_split) as u32,
+            tokens_per_split: tokens_per_split as u32,
+        }
     }
 
     /// One decode step: `query` is `[batch, q_heads, head_dim]` f16, `out` the same shape in the
     /// config's output dtype (fp16 or bf16 bits).
-    pub fn attend(&self, gpu: &Gpu, cache: &GpuKvCache, query: &CudaSlice<u16>, out: &mut CudaSlice<u16>, workspace: &mut Workspace) -> Result<()> {
+    pub fn attend(
+        &self,
+        gpu: &Gpu,
+        cache: &GpuKvCache,
+        query: &CudaSlice<u16>,
+        out: &mut CudaSlice<u16>,
+        workspace: &mut Workspace,
+    ) -> Result<()> {
         let c = &self.kernel.config;
         let s = cache.shape;
         if s.head_dim != c.head_dim || s.group() != c.group {
             return Err(RuntimeError::Invalid(format!(
                 "kernel {c} is for head dim {} and group {}, the cache has head dim {} and group {}",
-                c.head_dim, c.group, s.head_dim, s.group()
+                c.head_dim,
+                c.group,
+                s.head_dim,
+                s.group()
             )));
         }
         let elements = s.batch * s.q_heads * s.head_dim;

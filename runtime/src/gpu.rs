@@ -21,12 +21,22 @@ impl Gpu {
     pub fn new(ordinal: usize) -> Result<Self> {
         ensure_driver()?;
         ensure_nvrtc()?;
-        let context = CudaContext::new(ordinal).map_err(|source| RuntimeError::NoDevice { ordinal, source })?;
+        let context = CudaContext::new(ordinal)
+            .map_err(|source| RuntimeError::NoDevice { ordinal, source })?;
         let (major, minor) = context.compute_capability()?;
         let arch = arch_name(major, minor)?;
-        let sm_count = context.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32;
-        let max_shared_per_block =
-            context.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)? as u32;
-        Ok(Self { stream: context.default_stream(), name: context.name()?, arch, sm_count, max_shared_per_block, context })
+        let sm_count =
+            context.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32;
+        let max_shared_per_block = context
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?
+            as u32;
+        Ok(Self {
+            stream: context.default_stream(),
+            name: context.name()?,
+            arch,
+            sm_count,
+            max_shared_per_block,
+            context,
+        })
     }
 }

@@ -46,7 +46,13 @@ impl GpuKvCache {
         let value_row = params.values.codec().packed_bytes(d)?;
         let coded: Vec<usize> = (0..b).map(|s| cpu.quantized_len(s)).collect();
         let fp16: Vec<usize> = (0..b).map(|s| cpu.len(s) - cpu.quantized_len(s)).collect();
-        let code_capacity = coded.iter().copied().max().unwrap_or(0).max(1).next_multiple_of(16);
+        let code_capacity = coded
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(1)
+            .next_multiple_of(16);
         let fp16_capacity = fp16.iter().copied().max().unwrap_or(0).max(1);
         let mut key_codes = vec![0u8; b * hk * code_capacity * key_row];
         let mut value_codes = vec![0u8; b * hk * code_capacity * value_row];
@@ -65,11 +71,15 @@ impl GpuKvCache {
                 fp16_values[slot * fp16_capacity * d..][..fv.len()].copy_from_slice(&fv);
             }
         }
-        let books = |all: &[vecinfer_quant::Codebook]| -> Vec<u16> { all.iter().flat_map(|c| bits(&c.to_f16())).collect() };
+        let books = |all: &[vecinfer_quant::Codebook]| -> Vec<u16> {
+            all.iter().flat_map(|c| bits(&c.to_f16())).collect()
+        };
         let st = &gpu.stream;
         let as_i32 = |v: &[usize]| -> Vec<i32> { v.iter().map(|&x| x as i32).collect() };
         if coded.iter().chain(&fp16).any(|&n| n > i32::MAX as usize) {
-            return Err(RuntimeError::Invalid("sequence longer than 2^31 tokens".into()));
+            return Err(RuntimeError::Invalid(
+                "sequence longer than 2^31 tokens".into(),
+            ));
         }
         Ok(Self {
             shape,
@@ -102,18 +112,32 @@ impl Filler {
         z ^ (z >> 31)
     }
     fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n.div_ceil(8)).flat_map(|_| self.next().to_le_bytes()).take(n).collect()
+        (0..n.div_ceil(8))
+            .flat_map(|_| self.next().to_le_bytes())
+            .take(n)
+            .collect()
     }
     /// fp16 values in [-1, 1).
     fn halves(&mut self, n: usize) -> Vec<u16> {
-        (0..n).map(|_| f16::from_f32((self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).to_bits()).collect()
+        (0..n)
+            .map(|_| {
+                f16::from_f32((self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).to_bits()
+            })
+            .collect()
     }
 }
 
 impl GpuKvCache {
     /// A cache of random codes and fp16 tokens, every sequence `coded` coded plus `fp16` fp16
     /// tokens long; for benchmarks (correctness is checked with [`Self::from_reference`]).
-    pub fn random(gpu: &Gpu, shape: DecodeShape, config: &vecinfer_codegen::KernelConfig, coded: usize, fp16: usize, seed: u64) -> Result<Self> {
+    pub fn random(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &vecinfer_codegen::KernelConfig,
+        coded: usize,
+        fp16: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
         let code_capacity = coded.max(1).next_multiple_of(16);
         let fp16_capacity = fp16.max(1);
@@ -125,12 +149,16 @@ impl GpuKvCache {
             shape,
             code_capacity,
             fp16_capacity,
-            key_codes: st.clone_htod(&fill.bytes(b * hk * code_capacity * config.key_row_bytes()))?,
-            value_codes: st.clone_htod(&fill.bytes(b * hk * code_capacity * config.value_row_bytes()))?,
+            key_codes: st
+                .clone_htod(&fill.bytes(b * hk * code_capacity * config.key_row_bytes()))?,
+            value_codes: st
+                .clone_htod(&fill.bytes(b * hk * code_capacity * config.value_row_bytes()))?,
             fp16_keys: st.clone_htod(&fill.halves(b * hk * fp16_capacity * d))?,
             fp16_values: st.clone_htod(&fill.halves(b * hk * fp16_capacity * d))?,
-            key_codebooks: st.clone_htod(&fill.halves(groups * kc.codebook_size() * kc.sub_dim()))?,
-            value_codebooks: st.clone_htod(&fill.halves(groups * vc.codebook_size() * vc.sub_dim()))?,
+            key_codebooks: st
+                .clone_htod(&fill.halves(groups * kc.codebook_size() * kc.sub_dim()))?,
+            value_codebooks: st
+                .clone_htod(&fill.halves(groups * vc.codebook_size() * vc.sub_dim()))?,
             smooth: st.clone_htod(&vec![1.0f32; hk * d])?,
             coded_len: st.clone_htod(&vec![coded as i32; b])?,
             fp16_len: st.clone_htod(&vec![fp16 as i32; b])?,
@@ -140,7 +168,8 @@ impl GpuKvCache {
 
     /// Bytes one decode step must read from memory: codes and fp16 tokens of every sequence.
     pub fn bytes_per_step(&self, config: &vecinfer_codegen::KernelConfig) -> usize {
-        let per_head_coded: usize = self.coded_len_host.iter().sum::<usize>() * (config.key_row_bytes() + config.value_row_bytes());
+        let per_head_coded: usize = self.coded_len_host.iter().sum::<usize>()
+            * (config.key_row_bytes() + config.value_row_bytes());
         let fp16_tokens = self.fp16_capacity * self.shape.batch;
         self.shape.kv_heads * (per_head_coded + fp16_tokens * self.shape.head_dim * 2 * 2)
     }

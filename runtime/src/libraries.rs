@@ -69,10 +69,11 @@ fn preload_builtins(dir: &std::path::Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("libnvrtc-builtins.so.") && !name.contains(".alt.") {
-            if let Ok(lib) = unsafe { libloading_open(&entry.path()) } {
-                std::mem::forget(lib);
-            }
+        if name.starts_with("libnvrtc-builtins.so.")
+            && !name.contains(".alt.")
+            && let Ok(lib) = unsafe { libloading_open(&entry.path()) }
+        {
+            std::mem::forget(lib);
         }
     }
 }

@@ -25,8 +25,21 @@ pub struct RandomCase {
 /// the output dtype. An output element left unwritten gives infinity.
 pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase) -> Result<f64> {
     let d = config.head_dim;
-    let shape = DecodeShape { batch: case.lengths.len(), q_heads: case.kv_heads * config.group, kv_heads: case.kv_heads, head_dim: d };
-    let set = random_codebook_set(case.seed, config.key_codec, config.value_codec, config.granularity, 1, case.kv_heads, d);
+    let shape = DecodeShape {
+        batch: case.lengths.len(),
+        q_heads: case.kv_heads * config.group,
+        kv_heads: case.kv_heads,
+        head_dim: d,
+    };
+    let set = random_codebook_set(
+        case.seed,
+        config.key_codec,
+        config.value_codec,
+        config.granularity,
+        1,
+        case.kv_heads,
+        d,
+    );
     let mut cpu = ReferenceKvCache::new(set.layer(0, config.transform)?, shape, case.layout)?;
     let mut r = rng(case.seed);
     for (seq, &len) in case.lengths.iter().enumerate() {
@@ -37,7 +50,10 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
         }
     }
     // The GPU takes fp16 queries: give the CPU the same rounded values.
-    let q16: Vec<f16> = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0).into_iter().map(f16::from_f32).collect();
+    let q16: Vec<f16> = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0)
+        .into_iter()
+        .map(f16::from_f32)
+        .collect();
     let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
     let round = |x: f32| match config.output {
         OutputDtype::F16 => f16::from_f32(x).to_f32(),
@@ -47,7 +63,9 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
 
     let cache = GpuKvCache::from_reference(gpu, &cpu)?;
     let kernel = VqAttention::new(gpu, config)?;
-    let query = gpu.stream.clone_htod(&q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>())?;
+    let query = gpu
+        .stream
+        .clone_htod(&q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>())?;
     let mut out = gpu.stream.clone_htod(&vec![POISON; q16.len()])?;
     kernel.attend(gpu, &cache, &query, &mut out, &mut Workspace::default())?;
     let got: Vec<f32> = gpu
@@ -64,7 +82,12 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
     }
     let mut worst = 0f64;
     for (g, w) in got.chunks_exact(d).zip(want.chunks_exact(d)) {
-        let diff: f64 = g.iter().zip(w).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        let diff: f64 = g
+            .iter()
+            .zip(w)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let norm: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
         worst = worst.max(diff / norm.max(1e-20));
     }

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Markdown tables from the JSON files of bench/accuracy/grid.sh.
+
+  python3 bench/accuracy/summarize.py RESULTS_DIR > table.md
+"""
+import glob, json, os, sys
+
+ORDER = ["vq", "vq+smooth", "vq+hadamard", "vecinfer"]
+CODECS = [("d2b8", "d2b8"), ("d4b12", "d4b12"), ("d4b8", "d4b8"), ("d8b12", "d8b12"), ("d8b12", "d8b8")]
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def main():
+    d = sys.argv[1]
+    for sinks in (0, 4):
+        base_path = os.path.join(d, f"eval-baselines-s{sinks}.json")
+        if not os.path.exists(base_path):
+            continue
+        base = {r["method"]: r for r in load(base_path)["results"]}
+        fp16 = base["fp16"]["perplexity"]
+        meta = load(base_path)
+        print(f"\n### sinks = {sinks} (residual {meta['residual']}, {meta['windows']} windows of {meta['ctx']}, "
+              f"{base['fp16']['tokens_scored']} tokens scored)\n")
+        print(f"FP16 perplexity {fp16:.3f}; KIVI-2 {base['kivi2']['perplexity']:.3f} "
+              f"({100 * (base['kivi2']['perplexity'] / fp16 - 1):+.1f}%, attention error "
+              f"{base['kivi2']['attention_relative_error']:.3f}, 3.0 bits with its fp16 scale and zero)\n")
+        print("| K / V | bits | granularity | " + " | ".join(ORDER) + " |")
+        print("| --- | ---: | --- | " + " | ".join("---:" for _ in ORDER) + " |")
+        for gran in ("layer", "head"):
+            for k, v in CODECS:
+                path = os.path.join(d, f"eval-{k}-{v}-{gran}-s{sinks}.json")
+                if not os.path.exists(path):
+                    continue
+                rows = {r["method"]: r for r in load(path)["results"]}
+                bits = (rows[ORDER[0]]["key_bits"] + rows[ORDER[0]]["value_bits"]) / 2
+                cells = []
+                best = min(rows[m]["perplexity"] for m in ORDER if m in rows)
+                for m in ORDER:
+                    if m not in rows:
+                        cells.append("-")
+                        continue
+                    r = rows[m]
+                    cell = f"{r['perplexity']:.2f} ({100 * (r['perplexity'] / fp16 - 1):+.1f}%, {r['attention_relative_error']:.3f})"
+                    cells.append(f"**{cell}**" if r["perplexity"] == best else cell)
+                print(f"| {k} / {v} | {bits:.2f} | {gran} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
