@@ -15,17 +15,21 @@ static constexpr int THREADS = {threads};
 static constexpr int WARPS = {warps};
 static constexpr int TILE = {tile};
 static constexpr int STAGES = {stages};
-static constexpr int K_SUB = {ks}, K_BITS = {kb}, K_CODES = {kcodes}, K_ROW = {krow}, K_BOOK = {kbook};
+static constexpr int K_SUB = {ks}, K_BITS = {kb}, K_ROW = {krow}, K_BOOK = {kbook};
+static constexpr int K_CODES = {kcodes};  // codes per key (LUT rows per query head)
 static constexpr int V_SUB = {vs}, V_BITS = {vb}, V_ROW = {vrow}, V_BOOK = {vbook};
 static constexpr bool PER_HEAD_CODEBOOKS = {per_head};
 static constexpr bool SMOOTH = {smooth};
 static constexpr bool HADAMARD = {hadamard};
-// Accumulator elements (g, dim) owned by each thread.
-static constexpr int ACC = (GROUP * HEAD_DIM + THREADS - 1) / THREADS;
+// A token is scored and accumulated by LANES_PER_TOKEN lanes, each owning DIMS_PER_LANE dims.
+static constexpr int DIMS_PER_LANE = {dpl};
+static constexpr int LANES_PER_TOKEN = HEAD_DIM / DIMS_PER_LANE;
+static constexpr int TOKENS_PER_STEP = 32 / LANES_PER_TOKEN;  // per warp
 static constexpr float SOFTMAX_SCALE = {scale:.9e}f;
 // Shared-memory offsets (bytes).
 static constexpr int OFF_KEY_BOOK = {o_kb}, OFF_VALUE_BOOK = {o_vb}, OFF_QUERY_T = {o_qt}, OFF_QUERY = {o_q};
 static constexpr int OFF_SCORES = {o_s}, OFF_LUT = {o_lut}, OFF_KEY_TILES = {o_kt}, OFF_VALUE_TILES = {o_vt}, OFF_REDUCTION = {o_r};
+static constexpr int OFF_OUTPUT = {o_out};
 "#,
         d = c.head_dim,
         g = c.group,
@@ -55,6 +59,8 @@ static constexpr int OFF_SCORES = {o_s}, OFF_LUT = {o_lut}, OFF_KEY_TILES = {o_k
         o_kt = l.key_tiles,
         o_vt = l.value_tiles,
         o_r = l.reduction,
+        o_out = l.output,
+        dpl = c.dims_per_lane,
     )
 }
 
@@ -88,6 +94,28 @@ __device__ __forceinline__ void copy_async_16(void* dst, const void* src, int va
 }
 __device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void wait_async() { asm volatile("cp.async.wait_group %0;" :: "n"(N)); }
+
+// N consecutive fp16 values (N*2 bytes, aligned to min(N*2, 16)) as floats.
+template <int N> __device__ __forceinline__ void load_halves(const unsigned short* src, float* out) {
+    if (N == 2) {
+        const unsigned w = *reinterpret_cast<const unsigned*>(src);
+        out[0] = half_to_float(w & 0xffff);
+        out[1] = half_to_float(w >> 16);
+    } else if (N == 4) {
+        const uint2 w = *reinterpret_cast<const uint2*>(src);
+        out[0] = half_to_float(w.x & 0xffff); out[1] = half_to_float(w.x >> 16);
+        out[2] = half_to_float(w.y & 0xffff); out[3] = half_to_float(w.y >> 16);
+    } else {
+        #pragma unroll
+        for (int i = 0; i < N / 8; ++i) {
+            const uint4 w = reinterpret_cast<const uint4*>(src)[i];
+            out[8 * i + 0] = half_to_float(w.x & 0xffff); out[8 * i + 1] = half_to_float(w.x >> 16);
+            out[8 * i + 2] = half_to_float(w.y & 0xffff); out[8 * i + 3] = half_to_float(w.y >> 16);
+            out[8 * i + 4] = half_to_float(w.z & 0xffff); out[8 * i + 5] = half_to_float(w.z >> 16);
+            out[8 * i + 6] = half_to_float(w.w & 0xffff); out[8 * i + 7] = half_to_float(w.w >> 16);
+        }
+    }
+}
 
 // Code m of a packed row: the little-endian bit range [m*BITS, (m+1)*BITS).
 template <int BITS> __device__ __forceinline__ int read_code(const unsigned char* row, int m) {
@@ -191,55 +219,81 @@ pub fn lut_build(c: &KernelConfig) -> &'static str {
 }
 
 /// Device functions for one tile: scores (coded or fp16), online softmax, value accumulation.
+/// Each warp takes TOKENS_PER_STEP tokens at a time; the LANES_PER_TOKEN lanes of a token each
+/// own DIMS_PER_LANE dims, with their slice of the transformed query and of the output
+/// accumulator in registers.
 pub fn tile_functions(c: &KernelConfig) -> String {
     let coded_score = match c.key_scoring {
-        KeyScoring::Lut => "            s[g] += lut[(g * K_CODES + m) * K_BOOK + code];",
+        KeyScoring::Lut => {
+            "                #pragma unroll\n                for (int g = 0; g < GROUP; ++g) s[g] += lut[(g * K_CODES + m) * K_BOOK + code];"
+        }
         KeyScoring::Dequantize => {
-            "            #pragma unroll\n            for (int x = 0; x < K_SUB; ++x) s[g] += query_t[g * HEAD_DIM + m * K_SUB + x] * centroid[x];"
+            "                float centroid[K_SUB];\n                load_halves<K_SUB>(key_book + code * K_SUB, centroid);\n                #pragma unroll\n                for (int g = 0; g < GROUP; ++g) {\n                    #pragma unroll\n                    for (int x = 0; x < K_SUB; ++x) s[g] += query[g][j * K_SUB + x] * centroid[x];\n                }"
         }
     };
     format!(
-        r#"// Stage: scores of a tile of coded keys.
-__device__ __forceinline__ void score_coded_tile(const unsigned char* tile, int valid, const float* query_t,
+        r#"// The token of this lane in a warp step, and the first dim the lane owns.
+__device__ __forceinline__ int lane_token() {{ return (threadIdx.x & 31) / LANES_PER_TOKEN; }}
+__device__ __forceinline__ int lane_part() {{ return (threadIdx.x & 31) % LANES_PER_TOKEN; }}
+
+// Sums each lane's partial scores over the lanes of its token; every lane gets the sums.
+__device__ __forceinline__ void reduce_over_token_lanes(float (&s)[GROUP]) {{
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {{
+        #pragma unroll
+        for (int o = LANES_PER_TOKEN / 2; o > 0; o >>= 1) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
+    }}
+}}
+
+// Stage: scores of a tile of coded keys.
+__device__ __forceinline__ void score_coded_tile(const unsigned char* tile, int valid, const float (&query)[GROUP][DIMS_PER_LANE],
                                                  const float* lut, const unsigned short* key_book, float* scores) {{
-    for (int i = threadIdx.x; i < TILE; i += THREADS) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < TILE; base += WARPS * TOKENS_PER_STEP) {{
+        const int t = base + lane_token();
         float s[GROUP];
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
-        if (i < valid) {{
-            const unsigned char* row = tile + i * K_ROW;
-            for (int m = 0; m < K_CODES; ++m) {{
+        if (t < valid) {{
+            const unsigned char* row = tile + t * K_ROW;
+            #pragma unroll
+            for (int j = 0; j < DIMS_PER_LANE / K_SUB; ++j) {{
+                const int m = part * (DIMS_PER_LANE / K_SUB) + j;
                 const int code = read_code<K_BITS>(row, m);
-                float centroid[K_SUB];
-                #pragma unroll
-                for (int x = 0; x < K_SUB; ++x) centroid[x] = half_to_float(key_book[code * K_SUB + x]);
-                #pragma unroll
-                for (int g = 0; g < GROUP; ++g) {{
 {coded_score}
-                }}
             }}
         }}
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) scores[g * TILE + i] = i < valid ? s[g] : NEG_INF;
+        reduce_over_token_lanes(s);
+        if (part == 0) {{
+            #pragma unroll
+            for (int g = 0; g < GROUP; ++g) scores[g * TILE + t] = t < valid ? s[g] : NEG_INF;
+        }}
     }}
     __syncthreads();
 }}
 
 // Stage: scores of a tile of fp16 keys (sinks and the residual window).
 __device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int valid, const float* query_plain, float* scores) {{
-    for (int i = threadIdx.x; i < TILE; i += THREADS) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < TILE; base += WARPS * TOKENS_PER_STEP) {{
+        const int t = base + lane_token();
         float s[GROUP];
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
-        if (i < valid) {{
-            for (int x = 0; x < HEAD_DIM; ++x) {{
-                const float k = half_to_float(keys[(size_t)i * HEAD_DIM + x]);
+        if (t < valid) {{
+            float k[DIMS_PER_LANE];
+            load_halves<DIMS_PER_LANE>(keys + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, k);
+            #pragma unroll
+            for (int g = 0; g < GROUP; ++g) {{
                 #pragma unroll
-                for (int g = 0; g < GROUP; ++g) s[g] += query_plain[g * HEAD_DIM + x] * k;
+                for (int x = 0; x < DIMS_PER_LANE; ++x) s[g] += query_plain[g * HEAD_DIM + part * DIMS_PER_LANE + x] * k[x];
             }}
         }}
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) scores[g * TILE + i] = i < valid ? s[g] : NEG_INF;
+        reduce_over_token_lanes(s);
+        if (part == 0) {{
+            #pragma unroll
+            for (int g = 0; g < GROUP; ++g) scores[g * TILE + t] = t < valid ? s[g] : NEG_INF;
+        }}
     }}
     __syncthreads();
 }}
@@ -247,7 +301,7 @@ __device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int 
 // Stage: online softmax. Turns the tile's scores into probabilities against the running max,
 // rescales the running sum and the accumulators.
 __device__ __forceinline__ void online_softmax(float* scores, float* scratch, float (&run_max)[GROUP],
-                                               float (&run_sum)[GROUP], float (&acc)[ACC]) {{
+                                               float (&run_sum)[GROUP], float (&acc)[GROUP][DIMS_PER_LANE]) {{
     float tile_max[GROUP];
     #pragma unroll
     for (int g = 0; g < GROUP; ++g) {{
@@ -272,42 +326,54 @@ __device__ __forceinline__ void online_softmax(float* scores, float* scratch, fl
     }}
     block_reduce<false>(tile_sum, scratch);
     #pragma unroll
-    for (int g = 0; g < GROUP; ++g) run_sum[g] = run_sum[g] * correction[g] + tile_sum[g];
-    #pragma unroll
-    for (int a = 0; a < ACC; ++a) {{
-        const int e = threadIdx.x + a * THREADS;
-        if (e < GROUP * HEAD_DIM) acc[a] *= correction[e / HEAD_DIM];
+    for (int g = 0; g < GROUP; ++g) {{
+        run_sum[g] = run_sum[g] * correction[g] + tile_sum[g];
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) acc[g][x] *= correction[g];
     }}
     __syncthreads();
 }}
 
 // Stage: value accumulation from a tile of coded values.
 __device__ __forceinline__ void accumulate_coded_tile(const unsigned char* tile, int valid, const float* probs,
-                                                      const unsigned short* value_book, float (&acc)[ACC]) {{
-    #pragma unroll
-    for (int a = 0; a < ACC; ++a) {{
-        const int e = threadIdx.x + a * THREADS;
-        if (e >= GROUP * HEAD_DIM) break;
-        const int g = e / HEAD_DIM, dim = e % HEAD_DIM, m = dim / V_SUB, offset = dim % V_SUB;
-        float sum = 0.f;
-        for (int i = 0; i < valid; ++i) {{
-            const int code = read_code<V_BITS>(tile + i * V_ROW, m);
-            sum += probs[g * TILE + i] * half_to_float(value_book[code * V_SUB + offset]);
+                                                      const unsigned short* value_book, float (&acc)[GROUP][DIMS_PER_LANE]) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < valid; base += WARPS * TOKENS_PER_STEP) {{
+        const int t = base + lane_token();
+        if (t >= valid) continue;
+        float p[GROUP];
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) p[g] = probs[g * TILE + t];
+        const unsigned char* row = tile + t * V_ROW;
+        #pragma unroll
+        for (int j = 0; j < DIMS_PER_LANE / V_SUB; ++j) {{
+            const int code = read_code<V_BITS>(row, part * (DIMS_PER_LANE / V_SUB) + j);
+            float centroid[V_SUB];
+            load_halves<V_SUB>(value_book + code * V_SUB, centroid);
+            #pragma unroll
+            for (int g = 0; g < GROUP; ++g) {{
+                #pragma unroll
+                for (int x = 0; x < V_SUB; ++x) acc[g][j * V_SUB + x] += p[g] * centroid[x];
+            }}
         }}
-        acc[a] += sum;
     }}
 }}
 
 // Stage: value accumulation from a tile of fp16 values.
-__device__ __forceinline__ void accumulate_fp16_tile(const unsigned short* values, int valid, const float* probs, float (&acc)[ACC]) {{
-    #pragma unroll
-    for (int a = 0; a < ACC; ++a) {{
-        const int e = threadIdx.x + a * THREADS;
-        if (e >= GROUP * HEAD_DIM) break;
-        const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
-        float sum = 0.f;
-        for (int i = 0; i < valid; ++i) sum += probs[g * TILE + i] * half_to_float(values[(size_t)i * HEAD_DIM + dim]);
-        acc[a] += sum;
+__device__ __forceinline__ void accumulate_fp16_tile(const unsigned short* values, int valid, const float* probs,
+                                                     float (&acc)[GROUP][DIMS_PER_LANE]) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < valid; base += WARPS * TOKENS_PER_STEP) {{
+        const int t = base + lane_token();
+        if (t >= valid) continue;
+        float v[DIMS_PER_LANE];
+        load_halves<DIMS_PER_LANE>(values + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, v);
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) {{
+            const float p = probs[g * TILE + t];
+            #pragma unroll
+            for (int x = 0; x < DIMS_PER_LANE; ++x) acc[g][x] += p * v[x];
+        }}
     }}
 }}
 
@@ -356,15 +422,24 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
     unsigned char* key_tiles = smem + OFF_KEY_TILES;
     unsigned char* value_tiles = smem + OFF_VALUE_TILES;
     float* scratch = reinterpret_cast<float*>(smem + OFF_REDUCTION);
+    float* split_out = reinterpret_cast<float*>(smem + OFF_OUTPUT);
+    for (int e = threadIdx.x; e < GROUP * HEAD_DIM; e += THREADS) split_out[e] = 0.f;
     const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
     const int splits = gridDim.x, kv_heads = gridDim.y, tid = threadIdx.x;
 
 {codebook_load}{query_transform}{lut_build}
-    float acc[ACC], run_max[GROUP], run_sum[GROUP];
+    // This lane's slice of the transformed queries, and of the output accumulator.
+    float query_lane[GROUP][DIMS_PER_LANE], acc[GROUP][DIMS_PER_LANE], run_max[GROUP], run_sum[GROUP];
     #pragma unroll
-    for (int a = 0; a < ACC; ++a) acc[a] = 0.f;
-    #pragma unroll
-    for (int g = 0; g < GROUP; ++g) {{ run_max[g] = NEG_INF; run_sum[g] = 0.f; }}
+    for (int g = 0; g < GROUP; ++g) {{
+        run_max[g] = NEG_INF;
+        run_sum[g] = 0.f;
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) {{
+            query_lane[g][x] = query_t[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x];
+            acc[g][x] = 0.f;
+        }}
+    }}
 
     // fp16 tokens: the first split takes them all (at most sinks + residual).
     if (split == 0) {{
@@ -406,21 +481,24 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
         __syncthreads();
         const int slot = t % STAGES;
         const int valid = min(TILE, end - begin - t * TILE);
-        score_coded_tile(key_tiles + slot * TILE * K_ROW, valid, query_t, lut, key_book, scores);
+        score_coded_tile(key_tiles + slot * TILE * K_ROW, valid, query_lane, lut, key_book, scores);
         online_softmax(scores, scratch, run_max, run_sum, acc);
         accumulate_coded_tile(value_tiles + slot * TILE * V_ROW, valid, scores, value_book, acc);
         __syncthreads();
     }}
 
-    // Partial result of this split (unnormalised), merged by the split-merge kernel.
-    const size_t row0 = (size_t)(seq * kv_heads + kv_head) * GROUP;
+    // Partial result of this split (unnormalised): the token groups' accumulators summed,
+    // then merged across splits by the split-merge kernel.
     #pragma unroll
-    for (int a = 0; a < ACC; ++a) {{
-        const int e = tid + a * THREADS;
-        if (e < GROUP * HEAD_DIM) {{
-            const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
-            partial_out[((row0 + g) * splits + split) * HEAD_DIM + dim] = acc[a];
-        }}
+    for (int g = 0; g < GROUP; ++g) {{
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) atomicAdd(&split_out[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x], acc[g][x]);
+    }}
+    __syncthreads();
+    const size_t row0 = (size_t)(seq * kv_heads + kv_head) * GROUP;
+    for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {{
+        const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
+        partial_out[((row0 + g) * splits + split) * HEAD_DIM + dim] = split_out[e];
     }}
     if (tid < GROUP) {{
         #pragma unroll

@@ -55,6 +55,10 @@ pub struct KernelConfig {
     pub warps: usize,
     /// Tiles in flight in the `cp.async` pipeline (1 = load, wait, compute).
     pub stages: usize,
+    /// Head dimensions each lane owns when scoring and accumulating a token: `head_dim /
+    /// dims_per_lane` lanes share a token. More dims per lane means fewer shuffles per token
+    /// and more registers (queries and accumulators: `2 × group × dims_per_lane` floats).
+    pub dims_per_lane: usize,
     pub split: SplitPolicy,
     pub key_scoring: KeyScoring,
     pub output: OutputDtype,
@@ -74,6 +78,8 @@ pub enum ConfigError {
     Tile { tile: usize, threads: usize },
     #[error("pipeline depth {0} is out of range: valid depths are 1 to 4")]
     Stages(usize),
+    #[error("{dims} dims per lane for head dim {head_dim}: valid values are 8, 16 or 32, dividing the head dim into at most 32 lanes, each a multiple of the codecs' sub-vector dims ({sub_dims})")]
+    DimsPerLane { dims: usize, head_dim: usize, sub_dims: String },
     #[error("split count {0} is out of range: valid fixed splits are 1 to 1024")]
     Split(u32),
     #[error("{codec} does not divide head dim {head_dim}")]
@@ -105,6 +111,7 @@ impl KernelConfig {
             tile_tokens: 128,
             warps: 4,
             stages: 2,
+            dims_per_lane: if group <= 4 { 16 } else { 8 },
             split: SplitPolicy::Auto,
             key_scoring: KeyScoring::Dequantize,
             output: OutputDtype::F16,
@@ -179,7 +186,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_{}_{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -189,6 +196,7 @@ impl KernelConfig {
             self.tile_tokens,
             self.warps,
             self.stages,
+            self.dims_per_lane,
             split,
             match self.key_scoring {
                 KeyScoring::Lut => "lut",

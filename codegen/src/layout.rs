@@ -20,6 +20,8 @@ pub struct SharedLayout {
     pub value_tiles: usize,
     /// `[warps, G]` f32 for block reductions.
     pub reduction: usize,
+    /// `[G, D]` f32: the split's output, summed over the lanes' token groups.
+    pub output: usize,
     pub total: usize,
     sizes: Vec<(&'static str, usize)>,
 }
@@ -53,6 +55,7 @@ impl SharedLayout {
             ("key tiles", c.stages * tile * c.key_row_bytes() + pad),
             ("value tiles", c.stages * tile * c.value_row_bytes() + pad),
             ("reduction", c.warps * g * 4),
+            ("output", g * d * 4),
         ];
         let mut offsets = Vec::with_capacity(sizes.len());
         let mut at = 0;
@@ -70,6 +73,7 @@ impl SharedLayout {
             key_tiles: offsets[6],
             value_tiles: offsets[7],
             reduction: offsets[8],
+            output: offsets[9],
             total: at,
             sizes,
         }

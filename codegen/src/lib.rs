@@ -128,6 +128,7 @@ mod tests {
                 ..b
             },
             KernelConfig { stages: 3, ..b },
+            KernelConfig { dims_per_lane: 8, ..b },
             KernelConfig {
                 key_scoring: KeyScoring::Lut,
                 ..b
