@@ -107,8 +107,15 @@ fn every_axis_matches_the_cpu_reference() {
         },
         KernelConfig { stages: 3, ..base },
         KernelConfig { stages: 4, ..base },
-        KernelConfig { dims_per_lane: 8, ..base },
-        KernelConfig { dims_per_lane: 32, key_scoring: KeyScoring::Dequantize, ..base },
+        KernelConfig {
+            dims_per_lane: 8,
+            ..base
+        },
+        KernelConfig {
+            dims_per_lane: 32,
+            key_scoring: KeyScoring::Dequantize,
+            ..base
+        },
         KernelConfig {
             warps: 8,
             tile_tokens: 256,

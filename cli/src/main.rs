@@ -134,6 +134,15 @@ enum Command {
         /// Pipeline depth.
         #[arg(long, default_value_t = 2)]
         stages: usize,
+        /// Warps per block (default: the config default).
+        #[arg(long)]
+        warps: Option<usize>,
+        /// Tokens per tile (default: the config default).
+        #[arg(long)]
+        tile: Option<usize>,
+        /// Head dims per lane (default: the config default).
+        #[arg(long)]
+        dims_per_lane: Option<usize>,
         /// Newest tokens of each sequence in fp16.
         #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
         residual: usize,
@@ -378,6 +387,9 @@ fn run(cli: Cli) -> Result<()> {
             head_dim,
             lut,
             stages,
+            warps,
+            tile,
+            dims_per_lane,
             residual,
             runs,
             baseline,
@@ -391,6 +403,9 @@ fn run(cli: Cli) -> Result<()> {
                 head_dim,
                 lut,
                 stages,
+                warps,
+                tile,
+                dims_per_lane,
                 residual,
                 runs,
                 baseline,
@@ -422,6 +437,9 @@ struct BenchArgs {
     head_dim: usize,
     lut: bool,
     stages: usize,
+    warps: Option<usize>,
+    tile: Option<usize>,
+    dims_per_lane: Option<usize>,
     residual: usize,
     runs: usize,
     baseline: Option<PathBuf>,
@@ -494,10 +512,17 @@ fn bench(a: BenchArgs) -> Result<()> {
     let group = a.heads / a.kv_heads;
     let mut rows = Vec::new();
     for (k, v) in pairs {
+        let default = KernelConfig::default_for(a.head_dim, group, k, v);
         let mut config = KernelConfig {
             stages: a.stages,
-            ..KernelConfig::default_for(a.head_dim, group, k, v)
+            warps: a.warps.unwrap_or(default.warps),
+            tile_tokens: a.tile.unwrap_or(default.tile_tokens),
+            dims_per_lane: a.dims_per_lane.unwrap_or(default.dims_per_lane),
+            ..default
         };
+        config
+            .validate(gpu.arch)
+            .map_err(vecinfer_runtime::RuntimeError::from)?;
         if a.lut
             && (KernelConfig {
                 key_scoring: KeyScoring::Lut,

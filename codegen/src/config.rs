@@ -78,8 +78,14 @@ pub enum ConfigError {
     Tile { tile: usize, threads: usize },
     #[error("pipeline depth {0} is out of range: valid depths are 1 to 4")]
     Stages(usize),
-    #[error("{dims} dims per lane for head dim {head_dim}: valid values are 8, 16 or 32, dividing the head dim into at most 32 lanes, each a multiple of the codecs' sub-vector dims ({sub_dims})")]
-    DimsPerLane { dims: usize, head_dim: usize, sub_dims: String },
+    #[error(
+        "{dims} dims per lane for head dim {head_dim}: valid values are 8, 16 or 32, dividing the head dim into at most 32 lanes, each a multiple of the codecs' sub-vector dims ({sub_dims})"
+    )]
+    DimsPerLane {
+        dims: usize,
+        head_dim: usize,
+        sub_dims: String,
+    },
     #[error("split count {0} is out of range: valid fixed splits are 1 to 1024")]
     Split(u32),
     #[error("{codec} does not divide head dim {head_dim}")]

@@ -128,7 +128,10 @@ mod tests {
                 ..b
             },
             KernelConfig { stages: 3, ..b },
-            KernelConfig { dims_per_lane: 8, ..b },
+            KernelConfig {
+                dims_per_lane: 8,
+                ..b
+            },
             KernelConfig {
                 key_scoring: KeyScoring::Lut,
                 ..b
