@@ -28,7 +28,7 @@ static constexpr int TOKENS_PER_STEP = 32 / LANES_PER_TOKEN;  // per warp
 static constexpr float SOFTMAX_SCALE = {scale:.9e}f;
 // Shared-memory offsets (bytes).
 static constexpr int OFF_KEY_BOOK = {o_kb}, OFF_VALUE_BOOK = {o_vb}, OFF_QUERY_T = {o_qt}, OFF_QUERY = {o_q};
-static constexpr int OFF_LUT = {o_lut}, OFF_KEY_TILES = {o_kt}, OFF_VALUE_TILES = {o_vt}, OFF_REDUCTION = {o_r};
+static constexpr int OFF_SCORES = {o_s}, OFF_LUT = {o_lut}, OFF_KEY_TILES = {o_kt}, OFF_VALUE_TILES = {o_vt}, OFF_REDUCTION = {o_r};
 static constexpr int OFF_OUTPUT = {o_out};
 "#,
         d = c.head_dim,
@@ -54,6 +54,7 @@ static constexpr int OFF_OUTPUT = {o_out};
         o_vb = l.value_codebook,
         o_qt = l.query_transformed,
         o_q = l.query_plain,
+        o_s = l.scores,
         o_lut = l.lut,
         o_kt = l.key_tiles,
         o_vt = l.value_tiles,
@@ -63,7 +64,7 @@ static constexpr int OFF_OUTPUT = {o_out};
     )
 }
 
-/// fp16/bf16 conversion, `cp.async` and code extraction, without toolkit headers.
+/// fp16/bf16 conversion, `cp.async`, code extraction and reductions, without toolkit headers.
 pub fn device_helpers() -> &'static str {
     r#"#define NEG_INF (__int_as_float(0xff800000))
 
@@ -125,6 +126,32 @@ template <int BITS> __device__ __forceinline__ int read_code(const unsigned char
     return (window >> (bit & 7)) & ((1 << BITS) - 1);
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+// Reduces GROUP values across the block; every thread gets the results.
+template <bool IS_MAX> __device__ __forceinline__ void block_reduce(float (&v)[GROUP], float* scratch) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) v[g] = IS_MAX ? warp_max(v[g]) : warp_sum(v[g]);
+    __syncthreads();
+    if (lane == 0) {
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) scratch[warp * GROUP + g] = v[g];
+    }
+    __syncthreads();
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {
+        float r = scratch[g];
+        for (int w = 1; w < WARPS; ++w) r = IS_MAX ? fmaxf(r, scratch[w * GROUP + g]) : r + scratch[w * GROUP + g];
+        v[g] = r;
+    }
+}
 "#
 }
 
@@ -191,151 +218,162 @@ pub fn lut_build(c: &KernelConfig) -> &'static str {
     }
 }
 
-/// Device functions for one tile. Each warp takes TOKENS_PER_STEP tokens at a time; the
-/// LANES_PER_TOKEN lanes of a token each own DIMS_PER_LANE dims, with their slice of the
-/// transformed query and of the output accumulator in registers. Every warp keeps its own
-/// online-softmax state, so the main loop has no block-wide reduction; warps are merged once,
-/// at the end of the split.
+/// Device functions for one tile: scores (coded or fp16), online softmax, value accumulation.
+/// Each warp takes TOKENS_PER_STEP tokens at a time; the LANES_PER_TOKEN lanes of a token each
+/// own DIMS_PER_LANE dims, with their slice of the transformed query and of the output
+/// accumulator in registers.
 pub fn tile_functions(c: &KernelConfig) -> String {
     let coded_score = match c.key_scoring {
         KeyScoring::Lut => {
-            "            #pragma unroll\n            for (int g = 0; g < GROUP; ++g) s[g] += lut[(g * K_CODES + m) * K_BOOK + code];"
+            "                #pragma unroll\n                for (int g = 0; g < GROUP; ++g) s[g] += lut[(g * K_CODES + m) * K_BOOK + code];"
         }
         KeyScoring::Dequantize => {
-            "            float centroid[K_SUB];\n            load_halves<K_SUB>(key_book + code * K_SUB, centroid);\n            #pragma unroll\n            for (int g = 0; g < GROUP; ++g) {\n                #pragma unroll\n                for (int x = 0; x < K_SUB; ++x) s[g] += query[g][j * K_SUB + x] * centroid[x];\n            }"
+            "                float centroid[K_SUB];\n                load_halves<K_SUB>(key_book + code * K_SUB, centroid);\n                #pragma unroll\n                for (int g = 0; g < GROUP; ++g) {\n                    #pragma unroll\n                    for (int x = 0; x < K_SUB; ++x) s[g] += query[g][j * K_SUB + x] * centroid[x];\n                }"
         }
     };
     format!(
-        r#"// The token of this lane in a warp step, and which slice of the head dims the lane owns.
+        r#"// The token of this lane in a warp step, and the first dim the lane owns.
 __device__ __forceinline__ int lane_token() {{ return (threadIdx.x & 31) / LANES_PER_TOKEN; }}
 __device__ __forceinline__ int lane_part() {{ return (threadIdx.x & 31) % LANES_PER_TOKEN; }}
 
-// One warp's online-softmax state; every lane holds the same maxima and sums, and its own
-// slice of the (unnormalised) output over the tokens it accumulated.
-struct WarpState {{
-    float run_max[GROUP];
-    float run_sum[GROUP];
-    float acc[GROUP][DIMS_PER_LANE];
-}};
-
-// Stage: scores of one coded key per token (partial dot products summed over the token's lanes).
-__device__ __forceinline__ void score_coded(const unsigned char* row, bool live, const float (&query)[GROUP][DIMS_PER_LANE],
-                                            const float* lut, const unsigned short* key_book, float (&s)[GROUP]) {{
-    const int part = lane_part();
+// Sums each lane's partial scores over the lanes of its token; every lane gets the sums.
+__device__ __forceinline__ void reduce_over_token_lanes(float (&s)[GROUP]) {{
     #pragma unroll
-    for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
-    if (live) {{
+    for (int g = 0; g < GROUP; ++g) {{
         #pragma unroll
-        for (int j = 0; j < DIMS_PER_LANE / K_SUB; ++j) {{
-            const int m = part * (DIMS_PER_LANE / K_SUB) + j;
-            const int code = read_code<K_BITS>(row, m);
+        for (int o = LANES_PER_TOKEN / 2; o > 0; o >>= 1) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
+    }}
+}}
+
+// Stage: scores of a tile of coded keys.
+__device__ __forceinline__ void score_coded_tile(const unsigned char* tile, int valid, const float (&query)[GROUP][DIMS_PER_LANE],
+                                                 const float* lut, const unsigned short* key_book, float* scores) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < TILE; base += WARPS * TOKENS_PER_STEP) {{
+        const int t = base + lane_token();
+        float s[GROUP];
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
+        if (t < valid) {{
+            const unsigned char* row = tile + t * K_ROW;
+            #pragma unroll
+            for (int j = 0; j < DIMS_PER_LANE / K_SUB; ++j) {{
+                const int m = part * (DIMS_PER_LANE / K_SUB) + j;
+                const int code = read_code<K_BITS>(row, m);
 {coded_score}
+            }}
         }}
-    }}
-    #pragma unroll
-    for (int g = 0; g < GROUP; ++g) {{
-        #pragma unroll
-        for (int o = LANES_PER_TOKEN / 2; o > 0; o >>= 1) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
-    }}
-}}
-
-// Stage: scores of one fp16 key per token (sinks and the residual window).
-__device__ __forceinline__ void score_fp16(const unsigned short* key, bool live, const float* query_plain, float (&s)[GROUP]) {{
-    const int part = lane_part();
-    #pragma unroll
-    for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
-    if (live) {{
-        float k[DIMS_PER_LANE];
-        load_halves<DIMS_PER_LANE>(key + part * DIMS_PER_LANE, k);
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) {{
+        reduce_over_token_lanes(s);
+        if (part == 0) {{
             #pragma unroll
-            for (int x = 0; x < DIMS_PER_LANE; ++x) s[g] += query_plain[g * HEAD_DIM + part * DIMS_PER_LANE + x] * k[x];
+            for (int g = 0; g < GROUP; ++g) scores[g * TILE + t] = t < valid ? s[g] : NEG_INF;
         }}
     }}
-    #pragma unroll
-    for (int g = 0; g < GROUP; ++g) {{
-        #pragma unroll
-        for (int o = LANES_PER_TOKEN / 2; o > 0; o >>= 1) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
-    }}
+    __syncthreads();
 }}
 
-// Stage: online softmax over the warp's tokens of one step. Returns each lane's token's
-// probabilities against the warp's new running max; rescales the warp's sums and accumulators.
-__device__ __forceinline__ void online_softmax(WarpState& st, const float (&s)[GROUP], bool live, float (&p)[GROUP]) {{
-    #pragma unroll
-    for (int g = 0; g < GROUP; ++g) {{
-        float m = live ? s[g] : NEG_INF;
+// Stage: scores of a tile of fp16 keys (sinks and the residual window).
+__device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int valid, const float* query_plain, float* scores) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < TILE; base += WARPS * TOKENS_PER_STEP) {{
+        const int t = base + lane_token();
+        float s[GROUP];
         #pragma unroll
-        for (int o = 16; o >= LANES_PER_TOKEN; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        const float new_max = fmaxf(st.run_max[g], m);
-        const float correction = st.run_max[g] == new_max ? 1.f : __expf(st.run_max[g] - new_max);
-        p[g] = live ? __expf(s[g] - new_max) : 0.f;
-        float sum = p[g];
-        #pragma unroll
-        for (int o = 16; o >= LANES_PER_TOKEN; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        st.run_sum[g] = st.run_sum[g] * correction + sum;
-        st.run_max[g] = new_max;
-        if (correction != 1.f) {{  // uniform across the warp
+        for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
+        if (t < valid) {{
+            float k[DIMS_PER_LANE];
+            load_halves<DIMS_PER_LANE>(keys + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, k);
             #pragma unroll
-            for (int x = 0; x < DIMS_PER_LANE; ++x) st.acc[g][x] *= correction;
+            for (int g = 0; g < GROUP; ++g) {{
+                #pragma unroll
+                for (int x = 0; x < DIMS_PER_LANE; ++x) s[g] += query_plain[g * HEAD_DIM + part * DIMS_PER_LANE + x] * k[x];
+            }}
         }}
-    }}
-}}
-
-// Stage: value accumulation of one coded value per token.
-__device__ __forceinline__ void accumulate_coded(const unsigned char* row, const float (&p)[GROUP], const unsigned short* value_book, WarpState& st) {{
-    const int part = lane_part();
-    #pragma unroll
-    for (int j = 0; j < DIMS_PER_LANE / V_SUB; ++j) {{
-        const int code = read_code<V_BITS>(row, part * (DIMS_PER_LANE / V_SUB) + j);
-        float centroid[V_SUB];
-        load_halves<V_SUB>(value_book + code * V_SUB, centroid);
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) {{
+        reduce_over_token_lanes(s);
+        if (part == 0) {{
             #pragma unroll
-            for (int x = 0; x < V_SUB; ++x) st.acc[g][j * V_SUB + x] += p[g] * centroid[x];
+            for (int g = 0; g < GROUP; ++g) scores[g * TILE + t] = t < valid ? s[g] : NEG_INF;
         }}
     }}
+    __syncthreads();
 }}
 
-// Stage: value accumulation of one fp16 value per token.
-__device__ __forceinline__ void accumulate_fp16(const unsigned short* value, const float (&p)[GROUP], WarpState& st) {{
-    float v[DIMS_PER_LANE];
-    load_halves<DIMS_PER_LANE>(value + lane_part() * DIMS_PER_LANE, v);
+// Stage: online softmax. Turns the tile's scores into probabilities against the running max,
+// rescales the running sum and the accumulators.
+__device__ __forceinline__ void online_softmax(float* scores, float* scratch, float (&run_max)[GROUP],
+                                               float (&run_sum)[GROUP], float (&acc)[GROUP][DIMS_PER_LANE]) {{
+    float tile_max[GROUP];
     #pragma unroll
     for (int g = 0; g < GROUP; ++g) {{
-        #pragma unroll
-        for (int x = 0; x < DIMS_PER_LANE; ++x) st.acc[g][x] += p[g] * v[x];
+        float m = NEG_INF;
+        for (int i = threadIdx.x; i < TILE; i += THREADS) m = fmaxf(m, scores[g * TILE + i]);
+        tile_max[g] = m;
     }}
+    block_reduce<true>(tile_max, scratch);
+    float correction[GROUP], tile_sum[GROUP];
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {{
+        const float new_max = fmaxf(run_max[g], tile_max[g]);
+        correction[g] = run_max[g] == NEG_INF ? 0.f : __expf(run_max[g] - new_max);
+        run_max[g] = new_max;
+        float s = 0.f;
+        for (int i = threadIdx.x; i < TILE; i += THREADS) {{
+            const float p = __expf(scores[g * TILE + i] - new_max);
+            scores[g * TILE + i] = p;
+            s += p;
+        }}
+        tile_sum[g] = s;
+    }}
+    block_reduce<false>(tile_sum, scratch);
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {{
+        run_sum[g] = run_sum[g] * correction[g] + tile_sum[g];
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) acc[g][x] *= correction[g];
+    }}
+    __syncthreads();
 }}
 
-// Scores, softmax and values for the warp's share of a tile of coded tokens.
-__device__ __forceinline__ void process_coded_tile(const unsigned char* key_tile, const unsigned char* value_tile, int valid,
-                                                   const float (&query)[GROUP][DIMS_PER_LANE], const float* lut,
-                                                   const unsigned short* key_book, const unsigned short* value_book, WarpState& st) {{
-    const int warp = threadIdx.x >> 5;
+// Stage: value accumulation from a tile of coded values.
+__device__ __forceinline__ void accumulate_coded_tile(const unsigned char* tile, int valid, const float* probs,
+                                                      const unsigned short* value_book, float (&acc)[GROUP][DIMS_PER_LANE]) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
     for (int base = warp * TOKENS_PER_STEP; base < valid; base += WARPS * TOKENS_PER_STEP) {{
         const int t = base + lane_token();
-        const bool live = t < valid;
-        float s[GROUP], p[GROUP];
-        score_coded(key_tile + t * K_ROW, live, query, lut, key_book, s);
-        online_softmax(st, s, live, p);
-        if (live) accumulate_coded(value_tile + t * V_ROW, p, value_book, st);
+        if (t >= valid) continue;
+        float p[GROUP];
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) p[g] = probs[g * TILE + t];
+        const unsigned char* row = tile + t * V_ROW;
+        #pragma unroll
+        for (int j = 0; j < DIMS_PER_LANE / V_SUB; ++j) {{
+            const int code = read_code<V_BITS>(row, part * (DIMS_PER_LANE / V_SUB) + j);
+            float centroid[V_SUB];
+            load_halves<V_SUB>(value_book + code * V_SUB, centroid);
+            #pragma unroll
+            for (int g = 0; g < GROUP; ++g) {{
+                #pragma unroll
+                for (int x = 0; x < V_SUB; ++x) acc[g][j * V_SUB + x] += p[g] * centroid[x];
+            }}
+        }}
     }}
 }}
 
-// The same for fp16 tokens, read straight from global memory.
-__device__ __forceinline__ void process_fp16_tokens(const unsigned short* keys, const unsigned short* values, int count,
-                                                    const float* query_plain, WarpState& st) {{
-    const int warp = threadIdx.x >> 5;
-    for (int base = warp * TOKENS_PER_STEP; base < count; base += WARPS * TOKENS_PER_STEP) {{
+// Stage: value accumulation from a tile of fp16 values.
+__device__ __forceinline__ void accumulate_fp16_tile(const unsigned short* values, int valid, const float* probs,
+                                                     float (&acc)[GROUP][DIMS_PER_LANE]) {{
+    const int warp = threadIdx.x >> 5, part = lane_part();
+    for (int base = warp * TOKENS_PER_STEP; base < valid; base += WARPS * TOKENS_PER_STEP) {{
         const int t = base + lane_token();
-        const bool live = t < count;
-        float s[GROUP], p[GROUP];
-        score_fp16(keys + (size_t)(live ? t : 0) * HEAD_DIM, live, query_plain, s);
-        online_softmax(st, s, live, p);
-        if (live) accumulate_fp16(values + (size_t)t * HEAD_DIM, p, st);
+        if (t >= valid) continue;
+        float v[DIMS_PER_LANE];
+        load_halves<DIMS_PER_LANE>(values + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, v);
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) {{
+            const float p = probs[g * TILE + t];
+            #pragma unroll
+            for (int x = 0; x < DIMS_PER_LANE; ++x) acc[g][x] += p * v[x];
+        }}
     }}
 }}
 
@@ -350,40 +388,6 @@ __device__ __forceinline__ void load_code_tile(unsigned char* key_slot, unsigned
         const int left = tokens * V_ROW - c * 16;
         copy_async_16(value_slot + c * 16, left > 0 ? value_src + c * 16 : value_src, left >= 16 ? 16 : (left > 0 ? left : 0));
     }}
-}}
-
-// Merges the warps' states into the split's partial result: the block max per query head,
-// each warp's sum and output slice rescaled to it.
-__device__ __forceinline__ void merge_warps(WarpState& st, float* scratch, float* split_out, float (&block_max)[GROUP], float (&block_sum)[GROUP]) {{
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    float* warp_max = scratch;
-    float* warp_sum = scratch + WARPS * GROUP;
-    if (lane == 0) {{
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) {{
-            warp_max[warp * GROUP + g] = st.run_max[g];
-            warp_sum[warp * GROUP + g] = st.run_sum[g];
-        }}
-    }}
-    __syncthreads();
-    #pragma unroll
-    for (int g = 0; g < GROUP; ++g) {{
-        float m = NEG_INF;
-        for (int w = 0; w < WARPS; ++w) m = fmaxf(m, warp_max[w * GROUP + g]);
-        float total = 0.f;
-        for (int w = 0; w < WARPS; ++w) {{
-            const float wm = warp_max[w * GROUP + g];
-            if (wm != NEG_INF) total += warp_sum[w * GROUP + g] * __expf(wm - m);
-        }}
-        block_max[g] = m;
-        block_sum[g] = total;
-        const float scale = st.run_max[g] == NEG_INF ? 0.f : __expf(st.run_max[g] - m);
-        #pragma unroll
-        for (int x = 0; x < DIMS_PER_LANE; ++x) {{
-            if (scale != 0.f) atomicAdd(&split_out[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x], st.acc[g][x] * scale);
-        }}
-    }}
-    __syncthreads();
 }}
 "#
     )
@@ -413,6 +417,7 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
     unsigned short* value_book = reinterpret_cast<unsigned short*>(smem + OFF_VALUE_BOOK);
     float* query_t = reinterpret_cast<float*>(smem + OFF_QUERY_T);
     float* query_plain = reinterpret_cast<float*>(smem + OFF_QUERY);
+    float* scores = reinterpret_cast<float*>(smem + OFF_SCORES);
     float* lut = reinterpret_cast<float*>(smem + OFF_LUT);
     unsigned char* key_tiles = smem + OFF_KEY_TILES;
     unsigned char* value_tiles = smem + OFF_VALUE_TILES;
@@ -423,24 +428,30 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
     const int splits = gridDim.x, kv_heads = gridDim.y, tid = threadIdx.x;
 
 {codebook_load}{query_transform}{lut_build}
-    // This lane's slice of the transformed queries, and the warp's softmax state.
-    float query_lane[GROUP][DIMS_PER_LANE];
-    WarpState st;
+    // This lane's slice of the transformed queries, and of the output accumulator.
+    float query_lane[GROUP][DIMS_PER_LANE], acc[GROUP][DIMS_PER_LANE], run_max[GROUP], run_sum[GROUP];
     #pragma unroll
     for (int g = 0; g < GROUP; ++g) {{
-        st.run_max[g] = NEG_INF;
-        st.run_sum[g] = 0.f;
+        run_max[g] = NEG_INF;
+        run_sum[g] = 0.f;
         #pragma unroll
         for (int x = 0; x < DIMS_PER_LANE; ++x) {{
             query_lane[g][x] = query_t[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x];
-            st.acc[g][x] = 0.f;
+            acc[g][x] = 0.f;
         }}
     }}
 
     // fp16 tokens: the first split takes them all (at most sinks + residual).
     if (split == 0) {{
         const size_t head_base = (size_t)(seq * kv_heads + kv_head) * fp16_capacity * HEAD_DIM;
-        process_fp16_tokens(fp16_keys + head_base, fp16_values + head_base, fp16_len[seq], query_plain, st);
+        const int count = fp16_len[seq];
+        for (int base = 0; base < count; base += TILE) {{
+            const int valid = min(TILE, count - base);
+            score_fp16_tile(fp16_keys + head_base + (size_t)base * HEAD_DIM, valid, query_plain, scores);
+            online_softmax(scores, scratch, run_max, run_sum, acc);
+            accumulate_fp16_tile(fp16_values + head_base + (size_t)base * HEAD_DIM, valid, scores, acc);
+            __syncthreads();
+        }}
     }}
 
     // Coded tokens [begin, end) of this split, STAGES tiles in flight.
@@ -469,14 +480,21 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
         wait_async<STAGES - 1>();
         __syncthreads();
         const int slot = t % STAGES;
-        process_coded_tile(key_tiles + slot * TILE * K_ROW, value_tiles + slot * TILE * V_ROW,
-                           min(TILE, end - begin - t * TILE), query_lane, lut, key_book, value_book, st);
-        __syncthreads();  // the slot is refilled STAGES - 1 iterations later
+        const int valid = min(TILE, end - begin - t * TILE);
+        score_coded_tile(key_tiles + slot * TILE * K_ROW, valid, query_lane, lut, key_book, scores);
+        online_softmax(scores, scratch, run_max, run_sum, acc);
+        accumulate_coded_tile(value_tiles + slot * TILE * V_ROW, valid, scores, value_book, acc);
+        __syncthreads();
     }}
 
-    // Partial result of this split (unnormalised), merged across splits by the split-merge kernel.
-    float block_max[GROUP], block_sum[GROUP];
-    merge_warps(st, scratch, split_out, block_max, block_sum);
+    // Partial result of this split (unnormalised): the token groups' accumulators summed,
+    // then merged across splits by the split-merge kernel.
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {{
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) atomicAdd(&split_out[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x], acc[g][x]);
+    }}
+    __syncthreads();
     const size_t row0 = (size_t)(seq * kv_heads + kv_head) * GROUP;
     for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {{
         const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
@@ -486,8 +504,8 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) {{
             if (g == tid) {{
-                partial_max[(row0 + g) * splits + split] = block_max[g];
-                partial_sum[(row0 + g) * splits + split] = block_sum[g];
+                partial_max[(row0 + g) * splits + split] = run_max[g];
+                partial_sum[(row0 + g) * splits + split] = run_sum[g];
             }}
         }}
     }}

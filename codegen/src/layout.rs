@@ -11,12 +11,14 @@ pub struct SharedLayout {
     pub query_transformed: usize,
     /// Original, scaled queries `[G, D]` f32 (scores against fp16 keys).
     pub query_plain: usize,
+    /// `[G, tile]` f32: scores, then probabilities.
+    pub scores: usize,
     /// `[G, D/d, 2^b]` f32 when keys are scored by lookup table.
     pub lut: usize,
     /// `[stages, tile, key_row]` bytes.
     pub key_tiles: usize,
     pub value_tiles: usize,
-    /// `[2, warps, G]` f32: each warp's softmax max and sum, for the merge of warps.
+    /// `[warps, G]` f32 for block reductions.
     pub reduction: usize,
     /// `[G, D]` f32: the split's output, summed over the lanes' token groups.
     pub output: usize,
@@ -48,10 +50,11 @@ impl SharedLayout {
             ),
             ("transformed queries", g * d * 4),
             ("queries", g * d * 4),
+            ("scores", g * tile * 4),
             ("lookup table", lut_bytes),
             ("key tiles", c.stages * tile * c.key_row_bytes() + pad),
             ("value tiles", c.stages * tile * c.value_row_bytes() + pad),
-            ("reduction", 2 * c.warps * g * 4),
+            ("reduction", c.warps * g * 4),
             ("output", g * d * 4),
         ];
         let mut offsets = Vec::with_capacity(sizes.len());
@@ -65,11 +68,12 @@ impl SharedLayout {
             value_codebook: offsets[1],
             query_transformed: offsets[2],
             query_plain: offsets[3],
-            lut: offsets[4],
-            key_tiles: offsets[5],
-            value_tiles: offsets[6],
-            reduction: offsets[7],
-            output: offsets[8],
+            scores: offsets[4],
+            lut: offsets[5],
+            key_tiles: offsets[6],
+            value_tiles: offsets[7],
+            reduction: offsets[8],
+            output: offsets[9],
             total: at,
             sizes,
         }
