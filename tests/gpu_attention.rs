@@ -108,7 +108,7 @@ fn every_axis_matches_the_cpu_reference() {
         KernelConfig { stages: 3, ..base },
         KernelConfig { stages: 4, ..base },
         KernelConfig {
-            dims_per_lane: 8,
+            dims_per_lane: 16,
             ..base
         },
         KernelConfig {

@@ -117,7 +117,8 @@ impl KernelConfig {
             tile_tokens: 128,
             warps: 4,
             stages: 2,
-            dims_per_lane: if group <= 4 { 16 } else { 8 },
+            // 8 measured faster than 16 for groups 3-4 on the H100 (bench/results/h100/sweep-v2).
+            dims_per_lane: 8,
             split: SplitPolicy::Auto,
             key_scoring: KeyScoring::Dequantize,
             output: OutputDtype::F16,

@@ -129,7 +129,7 @@ mod tests {
             },
             KernelConfig { stages: 3, ..b },
             KernelConfig {
-                dims_per_lane: 8,
+                dims_per_lane: 16,
                 ..b
             },
             KernelConfig {
@@ -156,7 +156,7 @@ mod tests {
                 .unwrap()
                 .1
                 .to_string();
-            assert_ne!(body, base_body, "{v} emits the same code as the base");
+            assert!(body != base_body, "{v} emits the same code as the base");
         }
     }
 
