@@ -183,3 +183,95 @@ fn llama_shape_matches_the_cpu_reference() {
         .collect();
     run(&gpu, &cases);
 }
+
+/// Real post-RoPE K, V and Q of SmolLM2 (`vecinfer dump-kv`) with calibrated codebooks
+/// (`vecinfer calibrate`): VECINFER_REAL_KV and VECINFER_REAL_CODEBOOKS name the two files.
+/// Every dumped layer, every calibrated transform, the query of the last position.
+#[test]
+fn real_smollm2_kv_matches_the_cpu_reference() {
+    let (Ok(kv_path), Ok(cb_path)) = (
+        std::env::var("VECINFER_REAL_KV"),
+        std::env::var("VECINFER_REAL_CODEBOOKS"),
+    ) else {
+        eprintln!(
+            "SKIPPED: set VECINFER_REAL_KV (from vecinfer dump-kv) and VECINFER_REAL_CODEBOOKS (from vecinfer calibrate)"
+        );
+        return;
+    };
+    let Some(gpu) = gpu_or_skip() else { return };
+    let set = vecinfer_quant::CodebookSet::load(std::path::Path::new(&cb_path)).unwrap();
+    let bytes = std::fs::read(&kv_path).unwrap();
+    let dump = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let floats = |name: &str| -> (Vec<f32>, Vec<usize>) {
+        let t = dump.tensor(name).unwrap();
+        (
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            t.shape().to_vec(),
+        )
+    };
+    let mut layers: Vec<usize> = dump
+        .names()
+        .iter()
+        .filter_map(|n| n.strip_prefix("layer")?.strip_suffix(".k")?.parse().ok())
+        .collect();
+    layers.sort_unstable();
+    assert!(!layers.is_empty(), "{kv_path} holds no layer");
+    let mut cases = 0;
+    for layer in layers {
+        let (k, ks) = floats(&format!("layer{layer}.k"));
+        let (v, _) = floats(&format!("layer{layer}.v"));
+        let (q, qs) = floats(&format!("layer{layer}.q"));
+        let (hk, t, d) = (ks[0], ks[1], ks[2]);
+        let hq = qs[0];
+        let shape = vecinfer_quant::DecodeShape {
+            batch: 1,
+            q_heads: hq,
+            kv_heads: hk,
+            head_dim: d,
+        };
+        for transform in set.transforms() {
+            let layout = CacheLayout {
+                sinks: 4,
+                residual: 128,
+            };
+            let mut cpu = vecinfer_quant::ReferenceKvCache::new(
+                set.layer(layer, transform).unwrap(),
+                shape,
+                layout,
+            )
+            .unwrap();
+            let token = |x: &[f32], pos: usize| {
+                (0..hk)
+                    .flat_map(|h| x[(h * t + pos) * d..(h * t + pos + 1) * d].to_vec())
+                    .collect::<Vec<f32>>()
+            };
+            for pos in 0..t {
+                cpu.append(0, &token(&k, pos), &token(&v, pos)).unwrap();
+            }
+            let queries: Vec<f32> = (0..hq)
+                .flat_map(|h| q[(h * t + t - 1) * d..(h * t + t) * d].to_vec())
+                .collect();
+            let config = KernelConfig {
+                granularity: set.meta.granularity,
+                transform,
+                ..KernelConfig::default_for(d, hq / hk, set.meta.key_codec, set.meta.value_codec)
+            };
+            let worst =
+                vecinfer_runtime::verify::compare_with_reference(&gpu, &config, &cpu, &queries)
+                    .unwrap();
+            eprintln!(
+                "real KV layer {layer} {transform} ({t} tokens, {} coded): worst rel err {worst:.2e}",
+                cpu.quantized_len(0)
+            );
+            assert!(
+                !worst.is_nan() && worst <= TOLERANCE,
+                "layer {layer} {transform}: {worst}"
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 0);
+}

@@ -164,10 +164,11 @@ fn dump_kv_writes_every_layer() {
     let tokens = tok.encode("A short text to dump the cache of.").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("kv.safetensors");
-    vecinfer::dump::dump_kv(&model, &tokens, "SmolLM2", &out).unwrap();
+    let c = model.config();
+    let all: Vec<usize> = (0..c.layers).collect();
+    vecinfer::dump::dump_kv(&model, &tokens, &all, "SmolLM2", &out).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let c = model.config();
     assert_eq!(
         st.tensor("layer29.q").unwrap().shape(),
         &[c.q_heads, tokens.len(), c.head_dim]
@@ -177,4 +178,9 @@ fn dump_kv_writes_every_layer() {
         &[c.kv_heads, tokens.len(), c.head_dim]
     );
     assert_eq!(st.names().len(), 3 * c.layers);
+    vecinfer::dump::dump_kv(&model, &tokens, &[2, 7], "SmolLM2", &out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.names().len(), 6);
+    assert!(st.tensor("layer7.v").is_ok() && st.tensor("layer0.k").is_err());
 }

@@ -10,11 +10,21 @@ use std::collections::HashMap;
 use std::path::Path;
 use vecinfer_model::Llama;
 
-pub fn dump_kv(model: &Llama, tokens: &[u32], model_id: &str, out: &Path) -> Result<usize> {
+/// Writes the layers listed in `layers` (all of them: `0..layers`).
+pub fn dump_kv(
+    model: &Llama,
+    tokens: &[u32],
+    layers: &[usize],
+    model_id: &str,
+    out: &Path,
+) -> Result<usize> {
     let c = model.config();
     let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
     let mut backend = RecordingAttention {
         on_layer: |layer: usize, q: &[f32], k: &[f32], v: &[f32], s: vecinfer_model::HeadShape| {
+            if !layers.contains(&layer) {
+                return;
+            }
             let bytes = |x: &[f32]| x.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
             tensors.push((
                 format!("layer{layer}.q"),

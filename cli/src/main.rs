@@ -108,6 +108,9 @@ enum Command {
         model: Option<PathBuf>,
         #[arg(long, default_value_t = 1024)]
         tokens: usize,
+        /// Comma-separated layers to write (default: all).
+        #[arg(long)]
+        layers: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -366,12 +369,26 @@ fn run(cli: Cli) -> Result<()> {
             text,
             model,
             tokens: count,
+            layers,
             out,
         } => {
             let (llama, tokenizer, id) = load(model.as_deref())?;
+            let all = llama.config().layers;
+            let layers: Vec<usize> = match layers {
+                None => (0..all).collect(),
+                Some(list) => list
+                    .split(',')
+                    .map(|l| match l.trim().parse::<usize>() {
+                        Ok(n) if n < all => Ok(n),
+                        _ => Err(CliError::Invalid(format!(
+                            "--layers: {l:?} is not a layer of this model (0..{all})"
+                        ))),
+                    })
+                    .collect::<Result<_>>()?,
+            };
             let tokens = read_tokens(&text, &tokenizer)?;
             let window = &tokens[..count.min(tokens.len()).min(llama.config().context)];
-            let bytes = vecinfer::dump::dump_kv(&llama, window, &id, &out)?;
+            let bytes = vecinfer::dump::dump_kv(&llama, window, &layers, &id, &out)?;
             println!(
                 "wrote {} ({} tokens, {:.1} MB)",
                 out.display(),

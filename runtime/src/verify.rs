@@ -50,10 +50,21 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
         }
     }
     // The GPU takes fp16 queries: give the CPU the same rounded values.
-    let q16: Vec<f16> = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0)
-        .into_iter()
-        .map(f16::from_f32)
-        .collect();
+    let queries = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0);
+    compare_with_reference(gpu, config, &cpu, &queries)
+}
+
+/// Runs `config` on a GPU copy of `cpu` and returns the worst relative error against the CPU
+/// reference over (sequence, query head), in the output dtype. `queries` (`[batch, q_heads,
+/// head_dim]`) are rounded to fp16 for both sides. An unwritten output element gives infinity.
+pub fn compare_with_reference(
+    gpu: &Gpu,
+    config: &KernelConfig,
+    cpu: &ReferenceKvCache<'_>,
+    queries: &[f32],
+) -> Result<f64> {
+    let d = config.head_dim;
+    let q16: Vec<f16> = queries.iter().map(|&x| f16::from_f32(x)).collect();
     let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
     let round = |x: f32| match config.output {
         OutputDtype::F16 => f16::from_f32(x).to_f32(),
@@ -61,7 +72,7 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
     };
     let want: Vec<f32> = cpu.attend(&q32)?.into_iter().map(round).collect();
 
-    let cache = GpuKvCache::from_reference(gpu, &cpu)?;
+    let cache = GpuKvCache::from_reference(gpu, cpu)?;
     let kernel = VqAttention::new(gpu, config)?;
     let query = gpu
         .stream
