@@ -115,48 +115,7 @@ enum Command {
         out: PathBuf,
     },
     /// Verify, then time the fused GPU kernel on the bench grid (Llama-3.1-8B attention shape).
-    Bench {
-        /// Comma-separated BATCHxSEQ.
-        #[arg(
-            long,
-            default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096"
-        )]
-        shapes: String,
-        /// Comma-separated K/V codec pairs.
-        #[arg(long, default_value = "d2b8/d2b8,d4b8/d4b8,d8b12/d8b12,d8b12/d8b8")]
-        codecs: String,
-        #[arg(long, default_value_t = 32)]
-        heads: usize,
-        #[arg(long, default_value_t = 8)]
-        kv_heads: usize,
-        #[arg(long, default_value_t = 128)]
-        head_dim: usize,
-        /// Score keys through a lookup table where it fits in shared memory.
-        #[arg(long)]
-        lut: bool,
-        /// Pipeline depth.
-        #[arg(long, default_value_t = 2)]
-        stages: usize,
-        /// Warps per block (default: the config default).
-        #[arg(long)]
-        warps: Option<usize>,
-        /// Tokens per tile (default: the config default).
-        #[arg(long)]
-        tile: Option<usize>,
-        /// Head dims per lane (default: the config default).
-        #[arg(long)]
-        dims_per_lane: Option<usize>,
-        /// Newest tokens of each sequence in fp16.
-        #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
-        residual: usize,
-        #[arg(long, default_value_t = 30)]
-        runs: usize,
-        /// JSON written by ../shared/bench/fp16_decode_baseline.py --json in the same run.
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Bench(BenchArgs),
     /// Greedy generation from a prompt (a sanity check of the forward pass).
     Generate {
         #[arg(long)]
@@ -396,39 +355,7 @@ fn run(cli: Cli) -> Result<()> {
                 bytes as f64 / 1e6
             );
         }
-        Command::Bench {
-            shapes,
-            codecs,
-            heads,
-            kv_heads,
-            head_dim,
-            lut,
-            stages,
-            warps,
-            tile,
-            dims_per_lane,
-            residual,
-            runs,
-            baseline,
-            json,
-        } => {
-            bench(BenchArgs {
-                shapes,
-                codecs,
-                heads,
-                kv_heads,
-                head_dim,
-                lut,
-                stages,
-                warps,
-                tile,
-                dims_per_lane,
-                residual,
-                runs,
-                baseline,
-                json,
-            })?;
-        }
+        Command::Bench(args) => bench(args)?,
         Command::Generate {
             prompt,
             model,
@@ -446,20 +373,47 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
 struct BenchArgs {
+    /// Comma-separated BATCHxSEQ.
+    #[arg(
+        long,
+        default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096"
+    )]
     shapes: String,
+    /// Comma-separated K/V codec pairs.
+    #[arg(long, default_value = "d2b8/d2b8,d4b8/d4b8,d8b12/d8b12,d8b12/d8b8")]
     codecs: String,
+    #[arg(long, default_value_t = 32)]
     heads: usize,
+    #[arg(long, default_value_t = 8)]
     kv_heads: usize,
+    #[arg(long, default_value_t = 128)]
     head_dim: usize,
+    /// Score keys through a lookup table where it fits in shared memory.
+    #[arg(long)]
     lut: bool,
+    /// Pipeline depth.
+    #[arg(long, default_value_t = 2)]
     stages: usize,
+    /// Warps per block (default: the config default).
+    #[arg(long)]
     warps: Option<usize>,
+    /// Tokens per tile (default: the config default).
+    #[arg(long)]
     tile: Option<usize>,
+    /// Head dims per lane (default: the config default).
+    #[arg(long)]
     dims_per_lane: Option<usize>,
+    /// Newest tokens of each sequence in fp16.
+    #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
     residual: usize,
+    #[arg(long, default_value_t = 30)]
     runs: usize,
+    /// JSON written by ../shared/bench/fp16_decode_baseline.py --json in the same run.
+    #[arg(long)]
     baseline: Option<PathBuf>,
+    #[arg(long)]
     json: Option<PathBuf>,
 }
 
