@@ -115,7 +115,7 @@ enum Command {
         out: PathBuf,
     },
     /// Verify, then time the fused GPU kernel on the bench grid (Llama-3.1-8B attention shape).
-    Bench(BenchArgs),
+    Bench(vecinfer::bench::BenchArgs),
     /// Greedy generation from a prompt (a sanity check of the forward pass).
     Generate {
         #[arg(long)]
@@ -355,7 +355,7 @@ fn run(cli: Cli) -> Result<()> {
                 bytes as f64 / 1e6
             );
         }
-        Command::Bench(args) => bench(args)?,
+        Command::Bench(args) => vecinfer::bench::run(args)?,
         Command::Generate {
             prompt,
             model,
@@ -369,182 +369,6 @@ fn run(cli: Cli) -> Result<()> {
             let out = vecinfer_model::generate_greedy(&llama, &ids, tokens, tokenizer.eos)?;
             println!("{}{}", prompt, tokenizer.decode(&out)?);
         }
-    }
-    Ok(())
-}
-
-#[derive(clap::Args)]
-struct BenchArgs {
-    /// Comma-separated BATCHxSEQ.
-    #[arg(
-        long,
-        default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096"
-    )]
-    shapes: String,
-    /// Comma-separated K/V codec pairs.
-    #[arg(long, default_value = "d2b8/d2b8,d4b8/d4b8,d8b12/d8b12,d8b12/d8b8")]
-    codecs: String,
-    #[arg(long, default_value_t = 32)]
-    heads: usize,
-    #[arg(long, default_value_t = 8)]
-    kv_heads: usize,
-    #[arg(long, default_value_t = 128)]
-    head_dim: usize,
-    /// Score keys through a lookup table where it fits in shared memory.
-    #[arg(long)]
-    lut: bool,
-    /// Pipeline depth.
-    #[arg(long, default_value_t = 2)]
-    stages: usize,
-    /// Warps per block (default: the config default).
-    #[arg(long)]
-    warps: Option<usize>,
-    /// Tokens per tile (default: the config default).
-    #[arg(long)]
-    tile: Option<usize>,
-    /// Head dims per lane (default: the config default).
-    #[arg(long)]
-    dims_per_lane: Option<usize>,
-    /// Newest tokens of each sequence in fp16.
-    #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
-    residual: usize,
-    #[arg(long, default_value_t = 30)]
-    runs: usize,
-    /// JSON written by ../shared/bench/fp16_decode_baseline.py --json in the same run.
-    #[arg(long)]
-    baseline: Option<PathBuf>,
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-fn parse_shapes(list: &str) -> Result<Vec<(usize, usize)>> {
-    list.split(',')
-        .map(|s| {
-            let (b, t) = s
-                .trim()
-                .to_lowercase()
-                .split_once('x')
-                .map(|(b, t)| (b.parse(), t.parse()))
-                .ok_or_else(|| {
-                    CliError::Invalid(format!("shape {s:?}: expected BATCHxSEQ, e.g. 8x32768"))
-                })?;
-            match (b, t) {
-                (Ok(b), Ok(t)) if b > 0 && t > 0 => Ok((b, t)),
-                _ => Err(CliError::Invalid(format!(
-                    "shape {s:?}: expected BATCHxSEQ with positive numbers, e.g. 8x32768"
-                ))),
-            }
-        })
-        .collect()
-}
-
-fn bench(a: BenchArgs) -> Result<()> {
-    use vecinfer::bench::{BaselineRow, bench_one, copy_bandwidth, format_rows};
-    use vecinfer_codegen::{KernelConfig, KeyScoring};
-    use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
-    let shapes = parse_shapes(&a.shapes)?;
-    let pairs: Vec<(VqCodec, VqCodec)> = a
-        .codecs
-        .split(',')
-        .map(|p| {
-            let (k, v) = p.split_once('/').ok_or_else(|| {
-                CliError::Invalid(format!("codec pair {p:?}: expected K/V, e.g. d4b8/d4b8"))
-            })?;
-            Ok((k.trim().parse()?, v.trim().parse()?))
-        })
-        .collect::<Result<_>>()?;
-    if a.kv_heads == 0 || !a.heads.is_multiple_of(a.kv_heads) {
-        return Err(CliError::Invalid(format!(
-            "--heads {} must be a positive multiple of --kv-heads {}",
-            a.heads, a.kv_heads
-        )));
-    }
-    let baseline: Vec<BaselineRow> = match &a.baseline {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|source| CliError::Io {
-                path: p.display().to_string(),
-                source,
-            })?;
-            serde_json::from_str(&text).map_err(|e| {
-                CliError::Invalid(format!(
-                    "{}: not the baseline script's JSON: {e}",
-                    p.display()
-                ))
-            })?
-        }
-        None => Vec::new(),
-    };
-    let gpu = vecinfer_runtime::Gpu::new(0)?;
-    let copy_tbs = copy_bandwidth(&gpu)?;
-    eprintln!(
-        "{} ({}, {} SMs), copy {copy_tbs:.2} TB/s",
-        gpu.name, gpu.arch, gpu.sm_count
-    );
-    let group = a.heads / a.kv_heads;
-    let mut rows = Vec::new();
-    for (k, v) in pairs {
-        let default = KernelConfig::default_for(a.head_dim, group, k, v);
-        let mut config = KernelConfig {
-            stages: a.stages,
-            warps: a.warps.unwrap_or(default.warps),
-            tile_tokens: a.tile.unwrap_or(default.tile_tokens),
-            dims_per_lane: a.dims_per_lane.unwrap_or(default.dims_per_lane),
-            ..default
-        };
-        config
-            .validate(gpu.arch)
-            .map_err(vecinfer_runtime::RuntimeError::from)?;
-        if a.lut
-            && (KernelConfig {
-                key_scoring: KeyScoring::Lut,
-                ..config
-            })
-            .validate(gpu.arch)
-            .is_ok()
-        {
-            config.key_scoring = KeyScoring::Lut;
-        }
-        let case = RandomCase {
-            kv_heads: a.kv_heads,
-            lengths: vec![3, 700, 2500],
-            layout: CacheLayout::default(),
-            seed: 1,
-        };
-        let worst = worst_relative_error(&gpu, &config, &case)?;
-        if worst.is_nan() || worst > 2e-3 {
-            eprintln!(
-                "{config}: FAILED verification (worst rel err {worst:.3e} > 2e-3); not timed"
-            );
-            continue;
-        }
-        eprintln!("{config}: verified (worst rel err {worst:.2e})");
-        for &(batch, seq) in &shapes {
-            let shape = vecinfer_quant::DecodeShape {
-                batch,
-                q_heads: a.heads,
-                kv_heads: a.kv_heads,
-                head_dim: a.head_dim,
-            };
-            let mut row = bench_one(&gpu, &config, shape, seq, a.residual, copy_tbs, a.runs)?;
-            if let Some(b) = baseline.iter().find(|b| b.batch == batch && b.seq == seq) {
-                row.sdpa_ms = Some(b.sdpa_ms);
-                row.speedup_vs_sdpa = Some(b.sdpa_ms / row.ms);
-            }
-            eprintln!("  {batch}x{seq}: {:.4} ms", row.ms);
-            rows.push(row);
-        }
-    }
-    print!("{}", format_rows(&rows, copy_tbs));
-    if let Some(path) = a.json {
-        let report = serde_json::json!({ "device": gpu.name, "arch": gpu.arch, "copy_tbs": copy_tbs, "rows": rows });
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&report).expect("rows serialise"),
-        )
-        .map_err(|source| CliError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
     }
     Ok(())
 }
