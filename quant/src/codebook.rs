@@ -88,10 +88,18 @@ impl Codebook {
 
     /// Packs the codes of one head vector into `row` (see [`crate::pack`]).
     pub fn encode_packed(&self, x: &[f32], row: &mut [u8], scratch: &mut [f32]) {
-        let mut codes = [0u16; 128];
+        // Head dims up to 256 fit on the stack; larger ones (any power of two is valid) do not.
         let m = x.len() / self.codec.sub_dim();
-        self.encode_vector(x, &mut codes[..m], scratch);
-        pack_codes(&codes[..m], self.codec.bits(), row);
+        let mut stack = [0u16; 128];
+        let mut heap = Vec::new();
+        let codes = if m <= stack.len() {
+            &mut stack[..m]
+        } else {
+            heap.resize(m, 0);
+            &mut heap[..]
+        };
+        self.encode_vector(x, codes, scratch);
+        pack_codes(codes, self.codec.bits(), row);
     }
 
     pub fn decode_vector(&self, codes: &[u16], out: &mut [f32]) {
@@ -233,6 +241,24 @@ mod tests {
         let mut back = vec![0f32; 64];
         cb.decode_packed(&row, &mut back);
         assert_eq!(x, back);
+    }
+
+    #[test]
+    fn encodes_head_dims_past_256() {
+        let codec: VqCodec = "d2b8".parse().unwrap();
+        let cents: Vec<f32> = (0..512).map(|i| i as f32 * 0.01).collect();
+        let cb = Codebook::new(codec, &cents).unwrap();
+        let x: Vec<f32> = (0..1024).map(|i| (i % 512) as f32 * 0.01).collect();
+        let mut row = vec![0u8; codec.packed_bytes(1024).unwrap()];
+        cb.encode_packed(&x, &mut row, &mut cb.scratch());
+        let mut back = vec![0f32; 1024];
+        cb.decode_packed(&row, &mut back);
+        assert_eq!(
+            back,
+            x.iter()
+                .map(|&v| half::f16::from_f32(v).to_f32())
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
