@@ -70,6 +70,9 @@ pub struct ReferenceKvCache<'a> {
     value_row: usize,
     /// `[batch][kv_heads]`
     heads: Vec<Vec<HeadCache>>,
+    /// Nearest-centroid buffers for K and V flushes, kept so `append` allocates nothing.
+    key_scratch: Vec<f32>,
+    value_scratch: Vec<f32>,
 }
 
 impl<'a> ReferenceKvCache<'a> {
@@ -85,6 +88,8 @@ impl<'a> ReferenceKvCache<'a> {
         let key_row = params.keys.codec().packed_bytes(shape.head_dim)?;
         let value_row = params.values.codec().packed_bytes(shape.head_dim)?;
         Ok(Self {
+            key_scratch: params.keys.for_head(0).scratch(),
+            value_scratch: params.values.for_head(0).scratch(),
             params,
             shape,
             layout,
@@ -159,8 +164,6 @@ impl<'a> ReferenceKvCache<'a> {
                 ));
             }
         }
-        let mut scratch = self.params.keys.for_head(0).scratch();
-        let mut scratch_v = self.params.values.for_head(0).scratch();
         for h in 0..hk {
             let head = &mut self.heads[seq][h];
             let key = keys[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v));
@@ -183,14 +186,14 @@ impl<'a> ReferenceKvCache<'a> {
                 self.params.keys.for_head(h).encode_packed(
                     &key,
                     &mut head.key_codes[start..],
-                    &mut scratch,
+                    &mut self.key_scratch,
                 );
                 let start = head.value_codes.len();
                 head.value_codes.resize(start + self.value_row, 0);
                 self.params.values.for_head(h).encode_packed(
                     &value,
                     &mut head.value_codes[start..],
-                    &mut scratch_v,
+                    &mut self.value_scratch,
                 );
                 head.quantized_len += 1;
             }
