@@ -74,7 +74,7 @@ fn every_axis_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     let base = KernelConfig {
         key_scoring: KeyScoring::Lut,
-        ..KernelConfig::default_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+        ..KernelConfig::cuda_core_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     };
     let variants = [
         KernelConfig {
@@ -163,13 +163,138 @@ fn every_axis_matches_the_cpu_reference() {
 }
 
 #[test]
+fn every_mma_axis_matches_the_cpu_reference() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let base = KernelConfig {
+        key_scoring: KeyScoring::Mma,
+        codebook_replicas: 4,
+        tile_tokens: 128,
+        ..KernelConfig::default_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+    };
+    let codecs = |k: &str, v: &str| KernelConfig {
+        key_codec: k.parse().unwrap(),
+        value_codec: v.parse().unwrap(),
+        codebook_replicas: 1,
+        ..base
+    };
+    let variants = [
+        base,
+        KernelConfig {
+            output: OutputDtype::Bf16,
+            ..base
+        },
+        KernelConfig {
+            output: OutputDtype::Bf16,
+            split_query: true,
+            ..base
+        },
+        KernelConfig {
+            split_query: true,
+            ..base
+        },
+        KernelConfig {
+            granularity: Granularity::Head,
+            ..base
+        },
+        KernelConfig {
+            transform: KeyTransform::NONE,
+            ..base
+        },
+        KernelConfig {
+            transform: KeyTransform::SMOOTH,
+            ..base
+        },
+        KernelConfig {
+            split: SplitPolicy::Fixed(1),
+            ..base
+        },
+        KernelConfig {
+            split: SplitPolicy::Fixed(7),
+            ..base
+        },
+        KernelConfig { stages: 1, ..base },
+        KernelConfig { stages: 4, ..base },
+        KernelConfig {
+            warps: 8,
+            tile_tokens: 256,
+            ..base
+        },
+        KernelConfig {
+            warps: 2,
+            tile_tokens: 64,
+            ..base
+        },
+        KernelConfig {
+            warps: 1,
+            tile_tokens: 128,
+            ..base
+        },
+        KernelConfig { group: 1, ..base },
+        KernelConfig { group: 8, ..base },
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            ..base
+        },
+        KernelConfig {
+            head_dim: 256,
+            group: 2,
+            ..base
+        },
+        KernelConfig {
+            codebook_replicas: 1,
+            ..base
+        },
+        KernelConfig {
+            codebook_replicas: 32,
+            ..base
+        },
+        codecs("d2b8", "d2b8"),
+        codecs("d8b8", "d8b8"),
+        codecs("d8b12", "d8b12"),
+        codecs("d8b10", "d4b12"),
+        codecs("d2b11", "d8b9"),
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            ..codecs("d8b12", "d8b8")
+        },
+    ];
+    let cases: Vec<_> = variants
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                c,
+                RandomCase {
+                    kv_heads: 2,
+                    lengths: vec![5, 333, 1200],
+                    layout: CacheLayout {
+                        sinks: 4,
+                        residual: 40,
+                    },
+                    seed: 300 + i as u64,
+                },
+            )
+        })
+        .collect();
+    run(&gpu, &cases);
+}
+
+#[test]
 fn llama_shape_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     // Llama-3.1-8B: 32 query heads, 8 KV heads, head dim 128.
     let cases: Vec<_> = grid::CODECS
         .iter()
-        .map(|(k, v)| {
-            let config = KernelConfig::default_for(128, 4, k.parse().unwrap(), v.parse().unwrap());
+        .flat_map(|(k, v)| {
+            let (k, v) = (k.parse().unwrap(), v.parse().unwrap());
+            [
+                KernelConfig::cuda_core_for(128, 4, k, v),
+                KernelConfig::default_for(128, 4, k, v),
+            ]
+        })
+        .map(|config| {
             (
                 config,
                 RandomCase {
@@ -254,23 +379,32 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
             let queries: Vec<f32> = (0..hq)
                 .flat_map(|h| q[(h * t + t - 1) * d..(h * t + t) * d].to_vec())
                 .collect();
-            let config = KernelConfig {
-                granularity: set.meta.granularity,
-                transform,
-                ..KernelConfig::default_for(d, hq / hk, set.meta.key_codec, set.meta.value_codec)
-            };
-            let worst =
-                vecinfer_runtime::verify::compare_with_reference(&gpu, &config, &cpu, &queries)
-                    .unwrap();
-            eprintln!(
-                "real KV layer {layer} {transform} ({t} tokens, {} coded): worst rel err {worst:.2e}",
-                cpu.quantized_len(0)
-            );
-            assert!(
-                !worst.is_nan() && worst <= TOLERANCE,
-                "layer {layer} {transform}: {worst}"
-            );
-            cases += 1;
+            let (kc, vc) = (set.meta.key_codec, set.meta.value_codec);
+            for base in [
+                KernelConfig::cuda_core_for(d, hq / hk, kc, vc),
+                KernelConfig::default_for(d, hq / hk, kc, vc),
+            ] {
+                let key_scoring = base.key_scoring;
+                let config = KernelConfig {
+                    granularity: set.meta.granularity,
+                    transform,
+                    ..base
+                };
+                let worst =
+                    vecinfer_runtime::verify::compare_with_reference(&gpu, &config, &cpu, &queries)
+                        .unwrap();
+                eprintln!(
+                    "real KV layer {layer} {transform} {} ({t} tokens, {} coded): worst rel err {worst:.2e}",
+                    key_scoring.name(),
+                    cpu.quantized_len(0)
+                );
+                assert!(
+                    !worst.is_nan() && worst <= TOLERANCE,
+                    "layer {layer} {transform} {}: {worst}",
+                    key_scoring.name()
+                );
+                cases += 1;
+            }
         }
     }
     assert!(cases > 0);

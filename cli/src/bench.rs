@@ -7,7 +7,7 @@ use crate::error::{CliError, Result};
 use cudarc::driver::sys::CUevent_flags;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use vecinfer_codegen::KernelConfig;
+use vecinfer_codegen::{KernelConfig, KeyScoring};
 use vecinfer_quant::DecodeShape;
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
@@ -21,6 +21,8 @@ pub struct BenchRow {
     pub value_codec: String,
     pub bits_per_element: f64,
     pub config: String,
+    /// The axes a sweep varies, short: scoring, replicas, tile, warps, stages, dims per lane.
+    pub variant: String,
     pub splits: u32,
     pub registers: i32,
     pub spilled_bytes: i32,
@@ -149,6 +151,20 @@ pub fn bench_one(
             + config.value_codec.bits_per_element())
             / 2.0,
         config: config.name(),
+        variant: format!(
+            "{}{} r{} t{} w{} p{} l{} s{}",
+            config.key_scoring.name(),
+            if config.split_query { "+qsplit" } else { "" },
+            config.codebook_replicas,
+            config.tile_tokens,
+            config.warps,
+            config.stages,
+            config.dims_per_lane,
+            match config.split {
+                vecinfer_codegen::SplitPolicy::Auto => "auto".to_string(),
+                vecinfer_codegen::SplitPolicy::Fixed(n) => n.to_string(),
+            }
+        ),
         splits: plan.splits,
         registers,
         spilled_bytes,
@@ -166,12 +182,22 @@ pub fn bench_one(
 pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     let mut s = format!("copy bandwidth {copy_tbs:.2} TB/s (read+write)\n");
     s += &format!(
-        "{:>5} {:>7} {:>12} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
-        "batch", "seq", "K/V", "bits", "splits", "ms", "GB/s", "roofline", "sdpa ms", "speedup"
+        "{:>5} {:>7} {:>12} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8}  {}\n",
+        "batch",
+        "seq",
+        "K/V",
+        "bits",
+        "splits",
+        "ms",
+        "GB/s",
+        "roofline",
+        "sdpa ms",
+        "speedup",
+        "kernel"
     );
     for r in rows {
         s += &format!(
-            "{:>5} {:>7} {:>12} {:>5.2} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8}\n",
+            "{:>5} {:>7} {:>12} {:>5.2} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8}  {}\n",
             r.batch,
             r.seq,
             format!("{}/{}", r.key_codec, r.value_codec),
@@ -182,6 +208,7 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
             100.0 * r.roofline_fraction,
             r.sdpa_ms.map_or("-".into(), |v| format!("{v:.3}")),
             r.speedup_vs_sdpa.map_or("-".into(), |v| format!("{v:.2}x")),
+            r.variant,
         );
     }
     s
@@ -205,21 +232,32 @@ pub struct BenchArgs {
     pub kv_heads: usize,
     #[arg(long, default_value_t = 128)]
     pub head_dim: usize,
-    /// Score keys through a lookup table where it fits in shared memory.
+    /// Key scoring, comma-separated (lut, deq, mma); default: the config default. Each list
+    /// option below is crossed with the others; combinations that do not validate are
+    /// skipped with a notice.
     #[arg(long)]
-    pub lut: bool,
-    /// Pipeline depth.
-    #[arg(long, default_value_t = 2)]
-    pub stages: usize,
-    /// Warps per block (default: the config default).
+    pub scoring: Option<String>,
+    /// Codebook copies in shared memory (mma only), comma-separated.
     #[arg(long)]
-    pub warps: Option<usize>,
-    /// Tokens per tile (default: the config default).
+    pub replicas: Option<String>,
+    /// Pipeline depths, comma-separated.
     #[arg(long)]
-    pub tile: Option<usize>,
-    /// Head dims per lane (default: the config default).
+    pub stages: Option<String>,
+    /// Warps per block, comma-separated.
     #[arg(long)]
-    pub dims_per_lane: Option<usize>,
+    pub warps: Option<String>,
+    /// Tokens per tile, comma-separated.
+    #[arg(long)]
+    pub tile: Option<String>,
+    /// Query as fp16 hi + lo parts in the mma kernel, comma-separated (false, true).
+    #[arg(long)]
+    pub split_query: Option<String>,
+    /// Split-KV policies, comma-separated: auto or a number of splits.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Head dims per lane (CUDA-core kernels), comma-separated.
+    #[arg(long)]
+    pub dims_per_lane: Option<String>,
     /// Newest tokens of each sequence in fp16.
     #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
     pub residual: usize,
@@ -254,9 +292,114 @@ pub fn parse_shapes(list: &str) -> Result<Vec<(usize, usize)>> {
         .collect()
 }
 
+/// A comma-separated list of `what`, or `None` when the option is absent.
+fn parse_list<T: std::str::FromStr>(list: Option<&str>, what: &str) -> Result<Option<Vec<T>>>
+where
+    T::Err: std::fmt::Display,
+{
+    let Some(list) = list else { return Ok(None) };
+    list.split(',')
+        .map(|x| {
+            x.trim()
+                .parse()
+                .map_err(|e| CliError::Invalid(format!("--{what} {x:?}: {e}")))
+        })
+        .collect::<Result<Vec<T>>>()
+        .map(Some)
+}
+
+/// Every config of `configs` with each of `values` set by `set`; `None` leaves them as they are.
+fn cross<T: Copy>(
+    configs: Vec<KernelConfig>,
+    values: Option<Vec<T>>,
+    set: impl Fn(&mut KernelConfig, T),
+) -> Vec<KernelConfig> {
+    let Some(values) = values else { return configs };
+    let mut out = Vec::with_capacity(configs.len() * values.len());
+    for c in configs {
+        for &x in &values {
+            let mut c = c;
+            set(&mut c, x);
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every combination of the list options for every codec pair, around the default config;
+/// combinations that do not validate on `arch` are skipped with a notice (an error if none
+/// is left).
+pub fn configs_to_bench(
+    a: &BenchArgs,
+    pairs: &[(VqCodec, VqCodec)],
+    group: usize,
+    arch: &str,
+) -> Result<Vec<KernelConfig>> {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for &(k, v) in pairs {
+        let d = KernelConfig::default_for(a.head_dim, group, k, v);
+        // Each scoring starts from its family's defaults (the CUDA-core kernels have one
+        // codebook copy and 128-token tiles).
+        let family = |x: KeyScoring| match x {
+            KeyScoring::Mma => d,
+            other => KernelConfig {
+                key_scoring: other,
+                ..KernelConfig::cuda_core_for(a.head_dim, group, k, v)
+            },
+        };
+        let mut all = vec![d];
+        all = cross(all, parse_list(a.scoring.as_deref(), "scoring")?, |c, x| {
+            *c = family(x)
+        });
+        all = cross(
+            all,
+            parse_list(a.replicas.as_deref(), "replicas")?,
+            |c, x| c.codebook_replicas = x,
+        );
+        all = cross(all, parse_list(a.stages.as_deref(), "stages")?, |c, x| {
+            c.stages = x
+        });
+        all = cross(all, parse_list(a.warps.as_deref(), "warps")?, |c, x| {
+            c.warps = x
+        });
+        all = cross(all, parse_list(a.tile.as_deref(), "tile")?, |c, x| {
+            c.tile_tokens = x
+        });
+        all = cross(
+            all,
+            parse_list(a.dims_per_lane.as_deref(), "dims-per-lane")?,
+            |c, x| c.dims_per_lane = x,
+        );
+        all = cross(all, parse_list(a.split.as_deref(), "split")?, |c, x| {
+            c.split = x
+        });
+        all = cross(
+            all,
+            parse_list(a.split_query.as_deref(), "split-query")?,
+            |c, x| c.split_query = x,
+        );
+        for c in all {
+            match c.validate(arch) {
+                Ok(()) => out.push(c),
+                Err(e) => skipped.push(format!("{c}: {e}")),
+            }
+        }
+    }
+    for s in &skipped {
+        eprintln!("skipped {s}");
+    }
+    if out.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "no valid config to bench: {}",
+            skipped.join("; ")
+        )));
+    }
+    Ok(out)
+}
+
 /// Verifies, times and reports; the table goes to stdout.
 pub fn run(a: BenchArgs) -> Result<()> {
-    use vecinfer_codegen::{KernelConfig, KeyScoring};
     use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
     let shapes = parse_shapes(&a.shapes)?;
     let pairs: Vec<(VqCodec, VqCodec)> = a
@@ -297,29 +440,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         gpu.name, gpu.arch, gpu.sm_count
     );
     let group = a.heads / a.kv_heads;
+    let configs = configs_to_bench(&a, &pairs, group, gpu.arch)?;
     let mut rows = Vec::new();
-    for (k, v) in pairs {
-        let default = KernelConfig::default_for(a.head_dim, group, k, v);
-        let mut config = KernelConfig {
-            stages: a.stages,
-            warps: a.warps.unwrap_or(default.warps),
-            tile_tokens: a.tile.unwrap_or(default.tile_tokens),
-            dims_per_lane: a.dims_per_lane.unwrap_or(default.dims_per_lane),
-            ..default
-        };
-        config
-            .validate(gpu.arch)
-            .map_err(vecinfer_runtime::RuntimeError::from)?;
-        if a.lut
-            && (KernelConfig {
-                key_scoring: KeyScoring::Lut,
-                ..config
-            })
-            .validate(gpu.arch)
-            .is_ok()
-        {
-            config.key_scoring = KeyScoring::Lut;
-        }
+    for config in configs {
         let case = RandomCase {
             kv_heads: a.kv_heads,
             lengths: vec![3, 700, 2500],

@@ -202,7 +202,7 @@ pub fn query_transform() -> &'static str {
 /// Stage "LUT build": `LUT[g][m][j] = q'_{g,m} · C_k[j]`.
 pub fn lut_build(c: &KernelConfig) -> &'static str {
     match c.key_scoring {
-        KeyScoring::Dequantize => "",
+        KeyScoring::Dequantize | KeyScoring::Mma => "",
         KeyScoring::Lut => {
             r#"    // Stage: LUT build.
     for (int idx = tid; idx < GROUP * K_CODES * K_BOOK; idx += THREADS) {
@@ -227,7 +227,7 @@ pub fn tile_functions(c: &KernelConfig) -> String {
         KeyScoring::Lut => {
             "                #pragma unroll\n                for (int g = 0; g < GROUP; ++g) s[g] += lut[(g * K_CODES + m) * K_BOOK + code];"
         }
-        KeyScoring::Dequantize => {
+        KeyScoring::Dequantize | KeyScoring::Mma => {
             "                float centroid[K_SUB];\n                load_halves<K_SUB>(key_book + code * K_SUB, centroid);\n                #pragma unroll\n                for (int g = 0; g < GROUP; ++g) {\n                    #pragma unroll\n                    for (int x = 0; x < K_SUB; ++x) s[g] += query[g][j * K_SUB + x] * centroid[x];\n                }"
         }
     };
@@ -377,25 +377,30 @@ __device__ __forceinline__ void accumulate_fp16_tile(const unsigned short* value
     }}
 }}
 
-// Stage: async tile pipeline. Issues the copy of one tile of K and V codes into a slot.
-__device__ __forceinline__ void load_code_tile(unsigned char* key_slot, unsigned char* value_slot,
-                                               const unsigned char* key_src, const unsigned char* value_src, int tokens) {{
-    for (int c = threadIdx.x; c < TILE * K_ROW / 16; c += THREADS) {{
-        const int left = tokens * K_ROW - c * 16;
-        copy_async_16(key_slot + c * 16, left > 0 ? key_src + c * 16 : key_src, left >= 16 ? 16 : (left > 0 ? left : 0));
-    }}
-    for (int c = threadIdx.x; c < TILE * V_ROW / 16; c += THREADS) {{
-        const int left = tokens * V_ROW - c * 16;
-        copy_async_16(value_slot + c * 16, left > 0 ? value_src + c * 16 : value_src, left >= 16 ? 16 : (left > 0 ? left : 0));
-    }}
-}}
 "#
     )
 }
 
-/// The kernel body: fp16 tokens (split 0), then the coded tokens of this split through the
-/// pipeline, then the partial result for the split merge.
-pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
+/// Stage "async tile pipeline": one tile of K and V codes into a shared-memory slot with
+/// `cp.async`, zero-filled past the sequence's end.
+pub fn async_tile_pipeline() -> &'static str {
+    r#"// Stage: async tile pipeline. Issues the copy of one tile of K and V codes into a slot.
+__device__ __forceinline__ void load_code_tile(unsigned char* key_slot, unsigned char* value_slot,
+                                               const unsigned char* key_src, const unsigned char* value_src, int tokens) {
+    for (int c = threadIdx.x; c < TILE * K_ROW / 16; c += THREADS) {
+        const int left = tokens * K_ROW - c * 16;
+        copy_async_16(key_slot + c * 16, left > 0 ? key_src + c * 16 : key_src, left >= 16 ? 16 : (left > 0 ? left : 0));
+    }
+    for (int c = threadIdx.x; c < TILE * V_ROW / 16; c += THREADS) {
+        const int left = tokens * V_ROW - c * 16;
+        copy_async_16(value_slot + c * 16, left > 0 ? value_src + c * 16 : value_src, left >= 16 ? 16 : (left > 0 ? left : 0));
+    }
+}
+"#
+}
+
+/// The fused kernel's signature, shared by every variant (the runtime launches them alike).
+pub fn kernel_signature(entry: &str) -> String {
     format!(
         r#"extern "C" __global__ void __launch_bounds__(THREADS) {entry}(
     const unsigned short* __restrict__ query,            // [batch, kv_heads * GROUP, HEAD_DIM] f16
@@ -411,7 +416,15 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
     float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, splits, HEAD_DIM]
     float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, splits]
     float* __restrict__ partial_sum,                     // same
-    int code_capacity, int fp16_capacity, int tokens_per_split) {{
+    int code_capacity, int fp16_capacity, int tokens_per_split)"#
+    )
+}
+
+/// The kernel body: fp16 tokens (split 0), then the coded tokens of this split through the
+/// pipeline, then the partial result for the split merge.
+pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
+    format!(
+        r#"{signature} {{
     extern __shared__ __align__(16) unsigned char smem[];
     unsigned short* key_book = reinterpret_cast<unsigned short*>(smem + OFF_KEY_BOOK);
     unsigned short* value_book = reinterpret_cast<unsigned short*>(smem + OFF_VALUE_BOOK);
@@ -514,6 +527,7 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
         codebook_load = codebook_load(),
         query_transform = query_transform(),
         lut_build = lut_build(c),
+        signature = kernel_signature(entry),
     )
 }
 

@@ -22,6 +22,34 @@ pub enum KeyScoring {
     Lut,
     /// Each sub-vector's centroid is read from shared memory and dotted with the query.
     Dequantize,
+    /// Tensor cores: lanes decode centroids straight into `mma.m16n8k16` fragments (Q·Kᵀ with
+    /// the query heads as rows, Vᵀ·Pᵀ with head dims as rows); softmax state per warp.
+    Mma,
+}
+
+impl std::str::FromStr for KeyScoring {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "lut" => Ok(Self::Lut),
+            "deq" | "dequantize" => Ok(Self::Dequantize),
+            "mma" => Ok(Self::Mma),
+            other => Err(format!(
+                "key scoring {other:?}: valid values are lut, deq (dequantize) and mma"
+            )),
+        }
+    }
+}
+
+impl KeyScoring {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyScoring::Lut => "lut",
+            KeyScoring::Dequantize => "deq",
+            KeyScoring::Mma => "mma",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,6 +57,19 @@ pub enum KeyScoring {
 pub enum OutputDtype {
     F16,
     Bf16,
+}
+
+impl std::str::FromStr for SplitPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(Self::Auto),
+            n => n.parse().map(Self::Fixed).map_err(|_| {
+                format!("split {n:?}: valid values are auto or a number of splits (1 to 1024)")
+            }),
+        }
+    }
 }
 
 /// How many blocks share one sequence's tokens (flash-decoding split-KV).
@@ -61,8 +102,22 @@ pub struct KernelConfig {
     pub dims_per_lane: usize,
     pub split: SplitPolicy,
     pub key_scoring: KeyScoring,
+    /// Copies of each codebook in shared memory; lane `l` reads copy `l % replicas`, which
+    /// spreads a warp's random centroid reads over more banks (mma kernel only).
+    #[serde(default = "one")]
+    pub codebook_replicas: usize,
+    /// The query as two fp16 parts (hi + lo) in the score mma: scores as exact as fp32
+    /// queries, at twice the score mma (mma kernel only; the others keep fp32 queries).
+    #[serde(default)]
+    pub split_query: bool,
     pub output: OutputDtype,
 }
+
+fn one() -> usize {
+    1
+}
+
+pub const VALID_REPLICAS: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
@@ -88,6 +143,20 @@ pub enum ConfigError {
     },
     #[error("split count {0} is out of range: valid fixed splits are 1 to 1024")]
     Split(u32),
+    #[error(
+        "codebook replicas {0}: valid values are 1, 2, 4, 8, 16 and 32, and more than 1 only with key scoring mma"
+    )]
+    Replicas(usize),
+    #[error(
+        "tile of {tile} tokens over {warps} warps: the mma kernel needs a multiple of 16 tokens per warp, at most 128"
+    )]
+    MmaTile { tile: usize, warps: usize },
+    #[error("split query applies to key scoring mma only (the other kernels keep fp32 queries)")]
+    SplitQuery,
+    #[error(
+        "dims per lane {0} with key scoring mma: the mma kernel's lanes follow the fragment layout; leave it at 8"
+    )]
+    MmaDimsPerLane(usize),
     #[error("{codec} does not divide head dim {head_dim}")]
     Codec { codec: VqCodec, head_dim: usize },
     #[error("shared memory {needed} KB > {limit} KB on {arch} ({detail})")]
@@ -100,13 +169,24 @@ pub enum ConfigError {
 }
 
 impl KernelConfig {
-    /// A config that works for any valid shape; the tuner searches around it.
+    /// A config that works for any valid shape; the tuner searches around it. The tensor-core
+    /// kernel with 256-token tiles over 4 warps and as many codebook copies (up to 16, the
+    /// count that makes a warp's 8-byte centroid reads conflict-free) as fit in 64 KB: the
+    /// best of the H100 sweep in bench/results/h100/sweep-mma.
     pub fn default_for(
         head_dim: usize,
         group: usize,
         key_codec: VqCodec,
         value_codec: VqCodec,
     ) -> Self {
+        let book_bytes = |c: VqCodec| c.codebook_size() * c.sub_dim() * 2;
+        let one_copy = book_bytes(key_codec) + book_bytes(value_codec);
+        let codebook_replicas = VALID_REPLICAS
+            .iter()
+            .copied()
+            .filter(|&r| r <= 16 && r * one_copy <= 64 * 1024)
+            .max()
+            .unwrap_or(1);
         Self {
             head_dim,
             group,
@@ -114,14 +194,31 @@ impl KernelConfig {
             value_codec,
             granularity: Granularity::Layer,
             transform: KeyTransform::BOTH,
-            tile_tokens: 128,
+            tile_tokens: 256,
             warps: 4,
             stages: 2,
-            // 8 measured faster than 16 for groups 3-4 on the H100 (bench/results/h100/sweep-v2).
             dims_per_lane: 8,
             split: SplitPolicy::Auto,
-            key_scoring: KeyScoring::Dequantize,
+            key_scoring: KeyScoring::Mma,
+            codebook_replicas,
+            split_query: false,
             output: OutputDtype::F16,
+        }
+    }
+
+    /// The CUDA-core kernel (dequantize-and-dot) with the settings that measured best for it
+    /// on the H100 (bench/results/h100/history/sweep-v2): 8 dims per lane, 128-token tiles.
+    pub fn cuda_core_for(
+        head_dim: usize,
+        group: usize,
+        key_codec: VqCodec,
+        value_codec: VqCodec,
+    ) -> Self {
+        Self {
+            tile_tokens: 128,
+            key_scoring: KeyScoring::Dequantize,
+            codebook_replicas: 1,
+            ..Self::default_for(head_dim, group, key_codec, value_codec)
         }
     }
 
@@ -165,11 +262,46 @@ impl KernelConfig {
         {
             return Err(ConfigError::Split(n));
         }
+        if !VALID_REPLICAS.contains(&self.codebook_replicas)
+            || (self.codebook_replicas > 1 && self.key_scoring != KeyScoring::Mma)
+        {
+            return Err(ConfigError::Replicas(self.codebook_replicas));
+        }
+        if self.split_query && self.key_scoring != KeyScoring::Mma {
+            return Err(ConfigError::SplitQuery);
+        }
+        if self.key_scoring == KeyScoring::Mma {
+            let per_warp = self.tile_tokens / self.warps;
+            if !per_warp.is_multiple_of(16) || per_warp > 128 {
+                return Err(ConfigError::MmaTile {
+                    tile: self.tile_tokens,
+                    warps: self.warps,
+                });
+            }
+            if self.dims_per_lane != 8 {
+                return Err(ConfigError::MmaDimsPerLane(self.dims_per_lane));
+            }
+        }
         for codec in [self.key_codec, self.value_codec] {
             if codec.codes_per_vector(self.head_dim).is_err() {
                 return Err(ConfigError::Codec {
                     codec,
                     head_dim: self.head_dim,
+                });
+            }
+        }
+        if self.key_scoring != KeyScoring::Mma {
+            let dims = self.dims_per_lane;
+            let subs = [self.key_codec.sub_dim(), self.value_codec.sub_dim()];
+            if ![8, 16, 32].contains(&dims)
+                || !self.head_dim.is_multiple_of(dims)
+                || self.head_dim / dims > 32
+                || subs.iter().any(|s| !dims.is_multiple_of(*s))
+            {
+                return Err(ConfigError::DimsPerLane {
+                    dims,
+                    head_dim: self.head_dim,
+                    sub_dims: format!("{} and {}", subs[0], subs[1]),
                 });
             }
         }
@@ -193,7 +325,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -205,10 +337,12 @@ impl KernelConfig {
             self.stages,
             self.dims_per_lane,
             split,
-            match self.key_scoring {
-                KeyScoring::Lut => "lut",
-                KeyScoring::Dequantize => "deq",
+            self.key_scoring.name(),
+            match self.codebook_replicas {
+                1 => String::new(),
+                r => format!("_r{r}"),
             },
+            if self.split_query { "_qsplit" } else { "" },
             match self.output {
                 OutputDtype::F16 => "f16",
                 OutputDtype::Bf16 => "bf16",

@@ -15,23 +15,43 @@ pub const CODECS: [(&str, &str); 4] = [
     ("d8b12", "d8b8"),
 ];
 
+/// Per shape and codec pair: the CUDA-core kernels (dequantize and LUT, 1 and 2 stages) and
+/// the tensor-core kernel (the default, one stage, one codebook copy).
 pub fn shipped() -> Vec<KernelConfig> {
     let mut out = Vec::new();
     for (head_dim, group) in SHAPES {
         for (k, v) in CODECS {
             let k: VqCodec = k.parse().expect("valid codec");
             let v: VqCodec = v.parse().expect("valid codec");
-            for key_scoring in [KeyScoring::Dequantize, KeyScoring::Lut] {
-                for stages in [1, 2] {
-                    let c = KernelConfig {
-                        key_scoring,
-                        stages,
-                        ..KernelConfig::default_for(head_dim, group, k, v)
-                    };
-                    // A lookup table for 4096-entry codebooks does not fit in shared memory.
-                    if c.validate("sm_90").is_ok() {
-                        out.push(c);
-                    }
+            let cuda_core = KernelConfig::cuda_core_for(head_dim, group, k, v);
+            let mma = KernelConfig::default_for(head_dim, group, k, v);
+            let candidates = [
+                cuda_core,
+                KernelConfig {
+                    stages: 1,
+                    ..cuda_core
+                },
+                KernelConfig {
+                    key_scoring: KeyScoring::Lut,
+                    ..cuda_core
+                },
+                KernelConfig {
+                    key_scoring: KeyScoring::Lut,
+                    stages: 1,
+                    ..cuda_core
+                },
+                mma,
+                KernelConfig { stages: 1, ..mma },
+                KernelConfig {
+                    codebook_replicas: 1,
+                    ..mma
+                },
+            ];
+            // A lookup table for 4096-entry codebooks does not fit in shared memory; with
+            // one codebook copy the last candidate may repeat the default.
+            for c in candidates {
+                if c.validate("sm_90").is_ok() && !out.contains(&c) {
+                    out.push(c);
                 }
             }
         }

@@ -37,25 +37,41 @@ impl SharedLayout {
         let pad = 16;
         let lut_bytes = match c.key_scoring {
             KeyScoring::Lut => g * (d / c.key_codec.sub_dim()) * c.key_codec.codebook_size() * 4,
-            KeyScoring::Dequantize => 0,
+            KeyScoring::Dequantize | KeyScoring::Mma => 0,
+        };
+        let replicas = c.codebook_replicas;
+        // The mma kernel keeps scores in registers and merges its warps' partial results
+        // through shared memory at the end; the CUDA-core kernels share scores per tile.
+        let mma = c.key_scoring == KeyScoring::Mma;
+        let (scores, reduction, output) = if mma {
+            (0, c.warps * g * 2 * 4, c.warps * g * d * 4)
+        } else {
+            (g * tile * 4, c.warps * g * 4, g * d * 4)
         };
         let sizes = vec![
             (
                 "key codebook",
-                c.key_codec.codebook_size() * c.key_codec.sub_dim() * 2,
+                c.key_codec.codebook_size() * c.key_codec.sub_dim() * 2 * replicas,
             ),
             (
                 "value codebook",
-                c.value_codec.codebook_size() * c.value_codec.sub_dim() * 2,
+                c.value_codec.codebook_size() * c.value_codec.sub_dim() * 2 * replicas,
             ),
             ("transformed queries", g * d * 4),
             ("queries", g * d * 4),
-            ("scores", g * tile * 4),
+            ("scores", scores),
             ("lookup table", lut_bytes),
             ("key tiles", c.stages * tile * c.key_row_bytes() + pad),
             ("value tiles", c.stages * tile * c.value_row_bytes() + pad),
-            ("reduction", c.warps * g * 4),
-            ("output", g * d * 4),
+            (
+                if mma {
+                    "warp softmax state"
+                } else {
+                    "reduction"
+                },
+                reduction,
+            ),
+            (if mma { "warp outputs" } else { "output" }, output),
         ];
         let mut offsets = Vec::with_capacity(sizes.len());
         let mut at = 0;

@@ -8,6 +8,7 @@ mod blocks;
 pub mod config;
 pub mod grid;
 mod layout;
+mod mma;
 
 pub use config::{
     ConfigError, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, shared_memory_limit,
@@ -43,12 +44,20 @@ pub fn emit(config: &KernelConfig, arch: &str) -> Result<EmittedKernel, ConfigEr
         layout.total,
         layout.describe(),
     );
+    let body = match config.key_scoring {
+        KeyScoring::Mma => mma::body(config, &attention_entry),
+        KeyScoring::Lut | KeyScoring::Dequantize => [
+            blocks::tile_functions(config),
+            blocks::async_tile_pipeline().to_string(),
+            blocks::attention_kernel(config, &attention_entry),
+        ]
+        .join("\n"),
+    };
     let source = [
         header,
         blocks::constants(config, &layout),
         blocks::device_helpers().to_string(),
-        blocks::tile_functions(config),
-        blocks::attention_kernel(config, &attention_entry),
+        body,
         blocks::merge_kernel(&merge_entry, config.output),
     ]
     .join("\n");
@@ -69,6 +78,10 @@ mod tests {
 
     fn base() -> KernelConfig {
         KernelConfig::default_for(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+    }
+
+    fn cuda_core() -> KernelConfig {
+        KernelConfig::cuda_core_for(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     }
 
     #[test]
@@ -96,73 +109,171 @@ mod tests {
         assert!(k.source.starts_with("// VecInfer fused decode attention"));
     }
 
+    fn body(c: &KernelConfig) -> String {
+        let source = emit(c, "sm_90")
+            .unwrap_or_else(|e| panic!("{c}: {e}"))
+            .source;
+        source.split_once("\n\n").unwrap().1.to_string()
+    }
+
+    fn assert_each_changes_the_code(b: KernelConfig, variants: &[KernelConfig]) {
+        let base_body = body(&b);
+        for v in variants {
+            assert!(body(v) != base_body, "{v} emits the same code as {b}");
+        }
+    }
+
     #[test]
     fn every_axis_changes_the_source() {
-        let b = base();
-        let variants = [
-            KernelConfig { head_dim: 64, ..b },
-            KernelConfig { group: 2, ..b },
-            KernelConfig {
-                key_codec: "d8b12".parse().unwrap(),
-                ..b
-            },
-            KernelConfig {
-                value_codec: "d2b8".parse().unwrap(),
-                ..b
-            },
-            KernelConfig {
-                granularity: vecinfer_quant::Granularity::Head,
-                ..b
-            },
-            KernelConfig {
-                transform: vecinfer_quant::KeyTransform::NONE,
-                ..b
-            },
-            KernelConfig {
-                tile_tokens: 256,
-                ..b
-            },
-            KernelConfig {
-                warps: 8,
-                tile_tokens: 256,
-                ..b
-            },
-            KernelConfig { stages: 3, ..b },
-            KernelConfig {
+        // Axes both kernel families have, on each family's default.
+        for b in [base(), cuda_core()] {
+            assert_each_changes_the_code(
+                b,
+                &[
+                    KernelConfig { head_dim: 64, ..b },
+                    KernelConfig { group: 2, ..b },
+                    KernelConfig {
+                        key_codec: "d8b12".parse().unwrap(),
+                        codebook_replicas: 1,
+                        ..b
+                    },
+                    KernelConfig {
+                        value_codec: "d2b8".parse().unwrap(),
+                        ..b
+                    },
+                    KernelConfig {
+                        granularity: vecinfer_quant::Granularity::Head,
+                        ..b
+                    },
+                    KernelConfig {
+                        transform: vecinfer_quant::KeyTransform::NONE,
+                        ..b
+                    },
+                    KernelConfig {
+                        tile_tokens: 512,
+                        ..b
+                    },
+                    KernelConfig {
+                        warps: 8,
+                        tile_tokens: 512,
+                        ..b
+                    },
+                    KernelConfig { stages: 3, ..b },
+                    KernelConfig {
+                        output: OutputDtype::Bf16,
+                        ..b
+                    },
+                ],
+            );
+        }
+        let c = cuda_core();
+        assert_each_changes_the_code(
+            c,
+            &[
+                KernelConfig {
+                    dims_per_lane: 16,
+                    ..c
+                },
+                KernelConfig {
+                    key_scoring: KeyScoring::Lut,
+                    ..c
+                },
+                KernelConfig {
+                    key_scoring: KeyScoring::Mma,
+                    ..c
+                },
+            ],
+        );
+        let m = base();
+        assert_each_changes_the_code(
+            m,
+            &[
+                KernelConfig {
+                    codebook_replicas: 2,
+                    ..m
+                },
+                KernelConfig {
+                    split_query: true,
+                    ..m
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn mma_only_axes_are_rejected_elsewhere() {
+        let c = cuda_core();
+        let err = |k: KernelConfig| k.validate("sm_90").unwrap_err().to_string();
+        assert!(
+            err(KernelConfig {
+                codebook_replicas: 4,
+                ..c
+            })
+            .contains("only with key scoring mma")
+        );
+        assert!(
+            err(KernelConfig {
+                split_query: true,
+                ..c
+            })
+            .contains("mma only")
+        );
+        let m = base();
+        assert!(
+            err(KernelConfig {
+                codebook_replicas: 3,
+                ..m
+            })
+            .contains("valid values are 1, 2, 4, 8, 16 and 32")
+        );
+        assert!(
+            err(KernelConfig {
                 dims_per_lane: 16,
-                ..b
-            },
-            KernelConfig {
-                key_scoring: KeyScoring::Lut,
-                ..b
-            },
-            KernelConfig {
-                output: OutputDtype::Bf16,
-                ..b
-            },
-        ];
-        let base_body = emit(&b, "sm_90")
-            .unwrap()
-            .source
-            .split_once("\n\n")
-            .unwrap()
-            .1
-            .to_string();
-        for v in variants {
-            let body = emit(&v, "sm_90")
-                .unwrap()
-                .source
-                .split_once("\n\n")
-                .unwrap()
-                .1
-                .to_string();
-            assert!(body != base_body, "{v} emits the same code as the base");
+                ..m
+            })
+            .contains("leave it at 8")
+        );
+        assert!(
+            err(KernelConfig {
+                tile_tokens: 80,
+                warps: 2,
+                ..m
+            })
+            .contains("multiple of 16 tokens per warp")
+        );
+        assert!(
+            err(KernelConfig {
+                dims_per_lane: 64,
+                ..c
+            })
+            .contains("valid values are 8, 16 or 32")
+        );
+        // 8 dims per lane hold whole 8-dim sub-vectors.
+        KernelConfig {
+            key_codec: "d8b8".parse().unwrap(),
+            value_codec: "d8b8".parse().unwrap(),
+            ..c
+        }
+        .validate("sm_90")
+        .unwrap();
+    }
+
+    #[test]
+    fn the_default_keeps_codebook_copies_within_64_kb() {
+        let d = |k: &str, v: &str| {
+            KernelConfig::default_for(128, 4, k.parse().unwrap(), v.parse().unwrap())
+        };
+        assert_eq!(d("d4b8", "d4b8").codebook_replicas, 16);
+        assert_eq!(d("d8b12", "d8b12").codebook_replicas, 1);
+        assert_eq!(d("d8b12", "d8b8").codebook_replicas, 1);
+        for (k, v) in crate::grid::CODECS {
+            d(k, v).validate("sm_90").unwrap();
         }
     }
 
     #[test]
     fn validation_names_the_numbers() {
-        let b = base();
+        let b = cuda_core();
         assert_eq!(
             KernelConfig { head_dim: 96, ..b }
                 .validate("sm_90")
