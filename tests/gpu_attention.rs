@@ -171,6 +171,11 @@ fn every_mma_axis_matches_the_cpu_reference() {
         tile_tokens: 128,
         ..KernelConfig::default_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     };
+    let direct = |c: KernelConfig| KernelConfig {
+        direct_codes: true,
+        stages: 1,
+        ..c
+    };
     let codecs = |k: &str, v: &str| KernelConfig {
         key_codec: k.parse().unwrap(),
         value_codec: v.parse().unwrap(),
@@ -259,6 +264,28 @@ fn every_mma_axis_matches_the_cpu_reference() {
             group: 4,
             ..codecs("d8b12", "d8b8")
         },
+        direct(base),
+        direct(codecs("d2b8", "d2b8")),
+        direct(codecs("d8b8", "d8b8")),
+        direct(KernelConfig { group: 8, ..base }),
+        direct(KernelConfig {
+            warps: 1,
+            tile_tokens: 128,
+            ..base
+        }),
+        direct(KernelConfig {
+            head_dim: 128,
+            group: 4,
+            tile_tokens: 256,
+            codebook_replicas: 16,
+            ..base
+        }),
+        direct(KernelConfig {
+            head_dim: 256,
+            group: 2,
+            split: SplitPolicy::Fixed(3),
+            ..base
+        }),
     ];
     let cases: Vec<_> = variants
         .into_iter()

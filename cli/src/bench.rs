@@ -11,7 +11,7 @@ use vecinfer_codegen::{KernelConfig, KeyScoring};
 use vecinfer_quant::DecodeShape;
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
-use vecinfer_runtime::{Gpu, GpuKvCache, VqAttention, Workspace};
+use vecinfer_runtime::{Gpu, GpuKvCache, VqAppend, VqAttention, Workspace};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchRow {
@@ -35,6 +35,10 @@ pub struct BenchRow {
     pub roofline_fraction: f64,
     pub sdpa_ms: Option<f64>,
     pub speedup_vs_sdpa: Option<f64>,
+    /// Quantize-and-append of one token per sequence (encodes the flushed window token).
+    pub append_ms: f64,
+    /// `append_ms / ms`.
+    pub append_share: f64,
 }
 
 /// A row of the shared baseline script's JSON.
@@ -140,6 +144,18 @@ pub fn bench_one(
     let (ms, ms_min, ms_max) = Timer::new(gpu).time(5, runs, |i| {
         Ok(kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)?)
     })?;
+    // One decode step's new token per sequence; every append flushes a window token into codes.
+    let appender = VqAppend::new(gpu, config)?;
+    let token = gpu
+        .stream
+        .clone_htod(&vec![
+            0x3c00u16;
+            shape.batch * shape.kv_heads * shape.head_dim
+        ])
+        .map_err(rt)?;
+    let (append_ms, _, _) = Timer::new(gpu).time(5, runs.min(50), |i| {
+        Ok(appender.append(gpu, &mut caches[i % copies], &token, &token, 1)?)
+    })?;
     let (registers, spilled_bytes) = kernel.resources()?;
     let gb_per_s = bytes as f64 / (ms * 1e-3) / 1e9;
     Ok(BenchRow {
@@ -152,9 +168,10 @@ pub fn bench_one(
             / 2.0,
         config: config.name(),
         variant: format!(
-            "{}{} r{} t{} w{} p{} l{} s{}",
+            "{}{}{} r{} t{} w{} p{} l{} s{}",
             config.key_scoring.name(),
             if config.split_query { "+qsplit" } else { "" },
+            if config.direct_codes { "+direct" } else { "" },
             config.codebook_replicas,
             config.tile_tokens,
             config.warps,
@@ -176,13 +193,15 @@ pub fn bench_one(
         roofline_fraction: gb_per_s / (copy_tbs * 1e3),
         sdpa_ms: None,
         speedup_vs_sdpa: None,
+        append_ms,
+        append_share: append_ms / ms,
     })
 }
 
 pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     let mut s = format!("copy bandwidth {copy_tbs:.2} TB/s (read+write)\n");
     s += &format!(
-        "{:>5} {:>7} {:>12} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8}  {}\n",
+        "{:>5} {:>7} {:>12} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9}  {}\n",
         "batch",
         "seq",
         "K/V",
@@ -193,11 +212,12 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
         "roofline",
         "sdpa ms",
         "speedup",
+        "append",
         "kernel"
     );
     for r in rows {
         s += &format!(
-            "{:>5} {:>7} {:>12} {:>5.2} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8}  {}\n",
+            "{:>5} {:>7} {:>12} {:>5.2} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8.1}%  {}\n",
             r.batch,
             r.seq,
             format!("{}/{}", r.key_codec, r.value_codec),
@@ -208,6 +228,7 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
             100.0 * r.roofline_fraction,
             r.sdpa_ms.map_or("-".into(), |v| format!("{v:.3}")),
             r.speedup_vs_sdpa.map_or("-".into(), |v| format!("{v:.2}x")),
+            100.0 * r.append_share,
             r.variant,
         );
     }
@@ -252,6 +273,9 @@ pub struct BenchArgs {
     /// Query as fp16 hi + lo parts in the mma kernel, comma-separated (false, true).
     #[arg(long)]
     pub split_query: Option<String>,
+    /// Direct code loads in the mma kernel (8-bit codes, stages 1), comma-separated.
+    #[arg(long)]
+    pub direct_codes: Option<String>,
     /// Split-KV policies, comma-separated: auto or a number of splits.
     #[arg(long)]
     pub split: Option<String>,
@@ -379,6 +403,11 @@ pub fn configs_to_bench(
             parse_list(a.split_query.as_deref(), "split-query")?,
             |c, x| c.split_query = x,
         );
+        all = cross(
+            all,
+            parse_list(a.direct_codes.as_deref(), "direct-codes")?,
+            |c, x| c.direct_codes = x,
+        );
         for c in all {
             match c.validate(arch) {
                 Ok(()) => out.push(c),
@@ -491,6 +520,45 @@ pub fn run(a: BenchArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(extra: &[&str]) -> BenchArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        use clap::Parser;
+        Cli::parse_from(std::iter::once("bench").chain(extra.iter().copied())).bench
+    }
+
+    #[test]
+    fn list_options_are_crossed_and_invalid_combinations_skipped() {
+        let pairs = [("d4b8".parse().unwrap(), "d4b8".parse().unwrap())];
+        let a = args(&[
+            "--replicas",
+            "8,16",
+            "--stages",
+            "1,2",
+            "--direct-codes",
+            "false,true",
+        ]);
+        let configs = configs_to_bench(&a, &pairs, 4, "sm_90").unwrap();
+        // 2 replicas x (stages 1, 2 staged + stages 1 direct); direct with 2 stages is invalid.
+        assert_eq!(configs.len(), 6, "{configs:?}");
+        assert_eq!(configs.iter().filter(|c| c.direct_codes).count(), 2);
+        let a = args(&["--scoring", "deq,lut,mma"]);
+        let configs = configs_to_bench(&a, &pairs, 4, "sm_90").unwrap();
+        assert_eq!(configs.len(), 3);
+        assert_eq!(configs[0].codebook_replicas, 1);
+        let err = configs_to_bench(&args(&["--scoring", "fast"]), &pairs, 4, "sm_90")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("valid values are lut, deq"), "{err}");
+        let err = configs_to_bench(&args(&["--replicas", "3"]), &pairs, 4, "sm_90")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no valid config"), "{err}");
+    }
 
     #[test]
     fn shapes_parse_and_bad_ones_say_what_is_valid() {

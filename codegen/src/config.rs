@@ -110,6 +110,11 @@ pub struct KernelConfig {
     /// queries, at twice the score mma (mma kernel only; the others keep fp32 queries).
     #[serde(default)]
     pub split_query: bool,
+    /// Each warp loads its codes from global memory straight into registers, one tile ahead,
+    /// instead of staging tiles in shared memory with `cp.async` (mma kernel, 8-bit codes;
+    /// `stages` must then be 1). Frees the tile buffers and the shared-memory traffic.
+    #[serde(default)]
+    pub direct_codes: bool,
     pub output: OutputDtype,
 }
 
@@ -153,6 +158,14 @@ pub enum ConfigError {
     MmaTile { tile: usize, warps: usize },
     #[error("split query applies to key scoring mma only (the other kernels keep fp32 queries)")]
     SplitQuery,
+    #[error(
+        "direct code loads need key scoring mma, 8-bit codes for K and V (got {key} and {value}) and stages 1 (got {stages})"
+    )]
+    DirectCodes {
+        key: VqCodec,
+        value: VqCodec,
+        stages: usize,
+    },
     #[error(
         "dims per lane {0} with key scoring mma: the mma kernel's lanes follow the fragment layout; leave it at 8"
     )]
@@ -202,6 +215,7 @@ impl KernelConfig {
             key_scoring: KeyScoring::Mma,
             codebook_replicas,
             split_query: false,
+            direct_codes: false,
             output: OutputDtype::F16,
         }
     }
@@ -270,6 +284,18 @@ impl KernelConfig {
         if self.split_query && self.key_scoring != KeyScoring::Mma {
             return Err(ConfigError::SplitQuery);
         }
+        if self.direct_codes
+            && (self.key_scoring != KeyScoring::Mma
+                || self.key_codec.bits() != 8
+                || self.value_codec.bits() != 8
+                || self.stages != 1)
+        {
+            return Err(ConfigError::DirectCodes {
+                key: self.key_codec,
+                value: self.value_codec,
+                stages: self.stages,
+            });
+        }
         if self.key_scoring == KeyScoring::Mma {
             let per_warp = self.tile_tokens / self.warps;
             if !per_warp.is_multiple_of(16) || per_warp > 128 {
@@ -325,7 +351,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -343,6 +369,7 @@ impl KernelConfig {
                 r => format!("_r{r}"),
             },
             if self.split_query { "_qsplit" } else { "" },
+            if self.direct_codes { "_direct" } else { "" },
             match self.output {
                 OutputDtype::F16 => "f16",
                 OutputDtype::Bf16 => "bf16",

@@ -46,9 +46,15 @@ pub fn shipped() -> Vec<KernelConfig> {
                     codebook_replicas: 1,
                     ..mma
                 },
+                KernelConfig {
+                    direct_codes: true,
+                    stages: 1,
+                    ..mma
+                },
             ];
-            // A lookup table for 4096-entry codebooks does not fit in shared memory; with
-            // one codebook copy the last candidate may repeat the default.
+            // A lookup table for 4096-entry codebooks does not fit in shared memory, direct
+            // code loads need 8-bit codes; with one codebook copy a candidate may repeat the
+            // default.
             for c in candidates {
                 if c.validate("sm_90").is_ok() && !out.contains(&c) {
                     out.push(c);

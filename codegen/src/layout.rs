@@ -40,6 +40,8 @@ impl SharedLayout {
             KeyScoring::Dequantize | KeyScoring::Mma => 0,
         };
         let replicas = c.codebook_replicas;
+        // Direct code loads keep the codes in registers.
+        let tiles = if c.direct_codes { 0 } else { c.stages };
         // The mma kernel keeps scores in registers and merges its warps' partial results
         // through shared memory at the end; the CUDA-core kernels share scores per tile.
         let mma = c.key_scoring == KeyScoring::Mma;
@@ -61,8 +63,8 @@ impl SharedLayout {
             ("queries", g * d * 4),
             ("scores", scores),
             ("lookup table", lut_bytes),
-            ("key tiles", c.stages * tile * c.key_row_bytes() + pad),
-            ("value tiles", c.stages * tile * c.value_row_bytes() + pad),
+            ("key tiles", tiles * tile * c.key_row_bytes() + pad),
+            ("value tiles", tiles * tile * c.value_row_bytes() + pad),
             (
                 if mma {
                     "warp softmax state"

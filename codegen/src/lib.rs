@@ -4,12 +4,14 @@
 //! async tile pipeline, scores, online softmax, value accumulation, split merge. It includes no
 //! toolkit header, so libcuda and libnvrtc are the whole run-time need.
 
+pub mod append;
 mod blocks;
 pub mod config;
 pub mod grid;
 mod layout;
 mod mma;
 
+pub use append::{APPEND_THREADS, EmittedAppend, emit_append};
 pub use config::{
     ConfigError, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, shared_memory_limit,
 };
@@ -196,6 +198,11 @@ mod tests {
                     split_query: true,
                     ..m
                 },
+                KernelConfig {
+                    direct_codes: true,
+                    stages: 1,
+                    ..m
+                },
             ],
         );
     }
@@ -247,6 +254,23 @@ mod tests {
                 ..c
             })
             .contains("valid values are 8, 16 or 32")
+        );
+        assert!(
+            err(KernelConfig {
+                direct_codes: true,
+                ..m
+            })
+            .contains("stages 1 (got 2)")
+        );
+        assert!(
+            err(KernelConfig {
+                direct_codes: true,
+                stages: 1,
+                key_codec: "d8b12".parse().unwrap(),
+                codebook_replicas: 1,
+                ..m
+            })
+            .contains("8-bit codes")
         );
         // 8 dims per lane hold whole 8-dim sub-vectors.
         KernelConfig {

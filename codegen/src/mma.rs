@@ -56,26 +56,45 @@ __device__ __forceinline__ void mma_16x8x16(float (&d)[4], unsigned a0, unsigned
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// N bytes (a power of two, N-aligned) as little-endian words; bytes past N are zero.
+template <int N> struct CodeBytes { unsigned w[N >= 4 ? N / 4 : 1]; };
+template <int N> __device__ __forceinline__ CodeBytes<N> load_code_bytes(const unsigned char* src) {
+    CodeBytes<N> out;
+    if constexpr (N >= 16) {
+        #pragma unroll
+        for (int i = 0; i < N / 16; ++i) {
+            const uint4 v = reinterpret_cast<const uint4*>(src)[i];
+            out.w[4 * i] = v.x; out.w[4 * i + 1] = v.y; out.w[4 * i + 2] = v.z; out.w[4 * i + 3] = v.w;
+        }
+    } else if constexpr (N == 8) {
+        const uint2 v = *reinterpret_cast<const uint2*>(src);
+        out.w[0] = v.x; out.w[1] = v.y;
+    } else if constexpr (N == 4) {
+        out.w[0] = *reinterpret_cast<const unsigned*>(src);
+    } else if constexpr (N == 2) {
+        out.w[0] = *reinterpret_cast<const unsigned short*>(src);
+    } else {
+        out.w[0] = *src;
+    }
+    return out;
+}
+template <int N> __device__ __forceinline__ CodeBytes<N> zero_code_bytes() {
+    CodeBytes<N> out;
+    #pragma unroll
+    for (int i = 0; i < (N >= 4 ? N / 4 : 1); ++i) out.w[i] = 0u;
+    return out;
+}
+// 8-bit codes from their bytes.
+template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
+    #pragma unroll
+    for (int i = 0; i < N; ++i) codes[i] = (b.w[i / 4] >> (8 * (i % 4))) & 0xff;
+}
+
 // Codes [first, first + N) of a packed row. N is a power of two; with 8-bit codes the span is
 // N-byte aligned, so it is one vector load.
 template <int BITS, int N> __device__ __forceinline__ void read_codes(const unsigned char* row, int first, int (&codes)[N]) {
-    if constexpr (BITS == 8 && N >= 4) {
-        const unsigned* words = reinterpret_cast<const unsigned*>(row + first);
-        unsigned w[N / 4];
-        if constexpr (N >= 16) {
-            #pragma unroll
-            for (int i = 0; i < N / 16; ++i) {
-                const uint4 v = reinterpret_cast<const uint4*>(words)[i];
-                w[4 * i] = v.x; w[4 * i + 1] = v.y; w[4 * i + 2] = v.z; w[4 * i + 3] = v.w;
-            }
-        } else if constexpr (N == 8) {
-            const uint2 v = *reinterpret_cast<const uint2*>(words);
-            w[0] = v.x; w[1] = v.y;
-        } else {
-            w[0] = words[0];
-        }
-        #pragma unroll
-        for (int i = 0; i < N; ++i) codes[i] = (w[i / 4] >> (8 * (i % 4))) & 0xff;
+    if constexpr (BITS == 8) {
+        unpack_codes<N>(load_code_bytes<N>(row + first), codes);
     } else {
         #pragma unroll
         for (int i = 0; i < N; ++i) codes[i] = read_code<BITS>(row, first + i);
@@ -136,24 +155,30 @@ __device__ __forceinline__ void query_fragments(const float* queries, unsigned (
 
 /// Stages "scores", "online softmax" and "value accumulation" for one 16-token slab.
 pub fn slab_functions() -> &'static str {
-    r#"// Stage: scores of a slab of coded keys. s[n][0..1]: query head g against tokens 8n + 2q and
-// 8n + 2q + 1 of the slab (s[n][2..3] are the padding rows).
-__device__ __forceinline__ void score_coded_slab(const unsigned char* tile, int slab, const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
+    r#"// Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
+// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3] are
+// the padding rows).
+__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
                                                  const unsigned short* key_book, float (&s)[2][4]) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3, replica = lane & (REPLICAS - 1);
+    const int replica = threadIdx.x & (REPLICAS - 1);
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
-        int codes[K_SPAN];
-        read_codes<K_BITS, K_SPAN>(tile + (slab + 8 * n + g) * K_ROW, quarter * K_SPAN, codes);
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
-            const uint2 k = span_dims4<K_SUB, K_SPAN>(key_book, codes, j, replica);
+            const uint2 k = span_dims4<K_SUB, K_SPAN>(key_book, codes[n], j, replica);
             #pragma unroll
             for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
         }
     }
+}
+
+// The key codes score_coded_slab takes, from a shared-memory tile.
+__device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int slab, int (&codes)[2][K_SPAN]) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) read_codes<K_BITS, K_SPAN>(tile + (slab + 8 * n + g) * K_ROW, quarter * K_SPAN, codes[n]);
 }
 
 // Stage: scores of a slab of fp16 keys (sinks and the residual window), read from global memory.
@@ -232,19 +257,48 @@ __device__ __forceinline__ void value_mma(const uint2 (&w)[4], const unsigned (&
 // The slab token of a value fragment's t-th token (t = 0..3: 2q, 2q+1, 2q+8, 2q+9).
 __device__ __forceinline__ int value_token(int t) { return 2 * (threadIdx.x & 3) + (t & 1) + 8 * (t >> 1); }
 
-// Stage: value accumulation from a slab of coded values.
-__device__ __forceinline__ void accumulate_coded_slab(const unsigned char* tile, int slab, const unsigned (&p)[2],
+// Stage: value accumulation from a slab of coded values. codes[t]: this lane's eighth of
+// slab token value_token(t).
+__device__ __forceinline__ void accumulate_coded_slab(const int (&codes)[4][V_SPAN], const unsigned (&p)[2],
                                                       const unsigned short* value_book, float (&acc)[CHUNKS][4]) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, replica = lane & (REPLICAS - 1);
-    int codes[4][V_SPAN];
-    #pragma unroll
-    for (int t = 0; t < 4; ++t) read_codes<V_BITS, V_SPAN>(tile + (slab + value_token(t)) * V_ROW, g * V_SPAN, codes[t]);
+    const int replica = threadIdx.x & (REPLICAS - 1);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
         #pragma unroll
         for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_SPAN>(value_book, codes[t], j, replica);
         value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+    }
+}
+
+// The value codes accumulate_coded_slab takes, from a shared-memory tile.
+__device__ __forceinline__ void value_codes_of_tile(const unsigned char* tile, int slab, int (&codes)[4][V_SPAN]) {
+    const int g = (threadIdx.x & 31) >> 2;
+    #pragma unroll
+    for (int t = 0; t < 4; ++t) read_codes<V_BITS, V_SPAN>(tile + (slab + value_token(t)) * V_ROW, g * V_SPAN, codes[t]);
+}
+
+// Direct code loads (8-bit codes): a warp's share of one tile, straight from global memory into
+// registers, zero past the split's last token.
+struct WarpCodes {
+    CodeBytes<K_SPAN> key[SLABS][2];
+    CodeBytes<V_SPAN> value[SLABS][4];
+};
+__device__ __forceinline__ void load_warp_codes(const unsigned char* key_src, const unsigned char* value_src, int first, int tokens,
+                                                WarpCodes& c) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int sl = 0; sl < SLABS; ++sl) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            const int token = first + 16 * sl + 8 * n + g;
+            c.key[sl][n] = token < tokens ? load_code_bytes<K_SPAN>(key_src + (size_t)token * K_ROW + quarter * K_SPAN) : zero_code_bytes<K_SPAN>();
+        }
+        #pragma unroll
+        for (int t = 0; t < 4; ++t) {
+            const int token = first + 16 * sl + value_token(t);
+            c.value[sl][t] = token < tokens ? load_code_bytes<V_SPAN>(value_src + (size_t)token * V_ROW + g * V_SPAN) : zero_code_bytes<V_SPAN>();
+        }
     }
 }
 
@@ -269,7 +323,7 @@ __device__ __forceinline__ void accumulate_fp16_slab(const unsigned short* value
 
 /// The kernel body: replicated codebooks, query transform, fp16 tokens (split 0), the coded
 /// tokens of this split through the pipeline, then the warps' merge into the split's result.
-pub fn attention_kernel(entry: &str) -> String {
+pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
     format!(
         r#"{signature} {{
     extern __shared__ __align__(16) unsigned char smem[];
@@ -322,41 +376,7 @@ pub fn attention_kernel(entry: &str) -> String {
     const size_t code_base = (size_t)(seq * kv_heads + kv_head) * code_capacity + begin;
     const unsigned char* key_src = key_codes + code_base * K_ROW;
     const unsigned char* value_src = value_codes + code_base * V_ROW;
-    #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {{
-        if (s < tiles) load_code_tile(key_tiles + s * TILE * K_ROW, value_tiles + s * TILE * V_ROW,
-                                      key_src + (size_t)s * TILE * K_ROW, value_src + (size_t)s * TILE * V_ROW,
-                                      min(TILE, end - begin - s * TILE));
-        commit_async();
-    }}
-    for (int t = 0; t < tiles; ++t) {{
-        const int ahead = t + STAGES - 1;
-        if (ahead < tiles) {{
-            const int slot = ahead % STAGES;
-            load_code_tile(key_tiles + slot * TILE * K_ROW, value_tiles + slot * TILE * V_ROW,
-                           key_src + (size_t)ahead * TILE * K_ROW, value_src + (size_t)ahead * TILE * V_ROW,
-                           min(TILE, end - begin - ahead * TILE));
-        }}
-        commit_async();
-        wait_async<STAGES - 1>();
-        __syncthreads();
-        const int slot = t % STAGES;
-        const int valid = min(TILE, end - begin - t * TILE);
-        const int first = warp * WARP_TOKENS;
-        if (first < valid) {{
-            const unsigned char* key_tile = key_tiles + slot * TILE * K_ROW;
-            const unsigned char* value_tile = value_tiles + slot * TILE * V_ROW;
-            float s[SLABS][2][4];
-            unsigned p[SLABS][2];
-            #pragma unroll
-            for (int sl = 0; sl < SLABS; ++sl) score_coded_slab(key_tile, first + 16 * sl, fragments, key_book, s[sl]);
-            online_softmax<SLABS>(s, first, valid, run_max, run_sum, acc, p);
-            #pragma unroll
-            for (int sl = 0; sl < SLABS; ++sl) accumulate_coded_slab(value_tile, first + 16 * sl, p[sl], value_book, acc);
-        }}
-        __syncthreads();
-    }}
-
+{coded_loop}
     // Stage: split merge, first across the block's warps: each warp's max, sum and output
     // fragments into shared memory, then the split's partial result (unnormalised).
     run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 1);
@@ -396,8 +416,92 @@ pub fn attention_kernel(entry: &str) -> String {
 "#,
         signature = kernel_signature(entry),
         query_transform = query_transform(),
+        coded_loop = if c.direct_codes {
+            DIRECT_LOOP
+        } else {
+            STAGED_LOOP
+        },
     )
 }
+
+/// Stage "async tile pipeline" as the mma kernel runs it: tiles of codes staged in shared
+/// memory by `cp.async`, STAGES tiles in flight, each warp computing its share.
+const STAGED_LOOP: &str = r#"    #pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < tiles) load_code_tile(key_tiles + s * TILE * K_ROW, value_tiles + s * TILE * V_ROW,
+                                      key_src + (size_t)s * TILE * K_ROW, value_src + (size_t)s * TILE * V_ROW,
+                                      min(TILE, end - begin - s * TILE));
+        commit_async();
+    }
+    for (int t = 0; t < tiles; ++t) {
+        const int ahead = t + STAGES - 1;
+        if (ahead < tiles) {
+            const int slot = ahead % STAGES;
+            load_code_tile(key_tiles + slot * TILE * K_ROW, value_tiles + slot * TILE * V_ROW,
+                           key_src + (size_t)ahead * TILE * K_ROW, value_src + (size_t)ahead * TILE * V_ROW,
+                           min(TILE, end - begin - ahead * TILE));
+        }
+        commit_async();
+        wait_async<STAGES - 1>();
+        __syncthreads();
+        const int slot = t % STAGES;
+        const int valid = min(TILE, end - begin - t * TILE);
+        const int first = warp * WARP_TOKENS;
+        if (first < valid) {
+            const unsigned char* key_tile = key_tiles + slot * TILE * K_ROW;
+            const unsigned char* value_tile = value_tiles + slot * TILE * V_ROW;
+            float s[SLABS][2][4];
+            unsigned p[SLABS][2];
+            #pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl) {
+                int codes[2][K_SPAN];
+                key_codes_of_tile(key_tile, first + 16 * sl, codes);
+                score_coded_slab(codes, fragments, key_book, s[sl]);
+            }
+            online_softmax<SLABS>(s, first, valid, run_max, run_sum, acc, p);
+            #pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl) {
+                int codes[4][V_SPAN];
+                value_codes_of_tile(value_tile, first + 16 * sl, codes);
+                accumulate_coded_slab(codes, p[sl], value_book, acc);
+            }
+        }
+        __syncthreads();
+    }
+"#;
+
+/// Stage "async tile pipeline" with direct code loads: each warp streams its share of every
+/// tile from global memory into registers one tile ahead of the tile it computes; no shared
+/// memory, no block barrier.
+const DIRECT_LOOP: &str = r#"    // Stage: async tile pipeline, in registers (direct code loads).
+    const int tokens = end - begin;
+    WarpCodes current, next;
+    if (tiles > 0) load_warp_codes(key_src, value_src, warp * WARP_TOKENS, tokens, current);
+    for (int t = 0; t < tiles; ++t) {
+        const int first = t * TILE + warp * WARP_TOKENS;
+        if (t + 1 < tiles) load_warp_codes(key_src, value_src, first + TILE, tokens, next);
+        if (first < tokens) {
+            float s[SLABS][2][4];
+            unsigned p[SLABS][2];
+            #pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl) {
+                int codes[2][K_SPAN];
+                unpack_codes<K_SPAN>(current.key[sl][0], codes[0]);
+                unpack_codes<K_SPAN>(current.key[sl][1], codes[1]);
+                score_coded_slab(codes, fragments, key_book, s[sl]);
+            }
+            online_softmax<SLABS>(s, first, tokens, run_max, run_sum, acc, p);
+            #pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl) {
+                int codes[4][V_SPAN];
+                #pragma unroll
+                for (int v = 0; v < 4; ++v) unpack_codes<V_SPAN>(current.value[sl][v], codes[v]);
+                accumulate_coded_slab(codes, p[sl], value_book, acc);
+            }
+        }
+        current = next;
+    }
+"#;
 
 /// Everything between the shared constants/helpers and the merge kernel.
 pub fn body(c: &KernelConfig, entry: &str) -> String {
@@ -405,8 +509,12 @@ pub fn body(c: &KernelConfig, entry: &str) -> String {
         constants(c),
         fragment_helpers().to_string(),
         slab_functions().to_string(),
-        async_tile_pipeline().to_string(),
-        attention_kernel(entry),
+        if c.direct_codes {
+            String::new()
+        } else {
+            async_tile_pipeline().to_string()
+        },
+        attention_kernel(c, entry),
     ]
     .join("\n")
 }

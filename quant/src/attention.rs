@@ -129,6 +129,10 @@ impl<'a> ReferenceKvCache<'a> {
         [h.sink_values.as_slice(), h.residual_values.as_slice()].concat()
     }
 
+    pub fn layout(&self) -> CacheLayout {
+        self.layout
+    }
+
     pub fn shape(&self) -> DecodeShape {
         self.shape
     }

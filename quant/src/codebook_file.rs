@@ -49,6 +49,7 @@ pub struct CodebookSet {
 }
 
 /// What a VQ method needs for one layer.
+#[derive(Clone, Copy)]
 pub struct LayerParams<'a> {
     pub transform: KeyTransform,
     pub keys: &'a LayerCodebooks,

@@ -4,18 +4,22 @@
 //! how a token index maps to an address:
 //! - `key_codes`, `value_codes`: `[batch, kv_heads, code_capacity, row]` bytes (layout of
 //!   `vecinfer_quant::pack`), `code_capacity` a multiple of 16 so tiles stay 16-byte aligned;
-//! - `fp16_keys`, `fp16_values`: `[batch, kv_heads, fp16_capacity, head_dim]` f16 (the sinks,
-//!   then the residual window; attention does not depend on their order);
-//! - codebooks (f16), smooth scales (f32) and the per-sequence lengths.
+//! - `fp16_keys`, `fp16_values`: `[batch, kv_heads, fp16_capacity, head_dim]` f16: slots
+//!   `[0, sinks)` hold the sinks, then a ring of `residual` slots the window (token `i` in slot
+//!   `sinks + (i - sinks) % residual`; attention does not depend on the order);
+//! - codebooks (f16 for attention, f32 with their squared norms for the encoder), smooth
+//!   scales (f32) and the per-sequence lengths; the token count is double-buffered because
+//!   the append kernel reads it in every block and writes the new one.
 
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use cudarc::driver::CudaSlice;
 use half::f16;
-use vecinfer_quant::{DecodeShape, ReferenceKvCache};
+use vecinfer_quant::{CacheLayout, Codebook, DecodeShape, LayerParams, ReferenceKvCache};
 
 pub struct GpuKvCache {
     pub shape: DecodeShape,
+    pub layout: CacheLayout,
     pub code_capacity: usize,
     pub fp16_capacity: usize,
     pub key_codes: CudaSlice<u8>,
@@ -24,78 +28,211 @@ pub struct GpuKvCache {
     pub fp16_values: CudaSlice<u16>,
     pub key_codebooks: CudaSlice<u16>,
     pub value_codebooks: CudaSlice<u16>,
+    pub encoder: EncoderBooks,
     pub smooth: CudaSlice<f32>,
     pub coded_len: CudaSlice<i32>,
     pub fp16_len: CudaSlice<i32>,
-    /// Host copies of the lengths, for launch geometry.
+    /// Tokens per sequence, `[2][batch]`; `total_len[parity]` is current.
+    pub total_len: [CudaSlice<i32>; 2],
+    pub parity: usize,
+    /// Host copies of the lengths, for launch geometry and capacity checks.
     pub coded_len_host: Vec<usize>,
+    pub total_len_host: Vec<usize>,
+}
+
+/// The codebooks as the encoder reads them: f32 centroids and their squared norms, summed in
+/// the CPU search's order.
+pub struct EncoderBooks {
+    pub key_centroids: CudaSlice<f32>,
+    pub key_norms: CudaSlice<f32>,
+    pub value_centroids: CudaSlice<f32>,
+    pub value_norms: CudaSlice<f32>,
 }
 
 fn bits(x: &[f16]) -> Vec<u16> {
     x.iter().map(|h| h.to_bits()).collect()
 }
 
+fn as_i32(v: &[usize]) -> Result<Vec<i32>> {
+    v.iter()
+        .map(|&x| {
+            i32::try_from(x)
+                .map_err(|_| RuntimeError::Invalid("sequence longer than 2^31 tokens".into()))
+        })
+        .collect()
+}
+
+/// Uploaded parameters of one layer: f16 codebooks, encoder codebooks, smooth scales.
+struct LayerUpload {
+    key_codebooks: CudaSlice<u16>,
+    value_codebooks: CudaSlice<u16>,
+    encoder: EncoderBooks,
+    smooth: CudaSlice<f32>,
+}
+
+fn upload_params(gpu: &Gpu, params: &LayerParams<'_>) -> Result<LayerUpload> {
+    let st = &gpu.stream;
+    let f16_books =
+        |all: &[Codebook]| -> Vec<u16> { all.iter().flat_map(|c| bits(&c.to_f16())).collect() };
+    let centroids = |all: &[Codebook]| -> Vec<f32> {
+        all.iter().flat_map(|c| c.centroids().to_vec()).collect()
+    };
+    let norms = |all: &[Codebook]| -> Vec<f32> {
+        all.iter()
+            .flat_map(|c| {
+                let d = c.codec().sub_dim();
+                c.centroids()
+                    .chunks_exact(d)
+                    .map(|r| r.iter().map(|v| v * v).sum::<f32>())
+                    .collect::<Vec<f32>>()
+            })
+            .collect()
+    };
+    let (k, v) = (params.keys.all(), params.values.all());
+    Ok(LayerUpload {
+        key_codebooks: st.clone_htod(&f16_books(k))?,
+        value_codebooks: st.clone_htod(&f16_books(v))?,
+        encoder: EncoderBooks {
+            key_centroids: st.clone_htod(&centroids(k))?,
+            key_norms: st.clone_htod(&norms(k))?,
+            value_centroids: st.clone_htod(&centroids(v))?,
+            value_norms: st.clone_htod(&norms(v))?,
+        },
+        smooth: st.clone_htod(params.smooth)?,
+    })
+}
+
+/// Code rows needed for `total` tokens.
+pub fn coded_tokens(layout: CacheLayout, total: usize) -> usize {
+    total.saturating_sub(layout.sinks + layout.residual)
+}
+
 impl GpuKvCache {
+    /// An empty cache for up to `max_tokens` tokens per sequence, filled by
+    /// [`crate::VqAppend`].
+    pub fn empty(
+        gpu: &Gpu,
+        params: &LayerParams<'_>,
+        shape: DecodeShape,
+        layout: CacheLayout,
+        max_tokens: usize,
+    ) -> Result<Self> {
+        shape.validate()?;
+        let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
+        let code_capacity = coded_tokens(layout, max_tokens).max(1).next_multiple_of(16);
+        let fp16_capacity = (layout.sinks + layout.residual).max(1);
+        let key_row = params.keys.codec().packed_bytes(d)?;
+        let value_row = params.values.codec().packed_bytes(d)?;
+        let up = upload_params(gpu, params)?;
+        let st = &gpu.stream;
+        Ok(Self {
+            shape,
+            layout,
+            code_capacity,
+            fp16_capacity,
+            key_codes: st.alloc_zeros(b * hk * code_capacity * key_row)?,
+            value_codes: st.alloc_zeros(b * hk * code_capacity * value_row)?,
+            fp16_keys: st.alloc_zeros(b * hk * fp16_capacity * d)?,
+            fp16_values: st.alloc_zeros(b * hk * fp16_capacity * d)?,
+            key_codebooks: up.key_codebooks,
+            value_codebooks: up.value_codebooks,
+            encoder: up.encoder,
+            smooth: up.smooth,
+            coded_len: st.alloc_zeros(b)?,
+            fp16_len: st.alloc_zeros(b)?,
+            total_len: [st.alloc_zeros(b)?, st.alloc_zeros(b)?],
+            parity: 0,
+            coded_len_host: vec![0; b],
+            total_len_host: vec![0; b],
+        })
+    }
+
     /// Uploads the state of a CPU reference cache (used to check kernels against it, and to
-    /// move a cache filled on the host).
+    /// move a cache filled on the host), with room for `extra` more tokens per sequence.
     pub fn from_reference(gpu: &Gpu, cpu: &ReferenceKvCache<'_>) -> Result<Self> {
+        Self::from_reference_with_room(gpu, cpu, 0)
+    }
+
+    pub fn from_reference_with_room(
+        gpu: &Gpu,
+        cpu: &ReferenceKvCache<'_>,
+        extra: usize,
+    ) -> Result<Self> {
         let shape = cpu.shape();
+        let layout = cpu.layout();
         let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
         let params = cpu.params();
         let key_row = params.keys.codec().packed_bytes(d)?;
         let value_row = params.values.codec().packed_bytes(d)?;
+        let total: Vec<usize> = (0..b).map(|s| cpu.len(s)).collect();
         let coded: Vec<usize> = (0..b).map(|s| cpu.quantized_len(s)).collect();
         let fp16: Vec<usize> = (0..b).map(|s| cpu.len(s) - cpu.quantized_len(s)).collect();
-        let code_capacity = coded
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
+        let longest = total.iter().copied().max().unwrap_or(0) + extra;
+        let code_capacity = coded_tokens(layout, longest)
+            .max(coded.iter().copied().max().unwrap_or(0))
             .max(1)
             .next_multiple_of(16);
-        let fp16_capacity = fp16.iter().copied().max().unwrap_or(0).max(1);
+        let fp16_capacity = (layout.sinks + layout.residual)
+            .max(fp16.iter().copied().max().unwrap_or(0))
+            .max(1);
         let mut key_codes = vec![0u8; b * hk * code_capacity * key_row];
         let mut value_codes = vec![0u8; b * hk * code_capacity * value_row];
         let mut fp16_keys = vec![0u16; b * hk * fp16_capacity * d];
         let mut fp16_values = vec![0u16; b * hk * fp16_capacity * d];
-        for s in 0..b {
+        for (s, &coded_s) in coded.iter().enumerate() {
+            let sinks = cpu.sink_len(s);
             for h in 0..hk {
                 let slot = s * hk + h;
                 let k = cpu.key_codes(s, h);
                 key_codes[slot * code_capacity * key_row..][..k.len()].copy_from_slice(k);
                 let v = cpu.value_codes(s, h);
                 value_codes[slot * code_capacity * value_row..][..v.len()].copy_from_slice(v);
+                // Sinks in their slots, window tokens in their ring slots.
                 let fk = bits(&cpu.fp16_keys(s, h));
-                fp16_keys[slot * fp16_capacity * d..][..fk.len()].copy_from_slice(&fk);
                 let fv = bits(&cpu.fp16_values(s, h));
-                fp16_values[slot * fp16_capacity * d..][..fv.len()].copy_from_slice(&fv);
+                for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
+                    let at = if n < sinks {
+                        n
+                    } else {
+                        let token = sinks + coded_s + (n - sinks);
+                        sinks + (token - sinks) % layout.residual.max(1)
+                    };
+                    let base = (slot * fp16_capacity + at) * d;
+                    fp16_keys[base..base + d].copy_from_slice(k);
+                    fp16_values[base..base + d].copy_from_slice(v);
+                }
             }
         }
-        let books = |all: &[vecinfer_quant::Codebook]| -> Vec<u16> {
-            all.iter().flat_map(|c| bits(&c.to_f16())).collect()
-        };
+        let up = upload_params(gpu, params)?;
         let st = &gpu.stream;
-        let as_i32 = |v: &[usize]| -> Vec<i32> { v.iter().map(|&x| x as i32).collect() };
-        if coded.iter().chain(&fp16).any(|&n| n > i32::MAX as usize) {
-            return Err(RuntimeError::Invalid(
-                "sequence longer than 2^31 tokens".into(),
-            ));
-        }
         Ok(Self {
             shape,
+            layout,
             code_capacity,
             fp16_capacity,
             key_codes: st.clone_htod(&key_codes)?,
             value_codes: st.clone_htod(&value_codes)?,
             fp16_keys: st.clone_htod(&fp16_keys)?,
             fp16_values: st.clone_htod(&fp16_values)?,
-            key_codebooks: st.clone_htod(&books(params.keys.all()))?,
-            value_codebooks: st.clone_htod(&books(params.values.all()))?,
-            smooth: st.clone_htod(params.smooth)?,
-            coded_len: st.clone_htod(&as_i32(&coded))?,
-            fp16_len: st.clone_htod(&as_i32(&fp16))?,
+            key_codebooks: up.key_codebooks,
+            value_codebooks: up.value_codebooks,
+            encoder: up.encoder,
+            smooth: up.smooth,
+            coded_len: st.clone_htod(&as_i32(&coded)?)?,
+            fp16_len: st.clone_htod(&as_i32(&fp16)?)?,
+            total_len: [st.clone_htod(&as_i32(&total)?)?, st.alloc_zeros(b)?],
+            parity: 0,
             coded_len_host: coded,
+            total_len_host: total,
         })
+    }
+
+    /// The key and value codes, copied back (for checks).
+    pub fn download_codes(&self, gpu: &Gpu) -> Result<(Vec<u8>, Vec<u8>)> {
+        Ok((
+            gpu.stream.clone_dtoh(&self.key_codes)?,
+            gpu.stream.clone_dtoh(&self.value_codes)?,
+        ))
     }
 }
 
@@ -139,31 +276,35 @@ impl GpuKvCache {
         seed: u64,
     ) -> Result<Self> {
         let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
-        let code_capacity = coded.max(1).next_multiple_of(16);
-        let fp16_capacity = fp16.max(1);
-        let groups = config.granularity.codebooks_per_layer(hk);
-        let (kc, vc) = (config.key_codec, config.value_codec);
+        let set = vecinfer_quant::synthetic::random_codebook_set(
+            seed,
+            config.key_codec,
+            config.value_codec,
+            config.granularity,
+            1,
+            hk,
+            d,
+        );
+        let params = set.layer(0, config.transform)?;
+        let layout = CacheLayout {
+            sinks: 0,
+            residual: fp16,
+        };
+        // Room for 64 appends (benchmarks time them after attention).
+        let mut cache = Self::empty(gpu, &params, shape, layout, coded + fp16 + 64)?;
         let mut fill = Filler(seed);
         let st = &gpu.stream;
-        Ok(Self {
-            shape,
-            code_capacity,
-            fp16_capacity,
-            key_codes: st
-                .clone_htod(&fill.bytes(b * hk * code_capacity * config.key_row_bytes()))?,
-            value_codes: st
-                .clone_htod(&fill.bytes(b * hk * code_capacity * config.value_row_bytes()))?,
-            fp16_keys: st.clone_htod(&fill.halves(b * hk * fp16_capacity * d))?,
-            fp16_values: st.clone_htod(&fill.halves(b * hk * fp16_capacity * d))?,
-            key_codebooks: st
-                .clone_htod(&fill.halves(groups * kc.codebook_size() * kc.sub_dim()))?,
-            value_codebooks: st
-                .clone_htod(&fill.halves(groups * vc.codebook_size() * vc.sub_dim()))?,
-            smooth: st.clone_htod(&vec![1.0f32; hk * d])?,
-            coded_len: st.clone_htod(&vec![coded as i32; b])?,
-            fp16_len: st.clone_htod(&vec![fp16 as i32; b])?,
-            coded_len_host: vec![coded; b],
-        })
+        let total = coded + fp16;
+        cache.key_codes = st.clone_htod(&fill.bytes(cache.key_codes.len()))?;
+        cache.value_codes = st.clone_htod(&fill.bytes(cache.value_codes.len()))?;
+        cache.fp16_keys = st.clone_htod(&fill.halves(b * hk * cache.fp16_capacity * d))?;
+        cache.fp16_values = st.clone_htod(&fill.halves(b * hk * cache.fp16_capacity * d))?;
+        cache.coded_len = st.clone_htod(&vec![coded as i32; b])?;
+        cache.fp16_len = st.clone_htod(&vec![fp16 as i32; b])?;
+        cache.total_len[0] = st.clone_htod(&vec![total as i32; b])?;
+        cache.coded_len_host = vec![coded; b];
+        cache.total_len_host = vec![total; b];
+        Ok(cache)
     }
 
     /// Bytes one decode step must read from memory: codes and fp16 tokens of every sequence.

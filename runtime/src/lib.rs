@@ -1,7 +1,9 @@
 //! The GPU side at run time: NVRTC compilation of generated kernels (cached), the device, the
 //! GPU-resident quantized KV cache and the fused attention launch.
 
+pub mod append;
 pub mod attention;
+pub mod cache;
 pub mod compile;
 pub mod error;
 pub mod gpu;
@@ -9,8 +11,10 @@ pub mod kv_cache;
 pub mod libraries;
 pub mod verify;
 
+pub use append::VqAppend;
 pub use attention::{SplitPlan, VqAttention, Workspace};
+pub use cache::VqKvCache;
 pub use compile::{arch_name, compile, nvrtc_version};
 pub use error::{Result, RuntimeError};
 pub use gpu::Gpu;
-pub use kv_cache::GpuKvCache;
+pub use kv_cache::{EncoderBooks, GpuKvCache};

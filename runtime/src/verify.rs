@@ -63,7 +63,6 @@ pub fn compare_with_reference(
     cpu: &ReferenceKvCache<'_>,
     queries: &[f32],
 ) -> Result<f64> {
-    let d = config.head_dim;
     let q16: Vec<f16> = queries.iter().map(|&x| f16::from_f32(x)).collect();
     let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
     let round = |x: f32| match config.output {
@@ -71,14 +70,26 @@ pub fn compare_with_reference(
         OutputDtype::Bf16 => bf16::from_f32(x).to_f32(),
     };
     let want: Vec<f32> = cpu.attend(&q32)?.into_iter().map(round).collect();
-
     let cache = GpuKvCache::from_reference(gpu, cpu)?;
+    compare_cache_with_reference(gpu, config, &cache, &q16, &want)
+}
+
+/// Attention of `config` over `cache` against the CPU's answer `want` (in the output dtype)
+/// for the fp16 queries `q16`; the worst relative error over (sequence, query head).
+pub fn compare_cache_with_reference(
+    gpu: &Gpu,
+    config: &KernelConfig,
+    cache: &GpuKvCache,
+    q16: &[f16],
+    want: &[f32],
+) -> Result<f64> {
+    let d = config.head_dim;
     let kernel = VqAttention::new(gpu, config)?;
     let query = gpu
         .stream
         .clone_htod(&q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>())?;
     let mut out = gpu.stream.clone_htod(&vec![POISON; q16.len()])?;
-    kernel.attend(gpu, &cache, &query, &mut out, &mut Workspace::default())?;
+    kernel.attend(gpu, cache, &query, &mut out, &mut Workspace::default())?;
     let got: Vec<f32> = gpu
         .stream
         .clone_dtoh(&out)?

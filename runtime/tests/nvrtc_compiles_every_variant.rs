@@ -1,7 +1,7 @@
 //! Every variant of the shipped grid compiles with NVRTC for sm_80 and sm_90 (no GPU needed).
 //! Skipped with a notice when libnvrtc is absent, unless VECINFER_REQUIRE_NVRTC=1 (CI sets it).
 
-use vecinfer_codegen::{OutputDtype, emit, grid};
+use vecinfer_codegen::{OutputDtype, emit, emit_append, grid};
 use vecinfer_runtime::{RuntimeError, compile, libraries::ensure_nvrtc};
 
 fn nvrtc_or_skip() -> bool {
@@ -43,6 +43,31 @@ fn every_shipped_variant_compiles_for_sm80_and_sm90() {
     };
     let k = emit(&config, "sm_80").unwrap();
     compile(&k.source, "sm_80", &k.attention_entry).unwrap();
+}
+
+#[test]
+fn every_append_kernel_compiles_for_sm80_and_sm90() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let layouts = grid::shipped()
+        .into_iter()
+        .chain([vecinfer_codegen::KernelConfig {
+            granularity: vecinfer_quant::Granularity::Head,
+            transform: vecinfer_quant::KeyTransform::NONE,
+            ..grid::shipped()[0]
+        }]);
+    for config in layouts {
+        let k = emit_append(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
+        if !seen.insert(k.entry.clone()) {
+            continue;
+        }
+        for arch in ["sm_80", "sm_90"] {
+            compile(&k.source, arch, &k.entry).unwrap_or_else(|e| panic!("{}: {e}", k.entry));
+        }
+    }
+    assert!(seen.len() >= 8, "only {} append kernels", seen.len());
 }
 
 #[test]
