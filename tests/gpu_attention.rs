@@ -169,6 +169,8 @@ fn every_mma_axis_matches_the_cpu_reference() {
         key_scoring: KeyScoring::Mma,
         codebook_replicas: 4,
         tile_tokens: 128,
+        direct_codes: false,
+        stages: 2,
         ..KernelConfig::default_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     };
     let direct = |c: KernelConfig| KernelConfig {

@@ -13,7 +13,7 @@ use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
 use vecinfer_runtime::{Gpu, GpuKvCache, VqAppend, VqAttention, Workspace};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRow {
     pub batch: usize,
     pub seq: usize,
@@ -90,6 +90,41 @@ impl<'a> Timer<'a> {
     }
 }
 
+impl Timer<'_> {
+    /// Like [`Timer::time`], but each timed call is queued behind `block()` (a long copy), so
+    /// that the GPU runs the call's launches back to back: GPU time, not host enqueue time.
+    pub fn time_behind(
+        &self,
+        warmup: usize,
+        runs: usize,
+        mut block: impl FnMut() -> Result<()>,
+        mut step: impl FnMut(usize) -> Result<()>,
+    ) -> Result<(f64, f64, f64)> {
+        for i in 0..warmup {
+            block()?;
+            step(i)?;
+        }
+        let ctx = &self.gpu.context;
+        let mut times = Vec::with_capacity(runs);
+        for i in 0..runs {
+            let start = ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(rt)?;
+            let end = ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(rt)?;
+            block()?;
+            start.record(&self.gpu.stream).map_err(rt)?;
+            step(warmup + i)?;
+            end.record(&self.gpu.stream).map_err(rt)?;
+            end.synchronize().map_err(rt)?;
+            times.push(start.elapsed_ms(&end).map_err(rt)? as f64);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((times[times.len() / 2], times[0], times[times.len() - 1]))
+    }
+}
+
 fn rt(e: cudarc::driver::DriverError) -> CliError {
     CliError::from(vecinfer_runtime::RuntimeError::from(e))
 }
@@ -118,7 +153,7 @@ pub fn bench_one(
     let kernel = VqAttention::new(gpu, config)?;
     let coded = seq.saturating_sub(residual);
     let fp16 = seq - coded;
-    let probe = GpuKvCache::random(gpu, shape, config, coded, fp16, 1)?;
+    let probe = GpuKvCache::random(gpu, shape, config, (coded, fp16, 0), 1)?;
     let bytes = probe.bytes_per_step(config);
     // Rotate through enough caches that one step never finds the last one's bytes in L2.
     let copies = (256usize << 20).div_ceil(bytes).clamp(1, 16);
@@ -128,8 +163,7 @@ pub fn bench_one(
             gpu,
             shape,
             config,
-            coded,
-            fp16,
+            (coded, fp16, 0),
             1 + i as u64,
         )?);
     }
@@ -144,7 +178,18 @@ pub fn bench_one(
     let (ms, ms_min, ms_max) = Timer::new(gpu).time(5, runs, |i| {
         Ok(kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)?)
     })?;
-    // One decode step's new token per sequence; every append flushes a window token into codes.
+    // One decode step's new token per sequence; every append flushes a window token into
+    // codes. Its GPU time is what it adds to a step: APPEND_REPS launches are queued behind a
+    // 256 MB copy, so they run back to back however slowly the host enqueues them.
+    const APPEND_REPS: usize = 20;
+    let append_runs = runs.min(30);
+    let mut growing = GpuKvCache::random(
+        gpu,
+        shape,
+        config,
+        (coded, fp16, (5 + append_runs) * APPEND_REPS),
+        99,
+    )?;
     let appender = VqAppend::new(gpu, config)?;
     let token = gpu
         .stream
@@ -153,9 +198,24 @@ pub fn bench_one(
             shape.batch * shape.kv_heads * shape.head_dim
         ])
         .map_err(rt)?;
-    let (append_ms, _, _) = Timer::new(gpu).time(5, runs.min(50), |i| {
-        Ok(appender.append(gpu, &mut caches[i % copies], &token, &token, 1)?)
-    })?;
+    let blocker_src = gpu.stream.alloc_zeros::<u8>(256 << 20).map_err(rt)?;
+    let mut blocker_dst = gpu.stream.alloc_zeros::<u8>(256 << 20).map_err(rt)?;
+    let (append_total_ms, _, _) = Timer::new(gpu).time_behind(
+        5,
+        append_runs,
+        || {
+            gpu.stream
+                .memcpy_dtod(&blocker_src, &mut blocker_dst)
+                .map_err(rt)
+        },
+        |_| {
+            for _ in 0..APPEND_REPS {
+                appender.append(gpu, &mut growing, &token, &token, 1)?;
+            }
+            Ok(())
+        },
+    )?;
+    let append_ms = append_total_ms / APPEND_REPS as f64;
     let (registers, spilled_bytes) = kernel.resources()?;
     let gb_per_s = bytes as f64 / (ms * 1e-3) / 1e9;
     Ok(BenchRow {
@@ -292,6 +352,9 @@ pub struct BenchArgs {
     pub baseline: Option<PathBuf>,
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Draw latency against sequence length here (SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// `BATCHxSEQ,...` into pairs.
@@ -503,6 +566,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     }
     print!("{}", format_rows(&rows, copy_tbs));
+    if let Some(path) = &a.plot {
+        let title = format!(
+            "VQ decode attention vs SDPA FP16, {} ({})",
+            gpu.name, gpu.arch
+        );
+        crate::plot::latency_svg(&rows, &title, path)?;
+    }
     if let Some(path) = a.json {
         let report = serde_json::json!({ "device": gpu.name, "arch": gpu.arch, "copy_tbs": copy_tbs, "rows": rows });
         std::fs::write(

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod dump;
 pub mod error;
 pub mod evaluate;
+pub mod plot;
 pub mod recording;
 pub mod text;
 

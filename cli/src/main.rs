@@ -115,7 +115,7 @@ enum Command {
         out: PathBuf,
     },
     /// Verify, then time the fused GPU kernel on the bench grid (Llama-3.1-8B attention shape).
-    Bench(vecinfer::bench::BenchArgs),
+    Bench(Box<vecinfer::bench::BenchArgs>),
     /// Greedy generation from a prompt (a sanity check of the forward pass).
     Generate {
         #[arg(long)]
@@ -355,7 +355,7 @@ fn run(cli: Cli) -> Result<()> {
                 bytes as f64 / 1e6
             );
         }
-        Command::Bench(args) => vecinfer::bench::run(args)?,
+        Command::Bench(args) => vecinfer::bench::run(*args)?,
         Command::Generate {
             prompt,
             model,

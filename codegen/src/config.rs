@@ -78,7 +78,10 @@ impl std::str::FromStr for SplitPolicy {
 pub enum SplitPolicy {
     /// Exactly this many splits.
     Fixed(u32),
-    /// Enough splits for about two waves of blocks over the SMs, given batch × KV heads.
+    /// No split when batch × KV heads fills the GPU's resident block slots (SMs × blocks per
+    /// SM, from the occupancy API); otherwise `floor(2 · slots / (batch · kv_heads))`, two
+    /// whole waves (at most one split per tile). A partial third wave measured 15% slower
+    /// on the H100 (bench/results/h100/README.md).
     Auto,
 }
 
@@ -200,6 +203,7 @@ impl KernelConfig {
             .filter(|&r| r <= 16 && r * one_copy <= 64 * 1024)
             .max()
             .unwrap_or(1);
+        let direct = key_codec.bits() == 8 && value_codec.bits() == 8;
         Self {
             head_dim,
             group,
@@ -209,13 +213,15 @@ impl KernelConfig {
             transform: KeyTransform::BOTH,
             tile_tokens: 256,
             warps: 4,
-            stages: 2,
+            // Codes straight into registers where the codes are bytes (measured faster on
+            // the H100); otherwise two cp.async stages.
+            stages: if direct { 1 } else { 2 },
             dims_per_lane: 8,
             split: SplitPolicy::Auto,
             key_scoring: KeyScoring::Mma,
             codebook_replicas,
             split_query: false,
-            direct_codes: false,
+            direct_codes: direct,
             output: OutputDtype::F16,
         }
     }
@@ -230,8 +236,10 @@ impl KernelConfig {
     ) -> Self {
         Self {
             tile_tokens: 128,
+            stages: 2,
             key_scoring: KeyScoring::Dequantize,
             codebook_replicas: 1,
+            direct_codes: false,
             ..Self::default_for(head_dim, group, key_codec, value_codec)
         }
     }

@@ -16,7 +16,7 @@ pub const CODECS: [(&str, &str); 4] = [
 ];
 
 /// Per shape and codec pair: the CUDA-core kernels (dequantize and LUT, 1 and 2 stages) and
-/// the tensor-core kernel (the default, one stage, one codebook copy).
+/// the tensor-core kernel (the default; staged with 1 and 2 stages; one codebook copy).
 pub fn shipped() -> Vec<KernelConfig> {
     let mut out = Vec::new();
     for (head_dim, group) in SHAPES {
@@ -41,14 +41,19 @@ pub fn shipped() -> Vec<KernelConfig> {
                     ..cuda_core
                 },
                 mma,
-                KernelConfig { stages: 1, ..mma },
+                // The staged pipeline at 1 and 2 stages (the default is direct for 8-bit codes).
                 KernelConfig {
-                    codebook_replicas: 1,
+                    direct_codes: false,
+                    stages: 1,
                     ..mma
                 },
                 KernelConfig {
-                    direct_codes: true,
-                    stages: 1,
+                    direct_codes: false,
+                    stages: 2,
+                    ..mma
+                },
+                KernelConfig {
+                    codebook_replicas: 1,
                     ..mma
                 },
             ];

@@ -137,6 +137,8 @@ mod tests {
                     KernelConfig {
                         key_codec: "d8b12".parse().unwrap(),
                         codebook_replicas: 1,
+                        direct_codes: false,
+                        stages: 2,
                         ..b
                     },
                     KernelConfig {
@@ -160,7 +162,11 @@ mod tests {
                         tile_tokens: 512,
                         ..b
                     },
-                    KernelConfig { stages: 3, ..b },
+                    KernelConfig {
+                        stages: 3,
+                        direct_codes: false,
+                        ..b
+                    },
                     KernelConfig {
                         output: OutputDtype::Bf16,
                         ..b
@@ -199,8 +205,7 @@ mod tests {
                     ..m
                 },
                 KernelConfig {
-                    direct_codes: true,
-                    stages: 1,
+                    direct_codes: false,
                     ..m
                 },
             ],
@@ -255,13 +260,8 @@ mod tests {
             })
             .contains("valid values are 8, 16 or 32")
         );
-        assert!(
-            err(KernelConfig {
-                direct_codes: true,
-                ..m
-            })
-            .contains("stages 1 (got 2)")
-        );
+        assert!(m.direct_codes, "the d4b8 default loads codes directly");
+        assert!(err(KernelConfig { stages: 2, ..m }).contains("stages 1 (got 2)"));
         assert!(
             err(KernelConfig {
                 direct_codes: true,

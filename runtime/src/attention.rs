@@ -12,6 +12,8 @@ pub struct VqAttention {
     pub kernel: EmittedKernel,
     attention: CudaFunction,
     merge: CudaFunction,
+    /// Blocks of the attention kernel one SM holds at once (registers, shared memory).
+    pub blocks_per_sm: u32,
 }
 
 /// Scratch for the split merge, sized for the largest launch so far.
@@ -50,10 +52,18 @@ impl VqAttention {
             CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             kernel.shared_bytes as i32,
         )?;
+        let blocks_per_sm = attention
+            .occupancy_max_active_blocks_per_multiprocessor(
+                kernel.block_threads,
+                kernel.shared_bytes as usize,
+                None,
+            )?
+            .max(1);
         Ok(Self {
             kernel,
             attention,
             merge,
+            blocks_per_sm,
         })
     }
 
@@ -78,7 +88,11 @@ impl VqAttention {
         let wanted = match self.kernel.config.split {
             SplitPolicy::Fixed(n) => n as usize,
             SplitPolicy::Auto => {
-                (2 * gpu.sm_count as usize).div_ceil(cache.shape.batch * cache.shape.kv_heads)
+                // Whole waves: with fewer (sequence, KV head) pairs than resident block slots,
+                // split so that the blocks fill at most two waves exactly.
+                let slots = gpu.sm_count as usize * self.blocks_per_sm as usize;
+                let heads = cache.shape.batch * cache.shape.kv_heads;
+                if heads >= slots { 1 } else { 2 * slots / heads }
             }
         };
         let splits = wanted.clamp(1, max_splits);

@@ -266,13 +266,13 @@ impl Filler {
 
 impl GpuKvCache {
     /// A cache of random codes and fp16 tokens, every sequence `coded` coded plus `fp16` fp16
-    /// tokens long; for benchmarks (correctness is checked with [`Self::from_reference`]).
+    /// tokens long (a window of `fp16`, no sinks), with room for `room` more tokens; for
+    /// benchmarks (correctness is checked with [`Self::from_reference`]).
     pub fn random(
         gpu: &Gpu,
         shape: DecodeShape,
         config: &vecinfer_codegen::KernelConfig,
-        coded: usize,
-        fp16: usize,
+        (coded, fp16, room): (usize, usize, usize),
         seed: u64,
     ) -> Result<Self> {
         let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
@@ -290,8 +290,7 @@ impl GpuKvCache {
             sinks: 0,
             residual: fp16,
         };
-        // Room for 64 appends (benchmarks time them after attention).
-        let mut cache = Self::empty(gpu, &params, shape, layout, coded + fp16 + 64)?;
+        let mut cache = Self::empty(gpu, &params, shape, layout, coded + fp16 + room)?;
         let mut fill = Filler(seed);
         let st = &gpu.stream;
         let total = coded + fp16;
