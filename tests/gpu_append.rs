@@ -15,21 +15,9 @@ use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, Refere
 use vecinfer_runtime::verify::compare_cache_with_reference;
 use vecinfer_runtime::{Gpu, GpuKvCache, VqAppend, VqKvCache};
 
-const TOLERANCE: f64 = 2e-3;
+use vecinfer_tests::gpu_or_skip;
 
-fn gpu_or_skip() -> Option<Gpu> {
-    match Gpu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            assert!(
-                std::env::var("VECINFER_REQUIRE_GPU").map_or(true, |v| v != "1"),
-                "a GPU is required: {e}"
-            );
-            eprintln!("SKIPPED (no GPU): {e}");
-            None
-        }
-    }
-}
+const TOLERANCE: f64 = 2e-3;
 
 /// `count` new tokens for every sequence: the `[batch, kv_heads, count, head_dim]` f16 upload
 /// and, per sequence and token, the `[kv_heads, head_dim]` rows for the CPU.

@@ -10,21 +10,9 @@ use vecinfer_quant::{CacheLayout, Granularity, KeyTransform};
 use vecinfer_runtime::Gpu;
 use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
 
-const TOLERANCE: f64 = 2e-3;
+use vecinfer_tests::gpu_or_skip;
 
-fn gpu_or_skip() -> Option<Gpu> {
-    match Gpu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            assert!(
-                std::env::var("VECINFER_REQUIRE_GPU").map_or(true, |v| v != "1"),
-                "a GPU is required: {e}"
-            );
-            eprintln!("SKIPPED (no GPU): {e}");
-            None
-        }
-    }
-}
+const TOLERANCE: f64 = 2e-3;
 
 fn run(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
     let mut failures = Vec::new();

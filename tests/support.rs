@@ -45,3 +45,19 @@ pub fn shared_data(file: &str) -> PathBuf {
         .join("../../shared/data/wikitext2")
         .join(file)
 }
+
+/// The GPU, or `None` with a printed notice when there is none; with VECINFER_REQUIRE_GPU=1 a
+/// missing GPU fails the test instead.
+pub fn gpu_or_skip() -> Option<vecinfer_runtime::Gpu> {
+    match vecinfer_runtime::Gpu::new(0) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            assert!(
+                std::env::var("VECINFER_REQUIRE_GPU").map_or(true, |v| v != "1"),
+                "a GPU is required: {e}"
+            );
+            eprintln!("SKIPPED (no GPU): {e}");
+            None
+        }
+    }
+}
