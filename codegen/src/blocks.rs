@@ -396,6 +396,18 @@ __device__ __forceinline__ void load_code_tile(unsigned char* key_slot, unsigned
         copy_async_16(value_slot + c * 16, left > 0 ? value_src + c * 16 : value_src, left >= 16 ? 16 : (left > 0 ? left : 0));
     }
 }
+
+// Issues tile t of the split's `tokens` coded tokens into slot t % STAGES and commits the
+// group; past the last tile the group is empty, which keeps the wait counts uniform.
+__device__ __forceinline__ void issue_tile(unsigned char* key_tiles, unsigned char* value_tiles, const unsigned char* key_src,
+                                           const unsigned char* value_src, int t, int tiles, int tokens) {
+    if (t < tiles) {
+        const int slot = t % STAGES;
+        load_code_tile(key_tiles + slot * TILE * K_ROW, value_tiles + slot * TILE * V_ROW, key_src + (size_t)t * TILE * K_ROW,
+                       value_src + (size_t)t * TILE * V_ROW, min(TILE, tokens - t * TILE));
+    }
+    commit_async();
+}
 "#
 }
 
@@ -475,21 +487,9 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
     const unsigned char* key_src = key_codes + code_base * K_ROW;
     const unsigned char* value_src = value_codes + code_base * V_ROW;
     #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {{
-        if (s < tiles) load_code_tile(key_tiles + s * TILE * K_ROW, value_tiles + s * TILE * V_ROW,
-                                      key_src + (size_t)s * TILE * K_ROW, value_src + (size_t)s * TILE * V_ROW,
-                                      min(TILE, end - begin - s * TILE));
-        commit_async();
-    }}
+    for (int s = 0; s < STAGES - 1; ++s) issue_tile(key_tiles, value_tiles, key_src, value_src, s, tiles, end - begin);
     for (int t = 0; t < tiles; ++t) {{
-        const int ahead = t + STAGES - 1;
-        if (ahead < tiles) {{
-            const int slot = ahead % STAGES;
-            load_code_tile(key_tiles + slot * TILE * K_ROW, value_tiles + slot * TILE * V_ROW,
-                           key_src + (size_t)ahead * TILE * K_ROW, value_src + (size_t)ahead * TILE * V_ROW,
-                           min(TILE, end - begin - ahead * TILE));
-        }}
-        commit_async();
+        issue_tile(key_tiles, value_tiles, key_src, value_src, t + STAGES - 1, tiles, end - begin);
         wait_async<STAGES - 1>();
         __syncthreads();
         const int slot = t % STAGES;

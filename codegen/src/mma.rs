@@ -427,21 +427,9 @@ pub fn attention_kernel(c: &KernelConfig, entry: &str) -> String {
 /// Stage "async tile pipeline" as the mma kernel runs it: tiles of codes staged in shared
 /// memory by `cp.async`, STAGES tiles in flight, each warp computing its share.
 const STAGED_LOOP: &str = r#"    #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < tiles) load_code_tile(key_tiles + s * TILE * K_ROW, value_tiles + s * TILE * V_ROW,
-                                      key_src + (size_t)s * TILE * K_ROW, value_src + (size_t)s * TILE * V_ROW,
-                                      min(TILE, end - begin - s * TILE));
-        commit_async();
-    }
+    for (int s = 0; s < STAGES - 1; ++s) issue_tile(key_tiles, value_tiles, key_src, value_src, s, tiles, end - begin);
     for (int t = 0; t < tiles; ++t) {
-        const int ahead = t + STAGES - 1;
-        if (ahead < tiles) {
-            const int slot = ahead % STAGES;
-            load_code_tile(key_tiles + slot * TILE * K_ROW, value_tiles + slot * TILE * V_ROW,
-                           key_src + (size_t)ahead * TILE * K_ROW, value_src + (size_t)ahead * TILE * V_ROW,
-                           min(TILE, end - begin - ahead * TILE));
-        }
-        commit_async();
+        issue_tile(key_tiles, value_tiles, key_src, value_src, t + STAGES - 1, tiles, end - begin);
         wait_async<STAGES - 1>();
         __syncthreads();
         const int slot = t % STAGES;
