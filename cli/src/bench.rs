@@ -4,13 +4,13 @@
 //! Every timed config is first verified against the CPU reference on a small random cache.
 
 use crate::error::{CliError, Result};
-use cudarc::driver::sys::CUevent_flags;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use vecinfer_codegen::{KernelConfig, KeyScoring};
 use vecinfer_quant::DecodeShape;
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
+use vecinfer_runtime::timing::Timer;
 use vecinfer_runtime::{Gpu, GpuKvCache, VqAppend, VqAttention, Workspace};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,81 +50,6 @@ pub struct BaselineRow {
     pub copy_tbs: Option<f64>,
 }
 
-pub struct Timer<'a> {
-    gpu: &'a Gpu,
-}
-
-impl<'a> Timer<'a> {
-    pub fn new(gpu: &'a Gpu) -> Self {
-        Self { gpu }
-    }
-
-    /// Median, min and max milliseconds of `runs` timed calls after `warmup` untimed ones;
-    /// `step(i)` should rotate through inputs larger than L2.
-    pub fn time(
-        &self,
-        warmup: usize,
-        runs: usize,
-        mut step: impl FnMut(usize) -> Result<()>,
-    ) -> Result<(f64, f64, f64)> {
-        let ctx = &self.gpu.context;
-        for i in 0..warmup {
-            step(i)?;
-        }
-        let mut times = Vec::with_capacity(runs);
-        for i in 0..runs {
-            let start = ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(rt)?;
-            let end = ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(rt)?;
-            start.record(&self.gpu.stream).map_err(rt)?;
-            step(warmup + i)?;
-            end.record(&self.gpu.stream).map_err(rt)?;
-            end.synchronize().map_err(rt)?;
-            times.push(start.elapsed_ms(&end).map_err(rt)? as f64);
-        }
-        times.sort_by(f64::total_cmp);
-        Ok((times[times.len() / 2], times[0], times[times.len() - 1]))
-    }
-}
-
-impl Timer<'_> {
-    /// Like [`Timer::time`], but each timed call is queued behind `block()` (a long copy), so
-    /// that the GPU runs the call's launches back to back: GPU time, not host enqueue time.
-    pub fn time_behind(
-        &self,
-        warmup: usize,
-        runs: usize,
-        mut block: impl FnMut() -> Result<()>,
-        mut step: impl FnMut(usize) -> Result<()>,
-    ) -> Result<(f64, f64, f64)> {
-        for i in 0..warmup {
-            block()?;
-            step(i)?;
-        }
-        let ctx = &self.gpu.context;
-        let mut times = Vec::with_capacity(runs);
-        for i in 0..runs {
-            let start = ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(rt)?;
-            let end = ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(rt)?;
-            block()?;
-            start.record(&self.gpu.stream).map_err(rt)?;
-            step(warmup + i)?;
-            end.record(&self.gpu.stream).map_err(rt)?;
-            end.synchronize().map_err(rt)?;
-            times.push(start.elapsed_ms(&end).map_err(rt)? as f64);
-        }
-        times.sort_by(f64::total_cmp);
-        Ok((times[times.len() / 2], times[0], times[times.len() - 1]))
-    }
-}
-
 fn rt(e: cudarc::driver::DriverError) -> CliError {
     CliError::from(vecinfer_runtime::RuntimeError::from(e))
 }
@@ -134,10 +59,10 @@ pub fn copy_bandwidth(gpu: &Gpu) -> Result<f64> {
     let n = 1usize << 30;
     let src = gpu.stream.alloc_zeros::<u8>(n).map_err(rt)?;
     let mut dst = gpu.stream.alloc_zeros::<u8>(n).map_err(rt)?;
-    let (ms, _, _) = Timer::new(gpu).time(2, 10, |_| {
+    let t = Timer::new(gpu).time(2, 10, |_| {
         gpu.stream.memcpy_dtod(&src, &mut dst).map_err(rt)
     })?;
-    Ok(2.0 * n as f64 / (ms * 1e-3) / 1e12)
+    Ok(2.0 * n as f64 / (t.median_ms * 1e-3) / 1e12)
 }
 
 /// Times one config at one (batch, seq) on the Llama-3.1-8B attention shape given by `shape`.
@@ -175,8 +100,8 @@ pub fn bench_one(
     let mut out = gpu.stream.alloc_zeros::<u16>(elements).map_err(rt)?;
     let mut workspace = Workspace::default();
     let plan = kernel.plan(gpu, &caches[0]);
-    let (ms, ms_min, ms_max) = Timer::new(gpu).time(5, runs, |i| {
-        Ok(kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)?)
+    let t = Timer::new(gpu).time(5, runs, |i| {
+        kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)
     })?;
     // One decode step's new token per sequence; every append flushes a window token into
     // codes. Its GPU time is what it adds to a step: APPEND_REPS launches are queued behind a
@@ -200,7 +125,7 @@ pub fn bench_one(
         .map_err(rt)?;
     let blocker_src = gpu.stream.alloc_zeros::<u8>(256 << 20).map_err(rt)?;
     let mut blocker_dst = gpu.stream.alloc_zeros::<u8>(256 << 20).map_err(rt)?;
-    let (append_total_ms, _, _) = Timer::new(gpu).time_behind(
+    let append_total = Timer::new(gpu).time_behind(
         5,
         append_runs,
         || {
@@ -215,7 +140,8 @@ pub fn bench_one(
             Ok(())
         },
     )?;
-    let append_ms = append_total_ms / APPEND_REPS as f64;
+    let append_ms = append_total.median_ms / APPEND_REPS as f64;
+    let (ms, ms_min, ms_max) = (t.median_ms, t.min_ms, t.max_ms);
     let (registers, spilled_bytes) = kernel.resources()?;
     let gb_per_s = bytes as f64 / (ms * 1e-3) / 1e9;
     Ok(BenchRow {
@@ -227,21 +153,7 @@ pub fn bench_one(
             + config.value_codec.bits_per_element())
             / 2.0,
         config: config.name(),
-        variant: format!(
-            "{}{}{} r{} t{} w{} p{} l{} s{}",
-            config.key_scoring.name(),
-            if config.split_query { "+qsplit" } else { "" },
-            if config.direct_codes { "+direct" } else { "" },
-            config.codebook_replicas,
-            config.tile_tokens,
-            config.warps,
-            config.stages,
-            config.dims_per_lane,
-            match config.split {
-                vecinfer_codegen::SplitPolicy::Auto => "auto".to_string(),
-                vecinfer_codegen::SplitPolicy::Fixed(n) => n.to_string(),
-            }
-        ),
+        variant: variant_name(config),
         splits: plan.splits,
         registers,
         spilled_bytes,
@@ -256,6 +168,26 @@ pub fn bench_one(
         append_ms,
         append_share: append_ms / ms,
     })
+}
+
+/// The searched axes of a config, short: scoring, copies, tile, warps, stages, dims per lane,
+/// split.
+pub fn variant_name(config: &KernelConfig) -> String {
+    format!(
+        "{}{}{} r{} t{} w{} p{} l{} s{}",
+        config.key_scoring.name(),
+        if config.split_query { "+qsplit" } else { "" },
+        if config.direct_codes { "+direct" } else { "" },
+        config.codebook_replicas,
+        config.tile_tokens,
+        config.warps,
+        config.stages,
+        config.dims_per_lane,
+        match config.split {
+            vecinfer_codegen::SplitPolicy::Auto => "auto".to_string(),
+            vecinfer_codegen::SplitPolicy::Fixed(n) => n.to_string(),
+        }
+    )
 }
 
 pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
@@ -379,8 +311,45 @@ pub fn parse_shapes(list: &str) -> Result<Vec<(usize, usize)>> {
         .collect()
 }
 
+/// `K/V,...` codec pairs, e.g. `d4b8/d4b8,d8b12/d8b8`.
+pub fn parse_codec_pairs(list: &str) -> Result<Vec<(VqCodec, VqCodec)>> {
+    list.split(',')
+        .map(|p| {
+            let (k, v) = p.split_once('/').ok_or_else(|| {
+                CliError::Invalid(format!("codec pair {p:?}: expected K/V, e.g. d4b8/d4b8"))
+            })?;
+            Ok((k.trim().parse()?, v.trim().parse()?))
+        })
+        .collect()
+}
+
+/// Query heads per KV head.
+pub fn query_group(heads: usize, kv_heads: usize) -> Result<usize> {
+    if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+        return Err(CliError::Invalid(format!(
+            "--heads {heads} must be a positive multiple of --kv-heads {kv_heads}"
+        )));
+    }
+    Ok(heads / kv_heads)
+}
+
+/// The rows of the baseline script's JSON, or none without a file.
+pub fn read_baseline(path: Option<&std::path::Path>) -> Result<Vec<BaselineRow>> {
+    let Some(p) = path else { return Ok(Vec::new()) };
+    let text = std::fs::read_to_string(p).map_err(|source| CliError::Io {
+        path: p.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: not the baseline script's JSON: {e}",
+            p.display()
+        ))
+    })
+}
+
 /// A comma-separated list of `what`, or `None` when the option is absent.
-fn parse_list<T: std::str::FromStr>(list: Option<&str>, what: &str) -> Result<Option<Vec<T>>>
+pub(crate) fn parse_list<T: std::str::FromStr>(list: Option<&str>, what: &str) -> Result<Option<Vec<T>>>
 where
     T::Err: std::fmt::Display,
 {
@@ -494,44 +463,15 @@ pub fn configs_to_bench(
 pub fn run(a: BenchArgs) -> Result<()> {
     use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
     let shapes = parse_shapes(&a.shapes)?;
-    let pairs: Vec<(VqCodec, VqCodec)> = a
-        .codecs
-        .split(',')
-        .map(|p| {
-            let (k, v) = p.split_once('/').ok_or_else(|| {
-                CliError::Invalid(format!("codec pair {p:?}: expected K/V, e.g. d4b8/d4b8"))
-            })?;
-            Ok((k.trim().parse()?, v.trim().parse()?))
-        })
-        .collect::<Result<_>>()?;
-    if a.kv_heads == 0 || !a.heads.is_multiple_of(a.kv_heads) {
-        return Err(CliError::Invalid(format!(
-            "--heads {} must be a positive multiple of --kv-heads {}",
-            a.heads, a.kv_heads
-        )));
-    }
-    let baseline: Vec<BaselineRow> = match &a.baseline {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|source| CliError::Io {
-                path: p.display().to_string(),
-                source,
-            })?;
-            serde_json::from_str(&text).map_err(|e| {
-                CliError::Invalid(format!(
-                    "{}: not the baseline script's JSON: {e}",
-                    p.display()
-                ))
-            })?
-        }
-        None => Vec::new(),
-    };
+    let pairs = parse_codec_pairs(&a.codecs)?;
+    let group = query_group(a.heads, a.kv_heads)?;
+    let baseline = read_baseline(a.baseline.as_deref())?;
     let gpu = vecinfer_runtime::Gpu::new(0)?;
     let copy_tbs = copy_bandwidth(&gpu)?;
     eprintln!(
         "{} ({}, {} SMs), copy {copy_tbs:.2} TB/s",
         gpu.name, gpu.arch, gpu.sm_count
     );
-    let group = a.heads / a.kv_heads;
     let configs = configs_to_bench(&a, &pairs, group, gpu.arch)?;
     let mut rows = Vec::new();
     for config in configs {

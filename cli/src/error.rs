@@ -14,6 +14,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     Runtime(Box<vecinfer_runtime::RuntimeError>),
+    #[error(transparent)]
+    Store(#[from] vecinfer_tuner::StoreError),
     #[error("{0}")]
     Invalid(String),
 }

@@ -9,5 +9,6 @@ pub mod evaluate;
 pub mod plot;
 pub mod recording;
 pub mod text;
+pub mod tune;
 
 pub use error::{CliError, Result};

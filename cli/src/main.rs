@@ -116,6 +116,16 @@ enum Command {
     },
     /// Verify, then time the fused GPU kernel on the bench grid (Llama-3.1-8B attention shape).
     Bench(Box<vecinfer::bench::BenchArgs>),
+    /// Search kernel configs on this machine's GPUs (verified, timed) and store the winners.
+    Tune(Box<vecinfer::tune::TuneArgs>),
+    /// Compare a strategy's picks with an exhaustive run's measurements (same GPU).
+    CompareTuning(vecinfer::tune::CompareArgs),
+    /// The GPU, NVRTC, cache folders and what is tuned for this GPU.
+    Info {
+        /// Folder of tuned-configs files.
+        #[arg(long, default_value = "tuned-configs")]
+        tuned_dir: PathBuf,
+    },
     /// Greedy generation from a prompt (a sanity check of the forward pass).
     Generate {
         #[arg(long)]
@@ -356,6 +366,9 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Bench(args) => vecinfer::bench::run(*args)?,
+        Command::Tune(args) => vecinfer::tune::run(*args)?,
+        Command::CompareTuning(args) => vecinfer::tune::run_compare(args)?,
+        Command::Info { tuned_dir } => vecinfer::tune::info(&tuned_dir)?,
         Command::Generate {
             prompt,
             model,

@@ -12,7 +12,8 @@ pub struct VqAttention {
     pub kernel: EmittedKernel,
     attention: CudaFunction,
     merge: CudaFunction,
-    /// Blocks of the attention kernel one SM holds at once (registers, shared memory).
+    /// Blocks of the attention kernel one SM holds at once (registers, shared memory), as
+    /// the occupancy API reports it: 0 means a block does not fit.
     pub blocks_per_sm: u32,
 }
 
@@ -52,13 +53,11 @@ impl VqAttention {
             CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
             kernel.shared_bytes as i32,
         )?;
-        let blocks_per_sm = attention
-            .occupancy_max_active_blocks_per_multiprocessor(
-                kernel.block_threads,
-                kernel.shared_bytes as usize,
-                None,
-            )?
-            .max(1);
+        let blocks_per_sm = attention.occupancy_max_active_blocks_per_multiprocessor(
+            kernel.block_threads,
+            kernel.shared_bytes as usize,
+            None,
+        )?;
         Ok(Self {
             kernel,
             attention,
@@ -90,7 +89,7 @@ impl VqAttention {
             SplitPolicy::Auto => {
                 // Whole waves: with fewer (sequence, KV head) pairs than resident block slots,
                 // split so that the blocks fill at most two waves exactly.
-                let slots = gpu.sm_count as usize * self.blocks_per_sm as usize;
+                let slots = gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize;
                 let heads = cache.shape.batch * cache.shape.kv_heads;
                 if heads >= slots { 1 } else { 2 * slots / heads }
             }

@@ -14,6 +14,9 @@ pub struct Gpu {
     pub arch: &'static str,
     pub sm_count: u32,
     pub max_shared_per_block: u32,
+    pub compute_capability: (i32, i32),
+    /// The driver's CUDA version, e.g. (13, 0).
+    pub driver_version: (i32, i32),
 }
 
 impl Gpu {
@@ -30,7 +33,12 @@ impl Gpu {
         let max_shared_per_block = context
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?
             as u32;
+        let mut version = 0;
+        // SAFETY: the driver is loaded (checked above); the call only writes the int.
+        unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) }.result()?;
         Ok(Self {
+            compute_capability: (major, minor),
+            driver_version: (version / 1000, version % 1000 / 10),
             stream: context.default_stream(),
             name: context.name()?,
             arch,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod gpu;
 pub mod kv_cache;
 pub mod libraries;
+pub mod timing;
 pub mod verify;
 
 pub use append::VqAppend;
@@ -18,3 +19,4 @@ pub use compile::{arch_name, compile, nvrtc_version};
 pub use error::{Result, RuntimeError};
 pub use gpu::Gpu;
 pub use kv_cache::{EncoderBooks, GpuKvCache};
+pub use timing::{Timer, Timing};

@@ -24,34 +24,87 @@ pub struct RandomCase {
 /// The worst relative error `‖gpu − cpu‖ / ‖cpu‖` over (sequence, query head), comparing in
 /// the output dtype. An output element left unwritten gives infinity.
 pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase) -> Result<f64> {
-    let d = config.head_dim;
-    let shape = DecodeShape {
-        batch: case.lengths.len(),
-        q_heads: case.kv_heads * config.group,
-        kv_heads: case.kv_heads,
-        head_dim: d,
-    };
-    let set = random_codebook_set(
-        case.seed,
-        config.key_codec,
-        config.value_codec,
-        config.granularity,
-        1,
-        case.kv_heads,
-        d,
-    );
-    let mut cpu = ReferenceKvCache::new(set.layer(0, config.transform)?, shape, case.layout)?;
-    let mut r = rng(case.seed);
-    for (seq, &len) in case.lengths.iter().enumerate() {
-        for _ in 0..len {
-            let k = outlier_keys(&mut r, case.kv_heads, d);
-            let v = random_vec(&mut r, case.kv_heads * d, 1.0);
-            cpu.append(seq, &k, &v)?;
+    let check = VerifyCase::new(gpu, config, case)?;
+    check.worst_error(gpu, &VqAttention::new(gpu, config)?)
+}
+
+/// A random case on the GPU with the CPU reference's answer, built once and checked against
+/// any kernel of the same head dim, group, codecs, granularity, transform and output dtype
+/// (the tuner verifies every candidate with one).
+pub struct VerifyCase {
+    cache: GpuKvCache,
+    q16: Vec<f16>,
+    want: Vec<f32>,
+    config: KernelConfig,
+}
+
+impl VerifyCase {
+    pub fn new(gpu: &Gpu, config: &KernelConfig, case: &RandomCase) -> Result<Self> {
+        let d = config.head_dim;
+        let shape = DecodeShape {
+            batch: case.lengths.len(),
+            q_heads: case.kv_heads * config.group,
+            kv_heads: case.kv_heads,
+            head_dim: d,
+        };
+        let set = random_codebook_set(
+            case.seed,
+            config.key_codec,
+            config.value_codec,
+            config.granularity,
+            1,
+            case.kv_heads,
+            d,
+        );
+        let mut cpu = ReferenceKvCache::new(set.layer(0, config.transform)?, shape, case.layout)?;
+        let mut r = rng(case.seed);
+        for (seq, &len) in case.lengths.iter().enumerate() {
+            for _ in 0..len {
+                let k = outlier_keys(&mut r, case.kv_heads, d);
+                let v = random_vec(&mut r, case.kv_heads * d, 1.0);
+                cpu.append(seq, &k, &v)?;
+            }
         }
+        let queries = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0);
+        let (q16, want) = reference_answer(config, &cpu, &queries)?;
+        Ok(Self {
+            cache: GpuKvCache::from_reference(gpu, &cpu)?,
+            q16,
+            want,
+            config: *config,
+        })
     }
-    // The GPU takes fp16 queries: give the CPU the same rounded values.
-    let queries = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0);
-    compare_with_reference(gpu, config, &cpu, &queries)
+
+    /// The kernel's worst relative error on this case; an error if the kernel is for another
+    /// method or shape than the case.
+    pub fn worst_error(&self, gpu: &Gpu, kernel: &VqAttention) -> Result<f64> {
+        let (a, b) = (&self.config, &kernel.kernel.config);
+        let same = (a.head_dim, a.group, a.key_codec, a.value_codec)
+            == (b.head_dim, b.group, b.key_codec, b.value_codec)
+            && (a.granularity, a.transform, a.output) == (b.granularity, b.transform, b.output);
+        if !same {
+            return Err(crate::RuntimeError::Invalid(format!(
+                "verification case for {a} cannot check kernel {b}: head dim, group, codecs, granularity, transform and output must match"
+            )));
+        }
+        kernel_error(gpu, kernel, &self.cache, &self.q16, &self.want)
+    }
+}
+
+/// The queries rounded to fp16 and the CPU's answer for them, rounded to the output dtype.
+fn reference_answer(
+    config: &KernelConfig,
+    cpu: &ReferenceKvCache<'_>,
+    queries: &[f32],
+) -> Result<(Vec<f16>, Vec<f32>)> {
+    let q16: Vec<f16> = queries.iter().map(|&x| f16::from_f32(x)).collect();
+    let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
+    let round = |x: f32| match config.output {
+        OutputDtype::F16 => f16::from_f32(x).to_f32(),
+        OutputDtype::Bf16 => bf16::from_f32(x).to_f32(),
+    };
+    let want = cpu.attend(&q32)?.into_iter().map(round).collect();
+    Ok((q16, want))
 }
 
 /// Runs `config` on a GPU copy of `cpu` and returns the worst relative error against the CPU
@@ -63,13 +116,7 @@ pub fn compare_with_reference(
     cpu: &ReferenceKvCache<'_>,
     queries: &[f32],
 ) -> Result<f64> {
-    let q16: Vec<f16> = queries.iter().map(|&x| f16::from_f32(x)).collect();
-    let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
-    let round = |x: f32| match config.output {
-        OutputDtype::F16 => f16::from_f32(x).to_f32(),
-        OutputDtype::Bf16 => bf16::from_f32(x).to_f32(),
-    };
-    let want: Vec<f32> = cpu.attend(&q32)?.into_iter().map(round).collect();
+    let (q16, want) = reference_answer(config, cpu, queries)?;
     let cache = GpuKvCache::from_reference(gpu, cpu)?;
     compare_cache_with_reference(gpu, config, &cache, &q16, &want)
 }
@@ -83,8 +130,18 @@ pub fn compare_cache_with_reference(
     q16: &[f16],
     want: &[f32],
 ) -> Result<f64> {
+    kernel_error(gpu, &VqAttention::new(gpu, config)?, cache, q16, want)
+}
+
+fn kernel_error(
+    gpu: &Gpu,
+    kernel: &VqAttention,
+    cache: &GpuKvCache,
+    q16: &[f16],
+    want: &[f32],
+) -> Result<f64> {
+    let config = &kernel.kernel.config;
     let d = config.head_dim;
-    let kernel = VqAttention::new(gpu, config)?;
     let query = gpu
         .stream
         .clone_htod(&q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>())?;

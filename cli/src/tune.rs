@@ -1,0 +1,453 @@
+//! `vecinfer tune`: search kernel configs per GPU, verify and time each, keep the winners in
+//! `tuned-configs/<gpu>.json`; `vecinfer compare-tuning`: a strategy's picks against an
+//! exhaustive run's measurements.
+
+use crate::bench::{parse_codec_pairs, parse_list, parse_shapes, query_group, read_baseline, variant_name};
+use crate::error::{CliError, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use vecinfer_runtime::Gpu;
+use vecinfer_tuner::measure::{Progress, TuneOptions, Tuner};
+use vecinfer_tuner::{
+    Budget, DeviceFingerprint, KernelShape, SearchSpace, Strategy, TuneKey, TunedConfigs,
+    TunedEntry, codegen_fingerprint, update,
+};
+
+#[derive(clap::Args)]
+pub struct TuneArgs {
+    /// Comma-separated BATCHxSEQ; each is tuned in its power-of-two bucket.
+    #[arg(long, default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096")]
+    pub shapes: String,
+    /// Comma-separated K/V codec pairs.
+    #[arg(long, default_value = "d2b8/d2b8,d4b8/d4b8,d8b12/d8b12,d8b12/d8b8")]
+    pub codecs: String,
+    #[arg(long, default_value_t = 32)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 8)]
+    pub kv_heads: usize,
+    #[arg(long, default_value_t = 128)]
+    pub head_dim: usize,
+    /// exhaustive, random (random:SEED) or guided (coordinate descent from the default).
+    #[arg(long, default_value = "guided")]
+    pub strategy: Strategy,
+    /// Per key: evaluations (40), seconds (90s) or unlimited.
+    #[arg(long, default_value = "unlimited")]
+    pub budget: Budget,
+    /// GPU ordinals, comma-separated, or `all` (one worker per GPU, results merged).
+    #[arg(long, default_value = "0")]
+    pub devices: String,
+    /// Folder of tuned-configs files (one per GPU, named after it).
+    #[arg(long, default_value = "tuned-configs")]
+    pub out: PathBuf,
+    /// Write to this file instead of `<out>/<gpu>.json`.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Tune keys again even where the file has a complete result of the same strategy.
+    #[arg(long)]
+    pub retune: bool,
+    /// Timed runs per candidate (median and spread).
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+    /// Search-space overrides, comma-separated (default: SearchSpace::default()).
+    #[arg(long)]
+    pub scoring: Option<String>,
+    #[arg(long)]
+    pub tile: Option<String>,
+    #[arg(long)]
+    pub warps: Option<String>,
+    #[arg(long)]
+    pub stages: Option<String>,
+    #[arg(long)]
+    pub replicas: Option<String>,
+    #[arg(long)]
+    pub split: Option<String>,
+    /// JSON of ../shared/bench/fp16_decode_baseline.py --json, run in the same session: adds
+    /// SDPA to the final table.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Also write the final table (Markdown) here.
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    /// Write the keys, untuned, for a GPU not at hand (format only, no numbers): its name.
+    #[arg(long)]
+    pub plan_only: Option<String>,
+    /// With --plan-only: the GPU's compute capability (e.g. 8.0) and SM count.
+    #[arg(long, default_value = "8.0")]
+    pub compute_capability: String,
+    #[arg(long, default_value_t = 108)]
+    pub sm_count: u32,
+}
+
+impl TuneArgs {
+    fn space(&self) -> Result<SearchSpace> {
+        let mut s = SearchSpace::default();
+        if let Some(v) = parse_list(self.scoring.as_deref(), "scoring")? {
+            s.scoring = v;
+        }
+        if let Some(v) = parse_list(self.tile.as_deref(), "tile")? {
+            s.tile_tokens = v;
+        }
+        if let Some(v) = parse_list(self.warps.as_deref(), "warps")? {
+            s.warps = v;
+        }
+        if let Some(v) = parse_list(self.stages.as_deref(), "stages")? {
+            s.stages = v;
+        }
+        if let Some(v) = parse_list(self.replicas.as_deref(), "replicas")? {
+            s.codebook_replicas = v;
+        }
+        if let Some(v) = parse_list(self.split.as_deref(), "split")? {
+            s.split = v;
+        }
+        Ok(s)
+    }
+
+    fn keys(&self) -> Result<Vec<TuneKey>> {
+        let group = query_group(self.heads, self.kv_heads)?;
+        let mut keys = Vec::new();
+        for (k, v) in parse_codec_pairs(&self.codecs)? {
+            for &(batch, seq) in &parse_shapes(&self.shapes)? {
+                let key = TuneKey::for_shape(KernelShape::new(self.head_dim, group, k, v), batch, seq);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn devices(list: &str) -> Result<Vec<usize>> {
+    if list.trim() == "all" {
+        let n = cudarc::driver::CudaContext::device_count()
+            .map_err(|e| CliError::from(vecinfer_runtime::RuntimeError::from(e)))?;
+        return Ok((0..n as usize).collect());
+    }
+    parse_list(Some(list), "devices").map(|v| v.unwrap_or_default())
+}
+
+/// The file a GPU's results go to.
+fn store_path(a: &TuneArgs, device: &DeviceFingerprint) -> PathBuf {
+    a.file.clone().unwrap_or_else(|| a.out.join(device.file_name()))
+}
+
+pub fn run(a: TuneArgs) -> Result<()> {
+    let keys = a.keys()?;
+    if let Some(name) = &a.plan_only {
+        return plan_only(&a, name, &keys);
+    }
+    let options = TuneOptions {
+        space: a.space()?,
+        strategy: a.strategy,
+        budget: a.budget,
+        kv_heads: a.kv_heads,
+        runs: a.runs,
+        ..TuneOptions::default()
+    };
+    let ordinals = devices(&a.devices)?;
+    if ordinals.is_empty() {
+        return Err(CliError::Invalid("--devices: no GPU to tune on".into()));
+    }
+    let queue = Mutex::new(keys.iter().copied().collect::<VecDeque<TuneKey>>());
+    let bars = MultiProgress::new();
+    let paths = Mutex::new(Vec::<PathBuf>::new());
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = ordinals
+            .iter()
+            .map(|&ordinal| {
+                let (queue, bars, paths, options, a) = (&queue, &bars, &paths, &options, &a);
+                scope.spawn(move || worker(ordinal, a, options, queue, bars, paths))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(CliError::Invalid("a tuning worker panicked".into()))))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    let baseline = read_baseline(a.baseline.as_deref())?;
+    let mut paths = paths.into_inner().expect("no worker panicked");
+    paths.sort();
+    paths.dedup();
+    for path in paths {
+        let store = TunedConfigs::load(&path)?;
+        let table = result_table(&store, &keys, &baseline);
+        println!("{}: {}\n{table}", path.display(), store.device.name);
+        if let Some(t) = &a.table {
+            std::fs::write(t, format!("# {} ({})\n\n{table}", store.device.name, path.display()))
+                .map_err(crate::error::io_error(t))?;
+        }
+    }
+    Ok(())
+}
+
+/// One GPU's worker: takes keys off the shared queue until it is empty.
+fn worker(
+    ordinal: usize,
+    a: &TuneArgs,
+    options: &TuneOptions,
+    queue: &Mutex<VecDeque<TuneKey>>,
+    bars: &MultiProgress,
+    paths: &Mutex<Vec<PathBuf>>,
+) -> Result<()> {
+    let gpu = Gpu::new(ordinal)?;
+    let mut tuner = Tuner::new(&gpu)?;
+    let device = tuner.fingerprint.clone();
+    let path = store_path(a, &device);
+    paths.lock().expect("no worker panicked").push(path.clone());
+    let bar = bars.add(ProgressBar::new(0));
+    bar.set_style(
+        ProgressStyle::with_template("GPU {prefix} {bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    bar.set_prefix(ordinal.to_string());
+    loop {
+        let Some(key) = queue.lock().expect("no worker panicked").pop_front() else {
+            break;
+        };
+        // Read under the lock; a file that is corrupt or from another GPU stops the run.
+        let previous: Option<TunedEntry> =
+            update(&path, &device, |s| s.entries.get(&key.id()).cloned())?;
+        if let Some(p) = &previous
+            && p.complete
+            && p.strategy == options.strategy
+            && p.kv_heads == options.kv_heads
+            && !a.retune
+        {
+            bar.println(format!("{key}: already tuned ({}), skipped; --retune to redo", p.strategy));
+            continue;
+        }
+        bar.set_message(key.id());
+        let mut checkpoint_error = None;
+        let entry = tuner.tune(
+            key,
+            options,
+            previous.as_ref().filter(|p| !p.complete),
+            &mut |p| match p {
+                Progress::Compiling { shape, count } => {
+                    bar.set_message(format!("{key}: compiling {count} candidates of {shape}"));
+                }
+                Progress::Evaluated { done, planned, best_ms, .. } => {
+                    bar.set_length(planned as u64);
+                    bar.set_position(done as u64);
+                    let best = best_ms.map_or("-".into(), |ms| format!("{ms:.4} ms"));
+                    bar.set_message(format!("{key} best {best}"));
+                }
+            },
+            &mut |partial| {
+                if let Err(e) = update(&path, &device, |s| s.merge(partial.clone())) {
+                    checkpoint_error.get_or_insert(e);
+                }
+            },
+        )?;
+        if let Some(e) = checkpoint_error {
+            return Err(e.into());
+        }
+        let summary = match (&entry.winner, &entry.default) {
+            (Some(w), Some(d)) => format!(
+                "{key}: {} at {:.4} ms, default {:.4} ms ({} evaluations of {})",
+                variant_name(&w.config),
+                w.median_ms,
+                d.median_ms,
+                entry.evaluations,
+                entry.space_size
+            ),
+            _ => format!("{key}: no candidate passed verification"),
+        };
+        bar.println(summary);
+        update(&path, &device, |s| s.merge(entry))?;
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Keys with no numbers, for a GPU not at hand: the file's format and what would be tuned.
+fn plan_only(a: &TuneArgs, name: &str, keys: &[TuneKey]) -> Result<()> {
+    let device = DeviceFingerprint {
+        name: name.to_string(),
+        compute_capability: a.compute_capability.clone(),
+        sm_count: a.sm_count,
+        driver: "not tuned".into(),
+        nvrtc: "not tuned".into(),
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        codegen: codegen_fingerprint(),
+    };
+    let path = store_path(a, &device);
+    let mut store = TunedConfigs::new(device);
+    for key in keys {
+        store.merge(TunedEntry::untuned(*key, a.kv_heads));
+    }
+    store.save(&path)?;
+    println!("{}: {} keys, untuned", path.display(), keys.len());
+    Ok(())
+}
+
+/// Tuned vs default vs SDPA per key, Markdown.
+pub fn result_table(
+    store: &TunedConfigs,
+    keys: &[TuneKey],
+    baseline: &[crate::bench::BaselineRow],
+) -> String {
+    let mut s = String::from(
+        "| key | tuned ms | default ms | tuned / default | SDPA ms | tuned vs SDPA | evaluations | winner |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for key in keys {
+        let Some(e) = store.entries.get(&key.id()) else { continue };
+        let (Some(w), Some(d)) = (&e.winner, &e.default) else {
+            s += &format!("| {key} | - | - | - | - | - | {} | not tuned |\n", e.evaluations);
+            continue;
+        };
+        let sdpa = baseline.iter().find(|b| b.batch == key.batch && b.seq == key.seq);
+        s += &format!(
+            "| {key} | {:.4} | {:.4} | {:.3}× | {} | {} | {} of {} | {} |\n",
+            w.median_ms,
+            d.median_ms,
+            d.median_ms / w.median_ms,
+            sdpa.map_or("-".into(), |b| format!("{:.4}", b.sdpa_ms)),
+            sdpa.map_or("-".into(), |b| format!("{:.2}×", b.sdpa_ms / w.median_ms)),
+            e.evaluations,
+            e.space_size,
+            variant_name(&w.config),
+        );
+    }
+    s
+}
+
+/// Arguments of `vecinfer compare-tuning`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// A file tuned with --strategy exhaustive.
+    #[arg(long)]
+    pub exhaustive: PathBuf,
+    /// A file tuned with another strategy on the same GPU.
+    #[arg(long)]
+    pub other: PathBuf,
+    /// Also write the table (Markdown) here.
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+}
+
+/// One key of a comparison: the other strategy's pick, timed in the exhaustive run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub key: String,
+    pub exhaustive_best_ms: f64,
+    pub exhaustive_evaluations: usize,
+    pub other_evaluations: usize,
+    /// The other strategy's winner as the exhaustive run measured it (same run, same noise).
+    pub other_pick_ms: Option<f64>,
+}
+
+impl Comparison {
+    /// How much slower the other pick is than the exhaustive best (0.02 = 2%).
+    pub fn gap(&self) -> Option<f64> {
+        self.other_pick_ms.map(|ms| ms / self.exhaustive_best_ms - 1.0)
+    }
+}
+
+pub fn compare(exhaustive: &TunedConfigs, other: &TunedConfigs) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for (id, e) in &exhaustive.entries {
+        let (Some(best), Some(o)) = (&e.winner, other.entries.get(id)) else { continue };
+        let Some(pick) = &o.winner else { continue };
+        out.push(Comparison {
+            key: id.clone(),
+            exhaustive_best_ms: best.median_ms,
+            exhaustive_evaluations: e.evaluations,
+            other_evaluations: o.evaluations,
+            other_pick_ms: e.result_of(&pick.config).and_then(|r| r.ms()),
+        });
+    }
+    out
+}
+
+pub fn run_compare(a: CompareArgs) -> Result<()> {
+    let (ex, other) = (TunedConfigs::load(&a.exhaustive)?, TunedConfigs::load(&a.other)?);
+    if ex.device.name != other.device.name {
+        return Err(CliError::Invalid(format!(
+            "{} is from {}, {} from {}: compare runs on the same GPU",
+            a.exhaustive.display(),
+            ex.device.name,
+            a.other.display(),
+            other.device.name
+        )));
+    }
+    let rows = compare(&ex, &other);
+    let mut s = String::from(
+        "| key | exhaustive best ms | evaluations | other's pick (exhaustive run) ms | gap | other's evaluations | share |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in &rows {
+        s += &format!(
+            "| {} | {:.4} | {} | {} | {} | {} | {:.0}% |\n",
+            r.key,
+            r.exhaustive_best_ms,
+            r.exhaustive_evaluations,
+            r.other_pick_ms.map_or("-".into(), |v| format!("{v:.4}")),
+            r.gap().map_or("-".into(), |g| format!("{:+.1}%", 100.0 * g)),
+            r.other_evaluations,
+            100.0 * r.other_evaluations as f64 / r.exhaustive_evaluations.max(1) as f64
+        );
+    }
+    let within = rows.iter().filter(|r| r.gap().is_some_and(|g| g <= 0.03)).count();
+    let (o, e): (usize, usize) = rows
+        .iter()
+        .fold((0, 0), |(o, e), r| (o + r.other_evaluations, e + r.exhaustive_evaluations));
+    s += &format!(
+        "\n{within} of {} keys within 3% of the exhaustive best; {o} evaluations against {e} ({:.0}%).\n",
+        rows.len(),
+        100.0 * o as f64 / e.max(1) as f64
+    );
+    print!("{s}");
+    if let Some(t) = &a.table {
+        std::fs::write(t, &s).map_err(crate::error::io_error(t))?;
+    }
+    Ok(())
+}
+
+/// `vecinfer info`: the device, NVRTC, the cache folders and what is tuned for this GPU.
+pub fn info(tuned_dir: &Path) -> Result<()> {
+    match vecinfer_runtime::nvrtc_version() {
+        Ok((major, minor)) => println!("NVRTC        {major}.{minor}"),
+        Err(e) => println!("NVRTC        unavailable: {e}"),
+    }
+    println!(
+        "kernel cache {}",
+        vecinfer_runtime::compile::kernel_cache_dir().display()
+    );
+    println!("model cache  {}", vecinfer_model::fetch::cache_dir().display());
+    let gpu = match Gpu::new(0) {
+        Ok(gpu) => gpu,
+        Err(e) => {
+            println!("GPU          none: {e}");
+            return Ok(());
+        }
+    };
+    let device = vecinfer_tuner::measure::fingerprint(&gpu)?;
+    println!(
+        "GPU          {} (sm_{}, {} SMs, driver CUDA {}, {} KB shared memory per block)",
+        device.name,
+        device.compute_capability.replace('.', ""),
+        device.sm_count,
+        device.driver,
+        gpu.max_shared_per_block / 1024
+    );
+    let path = tuned_dir.join(device.file_name());
+    let store = match TunedConfigs::load(&path).and_then(|s| s.check_device(&device, &path).map(|()| s)) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("tuned        nothing usable: {e}\n             (kernels use the default heuristic; run `vecinfer tune`)");
+            return Ok(());
+        }
+    };
+    let tuned: Vec<&TunedEntry> = store.entries.values().filter(|e| e.winner.is_some()).collect();
+    println!("tuned        {} ({} keys tuned)", path.display(), tuned.len());
+    for e in tuned {
+        let w = e.winner.as_ref().expect("filtered");
+        println!("  {}  {:.4} ms  {}", e.key, w.median_ms, variant_name(&w.config));
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The tuner on a GPU: every candidate of a small space is compiled, pruned or verified and
+//! timed, the winner is a verified candidate, a resumed run reuses what was measured, and the
+//! result goes through the store and lookup. Skips without a GPU.
+
+use vecinfer_codegen::{KernelConfig, KeyScoring};
+use vecinfer_tests::gpu_or_skip;
+use vecinfer_tuner::measure::{TuneOptions, Tuner};
+use vecinfer_tuner::*;
+
+fn small_space() -> SearchSpace {
+    SearchSpace {
+        scoring: vec![KeyScoring::Mma, KeyScoring::Dequantize],
+        tile_tokens: vec![128, 256],
+        warps: vec![4],
+        stages: vec![1, 2],
+        codebook_replicas: vec![1, 16],
+        direct_codes: vec![false, true],
+        dims_per_lane: vec![8],
+        split: vec![vecinfer_codegen::SplitPolicy::Auto],
+    }
+}
+
+#[test]
+fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let shape = KernelShape::new(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap());
+    let key = TuneKey::for_shape(shape, 8, 4096);
+    let options = TuneOptions {
+        space: small_space(),
+        strategy: Strategy::Exhaustive,
+        runs: 10,
+        ..TuneOptions::default()
+    };
+    let mut tuner = Tuner::new(&gpu).unwrap();
+    let mut seen = 0;
+    let mut checkpoints = 0;
+    let entry = tuner
+        .tune(key, &options, None, &mut |_| seen += 1, &mut |e| {
+            assert!(!e.complete);
+            checkpoints += 1;
+        })
+        .unwrap();
+    assert!(entry.complete);
+    let (valid, rejected) = options.space.candidates(&shape, gpu.arch);
+    assert_eq!(entry.candidates.len(), valid.len() + rejected.len(), "every candidate recorded");
+    let timed: Vec<&CandidateResult> = entry
+        .candidates
+        .iter()
+        .filter(|c| c.status == CandidateStatus::Timed)
+        .collect();
+    assert!(timed.len() >= 8, "{} timed", timed.len());
+    for c in &timed {
+        assert!(c.worst_error.unwrap() <= options.tolerance, "{}", c.config);
+        let s = c.stats.unwrap();
+        assert!(s.min_ms <= s.median_ms && s.median_ms <= s.max_ms && s.median_ms > 0.0);
+        assert!(c.resources.is_some());
+    }
+    let winner = entry.winner.unwrap();
+    let best = timed.iter().filter_map(|c| c.ms()).min_by(f64::total_cmp).unwrap();
+    assert_eq!(winner.median_ms, best);
+    assert!(entry.default.is_some(), "the default is always measured");
+    assert_eq!(entry.evaluations, timed.len());
+    assert!(checkpoints >= 1 && seen > timed.len());
+    // The close calls were re-measured.
+    assert!(entry.candidates.iter().any(|c| c.remeasured_ms.is_some()) || timed.len() < 2);
+
+    // A run interrupted after its checkpoint resumes: the stored results are reused, not timed.
+    let mut partial = entry.clone();
+    partial.complete = false;
+    let resumed = tuner
+        .tune(key, &options, Some(&partial), &mut |_| {}, &mut |_| {})
+        .unwrap();
+    for c in resumed.candidates.iter().filter(|c| c.status == CandidateStatus::Timed) {
+        let before = entry.result_of(&c.config).unwrap();
+        assert_eq!(c.stats, before.stats, "{} was timed again", c.config);
+    }
+
+    // Guided: the same space, fewer evaluations, a verified winner.
+    let guided = tuner
+        .tune(key, &TuneOptions { strategy: Strategy::Guided, ..options.clone() }, None, &mut |_| {}, &mut |_| {})
+        .unwrap();
+    assert!(guided.evaluations < entry.evaluations);
+    assert!(guided.winner.is_some());
+
+    // Into the store and back out through lookup.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(tuner.fingerprint.file_name());
+    update(&path, &tuner.fingerprint, |s| s.merge(entry.clone())).unwrap();
+    let store = TunedConfigs::load(&path).unwrap();
+    store.check_device(&tuner.fingerprint, &path).unwrap();
+    let choice = choose(Some(&store), &shape, 8, 4096);
+    assert_eq!(choice.config, winner.config);
+    assert_eq!(choice.source, Source::Tuned { key, distance: 0 });
+    let _: KernelConfig = choice.config;
+}

@@ -1,0 +1,26 @@
+//! Per-GPU autotuning of the fused VQ decode attention.
+//!
+//! - [`space`]: the candidates for a kernel shape, pruned by validation and by the compiled
+//!   module's registers, spills and occupancy;
+//! - [`strategy`]: exhaustive, random and guided (coordinate descent) search under a budget;
+//! - [`store`]: the versioned tuned-configs file (atomic writes, a lock, checks on read);
+//! - [`lookup`]: the nearest tuned bucket for a shape, else the default heuristic;
+//! - `measure` (feature `gpu`): compile in parallel, verify against the CPU reference, time
+//!   with CUDA events, re-measure close calls.
+
+pub mod key;
+pub mod lookup;
+#[cfg(feature = "gpu")]
+pub mod measure;
+pub mod space;
+pub mod store;
+pub mod strategy;
+
+pub use key::{KernelShape, TuneKey, bucket};
+pub use lookup::{Choice, Source, choose};
+pub use space::{PruneRules, Resources, SearchSpace};
+pub use store::{
+    CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StoreError,
+    TunedConfigs, TunedEntry, codegen_fingerprint, file_name_for, update,
+};
+pub use strategy::{Budget, SearchLog, Strategy, search};

@@ -1,0 +1,481 @@
+//! The measuring half of the tuner: compile every candidate in parallel, prune by the compiled
+//! module's resources, verify each against the CPU reference before timing it, time with CUDA
+//! events over rotating caches (so no run finds the last one's bytes in L2), and re-measure
+//! close calls before naming a winner.
+
+use crate::key::{KernelShape, TuneKey};
+use crate::space::{PruneRules, Resources, SearchSpace};
+use crate::store::{
+    CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, TunedEntry,
+    codegen_fingerprint,
+};
+use crate::strategy::{Budget, Strategy, search};
+use cudarc::driver::CudaSlice;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::time::Instant;
+use vecinfer_codegen::{KernelConfig, emit};
+use vecinfer_quant::{CacheLayout, DecodeShape};
+use vecinfer_runtime::verify::{RandomCase, VerifyCase};
+use vecinfer_runtime::{
+    Gpu, GpuKvCache, Result, RuntimeError, Timer, VqAttention, Workspace, compile, nvrtc_version,
+};
+
+/// The device, driver, NVRTC and code generator this process tunes with.
+pub fn fingerprint(gpu: &Gpu) -> Result<DeviceFingerprint> {
+    let nvrtc = nvrtc_version()?;
+    Ok(DeviceFingerprint {
+        name: gpu.name.clone(),
+        compute_capability: format!("{}.{}", gpu.compute_capability.0, gpu.compute_capability.1),
+        sm_count: gpu.sm_count,
+        driver: format!("{}.{}", gpu.driver_version.0, gpu.driver_version.1),
+        nvrtc: format!("{}.{}", nvrtc.0, nvrtc.1),
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        codegen: codegen_fingerprint(),
+    })
+}
+
+/// How to tune one key.
+#[derive(Clone, Debug)]
+pub struct TuneOptions {
+    pub space: SearchSpace,
+    pub strategy: Strategy,
+    pub budget: Budget,
+    pub rules: PruneRules,
+    /// KV heads of the timed shape (query heads follow from the group).
+    pub kv_heads: usize,
+    /// Newest tokens per sequence in fp16 in the timed cache.
+    pub residual: usize,
+    pub warmup: usize,
+    pub runs: usize,
+    /// Worst relative error against the CPU reference a candidate may have.
+    pub tolerance: f64,
+    /// Candidates within this fraction of the best are re-measured before a winner is named.
+    pub close_call: f64,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        Self {
+            space: SearchSpace::default(),
+            strategy: Strategy::Guided,
+            budget: Budget::Unlimited,
+            rules: PruneRules::default(),
+            kv_heads: 8,
+            residual: vecinfer_quant::method::DEFAULT_RESIDUAL,
+            warmup: 3,
+            runs: 20,
+            tolerance: 2e-3,
+            close_call: 0.03,
+        }
+    }
+}
+
+/// What the tuner reports while it works.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// Compiling and loading `count` candidates of a kernel shape.
+    Compiling { shape: KernelShape, count: usize },
+    /// A candidate was evaluated (or taken from the file being resumed).
+    Evaluated {
+        key: TuneKey,
+        done: usize,
+        /// What the budget allows, or the space size.
+        planned: usize,
+        best_ms: Option<f64>,
+    },
+}
+
+enum Prepared {
+    Ready(Box<VqAttention>, Resources),
+    Failed(CandidateStatus),
+}
+
+/// A tuning session on one GPU: compiled kernels and verification results are kept across
+/// keys (they depend on the config, not the batch or sequence length).
+pub struct Tuner<'g> {
+    gpu: &'g Gpu,
+    pub fingerprint: DeviceFingerprint,
+    prepared: HashMap<KernelConfig, Prepared>,
+    verified: HashMap<KernelConfig, std::result::Result<f64, String>>,
+    cases: HashMap<KernelShape, VerifyCase>,
+}
+
+/// An error's text without the generated source (NVRTC failures carry the log).
+fn short_error(e: &RuntimeError) -> String {
+    match e {
+        RuntimeError::Compile { log, arch, .. } => format!("NVRTC ({arch}): {log}"),
+        other => other.to_string(),
+    }
+}
+
+impl<'g> Tuner<'g> {
+    pub fn new(gpu: &'g Gpu) -> Result<Self> {
+        Ok(Self {
+            gpu,
+            fingerprint: fingerprint(gpu)?,
+            prepared: HashMap::new(),
+            verified: HashMap::new(),
+            cases: HashMap::new(),
+        })
+    }
+
+    /// Compiles the configs not yet prepared, NVRTC in parallel threads, then loads each
+    /// module and reads its resources. Failures are recorded per candidate.
+    fn prepare(&mut self, configs: &[KernelConfig]) {
+        let todo: Vec<KernelConfig> = configs
+            .iter()
+            .filter(|c| !self.prepared.contains_key(c))
+            .copied()
+            .collect();
+        let arch = self.gpu.arch;
+        let compiled: Vec<(KernelConfig, Option<CandidateStatus>)> = todo
+            .par_iter()
+            .map(|c| {
+                let failure = emit(c, arch)
+                    .map_err(|e| CandidateStatus::Invalid {
+                        reason: e.to_string(),
+                    })
+                    .and_then(|k| {
+                        compile(&k.source, arch, &k.attention_entry).map_err(|e| {
+                            CandidateStatus::CompileFailed {
+                                error: short_error(&e),
+                            }
+                        })
+                    })
+                    .err();
+                (*c, failure)
+            })
+            .collect();
+        let gpu = self.gpu;
+        let loaded: Vec<(KernelConfig, Prepared)> = compiled
+            .into_par_iter()
+            .map(|(c, failure)| {
+                if let Some(status) = failure {
+                    return (c, Prepared::Failed(status));
+                }
+                let ready = VqAttention::new(gpu, &c).and_then(|k| {
+                    let (registers, spilled_bytes) = k.resources()?;
+                    let r = Resources {
+                        registers,
+                        spilled_bytes,
+                        blocks_per_sm: k.blocks_per_sm,
+                        warps_per_block: c.warps as u32,
+                    };
+                    Ok(Prepared::Ready(Box::new(k), r))
+                });
+                let prepared = ready.unwrap_or_else(|e| {
+                    Prepared::Failed(CandidateStatus::LaunchFailed {
+                        error: short_error(&e),
+                    })
+                });
+                (c, prepared)
+            })
+            .collect();
+        self.prepared.extend(loaded);
+    }
+
+    /// The worst relative error of `config` on a random case (cached per config).
+    fn verify(&mut self, config: &KernelConfig) -> std::result::Result<f64, String> {
+        if let Some(v) = self.verified.get(config) {
+            return v.clone();
+        }
+        let shape = KernelShape::of(config);
+        let result = (|| {
+            if !self.cases.contains_key(&shape) {
+                let case = RandomCase {
+                    kv_heads: 2,
+                    lengths: vec![3, 700, 2500],
+                    layout: CacheLayout::default(),
+                    seed: 1,
+                };
+                let built = VerifyCase::new(self.gpu, config, &case).map_err(|e| e.to_string())?;
+                self.cases.insert(shape, built);
+            }
+            let Some(Prepared::Ready(kernel, _)) = self.prepared.get(config) else {
+                return Err("not compiled".to_string());
+            };
+            self.cases[&shape]
+                .worst_error(self.gpu, kernel)
+                .map_err(|e| short_error(&e))
+        })();
+        self.verified.insert(*config, result.clone());
+        result
+    }
+
+    /// Tunes one key: candidates of the space, pruned, searched by the strategy (reusing what
+    /// `previous` measured, for a resumed run), close calls re-measured. `checkpoint` is given
+    /// the entry every few evaluations (incomplete) so an interrupted run can resume.
+    pub fn tune(
+        &mut self,
+        key: TuneKey,
+        options: &TuneOptions,
+        previous: Option<&TunedEntry>,
+        progress: &mut dyn FnMut(Progress),
+        checkpoint: &mut dyn FnMut(&TunedEntry),
+    ) -> Result<TunedEntry> {
+        let started = Instant::now();
+        let (valid, rejected) = options.space.candidates(&key.shape, self.gpu.arch);
+        progress(Progress::Compiling {
+            shape: key.shape,
+            count: valid.len(),
+        });
+        self.prepare(&valid);
+        let mut results: Vec<CandidateResult> = rejected
+            .into_iter()
+            .map(|r| result(r.config, CandidateStatus::Invalid { reason: r.reason }))
+            .collect();
+        let mut searchable = Vec::new();
+        for c in &valid {
+            match &self.prepared[c] {
+                Prepared::Failed(status) => results.push(result(*c, status.clone())),
+                Prepared::Ready(_, r) => match options.rules.prune(r) {
+                    Some(reason) => results.push(CandidateResult {
+                        resources: Some(*r),
+                        ..result(*c, CandidateStatus::Pruned { reason })
+                    }),
+                    None => searchable.push(*c),
+                },
+            }
+        }
+        let resumed: HashMap<KernelConfig, CandidateResult> = previous
+            .filter(|p| p.key == key && p.kv_heads == options.kv_heads)
+            .map(|p| {
+                p.candidates
+                    .iter()
+                    .filter(|c| {
+                        matches!(
+                            c.status,
+                            CandidateStatus::Timed | CandidateStatus::Wrong { .. }
+                        )
+                    })
+                    .map(|c| (c.config, c.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut bench = TimingBench::new(self.gpu, &key, options)?;
+        let planned = match options.budget {
+            Budget::Evaluations(n) => n.min(searchable.len()),
+            _ => searchable.len(),
+        };
+        let mut entry = TunedEntry {
+            key,
+            kv_heads: options.kv_heads,
+            strategy: options.strategy,
+            budget: options.budget,
+            complete: false,
+            winner: None,
+            default: None,
+            evaluations: 0,
+            space_size: valid.len(),
+            seconds: 0.0,
+            candidates: results,
+        };
+        let mut evaluated: Vec<CandidateResult> = Vec::new();
+        let mut fatal: Option<RuntimeError> = None;
+        let log = search(options.strategy, &searchable, 0, options.budget, &mut |i| {
+            let config = searchable[i];
+            let r = match resumed.get(&config) {
+                Some(r) => r.clone(),
+                None => match self.evaluate(&config, &mut bench, options) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        fatal.get_or_insert(e);
+                        return None;
+                    }
+                },
+            };
+            let ms = r.ms();
+            evaluated.push(r);
+            let best_ms = evaluated.iter().filter_map(|r| r.ms()).min_by(f64::total_cmp);
+            progress(Progress::Evaluated {
+                key,
+                done: evaluated.len(),
+                planned,
+                best_ms,
+            });
+            if evaluated.len().is_multiple_of(10) {
+                let mut partial = entry.clone();
+                partial.candidates.extend(evaluated.iter().cloned());
+                partial.evaluations = evaluated.len();
+                checkpoint(&partial);
+            }
+            ms
+        });
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        entry.evaluations = log.evaluated.len();
+        self.remeasure_close_calls(&mut evaluated, &mut bench, options)?;
+        let timed = |c: &KernelConfig| {
+            evaluated
+                .iter()
+                .find(|r| r.config == *c)
+                .and_then(|r| r.ms().map(|ms| Measured { config: *c, median_ms: ms }))
+        };
+        entry.default = timed(&key.shape.default_config());
+        entry.winner = evaluated
+            .iter()
+            .filter_map(|r| r.ms().map(|ms| Measured { config: r.config, median_ms: ms }))
+            .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+        entry.candidates.extend(evaluated);
+        entry.complete = true;
+        entry.seconds = started.elapsed().as_secs_f64()
+            + previous.filter(|p| p.key == key).map_or(0.0, |p| p.seconds);
+        Ok(entry)
+    }
+
+    /// Verifies, then times, one candidate. Only failures that leave the GPU unusable are
+    /// errors; a wrong or failing candidate is a result.
+    fn evaluate(
+        &mut self,
+        config: &KernelConfig,
+        bench: &mut TimingBench,
+        options: &TuneOptions,
+    ) -> Result<CandidateResult> {
+        let resources = match &self.prepared[config] {
+            Prepared::Ready(_, r) => Some(*r),
+            Prepared::Failed(_) => None,
+        };
+        let worst = match self.verify(config) {
+            Ok(w) => w,
+            Err(error) => {
+                return Ok(CandidateResult {
+                    resources,
+                    ..result(*config, CandidateStatus::LaunchFailed { error })
+                });
+            }
+        };
+        if worst.is_nan() || worst > options.tolerance {
+            return Ok(CandidateResult {
+                resources,
+                worst_error: Some(worst),
+                ..result(
+                    *config,
+                    CandidateStatus::Wrong {
+                        relative_error: worst,
+                        tolerance: options.tolerance,
+                    },
+                )
+            });
+        }
+        let Some(Prepared::Ready(kernel, _)) = self.prepared.get(config) else {
+            unreachable!("verified candidates are compiled");
+        };
+        let stats = bench.time(kernel, options.warmup, options.runs)?;
+        Ok(CandidateResult {
+            stats: Some(stats),
+            resources,
+            worst_error: Some(worst),
+            ..result(*config, CandidateStatus::Timed)
+        })
+    }
+
+    /// Candidates within `close_call` of the best are timed again, in interleaved rounds (so
+    /// drift hits all alike); their rank is the median of the rounds' medians.
+    fn remeasure_close_calls(
+        &mut self,
+        evaluated: &mut [CandidateResult],
+        bench: &mut TimingBench,
+        options: &TuneOptions,
+    ) -> Result<()> {
+        let Some(best) = evaluated.iter().filter_map(|r| r.ms()).min_by(f64::total_cmp) else {
+            return Ok(());
+        };
+        let mut close: Vec<usize> = (0..evaluated.len())
+            .filter(|&i| evaluated[i].ms().is_some_and(|ms| ms <= best * (1.0 + options.close_call)))
+            .collect();
+        close.sort_by(|&a, &b| evaluated[a].ms().unwrap().total_cmp(&evaluated[b].ms().unwrap()));
+        close.truncate(6);
+        if close.len() < 2 {
+            return Ok(());
+        }
+        const ROUNDS: usize = 3;
+        let mut rounds = vec![Vec::with_capacity(ROUNDS); close.len()];
+        for _ in 0..ROUNDS {
+            for (slot, &i) in close.iter().enumerate() {
+                let Some(Prepared::Ready(kernel, _)) = self.prepared.get(&evaluated[i].config)
+                else {
+                    continue;
+                };
+                rounds[slot].push(bench.time(kernel, options.warmup, options.runs)?.median_ms);
+            }
+        }
+        for (slot, &i) in close.iter().enumerate() {
+            let mut r = rounds[slot].clone();
+            r.sort_by(f64::total_cmp);
+            evaluated[i].remeasured_ms = r.get(r.len() / 2).copied();
+        }
+        Ok(())
+    }
+}
+
+fn result(config: KernelConfig, status: CandidateStatus) -> CandidateResult {
+    CandidateResult {
+        config,
+        status,
+        stats: None,
+        resources: None,
+        worst_error: None,
+        remeasured_ms: None,
+    }
+}
+
+/// Random caches of the key's shape, enough copies to exceed L2, and the step's buffers.
+struct TimingBench<'g> {
+    gpu: &'g Gpu,
+    caches: Vec<GpuKvCache>,
+    query: CudaSlice<u16>,
+    out: CudaSlice<u16>,
+    workspace: Workspace,
+}
+
+impl<'g> TimingBench<'g> {
+    fn new(gpu: &'g Gpu, key: &TuneKey, options: &TuneOptions) -> Result<Self> {
+        let s = &key.shape;
+        let shape = DecodeShape {
+            batch: key.batch,
+            q_heads: options.kv_heads * s.group,
+            kv_heads: options.kv_heads,
+            head_dim: s.head_dim,
+        };
+        let config = s.default_config();
+        let coded = key.seq.saturating_sub(options.residual);
+        let fp16 = key.seq - coded;
+        let first = GpuKvCache::random(gpu, shape, &config, (coded, fp16, 0), 1)?;
+        let bytes = first.bytes_per_step(&config);
+        // Rotate through at least 256 MB (well over the 50 MB L2 of an H100).
+        let copies = (256usize << 20).div_ceil(bytes).clamp(1, 16);
+        let mut caches = vec![first];
+        for i in 1..copies {
+            caches.push(GpuKvCache::random(gpu, shape, &config, (coded, fp16, 0), 1 + i as u64)?);
+        }
+        let elements = shape.batch * shape.q_heads * shape.head_dim;
+        Ok(Self {
+            gpu,
+            caches,
+            query: gpu.stream.clone_htod(&vec![0x3c00u16; elements])?,
+            out: gpu.stream.alloc_zeros::<u16>(elements)?,
+            workspace: Workspace::default(),
+        })
+    }
+
+    fn time(&mut self, kernel: &VqAttention, warmup: usize, runs: usize) -> Result<Stats> {
+        let Self {
+            gpu,
+            caches,
+            query,
+            out,
+            workspace,
+        } = self;
+        let t = Timer::new(gpu).time(warmup, runs, |i| {
+            kernel.attend(gpu, &caches[i % caches.len()], query, out, workspace)
+        })?;
+        Ok(Stats {
+            median_ms: t.median_ms,
+            min_ms: t.min_ms,
+            max_ms: t.max_ms,
+            runs: t.runs,
+        })
+    }
+}

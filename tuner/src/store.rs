@@ -1,0 +1,452 @@
+//! The tuned-configs store: one JSON file per GPU with a versioned schema, the device and
+//! toolchain it was measured with, and per key the winner and every candidate's result.
+//!
+//! Writes hold a lock file and go through a temp file and a rename, so readers never see a
+//! half-written file and two tuners at once lose nothing. Reads check the schema version,
+//! every entry, and (with [`TunedConfigs::check_device`]) the GPU, driver, NVRTC and code
+//! generator; a mismatch is an error that says which, never a silent use.
+
+use crate::key::TuneKey;
+use crate::space::Resources;
+use crate::strategy::{Budget, Strategy};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use thiserror::Error;
+use vecinfer_codegen::{KernelConfig, KeyScoring, emit};
+
+/// The schema this crate reads and writes; files of another version are reported.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid tuned-configs file: {detail}")]
+    Corrupt { path: String, detail: String },
+    #[error(
+        "{path} has schema version {found}; this vecinfer reads version {supported}: re-run `vecinfer tune` to write it anew"
+    )]
+    Version {
+        path: String,
+        found: u64,
+        supported: u32,
+    },
+    #[error(
+        "{path} was tuned with {field} {in_file:?}, this machine has {current:?}: its timings do not apply here; tune again (`vecinfer tune`) or use the file made for this {field}"
+    )]
+    Mismatch {
+        path: String,
+        field: &'static str,
+        in_file: String,
+        current: String,
+    },
+}
+
+/// What a tuned result depends on besides the key: the GPU, its driver, the compiler and the
+/// code generator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceFingerprint {
+    pub name: String,
+    /// e.g. "9.0".
+    pub compute_capability: String,
+    pub sm_count: u32,
+    /// The driver's CUDA version, e.g. "13.0".
+    pub driver: String,
+    /// e.g. "13.0".
+    pub nvrtc: String,
+    pub crate_version: String,
+    /// A hash of the source the code generator emits for reference configs: any change to
+    /// the generated kernels changes it.
+    pub codegen: String,
+}
+
+impl DeviceFingerprint {
+    /// The NVRTC arch name, e.g. "sm_90".
+    pub fn arch(&self) -> String {
+        format!("sm_{}", self.compute_capability.replace('.', ""))
+    }
+
+    /// The file name for this GPU in a tuned-configs folder, e.g. `nvidia-h100-80gb-hbm3.json`.
+    pub fn file_name(&self) -> String {
+        file_name_for(&self.name)
+    }
+}
+
+/// `NVIDIA H100 80GB HBM3` → `nvidia-h100-80gb-hbm3.json`.
+pub fn file_name_for(device_name: &str) -> String {
+    let mut slug = String::new();
+    for ch in device_name.trim().chars() {
+        if ch.is_ascii_alphanumeric() {
+            slug.push(ch.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    format!("{}.json", slug.trim_end_matches('-'))
+}
+
+/// The code generator's fingerprint: a hash of what it emits for one config of each kernel
+/// family.
+pub fn codegen_fingerprint() -> String {
+    let d4b8 = "d4b8".parse().expect("valid codec");
+    let base = KernelConfig::default_for(128, 4, d4b8, d4b8);
+    let mut h = Sha256::new();
+    for scoring in [KeyScoring::Mma, KeyScoring::Dequantize, KeyScoring::Lut] {
+        let config = match scoring {
+            KeyScoring::Mma => base,
+            other => KernelConfig {
+                key_scoring: other,
+                ..KernelConfig::cuda_core_for(128, 4, d4b8, d4b8)
+            },
+        };
+        h.update(emit(&config, "sm_90").expect("reference configs are valid").source);
+    }
+    h.update(vecinfer_codegen::emit_append(&base).expect("valid").source);
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Median, fastest and slowest of a candidate's timed runs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub runs: usize,
+}
+
+impl Stats {
+    /// `(max − min) / median`.
+    pub fn spread(&self) -> f64 {
+        (self.max_ms - self.min_ms) / self.median_ms
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CandidateStatus {
+    /// Verified, then timed.
+    Timed,
+    /// Failed validation (shared memory, tile rules) for this shape and arch.
+    Invalid { reason: String },
+    /// Compiled, but registers, spills or occupancy rule it out before timing.
+    Pruned { reason: String },
+    CompileFailed { error: String },
+    LaunchFailed { error: String },
+    /// Its output differs from the CPU reference by more than the tolerance: never chosen.
+    Wrong { relative_error: f64, tolerance: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    pub config: KernelConfig,
+    #[serde(flatten)]
+    pub status: CandidateStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_error: Option<f64>,
+    /// The median of the close-call re-measurement, for the candidates within the noise of the
+    /// best.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remeasured_ms: Option<f64>,
+}
+
+impl CandidateResult {
+    /// The time this candidate is ranked by: the re-measurement where there is one.
+    pub fn ms(&self) -> Option<f64> {
+        match self.status {
+            CandidateStatus::Timed => self.remeasured_ms.or(self.stats.map(|s| s.median_ms)),
+            _ => None,
+        }
+    }
+}
+
+/// A config and its time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub config: KernelConfig,
+    pub median_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TunedEntry {
+    pub key: TuneKey,
+    /// KV heads of the shape timed (batch × KV heads blocks make the grid); the bench grid's
+    /// Llama-3.1-8B shape has 8.
+    pub kv_heads: usize,
+    pub strategy: Strategy,
+    pub budget: Budget,
+    /// False while a run is under way (a checkpoint a re-run resumes from).
+    pub complete: bool,
+    /// The fastest verified candidate; `None` until tuned.
+    pub winner: Option<Measured>,
+    /// The default heuristic's config, measured in the same run.
+    pub default: Option<Measured>,
+    /// Candidates timed by the search (re-measurements not counted).
+    pub evaluations: usize,
+    /// Valid candidates in the space (after shared-memory pruning).
+    pub space_size: usize,
+    pub seconds: f64,
+    pub candidates: Vec<CandidateResult>,
+}
+
+impl TunedEntry {
+    /// An entry with nothing measured: the format and keys of a GPU not yet tuned.
+    pub fn untuned(key: TuneKey, kv_heads: usize) -> Self {
+        Self {
+            key,
+            kv_heads,
+            strategy: Strategy::Exhaustive,
+            budget: Budget::Unlimited,
+            complete: false,
+            winner: None,
+            default: None,
+            evaluations: 0,
+            space_size: 0,
+            seconds: 0.0,
+            candidates: Vec::new(),
+        }
+    }
+
+    /// The recorded result of `config`, if any.
+    pub fn result_of(&self, config: &KernelConfig) -> Option<&CandidateResult> {
+        self.candidates.iter().find(|c| &c.config == config)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TunedConfigs {
+    pub schema_version: u32,
+    pub device: DeviceFingerprint,
+    pub entries: BTreeMap<String, TunedEntry>,
+}
+
+impl TunedConfigs {
+    pub fn new(device: DeviceFingerprint) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            device,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Reads and checks a file: JSON, schema version, and every entry's consistency. The
+    /// device is not checked here; see [`TunedConfigs::check_device`].
+    pub fn load(path: &Path) -> Result<Self, StoreError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// As [`TunedConfigs::load`], from text (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| corrupt(format!("not JSON ({e})")))?;
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| corrupt("no schema_version".into()))?;
+        if found != SCHEMA_VERSION as u64 {
+            return Err(StoreError::Version {
+                path: path.display().to_string(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let store: Self = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        store.check_entries().map_err(corrupt)?;
+        Ok(store)
+    }
+
+    fn check_entries(&self) -> Result<(), String> {
+        let arch = self.device.arch();
+        for (id, e) in &self.entries {
+            if *id != e.key.id() || !e.key.is_canonical() {
+                return Err(format!(
+                    "entry {id:?} holds key {} (an entry's name must be its key, with power-of-two buckets)",
+                    e.key.id()
+                ));
+            }
+            for (what, m) in [("winner", &e.winner), ("default", &e.default)] {
+                let Some(m) = m else { continue };
+                if crate::key::KernelShape::of(&m.config) != e.key.shape {
+                    return Err(format!(
+                        "entry {id}: the {what} {} is for another kernel shape",
+                        m.config
+                    ));
+                }
+                if let Err(err) = m.config.validate(&arch) {
+                    return Err(format!(
+                        "entry {id}: the {what} {} is not a valid config on {arch}: {err}",
+                        m.config
+                    ));
+                }
+                if !(m.median_ms.is_finite() && m.median_ms > 0.0) {
+                    return Err(format!(
+                        "entry {id}: the {what} has time {} ms (must be positive)",
+                        m.median_ms
+                    ));
+                }
+            }
+            if let Some(w) = &e.winner {
+                let recorded = e.result_of(&w.config).map(|c| &c.status);
+                if recorded != Some(&CandidateStatus::Timed) {
+                    return Err(format!(
+                        "entry {id}: the winner {} is not among its verified, timed candidates",
+                        w.config
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this file was made on `current`'s GPU, driver, NVRTC and code generator.
+    pub fn check_device(&self, current: &DeviceFingerprint, path: &Path) -> Result<(), StoreError> {
+        let (f, c) = (&self.device, current);
+        let fields: [(&'static str, &String, &String); 5] = [
+            ("GPU", &f.name, &c.name),
+            ("compute capability", &f.compute_capability, &c.compute_capability),
+            ("driver", &f.driver, &c.driver),
+            ("NVRTC", &f.nvrtc, &c.nvrtc),
+            ("code generator", &f.codegen, &c.codegen),
+        ];
+        for (field, in_file, now) in fields {
+            if in_file != now {
+                return Err(StoreError::Mismatch {
+                    path: path.display().to_string(),
+                    field,
+                    in_file: in_file.clone(),
+                    current: now.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The tuned entry for `key`'s kernel shape with the nearest buckets (ties: the larger
+    /// sequence, then batch), and how many powers of two away it is.
+    pub fn nearest(&self, key: &TuneKey) -> Option<(&TunedEntry, u32)> {
+        self.entries
+            .values()
+            .filter(|e| e.winner.is_some())
+            .filter_map(|e| key.bucket_distance(&e.key).map(|d| (e, d)))
+            .min_by_key(|(e, d)| (*d, std::cmp::Reverse((e.key.seq, e.key.batch))))
+    }
+
+    /// Up to `n` keys of the file nearest to `key` (any kernel shape), for error messages.
+    pub fn nearest_keys(&self, key: &TuneKey, n: usize) -> Vec<TuneKey> {
+        let mut keys: Vec<TuneKey> = self.entries.values().map(|e| e.key).collect();
+        keys.sort_by_key(|k| (key.loose_distance(k), k.id()));
+        keys.truncate(n);
+        keys
+    }
+
+    /// Puts `entry` in, unless it is an unfinished checkpoint and a complete result is there.
+    pub fn merge(&mut self, entry: TunedEntry) {
+        let id = entry.key.id();
+        let keep_existing = !entry.complete && self.entries.get(&id).is_some_and(|e| e.complete);
+        if !keep_existing {
+            self.entries.insert(id, entry);
+        }
+    }
+
+    /// Writes atomically: a temp file beside `path`, flushed, then renamed over it.
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = parent(path);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let name = path.file_name().map_or("tuned".into(), |n| n.to_string_lossy());
+        let tmp = dir.join(format!(
+            ".{name}.tmp.{}.{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let text = serde_json::to_string_pretty(self).expect("stores serialise") + "\n";
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        match written.and_then(|()| std::fs::rename(&tmp, path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(io(e))
+            }
+        }
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Holds the store's lock file (`<file>.lock`, an exclusive OS file lock) while alive.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    pub fn acquire(path: &Path) -> Result<Self, StoreError> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let io = |source| StoreError::Io {
+            path: lock_path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(parent(path)).map_err(io)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// Under the lock: reads the file at `path` (or starts one for `device`), checks it is this
+/// device's, lets `change` edit it, and writes it back atomically.
+pub fn update<T>(
+    path: &Path,
+    device: &DeviceFingerprint,
+    change: impl FnOnce(&mut TunedConfigs) -> T,
+) -> Result<T, StoreError> {
+    let _lock = StoreLock::acquire(path)?;
+    let mut store = if path.exists() {
+        let store = TunedConfigs::load(path)?;
+        store.check_device(device, path)?;
+        store
+    } else {
+        TunedConfigs::new(device.clone())
+    };
+    let out = change(&mut store);
+    store.save(path)?;
+    Ok(out)
+}

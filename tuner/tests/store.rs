@@ -1,0 +1,403 @@
+//! The tuned-configs store: round trip, atomic writes, the lock, every corrupt-file path, the
+//! device checks, and bucket lookup.
+
+use std::path::Path;
+use vecinfer_codegen::KernelConfig;
+use vecinfer_tuner::store::StoreError;
+use vecinfer_tuner::*;
+
+fn device(name: &str) -> DeviceFingerprint {
+    DeviceFingerprint {
+        name: name.into(),
+        compute_capability: "9.0".into(),
+        sm_count: 132,
+        driver: "13.0".into(),
+        nvrtc: "13.0".into(),
+        crate_version: "0.1.0".into(),
+        codegen: codegen_fingerprint(),
+    }
+}
+
+fn shape(k: &str) -> KernelShape {
+    KernelShape::new(128, 4, k.parse().unwrap(), k.parse().unwrap())
+}
+
+/// A tuned entry whose winner is a measured, non-default config.
+fn entry(key: TuneKey, ms: f64) -> TunedEntry {
+    let default = key.shape.default_config();
+    let winner = KernelConfig {
+        tile_tokens: 128,
+        ..default
+    };
+    let timed = |config: KernelConfig, median_ms: f64| CandidateResult {
+        config,
+        status: CandidateStatus::Timed,
+        stats: Some(Stats {
+            median_ms,
+            min_ms: median_ms * 0.99,
+            max_ms: median_ms * 1.02,
+            runs: 20,
+        }),
+        resources: None,
+        worst_error: Some(1e-4),
+        remeasured_ms: None,
+    };
+    TunedEntry {
+        key,
+        kv_heads: 8,
+        strategy: Strategy::Exhaustive,
+        budget: Budget::Unlimited,
+        complete: true,
+        winner: Some(Measured {
+            config: winner,
+            median_ms: ms,
+        }),
+        default: Some(Measured {
+            config: default,
+            median_ms: ms * 1.1,
+        }),
+        evaluations: 3,
+        space_size: 3,
+        seconds: 1.0,
+        candidates: vec![
+            timed(winner, ms),
+            timed(default, ms * 1.1),
+            CandidateResult {
+                config: KernelConfig {
+                    tile_tokens: 512,
+                    warps: 8,
+                    ..default
+                },
+                status: CandidateStatus::Wrong {
+                    relative_error: 0.3,
+                    tolerance: 2e-3,
+                },
+                stats: None,
+                resources: None,
+                worst_error: Some(0.3),
+                remeasured_ms: None,
+            },
+        ],
+    }
+}
+
+fn sample() -> TunedConfigs {
+    let mut s = TunedConfigs::new(device("NVIDIA H100 80GB HBM3"));
+    for (b, t) in [(8, 32768), (64, 8192), (1, 131072)] {
+        s.merge(entry(
+            TuneKey::for_shape(shape("d4b8"), b, t),
+            0.1 * b as f64,
+        ));
+    }
+    s
+}
+
+#[test]
+fn a_store_round_trips_through_its_file_with_every_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h100.json");
+    let s = sample();
+    s.save(&path).unwrap();
+    let back = TunedConfigs::load(&path).unwrap();
+    assert_eq!(back, s);
+    let e = back.entries.values().next().unwrap();
+    assert_eq!(e.candidates.len(), 3);
+    assert!(matches!(
+        e.candidates[2].status,
+        CandidateStatus::Wrong { .. }
+    ));
+    // Nothing but the file is left behind (no temp files).
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("h100.json")]);
+}
+
+#[test]
+fn readers_never_see_a_half_written_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gpu.json");
+    // A large store, so a non-atomic write would be caught part-way.
+    let mut big = sample();
+    for b in [2, 4, 16, 32, 128, 256, 512] {
+        for t in [1024, 2048, 4096, 16384, 65536] {
+            big.merge(entry(TuneKey::for_shape(shape("d2b8"), b, t), 0.2));
+        }
+    }
+    big.save(&path).unwrap();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for _ in 0..40 {
+                big.save(&path).unwrap();
+            }
+        });
+        for _ in 0..200 {
+            let loaded = TunedConfigs::load(&path).expect("always a whole file");
+            assert_eq!(loaded.entries.len(), big.entries.len());
+        }
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn two_tuners_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gpu.json");
+    let dev = device("NVIDIA H100 80GB HBM3");
+    let batches = [1, 2, 4, 8, 16, 32, 64, 128];
+    std::thread::scope(|scope| {
+        for &b in &batches {
+            let (path, dev) = (&path, &dev);
+            scope.spawn(move || {
+                for t in [4096, 8192, 32768] {
+                    update(path, dev, |s| {
+                        // Widen the window between read and write.
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        s.merge(entry(TuneKey::for_shape(shape("d4b8"), b, t), 0.1));
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let s = TunedConfigs::load(&path).unwrap();
+    assert_eq!(s.entries.len(), batches.len() * 3);
+}
+
+#[test]
+fn a_checkpoint_never_overwrites_a_complete_result() {
+    let key = TuneKey::for_shape(shape("d4b8"), 8, 32768);
+    let mut s = TunedConfigs::new(device("gpu"));
+    s.merge(entry(key, 0.1));
+    let mut partial = entry(key, 0.5);
+    partial.complete = false;
+    s.merge(partial.clone());
+    assert_eq!(s.entries[&key.id()].winner.unwrap().median_ms, 0.1);
+    partial.complete = true;
+    s.merge(partial);
+    assert_eq!(s.entries[&key.id()].winner.unwrap().median_ms, 0.5);
+}
+
+fn corrupt_error(text: &str) -> String {
+    let err = TunedConfigs::parse(text, Path::new("t.json")).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { .. } | StoreError::Version { .. }),
+        "{err:?}"
+    );
+    err.to_string()
+}
+
+/// The sample as JSON, edited by `edit`.
+fn edited(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v = serde_json::to_value(sample()).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+fn first_entry(v: &mut serde_json::Value) -> &mut serde_json::Value {
+    v["entries"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn every_corrupt_file_is_reported_with_what_is_wrong() {
+    let good = serde_json::to_string(&sample()).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        ("{ not json".into(), "not JSON"),
+        (good[..good.len() / 2].into(), "not JSON"),
+        ("{}".into(), "no schema_version"),
+        (
+            edited(|v| v["schema_version"] = 0.into()),
+            "schema version 0",
+        ),
+        (
+            edited(|v| v["schema_version"] = 2.into()),
+            "reads version 1",
+        ),
+        (
+            edited(|v| {
+                v["device"].as_object_mut().unwrap().remove("nvrtc");
+            }),
+            "missing field `nvrtc`",
+        ),
+        (
+            edited(|v| first_entry(v)["winner"]["config"]["head_dim"] = 96.into()),
+            "another kernel shape",
+        ),
+        (
+            edited(|v| first_entry(v)["winner"]["config"]["tile_tokens"] = 100.into()),
+            "not a valid config",
+        ),
+        (
+            edited(|v| first_entry(v)["winner"]["median_ms"] = (-1.0).into()),
+            "must be positive",
+        ),
+        (
+            edited(|v| first_entry(v)["winner"]["config"]["warps"] = 2.into()),
+            "not among its verified, timed candidates",
+        ),
+        (
+            edited(|v| {
+                let entries = v["entries"].as_object_mut().unwrap();
+                let (k, e) = entries
+                    .iter()
+                    .next()
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .unwrap();
+                entries.remove(&k);
+                entries.insert("renamed".into(), e);
+            }),
+            "entry \"renamed\" holds key",
+        ),
+        (
+            edited(|v| first_entry(v)["key"]["batch"] = 6.into()),
+            "power-of-two buckets",
+        ),
+        (
+            edited(|v| first_entry(v)["candidates"][0]["status"] = "fast".into()),
+            "unknown variant `fast`",
+        ),
+        (
+            edited(|v| first_entry(v)["key"]["shape"]["key_codec"] = "d3b8".into()),
+            "d3b8",
+        ),
+    ];
+    for (text, want) in cases {
+        let msg = corrupt_error(&text);
+        assert!(msg.contains(want), "want {want:?} in: {msg}");
+        assert!(msg.contains("t.json"), "the path is named: {msg}");
+    }
+}
+
+#[test]
+fn a_file_from_another_gpu_driver_nvrtc_or_code_generator_is_reported() {
+    let s = sample();
+    let here = s.device.clone();
+    let p = Path::new("h100.json");
+    s.check_device(&here, p).unwrap();
+    let cases = [
+        (
+            DeviceFingerprint {
+                name: "NVIDIA A100-SXM4-80GB".into(),
+                ..here.clone()
+            },
+            "GPU",
+        ),
+        (
+            DeviceFingerprint {
+                compute_capability: "8.0".into(),
+                ..here.clone()
+            },
+            "compute capability",
+        ),
+        (
+            DeviceFingerprint {
+                driver: "12.8".into(),
+                ..here.clone()
+            },
+            "driver",
+        ),
+        (
+            DeviceFingerprint {
+                nvrtc: "12.4".into(),
+                ..here.clone()
+            },
+            "NVRTC",
+        ),
+        (
+            DeviceFingerprint {
+                codegen: "0000".into(),
+                ..here.clone()
+            },
+            "code generator",
+        ),
+    ];
+    for (other, field) in cases {
+        let err = s.check_device(&other, p).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Mismatch { field: f, .. } if f == field),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("tune again"), "{err}");
+    }
+    // And `update` refuses to write into another GPU's file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.json");
+    s.save(&path).unwrap();
+    let err = update(&path, &device("NVIDIA A100-SXM4-80GB"), |_| ()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Mismatch { field: "GPU", .. }),
+        "{err:?}"
+    );
+    assert_eq!(TunedConfigs::load(&path).unwrap(), s, "left unchanged");
+}
+
+#[test]
+fn lookup_picks_the_nearest_bucket_of_the_same_kernel_shape() {
+    let s = sample(); // d4b8 at 8×32k, 64×8k, 1×128k
+    let pick = |b, t| choose(Some(&s), &shape("d4b8"), b, t);
+    let c = pick(8, 32768);
+    assert_eq!(
+        c.source,
+        Source::Tuned {
+            key: TuneKey::for_shape(shape("d4b8"), 8, 32768),
+            distance: 0
+        }
+    );
+    assert_eq!(c.config.tile_tokens, 128, "the winner, not the default");
+    // 6 × 30000 rounds into the 8 × 32k bucket.
+    assert!(matches!(
+        pick(6, 30000).source,
+        Source::Tuned { distance: 0, .. }
+    ));
+    // 48 × 8192: 64 × 8k is one power of two away, the others farther.
+    match pick(32, 8192).source {
+        Source::Tuned { key, distance } => {
+            assert_eq!((key.batch, key.seq, distance), (64, 8192, 1))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another codec has nothing tuned: the default heuristic, saying why.
+    let c = choose(Some(&s), &shape("d2b8"), 8, 32768);
+    assert_eq!(c.config, shape("d2b8").default_config());
+    assert!(matches!(&c.source, Source::Default { why } if why.contains("nothing tuned")));
+    let c = choose(None, &shape("d4b8"), 8, 32768);
+    assert!(
+        c.to_string()
+            .contains("default heuristic: no tuned-configs file")
+    );
+    // Entries without a winner (an untuned GPU's keys) are never picked.
+    let mut untuned = TunedConfigs::new(device("NVIDIA A100-SXM4-80GB"));
+    untuned.merge(TunedEntry::untuned(TuneKey::for_shape(
+        shape("d4b8"),
+        8,
+        32768,
+    )));
+    assert!(matches!(
+        choose(Some(&untuned), &shape("d4b8"), 8, 32768).source,
+        Source::Default { .. }
+    ));
+}
+
+#[test]
+fn nearest_keys_rank_same_shape_first_and_file_names_follow_the_gpu() {
+    let s = sample();
+    let want = TuneKey::for_shape(shape("d4b8"), 16, 16384);
+    let near = s.nearest_keys(&want, 2);
+    assert_eq!(near.len(), 2);
+    assert!(near.iter().all(|k| k.shape == want.shape));
+    assert_eq!(
+        file_name_for("NVIDIA H100 80GB HBM3"),
+        "nvidia-h100-80gb-hbm3.json"
+    );
+    assert_eq!(
+        file_name_for(" NVIDIA A100-SXM4-80GB "),
+        "nvidia-a100-sxm4-80gb.json"
+    );
+    assert_eq!(device("NVIDIA H200").arch(), "sm_90");
+}
