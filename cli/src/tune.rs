@@ -2,12 +2,15 @@
 //! `tuned-configs/<gpu>.json`; `vecinfer compare-tuning`: a strategy's picks against an
 //! exhaustive run's measurements.
 
-use crate::bench::{parse_codec_pairs, parse_list, parse_shapes, query_group, read_baseline, variant_name};
+use crate::bench::{
+    parse_codec_pairs, parse_list, parse_shapes, query_group, read_baseline, variant_name,
+};
 use crate::error::{CliError, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use vecinfer_codegen::KernelConfig;
 use vecinfer_runtime::Gpu;
 use vecinfer_tuner::measure::{Progress, TuneOptions, Tuner};
 use vecinfer_tuner::{
@@ -18,7 +21,10 @@ use vecinfer_tuner::{
 #[derive(clap::Args)]
 pub struct TuneArgs {
     /// Comma-separated BATCHxSEQ; each is tuned in its power-of-two bucket.
-    #[arg(long, default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096")]
+    #[arg(
+        long,
+        default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096"
+    )]
     pub shapes: String,
     /// Comma-separated K/V codec pairs.
     #[arg(long, default_value = "d2b8/d2b8,d4b8/d4b8,d8b12/d8b12,d8b12/d8b8")]
@@ -109,7 +115,8 @@ impl TuneArgs {
         let mut keys = Vec::new();
         for (k, v) in parse_codec_pairs(&self.codecs)? {
             for &(batch, seq) in &parse_shapes(&self.shapes)? {
-                let key = TuneKey::for_shape(KernelShape::new(self.head_dim, group, k, v), batch, seq);
+                let key =
+                    TuneKey::for_shape(KernelShape::new(self.head_dim, group, k, v), batch, seq);
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -130,7 +137,9 @@ fn devices(list: &str) -> Result<Vec<usize>> {
 
 /// The file a GPU's results go to.
 fn store_path(a: &TuneArgs, device: &DeviceFingerprint) -> PathBuf {
-    a.file.clone().unwrap_or_else(|| a.out.join(device.file_name()))
+    a.file
+        .clone()
+        .unwrap_or_else(|| a.out.join(device.file_name()))
 }
 
 pub fn run(a: TuneArgs) -> Result<()> {
@@ -163,7 +172,10 @@ pub fn run(a: TuneArgs) -> Result<()> {
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err(CliError::Invalid("a tuning worker panicked".into()))))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(CliError::Invalid("a tuning worker panicked".into())))
+            })
             .collect()
     });
     for r in results {
@@ -178,8 +190,11 @@ pub fn run(a: TuneArgs) -> Result<()> {
         let table = result_table(&store, &keys, &baseline);
         println!("{}: {}\n{table}", path.display(), store.device.name);
         if let Some(t) = &a.table {
-            std::fs::write(t, format!("# {} ({})\n\n{table}", store.device.name, path.display()))
-                .map_err(crate::error::io_error(t))?;
+            std::fs::write(
+                t,
+                format!("# {} ({})\n\n{table}", store.device.name, path.display()),
+            )
+            .map_err(crate::error::io_error(t))?;
         }
     }
     Ok(())
@@ -210,15 +225,30 @@ fn worker(
             break;
         };
         // Read under the lock; a file that is corrupt or from another GPU stops the run.
-        let previous: Option<TunedEntry> =
-            update(&path, &device, |s| s.entries.get(&key.id()).cloned())?;
+        let (previous, hints): (Option<TunedEntry>, Vec<KernelConfig>) =
+            update(&path, &device, |s| {
+                // Winners of the kernel shape's other buckets: warm starts for the search.
+                let hints = s
+                    .entries
+                    .values()
+                    .filter(|e| e.key.shape == key.shape && e.key != key)
+                    .filter_map(|e| e.winner.map(|w| w.config))
+                    .collect();
+                (s.entries.get(&key.id()).cloned(), hints)
+            })?;
         if let Some(p) = &previous
             && p.complete
             && p.strategy == options.strategy
             && p.kv_heads == options.kv_heads
             && !a.retune
         {
-            bar.println(format!("{key}: already tuned ({}), skipped; --retune to redo", p.strategy));
+            say(
+                &bar,
+                format!(
+                    "{key}: already tuned ({}), skipped; --retune to redo",
+                    p.strategy
+                ),
+            );
             continue;
         }
         bar.set_message(key.id());
@@ -227,11 +257,17 @@ fn worker(
             key,
             options,
             previous.as_ref().filter(|p| !p.complete),
+            &hints,
             &mut |p| match p {
                 Progress::Compiling { shape, count } => {
                     bar.set_message(format!("{key}: compiling {count} candidates of {shape}"));
                 }
-                Progress::Evaluated { done, planned, best_ms, .. } => {
+                Progress::Evaluated {
+                    done,
+                    planned,
+                    best_ms,
+                    ..
+                } => {
                     bar.set_length(planned as u64);
                     bar.set_position(done as u64);
                     let best = best_ms.map_or("-".into(), |ms| format!("{ms:.4} ms"));
@@ -258,11 +294,20 @@ fn worker(
             ),
             _ => format!("{key}: no candidate passed verification"),
         };
-        bar.println(summary);
+        say(&bar, summary);
         update(&path, &device, |s| s.merge(entry))?;
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// A line above the progress bar, or on stderr where the bar is hidden (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 /// Keys with no numbers, for a GPU not at hand: the file's format and what would be tuned.
@@ -296,12 +341,19 @@ pub fn result_table(
         "| key | tuned ms | default ms | tuned / default | SDPA ms | tuned vs SDPA | evaluations | winner |\n|---|---|---|---|---|---|---|---|\n",
     );
     for key in keys {
-        let Some(e) = store.entries.get(&key.id()) else { continue };
-        let (Some(w), Some(d)) = (&e.winner, &e.default) else {
-            s += &format!("| {key} | - | - | - | - | - | {} | not tuned |\n", e.evaluations);
+        let Some(e) = store.entries.get(&key.id()) else {
             continue;
         };
-        let sdpa = baseline.iter().find(|b| b.batch == key.batch && b.seq == key.seq);
+        let (Some(w), Some(d)) = (&e.winner, &e.default) else {
+            s += &format!(
+                "| {key} | - | - | - | - | - | {} | not tuned |\n",
+                e.evaluations
+            );
+            continue;
+        };
+        let sdpa = baseline
+            .iter()
+            .find(|b| b.batch == key.batch && b.seq == key.seq);
         s += &format!(
             "| {key} | {:.4} | {:.4} | {:.3}× | {} | {} | {} of {} | {} |\n",
             w.median_ms,
@@ -345,14 +397,17 @@ pub struct Comparison {
 impl Comparison {
     /// How much slower the other pick is than the exhaustive best (0.02 = 2%).
     pub fn gap(&self) -> Option<f64> {
-        self.other_pick_ms.map(|ms| ms / self.exhaustive_best_ms - 1.0)
+        self.other_pick_ms
+            .map(|ms| ms / self.exhaustive_best_ms - 1.0)
     }
 }
 
 pub fn compare(exhaustive: &TunedConfigs, other: &TunedConfigs) -> Vec<Comparison> {
     let mut out = Vec::new();
     for (id, e) in &exhaustive.entries {
-        let (Some(best), Some(o)) = (&e.winner, other.entries.get(id)) else { continue };
+        let (Some(best), Some(o)) = (&e.winner, other.entries.get(id)) else {
+            continue;
+        };
         let Some(pick) = &o.winner else { continue };
         out.push(Comparison {
             key: id.clone(),
@@ -366,7 +421,10 @@ pub fn compare(exhaustive: &TunedConfigs, other: &TunedConfigs) -> Vec<Compariso
 }
 
 pub fn run_compare(a: CompareArgs) -> Result<()> {
-    let (ex, other) = (TunedConfigs::load(&a.exhaustive)?, TunedConfigs::load(&a.other)?);
+    let (ex, other) = (
+        TunedConfigs::load(&a.exhaustive)?,
+        TunedConfigs::load(&a.other)?,
+    );
     if ex.device.name != other.device.name {
         return Err(CliError::Invalid(format!(
             "{} is from {}, {} from {}: compare runs on the same GPU",
@@ -387,15 +445,19 @@ pub fn run_compare(a: CompareArgs) -> Result<()> {
             r.exhaustive_best_ms,
             r.exhaustive_evaluations,
             r.other_pick_ms.map_or("-".into(), |v| format!("{v:.4}")),
-            r.gap().map_or("-".into(), |g| format!("{:+.1}%", 100.0 * g)),
+            r.gap()
+                .map_or("-".into(), |g| format!("{:+.1}%", 100.0 * g)),
             r.other_evaluations,
             100.0 * r.other_evaluations as f64 / r.exhaustive_evaluations.max(1) as f64
         );
     }
-    let within = rows.iter().filter(|r| r.gap().is_some_and(|g| g <= 0.03)).count();
-    let (o, e): (usize, usize) = rows
+    let within = rows
         .iter()
-        .fold((0, 0), |(o, e), r| (o + r.other_evaluations, e + r.exhaustive_evaluations));
+        .filter(|r| r.gap().is_some_and(|g| g <= 0.03))
+        .count();
+    let (o, e): (usize, usize) = rows.iter().fold((0, 0), |(o, e), r| {
+        (o + r.other_evaluations, e + r.exhaustive_evaluations)
+    });
     s += &format!(
         "\n{within} of {} keys within 3% of the exhaustive best; {o} evaluations against {e} ({:.0}%).\n",
         rows.len(),
@@ -418,7 +480,10 @@ pub fn info(tuned_dir: &Path) -> Result<()> {
         "kernel cache {}",
         vecinfer_runtime::compile::kernel_cache_dir().display()
     );
-    println!("model cache  {}", vecinfer_model::fetch::cache_dir().display());
+    println!(
+        "model cache  {}",
+        vecinfer_model::fetch::cache_dir().display()
+    );
     let gpu = match Gpu::new(0) {
         Ok(gpu) => gpu,
         Err(e) => {
@@ -436,18 +501,35 @@ pub fn info(tuned_dir: &Path) -> Result<()> {
         gpu.max_shared_per_block / 1024
     );
     let path = tuned_dir.join(device.file_name());
-    let store = match TunedConfigs::load(&path).and_then(|s| s.check_device(&device, &path).map(|()| s)) {
+    let store = match TunedConfigs::load(&path)
+        .and_then(|s| s.check_device(&device, &path).map(|()| s))
+    {
         Ok(s) => s,
         Err(e) => {
-            println!("tuned        nothing usable: {e}\n             (kernels use the default heuristic; run `vecinfer tune`)");
+            println!(
+                "tuned        nothing usable: {e}\n             (kernels use the default heuristic; run `vecinfer tune`)"
+            );
             return Ok(());
         }
     };
-    let tuned: Vec<&TunedEntry> = store.entries.values().filter(|e| e.winner.is_some()).collect();
-    println!("tuned        {} ({} keys tuned)", path.display(), tuned.len());
+    let tuned: Vec<&TunedEntry> = store
+        .entries
+        .values()
+        .filter(|e| e.winner.is_some())
+        .collect();
+    println!(
+        "tuned        {} ({} keys tuned)",
+        path.display(),
+        tuned.len()
+    );
     for e in tuned {
         let w = e.winner.as_ref().expect("filtered");
-        println!("  {}  {:.4} ms  {}", e.key, w.median_ms, variant_name(&w.config));
+        println!(
+            "  {}  {:.4} ms  {}",
+            e.key,
+            w.median_ms,
+            variant_name(&w.config)
+        );
     }
     Ok(())
 }

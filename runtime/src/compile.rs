@@ -1,9 +1,9 @@
-//! NVRTC compilation with a module cache in memory and on disk, keyed by everything that
+//! NVRTC compilation (to CUBIN) with a module cache in memory and on disk, keyed by everything that
 //! changes the result: the source's hash, the arch and the NVRTC version.
 
 use crate::error::{Result, RuntimeError};
 use crate::libraries::ensure_nvrtc;
-use cudarc::nvrtc::{CompileError, CompileOptions, Ptx, compile_ptx_with_opts};
+use cudarc::nvrtc::Ptx;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -59,50 +59,82 @@ fn cache_key(source: &str, arch: &str, nvrtc: (i32, i32)) -> String {
         .collect()
 }
 
-/// Compiles `source` to PTX for `arch`; a failure carries NVRTC's log and the source.
-/// Results are cached in memory and on disk.
+/// Compiles `source` to a CUBIN for `arch` (NVRTC runs ptxas itself, so loading needs no
+/// driver JIT and parallel compiles scale across threads); a failure carries NVRTC's log and
+/// the source. Results are cached in memory and on disk.
 pub fn compile(source: &str, arch: &'static str, entry: &str) -> Result<Ptx> {
-    static MEMORY: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    static MEMORY: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
     let nvrtc = nvrtc_version()?;
     let key = cache_key(source, arch, nvrtc);
     let memory = MEMORY.get_or_init(Default::default);
-    if let Some(ptx) = memory.lock().expect("cache lock").get(&key) {
-        return Ok(Ptx::from_src(ptx.clone()));
+    if let Some(cubin) = memory.lock().expect("cache lock").get(&key) {
+        return Ok(Ptx::from_binary(cubin.clone()));
     }
-    let disk = kernel_cache_dir().join(format!("{key}.ptx"));
-    if let Ok(ptx) = std::fs::read_to_string(&disk) {
-        memory.lock().expect("cache lock").insert(key, ptx.clone());
-        return Ok(Ptx::from_src(ptx));
+    let disk = kernel_cache_dir().join(format!("{key}.cubin"));
+    if let Ok(cubin) = std::fs::read(&disk) {
+        memory
+            .lock()
+            .expect("cache lock")
+            .insert(key, cubin.clone());
+        return Ok(Ptx::from_binary(cubin));
     }
-    let options = CompileOptions {
-        arch: Some(arch),
-        options: OPTIONS.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
-    let ptx = compile_ptx_with_opts(source, options).map_err(|e| match e {
-        CompileError::CompileError { log, options, .. } => RuntimeError::Compile {
-            entry: entry.to_string(),
-            arch: arch.to_string(),
-            options,
-            log: log.to_string_lossy().into_owned(),
-            source_text: source.to_string(),
-        },
-        other => RuntimeError::Compile {
-            entry: entry.to_string(),
-            arch: arch.to_string(),
-            options: OPTIONS.iter().map(|s| s.to_string()).collect(),
-            log: format!("{other:?}"),
-            source_text: source.to_string(),
-        },
+    let cubin = nvrtc_cubin(source, arch).map_err(|log| RuntimeError::Compile {
+        entry: entry.to_string(),
+        arch: arch.to_string(),
+        options: options(arch),
+        log,
+        source_text: source.to_string(),
     })?;
-    let text = ptx.to_src();
     // Best effort: a read-only cache dir only costs a recompile next time.
     if std::fs::create_dir_all(disk.parent().expect("has a parent")).is_ok() {
         let tmp = disk.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, &text).is_ok() {
+        if std::fs::write(&tmp, &cubin).is_ok() {
             let _ = std::fs::rename(&tmp, &disk);
         }
     }
-    memory.lock().expect("cache lock").insert(key, text.clone());
-    Ok(Ptx::from_src(text))
+    memory
+        .lock()
+        .expect("cache lock")
+        .insert(key, cubin.clone());
+    Ok(Ptx::from_binary(cubin))
+}
+
+fn options(arch: &str) -> Vec<String> {
+    let mut o = vec![format!("--gpu-architecture={arch}")];
+    o.extend(OPTIONS.iter().map(|s| s.to_string()));
+    o
+}
+
+/// One NVRTC program to CUBIN; the error is NVRTC's log (or what failed).
+fn nvrtc_cubin(source: &str, arch: &str) -> std::result::Result<Vec<u8>, String> {
+    use cudarc::nvrtc::{result, sys};
+    let src = std::ffi::CString::new(source).map_err(|e| format!("source has a NUL byte: {e}"))?;
+    let prog = result::create_program(&src, None).map_err(|e| format!("{e:?}"))?;
+    // SAFETY: `prog` was created above and is destroyed once, at the end; the size and data
+    // calls write into buffers of the size NVRTC reports.
+    unsafe {
+        let compiled = result::compile_program(prog, &options(arch));
+        let out = match compiled {
+            Ok(()) => {
+                let mut size = 0usize;
+                sys::nvrtcGetCUBINSize(prog, &mut size)
+                    .result()
+                    .and_then(|()| {
+                        let mut cubin = vec![0u8; size];
+                        sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr().cast())
+                            .result()
+                            .map(|()| cubin)
+                    })
+                    .map_err(|e| format!("reading the CUBIN failed: {e:?}"))
+            }
+            Err(e) => Err(match result::get_program_log(prog) {
+                Ok(log) => std::ffi::CStr::from_ptr(log.as_ptr())
+                    .to_string_lossy()
+                    .into_owned(),
+                Err(_) => format!("{e:?}"),
+            }),
+        };
+        let _ = result::destroy_program(prog);
+        out
+    }
 }

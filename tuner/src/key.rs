@@ -161,7 +161,10 @@ impl TuneKey {
         .iter()
         .filter(|d| **d)
         .count() as u32;
-        let aligned = TuneKey { shape: *a, ..*other };
+        let aligned = TuneKey {
+            shape: *a,
+            ..*other
+        };
         100 * differing + self.bucket_distance(&aligned).unwrap_or(0)
     }
 }
@@ -179,7 +182,10 @@ mod tests {
     #[test]
     fn buckets_are_the_nearest_power_of_two_in_log_scale() {
         let b = |x| bucket(x, (1, 1024));
-        assert_eq!([b(1), b(2), b(3), b(5), b(6), b(8), b(11), b(12)], [1, 2, 4, 4, 8, 8, 8, 16]);
+        assert_eq!(
+            [b(1), b(2), b(3), b(5), b(6), b(8), b(11), b(12)],
+            [1, 2, 4, 4, 8, 8, 8, 16]
+        );
         // Clamped at both ends.
         assert_eq!(b(0), 1);
         assert_eq!(b(5000), 1024);
@@ -195,7 +201,10 @@ mod tests {
         let k = TuneKey::for_shape(shape, 6, 30000);
         assert_eq!((k.batch, k.seq), (8, 32768));
         assert!(k.is_canonical());
-        assert_eq!(k.id(), "d128_g4_kd4b8_vd4b8_layer_smooth_hadamard_f16_b8_s32768");
+        assert_eq!(
+            k.id(),
+            "d128_g4_kd4b8_vd4b8_layer_smooth_hadamard_f16_b8_s32768"
+        );
         let far = TuneKey::for_shape(shape, 64, 4096);
         assert_eq!(k.bucket_distance(&far), Some(3 + 3));
         let other = KernelShape::new(128, 4, "d2b8".parse().unwrap(), "d4b8".parse().unwrap());

@@ -20,7 +20,7 @@ pub use key::{KernelShape, TuneKey, bucket};
 pub use lookup::{Choice, Source, choose};
 pub use space::{PruneRules, Resources, SearchSpace};
 pub use store::{
-    CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StoreError,
-    TunedConfigs, TunedEntry, codegen_fingerprint, file_name_for, update,
+    CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StoreError, TunedConfigs,
+    TunedEntry, codegen_fingerprint, file_name_for, update,
 };
 pub use strategy::{Budget, SearchLog, Strategy, search};

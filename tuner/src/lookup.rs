@@ -50,7 +50,10 @@ pub fn choose(
     let found = store.and_then(|s| s.nearest(&key));
     match found {
         Some((entry, distance)) => Choice {
-            config: entry.winner.expect("nearest only returns tuned entries").config,
+            config: entry
+                .winner
+                .expect("nearest only returns tuned entries")
+                .config,
             source: Source::Tuned {
                 key: entry.key,
                 distance,

@@ -9,7 +9,7 @@ use crate::store::{
     CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, TunedEntry,
     codegen_fingerprint,
 };
-use crate::strategy::{Budget, Strategy, search};
+use crate::strategy::{Budget, Strategy, neighbours, search};
 use cudarc::driver::CudaSlice;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -175,6 +175,18 @@ impl<'g> Tuner<'g> {
         self.prepared.extend(loaded);
     }
 
+    /// A compiled candidate's result if it cannot be searched (compile or load failure, or
+    /// ruled out by its resources), `None` if it can.
+    fn screen(&self, config: &KernelConfig, rules: &PruneRules) -> Option<CandidateResult> {
+        match &self.prepared[config] {
+            Prepared::Failed(status) => Some(result(*config, status.clone())),
+            Prepared::Ready(_, r) => rules.prune(r).map(|reason| CandidateResult {
+                resources: Some(*r),
+                ..result(*config, CandidateStatus::Pruned { reason })
+            }),
+        }
+    }
+
     /// The worst relative error of `config` on a random case (cached per config).
     fn verify(&mut self, config: &KernelConfig) -> std::result::Result<f64, String> {
         if let Some(v) = self.verified.get(config) {
@@ -204,13 +216,15 @@ impl<'g> Tuner<'g> {
     }
 
     /// Tunes one key: candidates of the space, pruned, searched by the strategy (reusing what
-    /// `previous` measured, for a resumed run), close calls re-measured. `checkpoint` is given
+    /// `previous` measured, for a resumed run; starting from the default and the `hints`, e.g.
+    /// winners of neighbouring buckets), close calls re-measured. `checkpoint` is given
     /// the entry every few evaluations (incomplete) so an interrupted run can resume.
     pub fn tune(
         &mut self,
         key: TuneKey,
         options: &TuneOptions,
         previous: Option<&TunedEntry>,
+        hints: &[KernelConfig],
         progress: &mut dyn FnMut(Progress),
         checkpoint: &mut dyn FnMut(&TunedEntry),
     ) -> Result<TunedEntry> {
@@ -220,24 +234,26 @@ impl<'g> Tuner<'g> {
             shape: key.shape,
             count: valid.len(),
         });
-        self.prepare(&valid);
         let mut results: Vec<CandidateResult> = rejected
             .into_iter()
             .map(|r| result(r.config, CandidateStatus::Invalid { reason: r.reason }))
             .collect();
-        let mut searchable = Vec::new();
-        for c in &valid {
-            match &self.prepared[c] {
-                Prepared::Failed(status) => results.push(result(*c, status.clone())),
-                Prepared::Ready(_, r) => match options.rules.prune(r) {
-                    Some(reason) => results.push(CandidateResult {
-                        resources: Some(*r),
-                        ..result(*c, CandidateStatus::Pruned { reason })
-                    }),
-                    None => searchable.push(*c),
-                },
+        // Exhaustive search compiles everything up front, in parallel, and searches only what
+        // passes the resource rules; the others compile what they visit.
+        let upfront = options.strategy == Strategy::Exhaustive;
+        let searchable: Vec<KernelConfig> = if upfront {
+            self.prepare(&valid);
+            let mut keep = Vec::new();
+            for c in &valid {
+                match self.screen(c, &options.rules) {
+                    Some(r) => results.push(r),
+                    None => keep.push(*c),
+                }
             }
-        }
+            keep
+        } else {
+            valid.clone()
+        };
         let resumed: HashMap<KernelConfig, CandidateResult> = previous
             .filter(|p| p.key == key && p.kv_heads == options.kv_heads)
             .map(|p| {
@@ -273,50 +289,88 @@ impl<'g> Tuner<'g> {
         };
         let mut evaluated: Vec<CandidateResult> = Vec::new();
         let mut fatal: Option<RuntimeError> = None;
-        let log = search(options.strategy, &searchable, 0, options.budget, &mut |i| {
-            let config = searchable[i];
-            let r = match resumed.get(&config) {
-                Some(r) => r.clone(),
-                None => match self.evaluate(&config, &mut bench, options) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        fatal.get_or_insert(e);
+        let mut screened: Vec<CandidateResult> = Vec::new();
+        let mut starts = vec![0];
+        starts.extend(
+            hints
+                .iter()
+                .filter_map(|h| searchable.iter().position(|c| c == h)),
+        );
+        starts.dedup();
+        let points: Vec<_> = searchable.iter().map(crate::space::coordinates).collect();
+        search(
+            options.strategy,
+            &searchable,
+            &starts,
+            options.budget,
+            &mut |i| {
+                let config = searchable[i];
+                if !upfront {
+                    // Compile what the local search will visit next along with it, in parallel.
+                    if !self.prepared.contains_key(&config) {
+                        let mut batch = vec![config];
+                        batch.extend(neighbours(&points, i).into_iter().map(|j| searchable[j]));
+                        self.prepare(&batch);
+                    }
+                    if let Some(r) = self.screen(&config, &options.rules) {
+                        screened.push(r);
                         return None;
                     }
-                },
-            };
-            let ms = r.ms();
-            evaluated.push(r);
-            let best_ms = evaluated.iter().filter_map(|r| r.ms()).min_by(f64::total_cmp);
-            progress(Progress::Evaluated {
-                key,
-                done: evaluated.len(),
-                planned,
-                best_ms,
-            });
-            if evaluated.len().is_multiple_of(10) {
-                let mut partial = entry.clone();
-                partial.candidates.extend(evaluated.iter().cloned());
-                partial.evaluations = evaluated.len();
-                checkpoint(&partial);
-            }
-            ms
-        });
+                }
+                let r = match resumed.get(&config) {
+                    Some(r) => r.clone(),
+                    None => match self.evaluate(&config, &mut bench, options) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            fatal.get_or_insert(e);
+                            return None;
+                        }
+                    },
+                };
+                let ms = r.ms();
+                evaluated.push(r);
+                let best_ms = evaluated
+                    .iter()
+                    .filter_map(|r| r.ms())
+                    .min_by(f64::total_cmp);
+                progress(Progress::Evaluated {
+                    key,
+                    done: evaluated.len(),
+                    planned,
+                    best_ms,
+                });
+                if evaluated.len().is_multiple_of(10) {
+                    let mut partial = entry.clone();
+                    partial.candidates.extend(evaluated.iter().cloned());
+                    partial.evaluations = evaluated.len();
+                    checkpoint(&partial);
+                }
+                ms
+            },
+        );
         if let Some(e) = fatal {
             return Err(e);
         }
-        entry.evaluations = log.evaluated.len();
+        entry.evaluations = evaluated.len();
+        entry.candidates.append(&mut screened);
         self.remeasure_close_calls(&mut evaluated, &mut bench, options)?;
         let timed = |c: &KernelConfig| {
-            evaluated
-                .iter()
-                .find(|r| r.config == *c)
-                .and_then(|r| r.ms().map(|ms| Measured { config: *c, median_ms: ms }))
+            evaluated.iter().find(|r| r.config == *c).and_then(|r| {
+                r.ms().map(|ms| Measured {
+                    config: *c,
+                    median_ms: ms,
+                })
+            })
         };
         entry.default = timed(&key.shape.default_config());
         entry.winner = evaluated
             .iter()
-            .filter_map(|r| r.ms().map(|ms| Measured { config: r.config, median_ms: ms }))
+            .filter_map(|r| {
+                r.ms().map(|ms| Measured {
+                    config: r.config,
+                    median_ms: ms,
+                })
+            })
             .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
         entry.candidates.extend(evaluated);
         entry.complete = true;
@@ -379,13 +433,26 @@ impl<'g> Tuner<'g> {
         bench: &mut TimingBench,
         options: &TuneOptions,
     ) -> Result<()> {
-        let Some(best) = evaluated.iter().filter_map(|r| r.ms()).min_by(f64::total_cmp) else {
+        let Some(best) = evaluated
+            .iter()
+            .filter_map(|r| r.ms())
+            .min_by(f64::total_cmp)
+        else {
             return Ok(());
         };
         let mut close: Vec<usize> = (0..evaluated.len())
-            .filter(|&i| evaluated[i].ms().is_some_and(|ms| ms <= best * (1.0 + options.close_call)))
+            .filter(|&i| {
+                evaluated[i]
+                    .ms()
+                    .is_some_and(|ms| ms <= best * (1.0 + options.close_call))
+            })
             .collect();
-        close.sort_by(|&a, &b| evaluated[a].ms().unwrap().total_cmp(&evaluated[b].ms().unwrap()));
+        close.sort_by(|&a, &b| {
+            evaluated[a]
+                .ms()
+                .unwrap()
+                .total_cmp(&evaluated[b].ms().unwrap())
+        });
         close.truncate(6);
         if close.len() < 2 {
             return Ok(());
@@ -448,7 +515,13 @@ impl<'g> TimingBench<'g> {
         let copies = (256usize << 20).div_ceil(bytes).clamp(1, 16);
         let mut caches = vec![first];
         for i in 1..copies {
-            caches.push(GpuKvCache::random(gpu, shape, &config, (coded, fp16, 0), 1 + i as u64)?);
+            caches.push(GpuKvCache::random(
+                gpu,
+                shape,
+                &config,
+                (coded, fp16, 0),
+                1 + i as u64,
+            )?);
         }
         let elements = shape.batch * shape.q_heads * shape.head_dim;
         Ok(Self {

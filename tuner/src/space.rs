@@ -48,10 +48,13 @@ pub struct Rejected {
 /// The axes a candidate is a point on (for local search): one number per axis.
 pub const AXES: usize = 8;
 
+/// Tokens per warp stands in for the tile: a warp's work is what the tile and warp count
+/// trade together (on the H100, 512 tokens over 8 warps ran like 256 over 4, not like 512
+/// over 4), so moving the warp count at a fixed share of the tile is one step.
 pub fn coordinates(c: &KernelConfig) -> [i64; AXES] {
     [
         c.key_scoring as i64,
-        c.tile_tokens as i64,
+        (c.tile_tokens / c.warps) as i64,
         c.warps as i64,
         c.stages as i64,
         c.codebook_replicas as i64,
@@ -70,7 +73,11 @@ impl SearchSpace {
     /// not validate with their reasons. Axes that do not apply to a kernel family (codebook
     /// copies and direct loads for the CUDA-core kernels, dims per lane for the tensor-core
     /// one) take only their neutral value there, so no config appears twice.
-    pub fn candidates(&self, shape: &KernelShape, arch: &str) -> (Vec<KernelConfig>, Vec<Rejected>) {
+    pub fn candidates(
+        &self,
+        shape: &KernelShape,
+        arch: &str,
+    ) -> (Vec<KernelConfig>, Vec<Rejected>) {
         let default = shape.default_config();
         let (mut valid, mut rejected) = (Vec::new(), Vec::new());
         match default.validate(arch) {
@@ -185,7 +192,7 @@ impl PruneRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    
+
     fn shape(k: &str, v: &str) -> KernelShape {
         KernelShape::new(128, 4, k.parse().unwrap(), v.parse().unwrap())
     }
@@ -200,19 +207,36 @@ mod tests {
             assert!(!valid[..i].contains(c), "{c} twice");
         }
         // The tensor-core kernel needs 16..=128 tokens per warp: 512 over 2 warps is out.
-        assert!(rejected.iter().any(|r| r.config.key_scoring == KeyScoring::Mma
-            && r.config.tile_tokens == 512
-            && r.config.warps == 2));
+        assert!(
+            rejected
+                .iter()
+                .any(|r| r.config.key_scoring == KeyScoring::Mma
+                    && r.config.tile_tokens == 512
+                    && r.config.warps == 2)
+        );
         // Direct code loads only at stages 1.
-        assert!(valid.iter().filter(|c| c.direct_codes).all(|c| c.stages == 1));
+        assert!(
+            valid
+                .iter()
+                .filter(|c| c.direct_codes)
+                .all(|c| c.stages == 1)
+        );
         assert!(valid.iter().any(|c| c.key_scoring == KeyScoring::Lut));
         // A tile holds at least one token per thread, mma warps 16..=128 tokens: 7 tile ×
         // warps pairs for mma × (3 staged + 1 direct) × 4 copies; CUDA-core 8 pairs × 2
         // scorings × 3 stages × 2 dims per lane, less the 6 LUT kernels with 512-token tiles
         // and 3 stages, whose table and tiles overflow 227 KB.
-        assert_eq!(valid.len(), 7 * 4 * 4 + (8 * 2 * 3 * 2 - 6), "{}", valid.len());
         assert_eq!(
-            rejected.iter().filter(|r| r.reason.starts_with("shared memory")).count(),
+            valid.len(),
+            7 * 4 * 4 + (8 * 2 * 3 * 2 - 6),
+            "{}",
+            valid.len()
+        );
+        assert_eq!(
+            rejected
+                .iter()
+                .filter(|r| r.reason.starts_with("shared memory"))
+                .count(),
             6
         );
     }
@@ -243,13 +267,31 @@ mod tests {
             warps_per_block: 4,
         };
         assert_eq!(rules.prune(&ok), None);
-        let none_fit = Resources { blocks_per_sm: 0, ..ok };
+        let none_fit = Resources {
+            blocks_per_sm: 0,
+            ..ok
+        };
         assert!(rules.prune(&none_fit).unwrap().contains("does not fit"));
-        let spills = Resources { spilled_bytes: 64, ..ok };
-        assert!(rules.prune(&spills).unwrap().contains("64 bytes of local memory"));
-        let starved = Resources { blocks_per_sm: 1, warps_per_block: 2, ..ok };
+        let spills = Resources {
+            spilled_bytes: 64,
+            ..ok
+        };
+        assert!(
+            rules
+                .prune(&spills)
+                .unwrap()
+                .contains("64 bytes of local memory")
+        );
+        let starved = Resources {
+            blocks_per_sm: 1,
+            warps_per_block: 2,
+            ..ok
+        };
         assert!(rules.prune(&starved).unwrap().contains("2 resident warps"));
-        let lenient = PruneRules { max_spilled_bytes: 128, min_resident_warps: 1 };
+        let lenient = PruneRules {
+            max_spilled_bytes: 128,
+            min_resident_warps: 1,
+        };
         assert_eq!(lenient.prune(&spills), None);
         assert_eq!(lenient.prune(&starved), None);
     }

@@ -108,10 +108,18 @@ pub fn codegen_fingerprint() -> String {
                 ..KernelConfig::cuda_core_for(128, 4, d4b8, d4b8)
             },
         };
-        h.update(emit(&config, "sm_90").expect("reference configs are valid").source);
+        h.update(
+            emit(&config, "sm_90")
+                .expect("reference configs are valid")
+                .source,
+        );
     }
     h.update(vecinfer_codegen::emit_append(&base).expect("valid").source);
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Median, fastest and slowest of a candidate's timed runs.
@@ -136,13 +144,24 @@ pub enum CandidateStatus {
     /// Verified, then timed.
     Timed,
     /// Failed validation (shared memory, tile rules) for this shape and arch.
-    Invalid { reason: String },
+    Invalid {
+        reason: String,
+    },
     /// Compiled, but registers, spills or occupancy rule it out before timing.
-    Pruned { reason: String },
-    CompileFailed { error: String },
-    LaunchFailed { error: String },
+    Pruned {
+        reason: String,
+    },
+    CompileFailed {
+        error: String,
+    },
+    LaunchFailed {
+        error: String,
+    },
     /// Its output differs from the CPU reference by more than the tolerance: never chosen.
-    Wrong { relative_error: f64, tolerance: f64 },
+    Wrong {
+        relative_error: f64,
+        tolerance: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -323,7 +342,11 @@ impl TunedConfigs {
         let (f, c) = (&self.device, current);
         let fields: [(&'static str, &String, &String); 5] = [
             ("GPU", &f.name, &c.name),
-            ("compute capability", &f.compute_capability, &c.compute_capability),
+            (
+                "compute capability",
+                &f.compute_capability,
+                &c.compute_capability,
+            ),
             ("driver", &f.driver, &c.driver),
             ("NVRTC", &f.nvrtc, &c.nvrtc),
             ("code generator", &f.codegen, &c.codegen),
@@ -377,7 +400,9 @@ impl TunedConfigs {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = parent(path);
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let name = path.file_name().map_or("tuned".into(), |n| n.to_string_lossy());
+        let name = path
+            .file_name()
+            .map_or("tuned".into(), |n| n.to_string_lossy());
         let tmp = dir.join(format!(
             ".{name}.tmp.{}.{}",
             std::process::id(),

@@ -2,14 +2,18 @@
 //! for the cost of candidate `i` (lower is better; `None` for a candidate that failed) until
 //! the budget is spent.
 //!
-//! The guided strategy is a coordinate descent from the default heuristic's config: along each
-//! axis in turn (scoring, tile, warps, stages, codebook copies, direct loads, dims per lane,
-//! split) it tries every other value, keeps the best, and stops when a full pass improves
-//! nothing. Why: the axes act mostly one at a time on this kernel (the H100 sweeps in
-//! bench/results/h100 move one knob at a time and the gains add up), the default already sits
-//! near the best, so a few one-axis moves from it reach the best region in a small fraction of
-//! the space; a cost model would need one model per GPU, and successive halving saves only on
-//! cheap low-fidelity runs, which timing one launch does not have.
+//! The guided strategy is a best-first local search from the default heuristic's config (and
+//! the winners of neighbouring buckets, when the caller has them): it times every one-axis
+//! neighbour (scoring, tokens per warp, warps, stages, codebook copies, direct loads, dims per
+//! lane, split) of the fastest config not yet expanded, and stops when two expansions in a row
+//! found nothing faster. Why: the axes act mostly one at a time on this kernel (the H100
+//! sweeps in bench/results/h100 move one knob at a time and the gains add up) once the tile is
+//! expressed as tokens per warp, and the default already sits near the best, so two or three
+//! moves reach the best region in a small fraction of the space. Cycling through the axes one
+//! at a time (first improvement) measured worse on the H100: it took the first gain on an
+//! early axis and missed a larger one on a later axis (bench/results/h100/tune). A cost model
+//! would need one model per GPU, and successive halving saves only on cheap low-fidelity runs,
+//! which timing one launch does not have.
 
 use crate::space::{AXES, coordinates};
 use rand::SeedableRng;
@@ -37,7 +41,9 @@ impl FromStr for Budget {
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let bad = || {
-            format!("budget {s:?}: valid budgets are a number of evaluations (40), seconds (90s) or unlimited")
+            format!(
+                "budget {s:?}: valid budgets are a number of evaluations (40), seconds (90s) or unlimited"
+            )
         };
         if s == "unlimited" {
             Ok(Self::Unlimited)
@@ -72,7 +78,7 @@ pub enum Strategy {
     Exhaustive,
     /// The default first, then candidates in a seeded random order.
     Random { seed: u64 },
-    /// Coordinate descent from the default (see the module doc for why).
+    /// Steepest descent over one-axis moves from the default (see the module doc for why).
     Guided,
 }
 
@@ -152,12 +158,13 @@ impl Search<'_> {
     }
 }
 
-/// Runs `strategy` over `candidates` starting from `start` (the default heuristic's config,
-/// always evaluated first), calling `objective(i)` for candidate `i`.
+/// Runs `strategy` over `candidates` starting from `starts` (the default heuristic's config
+/// first, then e.g. winners of neighbouring buckets; all evaluated first), calling
+/// `objective(i)` for candidate `i`.
 pub fn search(
     strategy: Strategy,
     candidates: &[KernelConfig],
-    start: usize,
+    starts: &[usize],
     budget: Budget,
     objective: &mut dyn FnMut(usize) -> Option<f64>,
 ) -> SearchLog {
@@ -172,15 +179,15 @@ pub fn search(
         return s.log;
     }
     let _ = match strategy {
-        Strategy::Exhaustive => in_order(&mut s, start, 0..candidates.len()),
+        Strategy::Exhaustive => in_order(&mut s, starts, 0..candidates.len()),
         Strategy::Random { seed } => {
             let mut order: Vec<usize> = (0..candidates.len()).collect();
             order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-            in_order(&mut s, start, order.into_iter())
+            in_order(&mut s, starts, order.into_iter())
         }
         Strategy::Guided => {
             let points: Vec<[i64; AXES]> = candidates.iter().map(coordinates).collect();
-            coordinate_descent(&mut s, &points, start)
+            best_first(&mut s, &points, starts, PATIENCE)
         }
     };
     s.log
@@ -188,10 +195,12 @@ pub fn search(
 
 fn in_order(
     s: &mut Search<'_>,
-    start: usize,
+    starts: &[usize],
     order: impl Iterator<Item = usize>,
 ) -> Result<(), Spent> {
-    s.cost(start)?;
+    for &i in starts {
+        s.cost(i)?;
+    }
     for i in order {
         s.cost(i)?;
     }
@@ -208,44 +217,73 @@ fn along(points: &[[i64; AXES]], from: &[i64; AXES], axis: usize, value: i64) ->
         .enumerate()
         .filter(|(_, p)| p[axis] == value)
         .min_by_key(|(i, p)| {
-            let differ = (0..AXES)
-                .filter(|&a| a != axis && p[a] != from[a])
-                .count();
+            let differ = (0..AXES).filter(|&a| a != axis && p[a] != from[a]).count();
             (differ, *i)
         })
         .map(|(i, _)| i)
 }
 
-fn coordinate_descent(
-    s: &mut Search<'_>,
-    points: &[[i64; AXES]],
-    start: usize,
-) -> Result<(), Spent> {
-    let mut current = start;
-    let mut current_cost = s.cost(current)?.unwrap_or(f64::INFINITY);
-    loop {
-        let mut improved = false;
-        for axis in 0..AXES {
-            let mut values: Vec<i64> = points.iter().map(|p| p[axis]).collect();
-            values.sort_unstable();
-            values.dedup();
-            let here = points[current];
-            let mut best = (current, current_cost);
-            for v in values.into_iter().filter(|&v| v != here[axis]) {
-                if let Some(j) = along(points, &here, axis, v)
-                    && let Some(c) = s.cost(j)?
-                    && c < best.1
-                {
-                    best = (j, c);
-                }
-            }
-            if best.0 != current {
-                (current, current_cost) = best;
-                improved = true;
+/// Every candidate one axis away from `from`: for each axis and each other value on it, the
+/// nearest candidate with that value (see [`along`]).
+pub fn neighbours(points: &[[i64; AXES]], from: usize) -> Vec<usize> {
+    let here = points[from];
+    let mut out = Vec::new();
+    for axis in 0..AXES {
+        let mut values: Vec<i64> = points.iter().map(|p| p[axis]).collect();
+        values.sort_unstable();
+        values.dedup();
+        for v in values.into_iter().filter(|&v| v != here[axis]) {
+            if let Some(j) = along(points, &here, axis, v)
+                && j != from
+                && !out.contains(&j)
+            {
+                out.push(j);
             }
         }
-        if !improved {
-            return Ok(());
+    }
+    out
+}
+
+/// Expansions in a row that may find nothing faster before the search stops.
+pub const PATIENCE: usize = 1;
+
+/// Best-first local search: expand (time every neighbour of) the fastest candidate not yet
+/// expanded; stop once [`PATIENCE`] expansions in a row found nothing faster. With patience
+/// 0 this is steepest descent; one more expansion steps off a local optimum that is one
+/// neighbour short of a better region.
+fn best_first(
+    s: &mut Search<'_>,
+    points: &[[i64; AXES]],
+    starts: &[usize],
+    patience: usize,
+) -> Result<(), Spent> {
+    for &i in starts {
+        s.cost(i)?;
+    }
+    let mut expanded = vec![false; points.len()];
+    let mut misses = 0;
+    loop {
+        let best_before = s.log.best().map_or(f64::INFINITY, |b| b.1);
+        let next = s
+            .log
+            .evaluated
+            .iter()
+            .filter(|(i, c)| c.is_some() && !expanded[*i])
+            .min_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap()))
+            .map(|&(i, _)| i);
+        let Some(next) = next else { return Ok(()) };
+        expanded[next] = true;
+        for j in neighbours(points, next) {
+            s.cost(j)?;
+        }
+        let best_after = s.log.best().map_or(f64::INFINITY, |b| b.1);
+        if best_after < best_before {
+            misses = 0;
+        } else {
+            misses += 1;
+            if misses > patience {
+                return Ok(());
+            }
         }
     }
 }
@@ -296,10 +334,16 @@ mod tests {
     fn exhaustive_finds_the_known_optimum_and_evaluates_everything_once() {
         let (candidates, optimum, cost) = synthetic();
         let mut calls = 0;
-        let log = search(Strategy::Exhaustive, &candidates, 0, Budget::Unlimited, &mut |i| {
-            calls += 1;
-            cost(i)
-        });
+        let log = search(
+            Strategy::Exhaustive,
+            &candidates,
+            &[0],
+            Budget::Unlimited,
+            &mut |i| {
+                calls += 1;
+                cost(i)
+            },
+        );
         assert_eq!(log.best().unwrap().0, optimum);
         assert_eq!(calls, candidates.len());
         assert_eq!(log.evaluated[0].0, 0, "the start comes first");
@@ -308,7 +352,13 @@ mod tests {
     #[test]
     fn guided_reaches_within_3_percent_with_a_quarter_of_the_evaluations() {
         let (candidates, optimum, cost) = synthetic();
-        let log = search(Strategy::Guided, &candidates, 0, Budget::Unlimited, &mut |i| cost(i));
+        let log = search(
+            Strategy::Guided,
+            &candidates,
+            &[0],
+            Budget::Unlimited,
+            &mut |i| cost(i),
+        );
         let (_, found) = log.best().unwrap();
         let best = cost(optimum).unwrap();
         assert!(found <= best * 1.03, "guided {found} vs optimum {best}");
@@ -324,7 +374,13 @@ mod tests {
     fn random_is_seeded_starts_at_the_default_and_keeps_to_its_budget() {
         let (candidates, _, cost) = synthetic();
         let run = |seed| {
-            search(Strategy::Random { seed }, &candidates, 5, Budget::Evaluations(20), &mut |i| cost(i))
+            search(
+                Strategy::Random { seed },
+                &candidates,
+                &[5],
+                Budget::Evaluations(20),
+                &mut |i| cost(i),
+            )
         };
         let (a, b, c) = (run(1), run(1), run(2));
         assert_eq!(a, b);
@@ -341,20 +397,34 @@ mod tests {
     fn failed_candidates_are_never_best_and_budgets_in_seconds_stop_the_search() {
         let (candidates, _, cost) = synthetic();
         // Every even candidate fails (None, or NaN from a broken timer).
-        let log = search(Strategy::Exhaustive, &candidates, 0, Budget::Unlimited, &mut |i| {
-            match i % 4 {
+        let log = search(
+            Strategy::Exhaustive,
+            &candidates,
+            &[0],
+            Budget::Unlimited,
+            &mut |i| match i % 4 {
                 0 => None,
                 2 => Some(f64::NAN),
                 _ => cost(i),
-            }
-        });
+            },
+        );
         assert_eq!(log.best().unwrap().0 % 2, 1);
         let started = Instant::now();
-        let log = search(Strategy::Exhaustive, &candidates, 0, Budget::Seconds(0.05), &mut |i| {
-            std::thread::sleep(Duration::from_millis(5));
-            cost(i)
-        });
-        assert!(log.evaluated.len() < candidates.len() / 4, "{}", log.evaluated.len());
+        let log = search(
+            Strategy::Exhaustive,
+            &candidates,
+            &[0],
+            Budget::Seconds(0.05),
+            &mut |i| {
+                std::thread::sleep(Duration::from_millis(5));
+                cost(i)
+            },
+        );
+        assert!(
+            log.evaluated.len() < candidates.len() / 4,
+            "{}",
+            log.evaluated.len()
+        );
         assert!(started.elapsed() < Duration::from_millis(200));
     }
 
@@ -369,6 +439,11 @@ mod tests {
         }
         assert_eq!("random:7".parse(), Ok(Strategy::Random { seed: 7 }));
         assert_eq!("guided".parse::<Strategy>().unwrap().to_string(), "guided");
-        assert!("bayes".parse::<Strategy>().unwrap_err().contains("exhaustive, random"));
+        assert!(
+            "bayes"
+                .parse::<Strategy>()
+                .unwrap_err()
+                .contains("exhaustive, random")
+        );
     }
 }
