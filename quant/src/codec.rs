@@ -27,6 +27,15 @@ impl VqCodec {
         }
     }
 
+    /// For constants (e.g. what the proc macros emit): a compile-time error when invalid.
+    pub const fn new_const(sub_dim: usize, bits: u32) -> Self {
+        assert!(
+            (sub_dim == 2 || sub_dim == 4 || sub_dim == 8) && bits >= 8 && bits <= 12,
+            "invalid VQ codec: d must be 2, 4 or 8 and b 8..=12"
+        );
+        Self { sub_dim, bits }
+    }
+
     /// Elements per sub-vector (`d`).
     pub fn sub_dim(self) -> usize {
         self.sub_dim

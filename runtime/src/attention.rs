@@ -36,7 +36,13 @@ pub struct SplitPlan {
 impl VqAttention {
     /// Validates the config for this GPU, generates, compiles (cached) and loads it.
     pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
-        let kernel = emit(config, gpu.arch)?;
+        Self::from_emitted(gpu, emit(config, gpu.arch)?)
+    }
+
+    /// Compiles (cached) and loads already generated source, e.g. embedded by the proc macros.
+    pub fn from_emitted(gpu: &Gpu, kernel: EmittedKernel) -> Result<Self> {
+        kernel.config.validate(gpu.arch)?;
+        let config = &kernel.config;
         if kernel.shared_bytes > gpu.max_shared_per_block {
             return Err(RuntimeError::Invalid(format!(
                 "{config}: shared memory {} KB > {} KB on {}",

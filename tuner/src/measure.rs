@@ -354,15 +354,16 @@ impl<'g> Tuner<'g> {
         entry.evaluations = evaluated.len();
         entry.candidates.append(&mut screened);
         self.remeasure_close_calls(&mut evaluated, &mut bench, options)?;
-        let timed = |c: &KernelConfig| {
-            evaluated.iter().find(|r| r.config == *c).and_then(|r| {
+        let default = key.shape.default_config();
+        entry.default = evaluated
+            .iter()
+            .find(|r| r.config == default)
+            .and_then(|r| {
                 r.ms().map(|ms| Measured {
-                    config: *c,
+                    config: default,
                     median_ms: ms,
                 })
-            })
-        };
-        entry.default = timed(&key.shape.default_config());
+            });
         entry.winner = evaluated
             .iter()
             .filter_map(|r| {

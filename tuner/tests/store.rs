@@ -373,11 +373,10 @@ fn lookup_picks_the_nearest_bucket_of_the_same_kernel_shape() {
     );
     // Entries without a winner (an untuned GPU's keys) are never picked.
     let mut untuned = TunedConfigs::new(device("NVIDIA A100-SXM4-80GB"));
-    untuned.merge(TunedEntry::untuned(TuneKey::for_shape(
-        shape("d4b8"),
+    untuned.merge(TunedEntry::untuned(
+        TuneKey::for_shape(shape("d4b8"), 8, 32768),
         8,
-        32768,
-    )));
+    ));
     assert!(matches!(
         choose(Some(&untuned), &shape("d4b8"), 8, 32768).source,
         Source::Default { .. }
