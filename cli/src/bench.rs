@@ -78,20 +78,8 @@ pub fn bench_one(
     let kernel = VqAttention::new(gpu, config)?;
     let coded = seq.saturating_sub(residual);
     let fp16 = seq - coded;
-    let probe = GpuKvCache::random(gpu, shape, config, (coded, fp16, 0), 1)?;
-    let bytes = probe.bytes_per_step(config);
-    // Rotate through enough caches that one step never finds the last one's bytes in L2.
-    let copies = (256usize << 20).div_ceil(bytes).clamp(1, 16);
-    let mut caches = vec![probe];
-    for i in 1..copies {
-        caches.push(GpuKvCache::random(
-            gpu,
-            shape,
-            config,
-            (coded, fp16, 0),
-            1 + i as u64,
-        )?);
-    }
+    let caches = GpuKvCache::rotating(gpu, shape, config, seq, residual)?;
+    let (copies, bytes) = (caches.len(), caches[0].bytes_per_step(config));
     let elements = shape.batch * shape.q_heads * shape.head_dim;
     let query = gpu
         .stream
@@ -227,9 +215,9 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     s
 }
 
-/// Arguments of `vecinfer bench`.
+/// The bench grid on the Llama-3.1-8B attention shape: `vecinfer bench` and `vecinfer tune`.
 #[derive(clap::Args)]
-pub struct BenchArgs {
+pub struct GridArgs {
     /// Comma-separated BATCHxSEQ.
     #[arg(
         long,
@@ -245,6 +233,13 @@ pub struct BenchArgs {
     pub kv_heads: usize,
     #[arg(long, default_value_t = 128)]
     pub head_dim: usize,
+}
+
+/// Arguments of `vecinfer bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub grid: GridArgs,
     /// Key scoring, comma-separated (lut, deq, mma); default: the config default. Each list
     /// option below is crossed with the others; combinations that do not validate are
     /// skipped with a notice.
@@ -397,14 +392,14 @@ pub fn configs_to_bench(
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     for &(k, v) in pairs {
-        let d = KernelConfig::default_for(a.head_dim, group, k, v);
+        let d = KernelConfig::default_for(a.grid.head_dim, group, k, v);
         // Each scoring starts from its family's defaults (the CUDA-core kernels have one
         // codebook copy and 128-token tiles).
         let family = |x: KeyScoring| match x {
             KeyScoring::Mma => d,
             other => KernelConfig {
                 key_scoring: other,
-                ..KernelConfig::cuda_core_for(a.head_dim, group, k, v)
+                ..KernelConfig::cuda_core_for(a.grid.head_dim, group, k, v)
             },
         };
         let mut all = vec![d];
@@ -465,9 +460,9 @@ pub fn configs_to_bench(
 /// Verifies, times and reports; the table goes to stdout.
 pub fn run(a: BenchArgs) -> Result<()> {
     use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
-    let shapes = parse_shapes(&a.shapes)?;
-    let pairs = parse_codec_pairs(&a.codecs)?;
-    let group = query_group(a.heads, a.kv_heads)?;
+    let shapes = parse_shapes(&a.grid.shapes)?;
+    let pairs = parse_codec_pairs(&a.grid.codecs)?;
+    let group = query_group(a.grid.heads, a.grid.kv_heads)?;
     let baseline = read_baseline(a.baseline.as_deref())?;
     let gpu = vecinfer_runtime::Gpu::new(0)?;
     let copy_tbs = copy_bandwidth(&gpu)?;
@@ -479,7 +474,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for config in configs {
         let case = RandomCase {
-            kv_heads: a.kv_heads,
+            kv_heads: a.grid.kv_heads,
             lengths: vec![3, 700, 2500],
             layout: CacheLayout::default(),
             seed: 1,
@@ -495,9 +490,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         for &(batch, seq) in &shapes {
             let shape = vecinfer_quant::DecodeShape {
                 batch,
-                q_heads: a.heads,
-                kv_heads: a.kv_heads,
-                head_dim: a.head_dim,
+                q_heads: a.grid.heads,
+                kv_heads: a.grid.kv_heads,
+                head_dim: a.grid.head_dim,
             };
             let mut row = bench_one(&gpu, &config, shape, seq, a.residual, copy_tbs, a.runs)?;
             if let Some(b) = baseline.iter().find(|b| b.batch == batch && b.seq == seq) {

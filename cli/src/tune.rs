@@ -3,7 +3,7 @@
 //! exhaustive run's measurements.
 
 use crate::bench::{
-    parse_codec_pairs, parse_list, parse_shapes, query_group, read_baseline, variant_name,
+    GridArgs, parse_codec_pairs, parse_list, parse_shapes, query_group, read_baseline, variant_name,
 };
 use crate::error::{CliError, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -20,22 +20,10 @@ use vecinfer_tuner::{
 
 #[derive(clap::Args)]
 pub struct TuneArgs {
-    /// Comma-separated BATCHxSEQ; each is tuned in its power-of-two bucket.
-    #[arg(
-        long,
-        default_value = "1x32768,1x131072,8x32768,32x8192,64x8192,128x4096"
-    )]
-    pub shapes: String,
-    /// Comma-separated K/V codec pairs.
-    #[arg(long, default_value = "d2b8/d2b8,d4b8/d4b8,d8b12/d8b12,d8b12/d8b8")]
-    pub codecs: String,
-    #[arg(long, default_value_t = 32)]
-    pub heads: usize,
-    #[arg(long, default_value_t = 8)]
-    pub kv_heads: usize,
-    #[arg(long, default_value_t = 128)]
-    pub head_dim: usize,
-    /// exhaustive, random (random:SEED) or guided (coordinate descent from the default).
+    /// Each shape is tuned in its power-of-two bucket.
+    #[command(flatten)]
+    pub grid: GridArgs,
+    /// exhaustive, random (random:SEED) or guided (best-first local search from the default).
     #[arg(long, default_value = "guided")]
     pub strategy: Strategy,
     /// Per key: evaluations (40), seconds (90s) or unlimited.
@@ -111,12 +99,15 @@ impl TuneArgs {
     }
 
     fn keys(&self) -> Result<Vec<TuneKey>> {
-        let group = query_group(self.heads, self.kv_heads)?;
+        let group = query_group(self.grid.heads, self.grid.kv_heads)?;
         let mut keys = Vec::new();
-        for (k, v) in parse_codec_pairs(&self.codecs)? {
-            for &(batch, seq) in &parse_shapes(&self.shapes)? {
-                let key =
-                    TuneKey::for_shape(KernelShape::new(self.head_dim, group, k, v), batch, seq);
+        for (k, v) in parse_codec_pairs(&self.grid.codecs)? {
+            for &(batch, seq) in &parse_shapes(&self.grid.shapes)? {
+                let key = TuneKey::for_shape(
+                    KernelShape::new(self.grid.head_dim, group, k, v),
+                    batch,
+                    seq,
+                );
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -151,7 +142,7 @@ pub fn run(a: TuneArgs) -> Result<()> {
         space: a.space()?,
         strategy: a.strategy,
         budget: a.budget,
-        kv_heads: a.kv_heads,
+        kv_heads: a.grid.kv_heads,
         runs: a.runs,
         ..TuneOptions::default()
     };
@@ -224,18 +215,19 @@ fn worker(
         let Some(key) = queue.lock().expect("no worker panicked").pop_front() else {
             break;
         };
-        // Read under the lock; a file that is corrupt or from another GPU stops the run.
-        let (previous, hints): (Option<TunedEntry>, Vec<KernelConfig>) =
-            update(&path, &device, |s| {
-                // Winners of the kernel shape's other buckets: warm starts for the search.
-                let hints = s
-                    .entries
-                    .values()
-                    .filter(|e| e.key.shape == key.shape && e.key != key)
-                    .filter_map(|e| e.winner.map(|w| w.config))
-                    .collect();
-                (s.entries.get(&key.id()).cloned(), hints)
-            })?;
+        // Read under the lock (no write); a file that is corrupt or from another GPU stops
+        // the run.
+        let stored = vecinfer_tuner::store::read(&path, &device)?;
+        let previous: Option<TunedEntry> = stored
+            .as_ref()
+            .and_then(|s| s.entries.get(&key.id()).cloned());
+        // Winners of the kernel shape's other buckets: warm starts for the search.
+        let hints: Vec<KernelConfig> = stored
+            .iter()
+            .flat_map(|s| s.entries.values())
+            .filter(|e| e.key.shape == key.shape && e.key != key)
+            .filter_map(|e| e.winner.map(|w| w.config))
+            .collect();
         if let Some(p) = &previous
             && p.complete
             && p.strategy == options.strategy
@@ -324,7 +316,7 @@ fn plan_only(a: &TuneArgs, name: &str, keys: &[TuneKey]) -> Result<()> {
     let path = store_path(a, &device);
     let mut store = TunedConfigs::new(device);
     for key in keys {
-        store.merge(TunedEntry::untuned(*key, a.kv_heads));
+        store.merge(TunedEntry::untuned(*key, a.grid.kv_heads));
     }
     store.save(&path)?;
     println!("{}: {} keys, untuned", path.display(), keys.len());

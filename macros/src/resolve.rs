@@ -88,9 +88,8 @@ pub fn resolve(args: &Args) -> syn::Result<Resolved> {
         Some(path) => tuned(args, &path, shape)?,
         None => (shape.default_config(), None),
     };
-    if tuned_from.is_none() || args.get("tuned").is_none() {
-        apply_knobs(args, &mut config)?;
-    }
+    // With `tuned`, knobs were rejected above; this applies the hand-set ones.
+    apply_knobs(args, &mut config)?;
     config
         .validate(&arch)
         .map_err(|e| error(args.span_of(culprit(&e, &config, args)), e))?;
@@ -116,11 +115,10 @@ fn apply_knobs(args: &Args, c: &mut KernelConfig) -> syn::Result<()> {
     if let Some(s) = args.parsed("scoring")? {
         // The CUDA-core kernels start from their own defaults (one codebook copy, 128 tiles).
         if s != vecinfer_codegen::KeyScoring::Mma {
-            *c = KernelConfig {
+            *c = KernelShape::of(c).apply(KernelConfig {
                 key_scoring: s,
                 ..KernelConfig::cuda_core_for(c.head_dim, c.group, c.key_codec, c.value_codec)
-            }
-            .with_method_of(c);
+            });
         }
     }
     if let Some(x) = args.int("tile")? {
@@ -152,16 +150,6 @@ fn apply_knobs(args: &Args, c: &mut KernelConfig) -> syn::Result<()> {
         c.split_query = x;
     }
     Ok(())
-}
-
-trait WithMethod {
-    fn with_method_of(self, other: &KernelConfig) -> KernelConfig;
-}
-
-impl WithMethod for KernelConfig {
-    fn with_method_of(self, other: &KernelConfig) -> KernelConfig {
-        KernelShape::of(other).apply(self)
-    }
 }
 
 /// The argument a validation error is about.

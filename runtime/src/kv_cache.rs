@@ -306,6 +306,35 @@ impl GpuKvCache {
         Ok(cache)
     }
 
+    /// Random caches of `seq` tokens per sequence (the newest `residual` in fp16), enough of
+    /// them (at least 256 MB, at most 16) that a benchmark rotating through them never finds
+    /// the previous step's bytes in L2.
+    pub fn rotating(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &vecinfer_codegen::KernelConfig,
+        seq: usize,
+        residual: usize,
+    ) -> Result<Vec<Self>> {
+        let coded = seq.saturating_sub(residual);
+        let fp16 = seq - coded;
+        let first = Self::random(gpu, shape, config, (coded, fp16, 0), 1)?;
+        let copies = (256usize << 20)
+            .div_ceil(first.bytes_per_step(config))
+            .clamp(1, 16);
+        let mut caches = vec![first];
+        for i in 1..copies {
+            caches.push(Self::random(
+                gpu,
+                shape,
+                config,
+                (coded, fp16, 0),
+                1 + i as u64,
+            )?);
+        }
+        Ok(caches)
+    }
+
     /// Bytes one decode step must read from memory: codes and fp16 tokens of every sequence.
     pub fn bytes_per_step(&self, config: &vecinfer_codegen::KernelConfig) -> usize {
         let per_head_coded: usize = self.coded_len_host.iter().sum::<usize>()

@@ -508,22 +508,7 @@ impl<'g> TimingBench<'g> {
             head_dim: s.head_dim,
         };
         let config = s.default_config();
-        let coded = key.seq.saturating_sub(options.residual);
-        let fp16 = key.seq - coded;
-        let first = GpuKvCache::random(gpu, shape, &config, (coded, fp16, 0), 1)?;
-        let bytes = first.bytes_per_step(&config);
-        // Rotate through at least 256 MB (well over the 50 MB L2 of an H100).
-        let copies = (256usize << 20).div_ceil(bytes).clamp(1, 16);
-        let mut caches = vec![first];
-        for i in 1..copies {
-            caches.push(GpuKvCache::random(
-                gpu,
-                shape,
-                &config,
-                (coded, fp16, 0),
-                1 + i as u64,
-            )?);
-        }
+        let caches = GpuKvCache::rotating(gpu, shape, &config, key.seq, options.residual)?;
         let elements = shape.batch * shape.q_heads * shape.head_dim;
         Ok(Self {
             gpu,

@@ -456,6 +456,24 @@ impl StoreLock {
     }
 }
 
+/// Under the lock: the file at `path` if there is one, checked to be this device's.
+pub fn read(path: &Path, device: &DeviceFingerprint) -> Result<Option<TunedConfigs>, StoreError> {
+    let _lock = StoreLock::acquire(path)?;
+    read_unlocked(path, device)
+}
+
+fn read_unlocked(
+    path: &Path,
+    device: &DeviceFingerprint,
+) -> Result<Option<TunedConfigs>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = TunedConfigs::load(path)?;
+    store.check_device(device, path)?;
+    Ok(Some(store))
+}
+
 /// Under the lock: reads the file at `path` (or starts one for `device`), checks it is this
 /// device's, lets `change` edit it, and writes it back atomically.
 pub fn update<T>(
@@ -464,12 +482,9 @@ pub fn update<T>(
     change: impl FnOnce(&mut TunedConfigs) -> T,
 ) -> Result<T, StoreError> {
     let _lock = StoreLock::acquire(path)?;
-    let mut store = if path.exists() {
-        let store = TunedConfigs::load(path)?;
-        store.check_device(device, path)?;
-        store
-    } else {
-        TunedConfigs::new(device.clone())
+    let mut store = match read_unlocked(path, device)? {
+        Some(store) => store,
+        None => TunedConfigs::new(device.clone()),
     };
     let out = change(&mut store);
     store.save(path)?;
