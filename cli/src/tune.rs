@@ -286,7 +286,7 @@ fn worker(
             ),
             _ => format!("{key}: no candidate passed verification"),
         };
-        say(&bar, summary);
+        say(&bar, format!("GPU {ordinal}: {summary}"));
         update(&path, &device, |s| s.merge(entry))?;
     }
     bar.finish_and_clear();

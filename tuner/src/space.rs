@@ -47,6 +47,9 @@ pub struct Rejected {
 
 /// The axes a candidate is a point on (for local search): one number per axis.
 pub const AXES: usize = 8;
+/// Where tokens per warp and the pipeline stages sit in [`coordinates`].
+pub const TOKENS_PER_WARP: usize = 1;
+pub const STAGES: usize = 3;
 
 /// Tokens per warp stands in for the tile: a warp's work is what the tile and warp count
 /// trade together (on the H100, 512 tokens over 8 warps ran like 256 over 4, not like 512

@@ -5,8 +5,8 @@
 //! The guided strategy is a best-first local search from the default heuristic's config (and
 //! the winners of neighbouring buckets, when the caller has them): it times every one-axis
 //! neighbour (scoring, tokens per warp, warps, stages, codebook copies, direct loads, dims per
-//! lane, split) of the fastest config not yet expanded, and stops when two expansions in a row
-//! found nothing faster. Why: the axes act mostly one at a time on this kernel (the H100
+//! lane, split), plus the two tokens-per-warp × stages diagonals, of the fastest config not
+//! yet expanded, and stops when two expansions in a row found nothing faster. Why: the axes act mostly one at a time on this kernel (the H100
 //! sweeps in bench/results/h100 move one knob at a time and the gains add up) once the tile is
 //! expressed as tokens per warp, and the default already sits near the best, so two or three
 //! moves reach the best region in a small fraction of the space. Cycling through the axes one
@@ -15,7 +15,7 @@
 //! would need one model per GPU, and successive halving saves only on cheap low-fidelity runs,
 //! which timing one launch does not have.
 
-use crate::space::{AXES, coordinates};
+use crate::space::{AXES, STAGES, TOKENS_PER_WARP, coordinates};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -207,38 +207,75 @@ fn in_order(
     Ok(())
 }
 
-/// The candidate with `value` on `axis` that differs from `from` on the fewest other axes
-/// (the lowest index on a tie): the next point along that axis, even where the exact line is
-/// missing (e.g. from the tensor-core kernel with 16 codebook copies to a CUDA-core kernel,
-/// which has one).
-fn along(points: &[[i64; AXES]], from: &[i64; AXES], axis: usize, value: i64) -> Option<usize> {
+/// The candidate with the given values on some axes that differs from `from` on the fewest
+/// other axes (the lowest index on a tie): the next point along those axes, even where the
+/// exact line is missing (e.g. from the tensor-core kernel with 16 codebook copies to a
+/// CUDA-core kernel, which has one).
+fn along(points: &[[i64; AXES]], from: &[i64; AXES], set: &[(usize, i64)]) -> Option<usize> {
     points
         .iter()
         .enumerate()
-        .filter(|(_, p)| p[axis] == value)
+        .filter(|(_, p)| set.iter().all(|&(axis, v)| p[axis] == v))
         .min_by_key(|(i, p)| {
-            let differ = (0..AXES).filter(|&a| a != axis && p[a] != from[a]).count();
+            let differ = (0..AXES)
+                .filter(|&a| set.iter().all(|&(axis, _)| axis != a) && p[a] != from[a])
+                .count();
             (differ, *i)
         })
         .map(|(i, _)| i)
 }
 
-/// Every candidate one axis away from `from`: for each axis and each other value on it, the
-/// nearest candidate with that value (see [`along`]).
+/// The values each axis takes over `points`, in order.
+fn axis_values(points: &[[i64; AXES]], axis: usize) -> Vec<i64> {
+    let mut values: Vec<i64> = points.iter().map(|p| p[axis]).collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// Every candidate one move away from `from`: for each axis and each other value on it, the
+/// nearest candidate with that value (see [`along`]); and the diagonal moves that trade
+/// tokens per warp against pipeline stages (one step each, opposite ways). Why the diagonal:
+/// the staging buffer is tile × stages, so a longer tile with one stage fewer keeps the shared
+/// memory, and with it the resident blocks, about the same, where either move alone crosses
+/// an occupancy step (on the H100, d8b12 at 8 × 32k: 512-token tiles on one stage are 6%
+/// faster than the default, 512 on two stages 6% slower).
 pub fn neighbours(points: &[[i64; AXES]], from: usize) -> Vec<usize> {
     let here = points[from];
     let mut out = Vec::new();
+    let add = |set: &[(usize, i64)], out: &mut Vec<usize>| {
+        if let Some(j) = along(points, &here, set)
+            && j != from
+            && !out.contains(&j)
+        {
+            out.push(j);
+        }
+    };
     for axis in 0..AXES {
-        let mut values: Vec<i64> = points.iter().map(|p| p[axis]).collect();
-        values.sort_unstable();
-        values.dedup();
-        for v in values.into_iter().filter(|&v| v != here[axis]) {
-            if let Some(j) = along(points, &here, axis, v)
-                && j != from
-                && !out.contains(&j)
-            {
-                out.push(j);
-            }
+        for v in axis_values(points, axis)
+            .into_iter()
+            .filter(|&v| v != here[axis])
+        {
+            add(&[(axis, v)], &mut out);
+        }
+    }
+    let (tpw, stages) = (
+        axis_values(points, TOKENS_PER_WARP),
+        axis_values(points, STAGES),
+    );
+    let rank = |values: &[i64], v: i64| values.iter().position(|&x| x == v);
+    if let (Some(t), Some(s)) = (
+        rank(&tpw, here[TOKENS_PER_WARP]),
+        rank(&stages, here[STAGES]),
+    ) {
+        for (dt, ds) in [(1isize, -1isize), (-1, 1)] {
+            let (Some(&t2), Some(&s2)) = (
+                tpw.get(t.wrapping_add_signed(dt)),
+                stages.get(s.wrapping_add_signed(ds)),
+            ) else {
+                continue;
+            };
+            add(&[(TOKENS_PER_WARP, t2), (STAGES, s2)], &mut out);
         }
     }
     out
@@ -330,6 +367,33 @@ mod tests {
             Some(1.0 + steps + interaction)
         };
         (candidates, optimum, cost)
+    }
+
+    #[test]
+    fn neighbours_are_one_axis_moves_plus_the_tile_for_stages_diagonals() {
+        let shape = KernelShape::new(128, 4, "d8b12".parse().unwrap(), "d8b8".parse().unwrap());
+        let (candidates, _) = SearchSpace::default().candidates(&shape, "sm_90");
+        let points: Vec<[i64; AXES]> = candidates.iter().map(coordinates).collect();
+        let here = points[0];
+        let moved = |p: &[i64; AXES]| (0..AXES).filter(|&a| p[a] != here[a]).count();
+        let near = neighbours(&points, 0);
+        let diagonal = |tokens_per_warp: i64, stages: i64| {
+            near.iter().any(|&j| {
+                let p = points[j];
+                p[TOKENS_PER_WARP] == tokens_per_warp && p[STAGES] == stages && moved(&p) == 2
+            })
+        };
+        // The d8b12/d8b8 default: 64 tokens per warp, two stages.
+        assert_eq!((here[TOKENS_PER_WARP], here[STAGES]), (64, 2));
+        assert!(diagonal(128, 1), "128 tokens per warp on one stage");
+        assert!(diagonal(32, 3), "32 tokens per warp on three stages");
+        for axis in (0..AXES).filter(|&a| axis_values(&points, a).len() > 1) {
+            assert!(
+                near.iter().any(|&j| points[j][axis] != here[axis]),
+                "no move on axis {axis}"
+            );
+        }
+        assert!(!near.contains(&0));
     }
 
     #[test]

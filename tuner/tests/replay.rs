@@ -1,9 +1,10 @@
 //! The guided strategy replayed on the H100's exhaustive measurements (the shipped
 //! tuned-configs file), keys in `vecinfer tune`'s order with the same warm starts (the
 //! winners guided found for other buckets of the kernel shape): at most a quarter of the
-//! evaluations over the grid, every pick within 5% of the exhaustive best and all but one
-//! within 3%. The one: d8b12/d8b8 at 8 × 32k, whose best (512-token tiles over 4 warps, one
-//! stage) is two moves from every start and slower after either move alone (+4.5%).
+//! evaluations over the grid and every pick within 3% of the exhaustive best. These are the
+//! numbers the strategy was designed on (the tokens-per-warp × stages diagonal came from the
+//! d8b12/d8b8 keys here), so this guards against regressions; the held-out check is the H200
+//! run in bench/results/h200/tune.
 
 use std::path::Path;
 use vecinfer_codegen::KernelConfig;
@@ -84,7 +85,7 @@ fn guided_matches_the_exhaustive_h100_run_with_a_quarter_of_the_evaluations() {
         }
     }
     println!("guided {guided_total} evaluations, exhaustive {exhaustive_total}");
-    assert!(misses.len() <= 1, "{misses:#?}");
+    assert!(misses.is_empty(), "{misses:#?}");
     assert!(
         guided_total * 4 <= exhaustive_total,
         "{guided_total} of {exhaustive_total}"
