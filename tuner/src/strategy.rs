@@ -251,10 +251,10 @@ pub fn neighbours(points: &[[i64; AXES]], from: usize) -> Vec<usize> {
             out.push(j);
         }
     };
-    for axis in 0..AXES {
+    for (axis, &current) in here.iter().enumerate() {
         for v in axis_values(points, axis)
             .into_iter()
-            .filter(|&v| v != here[axis])
+            .filter(|&v| v != current)
         {
             add(&[(axis, v)], &mut out);
         }
