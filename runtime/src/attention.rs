@@ -36,12 +36,18 @@ pub struct SplitPlan {
 impl VqAttention {
     /// Validates the config for this GPU, generates, compiles (cached) and loads it.
     pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
-        Self::from_emitted(gpu, emit(config, gpu.arch)?)
+        Self::load(gpu, emit(config, gpu.arch)?)
     }
 
-    /// Compiles (cached) and loads already generated source, e.g. embedded by the proc macros.
+    /// Compiles (cached) and loads already generated source, e.g. embedded by the proc macros
+    /// (generated for some arch: its config is validated for this GPU's).
     pub fn from_emitted(gpu: &Gpu, kernel: EmittedKernel) -> Result<Self> {
         kernel.config.validate(gpu.arch)?;
+        Self::load(gpu, kernel)
+    }
+
+    /// Compiles and loads a kernel whose config was validated for `gpu`.
+    fn load(gpu: &Gpu, kernel: EmittedKernel) -> Result<Self> {
         let config = &kernel.config;
         if kernel.shared_bytes > gpu.max_shared_per_block {
             return Err(RuntimeError::Invalid(format!(

@@ -66,4 +66,9 @@ impl<K: KernelDeclaration> DeclaredKernel<K> {
     pub fn config(&self) -> &KernelConfig {
         &self.attention.kernel.config
     }
+
+    /// The loaded kernel, e.g. to check it with [`crate::verify::VerifyCase`].
+    pub fn attention(&self) -> &VqAttention {
+        &self.attention
+    }
 }

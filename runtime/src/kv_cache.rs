@@ -102,6 +102,20 @@ fn upload_params(gpu: &Gpu, params: &LayerParams<'_>) -> Result<LayerUpload> {
     })
 }
 
+/// A cache's code and fp16 buffers, already on the GPU, their capacities (tokens per
+/// sequence and KV head) and its per-sequence lengths.
+struct Contents {
+    code_capacity: usize,
+    fp16_capacity: usize,
+    key_codes: CudaSlice<u8>,
+    value_codes: CudaSlice<u8>,
+    fp16_keys: CudaSlice<u16>,
+    fp16_values: CudaSlice<u16>,
+    coded: Vec<usize>,
+    fp16: Vec<usize>,
+    total: Vec<usize>,
+}
+
 /// Code rows needed for `total` tokens.
 pub fn coded_tokens(layout: CacheLayout, total: usize) -> usize {
     total.saturating_sub(layout.sinks + layout.residual)
@@ -123,28 +137,19 @@ impl GpuKvCache {
         let fp16_capacity = (layout.sinks + layout.residual).max(1);
         let key_row = params.keys.codec().packed_bytes(d)?;
         let value_row = params.values.codec().packed_bytes(d)?;
-        let up = upload_params(gpu, params)?;
         let st = &gpu.stream;
-        Ok(Self {
-            shape,
-            layout,
+        let contents = Contents {
             code_capacity,
             fp16_capacity,
             key_codes: st.alloc_zeros(b * hk * code_capacity * key_row)?,
             value_codes: st.alloc_zeros(b * hk * code_capacity * value_row)?,
             fp16_keys: st.alloc_zeros(b * hk * fp16_capacity * d)?,
             fp16_values: st.alloc_zeros(b * hk * fp16_capacity * d)?,
-            key_codebooks: up.key_codebooks,
-            value_codebooks: up.value_codebooks,
-            encoder: up.encoder,
-            smooth: up.smooth,
-            coded_len: st.alloc_zeros(b)?,
-            fp16_len: st.alloc_zeros(b)?,
-            total_len: [st.alloc_zeros(b)?, st.alloc_zeros(b)?],
-            parity: 0,
-            coded_len_host: vec![0; b],
-            total_len_host: vec![0; b],
-        })
+            coded: vec![0; b],
+            fp16: vec![0; b],
+            total: vec![0; b],
+        };
+        Self::assemble(gpu, params, shape, layout, contents)
     }
 
     /// Uploads the state of a CPU reference cache (used to check kernels against it, and to
@@ -203,27 +208,53 @@ impl GpuKvCache {
                 }
             }
         }
-        let up = upload_params(gpu, params)?;
         let st = &gpu.stream;
-        Ok(Self {
-            shape,
-            layout,
+        let contents = Contents {
             code_capacity,
             fp16_capacity,
             key_codes: st.clone_htod(&key_codes)?,
             value_codes: st.clone_htod(&value_codes)?,
             fp16_keys: st.clone_htod(&fp16_keys)?,
             fp16_values: st.clone_htod(&fp16_values)?,
+            coded,
+            fp16,
+            total,
+        };
+        Self::assemble(gpu, params, shape, layout, contents)
+    }
+
+    /// The cache around uploaded contents: the layer's parameters and the lengths join them.
+    fn assemble(
+        gpu: &Gpu,
+        params: &LayerParams<'_>,
+        shape: DecodeShape,
+        layout: CacheLayout,
+        c: Contents,
+    ) -> Result<Self> {
+        let up = upload_params(gpu, params)?;
+        let st = &gpu.stream;
+        Ok(Self {
+            shape,
+            layout,
+            code_capacity: c.code_capacity,
+            fp16_capacity: c.fp16_capacity,
+            key_codes: c.key_codes,
+            value_codes: c.value_codes,
+            fp16_keys: c.fp16_keys,
+            fp16_values: c.fp16_values,
             key_codebooks: up.key_codebooks,
             value_codebooks: up.value_codebooks,
             encoder: up.encoder,
             smooth: up.smooth,
-            coded_len: st.clone_htod(&as_i32(&coded)?)?,
-            fp16_len: st.clone_htod(&as_i32(&fp16)?)?,
-            total_len: [st.clone_htod(&as_i32(&total)?)?, st.alloc_zeros(b)?],
+            coded_len: st.clone_htod(&as_i32(&c.coded)?)?,
+            fp16_len: st.clone_htod(&as_i32(&c.fp16)?)?,
+            total_len: [
+                st.clone_htod(&as_i32(&c.total)?)?,
+                st.alloc_zeros(shape.batch)?,
+            ],
             parity: 0,
-            coded_len_host: coded,
-            total_len_host: total,
+            coded_len_host: c.coded,
+            total_len_host: c.total,
         })
     }
 

@@ -2,7 +2,7 @@
 //!
 //! - [`space`]: the candidates for a kernel shape, pruned by validation and by the compiled
 //!   module's registers, spills and occupancy;
-//! - [`strategy`]: exhaustive, random and guided (coordinate descent) search under a budget;
+//! - [`strategy`]: exhaustive, random and guided (best-first local search) search under a budget;
 //! - [`store`]: the versioned tuned-configs file (atomic writes, a lock, checks on read);
 //! - [`lookup`]: the nearest tuned bucket for a shape, else the default heuristic;
 //! - `measure` (feature `gpu`): compile in parallel, verify against the CPU reference, time
@@ -23,4 +23,4 @@ pub use store::{
     CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StoreError, TunedConfigs,
     TunedEntry, codegen_fingerprint, file_name_for, update,
 };
-pub use strategy::{Budget, SearchLog, Strategy, search};
+pub use strategy::{Budget, SearchLog, Strategy, search, warm_starts};

@@ -9,7 +9,7 @@ use crate::store::{
     CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, TunedEntry,
     codegen_fingerprint,
 };
-use crate::strategy::{Budget, Strategy, neighbours, search};
+use crate::strategy::{Budget, Strategy, neighbours, search, warm_starts};
 use cudarc::driver::CudaSlice;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -234,46 +234,6 @@ impl<'g> Tuner<'g> {
             shape: key.shape,
             count: valid.len(),
         });
-        let mut results: Vec<CandidateResult> = rejected
-            .into_iter()
-            .map(|r| result(r.config, CandidateStatus::Invalid { reason: r.reason }))
-            .collect();
-        // Exhaustive search compiles everything up front, in parallel, and searches only what
-        // passes the resource rules; the others compile what they visit.
-        let upfront = options.strategy == Strategy::Exhaustive;
-        let searchable: Vec<KernelConfig> = if upfront {
-            self.prepare(&valid);
-            let mut keep = Vec::new();
-            for c in &valid {
-                match self.screen(c, &options.rules) {
-                    Some(r) => results.push(r),
-                    None => keep.push(*c),
-                }
-            }
-            keep
-        } else {
-            valid.clone()
-        };
-        let resumed: HashMap<KernelConfig, CandidateResult> = previous
-            .filter(|p| p.key == key && p.kv_heads == options.kv_heads)
-            .map(|p| {
-                p.candidates
-                    .iter()
-                    .filter(|c| {
-                        matches!(
-                            c.status,
-                            CandidateStatus::Timed | CandidateStatus::Wrong { .. }
-                        )
-                    })
-                    .map(|c| (c.config, c.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut bench = TimingBench::new(self.gpu, &key, options)?;
-        let planned = match options.budget {
-            Budget::Evaluations(n) => n.min(searchable.len()),
-            _ => searchable.len(),
-        };
         let mut entry = TunedEntry {
             key,
             kv_heads: options.kv_heads,
@@ -285,23 +245,33 @@ impl<'g> Tuner<'g> {
             evaluations: 0,
             space_size: valid.len(),
             seconds: 0.0,
-            candidates: results,
+            candidates: rejected
+                .into_iter()
+                .map(|r| result(r.config, CandidateStatus::Invalid { reason: r.reason }))
+                .collect(),
+        };
+        // Exhaustive search compiles everything up front, in parallel, and searches only what
+        // passes the resource rules; the others compile what they visit.
+        let upfront = options.strategy == Strategy::Exhaustive;
+        let searchable = if upfront {
+            self.screen_upfront(&valid, &options.rules, &mut entry.candidates)
+        } else {
+            valid
+        };
+        let resumed = resumable(previous, &key, options.kv_heads);
+        let mut bench = TimingBench::new(self.gpu, &key, options)?;
+        let planned = match options.budget {
+            Budget::Evaluations(n) => n.min(searchable.len()),
+            _ => searchable.len(),
         };
         let mut evaluated: Vec<CandidateResult> = Vec::new();
         let mut fatal: Option<RuntimeError> = None;
         let mut screened: Vec<CandidateResult> = Vec::new();
-        let mut starts = vec![0];
-        starts.extend(
-            hints
-                .iter()
-                .filter_map(|h| searchable.iter().position(|c| c == h)),
-        );
-        starts.dedup();
         let points: Vec<_> = searchable.iter().map(crate::space::coordinates).collect();
         search(
             options.strategy,
             &searchable,
-            &starts,
+            &warm_starts(&searchable, hints),
             options.budget,
             &mut |i| {
                 let config = searchable[i];
@@ -329,15 +299,11 @@ impl<'g> Tuner<'g> {
                 };
                 let ms = r.ms();
                 evaluated.push(r);
-                let best_ms = evaluated
-                    .iter()
-                    .filter_map(|r| r.ms())
-                    .min_by(f64::total_cmp);
                 progress(Progress::Evaluated {
                     key,
                     done: evaluated.len(),
                     planned,
-                    best_ms,
+                    best_ms: fastest(&evaluated).map(|m| m.median_ms),
                 });
                 if evaluated.len().is_multiple_of(10) {
                     let mut partial = entry.clone();
@@ -351,33 +317,36 @@ impl<'g> Tuner<'g> {
         if let Some(e) = fatal {
             return Err(e);
         }
-        entry.evaluations = evaluated.len();
-        entry.candidates.append(&mut screened);
         self.remeasure_close_calls(&mut evaluated, &mut bench, options)?;
         let default = key.shape.default_config();
-        entry.default = evaluated
-            .iter()
-            .find(|r| r.config == default)
-            .and_then(|r| {
-                r.ms().map(|ms| Measured {
-                    config: default,
-                    median_ms: ms,
-                })
-            });
-        entry.winner = evaluated
-            .iter()
-            .filter_map(|r| {
-                r.ms().map(|ms| Measured {
-                    config: r.config,
-                    median_ms: ms,
-                })
-            })
-            .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
-        entry.candidates.extend(evaluated);
+        entry.default = fastest(evaluated.iter().filter(|r| r.config == default));
+        entry.winner = fastest(&evaluated);
+        entry.evaluations = evaluated.len();
+        entry.candidates.append(&mut screened);
+        entry.candidates.append(&mut evaluated);
         entry.complete = true;
         entry.seconds = started.elapsed().as_secs_f64()
             + previous.filter(|p| p.key == key).map_or(0.0, |p| p.seconds);
         Ok(entry)
+    }
+
+    /// Compiles all of `valid` and keeps what can be searched; the rest goes to `results`
+    /// with why.
+    fn screen_upfront(
+        &mut self,
+        valid: &[KernelConfig],
+        rules: &PruneRules,
+        results: &mut Vec<CandidateResult>,
+    ) -> Vec<KernelConfig> {
+        self.prepare(valid);
+        let mut keep = Vec::new();
+        for c in valid {
+            match self.screen(c, rules) {
+                Some(r) => results.push(r),
+                None => keep.push(*c),
+            }
+        }
+        keep
     }
 
     /// Verifies, then times, one candidate. Only failures that leave the GPU unusable are
@@ -476,6 +445,43 @@ impl<'g> Tuner<'g> {
         }
         Ok(())
     }
+}
+
+/// What a resumed run can reuse from `previous`: its timed and wrong candidates, when it is
+/// the same key measured with the same number of KV heads.
+fn resumable(
+    previous: Option<&TunedEntry>,
+    key: &TuneKey,
+    kv_heads: usize,
+) -> HashMap<KernelConfig, CandidateResult> {
+    previous
+        .filter(|p| p.key == *key && p.kv_heads == kv_heads)
+        .map(|p| {
+            p.candidates
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        c.status,
+                        CandidateStatus::Timed | CandidateStatus::Wrong { .. }
+                    )
+                })
+                .map(|c| (c.config, c.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fastest timed candidate (re-measured time where there is one).
+fn fastest<'a>(results: impl IntoIterator<Item = &'a CandidateResult>) -> Option<Measured> {
+    results
+        .into_iter()
+        .filter_map(|r| {
+            r.ms().map(|ms| Measured {
+                config: r.config,
+                median_ms: ms,
+            })
+        })
+        .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms))
 }
 
 fn result(config: KernelConfig, status: CandidateStatus) -> CandidateResult {

@@ -193,6 +193,20 @@ pub fn search(
     s.log
 }
 
+/// The search's starts: the first candidate (the default heuristic's config, by the space's
+/// order) and then each of `hints` that is in `candidates`, once.
+pub fn warm_starts(candidates: &[KernelConfig], hints: &[KernelConfig]) -> Vec<usize> {
+    let mut starts = vec![0];
+    for h in hints {
+        if let Some(i) = candidates.iter().position(|c| c == h)
+            && !starts.contains(&i)
+        {
+            starts.push(i);
+        }
+    }
+    starts
+}
+
 fn in_order(
     s: &mut Search<'_>,
     starts: &[usize],

@@ -101,16 +101,3 @@ fn replay(file: &str) {
         "{guided_total} of {exhaustive_total}"
     );
 }
-
-/// The default (index 0) and the earlier winners that are in the list.
-fn warm_starts(searched: &[KernelConfig], winners: &[KernelConfig]) -> Vec<usize> {
-    let mut starts = vec![0];
-    for w in winners {
-        if let Some(i) = searched.iter().position(|c| c == w)
-            && !starts.contains(&i)
-        {
-            starts.push(i);
-        }
-    }
-    starts
-}
