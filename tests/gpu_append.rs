@@ -1,7 +1,8 @@
 //! Quantize-and-append on the GPU against the CPU reference cache: the same tokens appended to
-//! both (bulk prefill, decode steps, from ragged states), then the codes byte for byte, the
-//! fp16 sinks and window slot for slot, the lengths, and attention over the result. Runs where
-//! a GPU is; elsewhere it prints a notice and passes, unless VECINFER_REQUIRE_GPU=1.
+//! both (bulk prefill, decode steps, from ragged states), in the contiguous and the paged
+//! layout, then the codes byte for byte, the fp16 sinks and window slot for slot, the lengths,
+//! and attention over the result. Runs where a GPU is; elsewhere it prints a notice and
+//! passes, unless VECINFER_REQUIRE_GPU=1.
 //!
 //! The GPU encoder runs the CPU encoder's arithmetic in the same order (no contraction, exact
 //! division), so the codes must match exactly; exact distance ties break to the lowest index
@@ -9,13 +10,17 @@
 
 use cudarc::driver::CudaSlice;
 use half::f16;
+use vecinfer_codegen::CodeLayout;
 use vecinfer_codegen::KernelConfig;
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
 use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, ReferenceKvCache};
-use vecinfer_runtime::verify::compare_cache_with_reference;
-use vecinfer_runtime::{Gpu, GpuKvCache, VqAppend, VqKvCache};
+use vecinfer_runtime::verify::{compare_cache_with_reference, reference_output};
+use vecinfer_runtime::{
+    Gpu, GpuKvCache, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, VqAppend, VqKvCache,
+};
 
 use vecinfer_tests::gpu_or_skip;
+use vecinfer_tests::readback::{PagedBatch, Readback};
 
 const TOLERANCE: f64 = 2e-3;
 
@@ -69,43 +74,35 @@ fn append_cpu_and_upload(
     )
 }
 
-/// Codes, fp16 slots and lengths of `gpu_cache` against `cpu`; then attention.
+/// Codes, fp16 slots and lengths of a GPU cache (either layout) against `cpu`; then
+/// attention.
 fn assert_same_state(
     gpu: &Gpu,
     config: &KernelConfig,
-    cache: &GpuKvCache,
+    cache: &dyn Readback,
     cpu: &ReferenceKvCache<'_>,
     what: &str,
     seed: u64,
 ) {
-    let s = cache.shape;
+    let s = cpu.shape();
     let (hk, d) = (s.kv_heads, s.head_dim);
-    let layout = cache.layout;
-    let (key_codes, value_codes) = cache.download_codes(gpu).unwrap();
-    let fp16_keys = gpu.stream.clone_dtoh(&cache.fp16_keys).unwrap();
-    let coded_len = gpu.stream.clone_dtoh(&cache.coded_len).unwrap();
-    let fp16_len = gpu.stream.clone_dtoh(&cache.fp16_len).unwrap();
+    let layout = cpu.layout();
     let (krow, vrow) = (config.key_row_bytes(), config.value_row_bytes());
     for seq in 0..s.batch {
         let coded = cpu.quantized_len(seq);
         assert_eq!(
-            coded_len[seq] as usize, coded,
-            "{what}: coded length of sequence {seq}"
-        );
-        assert_eq!(
-            fp16_len[seq] as usize,
-            cpu.len(seq) - coded,
-            "{what}: fp16 length of sequence {seq}"
-        );
-        assert_eq!(
-            cache.total_len_host[seq],
+            cache.len(seq),
             cpu.len(seq),
-            "{what}: host length"
+            "{what}: length of sequence {seq}"
         );
         for h in 0..hk {
-            let slot = seq * hk + h;
-            let gk = &key_codes[slot * cache.code_capacity * krow..][..coded * krow];
-            let gv = &value_codes[slot * cache.code_capacity * vrow..][..coded * vrow];
+            let (gk, gv) = cache.rows(gpu, seq, h);
+            assert_eq!(gk.len(), coded * krow, "{what}: key rows of sequence {seq}");
+            assert_eq!(
+                gv.len(),
+                coded * vrow,
+                "{what}: value rows of sequence {seq}"
+            );
             for (row, (g, c)) in gk
                 .chunks(krow)
                 .zip(cpu.key_codes(seq, h).chunks(krow))
@@ -127,33 +124,38 @@ fn assert_same_state(
                 );
             }
             let sinks = cpu.sink_len(seq);
-            let cpu_fp16: Vec<u16> = cpu.fp16_keys(seq, h).iter().map(|x| x.to_bits()).collect();
-            for (n, want) in cpu_fp16.chunks_exact(d).enumerate() {
+            let (fp16_keys, fp16_values) = cache.fp16(gpu, seq, h);
+            let bits = |x: Vec<f16>| x.iter().map(|v| v.to_bits()).collect::<Vec<u16>>();
+            let (cpu_keys, cpu_values) =
+                (bits(cpu.fp16_keys(seq, h)), bits(cpu.fp16_values(seq, h)));
+            for (n, (want_k, want_v)) in cpu_keys
+                .chunks_exact(d)
+                .zip(cpu_values.chunks_exact(d))
+                .enumerate()
+            {
                 let at = if n < sinks {
                     n
                 } else {
                     let token = sinks + coded + (n - sinks);
                     sinks + (token - sinks) % layout.residual
                 };
-                let got = &fp16_keys[(slot * cache.fp16_capacity + at) * d..][..d];
                 assert_eq!(
-                    got, want,
+                    &fp16_keys[at * d..][..d],
+                    want_k,
                     "{what}: fp16 key {n} of sequence {seq} head {h} (slot {at})"
+                );
+                assert_eq!(
+                    &fp16_values[at * d..][..d],
+                    want_v,
+                    "{what}: fp16 value {n} of sequence {seq} head {h} (slot {at})"
                 );
             }
         }
     }
     let mut r = rng(seed);
     let queries = random_vec(&mut r, s.batch * s.q_heads * d, 2.0);
-    let q16: Vec<f16> = queries.iter().map(|&x| f16::from_f32(x)).collect();
-    let q32: Vec<f32> = q16.iter().map(|h| h.to_f32()).collect();
-    let want: Vec<f32> = cpu
-        .attend(&q32)
-        .unwrap()
-        .into_iter()
-        .map(|x| f16::from_f32(x).to_f32())
-        .collect();
-    let worst = compare_cache_with_reference(gpu, config, cache, &q16, &want).unwrap();
+    let (q16, want) = reference_output(config, cpu, &queries).unwrap();
+    let worst = compare_cache_with_reference(gpu, config, cache.view(), &q16, &want).unwrap();
     eprintln!(
         "{what}: codes, fp16 slots and lengths identical; attention worst rel err {worst:.2e}"
     );
@@ -210,6 +212,34 @@ fn configs() -> Vec<KernelConfig> {
     ]
 }
 
+/// One layer's GPU cache under test: the contiguous `VqKvCache`, or a paged cache (pages
+/// handed out in a random order) with the append kernel.
+#[allow(clippy::large_enum_variant)] // a test's one value
+enum UnderTest {
+    Contiguous(VqKvCache),
+    Paged(PagedBatch, VqAppend),
+}
+
+impl UnderTest {
+    fn append(&mut self, gpu: &Gpu, k: &CudaSlice<u16>, v: &CudaSlice<u16>, count: usize) {
+        match self {
+            Self::Contiguous(c) => c.prefill(gpu, k, v, count).unwrap(),
+            Self::Paged(p, appender) => {
+                let step = p.cache.begin_step(gpu, &p.ids, count).unwrap();
+                p.cache.append(gpu, appender, &step, 0, k, v).unwrap();
+                p.step = step;
+            }
+        }
+    }
+
+    fn readback(&self) -> &dyn Readback {
+        match self {
+            Self::Contiguous(c) => c.cache(),
+            Self::Paged(p, _) => p,
+        }
+    }
+}
+
 #[test]
 fn prefill_then_decode_matches_the_cpu_cache() {
     let Some(gpu) = gpu_or_skip() else { return };
@@ -217,45 +247,81 @@ fn prefill_then_decode_matches_the_cpu_cache() {
         sinks: 4,
         residual: 16,
     };
-    for (i, config) in configs().into_iter().enumerate() {
-        let seed = 500 + i as u64;
-        let shape = DecodeShape {
-            batch: 3,
-            q_heads: 2 * config.group,
-            kv_heads: 2,
-            head_dim: config.head_dim,
-        };
-        let set = random_codebook_set(
-            seed,
-            config.key_codec,
-            config.value_codec,
-            config.granularity,
-            1,
-            shape.kv_heads,
-            shape.head_dim,
-        );
-        let params = set.layer(0, config.transform).unwrap();
-        let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
-        let mut gpu_cache = VqKvCache::new(&gpu, &config, &params, shape, layout, 400).unwrap();
-        let mut r = rng(seed);
-        // Bulk prefill: sinks, codes and a full window in one launch.
-        let prefill = 150;
-        let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, prefill));
-        gpu_cache.prefill(&gpu, &k, &v, prefill).unwrap();
-        let what = format!("{config} after a prefill of {prefill}");
-        assert_same_state(&gpu, &config, &gpu_cache.cache, &cpu, &what, seed);
-        // Decode steps: each flushes the oldest window token into codes (ring wraps twice).
-        for _ in 0..40 {
-            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
-            gpu_cache.append(&gpu, &k, &v).unwrap();
+    let layouts = [
+        CodeLayout::Contiguous,
+        CodeLayout::Paged { page_tokens: 16 },
+        CodeLayout::Paged { page_tokens: 64 },
+    ];
+    for (i, base) in configs().into_iter().enumerate() {
+        for code_layout in layouts {
+            let config = KernelConfig {
+                layout: code_layout,
+                ..base
+            };
+            let seed = 500 + i as u64;
+            let shape = DecodeShape {
+                batch: 3,
+                q_heads: 2 * config.group,
+                kv_heads: 2,
+                head_dim: config.head_dim,
+            };
+            let set = random_codebook_set(
+                seed,
+                config.key_codec,
+                config.value_codec,
+                config.granularity,
+                1,
+                shape.kv_heads,
+                shape.head_dim,
+            );
+            let params = set.layer(0, config.transform).unwrap();
+            let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
+            let mut under_test = match code_layout {
+                CodeLayout::Contiguous => UnderTest::Contiguous(
+                    VqKvCache::new(&gpu, &config, &params, shape, layout, 400).unwrap(),
+                ),
+                CodeLayout::Paged { page_tokens } => {
+                    let mut cache = PagedKvCache::new(
+                        &gpu,
+                        &[params],
+                        PagedCacheOptions {
+                            page_tokens,
+                            pool: PoolSize::Pages(3 * 400 / page_tokens),
+                            max_sequences: 3,
+                            window: layout,
+                            shuffle_seed: Some(seed),
+                        },
+                    )
+                    .unwrap();
+                    let ids: Vec<SequenceId> =
+                        (0..3).map(|_| cache.add_sequence().unwrap()).collect();
+                    let step = cache.begin_step(&gpu, &ids, 0).unwrap();
+                    UnderTest::Paged(
+                        PagedBatch { cache, ids, step },
+                        VqAppend::new(&gpu, &config).unwrap(),
+                    )
+                }
+            };
+            let mut r = rng(seed);
+            // Bulk prefill: sinks, codes and a full window in one launch.
+            let prefill = 150;
+            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, prefill));
+            under_test.append(&gpu, &k, &v, prefill);
+            let what = format!("{config} after a prefill of {prefill}");
+            assert_same_state(&gpu, &config, under_test.readback(), &cpu, &what, seed);
+            // Decode steps: each flushes the oldest window token into codes (ring wraps twice).
+            for _ in 0..40 {
+                let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
+                under_test.append(&gpu, &k, &v, 1);
+            }
+            let what = format!("{config} after 40 decode steps");
+            assert_same_state(&gpu, &config, under_test.readback(), &cpu, &what, seed + 1);
+            // A chunked prefill on top (flushes window tokens from before the call).
+            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 21));
+            under_test.append(&gpu, &k, &v, 21);
+            let what = format!("{config} after a chunk of 21");
+            assert_same_state(&gpu, &config, under_test.readback(), &cpu, &what, seed + 2);
         }
-        let what = format!("{config} after 40 decode steps");
-        assert_same_state(&gpu, &config, &gpu_cache.cache, &cpu, &what, seed + 1);
-        // A chunked prefill on top (flushes window tokens from before the call).
-        let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 21));
-        gpu_cache.prefill(&gpu, &k, &v, 21).unwrap();
-        let what = format!("{config} after a chunk of 21");
-        assert_same_state(&gpu, &config, &gpu_cache.cache, &cpu, &what, seed + 2);
     }
 }
 
@@ -316,7 +382,7 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
         let appender = VqAppend::new(&gpu, &config).unwrap();
         for _ in 0..30 {
             let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
-            appender.append(&gpu, &mut cache, &k, &v, 1).unwrap();
+            cache.append(&gpu, &appender, &k, &v, 1).unwrap();
         }
         let what = format!("{config} {layout:?} from ragged lengths {lengths:?}");
         assert_same_state(&gpu, &config, &cache, &cpu, &what, 11);
@@ -361,4 +427,5 @@ fn appending_past_the_capacity_is_an_error_and_changes_nothing() {
     let wrong = gpu.stream.clone_htod(&t.keys[..10]).unwrap();
     let err = cache.append(&gpu, &wrong, &values).unwrap_err().to_string();
     assert!(err.contains("batch × kv_heads × count × head_dim"), "{err}");
+    assert_eq!(cache.len(0), 0);
 }

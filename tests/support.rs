@@ -1,5 +1,8 @@
 //! Helpers shared by the cross-crate tests.
 
+#[path = "readback.rs"]
+pub mod readback;
+
 use std::path::PathBuf;
 pub use vecinfer_quant::synthetic::{outlier_keys, random_vec, rng};
 use vecinfer_quant::{CodebookSet, Granularity};

@@ -6,12 +6,14 @@
 use crate::error::{CliError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use vecinfer_codegen::{KernelConfig, KeyScoring};
+use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring};
 use vecinfer_quant::DecodeShape;
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
 use vecinfer_runtime::timing::Timer;
-use vecinfer_runtime::{Gpu, GpuKvCache, VqAppend, VqAttention, Workspace};
+use vecinfer_runtime::{
+    Gpu, GpuKvCache, OneLayerCache, PagedKvCache, VqAppend, VqAttention, Workspace,
+};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRow {
@@ -78,7 +80,7 @@ pub fn bench_one(
     let kernel = VqAttention::new(gpu, config)?;
     let coded = seq.saturating_sub(residual);
     let fp16 = seq - coded;
-    let caches = GpuKvCache::rotating(gpu, shape, config, seq, residual)?;
+    let caches = OneLayerCache::rotating(gpu, shape, config, seq, residual)?;
     let (copies, bytes) = (caches.len(), caches[0].bytes_per_step(config));
     let elements = shape.batch * shape.q_heads * shape.head_dim;
     let query = gpu
@@ -87,22 +89,39 @@ pub fn bench_one(
         .map_err(rt)?; // 1.0 in fp16
     let mut out = gpu.stream.alloc_zeros::<u16>(elements).map_err(rt)?;
     let mut workspace = Workspace::default();
-    let plan = kernel.plan(gpu, &caches[0]);
+    let plan = kernel.plan(gpu, &caches[0].view()?);
     let t = Timer::new(gpu).time(5, runs, |i| {
-        kernel.attend(gpu, &caches[i % copies], &query, &mut out, &mut workspace)
+        kernel.attend(
+            gpu,
+            caches[i % copies].view()?,
+            &query,
+            &mut out,
+            &mut workspace,
+        )
     })?;
     // One decode step's new token per sequence; every append flushes a window token into
     // codes. Its GPU time is what it adds to a step: APPEND_REPS launches are queued behind a
-    // 256 MB copy, so they run back to back however slowly the host enqueues them.
+    // 256 MB copy, so they run back to back however slowly the host enqueues them. A paged
+    // cache begins a step per append (pages reserved, tables uploaded), as an engine does.
     const APPEND_REPS: usize = 20;
     let append_runs = runs.min(30);
-    let mut growing = GpuKvCache::random(
-        gpu,
-        shape,
-        config,
-        (coded, fp16, (5 + append_runs) * APPEND_REPS),
-        99,
-    )?;
+    let room = (5 + append_runs) * APPEND_REPS;
+    let mut growing = match config.layout {
+        CodeLayout::Contiguous => OneLayerCache::Contiguous(GpuKvCache::random(
+            gpu,
+            shape,
+            config,
+            (coded, fp16, room),
+            99,
+        )?),
+        CodeLayout::Paged { .. } => OneLayerCache::Paged(PagedKvCache::random(
+            gpu,
+            shape,
+            config,
+            (seq, residual, room),
+            99,
+        )?),
+    };
     let appender = VqAppend::new(gpu, config)?;
     let token = gpu
         .stream
@@ -123,7 +142,14 @@ pub fn bench_one(
         },
         |_| {
             for _ in 0..APPEND_REPS {
-                appender.append(gpu, &mut growing, &token, &token, 1)?;
+                match &mut growing {
+                    OneLayerCache::Contiguous(c) => c.append(gpu, &appender, &token, &token, 1)?,
+                    OneLayerCache::Paged(p) => {
+                        let ids: Vec<_> = p.table().sequences().collect();
+                        let step = p.begin_step(gpu, &ids, 1)?;
+                        p.append(gpu, &appender, &step, 0, &token, &token)?;
+                    }
+                }
             }
             Ok(())
         },

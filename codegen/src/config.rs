@@ -72,6 +72,68 @@ impl std::str::FromStr for SplitPolicy {
     }
 }
 
+/// Where a sequence's code rows live in GPU memory.
+///
+/// Every kernel maps (batch entry, KV head, coded row) to an address through one device
+/// function (`code_row_index` in `cuda/cache_view.cuh`); the layout only changes that function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeLayout {
+    /// A fixed region of `code_capacity` rows per (sequence slot, KV head).
+    #[default]
+    Contiguous,
+    /// Pages of `page_tokens` rows from a shared pool, `[pages, kv_heads, page_tokens, row]`,
+    /// found through a block table per sequence (`page_indptr` / `page_indices`).
+    Paged { page_tokens: usize },
+}
+
+/// Page sizes the kernels take: powers of two from 16 to 512 tokens.
+pub const PAGE_TOKENS: [usize; 6] = [16, 32, 64, 128, 256, 512];
+
+impl CodeLayout {
+    /// Tokens per page (`None` for the contiguous layout).
+    pub fn page_tokens(self) -> Option<usize> {
+        match self {
+            CodeLayout::Contiguous => None,
+            CodeLayout::Paged { page_tokens } => Some(page_tokens),
+        }
+    }
+
+    /// `contiguous` or `paged16` .. `paged512`, as in names and on the command line.
+    pub fn name(self) -> String {
+        match self {
+            CodeLayout::Contiguous => "contiguous".into(),
+            CodeLayout::Paged { page_tokens } => format!("paged{page_tokens}"),
+        }
+    }
+}
+
+impl fmt::Display for CodeLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl std::str::FromStr for CodeLayout {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "contiguous" {
+            return Ok(Self::Contiguous);
+        }
+        s.strip_prefix("paged")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| PAGE_TOKENS.contains(n))
+            .map(|page_tokens| Self::Paged { page_tokens })
+            .ok_or_else(|| {
+                format!(
+                    "code layout {s:?}: valid layouts are contiguous and paged16, paged32, paged64, paged128, paged256, paged512 (tokens per page)"
+                )
+            })
+    }
+}
+
 /// How many blocks share one sequence's tokens (flash-decoding split-KV).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +181,9 @@ pub struct KernelConfig {
     #[serde(default)]
     pub direct_codes: bool,
     pub output: OutputDtype,
+    /// Where the code rows live: contiguous per sequence, or in pages.
+    #[serde(default)]
+    pub layout: CodeLayout,
 }
 
 fn one() -> usize {
@@ -173,6 +238,10 @@ pub enum ConfigError {
         "dims per lane {0} with key scoring mma: the mma kernel's lanes follow the fragment layout; leave it at 8"
     )]
     MmaDimsPerLane(usize),
+    #[error(
+        "page of {0} tokens: valid page sizes are 16, 32, 64, 128, 256 and 512 tokens (any of them goes with any tile: the kernels look pages up per 16-token slab or 16-byte copy, and neither crosses a page)"
+    )]
+    PageTokens(usize),
     #[error("{codec} does not divide head dim {head_dim}")]
     Codec { codec: VqCodec, head_dim: usize },
     #[error("shared memory {needed} KB > {limit} KB on {arch} ({detail})")]
@@ -223,6 +292,7 @@ impl KernelConfig {
             split_query: false,
             direct_codes: direct,
             output: OutputDtype::F16,
+            layout: CodeLayout::Contiguous,
         }
     }
 
@@ -275,6 +345,16 @@ impl KernelConfig {
                 tile: self.tile_tokens,
                 threads: self.threads(),
             });
+        }
+        // Tiles and pages are independent: every tile (16 to 512 tokens, a multiple of 16) goes
+        // with every page size. A tile may straddle pages; the kernels resolve addresses per
+        // 16-token slab (mma) or per 16-byte copy (cp.async tiles), and since a page holds a
+        // multiple of 16 rows, starts 16-byte aligned and tiles start at multiples of 16 rows,
+        // neither ever crosses a page boundary.
+        if let CodeLayout::Paged { page_tokens } = self.layout
+            && !PAGE_TOKENS.contains(&page_tokens)
+        {
+            return Err(ConfigError::PageTokens(page_tokens));
         }
         if !(1..=4).contains(&self.stages) {
             return Err(ConfigError::Stages(self.stages));
@@ -359,7 +439,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -378,6 +458,10 @@ impl KernelConfig {
             },
             if self.split_query { "_qsplit" } else { "" },
             if self.direct_codes { "_direct" } else { "" },
+            match self.layout {
+                CodeLayout::Contiguous => String::new(),
+                CodeLayout::Paged { page_tokens } => format!("_pg{page_tokens}"),
+            },
             match self.output {
                 OutputDtype::F16 => "f16",
                 OutputDtype::Bf16 => "bf16",

@@ -1,8 +1,11 @@
 //! CUDA C for the fused VecInfer decode attention, specialized per [`KernelConfig`].
 //!
-//! The source is built from named stages (`blocks`): codebook load, query transform, LUT build,
-//! async tile pipeline, scores, online softmax, value accumulation, split merge. It includes no
-//! toolkit header, so libcuda and libnvrtc are the whole run-time need.
+//! The source is built from named stages: codebook load, query transform, LUT build, async tile
+//! pipeline, scores, online softmax, value accumulation, split merge. Static CUDA lives in
+//! `src/cuda/*.cuh` (read with `include_str!`); `blocks` emits the config's constants and
+//! signatures and stitches the stages. Every kernel finds a token's codes and fp16 slot through
+//! `cuda/cache_view.cuh`, so the cache layout ([`CodeLayout`]) changes one function. No toolkit
+//! header is included, so libcuda and libnvrtc are the whole run-time need.
 
 pub mod append;
 mod blocks;
@@ -13,7 +16,8 @@ mod mma;
 
 pub use append::{APPEND_THREADS, EmittedAppend, emit_append};
 pub use config::{
-    ConfigError, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, shared_memory_limit,
+    CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS, SplitPolicy,
+    shared_memory_limit,
 };
 pub use layout::SharedLayout;
 
@@ -48,17 +52,16 @@ pub fn emit(config: &KernelConfig, arch: &str) -> Result<EmittedKernel, ConfigEr
     );
     let body = match config.key_scoring {
         KeyScoring::Mma => mma::body(config, &attention_entry),
-        KeyScoring::Lut | KeyScoring::Dequantize => [
-            blocks::tile_functions(config),
-            blocks::async_tile_pipeline().to_string(),
-            blocks::attention_kernel(config, &attention_entry),
-        ]
-        .join("\n"),
+        KeyScoring::Lut | KeyScoring::Dequantize => {
+            blocks::cuda_core_body(config, &attention_entry)
+        }
     };
     let source = [
         header,
         blocks::constants(config, &layout),
-        blocks::device_helpers().to_string(),
+        blocks::COMMON.to_string(),
+        blocks::CACHE_VIEW.to_string(),
+        blocks::SPLIT_RESULT.to_string(),
         body,
         blocks::merge_kernel(&merge_entry, config.output),
     ]

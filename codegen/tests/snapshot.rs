@@ -35,3 +35,12 @@ fn llama_2bit_default_mma_kernel_matches_its_snapshot() {
         KernelConfig::default_for(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap());
     assert_matches_snapshot(&config, "d128_g4_d4b8_d4b8_mma.cu");
 }
+
+#[test]
+fn llama_2bit_paged_mma_kernel_matches_its_snapshot() {
+    let config = KernelConfig {
+        layout: vecinfer_codegen::CodeLayout::Paged { page_tokens: 64 },
+        ..KernelConfig::default_for(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+    };
+    assert_matches_snapshot(&config, "d128_g4_d4b8_d4b8_mma_paged64.cu");
+}

@@ -5,7 +5,7 @@ use crate::resolve::Resolved;
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Ident, Visibility};
-use vecinfer_codegen::{KernelConfig, KeyScoring, OutputDtype, SplitPolicy, emit};
+use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, emit};
 use vecinfer_quant::{Granularity, VqCodec};
 
 fn codec(c: VqCodec) -> TokenStream {
@@ -37,6 +37,12 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
         OutputDtype::F16 => quote!(F16),
         OutputDtype::Bf16 => quote!(Bf16),
     };
+    let layout = match c.layout {
+        CodeLayout::Contiguous => quote!(::vecinfer_runtime::codegen::CodeLayout::Contiguous),
+        CodeLayout::Paged { page_tokens } => {
+            quote!(::vecinfer_runtime::codegen::CodeLayout::Paged { page_tokens: #page_tokens })
+        }
+    };
     quote! {
         ::vecinfer_runtime::codegen::KernelConfig {
             head_dim: #head_dim,
@@ -55,6 +61,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
             split_query: #split_query,
             direct_codes: #direct,
             output: ::vecinfer_runtime::codegen::OutputDtype::#output,
+            layout: #layout,
         }
     }
 }

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
 /// Every key a declaration may use.
-pub const KEYS: [&str; 21] = [
+pub const KEYS: [&str; 22] = [
     "head_dim",
     "group",
     "k",
@@ -24,6 +24,7 @@ pub const KEYS: [&str; 21] = [
     "direct",
     "split_query",
     "output",
+    "layout",
     "arch",
     "tuned",
     "batch",

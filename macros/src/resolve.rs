@@ -83,6 +83,9 @@ pub fn resolve(args: &Args) -> syn::Result<Resolved> {
             }
         };
     }
+    if let Some(l) = args.parsed::<vecinfer_codegen::CodeLayout>("layout")? {
+        shape_config.layout = l;
+    }
     let shape = KernelShape::of(&shape_config);
     let (mut config, tuned_from) = match args.string("tuned")? {
         Some(path) => tuned(args, &path, shape)?,
@@ -179,6 +182,7 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
             }
         }
         ConfigError::SharedMemory { .. } => first_given(&["tile", "stages", "replicas", "k"]),
+        ConfigError::PageTokens(_) => "layout",
     }
 }
 

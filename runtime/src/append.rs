@@ -1,10 +1,10 @@
-//! Quantize-and-append on the GPU: new tokens into a [`GpuKvCache`] by the CPU reference's
-//! rules (sinks, fp16 window, flush of the oldest window token into codes), and bulk prefill.
+//! Quantize-and-append on the GPU: new tokens into a cache by the CPU reference's rules (sinks,
+//! fp16 window, flush of the oldest window token into codes), and bulk prefill.
 
 use crate::compile::compile;
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
-use crate::kv_cache::{GpuKvCache, coded_tokens};
+use crate::view::CacheViewMut;
 use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 use vecinfer_codegen::{EmittedAppend, KernelConfig, emit_append};
 
@@ -12,80 +12,82 @@ pub struct VqAppend {
     pub kernel: EmittedAppend,
     config: KernelConfig,
     function: CudaFunction,
+    advance: CudaFunction,
 }
 
 impl VqAppend {
     /// Generates and compiles (cached) the append kernel for the cache layout of `config`.
     pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
         let kernel = emit_append(config)?;
-        let ptx = compile(&kernel.source, gpu.arch, &kernel.entry)?;
-        let module = gpu.context.load_module(ptx)?;
+        let cubin = compile(&kernel.source, gpu.arch, &kernel.entry)?;
+        let module = gpu.context.load_module(cubin)?;
         let function = module.load_function(&kernel.entry)?;
+        let advance = module.load_function(vecinfer_codegen::append::ADVANCE_ENTRY)?;
         Ok(Self {
             kernel,
             config: *config,
             function,
+            advance,
         })
     }
 
-    /// Appends `count` tokens to every sequence: `keys` and `values` are `[batch, kv_heads,
-    /// count, head_dim]` f16. `count = 1` is a decode step; a larger count is a (chunked)
-    /// prefill. Fails, leaving the cache as it was, if a sequence would outgrow its capacity.
-    pub fn append(
+    pub fn config(&self) -> &KernelConfig {
+        &self.config
+    }
+
+    /// Appends `count` tokens to every batch entry of `view`, whose `seq_len` already counts
+    /// them: `keys` and `values` are `[batch, kv_heads, count, head_dim]` f16. `count = 1` is a
+    /// decode step; a larger count is a (chunked) prefill. The kernel is checked against the
+    /// cache first. Pages must already be in the entries' tables (the caches' owners see to it).
+    pub fn launch<'a>(
         &self,
         gpu: &Gpu,
-        cache: &mut GpuKvCache,
+        view: impl Into<CacheViewMut<'a>>,
         keys: &CudaSlice<u16>,
         values: &CudaSlice<u16>,
         count: usize,
     ) -> Result<()> {
-        let s = cache.shape;
-        let c = &self.config;
-        if s.head_dim != c.head_dim {
+        let view = view.into();
+        let geometry = view.geometry();
+        let CacheViewMut {
+            storage,
+            batch,
+            appended,
+        } = view;
+        if let Some(expected) = appended
+            && expected != count
+        {
             return Err(RuntimeError::Invalid(format!(
-                "append kernel for head dim {} used on a cache of head dim {}",
-                c.head_dim, s.head_dim
+                "the step counts {expected} new tokens per sequence, the append brings {count}"
             )));
         }
-        let elements = s.batch * s.kv_heads * count * s.head_dim;
-        if count == 0 || keys.len() != elements || values.len() != elements {
-            return Err(RuntimeError::Invalid(format!(
-                "keys and values must hold batch × kv_heads × count × head_dim = {} × {} × {count} × {} = {elements} values (count ≥ 1), got {} and {}",
-                s.batch,
-                s.kv_heads,
-                s.head_dim,
-                keys.len(),
-                values.len()
-            )));
-        }
-        let after: Vec<usize> = cache.total_len_host.iter().map(|&n| n + count).collect();
-        let longest = after.iter().copied().max().unwrap_or(0);
-        if coded_tokens(cache.layout, longest) > cache.code_capacity {
-            return Err(RuntimeError::Invalid(format!(
-                "appending {count} tokens would make a sequence {longest} tokens long; the cache holds at most {} coded tokens (+ {} sinks + {} window) per sequence",
-                cache.code_capacity, cache.layout.sinks, cache.layout.residual
-            )));
-        }
-        if longest > i32::MAX as usize {
+        let spec = *storage.spec();
+        spec.check(&self.config)?;
+        let (entries, kv_heads, d) = (batch.batch, spec.kv_heads, spec.head_dim);
+        let elements = entries * kv_heads * count * d;
+        if count == 0 {
             return Err(RuntimeError::Invalid(
-                "sequence longer than 2^31 tokens".into(),
+                "an append needs at least one token per sequence (count ≥ 1)".into(),
             ));
         }
-        let ints = |x: usize| x as i32;
-        let (count_i, code_capacity, fp16_capacity, sinks, residual) = (
-            ints(count),
-            ints(cache.code_capacity),
-            ints(cache.fp16_capacity),
-            ints(cache.layout.sinks),
-            ints(cache.layout.residual),
-        );
-        let (before, rest) = cache.total_len.split_at_mut(1);
-        let (len_in, len_out) = if cache.parity == 0 {
-            (&before[0], &mut rest[0])
-        } else {
-            (&rest[0], &mut before[0])
-        };
-        let e = &cache.encoder;
+        for (what, buffer) in [("keys", keys.len()), ("values", values.len())] {
+            if buffer != elements {
+                return Err(RuntimeError::BufferLength {
+                    what,
+                    expected: format!(
+                        "batch × kv_heads × count × head_dim = {entries} × {kv_heads} × {count} × {d} = {elements}"
+                    ),
+                    got: buffer,
+                });
+            }
+        }
+        if count > 65_535 || entries > 65_535 {
+            return Err(RuntimeError::Invalid(format!(
+                "an append launch takes at most 65535 tokens per sequence and 65535 sequences (grid limits), got {count} and {entries}"
+            )));
+        }
+        let count_i = count as i32;
+        let e = &storage.encoder;
         let mut launch = gpu.stream.launch_builder(&self.function);
         launch
             .arg(keys)
@@ -95,33 +97,58 @@ impl VqAppend {
             .arg(&e.key_norms)
             .arg(&e.value_centroids)
             .arg(&e.value_norms)
-            .arg(&cache.smooth)
-            .arg(&mut cache.key_codes)
-            .arg(&mut cache.value_codes)
-            .arg(&mut cache.fp16_keys)
-            .arg(&mut cache.fp16_values)
-            .arg(len_in)
-            .arg(len_out)
-            .arg(&mut cache.coded_len)
-            .arg(&mut cache.fp16_len)
-            .arg(&code_capacity)
-            .arg(&fp16_capacity)
-            .arg(&sinks)
-            .arg(&residual);
+            .arg(&storage.smooth)
+            .arg(&mut storage.key_codes)
+            .arg(&mut storage.value_codes)
+            .arg(&mut storage.fp16_keys)
+            .arg(&mut storage.fp16_values)
+            .arg(batch.seq_len)
+            .arg(batch.seq_slot)
+            .arg(batch.page_indptr)
+            .arg(batch.page_indices)
+            .arg(&geometry);
         let config = LaunchConfig {
-            grid_dim: (count as u32, s.kv_heads as u32, s.batch as u32),
+            grid_dim: (count as u32, kv_heads as u32, entries as u32),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: argument types and order match the generated signature; the buffers have
-        // the sizes the kernel indexes (checked above and by GpuKvCache's construction).
+        // SAFETY: the arguments match the generated signature in type and order (codegen's
+        // `emit_append`). The kernel was checked against the storage's spec, so its row sizes,
+        // codebook sizes and layout are the storage's; the kernel clamps every table index
+        // into the storage's geometry and writes nothing for an entry whose length is smaller
+        // than `count`; the new keys and values hold `batch × kv_heads × count × head_dim`
+        // values (checked above).
         unsafe { launch.launch(config) }?;
-        cache.parity ^= 1;
-        cache.coded_len_host = after
-            .iter()
-            .map(|&n| coded_tokens(cache.layout, n))
-            .collect();
-        cache.total_len_host = after;
+        Ok(())
+    }
+
+    /// Adds `count` to the first `entries` lengths of `seq_len` on the device, in stream order:
+    /// a cache that keeps its lengths on the GPU advances them before the append of a step.
+    pub(crate) fn advance_lengths(
+        &self,
+        gpu: &Gpu,
+        seq_len: &mut CudaSlice<i32>,
+        entries: usize,
+        count: usize,
+    ) -> Result<()> {
+        if entries > seq_len.len() {
+            return Err(RuntimeError::BufferLength {
+                what: "seq_len",
+                expected: format!("at least {entries}"),
+                got: seq_len.len(),
+            });
+        }
+        let (entries_i, count_i) = (entries as i32, count as i32);
+        let mut launch = gpu.stream.launch_builder(&self.advance);
+        launch.arg(seq_len).arg(&entries_i).arg(&count_i);
+        let config = LaunchConfig {
+            grid_dim: ((entries as u32).div_ceil(256).max(1), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: `advance_lengths(int* seq_len, int entries, int count)` in the append
+        // module; it touches `seq_len[0 .. entries)`, which the buffer holds (checked above).
+        unsafe { launch.launch(config) }?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use crate::compile::compile;
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
-use crate::kv_cache::GpuKvCache;
+use crate::view::CacheView;
 use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 use vecinfer_codegen::{EmittedKernel, KernelConfig, SplitPolicy, emit};
@@ -86,15 +86,22 @@ impl VqAttention {
         ))
     }
 
-    pub fn plan(&self, gpu: &Gpu, cache: &GpuKvCache) -> SplitPlan {
+    /// The split plan of a launch over `view`: how many blocks share each sequence's coded
+    /// rows, from the longest one.
+    pub fn plan(&self, gpu: &Gpu, view: &CacheView<'_>) -> SplitPlan {
+        self.plan_for(
+            gpu,
+            view.batch() * view.storage.spec().kv_heads,
+            view.longest_coded(),
+        )
+    }
+
+    /// The split plan for `heads` (batch entry, KV head) pairs whose longest sequence has
+    /// `longest_coded` coded rows. A fixed plan for the longest sequence a step will see lets
+    /// an engine capture the launch in a CUDA graph; shorter sequences leave splits empty.
+    pub fn plan_for(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> SplitPlan {
         let tile = self.kernel.config.tile_tokens;
-        let longest = cache
-            .coded_len_host
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let longest = longest_coded.max(1);
         let max_splits = longest.div_ceil(tile).max(1);
         let wanted = match self.kernel.config.split {
             SplitPolicy::Fixed(n) => n as usize,
@@ -102,7 +109,7 @@ impl VqAttention {
                 // Whole waves: with fewer (sequence, KV head) pairs than resident block slots,
                 // split so that the blocks fill at most two waves exactly.
                 let slots = gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize;
-                let heads = cache.shape.batch * cache.shape.kv_heads;
+                let heads = heads.max(1);
                 if heads >= slots { 1 } else { 2 * slots / heads }
             }
         };
@@ -114,86 +121,126 @@ impl VqAttention {
         }
     }
 
-    /// One decode step: `query` is `[batch, q_heads, head_dim]` f16, `out` the same shape in the
-    /// config's output dtype (fp16 or bf16 bits).
-    pub fn attend(
+    /// One decode step over `view`: `query` is `[batch, q_heads, head_dim]` f16 (q_heads =
+    /// the cache's KV heads × the kernel's group), `out` the same shape in the config's output
+    /// dtype (fp16 or bf16 bits). The kernel is checked against the cache first. A sequence
+    /// without tokens gets zeros.
+    pub fn attend<'a>(
         &self,
         gpu: &Gpu,
-        cache: &GpuKvCache,
+        view: impl Into<CacheView<'a>>,
         query: &CudaSlice<u16>,
         out: &mut CudaSlice<u16>,
         workspace: &mut Workspace,
     ) -> Result<()> {
+        let view = view.into();
+        let plan = self.plan(gpu, &view);
+        self.attend_with_plan(gpu, view, query, out, workspace, plan)
+    }
+
+    /// [`Self::attend`] with a given split plan (see [`Self::plan_for`]). A plan that does not
+    /// cover a sequence gives NaN for it, never a silent partial answer.
+    pub fn attend_with_plan<'a>(
+        &self,
+        gpu: &Gpu,
+        view: impl Into<CacheView<'a>>,
+        query: &CudaSlice<u16>,
+        out: &mut CudaSlice<u16>,
+        workspace: &mut Workspace,
+        plan: SplitPlan,
+    ) -> Result<()> {
+        let view = view.into();
         let c = &self.kernel.config;
-        let s = cache.shape;
-        if s.head_dim != c.head_dim || s.group() != c.group {
+        let spec = view.storage.spec();
+        spec.check(c)?;
+        let (batch, kv_heads) = (view.batch(), spec.kv_heads);
+        let q_heads = kv_heads * c.group;
+        let elements = batch * q_heads * c.head_dim;
+        for (what, buffer) in [("query", query.len()), ("output", out.len())] {
+            if buffer != elements {
+                return Err(RuntimeError::BufferLength {
+                    what,
+                    expected: format!(
+                        "batch × q_heads × head_dim = {batch} × {q_heads} × {} = {elements}",
+                        c.head_dim
+                    ),
+                    got: buffer,
+                });
+            }
+        }
+        if batch > 65_535 || kv_heads > 65_535 {
             return Err(RuntimeError::Invalid(format!(
-                "kernel {c} is for head dim {} and group {}, the cache has head dim {} and group {}",
-                c.head_dim,
-                c.group,
-                s.head_dim,
-                s.group()
+                "a launch takes at most 65535 batch entries and KV heads (grid limits), got {batch} and {kv_heads}"
             )));
         }
-        let elements = s.batch * s.q_heads * s.head_dim;
-        if query.len() != elements || out.len() != elements {
+        if plan.splits == 0 || plan.tokens_per_split == 0 || plan.splits > 65_535 {
             return Err(RuntimeError::Invalid(format!(
-                "query and output must hold batch × q_heads × head_dim = {elements} values, got {} and {}",
-                query.len(),
-                out.len()
+                "split plan {plan:?}: splits must be 1 to 65535 and cover at least one token each"
             )));
         }
-        let plan = self.plan(gpu, cache);
-        let rows = s.batch * s.q_heads * plan.splits as usize;
+        let rows = batch * q_heads * plan.splits as usize;
         if workspace.rows < rows {
-            workspace.partial_out = Some(gpu.stream.alloc_zeros::<f32>(rows * s.head_dim)?);
+            workspace.partial_out = Some(gpu.stream.alloc_zeros::<f32>(rows * c.head_dim)?);
             workspace.partial_max = Some(gpu.stream.alloc_zeros::<f32>(rows)?);
             workspace.partial_sum = Some(gpu.stream.alloc_zeros::<f32>(rows)?);
             workspace.rows = rows;
         }
-        let (po, pm, ps) = (
-            workspace.partial_out.as_mut().expect("allocated above"),
-            workspace.partial_max.as_mut().expect("allocated above"),
-            workspace.partial_sum.as_mut().expect("allocated above"),
-        );
-        let code_capacity = cache.code_capacity as i32;
-        let fp16_capacity = cache.fp16_capacity as i32;
-        let tokens_per_split = plan.tokens_per_split as i32;
+        let (Some(po), Some(pm), Some(ps)) = (
+            workspace.partial_out.as_mut(),
+            workspace.partial_max.as_mut(),
+            workspace.partial_sum.as_mut(),
+        ) else {
+            unreachable!("the workspace was sized above");
+        };
+        let store = view.storage;
+        let tables = view.batch;
+        let geometry = view.geometry();
+        let tokens_per_split = i32::try_from(plan.tokens_per_split).map_err(|_| {
+            RuntimeError::Invalid(format!("split plan {plan:?}: tokens per split past 2^31"))
+        })?;
         let mut launch = gpu.stream.launch_builder(&self.attention);
         launch
             .arg(query)
-            .arg(&cache.key_codes)
-            .arg(&cache.value_codes)
-            .arg(&cache.key_codebooks)
-            .arg(&cache.value_codebooks)
-            .arg(&cache.smooth)
-            .arg(&cache.fp16_keys)
-            .arg(&cache.fp16_values)
-            .arg(&cache.coded_len)
-            .arg(&cache.fp16_len)
+            .arg(&store.key_codes)
+            .arg(&store.value_codes)
+            .arg(&store.key_codebooks)
+            .arg(&store.value_codebooks)
+            .arg(&store.smooth)
+            .arg(&store.fp16_keys)
+            .arg(&store.fp16_values)
+            .arg(tables.seq_len)
+            .arg(tables.seq_slot)
+            .arg(tables.page_indptr)
+            .arg(tables.page_indices)
+            .arg(&geometry)
             .arg(&mut *po)
             .arg(&mut *pm)
             .arg(&mut *ps)
-            .arg(&code_capacity)
-            .arg(&fp16_capacity)
             .arg(&tokens_per_split);
         let config = LaunchConfig {
-            grid_dim: (plan.splits, s.kv_heads as u32, s.batch as u32),
+            grid_dim: (plan.splits, kv_heads as u32, batch as u32),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: self.kernel.shared_bytes,
         };
-        // SAFETY: argument types and order match the generated signature; every buffer holds
-        // the sizes the kernel indexes (checked above and by GpuKvCache's construction).
+        // SAFETY: the arguments match the generated signature in type and order (codegen's
+        // `kernel_signature`). The kernel was checked against the cache's spec above, so its
+        // row sizes, codebook sizes and layout are the storage's; the storage's buffers were
+        // allocated for its geometry, which the kernel receives and clamps every table index
+        // into; query, output and the partial buffers hold the sizes the grid indexes (checked
+        // above), and batch entries past the tables' lengths are never launched (checked when
+        // the view was made).
         unsafe { launch.launch(config) }?;
         let splits = plan.splits as i32;
         let mut merge = gpu.stream.launch_builder(&self.merge);
         merge.arg(&*po).arg(&*pm).arg(&*ps).arg(out).arg(&splits);
         let config = LaunchConfig {
-            grid_dim: ((s.batch * s.q_heads) as u32, 1, 1),
+            grid_dim: ((batch * q_heads) as u32, 1, 1),
             block_dim: (self.kernel.merge_threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: as above, for the merge kernel's signature.
+        // SAFETY: the merge kernel's signature (codegen's `merge_kernel`): it reads `splits`
+        // partial rows per output row, which the workspace holds for `batch × q_heads` rows,
+        // and writes `head_dim` values per row of `out` (checked above).
         unsafe { merge.launch(config) }?;
         Ok(())
     }

@@ -5,7 +5,7 @@
 use crate::attention::{VqAttention, Workspace};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kv_cache::GpuKvCache;
+use crate::view::CacheView;
 use cudarc::driver::CudaSlice;
 use std::marker::PhantomData;
 use vecinfer_codegen::{EmittedKernel, KernelConfig};
@@ -49,13 +49,14 @@ impl<K: KernelDeclaration> DeclaredKernel<K> {
         })
     }
 
-    /// One decode step over `cache`: `query` and `out` are `[batch, q_heads, head_dim]`, fp16
-    /// bits (the output in the config's dtype). The cache holds the codes, codebooks, smooth
-    /// scales and lengths, each in its typed buffer.
-    pub fn attend(
+    /// One decode step over `cache` (a [`crate::GpuKvCache`], or a layer of a
+    /// [`crate::PagedKvCache`] in a step): `query` and `out` are `[batch, q_heads, head_dim]`,
+    /// fp16 bits (the output in the config's dtype). The kernel is checked against what the
+    /// cache holds (codecs, granularity, transform, layout) before it runs.
+    pub fn attend<'a>(
         &mut self,
         gpu: &Gpu,
-        cache: &GpuKvCache,
+        cache: impl Into<CacheView<'a>>,
         query: &CudaSlice<u16>,
         out: &mut CudaSlice<u16>,
     ) -> Result<()> {

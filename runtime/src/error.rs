@@ -41,6 +41,48 @@ pub enum RuntimeError {
     #[error("{0}")]
     Invalid(String),
 
+    /// A kernel launched on a cache it was not generated for: reading it would go past the end
+    /// of its buffers or decode codes with the wrong codebooks.
+    #[error(
+        "kernel {kernel} does not fit this cache: the kernel is for {what} {kernel_has}, the cache holds {cache_has}"
+    )]
+    KernelMismatch {
+        kernel: String,
+        what: &'static str,
+        kernel_has: String,
+        cache_has: String,
+    },
+
+    /// A device buffer of the wrong length for the launch.
+    #[error("{what} must hold {expected} values, got {got}")]
+    BufferLength {
+        what: &'static str,
+        expected: String,
+        got: usize,
+    },
+
+    /// The page pool cannot hold what a step appends; no sequence was changed.
+    #[error(
+        "out of pages: the step needs {needed} more pages, {free} of the pool's {pool} are free (no sequence was changed; remove sequences or make the pool larger)"
+    )]
+    OutOfPages {
+        needed: usize,
+        free: usize,
+        pool: usize,
+    },
+
+    /// Every sequence slot is taken.
+    #[error(
+        "no free sequence slot: the cache holds at most {slots} live sequences (remove one, or make the cache with more slots)"
+    )]
+    NoFreeSlot { slots: usize },
+
+    #[error("sequence {0} is not live in this cache (never added, or removed)")]
+    UnknownSequence(u64),
+
+    #[error("sequence {0} appears twice in one batch: each live sequence may be in a batch once")]
+    DuplicateSequence(u64),
+
     #[error(transparent)]
     Quant(#[from] vecinfer_quant::QuantError),
 

@@ -1,119 +1,28 @@
-//! The quantized KV cache of one layer in GPU memory.
-//!
-//! Per (sequence, KV head), at a fixed capacity so a paged (block-table) version only changes
-//! how a token index maps to an address:
-//! - `key_codes`, `value_codes`: `[batch, kv_heads, code_capacity, row]` bytes (layout of
-//!   `vecinfer_quant::pack`), `code_capacity` a multiple of 16 so tiles stay 16-byte aligned;
-//! - `fp16_keys`, `fp16_values`: `[batch, kv_heads, fp16_capacity, head_dim]` f16: slots
-//!   `[0, sinks)` hold the sinks, then a ring of `residual` slots the window (token `i` in slot
-//!   `sinks + (i - sinks) % residual`; attention does not depend on the order);
-//! - codebooks (f16 for attention, f32 with their squared norms for the encoder), smooth
-//!   scales (f32) and the per-sequence lengths; the token count is double-buffered because
-//!   the append kernel reads it in every block and writes the new one.
+//! [`GpuKvCache`]: one layer's quantized KV cache in the contiguous layout, a fixed batch of
+//! sequences with a fixed capacity each. Used to check kernels against the CPU reference, to
+//! time them, and by [`crate::VqKvCache`]; engines that need sequences of any length use
+//! [`crate::PagedKvCache`].
 
+use crate::append::VqAppend;
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
+use crate::spec::CacheSpec;
+use crate::storage::LayerStorage;
+use crate::view::{CacheView, CacheViewMut, DeviceBatch, HostBatch};
 use cudarc::driver::CudaSlice;
 use half::f16;
-use vecinfer_quant::{CacheLayout, Codebook, DecodeShape, LayerParams, ReferenceKvCache};
+use vecinfer_codegen::KernelConfig;
+use vecinfer_quant::{CacheLayout, DecodeShape, LayerParams, ReferenceKvCache};
 
 pub struct GpuKvCache {
-    pub shape: DecodeShape,
-    pub layout: CacheLayout,
-    pub code_capacity: usize,
-    pub fp16_capacity: usize,
-    pub key_codes: CudaSlice<u8>,
-    pub value_codes: CudaSlice<u8>,
-    pub fp16_keys: CudaSlice<u16>,
-    pub fp16_values: CudaSlice<u16>,
-    pub key_codebooks: CudaSlice<u16>,
-    pub value_codebooks: CudaSlice<u16>,
-    pub encoder: EncoderBooks,
-    pub smooth: CudaSlice<f32>,
-    pub coded_len: CudaSlice<i32>,
-    pub fp16_len: CudaSlice<i32>,
-    /// Tokens per sequence, `[2][batch]`; `total_len[parity]` is current.
-    pub total_len: [CudaSlice<i32>; 2],
-    pub parity: usize,
-    /// Host copies of the lengths, for launch geometry and capacity checks.
-    pub coded_len_host: Vec<usize>,
-    pub total_len_host: Vec<usize>,
-}
-
-/// The codebooks as the encoder reads them: f32 centroids and their squared norms, summed in
-/// the CPU search's order.
-pub struct EncoderBooks {
-    pub key_centroids: CudaSlice<f32>,
-    pub key_norms: CudaSlice<f32>,
-    pub value_centroids: CudaSlice<f32>,
-    pub value_norms: CudaSlice<f32>,
+    shape: DecodeShape,
+    storage: LayerStorage,
+    /// Batch entry `b` is sequence slot `b`; its length on the device and the host.
+    batch: DeviceBatch,
 }
 
 fn bits(x: &[f16]) -> Vec<u16> {
     x.iter().map(|h| h.to_bits()).collect()
-}
-
-fn as_i32(v: &[usize]) -> Result<Vec<i32>> {
-    v.iter()
-        .map(|&x| {
-            i32::try_from(x)
-                .map_err(|_| RuntimeError::Invalid("sequence longer than 2^31 tokens".into()))
-        })
-        .collect()
-}
-
-/// Uploaded parameters of one layer: f16 codebooks, encoder codebooks, smooth scales.
-struct LayerUpload {
-    key_codebooks: CudaSlice<u16>,
-    value_codebooks: CudaSlice<u16>,
-    encoder: EncoderBooks,
-    smooth: CudaSlice<f32>,
-}
-
-fn upload_params(gpu: &Gpu, params: &LayerParams<'_>) -> Result<LayerUpload> {
-    let st = &gpu.stream;
-    let f16_books =
-        |all: &[Codebook]| -> Vec<u16> { all.iter().flat_map(|c| bits(&c.to_f16())).collect() };
-    let centroids = |all: &[Codebook]| -> Vec<f32> {
-        all.iter().flat_map(|c| c.centroids().to_vec()).collect()
-    };
-    let norms = |all: &[Codebook]| -> Vec<f32> {
-        all.iter()
-            .flat_map(|c| {
-                let d = c.codec().sub_dim();
-                c.centroids()
-                    .chunks_exact(d)
-                    .map(|r| r.iter().map(|v| v * v).sum::<f32>())
-                    .collect::<Vec<f32>>()
-            })
-            .collect()
-    };
-    let (k, v) = (params.keys.all(), params.values.all());
-    Ok(LayerUpload {
-        key_codebooks: st.clone_htod(&f16_books(k))?,
-        value_codebooks: st.clone_htod(&f16_books(v))?,
-        encoder: EncoderBooks {
-            key_centroids: st.clone_htod(&centroids(k))?,
-            key_norms: st.clone_htod(&norms(k))?,
-            value_centroids: st.clone_htod(&centroids(v))?,
-            value_norms: st.clone_htod(&norms(v))?,
-        },
-        smooth: st.clone_htod(params.smooth)?,
-    })
-}
-
-/// A cache's code and fp16 buffers, already on the GPU, their capacities (tokens per
-/// sequence and KV head) and its per-sequence lengths.
-struct Contents {
-    code_capacity: usize,
-    fp16_capacity: usize,
-    key_codes: CudaSlice<u8>,
-    value_codes: CudaSlice<u8>,
-    fp16_keys: CudaSlice<u16>,
-    fp16_values: CudaSlice<u16>,
-    coded: Vec<usize>,
-    fp16: Vec<usize>,
-    total: Vec<usize>,
 }
 
 /// Code rows needed for `total` tokens.
@@ -123,7 +32,7 @@ pub fn coded_tokens(layout: CacheLayout, total: usize) -> usize {
 
 impl GpuKvCache {
     /// An empty cache for up to `max_tokens` tokens per sequence, filled by
-    /// [`crate::VqAppend`].
+    /// [`Self::append`].
     pub fn empty(
         gpu: &Gpu,
         params: &LayerParams<'_>,
@@ -132,32 +41,29 @@ impl GpuKvCache {
         max_tokens: usize,
     ) -> Result<Self> {
         shape.validate()?;
-        let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
-        let code_capacity = coded_tokens(layout, max_tokens).max(1).next_multiple_of(16);
-        let fp16_capacity = (layout.sinks + layout.residual).max(1);
-        let key_row = params.keys.codec().packed_bytes(d)?;
-        let value_row = params.values.codec().packed_bytes(d)?;
-        let st = &gpu.stream;
-        let contents = Contents {
-            code_capacity,
-            fp16_capacity,
-            key_codes: st.alloc_zeros(b * hk * code_capacity * key_row)?,
-            value_codes: st.alloc_zeros(b * hk * code_capacity * value_row)?,
-            fp16_keys: st.alloc_zeros(b * hk * fp16_capacity * d)?,
-            fp16_values: st.alloc_zeros(b * hk * fp16_capacity * d)?,
-            coded: vec![0; b],
-            fp16: vec![0; b],
-            total: vec![0; b],
-        };
-        Self::assemble(gpu, params, shape, layout, contents)
+        check_params_shape(params, shape)?;
+        let storage = LayerStorage::contiguous(
+            gpu,
+            params,
+            layout,
+            shape.batch,
+            coded_tokens(layout, max_tokens),
+        )?;
+        let batch = DeviceBatch::new(gpu, &in_order(&vec![0; shape.batch]))?;
+        Ok(Self {
+            shape,
+            storage,
+            batch,
+        })
     }
 
     /// Uploads the state of a CPU reference cache (used to check kernels against it, and to
-    /// move a cache filled on the host), with room for `extra` more tokens per sequence.
+    /// move a cache filled on the host).
     pub fn from_reference(gpu: &Gpu, cpu: &ReferenceKvCache<'_>) -> Result<Self> {
         Self::from_reference_with_room(gpu, cpu, 0)
     }
 
+    /// [`Self::from_reference`] with room for `extra` more tokens per sequence.
     pub fn from_reference_with_room(
         gpu: &Gpu,
         cpu: &ReferenceKvCache<'_>,
@@ -165,110 +71,207 @@ impl GpuKvCache {
     ) -> Result<Self> {
         let shape = cpu.shape();
         let layout = cpu.layout();
-        let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
-        let params = cpu.params();
-        let key_row = params.keys.codec().packed_bytes(d)?;
-        let value_row = params.values.codec().packed_bytes(d)?;
-        let total: Vec<usize> = (0..b).map(|s| cpu.len(s)).collect();
-        let coded: Vec<usize> = (0..b).map(|s| cpu.quantized_len(s)).collect();
-        let fp16: Vec<usize> = (0..b).map(|s| cpu.len(s) - cpu.quantized_len(s)).collect();
-        let longest = total.iter().copied().max().unwrap_or(0) + extra;
-        let code_capacity = coded_tokens(layout, longest)
-            .max(coded.iter().copied().max().unwrap_or(0))
-            .max(1)
-            .next_multiple_of(16);
-        let fp16_capacity = (layout.sinks + layout.residual)
-            .max(fp16.iter().copied().max().unwrap_or(0))
-            .max(1);
-        let mut key_codes = vec![0u8; b * hk * code_capacity * key_row];
-        let mut value_codes = vec![0u8; b * hk * code_capacity * value_row];
-        let mut fp16_keys = vec![0u16; b * hk * fp16_capacity * d];
-        let mut fp16_values = vec![0u16; b * hk * fp16_capacity * d];
-        for (s, &coded_s) in coded.iter().enumerate() {
-            let sinks = cpu.sink_len(s);
+        let lengths: Vec<usize> = (0..shape.batch).map(|s| cpu.len(s)).collect();
+        let longest = lengths.iter().copied().max().unwrap_or(0) + extra;
+        let mut cache = Self::empty(gpu, cpu.params(), shape, layout, longest)?;
+        let spec = *cache.storage.spec();
+        let (hk, d) = (shape.kv_heads, shape.head_dim);
+        let (krow, vrow) = (spec.key_row_bytes(), spec.value_row_bytes());
+        let mut key_codes = vec![0u8; cache.storage.key_codes.len()];
+        let mut value_codes = vec![0u8; cache.storage.value_codes.len()];
+        let mut fp16_keys = vec![0u16; cache.storage.fp16_keys.len()];
+        let mut fp16_values = vec![0u16; cache.storage.fp16_values.len()];
+        for seq in 0..shape.batch {
+            let sinks = cpu.sink_len(seq);
+            let coded = cpu.quantized_len(seq);
             for h in 0..hk {
-                let slot = s * hk + h;
-                let k = cpu.key_codes(s, h);
-                key_codes[slot * code_capacity * key_row..][..k.len()].copy_from_slice(k);
-                let v = cpu.value_codes(s, h);
-                value_codes[slot * code_capacity * value_row..][..v.len()].copy_from_slice(v);
+                let at = cache.storage.contiguous_row(seq, h, 0);
+                let k = cpu.key_codes(seq, h);
+                key_codes[at * krow..][..k.len()].copy_from_slice(k);
+                let v = cpu.value_codes(seq, h);
+                value_codes[at * vrow..][..v.len()].copy_from_slice(v);
                 // Sinks in their slots, window tokens in their ring slots.
-                let fk = bits(&cpu.fp16_keys(s, h));
-                let fv = bits(&cpu.fp16_values(s, h));
+                let fk = bits(&cpu.fp16_keys(seq, h));
+                let fv = bits(&cpu.fp16_values(seq, h));
                 for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
-                    let at = if n < sinks {
+                    let index = if n < sinks {
                         n
                     } else {
-                        let token = sinks + coded_s + (n - sinks);
+                        let token = sinks + coded + (n - sinks);
                         sinks + (token - sinks) % layout.residual.max(1)
                     };
-                    let base = (slot * fp16_capacity + at) * d;
+                    let base = cache.storage.fp16_row(seq, h, index) * d;
                     fp16_keys[base..base + d].copy_from_slice(k);
                     fp16_values[base..base + d].copy_from_slice(v);
                 }
             }
         }
         let st = &gpu.stream;
-        let contents = Contents {
-            code_capacity,
-            fp16_capacity,
-            key_codes: st.clone_htod(&key_codes)?,
-            value_codes: st.clone_htod(&value_codes)?,
-            fp16_keys: st.clone_htod(&fp16_keys)?,
-            fp16_values: st.clone_htod(&fp16_values)?,
-            coded,
-            fp16,
-            total,
-        };
-        Self::assemble(gpu, params, shape, layout, contents)
+        st.memcpy_htod(&key_codes, &mut cache.storage.key_codes)?;
+        st.memcpy_htod(&value_codes, &mut cache.storage.value_codes)?;
+        st.memcpy_htod(&fp16_keys, &mut cache.storage.fp16_keys)?;
+        st.memcpy_htod(&fp16_values, &mut cache.storage.fp16_values)?;
+        cache.batch.set(gpu, &in_order(&lengths))?;
+        Ok(cache)
     }
 
-    /// The cache around uploaded contents: the layer's parameters and the lengths join them.
-    fn assemble(
+    pub fn shape(&self) -> DecodeShape {
+        self.shape
+    }
+
+    pub fn spec(&self) -> &CacheSpec {
+        self.storage.spec()
+    }
+
+    pub fn storage(&self) -> &LayerStorage {
+        &self.storage
+    }
+
+    /// Tokens of sequence `seq`.
+    pub fn len(&self, seq: usize) -> usize {
+        self.batch.lengths.get(seq).copied().unwrap_or(0)
+    }
+
+    pub fn is_empty(&self, seq: usize) -> bool {
+        self.len(seq) == 0
+    }
+
+    /// Coded tokens of sequence `seq`.
+    pub fn coded_len(&self, seq: usize) -> usize {
+        self.spec().coded_tokens(self.len(seq))
+    }
+
+    pub fn lengths(&self) -> &[usize] {
+        self.batch.lengths()
+    }
+
+    /// Coded tokens each sequence has room for.
+    pub fn code_capacity(&self) -> usize {
+        self.storage.code_capacity().unwrap_or(0)
+    }
+
+    pub fn view(&self) -> CacheView<'_> {
+        CacheView::new(&self.storage, &self.batch)
+    }
+
+    /// Appends `count` tokens to every sequence (`keys` and `values` are `[batch, kv_heads,
+    /// count, head_dim]` f16) with `appender`. Fails, leaving the cache as it was, if a
+    /// sequence would outgrow its capacity or the appender is for another cache.
+    pub fn append(
+        &mut self,
         gpu: &Gpu,
-        params: &LayerParams<'_>,
-        shape: DecodeShape,
-        layout: CacheLayout,
-        c: Contents,
-    ) -> Result<Self> {
-        let up = upload_params(gpu, params)?;
-        let st = &gpu.stream;
-        Ok(Self {
-            shape,
-            layout,
-            code_capacity: c.code_capacity,
-            fp16_capacity: c.fp16_capacity,
-            key_codes: c.key_codes,
-            value_codes: c.value_codes,
-            fp16_keys: c.fp16_keys,
-            fp16_values: c.fp16_values,
-            key_codebooks: up.key_codebooks,
-            value_codebooks: up.value_codebooks,
-            encoder: up.encoder,
-            smooth: up.smooth,
-            coded_len: st.clone_htod(&as_i32(&c.coded)?)?,
-            fp16_len: st.clone_htod(&as_i32(&c.fp16)?)?,
-            total_len: [
-                st.clone_htod(&as_i32(&c.total)?)?,
-                st.alloc_zeros(shape.batch)?,
-            ],
-            parity: 0,
-            coded_len_host: c.coded,
-            total_len_host: c.total,
-        })
+        appender: &VqAppend,
+        keys: &CudaSlice<u16>,
+        values: &CudaSlice<u16>,
+        count: usize,
+    ) -> Result<()> {
+        self.spec().check(appender.config())?;
+        let spec = *self.spec();
+        let after: Vec<usize> = self.batch.lengths.iter().map(|&n| n + count).collect();
+        let longest = after.iter().copied().max().unwrap_or(0);
+        if spec.coded_tokens(longest) > self.code_capacity() {
+            return Err(RuntimeError::Invalid(format!(
+                "appending {count} tokens would make a sequence {longest} tokens long; the cache holds at most {} coded tokens (+ {} sinks + {} window) per sequence",
+                self.code_capacity(),
+                spec.window.sinks,
+                spec.window.residual
+            )));
+        }
+        crate::view::as_i32("sequence length", [longest])?;
+        let elements = self.shape.batch * spec.kv_heads * count * spec.head_dim;
+        if count == 0 || keys.len() != elements || values.len() != elements {
+            return Err(RuntimeError::BufferLength {
+                what: "keys and values",
+                expected: format!(
+                    "batch × kv_heads × count × head_dim = {} × {} × {count} × {} = {elements} each (count ≥ 1)",
+                    self.shape.batch, spec.kv_heads, spec.head_dim
+                ),
+                got: keys.len().min(values.len()),
+            });
+        }
+        let entries = self.shape.batch;
+        appender.advance_lengths(gpu, &mut self.batch.seq_len, entries, count)?;
+        self.batch.lengths = after;
+        let mut view = CacheViewMut::new(&mut self.storage, &self.batch);
+        view.appended = Some(count);
+        appender.launch(gpu, view, keys, values, count)
     }
 
-    /// The key and value codes, copied back (for checks).
-    pub fn download_codes(&self, gpu: &Gpu) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// The coded rows of (sequence, KV head), keys and values, in token order (for checks).
+    pub fn download_rows(
+        &self,
+        gpu: &Gpu,
+        seq: usize,
+        kv_head: usize,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let spec = self.spec();
+        let (krow, vrow) = (spec.key_row_bytes(), spec.value_row_bytes());
+        let (coded, at) = (
+            self.coded_len(seq),
+            self.storage.contiguous_row(seq, kv_head, 0),
+        );
+        let st = &gpu.stream;
         Ok((
-            gpu.stream.clone_dtoh(&self.key_codes)?,
-            gpu.stream.clone_dtoh(&self.value_codes)?,
+            st.clone_dtoh(&self.storage.key_codes.slice(at * krow..(at + coded) * krow))?,
+            st.clone_dtoh(
+                &self
+                    .storage
+                    .value_codes
+                    .slice(at * vrow..(at + coded) * vrow),
+            )?,
+        ))
+    }
+
+    /// The fp16 slots of (sequence, KV head), keys and values, `[sinks + residual, head_dim]`
+    /// (for checks).
+    pub fn download_fp16(
+        &self,
+        gpu: &Gpu,
+        seq: usize,
+        kv_head: usize,
+    ) -> Result<(Vec<u16>, Vec<u16>)> {
+        let d = self.spec().head_dim;
+        let (first, last) = (
+            self.storage.fp16_row(seq, kv_head, 0),
+            self.storage
+                .fp16_row(seq, kv_head, self.spec().fp16_capacity()),
+        );
+        let st = &gpu.stream;
+        Ok((
+            st.clone_dtoh(&self.storage.fp16_keys.slice(first * d..last * d))?,
+            st.clone_dtoh(&self.storage.fp16_values.slice(first * d..last * d))?,
         ))
     }
 }
 
+impl<'a> From<&'a GpuKvCache> for CacheView<'a> {
+    fn from(cache: &'a GpuKvCache) -> Self {
+        cache.view()
+    }
+}
+
+/// Batch entry `b` = slot `b`, with the given lengths.
+fn in_order(lengths: &[usize]) -> HostBatch {
+    HostBatch {
+        lengths: lengths.to_vec(),
+        slots: (0..lengths.len()).collect(),
+        page_indptr: Vec::new(),
+        page_indices: Vec::new(),
+    }
+}
+
+pub(crate) fn check_params_shape(params: &LayerParams<'_>, shape: DecodeShape) -> Result<()> {
+    if shape.kv_heads != params.kv_heads || shape.head_dim != params.head_dim {
+        return Err(RuntimeError::Invalid(format!(
+            "the codebooks are for {} KV heads of dim {}, the shape has {} of dim {}",
+            params.kv_heads, params.head_dim, shape.kv_heads, shape.head_dim
+        )));
+    }
+    Ok(())
+}
+
 /// Random bytes and fp16 values for timing: the kernels' speed does not depend on the values.
-struct Filler(u64);
+pub(crate) struct Filler(pub(crate) u64);
 
 impl Filler {
     fn next(&mut self) -> u64 {
@@ -279,19 +282,30 @@ impl Filler {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
         z ^ (z >> 31)
     }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n.div_ceil(8))
             .flat_map(|_| self.next().to_le_bytes())
             .take(n)
             .collect()
     }
     /// fp16 values in [-1, 1).
-    fn halves(&mut self, n: usize) -> Vec<u16> {
+    pub(crate) fn halves(&mut self, n: usize) -> Vec<u16> {
         (0..n)
             .map(|_| {
                 f16::from_f32((self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).to_bits()
             })
             .collect()
+    }
+    /// Random codes and fp16 tokens into `storage`.
+    pub(crate) fn fill(&mut self, gpu: &Gpu, storage: &mut LayerStorage) -> Result<()> {
+        let st = &gpu.stream;
+        let (k, v) = (storage.key_codes.len(), storage.value_codes.len());
+        st.memcpy_htod(&self.bytes(k), &mut storage.key_codes)?;
+        st.memcpy_htod(&self.bytes(v), &mut storage.value_codes)?;
+        let n = storage.fp16_keys.len();
+        st.memcpy_htod(&self.halves(n), &mut storage.fp16_keys)?;
+        st.memcpy_htod(&self.halves(n), &mut storage.fp16_values)?;
+        Ok(())
     }
 }
 
@@ -302,19 +316,18 @@ impl GpuKvCache {
     pub fn random(
         gpu: &Gpu,
         shape: DecodeShape,
-        config: &vecinfer_codegen::KernelConfig,
+        config: &KernelConfig,
         (coded, fp16, room): (usize, usize, usize),
         seed: u64,
     ) -> Result<Self> {
-        let (b, hk, d) = (shape.batch, shape.kv_heads, shape.head_dim);
         let set = vecinfer_quant::synthetic::random_codebook_set(
             seed,
             config.key_codec,
             config.value_codec,
             config.granularity,
             1,
-            hk,
-            d,
+            shape.kv_heads,
+            shape.head_dim,
         );
         let params = set.layer(0, config.transform)?;
         let layout = CacheLayout {
@@ -322,18 +335,10 @@ impl GpuKvCache {
             residual: fp16,
         };
         let mut cache = Self::empty(gpu, &params, shape, layout, coded + fp16 + room)?;
-        let mut fill = Filler(seed);
-        let st = &gpu.stream;
-        let total = coded + fp16;
-        cache.key_codes = st.clone_htod(&fill.bytes(cache.key_codes.len()))?;
-        cache.value_codes = st.clone_htod(&fill.bytes(cache.value_codes.len()))?;
-        cache.fp16_keys = st.clone_htod(&fill.halves(b * hk * cache.fp16_capacity * d))?;
-        cache.fp16_values = st.clone_htod(&fill.halves(b * hk * cache.fp16_capacity * d))?;
-        cache.coded_len = st.clone_htod(&vec![coded as i32; b])?;
-        cache.fp16_len = st.clone_htod(&vec![fp16 as i32; b])?;
-        cache.total_len[0] = st.clone_htod(&vec![total as i32; b])?;
-        cache.coded_len_host = vec![coded; b];
-        cache.total_len_host = vec![total; b];
+        Filler(seed).fill(gpu, &mut cache.storage)?;
+        cache
+            .batch
+            .set(gpu, &in_order(&vec![coded + fp16; shape.batch]))?;
         Ok(cache)
     }
 
@@ -343,7 +348,7 @@ impl GpuKvCache {
     pub fn rotating(
         gpu: &Gpu,
         shape: DecodeShape,
-        config: &vecinfer_codegen::KernelConfig,
+        config: &KernelConfig,
         seq: usize,
         residual: usize,
     ) -> Result<Vec<Self>> {
@@ -351,7 +356,7 @@ impl GpuKvCache {
         let fp16 = seq - coded;
         let first = Self::random(gpu, shape, config, (coded, fp16, 0), 1)?;
         let copies = (256usize << 20)
-            .div_ceil(first.bytes_per_step(config))
+            .div_ceil(first.bytes_per_step(config).max(1))
             .clamp(1, 16);
         let mut caches = vec![first];
         for i in 1..copies {
@@ -367,10 +372,28 @@ impl GpuKvCache {
     }
 
     /// Bytes one decode step must read from memory: codes and fp16 tokens of every sequence.
-    pub fn bytes_per_step(&self, config: &vecinfer_codegen::KernelConfig) -> usize {
-        let per_head_coded: usize = self.coded_len_host.iter().sum::<usize>()
-            * (config.key_row_bytes() + config.value_row_bytes());
-        let fp16_tokens = self.fp16_capacity * self.shape.batch;
-        self.shape.kv_heads * (per_head_coded + fp16_tokens * self.shape.head_dim * 2 * 2)
+    pub fn bytes_per_step(&self, config: &KernelConfig) -> usize {
+        step_bytes(
+            config,
+            self.spec(),
+            self.batch
+                .lengths
+                .iter()
+                .map(|&n| self.spec().coded_tokens(n)),
+            self.shape.batch,
+        )
     }
+}
+
+/// Bytes a decode step reads: the coded rows of every sequence and its fp16 slots.
+pub(crate) fn step_bytes(
+    config: &KernelConfig,
+    spec: &CacheSpec,
+    coded: impl Iterator<Item = usize>,
+    sequences: usize,
+) -> usize {
+    let per_head_coded: usize =
+        coded.sum::<usize>() * (config.key_row_bytes() + config.value_row_bytes());
+    let fp16_tokens = spec.fp16_capacity() * sequences;
+    spec.kv_heads * (per_head_coded + fp16_tokens * spec.head_dim * 2 * 2)
 }

@@ -1,5 +1,6 @@
 //! The GPU side at run time: NVRTC compilation of generated kernels (cached), the device, the
-//! GPU-resident quantized KV cache and the fused attention launch.
+//! GPU-resident quantized KV caches (contiguous and paged) and the fused attention and append
+//! launches, each checked against the cache it is given.
 
 pub mod append;
 pub mod attention;
@@ -10,8 +11,14 @@ pub mod error;
 pub mod gpu;
 pub mod kv_cache;
 pub mod libraries;
+pub mod one_layer;
+pub mod paged;
+pub mod pages;
+pub mod spec;
+pub mod storage;
 pub mod timing;
 pub mod verify;
+pub mod view;
 
 pub use append::VqAppend;
 pub use attention::{SplitPlan, VqAttention, Workspace};
@@ -20,8 +27,14 @@ pub use compile::{arch_name, compile, nvrtc_version};
 pub use declared::{DeclaredKernel, KernelDeclaration};
 pub use error::{Result, RuntimeError};
 pub use gpu::Gpu;
-pub use kv_cache::{EncoderBooks, GpuKvCache};
+pub use kv_cache::GpuKvCache;
+pub use one_layer::OneLayerCache;
+pub use paged::{PagedCacheOptions, PagedKvCache, PoolSize, Step};
+pub use pages::{PageCopy, PagePool, SequenceId, SequenceTable};
+pub use spec::CacheSpec;
+pub use storage::{CacheBytes, CacheGeometry, LayerStorage};
 pub use timing::{Timer, Timing};
 /// Re-exported for the code the proc macros emit.
 pub use vecinfer_codegen as codegen;
 pub use vecinfer_quant as quant;
+pub use view::{CacheView, CacheViewMut, ExternalBatch, HostBatch};

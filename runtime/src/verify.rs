@@ -3,7 +3,8 @@
 use crate::attention::{VqAttention, Workspace};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kv_cache::GpuKvCache;
+use crate::one_layer::OneLayerCache;
+use crate::view::CacheView;
 use half::{bf16, f16};
 use vecinfer_codegen::{KernelConfig, OutputDtype};
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
@@ -29,10 +30,11 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
 }
 
 /// A random case on the GPU with the CPU reference's answer, built once and checked against
-/// any kernel of the same head dim, group, codecs, granularity, transform and output dtype
-/// (the tuner verifies every candidate with one).
+/// any kernel of the same head dim, group, codecs, granularity, transform, layout and output
+/// dtype (the tuner verifies every candidate with one). A paged case scatters its pages in a
+/// random order.
 pub struct VerifyCase {
-    cache: GpuKvCache,
+    cache: OneLayerCache,
     q16: Vec<f16>,
     want: Vec<f32>,
     config: KernelConfig,
@@ -68,7 +70,7 @@ impl VerifyCase {
         let queries = random_vec(&mut r, shape.batch * shape.q_heads * d, 2.0);
         let (q16, want) = reference_answer(config, &cpu, &queries)?;
         Ok(Self {
-            cache: GpuKvCache::from_reference(gpu, &cpu)?,
+            cache: OneLayerCache::from_reference(gpu, &cpu, config.layout, case.seed, 0)?,
             q16,
             want,
             config: *config,
@@ -81,13 +83,14 @@ impl VerifyCase {
         let (a, b) = (&self.config, &kernel.kernel.config);
         let same = (a.head_dim, a.group, a.key_codec, a.value_codec)
             == (b.head_dim, b.group, b.key_codec, b.value_codec)
-            && (a.granularity, a.transform, a.output) == (b.granularity, b.transform, b.output);
+            && (a.granularity, a.transform, a.output, a.layout)
+                == (b.granularity, b.transform, b.output, b.layout);
         if !same {
             return Err(crate::RuntimeError::Invalid(format!(
-                "verification case for {a} cannot check kernel {b}: head dim, group, codecs, granularity, transform and output must match"
+                "verification case for {a} cannot check kernel {b}: head dim, group, codecs, granularity, transform, layout and output must match"
             )));
         }
-        kernel_error(gpu, kernel, &self.cache, &self.q16, &self.want)
+        kernel_error(gpu, kernel, self.cache.view()?, &self.q16, &self.want)
     }
 }
 
@@ -107,9 +110,10 @@ fn reference_answer(
     Ok((q16, want))
 }
 
-/// Runs `config` on a GPU copy of `cpu` and returns the worst relative error against the CPU
-/// reference over (sequence, query head), in the output dtype. `queries` (`[batch, q_heads,
-/// head_dim]`) are rounded to fp16 for both sides. An unwritten output element gives infinity.
+/// Runs `config` on a GPU copy of `cpu` (in the config's layout) and returns the worst
+/// relative error against the CPU reference over (sequence, query head), in the output dtype.
+/// `queries` (`[batch, q_heads, head_dim]`) are rounded to fp16 for both sides. An unwritten
+/// output element gives infinity.
 pub fn compare_with_reference(
     gpu: &Gpu,
     config: &KernelConfig,
@@ -117,26 +121,42 @@ pub fn compare_with_reference(
     queries: &[f32],
 ) -> Result<f64> {
     let (q16, want) = reference_answer(config, cpu, queries)?;
-    let cache = GpuKvCache::from_reference(gpu, cpu)?;
-    compare_cache_with_reference(gpu, config, &cache, &q16, &want)
+    let cache = OneLayerCache::from_reference(gpu, cpu, config.layout, 7, 0)?;
+    compare_cache_with_reference(gpu, config, cache.view()?, &q16, &want)
 }
 
 /// Attention of `config` over `cache` against the CPU's answer `want` (in the output dtype)
 /// for the fp16 queries `q16`; the worst relative error over (sequence, query head).
-pub fn compare_cache_with_reference(
+pub fn compare_cache_with_reference<'a>(
     gpu: &Gpu,
     config: &KernelConfig,
-    cache: &GpuKvCache,
+    cache: impl Into<CacheView<'a>>,
     q16: &[f16],
     want: &[f32],
 ) -> Result<f64> {
-    kernel_error(gpu, &VqAttention::new(gpu, config)?, cache, q16, want)
+    kernel_error(
+        gpu,
+        &VqAttention::new(gpu, config)?,
+        cache.into(),
+        q16,
+        want,
+    )
+}
+
+/// The CPU reference's answer for `queries`, rounded as the kernel's output is (for checks of
+/// caches filled by the GPU append).
+pub fn reference_output(
+    config: &KernelConfig,
+    cpu: &ReferenceKvCache<'_>,
+    queries: &[f32],
+) -> Result<(Vec<f16>, Vec<f32>)> {
+    reference_answer(config, cpu, queries)
 }
 
 fn kernel_error(
     gpu: &Gpu,
     kernel: &VqAttention,
-    cache: &GpuKvCache,
+    cache: CacheView<'_>,
     q16: &[f16],
     want: &[f32],
 ) -> Result<f64> {

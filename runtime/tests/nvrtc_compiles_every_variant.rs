@@ -1,7 +1,7 @@
 //! Every variant of the shipped grid compiles with NVRTC for sm_80 and sm_90 (no GPU needed).
 //! Skipped with a notice when libnvrtc is absent, unless VECINFER_REQUIRE_NVRTC=1 (CI sets it).
 
-use vecinfer_codegen::{OutputDtype, emit, emit_append, grid};
+use vecinfer_codegen::{CodeLayout, KernelConfig, OutputDtype, emit, emit_append, grid};
 use vecinfer_runtime::{RuntimeError, compile, libraries::ensure_nvrtc};
 
 fn nvrtc_or_skip() -> bool {
@@ -37,6 +37,18 @@ fn every_shipped_variant_compiles_for_sm80_and_sm90() {
         }
     }
     // bf16 output takes another conversion path.
+    // Paged code rows, at the smallest and largest page size, through every kernel family.
+    for config in grid::shipped() {
+        for page_tokens in [16, 512] {
+            let paged = KernelConfig {
+                layout: CodeLayout::Paged { page_tokens },
+                ..config
+            };
+            let k = emit(&paged, "sm_90").unwrap_or_else(|e| panic!("{paged}: {e}"));
+            compile(&k.source, "sm_90", &k.attention_entry)
+                .unwrap_or_else(|e| panic!("{paged}: {e}"));
+        }
+    }
     let config = vecinfer_codegen::KernelConfig {
         output: OutputDtype::Bf16,
         ..grid::shipped()[0]
@@ -53,11 +65,15 @@ fn every_append_kernel_compiles_for_sm80_and_sm90() {
     let mut seen = std::collections::HashSet::new();
     let layouts = grid::shipped()
         .into_iter()
-        .chain([vecinfer_codegen::KernelConfig {
+        .chain([KernelConfig {
             granularity: vecinfer_quant::Granularity::Head,
             transform: vecinfer_quant::KeyTransform::NONE,
             ..grid::shipped()[0]
-        }]);
+        }])
+        .chain(grid::shipped().into_iter().map(|c| KernelConfig {
+            layout: CodeLayout::Paged { page_tokens: 64 },
+            ..c
+        }));
     for config in layouts {
         let k = emit_append(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
         if !seen.insert(k.entry.clone()) {
@@ -67,7 +83,7 @@ fn every_append_kernel_compiles_for_sm80_and_sm90() {
             compile(&k.source, arch, &k.entry).unwrap_or_else(|e| panic!("{}: {e}", k.entry));
         }
     }
-    assert!(seen.len() >= 8, "only {} append kernels", seen.len());
+    assert!(seen.len() >= 16, "only {} append kernels", seen.len());
 }
 
 #[test]

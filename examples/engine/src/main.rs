@@ -20,9 +20,8 @@ const TOLERANCE: f64 = 2e-3;
     group = 4,
     k = "d4b8",
     v = "d4b8",
-    tuned = "../../tuned-configs/nvidia-h100-80gb-hbm3.json",
-    batch = 8,
-    seq = 32768
+    tile = 256,
+    warps = 4
 )]
 pub struct Decode2Bit;
 

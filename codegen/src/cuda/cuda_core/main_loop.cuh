@@ -1,0 +1,60 @@
+    // This lane's slice of the transformed queries, and of the output accumulator.
+    float query_lane[GROUP][DIMS_PER_LANE], acc[GROUP][DIMS_PER_LANE], run_max[GROUP], run_sum[GROUP];
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {
+        run_max[g] = NEG_INF;
+        run_sum[g] = 0.f;
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) {
+            query_lane[g][x] = query_t[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x];
+            acc[g][x] = 0.f;
+        }
+    }
+
+    // fp16 tokens: the first split takes them all (at most sinks + residual).
+    if (split == 0) {
+        const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+        for (int base = 0; base < view.fp16; base += TILE) {
+            const int valid = min(TILE, view.fp16 - base);
+            score_fp16_tile(fp16_keys + head_base + (size_t)base * HEAD_DIM, valid, query_plain, scores);
+            online_softmax(scores, scratch, run_max, run_sum, acc);
+            accumulate_fp16_tile(fp16_values + head_base + (size_t)base * HEAD_DIM, valid, scores, acc);
+            __syncthreads();
+        }
+    }
+
+    // Coded rows [begin, end) of this split, STAGES tiles in flight.
+    const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
+    #pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s)
+        issue_tile(key_tiles, value_tiles, key_codes, value_codes, view, geometry, kv_heads, kv_head, begin, end, s, tiles);
+    for (int t = 0; t < tiles; ++t) {
+        issue_tile(key_tiles, value_tiles, key_codes, value_codes, view, geometry, kv_heads, kv_head, begin, end, t + STAGES - 1, tiles);
+        wait_async<STAGES - 1>();
+        __syncthreads();
+        const int slot = t % STAGES;
+        const int valid = min(TILE, end - begin - t * TILE);
+        score_coded_tile(key_tiles + slot * TILE * K_ROW, valid, query_lane, lut, key_book, scores);
+        online_softmax(scores, scratch, run_max, run_sum, acc);
+        accumulate_coded_tile(value_tiles + slot * TILE * V_ROW, valid, scores, value_book, acc);
+        __syncthreads();
+    }
+
+    // Partial result of this split (unnormalised): the token groups' accumulators summed,
+    // then merged across splits by the split-merge kernel.
+    #pragma unroll
+    for (int g = 0; g < GROUP; ++g) {
+        #pragma unroll
+        for (int x = 0; x < DIMS_PER_LANE; ++x) atomicAdd(&split_out[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x], acc[g][x]);
+    }
+    __syncthreads();
+    for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
+        const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
+        partial_out[((row0 + g) * splits + split) * HEAD_DIM + dim] = split_out[e];
+    }
+    if (tid < GROUP) {
+        #pragma unroll
+        for (int g = 0; g < GROUP; ++g) {
+            if (g == tid) store_split_state(partial_max, partial_sum, row0 + g, split, splits, run_max[g], run_sum[g], covered);
+        }
+    }

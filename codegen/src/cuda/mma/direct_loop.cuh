@@ -1,0 +1,28 @@
+    // Stage: async tile pipeline, in registers (direct code loads): each warp loads its share
+    // of the next tile while it computes this one.
+    WarpCodes current, next;
+    if (tiles > 0) load_warp_codes(key_codes, value_codes, view, geometry, kv_heads, kv_head, begin + warp * WARP_TOKENS, end, current);
+    for (int t = 0; t < tiles; ++t) {
+        const int first = begin + t * TILE + warp * WARP_TOKENS;
+        if (t + 1 < tiles) load_warp_codes(key_codes, value_codes, view, geometry, kv_heads, kv_head, first + TILE, end, next);
+        if (first < end) {
+            float s[SLABS][2][4];
+            unsigned p[SLABS][2];
+            #pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl) {
+                int codes[2][K_SPAN];
+                unpack_codes<K_SPAN>(current.key[sl][0], codes[0]);
+                unpack_codes<K_SPAN>(current.key[sl][1], codes[1]);
+                score_coded_slab(codes, fragments, key_book, s[sl]);
+            }
+            online_softmax<SLABS>(s, first, end, run_max, run_sum, acc, p);
+            #pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl) {
+                int codes[4][V_SPAN];
+                #pragma unroll
+                for (int v = 0; v < 4; ++v) unpack_codes<V_SPAN>(current.value[sl][v], codes[v]);
+                accumulate_coded_slab(codes, p[sl], value_book, acc);
+            }
+        }
+        current = next;
+    }

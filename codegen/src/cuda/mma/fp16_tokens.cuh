@@ -1,0 +1,23 @@
+    float acc[CHUNKS][4], run_max = NEG_INF, run_sum = 0.f;
+    #pragma unroll
+    for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+
+    // fp16 tokens: the first split takes them all (at most sinks + residual), a slab per warp.
+    if (split == 0) {
+        unsigned plain_fragments[QUERY_PARTS][CHUNKS][2];
+        query_fragments(query_plain, plain_fragments);
+        const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+        const int count = view.fp16;
+        for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
+            float s[1][2][4];
+            unsigned p[1][2];
+            score_fp16_slab(fp16_keys + head_base, count, slab, plain_fragments, s[0]);
+            online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
+            accumulate_fp16_slab(fp16_values + head_base, count, slab, p[0], acc);
+        }
+    }
+
+    // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
+    unsigned fragments[QUERY_PARTS][CHUNKS][2];
+    query_fragments(query_t, fragments);
+    const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;

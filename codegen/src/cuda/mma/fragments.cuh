@@ -1,0 +1,145 @@
+// The tensor-core kernel (KeyScoring::Mma): fragment helpers (f16x2 packing, byte permutes, the
+// mma itself, code spans and centroids). See codegen/src/mma.rs for the fragment layouts.
+
+#define FULL_MASK 0xffffffffu
+
+__device__ __forceinline__ unsigned pack_half2(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+__device__ __forceinline__ unsigned permute_bytes(unsigned a, unsigned b, unsigned selector) {
+    unsigned r;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(selector));
+    return r;
+}
+// d += a·b on tensor cores: a 16x16 f16 (row), b 16x8 f16 (col), d 16x8 f32.
+__device__ __forceinline__ void mma_16x8x16(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                            unsigned b0, unsigned b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// N bytes (a power of two, N-aligned) as little-endian words; bytes past N are zero.
+template <int N> struct CodeBytes { unsigned w[N >= 4 ? N / 4 : 1]; };
+template <int N> __device__ __forceinline__ CodeBytes<N> load_code_bytes(const unsigned char* src) {
+    CodeBytes<N> out;
+    if constexpr (N >= 16) {
+        #pragma unroll
+        for (int i = 0; i < N / 16; ++i) {
+            const uint4 v = reinterpret_cast<const uint4*>(src)[i];
+            out.w[4 * i] = v.x; out.w[4 * i + 1] = v.y; out.w[4 * i + 2] = v.z; out.w[4 * i + 3] = v.w;
+        }
+    } else if constexpr (N == 8) {
+        const uint2 v = *reinterpret_cast<const uint2*>(src);
+        out.w[0] = v.x; out.w[1] = v.y;
+    } else if constexpr (N == 4) {
+        out.w[0] = *reinterpret_cast<const unsigned*>(src);
+    } else if constexpr (N == 2) {
+        out.w[0] = *reinterpret_cast<const unsigned short*>(src);
+    } else {
+        out.w[0] = *src;
+    }
+    return out;
+}
+template <int N> __device__ __forceinline__ CodeBytes<N> zero_code_bytes() {
+    CodeBytes<N> out;
+    #pragma unroll
+    for (int i = 0; i < (N >= 4 ? N / 4 : 1); ++i) out.w[i] = 0u;
+    return out;
+}
+// 8-bit codes from their bytes.
+template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
+    #pragma unroll
+    for (int i = 0; i < N; ++i) codes[i] = (b.w[i / 4] >> (8 * (i % 4))) & 0xff;
+}
+
+// Codes [first, first + N) of a packed row. N is a power of two; with 8-bit codes the span is
+// N-byte aligned, so it is one vector load.
+template <int BITS, int N> __device__ __forceinline__ void read_codes(const unsigned char* row, int first, int (&codes)[N]) {
+    if constexpr (BITS == 8) {
+        unpack_codes<N>(load_code_bytes<N>(row + first), codes);
+    } else {
+        #pragma unroll
+        for (int i = 0; i < N; ++i) codes[i] = read_code<BITS>(row, first + i);
+    }
+}
+
+// Shared-memory loads by 32-bit address (see span_dims4).
+__device__ __forceinline__ unsigned shared_u32(unsigned address) {
+    unsigned r;
+    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(r) : "r"(address));
+    return r;
+}
+__device__ __forceinline__ uint2 shared_u32x2(unsigned address) {
+    uint2 r;
+    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(r.x), "=r"(r.y) : "r"(address));
+    return r;
+}
+
+// This lane's copy of centroid 0 of a codebook laid out as [entries][REPLICAS][SUB] halves;
+// centroid c's copy is c * REPLICAS * SUB halves further, so a centroid's address is one
+// shift-add of its code.
+template <int SUB> __device__ __forceinline__ const unsigned short* lane_codebook(const unsigned short* book) {
+    return book + (threadIdx.x & (REPLICAS - 1)) * SUB;
+}
+
+// Dims [4j, 4j + 4) of a lane's span of a vector given the span's codes, as two f16 pairs, from
+// the lane's copy of the codebook (`book`: see lane_codebook). The kernel's hottest path: with
+// 2- and 4-dim centroids the reads go by 32-bit shared address (inline PTX), which saves the
+// 64-bit address arithmetic per read (H100: 4-10% faster, bench/results/h100/lane-address);
+// 8-dim centroids stay plain loads, which the compiler merges into one 16-byte read per code.
+template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsigned short* book, const int (&codes)[N], int j) {
+    constexpr unsigned STRIDE = REPLICAS * SUB;
+    uint2 r;
+    if constexpr (SUB == 8) {
+        r = *reinterpret_cast<const uint2*>(book + (unsigned)codes[j / 2] * STRIDE + (4 * j) % SUB);
+    } else {
+        unsigned base;
+        asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(base) : "l"(book));
+        if constexpr (SUB == 2) {
+            r.x = shared_u32(base + (unsigned)codes[2 * j] * STRIDE * 2);
+            r.y = shared_u32(base + (unsigned)codes[2 * j + 1] * STRIDE * 2);
+        } else {
+            r = shared_u32x2(base + (unsigned)codes[j] * STRIDE * 2);
+        }
+    }
+    return r;
+}
+
+// Copies a codebook of `entries` centroids into shared memory, each REPLICAS times.
+template <int SUB> __device__ __forceinline__ void copy_replicated(unsigned short* dst, const unsigned short* src, int entries) {
+    for (int i = threadIdx.x; i < entries * REPLICAS; i += THREADS) {
+        const int code = i / REPLICAS;
+        if constexpr (SUB == 2) {
+            reinterpret_cast<unsigned*>(dst)[i] = reinterpret_cast<const unsigned*>(src)[code];
+        } else if constexpr (SUB == 4) {
+            reinterpret_cast<uint2*>(dst)[i] = reinterpret_cast<const uint2*>(src)[code];
+        } else {
+            reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(src)[code];
+        }
+    }
+}
+
+__device__ __forceinline__ float half_low(unsigned h2) { return half_to_float(h2 & 0xffff); }
+__device__ __forceinline__ float half_high(unsigned h2) { return half_to_float(h2 >> 16); }
+
+// The query's A fragments: lane (g, q) holds head g (rows 8-15 are padding, zero), dims
+// q*HEAD_DIM/4 + 4j .. + 4 of chunk j, as f16; part 1 (if any) is what part 0 rounded off.
+__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[QUERY_PARTS][CHUNKS][2]) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int j = 0; j < CHUNKS; ++j) {
+        #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float x0 = 0.f, x1 = 0.f;
+            if (g < GROUP) {
+                x0 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h];
+                x1 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
+            }
+            frag[0][j][h] = pack_half2(x0, x1);
+            if constexpr (QUERY_PARTS == 2) frag[1][j][h] = pack_half2(x0 - half_low(frag[0][j][h]), x1 - half_high(frag[0][j][h]));
+        }
+    }
+}

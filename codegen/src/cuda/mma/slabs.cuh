@@ -1,0 +1,172 @@
+// The tensor-core kernel's stages for one 16-token slab: scores, online softmax, value
+// accumulation, and the loads of a slab's codes.
+
+// Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
+// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3] are
+// the padding rows).
+__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
+                                                 const unsigned short* key_book, float (&s)[2][4]) {
+    const unsigned short* book = lane_codebook<K_SUB>(key_book);
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+        #pragma unroll
+        for (int j = 0; j < CHUNKS; ++j) {
+            const uint2 k = span_dims4<K_SUB, K_SPAN>(book, codes[n], j);
+            #pragma unroll
+            for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
+        }
+    }
+}
+
+// The key codes score_coded_slab takes, from a shared-memory tile.
+__device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int slab, int (&codes)[2][K_SPAN]) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) read_codes<K_BITS, K_SPAN>(tile + (slab + 8 * n + g) * K_ROW, quarter * K_SPAN, codes[n]);
+}
+
+// Stage: scores of a slab of fp16 keys (sinks and the residual window), read from global memory.
+__device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int count, int slab,
+                                                const unsigned (&query)[QUERY_PARTS][CHUNKS][2], float (&s)[2][4]) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) {
+        const int token = slab + 8 * n + g;
+        const unsigned short* row = keys + (size_t)token * HEAD_DIM + quarter * (HEAD_DIM / 4);
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+        #pragma unroll
+        for (int j = 0; j < CHUNKS; ++j) {
+            uint2 k;
+            k.x = k.y = 0u;
+            if (token < count) k = *reinterpret_cast<const uint2*>(row + 4 * j);
+            #pragma unroll
+            for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
+        }
+    }
+}
+
+// Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
+// `valid` are masked. Leaves the probabilities as Pᵀ's B fragments, rescales the running sum
+// (this lane's share) and the output fragments (which hold heads 2q and 2q+1).
+template <int NS> __device__ __forceinline__ void online_softmax(float (&s)[NS][2][4], int first, int valid, float& run_max,
+                                                                 float& run_sum, float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
+    const int quarter = threadIdx.x & 3;
+    float tile_max = NEG_INF;
+    #pragma unroll
+    for (int sl = 0; sl < NS; ++sl) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            #pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                if (first + 16 * sl + 8 * n + 2 * quarter + e >= valid) s[sl][n][e] = NEG_INF;
+                tile_max = fmaxf(tile_max, s[sl][n][e]);
+            }
+        }
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(FULL_MASK, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(FULL_MASK, tile_max, 2));
+    const float new_max = fmaxf(run_max, tile_max);
+    const float base = new_max == NEG_INF ? 0.f : new_max;  // nothing seen yet: keep exp finite
+    const float correction = __expf(run_max - base);
+    run_max = new_max;
+    float sum = 0.f;
+    #pragma unroll
+    for (int sl = 0; sl < NS; ++sl) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            const float p0 = __expf(s[sl][n][0] - base), p1 = __expf(s[sl][n][1] - base);
+            sum += p0 + p1;
+            p[sl][n] = pack_half2(p0, p1);
+        }
+    }
+    run_sum = run_sum * correction + sum;
+    const float c0 = __shfl_sync(FULL_MASK, correction, 8 * quarter);
+    const float c1 = __shfl_sync(FULL_MASK, correction, 8 * quarter + 4);
+    #pragma unroll
+    for (int i = 0; i < CHUNKS; ++i) {
+        acc[i][0] *= c0; acc[i][1] *= c1; acc[i][2] *= c0; acc[i][3] *= c1;
+    }
+}
+
+// Vᵀ's A fragments for m-blocks 2j and 2j+1 from the dims [4j, 4j + 4) of tokens 2q, 2q+1, 2q+8,
+// 2q+9 (w[0..3]), then the two mma with Pᵀ.
+__device__ __forceinline__ void value_mma(const uint2 (&w)[4], const unsigned (&p)[2], float (&lo)[4], float (&hi)[4]) {
+    mma_16x8x16(lo, permute_bytes(w[0].x, w[1].x, 0x5410), permute_bytes(w[0].x, w[1].x, 0x7632),
+                permute_bytes(w[2].x, w[3].x, 0x5410), permute_bytes(w[2].x, w[3].x, 0x7632), p[0], p[1]);
+    mma_16x8x16(hi, permute_bytes(w[0].y, w[1].y, 0x5410), permute_bytes(w[0].y, w[1].y, 0x7632),
+                permute_bytes(w[2].y, w[3].y, 0x5410), permute_bytes(w[2].y, w[3].y, 0x7632), p[0], p[1]);
+}
+
+// The slab token of a value fragment's t-th token (t = 0..3: 2q, 2q+1, 2q+8, 2q+9).
+__device__ __forceinline__ int value_token(int t) { return 2 * (threadIdx.x & 3) + (t & 1) + 8 * (t >> 1); }
+
+// Stage: value accumulation from a slab of coded values. codes[t]: this lane's eighth of
+// slab token value_token(t).
+__device__ __forceinline__ void accumulate_coded_slab(const int (&codes)[4][V_SPAN], const unsigned (&p)[2],
+                                                      const unsigned short* value_book, float (&acc)[CHUNKS][4]) {
+    const unsigned short* book = lane_codebook<V_SUB>(value_book);
+    #pragma unroll
+    for (int j = 0; j < HEAD_DIM / 32; ++j) {
+        uint2 w[4];
+        #pragma unroll
+        for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_SPAN>(book, codes[t], j);
+        value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+    }
+}
+
+// The value codes accumulate_coded_slab takes, from a shared-memory tile.
+__device__ __forceinline__ void value_codes_of_tile(const unsigned char* tile, int slab, int (&codes)[4][V_SPAN]) {
+    const int g = (threadIdx.x & 31) >> 2;
+    #pragma unroll
+    for (int t = 0; t < 4; ++t) read_codes<V_BITS, V_SPAN>(tile + (slab + value_token(t)) * V_ROW, g * V_SPAN, codes[t]);
+}
+
+// Direct code loads (8-bit codes): a warp's share of one tile, coded rows [first, first +
+// WARP_TOKENS), straight from global memory into registers, zero from row `end` on. One address
+// lookup per 16-row slab: a slab never crosses a page.
+struct WarpCodes {
+    CodeBytes<K_SPAN> key[SLABS][2];
+    CodeBytes<V_SPAN> value[SLABS][4];
+};
+__device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, const unsigned char* value_codes,
+                                                const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
+                                                int first, int end, WarpCodes& c) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int sl = 0; sl < SLABS; ++sl) {
+        const int slab = first + 16 * sl;
+        const size_t base = slab < end ? code_row_index(view, geometry, kv_heads, kv_head, slab) : 0;
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            const int token = 8 * n + g;
+            c.key[sl][n] = slab + token < end ? load_code_bytes<K_SPAN>(key_codes + (base + token) * K_ROW + quarter * K_SPAN)
+                                              : zero_code_bytes<K_SPAN>();
+        }
+        #pragma unroll
+        for (int t = 0; t < 4; ++t) {
+            const int token = value_token(t);
+            c.value[sl][t] = slab + token < end ? load_code_bytes<V_SPAN>(value_codes + (base + token) * V_ROW + g * V_SPAN)
+                                                : zero_code_bytes<V_SPAN>();
+        }
+    }
+}
+
+// Stage: value accumulation from a slab of fp16 values, read from global memory.
+__device__ __forceinline__ void accumulate_fp16_slab(const unsigned short* values, int count, int slab,
+                                                     const unsigned (&p)[2], float (&acc)[CHUNKS][4]) {
+    const int g = (threadIdx.x & 31) >> 2;
+    #pragma unroll
+    for (int j = 0; j < HEAD_DIM / 32; ++j) {
+        uint2 w[4];
+        #pragma unroll
+        for (int t = 0; t < 4; ++t) {
+            const int token = slab + value_token(t);
+            w[t].x = w[t].y = 0u;
+            if (token < count) w[t] = *reinterpret_cast<const uint2*>(values + (size_t)token * HEAD_DIM + g * (HEAD_DIM / 8) + 4 * j);
+        }
+        value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+    }
+}

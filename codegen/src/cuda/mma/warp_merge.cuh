@@ -1,0 +1,31 @@
+    // Stage: split merge, first across the block's warps: each warp's max, sum and output
+    // fragments into shared memory, then the split's partial result (unnormalised).
+    run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 1);
+    run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 2);
+    if (quarter == 0 && g < GROUP) {
+        warp_state[(warp * 2) * GROUP + g] = run_max;
+        warp_state[(warp * 2 + 1) * GROUP + g] = run_sum;
+    }
+    #pragma unroll
+    for (int i = 0; i < CHUNKS; ++i) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int head = 2 * quarter + (e & 1), dim = g * (HEAD_DIM / 8) + 2 * i + (e >> 1);
+            if (head < GROUP) warp_out[(warp * GROUP + head) * HEAD_DIM + dim] = acc[i][e];
+        }
+    }
+    __syncthreads();
+    for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
+        const int head = e / HEAD_DIM, dim = e % HEAD_DIM;
+        float m = NEG_INF;
+        for (int w = 0; w < WARPS; ++w) m = fmaxf(m, warp_state[(w * 2) * GROUP + head]);
+        const float base = m == NEG_INF ? 0.f : m;
+        float value = 0.f, total = 0.f;
+        for (int w = 0; w < WARPS; ++w) {
+            const float f = __expf(warp_state[(w * 2) * GROUP + head] - base);
+            value += f * warp_out[(w * GROUP + head) * HEAD_DIM + dim];
+            total += f * warp_state[(w * 2 + 1) * GROUP + head];
+        }
+        partial_out[((row0 + head) * splits + split) * HEAD_DIM + dim] = value;
+        if (dim == 0) store_split_state(partial_max, partial_sum, row0 + head, split, splits, m, total, covered);
+    }

@@ -1,0 +1,114 @@
+//! One layer's cache in either layout: random contents for timing a kernel (the bench and the
+//! tuner: speed depends on the layout and the lengths, not the values), or a CPU reference's
+//! contents for checking one.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kv_cache::GpuKvCache;
+use crate::paged::PagedKvCache;
+use crate::view::CacheView;
+use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_quant::{DecodeShape, ReferenceKvCache};
+
+// Boxing the contiguous variant would only move a few hundred bytes of handles off the stack.
+#[allow(clippy::large_enum_variant)]
+pub enum OneLayerCache {
+    Contiguous(GpuKvCache),
+    Paged(PagedKvCache),
+}
+
+impl OneLayerCache {
+    /// A cache in `config`'s layout: `shape.batch` sequences of `seq` tokens, the newest
+    /// `residual` in fp16 (paged: pages in a random order).
+    pub fn random(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &KernelConfig,
+        seq: usize,
+        residual: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        Ok(match config.layout {
+            CodeLayout::Contiguous => {
+                let coded = seq.saturating_sub(residual);
+                Self::Contiguous(GpuKvCache::random(
+                    gpu,
+                    shape,
+                    config,
+                    (coded, seq - coded, 0),
+                    seed,
+                )?)
+            }
+            CodeLayout::Paged { .. } => Self::Paged(PagedKvCache::random(
+                gpu,
+                shape,
+                config,
+                (seq, residual, 0),
+                seed,
+            )?),
+        })
+    }
+
+    /// Enough caches (at least 256 MB, at most 16) that a benchmark rotating through them never
+    /// finds the previous step's bytes in L2.
+    pub fn rotating(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &KernelConfig,
+        seq: usize,
+        residual: usize,
+    ) -> Result<Vec<Self>> {
+        let first = Self::random(gpu, shape, config, seq, residual, 1)?;
+        let copies = (256usize << 20)
+            .div_ceil(first.bytes_per_step(config).max(1))
+            .clamp(1, 16);
+        let mut caches = vec![first];
+        for i in 1..copies {
+            caches.push(Self::random(
+                gpu,
+                shape,
+                config,
+                seq,
+                residual,
+                1 + i as u64,
+            )?);
+        }
+        Ok(caches)
+    }
+
+    /// The state of a CPU reference cache in `layout` (paged: pages in a random order from
+    /// `seed`, with `spare_pages` free pages left for appends).
+    pub fn from_reference(
+        gpu: &Gpu,
+        cpu: &ReferenceKvCache<'_>,
+        layout: CodeLayout,
+        seed: u64,
+        spare_pages: usize,
+    ) -> Result<Self> {
+        Ok(match layout {
+            CodeLayout::Contiguous => Self::Contiguous(GpuKvCache::from_reference(gpu, cpu)?),
+            CodeLayout::Paged { page_tokens } => Self::Paged(PagedKvCache::from_reference(
+                gpu,
+                cpu,
+                page_tokens,
+                seed,
+                spare_pages,
+            )?),
+        })
+    }
+
+    pub fn view(&self) -> Result<CacheView<'_>> {
+        match self {
+            Self::Contiguous(c) => Ok(c.view()),
+            Self::Paged(p) => p.timing_view(),
+        }
+    }
+
+    /// Bytes one decode step reads: codes and fp16 tokens of every sequence.
+    pub fn bytes_per_step(&self, config: &KernelConfig) -> usize {
+        match self {
+            Self::Contiguous(c) => c.bytes_per_step(config),
+            Self::Paged(p) => p.bytes_per_step(config),
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! [`PagedKvCache`]: the quantized KV cache of every layer of a model in pages, as an engine
+//! keeps it. One page pool and one block table per sequence serve all layers (see
+//! [`crate::pages`]); each layer has its own [`LayerStorage`] indexed by the same page ids.
+//!
+//! The fp16 tokens (sinks and window, at most `sinks + residual` per sequence) stay in a
+//! per-sequence slot rather than in pages: they are rewritten as a ring every step and never
+//! grow, so paging them would add a table lookup to every fp16 read and save nothing.
+//!
+//! A step:
+//! ```text
+//! let step = cache.begin_step(&gpu, &batch, 1)?;        // pages reserved, tables uploaded
+//! for layer in 0..layers {
+//!     cache.append(&gpu, &appender, &step, layer, &k, &v)?;   // the step's new tokens
+//!     cache.attend(&gpu, &attention, &step, layer, &q, &mut out, &mut workspace)?;
+//! }
+//! ```
+//! Changing the sequences (add, remove, fork) ends the step: its handle then fails with a
+//! typed error instead of writing through stale tables.
+
+use crate::append::VqAppend;
+use crate::attention::{VqAttention, Workspace};
+use crate::error::{Result, RuntimeError};
+use crate::gpu::Gpu;
+use crate::kv_cache::{Filler, step_bytes};
+use crate::pages::{PagePool, SequenceId, SequenceTable};
+use crate::spec::CacheSpec;
+use crate::storage::{CacheBytes, LayerStorage};
+use crate::view::{CacheView, CacheViewMut, DeviceBatch, HostBatch};
+use cudarc::driver::CudaSlice;
+use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_quant::{
+    CacheLayout, CodebookSet, DecodeShape, KeyTransform, LayerParams, ReferenceKvCache,
+};
+
+/// How big the page pool is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolSize {
+    Pages(usize),
+    /// As many pages as fit in this many bytes of code rows (all layers, keys and values).
+    Bytes(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PagedCacheOptions {
+    pub page_tokens: usize,
+    pub pool: PoolSize,
+    /// Live sequences at most (each holds one fp16 slot per layer).
+    pub max_sequences: usize,
+    pub window: CacheLayout,
+    /// Hand pages out in a random order (tests: no sequence's pages are then contiguous).
+    pub shuffle_seed: Option<u64>,
+}
+
+/// A step begun with [`PagedKvCache::begin_step`]: which tables it uploaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    generation: u64,
+    /// Tokens each sequence appends in this step (0: attention only).
+    pub count: usize,
+    pub batch: usize,
+}
+
+pub struct PagedKvCache {
+    table: SequenceTable,
+    layers: Vec<LayerStorage>,
+    batch: DeviceBatch,
+    /// Bumped whenever the tables on the device stop describing the sequences.
+    generation: u64,
+    /// The generation whose step the device tables hold.
+    uploaded: Option<u64>,
+}
+
+impl PagedKvCache {
+    /// A cache for the layers of `codebooks` (keys coded with `transform`).
+    pub fn from_codebooks(
+        gpu: &Gpu,
+        codebooks: &CodebookSet,
+        transform: KeyTransform,
+        options: PagedCacheOptions,
+    ) -> Result<Self> {
+        let layers = (0..codebooks.meta.layers)
+            .map(|l| codebooks.layer(l, transform))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Self::new(gpu, &layers, options)
+    }
+
+    /// A cache with one storage per entry of `layers`.
+    pub fn new(gpu: &Gpu, layers: &[LayerParams<'_>], options: PagedCacheOptions) -> Result<Self> {
+        let first = layers.first().ok_or_else(|| {
+            RuntimeError::Invalid("a paged cache needs at least one layer".into())
+        })?;
+        let spec = CacheSpec::of(
+            first,
+            CodeLayout::Paged {
+                page_tokens: options.page_tokens,
+            },
+            options.window,
+        )?;
+        let page_bytes = layers.len()
+            * spec.kv_heads
+            * options.page_tokens
+            * (spec.key_row_bytes() + spec.value_row_bytes());
+        let pages = match options.pool {
+            PoolSize::Pages(n) => n,
+            PoolSize::Bytes(b) => b / page_bytes.max(1),
+        };
+        if pages == 0 {
+            return Err(RuntimeError::Invalid(format!(
+                "the page pool holds no page: a page of {} tokens takes {page_bytes} bytes over {} layers",
+                options.page_tokens,
+                layers.len()
+            )));
+        }
+        let storages = layers
+            .iter()
+            .map(|params| {
+                LayerStorage::paged(
+                    gpu,
+                    params,
+                    options.window,
+                    options.page_tokens,
+                    pages,
+                    options.max_sequences,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(other) = storages.iter().find(|s| *s.spec() != spec) {
+            return Err(RuntimeError::Invalid(format!(
+                "every layer must have the same codecs, heads and granularity: layer 0 has {spec:?}, another {:?}",
+                other.spec()
+            )));
+        }
+        let pool = match options.shuffle_seed {
+            Some(seed) => PagePool::shuffled(pages, seed),
+            None => PagePool::new(pages),
+        };
+        Ok(Self {
+            table: SequenceTable::new(
+                pool,
+                options.page_tokens,
+                options.window,
+                options.max_sequences,
+            ),
+            layers: storages,
+            batch: DeviceBatch::new(gpu, &HostBatch::default())?,
+            generation: 0,
+            uploaded: None,
+        })
+    }
+
+    pub fn spec(&self) -> &CacheSpec {
+        self.layers[0].spec()
+    }
+
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn table(&self) -> &SequenceTable {
+        &self.table
+    }
+
+    pub fn len(&self, id: SequenceId) -> Result<usize> {
+        self.table.len(id)
+    }
+
+    pub fn is_empty(&self, id: SequenceId) -> Result<bool> {
+        self.table.is_empty(id)
+    }
+
+    /// Every byte the cache holds on the GPU.
+    pub fn memory(&self) -> CacheBytes {
+        let tables = CacheBytes {
+            tables: self.batch.bytes(),
+            ..CacheBytes::default()
+        };
+        self.layers
+            .iter()
+            .map(|l| l.bytes())
+            .fold(tables, |a, b| a + b)
+    }
+
+    fn end_step(&mut self) {
+        self.generation += 1;
+    }
+
+    pub fn add_sequence(&mut self) -> Result<SequenceId> {
+        let id = self.table.add()?;
+        self.end_step();
+        Ok(id)
+    }
+
+    /// Removes a sequence; its pages no other sequence holds go back to the pool.
+    pub fn remove_sequence(&mut self, id: SequenceId) -> Result<()> {
+        self.table.remove(id)?;
+        self.end_step();
+        Ok(())
+    }
+
+    /// A new sequence with the contents of `parent`: its coded pages shared copy-on-write, its
+    /// fp16 tokens copied (every layer). For parallel sampling, beam search and prefix caching
+    /// (fork a prompt's sequence once it is prefilled).
+    pub fn fork(&mut self, gpu: &Gpu, parent: SequenceId) -> Result<SequenceId> {
+        let (child, from, to) = self.table.fork(parent)?;
+        self.end_step();
+        for layer in &mut self.layers {
+            layer.copy_slot(gpu, from, to)?;
+        }
+        Ok(child)
+    }
+
+    /// Begins a step of `count` new tokens for each of `ids` (any subset of the live
+    /// sequences, any lengths; `count = 0` for attention only): reserves the pages (copying a
+    /// shared page the step writes into, in every layer) and uploads the batch tables. Out of
+    /// pages is a typed error that changes nothing.
+    pub fn begin_step(&mut self, gpu: &Gpu, ids: &[SequenceId], count: usize) -> Result<Step> {
+        if ids.is_empty() {
+            return Err(RuntimeError::Invalid(
+                "a step needs at least one sequence".into(),
+            ));
+        }
+        let mut longest = 0;
+        for &id in ids {
+            longest = longest.max(self.table.len(id)?.saturating_add(count));
+        }
+        crate::view::as_i32("sequence length", [longest])?;
+        // All or nothing: on any error nothing has changed yet.
+        let copies = self.table.reserve(ids, count)?;
+        let host = self.table.batch(ids)?;
+        crate::view::as_i32("page table size", [host.page_indices.len()])?;
+        for copy in &copies {
+            for layer in &mut self.layers {
+                layer.copy_page(gpu, copy.from as usize, copy.to as usize)?;
+            }
+        }
+        self.batch.set(gpu, &host)?;
+        self.generation += 1;
+        self.uploaded = Some(self.generation);
+        Ok(Step {
+            generation: self.generation,
+            count,
+            batch: ids.len(),
+        })
+    }
+
+    fn check_step(&self, step: &Step, layer: usize) -> Result<()> {
+        if self.uploaded != Some(step.generation) || step.generation != self.generation {
+            return Err(RuntimeError::Invalid(
+                "this step has ended (a sequence was added, removed or forked, or a newer step began): begin a new step".into(),
+            ));
+        }
+        if layer >= self.layers.len() {
+            return Err(RuntimeError::Invalid(format!(
+                "layer {layer} out of range: the cache has {} layers",
+                self.layers.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// What the attention kernel reads for `layer` in `step`.
+    pub fn view(&self, step: &Step, layer: usize) -> Result<CacheView<'_>> {
+        self.check_step(step, layer)?;
+        Ok(CacheView::new(&self.layers[layer], &self.batch))
+    }
+
+    /// What the append kernel writes for `layer` in `step` (it must append `step.count`).
+    pub fn view_mut(&mut self, step: &Step, layer: usize) -> Result<CacheViewMut<'_>> {
+        self.check_step(step, layer)?;
+        let mut view = CacheViewMut::new(&mut self.layers[layer], &self.batch);
+        view.appended = Some(step.count);
+        Ok(view)
+    }
+
+    /// The step's new tokens of `layer`: `keys` and `values` are `[batch, kv_heads, count,
+    /// head_dim]` f16.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &mut self,
+        gpu: &Gpu,
+        appender: &VqAppend,
+        step: &Step,
+        layer: usize,
+        keys: &CudaSlice<u16>,
+        values: &CudaSlice<u16>,
+    ) -> Result<()> {
+        let view = self.view_mut(step, layer)?;
+        appender.launch(gpu, view, keys, values, step.count)
+    }
+
+    /// Attention of `query` (`[batch, q_heads, head_dim]` f16) over `layer` into `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attend(
+        &self,
+        gpu: &Gpu,
+        attention: &VqAttention,
+        step: &Step,
+        layer: usize,
+        query: &CudaSlice<u16>,
+        out: &mut CudaSlice<u16>,
+        workspace: &mut Workspace,
+    ) -> Result<()> {
+        attention.attend(gpu, self.view(step, layer)?, query, out, workspace)
+    }
+
+    /// The coded rows of (sequence, KV head) in `layer`, keys and values, in token order,
+    /// gathered from its pages (for checks).
+    pub fn download_rows(
+        &self,
+        gpu: &Gpu,
+        layer: usize,
+        id: SequenceId,
+        kv_head: usize,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let storage = self.storage(layer)?;
+        let spec = storage.spec();
+        let (krow, vrow) = (spec.key_row_bytes(), spec.value_row_bytes());
+        let coded = spec.coded_tokens(self.table.len(id)?);
+        let page_tokens = self.table.page_tokens();
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let st = &gpu.stream;
+        for (i, &page) in self.table.pages(id)?.iter().enumerate() {
+            let rows = (coded - i * page_tokens).min(page_tokens);
+            let at = storage.paged_row(page as usize, kv_head, 0);
+            keys.extend(st.clone_dtoh(&storage.key_codes.slice(at * krow..(at + rows) * krow))?);
+            values
+                .extend(st.clone_dtoh(&storage.value_codes.slice(at * vrow..(at + rows) * vrow))?);
+        }
+        Ok((keys, values))
+    }
+
+    /// The fp16 slots of (sequence, KV head) in `layer`, `[sinks + residual, head_dim]`.
+    pub fn download_fp16(
+        &self,
+        gpu: &Gpu,
+        layer: usize,
+        id: SequenceId,
+        kv_head: usize,
+    ) -> Result<(Vec<u16>, Vec<u16>)> {
+        let storage = self.storage(layer)?;
+        let spec = storage.spec();
+        let slot = self.table.slot(id)?;
+        let (first, last) = (
+            storage.fp16_row(slot, kv_head, 0) * spec.head_dim,
+            storage.fp16_row(slot, kv_head, spec.fp16_capacity()) * spec.head_dim,
+        );
+        let st = &gpu.stream;
+        Ok((
+            st.clone_dtoh(&storage.fp16_keys.slice(first..last))?,
+            st.clone_dtoh(&storage.fp16_values.slice(first..last))?,
+        ))
+    }
+
+    fn storage(&self, layer: usize) -> Result<&LayerStorage> {
+        self.layers.get(layer).ok_or_else(|| {
+            RuntimeError::Invalid(format!(
+                "layer {layer} out of range: the cache has {} layers",
+                self.layers.len()
+            ))
+        })
+    }
+
+    /// One layer of random codes for timing: `shape.batch` sequences of `seq` tokens (the
+    /// newest `residual` in fp16), pages handed out in a random order, pages to spare for
+    /// `room` more tokens each, the tables of one step that brought the `seq` tokens uploaded
+    /// (see [`Self::timing_view`]).
+    pub fn random(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &KernelConfig,
+        (seq, residual, room): (usize, usize, usize),
+        seed: u64,
+    ) -> Result<Self> {
+        let Some(page_tokens) = config.layout.page_tokens() else {
+            return Err(RuntimeError::Invalid(format!(
+                "{config}: a paged cache needs a paged kernel config"
+            )));
+        };
+        let set = vecinfer_quant::synthetic::random_codebook_set(
+            seed,
+            config.key_codec,
+            config.value_codec,
+            config.granularity,
+            1,
+            shape.kv_heads,
+            shape.head_dim,
+        );
+        let params = set.layer(0, config.transform)?;
+        let window = CacheLayout {
+            sinks: 0,
+            residual: residual.min(seq),
+        };
+        let coded = seq - window.residual;
+        let pages = (shape.batch * (coded + room).div_ceil(page_tokens)).max(1);
+        let mut cache = Self::new(
+            gpu,
+            &[params],
+            PagedCacheOptions {
+                page_tokens,
+                pool: PoolSize::Pages(pages),
+                max_sequences: shape.batch,
+                window,
+                shuffle_seed: Some(seed),
+            },
+        )?;
+        let ids = (0..shape.batch)
+            .map(|_| cache.add_sequence())
+            .collect::<Result<Vec<_>>>()?;
+        cache.begin_step(gpu, &ids, seq)?;
+        Filler(seed).fill(gpu, &mut cache.layers[0])?;
+        Ok(cache)
+    }
+
+    /// One layer with the state of a CPU reference cache: sequence `b` of `cpu` is the `b`-th
+    /// sequence added, its coded rows scattered over pages handed out in a random order
+    /// (`seed`), `spare_pages` more pages free; the tables of an attention-only step over all
+    /// of them uploaded (see [`Self::timing_view`]). Used to check paged kernels against the
+    /// reference.
+    pub fn from_reference(
+        gpu: &Gpu,
+        cpu: &ReferenceKvCache<'_>,
+        page_tokens: usize,
+        seed: u64,
+        spare_pages: usize,
+    ) -> Result<Self> {
+        let shape = cpu.shape();
+        let window = cpu.layout();
+        let coded = |s: usize| cpu.quantized_len(s);
+        let pages: usize = (0..shape.batch)
+            .map(|s| coded(s).div_ceil(page_tokens))
+            .sum::<usize>()
+            + spare_pages;
+        let mut cache = Self::new(
+            gpu,
+            &[*cpu.params()],
+            PagedCacheOptions {
+                page_tokens,
+                pool: PoolSize::Pages(pages.max(1)),
+                max_sequences: shape.batch,
+                window,
+                shuffle_seed: Some(seed),
+            },
+        )?;
+        let ids = (0..shape.batch)
+            .map(|_| cache.add_sequence())
+            .collect::<Result<Vec<_>>>()?;
+        for (s, &id) in ids.iter().enumerate() {
+            cache.table.reserve(&[id], cpu.len(s))?;
+        }
+        let storage = &cache.layers[0];
+        let spec = *storage.spec();
+        let (d, krow, vrow) = (spec.head_dim, spec.key_row_bytes(), spec.value_row_bytes());
+        let mut key_codes = vec![0u8; storage.key_codes.len()];
+        let mut value_codes = vec![0u8; storage.value_codes.len()];
+        let mut fp16_keys = vec![0u16; storage.fp16_keys.len()];
+        let mut fp16_values = vec![0u16; storage.fp16_values.len()];
+        for (s, &id) in ids.iter().enumerate() {
+            let sinks = cpu.sink_len(s);
+            let slot = cache.table.slot(id)?;
+            for h in 0..shape.kv_heads {
+                let (k, v) = (cpu.key_codes(s, h), cpu.value_codes(s, h));
+                for (r, (krow_bytes, vrow_bytes)) in
+                    k.chunks_exact(krow).zip(v.chunks_exact(vrow)).enumerate()
+                {
+                    let page = cache.table.pages(id)?[r / page_tokens] as usize;
+                    let at = storage.paged_row(page, h, r % page_tokens);
+                    key_codes[at * krow..(at + 1) * krow].copy_from_slice(krow_bytes);
+                    value_codes[at * vrow..(at + 1) * vrow].copy_from_slice(vrow_bytes);
+                }
+                let bits = |x: Vec<half::f16>| x.iter().map(|h| h.to_bits()).collect::<Vec<_>>();
+                let (fk, fv) = (bits(cpu.fp16_keys(s, h)), bits(cpu.fp16_values(s, h)));
+                for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
+                    let index = if n < sinks {
+                        n
+                    } else {
+                        let token = sinks + coded(s) + (n - sinks);
+                        sinks + (token - sinks) % window.residual.max(1)
+                    };
+                    let base = storage.fp16_row(slot, h, index) * d;
+                    fp16_keys[base..base + d].copy_from_slice(k);
+                    fp16_values[base..base + d].copy_from_slice(v);
+                }
+            }
+        }
+        let st = &gpu.stream;
+        let storage = &mut cache.layers[0];
+        st.memcpy_htod(&key_codes, &mut storage.key_codes)?;
+        st.memcpy_htod(&value_codes, &mut storage.value_codes)?;
+        st.memcpy_htod(&fp16_keys, &mut storage.fp16_keys)?;
+        st.memcpy_htod(&fp16_values, &mut storage.fp16_values)?;
+        cache.begin_step(gpu, &ids, 0)?;
+        Ok(cache)
+    }
+
+    /// The first layer as the current step's tables describe it, for timing or checking a
+    /// kernel on a cache made by [`Self::random`] or [`Self::from_reference`].
+    pub fn timing_view(&self) -> Result<CacheView<'_>> {
+        let generation = self.uploaded.filter(|&g| g == self.generation);
+        let step = Step {
+            generation: generation.ok_or_else(|| {
+                RuntimeError::Invalid("the cache has no current step to time".into())
+            })?,
+            count: 0,
+            batch: self.batch.batch(),
+        };
+        self.view(&step, 0)
+    }
+
+    /// Bytes one decode step over the current tables reads: codes and fp16 tokens.
+    pub fn bytes_per_step(&self, config: &KernelConfig) -> usize {
+        let spec = self.spec();
+        step_bytes(
+            config,
+            spec,
+            self.batch.lengths().iter().map(|&n| spec.coded_tokens(n)),
+            self.batch.batch(),
+        )
+    }
+}

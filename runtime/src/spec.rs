@@ -1,0 +1,254 @@
+//! [`CacheSpec`]: what a GPU cache holds. A kernel is generated for one spec; every launch
+//! checks the kernel against the cache it is given, so safe code cannot make a kernel read a
+//! cache with other row sizes, codebooks or layout.
+
+use crate::error::{Result, RuntimeError};
+use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, LayerParams, VqCodec};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CacheSpec {
+    pub head_dim: usize,
+    pub kv_heads: usize,
+    pub key_codec: VqCodec,
+    pub value_codec: VqCodec,
+    pub granularity: Granularity,
+    pub transform: KeyTransform,
+    /// Where the code rows live.
+    pub layout: CodeLayout,
+    /// Which tokens stay in fp16: sinks and the newest `residual`.
+    pub window: CacheLayout,
+}
+
+impl CacheSpec {
+    /// The spec of a cache of one layer's parameters; the granularity follows from how many
+    /// codebooks the layer has.
+    pub fn of(params: &LayerParams<'_>, layout: CodeLayout, window: CacheLayout) -> Result<Self> {
+        let books = params.keys.all().len();
+        let granularity = if books == 1 {
+            Granularity::Layer
+        } else if books == params.kv_heads && params.values.all().len() == books {
+            Granularity::Head
+        } else {
+            return Err(RuntimeError::Invalid(format!(
+                "a layer of {} KV heads has {books} key and {} value codebooks: valid are 1 (layer granularity) or one per KV head, the same for K and V",
+                params.kv_heads,
+                params.values.all().len()
+            )));
+        };
+        if params.smooth.len() != params.kv_heads * params.head_dim {
+            return Err(RuntimeError::BufferLength {
+                what: "the smooth scales",
+                expected: format!(
+                    "kv_heads × head_dim = {} × {}",
+                    params.kv_heads, params.head_dim
+                ),
+                got: params.smooth.len(),
+            });
+        }
+        Ok(Self {
+            head_dim: params.head_dim,
+            kv_heads: params.kv_heads,
+            key_codec: params.keys.codec(),
+            value_codec: params.values.codec(),
+            granularity,
+            transform: params.transform,
+            layout,
+            window,
+        })
+    }
+
+    pub fn key_row_bytes(&self) -> usize {
+        self.key_codec.packed_bytes(self.head_dim).unwrap_or(0)
+    }
+
+    pub fn value_row_bytes(&self) -> usize {
+        self.value_codec.packed_bytes(self.head_dim).unwrap_or(0)
+    }
+
+    /// fp16 slots per (sequence, KV head): the sinks and the window (at least one, so every
+    /// buffer is non-empty).
+    pub fn fp16_capacity(&self) -> usize {
+        (self.window.sinks + self.window.residual).max(1)
+    }
+
+    /// Coded rows of a sequence of `total` tokens.
+    pub fn coded_tokens(&self, total: usize) -> usize {
+        total.saturating_sub(self.window.sinks + self.window.residual)
+    }
+
+    /// Whether `config` was generated for a cache like this one; the error names the first
+    /// field that differs. The GQA group is the query's business, not the cache's.
+    pub fn check(&self, config: &KernelConfig) -> Result<()> {
+        let mismatch = |what: &'static str, kernel_has: String, cache_has: String| {
+            Err(RuntimeError::KernelMismatch {
+                kernel: config.name(),
+                what,
+                kernel_has,
+                cache_has,
+            })
+        };
+        if config.head_dim != self.head_dim {
+            return mismatch(
+                "head dim",
+                config.head_dim.to_string(),
+                self.head_dim.to_string(),
+            );
+        }
+        if config.key_codec != self.key_codec {
+            return mismatch(
+                "key codec",
+                config.key_codec.to_string(),
+                self.key_codec.to_string(),
+            );
+        }
+        if config.value_codec != self.value_codec {
+            return mismatch(
+                "value codec",
+                config.value_codec.to_string(),
+                self.value_codec.to_string(),
+            );
+        }
+        // With one KV head, per-head and per-layer codebooks are the same buffer.
+        if config.granularity != self.granularity && self.kv_heads > 1 {
+            return mismatch(
+                "granularity",
+                config.granularity.to_string(),
+                self.granularity.to_string(),
+            );
+        }
+        if config.transform != self.transform {
+            return mismatch(
+                "key transform",
+                config.transform.name().to_string(),
+                self.transform.name().to_string(),
+            );
+        }
+        if config.layout != self.layout {
+            return mismatch(
+                "code layout",
+                config.layout.to_string(),
+                self.layout.to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecinfer_quant::synthetic::random_codebook_set;
+
+    fn spec() -> CacheSpec {
+        CacheSpec {
+            head_dim: 128,
+            kv_heads: 2,
+            key_codec: "d4b8".parse().unwrap(),
+            value_codec: "d4b8".parse().unwrap(),
+            granularity: Granularity::Layer,
+            transform: KeyTransform::BOTH,
+            layout: CodeLayout::Contiguous,
+            window: CacheLayout {
+                sinks: 4,
+                residual: 32,
+            },
+        }
+    }
+
+    fn config() -> KernelConfig {
+        KernelConfig::default_for(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+    }
+
+    fn what_differs(config: KernelConfig) -> &'static str {
+        match spec().check(&config) {
+            Err(RuntimeError::KernelMismatch { what, .. }) => what,
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_mismatch_is_a_typed_error() {
+        let c = config();
+        spec().check(&c).unwrap();
+        // The group is the query's: any group fits.
+        spec().check(&KernelConfig { group: 2, ..c }).unwrap();
+        assert_eq!(what_differs(KernelConfig { head_dim: 64, ..c }), "head dim");
+        let d2b8 = "d2b8".parse().unwrap();
+        assert_eq!(
+            what_differs(KernelConfig {
+                key_codec: d2b8,
+                ..c
+            }),
+            "key codec"
+        );
+        assert_eq!(
+            what_differs(KernelConfig {
+                value_codec: d2b8,
+                ..c
+            }),
+            "value codec"
+        );
+        assert_eq!(
+            what_differs(KernelConfig {
+                granularity: Granularity::Head,
+                ..c
+            }),
+            "granularity"
+        );
+        assert_eq!(
+            what_differs(KernelConfig {
+                transform: KeyTransform::NONE,
+                ..c
+            }),
+            "key transform"
+        );
+        assert_eq!(
+            what_differs(KernelConfig {
+                layout: CodeLayout::Paged { page_tokens: 64 },
+                ..c
+            }),
+            "code layout"
+        );
+        let paged = CacheSpec {
+            layout: CodeLayout::Paged { page_tokens: 64 },
+            ..spec()
+        };
+        let err = paged
+            .check(&KernelConfig {
+                layout: CodeLayout::Paged { page_tokens: 128 },
+                ..c
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("code layout paged128, the cache holds paged64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_kv_head_takes_either_granularity() {
+        let one = CacheSpec {
+            kv_heads: 1,
+            ..spec()
+        };
+        one.check(&KernelConfig {
+            granularity: Granularity::Head,
+            ..config()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_spec_reads_granularity_from_the_codebook_count() {
+        let codec = "d4b8".parse().unwrap();
+        for (granularity, heads) in [(Granularity::Layer, 3), (Granularity::Head, 3)] {
+            let set = random_codebook_set(1, codec, codec, granularity, 1, heads, 64);
+            let params = set.layer(0, KeyTransform::BOTH).unwrap();
+            let s = CacheSpec::of(&params, CodeLayout::Contiguous, CacheLayout::default()).unwrap();
+            assert_eq!(s.granularity, granularity);
+            assert_eq!((s.kv_heads, s.head_dim), (heads, 64));
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! [`LayerStorage`]: one layer's cache buffers on the GPU, with the parameters they were
+//! coded with. It records what it holds ([`CacheSpec`]); its buffers are private, so the only
+//! way to launch a kernel on them is through a checked launch.
+//!
+//! - code rows, keys and values, `[slots, kv_heads, code_capacity, row]` (contiguous) or
+//!   `[pages, kv_heads, page_tokens, row]` (paged), rows in the layout of `vecinfer_quant::pack`;
+//! - fp16 slots, `[slots, kv_heads, sinks + residual, head_dim]`: slots `[0, sinks)` hold the
+//!   sinks, then a ring of `residual` slots the window (token `i` in slot
+//!   `sinks + (i - sinks) % residual`; attention does not depend on the order);
+//! - codebooks (f16 for attention, f32 with their squared norms for the encoder) and smooth
+//!   scales (f32).
+
+use crate::error::{Result, RuntimeError};
+use crate::gpu::Gpu;
+use crate::spec::CacheSpec;
+use cudarc::driver::{CudaSlice, DeviceRepr};
+use half::f16;
+use vecinfer_codegen::CodeLayout;
+use vecinfer_quant::{CacheLayout, Codebook, LayerParams};
+
+/// The cache's buffer sizes as the kernels see them (`CacheGeometry` in
+/// `codegen/src/cuda/cache_view.cuh`), passed by value to every launch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheGeometry {
+    pub slots: i32,
+    /// Contiguous: code rows per (slot, KV head); paged: pages in the pool.
+    pub code_extent: i32,
+    /// Paged: entries of `page_indices`.
+    pub index_count: i32,
+    pub fp16_capacity: i32,
+    pub sinks: i32,
+    pub residual: i32,
+}
+
+// SAFETY: `CacheGeometry` is `#[repr(C)]`, six `i32` fields with no padding, laid out exactly
+// as the CUDA struct of the same name that the kernels take by value.
+unsafe impl DeviceRepr for CacheGeometry {}
+
+/// The codebooks as the encoder reads them: f32 centroids and their squared norms, summed in
+/// the CPU search's order.
+pub(crate) struct EncoderBooks {
+    pub(crate) key_centroids: CudaSlice<f32>,
+    pub(crate) key_norms: CudaSlice<f32>,
+    pub(crate) value_centroids: CudaSlice<f32>,
+    pub(crate) value_norms: CudaSlice<f32>,
+}
+
+pub struct LayerStorage {
+    spec: CacheSpec,
+    pub(crate) key_codebooks: CudaSlice<u16>,
+    pub(crate) value_codebooks: CudaSlice<u16>,
+    pub(crate) encoder: EncoderBooks,
+    pub(crate) smooth: CudaSlice<f32>,
+    pub(crate) key_codes: CudaSlice<u8>,
+    pub(crate) value_codes: CudaSlice<u8>,
+    pub(crate) fp16_keys: CudaSlice<u16>,
+    pub(crate) fp16_values: CudaSlice<u16>,
+    slots: usize,
+    /// Contiguous: code rows per (slot, KV head), a multiple of 16; paged: pages.
+    code_extent: usize,
+}
+
+/// Bytes a cache holds on the GPU, by what they are for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheBytes {
+    /// Code rows (pages or contiguous regions), keys and values.
+    pub codes: usize,
+    /// fp16 slots: sinks and windows.
+    pub fp16: usize,
+    /// Codebooks (f16 for attention, f32 centroids and norms for the encoder) and smooth scales.
+    pub parameters: usize,
+    /// Batch tables (lengths, slots, block tables).
+    pub tables: usize,
+}
+
+impl CacheBytes {
+    pub fn total(&self) -> usize {
+        self.codes + self.fp16 + self.parameters + self.tables
+    }
+}
+
+impl std::ops::Add for CacheBytes {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            codes: self.codes + o.codes,
+            fp16: self.fp16 + o.fp16,
+            parameters: self.parameters + o.parameters,
+            tables: self.tables + o.tables,
+        }
+    }
+}
+
+fn bits(x: &[f16]) -> Vec<u16> {
+    x.iter().map(|h| h.to_bits()).collect()
+}
+
+fn fits_i32(what: &str, n: usize) -> Result<i32> {
+    i32::try_from(n).map_err(|_| {
+        RuntimeError::Invalid(format!(
+            "{what} of {n} is too large: the kernels index it with 32-bit integers (at most {})",
+            i32::MAX
+        ))
+    })
+}
+
+impl LayerStorage {
+    /// A contiguous cache: `slots` sequences, each with room for `code_capacity` coded tokens
+    /// (rounded up to a multiple of 16, so tiles stay 16-byte aligned).
+    pub fn contiguous(
+        gpu: &Gpu,
+        params: &LayerParams<'_>,
+        window: CacheLayout,
+        slots: usize,
+        code_capacity: usize,
+    ) -> Result<Self> {
+        let spec = CacheSpec::of(params, CodeLayout::Contiguous, window)?;
+        Self::allocate(
+            gpu,
+            params,
+            spec,
+            slots,
+            code_capacity.max(1).next_multiple_of(16),
+        )
+    }
+
+    /// A paged cache: a pool of `pages` pages of `page_tokens` code rows (per KV head) and
+    /// `slots` sequence slots for the fp16 tokens. Which page holds which rows is the block
+    /// table's business (the runtime's [`crate::PagedKvCache`], or an engine's own).
+    pub fn paged(
+        gpu: &Gpu,
+        params: &LayerParams<'_>,
+        window: CacheLayout,
+        page_tokens: usize,
+        pages: usize,
+        slots: usize,
+    ) -> Result<Self> {
+        if !vecinfer_codegen::PAGE_TOKENS.contains(&page_tokens) {
+            return Err(vecinfer_codegen::ConfigError::PageTokens(page_tokens).into());
+        }
+        if pages == 0 {
+            return Err(RuntimeError::Invalid(
+                "a page pool needs at least one page".into(),
+            ));
+        }
+        let spec = CacheSpec::of(params, CodeLayout::Paged { page_tokens }, window)?;
+        Self::allocate(gpu, params, spec, slots, pages)
+    }
+
+    fn allocate(
+        gpu: &Gpu,
+        params: &LayerParams<'_>,
+        spec: CacheSpec,
+        slots: usize,
+        code_extent: usize,
+    ) -> Result<Self> {
+        if slots == 0 {
+            return Err(RuntimeError::Invalid(
+                "a cache needs at least one sequence slot".into(),
+            ));
+        }
+        fits_i32("the slot count", slots)?;
+        fits_i32("the code extent", code_extent)?;
+        let (hk, d) = (spec.kv_heads, spec.head_dim);
+        let rows_per_unit = match spec.layout {
+            CodeLayout::Contiguous => code_extent,
+            CodeLayout::Paged { page_tokens } => page_tokens,
+        };
+        let units = match spec.layout {
+            CodeLayout::Contiguous => slots,
+            CodeLayout::Paged { .. } => code_extent,
+        };
+        let rows = units * hk * rows_per_unit;
+        let fp16 = slots * hk * spec.fp16_capacity() * d;
+        let st = &gpu.stream;
+        let f16_books =
+            |all: &[Codebook]| -> Vec<u16> { all.iter().flat_map(|c| bits(&c.to_f16())).collect() };
+        let centroids = |all: &[Codebook]| -> Vec<f32> {
+            all.iter().flat_map(|c| c.centroids().to_vec()).collect()
+        };
+        let norms = |all: &[Codebook]| -> Vec<f32> {
+            all.iter()
+                .flat_map(|c| {
+                    let sub = c.codec().sub_dim();
+                    c.centroids()
+                        .chunks_exact(sub)
+                        .map(|r| r.iter().map(|v| v * v).sum::<f32>())
+                        .collect::<Vec<f32>>()
+                })
+                .collect()
+        };
+        let (k, v) = (params.keys.all(), params.values.all());
+        Ok(Self {
+            key_codebooks: st.clone_htod(&f16_books(k))?,
+            value_codebooks: st.clone_htod(&f16_books(v))?,
+            encoder: EncoderBooks {
+                key_centroids: st.clone_htod(&centroids(k))?,
+                key_norms: st.clone_htod(&norms(k))?,
+                value_centroids: st.clone_htod(&centroids(v))?,
+                value_norms: st.clone_htod(&norms(v))?,
+            },
+            smooth: st.clone_htod(params.smooth)?,
+            key_codes: st.alloc_zeros(rows * spec.key_row_bytes())?,
+            value_codes: st.alloc_zeros(rows * spec.value_row_bytes())?,
+            fp16_keys: st.alloc_zeros(fp16)?,
+            fp16_values: st.alloc_zeros(fp16)?,
+            spec,
+            slots,
+            code_extent,
+        })
+    }
+
+    pub fn spec(&self) -> &CacheSpec {
+        &self.spec
+    }
+
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Contiguous: coded tokens each slot has room for.
+    pub fn code_capacity(&self) -> Option<usize> {
+        (self.spec.layout == CodeLayout::Contiguous).then_some(self.code_extent)
+    }
+
+    /// Paged: pages in the pool.
+    pub fn pages(&self) -> Option<usize> {
+        (self.spec.layout != CodeLayout::Contiguous).then_some(self.code_extent)
+    }
+
+    pub(crate) fn geometry(&self, index_count: usize) -> CacheGeometry {
+        // Every count here was checked to fit in i32 when the storage was made; the window and
+        // the index count are checked by their owners (CacheView).
+        CacheGeometry {
+            slots: self.slots as i32,
+            code_extent: self.code_extent as i32,
+            index_count: index_count.min(i32::MAX as usize) as i32,
+            fp16_capacity: self.spec.fp16_capacity() as i32,
+            sinks: self.spec.window.sinks.min(i32::MAX as usize) as i32,
+            residual: self.spec.window.residual.min(i32::MAX as usize) as i32,
+        }
+    }
+
+    /// Where code row `row` of (slot, KV head) starts, in rows, for the contiguous layout; the
+    /// host-side twin of `code_row_index`, for uploads and downloads.
+    pub(crate) fn contiguous_row(&self, slot: usize, kv_head: usize, row: usize) -> usize {
+        (slot * self.spec.kv_heads + kv_head) * self.code_extent + row
+    }
+
+    /// The same for the paged layout: row `row` of a page.
+    pub(crate) fn paged_row(&self, page: usize, kv_head: usize, row: usize) -> usize {
+        let page_tokens = self.spec.layout.page_tokens().unwrap_or(1);
+        (page * self.spec.kv_heads + kv_head) * page_tokens + row
+    }
+
+    /// Where fp16 slot `index` of (slot, KV head) starts, in tokens.
+    pub(crate) fn fp16_row(&self, slot: usize, kv_head: usize, index: usize) -> usize {
+        (slot * self.spec.kv_heads + kv_head) * self.spec.fp16_capacity() + index
+    }
+
+    pub fn bytes(&self) -> CacheBytes {
+        CacheBytes {
+            codes: self.key_codes.len() + self.value_codes.len(),
+            fp16: (self.fp16_keys.len() + self.fp16_values.len()) * 2,
+            parameters: (self.key_codebooks.len() + self.value_codebooks.len()) * 2
+                + (self.encoder.key_centroids.len()
+                    + self.encoder.key_norms.len()
+                    + self.encoder.value_centroids.len()
+                    + self.encoder.value_norms.len()
+                    + self.smooth.len())
+                    * 4,
+            tables: 0,
+        }
+    }
+
+    /// Copies fp16 slot `from` to slot `to` (keys and values, every KV head): a fork's window.
+    pub(crate) fn copy_slot(&mut self, gpu: &Gpu, from: usize, to: usize) -> Result<()> {
+        let len = self.spec.kv_heads * self.spec.fp16_capacity() * self.spec.head_dim;
+        copy_unit(gpu, &mut self.fp16_keys, len, from, to)?;
+        copy_unit(gpu, &mut self.fp16_values, len, from, to)
+    }
+
+    /// Copies page `from` to page `to` (keys and values, every KV head): copy-on-write.
+    pub(crate) fn copy_page(&mut self, gpu: &Gpu, from: usize, to: usize) -> Result<()> {
+        let rows = self.spec.kv_heads * self.spec.layout.page_tokens().unwrap_or(0);
+        let (key_row, value_row) = (self.spec.key_row_bytes(), self.spec.value_row_bytes());
+        copy_unit(gpu, &mut self.key_codes, rows * key_row, from, to)?;
+        copy_unit(gpu, &mut self.value_codes, rows * value_row, from, to)
+    }
+}
+
+/// Copies element range `[from·len, (from+1)·len)` of `buffer` onto `[to·len, (to+1)·len)`.
+fn copy_unit<T: DeviceRepr>(
+    gpu: &Gpu,
+    buffer: &mut CudaSlice<T>,
+    len: usize,
+    from: usize,
+    to: usize,
+) -> Result<()> {
+    if from == to {
+        return Ok(());
+    }
+    let (mut low, mut high) = buffer.split_at_mut(from.max(to) * len);
+    if from < to {
+        let src = low.slice(from * len..(from + 1) * len);
+        gpu.stream.memcpy_dtod(&src, &mut high.slice_mut(0..len))?;
+    } else {
+        let src = high.slice(0..len);
+        gpu.stream
+            .memcpy_dtod(&src, &mut low.slice_mut(to * len..(to + 1) * len))?;
+    }
+    Ok(())
+}

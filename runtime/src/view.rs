@@ -1,0 +1,278 @@
+//! What a launch reads: one layer's storage and the batch tables of the step.
+//!
+//! A batch is any list of live sequences. For each batch entry the kernels read, from device
+//! int32 arrays:
+//! - `seq_len[b]`: its tokens, this step's appended ones included;
+//! - `seq_slot[b]`: its sequence slot (its fp16 sinks and window; in the contiguous layout
+//!   also its code region);
+//! - paged layout: its pages `page_indices[page_indptr[b] .. page_indptr[b + 1]]`, in row order
+//!   (FlashInfer's CSR form; coded row `r` is row `r % page_tokens` of the entry's page
+//!   `r / page_tokens`, and coded row `r` is token `sinks + r`).
+//!
+//! [`DeviceBatch`] is the runtime's own copy of these tables; an engine that manages its pages
+//! passes its own arrays as an [`ExternalBatch`]. The kernels clamp every index they read from
+//! the tables into the buffers, so wrong tables give wrong numbers but never an access outside
+//! the cache: the API is safe either way.
+
+use crate::error::{Result, RuntimeError};
+use crate::gpu::Gpu;
+use crate::storage::{CacheGeometry, LayerStorage};
+use cudarc::driver::CudaSlice;
+use vecinfer_codegen::CodeLayout;
+
+/// The runtime's batch tables on the device, with the host's copy of the lengths (the launch
+/// geometry depends on the longest sequence).
+pub struct DeviceBatch {
+    pub(crate) seq_len: CudaSlice<i32>,
+    pub(crate) seq_slot: CudaSlice<i32>,
+    pub(crate) page_indptr: CudaSlice<i32>,
+    pub(crate) page_indices: CudaSlice<i32>,
+    pub(crate) lengths: Vec<usize>,
+    index_count: usize,
+}
+
+pub(crate) fn as_i32(what: &str, values: impl IntoIterator<Item = usize>) -> Result<Vec<i32>> {
+    values
+        .into_iter()
+        .map(|x| {
+            i32::try_from(x).map_err(|_| {
+                RuntimeError::Invalid(format!(
+                    "{what} {x} does not fit the kernels' 32-bit indices"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `values` into `buffer`, reallocating only when it is too small (kernels read only the
+/// entries the launch names).
+fn upload(gpu: &Gpu, buffer: &mut CudaSlice<i32>, values: &[i32]) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    if buffer.len() < values.len() {
+        *buffer = gpu.stream.clone_htod(values)?;
+    } else {
+        gpu.stream
+            .memcpy_htod(values, &mut buffer.slice_mut(0..values.len()))?;
+    }
+    Ok(())
+}
+
+/// A batch's tables on the host, ready to upload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostBatch {
+    pub lengths: Vec<usize>,
+    pub slots: Vec<usize>,
+    /// Paged layout: `[batch + 1]`.
+    pub page_indptr: Vec<usize>,
+    pub page_indices: Vec<usize>,
+}
+
+impl DeviceBatch {
+    pub(crate) fn new(gpu: &Gpu, host: &HostBatch) -> Result<Self> {
+        let mut batch = Self {
+            seq_len: gpu.stream.alloc_zeros(1)?,
+            seq_slot: gpu.stream.alloc_zeros(1)?,
+            page_indptr: gpu.stream.alloc_zeros(1)?,
+            page_indices: gpu.stream.alloc_zeros(1)?,
+            lengths: Vec::new(),
+            index_count: 0,
+        };
+        batch.set(gpu, host)?;
+        Ok(batch)
+    }
+
+    /// Replaces the tables.
+    pub(crate) fn set(&mut self, gpu: &Gpu, host: &HostBatch) -> Result<()> {
+        upload(
+            gpu,
+            &mut self.seq_len,
+            &as_i32("length", host.lengths.iter().copied())?,
+        )?;
+        upload(
+            gpu,
+            &mut self.seq_slot,
+            &as_i32("slot", host.slots.iter().copied())?,
+        )?;
+        upload(
+            gpu,
+            &mut self.page_indptr,
+            &as_i32("page table offset", host.page_indptr.iter().copied())?,
+        )?;
+        upload(
+            gpu,
+            &mut self.page_indices,
+            &as_i32("page", host.page_indices.iter().copied())?,
+        )?;
+        self.lengths.clone_from(&host.lengths);
+        self.index_count = host.page_indices.len();
+        Ok(())
+    }
+
+    pub fn batch(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    fn as_ref(&self) -> BatchRef<'_> {
+        BatchRef {
+            seq_len: &self.seq_len,
+            seq_slot: &self.seq_slot,
+            page_indptr: &self.page_indptr,
+            page_indices: &self.page_indices,
+            batch: self.lengths.len(),
+            longest: self.lengths.iter().copied().max().unwrap_or(0),
+            index_count: self.index_count,
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        4 * (self.seq_len.len()
+            + self.seq_slot.len()
+            + self.page_indptr.len()
+            + self.page_indices.len())
+    }
+}
+
+/// An engine's own batch tables (device int32 arrays, see the module docs), for a
+/// [`LayerStorage`] whose pages and slots the engine manages.
+pub struct ExternalBatch<'a> {
+    /// `[batch]`: each entry's tokens, this step's appended ones included.
+    pub seq_len: &'a CudaSlice<i32>,
+    /// `[batch]`: each entry's sequence slot.
+    pub seq_slot: &'a CudaSlice<i32>,
+    /// `[batch + 1]` (paged layout; ignored for the contiguous one).
+    pub page_indptr: &'a CudaSlice<i32>,
+    /// The pages of every entry, in row order (paged layout).
+    pub page_indices: &'a CudaSlice<i32>,
+    pub batch: usize,
+    /// No entry has more tokens than this: it sizes the launch (the split plan). An entry that
+    /// has more gets NaN outputs rather than silently dropped tokens.
+    pub max_seq_len: usize,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct BatchRef<'a> {
+    pub(crate) seq_len: &'a CudaSlice<i32>,
+    pub(crate) seq_slot: &'a CudaSlice<i32>,
+    pub(crate) page_indptr: &'a CudaSlice<i32>,
+    pub(crate) page_indices: &'a CudaSlice<i32>,
+    pub(crate) batch: usize,
+    /// Tokens of the longest entry.
+    pub(crate) longest: usize,
+    pub(crate) index_count: usize,
+}
+
+impl<'a> ExternalBatch<'a> {
+    fn checked(&self, layout: CodeLayout) -> Result<BatchRef<'a>> {
+        let need = |what: &'static str, buffer: &CudaSlice<i32>, n: usize, rule: &str| {
+            if buffer.len() < n {
+                Err(RuntimeError::BufferLength {
+                    what,
+                    expected: format!("at least {n} ({rule})"),
+                    got: buffer.len(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        if self.batch == 0 {
+            return Err(RuntimeError::Invalid(
+                "a batch needs at least one entry".into(),
+            ));
+        }
+        need("seq_len", self.seq_len, self.batch, "batch")?;
+        need("seq_slot", self.seq_slot, self.batch, "batch")?;
+        if layout != CodeLayout::Contiguous {
+            need("page_indptr", self.page_indptr, self.batch + 1, "batch + 1")?;
+            need("page_indices", self.page_indices, 1, "one page at least")?;
+        }
+        as_i32("max_seq_len", [self.max_seq_len])?;
+        Ok(BatchRef {
+            seq_len: self.seq_len,
+            seq_slot: self.seq_slot,
+            page_indptr: self.page_indptr,
+            page_indices: self.page_indices,
+            batch: self.batch,
+            longest: self.max_seq_len,
+            index_count: self.page_indices.len(),
+        })
+    }
+}
+
+/// One layer of a cache and a batch: what the attention kernel reads.
+#[derive(Clone, Copy)]
+pub struct CacheView<'a> {
+    pub(crate) storage: &'a LayerStorage,
+    pub(crate) batch: BatchRef<'a>,
+}
+
+/// One layer of a cache and a batch: what the append kernel writes.
+pub struct CacheViewMut<'a> {
+    pub(crate) storage: &'a mut LayerStorage,
+    pub(crate) batch: BatchRef<'a>,
+    /// Tokens per entry the tables count as appended by this launch, where the owner knows.
+    pub(crate) appended: Option<usize>,
+}
+
+impl<'a> CacheView<'a> {
+    pub(crate) fn new(storage: &'a LayerStorage, batch: &'a DeviceBatch) -> Self {
+        Self {
+            storage,
+            batch: batch.as_ref(),
+        }
+    }
+
+    /// An engine's storage with its own tables.
+    pub fn external(storage: &'a LayerStorage, batch: &ExternalBatch<'a>) -> Result<Self> {
+        Ok(Self {
+            batch: batch.checked(storage.spec().layout)?,
+            storage,
+        })
+    }
+
+    pub fn storage(&self) -> &LayerStorage {
+        self.storage
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch.batch
+    }
+
+    /// Coded rows of the longest entry.
+    pub fn longest_coded(&self) -> usize {
+        self.storage.spec().coded_tokens(self.batch.longest)
+    }
+
+    pub(crate) fn geometry(&self) -> CacheGeometry {
+        self.storage.geometry(self.batch.index_count)
+    }
+}
+
+impl<'a> CacheViewMut<'a> {
+    pub(crate) fn new(storage: &'a mut LayerStorage, batch: &'a DeviceBatch) -> Self {
+        Self {
+            storage,
+            batch: batch.as_ref(),
+            appended: None,
+        }
+    }
+
+    /// An engine's storage with its own tables; `seq_len` counts the tokens being appended.
+    pub fn external(storage: &'a mut LayerStorage, batch: &ExternalBatch<'a>) -> Result<Self> {
+        let batch = batch.checked(storage.spec().layout)?;
+        Ok(Self {
+            storage,
+            batch,
+            appended: None,
+        })
+    }
+
+    pub(crate) fn geometry(&self) -> CacheGeometry {
+        self.storage.geometry(self.batch.index_count)
+    }
+}
