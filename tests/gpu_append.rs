@@ -14,13 +14,12 @@ use vecinfer_codegen::CodeLayout;
 use vecinfer_codegen::KernelConfig;
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
 use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, ReferenceKvCache};
-use vecinfer_runtime::verify::{compare_cache_with_reference, reference_output};
 use vecinfer_runtime::{
     Gpu, GpuKvCache, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, VqAppend, VqKvCache,
 };
 
 use vecinfer_tests::gpu_or_skip;
-use vecinfer_tests::readback::{PagedBatch, Readback};
+use vecinfer_tests::readback::{PagedBatch, Readback, assert_matches_reference};
 
 const TOLERANCE: f64 = 2e-3;
 
@@ -84,82 +83,8 @@ fn assert_same_state(
     what: &str,
     seed: u64,
 ) {
-    let s = cpu.shape();
-    let (hk, d) = (s.kv_heads, s.head_dim);
-    let layout = cpu.layout();
-    let (krow, vrow) = (config.key_row_bytes(), config.value_row_bytes());
-    for seq in 0..s.batch {
-        let coded = cpu.quantized_len(seq);
-        assert_eq!(
-            cache.len(seq),
-            cpu.len(seq),
-            "{what}: length of sequence {seq}"
-        );
-        for h in 0..hk {
-            let (gk, gv) = cache.rows(gpu, seq, h);
-            assert_eq!(gk.len(), coded * krow, "{what}: key rows of sequence {seq}");
-            assert_eq!(
-                gv.len(),
-                coded * vrow,
-                "{what}: value rows of sequence {seq}"
-            );
-            for (row, (g, c)) in gk
-                .chunks(krow)
-                .zip(cpu.key_codes(seq, h).chunks(krow))
-                .enumerate()
-            {
-                assert_eq!(
-                    g, c,
-                    "{what}: key codes of sequence {seq} head {h} token row {row}"
-                );
-            }
-            for (row, (g, c)) in gv
-                .chunks(vrow)
-                .zip(cpu.value_codes(seq, h).chunks(vrow))
-                .enumerate()
-            {
-                assert_eq!(
-                    g, c,
-                    "{what}: value codes of sequence {seq} head {h} token row {row}"
-                );
-            }
-            let sinks = cpu.sink_len(seq);
-            let (fp16_keys, fp16_values) = cache.fp16(gpu, seq, h);
-            let bits = |x: Vec<f16>| x.iter().map(|v| v.to_bits()).collect::<Vec<u16>>();
-            let (cpu_keys, cpu_values) =
-                (bits(cpu.fp16_keys(seq, h)), bits(cpu.fp16_values(seq, h)));
-            for (n, (want_k, want_v)) in cpu_keys
-                .chunks_exact(d)
-                .zip(cpu_values.chunks_exact(d))
-                .enumerate()
-            {
-                let at = if n < sinks {
-                    n
-                } else {
-                    let token = sinks + coded + (n - sinks);
-                    sinks + (token - sinks) % layout.residual
-                };
-                assert_eq!(
-                    &fp16_keys[at * d..][..d],
-                    want_k,
-                    "{what}: fp16 key {n} of sequence {seq} head {h} (slot {at})"
-                );
-                assert_eq!(
-                    &fp16_values[at * d..][..d],
-                    want_v,
-                    "{what}: fp16 value {n} of sequence {seq} head {h} (slot {at})"
-                );
-            }
-        }
-    }
-    let mut r = rng(seed);
-    let queries = random_vec(&mut r, s.batch * s.q_heads * d, 2.0);
-    let (q16, want) = reference_output(config, cpu, &queries).unwrap();
-    let worst = compare_cache_with_reference(gpu, config, cache.view(), &q16, &want).unwrap();
-    eprintln!(
-        "{what}: codes, fp16 slots and lengths identical; attention worst rel err {worst:.2e}"
-    );
-    assert!(worst <= TOLERANCE, "{what}: attention error {worst}");
+    let lanes: Vec<usize> = (0..cpu.shape().batch).collect();
+    assert_matches_reference(gpu, config, cache, cpu, &lanes, what, seed, TOLERANCE);
 }
 
 fn configs() -> Vec<KernelConfig> {

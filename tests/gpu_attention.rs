@@ -5,7 +5,7 @@
 //! Pass criterion: for every (sequence, query head), ‖gpu − cpu‖ / ‖cpu‖ ≤ 2e-3 in the output
 //! dtype, and no output element left at its poison value.
 
-use vecinfer_codegen::{KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
+use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform};
 use vecinfer_runtime::Gpu;
 use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
@@ -14,7 +14,25 @@ use vecinfer_tests::gpu_or_skip;
 
 const TOLERANCE: f64 = 2e-3;
 
+/// NVRTC-compiles every case's kernel on all cores first (the module cache keeps them), so
+/// the checks below only load them.
+fn precompile(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
+    let chunk = cases.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in cases.chunks(chunk) {
+            scope.spawn(move || {
+                for (config, _) in part {
+                    let k = vecinfer_codegen::emit(config, gpu.arch).unwrap();
+                    vecinfer_runtime::compile(&k.source, gpu.arch, &k.attention_entry).unwrap();
+                }
+            });
+        }
+    });
+}
+
 fn run(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
+    precompile(gpu, cases);
     let mut failures = Vec::new();
     for (config, case) in cases {
         let worst =
@@ -39,7 +57,7 @@ fn run(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
 fn every_shipped_variant_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     eprintln!("{} ({}, {} SMs)", gpu.name, gpu.arch, gpu.sm_count);
-    let lengths = vec![1, 37, 700, 2100];
+    let lengths = vec![0, 1, 37, 700, 2100];
     let case = |seed| RandomCase {
         kv_heads: 2,
         lengths: lengths.clone(),
@@ -53,6 +71,45 @@ fn every_shipped_variant_matches_the_cpu_reference() {
         .into_iter()
         .enumerate()
         .map(|(i, c)| (c, case(100 + i as u64)))
+        .collect();
+    run(&gpu, &cases);
+}
+
+/// Every shipped variant again with its code rows in pages handed out in a random order (16
+/// and 128 tokens), and the default kernel at every page size.
+#[test]
+fn every_shipped_variant_matches_the_cpu_reference_in_pages() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let case = |seed| RandomCase {
+        kv_heads: 2,
+        lengths: vec![0, 1, 37, 700, 2100],
+        layout: CacheLayout {
+            sinks: 4,
+            residual: 32,
+        },
+        seed,
+    };
+    let paged = |c: KernelConfig, page_tokens| KernelConfig {
+        layout: CodeLayout::Paged { page_tokens },
+        ..c
+    };
+    let mut cases: Vec<_> = grid::shipped()
+        .into_iter()
+        .flat_map(|c| [paged(c, 16), paged(c, 128)])
+        .collect();
+    for (head_dim, group) in grid::SHAPES {
+        let d = KernelConfig::default_for(
+            head_dim,
+            group,
+            "d4b8".parse().unwrap(),
+            "d4b8".parse().unwrap(),
+        );
+        cases.extend(vecinfer_codegen::PAGE_TOKENS.map(|p| paged(d, p)));
+    }
+    let cases: Vec<_> = cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (c, case(600 + i as u64)))
         .collect();
     run(&gpu, &cases);
 }
@@ -400,6 +457,10 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
             for base in [
                 KernelConfig::cuda_core_for(d, hq / hk, kc, vc),
                 KernelConfig::default_for(d, hq / hk, kc, vc),
+                KernelConfig {
+                    layout: CodeLayout::Paged { page_tokens: 64 },
+                    ..KernelConfig::default_for(d, hq / hk, kc, vc)
+                },
             ] {
                 let key_scoring = base.key_scoring;
                 let config = KernelConfig {
@@ -411,8 +472,9 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
                     vecinfer_runtime::verify::compare_with_reference(&gpu, &config, &cpu, &queries)
                         .unwrap();
                 eprintln!(
-                    "real KV layer {layer} {transform} {} ({t} tokens, {} coded): worst rel err {worst:.2e}",
+                    "real KV layer {layer} {transform} {} {} ({t} tokens, {} coded): worst rel err {worst:.2e}",
                     key_scoring.name(),
+                    config.layout,
                     cpu.quantized_len(0)
                 );
                 assert!(

@@ -17,6 +17,7 @@ fn small_space() -> SearchSpace {
         direct_codes: vec![false, true],
         dims_per_lane: vec![8],
         split: vec![vecinfer_codegen::SplitPolicy::Auto],
+        page_tokens: vec![16, 64],
     }
 }
 

@@ -12,7 +12,7 @@ use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
 use vecinfer_runtime::timing::Timer;
 use vecinfer_runtime::{
-    Gpu, GpuKvCache, OneLayerCache, PagedKvCache, VqAppend, VqAttention, Workspace,
+    Gpu, GpuKvCache, OneLayerCache, PagedKvCache, TokenBytes, VqAppend, VqAttention, Workspace,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,6 +41,14 @@ pub struct BenchRow {
     pub append_ms: f64,
     /// `append_ms / ms`.
     pub append_share: f64,
+    /// Bytes one cached token takes in the layer at this context and batch (all KV heads, K
+    /// and V): codes (page rounding included), its share of the fp16 sinks and window, and of
+    /// the codebooks and smooth scales.
+    #[serde(default)]
+    pub bytes_per_token: Option<TokenBytes>,
+    /// Bits per cached element with all of the above counted.
+    #[serde(default)]
+    pub bits_per_element_all: Option<f64>,
 }
 
 /// A row of the shared baseline script's JSON.
@@ -90,6 +98,8 @@ pub fn bench_one(
     let mut out = gpu.stream.alloc_zeros::<u16>(elements).map_err(rt)?;
     let mut workspace = Workspace::default();
     let plan = kernel.plan(gpu, &caches[0].view()?);
+    let spec = *caches[0].view()?.storage().spec();
+    let token_bytes = TokenBytes::of(&spec, seq, shape.batch);
     let t = Timer::new(gpu).time(5, runs, |i| {
         kernel.attend(
             gpu,
@@ -181,6 +191,8 @@ pub fn bench_one(
         speedup_vs_sdpa: None,
         append_ms,
         append_share: append_ms / ms,
+        bytes_per_token: Some(token_bytes),
+        bits_per_element_all: Some(token_bytes.bits_per_element(&spec)),
     })
 }
 
@@ -188,7 +200,7 @@ pub fn bench_one(
 /// split.
 pub fn variant_name(config: &KernelConfig) -> String {
     format!(
-        "{}{}{} r{} t{} w{} p{} l{} s{}",
+        "{}{}{} r{} t{} w{} p{} l{} s{}{}",
         config.key_scoring.name(),
         if config.split_query { "+qsplit" } else { "" },
         if config.direct_codes { "+direct" } else { "" },
@@ -200,6 +212,10 @@ pub fn variant_name(config: &KernelConfig) -> String {
         match config.split {
             vecinfer_codegen::SplitPolicy::Auto => "auto".to_string(),
             vecinfer_codegen::SplitPolicy::Fixed(n) => n.to_string(),
+        },
+        match config.layout {
+            CodeLayout::Contiguous => String::new(),
+            CodeLayout::Paged { page_tokens } => format!(" pg{page_tokens}"),
         }
     )
 }
@@ -207,11 +223,12 @@ pub fn variant_name(config: &KernelConfig) -> String {
 pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     let mut s = format!("copy bandwidth {copy_tbs:.2} TB/s (read+write)\n");
     s += &format!(
-        "{:>5} {:>7} {:>12} {:>5} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9}  {}\n",
+        "{:>5} {:>7} {:>12} {:>5} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9}  {}\n",
         "batch",
         "seq",
         "K/V",
         "bits",
+        "all bits",
         "splits",
         "ms",
         "GB/s",
@@ -223,11 +240,13 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     );
     for r in rows {
         s += &format!(
-            "{:>5} {:>7} {:>12} {:>5.2} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8.1}%  {}\n",
+            "{:>5} {:>7} {:>12} {:>5.2} {:>8} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8.1}%  {}\n",
             r.batch,
             r.seq,
             format!("{}/{}", r.key_codec, r.value_codec),
             r.bits_per_element,
+            r.bits_per_element_all
+                .map_or("-".into(), |b| format!("{b:.2}")),
             r.splits,
             r.ms,
             r.gb_per_s,
@@ -259,6 +278,10 @@ pub struct GridArgs {
     pub kv_heads: usize,
     #[arg(long, default_value_t = 128)]
     pub head_dim: usize,
+    /// Code layouts, comma-separated: contiguous, paged16 .. paged512 (tokens per page); for
+    /// `tune` also `paged`, a paged key whose page size the tuner chooses.
+    #[arg(long, default_value = "contiguous")]
+    pub layouts: String,
 }
 
 /// Arguments of `vecinfer bench`.
@@ -463,6 +486,11 @@ pub fn configs_to_bench(
             all,
             parse_list(a.direct_codes.as_deref(), "direct-codes")?,
             |c, x| c.direct_codes = x,
+        );
+        all = cross(
+            all,
+            parse_list(Some(&a.grid.layouts), "layouts")?,
+            |c, x| c.layout = x,
         );
         for c in all {
             match c.validate(arch) {

@@ -14,8 +14,8 @@ use vecinfer_codegen::KernelConfig;
 use vecinfer_runtime::Gpu;
 use vecinfer_tuner::measure::{Progress, TuneOptions, Tuner};
 use vecinfer_tuner::{
-    Budget, DeviceFingerprint, KernelShape, SearchSpace, Strategy, TuneKey, TunedConfigs,
-    TunedEntry, codegen_fingerprint, update,
+    Budget, DeviceFingerprint, KernelShape, LayoutKey, SearchSpace, Strategy, TuneKey,
+    TunedConfigs, TunedEntry, codegen_fingerprint, update,
 };
 
 #[derive(clap::Args)]
@@ -57,6 +57,9 @@ pub struct TuneArgs {
     pub replicas: Option<String>,
     #[arg(long)]
     pub split: Option<String>,
+    /// Tokens per page searched for `paged` keys (default: 16 to 512).
+    #[arg(long)]
+    pub pages: Option<String>,
     /// JSON of ../shared/bench/fp16_decode_baseline.py --json, run in the same session: adds
     /// SDPA to the final table.
     #[arg(long)]
@@ -95,21 +98,26 @@ impl TuneArgs {
         if let Some(v) = parse_list(self.split.as_deref(), "split")? {
             s.split = v;
         }
+        if let Some(v) = parse_list(self.pages.as_deref(), "pages")? {
+            s.page_tokens = v;
+        }
         Ok(s)
     }
 
     fn keys(&self) -> Result<Vec<TuneKey>> {
         let group = query_group(self.grid.heads, self.grid.kv_heads)?;
         let mut keys = Vec::new();
-        for (k, v) in parse_codec_pairs(&self.grid.codecs)? {
-            for &(batch, seq) in &parse_shapes(&self.grid.shapes)? {
-                let key = TuneKey::for_shape(
-                    KernelShape::new(self.grid.head_dim, group, k, v),
-                    batch,
-                    seq,
-                );
-                if !keys.contains(&key) {
-                    keys.push(key);
+        let layouts: Vec<LayoutKey> =
+            parse_list(Some(&self.grid.layouts), "layouts")?.unwrap_or_default();
+        for layout in layouts {
+            for (k, v) in parse_codec_pairs(&self.grid.codecs)? {
+                for &(batch, seq) in &parse_shapes(&self.grid.shapes)? {
+                    let shape =
+                        KernelShape::new(self.grid.head_dim, group, k, v).with_layout(layout);
+                    let key = TuneKey::for_shape(shape, batch, seq);
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
                 }
             }
         }

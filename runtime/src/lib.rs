@@ -32,7 +32,7 @@ pub use one_layer::OneLayerCache;
 pub use paged::{PagedCacheOptions, PagedKvCache, PoolSize, Step};
 pub use pages::{PageCopy, PagePool, SequenceId, SequenceTable};
 pub use spec::CacheSpec;
-pub use storage::{CacheBytes, CacheGeometry, LayerStorage};
+pub use storage::{CacheBytes, CacheGeometry, LayerStorage, TokenBytes};
 pub use timing::{Timer, Timing};
 /// Re-exported for the code the proc macros emit.
 pub use vecinfer_codegen as codegen;

@@ -36,8 +36,11 @@ pub fn ensure_nvrtc() -> Result<()> {
                     // libnvrtc opens its builtins library by soname: load it first from here.
                     preload_builtins(&dir);
                     // Kept loaded for the life of the process so the soname stays resolvable.
+                    // SAFETY: a file named like libnvrtc in an NVRTC folder; loading it runs
+                    // libnvrtc's initialisers, which are benign, and it is never unloaded.
                     if let Ok(lib) = unsafe { libloading_open(&path) } {
                         std::mem::forget(lib);
+                        // SAFETY: as above: the probe loads libnvrtc by soname.
                         if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
                             return true;
                         }
@@ -56,6 +59,7 @@ pub fn ensure_nvrtc() -> Result<()> {
 
 /// Makes libcuda loadable, or says what to install.
 pub fn ensure_driver() -> Result<()> {
+    // SAFETY: the probe loads libcuda by soname; the driver's initialisers are benign.
     if unsafe { cudarc::driver::sys::is_culib_present() } {
         Ok(())
     } else {
@@ -71,6 +75,8 @@ fn preload_builtins(dir: &std::path::Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("libnvrtc-builtins.so.")
             && !name.contains(".alt.")
+            // SAFETY: NVRTC's own builtins library beside libnvrtc; benign initialisers,
+            // never unloaded.
             && let Ok(lib) = unsafe { libloading_open(&entry.path()) }
         {
             std::mem::forget(lib);
@@ -78,8 +84,12 @@ fn preload_builtins(dir: &std::path::Path) {
     }
 }
 
+/// # Safety
+/// Loading runs the library's initialisers: call it only on libraries whose initialisers are
+/// sound to run (NVIDIA's).
 unsafe fn libloading_open(
     path: &std::path::Path,
 ) -> std::result::Result<libloading::Library, libloading::Error> {
+    // SAFETY: the caller vouches for the library (see above).
     unsafe { libloading::Library::new(path) }
 }

@@ -92,6 +92,57 @@ impl std::ops::Add for CacheBytes {
     }
 }
 
+/// What one cached token costs in one layer (all KV heads, keys and values), at a context
+/// length and batch: its code rows (page rounding included), its share of the fp16 slots
+/// (sinks and window, allocated in full), and its share of the codebooks and smooth scales.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TokenBytes {
+    pub codes: f64,
+    pub fp16: f64,
+    pub parameters: f64,
+    /// The same token in an fp16 KV cache: `kv_heads × head_dim × 2 (K, V) × 2 bytes`.
+    pub fp16_cache: f64,
+}
+
+impl TokenBytes {
+    pub fn total(&self) -> f64 {
+        self.codes + self.fp16 + self.parameters
+    }
+
+    /// Bits per cached element, everything counted.
+    pub fn bits_per_element(&self, spec: &CacheSpec) -> f64 {
+        8.0 * self.total() / (spec.kv_heads * spec.head_dim * 2) as f64
+    }
+
+    /// Per token of `batch` sequences of `context` tokens.
+    pub fn of(spec: &CacheSpec, context: usize, batch: usize) -> Self {
+        let (hk, d) = (spec.kv_heads, spec.head_dim);
+        let coded = spec.coded_tokens(context);
+        let rows = match spec.layout.page_tokens() {
+            Some(p) => coded.div_ceil(p) * p,
+            None => coded,
+        };
+        let books = match spec.granularity {
+            vecinfer_quant::Granularity::Layer => 1,
+            vecinfer_quant::Granularity::Head => hk,
+        };
+        let book_bytes = |c: vecinfer_quant::VqCodec| {
+            // f16 centroids (attention), f32 centroids and their norms (encoder).
+            c.codebook_size() * (c.sub_dim() * (2 + 4) + 4)
+        };
+        let parameters =
+            books * (book_bytes(spec.key_codec) + book_bytes(spec.value_codec)) + hk * d * 4;
+        let tokens = (context * batch).max(1) as f64;
+        Self {
+            codes: (batch * rows * hk * (spec.key_row_bytes() + spec.value_row_bytes())) as f64
+                / tokens,
+            fp16: (batch * spec.fp16_capacity() * hk * d * 2 * 2) as f64 / tokens,
+            parameters: parameters as f64 / tokens,
+            fp16_cache: (hk * d * 2 * 2) as f64,
+        }
+    }
+}
+
 fn bits(x: &[f16]) -> Vec<u16> {
     x.iter().map(|h| h.to_bits()).collect()
 }
@@ -311,4 +362,43 @@ fn copy_unit<T: DeviceRepr>(
             .memcpy_dtod(&src, &mut low.slice_mut(to * len..(to + 1) * len))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecinfer_quant::{Granularity, KeyTransform};
+
+    #[test]
+    fn a_token_costs_its_codes_window_share_and_codebook_share() {
+        let spec = CacheSpec {
+            head_dim: 128,
+            kv_heads: 8,
+            key_codec: "d4b8".parse().unwrap(),
+            value_codec: "d4b8".parse().unwrap(),
+            granularity: Granularity::Layer,
+            transform: KeyTransform::BOTH,
+            layout: CodeLayout::Contiguous,
+            window: CacheLayout {
+                sinks: 0,
+                residual: 128,
+            },
+        };
+        // 2 bits per element: 32 + 32 bytes per (token, head) of codes.
+        let t = TokenBytes::of(&spec, 32768 + 128, 8);
+        assert!((t.codes - (32768.0 * 8.0 * 64.0 / 32896.0)).abs() < 1e-9);
+        assert!((t.fp16 - 128.0 * 8.0 * 512.0 / 32896.0).abs() < 1e-9);
+        let books = 2.0 * 256.0 * (4.0 * 6.0 + 4.0) + 8.0 * 128.0 * 4.0;
+        assert!((t.parameters - books / (8.0 * 32896.0)).abs() < 1e-9);
+        assert_eq!(t.fp16_cache, 8.0 * 128.0 * 4.0);
+        let bits = t.bits_per_element(&spec);
+        assert!(bits > 2.0 && bits < 2.1, "{bits}");
+        // Pages round the coded rows up.
+        let paged = CacheSpec {
+            layout: CodeLayout::Paged { page_tokens: 512 },
+            ..spec
+        };
+        let p = TokenBytes::of(&paged, 128 + 600, 1);
+        assert!((p.codes - 1024.0 * 8.0 * 64.0 / 728.0).abs() < 1e-9);
+    }
 }

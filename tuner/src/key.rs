@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use vecinfer_codegen::{KernelConfig, OutputDtype};
+use vecinfer_codegen::{CodeLayout, KernelConfig, OutputDtype};
 use vecinfer_quant::{Granularity, KeyTransform, VqCodec};
 
 /// Batch buckets are powers of two in this range (a batch outside it takes the nearest end).
@@ -25,6 +25,63 @@ pub fn bucket(x: usize, range: (usize, usize)) -> usize {
     nearest.clamp(range.0, range.1)
 }
 
+/// The code layout a key is for: what the engine fixes, or a paged layout whose page size
+/// the tuner chooses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutKey {
+    #[default]
+    Contiguous,
+    /// Pages of this size (an engine that fixes its page size).
+    Paged { page_tokens: usize },
+    /// Pages of whatever size runs fastest: the page size is a searched axis, and the winner's
+    /// config says which (an engine that lets the kernel choose).
+    PagedAny,
+}
+
+/// The page size a `PagedAny` key starts its search from (the default heuristic's).
+pub const DEFAULT_PAGE_TOKENS: usize = 64;
+
+impl LayoutKey {
+    pub fn of(layout: CodeLayout) -> Self {
+        match layout {
+            CodeLayout::Contiguous => Self::Contiguous,
+            CodeLayout::Paged { page_tokens } => Self::Paged { page_tokens },
+        }
+    }
+
+    /// Whether a config of `layout` may serve this key.
+    pub fn admits(self, layout: CodeLayout) -> bool {
+        match self {
+            Self::PagedAny => layout != CodeLayout::Contiguous,
+            fixed => Self::of(layout) == fixed,
+        }
+    }
+
+    /// `contiguous`, `paged64`, `paged` (any page size): as on the command line.
+    pub fn name(self) -> String {
+        match self {
+            Self::Contiguous => "contiguous".into(),
+            Self::Paged { page_tokens } => format!("paged{page_tokens}"),
+            Self::PagedAny => "paged".into(),
+        }
+    }
+}
+
+impl std::str::FromStr for LayoutKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "paged" => Ok(Self::PagedAny),
+            other => other
+                .parse::<CodeLayout>()
+                .map(Self::of)
+                .map_err(|e| format!("{e}, or paged (the tuner chooses the page size)")),
+        }
+    }
+}
+
 /// The method and kernel shape a config is tuned for, without the searched knobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KernelShape {
@@ -35,6 +92,9 @@ pub struct KernelShape {
     pub granularity: Granularity,
     pub transform: KeyTransform,
     pub output: OutputDtype,
+    /// Absent in files from before paging: contiguous.
+    #[serde(default)]
+    pub layout: LayoutKey,
 }
 
 impl KernelShape {
@@ -57,7 +117,19 @@ impl KernelShape {
             granularity: config.granularity,
             transform: config.transform,
             output: config.output,
+            layout: LayoutKey::of(config.layout),
         }
+    }
+
+    /// Whether `config` may serve this shape: the same method and kernel shape, and a layout
+    /// the key admits (any page size for [`LayoutKey::PagedAny`]).
+    pub fn admits(&self, config: &KernelConfig) -> bool {
+        Self::of(config).with_layout(self.layout) == *self && self.layout.admits(config.layout)
+    }
+
+    /// This shape with another layout.
+    pub fn with_layout(self, layout: LayoutKey) -> Self {
+        Self { layout, ..self }
     }
 
     /// The documented default heuristic for this shape ([`KernelConfig::default_for`]) with
@@ -71,8 +143,19 @@ impl KernelShape {
         ))
     }
 
-    /// `config` with this shape's fields.
+    /// `config` with this shape's fields (for `PagedAny`, the config's page size if it has
+    /// one, else the default page size).
     pub fn apply(&self, config: KernelConfig) -> KernelConfig {
+        let layout = match self.layout {
+            LayoutKey::Contiguous => CodeLayout::Contiguous,
+            LayoutKey::Paged { page_tokens } => CodeLayout::Paged { page_tokens },
+            LayoutKey::PagedAny => match config.layout {
+                CodeLayout::Contiguous => CodeLayout::Paged {
+                    page_tokens: DEFAULT_PAGE_TOKENS,
+                },
+                paged => paged,
+            },
+        };
         KernelConfig {
             head_dim: self.head_dim,
             group: self.group,
@@ -81,6 +164,7 @@ impl KernelShape {
             granularity: self.granularity,
             transform: self.transform,
             output: self.output,
+            layout,
             ..config
         }
     }
@@ -88,9 +172,10 @@ impl KernelShape {
 
 impl fmt::Display for KernelShape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Contiguous keys keep the names they had before paging.
         write!(
             f,
-            "d{}_g{}_k{}_v{}_{}_{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_{}{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -100,6 +185,10 @@ impl fmt::Display for KernelShape {
             match self.output {
                 OutputDtype::F16 => "f16",
                 OutputDtype::Bf16 => "bf16",
+            },
+            match self.layout {
+                LayoutKey::Contiguous => String::new(),
+                other => format!("_{}", other.name()),
             }
         )
     }
@@ -157,6 +246,7 @@ impl TuneKey {
             a.granularity != b.granularity,
             a.transform != b.transform,
             a.output != b.output,
+            a.layout != b.layout,
         ]
         .iter()
         .filter(|d| **d)
@@ -212,5 +302,48 @@ mod tests {
         assert_eq!(k.bucket_distance(&k2), None);
         assert_eq!(k.loose_distance(&k2), 100);
         assert!(!TuneKey { batch: 6, ..k }.is_canonical());
+    }
+
+    #[test]
+    fn the_layout_is_part_of_the_key() {
+        let shape = KernelShape::new(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap());
+        let paged = shape.with_layout(LayoutKey::Paged { page_tokens: 64 });
+        let any = shape.with_layout(LayoutKey::PagedAny);
+        let key = |s| TuneKey::for_shape(s, 8, 32768);
+        assert_eq!(
+            key(paged).id(),
+            "d128_g4_kd4b8_vd4b8_layer_smooth_hadamard_f16_paged64_b8_s32768"
+        );
+        assert_eq!(
+            key(any).id(),
+            "d128_g4_kd4b8_vd4b8_layer_smooth_hadamard_f16_paged_b8_s32768"
+        );
+        assert_eq!(key(shape).bucket_distance(&key(paged)), None);
+        assert_eq!(key(paged).loose_distance(&key(any)), 100);
+        assert_eq!(
+            paged.default_config().layout,
+            CodeLayout::Paged { page_tokens: 64 }
+        );
+        let chosen = any.apply(KernelConfig {
+            layout: CodeLayout::Paged { page_tokens: 256 },
+            ..shape.default_config()
+        });
+        assert_eq!(chosen.layout, CodeLayout::Paged { page_tokens: 256 });
+        assert!(LayoutKey::PagedAny.admits(chosen.layout));
+        assert!(!LayoutKey::PagedAny.admits(CodeLayout::Contiguous));
+        assert_eq!("paged".parse::<LayoutKey>().unwrap(), LayoutKey::PagedAny);
+        assert_eq!(
+            "paged128".parse::<LayoutKey>().unwrap(),
+            LayoutKey::Paged { page_tokens: 128 }
+        );
+        assert!(
+            "paged100"
+                .parse::<LayoutKey>()
+                .unwrap_err()
+                .contains("paged16")
+        );
+        // Files from before paging read as contiguous.
+        let old = r#"{"head_dim":128,"group":4,"key_codec":"d4b8","value_codec":"d4b8","granularity":"layer","transform":{"smooth":true,"hadamard":true},"output":"f16"}"#;
+        assert_eq!(serde_json::from_str::<KernelShape>(old).unwrap(), shape);
     }
 }

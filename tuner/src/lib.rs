@@ -16,7 +16,7 @@ pub mod space;
 pub mod store;
 pub mod strategy;
 
-pub use key::{KernelShape, TuneKey, bucket};
+pub use key::{DEFAULT_PAGE_TOKENS, KernelShape, LayoutKey, TuneKey, bucket};
 pub use lookup::{Choice, Source, choose};
 pub use space::{PruneRules, Resources, SearchSpace};
 pub use store::{

@@ -14,11 +14,11 @@ use cudarc::driver::CudaSlice;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::time::Instant;
-use vecinfer_codegen::{KernelConfig, emit};
+use vecinfer_codegen::{CodeLayout, KernelConfig, emit};
 use vecinfer_quant::{CacheLayout, DecodeShape};
 use vecinfer_runtime::verify::{RandomCase, VerifyCase};
 use vecinfer_runtime::{
-    Gpu, GpuKvCache, Result, RuntimeError, Timer, VqAttention, Workspace, compile, nvrtc_version,
+    Gpu, OneLayerCache, Result, RuntimeError, Timer, VqAttention, Workspace, compile, nvrtc_version,
 };
 
 /// The device, driver, NVRTC and code generator this process tunes with.
@@ -495,10 +495,15 @@ fn result(config: KernelConfig, status: CandidateStatus) -> CandidateResult {
     }
 }
 
-/// Random caches of the key's shape, enough copies to exceed L2, and the step's buffers.
+/// Random caches of the key's shape (one set per code layout a candidate uses, made when the
+/// first candidate of that layout is timed), enough copies to exceed L2, and the step's
+/// buffers.
 struct TimingBench<'g> {
     gpu: &'g Gpu,
-    caches: Vec<GpuKvCache>,
+    shape: DecodeShape,
+    seq: usize,
+    residual: usize,
+    caches: HashMap<CodeLayout, Vec<OneLayerCache>>,
     query: CudaSlice<u16>,
     out: CudaSlice<u16>,
     workspace: Workspace,
@@ -513,12 +518,13 @@ impl<'g> TimingBench<'g> {
             kv_heads: options.kv_heads,
             head_dim: s.head_dim,
         };
-        let config = s.default_config();
-        let caches = GpuKvCache::rotating(gpu, shape, &config, key.seq, options.residual)?;
         let elements = shape.batch * shape.q_heads * shape.head_dim;
         Ok(Self {
             gpu,
-            caches,
+            shape,
+            seq: key.seq,
+            residual: options.residual,
+            caches: HashMap::new(),
             query: gpu.stream.clone_htod(&vec![0x3c00u16; elements])?,
             out: gpu.stream.alloc_zeros::<u16>(elements)?,
             workspace: Workspace::default(),
@@ -526,15 +532,23 @@ impl<'g> TimingBench<'g> {
     }
 
     fn time(&mut self, kernel: &VqAttention, warmup: usize, runs: usize) -> Result<Stats> {
+        let config = kernel.kernel.config;
+        if !self.caches.contains_key(&config.layout) {
+            let caches =
+                OneLayerCache::rotating(self.gpu, self.shape, &config, self.seq, self.residual)?;
+            self.caches.insert(config.layout, caches);
+        }
         let Self {
             gpu,
             caches,
             query,
             out,
             workspace,
+            ..
         } = self;
+        let caches = &caches[&config.layout];
         let t = Timer::new(gpu).time(warmup, runs, |i| {
-            kernel.attend(gpu, &caches[i % caches.len()], query, out, workspace)
+            kernel.attend(gpu, caches[i % caches.len()].view()?, query, out, workspace)
         })?;
         Ok(Stats {
             median_ms: t.median_ms,

@@ -2,9 +2,9 @@
 //! shape, pruned before timing by validation (shared memory included) and, once compiled, by
 //! the registers, spills and occupancy the module reports.
 
-use crate::key::KernelShape;
+use crate::key::{KernelShape, LayoutKey};
 use serde::{Deserialize, Serialize};
-use vecinfer_codegen::{KernelConfig, KeyScoring, SplitPolicy};
+use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, SplitPolicy};
 
 /// The values each searched axis takes. The method fields (codecs, granularity, transform,
 /// output) come from the key and are never searched.
@@ -18,6 +18,14 @@ pub struct SearchSpace {
     pub direct_codes: Vec<bool>,
     pub dims_per_lane: Vec<usize>,
     pub split: Vec<SplitPolicy>,
+    /// Tokens per page, searched only for keys whose page size the tuner chooses
+    /// ([`LayoutKey::PagedAny`]); other keys take their own layout.
+    #[serde(default = "all_page_sizes")]
+    pub page_tokens: Vec<usize>,
+}
+
+fn all_page_sizes() -> Vec<usize> {
+    vecinfer_codegen::PAGE_TOKENS.to_vec()
 }
 
 impl Default for SearchSpace {
@@ -34,6 +42,7 @@ impl Default for SearchSpace {
             direct_codes: vec![false, true],
             dims_per_lane: vec![8, 16],
             split: vec![SplitPolicy::Auto],
+            page_tokens: all_page_sizes(),
         }
     }
 }
@@ -46,7 +55,7 @@ pub struct Rejected {
 }
 
 /// The axes a candidate is a point on (for local search): one number per axis.
-pub const AXES: usize = 8;
+pub const AXES: usize = 9;
 /// Where tokens per warp and the pipeline stages sit in [`coordinates`].
 pub const TOKENS_PER_WARP: usize = 1;
 pub const STAGES: usize = 3;
@@ -67,6 +76,7 @@ pub fn coordinates(c: &KernelConfig) -> [i64; AXES] {
             SplitPolicy::Auto => -1,
             SplitPolicy::Fixed(n) => n as i64,
         },
+        c.layout.page_tokens().unwrap_or(0) as i64,
     ]
 }
 
@@ -82,6 +92,14 @@ impl SearchSpace {
         arch: &str,
     ) -> (Vec<KernelConfig>, Vec<Rejected>) {
         let default = shape.default_config();
+        let layouts: Vec<CodeLayout> = match shape.layout {
+            LayoutKey::PagedAny => self
+                .page_tokens
+                .iter()
+                .map(|&page_tokens| CodeLayout::Paged { page_tokens })
+                .collect(),
+            _ => vec![default.layout],
+        };
         let (mut valid, mut rejected) = (Vec::new(), Vec::new());
         match default.validate(arch) {
             Ok(()) => valid.push(default),
@@ -101,7 +119,11 @@ impl SearchSpace {
                         for &codebook_replicas in replicas {
                             for &direct_codes in direct {
                                 for &dims_per_lane in dims {
-                                    for &split in &self.split {
+                                    for (&split, &layout) in self
+                                        .split
+                                        .iter()
+                                        .flat_map(|s| layouts.iter().map(move |l| (s, l)))
+                                    {
                                         let c = KernelConfig {
                                             key_scoring: scoring,
                                             tile_tokens,
@@ -111,6 +133,7 @@ impl SearchSpace {
                                             direct_codes,
                                             dims_per_lane,
                                             split,
+                                            layout,
                                             ..default
                                         };
                                         if c == default {

@@ -305,7 +305,7 @@ impl TunedConfigs {
             }
             for (what, m) in [("winner", &e.winner), ("default", &e.default)] {
                 let Some(m) = m else { continue };
-                if crate::key::KernelShape::of(&m.config) != e.key.shape {
+                if !e.key.shape.admits(&m.config) {
                     return Err(format!(
                         "entry {id}: the {what} {} is for another kernel shape",
                         m.config

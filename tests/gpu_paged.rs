@@ -1,0 +1,465 @@
+//! The paged cache on the GPU as an engine drives it, against the CPU reference: pages handed
+//! out in a random order (never contiguous), ragged prefills, decode steps over ragged subsets
+//! of the live sequences, forks that then diverge, sequences removed and their pages reused by
+//! new ones, an empty sequence in the batch (zeros), running out of pages (nothing changes),
+//! and a kernel for another cache refused with a typed error. Codes are compared byte for byte
+//! with the CPU encoder's (which the contiguous path also matches, `gpu_append`), the fp16
+//! slots exactly, attention within 2e-3.
+//!
+//! Runs where a GPU is; elsewhere it prints a notice and passes, unless VECINFER_REQUIRE_GPU=1.
+
+use half::f16;
+use std::collections::HashMap;
+use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
+use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, ReferenceKvCache};
+use vecinfer_runtime::{
+    Gpu, PagedCacheOptions, PagedKvCache, PoolSize, RuntimeError, SequenceId, VqAppend,
+    VqAttention, Workspace,
+};
+use vecinfer_tests::gpu_or_skip;
+use vecinfer_tests::readback::{PagedBatch, assert_matches_reference};
+
+const TOLERANCE: f64 = 2e-3;
+/// CPU sequences: one per GPU sequence ever created.
+const LANES: usize = 10;
+
+/// A token's keys and values for the CPU, `[kv_heads, head_dim]` each.
+type Token = (Vec<f32>, Vec<f32>);
+
+/// The test's engine: a paged cache (inside `batch`, with the last checked batch), its append
+/// kernel, and for every GPU sequence the CPU sequence (lane) that mirrors it and the tokens
+/// it was given.
+struct Engine<'a> {
+    gpu: &'a Gpu,
+    config: KernelConfig,
+    batch: PagedBatch,
+    appender: VqAppend,
+    cpu: ReferenceKvCache<'a>,
+    lane: HashMap<SequenceId, usize>,
+    history: HashMap<SequenceId, Vec<Token>>,
+    next_lane: usize,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Engine<'_> {
+    fn cache(&mut self) -> &mut PagedKvCache {
+        &mut self.batch.cache
+    }
+
+    fn add(&mut self) -> SequenceId {
+        let id = self.cache().add_sequence().unwrap();
+        self.lane.insert(id, self.next_lane);
+        self.history.insert(id, Vec::new());
+        self.next_lane += 1;
+        id
+    }
+
+    /// A new GPU sequence forked from `parent`; its CPU lane replays the parent's tokens.
+    fn fork(&mut self, parent: SequenceId) -> SequenceId {
+        let gpu = self.gpu;
+        let child = self.cache().fork(gpu, parent).unwrap();
+        let lane = self.next_lane;
+        self.next_lane += 1;
+        let tokens = self.history[&parent].clone();
+        for (k, v) in &tokens {
+            self.cpu.append(lane, k, v).unwrap();
+        }
+        self.lane.insert(child, lane);
+        self.history.insert(child, tokens);
+        child
+    }
+
+    fn remove(&mut self, id: SequenceId) {
+        self.cache().remove_sequence(id).unwrap();
+        self.lane.remove(&id);
+        self.history.remove(&id);
+    }
+
+    /// `count` fresh tokens for each of `ids` (each sequence its own), on both sides.
+    fn step(&mut self, ids: &[SequenceId], count: usize) {
+        let s = self.cpu.shape();
+        let (hk, d) = (s.kv_heads, s.head_dim);
+        let mut keys = vec![0u16; ids.len() * hk * count * d];
+        let mut values = vec![0u16; keys.len()];
+        for (b, id) in ids.iter().enumerate() {
+            for t in 0..count {
+                let round = |x: Vec<f32>| -> Vec<f32> {
+                    x.into_iter().map(|v| f16::from_f32(v).to_f32()).collect()
+                };
+                let k = round(outlier_keys(&mut self.rng, hk, d));
+                let v = round(random_vec(&mut self.rng, hk * d, 1.0));
+                for h in 0..hk {
+                    let at = ((b * hk + h) * count + t) * d;
+                    for e in 0..d {
+                        keys[at + e] = f16::from_f32(k[h * d + e]).to_bits();
+                        values[at + e] = f16::from_f32(v[h * d + e]).to_bits();
+                    }
+                }
+                self.cpu.append(self.lane[id], &k, &v).unwrap();
+                self.history.get_mut(id).unwrap().push((k, v));
+            }
+        }
+        let gpu = self.gpu;
+        let (k, v) = (
+            gpu.stream.clone_htod(&keys).unwrap(),
+            gpu.stream.clone_htod(&values).unwrap(),
+        );
+        let step = self.batch.cache.begin_step(gpu, ids, count).unwrap();
+        self.batch
+            .cache
+            .append(gpu, &self.appender, &step, 0, &k, &v)
+            .unwrap();
+    }
+
+    /// The batch `ids` (in this order) against the CPU lanes: state and attention.
+    fn check(&mut self, ids: &[SequenceId], what: &str, seed: u64) {
+        let gpu = self.gpu;
+        self.batch.step = self.batch.cache.begin_step(gpu, ids, 0).unwrap();
+        self.batch.ids = ids.to_vec();
+        let lanes: Vec<usize> = ids.iter().map(|id| self.lane[id]).collect();
+        assert_matches_reference(
+            gpu,
+            &self.config,
+            &self.batch,
+            &self.cpu,
+            &lanes,
+            what,
+            seed,
+            TOLERANCE,
+        );
+    }
+}
+
+fn configs() -> Vec<KernelConfig> {
+    let c =
+        |d: usize, g: usize, k: &str, v: &str, granularity, transform, page_tokens| KernelConfig {
+            granularity,
+            transform,
+            layout: CodeLayout::Paged { page_tokens },
+            ..KernelConfig::default_for(d, g, k.parse().unwrap(), v.parse().unwrap())
+        };
+    vec![
+        c(
+            64,
+            3,
+            "d4b8",
+            "d4b8",
+            Granularity::Layer,
+            KeyTransform::BOTH,
+            16,
+        ),
+        c(
+            128,
+            4,
+            "d4b8",
+            "d4b8",
+            Granularity::Layer,
+            KeyTransform::BOTH,
+            64,
+        ),
+        c(
+            64,
+            3,
+            "d2b8",
+            "d2b8",
+            Granularity::Head,
+            KeyTransform::SMOOTH,
+            32,
+        ),
+        c(
+            128,
+            4,
+            "d8b12",
+            "d8b8",
+            Granularity::Layer,
+            KeyTransform::HADAMARD,
+            128,
+        ),
+        KernelConfig {
+            key_scoring: vecinfer_codegen::KeyScoring::Lut,
+            ..KernelConfig {
+                layout: CodeLayout::Paged { page_tokens: 16 },
+                ..KernelConfig::cuda_core_for(
+                    64,
+                    3,
+                    "d4b8".parse().unwrap(),
+                    "d4b8".parse().unwrap(),
+                )
+            }
+        },
+    ]
+}
+
+#[test]
+fn an_engine_workload_matches_the_cpu_reference() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let window = CacheLayout {
+        sinks: 4,
+        residual: 16,
+    };
+    for (i, config) in configs().into_iter().enumerate() {
+        let seed = 900 + i as u64;
+        let page_tokens = config.layout.page_tokens().unwrap();
+        let shape = DecodeShape {
+            batch: LANES,
+            q_heads: 2 * config.group,
+            kv_heads: 2,
+            head_dim: config.head_dim,
+        };
+        let set = random_codebook_set(
+            seed,
+            config.key_codec,
+            config.value_codec,
+            config.granularity,
+            1,
+            shape.kv_heads,
+            shape.head_dim,
+        );
+        let params = set.layer(0, config.transform).unwrap();
+        let mut cache = PagedKvCache::new(
+            &gpu,
+            &[params],
+            PagedCacheOptions {
+                page_tokens,
+                // Room for about 600 coded rows: removal must return pages for the later
+                // sequences to fit.
+                pool: PoolSize::Pages(600 / page_tokens + 4),
+                max_sequences: 6,
+                window,
+                shuffle_seed: Some(seed),
+            },
+        )
+        .unwrap();
+        let empty = cache.add_sequence().unwrap();
+        let step = cache.begin_step(&gpu, &[empty], 0).unwrap();
+        let mut e = Engine {
+            gpu: &gpu,
+            config,
+            batch: PagedBatch {
+                cache,
+                ids: vec![empty],
+                step,
+            },
+            appender: VqAppend::new(&gpu, &config).unwrap(),
+            cpu: ReferenceKvCache::new(params, shape, window).unwrap(),
+            lane: HashMap::from([(empty, 0)]),
+            history: HashMap::from([(empty, Vec::new())]),
+            next_lane: 1,
+            rng: rng(seed),
+        };
+        let name = format!("{config}");
+        // Ragged prefills, each sequence on its own.
+        let (a, b, c) = (e.add(), e.add(), e.add());
+        for (id, count) in [(a, 5), (b, 150), (c, 37)] {
+            e.step(&[id], count);
+        }
+        e.check(&[a, b, empty, c], &format!("{name}: ragged prefills"), seed);
+        // Decode steps over ragged subsets.
+        for t in 0..24 {
+            let batch: Vec<_> = if t % 3 == 0 {
+                vec![c, a]
+            } else {
+                vec![a, b, c]
+            };
+            e.step(&batch, 1);
+        }
+        e.check(
+            &[c, b, a],
+            &format!("{name}: decode over subsets"),
+            seed + 1,
+        );
+        // A fork that then diverges: both write into the shared last page.
+        let d = e.fork(b);
+        e.check(&[d, b], &format!("{name}: fork"), seed + 2);
+        for _ in 0..20 {
+            e.step(&[b, d, a], 1);
+        }
+        e.step(&[d], 23);
+        e.check(
+            &[a, b, d, empty],
+            &format!("{name}: fork diverged"),
+            seed + 3,
+        );
+        // Removal returns pages; new sequences reuse them (old bytes must not show).
+        let before = e.batch.cache.table().pool().free_pages();
+        e.remove(b);
+        assert!(
+            e.batch.cache.table().pool().free_pages() > before,
+            "{name}: removal freed no page"
+        );
+        let (f, g) = (e.add(), e.add());
+        e.step(&[f, g], 70);
+        for _ in 0..10 {
+            e.step(&[g, d, f, c], 1);
+        }
+        e.check(
+            &[f, d, empty, g, c, a],
+            &format!("{name}: pages reused"),
+            seed + 4,
+        );
+        // Out of pages: a typed error, every sequence unchanged.
+        let lengths: Vec<usize> = [a, c, d, f, g]
+            .iter()
+            .map(|&id| e.batch.cache.len(id).unwrap())
+            .collect();
+        let free = e.batch.cache.table().pool().free_pages();
+        match e
+            .batch
+            .cache
+            .begin_step(&gpu, &[a, c], (free + 1) * page_tokens)
+        {
+            Err(RuntimeError::OutOfPages { .. }) => {}
+            other => panic!("{name}: expected OutOfPages, got {other:?}"),
+        }
+        let after: Vec<usize> = [a, c, d, f, g]
+            .iter()
+            .map(|&id| e.batch.cache.len(id).unwrap())
+            .collect();
+        assert_eq!(lengths, after, "{name}: lengths after a failed step");
+        assert_eq!(free, e.batch.cache.table().pool().free_pages());
+        e.check(
+            &[a, c, d, f, g],
+            &format!("{name}: after running out of pages"),
+            seed + 5,
+        );
+    }
+}
+
+#[test]
+fn a_kernel_for_another_cache_is_refused_before_launch() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let config = configs()[1];
+    let set = random_codebook_set(
+        3,
+        config.key_codec,
+        config.value_codec,
+        config.granularity,
+        1,
+        2,
+        128,
+    );
+    let params = set.layer(0, config.transform).unwrap();
+    let mut cache = PagedKvCache::new(
+        &gpu,
+        &[params],
+        PagedCacheOptions {
+            page_tokens: 64,
+            pool: PoolSize::Pages(8),
+            max_sequences: 2,
+            window: CacheLayout::default(),
+            shuffle_seed: None,
+        },
+    )
+    .unwrap();
+    let id = cache.add_sequence().unwrap();
+    let step = cache.begin_step(&gpu, &[id], 1).unwrap();
+    let q = gpu
+        .stream
+        .alloc_zeros::<u16>(2 * config.group * 128)
+        .unwrap();
+    let mut out = gpu.stream.alloc_zeros::<u16>(q.len()).unwrap();
+    let kv = gpu.stream.alloc_zeros::<u16>(2 * 128).unwrap();
+    let d2b8 = "d2b8".parse().unwrap();
+    let others = [
+        (
+            "key codec",
+            KernelConfig {
+                key_codec: d2b8,
+                ..config
+            },
+        ),
+        (
+            "value codec",
+            KernelConfig {
+                value_codec: d2b8,
+                ..config
+            },
+        ),
+        (
+            "granularity",
+            KernelConfig {
+                granularity: Granularity::Head,
+                ..config
+            },
+        ),
+        (
+            "key transform",
+            KernelConfig {
+                transform: KeyTransform::NONE,
+                ..config
+            },
+        ),
+        (
+            "code layout",
+            KernelConfig {
+                layout: CodeLayout::Paged { page_tokens: 128 },
+                ..config
+            },
+        ),
+        (
+            "code layout",
+            KernelConfig {
+                layout: CodeLayout::Contiguous,
+                ..config
+            },
+        ),
+    ];
+    for (what, other) in others {
+        let attention = VqAttention::new(&gpu, &other).unwrap();
+        match cache.attend(
+            &gpu,
+            &attention,
+            &step,
+            0,
+            &q,
+            &mut out,
+            &mut Workspace::default(),
+        ) {
+            Err(RuntimeError::KernelMismatch { what: w, .. }) => assert_eq!(w, what),
+            other => panic!("attention with a {what} mismatch: {other:?}"),
+        }
+        let appender = VqAppend::new(&gpu, &other).unwrap();
+        match cache.append(&gpu, &appender, &step, 0, &kv, &kv) {
+            Err(RuntimeError::KernelMismatch { what: w, .. }) => assert_eq!(w, what),
+            other => panic!("append with a {what} mismatch: {other:?}"),
+        }
+    }
+    // A head-dim mismatch: a kernel for head dim 64 on this head-dim-128 cache.
+    let small = KernelConfig {
+        head_dim: 64,
+        ..config
+    };
+    let attention = VqAttention::new(&gpu, &small).unwrap();
+    assert!(matches!(
+        cache.attend(
+            &gpu,
+            &attention,
+            &step,
+            0,
+            &q,
+            &mut out,
+            &mut Workspace::default()
+        ),
+        Err(RuntimeError::KernelMismatch {
+            what: "head dim",
+            ..
+        })
+    ));
+    // A stale step: adding a sequence ends it.
+    cache.add_sequence().unwrap();
+    let attention = VqAttention::new(&gpu, &config).unwrap();
+    let err = cache
+        .attend(
+            &gpu,
+            &attention,
+            &step,
+            0,
+            &q,
+            &mut out,
+            &mut Workspace::default(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("this step has ended"), "{err}");
+}
