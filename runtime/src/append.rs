@@ -5,7 +5,7 @@ use crate::compile::compile;
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::view::CacheViewMut;
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaViewMut, LaunchConfig, PushKernelArg};
 use vecinfer_codegen::{EmittedAppend, KernelConfig, emit_append};
 
 pub struct VqAppend {
@@ -102,10 +102,10 @@ impl VqAppend {
             .arg(&mut storage.value_codes)
             .arg(&mut storage.fp16_keys)
             .arg(&mut storage.fp16_values)
-            .arg(batch.seq_len)
-            .arg(batch.seq_slot)
-            .arg(batch.page_indptr)
-            .arg(batch.page_indices)
+            .arg(&batch.seq_len)
+            .arg(&batch.seq_slot)
+            .arg(&batch.page_indptr)
+            .arg(&batch.page_indices)
             .arg(&geometry);
         let config = LaunchConfig {
             grid_dim: (count as u32, kv_heads as u32, entries as u32),
@@ -127,7 +127,7 @@ impl VqAppend {
     pub(crate) fn advance_lengths(
         &self,
         gpu: &Gpu,
-        seq_len: &mut CudaSlice<i32>,
+        mut seq_len: CudaViewMut<'_, i32>,
         entries: usize,
         count: usize,
     ) -> Result<()> {
@@ -140,7 +140,7 @@ impl VqAppend {
         }
         let (entries_i, count_i) = (entries as i32, count as i32);
         let mut launch = gpu.stream.launch_builder(&self.advance);
-        launch.arg(seq_len).arg(&entries_i).arg(&count_i);
+        launch.arg(&mut seq_len).arg(&entries_i).arg(&count_i);
         let config = LaunchConfig {
             grid_dim: ((entries as u32).div_ceil(256).max(1), 1, 1),
             block_dim: (256, 1, 1),

@@ -192,9 +192,9 @@ impl VqAttention {
         ) else {
             unreachable!("the workspace was sized above");
         };
+        let geometry = view.geometry();
         let store = view.storage;
         let tables = view.batch;
-        let geometry = view.geometry();
         let tokens_per_split = i32::try_from(plan.tokens_per_split).map_err(|_| {
             RuntimeError::Invalid(format!("split plan {plan:?}: tokens per split past 2^31"))
         })?;
@@ -208,10 +208,10 @@ impl VqAttention {
             .arg(&store.smooth)
             .arg(&store.fp16_keys)
             .arg(&store.fp16_values)
-            .arg(tables.seq_len)
-            .arg(tables.seq_slot)
-            .arg(tables.page_indptr)
-            .arg(tables.page_indices)
+            .arg(&tables.seq_len)
+            .arg(&tables.seq_slot)
+            .arg(&tables.page_indptr)
+            .arg(&tables.page_indices)
             .arg(&geometry)
             .arg(&mut *po)
             .arg(&mut *pm)

@@ -190,7 +190,7 @@ impl GpuKvCache {
             });
         }
         let entries = self.shape.batch;
-        appender.advance_lengths(gpu, &mut self.batch.seq_len, entries, count)?;
+        appender.advance_lengths(gpu, self.batch.seq_len_mut(), entries, count)?;
         self.batch.lengths = after;
         let mut view = CacheViewMut::new(&mut self.storage, &self.batch);
         view.appended = Some(count);

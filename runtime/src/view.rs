@@ -17,16 +17,20 @@
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::storage::{CacheGeometry, LayerStorage};
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PinnedHostSlice};
 use vecinfer_codegen::CodeLayout;
 
 /// The runtime's batch tables on the device, with the host's copy of the lengths (the launch
 /// geometry depends on the longest sequence).
+///
+/// The four tables live in one device buffer, `[seq_len | seq_slot | page_indptr |
+/// page_indices]`, filled by one asynchronous copy per change from pinned host memory (two
+/// staging buffers in turn, so writing the next tables never waits for the copy just issued):
+/// a step's upload does not stall the host or the stream's other work.
 pub struct DeviceBatch {
-    pub(crate) seq_len: CudaSlice<i32>,
-    pub(crate) seq_slot: CudaSlice<i32>,
-    pub(crate) page_indptr: CudaSlice<i32>,
-    pub(crate) page_indices: CudaSlice<i32>,
+    tables: CudaSlice<i32>,
+    staging: [Option<PinnedHostSlice<i32>>; 2],
+    next_staging: usize,
     pub(crate) lengths: Vec<usize>,
     index_count: usize,
 }
@@ -44,21 +48,6 @@ pub(crate) fn as_i32(what: &str, values: impl IntoIterator<Item = usize>) -> Res
         .collect()
 }
 
-/// `values` into `buffer`, reallocating only when it is too small (kernels read only the
-/// entries the launch names).
-fn upload(gpu: &Gpu, buffer: &mut CudaSlice<i32>, values: &[i32]) -> Result<()> {
-    if values.is_empty() {
-        return Ok(());
-    }
-    if buffer.len() < values.len() {
-        *buffer = gpu.stream.clone_htod(values)?;
-    } else {
-        gpu.stream
-            .memcpy_htod(values, &mut buffer.slice_mut(0..values.len()))?;
-    }
-    Ok(())
-}
-
 /// A batch's tables on the host, ready to upload.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostBatch {
@@ -72,10 +61,9 @@ pub struct HostBatch {
 impl DeviceBatch {
     pub(crate) fn new(gpu: &Gpu, host: &HostBatch) -> Result<Self> {
         let mut batch = Self {
-            seq_len: gpu.stream.alloc_zeros(1)?,
-            seq_slot: gpu.stream.alloc_zeros(1)?,
-            page_indptr: gpu.stream.alloc_zeros(1)?,
-            page_indices: gpu.stream.alloc_zeros(1)?,
+            tables: gpu.stream.alloc_zeros(64)?,
+            staging: [None, None],
+            next_staging: 0,
             lengths: Vec::new(),
             index_count: 0,
         };
@@ -83,28 +71,45 @@ impl DeviceBatch {
         Ok(batch)
     }
 
+    /// Where each table starts in the buffer, and where the last one ends.
+    fn offsets(&self) -> [usize; 4] {
+        let b = self.lengths.len();
+        [b, 2 * b, 3 * b + 1, 3 * b + 1 + self.index_count.max(1)]
+    }
+
     /// Replaces the tables.
     pub(crate) fn set(&mut self, gpu: &Gpu, host: &HostBatch) -> Result<()> {
-        upload(
-            gpu,
-            &mut self.seq_len,
-            &as_i32("length", host.lengths.iter().copied())?,
-        )?;
-        upload(
-            gpu,
-            &mut self.seq_slot,
-            &as_i32("slot", host.slots.iter().copied())?,
-        )?;
-        upload(
-            gpu,
-            &mut self.page_indptr,
-            &as_i32("page table offset", host.page_indptr.iter().copied())?,
-        )?;
-        upload(
-            gpu,
-            &mut self.page_indices,
-            &as_i32("page", host.page_indices.iter().copied())?,
-        )?;
+        let b = host.lengths.len();
+        let mut packed = as_i32("length", host.lengths.iter().copied())?;
+        packed.extend(as_i32("slot", host.slots.iter().copied())?);
+        packed.resize(2 * b, 0);
+        let indptr = as_i32("page table offset", host.page_indptr.iter().copied())?;
+        packed.extend(&indptr);
+        packed.resize(3 * b + 1, 0);
+        packed.extend(as_i32("page", host.page_indices.iter().copied())?);
+        packed.push(0); // an index table is never empty
+        if packed.len() > self.tables.len() {
+            self.tables = gpu.stream.alloc_zeros(packed.len().next_power_of_two())?;
+            self.staging = [None, None];
+        }
+        let capacity = self.tables.len();
+        let staging = match &mut self.staging[self.next_staging] {
+            Some(s) => s,
+            empty => {
+                // SAFETY: `capacity` i32s of pinned host memory, uninitialised: they are
+                // zeroed through the raw pointer before any reference to them exists.
+                let mut fresh = unsafe { gpu.context.alloc_pinned::<i32>(capacity) }?;
+                let ptr = fresh.as_mut_ptr()?;
+                // SAFETY: `ptr` points to `capacity` i32s this allocation owns; nothing else
+                // reads or writes them yet.
+                unsafe { std::ptr::write_bytes(ptr, 0, capacity) };
+                empty.insert(fresh)
+            }
+        };
+        // Waits only for this buffer's previous copy, two uploads ago.
+        staging.as_mut_slice()?[..packed.len()].copy_from_slice(&packed);
+        gpu.stream.memcpy_htod(&*staging, &mut self.tables)?;
+        self.next_staging ^= 1;
         self.lengths.clone_from(&host.lengths);
         self.index_count = host.page_indices.len();
         Ok(())
@@ -118,12 +123,19 @@ impl DeviceBatch {
         &self.lengths
     }
 
+    /// The device lengths, to advance them in place.
+    pub(crate) fn seq_len_mut(&mut self) -> CudaViewMut<'_, i32> {
+        let b = self.lengths.len();
+        self.tables.slice_mut(0..b.max(1))
+    }
+
     fn as_ref(&self) -> BatchRef<'_> {
+        let [slot, indptr, indices, end] = self.offsets();
         BatchRef {
-            seq_len: &self.seq_len,
-            seq_slot: &self.seq_slot,
-            page_indptr: &self.page_indptr,
-            page_indices: &self.page_indices,
+            seq_len: self.tables.slice(0..slot.max(1)),
+            seq_slot: self.tables.slice(slot..indptr.max(slot + 1)),
+            page_indptr: self.tables.slice(indptr..indices),
+            page_indices: self.tables.slice(indices..end),
             batch: self.lengths.len(),
             longest: self.lengths.iter().copied().max().unwrap_or(0),
             index_count: self.index_count,
@@ -131,10 +143,7 @@ impl DeviceBatch {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        4 * (self.seq_len.len()
-            + self.seq_slot.len()
-            + self.page_indptr.len()
-            + self.page_indices.len())
+        4 * self.tables.len()
     }
 }
 
@@ -155,12 +164,11 @@ pub struct ExternalBatch<'a> {
     pub max_seq_len: usize,
 }
 
-#[derive(Clone, Copy)]
 pub(crate) struct BatchRef<'a> {
-    pub(crate) seq_len: &'a CudaSlice<i32>,
-    pub(crate) seq_slot: &'a CudaSlice<i32>,
-    pub(crate) page_indptr: &'a CudaSlice<i32>,
-    pub(crate) page_indices: &'a CudaSlice<i32>,
+    pub(crate) seq_len: CudaView<'a, i32>,
+    pub(crate) seq_slot: CudaView<'a, i32>,
+    pub(crate) page_indptr: CudaView<'a, i32>,
+    pub(crate) page_indices: CudaView<'a, i32>,
     pub(crate) batch: usize,
     /// Tokens of the longest entry.
     pub(crate) longest: usize,
@@ -193,10 +201,10 @@ impl<'a> ExternalBatch<'a> {
         }
         as_i32("max_seq_len", [self.max_seq_len])?;
         Ok(BatchRef {
-            seq_len: self.seq_len,
-            seq_slot: self.seq_slot,
-            page_indptr: self.page_indptr,
-            page_indices: self.page_indices,
+            seq_len: self.seq_len.as_view(),
+            seq_slot: self.seq_slot.as_view(),
+            page_indptr: self.page_indptr.as_view(),
+            page_indices: self.page_indices.as_view(),
             batch: self.batch,
             longest: self.max_seq_len,
             index_count: self.page_indices.len(),
@@ -205,7 +213,6 @@ impl<'a> ExternalBatch<'a> {
 }
 
 /// One layer of a cache and a batch: what the attention kernel reads.
-#[derive(Clone, Copy)]
 pub struct CacheView<'a> {
     pub(crate) storage: &'a LayerStorage,
     pub(crate) batch: BatchRef<'a>,

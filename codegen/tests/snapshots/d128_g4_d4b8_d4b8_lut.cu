@@ -160,14 +160,30 @@ __device__ __forceinline__ SequenceView sequence_view(const int* __restrict__ se
 // Index of code row `row` (0 <= row < view.coded) of KV head `kv_head`; the byte address is
 // that times K_ROW (keys) or V_ROW (values). Rows of one page are consecutive, and a page holds
 // a multiple of 16 rows, so the 16 rows of an aligned slab are index .. index + 15.
-__device__ __forceinline__ size_t code_row_index(const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
-                                                 int row) {
+//
+// In two steps, so that a kernel can read the table early and hide its latency:
+// code_unit reads the page of `row` (paged) or takes the slot (contiguous); code_row_in maps a
+// unit and row to the index, clamping a page id read from the table into the pool.
+__device__ __forceinline__ int code_unit(const SequenceView& view, int row) {
     if constexpr (PAGED) {
-        const unsigned page = min((unsigned)__ldg(view.pages + row / PAGE_TOKENS), (unsigned)(geometry.code_extent - 1));
+        return __ldg(view.pages + row / PAGE_TOKENS);
+    } else {
+        return view.slot;
+    }
+}
+
+__device__ __forceinline__ size_t code_row_in(int unit, const CacheGeometry& geometry, int kv_heads, int kv_head, int row) {
+    if constexpr (PAGED) {
+        const unsigned page = min((unsigned)unit, (unsigned)(geometry.code_extent - 1));
         return ((size_t)page * kv_heads + kv_head) * PAGE_TOKENS + row % PAGE_TOKENS;
     } else {
-        return ((size_t)view.slot * kv_heads + kv_head) * geometry.code_extent + row;
+        return ((size_t)unit * kv_heads + kv_head) * geometry.code_extent + row;
     }
+}
+
+__device__ __forceinline__ size_t code_row_index(const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
+                                                 int row) {
+    return code_row_in(code_unit(view, row), geometry, kv_heads, kv_head, row);
 }
 
 // Index of fp16 slot `index` (0 <= index < fp16_capacity) of KV head `kv_head`; the element

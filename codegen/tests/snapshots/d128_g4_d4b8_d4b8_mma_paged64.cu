@@ -160,14 +160,30 @@ __device__ __forceinline__ SequenceView sequence_view(const int* __restrict__ se
 // Index of code row `row` (0 <= row < view.coded) of KV head `kv_head`; the byte address is
 // that times K_ROW (keys) or V_ROW (values). Rows of one page are consecutive, and a page holds
 // a multiple of 16 rows, so the 16 rows of an aligned slab are index .. index + 15.
-__device__ __forceinline__ size_t code_row_index(const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
-                                                 int row) {
+//
+// In two steps, so that a kernel can read the table early and hide its latency:
+// code_unit reads the page of `row` (paged) or takes the slot (contiguous); code_row_in maps a
+// unit and row to the index, clamping a page id read from the table into the pool.
+__device__ __forceinline__ int code_unit(const SequenceView& view, int row) {
     if constexpr (PAGED) {
-        const unsigned page = min((unsigned)__ldg(view.pages + row / PAGE_TOKENS), (unsigned)(geometry.code_extent - 1));
+        return __ldg(view.pages + row / PAGE_TOKENS);
+    } else {
+        return view.slot;
+    }
+}
+
+__device__ __forceinline__ size_t code_row_in(int unit, const CacheGeometry& geometry, int kv_heads, int kv_head, int row) {
+    if constexpr (PAGED) {
+        const unsigned page = min((unsigned)unit, (unsigned)(geometry.code_extent - 1));
         return ((size_t)page * kv_heads + kv_head) * PAGE_TOKENS + row % PAGE_TOKENS;
     } else {
-        return ((size_t)view.slot * kv_heads + kv_head) * geometry.code_extent + row;
+        return ((size_t)unit * kv_heads + kv_head) * geometry.code_extent + row;
     }
+}
+
+__device__ __forceinline__ size_t code_row_index(const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
+                                                 int row) {
+    return code_row_in(code_unit(view, row), geometry, kv_heads, kv_head, row);
 }
 
 // Index of fp16 slot `index` (0 <= index < fp16_capacity) of KV head `kv_head`; the element
@@ -467,21 +483,40 @@ __device__ __forceinline__ void value_codes_of_tile(const unsigned char* tile, i
     for (int t = 0; t < 4; ++t) read_codes<V_BITS, V_SPAN>(tile + (slab + value_token(t)) * V_ROW, g * V_SPAN, codes[t]);
 }
 
+// The units (pages, or the slot) a warp's share of one tile, coded rows [first, first +
+// WARP_TOKENS), spans: one per page. Read a tile ahead of the codes, so the table's latency hides
+// behind a tile of compute (the codes' addresses depend on it). Units of rows from `end` on are
+// not read.
+static constexpr int WARP_UNITS = PAGED && PAGE_TOKENS < WARP_TOKENS ? WARP_TOKENS / (PAGED ? PAGE_TOKENS : 1) : 1;
+struct WarpUnits {
+    int unit[WARP_UNITS];
+};
+__device__ __forceinline__ WarpUnits warp_units(const SequenceView& view, int first, int end) {
+    WarpUnits u;
+    #pragma unroll
+    for (int i = 0; i < WARP_UNITS; ++i) {
+        const int row = first + i * (WARP_TOKENS / WARP_UNITS);
+        u.unit[i] = row < end ? code_unit(view, row) : 0;
+    }
+    return u;
+}
+
 // Direct code loads (8-bit codes): a warp's share of one tile, coded rows [first, first +
-// WARP_TOKENS), straight from global memory into registers, zero from row `end` on. One address
-// lookup per 16-row slab: a slab never crosses a page.
+// WARP_TOKENS), straight from global memory into registers, zero from row `end` on; `units`
+// from warp_units(first). A slab never crosses a page.
 struct WarpCodes {
     CodeBytes<K_SPAN> key[SLABS][2];
     CodeBytes<V_SPAN> value[SLABS][4];
 };
 __device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, const unsigned char* value_codes,
-                                                const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
+                                                const WarpUnits& units, const CacheGeometry& geometry, int kv_heads, int kv_head,
                                                 int first, int end, WarpCodes& c) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int sl = 0; sl < SLABS; ++sl) {
         const int slab = first + 16 * sl;
-        const size_t base = slab < end ? code_row_index(view, geometry, kv_heads, kv_head, slab) : 0;
+        const int unit = units.unit[(16 * sl) / (WARP_TOKENS / WARP_UNITS)];
+        const size_t base = slab < end ? code_row_in(unit, geometry, kv_heads, kv_head, slab) : 0;
         #pragma unroll
         for (int n = 0; n < 2; ++n) {
             const int token = 8 * n + g;
@@ -611,12 +646,20 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     query_fragments(query_t, fragments);
     const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
     // Stage: async tile pipeline, in registers (direct code loads): each warp loads its share
-    // of the next tile while it computes this one.
+    // of the next tile while it computes this one, and reads the page table a tile further ahead.
     WarpCodes current, next;
-    if (tiles > 0) load_warp_codes(key_codes, value_codes, view, geometry, kv_heads, kv_head, begin + warp * WARP_TOKENS, end, current);
+    WarpUnits units_next;
+    if (tiles > 0) {
+        const int first = begin + warp * WARP_TOKENS;
+        load_warp_codes(key_codes, value_codes, warp_units(view, first, end), geometry, kv_heads, kv_head, first, end, current);
+    }
+    if (tiles > 1) units_next = warp_units(view, begin + TILE + warp * WARP_TOKENS, end);
     for (int t = 0; t < tiles; ++t) {
         const int first = begin + t * TILE + warp * WARP_TOKENS;
-        if (t + 1 < tiles) load_warp_codes(key_codes, value_codes, view, geometry, kv_heads, kv_head, first + TILE, end, next);
+        if (t + 1 < tiles) {
+            load_warp_codes(key_codes, value_codes, units_next, geometry, kv_heads, kv_head, first + TILE, end, next);
+            if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);
+        }
         if (first < end) {
             float s[SLABS][2][4];
             unsigned p[SLABS][2];

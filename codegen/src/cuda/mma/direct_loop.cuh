@@ -1,10 +1,18 @@
     // Stage: async tile pipeline, in registers (direct code loads): each warp loads its share
-    // of the next tile while it computes this one.
+    // of the next tile while it computes this one, and reads the page table a tile further ahead.
     WarpCodes current, next;
-    if (tiles > 0) load_warp_codes(key_codes, value_codes, view, geometry, kv_heads, kv_head, begin + warp * WARP_TOKENS, end, current);
+    WarpUnits units_next;
+    if (tiles > 0) {
+        const int first = begin + warp * WARP_TOKENS;
+        load_warp_codes(key_codes, value_codes, warp_units(view, first, end), geometry, kv_heads, kv_head, first, end, current);
+    }
+    if (tiles > 1) units_next = warp_units(view, begin + TILE + warp * WARP_TOKENS, end);
     for (int t = 0; t < tiles; ++t) {
         const int first = begin + t * TILE + warp * WARP_TOKENS;
-        if (t + 1 < tiles) load_warp_codes(key_codes, value_codes, view, geometry, kv_heads, kv_head, first + TILE, end, next);
+        if (t + 1 < tiles) {
+            load_warp_codes(key_codes, value_codes, units_next, geometry, kv_heads, kv_head, first + TILE, end, next);
+            if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);
+        }
         if (first < end) {
             float s[SLABS][2][4];
             unsigned p[SLABS][2];

@@ -124,21 +124,40 @@ __device__ __forceinline__ void value_codes_of_tile(const unsigned char* tile, i
     for (int t = 0; t < 4; ++t) read_codes<V_BITS, V_SPAN>(tile + (slab + value_token(t)) * V_ROW, g * V_SPAN, codes[t]);
 }
 
+// The units (pages, or the slot) a warp's share of one tile, coded rows [first, first +
+// WARP_TOKENS), spans: one per page. Read a tile ahead of the codes, so the table's latency hides
+// behind a tile of compute (the codes' addresses depend on it). Units of rows from `end` on are
+// not read.
+static constexpr int WARP_UNITS = PAGED && PAGE_TOKENS < WARP_TOKENS ? WARP_TOKENS / (PAGED ? PAGE_TOKENS : 1) : 1;
+struct WarpUnits {
+    int unit[WARP_UNITS];
+};
+__device__ __forceinline__ WarpUnits warp_units(const SequenceView& view, int first, int end) {
+    WarpUnits u;
+    #pragma unroll
+    for (int i = 0; i < WARP_UNITS; ++i) {
+        const int row = first + i * (WARP_TOKENS / WARP_UNITS);
+        u.unit[i] = row < end ? code_unit(view, row) : 0;
+    }
+    return u;
+}
+
 // Direct code loads (8-bit codes): a warp's share of one tile, coded rows [first, first +
-// WARP_TOKENS), straight from global memory into registers, zero from row `end` on. One address
-// lookup per 16-row slab: a slab never crosses a page.
+// WARP_TOKENS), straight from global memory into registers, zero from row `end` on; `units`
+// from warp_units(first). A slab never crosses a page.
 struct WarpCodes {
     CodeBytes<K_SPAN> key[SLABS][2];
     CodeBytes<V_SPAN> value[SLABS][4];
 };
 __device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, const unsigned char* value_codes,
-                                                const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
+                                                const WarpUnits& units, const CacheGeometry& geometry, int kv_heads, int kv_head,
                                                 int first, int end, WarpCodes& c) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int sl = 0; sl < SLABS; ++sl) {
         const int slab = first + 16 * sl;
-        const size_t base = slab < end ? code_row_index(view, geometry, kv_heads, kv_head, slab) : 0;
+        const int unit = units.unit[(16 * sl) / (WARP_TOKENS / WARP_UNITS)];
+        const size_t base = slab < end ? code_row_in(unit, geometry, kv_heads, kv_head, slab) : 0;
         #pragma unroll
         for (int n = 0; n < 2; ++n) {
             const int token = 8 * n + g;
