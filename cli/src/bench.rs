@@ -49,6 +49,10 @@ pub struct BenchRow {
     /// Bits per cached element with all of the above counted.
     #[serde(default)]
     pub bits_per_element_all: Option<f64>,
+    /// Paged caches: host time to begin a decode step of one token per sequence (pages
+    /// reserved, tables uploaded), once per step for all layers.
+    #[serde(default)]
+    pub step_host_ms: Option<f64>,
 }
 
 /// A row of the shared baseline script's JSON.
@@ -110,12 +114,14 @@ pub fn bench_one(
         )
     })?;
     // One decode step's new token per sequence; every append flushes a window token into
-    // codes. Its GPU time is what it adds to a step: APPEND_REPS launches are queued behind a
-    // 256 MB copy, so they run back to back however slowly the host enqueues them. A paged
-    // cache begins a step per append (pages reserved, tables uploaded), as an engine does.
+    // codes. Its GPU time is what it adds to a layer's step: APPEND_REPS launches are queued
+    // behind a 256 MB copy, so they run back to back however slowly the host enqueues them.
+    // A paged cache appends within one step (the same positions each time: the same GPU
+    // work); what beginning a step costs the host, once per step for all layers, is timed
+    // apart (`step_host_ms`).
     const APPEND_REPS: usize = 20;
     let append_runs = runs.min(30);
-    let room = (5 + append_runs) * APPEND_REPS;
+    let room = (5 + append_runs) * APPEND_REPS + append_runs + 1;
     let mut growing = match config.layout {
         CodeLayout::Contiguous => OneLayerCache::Contiguous(GpuKvCache::random(
             gpu,
@@ -133,6 +139,23 @@ pub fn bench_one(
         )?),
     };
     let appender = VqAppend::new(gpu, config)?;
+    let (paged_step, step_host_ms) = match &mut growing {
+        OneLayerCache::Contiguous(_) => (None, None),
+        OneLayerCache::Paged(p) => {
+            let ids: Vec<_> = p.table().sequences().collect();
+            let mut samples = Vec::new();
+            for _ in 0..append_runs {
+                let start = std::time::Instant::now();
+                p.begin_step(gpu, &ids, 1)?;
+                samples.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+            gpu.stream.synchronize().map_err(rt)?;
+            (
+                Some(p.begin_step(gpu, &ids, 1)?),
+                Some(vecinfer_runtime::Timing::of(samples).median_ms),
+            )
+        }
+    };
     let token = gpu
         .stream
         .clone_htod(&vec![
@@ -155,9 +178,8 @@ pub fn bench_one(
                 match &mut growing {
                     OneLayerCache::Contiguous(c) => c.append(gpu, &appender, &token, &token, 1)?,
                     OneLayerCache::Paged(p) => {
-                        let ids: Vec<_> = p.table().sequences().collect();
-                        let step = p.begin_step(gpu, &ids, 1)?;
-                        p.append(gpu, &appender, &step, 0, &token, &token)?;
+                        let step = paged_step.as_ref().expect("made above for paged caches");
+                        p.append(gpu, &appender, step, 0, &token, &token)?;
                     }
                 }
             }
@@ -193,6 +215,7 @@ pub fn bench_one(
         append_share: append_ms / ms,
         bytes_per_token: Some(token_bytes),
         bits_per_element_all: Some(token_bytes.bits_per_element(&spec)),
+        step_host_ms,
     })
 }
 
@@ -254,7 +277,10 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
             r.sdpa_ms.map_or("-".into(), |v| format!("{v:.3}")),
             r.speedup_vs_sdpa.map_or("-".into(), |v| format!("{v:.2}x")),
             100.0 * r.append_share,
-            r.variant,
+            match r.step_host_ms {
+                Some(ms) => format!("{} (step {:.0} us host)", r.variant, ms * 1e3),
+                None => r.variant.clone(),
+            },
         );
     }
     s

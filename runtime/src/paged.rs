@@ -68,6 +68,10 @@ pub struct PagedKvCache {
     generation: u64,
     /// The generation whose step the device tables hold.
     uploaded: Option<u64>,
+    /// The batch and the pages per sequence those tables hold, to upload only the lengths
+    /// when nothing else changed.
+    uploaded_batch: Vec<SequenceId>,
+    uploaded_pages: Vec<usize>,
 }
 
 impl PagedKvCache {
@@ -145,6 +149,8 @@ impl PagedKvCache {
             batch: DeviceBatch::new(gpu, &HostBatch::default())?,
             generation: 0,
             uploaded: None,
+            uploaded_batch: Vec::new(),
+            uploaded_pages: Vec::new(),
         })
     }
 
@@ -226,14 +232,34 @@ impl PagedKvCache {
         crate::view::as_i32("sequence length", [longest])?;
         // All or nothing: on any error nothing has changed yet.
         let copies = self.table.reserve(ids, count)?;
-        let host = self.table.batch(ids)?;
-        crate::view::as_i32("page table size", [host.page_indices.len()])?;
         for copy in &copies {
             for layer in &mut self.layers {
                 layer.copy_page(gpu, copy.from as usize, copy.to as usize)?;
             }
         }
-        self.batch.set(gpu, &host)?;
+        let pages = ids
+            .iter()
+            .map(|&id| Ok(self.table.pages(id)?.len()))
+            .collect::<Result<Vec<_>>>()?;
+        // Tables still on the device from the last step: if only lengths changed (no page
+        // added or copied), upload only them.
+        let same_tables = self.uploaded.is_some()
+            && copies.is_empty()
+            && self.uploaded_batch == ids
+            && self.uploaded_pages == pages;
+        if same_tables {
+            let lengths = ids
+                .iter()
+                .map(|&id| self.table.len(id))
+                .collect::<Result<Vec<_>>>()?;
+            self.batch.set_lengths(gpu, &lengths)?;
+        } else {
+            let host = self.table.batch(ids)?;
+            crate::view::as_i32("page table size", [host.page_indices.len()])?;
+            self.batch.set(gpu, &host)?;
+            self.uploaded_batch = ids.to_vec();
+            self.uploaded_pages = pages;
+        }
         self.generation += 1;
         self.uploaded = Some(self.generation);
         Ok(Step {

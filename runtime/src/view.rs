@@ -17,20 +17,17 @@
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::storage::{CacheGeometry, LayerStorage};
-use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, PinnedHostSlice};
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 use vecinfer_codegen::CodeLayout;
 
 /// The runtime's batch tables on the device, with the host's copy of the lengths (the launch
 /// geometry depends on the longest sequence).
 ///
 /// The four tables live in one device buffer, `[seq_len | seq_slot | page_indptr |
-/// page_indices]`, filled by one asynchronous copy per change from pinned host memory (two
-/// staging buffers in turn, so writing the next tables never waits for the copy just issued):
-/// a step's upload does not stall the host or the stream's other work.
+/// page_indices]`: one copy uploads them all, and a step that only lengthens sequences
+/// uploads only `seq_len` (see [`DeviceBatch::set_lengths`]).
 pub struct DeviceBatch {
     tables: CudaSlice<i32>,
-    staging: [Option<PinnedHostSlice<i32>>; 2],
-    next_staging: usize,
     pub(crate) lengths: Vec<usize>,
     index_count: usize,
 }
@@ -62,8 +59,6 @@ impl DeviceBatch {
     pub(crate) fn new(gpu: &Gpu, host: &HostBatch) -> Result<Self> {
         let mut batch = Self {
             tables: gpu.stream.alloc_zeros(64)?,
-            staging: [None, None],
-            next_staging: 0,
             lengths: Vec::new(),
             index_count: 0,
         };
@@ -90,28 +85,27 @@ impl DeviceBatch {
         packed.push(0); // an index table is never empty
         if packed.len() > self.tables.len() {
             self.tables = gpu.stream.alloc_zeros(packed.len().next_power_of_two())?;
-            self.staging = [None, None];
         }
-        let capacity = self.tables.len();
-        let staging = match &mut self.staging[self.next_staging] {
-            Some(s) => s,
-            empty => {
-                // SAFETY: `capacity` i32s of pinned host memory, uninitialised: they are
-                // zeroed through the raw pointer before any reference to them exists.
-                let mut fresh = unsafe { gpu.context.alloc_pinned::<i32>(capacity) }?;
-                let ptr = fresh.as_mut_ptr()?;
-                // SAFETY: `ptr` points to `capacity` i32s this allocation owns; nothing else
-                // reads or writes them yet.
-                unsafe { std::ptr::write_bytes(ptr, 0, capacity) };
-                empty.insert(fresh)
-            }
-        };
-        // Waits only for this buffer's previous copy, two uploads ago.
-        staging.as_mut_slice()?[..packed.len()].copy_from_slice(&packed);
-        gpu.stream.memcpy_htod(&*staging, &mut self.tables)?;
-        self.next_staging ^= 1;
+        gpu.stream
+            .memcpy_htod(&packed, &mut self.tables.slice_mut(0..packed.len()))?;
         self.lengths.clone_from(&host.lengths);
         self.index_count = host.page_indices.len();
+        Ok(())
+    }
+
+    /// Replaces only the lengths (same batch, slots and pages): a copy of `4 × batch` bytes.
+    pub(crate) fn set_lengths(&mut self, gpu: &Gpu, lengths: &[usize]) -> Result<()> {
+        if lengths.len() != self.lengths.len() {
+            return Err(RuntimeError::Invalid(format!(
+                "{} lengths for a batch of {}",
+                lengths.len(),
+                self.lengths.len()
+            )));
+        }
+        let packed = as_i32("length", lengths.iter().copied())?;
+        gpu.stream
+            .memcpy_htod(&packed, &mut self.tables.slice_mut(0..packed.len()))?;
+        self.lengths = lengths.to_vec();
         Ok(())
     }
 
