@@ -513,14 +513,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if let Some(path) = a.json {
         let report = serde_json::json!({ "device": gpu.name, "arch": gpu.arch, "copy_tbs": copy_tbs, "rows": rows });
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&report).expect("rows serialise"),
-        )
-        .map_err(|source| CliError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let body = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Invalid(format!("serialising the results: {e}")))?;
+        crate::error::write_output(&path, body.as_bytes())?;
     }
     Ok(())
 }

@@ -161,13 +161,9 @@ impl CodebookSet {
                 problem: format!("could not serialise: {e}"),
             }
         })?;
-        // Write then rename, so a reader never sees half a file.
-        let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, bytes).map_err(|source| QuantError::Io {
-            path: tmp.display().to_string(),
-            source,
-        })?;
-        std::fs::rename(&tmp, path).map_err(|source| QuantError::Io {
+        // A unique temp file renamed over `path`: a reader never sees half a file, and two
+        // runs never share a temp file.
+        crate::atomic_file::write(path, &bytes).map_err(|source| QuantError::Io {
             path: path.display().to_string(),
             source,
         })
