@@ -344,10 +344,7 @@ pub fn read_baseline(path: Option<&std::path::Path>) -> Result<Vec<BaselineRow>>
 }
 
 /// A comma-separated list of `what`, or `None` when the option is absent.
-pub(crate) fn parse_list<T: std::str::FromStr>(
-    list: Option<&str>,
-    what: &str,
-) -> Result<Option<Vec<T>>>
+pub fn parse_list<T: std::str::FromStr>(list: Option<&str>, what: &str) -> Result<Option<Vec<T>>>
 where
     T::Err: std::fmt::Display,
 {

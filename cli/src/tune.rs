@@ -576,3 +576,26 @@ pub fn info(tuned_dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_devices_fails_like_device_zero_without_a_driver() {
+        // Without libcuda both are the same typed error (not a panic in cudarc); with a GPU
+        // both work.
+        let all = devices("all");
+        match Gpu::new(0) {
+            Ok(_) => assert!(all.unwrap().contains(&0)),
+            Err(zero) => {
+                let all = all.unwrap_err();
+                assert_eq!(all.to_string(), CliError::from(zero).to_string());
+            }
+        }
+        assert_eq!(devices("0, 2").unwrap(), [0, 2]);
+        let err = devices("1,1").unwrap_err().to_string();
+        assert!(err.contains("named twice"), "{err}");
+        assert!(devices("x").is_err());
+    }
+}

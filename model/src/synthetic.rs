@@ -129,9 +129,19 @@ impl TinyLlama {
 
     /// The GGUF file's bytes, with `edit` applied to the metadata first.
     pub fn gguf_with(&self, edit: impl FnOnce(&mut Vec<(String, Value)>)) -> Result<Vec<u8>> {
-        let mut md = self.metadata();
-        edit(&mut md);
-        write_f32_gguf(&md, &self.tensors(7))
+        self.gguf_edited(edit, |_| {})
+    }
+
+    /// The GGUF file's bytes, with the metadata and the tensors (name, shape, values) edited.
+    pub fn gguf_edited(
+        &self,
+        edit_metadata: impl FnOnce(&mut Vec<(String, Value)>),
+        edit_tensors: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<f32>)>),
+    ) -> Result<Vec<u8>> {
+        let (mut md, mut tensors) = (self.metadata(), self.tensors(7));
+        edit_metadata(&mut md);
+        edit_tensors(&mut tensors);
+        write_f32_gguf(&md, &tensors)
     }
 
     pub fn gguf(&self) -> Result<Vec<u8>> {
