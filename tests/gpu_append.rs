@@ -166,6 +166,7 @@ impl UnderTest {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn prefill_then_decode_matches_the_cpu_cache() {
     let Some(gpu) = gpu_or_skip() else { return };
     let layout = CacheLayout {
@@ -251,6 +252,7 @@ fn prefill_then_decode_matches_the_cpu_cache() {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn decode_from_ragged_states_matches_the_cpu_cache() {
     let Some(gpu) = gpu_or_skip() else { return };
     // Sequences in every phase: filling sinks, filling the window, flushing.
@@ -315,6 +317,7 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn appending_past_the_capacity_is_an_error_and_changes_nothing() {
     let Some(gpu) = gpu_or_skip() else { return };
     let config = configs()[0];

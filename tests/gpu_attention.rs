@@ -54,6 +54,7 @@ fn run(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn every_shipped_variant_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     eprintln!("{} ({}, {} SMs)", gpu.name, gpu.arch, gpu.sm_count);
@@ -78,6 +79,7 @@ fn every_shipped_variant_matches_the_cpu_reference() {
 /// Every shipped variant again with its code rows in pages handed out in a random order (16
 /// and 128 tokens), and the default kernel at every page size.
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn every_shipped_variant_matches_the_cpu_reference_in_pages() {
     let Some(gpu) = gpu_or_skip() else { return };
     let case = |seed| RandomCase {
@@ -115,6 +117,7 @@ fn every_shipped_variant_matches_the_cpu_reference_in_pages() {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn every_axis_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     let base = KernelConfig {
@@ -208,6 +211,7 @@ fn every_axis_matches_the_cpu_reference() {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn every_mma_axis_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     let base = KernelConfig {
@@ -356,6 +360,7 @@ fn every_mma_axis_matches_the_cpu_reference() {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn llama_shape_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     // Llama-3.1-8B: 32 query heads, 8 KV heads, head dim 128.
@@ -387,6 +392,7 @@ fn llama_shape_matches_the_cpu_reference() {
 /// (`vecinfer calibrate`): VECINFER_REAL_KV and VECINFER_REAL_CODEBOOKS name the two files.
 /// Every dumped layer, every calibrated transform, the query of the last position.
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn real_smollm2_kv_matches_the_cpu_reference() {
     let (Ok(kv_path), Ok(cb_path)) = (
         std::env::var("VECINFER_REAL_KV"),

@@ -192,6 +192,7 @@ fn configs() -> Vec<KernelConfig> {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn an_engine_workload_matches_the_cpu_reference() {
     let Some(gpu) = gpu_or_skip() else { return };
     let window = CacheLayout {
@@ -327,6 +328,7 @@ fn an_engine_workload_matches_the_cpu_reference() {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn a_kernel_for_another_cache_is_refused_before_launch() {
     let Some(gpu) = gpu_or_skip() else { return };
     let config = configs()[1];

@@ -22,6 +22,7 @@ fn small_space() -> SearchSpace {
 }
 
 #[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
     let Some(gpu) = gpu_or_skip() else { return };
     let shape = KernelShape::new(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap());

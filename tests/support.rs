@@ -49,8 +49,10 @@ pub fn shared_data(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// The GPU, or `None` with a printed notice when there is none; with VECINFER_REQUIRE_GPU=1 a
-/// missing GPU fails the test instead.
+/// The GPU for a GPU test. GPU tests are `#[ignore]`d (so a machine without a GPU does not
+/// count them as passed) and run with `cargo test --release -- --ignored`; there, with
+/// VECINFER_REQUIRE_GPU=1 a missing GPU fails the test, without it the test returns early
+/// with a notice (`None`).
 pub fn gpu_or_skip() -> Option<vecinfer_runtime::Gpu> {
     match vecinfer_runtime::Gpu::new(0) {
         Ok(g) => Some(g),

@@ -419,10 +419,7 @@ pub fn read_baseline(path: Option<&std::path::Path>) -> Result<Vec<BaselineRow>>
 }
 
 /// A comma-separated list of `what`, or `None` when the option is absent.
-pub(crate) fn parse_list<T: std::str::FromStr>(
-    list: Option<&str>,
-    what: &str,
-) -> Result<Option<Vec<T>>>
+pub fn parse_list<T: std::str::FromStr>(list: Option<&str>, what: &str) -> Result<Option<Vec<T>>>
 where
     T::Err: std::fmt::Display,
 {
@@ -593,14 +590,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if let Some(path) = a.json {
         let report = serde_json::json!({ "device": gpu.name, "arch": gpu.arch, "copy_tbs": copy_tbs, "rows": rows });
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&report).expect("rows serialise"),
-        )
-        .map_err(|source| CliError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let body = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Invalid(format!("serialising the results: {e}")))?;
+        crate::error::write_output(&path, body.as_bytes())?;
     }
     Ok(())
 }

@@ -16,6 +16,34 @@ pub enum CliError {
     Runtime(Box<vecinfer_runtime::RuntimeError>),
     #[error(transparent)]
     Store(#[from] vecinfer_tuner::StoreError),
+    /// A command-line value that cannot be honoured as given.
+    #[error("{option} {given}: {valid}")]
+    BadOption {
+        option: &'static str,
+        given: String,
+        valid: String,
+    },
+    /// A quantizing method on windows too short to quantize anything.
+    #[error(
+        "{method} would quantize nothing: windows of {window} tokens keep all in fp16 ({sinks} sinks + {residual} residual); make --ctx larger than sinks + residual{extra}, or lower --residual / --sinks"
+    )]
+    NothingQuantized {
+        method: String,
+        window: usize,
+        sinks: usize,
+        residual: usize,
+        /// KIVI's group note, or empty.
+        extra: String,
+    },
+    /// `compare-tuning --exhaustive` given a file that is not a complete exhaustive run.
+    #[error(
+        "{path} cannot be the exhaustive reference: entry {key} is {what}; pass a file tuned with --strategy exhaustive to completion"
+    )]
+    NotExhaustive {
+        path: String,
+        key: String,
+        what: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -33,4 +61,10 @@ pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) ->
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Writes a whole output file atomically (a unique temp file renamed over `path`): a failed
+/// or concurrent write never leaves a corrupt file where a good one was.
+pub(crate) fn write_output(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    vecinfer_quant::atomic_file::write(path, bytes).map_err(io_error(path))
 }

@@ -1,14 +1,14 @@
 //! Teacher-forced perplexity with a quantized KV cache: every position attends over a cache
 //! quantized as the method says, with the newest `residual` tokens in fp16.
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 use vecinfer_model::{AttentionBackend, HeadShape, LayerKv, Llama, banded_attention};
 use vecinfer_quant::method::round_to_f16;
-use vecinfer_quant::{CacheLayout, CodebookSet, Method};
+use vecinfer_quant::{CacheLayout, CodebookMeta, CodebookSet, Method, kivi};
 
 /// The attention backend of evaluation: K and V go through the method's cache.
 pub struct QuantizedAttention<'a> {
@@ -121,8 +121,12 @@ pub struct MethodResult {
     pub perplexity: f64,
     pub nll_sum: f64,
     pub tokens_scored: usize,
-    /// Mean over layers, heads and sampled positions of ‖o − o_fp16‖ / ‖o_fp16‖.
-    pub attention_relative_error: f64,
+    /// Tokens held as codes at the end of each window, summed over windows (the others are
+    /// in fp16: sinks and the residual window).
+    pub coded_tokens: usize,
+    /// Mean over layers, heads and sampled positions of ‖o − o_fp16‖ / ‖o_fp16‖; `None` where
+    /// it was not measured (`--no-attention-error`, or windows too short to sample).
+    pub attention_relative_error: Option<f64>,
     pub seconds: f64,
 }
 
@@ -135,6 +139,7 @@ pub fn evaluate_method(
     measure_error: bool,
     bar: &ProgressBar,
 ) -> Result<MethodResult> {
+    let coded_tokens = coded_tokens(method, windows, layout)?;
     let start = Instant::now();
     let mut backend = QuantizedAttention::new(method, codebooks, layout, measure_error);
     let (mut nll, mut count) = (0.0, 0);
@@ -152,13 +157,35 @@ pub fn evaluate_method(
         perplexity: (nll / count as f64).exp(),
         nll_sum: nll,
         tokens_scored: count,
-        attention_relative_error: if backend.error_count > 0 {
-            backend.error_sum / backend.error_count as f64
-        } else {
-            0.0
-        },
+        coded_tokens,
+        attention_relative_error: (backend.error_count > 0)
+            .then(|| backend.error_sum / backend.error_count as f64),
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Tokens held as codes at the end of each window, summed; an error for a quantizing method
+/// that would code none (every window fits in the sinks and the residual window), since its
+/// row would report the codec's bits for an fp16 cache.
+pub fn coded_tokens(method: Method, windows: &[&[u32]], layout: CacheLayout) -> Result<usize> {
+    let coded: usize = windows
+        .iter()
+        .map(|w| method.quantized_span(w.len(), layout).len())
+        .sum();
+    if method != Method::Fp16 && coded == 0 {
+        return Err(CliError::NothingQuantized {
+            method: method.name().to_string(),
+            window: windows.iter().map(|w| w.len()).max().unwrap_or(0),
+            sinks: layout.sinks,
+            residual: layout.residual,
+            extra: if method == Method::Kivi2 {
+                format!(" + {} (KIVI codes keys in groups of {0})", kivi::GROUP)
+            } else {
+                String::new()
+            },
+        });
+    }
+    Ok(coded)
 }
 
 /// A plain-text table of results; ΔPPL is against the fp16 row when there is one.
@@ -176,15 +203,134 @@ pub fn format_table(results: &[MethodResult]) -> String {
             .map(|f| format!("{:+.2}", 100.0 * (r.perplexity / f - 1.0)))
             .unwrap_or_else(|| "-".into());
         out += &format!(
-            "{:<12} {:>6.2} {:>6.2} {:>9.3} {:>8} {:>10.4} {:>8.1}\n",
+            "{:<12} {:>6.2} {:>6.2} {:>9.3} {:>8} {:>10} {:>8.1}\n",
             r.method,
             r.key_bits,
             r.value_bits,
             r.perplexity,
             delta,
-            r.attention_relative_error,
+            r.attention_relative_error
+                .map_or("-".into(), |e| format!("{e:.4}")),
             r.seconds
         );
     }
     out
+}
+
+/// Whether codebooks fit the model: shapes must match (an error otherwise); a different
+/// model id is a warning (returned), since a renamed copy of the same model is fine but
+/// codebooks calibrated on another model with the same shapes give poor results silently.
+pub fn check_codebooks(
+    meta: &CodebookMeta,
+    model: &vecinfer_model::LlamaConfig,
+    model_id: &str,
+) -> Result<Option<String>> {
+    if (meta.layers, meta.kv_heads, meta.head_dim) != (model.layers, model.kv_heads, model.head_dim)
+    {
+        return Err(CliError::Invalid(format!(
+            "codebooks are for {} layers × {} KV heads × dim {} ({}), the model has {} × {} × {}",
+            meta.layers,
+            meta.kv_heads,
+            meta.head_dim,
+            meta.model_id,
+            model.layers,
+            model.kv_heads,
+            model.head_dim
+        )));
+    }
+    Ok((meta.model_id != model_id).then(|| {
+        format!(
+            "warning: the codebooks were calibrated on model {:?}, this is model {model_id:?}: the shapes match, but codebooks from another model quantize poorly; calibrate on this model unless it is a renamed copy",
+            meta.model_id
+        )
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecinfer_quant::KeyTransform;
+
+    #[test]
+    fn windows_within_sinks_and_residual_are_refused_for_quantizing_methods() {
+        let window: Vec<u32> = (0..132).collect();
+        let wins = [window.as_slice()];
+        let layout = CacheLayout {
+            sinks: 4,
+            residual: 128,
+        };
+        let vq = Method::Vq(KeyTransform::BOTH);
+        let err = coded_tokens(vq, &wins, layout).unwrap_err().to_string();
+        assert!(
+            err.contains("vecinfer would quantize nothing") && err.contains("132 tokens"),
+            "{err}"
+        );
+        assert_eq!(coded_tokens(Method::Fp16, &wins, layout).unwrap(), 0);
+        let longer: Vec<u32> = (0..140).collect();
+        assert_eq!(coded_tokens(vq, &[longer.as_slice()], layout).unwrap(), 8);
+        let err = coded_tokens(Method::Kivi2, &[longer.as_slice()], layout)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("groups of 32"), "{err}");
+    }
+
+    fn row(error: Option<f64>) -> MethodResult {
+        MethodResult {
+            method: "vq".into(),
+            key_bits: 2.0,
+            value_bits: 2.0,
+            perplexity: 30.0,
+            nll_sum: 1.0,
+            tokens_scored: 10,
+            coded_tokens: 5,
+            attention_relative_error: error,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn an_unmeasured_attention_error_is_null_not_zero() {
+        let json = serde_json::to_value(row(None)).unwrap();
+        assert!(json["attention_relative_error"].is_null(), "{json}");
+        assert_eq!(json["coded_tokens"], 5);
+        let table = format_table(&[row(None)]);
+        let last = table.lines().nth(1).unwrap();
+        assert!(last.contains(" - ") && !last.contains("0.0000"), "{table}");
+        assert!(format_table(&[row(Some(0.25))]).contains("0.2500"));
+    }
+
+    #[test]
+    fn codebooks_from_another_model_warn_and_other_shapes_fail() {
+        let meta = CodebookMeta {
+            key_codec: "d4b8".parse().unwrap(),
+            value_codec: "d4b8".parse().unwrap(),
+            granularity: vecinfer_quant::Granularity::Layer,
+            head_dim: 64,
+            layers: 2,
+            kv_heads: 1,
+            model_id: "model-a".into(),
+            calibration: String::new(),
+        };
+        let model = vecinfer_model::LlamaConfig {
+            name: "m".into(),
+            layers: 2,
+            embedding: 128,
+            feed_forward: 256,
+            q_heads: 2,
+            kv_heads: 1,
+            head_dim: 64,
+            rope_base: 10000.0,
+            rms_eps: 1e-5,
+            context: 2048,
+            vocab: 100,
+        };
+        assert_eq!(check_codebooks(&meta, &model, "model-a").unwrap(), None);
+        let warning = check_codebooks(&meta, &model, "model-b").unwrap().unwrap();
+        assert!(
+            warning.contains("\"model-a\"") && warning.contains("\"model-b\""),
+            "{warning}"
+        );
+        let other = vecinfer_model::LlamaConfig { layers: 3, ..model };
+        assert!(check_codebooks(&meta, &other, "model-a").is_err());
+    }
 }

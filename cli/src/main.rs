@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
-use vecinfer::evaluate::{MethodResult, evaluate_method, format_table};
-use vecinfer::text::{read_tokens, windows};
+use vecinfer::evaluate::{
+    MethodResult, check_codebooks, coded_tokens, evaluate_method, format_table,
+};
+use vecinfer::text::{calibration_windows, read_tokens, windows};
 use vecinfer::{CliError, Result};
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
@@ -212,9 +214,11 @@ fn run(cli: Cli) -> Result<()> {
                     other => Err(CliError::Invalid(format!("--methods: {other} uses no codebooks; name VQ methods (vq, vq+smooth, vq+hadamard, vecinfer)"))),
                 })
                 .collect::<Result<Vec<KeyTransform>>>()?;
+            // Checked before the model loads: a bad count fails at once.
+            calibration_windows(&[0, 0], ctx, max_tokens)?;
             let (llama, tokenizer, id) = load(model.as_deref())?;
             let tokens = read_tokens(&text, &tokenizer)?;
-            let wins = windows(&tokens, ctx, Some(max_tokens.div_ceil(ctx)))?;
+            let wins = calibration_windows(&tokens, ctx, max_tokens)?;
             let recorded = record_kv(&llama, &wins, &bar("forward"))?;
             eprintln!("recorded K/V of {} tokens", recorded.tokens);
             let opts = CalibrationOptions {
@@ -262,32 +266,30 @@ fn run(cli: Cli) -> Result<()> {
                     "VQ methods need --codebooks FILE (from `vecinfer calibrate`)".into(),
                 ));
             }
+            windows(&[0, 0], ctx, max_windows)?; // bad counts fail before the model loads
             let (llama, tokenizer, id) = load(model.as_deref())?;
-            if let Some(s) = &set {
-                let c = llama.config();
-                if (s.meta.layers, s.meta.kv_heads, s.meta.head_dim)
-                    != (c.layers, c.kv_heads, c.head_dim)
-                {
-                    return Err(CliError::Invalid(format!(
-                        "codebooks are for {} layers × {} KV heads × dim {} ({}), the model has {} × {} × {}",
-                        s.meta.layers,
-                        s.meta.kv_heads,
-                        s.meta.head_dim,
-                        s.meta.model_id,
-                        c.layers,
-                        c.kv_heads,
-                        c.head_dim
-                    )));
-                }
+            if let Some(s) = &set
+                && let Some(warning) = check_codebooks(&s.meta, llama.config(), &id)?
+            {
+                eprintln!("{warning}");
             }
             let tokens = read_tokens(&text, &tokenizer)?;
             let wins = windows(&tokens, ctx, max_windows)?;
+            // Windows are `ctx` tokens, or one shorter window for a shorter text.
+            let window = wins[0].len();
+            if window < ctx {
+                eprintln!(
+                    "note: the text has {window} tokens, fewer than --ctx {ctx}: one window of {window} tokens"
+                );
+            }
             eprintln!(
-                "{} tokens, {} windows of {}",
+                "{} tokens, {} windows of {window}",
                 tokens.len(),
                 wins.len(),
-                wins[0].len()
             );
+            for &method in &methods {
+                coded_tokens(method, &wins, layout)?; // before hours of other methods
+            }
             let mut results: Vec<MethodResult> = Vec::new();
             for method in methods {
                 let b = bar(method.name());
@@ -303,8 +305,12 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
                 b.finish_and_clear();
                 eprintln!(
-                    "{:<12} ppl {:.3}  attn err {:.4}  ({:.0}s)",
-                    r.method, r.perplexity, r.attention_relative_error, r.seconds
+                    "{:<12} ppl {:.3}  attn err {}  ({:.0}s)",
+                    r.method,
+                    r.perplexity,
+                    r.attention_relative_error
+                        .map_or("-".into(), |e| format!("{e:.4}")),
+                    r.seconds
                 );
                 results.push(r);
             }
@@ -314,7 +320,8 @@ fn run(cli: Cli) -> Result<()> {
                 let report = serde_json::json!({
                     "model": id,
                     "text": text.display().to_string(),
-                    "ctx": ctx,
+                    "ctx": window,
+                    "requested_ctx": ctx,
                     "windows": wins.len(),
                     "residual": residual,
                     "sinks": sinks,
@@ -327,10 +334,13 @@ fn run(cli: Cli) -> Result<()> {
                     })),
                     "results": results,
                 });
-                let body = serde_json::to_string_pretty(&report).expect("results serialise");
-                std::fs::write(&path, body).map_err(|source| CliError::Io {
-                    path: path.display().to_string(),
-                    source,
+                let body = serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::Invalid(format!("serialising the results: {e}")))?;
+                vecinfer_quant::atomic_file::write(&path, body.as_bytes()).map_err(|source| {
+                    CliError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    }
                 })?;
             }
         }
@@ -341,22 +351,25 @@ fn run(cli: Cli) -> Result<()> {
             layers,
             out,
         } => {
+            if count == 0 {
+                return Err(CliError::BadOption {
+                    option: "--tokens",
+                    given: "0".into(),
+                    valid: "dump at least 1 token (e.g. 1024)".into(),
+                });
+            }
             let (llama, tokenizer, id) = load(model.as_deref())?;
-            let all = llama.config().layers;
-            let layers: Vec<usize> = match layers {
-                None => (0..all).collect(),
-                Some(list) => list
-                    .split(',')
-                    .map(|l| match l.trim().parse::<usize>() {
-                        Ok(n) if n < all => Ok(n),
-                        _ => Err(CliError::Invalid(format!(
-                            "--layers: {l:?} is not a layer of this model (0..{all})"
-                        ))),
-                    })
-                    .collect::<Result<_>>()?,
-            };
+            let layers = vecinfer::dump::parse_layers(layers.as_deref(), llama.config().layers)?;
             let tokens = read_tokens(&text, &tokenizer)?;
             let window = &tokens[..count.min(tokens.len()).min(llama.config().context)];
+            if window.len() < count {
+                eprintln!(
+                    "note: dumping {} tokens, not --tokens {count} (the text has {}, the model's context is {})",
+                    window.len(),
+                    tokens.len(),
+                    llama.config().context
+                );
+            }
             let bytes = vecinfer::dump::dump_kv(&llama, window, &layers, &id, &out)?;
             println!(
                 "wrote {} ({} tokens, {:.1} MB)",

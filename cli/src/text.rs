@@ -13,22 +13,51 @@ pub fn read_tokens(path: &Path, tokenizer: &GgufTokenizer) -> Result<Vec<u32>> {
     Ok(tokens)
 }
 
-/// Non-overlapping windows of `ctx` tokens (as llama.cpp's perplexity cuts them); a text
-/// shorter than one window gives one shorter window. At most `max_windows` if given.
-pub fn windows(tokens: &[u32], ctx: usize, max_windows: Option<usize>) -> Result<Vec<&[u32]>> {
+fn check_ctx(ctx: usize) -> Result<()> {
     if ctx < 2 {
-        return Err(CliError::Invalid(format!(
-            "--ctx {ctx}: a window needs at least 2 tokens"
-        )));
+        return Err(CliError::BadOption {
+            option: "--ctx",
+            given: ctx.to_string(),
+            valid: "a window needs at least 2 tokens (e.g. 2048)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Non-overlapping windows of `ctx` tokens (as llama.cpp's perplexity cuts them); a text
+/// shorter than one window gives one shorter window (callers report its real length). At
+/// most `max_windows` if given, which must be positive.
+pub fn windows(tokens: &[u32], ctx: usize, max_windows: Option<usize>) -> Result<Vec<&[u32]>> {
+    check_ctx(ctx)?;
+    if max_windows == Some(0) {
+        return Err(CliError::BadOption {
+            option: "--max-windows",
+            given: "0".into(),
+            valid: "evaluate at least 1 window, or leave the option out for the whole text".into(),
+        });
     }
     let mut out: Vec<&[u32]> = tokens.chunks_exact(ctx).collect();
     if out.is_empty() {
         out.push(tokens);
     }
     if let Some(n) = max_windows {
-        out.truncate(n.max(1));
+        out.truncate(n);
     }
     Ok(out)
+}
+
+/// Calibration windows: whole windows of `ctx` tokens covering at least `max_tokens` (fewer
+/// where the text is shorter).
+pub fn calibration_windows(tokens: &[u32], ctx: usize, max_tokens: usize) -> Result<Vec<&[u32]>> {
+    check_ctx(ctx)?;
+    if max_tokens == 0 {
+        return Err(CliError::BadOption {
+            option: "--max-tokens",
+            given: "0".into(),
+            valid: "record at least one window of tokens (e.g. 16384)".into(),
+        });
+    }
+    windows(tokens, ctx, Some(max_tokens.div_ceil(ctx)))
 }
 
 #[cfg(test)]
@@ -42,5 +71,21 @@ mod tests {
         assert_eq!(windows(&t, 20, None).unwrap()[0].len(), 10);
         assert_eq!(windows(&t, 2, Some(3)).unwrap().len(), 3);
         assert!(windows(&t, 1, None).is_err());
+    }
+
+    #[test]
+    fn zero_counts_are_refused_not_changed() {
+        let t: Vec<u32> = (0..10).collect();
+        let err = windows(&t, 4, Some(0)).unwrap_err().to_string();
+        assert!(err.contains("--max-windows 0"), "{err}");
+        let err = calibration_windows(&t, 0, 100).unwrap_err().to_string();
+        assert!(
+            err.contains("--ctx 0") && err.contains("at least 2"),
+            "{err}"
+        );
+        let err = calibration_windows(&t, 4, 0).unwrap_err().to_string();
+        assert!(err.contains("--max-tokens 0"), "{err}");
+        assert_eq!(calibration_windows(&t, 4, 5).unwrap().len(), 2);
+        assert_eq!(calibration_windows(&t, 4, 1).unwrap().len(), 1);
     }
 }

@@ -75,6 +75,9 @@ pub struct TuneArgs {
     pub compute_capability: String,
     #[arg(long, default_value_t = 108)]
     pub sm_count: u32,
+    /// With --plan-only: replace a file that holds measured results (otherwise refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl TuneArgs {
@@ -127,11 +130,24 @@ impl TuneArgs {
 
 fn devices(list: &str) -> Result<Vec<usize>> {
     if list.trim() == "all" {
+        // cudarc panics when it cannot load libcuda: check first, for the same error as
+        // `--devices 0` gives.
+        vecinfer_runtime::libraries::ensure_driver()?;
         let n = cudarc::driver::CudaContext::device_count()
             .map_err(|e| CliError::from(vecinfer_runtime::RuntimeError::from(e)))?;
         return Ok((0..n as usize).collect());
     }
-    parse_list(Some(list), "devices").map(|v| v.unwrap_or_default())
+    let ordinals: Vec<usize> = parse_list(Some(list), "devices")?.unwrap_or_default();
+    for (i, d) in ordinals.iter().enumerate() {
+        if ordinals[..i].contains(d) {
+            return Err(CliError::BadOption {
+                option: "--devices",
+                given: list.to_string(),
+                valid: format!("GPU {d} is named twice; name each GPU once, or `all`"),
+            });
+        }
+    }
+    Ok(ordinals)
 }
 
 /// The file a GPU's results go to.
@@ -189,11 +205,10 @@ pub fn run(a: TuneArgs) -> Result<()> {
         let table = result_table(&store, &keys, &baseline);
         println!("{}: {}\n{table}", path.display(), store.device.name);
         if let Some(t) = &a.table {
-            std::fs::write(
+            crate::error::write_output(
                 t,
-                format!("# {} ({})\n\n{table}", store.device.name, path.display()),
-            )
-            .map_err(crate::error::io_error(t))?;
+                format!("# {} ({})\n\n{table}", store.device.name, path.display()).as_bytes(),
+            )?;
         }
     }
     Ok(())
@@ -326,7 +341,7 @@ fn plan_only(a: &TuneArgs, name: &str, keys: &[TuneKey]) -> Result<()> {
     for key in keys {
         store.merge(TunedEntry::untuned(*key, a.grid.kv_heads));
     }
-    store.save(&path)?;
+    vecinfer_tuner::write_plan(&path, store, a.force)?;
     println!("{}: {} keys, untuned", path.display(), keys.len());
     Ok(())
 }
@@ -402,6 +417,38 @@ impl Comparison {
     }
 }
 
+/// Whether every entry of `store` is a complete exhaustive run, as a reference must be.
+pub fn check_reference(store: &TunedConfigs, path: &Path) -> Result<()> {
+    let refuse = |key: &str, what: String| {
+        Err(CliError::NotExhaustive {
+            path: path.display().to_string(),
+            key: key.to_string(),
+            what,
+        })
+    };
+    if store.entries.is_empty() {
+        return refuse("(none)", "missing: the file has no entries".into());
+    }
+    for (id, e) in &store.entries {
+        if e.strategy != vecinfer_tuner::Strategy::Exhaustive {
+            return refuse(id, format!("from a {} search", e.strategy));
+        }
+        if !e.complete || e.winner.is_none() {
+            return refuse(id, "incomplete (an interrupted run, or untuned)".into());
+        }
+        if !matches!(e.budget, vecinfer_tuner::Budget::Unlimited) {
+            return refuse(
+                id,
+                format!(
+                    "limited by budget {} ({} evaluations of {})",
+                    e.budget, e.evaluations, e.space_size
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn compare(exhaustive: &TunedConfigs, other: &TunedConfigs) -> Vec<Comparison> {
     let mut out = Vec::new();
     for (id, e) in &exhaustive.entries {
@@ -425,6 +472,7 @@ pub fn run_compare(a: CompareArgs) -> Result<()> {
         TunedConfigs::load(&a.exhaustive)?,
         TunedConfigs::load(&a.other)?,
     );
+    check_reference(&ex, &a.exhaustive)?;
     if ex.device.name != other.device.name {
         return Err(CliError::Invalid(format!(
             "{} is from {}, {} from {}: compare runs on the same GPU",
@@ -456,7 +504,10 @@ pub fn run_compare(a: CompareArgs) -> Result<()> {
         .filter(|r| r.gap().is_some_and(|g| g <= 0.03))
         .count();
     let (o, e): (usize, usize) = rows.iter().fold((0, 0), |(o, e), r| {
-        (o + r.other_evaluations, e + r.exhaustive_evaluations)
+        (
+            o.saturating_add(r.other_evaluations),
+            e.saturating_add(r.exhaustive_evaluations),
+        )
     });
     s += &format!(
         "\n{within} of {} keys within 3% of the exhaustive best; {o} evaluations against {e} ({:.0}%).\n",
@@ -465,7 +516,7 @@ pub fn run_compare(a: CompareArgs) -> Result<()> {
     );
     print!("{s}");
     if let Some(t) = &a.table {
-        std::fs::write(t, &s).map_err(crate::error::io_error(t))?;
+        crate::error::write_output(t, s.as_bytes())?;
     }
     Ok(())
 }
@@ -532,4 +583,27 @@ pub fn info(tuned_dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_devices_fails_like_device_zero_without_a_driver() {
+        // Without libcuda both are the same typed error (not a panic in cudarc); with a GPU
+        // both work.
+        let all = devices("all");
+        match Gpu::new(0) {
+            Ok(_) => assert!(all.unwrap().contains(&0)),
+            Err(zero) => {
+                let all = all.unwrap_err();
+                assert_eq!(all.to_string(), CliError::from(zero).to_string());
+            }
+        }
+        assert_eq!(devices("0, 2").unwrap(), [0, 2]);
+        let err = devices("1,1").unwrap_err().to_string();
+        assert!(err.contains("named twice"), "{err}");
+        assert!(devices("x").is_err());
+    }
 }

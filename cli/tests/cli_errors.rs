@@ -116,3 +116,142 @@ fn dump_kv_rejects_a_layer_the_model_lacks() {
         "{err}"
     );
 }
+
+fn fails_with(args: &[&str], want: &[&str]) {
+    let (ok, err) = vecinfer(args);
+    assert!(!ok, "{args:?} succeeded");
+    for w in want {
+        assert!(err.contains(w), "{args:?}: want {w:?} in: {err}");
+    }
+}
+
+#[test]
+fn zero_counts_are_refused_before_the_model_loads() {
+    let model = ["--model", "/nonexistent/m.gguf"];
+    let run = |args: &[&str], want: &[&str]| {
+        fails_with(&[args, &model].concat(), want);
+    };
+    run(
+        &[
+            "calibrate",
+            "--text",
+            "x.txt",
+            "--ctx",
+            "0",
+            "--out",
+            "cb.st",
+        ],
+        &["--ctx 0", "at least 2"],
+    );
+    run(
+        &[
+            "calibrate",
+            "--text",
+            "x.txt",
+            "--max-tokens",
+            "0",
+            "--out",
+            "cb.st",
+        ],
+        &["--max-tokens 0"],
+    );
+    run(
+        &[
+            "eval",
+            "--text",
+            "x.txt",
+            "--methods",
+            "fp16",
+            "--max-windows",
+            "0",
+        ],
+        &["--max-windows 0", "at least 1 window"],
+    );
+    run(
+        &[
+            "dump-kv", "--text", "x.txt", "--tokens", "0", "--out", "kv.st",
+        ],
+        &["--tokens 0"],
+    );
+    run(&["eval", "--text", "x.txt", "--methods", ","], &["kivi2"]);
+}
+
+/// The shipped H100 file, copied into a fresh folder under its GPU's file name.
+fn measured_copy() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tuned-configs/nvidia-h100-80gb-hbm3.json");
+    let bytes = std::fs::read(&shipped).unwrap();
+    let path = dir.path().join("nvidia-h100-80gb-hbm3.json");
+    std::fs::write(&path, &bytes).unwrap();
+    (dir, path, bytes)
+}
+
+#[test]
+fn plan_only_never_replaces_a_measured_file_unless_forced() {
+    let (dir, path, bytes) = measured_copy();
+    let out = dir.path().to_str().unwrap();
+    let plan = ["tune", "--plan-only", "NVIDIA H100 80GB HBM3", "--out", out];
+    fails_with(&plan, &["measured entries", "--force"]);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+    let (ok, err) = vecinfer(&[&plan[..], &["--force"]].concat());
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"not tuned\"") && !text.contains("\"timed\""));
+    // An untuned file gains the keys of a second plan.
+    let (ok, err) = vecinfer(&[&plan[..], &["--shapes", "2x1024"]].concat());
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("_b2_s1024") && text.contains("_b8_s32768"));
+}
+
+#[test]
+fn compare_tuning_refuses_a_guided_reference() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let guided = root.join("bench/results/h100/tune/run-guided/guided.json");
+    let exhaustive = root.join("tuned-configs/nvidia-h100-80gb-hbm3.json");
+    let (g, e) = (guided.to_str().unwrap(), exhaustive.to_str().unwrap());
+    fails_with(
+        &["compare-tuning", "--exhaustive", g, "--other", e],
+        &["cannot be the exhaustive reference", "guided search"],
+    );
+    let (ok, err) = vecinfer(&["compare-tuning", "--exhaustive", e, "--other", g]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn a_tuned_configs_file_with_an_overflowing_count_is_refused() {
+    let (dir, path, bytes) = measured_copy();
+    let text = String::from_utf8(bytes).unwrap();
+    let edited = text.replacen(
+        "\"evaluations\": 143",
+        "\"evaluations\": 18446744073709551615",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let exhaustive = root_file("tuned-configs/nvidia-h100-80gb-hbm3.json");
+    fails_with(
+        &[
+            "compare-tuning",
+            "--exhaustive",
+            &exhaustive,
+            "--other",
+            path.to_str().unwrap(),
+        ],
+        &[
+            "evaluations 18446744073709551615",
+            "nvidia-h100-80gb-hbm3.json",
+        ],
+    );
+    drop(dir);
+}
+
+fn root_file(rel: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+        .to_str()
+        .unwrap()
+        .to_string()
+}

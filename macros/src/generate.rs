@@ -85,11 +85,19 @@ pub fn declaration(
         Some(t) => quote!(::core::option::Option::Some(#t)),
         None => quote!(::core::option::Option::None),
     };
+    // Makes Cargo track the tuned-configs file read at expansion: an edit rebuilds this.
+    let tracked = r.tuned_file.as_ref().map(|path| {
+        quote! {
+            const _: &[u8] = include_bytes!(#path);
+        }
+    });
     let doc = format!(
         "VQ decode attention kernel `{}` (declared with vecinfer-macros).",
         r.config
     );
     quote! {
+        #tracked
+
         #(#attrs)*
         #[doc = #doc]
         #[derive(Clone, Copy, Debug, Default)]

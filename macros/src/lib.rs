@@ -171,6 +171,15 @@ mod tests {
         .to_string();
         // The H100's winner for 1 × 128k: 512-token tiles over 8 warps.
         assert!(tokens.contains("tile_tokens : 512usize"), "{tokens:.300}");
+        // Cargo tracks the file (an edit rebuilds): it is included by its absolute path.
+        let absolute =
+            std::fs::canonicalize(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+                .unwrap();
+        let include = format!(
+            "const _ : & [u8] = include_bytes ! ({}) ;",
+            proc_macro2::Literal::string(absolute.to_str().unwrap())
+        );
+        assert!(tokens.contains(&include), "{tokens:.400}");
         assert!(tokens.contains("NVIDIA H100 80GB HBM3 d128_g4_kd4b8_vd4b8"));
         let err = expand_attribute(
             quote!(head_dim = 64, group = 4, k = "d4b8", v = "d4b8", tuned = #file, batch = 8, seq = 4096),

@@ -28,6 +28,8 @@ pub struct Resolved {
     pub config: KernelConfig,
     pub arch: String,
     pub tuned_from: Option<String>,
+    /// The tuned-configs file read (absolute), which the expansion makes Cargo track.
+    pub tuned_file: Option<String>,
 }
 
 fn error(span: Span, message: impl std::fmt::Display) -> syn::Error {
@@ -87,9 +89,9 @@ pub fn resolve(args: &Args) -> syn::Result<Resolved> {
         shape_config.layout = l;
     }
     let shape = KernelShape::of(&shape_config);
-    let (mut config, tuned_from) = match args.string("tuned")? {
+    let (mut config, tuned_from, tuned_file) = match args.string("tuned")? {
         Some(path) => tuned(args, &path, shape)?,
-        None => (shape.default_config(), None),
+        None => (shape.default_config(), None, None),
     };
     // With `tuned`, knobs were rejected above; this applies the hand-set ones.
     apply_knobs(args, &mut config)?;
@@ -100,6 +102,7 @@ pub fn resolve(args: &Args) -> syn::Result<Resolved> {
         config,
         arch,
         tuned_from,
+        tuned_file,
     })
 }
 
@@ -187,12 +190,12 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
 }
 
 /// The winner of `path` for the declared shape at `batch` × `seq`, or (with
-/// `fallback = default`) the default heuristic.
+/// `fallback = default`) the default heuristic; and the file's absolute path.
 fn tuned(
     args: &Args,
     path: &str,
     shape: KernelShape,
-) -> syn::Result<(KernelConfig, Option<String>)> {
+) -> syn::Result<(KernelConfig, Option<String>, Option<String>)> {
     let span = args.span_of("tuned");
     if let Some(k) = TUNED_KNOBS.iter().find(|k| args.get(k).is_some()) {
         return Err(error(
@@ -222,6 +225,12 @@ fn tuned(
     let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(PathBuf::new, PathBuf::from);
     let file = root.join(path);
     let store = TunedConfigs::load(&file).map_err(|e| error(span, e))?;
+    // Cargo rebuilds what includes a file when it changes: the expansion includes this path.
+    let absolute = std::fs::canonicalize(&file).unwrap_or(file);
+    let tracked = absolute
+        .to_str()
+        .map(str::to_string)
+        .ok_or_else(|| error(span, format!("{} is not a UTF-8 path", absolute.display())))?;
     if store.device.codegen != codegen_fingerprint() {
         return Err(error(
             span,
@@ -234,11 +243,15 @@ fn tuned(
     }
     let key = TuneKey::for_shape(shape, batch, seq);
     match store.nearest(&key) {
-        Some((entry, _)) => Ok((
-            entry.winner.expect("nearest returns tuned entries").config,
-            Some(format!("{} {}", store.device.name, entry.key.id())),
-        )),
-        None if fallback => Ok((shape.default_config(), None)),
+        Some((entry, _)) => match entry.winner {
+            Some(winner) => Ok((
+                winner.config,
+                Some(format!("{} {}", store.device.name, entry.key.id())),
+                Some(tracked),
+            )),
+            None => Err(error(span, "nearest returned an untuned entry")),
+        },
+        None if fallback => Ok((shape.default_config(), None, Some(tracked))),
         None => {
             let near: Vec<String> = store.nearest_keys(&key, 3).iter().map(|k| k.id()).collect();
             Err(error(

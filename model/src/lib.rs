@@ -4,7 +4,9 @@
 pub mod attention;
 pub mod error;
 pub mod fetch;
+pub mod gguf;
 pub mod llama;
+pub mod synthetic;
 pub mod tokenizer;
 
 pub use attention::{AttentionResult, LayerKv, banded_attention};

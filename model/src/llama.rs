@@ -73,30 +73,42 @@ pub struct Llama {
     blocks: Vec<Block>,
     final_norm: Tensor,
     lm_head_t: Tensor,
-    /// `[context, D/2]` rotation angles' cos and sin.
-    rope_cos: Vec<f32>,
-    rope_sin: Vec<f32>,
+    /// RoPE's rotation frequencies, `[D/2]`; the angles are made per window (a table for
+    /// the whole context would be as large as the context, which a GGUF may declare absurd).
+    rope_freqs: Vec<f64>,
 }
+
+/// The longest context this forward pass accepts from a GGUF (16M tokens, beyond any
+/// released Llama): a larger `context_length` is taken for corruption.
+pub const MAX_CONTEXT: usize = 1 << 24;
 
 impl Llama {
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |problem: String| ModelError::BadModel {
-            path: path.display().to_string(),
-            problem,
-        };
         let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ModelError::ModelMissing {
                 path: path.display().to_string(),
             },
             _ => io_error(path)(e),
         })?;
-        let content = gguf_file::Content::read(&mut file)
-            .map_err(|e| bad(format!("cannot read GGUF header: {e}")))?;
-        let config = read_config(&content).map_err(bad)?;
+        Self::from_reader(&mut file, &path.display().to_string())
+    }
+
+    /// As [`Llama::load`], from any GGUF source (`name` names it in errors).
+    pub fn from_reader<R: std::io::Read + std::io::Seek>(
+        reader: &mut R,
+        name: &str,
+    ) -> Result<Self> {
+        let bad = |problem: String| ModelError::BadModel {
+            path: name.to_string(),
+            problem,
+        };
+        let content = crate::gguf::read_header(reader, name)?;
+        let config = read_config(&content, name)?;
+        check_shapes(&content, &config).map_err(bad)?;
         let device = Device::Cpu;
         let mut tensor = |name: &str| -> Result<Tensor> {
             let q = content
-                .tensor(&mut file, name, &device)
+                .tensor(reader, name, &device)
                 .map_err(|e| bad(format!("tensor {name}: {e}")))?;
             Ok(q.dequantize(&device)?.to_dtype(DType::F32)?)
         };
@@ -130,35 +142,14 @@ impl Llama {
         } else {
             embed.clone()
         };
-        let check = |t: &Tensor, dims: &[usize], what: &str| -> Result<()> {
-            if t.dims() != dims {
-                return Err(bad(format!(
-                    "{what} has shape {:?}, expected {dims:?}",
-                    t.dims()
-                )));
-            }
-            Ok(())
-        };
-        check(
-            &embed,
-            &[config.vocab, config.embedding],
-            "token_embd.weight",
-        )?;
-        let kv = config.kv_heads * config.head_dim;
-        check(
-            &blocks[0].qkv_t,
-            &[config.embedding, config.embedding + 2 * kv],
-            "attn_q/k/v",
-        )?;
-        let (rope_cos, rope_sin) = rope_tables(config.context, config.head_dim, config.rope_base);
+        let rope_freqs = rope_frequencies(config.head_dim, config.rope_base);
         Ok(Self {
             lm_head_t: transposed(lm_head)?,
             config,
             embed,
             blocks,
             final_norm,
-            rope_cos,
-            rope_sin,
+            rope_freqs,
         })
     }
 
@@ -228,6 +219,7 @@ impl Llama {
         let d = c.head_dim;
         let width = qkv.dim(1)?;
         let flat = qkv.flatten_all()?.to_vec1::<f32>()?;
+        let (rope_cos, rope_sin) = rope_tables(t, &self.rope_freqs);
         let heads_total = c.q_heads + 2 * c.kv_heads;
         // out[h][t][:] for every head of Q, K, V in order
         let mut out = vec![0f32; heads_total * t * d];
@@ -239,8 +231,8 @@ impl Llama {
                     let src = &flat[pos * width + head * d..pos * width + (head + 1) * d];
                     let row = &mut dst[pos * d..(pos + 1) * d];
                     if rotate {
-                        let cos = &self.rope_cos[pos * d / 2..(pos + 1) * d / 2];
-                        let sin = &self.rope_sin[pos * d / 2..(pos + 1) * d / 2];
+                        let cos = &rope_cos[pos * d / 2..(pos + 1) * d / 2];
+                        let sin = &rope_sin[pos * d / 2..(pos + 1) * d / 2];
                         for i in 0..d / 2 {
                             let (a, b) = (src[2 * i], src[2 * i + 1]);
                             row[2 * i] = a * cos[i] - b * sin[i];
@@ -261,13 +253,19 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
         .broadcast_mul(weight)?)
 }
 
-fn rope_tables(context: usize, head_dim: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
-    let half = head_dim / 2;
-    let mut cos = Vec::with_capacity(context * half);
-    let mut sin = Vec::with_capacity(context * half);
-    for pos in 0..context {
-        for i in 0..half {
-            let freq = 1.0 / (base as f64).powf(2.0 * i as f64 / head_dim as f64);
+/// RoPE's frequency of each rotated pair: `base^(−2i/D)`.
+fn rope_frequencies(head_dim: usize, base: f32) -> Vec<f64> {
+    (0..head_dim / 2)
+        .map(|i| 1.0 / (base as f64).powf(2.0 * i as f64 / head_dim as f64))
+        .collect()
+}
+
+/// Cos and sin of the rotation angles for positions `0..positions`, `[positions, D/2]`.
+fn rope_tables(positions: usize, freqs: &[f64]) -> (Vec<f32>, Vec<f32>) {
+    let mut cos = Vec::with_capacity(positions * freqs.len());
+    let mut sin = Vec::with_capacity(positions * freqs.len());
+    for pos in 0..positions {
+        for &freq in freqs {
             let angle = pos as f64 * freq;
             cos.push(angle.cos() as f32);
             sin.push(angle.sin() as f32);
@@ -276,45 +274,178 @@ fn rope_tables(context: usize, head_dim: usize, base: f32) -> (Vec<f32>, Vec<f32
     (cos, sin)
 }
 
-fn read_config(content: &gguf_file::Content) -> std::result::Result<LlamaConfig, String> {
+/// Every tensor the forward pass reads has the shape the config implies (candle's order,
+/// `[out, in]`), checked before any data is read.
+fn check_shapes(content: &gguf_file::Content, c: &LlamaConfig) -> std::result::Result<(), String> {
+    let (e, f) = (c.embedding, c.feed_forward);
+    let (q, kv) = (c.q_heads * c.head_dim, c.kv_heads * c.head_dim);
+    let mut want: Vec<(String, Vec<usize>)> = vec![
+        ("token_embd.weight".into(), vec![c.vocab, e]),
+        ("output_norm.weight".into(), vec![e]),
+    ];
+    if content.tensor_infos.contains_key("output.weight") {
+        want.push(("output.weight".into(), vec![c.vocab, e]));
+    }
+    for i in 0..c.layers {
+        let n = |s: &str| format!("blk.{i}.{s}.weight");
+        want.extend([
+            (n("attn_norm"), vec![e]),
+            (n("attn_q"), vec![q, e]),
+            (n("attn_k"), vec![kv, e]),
+            (n("attn_v"), vec![kv, e]),
+            (n("attn_output"), vec![e, q]),
+            (n("ffn_norm"), vec![e]),
+            (n("ffn_gate"), vec![f, e]),
+            (n("ffn_up"), vec![f, e]),
+            (n("ffn_down"), vec![e, f]),
+        ]);
+    }
+    for (name, dims) in want {
+        let Some(info) = content.tensor_infos.get(&name) else {
+            return Err(format!("tensor {name} is missing"));
+        };
+        if info.shape.dims() != dims.as_slice() {
+            return Err(format!(
+                "{name} has shape {:?}, expected {dims:?} from the metadata",
+                info.shape.dims()
+            ));
+        }
+    }
+    if content.tensor_infos.contains_key("rope_freqs.weight") {
+        return Err(
+            "it has rope_freqs.weight (Llama 3.1-style RoPE scaling), which this forward pass does not apply".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The model's dimensions from its metadata; every value is checked (a key present with the
+/// wrong type or an impossible value is an error naming it, never a silent default).
+fn read_config(content: &gguf_file::Content, name: &str) -> Result<LlamaConfig> {
+    use crate::gguf::{describe, float, invalid, unsigned};
     let md = &content.metadata;
-    let get = |key: &str| {
-        md.get(key)
-            .ok_or_else(|| format!("metadata {key} is missing"))
+    let missing = |key: &str| ModelError::BadModel {
+        path: name.to_string(),
+        problem: format!("metadata {key} is missing"),
     };
-    let arch = get("general.architecture")?
-        .to_string()
-        .map_err(|e| e.to_string())?
-        .clone();
+    let arch = match md.get("general.architecture") {
+        Some(gguf_file::Value::String(s)) => s.clone(),
+        Some(v) => {
+            return Err(invalid(
+                name,
+                "general.architecture",
+                describe(v),
+                "\"llama\"",
+            ));
+        }
+        None => return Err(missing("general.architecture")),
+    };
     if arch != "llama" {
-        return Err(format!(
-            "architecture is {arch:?}; only \"llama\" is supported"
+        return Err(invalid(
+            name,
+            "general.architecture",
+            format!("{arch:?}"),
+            "\"llama\" (only Llama-architecture models are supported)",
         ));
     }
-    let num = |key: &str| -> std::result::Result<usize, String> {
-        let v = get(key)?;
-        v.to_u32()
-            .map(|x| x as usize)
-            .or_else(|_| v.to_u64().map(|x| x as usize))
-            .map_err(|e| format!("{key}: {e}"))
+    // A count in `1..=max`; `None` when absent.
+    let count = |key: &str, max: usize| -> Result<Option<usize>> {
+        let Some(v) = md.get(key) else {
+            return Ok(None);
+        };
+        match unsigned(v).and_then(|x| usize::try_from(x).ok()) {
+            Some(x) if (1..=max).contains(&x) => Ok(Some(x)),
+            _ => Err(invalid(
+                name,
+                key,
+                describe(v),
+                &format!("an integer from 1 to {max}"),
+            )),
+        }
     };
-    let float = |key: &str, default: f32| -> f32 {
-        md.get(key).and_then(|v| v.to_f32().ok()).unwrap_or(default)
+    let required = |key: &str, max: usize| count(key, max)?.ok_or_else(|| missing(key));
+    // A positive, finite float; `default` when absent.
+    let positive = |key: &str, default: f64| -> Result<f64> {
+        let Some(v) = md.get(key) else {
+            return Ok(default);
+        };
+        match float(v) {
+            Some(x) if x.is_finite() && x > 0.0 => Ok(x),
+            _ => Err(invalid(
+                name,
+                key,
+                describe(v),
+                &format!("a positive, finite float (e.g. {default})"),
+            )),
+        }
     };
-    let q_heads = num("llama.attention.head_count")?;
-    let kv_heads = md
-        .get("llama.attention.head_count_kv")
-        .map(|_| num("llama.attention.head_count_kv"))
-        .transpose()?
-        .unwrap_or(q_heads);
-    let embedding = num("llama.embedding_length")?;
+    const MAX_HEADS: usize = 1 << 12;
+    const MAX_WIDTH: usize = 1 << 20;
+    let q_heads = required("llama.attention.head_count", MAX_HEADS)?;
+    let kv_heads = count("llama.attention.head_count_kv", MAX_HEADS)?.unwrap_or(q_heads);
+    let embedding = required("llama.embedding_length", MAX_WIDTH)?;
     let vocab = match md.get("tokenizer.ggml.tokens") {
-        Some(v) => v.to_vec().map_err(|e| e.to_string())?.len(),
-        None => return Err("metadata tokenizer.ggml.tokens is missing".into()),
+        Some(gguf_file::Value::Array(tokens)) if !tokens.is_empty() => tokens.len(),
+        Some(v) => {
+            return Err(invalid(
+                name,
+                "tokenizer.ggml.tokens",
+                describe(v),
+                "a non-empty array of token strings",
+            ));
+        }
+        None => return Err(missing("tokenizer.ggml.tokens")),
     };
-    if q_heads == 0 || kv_heads == 0 || q_heads % kv_heads != 0 || embedding % q_heads != 0 {
-        return Err(format!(
-            "{q_heads} query heads, {kv_heads} KV heads and width {embedding} do not fit together"
+    if !q_heads.is_multiple_of(kv_heads) || !embedding.is_multiple_of(q_heads) {
+        return Err(ModelError::BadModel {
+            path: name.to_string(),
+            problem: format!(
+                "{q_heads} query heads, {kv_heads} KV heads and width {embedding} do not fit together (query heads must be a multiple of KV heads, the width a multiple of query heads)"
+            ),
+        });
+    }
+    let head_dim = embedding / q_heads;
+    if !head_dim.is_multiple_of(2) {
+        return Err(ModelError::BadModel {
+            path: name.to_string(),
+            problem: format!("head dim {head_dim} is odd: RoPE rotates pairs of elements"),
+        });
+    }
+    for key in [
+        "llama.rope.dimension_count",
+        "llama.attention.key_length",
+        "llama.attention.value_length",
+    ] {
+        if let Some(v) = md.get(key)
+            && unsigned(v) != Some(head_dim as u64)
+        {
+            return Err(invalid(
+                name,
+                key,
+                describe(v),
+                &format!(
+                    "the head dim {head_dim} (width {embedding} / {q_heads} heads): partial rotary embeddings and other head sizes are not supported"
+                ),
+            ));
+        }
+    }
+    if let Some(v) = md.get("llama.rope.scaling.type")
+        && !matches!(v, gguf_file::Value::String(s) if s == "none")
+    {
+        return Err(invalid(
+            name,
+            "llama.rope.scaling.type",
+            describe(v),
+            "\"none\" (RoPE scaling is not supported)",
+        ));
+    }
+    let rope_base = positive("llama.rope.freq_base", 10000.0)?;
+    if rope_base as f32 <= 0.0 || !(rope_base as f32).is_finite() {
+        return Err(invalid(
+            name,
+            "llama.rope.freq_base",
+            rope_base.to_string(),
+            "a positive float within f32 range (e.g. 10000)",
         ));
     }
     Ok(LlamaConfig {
@@ -322,15 +453,15 @@ fn read_config(content: &gguf_file::Content) -> std::result::Result<LlamaConfig,
             .get("general.name")
             .and_then(|v| v.to_string().ok().cloned())
             .unwrap_or_else(|| "llama".into()),
-        layers: num("llama.block_count")?,
+        layers: required("llama.block_count", 1 << 16)?,
         embedding,
-        feed_forward: num("llama.feed_forward_length")?,
+        feed_forward: required("llama.feed_forward_length", MAX_WIDTH * 8)?,
         q_heads,
         kv_heads,
-        head_dim: embedding / q_heads,
-        rope_base: float("llama.rope.freq_base", 10000.0),
-        rms_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5) as f64,
-        context: num("llama.context_length")?,
+        head_dim,
+        rope_base: rope_base as f32,
+        rms_eps: positive("llama.attention.layer_norm_rms_epsilon", 1e-5)?,
+        context: required("llama.context_length", MAX_CONTEXT)?,
         vocab,
     })
 }

@@ -25,10 +25,7 @@ pub struct GgufTokenizer {
 impl GgufTokenizer {
     pub fn load(path: &Path) -> Result<Self> {
         let mut file = std::fs::File::open(path).map_err(io_error(path))?;
-        let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::BadModel {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
+        let content = crate::gguf::read_header(&mut file, &path.display().to_string())?;
         Self::from_gguf(&content)
     }
 

@@ -99,7 +99,24 @@ impl CodebookSet {
         })
     }
 
+    /// Writes the file atomically (a unique temp file renamed over `path`).
     pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self
+            .to_bytes()
+            .map_err(|problem| QuantError::CodebookFile {
+                path: path.display().to_string(),
+                problem,
+            })?;
+        // A unique temp file renamed over `path`: a reader never sees half a file, and two
+        // runs never share a temp file.
+        crate::atomic_file::write(path, &bytes).map_err(|source| QuantError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The file's bytes (see the module doc for the format).
+    pub fn to_bytes(&self) -> std::result::Result<Vec<u8>, String> {
         let m = &self.meta;
         let groups = m.granularity.codebooks_per_layer(m.kv_heads);
         let smooth: Vec<f32> = self.smooth.concat();
@@ -128,14 +145,14 @@ impl CodebookSet {
         let (bytes, shape) = stacked(&self.values, m.value_codec);
         buffers.push(("values".into(), bytes, shape, Dtype::F16));
 
-        let views: Vec<(String, TensorView<'_>)> = buffers
+        let views = buffers
             .iter()
             .map(|(name, bytes, shape, dtype)| {
-                let view = TensorView::new(*dtype, shape.clone(), bytes)
-                    .expect("shape and byte count agree by construction");
-                (name.clone(), view)
+                TensorView::new(*dtype, shape.clone(), bytes)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| format!("tensor {name}: {e}"))
             })
-            .collect();
+            .collect::<std::result::Result<Vec<_>, String>>()?;
         let metadata: HashMap<String, String> = [
             ("format", FORMAT_NAME.to_string()),
             ("format_version", FORMAT_VERSION.to_string()),
@@ -155,22 +172,8 @@ impl CodebookSet {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| {
-            QuantError::CodebookFile {
-                path: path.display().to_string(),
-                problem: format!("could not serialise: {e}"),
-            }
-        })?;
-        // Write then rename, so a reader never sees half a file.
-        let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, bytes).map_err(|source| QuantError::Io {
-            path: tmp.display().to_string(),
-            source,
-        })?;
-        std::fs::rename(&tmp, path).map_err(|source| QuantError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        safetensors::serialize(views, Some(metadata))
+            .map_err(|e| format!("could not serialise: {e}"))
     }
 
     pub fn load(path: &Path) -> Result<Self> {

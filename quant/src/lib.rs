@@ -6,7 +6,9 @@
 //! - [`codebook_file`]: calibrated codebooks and smooth scales on disk (safetensors).
 //! - [`method`]: FP16, VQ (± smooth, ± Hadamard), KIVI-2 behind one interface.
 //! - [`attention`]: the reference decode attention over a quantized cache.
+//! - [`atomic_file`]: whole-file writes through a unique temp file and a rename.
 
+pub mod atomic_file;
 pub mod attention;
 pub mod codebook;
 pub mod codebook_file;

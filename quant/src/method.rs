@@ -77,11 +77,26 @@ impl Method {
         }
     }
 
+    /// A comma-separated list of method names, each at most once (empty items are skipped);
+    /// an empty list is an error.
     pub fn parse_list(list: &str) -> Result<Vec<Method>> {
-        list.split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse())
-            .collect()
+        let mut methods: Vec<Method> = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let m: Method = name.parse()?;
+            if methods.contains(&m) {
+                return Err(QuantError::InvalidArgument(format!(
+                    "method list {list:?} names {m} twice"
+                )));
+            }
+            methods.push(m);
+        }
+        if methods.is_empty() {
+            return Err(QuantError::UnknownMethod {
+                given: list.to_string(),
+                valid: Method::ALL.map(|m| m.name()).join(", "),
+            });
+        }
+        Ok(methods)
     }
 
     /// Bits per element of K and V (`None` for fp16, which is 16).
@@ -212,6 +227,9 @@ mod tests {
             Method::parse_list("fp16, vecinfer").unwrap(),
             vec![Method::Fp16, Method::Vq(KeyTransform::BOTH)]
         );
+        for bad in ["", " , ", "fp16,fp16"] {
+            assert!(Method::parse_list(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -85,18 +85,19 @@ pub fn compile(source: &str, arch: &'static str, entry: &str) -> Result<Ptx> {
         log,
         source_text: source.to_string(),
     })?;
-    // Best effort: a read-only cache dir only costs a recompile next time.
-    if std::fs::create_dir_all(disk.parent().expect("has a parent")).is_ok() {
-        let tmp = disk.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, &cubin).is_ok() {
-            let _ = std::fs::rename(&tmp, &disk);
-        }
-    }
+    store_on_disk(&disk, &cubin);
     memory
         .lock()
         .expect("cache lock")
         .insert(key, cubin.clone());
     Ok(Ptx::from_binary(cubin))
+}
+
+/// Best effort: a read-only cache dir only costs a recompile next time. A unique temp file
+/// renamed into place, so threads or processes compiling the same source never write into
+/// one file, and a reader sees a whole CUBIN or none.
+fn store_on_disk(path: &std::path::Path, cubin: &[u8]) {
+    let _ = vecinfer_quant::atomic_file::write(path, cubin);
 }
 
 fn options(arch: &str) -> Vec<String> {
@@ -136,5 +137,34 @@ fn nvrtc_cubin(source: &str, arch: &str) -> std::result::Result<Vec<u8>, String>
         };
         let _ = result::destroy_program(prog);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_storing_one_kernel_leave_one_whole_file_and_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kernels").join("abc.cubin");
+        std::thread::scope(|scope| {
+            for t in 0..8u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        store_on_disk(path, &vec![t; 1 << 15]);
+                    }
+                });
+            }
+        });
+        let cubin = std::fs::read(&path).unwrap();
+        assert_eq!(cubin.len(), 1 << 15);
+        assert!(
+            cubin.iter().all(|&b| b == cubin[0]),
+            "one thread's whole file"
+        );
+        let files = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(files, 1, "no temp files left");
     }
 }

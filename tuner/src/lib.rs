@@ -8,6 +8,8 @@
 //! - `measure` (feature `gpu`): compile in parallel, verify against the CPU reference, time
 //!   with CUDA events, re-measure close calls.
 
+mod entry_check;
+pub mod fingerprint;
 pub mod key;
 pub mod lookup;
 #[cfg(feature = "gpu")]
@@ -21,6 +23,6 @@ pub use lookup::{Choice, Source, choose};
 pub use space::{PruneRules, Resources, SearchSpace};
 pub use store::{
     CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StoreError, TunedConfigs,
-    TunedEntry, codegen_fingerprint, file_name_for, update,
+    TunedEntry, codegen_fingerprint, file_name_for, update, write_plan,
 };
 pub use strategy::{Budget, SearchLog, Strategy, search, warm_starts};

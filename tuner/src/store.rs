@@ -10,14 +10,12 @@ use crate::key::TuneKey;
 use crate::space::Resources;
 use crate::strategy::{Budget, Strategy};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use thiserror::Error;
-use vecinfer_codegen::{KernelConfig, KeyScoring, emit};
+use vecinfer_codegen::KernelConfig;
+use vecinfer_quant::atomic_file::parent;
 
 /// The schema this crate reads and writes; files of another version are reported.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,6 +38,10 @@ pub enum StoreError {
         found: u64,
         supported: u32,
     },
+    #[error(
+        "{path} holds {what}: writing an untuned plan over it would lose them; choose another --out or --file, or pass --force to replace it"
+    )]
+    WouldReplace { path: String, what: String },
     #[error(
         "{path} was tuned with {field} {in_file:?}, this machine has {current:?}: its timings do not apply here; tune again (`vecinfer tune`) or use the file made for this {field}"
     )]
@@ -64,8 +66,8 @@ pub struct DeviceFingerprint {
     /// e.g. "13.0".
     pub nvrtc: String,
     pub crate_version: String,
-    /// A hash of the source the code generator emits for reference configs: any change to
-    /// the generated kernels changes it.
+    /// A hash of the code the generator emits for reference configs, comments and blank
+    /// lines left out: see [`crate::fingerprint`].
     pub codegen: String,
 }
 
@@ -94,33 +96,7 @@ pub fn file_name_for(device_name: &str) -> String {
     format!("{}.json", slug.trim_end_matches('-'))
 }
 
-/// The code generator's fingerprint: a hash of what it emits for one config of each kernel
-/// family.
-pub fn codegen_fingerprint() -> String {
-    let d4b8 = "d4b8".parse().expect("valid codec");
-    let base = KernelConfig::default_for(128, 4, d4b8, d4b8);
-    let mut h = Sha256::new();
-    for scoring in [KeyScoring::Mma, KeyScoring::Dequantize, KeyScoring::Lut] {
-        let config = match scoring {
-            KeyScoring::Mma => base,
-            other => KernelConfig {
-                key_scoring: other,
-                ..KernelConfig::cuda_core_for(128, 4, d4b8, d4b8)
-            },
-        };
-        h.update(
-            emit(&config, "sm_90")
-                .expect("reference configs are valid")
-                .source,
-        );
-    }
-    h.update(vecinfer_codegen::emit_append(&base).expect("valid").source);
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::fingerprint::codegen_fingerprint;
 
 /// Median, fastest and slowest of a candidate's timed runs.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -278,10 +254,25 @@ impl TunedConfigs {
         };
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| corrupt(format!("not JSON ({e})")))?;
-        let found = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| corrupt("no schema_version".into()))?;
+        let found = match value.get("schema_version") {
+            None if !value.is_object() => {
+                return Err(corrupt(format!(
+                    "the top level is {}, expected an object with schema_version, device and entries",
+                    json_type(&value)
+                )));
+            }
+            None => {
+                return Err(corrupt(format!(
+                    "no schema_version (expected \"schema_version\": {SCHEMA_VERSION})"
+                )));
+            }
+            Some(v) => v.as_u64().ok_or_else(|| {
+                corrupt(format!(
+                    "schema_version is {v}, {}: expected the number {SCHEMA_VERSION}",
+                    json_type(v)
+                ))
+            })?,
+        };
         if found != SCHEMA_VERSION as u64 {
             return Err(StoreError::Version {
                 path: path.display().to_string(),
@@ -290,51 +281,19 @@ impl TunedConfigs {
             });
         }
         let store: Self = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
-        store.check_entries().map_err(corrupt)?;
+        let arch = store.device.arch();
+        for (id, e) in &store.entries {
+            crate::entry_check::check_entry(id, e, &arch).map_err(corrupt)?;
+        }
         Ok(store)
     }
 
-    fn check_entries(&self) -> Result<(), String> {
-        let arch = self.device.arch();
-        for (id, e) in &self.entries {
-            if *id != e.key.id() || !e.key.is_canonical() {
-                return Err(format!(
-                    "entry {id:?} holds key {} (an entry's name must be its key, with power-of-two buckets)",
-                    e.key.id()
-                ));
-            }
-            for (what, m) in [("winner", &e.winner), ("default", &e.default)] {
-                let Some(m) = m else { continue };
-                if !e.key.shape.admits(&m.config) {
-                    return Err(format!(
-                        "entry {id}: the {what} {} is for another kernel shape",
-                        m.config
-                    ));
-                }
-                if let Err(err) = m.config.validate(&arch) {
-                    return Err(format!(
-                        "entry {id}: the {what} {} is not a valid config on {arch}: {err}",
-                        m.config
-                    ));
-                }
-                if !(m.median_ms.is_finite() && m.median_ms > 0.0) {
-                    return Err(format!(
-                        "entry {id}: the {what} has time {} ms (must be positive)",
-                        m.median_ms
-                    ));
-                }
-            }
-            if let Some(w) = &e.winner {
-                let recorded = e.result_of(&w.config).map(|c| &c.status);
-                if recorded != Some(&CandidateStatus::Timed) {
-                    return Err(format!(
-                        "entry {id}: the winner {} is not among its verified, timed candidates",
-                        w.config
-                    ));
-                }
-            }
-        }
-        Ok(())
+    /// Entries with anything measured (a winner, an evaluation or a candidate's result).
+    pub fn measured_entries(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.winner.is_some() || e.evaluations > 0 || !e.candidates.is_empty())
+            .count()
     }
 
     /// Whether this file was made on `current`'s GPU, driver, NVRTC and code generator.
@@ -391,42 +350,17 @@ impl TunedConfigs {
         }
     }
 
-    /// Writes atomically: a temp file beside `path`, flushed, then renamed over it.
+    /// Writes atomically: a unique temp file beside `path`, flushed, then renamed over it
+    /// (removed on error).
     pub fn save(&self, path: &Path) -> Result<(), StoreError> {
-        let io = |source| StoreError::Io {
+        let text = serde_json::to_string_pretty(self).map_err(|e| StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail: format!("cannot serialise: {e}"),
+        })? + "\n";
+        vecinfer_quant::atomic_file::write(path, text.as_bytes()).map_err(|source| StoreError::Io {
             path: path.display().to_string(),
             source,
-        };
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = parent(path);
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let name = path
-            .file_name()
-            .map_or("tuned".into(), |n| n.to_string_lossy());
-        let tmp = dir.join(format!(
-            ".{name}.tmp.{}.{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let text = serde_json::to_string_pretty(self).expect("stores serialise") + "\n";
-        let written = File::create(&tmp).and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        });
-        match written.and_then(|()| std::fs::rename(&tmp, path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(io(e))
-            }
-        }
-    }
-}
-
-fn parent(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        })
     }
 }
 
@@ -489,4 +423,44 @@ pub fn update<T>(
     let out = change(&mut store);
     store.save(path)?;
     Ok(out)
+}
+
+/// Under the lock: writes `plan` (untuned keys, e.g. `vecinfer tune --plan-only`) to `path`.
+/// A file there with measured entries is never replaced unless `force`; an untuned one gets
+/// the plan's keys added (the plan's device replaces its device).
+pub fn write_plan(path: &Path, plan: TunedConfigs, force: bool) -> Result<(), StoreError> {
+    let _lock = StoreLock::acquire(path)?;
+    let mut store = plan;
+    if path.exists() && !force {
+        let existing = TunedConfigs::load(path).map_err(|e| StoreError::WouldReplace {
+            path: path.display().to_string(),
+            what: format!("a file that does not load ({e})"),
+        })?;
+        let measured = existing.measured_entries();
+        if measured > 0 {
+            return Err(StoreError::WouldReplace {
+                path: path.display().to_string(),
+                what: format!(
+                    "{measured} measured entries (tuned on {} with driver {})",
+                    existing.device.name, existing.device.driver
+                ),
+            });
+        }
+        for (id, e) in existing.entries {
+            store.entries.entry(id).or_insert(e);
+        }
+    }
+    store.save(path)
+}
+
+/// "a string", "an array", ...: a JSON value's type, for messages.
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number that is not a non-negative integer",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }

@@ -211,6 +211,57 @@ fn every_corrupt_file_is_reported_with_what_is_wrong() {
         ("{ not json".into(), "not JSON"),
         (good[..good.len() / 2].into(), "not JSON"),
         ("{}".into(), "no schema_version"),
+        ("[]".into(), "the top level is an array"),
+        (
+            edited(|v| v["schema_version"] = "1".into()),
+            "schema_version is \"1\", a string",
+        ),
+        (
+            edited(|v| v["schema_version"] = (-1).into()),
+            "schema_version is -1",
+        ),
+        (
+            edited(|v| first_entry(v)["winner"]["median_ms"] = 0.123.into()),
+            "listed at 0.123 ms but its timed candidate took",
+        ),
+        (
+            edited(|v| first_entry(v)["default"]["median_ms"] = 5.0.into()),
+            "the default",
+        ),
+        (
+            edited(|v| {
+                let e = first_entry(v);
+                let mut faster = e["candidates"][0].clone();
+                faster["config"] = e["candidates"][2]["config"].clone();
+                faster["stats"]["median_ms"] = 1e-6.into();
+                faster["stats"]["min_ms"] = 1e-6.into();
+                e["candidates"][2] = faster;
+            }),
+            "the winner must be the fastest",
+        ),
+        (
+            edited(|v| first_entry(v)["evaluations"] = u64::MAX.into()),
+            "evaluations 18446744073709551615 is more than space_size",
+        ),
+        (
+            edited(|v| {
+                first_entry(v)["evaluations"] = 1000.into();
+                first_entry(v)["space_size"] = 1000.into();
+            }),
+            "more than the 3 candidates recorded",
+        ),
+        (
+            edited(|v| first_entry(v)["evaluations"] = 1.into()),
+            "2 candidates are timed but evaluations is 1",
+        ),
+        (
+            edited(|v| first_entry(v)["candidates"][0]["stats"]["min_ms"] = (-1.0).into()),
+            "min ≤ median ≤ max",
+        ),
+        (
+            edited(|v| first_entry(v)["kv_heads"] = 0.into()),
+            "kv_heads is 0",
+        ),
         (
             edited(|v| v["schema_version"] = 0.into()),
             "schema version 0",
