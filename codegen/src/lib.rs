@@ -7,6 +7,7 @@
 pub mod append;
 mod blocks;
 pub mod config;
+pub mod forward;
 pub mod grid;
 mod layout;
 mod mma;
@@ -15,6 +16,7 @@ pub use append::{APPEND_THREADS, EmittedAppend, emit_append};
 pub use config::{
     ConfigError, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, shared_memory_limit,
 };
+pub use forward::{EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, emit_forward};
 pub use layout::SharedLayout;
 
 /// Generated source with what a launcher needs to know about it.

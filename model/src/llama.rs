@@ -78,28 +78,86 @@ pub struct Llama {
     rope_sin: Vec<f32>,
 }
 
-impl Llama {
-    pub fn load(path: &Path) -> Result<Self> {
-        let bad = |problem: String| ModelError::BadModel {
-            path: path.display().to_string(),
-            problem,
-        };
+/// A Llama GGUF opened for reading: its config, and its tensors dequantized to f32 one at a
+/// time in the GGUF's row-major layout (`[out, in]` for projections). The CPU pass keeps them
+/// as they come; a GPU engine converts and uploads them.
+pub struct GgufWeights {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    content: gguf_file::Content,
+    config: LlamaConfig,
+}
+
+impl GgufWeights {
+    pub fn open(path: &Path) -> Result<Self> {
         let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ModelError::ModelMissing {
                 path: path.display().to_string(),
             },
             _ => io_error(path)(e),
         })?;
+        let bad = |problem: String| ModelError::BadModel {
+            path: path.display().to_string(),
+            problem,
+        };
         let content = gguf_file::Content::read(&mut file)
             .map_err(|e| bad(format!("cannot read GGUF header: {e}")))?;
         let config = read_config(&content).map_err(bad)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            content,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn bad(&self, problem: String) -> ModelError {
+        ModelError::BadModel {
+            path: self.path.display().to_string(),
+            problem,
+        }
+    }
+
+    /// Tensor `name`, dequantized to f32 on the CPU.
+    pub fn tensor(&mut self, name: &str) -> Result<Tensor> {
         let device = Device::Cpu;
-        let mut tensor = |name: &str| -> Result<Tensor> {
-            let q = content
-                .tensor(&mut file, name, &device)
-                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-            Ok(q.dequantize(&device)?.to_dtype(DType::F32)?)
+        let q = self
+            .content
+            .tensor(&mut self.file, name, &device)
+            .map_err(|e| self.bad(format!("tensor {name}: {e}")))?;
+        Ok(q.dequantize(&device)?.to_dtype(DType::F32)?)
+    }
+
+    /// Tensor `name` as f32 values (row-major) with its dims, checked against `dims`.
+    pub fn tensor_values(&mut self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
+        let t = self.tensor(name)?;
+        if t.dims() != dims {
+            return Err(self.bad(format!(
+                "{name} has shape {:?}, expected {dims:?}",
+                t.dims()
+            )));
+        }
+        Ok(t.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+impl Llama {
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |problem: String| ModelError::BadModel {
+            path: path.display().to_string(),
+            problem,
         };
+        let mut weights = GgufWeights::open(path)?;
+        let config = weights.config().clone();
+        let mut tensor = |name: &str| -> Result<Tensor> { weights.tensor(name) };
         let transposed = |t: Tensor| -> Result<Tensor> { Ok(t.t()?.contiguous()?) };
         let embed = tensor("token_embd.weight")?;
         let mut blocks = Vec::with_capacity(config.layers);
@@ -125,8 +183,8 @@ impl Llama {
         }
         let final_norm = tensor("output_norm.weight")?;
         // Tied embeddings (SmolLM2) ship no output.weight.
-        let lm_head = if content.tensor_infos.contains_key("output.weight") {
-            tensor("output.weight")?
+        let lm_head = if weights.contains("output.weight") {
+            weights.tensor("output.weight")?
         } else {
             embed.clone()
         };
@@ -261,7 +319,9 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
         .broadcast_mul(weight)?)
 }
 
-fn rope_tables(context: usize, head_dim: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
+/// RoPE angle tables `[positions, D/2]` (cos, sin), computed in f64 then rounded to f32; the GPU
+/// engine uploads the same tables.
+pub fn rope_tables(context: usize, head_dim: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
     let half = head_dim / 2;
     let mut cos = Vec::with_capacity(context * half);
     let mut sin = Vec::with_capacity(context * half);
