@@ -105,13 +105,17 @@ impl ForwardConfig {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ForwardError {
-    #[error("head dim {0} is not supported by the forward kernels: valid head dims are 64, 128 and 256")]
+    #[error(
+        "head dim {0} is not supported by the forward kernels: valid head dims are 64, 128 and 256"
+    )]
     HeadDim(usize),
     #[error("GQA group {0} is out of range: valid groups are 1 to 8")]
     Group(usize),
     #[error("{what} {value}: valid values are 1, 2, 4 and 8")]
     Tiling { what: &'static str, value: usize },
-    #[error("the decode attention's warp merge needs {0} bytes of shared memory, more than 48 KB: use fewer decode warps")]
+    #[error(
+        "the decode attention's warp merge needs {0} bytes of shared memory, more than 48 KB: use fewer decode warps"
+    )]
     SharedMemory(usize),
 }
 
@@ -178,9 +182,18 @@ mod tests {
         let source = |c: ForwardConfig| emit_forward(&c).unwrap().source;
         for other in [
             ForwardConfig::new(128, 4),
-            ForwardConfig { decode_warps: 8, ..base },
-            ForwardConfig { decode_unroll: 2, ..base },
-            ForwardConfig { prefill_warps: 8, ..base },
+            ForwardConfig {
+                decode_warps: 8,
+                ..base
+            },
+            ForwardConfig {
+                decode_unroll: 2,
+                ..base
+            },
+            ForwardConfig {
+                prefill_warps: 8,
+                ..base
+            },
         ] {
             assert_ne!(source(other), source(base), "{}", other.name());
         }
@@ -190,9 +203,21 @@ mod tests {
     fn validation_names_the_numbers() {
         let base = ForwardConfig::new(64, 3);
         let err = |c: ForwardConfig| emit_forward(&c).unwrap_err().to_string();
-        assert!(err(ForwardConfig { head_dim: 96, ..base }).contains("64, 128 and 256"));
+        assert!(
+            err(ForwardConfig {
+                head_dim: 96,
+                ..base
+            })
+            .contains("64, 128 and 256")
+        );
         assert!(err(ForwardConfig { group: 9, ..base }).contains("1 to 8"));
-        assert!(err(ForwardConfig { decode_unroll: 3, ..base }).contains("decode unroll 3"));
+        assert!(
+            err(ForwardConfig {
+                decode_unroll: 3,
+                ..base
+            })
+            .contains("decode unroll 3")
+        );
         let big = ForwardConfig {
             head_dim: 256,
             group: 8,
@@ -201,6 +226,9 @@ mod tests {
         };
         assert!(err(big).contains("48 KB"));
         assert_eq!(base.decode_tokens_per_iteration(), 4 * 4 * 4);
-        assert_eq!(ForwardConfig::new(128, 4).decode_tokens_per_iteration(), 4 * 2 * 4);
+        assert_eq!(
+            ForwardConfig::new(128, 4).decode_tokens_per_iteration(),
+            4 * 2 * 4
+        );
     }
 }

@@ -86,7 +86,9 @@ pub struct LinearShape {
 impl LinearShape {
     /// `(transa, transb, m, n, k, lda, ldb, ldc)` for cuBLAS.
     pub fn cublas_arguments(&self) -> (bool, bool, usize, usize, usize, usize, usize, usize) {
-        (true, false, self.n, self.rows, self.k, self.k, self.k, self.n)
+        (
+            true, false, self.n, self.rows, self.k, self.k, self.k, self.n,
+        )
     }
 }
 
@@ -94,7 +96,16 @@ impl LinearShape {
 /// `op(B)` `k × n`), for checking [`LinearShape::cublas_arguments`] without a GPU.
 #[allow(clippy::too_many_arguments)]
 pub fn host_gemm_column_major(
-    (transa, transb, m, n, k, lda, ldb, ldc): (bool, bool, usize, usize, usize, usize, usize, usize),
+    (transa, transb, m, n, k, lda, ldb, ldc): (
+        bool,
+        bool,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+    ),
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -103,8 +114,16 @@ pub fn host_gemm_column_major(
         for i in 0..m {
             let mut sum = 0f64;
             for p in 0..k {
-                let av = if transa { a[p + i * lda] } else { a[i + p * lda] };
-                let bv = if transb { b[j + p * ldb] } else { b[p + j * ldb] };
+                let av = if transa {
+                    a[p + i * lda]
+                } else {
+                    a[i + p * lda]
+                };
+                let bv = if transb {
+                    b[j + p * ldb]
+                } else {
+                    b[p + j * ldb]
+                };
                 sum += av as f64 * bv as f64;
             }
             c[i + j * ldc] = sum as f32;
@@ -207,7 +226,11 @@ mod tests {
 
     #[test]
     fn cublas_arguments_compute_activation_times_weight_transposed() {
-        let shape = LinearShape { rows: 3, n: 5, k: 4 };
+        let shape = LinearShape {
+            rows: 3,
+            n: 5,
+            k: 4,
+        };
         let act: Vec<f32> = (0..12).map(|i| i as f32 * 0.5 - 2.0).collect();
         let weight: Vec<f32> = (0..20).map(|i| (i * 7 % 11) as f32 - 5.0).collect();
         let mut out = vec![0f32; 15];

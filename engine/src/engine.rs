@@ -21,6 +21,7 @@ use vecinfer_codegen::ForwardConfig;
 use vecinfer_model::{LlamaConfig, rope_tables};
 use vecinfer_runtime::Gpu;
 
+#[derive(Default)]
 pub struct EngineOptions {
     pub device: usize,
     /// Positions the RoPE tables cover (at least the model's context): contexts past the
@@ -28,16 +29,6 @@ pub struct EngineOptions {
     pub max_positions: usize,
     /// The forward kernels' tiling; `None`: the default for the model's shape.
     pub forward: Option<ForwardConfig>,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        Self {
-            device: 0,
-            max_positions: 0,
-            forward: None,
-        }
-    }
 }
 
 pub struct Engine {
@@ -247,7 +238,14 @@ impl<'e> Session<'e> {
         {
             return Err(EngineError::Invalid(format!(
                 "cache for {} layers, {}/{} heads of dim {}; the model has {}, {}/{}, {}",
-                s.layers, s.q_heads, s.kv_heads, s.head_dim, c.layers, c.q_heads, c.kv_heads, c.head_dim
+                s.layers,
+                s.q_heads,
+                s.kv_heads,
+                s.head_dim,
+                c.layers,
+                c.q_heads,
+                c.kv_heads,
+                c.head_dim
             )));
         }
         if s.capacity > engine.max_positions {
@@ -352,9 +350,10 @@ impl<'e> Session<'e> {
     /// The NLL of every scored position, `[batch, window]` (position `p` holds the NLL of
     /// token `p + 1` given tokens `0..=p`).
     pub fn nll(&self) -> Result<Vec<f32>> {
-        let t = self.teacher.as_ref().ok_or_else(|| {
-            EngineError::Invalid("the session is not teacher-forced".into())
-        })?;
+        let t = self
+            .teacher
+            .as_ref()
+            .ok_or_else(|| EngineError::Invalid("the session is not teacher-forced".into()))?;
         Ok(self.engine.stream().clone_dtoh(&t.nll)?)
     }
 
@@ -390,7 +389,11 @@ impl<'e> Session<'e> {
             ));
         }
         self.check_room(t_len)?;
-        if let Some(&bad) = prompts.iter().flat_map(|p| p.iter()).find(|&&t| t as usize >= c.vocab) {
+        if let Some(&bad) = prompts
+            .iter()
+            .flat_map(|p| p.iter())
+            .find(|&&t| t as usize >= c.vocab)
+        {
             return Err(EngineError::Invalid(format!(
                 "token id {bad} is outside the vocabulary of {}",
                 c.vocab
@@ -419,11 +422,39 @@ impl<'e> Session<'e> {
                 .collect();
             let cb = &mut chunk_buf;
             st.memcpy_htod(&ids, &mut cb.tokens)?;
-            k.embed(st, &e.weights.embedding, &cb.tokens, &mut cb.x, rows, width, c.vocab)?;
+            k.embed(
+                st,
+                &e.weights.embedding,
+                &cb.tokens,
+                &mut cb.x,
+                rows,
+                width,
+                c.vocab,
+            )?;
             for (l, w) in e.weights.layers.iter().enumerate() {
                 let delta = (l > 0).then_some(&cb.delta);
-                k.add_rms_norm(st, &mut cb.x, delta, &w.attn_norm, &mut cb.h, rows, width, eps)?;
-                e.blas.linear(st, &cb.h, &w.qkv, &mut cb.qkv, LinearShape { rows, n: qkv_width, k: width }, false)?;
+                k.add_rms_norm(
+                    st,
+                    &mut cb.x,
+                    delta,
+                    &w.attn_norm,
+                    &mut cb.h,
+                    rows,
+                    width,
+                    eps,
+                )?;
+                e.blas.linear(
+                    st,
+                    &cb.h,
+                    &w.qkv,
+                    &mut cb.qkv,
+                    LinearShape {
+                        rows,
+                        n: qkv_width,
+                        k: width,
+                    },
+                    false,
+                )?;
                 k.rope_qkv(
                     st,
                     &cb.qkv,
@@ -449,14 +480,65 @@ impl<'e> Session<'e> {
                     &mut cb.attn,
                     (b, hq, n, t_len),
                 )?;
-                e.blas.linear(st, &cb.attn, &w.out, &mut cb.delta, LinearShape { rows, n: width, k: hq * d }, false)?;
-                k.add_rms_norm(st, &mut cb.x, Some(&cb.delta), &w.ffn_norm, &mut cb.h, rows, width, eps)?;
-                e.blas.linear(st, &cb.h, &w.gate_up, &mut cb.gate_up, LinearShape { rows, n: 2 * c.feed_forward, k: width }, false)?;
+                e.blas.linear(
+                    st,
+                    &cb.attn,
+                    &w.out,
+                    &mut cb.delta,
+                    LinearShape {
+                        rows,
+                        n: width,
+                        k: hq * d,
+                    },
+                    false,
+                )?;
+                k.add_rms_norm(
+                    st,
+                    &mut cb.x,
+                    Some(&cb.delta),
+                    &w.ffn_norm,
+                    &mut cb.h,
+                    rows,
+                    width,
+                    eps,
+                )?;
+                e.blas.linear(
+                    st,
+                    &cb.h,
+                    &w.gate_up,
+                    &mut cb.gate_up,
+                    LinearShape {
+                        rows,
+                        n: 2 * c.feed_forward,
+                        k: width,
+                    },
+                    false,
+                )?;
                 k.silu_mul(st, &cb.gate_up, &mut cb.act, rows, c.feed_forward)?;
-                e.blas.linear(st, &cb.act, &w.down, &mut cb.delta, LinearShape { rows, n: width, k: c.feed_forward }, false)?;
+                e.blas.linear(
+                    st,
+                    &cb.act,
+                    &w.down,
+                    &mut cb.delta,
+                    LinearShape {
+                        rows,
+                        n: width,
+                        k: c.feed_forward,
+                    },
+                    false,
+                )?;
             }
             if start + n == t_len {
-                k.add_rms_norm(st, &mut cb.x, Some(&cb.delta), &e.weights.final_norm, &mut cb.h, rows, width, eps)?;
+                k.add_rms_norm(
+                    st,
+                    &mut cb.x,
+                    Some(&cb.delta),
+                    &e.weights.final_norm,
+                    &mut cb.h,
+                    rows,
+                    width,
+                    eps,
+                )?;
                 for s in 0..b {
                     let last = (s * n + n - 1) * width;
                     st.memcpy_dtod(
@@ -465,7 +547,18 @@ impl<'e> Session<'e> {
                     )?;
                 }
                 let sb = &mut self.buffers;
-                e.blas.linear(st, &sb.h, e.weights.output(), &mut sb.logits, LinearShape { rows: b, n: c.vocab, k: width }, false)?;
+                e.blas.linear(
+                    st,
+                    &sb.h,
+                    e.weights.output(),
+                    &mut sb.logits,
+                    LinearShape {
+                        rows: b,
+                        n: c.vocab,
+                        k: width,
+                    },
+                    false,
+                )?;
                 k.argmax(st, &sb.logits, &mut sb.tokens, b, c.vocab)?;
             }
             k.advance_positions(st, &mut self.positions, b, n)?;
@@ -501,15 +594,50 @@ impl<'e> Session<'e> {
         };
         let buf = &mut self.buffers;
         if let Some(t) = &self.teacher {
-            k.gather_step_tokens(st, &t.windows, &self.positions, (&mut buf.tokens, &mut buf.targets), b, t.stride)?;
+            k.gather_step_tokens(
+                st,
+                &t.windows,
+                &self.positions,
+                (&mut buf.tokens, &mut buf.targets),
+                b,
+                t.stride,
+            )?;
         }
-        k.embed(st, &e.weights.embedding, &buf.tokens, &mut buf.x, b, width, c.vocab)?;
+        k.embed(
+            st,
+            &e.weights.embedding,
+            &buf.tokens,
+            &mut buf.x,
+            b,
+            width,
+            c.vocab,
+        )?;
         mark(Share::Rest)?;
         for (l, w) in e.weights.layers.iter().enumerate() {
             let delta = (l > 0).then_some(&buf.delta);
-            k.add_rms_norm(st, &mut buf.x, delta, &w.attn_norm, &mut buf.h, b, width, eps)?;
+            k.add_rms_norm(
+                st,
+                &mut buf.x,
+                delta,
+                &w.attn_norm,
+                &mut buf.h,
+                b,
+                width,
+                eps,
+            )?;
             mark(Share::Rest)?;
-            e.blas.linear(st, &buf.h, &w.qkv, &mut buf.qkv, LinearShape { rows: b, n: qkv_width, k: width }, false)?;
+            e.blas.linear(
+                st,
+                &buf.h,
+                &w.qkv,
+                &mut buf.qkv,
+                LinearShape {
+                    rows: b,
+                    n: qkv_width,
+                    k: width,
+                },
+                false,
+            )?;
             mark(Share::Matmul)?;
             k.rope_qkv(
                 st,
@@ -523,25 +651,97 @@ impl<'e> Session<'e> {
             mark(Share::Rest)?;
             self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
             mark(Share::Append)?;
-            self.cache.attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
+            self.cache
+                .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
             mark(Share::Attention)?;
-            e.blas.linear(st, &buf.attn, &w.out, &mut buf.delta, LinearShape { rows: b, n: width, k: hq * d }, false)?;
+            e.blas.linear(
+                st,
+                &buf.attn,
+                &w.out,
+                &mut buf.delta,
+                LinearShape {
+                    rows: b,
+                    n: width,
+                    k: hq * d,
+                },
+                false,
+            )?;
             mark(Share::Matmul)?;
-            k.add_rms_norm(st, &mut buf.x, Some(&buf.delta), &w.ffn_norm, &mut buf.h, b, width, eps)?;
+            k.add_rms_norm(
+                st,
+                &mut buf.x,
+                Some(&buf.delta),
+                &w.ffn_norm,
+                &mut buf.h,
+                b,
+                width,
+                eps,
+            )?;
             mark(Share::Rest)?;
-            e.blas.linear(st, &buf.h, &w.gate_up, &mut buf.gate_up, LinearShape { rows: b, n: 2 * c.feed_forward, k: width }, false)?;
+            e.blas.linear(
+                st,
+                &buf.h,
+                &w.gate_up,
+                &mut buf.gate_up,
+                LinearShape {
+                    rows: b,
+                    n: 2 * c.feed_forward,
+                    k: width,
+                },
+                false,
+            )?;
             mark(Share::Matmul)?;
             k.silu_mul(st, &buf.gate_up, &mut buf.act, b, c.feed_forward)?;
             mark(Share::Rest)?;
-            e.blas.linear(st, &buf.act, &w.down, &mut buf.delta, LinearShape { rows: b, n: width, k: c.feed_forward }, false)?;
+            e.blas.linear(
+                st,
+                &buf.act,
+                &w.down,
+                &mut buf.delta,
+                LinearShape {
+                    rows: b,
+                    n: width,
+                    k: c.feed_forward,
+                },
+                false,
+            )?;
             mark(Share::Matmul)?;
         }
-        k.add_rms_norm(st, &mut buf.x, Some(&buf.delta), &e.weights.final_norm, &mut buf.h, b, width, eps)?;
+        k.add_rms_norm(
+            st,
+            &mut buf.x,
+            Some(&buf.delta),
+            &e.weights.final_norm,
+            &mut buf.h,
+            b,
+            width,
+            eps,
+        )?;
         mark(Share::Rest)?;
-        e.blas.linear(st, &buf.h, e.weights.output(), &mut buf.logits, LinearShape { rows: b, n: c.vocab, k: width }, false)?;
+        e.blas.linear(
+            st,
+            &buf.h,
+            e.weights.output(),
+            &mut buf.logits,
+            LinearShape {
+                rows: b,
+                n: c.vocab,
+                k: width,
+            },
+            false,
+        )?;
         mark(Share::Matmul)?;
         match &mut self.teacher {
-            Some(t) => k.token_nll(st, &buf.logits, &buf.targets, &self.positions, &mut t.nll, b, c.vocab, t.stride)?,
+            Some(t) => k.token_nll(
+                st,
+                &buf.logits,
+                &buf.targets,
+                &self.positions,
+                &mut t.nll,
+                b,
+                c.vocab,
+                t.stride,
+            )?,
             None => k.argmax(st, &buf.logits, &mut buf.tokens, b, c.vocab)?,
         }
         k.advance_positions(st, &mut self.positions, b, 1)?;
@@ -616,7 +816,9 @@ impl<'e> Session<'e> {
                     break;
                 }
                 (Ok(()), Ok(None)) => {
-                    failure = Some(EngineError::Invalid("stream capture produced no graph".into()));
+                    failure = Some(EngineError::Invalid(
+                        "stream capture produced no graph".into(),
+                    ));
                     break;
                 }
             }

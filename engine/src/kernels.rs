@@ -50,6 +50,37 @@ pub struct DecodeSplit {
     pub tokens_per_split: usize,
 }
 
+fn wanted_splits(sm_count: usize, pairs: usize) -> usize {
+    (2 * 4 * sm_count).div_ceil(pairs.max(1)).max(1)
+}
+
+/// Split plan of the decode attention for `pairs` (sequence, KV head) pairs over at most
+/// `longest` tokens: enough blocks for about two waves of `sm_count` SMs at 4 blocks each, no
+/// split under `MIN_TOKENS_PER_SPLIT` tokens, split sizes a multiple of a loop iteration.
+pub fn plan_decode_split(
+    config: &ForwardConfig,
+    sm_count: usize,
+    pairs: usize,
+    longest: usize,
+) -> DecodeSplit {
+    let step = config.decode_tokens_per_iteration();
+    let longest = longest.max(1);
+    let per_split = longest
+        .div_ceil(wanted_splits(sm_count, pairs))
+        .max(MIN_TOKENS_PER_SPLIT)
+        .next_multiple_of(step);
+    DecodeSplit {
+        splits: longest.div_ceil(per_split),
+        tokens_per_split: per_split,
+    }
+}
+
+/// The most splits [`plan_decode_split`] plans for any length up to `capacity`: a split covers
+/// at least `longest / wanted` and at least `MIN_TOKENS_PER_SPLIT` tokens.
+pub fn max_decode_splits(sm_count: usize, pairs: usize, capacity: usize) -> usize {
+    wanted_splits(sm_count, pairs).min(capacity.max(1).div_ceil(MIN_TOKENS_PER_SPLIT))
+}
+
 impl ForwardKernels {
     pub fn new(gpu: &Gpu, config: ForwardConfig) -> Result<Self> {
         let emitted = emit_forward(&config)?;
@@ -74,33 +105,17 @@ impl ForwardKernels {
         })
     }
 
-    /// Split plan of the decode attention for `pairs` (sequence, KV head) pairs over at most
-    /// `longest` tokens: enough blocks for about two waves of `sm_count` SMs at 4 blocks
-    /// each, no split under `min_tokens` tokens, split sizes a multiple of a loop iteration.
+    /// See [`plan_decode_split`].
     pub fn decode_split(&self, sm_count: usize, pairs: usize, longest: usize) -> DecodeSplit {
-        let step = self.config.decode_tokens_per_iteration();
-        let longest = longest.max(1);
-        let wanted = Self::wanted_splits(sm_count, pairs);
-        let per_split = longest
-            .div_ceil(wanted)
-            .max(MIN_TOKENS_PER_SPLIT)
-            .next_multiple_of(step);
-        DecodeSplit {
-            splits: longest.div_ceil(per_split),
-            tokens_per_split: per_split,
-        }
+        plan_decode_split(&self.config, sm_count, pairs, longest)
     }
 
-    fn wanted_splits(sm_count: usize, pairs: usize) -> usize {
-        (2 * 4 * sm_count).div_ceil(pairs.max(1)).max(1)
-    }
-
-    /// The most splits [`Self::decode_split`] plans for any length up to `capacity`: a split
-    /// covers at least `longest / wanted` and at least `MIN_TOKENS_PER_SPLIT` tokens.
+    /// See [`max_decode_splits`].
     pub fn max_decode_splits(&self, sm_count: usize, pairs: usize, capacity: usize) -> usize {
-        Self::wanted_splits(sm_count, pairs).min(capacity.max(1).div_ceil(MIN_TOKENS_PER_SPLIT))
+        max_decode_splits(sm_count, pairs, capacity)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn embed(
         &self,
         stream: &CudaStream,
@@ -152,7 +167,11 @@ impl ForwardKernels {
         qkv: &CudaSlice<f32>,
         rope: (&CudaSlice<f32>, &CudaSlice<f32>),
         positions: &CudaSlice<i32>,
-        (q, k, v): (&mut CudaSlice<u16>, &mut CudaSlice<u16>, &mut CudaSlice<u16>),
+        (q, k, v): (
+            &mut CudaSlice<u16>,
+            &mut CudaSlice<u16>,
+            &mut CudaSlice<u16>,
+        ),
         (q_heads, kv_heads): (usize, usize),
         (seqs, chunk): (usize, usize),
     ) -> Result<()> {
@@ -204,7 +223,12 @@ impl ForwardKernels {
     ) -> Result<()> {
         let (v, s) = (int(vocab), int(stride));
         let mut b = stream.launch_builder(&self.token_nll);
-        b.arg(logits).arg(targets).arg(positions).arg(nll).arg(&v).arg(&s);
+        b.arg(logits)
+            .arg(targets)
+            .arg(positions)
+            .arg(nll)
+            .arg(&v)
+            .arg(&s);
         // SAFETY: logits [rows, vocab]; nll [rows, stride] with positions < stride.
         unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
         Ok(())
@@ -276,7 +300,8 @@ impl ForwardKernels {
         capacity: usize,
     ) -> Result<()> {
         let d = self.config.head_dim;
-        if new_keys.len() < seqs * kv_heads * count * d || keys.len() != seqs * kv_heads * capacity * d
+        if new_keys.len() < seqs * kv_heads * count * d
+            || keys.len() != seqs * kv_heads * capacity * d
         {
             return Err(EngineError::Invalid(format!(
                 "kv append: {} new values for [{seqs}, {kv_heads}, {count}, {d}], cache of {} for capacity {capacity}",
@@ -321,7 +346,8 @@ impl ForwardKernels {
         let c = self.config;
         let rows = seqs * kv_heads * c.group;
         let need = rows * plan.splits * (c.head_dim + 2);
-        if partial.len() < need || query.len() < rows * c.head_dim || out.len() < rows * c.head_dim {
+        if partial.len() < need || query.len() < rows * c.head_dim || out.len() < rows * c.head_dim
+        {
             return Err(EngineError::Invalid(format!(
                 "decode attention: scratch {} < {need} floats or query/output smaller than {rows} rows",
                 partial.len()

@@ -113,7 +113,8 @@ impl Fp16Cache {
             values.push(st.alloc_zeros::<u16>(per_layer)?);
         }
         let sm_count = gpu.sm_count as usize;
-        let splits = kernels.max_decode_splits(sm_count, shape.batch * shape.kv_heads, shape.capacity);
+        let splits =
+            kernels.max_decode_splits(sm_count, shape.batch * shape.kv_heads, shape.capacity);
         let rows = shape.batch * shape.q_heads;
         Ok(Self {
             partial: st.alloc_zeros::<f32>(rows * splits * (shape.head_dim + 2))?,

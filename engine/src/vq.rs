@@ -26,7 +26,11 @@ pub struct VqCache {
 impl VqCache {
     /// The default kernel config for the model's shape and the codebooks' codecs,
     /// granularity and the method's key transform.
-    pub fn config_for(set: &CodebookSet, transform: KeyTransform, shape: &CacheShape) -> KernelConfig {
+    pub fn config_for(
+        set: &CodebookSet,
+        transform: KeyTransform,
+        shape: &CacheShape,
+    ) -> KernelConfig {
         KernelConfig {
             granularity: set.meta.granularity,
             transform,
@@ -47,7 +51,13 @@ impl VqCache {
         shape: CacheShape,
         layout: CacheLayout,
     ) -> Result<Self> {
-        Self::with_config(gpu, set, Self::config_for(set, transform, &shape), shape, layout)
+        Self::with_config(
+            gpu,
+            set,
+            Self::config_for(set, transform, &shape),
+            shape,
+            layout,
+        )
     }
 
     pub fn with_config(
@@ -61,7 +71,13 @@ impl VqCache {
         if (m.layers, m.kv_heads, m.head_dim) != (shape.layers, shape.kv_heads, shape.head_dim) {
             return Err(EngineError::Invalid(format!(
                 "codebooks are for {} layers × {} KV heads × dim {} ({}), the model has {} × {} × {}",
-                m.layers, m.kv_heads, m.head_dim, m.model_id, shape.layers, shape.kv_heads, shape.head_dim
+                m.layers,
+                m.kv_heads,
+                m.head_dim,
+                m.model_id,
+                shape.layers,
+                shape.kv_heads,
+                shape.head_dim
             )));
         }
         let decode = DecodeShape {
@@ -73,7 +89,14 @@ impl VqCache {
         let mut layers = Vec::with_capacity(shape.layers);
         for layer in 0..shape.layers {
             let params = set.layer(layer, config.transform)?;
-            layers.push(VqKvCache::new(gpu, &config, &params, decode, layout, shape.capacity)?);
+            layers.push(VqKvCache::new(
+                gpu,
+                &config,
+                &params,
+                decode,
+                layout,
+                shape.capacity,
+            )?);
         }
         let mut cache = Self {
             config,
@@ -167,7 +190,13 @@ impl KvCache for VqCache {
         plan_len: usize,
     ) -> Result<()> {
         let cache = &mut self.layers[layer];
-        let now = cache.cache.coded_len_host.iter().copied().max().unwrap_or(0);
+        let now = cache
+            .cache
+            .coded_len_host
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
         let planned = coded_tokens(self.layout, plan_len.min(self.shape.capacity)).max(now);
         let saved = std::mem::replace(
             &mut cache.cache.coded_len_host,

@@ -225,7 +225,7 @@ impl DeviceWeights {
 }
 
 pub(crate) fn check_config(c: &LlamaConfig) -> Result<()> {
-    if c.q_heads % c.kv_heads != 0 || c.head_dim * c.q_heads != c.embedding {
+    if !c.q_heads.is_multiple_of(c.kv_heads) || c.head_dim * c.q_heads != c.embedding {
         return Err(EngineError::Invalid(format!(
             "{} query heads, {} KV heads of dim {} and width {} do not fit together",
             c.q_heads, c.kv_heads, c.head_dim, c.embedding
