@@ -19,6 +19,7 @@ static constexpr int TOKENS_PER_ITERATION = DECODE_WARPS * TOKENS_PER_WARP * DEC
 static constexpr int PREFILL_THREADS = PREFILL_WARPS * 32;
 static constexpr int PREFILL_DIMS_PER_LANE = HEAD_DIM / 32;
 
+#ifndef VECINFER_HOST_EMULATION  // the CPU emulation of these kernels (engine/tests) brings its own
 __device__ __forceinline__ float half_to_float(unsigned short h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -29,6 +30,7 @@ __device__ __forceinline__ unsigned short float_to_half(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
+#endif
 // Eight fp16 values (one 16-byte word) as floats.
 __device__ __forceinline__ void unpack_halves(uint4 w, float* out) {
     out[0] = half_to_float(w.x & 0xffff); out[1] = half_to_float(w.x >> 16);
