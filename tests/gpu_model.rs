@@ -32,7 +32,7 @@ fn calibrated_codebooks() -> CodebookSet {
 #[ignore = "needs an NVIDIA GPU: the engine against the CPU pass on a small random model"]
 fn tiny_random_model_matches_the_cpu_pass() {
     let dir = tempfile::tempdir().unwrap();
-    assert_all_pass(&tiny_model_checks(dir.path()).unwrap());
+    assert_all_pass(&tiny_model_checks(dir.path(), true).unwrap());
 }
 
 #[test]

@@ -59,6 +59,10 @@ pub struct DecodeBenchArgs {
     pub json: Option<PathBuf>,
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// No GPU: merge the rows of earlier `--json` files (comma-separated), print the table and
+    /// the targets, write --json and --plot.
+    #[arg(long)]
+    pub replot: Option<String>,
 }
 
 fn list(s: &str, what: &str) -> Result<Vec<usize>> {
@@ -107,7 +111,46 @@ fn read_baseline(path: &Path) -> Result<BTreeMap<(usize, usize), f64>> {
         .collect())
 }
 
+/// `--replot`: the rows of earlier runs, merged.
+fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
+    let mut rows: Vec<DecodeBenchRow> = Vec::new();
+    let mut first: Option<serde_json::Value> = None;
+    for file in files.split(',').filter(|f| !f.trim().is_empty()) {
+        let path = Path::new(file.trim());
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        let report: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+        let more: Vec<DecodeBenchRow> = serde_json::from_value(report["rows"].clone())
+            .map_err(|e| CliError::Invalid(format!("{}: rows: {e}", path.display())))?;
+        rows.extend(more);
+        first.get_or_insert(report);
+    }
+    let first = first.ok_or_else(|| CliError::Invalid("--replot: no files".into()))?;
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
+    let model_context = first["model_context"].as_u64().unwrap_or(8192) as usize;
+    print!("{}", table(&rows, baseline.as_ref()));
+    print!("{}", targets(&rows, baseline.as_ref(), model_context));
+    if let Some(path) = &args.json {
+        let mut report = first.clone();
+        report["rows"] = serde_json::to_value(&rows).expect("serialises");
+        report["merged_from"] = serde_json::json!(files);
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).expect("serialises"),
+        )
+        .map_err(io_error(path))?;
+    }
+    if let Some(path) = &args.plot {
+        let device = first["device"].as_str().unwrap_or("GPU");
+        throughput_svg(&rows, baseline.as_ref(), device, model_context, path)?;
+    }
+    Ok(())
+}
+
 pub fn run(args: DecodeBenchArgs) -> Result<()> {
+    if let Some(files) = &args.replot {
+        return replot(&args, files);
+    }
     let fetched = vecinfer_model::fetch::default_model_path();
     let model = match (&args.model, args.random_weights) {
         (_, true) => None,

@@ -342,10 +342,20 @@ pub fn check_eval(
     })
 }
 
+/// A check that failed to run is a failed check (the others still run).
+fn guard(name: &str, result: Result<CheckReport>) -> CheckReport {
+    result.unwrap_or_else(|e| CheckReport {
+        name: name.to_string(),
+        passed: false,
+        detail: format!("error: {e}"),
+        values: serde_json::Value::Null,
+    })
+}
+
 /// Everything on a small random model (no files needed): the forward pass (prefill in
-/// chunks, batched, decode steps eager and from graphs), the attention kernels, and
-/// perplexity for fp16 and a VQ method with random codebooks.
-pub fn tiny_model_checks(dir: &Path) -> Result<Vec<CheckReport>> {
+/// chunks, batched, decode steps eager and from graphs), the attention kernels, and (with
+/// `with_eval`) perplexity for fp16 and a VQ method with random codebooks.
+pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>> {
     let config = vecinfer_engine::synthetic::tiny_config();
     let path = dir.join("tiny-random-llama.gguf");
     vecinfer_engine::synthetic::write_random_llama(&path, &config, 5, false)?;
@@ -357,42 +367,54 @@ pub fn tiny_model_checks(dir: &Path) -> Result<Vec<CheckReport>> {
             .map(|v| ((v + 1.0) * 0.5 * config.vocab as f32) as u32 % config.vocab as u32)
             .collect()
     };
+    let forward = |name: &str, prompts: &[Vec<u32>], chunk, steps, graph| {
+        guard(
+            name,
+            check_forward(&engine, &llama, name, prompts, chunk, steps, graph, 2e-2),
+        )
+    };
     let mut reports = vec![
-        check_forward(
-            &engine,
-            &llama,
+        forward(
             "tiny model: prefill + decode logits, graph",
             &[prompt(1, 37)],
             16,
             6,
             true,
-            2e-2,
-        )?,
-        check_forward(
-            &engine,
-            &llama,
+        ),
+        forward(
             "tiny model: batch of 2, eager",
             &[prompt(2, 20), prompt(3, 20)],
             7,
             3,
             false,
-            2e-2,
-        )?,
-        check_fp16_decode_attention(&engine)?,
-        check_prefill_attention(&engine)?,
+        ),
+        guard(
+            "fp16 decode attention vs f64",
+            check_fp16_decode_attention(&engine),
+        ),
+        guard(
+            "fp16 prefill attention vs f64",
+            check_prefill_attention(&engine),
+        ),
     ];
+    if !with_eval {
+        return Ok(reports);
+    }
     let tokens = prompt(9, 6 * 96);
     let windows: Vec<&[u32]> = tokens.chunks_exact(96).collect();
-    reports.push(check_eval(
-        &engine,
-        &llama,
-        &windows,
-        Method::Fp16,
-        None,
-        CacheLayout::default(),
-        4,
-        3e-3,
-    )?);
+    reports.push(guard(
+        "tiny model: perplexity fp16",
+        check_eval(
+            &engine,
+            &llama,
+            &windows,
+            Method::Fp16,
+            None,
+            CacheLayout::default(),
+            4,
+            3e-3,
+        ),
+    ));
     let set = vecinfer_quant::synthetic::random_codebook_set(
         3,
         "d4b8".parse().expect("valid codec"),
@@ -412,20 +434,24 @@ pub fn tiny_model_checks(dir: &Path) -> Result<Vec<CheckReport>> {
             residual: 8,
         },
     ] {
-        let mut r = check_eval(
-            &engine,
-            &llama,
-            &windows,
-            Method::Vq(vecinfer_quant::KeyTransform::BOTH),
-            Some(&set),
-            layout,
-            4,
-            3e-3,
-        )?;
-        r.name = format!(
-            "{} (random codebooks, sinks {}, residual {})",
-            r.name, layout.sinks, layout.residual
+        let name = format!(
+            "tiny model: perplexity vecinfer (random codebooks, sinks {}, residual {})",
+            layout.sinks, layout.residual
         );
+        let mut r = guard(
+            &name,
+            check_eval(
+                &engine,
+                &llama,
+                &windows,
+                Method::Vq(vecinfer_quant::KeyTransform::BOTH),
+                Some(&set),
+                layout,
+                4,
+                3e-3,
+            ),
+        );
+        r.name = name;
         reports.push(r);
     }
     Ok(reports)
@@ -448,52 +474,56 @@ pub fn real_model_checks(
     let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
     let mut reports = Vec::new();
     let france = tokenizer.encode("The capital of France is")?;
-    reports.push(check_forward(
-        &engine,
-        &llama,
-        "SmolLM2: first-step and decode logits vs CPU",
-        std::slice::from_ref(&france),
-        4,
-        4,
-        true,
-        3e-2,
-    )?);
+    let name = "SmolLM2: first-step and decode logits vs CPU";
+    reports.push(guard(
+        name,
+        check_forward(
+            &engine,
+            &llama,
+            name,
+            std::slice::from_ref(&france),
+            4,
+            4,
+            true,
+            3e-2,
+        ),
+    ));
     let a =
         tokenizer.encode("<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n")?;
     let b = tokenizer
         .encode("In 1905 Albert Einstein published four papers that changed physics, including")?;
     let n = a.len().min(b.len());
-    reports.push(check_forward(
-        &engine,
-        &llama,
-        "SmolLM2: batch of 2 prompts vs CPU",
-        &[a[..n].to_vec(), b[..n].to_vec()],
-        256,
-        3,
-        false,
-        3e-2,
-    )?);
+    let name = "SmolLM2: batch of 2 prompts vs CPU";
+    reports.push(guard(
+        name,
+        check_forward(
+            &engine,
+            &llama,
+            name,
+            &[a[..n].to_vec(), b[..n].to_vec()],
+            256,
+            3,
+            false,
+            3e-2,
+        ),
+    ));
     let corpus = match text {
         Some(p) => crate::text::read_tokens(p, &tokenizer)?,
         None => Vec::new(),
     };
-    // Generation: a chat prompt and a long prompt (most of it quantized by the VQ cache).
-    let mut generations = Vec::new();
+    // Generation: a chat prompt, a short fact, and a long prompt (most of it quantized by the
+    // VQ cache).
     let mut specs = vec![CacheSpec::Fp16];
-    if let Some(set) = set {
-        for t in set.keys.keys() {
-            if let Some(transform) = vecinfer_quant::KeyTransform::ALL
-                .into_iter()
-                .find(|x| x.name() == *t)
-                && transform == vecinfer_quant::KeyTransform::BOTH
-            {
-                specs.push(CacheSpec::Vq {
-                    set,
-                    transform,
-                    layout,
-                });
-            }
-        }
+    if let Some(set) = set
+        && set
+            .keys
+            .contains_key(vecinfer_quant::KeyTransform::BOTH.name())
+    {
+        specs.push(CacheSpec::Vq {
+            set,
+            transform: vecinfer_quant::KeyTransform::BOTH,
+            layout,
+        });
     }
     let long_prompt: Vec<u32> = if corpus.len() > 600 {
         corpus[..600].to_vec()
@@ -502,6 +532,7 @@ pub fn real_model_checks(
             &"The history of the city begins with a small settlement on the river. ".repeat(30),
         )?
     };
+    let mut generations = Vec::new();
     let mut coherent = true;
     for spec in &specs {
         for (what, prompt, count) in [
@@ -509,7 +540,7 @@ pub fn real_model_checks(
             ("france", &france, 12),
             ("long", &long_prompt, 64),
         ] {
-            let g = crate::gpu::generate_tokens(
+            match crate::gpu::generate_tokens(
                 &engine,
                 prompt,
                 count,
@@ -517,18 +548,26 @@ pub fn real_model_checks(
                 true,
                 256,
                 tokenizer.eos,
-            )?;
-            let text = tokenizer.decode(&g.tokens)?;
-            if what == "france" && !text.contains("Paris") {
-                coherent = false;
+            ) {
+                Ok(g) => {
+                    let text = tokenizer.decode(&g.tokens)?;
+                    if (what == "france" && !text.contains("Paris"))
+                        || (what == "chat" && !text.contains('4'))
+                    {
+                        coherent = false;
+                    }
+                    generations.push(serde_json::json!({
+                        "cache": g.cache, "prompt": what, "prompt_tokens": prompt.len(), "text": text,
+                        "prefill_ms": g.prefill_ms, "ms_per_token": g.ms_per_token,
+                    }));
+                }
+                Err(e) => {
+                    coherent = false;
+                    generations.push(serde_json::json!({
+                        "cache": spec.label(), "prompt": what, "text": format!("error: {e}"),
+                    }));
+                }
             }
-            if what == "chat" && !text.contains('4') {
-                coherent = false;
-            }
-            generations.push(serde_json::json!({
-                "cache": g.cache, "prompt": what, "prompt_tokens": prompt.len(), "text": text,
-                "prefill_ms": g.prefill_ms, "ms_per_token": g.ms_per_token,
-            }));
         }
     }
     reports.push(CheckReport {
@@ -549,29 +588,16 @@ pub fn real_model_checks(
     });
     if !corpus.is_empty() {
         let wins = crate::text::windows(&corpus, ctx, Some(windows))?;
-        reports.push(check_eval(
-            &engine,
-            &llama,
-            &wins,
-            Method::Fp16,
-            None,
-            layout,
-            windows,
-            3e-3,
-        )?);
-        for spec in specs.iter().skip(1) {
-            if let CacheSpec::Vq { transform, set, .. } = spec {
-                reports.push(check_eval(
-                    &engine,
-                    &llama,
-                    &wins,
-                    Method::Vq(*transform),
-                    Some(set),
-                    layout,
-                    windows,
-                    3e-3,
-                )?);
-            }
+        for spec in &specs {
+            let (method, set) = match spec {
+                CacheSpec::Fp16 => (Method::Fp16, None),
+                CacheSpec::Vq { set, transform, .. } => (Method::Vq(*transform), Some(*set)),
+            };
+            let name = format!("SmolLM2: perplexity {} GPU vs CPU", spec.label());
+            reports.push(guard(
+                &name,
+                check_eval(&engine, &llama, &wins, method, set, layout, windows, 3e-3),
+            ));
         }
     }
     Ok(reports)

@@ -7,10 +7,10 @@ use crate::error::{EngineError, Result};
 use crate::kv::CacheShape;
 use crate::spec::CacheSpec;
 use cudarc::driver::sys::CUevent_flags;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DecodeBenchRow {
     pub cache: String,
     pub bits_per_element: f64,

@@ -16,7 +16,7 @@ use crate::kv::KvCache;
 use crate::weights::{DeviceWeights, WeightReader, WeightSource, check_config};
 use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaEvent, CudaGraph, CudaSlice, CudaStream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vecinfer_codegen::ForwardConfig;
 use vecinfer_model::{LlamaConfig, rope_tables};
 use vecinfer_runtime::Gpu;
@@ -106,7 +106,7 @@ impl Engine {
 }
 
 /// What a step time is spent on (CUDA events between launches).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Share {
     Attention,
