@@ -790,6 +790,12 @@ impl<'e> Session<'e> {
 
     /// Captures the step pair for the next `horizon` steps (fewer near the capacity).
     fn capture(&mut self) -> Result<()> {
+        // The previous pair's last replays may still be queued: let them finish before their
+        // executables go (the host otherwise runs up to a whole horizon ahead). One wait per
+        // horizon costs nothing measurable.
+        if self.graphs.is_some() {
+            self.engine.stream().synchronize()?;
+        }
         self.graphs = None;
         let capacity = self.cache.shape().capacity;
         let horizon = self.horizon.max(1).min(capacity - self.longest());
