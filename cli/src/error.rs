@@ -44,6 +44,8 @@ pub enum CliError {
         key: String,
         what: String,
     },
+    #[error(transparent)]
+    Engine(Box<vecinfer_engine::EngineError>),
     #[error("{0}")]
     Invalid(String),
 }
@@ -53,6 +55,18 @@ pub type Result<T, E = CliError> = std::result::Result<T, E>;
 impl From<vecinfer_runtime::RuntimeError> for CliError {
     fn from(e: vecinfer_runtime::RuntimeError) -> Self {
         CliError::Runtime(Box::new(e))
+    }
+}
+
+impl From<vecinfer_engine::EngineError> for CliError {
+    fn from(e: vecinfer_engine::EngineError) -> Self {
+        CliError::Engine(Box::new(e))
+    }
+}
+
+impl From<cudarc::driver::DriverError> for CliError {
+    fn from(e: cudarc::driver::DriverError) -> Self {
+        CliError::Engine(Box::new(e.into()))
     }
 }
 

@@ -3,9 +3,12 @@
 
 pub mod bench;
 pub mod calibrate;
+pub mod decode_bench;
 pub mod dump;
 pub mod error;
 pub mod evaluate;
+pub mod gpu;
+pub mod gpu_check;
 pub mod plot;
 pub mod recording;
 pub mod text;

@@ -15,6 +15,7 @@ use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
 use vecinfer::evaluate::{
     MethodResult, check_codebooks, coded_tokens, evaluate_method, format_table,
 };
+use vecinfer::gpu::{CacheKind, Device};
 use vecinfer::text::{calibration_windows, read_tokens, windows};
 use vecinfer::{CliError, Result};
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
@@ -101,6 +102,16 @@ enum Command {
         /// Also write the results as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// cpu: the reference pass; cuda: the GPU engine's kernels (windows batched as the
+        /// sequences of one decode batch; kivi2 has no GPU kernel).
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+        /// Windows per GPU decode batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// GPU decode steps eagerly instead of replayed from CUDA graphs.
+        #[arg(long)]
+        no_graph: bool,
     },
     /// Write the real post-RoPE Q, K, V of every layer for the first tokens of a text.
     DumpKv {
@@ -128,7 +139,8 @@ enum Command {
         #[arg(long, default_value = "tuned-configs")]
         tuned_dir: PathBuf,
     },
-    /// Greedy generation from a prompt (a sanity check of the forward pass).
+    /// Greedy generation from a prompt: on the CPU (a sanity check of the forward pass) or on
+    /// the GPU through an FP16 or a VQ KV cache.
     Generate {
         #[arg(long)]
         prompt: String,
@@ -136,6 +148,54 @@ enum Command {
         model: Option<PathBuf>,
         #[arg(long, default_value_t = 32)]
         tokens: usize,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+        /// The GPU KV cache (--device cuda).
+        #[arg(long, value_enum, default_value = "fp16")]
+        cache: CacheKind,
+        /// Codebooks of --cache vq (from `vecinfer calibrate`).
+        #[arg(long)]
+        codebooks: Option<PathBuf>,
+        /// The VQ method of --cache vq (vq, vq+smooth, vq+hadamard, vecinfer).
+        #[arg(long, default_value = "vecinfer")]
+        method: Method,
+        #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
+        residual: usize,
+        #[arg(long, default_value_t = 0)]
+        sinks: usize,
+        /// Decode steps eagerly instead of replayed from CUDA graphs.
+        #[arg(long)]
+        no_graph: bool,
+    },
+    /// Whole-model GPU decode steps over a batch x context grid, FP16 cache vs VQ codecs:
+    /// ms/step, tokens/s, memory, largest batch, time shares, byte limit, plot.
+    DecodeBench(Box<vecinfer::decode_bench::DecodeBenchArgs>),
+    /// Checks the GPU engine against the CPU pass: a small random model always; with --model,
+    /// the real model's logits, generation and perplexity.
+    GpuCheck {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        codebooks: Option<PathBuf>,
+        /// Text for the perplexity comparison (e.g. eval.txt).
+        #[arg(long)]
+        text: Option<PathBuf>,
+        #[arg(long, default_value_t = 2048)]
+        ctx: usize,
+        #[arg(long, default_value_t = 2)]
+        windows: usize,
+        #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
+        residual: usize,
+        #[arg(long, default_value_t = 0)]
+        sinks: usize,
+        /// Skip the small random model.
+        #[arg(long)]
+        skip_tiny: bool,
+        /// Skip the perplexity comparisons (e.g. under compute-sanitizer).
+        #[arg(long)]
+        no_eval: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -254,6 +314,9 @@ fn run(cli: Cli) -> Result<()> {
             sinks,
             no_attention_error,
             json,
+            device,
+            batch,
+            no_graph,
         } => {
             let layout = CacheLayout { sinks, residual };
             let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
@@ -267,6 +330,59 @@ fn run(cli: Cli) -> Result<()> {
                 ));
             }
             windows(&[0, 0], ctx, max_windows)?; // bad counts fail before the model loads
+            if device == Device::Cuda {
+                let path = fetch::resolve_model(model.as_deref())?;
+                let tokenizer = GgufTokenizer::load(&path)?;
+                let tokens = read_tokens(&text, &tokenizer)?;
+                let wins = windows(&tokens, ctx, max_windows)?;
+                eprintln!(
+                    "{} tokens, {} windows of {} on the GPU, {} per batch",
+                    tokens.len(),
+                    wins.len(),
+                    wins[0].len(),
+                    batch
+                );
+                let results = vecinfer::gpu::eval_cuda(
+                    &path,
+                    &wins,
+                    &methods,
+                    set.as_ref(),
+                    layout,
+                    batch,
+                    !no_graph,
+                    &|m, d, t| eprintln!("{m}: {d}/{t} windows"),
+                )?;
+                for (r, g) in &results {
+                    eprintln!(
+                        "{:<12} ppl {:.3}  ({:.1}s, {})",
+                        r.method, r.perplexity, r.seconds, g.cache
+                    );
+                }
+                let rows: Vec<MethodResult> = results.iter().map(|(r, _)| r.clone()).collect();
+                print!("{}", format_table(&rows));
+                if let Some(json) = json {
+                    let report = serde_json::json!({
+                        "device": "cuda",
+                        "model": path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                        "text": text.display().to_string(),
+                        "ctx": ctx,
+                        "windows": wins.len(),
+                        "residual": residual,
+                        "sinks": sinks,
+                        "graph": !no_graph,
+                        "codebooks": codebooks.as_ref().map(|p| p.display().to_string()),
+                        "results": rows,
+                        "gpu": results.iter().map(|(_, g)| g).collect::<Vec<_>>(),
+                    });
+                    let body = serde_json::to_string_pretty(&report).expect("results serialise");
+                    let out = json;
+                    std::fs::write(&out, body).map_err(|source| CliError::Io {
+                        path: out.display().to_string(),
+                        source,
+                    })?;
+                }
+                return Ok(());
+            }
             let (llama, tokenizer, id) = load(model.as_deref())?;
             if let Some(s) = &set
                 && let Some(warning) = check_codebooks(&s.meta, llama.config(), &id)?
@@ -386,6 +502,97 @@ fn run(cli: Cli) -> Result<()> {
             prompt,
             model,
             tokens,
+            device: Device::Cuda,
+            cache,
+            codebooks,
+            method,
+            residual,
+            sinks,
+            no_graph,
+        } => {
+            let path = fetch::resolve_model(model.as_deref())?;
+            let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
+            let method = match cache {
+                CacheKind::Fp16 => Method::Fp16,
+                CacheKind::Vq => method,
+            };
+            let spec =
+                vecinfer::gpu::spec_for(method, set.as_ref(), CacheLayout { sinks, residual })?;
+            let (text, timing) = vecinfer::gpu::generate_cuda(
+                &path,
+                vecinfer::gpu::GenerateOptions {
+                    prompt: &prompt,
+                    tokens,
+                    spec,
+                    graph: !no_graph,
+                    chunk: 256,
+                },
+            )?;
+            eprintln!("{timing}");
+            println!("{text}");
+        }
+        Command::DecodeBench(args) => vecinfer::decode_bench::run(*args)?,
+        Command::GpuCheck {
+            model,
+            codebooks,
+            text,
+            ctx,
+            windows: count,
+            residual,
+            sinks,
+            skip_tiny,
+            no_eval,
+            json,
+        } => {
+            let mut reports = Vec::new();
+            if !skip_tiny {
+                let dir =
+                    std::env::temp_dir().join(format!("vecinfer-gpu-check-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                for r in vecinfer::gpu_check::tiny_model_checks(&dir, !no_eval)? {
+                    println!("{}", r.line());
+                    reports.push(r);
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            if let Some(model) = model {
+                let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
+                for r in vecinfer::gpu_check::real_model_checks(
+                    &model,
+                    set.as_ref(),
+                    if no_eval { None } else { text.as_deref() },
+                    ctx,
+                    count,
+                    CacheLayout { sinks, residual },
+                )? {
+                    println!("{}", r.line());
+                    reports.push(r);
+                }
+            }
+            if let Some(path) = json {
+                let body = serde_json::to_string_pretty(&reports).expect("reports serialise");
+                std::fs::write(&path, body).map_err(|source| CliError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            }
+            let failed = reports.iter().filter(|r| !r.passed).count();
+            if failed > 0 {
+                return Err(CliError::Invalid(format!(
+                    "{failed} of {} GPU checks failed",
+                    reports.len()
+                )));
+            }
+            println!("all {} GPU checks passed", reports.len());
+        }
+        Command::Generate {
+            prompt,
+            model,
+            tokens,
+            ..
         } => {
             let (llama, tokenizer, _) = load(model.as_deref())?;
             let ids = tokenizer.encode(&prompt)?;

@@ -10,6 +10,7 @@
 pub mod append;
 mod blocks;
 pub mod config;
+pub mod forward;
 pub mod grid;
 mod layout;
 mod mma;
@@ -19,6 +20,7 @@ pub use config::{
     CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS, SplitPolicy,
     shared_memory_limit,
 };
+pub use forward::{EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, emit_forward};
 pub use layout::SharedLayout;
 
 /// Generated source with what a launcher needs to know about it.

@@ -11,7 +11,7 @@ pub mod tokenizer;
 
 pub use attention::{AttentionResult, LayerKv, banded_attention};
 pub use error::{ModelError, Result};
-pub use llama::{AttentionBackend, HeadShape, Llama, LlamaConfig};
+pub use llama::{AttentionBackend, GgufWeights, HeadShape, Llama, LlamaConfig, rope_tables};
 pub use tokenizer::GgufTokenizer;
 
 /// Exact causal attention over the window.

@@ -82,15 +82,91 @@ pub struct Llama {
 /// released Llama): a larger `context_length` is taken for corruption.
 pub const MAX_CONTEXT: usize = 1 << 24;
 
-impl Llama {
-    pub fn load(path: &Path) -> Result<Self> {
-        let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+/// A seekable GGUF source.
+pub trait GgufSource: std::io::Read + std::io::Seek {}
+impl<R: std::io::Read + std::io::Seek> GgufSource for R {}
+
+/// A Llama GGUF opened for reading, its header and config checked: its tensors dequantized
+/// to f32 one at a time in the GGUF's row-major layout (`[out, in]` for projections). The CPU
+/// pass keeps them as they come; a GPU engine converts and uploads them.
+pub struct GgufWeights<'r> {
+    name: String,
+    reader: Box<dyn GgufSource + 'r>,
+    content: gguf_file::Content,
+    config: LlamaConfig,
+}
+
+impl GgufWeights<'static> {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ModelError::ModelMissing {
                 path: path.display().to_string(),
             },
             _ => io_error(path)(e),
         })?;
-        Self::from_reader(&mut file, &path.display().to_string())
+        GgufWeights::from_reader(Box::new(file), &path.display().to_string())
+    }
+}
+
+impl<'r> GgufWeights<'r> {
+    /// From any GGUF source (`name` names it in errors): header, config and tensor shapes
+    /// are checked before any tensor is read.
+    pub fn from_reader(mut reader: Box<dyn GgufSource + 'r>, name: &str) -> Result<Self> {
+        let content = crate::gguf::read_header(&mut reader, name)?;
+        let config = read_config(&content, name)?;
+        check_shapes(&content, &config).map_err(|problem| ModelError::BadModel {
+            path: name.to_string(),
+            problem,
+        })?;
+        Ok(Self {
+            name: name.to_string(),
+            reader,
+            content,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn bad(&self, problem: String) -> ModelError {
+        ModelError::BadModel {
+            path: self.name.clone(),
+            problem,
+        }
+    }
+
+    /// Tensor `name`, dequantized to f32 on the CPU.
+    pub fn tensor(&mut self, name: &str) -> Result<Tensor> {
+        let device = Device::Cpu;
+        let q = self
+            .content
+            .tensor(&mut self.reader, name, &device)
+            .map_err(|e| self.bad(format!("tensor {name}: {e}")))?;
+        Ok(q.dequantize(&device)?.to_dtype(DType::F32)?)
+    }
+
+    /// Tensor `name` as f32 values (row-major) with its dims, checked against `dims`.
+    pub fn tensor_values(&mut self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
+        let t = self.tensor(name)?;
+        if t.dims() != dims {
+            return Err(self.bad(format!(
+                "{name} has shape {:?}, expected {dims:?}",
+                t.dims()
+            )));
+        }
+        Ok(t.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+impl Llama {
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_weights(GgufWeights::open(path)?)
     }
 
     /// As [`Llama::load`], from any GGUF source (`name` names it in errors).
@@ -98,20 +174,12 @@ impl Llama {
         reader: &mut R,
         name: &str,
     ) -> Result<Self> {
-        let bad = |problem: String| ModelError::BadModel {
-            path: name.to_string(),
-            problem,
-        };
-        let content = crate::gguf::read_header(reader, name)?;
-        let config = read_config(&content, name)?;
-        check_shapes(&content, &config).map_err(bad)?;
-        let device = Device::Cpu;
-        let mut tensor = |name: &str| -> Result<Tensor> {
-            let q = content
-                .tensor(reader, name, &device)
-                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-            Ok(q.dequantize(&device)?.to_dtype(DType::F32)?)
-        };
+        Self::from_weights(GgufWeights::from_reader(Box::new(reader), name)?)
+    }
+
+    fn from_weights(mut weights: GgufWeights<'_>) -> Result<Self> {
+        let config = weights.config().clone();
+        let mut tensor = |name: &str| -> Result<Tensor> { weights.tensor(name) };
         let transposed = |t: Tensor| -> Result<Tensor> { Ok(t.t()?.contiguous()?) };
         let embed = tensor("token_embd.weight")?;
         let mut blocks = Vec::with_capacity(config.layers);
@@ -137,8 +205,8 @@ impl Llama {
         }
         let final_norm = tensor("output_norm.weight")?;
         // Tied embeddings (SmolLM2) ship no output.weight.
-        let lm_head = if content.tensor_infos.contains_key("output.weight") {
-            tensor("output.weight")?
+        let lm_head = if weights.contains("output.weight") {
+            weights.tensor("output.weight")?
         } else {
             embed.clone()
         };
@@ -219,7 +287,7 @@ impl Llama {
         let d = c.head_dim;
         let width = qkv.dim(1)?;
         let flat = qkv.flatten_all()?.to_vec1::<f32>()?;
-        let (rope_cos, rope_sin) = rope_tables(t, &self.rope_freqs);
+        let (rope_cos, rope_sin) = angle_tables(t, &self.rope_freqs);
         let heads_total = c.q_heads + 2 * c.kv_heads;
         // out[h][t][:] for every head of Q, K, V in order
         let mut out = vec![0f32; heads_total * t * d];
@@ -260,8 +328,14 @@ fn rope_frequencies(head_dim: usize, base: f32) -> Vec<f64> {
         .collect()
 }
 
+/// RoPE angle tables `[positions, D/2]` (cos, sin), computed in f64 then rounded to f32; the
+/// GPU engine uploads the same tables.
+pub fn rope_tables(positions: usize, head_dim: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
+    angle_tables(positions, &rope_frequencies(head_dim, base))
+}
+
 /// Cos and sin of the rotation angles for positions `0..positions`, `[positions, D/2]`.
-fn rope_tables(positions: usize, freqs: &[f64]) -> (Vec<f32>, Vec<f32>) {
+fn angle_tables(positions: usize, freqs: &[f64]) -> (Vec<f32>, Vec<f32>) {
     let mut cos = Vec::with_capacity(positions * freqs.len());
     let mut sin = Vec::with_capacity(positions * freqs.len());
     for pos in 0..positions {

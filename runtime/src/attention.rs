@@ -26,6 +26,19 @@ pub struct Workspace {
     rows: usize,
 }
 
+impl Workspace {
+    /// Scratch for `rows` (batch × query heads × splits) partial rows of `head_dim`, allocated
+    /// now: launches that fit never allocate (a CUDA graph capture must not).
+    pub fn with_capacity(gpu: &Gpu, rows: usize, head_dim: usize) -> Result<Self> {
+        Ok(Self {
+            partial_out: Some(gpu.stream.alloc_zeros::<f32>(rows.max(1) * head_dim)?),
+            partial_max: Some(gpu.stream.alloc_zeros::<f32>(rows.max(1))?),
+            partial_sum: Some(gpu.stream.alloc_zeros::<f32>(rows.max(1))?),
+            rows: rows.max(1),
+        })
+    }
+}
+
 /// Splits and the coded tokens each covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitPlan {

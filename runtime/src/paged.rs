@@ -72,6 +72,8 @@ pub struct PagedKvCache {
     /// when nothing else changed.
     uploaded_batch: Vec<SequenceId>,
     uploaded_pages: Vec<usize>,
+    /// Device-advanced steps left in the current horizon.
+    device_steps: usize,
 }
 
 impl PagedKvCache {
@@ -151,6 +153,7 @@ impl PagedKvCache {
             uploaded: None,
             uploaded_batch: Vec::new(),
             uploaded_pages: Vec::new(),
+            device_steps: 0,
         })
     }
 
@@ -262,11 +265,101 @@ impl PagedKvCache {
         }
         self.generation += 1;
         self.uploaded = Some(self.generation);
+        self.device_steps = 0;
         Ok(Step {
             generation: self.generation,
             count,
             batch: ids.len(),
         })
+    }
+
+    /// Begins steps whose lengths advance on the GPU, for a CUDA graph replayed `horizon`
+    /// times: reserves pages for `horizon` more tokens of each of `ids` (and copies a shared
+    /// page they will write into), and uploads the tables with the current lengths. Each
+    /// replayed step then runs [`Self::advance`] (captured: the device lengths count the
+    /// step's token) before its appends, and the host calls [`Self::device_step_done`] after
+    /// it. The step's handle stays valid across the horizon.
+    pub fn begin_device_steps(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[SequenceId],
+        horizon: usize,
+    ) -> Result<Step> {
+        if ids.is_empty() {
+            return Err(RuntimeError::Invalid(
+                "a step needs at least one sequence".into(),
+            ));
+        }
+        let mut longest = 0;
+        for &id in ids {
+            longest = longest.max(self.table.len(id)?.saturating_add(horizon));
+        }
+        crate::view::as_i32("sequence length", [longest])?;
+        let copies = self.table.reserve_ahead(ids, horizon)?;
+        for copy in &copies {
+            for layer in &mut self.layers {
+                layer.copy_page(gpu, copy.from as usize, copy.to as usize)?;
+            }
+        }
+        let host = self.table.batch(ids)?;
+        crate::view::as_i32("page table size", [host.page_indices.len()])?;
+        self.batch.set(gpu, &host)?;
+        self.uploaded_batch = ids.to_vec();
+        self.uploaded_pages = ids
+            .iter()
+            .map(|&id| Ok(self.table.pages(id)?.len()))
+            .collect::<Result<Vec<_>>>()?;
+        self.generation += 1;
+        self.uploaded = Some(self.generation);
+        self.device_steps = horizon;
+        Ok(Step {
+            generation: self.generation,
+            count: 1,
+            batch: ids.len(),
+        })
+    }
+
+    /// One token more for every sequence of a device-advanced step, in stream order (before
+    /// the step's appends; captured into the graph).
+    pub fn advance(&mut self, gpu: &Gpu, appender: &VqAppend, step: &Step) -> Result<()> {
+        self.check_step(step, 0)?;
+        let entries = self.batch.batch();
+        appender.advance_lengths(gpu, self.batch.seq_len_mut(), entries, 1)
+    }
+
+    /// The host's side of a device-advanced step that ran: its sequences are one token
+    /// longer. Fails once the horizon [`Self::begin_device_steps`] reserved is used up.
+    pub fn device_step_done(&mut self, step: &Step) -> Result<()> {
+        self.check_step(step, 0)?;
+        if self.device_steps == 0 {
+            return Err(RuntimeError::Invalid(
+                "the device steps' horizon is used up: begin new steps".into(),
+            ));
+        }
+        let ids = self.uploaded_batch.clone();
+        let copies = self.table.reserve(&ids, 1)?;
+        debug_assert!(copies.is_empty(), "pages were reserved ahead");
+        self.device_steps -= 1;
+        let lengths = ids
+            .iter()
+            .map(|&id| self.table.len(id))
+            .collect::<Result<Vec<_>>>()?;
+        self.batch.lengths = lengths;
+        Ok(())
+    }
+
+    /// One layer's code and fp16 buffers, to fill with anything (benchmarks): any bytes are
+    /// safe to attend over, the kernels clamp what they index.
+    pub fn contents_mut(&mut self, layer: usize) -> Result<crate::storage::Contents<'_>> {
+        let layers = self.layers.len();
+        self.layers
+            .get_mut(layer)
+            .map(|l| l.contents_mut())
+            .ok_or_else(|| {
+                RuntimeError::Invalid(format!(
+                    "layer {layer} out of range: the cache has {layers} layers"
+                ))
+            })
     }
 
     fn check_step(&self, step: &Step, layer: usize) -> Result<()> {
@@ -345,7 +438,8 @@ impl PagedKvCache {
         let page_tokens = self.table.page_tokens();
         let (mut keys, mut values) = (Vec::new(), Vec::new());
         let st = &gpu.stream;
-        for (i, &page) in self.table.pages(id)?.iter().enumerate() {
+        let in_use = coded.div_ceil(page_tokens);
+        for (i, &page) in self.table.pages(id)?[..in_use].iter().enumerate() {
             let rows = (coded - i * page_tokens).min(page_tokens);
             let at = storage.paged_row(page as usize, kv_head, 0);
             keys.extend(st.clone_dtoh(&storage.key_codes.slice(at * krow..(at + rows) * krow))?);

@@ -6,11 +6,12 @@
 //! keeps one allocation decision (and one table upload) per step however many layers there
 //! are, as vLLM and SGLang do.
 //!
-//! Invariants: a sequence of `len` tokens holds exactly `ceil(coded / page_tokens)` pages,
-//! `coded` being its coded rows; a page's reference count is the number of sequences whose
-//! table holds it; a page is on the free list exactly when its count is zero. Coded rows are
-//! only ever appended, so only a sequence's last page is written again, and it is copied first
-//! if another sequence shares it.
+//! Invariants: a sequence of `len` tokens holds at least `ceil(coded / page_tokens)` pages,
+//! `coded` being its coded rows (more when pages were reserved ahead, for steps whose lengths
+//! advance on the GPU); a page's reference count is the number of sequences whose table holds
+//! it; a page is on the free list exactly when its count is zero. Coded rows are only ever
+//! appended, so of the pages in use only the last one is written again, and it is copied first
+//! if another sequence shares it; pages reserved ahead are never shared.
 
 use crate::error::{Result, RuntimeError};
 use crate::view::HostBatch;
@@ -212,7 +213,9 @@ impl SequenceTable {
     /// A new sequence that shares every page of `parent` (copy-on-write) and has its length.
     /// Returns the child and the (parent, child) slots, whose fp16 contents the caller copies.
     pub fn fork(&mut self, parent: SequenceId) -> Result<(SequenceId, usize, usize)> {
-        let source = self.get(parent)?.clone();
+        let mut source = self.get(parent)?.clone();
+        // Pages reserved ahead stay the parent's alone.
+        source.pages.truncate(self.pages_for(source.len));
         let child = self.add()?;
         for &page in &source.pages {
             self.pool.retain(page);
@@ -224,10 +227,26 @@ impl SequenceTable {
     }
 
     /// Makes room for `count` more tokens in each of `ids` and counts them: new pages where the
-    /// coded rows grow into them, and a private copy of a shared last page that the step will
+    /// coded rows grow into them, and a private copy of a shared page that the step will
     /// write into. All or nothing: if the pool cannot supply every page, nothing changes.
     /// Returns the pages to copy (on the GPU, in every layer) before the step's appends.
     pub fn reserve(&mut self, ids: &[SequenceId], count: usize) -> Result<Vec<PageCopy>> {
+        self.make_room(ids, count, true)
+    }
+
+    /// Makes room for `count` more tokens in each of `ids` without counting them: steps that
+    /// advance their lengths on the GPU (a captured CUDA graph) then count them one by one
+    /// with [`Self::reserve`], which needs no page and copies none.
+    pub fn reserve_ahead(&mut self, ids: &[SequenceId], count: usize) -> Result<Vec<PageCopy>> {
+        self.make_room(ids, count, false)
+    }
+
+    fn make_room(
+        &mut self,
+        ids: &[SequenceId],
+        count: usize,
+        advance: bool,
+    ) -> Result<Vec<PageCopy>> {
         let mut seen = HashSet::with_capacity(ids.len());
         let mut needed = 0usize;
         // References the copies made earlier in this batch give up, so that two sharers of a
@@ -241,8 +260,8 @@ impl SequenceTable {
             let after = s.len.checked_add(count).ok_or_else(|| {
                 RuntimeError::Invalid(format!("sequence {id} would pass 2^64 tokens"))
             })?;
-            needed += self.pages_for(after) - s.pages.len();
-            if let Some(page) = self.shared_page_written(s, after, &given_up) {
+            needed += self.pages_for(after).saturating_sub(s.pages.len());
+            if let Some((_, page)) = self.shared_page_written(s, after, &given_up) {
                 needed += 1;
                 *given_up.entry(page).or_default() += 1;
             }
@@ -258,10 +277,8 @@ impl SequenceTable {
         for &id in ids {
             let s = &self.sequences[&id];
             let after = s.len + count;
-            let shared = self
-                .shared_page_written(s, after, &HashMap::new())
-                .map(|page| (s.pages.len() - 1, page));
-            let grow = self.pages_for(after) - s.pages.len();
+            let shared = self.shared_page_written(s, after, &HashMap::new());
+            let grow = self.pages_for(after).saturating_sub(s.pages.len());
             if let Some((index, page)) = shared {
                 let copy = self.pool.take();
                 self.pool.release(page);
@@ -274,24 +291,28 @@ impl SequenceTable {
             let fresh: Vec<u32> = (0..grow).map(|_| self.pool.take()).collect();
             let s = self.sequences.get_mut(&id).expect("live");
             s.pages.extend(fresh);
-            s.len = after;
+            if advance {
+                s.len = after;
+            }
         }
         Ok(copies)
     }
 
-    /// The last page of `s`, if growing it to `after` tokens writes rows into that page while
-    /// another sequence holds it too (`given_up`: references about to be dropped).
+    /// The page of `s` (and its index) that growing it to `after` tokens writes rows into while
+    /// another sequence holds it too (`given_up`: references about to be dropped). Only the
+    /// page holding the first new row can be shared: later ones are new or reserved ahead.
     fn shared_page_written(
         &self,
         s: &Sequence,
         after: usize,
         given_up: &HashMap<u32, u32>,
-    ) -> Option<u32> {
+    ) -> Option<(usize, u32)> {
         let before = self.coded(s.len);
-        let writes_last = self.coded(after) > before && !before.is_multiple_of(self.page_tokens);
-        let last = *s.pages.last()?;
-        let holders = self.pool.references(last) - given_up.get(&last).copied().unwrap_or(0);
-        (writes_last && holders > 1).then_some(last)
+        let writes = self.coded(after) > before && !before.is_multiple_of(self.page_tokens);
+        let index = before / self.page_tokens;
+        let page = *s.pages.get(index)?;
+        let holders = self.pool.references(page) - given_up.get(&page).copied().unwrap_or(0);
+        (writes && holders > 1).then_some((index, page))
     }
 
     /// The tables of a batch of `ids`, in order.
@@ -329,9 +350,8 @@ mod tests {
     fn assert_consistent(t: &SequenceTable) {
         let mut counts = vec![0u32; t.pool.capacity()];
         for s in t.sequences.values() {
-            assert_eq!(
-                s.pages.len(),
-                t.pages_for(s.len),
+            assert!(
+                s.pages.len() >= t.pages_for(s.len),
                 "pages of a {}-token sequence",
                 s.len
             );
@@ -446,6 +466,37 @@ mod tests {
         // Removing a keeps b's pages.
         t.remove(a).unwrap();
         assert_eq!(t.pages(b).unwrap().len(), 2);
+        assert_consistent(&t);
+    }
+
+    #[test]
+    fn pages_reserved_ahead_serve_later_steps_and_are_never_shared() {
+        let mut t = table(16, 3);
+        let a = t.add().unwrap();
+        t.reserve(&[a], 12 + 20).unwrap(); // 2 pages in use
+        assert!(t.reserve_ahead(&[a], 40).unwrap().is_empty());
+        assert_eq!(t.len(a).unwrap(), 32, "reserving ahead counts no token");
+        assert_eq!(t.pages(a).unwrap().len(), 4);
+        let free = t.pool.free_pages();
+        for _ in 0..40 {
+            assert!(t.reserve(&[a], 1).unwrap().is_empty());
+        }
+        assert_eq!(t.pool.free_pages(), free, "the steps took no page");
+        t.reserve(&[a], 5).unwrap(); // 65 coded rows, past the reservation: a new page
+        assert_eq!(t.pages(a).unwrap().len(), 5);
+        let (b, _, _) = t.fork(a).unwrap();
+        assert_eq!(t.pages(b).unwrap().len(), 5);
+        t.reserve_ahead(&[a], 64).unwrap();
+        let (c, _, _) = t.fork(a).unwrap();
+        assert_eq!(
+            t.pages(c).unwrap().len(),
+            5,
+            "the child shares only the pages in use"
+        );
+        assert_consistent(&t);
+        // A shared page in use is copied when written, even with pages reserved behind it.
+        let copies = t.reserve(&[a], 1).unwrap();
+        assert_eq!(copies.len(), 1);
         assert_consistent(&t);
     }
 

@@ -61,6 +61,14 @@ pub struct LayerStorage {
     code_extent: usize,
 }
 
+/// A layer's code and fp16 buffers, writable (see [`LayerStorage::contents_mut`]).
+pub struct Contents<'a> {
+    pub key_codes: &'a mut CudaSlice<u8>,
+    pub value_codes: &'a mut CudaSlice<u8>,
+    pub fp16_keys: &'a mut CudaSlice<u16>,
+    pub fp16_values: &'a mut CudaSlice<u16>,
+}
+
 /// Bytes a cache holds on the GPU, by what they are for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheBytes {
@@ -264,6 +272,17 @@ impl LayerStorage {
 
     pub fn spec(&self) -> &CacheSpec {
         &self.spec
+    }
+
+    /// The code and fp16 buffers, to fill with anything (benchmarks, an engine's own loads):
+    /// any bytes are safe to attend over, since the kernels clamp every index they compute.
+    pub fn contents_mut(&mut self) -> Contents<'_> {
+        Contents {
+            key_codes: &mut self.key_codes,
+            value_codes: &mut self.value_codes,
+            fp16_keys: &mut self.fp16_keys,
+            fp16_values: &mut self.fp16_values,
+        }
     }
 
     pub fn slots(&self) -> usize {

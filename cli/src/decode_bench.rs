@@ -1,0 +1,612 @@
+//! `vecinfer decode-bench`: whole-model decode steps over a batch × context grid, the FP16 cache
+//! against VQ codecs, eager and from CUDA graphs, with the step's byte limit, memory, the
+//! largest batch per cache, the share of attention / append / matmuls / rest, and a plot.
+
+use crate::error::{CliError, Result, io_error};
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use vecinfer_engine::bench::{
+    BenchSteps, DecodeBenchRow, capacity_for, free_memory, largest_batch, measure_bandwidth,
+    run_point, time_fp16_attention,
+};
+use vecinfer_engine::{CacheSpec, Engine, EngineOptions, WeightSource};
+use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, VqCodec};
+
+#[derive(clap::Args)]
+pub struct DecodeBenchArgs {
+    /// A Llama-architecture GGUF; default: the fetched SmolLM2 when present, else its shape
+    /// with random weights.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Random weights of SmolLM2's shape even when the model is present (speed does not
+    /// depend on the values).
+    #[arg(long)]
+    pub random_weights: bool,
+    /// Caches: fp16 and VQ codec pairs K/V (e.g. d4b8/d4b8 = 2 bits), comma-separated.
+    #[arg(long, default_value = "fp16,d4b8/d4b8,d2b8/d2b8")]
+    pub caches: String,
+    /// Codebooks for the VQ caches whose codecs they match (else random codebooks: speed
+    /// does not depend on them).
+    #[arg(long)]
+    pub codebooks: Option<PathBuf>,
+    #[arg(long, default_value = "1,16,64")]
+    pub batches: String,
+    #[arg(long, default_value = "1024,8192,32768,131072")]
+    pub contexts: String,
+    /// Contexts at which each cache also runs the largest batch that fits.
+    #[arg(long, default_value = "8192")]
+    pub largest_at: String,
+    #[arg(long, default_value_t = 128)]
+    pub residual: usize,
+    #[arg(long, default_value_t = 0)]
+    pub sinks: usize,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// GPU memory left free when sizing the largest batch, GB.
+    #[arg(long, default_value_t = 3.0)]
+    pub reserve_gb: f64,
+    /// Before the grid, time the FP16 decode attention's tilings at this batch x context
+    /// (e.g. 64x8192) and use the fastest.
+    #[arg(long)]
+    pub tune_fp16: Option<String>,
+    /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// No GPU: merge the rows of earlier `--json` files (comma-separated), print the table and
+    /// the targets, write --json and --plot.
+    #[arg(long)]
+    pub replot: Option<String>,
+}
+
+fn list(s: &str, what: &str) -> Result<Vec<usize>> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            x.trim()
+                .parse()
+                .map_err(|_| CliError::Invalid(format!("{what}: {x:?} is not a number")))
+        })
+        .collect()
+}
+
+enum CacheChoice {
+    Fp16,
+    Vq(VqCodec, VqCodec),
+}
+
+fn parse_caches(s: &str) -> Result<Vec<CacheChoice>> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            let x = x.trim();
+            if x == "fp16" {
+                return Ok(CacheChoice::Fp16);
+            }
+            let (k, v) = x.split_once('/').unwrap_or((x, x));
+            Ok(CacheChoice::Vq(k.parse()?, v.parse()?))
+        })
+        .collect()
+}
+
+/// HF transformers' rows by (batch, context).
+fn read_baseline(path: &Path) -> Result<BTreeMap<(usize, usize), f64>> {
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                (r["batch"].as_u64()? as usize, r["ctx"].as_u64()? as usize),
+                r["tokens_per_s"].as_f64()?,
+            ))
+        })
+        .collect())
+}
+
+/// `--replot`: the rows of earlier runs, merged.
+fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
+    let mut rows: Vec<DecodeBenchRow> = Vec::new();
+    let mut first: Option<serde_json::Value> = None;
+    for file in files.split(',').filter(|f| !f.trim().is_empty()) {
+        let path = Path::new(file.trim());
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        let report: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+        let more: Vec<DecodeBenchRow> = serde_json::from_value(report["rows"].clone())
+            .map_err(|e| CliError::Invalid(format!("{}: rows: {e}", path.display())))?;
+        rows.extend(more);
+        first.get_or_insert(report);
+    }
+    let first = first.ok_or_else(|| CliError::Invalid("--replot: no files".into()))?;
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
+    let model_context = first["model_context"].as_u64().unwrap_or(8192) as usize;
+    print!("{}", table(&rows, baseline.as_ref()));
+    print!("{}", targets(&rows, baseline.as_ref(), model_context));
+    if let Some(path) = &args.json {
+        let mut report = first.clone();
+        report["rows"] = serde_json::to_value(&rows).expect("serialises");
+        report["merged_from"] = serde_json::json!(files);
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).expect("serialises"),
+        )
+        .map_err(io_error(path))?;
+    }
+    if let Some(path) = &args.plot {
+        let device = first["device"].as_str().unwrap_or("GPU");
+        throughput_svg(&rows, baseline.as_ref(), device, model_context, path)?;
+    }
+    Ok(())
+}
+
+pub fn run(args: DecodeBenchArgs) -> Result<()> {
+    if let Some(files) = &args.replot {
+        return replot(&args, files);
+    }
+    let fetched = vecinfer_model::fetch::default_model_path();
+    let model = match (&args.model, args.random_weights) {
+        (_, true) => None,
+        (Some(p), false) => Some(p.clone()),
+        (None, false) => fetched.is_file().then_some(fetched),
+    };
+    let contexts = list(&args.contexts, "--contexts")?;
+    let batches = list(&args.batches, "--batches")?;
+    let largest_at = list(&args.largest_at, "--largest-at")?;
+    let steps = BenchSteps {
+        warmup: args.warmup,
+        timed: args.steps.max(1),
+    };
+    let longest = contexts
+        .iter()
+        .chain(&largest_at)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let max_positions = capacity_for(longest, steps);
+    let options = |forward| EngineOptions {
+        max_positions,
+        forward,
+        ..EngineOptions::default()
+    };
+    let source = || match &model {
+        Some(p) => WeightSource::Gguf(p),
+        None => WeightSource::Random {
+            config: vecinfer_engine::synthetic::smollm2_config(),
+            seed: 1,
+        },
+    };
+    let mut engine = Engine::open(source(), options(None))?;
+    let weights = match &model {
+        Some(p) => p.display().to_string(),
+        None => "random weights (SmolLM2-135M shape)".into(),
+    };
+    let bandwidth = measure_bandwidth(&engine)?;
+    eprintln!(
+        "{} ({}), {weights}; device copy {:.2} TB/s (read + write)",
+        engine.gpu.name,
+        engine.gpu.arch,
+        bandwidth / 1e12
+    );
+    let mut tuning = Vec::new();
+    if let Some(point) = &args.tune_fp16 {
+        let (b, s) = point
+            .split_once('x')
+            .ok_or_else(|| CliError::Invalid(format!("--tune-fp16 {point}: BATCHxCONTEXT")))?;
+        let (b, s): (usize, usize) = (
+            b.parse()
+                .map_err(|_| CliError::Invalid(format!("--tune-fp16 {point}")))?,
+            s.parse()
+                .map_err(|_| CliError::Invalid(format!("--tune-fp16 {point}")))?,
+        );
+        let base = engine.kernels.config;
+        let mut best = (f64::INFINITY, base);
+        for warps in [2, 4, 8] {
+            for unroll in [2, 4, 8] {
+                let config = vecinfer_codegen::ForwardConfig {
+                    decode_warps: warps,
+                    decode_unroll: unroll,
+                    ..base
+                };
+                if config.validate().is_err() {
+                    continue;
+                }
+                engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, config)?;
+                let ms = time_fp16_attention(&engine, b, s, 20)?;
+                let kv =
+                    2.0 * 2.0 * (b * s * engine.config.kv_heads * engine.config.head_dim) as f64;
+                eprintln!(
+                    "fp16 attention {}: {ms:.4} ms per layer at {b}x{s} ({:.2} TB/s)",
+                    config.name(),
+                    kv / (ms * 1e-3) / 1e12
+                );
+                tuning.push(serde_json::json!({"config": config, "ms": ms, "tb_per_s": kv / (ms * 1e-3) / 1e12}));
+                if ms < best.0 {
+                    best = (ms, config);
+                }
+            }
+        }
+        engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, best.1)?;
+        eprintln!("using {}", best.1.name());
+    }
+    let provided = args
+        .codebooks
+        .as_deref()
+        .map(CodebookSet::load)
+        .transpose()?;
+    let layout = CacheLayout {
+        sinks: args.sinks,
+        residual: args.residual,
+    };
+    let c = engine.config.clone();
+    let choices = parse_caches(&args.caches)?;
+    let matches = |k: VqCodec, v: VqCodec| {
+        provided
+            .as_ref()
+            .is_some_and(|s| s.meta.key_codec == k && s.meta.value_codec == v)
+    };
+    let synthetic: Vec<Option<CodebookSet>> = choices
+        .iter()
+        .map(|choice| match *choice {
+            CacheChoice::Vq(k, v) if !matches(k, v) => {
+                Some(vecinfer_quant::synthetic::random_codebook_set(
+                    7,
+                    k,
+                    v,
+                    Granularity::Layer,
+                    c.layers,
+                    c.kv_heads,
+                    c.head_dim,
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let specs: Vec<CacheSpec<'_>> = choices
+        .iter()
+        .zip(&synthetic)
+        .map(|(choice, own)| match choice {
+            CacheChoice::Fp16 => CacheSpec::Fp16,
+            CacheChoice::Vq(..) => CacheSpec::Vq {
+                set: own
+                    .as_ref()
+                    .or(provided.as_ref())
+                    .expect("a provided set matches, or a random one was made"),
+                transform: KeyTransform::BOTH,
+                layout,
+            },
+        })
+        .collect();
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
+    let reserve = (args.reserve_gb * 1e9) as usize;
+    let mut rows: Vec<DecodeBenchRow> = Vec::new();
+    let mut failures = Vec::new();
+    let mut points: Vec<(usize, usize, usize, bool)> = Vec::new(); // spec, batch, context, largest
+    for (i, spec) in specs.iter().enumerate() {
+        for &context in &contexts {
+            for &batch in &batches {
+                points.push((i, batch, context, false));
+            }
+        }
+        for &context in &largest_at {
+            let (free, _) = free_memory(&engine)?;
+            let b = largest_batch(&engine, spec, capacity_for(context, steps), free, reserve);
+            if b > 0 {
+                points.push((i, b, context, true));
+            }
+        }
+    }
+    for (i, batch, context, largest) in points {
+        let spec = &specs[i];
+        let (free, _) = free_memory(&engine)?;
+        let need = batch
+            * (spec.bytes_per_sequence(&engine, capacity_for(context, steps))
+                + engine.step_bytes_per_sequence());
+        if need + reserve / 2 > free {
+            eprintln!(
+                "skip {} {batch}x{context}: needs {:.1} GB, {:.1} GB free",
+                spec.label(),
+                need as f64 / 1e9,
+                free as f64 / 1e9
+            );
+            continue;
+        }
+        match run_point(&engine, spec, batch, context, steps, bandwidth) {
+            Ok(mut row) => {
+                row.largest_batch = largest;
+                eprintln!("{}", row_line(&row));
+                rows.push(row);
+            }
+            Err(e) => {
+                eprintln!("FAILED {} {batch}x{context}: {e}", spec.label());
+                failures.push(format!("{} {batch}x{context}: {e}", spec.label()));
+            }
+        }
+    }
+    print!("{}", table(&rows, baseline.as_ref()));
+    print!("{}", targets(&rows, baseline.as_ref(), c.context));
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "device": engine.gpu.name,
+            "arch": engine.gpu.arch,
+            "weights": weights,
+            "model_context": c.context,
+            "copy_bandwidth_bytes_per_s": bandwidth,
+            "forward_kernels": engine.kernels.config,
+            "fp16_attention_tuning": tuning,
+            "layout": layout,
+            "hf_baseline": baseline.as_ref().map(|b| b.iter().map(|((bb, s), t)| serde_json::json!({"batch": bb, "ctx": s, "tokens_per_s": t})).collect::<Vec<_>>()),
+            "rows": rows,
+            "failures": failures,
+        });
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).expect("serialises"),
+        )
+        .map_err(io_error(path))?;
+    }
+    if let Some(path) = &args.plot {
+        throughput_svg(&rows, baseline.as_ref(), &engine.gpu.name, c.context, path)?;
+    }
+    Ok(())
+}
+
+fn row_line(r: &DecodeBenchRow) -> String {
+    format!(
+        "{:<22} {:>5} x {:>6}{}: eager {:.3} ms, graph {} -> {:.0} tok/s; limit {:.3} ms (x{:.2}); cache {:.1} GB",
+        r.cache,
+        r.batch,
+        r.context,
+        if r.largest_batch { " (largest)" } else { "" },
+        r.eager_ms,
+        r.graph_ms.map_or_else(
+            || format!("failed ({})", r.graph_error.clone().unwrap_or_default()),
+            |g| format!("{g:.3} ms")
+        ),
+        r.tokens_per_s,
+        r.byte_limit_ms,
+        r.vs_byte_limit,
+        r.cache_gb
+    )
+}
+
+fn table(rows: &[DecodeBenchRow], baseline: Option<&BTreeMap<(usize, usize), f64>>) -> String {
+    let mut out = format!(
+        "{:<22} {:>6} {:>7} {:>9} {:>9} {:>10} {:>9} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}\n",
+        "cache",
+        "batch",
+        "ctx",
+        "eager ms",
+        "graph ms",
+        "tok/s",
+        "limit ms",
+        "x limit",
+        "attn",
+        "append",
+        "matmul",
+        "rest",
+        "GB",
+        "vs HF"
+    );
+    for r in rows {
+        let share = |s: vecinfer_engine::Share| r.shares.get(&s).copied().unwrap_or(0.0) * 100.0;
+        let hf = baseline
+            .and_then(|b| b.get(&(r.batch, r.context)))
+            .map_or_else(|| "-".into(), |t| format!("{:.1}x", r.tokens_per_s / t));
+        out += &format!(
+            "{:<22} {:>6} {:>7} {:>9.3} {:>9} {:>10.0} {:>9.3} {:>7.2} {:>5.0}% {:>5.0}% {:>5.0}% {:>5.0}% {:>7.1} {:>7}{}{}\n",
+            r.cache,
+            r.batch,
+            r.context,
+            r.eager_ms,
+            r.graph_ms.map_or_else(|| "-".into(), |g| format!("{g:.3}")),
+            r.tokens_per_s,
+            r.byte_limit_ms,
+            r.vs_byte_limit,
+            share(vecinfer_engine::Share::Attention),
+            share(vecinfer_engine::Share::Append),
+            share(vecinfer_engine::Share::Matmul),
+            share(vecinfer_engine::Share::Rest),
+            r.session_gb,
+            hf,
+            if r.largest_batch {
+                "  largest batch"
+            } else {
+                ""
+            },
+            if r.speed_only {
+                "  (past the model's context: speed only)"
+            } else {
+                ""
+            },
+        );
+    }
+    out
+}
+
+/// The targets, read off the rows.
+fn targets(
+    rows: &[DecodeBenchRow],
+    baseline: Option<&BTreeMap<(usize, usize), f64>>,
+    model_context: usize,
+) -> String {
+    let mut out = String::from("\ntargets:\n");
+    let find = |cache: &str, batch: Option<usize>, ctx: usize, largest: bool| {
+        rows.iter().find(|r| {
+            r.cache.starts_with(cache)
+                && r.context == ctx
+                && batch.is_none_or(|b| r.batch == b)
+                && (!largest || r.largest_batch)
+        })
+    };
+    let fp16_max = find("fp16", None, model_context, true);
+    for r in rows
+        .iter()
+        .filter(|r| r.largest_batch && r.context == model_context && !r.cache.starts_with("fp16"))
+    {
+        if let Some(f) = fp16_max {
+            out += &format!(
+                "  ctx {model_context}, largest batch: {} (batch {}) {:.0} tok/s vs fp16 (batch {}) {:.0} tok/s = {:.2}x (target >= 3x for 2 bits)\n",
+                r.cache,
+                r.batch,
+                r.tokens_per_s,
+                f.batch,
+                f.tokens_per_s,
+                r.tokens_per_s / f.tokens_per_s
+            );
+        }
+    }
+    if let Some(b) = baseline.and_then(|b| b.get(&(64, 8192))) {
+        for r in rows
+            .iter()
+            .filter(|r| r.batch == 64 && r.context == 8192 && !r.largest_batch)
+        {
+            out += &format!(
+                "  64 x 8192: {} {:.0} tok/s vs HF transformers {:.0} tok/s = {:.1}x (target >= 15x)\n",
+                r.cache,
+                r.tokens_per_s,
+                b,
+                r.tokens_per_s / b
+            );
+        }
+    }
+    if let Some(f) = find("fp16", Some(1), 131072, false) {
+        for r in rows
+            .iter()
+            .filter(|r| r.batch == 1 && r.context == 131072 && !r.cache.starts_with("fp16"))
+        {
+            out += &format!(
+                "  1 x 131072 (speed only): fp16 {:.3} ms vs {} {:.3} ms = {:.2}x lower (target >= 2x)\n",
+                f.ms_per_step,
+                r.cache,
+                r.ms_per_step,
+                f.ms_per_step / r.ms_per_step
+            );
+        }
+    }
+    for r in rows.iter().filter(|r| r.cache.starts_with("fp16")) {
+        if let Some(g) = r.graph_ms {
+            out += &format!(
+                "  fp16 {} x {}: graph step {:.3} ms = {:.2}x its byte limit {:.3} ms (target <= 1.3x)\n",
+                r.batch,
+                r.context,
+                g,
+                g / r.byte_limit_ms,
+                r.byte_limit_ms
+            );
+        }
+    }
+    out
+}
+
+/// Tokens/s against context, one line per (cache, batch), the largest batches as their own
+/// line, HF transformers' points dashed; contexts past the model's are marked.
+pub fn throughput_svg(
+    rows: &[DecodeBenchRow],
+    baseline: Option<&BTreeMap<(usize, usize), f64>>,
+    device: &str,
+    model_context: usize,
+    path: &Path,
+) -> Result<()> {
+    let draw_err = |e: String| CliError::Invalid(format!("drawing {}: {e}", path.display()));
+    let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows {
+        let key = if r.largest_batch {
+            format!("{} largest batch", r.cache)
+        } else {
+            format!("{} batch {}", r.cache, r.batch)
+        };
+        lines
+            .entry(key)
+            .or_default()
+            .push((r.context as f64, r.tokens_per_s));
+    }
+    if let Some(b) = baseline {
+        for (&(batch, ctx), &t) in b {
+            lines
+                .entry(format!("HF transformers batch {batch}"))
+                .or_default()
+                .push((ctx as f64, t));
+        }
+    }
+    for line in lines.values_mut() {
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    if lines.is_empty() {
+        return Err(CliError::Invalid("no rows to plot".into()));
+    }
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, 1f64, f64::MAX, 1f64);
+    for &(x, y) in lines.values().flatten() {
+        x_min = x_min.min(x);
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
+    let title = format!(
+        "decode throughput, whole model, {device} (contexts past {model_context}: speed only)"
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            ((x_min / 1.5)..(x_max * 1.5)).log_scale(),
+            ((y_min / 2.0)..(y_max * 2.0)).log_scale(),
+        )
+        .map_err(|e| draw_err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("context (tokens per sequence)")
+        .y_desc("tokens/s")
+        .x_label_formatter(&|x| {
+            let k = format!("{}k", (*x / 1024.0).round());
+            if *x > model_context as f64 {
+                format!("{k}*")
+            } else {
+                k
+            }
+        })
+        .draw()
+        .map_err(|e| draw_err(e.to_string()))?;
+    for (i, (name, line)) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let hf = name.starts_with("HF");
+        let style = ShapeStyle {
+            color,
+            filled: true,
+            stroke_width: if hf { 1 } else { 2 },
+        };
+        chart
+            .draw_series(LineSeries::new(line.iter().copied(), style))
+            .map_err(|e| draw_err(e.to_string()))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart
+            .draw_series(PointSeries::of_element(
+                line.iter().copied(),
+                3,
+                style,
+                &|c, s, st| Circle::new(c, s, st),
+            ))
+            .map_err(|e| draw_err(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| draw_err(e.to_string()))?;
+    root.present().map_err(|e| draw_err(e.to_string()))?;
+    Ok(())
+}

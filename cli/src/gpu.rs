@@ -1,0 +1,192 @@
+//! `generate --device cuda` and `eval --device cuda`: the GPU engine (`vecinfer-engine`)
+//! behind the same commands as the CPU pass.
+
+use crate::error::{CliError, Result};
+use crate::evaluate::MethodResult;
+use std::path::Path;
+use std::time::Instant;
+use vecinfer_engine::eval::{GpuEvalResult, evaluate};
+use vecinfer_engine::{CacheShape, CacheSpec, Engine, EngineOptions, Session, WeightSource};
+use vecinfer_model::GgufTokenizer;
+use vecinfer_quant::{CacheLayout, CodebookSet, Method};
+
+/// Where a command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+/// The KV cache of `generate --device cuda`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheKind {
+    Fp16,
+    Vq,
+}
+
+/// The cache of a method: fp16, or a VQ method with the codebooks' key transform.
+pub fn spec_for<'a>(
+    method: Method,
+    set: Option<&'a CodebookSet>,
+    layout: CacheLayout,
+) -> Result<CacheSpec<'a>> {
+    match method {
+        Method::Fp16 => Ok(CacheSpec::Fp16),
+        Method::Vq(transform) => {
+            let set = set.ok_or_else(|| {
+                CliError::Invalid(format!("method {method} needs --codebooks FILE"))
+            })?;
+            set.layer(0, transform)?;
+            Ok(CacheSpec::Vq {
+                set,
+                transform,
+                layout,
+            })
+        }
+        Method::Kivi2 => Err(CliError::Invalid(
+            "kivi2 has no GPU kernel: evaluate it on the CPU (--device cpu)".into(),
+        )),
+    }
+}
+
+pub struct GenerateOptions<'a> {
+    pub prompt: &'a str,
+    pub tokens: usize,
+    pub spec: CacheSpec<'a>,
+    pub graph: bool,
+    pub chunk: usize,
+}
+
+/// What a generation produced and how fast.
+pub struct Generated {
+    pub tokens: Vec<u32>,
+    pub cache: String,
+    pub prefill_ms: f64,
+    pub ms_per_token: f64,
+}
+
+/// Greedy generation on an open engine: FP16 prefill of the prompt in chunks (its K/V then go
+/// to the cache, bulk-quantized by a VQ cache), then decode steps through the cache.
+pub fn generate_tokens(
+    engine: &Engine,
+    prompt: &[u32],
+    tokens: usize,
+    spec: &CacheSpec<'_>,
+    graph: bool,
+    chunk: usize,
+    eos: Option<u32>,
+) -> Result<Generated> {
+    let c = &engine.config;
+    let shape = CacheShape {
+        layers: c.layers,
+        batch: 1,
+        q_heads: c.q_heads,
+        kv_heads: c.kv_heads,
+        head_dim: c.head_dim,
+        capacity: prompt.len() + tokens + 1,
+    };
+    let cache = spec.build(engine, shape)?;
+    let description = cache.describe();
+    let mut session = Session::new(engine, cache)?;
+    let t0 = Instant::now();
+    session.prefill(&[prompt], chunk)?;
+    let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut out = Vec::new();
+    let t1 = Instant::now();
+    for i in 0..tokens {
+        let next = session.next_tokens()?[0];
+        if Some(next) == eos {
+            break;
+        }
+        out.push(next);
+        if i + 1 < tokens {
+            session.step(graph)?;
+        }
+    }
+    let ms_per_token = t1.elapsed().as_secs_f64() * 1e3 / out.len().max(1) as f64;
+    Ok(Generated {
+        tokens: out,
+        cache: description,
+        prefill_ms,
+        ms_per_token,
+    })
+}
+
+/// `generate --device cuda`: the text and a timing line.
+pub fn generate_cuda(model: &Path, opts: GenerateOptions<'_>) -> Result<(String, String)> {
+    let tokenizer = GgufTokenizer::load(model)?;
+    let ids = tokenizer.encode(opts.prompt)?;
+    if ids.is_empty() {
+        return Err(vecinfer_model::ModelError::EmptyText.into());
+    }
+    let start = Instant::now();
+    let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
+    let loaded = start.elapsed().as_secs_f64();
+    let g = generate_tokens(
+        &engine,
+        &ids,
+        opts.tokens,
+        &opts.spec,
+        opts.graph,
+        opts.chunk,
+        tokenizer.eos,
+    )?;
+    let text = format!("{}{}", opts.prompt, tokenizer.decode(&g.tokens)?);
+    let timing = format!(
+        "{} on {}: cache {}; {} prompt tokens prefilled in {:.1} ms, {} tokens at {:.2} ms/token ({}), weights loaded in {:.1} s",
+        engine.config.name,
+        engine.gpu.name,
+        g.cache,
+        ids.len(),
+        g.prefill_ms,
+        g.tokens.len(),
+        g.ms_per_token,
+        if opts.graph { "CUDA graph" } else { "eager" },
+        loaded
+    );
+    Ok((text, timing))
+}
+
+/// GPU perplexity per method over `windows`.
+#[allow(clippy::too_many_arguments)]
+pub fn eval_cuda(
+    model: &Path,
+    windows: &[&[u32]],
+    methods: &[Method],
+    set: Option<&CodebookSet>,
+    layout: CacheLayout,
+    batch: usize,
+    graph: bool,
+    progress: &dyn Fn(&str, usize, usize),
+) -> Result<Vec<(MethodResult, GpuEvalResult)>> {
+    // Every method's windows must quantize something, checked before any runs.
+    let coded = methods
+        .iter()
+        .map(|&m| crate::evaluate::coded_tokens(m, windows, layout))
+        .collect::<Result<Vec<_>>>()?;
+    let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
+    let mut out = Vec::new();
+    for (&method, coded) in methods.iter().zip(coded) {
+        let spec = spec_for(method, set, layout)?;
+        let r = evaluate(&engine, windows, &spec, batch, graph, &|d, t| {
+            progress(method.name(), d, t)
+        })?;
+        let (key_bits, value_bits) = method.bits_per_element(set);
+        out.push((
+            MethodResult {
+                method: method.name().to_string(),
+                key_bits,
+                value_bits,
+                perplexity: r.perplexity,
+                nll_sum: r.nll_sum,
+                tokens_scored: r.tokens_scored,
+                coded_tokens: coded,
+                // The GPU path does not measure it (the CPU eval does).
+                attention_relative_error: None,
+                seconds: r.seconds,
+            },
+            r,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,604 @@
+//! Checks of the GPU engine against the CPU: the forward pass (prefill and decode-step logits),
+//! the FP16 attention kernels against f64 references, and perplexity per method against the
+//! CPU eval on the same windows. Used by `vecinfer gpu-check` and the GPU tests.
+
+use crate::error::Result;
+use crate::evaluate::evaluate_method;
+use indicatif::ProgressBar;
+use serde::Serialize;
+use std::path::Path;
+use vecinfer_engine::eval::evaluate;
+use vecinfer_engine::kv::KvCache;
+use vecinfer_engine::{
+    CacheShape, CacheSpec, Engine, EngineOptions, Fp16Cache, Session, WeightSource,
+};
+use vecinfer_model::{ExactAttention, Llama};
+use vecinfer_quant::{CacheLayout, CodebookSet, Method};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+    pub values: serde_json::Value,
+}
+
+impl CheckReport {
+    pub fn line(&self) -> String {
+        format!(
+            "{} {}: {}",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.name,
+            self.detail
+        )
+    }
+}
+
+/// max |a − b| / max |b| and whether the argmaxes agree.
+pub fn compare_logits(gpu: &[f32], cpu: &[f32]) -> (f64, bool) {
+    let scale = cpu.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6) as f64;
+    let diff = gpu
+        .iter()
+        .zip(cpu)
+        .fold(0f64, |m, (a, b)| m.max((a - b).abs() as f64));
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+    };
+    (diff / scale, argmax(gpu) == argmax(cpu))
+}
+
+fn cpu_last_logits(llama: &Llama, tokens: &[u32]) -> Result<Vec<f32>> {
+    let logits = llama.forward(tokens, &mut ExactAttention)?;
+    Ok(logits
+        .get(tokens.len() - 1)
+        .and_then(|r| r.to_vec1::<f32>())
+        .map_err(vecinfer_model::ModelError::from)?)
+}
+
+/// Logits of the GPU pass (FP16 prefill in chunks of `chunk`, then `steps` greedy decode steps
+/// through the FP16 cache, graphs or eager) against the CPU pass over the same tokens, for
+/// every prompt (a batch; all of one length). Passes when every compared row is within
+/// `tolerance` (max |Δ| / max |logit|) and picks the same top token.
+#[allow(clippy::too_many_arguments)]
+pub fn check_forward(
+    engine: &Engine,
+    llama: &Llama,
+    name: &str,
+    prompts: &[Vec<u32>],
+    chunk: usize,
+    steps: usize,
+    graph: bool,
+    tolerance: f64,
+) -> Result<CheckReport> {
+    let c = &engine.config;
+    let vocab = c.vocab;
+    let shape = CacheShape {
+        layers: c.layers,
+        batch: prompts.len(),
+        q_heads: c.q_heads,
+        kv_heads: c.kv_heads,
+        head_dim: c.head_dim,
+        capacity: prompts[0].len() + steps + 1,
+    };
+    let cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
+    let mut session = Session::new(engine, Box::new(cache))?;
+    let refs: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
+    session.prefill(&refs, chunk)?;
+    let mut tokens: Vec<Vec<u32>> = prompts.to_vec();
+    let mut rows = Vec::new();
+    for step in 0..=steps {
+        let gpu = session.logits()?;
+        for (b, seq) in tokens.iter().enumerate() {
+            let cpu = cpu_last_logits(llama, seq)?;
+            let (ratio, same_top) = compare_logits(&gpu[b * vocab..(b + 1) * vocab], &cpu);
+            rows.push(serde_json::json!({"step": step, "sequence": b, "ratio": ratio, "same_top": same_top}));
+        }
+        if step == steps {
+            break;
+        }
+        let next = session.next_tokens()?;
+        for (seq, t) in tokens.iter_mut().zip(next) {
+            seq.push(t);
+        }
+        session.step(graph)?;
+    }
+    let worst = rows
+        .iter()
+        .map(|r| r["ratio"].as_f64().unwrap_or(f64::INFINITY))
+        .fold(0f64, f64::max);
+    let first = rows
+        .iter()
+        .filter(|r| r["step"] == 0)
+        .map(|r| r["ratio"].as_f64().unwrap_or(f64::INFINITY))
+        .fold(0f64, f64::max);
+    let same = rows.iter().filter(|r| r["same_top"] == true).count();
+    Ok(CheckReport {
+        name: name.into(),
+        passed: worst <= tolerance && same == rows.len(),
+        detail: format!(
+            "{} prompts of {} tokens (chunks of {chunk}), {steps} decode steps ({}): first-step max|Δ|/max|logit| {first:.2e}, worst {worst:.2e} (tolerance {tolerance:.0e}), same top token {same}/{}",
+            prompts.len(),
+            prompts[0].len(),
+            if graph { "graph" } else { "eager" },
+            rows.len()
+        ),
+        values: serde_json::json!({"rows": rows, "worst": worst, "first_step": first}),
+    })
+}
+
+/// f64 attention of one query over `len` keys/values (`[len, D]` f16 bits), scaled 1/sqrt(D).
+fn reference_attention(q: &[f32], keys: &[u16], values: &[u16], len: usize, d: usize) -> Vec<f64> {
+    let f = |h: u16| half::f16::from_bits(h).to_f64();
+    let scale = 1.0 / (d as f64).sqrt();
+    let scores: Vec<f64> = (0..len)
+        .map(|j| {
+            (0..d)
+                .map(|i| q[i] as f64 * f(keys[j * d + i]))
+                .sum::<f64>()
+                * scale
+        })
+        .collect();
+    let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+    let total: f64 = w.iter().sum();
+    (0..d)
+        .map(|i| (0..len).map(|j| w[j] * f(values[j * d + i])).sum::<f64>() / total)
+        .collect()
+}
+
+fn random_halves(n: usize, seed: u64, scale: f32) -> (Vec<u16>, Vec<f32>) {
+    let v = vecinfer_engine::weights::noise(seed, 7, n, scale);
+    let bits: Vec<u16> = v
+        .iter()
+        .map(|&x| half::f16::from_f32(x).to_bits())
+        .collect();
+    let back = bits
+        .iter()
+        .map(|&h| half::f16::from_bits(h).to_f32())
+        .collect();
+    (bits, back)
+}
+
+/// The split-K FP16 decode attention (and its merge) against f64, sequences of different
+/// lengths in one batch, launch geometry planned for the full capacity (as in a graph).
+pub fn check_fp16_decode_attention(engine: &Engine) -> Result<CheckReport> {
+    let c = &engine.config;
+    let (hq, hk, d) = (c.q_heads, c.kv_heads, c.head_dim);
+    let lengths = [1usize, 300, 777, 2500];
+    let capacity = 2600;
+    let shape = CacheShape {
+        layers: 1,
+        batch: lengths.len(),
+        q_heads: hq,
+        kv_heads: hk,
+        head_dim: d,
+        capacity,
+    };
+    let st = engine.stream();
+    let mut cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
+    cache.fill_for_benchmark(&engine.gpu, &engine.kernels, capacity)?;
+    let (kb, vb) = cache.layer_buffers(0);
+    let (keys, values) = (st.clone_dtoh(kb)?, st.clone_dtoh(vb)?);
+    let (q_bits, q) = random_halves(lengths.len() * hq * d, 11, 3.0);
+    let query = st.clone_htod(&q_bits)?;
+    let mut out = st.alloc_zeros::<u16>(q_bits.len())?;
+    let positions: Vec<i32> = lengths.iter().map(|&l| l as i32 - 1).collect();
+    let positions = st.clone_htod(&positions)?;
+    let mut worst = 0f64;
+    let mut plans = Vec::new();
+    for plan_len in [2500, capacity] {
+        cache.attend(&engine.gpu, 0, &query, &mut out, &positions, plan_len)?;
+        plans.push(format!("{:?}", cache.plan(plan_len)));
+        let got = st.clone_dtoh(&out)?;
+        for (s, &len) in lengths.iter().enumerate() {
+            for h in 0..hq {
+                let kv = h / (hq / hk);
+                let base = (s * hk + kv) * capacity * d;
+                let want = reference_attention(
+                    &q[(s * hq + h) * d..][..d],
+                    &keys[base..base + len * d],
+                    &values[base..base + len * d],
+                    len,
+                    d,
+                );
+                let norm = want.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-9);
+                let err = want
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        let g = half::f16::from_bits(got[(s * hq + h) * d + i]).to_f64();
+                        (g - w) * (g - w)
+                    })
+                    .sum::<f64>()
+                    .sqrt()
+                    / norm;
+                worst = worst.max(err);
+            }
+        }
+    }
+    Ok(CheckReport {
+        name: "fp16 decode attention vs f64".into(),
+        passed: worst < 2e-3,
+        detail: format!(
+            "lengths {lengths:?}, plans {plans:?}: worst relative L2 error {worst:.2e} (tolerance 2e-3)"
+        ),
+        values: serde_json::json!({"worst": worst}),
+    })
+}
+
+/// The FP16 causal prefill attention of a chunk at an offset against f64.
+pub fn check_prefill_attention(engine: &Engine) -> Result<CheckReport> {
+    let c = &engine.config;
+    let (hq, hk, d) = (c.q_heads, c.kv_heads, c.head_dim);
+    let (batch, capacity, offset, chunk) = (2usize, 300usize, 150usize, 100usize);
+    let st = engine.stream();
+    let (k_bits, _) = random_halves(batch * hk * capacity * d, 21, 2.0);
+    let (v_bits, _) = random_halves(batch * hk * capacity * d, 22, 1.0);
+    let (q_bits, q) = random_halves(batch * hq * chunk * d, 23, 2.0);
+    let keys = st.clone_htod(&k_bits)?;
+    let values = st.clone_htod(&v_bits)?;
+    let query = st.clone_htod(&q_bits)?;
+    let mut out = st.alloc_zeros::<u16>(batch * chunk * hq * d)?;
+    let positions = st.clone_htod(&vec![offset as i32; batch])?;
+    engine.kernels.prefill_attention(
+        st,
+        &query,
+        (&keys, &values),
+        &positions,
+        &mut out,
+        (batch, hq, chunk, capacity),
+    )?;
+    let got = st.clone_dtoh(&out)?;
+    let mut worst = 0f64;
+    for s in 0..batch {
+        for h in 0..hq {
+            let base = (s * hk + h / (hq / hk)) * capacity * d;
+            for t in 0..chunk {
+                let len = offset + t + 1;
+                let want = reference_attention(
+                    &q[((s * hq + h) * chunk + t) * d..][..d],
+                    &k_bits[base..base + len * d],
+                    &v_bits[base..base + len * d],
+                    len,
+                    d,
+                );
+                let norm = want.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-9);
+                let at = ((s * chunk + t) * hq + h) * d;
+                let err = want
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        let g = half::f16::from_bits(got[at + i]).to_f64();
+                        (g - w) * (g - w)
+                    })
+                    .sum::<f64>()
+                    .sqrt()
+                    / norm;
+                worst = worst.max(err);
+            }
+        }
+    }
+    Ok(CheckReport {
+        name: "fp16 prefill attention vs f64".into(),
+        passed: worst < 2e-3,
+        detail: format!(
+            "{batch} sequences, chunk of {chunk} at position {offset}: worst relative L2 error {worst:.2e} (tolerance 2e-3)"
+        ),
+        values: serde_json::json!({"worst": worst}),
+    })
+}
+
+/// GPU perplexity (graph and eager) against the CPU eval of `method` on the same windows.
+#[allow(clippy::too_many_arguments)]
+pub fn check_eval(
+    engine: &Engine,
+    llama: &Llama,
+    windows: &[&[u32]],
+    method: Method,
+    set: Option<&CodebookSet>,
+    layout: CacheLayout,
+    batch: usize,
+    tolerance: f64,
+) -> Result<CheckReport> {
+    let spec = crate::gpu::spec_for(method, set, layout)?;
+    let cpu = evaluate_method(
+        llama,
+        windows,
+        method,
+        set,
+        layout,
+        false,
+        &ProgressBar::hidden(),
+    )?;
+    let graph = evaluate(engine, windows, &spec, batch, true, &|_, _| {})?;
+    let eager = evaluate(engine, windows, &spec, batch, false, &|_, _| {})?;
+    let rel = |p: f64| (p / cpu.perplexity - 1.0).abs();
+    let graph_vs_eager = graph
+        .window_nll
+        .iter()
+        .zip(&eager.window_nll)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f64, f64::max);
+    Ok(CheckReport {
+        name: format!("perplexity {} GPU vs CPU", spec.label()),
+        passed: rel(graph.perplexity) <= tolerance && rel(eager.perplexity) <= tolerance,
+        detail: format!(
+            "{} windows of {}: CPU {:.4}, GPU graph {:.4} ({:+.3}%), eager {:.4} ({:+.3}%); tolerance {:.1}%; graph vs eager max window NLL diff {graph_vs_eager:.2e}; GPU {:.1} s, CPU {:.1} s",
+            windows.len(),
+            windows[0].len(),
+            cpu.perplexity,
+            graph.perplexity,
+            100.0 * (graph.perplexity / cpu.perplexity - 1.0),
+            eager.perplexity,
+            100.0 * (eager.perplexity / cpu.perplexity - 1.0),
+            100.0 * tolerance,
+            graph.seconds,
+            cpu.seconds
+        ),
+        values: serde_json::json!({"cpu": cpu, "gpu_graph": graph, "gpu_eager": eager}),
+    })
+}
+
+/// A check that failed to run is a failed check (the others still run).
+fn guard(name: &str, result: Result<CheckReport>) -> CheckReport {
+    result.unwrap_or_else(|e| CheckReport {
+        name: name.to_string(),
+        passed: false,
+        detail: format!("error: {e}"),
+        values: serde_json::Value::Null,
+    })
+}
+
+/// Everything on a small random model (no files needed): the forward pass (prefill in
+/// chunks, batched, decode steps eager and from graphs), the attention kernels, and (with
+/// `with_eval`) perplexity for fp16 and a VQ method with random codebooks.
+pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>> {
+    let config = vecinfer_engine::synthetic::tiny_config();
+    let path = dir.join("tiny-random-llama.gguf");
+    vecinfer_engine::synthetic::write_random_llama(&path, &config, 5, false)?;
+    let llama = Llama::load(&path)?;
+    let engine = Engine::open(WeightSource::Gguf(&path), EngineOptions::default())?;
+    let prompt = |seed: u64, n: usize| -> Vec<u32> {
+        vecinfer_engine::weights::noise(seed, 3, n, 1.0)
+            .iter()
+            .map(|v| ((v + 1.0) * 0.5 * config.vocab as f32) as u32 % config.vocab as u32)
+            .collect()
+    };
+    let forward = |name: &str, prompts: &[Vec<u32>], chunk, steps, graph| {
+        guard(
+            name,
+            check_forward(&engine, &llama, name, prompts, chunk, steps, graph, 2e-2),
+        )
+    };
+    let mut reports = vec![
+        forward(
+            "tiny model: prefill + decode logits, graph",
+            &[prompt(1, 37)],
+            16,
+            6,
+            true,
+        ),
+        forward(
+            "tiny model: batch of 2, eager",
+            &[prompt(2, 20), prompt(3, 20)],
+            7,
+            3,
+            false,
+        ),
+        guard(
+            "fp16 decode attention vs f64",
+            check_fp16_decode_attention(&engine),
+        ),
+        guard(
+            "fp16 prefill attention vs f64",
+            check_prefill_attention(&engine),
+        ),
+    ];
+    if !with_eval {
+        return Ok(reports);
+    }
+    let tokens = prompt(9, 6 * 96);
+    let windows: Vec<&[u32]> = tokens.chunks_exact(96).collect();
+    reports.push(guard(
+        "tiny model: perplexity fp16",
+        check_eval(
+            &engine,
+            &llama,
+            &windows,
+            Method::Fp16,
+            None,
+            CacheLayout::default(),
+            4,
+            3e-3,
+        ),
+    ));
+    let set = vecinfer_quant::synthetic::random_codebook_set(
+        3,
+        "d4b8".parse().expect("valid codec"),
+        "d4b8".parse().expect("valid codec"),
+        vecinfer_quant::Granularity::Layer,
+        config.layers,
+        config.kv_heads,
+        config.head_dim,
+    );
+    for layout in [
+        CacheLayout {
+            sinks: 0,
+            residual: 16,
+        },
+        CacheLayout {
+            sinks: 4,
+            residual: 8,
+        },
+    ] {
+        let name = format!(
+            "tiny model: perplexity vecinfer (random codebooks, sinks {}, residual {})",
+            layout.sinks, layout.residual
+        );
+        let mut r = guard(
+            &name,
+            check_eval(
+                &engine,
+                &llama,
+                &windows,
+                Method::Vq(vecinfer_quant::KeyTransform::BOTH),
+                Some(&set),
+                layout,
+                4,
+                3e-3,
+            ),
+        );
+        r.name = name;
+        reports.push(r);
+    }
+    Ok(reports)
+}
+
+/// Checks on the real model: first-step and decode-step logits against the CPU pass (one
+/// prompt, then a batch of two), greedy generation through the FP16 and the VQ caches (a long
+/// prompt, so that most of it is quantized), and perplexity per method against the CPU eval
+/// on `windows` windows of `ctx` tokens of `text`.
+pub fn real_model_checks(
+    model: &Path,
+    set: Option<&CodebookSet>,
+    text: Option<&Path>,
+    ctx: usize,
+    windows: usize,
+    layout: CacheLayout,
+) -> Result<Vec<CheckReport>> {
+    let llama = Llama::load(model)?;
+    let tokenizer = vecinfer_model::GgufTokenizer::load(model)?;
+    let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
+    let mut reports = Vec::new();
+    let france = tokenizer.encode("The capital of France is")?;
+    let name = "SmolLM2: first-step and decode logits vs CPU";
+    reports.push(guard(
+        name,
+        check_forward(
+            &engine,
+            &llama,
+            name,
+            std::slice::from_ref(&france),
+            4,
+            4,
+            true,
+            3e-2,
+        ),
+    ));
+    let a =
+        tokenizer.encode("<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n")?;
+    let b = tokenizer
+        .encode("In 1905 Albert Einstein published four papers that changed physics, including")?;
+    let n = a.len().min(b.len());
+    let name = "SmolLM2: batch of 2 prompts vs CPU";
+    reports.push(guard(
+        name,
+        check_forward(
+            &engine,
+            &llama,
+            name,
+            &[a[..n].to_vec(), b[..n].to_vec()],
+            256,
+            3,
+            false,
+            3e-2,
+        ),
+    ));
+    let corpus = match text {
+        Some(p) => crate::text::read_tokens(p, &tokenizer)?,
+        None => Vec::new(),
+    };
+    // Generation: a chat prompt, a short fact, and a long prompt (most of it quantized by the
+    // VQ cache).
+    let mut specs = vec![CacheSpec::Fp16];
+    if let Some(set) = set
+        && set
+            .keys
+            .contains_key(vecinfer_quant::KeyTransform::BOTH.name())
+    {
+        specs.push(CacheSpec::Vq {
+            set,
+            transform: vecinfer_quant::KeyTransform::BOTH,
+            layout,
+        });
+    }
+    let long_prompt: Vec<u32> = if corpus.len() > 600 {
+        corpus[..600].to_vec()
+    } else {
+        tokenizer.encode(
+            &"The history of the city begins with a small settlement on the river. ".repeat(30),
+        )?
+    };
+    let mut generations = Vec::new();
+    let mut coherent = true;
+    for spec in &specs {
+        for (what, prompt, count) in [
+            ("chat", &a, 32usize),
+            ("france", &france, 12),
+            ("long", &long_prompt, 64),
+        ] {
+            match crate::gpu::generate_tokens(
+                &engine,
+                prompt,
+                count,
+                spec,
+                true,
+                256,
+                tokenizer.eos,
+            ) {
+                Ok(g) => {
+                    let text = tokenizer.decode(&g.tokens)?;
+                    if (what == "france" && !text.contains("Paris"))
+                        || (what == "chat" && !text.contains('4'))
+                    {
+                        coherent = false;
+                    }
+                    generations.push(serde_json::json!({
+                        "cache": g.cache, "prompt": what, "prompt_tokens": prompt.len(), "text": text,
+                        "prefill_ms": g.prefill_ms, "ms_per_token": g.ms_per_token,
+                    }));
+                }
+                Err(e) => {
+                    coherent = false;
+                    generations.push(serde_json::json!({
+                        "cache": spec.label(), "prompt": what, "text": format!("error: {e}"),
+                    }));
+                }
+            }
+        }
+    }
+    reports.push(CheckReport {
+        name: "SmolLM2: greedy generation, FP16 and VQ caches".into(),
+        passed: coherent,
+        detail: generations
+            .iter()
+            .map(|g| {
+                format!(
+                    "\n    [{} | {}] {:?}",
+                    g["cache"].as_str().unwrap_or(""),
+                    g["prompt"].as_str().unwrap_or(""),
+                    g["text"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<String>(),
+        values: serde_json::json!(generations),
+    });
+    if !corpus.is_empty() {
+        let wins = crate::text::windows(&corpus, ctx, Some(windows))?;
+        for spec in &specs {
+            let (method, set) = match spec {
+                CacheSpec::Fp16 => (Method::Fp16, None),
+                CacheSpec::Vq { set, transform, .. } => (Method::Vq(*transform), Some(*set)),
+            };
+            let name = format!("SmolLM2: perplexity {} GPU vs CPU", spec.label());
+            reports.push(guard(
+                &name,
+                check_eval(&engine, &llama, &wins, method, set, layout, windows, 3e-3),
+            ));
+        }
+    }
+    Ok(reports)
+}

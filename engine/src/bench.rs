@@ -1,0 +1,240 @@
+//! The decode benchmark: one decode step of the whole model over a batch of sequences that
+//! each hold `context` cached tokens, eager and replayed from a CUDA graph, against the step's
+//! byte limit (weights + KV bytes read, over the measured HBM bandwidth).
+
+use crate::engine::{Engine, Session, Share};
+use crate::error::{EngineError, Result};
+use crate::kv::CacheShape;
+use crate::spec::CacheSpec;
+use cudarc::driver::sys::CUevent_flags;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DecodeBenchRow {
+    pub cache: String,
+    pub bits_per_element: f64,
+    pub batch: usize,
+    pub context: usize,
+    /// Past the model's context: a speed measurement, not a usable configuration.
+    pub speed_only: bool,
+    /// The largest batch that fits this cache at this context on this GPU.
+    pub largest_batch: bool,
+    pub eager_ms: f64,
+    pub graph_ms: Option<f64>,
+    pub graph_error: Option<String>,
+    /// Tokens per second of the faster of the two.
+    pub tokens_per_s: f64,
+    pub ms_per_step: f64,
+    pub weight_bytes: usize,
+    pub kv_bytes: usize,
+    pub byte_limit_ms: f64,
+    /// Step time over its byte limit.
+    pub vs_byte_limit: f64,
+    pub cache_gb: f64,
+    pub session_gb: f64,
+    pub gpu_used_gb: f64,
+    /// Shares of an eager step (events after every launch): attention, append, matmul, rest.
+    pub shares: BTreeMap<Share, f64>,
+    pub profiled_ms: f64,
+}
+
+/// How many steps a point runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchSteps {
+    pub warmup: usize,
+    pub timed: usize,
+}
+
+impl Default for BenchSteps {
+    fn default() -> Self {
+        Self {
+            warmup: 3,
+            timed: 10,
+        }
+    }
+}
+
+fn event(engine: &Engine) -> Result<cudarc::driver::CudaEvent> {
+    Ok(engine
+        .gpu
+        .context
+        .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Device copy bandwidth in bytes/s (bytes read + written by a 1 GiB device-to-device copy,
+/// median of 5): the HBM rate a step's byte limit is measured against.
+pub fn measure_bandwidth(engine: &Engine) -> Result<f64> {
+    let st = engine.stream();
+    let n = 1usize << 30;
+    let src = st.alloc_zeros::<u8>(n)?;
+    let mut dst = st.alloc_zeros::<u8>(n)?;
+    let mut samples = Vec::new();
+    for i in 0..7 {
+        let (a, b) = (event(engine)?, event(engine)?);
+        a.record(st)?;
+        st.memcpy_dtod(&src, &mut dst)?;
+        b.record(st)?;
+        b.synchronize()?;
+        if i >= 2 {
+            samples.push(2.0 * n as f64 / (a.elapsed_ms(&b)? as f64 * 1e-3));
+        }
+    }
+    Ok(median(samples))
+}
+
+/// Free device memory now (after the stream's work), bytes.
+pub fn free_memory(engine: &Engine) -> Result<(usize, usize)> {
+    engine.stream().synchronize()?;
+    Ok(cudarc::driver::result::mem_get_info()?)
+}
+
+/// Tokens per sequence a point's cache holds: the context plus every step it runs.
+pub fn capacity_for(context: usize, steps: BenchSteps) -> usize {
+    context + 3 * (steps.warmup + steps.timed) + 8
+}
+
+/// The largest batch whose cache and step buffers fit in `free` bytes, keeping `reserve`.
+pub fn largest_batch(
+    engine: &Engine,
+    spec: &CacheSpec<'_>,
+    capacity: usize,
+    free: usize,
+    reserve: usize,
+) -> usize {
+    let per_sequence = spec.bytes_per_sequence(engine, capacity) + engine.step_bytes_per_sequence();
+    free.saturating_sub(reserve) / per_sequence.max(1)
+}
+
+/// One point of the grid. `bandwidth` in bytes/s.
+pub fn run_point(
+    engine: &Engine,
+    spec: &CacheSpec<'_>,
+    batch: usize,
+    context: usize,
+    steps: BenchSteps,
+    bandwidth: f64,
+) -> Result<DecodeBenchRow> {
+    let c = &engine.config;
+    let shape = CacheShape {
+        layers: c.layers,
+        batch,
+        q_heads: c.q_heads,
+        kv_heads: c.kv_heads,
+        head_dim: c.head_dim,
+        capacity: capacity_for(context, steps),
+    };
+    let cache = spec.build(engine, shape)?;
+    let mut session = Session::new(engine, cache)?;
+    session.horizon = steps.warmup + steps.timed;
+    session.fill_for_benchmark(context)?;
+    let (free, total) = free_memory(engine)?;
+    let st = engine.stream();
+    let timed = |session: &mut Session<'_>, graph: bool| -> Result<f64> {
+        for _ in 0..steps.warmup {
+            session.step(graph)?;
+        }
+        let mut samples = Vec::with_capacity(steps.timed);
+        for _ in 0..steps.timed {
+            let (a, b) = (event(engine)?, event(engine)?);
+            a.record(st)?;
+            session.step(graph)?;
+            b.record(st)?;
+            b.synchronize()?;
+            samples.push(a.elapsed_ms(&b)? as f64);
+        }
+        Ok(median(samples))
+    };
+    let eager_ms = timed(&mut session, false)?;
+    let (shares_ms, profiled_ms) = session.profiled_step()?;
+    let (graph_ms, graph_error) = match timed(&mut session, true) {
+        Ok(ms) => (Some(ms), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let ms = graph_ms.unwrap_or(eager_ms).min(eager_ms);
+    let kv_bytes = session
+        .cache()
+        .bytes_read_per_step(context + steps.warmup + steps.timed);
+    let weight_bytes = engine.weights.bytes_per_step();
+    let byte_limit_ms = (weight_bytes + kv_bytes) as f64 / bandwidth * 1e3;
+    let measured: f64 = shares_ms.iter().map(|(_, ms)| ms).sum();
+    Ok(DecodeBenchRow {
+        cache: spec.label(),
+        bits_per_element: spec.bits(),
+        batch,
+        context,
+        speed_only: context > c.context,
+        largest_batch: false,
+        eager_ms,
+        graph_ms,
+        graph_error,
+        tokens_per_s: batch as f64 / (ms * 1e-3),
+        ms_per_step: ms,
+        weight_bytes,
+        kv_bytes,
+        byte_limit_ms,
+        vs_byte_limit: ms / byte_limit_ms,
+        cache_gb: session.cache().device_bytes() as f64 / 1e9,
+        session_gb: session.device_bytes() as f64 / 1e9,
+        gpu_used_gb: (total - free) as f64 / 1e9,
+        shares: shares_ms
+            .into_iter()
+            .map(|(s, ms)| (s, ms / measured.max(1e-12)))
+            .collect(),
+        profiled_ms,
+    })
+}
+
+/// Times the FP16 decode attention kernel alone (one layer's cache of `batch × context`),
+/// median of `runs` after a warm-up, rotating over enough layers to leave L2 behind.
+pub fn time_fp16_attention(
+    engine: &Engine,
+    batch: usize,
+    context: usize,
+    runs: usize,
+) -> Result<f64> {
+    let c = &engine.config;
+    let layers = c.layers.min(8);
+    let shape = CacheShape {
+        layers,
+        batch,
+        q_heads: c.q_heads,
+        kv_heads: c.kv_heads,
+        head_dim: c.head_dim,
+        capacity: context,
+    };
+    let mut cache = crate::kv::Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
+    use crate::kv::KvCache;
+    cache.fill_for_benchmark(&engine.gpu, &engine.kernels, context)?;
+    let st = engine.stream();
+    let positions = st.clone_htod(&vec![context as i32 - 1; batch])?;
+    let query = st.alloc_zeros::<u16>(batch * c.q_heads * c.head_dim)?;
+    let mut out = st.alloc_zeros::<u16>(batch * c.q_heads * c.head_dim)?;
+    let mut samples = Vec::new();
+    for i in 0..runs + 3 {
+        let (a, b) = (event(engine)?, event(engine)?);
+        a.record(st)?;
+        cache.attend(
+            &engine.gpu,
+            i % layers,
+            &query,
+            &mut out,
+            &positions,
+            context,
+        )?;
+        b.record(st)?;
+        b.synchronize()?;
+        if i >= 3 {
+            samples.push(a.elapsed_ms(&b)? as f64);
+        }
+    }
+    if samples.is_empty() {
+        return Err(EngineError::Invalid("no runs".into()));
+    }
+    Ok(median(samples))
+}

@@ -1,0 +1,854 @@
+//! [`Engine`]: the model on one GPU (weights, forward kernels, cuBLAS, RoPE tables, its own
+//! stream), and [`Session`]: a batch of sequences with a KV cache, their decode state, the FP16
+//! prefill and the decode step, eager or replayed from CUDA graphs.
+//!
+//! A decode step for `B` sequences, one token each, all on the engine's stream:
+//! embed → per layer [residual add + RMSNorm → QKV GEMM → RoPE → cache append → cache attend
+//! → output GEMM → residual add + RMSNorm → gate/up GEMM → SiLU·mul → down GEMM] → final norm
+//! → head GEMM → argmax (greedy) or the target's NLL (teacher forcing) → positions + 1.
+//! Positions and cache lengths live on the device, so the whole step can be captured once and
+//! replayed with no host synchronisation.
+
+use crate::blas::{Blas, LinearShape};
+use crate::error::{EngineError, Result};
+use crate::kernels::ForwardKernels;
+use crate::kv::KvCache;
+use crate::weights::{DeviceWeights, WeightReader, WeightSource, check_config};
+use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::{CudaEvent, CudaGraph, CudaSlice, CudaStream};
+use serde::{Deserialize, Serialize};
+use vecinfer_codegen::ForwardConfig;
+use vecinfer_model::{LlamaConfig, rope_tables};
+use vecinfer_runtime::Gpu;
+
+#[derive(Default)]
+pub struct EngineOptions {
+    pub device: usize,
+    /// Positions the RoPE tables cover (at least the model's context): contexts past the
+    /// model's are for speed measurements only.
+    pub max_positions: usize,
+    /// The forward kernels' tiling; `None`: the default for the model's shape.
+    pub forward: Option<ForwardConfig>,
+}
+
+pub struct Engine {
+    pub gpu: Gpu,
+    pub config: LlamaConfig,
+    pub kernels: ForwardKernels,
+    pub weights: DeviceWeights,
+    blas: Blas,
+    rope_cos: CudaSlice<f32>,
+    rope_sin: CudaSlice<f32>,
+    max_positions: usize,
+}
+
+impl Engine {
+    /// Opens the GPU, compiles the forward kernels, reads, converts (fp16) and uploads the
+    /// weights.
+    pub fn open(source: WeightSource<'_>, options: EngineOptions) -> Result<Self> {
+        let mut gpu = Gpu::new(options.device)?;
+        // One stream, ordered: no cross-stream events (which graph capture would trip on).
+        // SAFETY: every buffer of this context is used on `gpu.stream` only.
+        unsafe { gpu.context.disable_event_tracking() };
+        // The legacy default stream cannot be captured into a graph.
+        gpu.stream = gpu.context.new_stream()?;
+        let mut reader = WeightReader::open(source)?;
+        let config = reader.config().clone();
+        check_config(&config)?;
+        let forward = options
+            .forward
+            .unwrap_or_else(|| ForwardConfig::new(config.head_dim, config.group()));
+        if (forward.head_dim, forward.group) != (config.head_dim, config.group()) {
+            return Err(EngineError::Invalid(format!(
+                "forward kernels for head dim {} and group {}, the model has {} and {}",
+                forward.head_dim,
+                forward.group,
+                config.head_dim,
+                config.group()
+            )));
+        }
+        let kernels = ForwardKernels::new(&gpu, forward)?;
+        let blas = Blas::new(&gpu.stream)?;
+        let weights = DeviceWeights::upload(&mut reader, &gpu.stream)?;
+        let max_positions = options.max_positions.max(config.context);
+        let (cos, sin) = rope_tables(max_positions, config.head_dim, config.rope_base);
+        let rope_cos = gpu.stream.clone_htod(&cos)?;
+        let rope_sin = gpu.stream.clone_htod(&sin)?;
+        gpu.stream.synchronize()?;
+        Ok(Self {
+            gpu,
+            config,
+            kernels,
+            weights,
+            blas,
+            rope_cos,
+            rope_sin,
+            max_positions,
+        })
+    }
+
+    pub fn stream(&self) -> &std::sync::Arc<CudaStream> {
+        &self.gpu.stream
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// Device bytes of one sequence's step buffers (activations, logits).
+    pub fn step_bytes_per_sequence(&self) -> usize {
+        let c = &self.config;
+        let qkv = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
+        4 * (2 * c.embedding + qkv + 2 * c.feed_forward + c.vocab)
+            + 2 * (c.embedding + qkv + c.q_heads * c.head_dim + c.feed_forward)
+            + 4 * 4
+    }
+}
+
+/// What a step time is spent on (CUDA events between launches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Share {
+    Attention,
+    Append,
+    Matmul,
+    Rest,
+}
+
+/// Events recorded after each launch of an eager step, each interval charged to the launch
+/// that ends it.
+pub struct Profiler {
+    start: CudaEvent,
+    marks: Vec<(Share, CudaEvent)>,
+}
+
+impl Profiler {
+    pub fn start(gpu: &Gpu) -> Result<Self> {
+        let start = gpu
+            .context
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        start.record(&gpu.stream)?;
+        Ok(Self {
+            start,
+            marks: Vec::new(),
+        })
+    }
+
+    fn mark(&mut self, gpu: &Gpu, share: Share) -> Result<()> {
+        let e = gpu
+            .context
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        e.record(&gpu.stream)?;
+        self.marks.push((share, e));
+        Ok(())
+    }
+
+    /// Milliseconds per share, and the total (waits for the step).
+    pub fn finish(self) -> Result<(Vec<(Share, f64)>, f64)> {
+        let Some((_, last)) = self.marks.last() else {
+            return Ok((Vec::new(), 0.0));
+        };
+        last.synchronize()?;
+        let mut totals: std::collections::BTreeMap<Share, f64> = Default::default();
+        let mut previous = &self.start;
+        for (share, e) in &self.marks {
+            *totals.entry(*share).or_default() += previous.elapsed_ms(e)? as f64;
+            previous = e;
+        }
+        let total = self.start.elapsed_ms(last)? as f64;
+        Ok((totals.into_iter().collect(), total))
+    }
+}
+
+struct StepBuffers {
+    tokens: CudaSlice<i32>,
+    targets: CudaSlice<i32>,
+    x: CudaSlice<f32>,
+    delta: CudaSlice<f32>,
+    h: CudaSlice<u16>,
+    qkv: CudaSlice<f32>,
+    q: CudaSlice<u16>,
+    k: CudaSlice<u16>,
+    v: CudaSlice<u16>,
+    attn: CudaSlice<u16>,
+    gate_up: CudaSlice<f32>,
+    act: CudaSlice<u16>,
+    logits: CudaSlice<f32>,
+}
+
+impl StepBuffers {
+    fn new(stream: &std::sync::Arc<CudaStream>, c: &LlamaConfig, rows: usize) -> Result<Self> {
+        let qkv = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
+        Ok(Self {
+            tokens: stream.alloc_zeros(rows)?,
+            targets: stream.alloc_zeros(rows)?,
+            x: stream.alloc_zeros(rows * c.embedding)?,
+            delta: stream.alloc_zeros(rows * c.embedding)?,
+            h: stream.alloc_zeros(rows * c.embedding)?,
+            qkv: stream.alloc_zeros(rows * qkv)?,
+            q: stream.alloc_zeros(rows * c.q_heads * c.head_dim)?,
+            k: stream.alloc_zeros(rows * c.kv_heads * c.head_dim)?,
+            v: stream.alloc_zeros(rows * c.kv_heads * c.head_dim)?,
+            attn: stream.alloc_zeros(rows * c.q_heads * c.head_dim)?,
+            gate_up: stream.alloc_zeros(rows * 2 * c.feed_forward)?,
+            act: stream.alloc_zeros(rows * c.feed_forward)?,
+            logits: stream.alloc_zeros(rows * c.vocab)?,
+        })
+    }
+}
+
+/// Teacher forcing: the windows on the device and the NLL of every scored position.
+struct Teacher {
+    windows: CudaSlice<i32>,
+    nll: CudaSlice<f32>,
+    stride: usize,
+}
+
+/// The pair of graphs that replays decode steps: one per parity of the VQ cache's
+/// double-buffered lengths (the FP16 cache needs one; the pair costs nothing).
+struct StepGraphs {
+    graphs: Vec<CudaGraph>,
+    next: usize,
+    steps_left: usize,
+}
+
+pub struct Session<'e> {
+    engine: &'e Engine,
+    cache: Box<dyn KvCache + 'e>,
+    batch: usize,
+    buffers: StepBuffers,
+    positions: CudaSlice<i32>,
+    positions_host: Vec<usize>,
+    teacher: Option<Teacher>,
+    graphs: Option<StepGraphs>,
+    /// An eager step has run (kernels loaded, workspaces sized): capture is safe.
+    warmed: bool,
+    /// Steps one captured graph pair serves before it is captured again (launch geometry
+    /// is planned for the longest sequence it will meet).
+    pub horizon: usize,
+}
+
+impl<'e> Session<'e> {
+    /// An empty batch over `cache` (its shape gives the batch and the capacity).
+    pub fn new(engine: &'e Engine, cache: Box<dyn KvCache + 'e>) -> Result<Self> {
+        let s = cache.shape();
+        let c = &engine.config;
+        if (s.layers, s.q_heads, s.kv_heads, s.head_dim)
+            != (c.layers, c.q_heads, c.kv_heads, c.head_dim)
+        {
+            return Err(EngineError::Invalid(format!(
+                "cache for {} layers, {}/{} heads of dim {}; the model has {}, {}/{}, {}",
+                s.layers,
+                s.q_heads,
+                s.kv_heads,
+                s.head_dim,
+                c.layers,
+                c.q_heads,
+                c.kv_heads,
+                c.head_dim
+            )));
+        }
+        if s.capacity > engine.max_positions {
+            return Err(EngineError::Invalid(format!(
+                "a cache of {} tokens per sequence needs RoPE tables that long; the engine covers {} (EngineOptions::max_positions)",
+                s.capacity, engine.max_positions
+            )));
+        }
+        let st = engine.stream();
+        Ok(Self {
+            buffers: StepBuffers::new(st, c, s.batch)?,
+            positions: st.alloc_zeros(s.batch)?,
+            positions_host: vec![0; s.batch],
+            batch: s.batch,
+            engine,
+            cache,
+            teacher: None,
+            graphs: None,
+            warmed: false,
+            horizon: 256,
+        })
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn cache(&self) -> &dyn KvCache {
+        self.cache.as_ref()
+    }
+
+    pub fn positions(&self) -> &[usize] {
+        &self.positions_host
+    }
+
+    /// Device bytes of the step buffers and the cache.
+    pub fn device_bytes(&self) -> usize {
+        self.batch * self.engine.step_bytes_per_sequence() + self.cache.device_bytes()
+    }
+
+    fn longest(&self) -> usize {
+        self.positions_host.iter().copied().max().unwrap_or(0)
+    }
+
+    fn check_room(&self, steps: usize) -> Result<()> {
+        let capacity = self.cache.shape().capacity;
+        if self.longest() + steps > capacity {
+            return Err(EngineError::Invalid(format!(
+                "{steps} more tokens would make a sequence {} tokens long; the cache holds {capacity}",
+                self.longest() + steps
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets every sequence to `len` cached tokens of noise and random next tokens
+    /// (benchmarks).
+    pub fn fill_for_benchmark(&mut self, len: usize) -> Result<()> {
+        let e = self.engine;
+        self.cache.fill_for_benchmark(&e.gpu, &e.kernels, len)?;
+        self.positions_host = vec![len; self.batch];
+        let st = e.stream();
+        st.memcpy_htod(&vec![len as i32; self.batch], &mut self.positions)?;
+        let vocab = e.config.vocab as u64;
+        let tokens: Vec<i32> = (0..self.batch as u64)
+            .map(|i| ((i * 2654435761) % vocab) as i32)
+            .collect();
+        st.memcpy_htod(&tokens, &mut self.buffers.tokens)?;
+        self.graphs = None;
+        Ok(())
+    }
+
+    /// Teacher forcing over `windows` (one per sequence, all of one length): each step feeds
+    /// a sequence its window's token at its position and scores the next one.
+    pub fn teacher_force(&mut self, windows: &[&[u32]]) -> Result<()> {
+        let len = windows.first().map_or(0, |w| w.len());
+        if windows.len() != self.batch || windows.iter().any(|w| w.len() != len) || len < 2 {
+            return Err(EngineError::Invalid(format!(
+                "teacher forcing needs {} windows of one length (at least 2 tokens)",
+                self.batch
+            )));
+        }
+        if len > self.cache.shape().capacity {
+            return Err(EngineError::Invalid(format!(
+                "windows of {len} tokens do not fit a cache of {}",
+                self.cache.shape().capacity
+            )));
+        }
+        let flat: Vec<i32> = windows
+            .iter()
+            .flat_map(|w| w.iter().map(|&t| t as i32))
+            .collect();
+        let st = self.engine.stream();
+        self.teacher = Some(Teacher {
+            windows: st.clone_htod(&flat)?,
+            nll: st.alloc_zeros(self.batch * len)?,
+            stride: len,
+        });
+        Ok(())
+    }
+
+    /// The NLL of every scored position, `[batch, window]` (position `p` holds the NLL of
+    /// token `p + 1` given tokens `0..=p`).
+    pub fn nll(&self) -> Result<Vec<f32>> {
+        let t = self
+            .teacher
+            .as_ref()
+            .ok_or_else(|| EngineError::Invalid("the session is not teacher-forced".into()))?;
+        Ok(self.engine.stream().clone_dtoh(&t.nll)?)
+    }
+
+    /// The last step's logits, `[batch, vocab]`.
+    pub fn logits(&self) -> Result<Vec<f32>> {
+        Ok(self.engine.stream().clone_dtoh(&self.buffers.logits)?)
+    }
+
+    /// The tokens the next step feeds (the last greedy picks), one per sequence.
+    pub fn next_tokens(&self) -> Result<Vec<u32>> {
+        let t = self.engine.stream().clone_dtoh(&self.buffers.tokens)?;
+        Ok(t.into_iter().map(|x| x as u32).collect())
+    }
+
+    /// The prompts (one per sequence, all of one length) through the model in chunks of
+    /// `chunk` tokens with FP16 causal attention over an FP16 staging copy of their K/V;
+    /// then each layer's K/V goes to the cache (bulk-quantized by the VQ cache), the last
+    /// position's logits are kept and its greedy pick is the next token.
+    pub fn prefill(&mut self, prompts: &[&[u32]], chunk: usize) -> Result<()> {
+        let e = self.engine;
+        let c = &e.config;
+        let st = e.stream();
+        let b = self.batch;
+        let t_len = prompts.first().map_or(0, |p| p.len());
+        if prompts.len() != b || prompts.iter().any(|p| p.len() != t_len) || t_len == 0 {
+            return Err(EngineError::Invalid(format!(
+                "prefill takes {b} prompts of one length (at least 1 token)"
+            )));
+        }
+        if self.longest() != 0 {
+            return Err(EngineError::Invalid(
+                "prefill starts an empty session".into(),
+            ));
+        }
+        self.check_room(t_len)?;
+        if let Some(&bad) = prompts
+            .iter()
+            .flat_map(|p| p.iter())
+            .find(|&&t| t as usize >= c.vocab)
+        {
+            return Err(EngineError::Invalid(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.vocab
+            )));
+        }
+        let (hq, hk, d, width) = (c.q_heads, c.kv_heads, c.head_dim, c.embedding);
+        let qkv_width = (hq + 2 * hk) * d;
+        let eps = c.rms_eps as f32;
+        let n_max = chunk.max(1).min(t_len);
+        let rows_max = b * n_max;
+        let mut staging_k = Vec::with_capacity(c.layers);
+        let mut staging_v = Vec::with_capacity(c.layers);
+        for _ in 0..c.layers {
+            staging_k.push(st.alloc_zeros::<u16>(b * hk * t_len * d)?);
+            staging_v.push(st.alloc_zeros::<u16>(b * hk * t_len * d)?);
+        }
+        let mut chunk_buf = StepBuffers::new(st, c, rows_max)?;
+        let k = &e.kernels;
+        let mut start = 0;
+        while start < t_len {
+            let n = n_max.min(t_len - start);
+            let rows = b * n;
+            let ids: Vec<i32> = prompts
+                .iter()
+                .flat_map(|p| p[start..start + n].iter().map(|&t| t as i32))
+                .collect();
+            let cb = &mut chunk_buf;
+            st.memcpy_htod(&ids, &mut cb.tokens)?;
+            k.embed(
+                st,
+                &e.weights.embedding,
+                &cb.tokens,
+                &mut cb.x,
+                rows,
+                width,
+                c.vocab,
+            )?;
+            for (l, w) in e.weights.layers.iter().enumerate() {
+                let delta = (l > 0).then_some(&cb.delta);
+                k.add_rms_norm(
+                    st,
+                    &mut cb.x,
+                    delta,
+                    &w.attn_norm,
+                    &mut cb.h,
+                    rows,
+                    width,
+                    eps,
+                )?;
+                e.blas.linear(
+                    st,
+                    &cb.h,
+                    &w.qkv,
+                    &mut cb.qkv,
+                    LinearShape {
+                        rows,
+                        n: qkv_width,
+                        k: width,
+                    },
+                    false,
+                )?;
+                k.rope_qkv(
+                    st,
+                    &cb.qkv,
+                    (&e.rope_cos, &e.rope_sin),
+                    &self.positions,
+                    (&mut cb.q, &mut cb.k, &mut cb.v),
+                    (hq, hk),
+                    (b, n),
+                )?;
+                k.kv_append(
+                    st,
+                    (&cb.k, &cb.v),
+                    (&mut staging_k[l], &mut staging_v[l]),
+                    &self.positions,
+                    (b, hk, n),
+                    t_len,
+                )?;
+                k.prefill_attention(
+                    st,
+                    &cb.q,
+                    (&staging_k[l], &staging_v[l]),
+                    &self.positions,
+                    &mut cb.attn,
+                    (b, hq, n, t_len),
+                )?;
+                e.blas.linear(
+                    st,
+                    &cb.attn,
+                    &w.out,
+                    &mut cb.delta,
+                    LinearShape {
+                        rows,
+                        n: width,
+                        k: hq * d,
+                    },
+                    false,
+                )?;
+                k.add_rms_norm(
+                    st,
+                    &mut cb.x,
+                    Some(&cb.delta),
+                    &w.ffn_norm,
+                    &mut cb.h,
+                    rows,
+                    width,
+                    eps,
+                )?;
+                e.blas.linear(
+                    st,
+                    &cb.h,
+                    &w.gate_up,
+                    &mut cb.gate_up,
+                    LinearShape {
+                        rows,
+                        n: 2 * c.feed_forward,
+                        k: width,
+                    },
+                    false,
+                )?;
+                k.silu_mul(st, &cb.gate_up, &mut cb.act, rows, c.feed_forward)?;
+                e.blas.linear(
+                    st,
+                    &cb.act,
+                    &w.down,
+                    &mut cb.delta,
+                    LinearShape {
+                        rows,
+                        n: width,
+                        k: c.feed_forward,
+                    },
+                    false,
+                )?;
+            }
+            if start + n == t_len {
+                k.add_rms_norm(
+                    st,
+                    &mut cb.x,
+                    Some(&cb.delta),
+                    &e.weights.final_norm,
+                    &mut cb.h,
+                    rows,
+                    width,
+                    eps,
+                )?;
+                for s in 0..b {
+                    let last = (s * n + n - 1) * width;
+                    st.memcpy_dtod(
+                        &cb.h.slice(last..last + width),
+                        &mut self.buffers.h.slice_mut(s * width..(s + 1) * width),
+                    )?;
+                }
+                let sb = &mut self.buffers;
+                e.blas.linear(
+                    st,
+                    &sb.h,
+                    e.weights.output(),
+                    &mut sb.logits,
+                    LinearShape {
+                        rows: b,
+                        n: c.vocab,
+                        k: width,
+                    },
+                    false,
+                )?;
+                k.argmax(st, &sb.logits, &mut sb.tokens, b, c.vocab)?;
+            }
+            k.advance_positions(st, &mut self.positions, b, n)?;
+            self.positions_host.iter_mut().for_each(|p| *p += n);
+            start += n;
+        }
+        for l in 0..c.layers {
+            self.cache
+                .load_prompt(&e.gpu, l, &staging_k[l], &staging_v[l], t_len)?;
+        }
+        self.graphs = None;
+        st.synchronize()?;
+        Ok(())
+    }
+
+    /// The launches of one decode step (see the module doc). `plan_len` bounds the tokens a
+    /// sequence holds when they run.
+    fn launch_step(&mut self, plan_len: usize, mut profiler: Option<&mut Profiler>) -> Result<()> {
+        let e = self.engine;
+        let c = &e.config;
+        let st = e.stream();
+        let k = &e.kernels;
+        let b = self.batch;
+        let (hq, hk, d, width) = (c.q_heads, c.kv_heads, c.head_dim, c.embedding);
+        let qkv_width = (hq + 2 * hk) * d;
+        let eps = c.rms_eps as f32;
+        let gpu = &e.gpu;
+        let mut mark = |share: Share| -> Result<()> {
+            match profiler.as_deref_mut() {
+                Some(p) => p.mark(gpu, share),
+                None => Ok(()),
+            }
+        };
+        let buf = &mut self.buffers;
+        if let Some(t) = &self.teacher {
+            k.gather_step_tokens(
+                st,
+                &t.windows,
+                &self.positions,
+                (&mut buf.tokens, &mut buf.targets),
+                b,
+                t.stride,
+            )?;
+        }
+        k.embed(
+            st,
+            &e.weights.embedding,
+            &buf.tokens,
+            &mut buf.x,
+            b,
+            width,
+            c.vocab,
+        )?;
+        mark(Share::Rest)?;
+        for (l, w) in e.weights.layers.iter().enumerate() {
+            let delta = (l > 0).then_some(&buf.delta);
+            k.add_rms_norm(
+                st,
+                &mut buf.x,
+                delta,
+                &w.attn_norm,
+                &mut buf.h,
+                b,
+                width,
+                eps,
+            )?;
+            mark(Share::Rest)?;
+            e.blas.linear(
+                st,
+                &buf.h,
+                &w.qkv,
+                &mut buf.qkv,
+                LinearShape {
+                    rows: b,
+                    n: qkv_width,
+                    k: width,
+                },
+                false,
+            )?;
+            mark(Share::Matmul)?;
+            k.rope_qkv(
+                st,
+                &buf.qkv,
+                (&e.rope_cos, &e.rope_sin),
+                &self.positions,
+                (&mut buf.q, &mut buf.k, &mut buf.v),
+                (hq, hk),
+                (b, 1),
+            )?;
+            mark(Share::Rest)?;
+            self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
+            mark(Share::Append)?;
+            self.cache
+                .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
+            mark(Share::Attention)?;
+            e.blas.linear(
+                st,
+                &buf.attn,
+                &w.out,
+                &mut buf.delta,
+                LinearShape {
+                    rows: b,
+                    n: width,
+                    k: hq * d,
+                },
+                false,
+            )?;
+            mark(Share::Matmul)?;
+            k.add_rms_norm(
+                st,
+                &mut buf.x,
+                Some(&buf.delta),
+                &w.ffn_norm,
+                &mut buf.h,
+                b,
+                width,
+                eps,
+            )?;
+            mark(Share::Rest)?;
+            e.blas.linear(
+                st,
+                &buf.h,
+                &w.gate_up,
+                &mut buf.gate_up,
+                LinearShape {
+                    rows: b,
+                    n: 2 * c.feed_forward,
+                    k: width,
+                },
+                false,
+            )?;
+            mark(Share::Matmul)?;
+            k.silu_mul(st, &buf.gate_up, &mut buf.act, b, c.feed_forward)?;
+            mark(Share::Rest)?;
+            e.blas.linear(
+                st,
+                &buf.act,
+                &w.down,
+                &mut buf.delta,
+                LinearShape {
+                    rows: b,
+                    n: width,
+                    k: c.feed_forward,
+                },
+                false,
+            )?;
+            mark(Share::Matmul)?;
+        }
+        k.add_rms_norm(
+            st,
+            &mut buf.x,
+            Some(&buf.delta),
+            &e.weights.final_norm,
+            &mut buf.h,
+            b,
+            width,
+            eps,
+        )?;
+        mark(Share::Rest)?;
+        e.blas.linear(
+            st,
+            &buf.h,
+            e.weights.output(),
+            &mut buf.logits,
+            LinearShape {
+                rows: b,
+                n: c.vocab,
+                k: width,
+            },
+            false,
+        )?;
+        mark(Share::Matmul)?;
+        match &mut self.teacher {
+            Some(t) => k.token_nll(
+                st,
+                &buf.logits,
+                &buf.targets,
+                &self.positions,
+                &mut t.nll,
+                b,
+                c.vocab,
+                t.stride,
+            )?,
+            None => k.argmax(st, &buf.logits, &mut buf.tokens, b, c.vocab)?,
+        }
+        k.advance_positions(st, &mut self.positions, b, 1)?;
+        mark(Share::Rest)?;
+        Ok(())
+    }
+
+    fn after_step(&mut self) {
+        self.positions_host.iter_mut().for_each(|p| *p += 1);
+    }
+
+    /// One decode step. With `graph`, it replays a captured graph (capturing a pair first when
+    /// none is left); the first step of a session runs eagerly either way.
+    pub fn step(&mut self, graph: bool) -> Result<()> {
+        self.check_room(1)?;
+        if graph && self.warmed {
+            if self.graphs.as_ref().is_none_or(|g| g.steps_left == 0) {
+                self.capture()?;
+            }
+            let g = self.graphs.as_mut().expect("captured above");
+            g.graphs[g.next].launch()?;
+            g.next = (g.next + 1) % g.graphs.len();
+            g.steps_left -= 1;
+            self.cache.replayed()?;
+        } else {
+            self.graphs = None;
+            self.cache.leave_graphs();
+            let plan = self.longest() + 1;
+            self.launch_step(plan, None)?;
+            self.warmed = true;
+        }
+        self.after_step();
+        Ok(())
+    }
+
+    /// One eager step with events after every launch: milliseconds per share and in total.
+    pub fn profiled_step(&mut self) -> Result<(Vec<(Share, f64)>, f64)> {
+        self.check_room(1)?;
+        self.graphs = None;
+        self.cache.leave_graphs();
+        let plan = self.longest() + 1;
+        let mut profiler = Profiler::start(&self.engine.gpu)?;
+        self.launch_step(plan, Some(&mut profiler))?;
+        self.warmed = true;
+        self.after_step();
+        profiler.finish()
+    }
+
+    /// Captures the step pair for the next `horizon` steps (fewer near the capacity).
+    fn capture(&mut self) -> Result<()> {
+        // The previous pair's last replays may still be queued: let them finish before their
+        // executables go (the host otherwise runs up to a whole horizon ahead). One wait per
+        // horizon costs nothing measurable.
+        if self.graphs.is_some() {
+            self.engine.stream().synchronize()?;
+        }
+        self.graphs = None;
+        let capacity = self.cache.shape().capacity;
+        let horizon = self.horizon.max(1).min(capacity - self.longest());
+        let plan = self.longest() + horizon;
+        let st = self.engine.stream().clone();
+        self.cache.prepare_graphs(&self.engine.gpu, horizon)?;
+        self.cache.save_host();
+        let mut graphs = Vec::with_capacity(2);
+        let mut failure = None;
+        for _ in 0..horizon.min(2) {
+            if let Err(e) = st.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED) {
+                failure = Some(EngineError::from(e));
+                break;
+            }
+            let launched = self.launch_step(plan, None);
+            let captured = st.end_capture(CUgraphInstantiate_flags(0));
+            match (launched, captured) {
+                (Ok(()), Ok(Some(g))) => graphs.push(g),
+                (Err(e), _) => {
+                    failure = Some(e);
+                    break;
+                }
+                (Ok(()), Err(e)) => {
+                    failure = Some(e.into());
+                    break;
+                }
+                (Ok(()), Ok(None)) => {
+                    failure = Some(EngineError::Invalid(
+                        "stream capture produced no graph".into(),
+                    ));
+                    break;
+                }
+            }
+        }
+        self.cache.restore_host();
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for g in &graphs {
+            g.upload()?;
+        }
+        self.graphs = Some(StepGraphs {
+            graphs,
+            next: 0,
+            steps_left: horizon,
+        });
+        Ok(())
+    }
+
+    /// Waits for the stream.
+    pub fn synchronize(&self) -> Result<()> {
+        Ok(self.engine.stream().synchronize()?)
+    }
+}

@@ -1,0 +1,455 @@
+//! The forward kernels (`vecinfer_codegen::forward`), compiled once (NVRTC, cached) and
+//! launched with typed arguments.
+
+use crate::error::{EngineError, Result};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use vecinfer_codegen::{ForwardConfig, emit_forward};
+use vecinfer_runtime::{Gpu, compile};
+
+/// Threads of the row-wise kernels (norm, RoPE, SiLU, NLL, argmax, gather).
+const ROW_THREADS: u32 = 256;
+
+#[derive(Clone)]
+pub struct ForwardKernels {
+    pub config: ForwardConfig,
+    embed_tokens: CudaFunction,
+    add_rms_norm: CudaFunction,
+    rope_qkv: CudaFunction,
+    silu_mul: CudaFunction,
+    token_nll: CudaFunction,
+    argmax_rows: CudaFunction,
+    gather_step_tokens: CudaFunction,
+    advance_positions: CudaFunction,
+    kv_append_fp16: CudaFunction,
+    decode_attention_fp16: CudaFunction,
+    decode_merge: CudaFunction,
+    prefill_attention_fp16: CudaFunction,
+    fill_random: CudaFunction,
+}
+
+fn rows_config(rows: usize, threads: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (rows as u32, 1, 1),
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+fn int(x: usize) -> i32 {
+    i32::try_from(x).expect("sizes checked by the caller fit in i32")
+}
+
+/// No decode-attention split covers fewer tokens (the merge's cost per split).
+const MIN_TOKENS_PER_SPLIT: usize = 256;
+
+/// The decode attention's split plan: `splits` blocks per (sequence, KV head), each over
+/// `tokens_per_split` slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeSplit {
+    pub splits: usize,
+    pub tokens_per_split: usize,
+}
+
+fn wanted_splits(sm_count: usize, pairs: usize) -> usize {
+    (2 * 4 * sm_count).div_ceil(pairs.max(1)).max(1)
+}
+
+/// Split plan of the decode attention for `pairs` (sequence, KV head) pairs over at most
+/// `longest` tokens: enough blocks for about two waves of `sm_count` SMs at 4 blocks each, no
+/// split under `MIN_TOKENS_PER_SPLIT` tokens, split sizes a multiple of a loop iteration.
+pub fn plan_decode_split(
+    config: &ForwardConfig,
+    sm_count: usize,
+    pairs: usize,
+    longest: usize,
+) -> DecodeSplit {
+    let step = config.decode_tokens_per_iteration();
+    let longest = longest.max(1);
+    let per_split = longest
+        .div_ceil(wanted_splits(sm_count, pairs))
+        .max(MIN_TOKENS_PER_SPLIT)
+        .next_multiple_of(step);
+    DecodeSplit {
+        splits: longest.div_ceil(per_split),
+        tokens_per_split: per_split,
+    }
+}
+
+/// The most splits [`plan_decode_split`] plans for any length up to `capacity`: a split covers
+/// at least `longest / wanted` and at least `MIN_TOKENS_PER_SPLIT` tokens.
+pub fn max_decode_splits(sm_count: usize, pairs: usize, capacity: usize) -> usize {
+    wanted_splits(sm_count, pairs).min(capacity.max(1).div_ceil(MIN_TOKENS_PER_SPLIT))
+}
+
+impl ForwardKernels {
+    pub fn new(gpu: &Gpu, config: ForwardConfig) -> Result<Self> {
+        let emitted = emit_forward(&config)?;
+        let ptx = compile(&emitted.source, gpu.arch, "forward")?;
+        let module = gpu.context.load_module(ptx)?;
+        let f = |name: &str| module.load_function(name);
+        Ok(Self {
+            config,
+            embed_tokens: f("embed_tokens")?,
+            add_rms_norm: f("add_rms_norm")?,
+            rope_qkv: f("rope_qkv")?,
+            silu_mul: f("silu_mul")?,
+            token_nll: f("token_nll")?,
+            argmax_rows: f("argmax_rows")?,
+            gather_step_tokens: f("gather_step_tokens")?,
+            advance_positions: f("advance_positions")?,
+            kv_append_fp16: f("kv_append_fp16")?,
+            decode_attention_fp16: f("decode_attention_fp16")?,
+            decode_merge: f("decode_merge")?,
+            prefill_attention_fp16: f("prefill_attention_fp16")?,
+            fill_random: f("fill_random")?,
+        })
+    }
+
+    /// See [`plan_decode_split`].
+    pub fn decode_split(&self, sm_count: usize, pairs: usize, longest: usize) -> DecodeSplit {
+        plan_decode_split(&self.config, sm_count, pairs, longest)
+    }
+
+    /// See [`max_decode_splits`].
+    pub fn max_decode_splits(&self, sm_count: usize, pairs: usize, capacity: usize) -> usize {
+        max_decode_splits(sm_count, pairs, capacity)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn embed(
+        &self,
+        stream: &CudaStream,
+        table: &CudaSlice<u16>,
+        tokens: &CudaSlice<i32>,
+        x: &mut CudaSlice<f32>,
+        rows: usize,
+        width: usize,
+        vocab: usize,
+    ) -> Result<()> {
+        let (w, v) = (int(width), int(vocab));
+        let mut b = stream.launch_builder(&self.embed_tokens);
+        b.arg(table).arg(tokens).arg(x).arg(&w).arg(&v);
+        // SAFETY: table is [vocab, width], tokens [rows], x [rows, width] (the engine's buffers).
+        unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_rms_norm(
+        &self,
+        stream: &CudaStream,
+        x: &mut CudaSlice<f32>,
+        delta: Option<&CudaSlice<f32>>,
+        weight: &CudaSlice<f32>,
+        out: &mut CudaSlice<u16>,
+        rows: usize,
+        width: usize,
+        eps: f32,
+    ) -> Result<()> {
+        let null = 0u64;
+        let w = int(width);
+        let mut b = stream.launch_builder(&self.add_rms_norm);
+        b.arg(x);
+        match delta {
+            Some(d) => b.arg(d),
+            None => b.arg(&null),
+        };
+        b.arg(weight).arg(out).arg(&w).arg(&eps);
+        // SAFETY: x, delta [rows, width] f32, weight [width], out [rows, width] fp16.
+        unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn rope_qkv(
+        &self,
+        stream: &CudaStream,
+        qkv: &CudaSlice<f32>,
+        rope: (&CudaSlice<f32>, &CudaSlice<f32>),
+        positions: &CudaSlice<i32>,
+        (q, k, v): (
+            &mut CudaSlice<u16>,
+            &mut CudaSlice<u16>,
+            &mut CudaSlice<u16>,
+        ),
+        (q_heads, kv_heads): (usize, usize),
+        (seqs, chunk): (usize, usize),
+    ) -> Result<()> {
+        let (hq, hk, c) = (int(q_heads), int(kv_heads), int(chunk));
+        let mut b = stream.launch_builder(&self.rope_qkv);
+        b.arg(qkv)
+            .arg(rope.0)
+            .arg(rope.1)
+            .arg(positions)
+            .arg(q)
+            .arg(k)
+            .arg(v)
+            .arg(&hq)
+            .arg(&hk)
+            .arg(&c);
+        // SAFETY: qkv [seqs * chunk, (hq + 2 hk) D]; q, k, v hold seqs * heads * chunk * D;
+        // the angle tables cover every position (checked by the engine).
+        unsafe { b.launch(rows_config(seqs * chunk, ROW_THREADS)) }?;
+        Ok(())
+    }
+
+    pub fn silu_mul(
+        &self,
+        stream: &CudaStream,
+        gate_up: &CudaSlice<f32>,
+        out: &mut CudaSlice<u16>,
+        rows: usize,
+        width: usize,
+    ) -> Result<()> {
+        let w = int(width);
+        let mut b = stream.launch_builder(&self.silu_mul);
+        b.arg(gate_up).arg(out).arg(&w);
+        // SAFETY: gate_up [rows, 2 width] f32, out [rows, width] fp16.
+        unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn token_nll(
+        &self,
+        stream: &CudaStream,
+        logits: &CudaSlice<f32>,
+        targets: &CudaSlice<i32>,
+        positions: &CudaSlice<i32>,
+        nll: &mut CudaSlice<f32>,
+        rows: usize,
+        vocab: usize,
+        stride: usize,
+    ) -> Result<()> {
+        let (v, s) = (int(vocab), int(stride));
+        let mut b = stream.launch_builder(&self.token_nll);
+        b.arg(logits)
+            .arg(targets)
+            .arg(positions)
+            .arg(nll)
+            .arg(&v)
+            .arg(&s);
+        // SAFETY: logits [rows, vocab]; nll [rows, stride] with positions < stride.
+        unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
+        Ok(())
+    }
+
+    pub fn argmax(
+        &self,
+        stream: &CudaStream,
+        logits: &CudaSlice<f32>,
+        out: &mut CudaSlice<i32>,
+        rows: usize,
+        vocab: usize,
+    ) -> Result<()> {
+        let v = int(vocab);
+        let mut b = stream.launch_builder(&self.argmax_rows);
+        b.arg(logits).arg(out).arg(&v);
+        // SAFETY: logits [rows, vocab], out [rows].
+        unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
+        Ok(())
+    }
+
+    pub fn gather_step_tokens(
+        &self,
+        stream: &CudaStream,
+        windows: &CudaSlice<i32>,
+        positions: &CudaSlice<i32>,
+        (tokens, targets): (&mut CudaSlice<i32>, &mut CudaSlice<i32>),
+        rows: usize,
+        stride: usize,
+    ) -> Result<()> {
+        let (r, s) = (int(rows), int(stride));
+        let mut b = stream.launch_builder(&self.gather_step_tokens);
+        b.arg(windows)
+            .arg(positions)
+            .arg(tokens)
+            .arg(targets)
+            .arg(&r)
+            .arg(&s);
+        // SAFETY: windows [rows, stride]; the kernel guards rows.
+        unsafe { b.launch(LaunchConfig::for_num_elems(rows as u32)) }?;
+        Ok(())
+    }
+
+    pub fn advance_positions(
+        &self,
+        stream: &CudaStream,
+        positions: &mut CudaSlice<i32>,
+        rows: usize,
+        by: usize,
+    ) -> Result<()> {
+        let (r, n) = (int(rows), int(by));
+        let mut b = stream.launch_builder(&self.advance_positions);
+        b.arg(positions).arg(&r).arg(&n);
+        // SAFETY: positions [rows]; the kernel guards rows.
+        unsafe { b.launch(LaunchConfig::for_num_elems(rows as u32)) }?;
+        Ok(())
+    }
+
+    /// New K/V `[seqs, kv_heads, count, D]` into an FP16 cache `[seqs, kv_heads, capacity, D]`
+    /// at slots `positions[s] + t`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn kv_append(
+        &self,
+        stream: &CudaStream,
+        (new_keys, new_values): (&CudaSlice<u16>, &CudaSlice<u16>),
+        (keys, values): (&mut CudaSlice<u16>, &mut CudaSlice<u16>),
+        positions: &CudaSlice<i32>,
+        (seqs, kv_heads, count): (usize, usize, usize),
+        capacity: usize,
+    ) -> Result<()> {
+        let d = self.config.head_dim;
+        if new_keys.len() < seqs * kv_heads * count * d
+            || keys.len() != seqs * kv_heads * capacity * d
+        {
+            return Err(EngineError::Invalid(format!(
+                "kv append: {} new values for [{seqs}, {kv_heads}, {count}, {d}], cache of {} for capacity {capacity}",
+                new_keys.len(),
+                keys.len()
+            )));
+        }
+        let (n, cap) = (int(count), int(capacity));
+        let mut b = stream.launch_builder(&self.kv_append_fp16);
+        b.arg(new_keys)
+            .arg(new_values)
+            .arg(keys)
+            .arg(values)
+            .arg(positions)
+            .arg(&n)
+            .arg(&cap);
+        let config = LaunchConfig {
+            grid_dim: (count as u32, kv_heads as u32, seqs as u32),
+            block_dim: ((d / 8) as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: sizes checked above; the kernel drops slots past the capacity.
+        unsafe { b.launch(config) }?;
+        Ok(())
+    }
+
+    /// Split-K decode attention over an FP16 cache (slots `0..=positions[s]`) and its merge
+    /// into `out` `[seqs, q_heads, D]` fp16. `partial` is scratch of at least
+    /// `seqs * q_heads * splits * (D + 2)` floats.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_attention(
+        &self,
+        stream: &CudaStream,
+        query: &CudaSlice<u16>,
+        (keys, values): (&CudaSlice<u16>, &CudaSlice<u16>),
+        positions: &CudaSlice<i32>,
+        partial: &mut CudaSlice<f32>,
+        out: &mut CudaSlice<u16>,
+        (seqs, kv_heads, capacity): (usize, usize, usize),
+        plan: DecodeSplit,
+    ) -> Result<()> {
+        let c = self.config;
+        let rows = seqs * kv_heads * c.group;
+        let need = rows * plan.splits * (c.head_dim + 2);
+        if partial.len() < need || query.len() < rows * c.head_dim || out.len() < rows * c.head_dim
+        {
+            return Err(EngineError::Invalid(format!(
+                "decode attention: scratch {} < {need} floats or query/output smaller than {rows} rows",
+                partial.len()
+            )));
+        }
+        let (partial_out, mut rest) = partial.split_at_mut(rows * plan.splits * c.head_dim);
+        let (mut partial_max, mut rest) = rest.split_at_mut(rows * plan.splits);
+        let mut partial_sum = rest.slice_mut(0..rows * plan.splits);
+        let mut partial_out = partial_out;
+        let (cap, per_split) = (int(capacity), int(plan.tokens_per_split));
+        let mut b = stream.launch_builder(&self.decode_attention_fp16);
+        b.arg(query)
+            .arg(keys)
+            .arg(values)
+            .arg(positions)
+            .arg(&mut partial_out)
+            .arg(&mut partial_max)
+            .arg(&mut partial_sum)
+            .arg(&cap)
+            .arg(&per_split);
+        let config = LaunchConfig {
+            grid_dim: (plan.splits as u32, kv_heads as u32, seqs as u32),
+            block_dim: (c.decode_threads(), 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the cache is [seqs, kv_heads, capacity, D] (the backend's), positions hold
+        // lengths within it, the scratch holds the plan's splits (checked above).
+        unsafe { b.launch(config) }?;
+        let splits = int(plan.splits);
+        let mut m = stream.launch_builder(&self.decode_merge);
+        m.arg(&mut partial_out)
+            .arg(&mut partial_max)
+            .arg(&mut partial_sum)
+            .arg(out)
+            .arg(&splits);
+        // SAFETY: as above, rows of the merge = seqs * q_heads.
+        unsafe { m.launch(rows_config(rows, c.head_dim as u32)) }?;
+        Ok(())
+    }
+
+    /// Causal attention of a prefill chunk's queries `[seqs, q_heads, chunk, D]` at positions
+    /// `positions[s] + t` over an FP16 cache; `out` `[seqs, chunk, q_heads, D]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prefill_attention(
+        &self,
+        stream: &CudaStream,
+        query: &CudaSlice<u16>,
+        (keys, values): (&CudaSlice<u16>, &CudaSlice<u16>),
+        positions: &CudaSlice<i32>,
+        out: &mut CudaSlice<u16>,
+        (seqs, q_heads, chunk, capacity): (usize, usize, usize, usize),
+    ) -> Result<()> {
+        let c = self.config;
+        let (n, cap) = (int(chunk), int(capacity));
+        let mut b = stream.launch_builder(&self.prefill_attention_fp16);
+        b.arg(query)
+            .arg(keys)
+            .arg(values)
+            .arg(positions)
+            .arg(out)
+            .arg(&n)
+            .arg(&cap);
+        let config = LaunchConfig {
+            grid_dim: (
+                chunk.div_ceil(c.prefill_warps) as u32,
+                q_heads as u32,
+                seqs as u32,
+            ),
+            block_dim: (c.prefill_threads(), 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: query/out hold seqs * q_heads * chunk * D, the cache covers every position.
+        unsafe { b.launch(config) }?;
+        Ok(())
+    }
+
+    /// Hashed noise into a buffer (fp16 values in [-1, 1) with `halves`, else raw bits), for
+    /// benchmarks; `bytes` must be a multiple of 4.
+    pub fn fill_random<T>(
+        &self,
+        stream: &CudaStream,
+        data: &mut CudaSlice<T>,
+        seed: u32,
+        halves: bool,
+    ) -> Result<()> {
+        let bytes = data.len() * std::mem::size_of::<T>();
+        if !bytes.is_multiple_of(4) {
+            return Err(EngineError::Invalid(format!(
+                "fill_random: {bytes} bytes is not a whole number of 32-bit words"
+            )));
+        }
+        let words = (bytes / 4) as u64;
+        let flag = halves as i32;
+        let mut b = stream.launch_builder(&self.fill_random);
+        b.arg(data).arg(&words).arg(&seed).arg(&flag);
+        let config = LaunchConfig {
+            grid_dim: (1024, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the kernel writes `words` 32-bit words, all within `data`.
+        unsafe { b.launch(config) }?;
+        Ok(())
+    }
+}

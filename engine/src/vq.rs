@@ -1,0 +1,325 @@
+//! The VQ cache backend: the project's VQ kernels over the paged cache
+//! (`vecinfer_runtime::PagedKvCache`, one page pool and block table per sequence for all
+//! layers). Append is the GPU quantize-and-append kernel (the CPU reference's rules: sinks, the
+//! newest `residual` tokens in fp16, the oldest window token flushed into codes), attention the
+//! fused kernel, the prompt bulk-quantized.
+//!
+//! Eager steps begin a cache step at layer 0 (pages reserved, tables uploaded). Graph-captured
+//! steps run over a horizon whose pages are reserved before capture: the captured launches
+//! advance the lengths on the GPU, and the host counts each replayed step afterwards.
+
+use crate::error::{EngineError, Result};
+use crate::kernels::ForwardKernels;
+use crate::kv::{CacheShape, KvCache};
+use cudarc::driver::CudaSlice;
+use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method};
+use vecinfer_runtime::kv_cache::coded_tokens;
+use vecinfer_runtime::{
+    Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, Step, VqAppend, VqAttention,
+    Workspace,
+};
+
+/// Tokens per page of the engine's VQ cache (the tuner's page axis measured 64 to 512 within
+/// 2% of each other on the H100, bench/results/h100/paged).
+pub const PAGE_TOKENS: usize = 64;
+
+/// How the current step's lengths advance.
+enum Mode {
+    /// No step begun yet (or the last one ended).
+    Idle,
+    /// A host step: begun at layer 0's append.
+    Eager(Step),
+    /// Steps replayed from a graph: lengths advance on the GPU.
+    Device(Step),
+}
+
+pub struct VqCache {
+    config: KernelConfig,
+    layout: CacheLayout,
+    shape: CacheShape,
+    cache: PagedKvCache,
+    attention: VqAttention,
+    appender: VqAppend,
+    workspace: Workspace,
+    /// Batch entry `b` is sequence `ids[b]`.
+    ids: Vec<SequenceId>,
+    mode: Mode,
+}
+
+impl VqCache {
+    /// The default kernel config for the model's shape and the codebooks' codecs,
+    /// granularity and the method's key transform, on pages of [`PAGE_TOKENS`].
+    pub fn config_for(
+        set: &CodebookSet,
+        transform: KeyTransform,
+        shape: &CacheShape,
+    ) -> KernelConfig {
+        KernelConfig {
+            granularity: set.meta.granularity,
+            transform,
+            layout: CodeLayout::Paged {
+                page_tokens: PAGE_TOKENS,
+            },
+            ..KernelConfig::default_for(
+                shape.head_dim,
+                shape.q_heads / shape.kv_heads,
+                set.meta.key_codec,
+                set.meta.value_codec,
+            )
+        }
+    }
+
+    /// A paged cache for `shape.batch` sequences of up to `shape.capacity` tokens with `set`'s
+    /// codebooks for `transform`, kernels compiled (cached).
+    pub fn new(
+        gpu: &Gpu,
+        set: &CodebookSet,
+        transform: KeyTransform,
+        shape: CacheShape,
+        layout: CacheLayout,
+    ) -> Result<Self> {
+        Self::with_config(
+            gpu,
+            set,
+            Self::config_for(set, transform, &shape),
+            shape,
+            layout,
+        )
+    }
+
+    pub fn with_config(
+        gpu: &Gpu,
+        set: &CodebookSet,
+        config: KernelConfig,
+        shape: CacheShape,
+        layout: CacheLayout,
+    ) -> Result<Self> {
+        let m = &set.meta;
+        if (m.layers, m.kv_heads, m.head_dim) != (shape.layers, shape.kv_heads, shape.head_dim) {
+            return Err(EngineError::Invalid(format!(
+                "codebooks are for {} layers × {} KV heads × dim {} ({}), the model has {} × {} × {}",
+                m.layers,
+                m.kv_heads,
+                m.head_dim,
+                m.model_id,
+                shape.layers,
+                shape.kv_heads,
+                shape.head_dim
+            )));
+        }
+        let Some(page_tokens) = config.layout.page_tokens() else {
+            return Err(EngineError::Invalid(format!(
+                "{config}: the engine's VQ cache is paged; give a paged kernel config"
+            )));
+        };
+        let pages = shape.batch * coded_tokens(layout, shape.capacity).div_ceil(page_tokens);
+        let mut cache = PagedKvCache::from_codebooks(
+            gpu,
+            set,
+            config.transform,
+            PagedCacheOptions {
+                page_tokens,
+                pool: PoolSize::Pages(pages.max(1)),
+                max_sequences: shape.batch,
+                window: layout,
+                shuffle_seed: None,
+            },
+        )?;
+        let ids = (0..shape.batch)
+            .map(|_| cache.add_sequence())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let attention = VqAttention::new(gpu, &config)?;
+        // Split scratch for the largest plan (a full cache), so that no launch allocates,
+        // inside a graph capture least of all.
+        let plan = attention.plan_for(
+            gpu,
+            shape.batch * shape.kv_heads,
+            coded_tokens(layout, shape.capacity),
+        );
+        let workspace = Workspace::with_capacity(
+            gpu,
+            shape.batch * shape.q_heads * plan.splits as usize,
+            shape.head_dim,
+        )?;
+        Ok(Self {
+            appender: VqAppend::new(gpu, &config)?,
+            attention,
+            workspace,
+            config,
+            layout,
+            shape,
+            cache,
+            ids,
+            mode: Mode::Idle,
+        })
+    }
+
+    pub fn kernel_config(&self) -> &KernelConfig {
+        &self.config
+    }
+
+    pub fn layout(&self) -> CacheLayout {
+        self.layout
+    }
+
+    /// The paged cache (for checks).
+    pub fn cache(&self) -> &PagedKvCache {
+        &self.cache
+    }
+
+    /// Batch entry `b`'s sequence in [`Self::cache`].
+    pub fn sequence(&self, b: usize) -> SequenceId {
+        self.ids[b]
+    }
+
+    fn step(&self) -> Result<Step> {
+        match self.mode {
+            Mode::Eager(s) | Mode::Device(s) => Ok(s),
+            Mode::Idle => Err(EngineError::Invalid(
+                "attention before any append: no cache step has begun".into(),
+            )),
+        }
+    }
+}
+
+impl KvCache for VqCache {
+    fn describe(&self) -> String {
+        format!(
+            "{} K {} V {} ({} codebooks), sinks {}, newest {} in fp16, {}",
+            Method::Vq(self.config.transform).name(),
+            self.config.key_codec,
+            self.config.value_codec,
+            self.config.granularity,
+            self.layout.sinks,
+            self.layout.residual,
+            self.config.layout
+        )
+    }
+
+    fn shape(&self) -> CacheShape {
+        self.shape
+    }
+
+    fn load_prompt(
+        &mut self,
+        gpu: &Gpu,
+        layer: usize,
+        keys: &CudaSlice<u16>,
+        values: &CudaSlice<u16>,
+        tokens: usize,
+    ) -> Result<()> {
+        if layer == 0 {
+            self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, tokens)?);
+        }
+        let step = self.step()?;
+        if step.count != tokens {
+            return Err(EngineError::Invalid(format!(
+                "layer {layer} loads {tokens} prompt tokens, layer 0 loaded {}",
+                step.count
+            )));
+        }
+        Ok(self
+            .cache
+            .append(gpu, &self.appender, &step, layer, keys, values)?)
+    }
+
+    fn append(
+        &mut self,
+        gpu: &Gpu,
+        layer: usize,
+        keys: &CudaSlice<u16>,
+        values: &CudaSlice<u16>,
+        _positions: &CudaSlice<i32>,
+    ) -> Result<()> {
+        match self.mode {
+            Mode::Device(step) if layer == 0 => self.cache.advance(gpu, &self.appender, &step)?,
+            Mode::Device(_) => {}
+            _ if layer == 0 => {
+                self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, 1)?);
+            }
+            _ => {}
+        }
+        let step = self.step()?;
+        Ok(self
+            .cache
+            .append(gpu, &self.appender, &step, layer, keys, values)?)
+    }
+
+    fn attend(
+        &mut self,
+        gpu: &Gpu,
+        layer: usize,
+        query: &CudaSlice<u16>,
+        out: &mut CudaSlice<u16>,
+        _positions: &CudaSlice<i32>,
+        plan_len: usize,
+    ) -> Result<()> {
+        let step = self.step()?;
+        let view = self.cache.view(&step, layer)?;
+        let planned =
+            coded_tokens(self.layout, plan_len.min(self.shape.capacity)).max(view.longest_coded());
+        let plan = self
+            .attention
+            .plan_for(gpu, self.shape.batch * self.shape.kv_heads, planned);
+        Ok(self
+            .attention
+            .attend_with_plan(gpu, view, query, out, &mut self.workspace, plan)?)
+    }
+
+    fn prepare_graphs(&mut self, gpu: &Gpu, horizon: usize) -> Result<()> {
+        self.mode = Mode::Device(self.cache.begin_device_steps(gpu, &self.ids, horizon)?);
+        Ok(())
+    }
+
+    fn leave_graphs(&mut self) {
+        if matches!(self.mode, Mode::Device(_)) {
+            self.mode = Mode::Idle;
+        }
+    }
+
+    // Captured launches change nothing on the host: lengths advance on the GPU.
+    fn save_host(&mut self) {}
+    fn restore_host(&mut self) {}
+
+    fn replayed(&mut self) -> Result<()> {
+        if let Mode::Device(step) = self.mode {
+            // Pages for the whole horizon were reserved before capture; a step past it is an
+            // error here rather than a write through stale tables.
+            self.cache.device_step_done(&step)?;
+        }
+        Ok(())
+    }
+
+    fn fill_for_benchmark(
+        &mut self,
+        gpu: &Gpu,
+        kernels: &ForwardKernels,
+        len: usize,
+    ) -> Result<()> {
+        self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, len)?);
+        let st = &gpu.stream;
+        for layer in 0..self.shape.layers {
+            let c = self.cache.contents_mut(layer)?;
+            let seed = 4 * layer as u32 + 1;
+            kernels.fill_random(st, c.key_codes, seed, false)?;
+            kernels.fill_random(st, c.value_codes, seed + 1, false)?;
+            kernels.fill_random(st, c.fp16_keys, seed + 2, true)?;
+            kernels.fill_random(st, c.fp16_values, seed + 3, true)?;
+        }
+        self.mode = Mode::Idle;
+        Ok(())
+    }
+
+    fn device_bytes(&self) -> usize {
+        self.cache.memory().total()
+    }
+
+    fn bytes_read_per_step(&self, len: usize) -> usize {
+        let s = self.shape;
+        let coded = coded_tokens(self.layout, len);
+        let fp16 = len - coded;
+        let row = self.config.key_row_bytes() + self.config.value_row_bytes();
+        s.layers * s.batch * s.kv_heads * (coded * row + fp16 * s.head_dim * 2 * 2)
+    }
+}

@@ -1,0 +1,264 @@
+// Runs the generated forward kernels on the CPU (simt.h) against naive double-precision
+// references. Built and run by `engine/tests/kernels_on_cpu.rs` for each emitted shape.
+#include "simt.h"
+#include FORWARD_SOURCE
+#include <algorithm>
+#include <random>
+
+static int failures = 0;
+static std::mt19937 rng(7);
+
+static void report(bool ok, const char* what, double value, double tolerance) {
+    std::printf("%s %s: %.3e (tolerance %.1e)\n", ok ? "PASS" : "FAIL", what, value, tolerance);
+    if (!ok) ++failures;
+}
+static float uniform(float scale) { return std::uniform_real_distribution<float>(-scale, scale)(rng); }
+static std::vector<unsigned short> random_halves(size_t n, float scale) {
+    std::vector<unsigned short> v(n);
+    for (auto& x : v) x = float_to_half(uniform(scale));
+    return v;
+}
+static double h(unsigned short x) { return half_to_float(x); }
+
+// softmax(q·K/sqrt(D)) V over `len` rows of K and V (fp16 rows of HEAD_DIM).
+static std::vector<double> attention(const double* q, const unsigned short* k, const unsigned short* v, int len) {
+    std::vector<double> s(len), out(HEAD_DIM, 0.0);
+    double m = -1e300, total = 0;
+    for (int j = 0; j < len; ++j) {
+        double dot = 0;
+        for (int i = 0; i < HEAD_DIM; ++i) dot += q[i] * h(k[j * HEAD_DIM + i]);
+        s[j] = dot / std::sqrt((double)HEAD_DIM);
+        m = std::max(m, s[j]);
+    }
+    for (int j = 0; j < len; ++j) { s[j] = std::exp(s[j] - m); total += s[j]; }
+    for (int j = 0; j < len; ++j)
+        for (int i = 0; i < HEAD_DIM; ++i) out[i] += s[j] / total * h(v[j * HEAD_DIM + i]);
+    return out;
+}
+
+static double relative_error(const std::vector<double>& want, const unsigned short* got) {
+    double diff = 0, norm = 0;
+    for (int i = 0; i < HEAD_DIM; ++i) {
+        diff += (h(got[i]) - want[i]) * (h(got[i]) - want[i]);
+        norm += want[i] * want[i];
+    }
+    return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
+}
+
+static void test_decode(int kv_heads, std::vector<int> lengths, int capacity, int tokens_per_split) {
+    const int batch = lengths.size(), q_heads = kv_heads * GROUP;
+    auto keys = random_halves((size_t)batch * kv_heads * capacity * HEAD_DIM, 2.0f);
+    auto values = random_halves(keys.size(), 1.0f);
+    auto query = random_halves((size_t)batch * q_heads * HEAD_DIM, 2.0f);
+    std::vector<int> positions;
+    for (int l : lengths) positions.push_back(l - 1);
+    const int splits = (capacity + tokens_per_split - 1) / tokens_per_split;
+    const size_t rows = (size_t)batch * q_heads;
+    std::vector<float> partial_out(rows * splits * HEAD_DIM, -7.0f), partial_max(rows * splits, -7.0f), partial_sum(rows * splits, -7.0f);
+    std::vector<unsigned short> out(rows * HEAD_DIM);
+    launch(dim3{(unsigned)splits, (unsigned)kv_heads, (unsigned)batch}, dim3{DECODE_THREADS}, decode_attention_fp16,
+           query.data(), keys.data(), values.data(), positions.data(), partial_out.data(), partial_max.data(),
+           partial_sum.data(), capacity, tokens_per_split);
+    launch(dim3{(unsigned)rows}, dim3{HEAD_DIM}, decode_merge, (const float*)partial_out.data(),
+           (const float*)partial_max.data(), (const float*)partial_sum.data(), out.data(), splits);
+    double worst = 0;
+    for (int s = 0; s < batch; ++s)
+        for (int head = 0; head < q_heads; ++head) {
+            std::vector<double> q(HEAD_DIM);
+            for (int i = 0; i < HEAD_DIM; ++i) q[i] = h(query[((size_t)s * q_heads + head) * HEAD_DIM + i]);
+            const size_t base = ((size_t)s * kv_heads + head / GROUP) * capacity * HEAD_DIM;
+            auto want = attention(q.data(), &keys[base], &values[base], lengths[s]);
+            worst = std::max(worst, relative_error(want, &out[((size_t)s * q_heads + head) * HEAD_DIM]));
+        }
+    char what[160];
+    std::snprintf(what, sizeof what, "decode attention + merge, %d sequences, capacity %d, %d splits of %d", batch, capacity, splits, tokens_per_split);
+    report(worst < 2e-3, what, worst, 2e-3);
+}
+
+static void test_prefill(int kv_heads, int batch, int capacity, int offset, int chunk) {
+    const int q_heads = kv_heads * GROUP;
+    auto keys = random_halves((size_t)batch * kv_heads * capacity * HEAD_DIM, 2.0f);
+    auto values = random_halves(keys.size(), 1.0f);
+    auto query = random_halves((size_t)batch * q_heads * chunk * HEAD_DIM, 2.0f);
+    std::vector<int> positions(batch, offset);
+    std::vector<unsigned short> out((size_t)batch * chunk * q_heads * HEAD_DIM);
+    launch(dim3{(unsigned)((chunk + PREFILL_WARPS - 1) / PREFILL_WARPS), (unsigned)q_heads, (unsigned)batch},
+           dim3{PREFILL_THREADS}, prefill_attention_fp16, query.data(), keys.data(), values.data(),
+           positions.data(), out.data(), chunk, capacity);
+    double worst = 0;
+    for (int s = 0; s < batch; ++s)
+        for (int head = 0; head < q_heads; ++head)
+            for (int t = 0; t < chunk; ++t) {
+                std::vector<double> q(HEAD_DIM);
+                for (int i = 0; i < HEAD_DIM; ++i) q[i] = h(query[(((size_t)s * q_heads + head) * chunk + t) * HEAD_DIM + i]);
+                const size_t base = ((size_t)s * kv_heads + head / GROUP) * capacity * HEAD_DIM;
+                auto want = attention(q.data(), &keys[base], &values[base], offset + t + 1);
+                worst = std::max(worst, relative_error(want, &out[(((size_t)s * chunk + t) * q_heads + head) * HEAD_DIM]));
+            }
+    report(worst < 2e-3, "prefill attention, chunk at an offset", worst, 2e-3);
+}
+
+static void test_rope(int seqs, int chunk, int kv_heads) {
+    const int q_heads = kv_heads * GROUP, heads = q_heads + 2 * kv_heads, pairs = HEAD_DIM / 2, positions_max = 64;
+    std::vector<float> cosines(positions_max * pairs), sines(positions_max * pairs);
+    for (int p = 0; p < positions_max; ++p)
+        for (int i = 0; i < pairs; ++i) {
+            const double angle = p / std::pow(10000.0, 2.0 * i / HEAD_DIM);
+            cosines[p * pairs + i] = (float)std::cos(angle);
+            sines[p * pairs + i] = (float)std::sin(angle);
+        }
+    std::vector<float> qkv((size_t)seqs * chunk * heads * HEAD_DIM);
+    for (auto& x : qkv) x = uniform(3.0f);
+    std::vector<int> positions;
+    for (int s = 0; s < seqs; ++s) positions.push_back(5 * s + 3);
+    std::vector<unsigned short> q((size_t)seqs * q_heads * chunk * HEAD_DIM), k((size_t)seqs * kv_heads * chunk * HEAD_DIM), v(k.size());
+    launch(dim3{(unsigned)(seqs * chunk)}, dim3{256}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(),
+           (const float*)sines.data(), (const int*)positions.data(), q.data(), k.data(), v.data(), q_heads, kv_heads, chunk);
+    double worst = 0;
+    for (int s = 0; s < seqs; ++s)
+        for (int t = 0; t < chunk; ++t)
+            for (int head = 0; head < heads; ++head)
+                for (int i = 0; i < pairs; ++i) {
+                    const float* src = &qkv[((size_t)(s * chunk + t) * heads + head) * HEAD_DIM];
+                    const int p = positions[s] + t;
+                    double a = src[2 * i], b = src[2 * i + 1], c = cosines[p * pairs + i], sn = sines[p * pairs + i];
+                    double first = a, second = b;
+                    unsigned short* dst;
+                    if (head < q_heads) dst = &q[(((size_t)s * q_heads + head) * chunk + t) * HEAD_DIM];
+                    else if (head < q_heads + kv_heads) dst = &k[(((size_t)s * kv_heads + head - q_heads) * chunk + t) * HEAD_DIM];
+                    else dst = &v[(((size_t)s * kv_heads + head - q_heads - kv_heads) * chunk + t) * HEAD_DIM];
+                    if (head < q_heads + kv_heads) { first = a * c - b * sn; second = a * sn + b * c; }
+                    worst = std::max(worst, std::fabs(h(dst[2 * i]) - first) / 4.0);
+                    worst = std::max(worst, std::fabs(h(dst[2 * i + 1]) - second) / 4.0);
+                }
+    report(worst < 2e-3, "RoPE and head split (interleaved pairs)", worst, 2e-3);
+}
+
+static void test_norm_silu(int rows, int width) {
+    std::vector<float> x(rows * width), delta(rows * width), weight(width), x0;
+    for (auto& a : x) a = uniform(2.0f);
+    for (auto& a : delta) a = uniform(1.0f);
+    for (auto& a : weight) a = 1.0f + uniform(0.3f);
+    x0 = x;
+    std::vector<unsigned short> out(rows * width);
+    double worst = 0;
+    for (int with_delta = 0; with_delta < 2; ++with_delta) {
+        x = x0;
+        launch(dim3{(unsigned)rows}, dim3{256}, add_rms_norm, x.data(), with_delta ? (const float*)delta.data() : (const float*)nullptr,
+               (const float*)weight.data(), out.data(), width, 1e-5f);
+        for (int r = 0; r < rows; ++r) {
+            double ms = 0;
+            std::vector<double> y(width);
+            for (int i = 0; i < width; ++i) { y[i] = x0[r * width + i] + (with_delta ? delta[r * width + i] : 0.0); ms += y[i] * y[i]; }
+            const double inv = 1.0 / std::sqrt(ms / width + 1e-5);
+            for (int i = 0; i < width; ++i) {
+                worst = std::max(worst, std::fabs(x[r * width + i] - y[i]));
+                worst = std::max(worst, std::fabs(h(out[r * width + i]) - y[i] * inv * weight[i]) / 4.0);
+            }
+        }
+    }
+    report(worst < 2e-3, "residual add + RMSNorm", worst, 2e-3);
+    std::vector<float> gate_up(rows * 2 * width);
+    for (auto& a : gate_up) a = uniform(4.0f);
+    launch(dim3{(unsigned)rows}, dim3{256}, silu_mul, (const float*)gate_up.data(), out.data(), width);
+    worst = 0;
+    for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < width; ++i) {
+            const double g = gate_up[r * 2 * width + i], u = gate_up[r * 2 * width + width + i];
+            worst = std::max(worst, std::fabs(h(out[r * width + i]) - g / (1 + std::exp(-g)) * u) / 16.0);
+        }
+    report(worst < 2e-3, "SiLU(gate) * up", worst, 2e-3);
+}
+
+static void test_heads(int rows, int vocab) {
+    std::vector<float> logits((size_t)rows * vocab);
+    for (auto& a : logits) a = uniform(8.0f);
+    logits[(size_t)1 * vocab + 17] = 50.0f;  // a tie: the first index wins
+    logits[(size_t)1 * vocab + 900] = 50.0f;
+    std::vector<int> picks(rows, -1);
+    launch(dim3{(unsigned)rows}, dim3{256}, argmax_rows, (const float*)logits.data(), picks.data(), vocab);
+    int wrong = 0;
+    for (int r = 0; r < rows; ++r) {
+        int best = 0;
+        for (int i = 1; i < vocab; ++i) if (logits[(size_t)r * vocab + i] > logits[(size_t)r * vocab + best]) best = i;
+        wrong += picks[r] != best;
+    }
+    report(wrong == 0 && picks[1] == 17, "argmax (first of equal maxima)", wrong, 0);
+    const int stride = 10;
+    std::vector<int> targets(rows), positions(rows);
+    for (int r = 0; r < rows; ++r) { targets[r] = r == 2 ? -1 : (r * 131) % vocab; positions[r] = r % stride; }
+    std::vector<float> nll((size_t)rows * stride, -1.0f);
+    launch(dim3{(unsigned)rows}, dim3{256}, token_nll, (const float*)logits.data(), (const int*)targets.data(),
+           (const int*)positions.data(), nll.data(), vocab, stride);
+    double worst = 0;
+    for (int r = 0; r < rows; ++r) {
+        const float* l = &logits[(size_t)r * vocab];
+        double m = -1e300, total = 0;
+        for (int i = 0; i < vocab; ++i) m = std::max(m, (double)l[i]);
+        for (int i = 0; i < vocab; ++i) total += std::exp(l[i] - m);
+        const double want = targets[r] < 0 ? -1.0 : std::log(total) + m - l[targets[r]];
+        worst = std::max(worst, std::fabs(nll[(size_t)r * stride + positions[r]] - want));
+    }
+    report(worst < 1e-3, "log-softmax NLL of the target (unscored rows untouched)", worst, 1e-3);
+}
+
+static void test_cache_and_teacher(int seqs, int kv_heads, int count, int capacity) {
+    auto new_keys = random_halves((size_t)seqs * kv_heads * count * HEAD_DIM, 1.0f), new_values = random_halves(new_keys.size(), 1.0f);
+    std::vector<unsigned short> keys((size_t)seqs * kv_heads * capacity * HEAD_DIM, 0), values(keys.size(), 0);
+    std::vector<int> positions;
+    for (int s = 0; s < seqs; ++s) positions.push_back(s * 3);
+    launch(dim3{(unsigned)count, (unsigned)kv_heads, (unsigned)seqs}, dim3{HEAD_DIM / 8}, kv_append_fp16,
+           (const unsigned short*)new_keys.data(), (const unsigned short*)new_values.data(), keys.data(), values.data(),
+           (const int*)positions.data(), count, capacity);
+    int wrong = 0;
+    for (int s = 0; s < seqs; ++s)
+        for (int hh = 0; hh < kv_heads; ++hh)
+            for (int slot = 0; slot < capacity; ++slot)
+                for (int i = 0; i < HEAD_DIM; ++i) {
+                    const int t = slot - positions[s];
+                    const size_t at = (((size_t)s * kv_heads + hh) * capacity + slot) * HEAD_DIM + i;
+                    const unsigned short want_k = t >= 0 && t < count ? new_keys[(((size_t)s * kv_heads + hh) * count + t) * HEAD_DIM + i] : 0;
+                    const unsigned short want_v = t >= 0 && t < count ? new_values[(((size_t)s * kv_heads + hh) * count + t) * HEAD_DIM + i] : 0;
+                    wrong += keys[at] != want_k || values[at] != want_v;
+                }
+    report(wrong == 0, "FP16 cache append at positions (slots past the capacity dropped)", wrong, 0);
+    const int stride = 6;
+    std::vector<int> windows(seqs * stride), tokens(seqs), targets(seqs), pos(seqs);
+    for (int i = 0; i < seqs * stride; ++i) windows[i] = 100 + i;
+    for (int s = 0; s < seqs; ++s) pos[s] = s % stride;
+    launch(dim3{1}, dim3{64}, gather_step_tokens, (const int*)windows.data(), (const int*)pos.data(), tokens.data(), targets.data(), seqs, stride);
+    launch(dim3{1}, dim3{64}, advance_positions, pos.data(), seqs, 2);
+    wrong = 0;
+    for (int s = 0; s < seqs; ++s) {
+        const int p = s % stride;
+        wrong += tokens[s] != 100 + s * stride + p;
+        wrong += targets[s] != (p + 1 < stride ? 100 + s * stride + p + 1 : -1);
+        wrong += pos[s] != p + 2;
+    }
+    report(wrong == 0, "teacher-forcing gather and position advance", wrong, 0);
+    std::vector<unsigned short> table = random_halves(50 * 40, 1.0f);
+    std::vector<int> ids = {3, 49, -2, 77};
+    std::vector<float> x(4 * 40);
+    launch(dim3{4}, dim3{256}, embed_tokens, (const unsigned short*)table.data(), (const int*)ids.data(), x.data(), 40, 50);
+    wrong = 0;
+    for (int r = 0; r < 4; ++r) {
+        const int id = ids[r] >= 0 && ids[r] < 50 ? ids[r] : 0;
+        for (int i = 0; i < 40; ++i) wrong += x[r * 40 + i] != half_to_float(table[id * 40 + i]);
+    }
+    report(wrong == 0, "embedding gather (ids outside the vocabulary read row 0)", wrong, 0);
+}
+
+int main() {
+    std::printf("HEAD_DIM %d GROUP %d DECODE_WARPS %d DECODE_UNROLL %d\n", HEAD_DIM, GROUP, DECODE_WARPS, DECODE_UNROLL);
+    const int kv_heads = GROUP == 1 ? 3 : 2;
+    test_decode(kv_heads, {1, 300, 777, 1000}, 1024, 256);  // uneven lengths, empty splits
+    test_decode(kv_heads, {1000, 33}, 1024, 1024);           // one split
+    test_decode(kv_heads, {5, 64}, 512, TOKENS_PER_ITERATION); // the smallest split
+    test_prefill(kv_heads, 2, 100, 70, 13);
+    test_rope(3, 4, kv_heads);
+    test_norm_silu(3, 576);
+    test_heads(4, 1000);
+    test_cache_and_teacher(3, kv_heads, 5, 12);
+    std::printf("%d failures\n", failures);
+    return failures == 0 ? 0 : 1;
+}
