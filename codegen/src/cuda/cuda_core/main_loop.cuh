@@ -25,11 +25,17 @@
 
     // Coded rows [begin, end) of this split, STAGES tiles in flight.
     const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
+    // Page ids a tile ahead of their copies.
     #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s)
-        issue_tile(key_tiles, value_tiles, key_codes, value_codes, view, geometry, kv_heads, kv_head, begin, end, s, tiles);
+    for (int s = 0; s < STAGES - 1; ++s) {
+        const int units = tile_units(view, begin + s * TILE, end);
+        issue_tile(key_tiles, value_tiles, key_codes, value_codes, units, geometry, kv_heads, kv_head, begin, end, s, tiles);
+    }
+    int units_next = tile_units(view, begin + (STAGES - 1) * TILE, end);
     for (int t = 0; t < tiles; ++t) {
-        issue_tile(key_tiles, value_tiles, key_codes, value_codes, view, geometry, kv_heads, kv_head, begin, end, t + STAGES - 1, tiles);
+        issue_tile(key_tiles, value_tiles, key_codes, value_codes, units_next, geometry, kv_heads, kv_head, begin, end, t + STAGES - 1,
+                   tiles);
+        units_next = tile_units(view, begin + (t + STAGES) * TILE, end);
         wait_async<STAGES - 1>();
         __syncthreads();
         const int slot = t % STAGES;
