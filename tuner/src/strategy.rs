@@ -321,7 +321,18 @@ fn best_first(
             .iter()
             .filter(|(i, c)| c.is_some() && !expanded[*i])
             .min_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap()))
-            .map(|&(i, _)| i);
+            .map(|&(i, _)| i)
+            // Until something has run (every start pruned or wrong, e.g. a default that
+            // spills), walk on from the failed points: their neighbours may run.
+            .or_else(|| {
+                s.log.best().is_none().then(|| {
+                    s.log
+                        .evaluated
+                        .iter()
+                        .find(|(i, _)| !expanded[*i])
+                        .map(|&(i, _)| i)
+                })?
+            });
         let Some(next) = next else { return Ok(()) };
         expanded[next] = true;
         for j in neighbours(points, next) {
@@ -448,6 +459,24 @@ mod tests {
             log.evaluated.len(),
             candidates.len()
         );
+    }
+
+    #[test]
+    fn guided_walks_on_from_a_start_that_cannot_run() {
+        let (candidates, optimum, cost) = synthetic();
+        // The default (the only start) and its neighbours fail, as a default that spills is
+        // pruned: the search must still find the optimum's neighbourhood.
+        let points: Vec<[i64; AXES]> = candidates.iter().map(coordinates).collect();
+        let dead: Vec<usize> = std::iter::once(0).chain(neighbours(&points, 0)).collect();
+        let log = search(
+            Strategy::Guided,
+            &candidates,
+            &[0],
+            Budget::Unlimited,
+            &mut |i| if dead.contains(&i) { None } else { cost(i) },
+        );
+        let (_, found) = log.best().expect("something ran");
+        assert!(found <= cost(optimum).unwrap() * 1.03, "guided {found}");
     }
 
     #[test]

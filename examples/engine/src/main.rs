@@ -20,8 +20,9 @@ const TOLERANCE: f64 = 2e-3;
     group = 4,
     k = "d4b8",
     v = "d4b8",
-    tile = 256,
-    warps = 4
+    tuned = "../../tuned-configs/nvidia-h100-80gb-hbm3.json",
+    batch = 8,
+    seq = 32768
 )]
 pub struct Decode2Bit;
 

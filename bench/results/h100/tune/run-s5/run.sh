@@ -8,6 +8,7 @@ nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv > $OU
 python3 $C/fp16_decode_baseline.py --json $OUT/sdpa-baseline.json > $OUT/sdpa-baseline.log 2>&1; echo "sdpa rc $?"
 timeout 280 $C/vecinfer tune --strategy exhaustive --out $OUT/tuned --baseline $OUT/sdpa-baseline.json --table $OUT/table-exhaustive.md > $OUT/tune-exhaustive.log 2>&1; echo "exhaustive rc $?"
 F=$(ls $OUT/tuned/*.json)
-timeout 250 $C/vecinfer tune --strategy guided --layouts paged --codecs d4b8/d4b8,d8b12/d8b8 --file $F --baseline $OUT/sdpa-baseline.json --table $OUT/table-paged.md > $OUT/tune-paged.log 2>&1; echo "paged rc $?"
+timeout 250 $C/vecinfer tune --strategy guided --layouts paged --codecs d4b8/d4b8,d8b12/d8b8 --pages 16,64,256 --file $F --baseline $OUT/sdpa-baseline.json --table $OUT/table-paged.md > $OUT/tune-paged.log 2>&1; echo "paged rc $?"
 tail -n 30 $OUT/table-exhaustive.md | cut -c1-160; tail -n 14 $OUT/table-paged.md | cut -c1-160
-cd $OUT && rm -f tuned/*.lock *.lock && tar czf logs.tgz *.log && rm -f *.log
+grep -v "^|" $OUT/tune-paged.log | head -20
+cd $OUT && rm -f tuned/*.lock *.lock && gzip -k tuned/*.json && mv tuned/*.json.gz . && rm -rf tuned && tar czf logs.tgz *.log && rm -f *.log
