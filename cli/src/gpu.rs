@@ -164,13 +164,24 @@ pub fn eval_cuda(
         .iter()
         .map(|&m| crate::evaluate::coded_tokens(m, windows, layout))
         .collect::<Result<Vec<_>>>()?;
-    let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
     let mut out = Vec::new();
     for (&method, coded) in methods.iter().zip(coded) {
+        // One engine per method: a method's teardown (graphs, caches) cannot leave a
+        // recorded driver error for the next one to trip over (seen at ctx 8192 with graphs
+        // after the fp16 method, H100, bench/results/h100/model/run-s5); it is reported here.
+        let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
         let spec = spec_for(method, set, layout)?;
         let r = evaluate(&engine, windows, &spec, batch, graph, &|d, t| {
             progress(method.name(), d, t)
         })?;
+        let context = engine.gpu.context.clone();
+        drop(engine);
+        if let Err(e) = context.check_err() {
+            eprintln!(
+                "warning: {}: a driver call during teardown failed ({e}); the perplexity was computed before it",
+                method.name()
+            );
+        }
         let (key_bits, value_bits) = method.bits_per_element(set);
         out.push((
             MethodResult {

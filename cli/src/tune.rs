@@ -307,6 +307,13 @@ fn worker(
                 entry.evaluations,
                 entry.space_size
             ),
+            (Some(w), None) => format!(
+                "{key}: {} at {:.4} ms; the default did not run (pruned or wrong, see the file) ({} evaluations of {})",
+                variant_name(&w.config),
+                w.median_ms,
+                entry.evaluations,
+                entry.space_size
+            ),
             _ => format!("{key}: no candidate passed verification"),
         };
         say(&bar, format!("GPU {ordinal}: {summary}"));
@@ -359,7 +366,7 @@ pub fn result_table(
         let Some(e) = store.entries.get(&key.id()) else {
             continue;
         };
-        let (Some(w), Some(d)) = (&e.winner, &e.default) else {
+        let Some(w) = &e.winner else {
             s += &format!(
                 "| {key} | - | - | - | - | - | {} | not tuned |\n",
                 e.evaluations
@@ -369,11 +376,17 @@ pub fn result_table(
         let sdpa = baseline
             .iter()
             .find(|b| b.batch == key.batch && b.seq == key.seq);
+        // A default that did not run (pruned, e.g. for spilling) has no time.
+        let (default_ms, ratio) = match &e.default {
+            Some(d) => (
+                format!("{:.4}", d.median_ms),
+                format!("{:.3}×", d.median_ms / w.median_ms),
+            ),
+            None => ("did not run".into(), "-".into()),
+        };
         s += &format!(
-            "| {key} | {:.4} | {:.4} | {:.3}× | {} | {} | {} of {} | {} |\n",
+            "| {key} | {:.4} | {default_ms} | {ratio} | {} | {} | {} of {} | {} |\n",
             w.median_ms,
-            d.median_ms,
-            d.median_ms / w.median_ms,
             sdpa.map_or("-".into(), |b| format!("{:.4}", b.sdpa_ms)),
             sdpa.map_or("-".into(), |b| format!("{:.2}×", b.sdpa_ms / w.median_ms)),
             e.evaluations,

@@ -29,8 +29,9 @@ fn replay(file: &str) {
     let (mut guided_total, mut exhaustive_total) = (0, 0);
     let mut misses = Vec::new();
     let mut shapes: Vec<KernelShape> = Vec::new();
+    // The exhaustive keys (paged keys that choose their page size are tuned guided).
     for e in store.entries.values() {
-        if !shapes.contains(&e.key.shape) {
+        if e.strategy == Strategy::Exhaustive && !shapes.contains(&e.key.shape) {
             shapes.push(e.key.shape);
         }
     }
