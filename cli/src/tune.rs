@@ -430,8 +430,10 @@ impl Comparison {
     }
 }
 
-/// Whether every entry of `store` is a complete exhaustive run, as a reference must be.
-pub fn check_reference(store: &TunedConfigs, path: &Path) -> Result<()> {
+/// Whether every entry of `store` that `other` also has is a complete exhaustive run, as a
+/// reference must be (a shipped file may hold guided keys beside its exhaustive ones, e.g.
+/// paged keys whose page size the tuner chooses; they are not compared).
+pub fn check_reference(store: &TunedConfigs, other: &TunedConfigs, path: &Path) -> Result<()> {
     let refuse = |key: &str, what: String| {
         Err(CliError::NotExhaustive {
             path: path.display().to_string(),
@@ -439,10 +441,18 @@ pub fn check_reference(store: &TunedConfigs, path: &Path) -> Result<()> {
             what,
         })
     };
-    if store.entries.is_empty() {
-        return refuse("(none)", "missing: the file has no entries".into());
+    let compared: Vec<_> = store
+        .entries
+        .iter()
+        .filter(|(id, _)| other.entries.contains_key(*id))
+        .collect();
+    if compared.is_empty() {
+        return refuse(
+            "(none)",
+            "missing: the file has no entry the other file has".into(),
+        );
     }
-    for (id, e) in &store.entries {
+    for (id, e) in compared {
         if e.strategy != vecinfer_tuner::Strategy::Exhaustive {
             return refuse(id, format!("from a {} search", e.strategy));
         }
@@ -485,7 +495,7 @@ pub fn run_compare(a: CompareArgs) -> Result<()> {
         TunedConfigs::load(&a.exhaustive)?,
         TunedConfigs::load(&a.other)?,
     );
-    check_reference(&ex, &a.exhaustive)?;
+    check_reference(&ex, &other, &a.exhaustive)?;
     if ex.device.name != other.device.name {
         return Err(CliError::Invalid(format!(
             "{} is from {}, {} from {}: compare runs on the same GPU",

@@ -223,11 +223,11 @@ fn compare_tuning_refuses_a_guided_reference() {
 fn a_tuned_configs_file_with_an_overflowing_count_is_refused() {
     let (dir, path, bytes) = measured_copy();
     let text = String::from_utf8(bytes).unwrap();
-    let edited = text.replacen(
-        "\"evaluations\": 143",
-        "\"evaluations\": 18446744073709551615",
-        1,
-    );
+    // The first entry's evaluation count, whatever it is, made 2^64 - 1.
+    let at = text.find("\"evaluations\": ").unwrap() + "\"evaluations\": ".len();
+    let end = at + text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+    let mut edited = text.clone();
+    edited.replace_range(at..end, "18446744073709551615");
     assert_ne!(edited, text);
     std::fs::write(&path, edited).unwrap();
     let exhaustive = root_file("tuned-configs/nvidia-h100-80gb-hbm3.json");
