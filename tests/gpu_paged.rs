@@ -465,3 +465,161 @@ fn a_kernel_for_another_cache_is_refused_before_launch() {
         .to_string();
     assert!(err.contains("this step has ended"), "{err}");
 }
+
+/// An engine that manages its own pages: its own device tables in FlashInfer's CSR form over a
+/// `LayerStorage`, appends and attention through `ExternalBatch`, checked against the CPU
+/// reference. Then tables that lie (page ids past the pool or negative, offsets past the index
+/// table, lengths past the pages) must run without reading outside the cache (the assertion is
+/// compute-sanitizer memcheck's, which runs this test), and a bound below the longest sequence
+/// must give NaN for it, never a silent partial answer.
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn an_engine_can_bring_its_own_block_tables() {
+    use vecinfer_runtime::{CacheView, CacheViewMut, ExternalBatch, LayerStorage};
+    let Some(gpu) = gpu_or_skip() else { return };
+    let config = configs()[0]; // head dim 64, group 3, pages of 16
+    let window = CacheLayout {
+        sinks: 4,
+        residual: 16,
+    };
+    let (hk, d) = (2, 64);
+    let shape = DecodeShape {
+        batch: 2,
+        q_heads: hk * config.group,
+        kv_heads: hk,
+        head_dim: d,
+    };
+    let set = random_codebook_set(
+        5,
+        config.key_codec,
+        config.value_codec,
+        config.granularity,
+        1,
+        hk,
+        d,
+    );
+    let params = set.layer(0, config.transform).unwrap();
+    let mut storage = LayerStorage::paged(&gpu, &params, window, 16, 40, 2).unwrap();
+    let mut cpu = ReferenceKvCache::new(params, shape, window).unwrap();
+    let mut r = rng(6);
+    // Sequence 0: 300 tokens (280 coded rows, 18 pages) in slot 1; sequence 1: 40 tokens
+    // (20 rows, 2 pages) in slot 0. Pages are the engine's choice, in no order.
+    let seqs: [(usize, i32, Vec<i32>); 2] = [
+        (300, 1, (0..18).map(|i| 39 - 2 * i).collect()),
+        (40, 0, vec![4, 10]),
+    ];
+    let st = &gpu.stream;
+    let up = |v: &[i32]| st.clone_htod(v).unwrap();
+    let appender = VqAppend::new(&gpu, &config).unwrap();
+    for (b, (len, slot, pages)) in seqs.iter().enumerate() {
+        // [1, kv_heads, len, D] f16 for the GPU, token by token for the CPU.
+        let mut k_rows = vec![0u16; hk * len * d];
+        let mut v_rows = vec![0u16; hk * len * d];
+        for t in 0..*len {
+            let round = |x: Vec<f32>| -> Vec<f32> {
+                x.into_iter().map(|v| f16::from_f32(v).to_f32()).collect()
+            };
+            let k = round(outlier_keys(&mut r, hk, d));
+            let v = round(random_vec(&mut r, hk * d, 1.0));
+            for h in 0..hk {
+                for e in 0..d {
+                    k_rows[(h * len + t) * d + e] = f16::from_f32(k[h * d + e]).to_bits();
+                    v_rows[(h * len + t) * d + e] = f16::from_f32(v[h * d + e]).to_bits();
+                }
+            }
+            cpu.append(b, &k, &v).unwrap();
+        }
+        let (seq_len, seq_slot) = (up(&[*len as i32]), up(&[*slot]));
+        let (indptr, indices) = (up(&[0, pages.len() as i32]), up(pages));
+        let batch = ExternalBatch {
+            seq_len: &seq_len,
+            seq_slot: &seq_slot,
+            page_indptr: &indptr,
+            page_indices: &indices,
+            batch: 1,
+            max_seq_len: *len,
+        };
+        let view = CacheViewMut::external(&mut storage, &batch).unwrap();
+        appender
+            .launch(&gpu, view, &up_u16(st, &k_rows), &up_u16(st, &v_rows), *len)
+            .unwrap();
+    }
+    // Attention over both in one batch of the engine's tables.
+    let attention = VqAttention::new(&gpu, &config).unwrap();
+    let (seq_len, seq_slot) = (up(&[300, 40]), up(&[1, 0]));
+    let indptr = up(&[0, 18, 20]);
+    let all_pages: Vec<i32> = seqs.iter().flat_map(|s| s.2.clone()).collect();
+    let indices = up(&all_pages);
+    let queries = random_vec(&mut r, 2 * shape.q_heads * d, 2.0);
+    let (q16, want) = vecinfer_runtime::verify::reference_output(&config, &cpu, &queries).unwrap();
+    let query = up_u16(st, &q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>());
+    let attend = |batch: &ExternalBatch<'_>| -> Vec<f32> {
+        let mut out = st.alloc_zeros::<u16>(q16.len()).unwrap();
+        let view = CacheView::external(&storage, batch).unwrap();
+        attention
+            .attend(&gpu, view, &query, &mut out, &mut Workspace::default())
+            .unwrap();
+        st.clone_dtoh(&out)
+            .unwrap()
+            .into_iter()
+            .map(|b| f16::from_bits(b).to_f32())
+            .collect()
+    };
+    let honest = ExternalBatch {
+        seq_len: &seq_len,
+        seq_slot: &seq_slot,
+        page_indptr: &indptr,
+        page_indices: &indices,
+        batch: 2,
+        max_seq_len: 300,
+    };
+    let got = attend(&honest);
+    let mut worst = 0f64;
+    for (g, w) in got.chunks_exact(d).zip(want.chunks_exact(d)) {
+        let diff: f64 = g
+            .iter()
+            .zip(w)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+        worst = worst.max(diff / norm);
+    }
+    eprintln!("an engine's own tables: attention worst rel err {worst:.2e}");
+    assert!(worst <= TOLERANCE, "{worst}");
+    // Lying tables: memcheck watches this launch.
+    let (bad_pages, bad_indptr) = (up(&[7, 99, -5, 4, 1 << 30]), up(&[-3, 40, 2]));
+    let bad_len = up(&[1 << 30, -7]);
+    let lying = ExternalBatch {
+        seq_len: &bad_len,
+        seq_slot: &up(&[5, -1]),
+        page_indptr: &bad_indptr,
+        page_indices: &bad_pages,
+        batch: 2,
+        max_seq_len: 300,
+    };
+    attend(&lying);
+    // A bound of 40 tokens plans one tile per sequence: sequence 0's 280 rows are not covered.
+    let understated = ExternalBatch {
+        max_seq_len: 40,
+        ..honest
+    };
+    let poisoned = attend(&understated);
+    let row = shape.q_heads * d;
+    assert!(
+        poisoned[..row].iter().all(|x| x.is_nan()),
+        "a sequence longer than max_seq_len must give NaN"
+    );
+    let close = poisoned[row..]
+        .iter()
+        .zip(&got[row..])
+        .all(|(a, b)| (a - b).abs() <= 1e-3 * b.abs().max(1.0));
+    assert!(close, "the covered sequence keeps its answer");
+}
+
+fn up_u16(
+    st: &std::sync::Arc<cudarc::driver::CudaStream>,
+    v: &[u16],
+) -> cudarc::driver::CudaSlice<u16> {
+    st.clone_htod(v).unwrap()
+}
