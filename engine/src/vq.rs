@@ -130,16 +130,17 @@ impl VqCache {
             .map(|_| cache.add_sequence())
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let attention = VqAttention::new(gpu, &config)?;
-        // Split scratch for the largest plan (a full cache), so that no launch allocates,
-        // inside a graph capture least of all.
-        let plan = attention.plan_for(
+        // Split scratch for any plan up to a full cache, so that no launch allocates, inside a
+        // graph capture least of all (at ctx 8192 and 12+ sequences a shorter length planned
+        // more splits than the full one, and the capture failed with an invalid value).
+        let splits = attention.max_splits(
             gpu,
             shape.batch * shape.kv_heads,
             coded_tokens(layout, shape.capacity),
         );
         let workspace = Workspace::with_capacity(
             gpu,
-            shape.batch * shape.q_heads * plan.splits as usize,
+            shape.batch * shape.q_heads * splits as usize,
             shape.head_dim,
         )?;
         Ok(Self {

@@ -134,6 +134,24 @@ impl VqAttention {
         }
     }
 
+    /// The most splits any plan for `heads` pairs and sequences of up to `longest_coded` coded
+    /// rows can have: what a workspace must hold so that no launch allocates (a CUDA graph
+    /// capture must not). Plans are not monotonic in the length (a shorter sequence may split
+    /// into more, shorter pieces), so this bounds them all: `min(wanted, ceil(longest / tile))`.
+    pub fn max_splits(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> u32 {
+        let tile = self.kernel.config.tile_tokens;
+        let max_splits = longest_coded.max(1).div_ceil(tile).max(1);
+        let wanted = match self.kernel.config.split {
+            SplitPolicy::Fixed(n) => n as usize,
+            SplitPolicy::Auto => {
+                let slots = gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize;
+                let heads = heads.max(1);
+                if heads >= slots { 1 } else { 2 * slots / heads }
+            }
+        };
+        wanted.clamp(1, max_splits) as u32
+    }
+
     /// One decode step over `view`: `query` is `[batch, q_heads, head_dim]` f16 (q_heads =
     /// the cache's KV heads × the kernel's group), `out` the same shape in the config's output
     /// dtype (fp16 or bf16 bits). The kernel is checked against the cache first. A sequence
