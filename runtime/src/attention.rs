@@ -113,10 +113,16 @@ impl VqAttention {
     /// `longest_coded` coded rows. A fixed plan for the longest sequence a step will see lets
     /// an engine capture the launch in a CUDA graph; shorter sequences leave splits empty.
     pub fn plan_for(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> SplitPlan {
-        let tile = self.kernel.config.tile_tokens;
-        let longest = longest_coded.max(1);
-        let max_splits = longest.div_ceil(tile).max(1);
-        let wanted = match self.kernel.config.split {
+        split_plan(
+            longest_coded,
+            self.kernel.config.tile_tokens,
+            self.wanted_splits(gpu, heads),
+        )
+    }
+
+    /// Splits the policy asks for with `heads` (batch entry, KV head) pairs.
+    fn wanted_splits(&self, gpu: &Gpu, heads: usize) -> usize {
+        match self.kernel.config.split {
             SplitPolicy::Fixed(n) => n as usize,
             SplitPolicy::Auto => {
                 // Whole waves: with fewer (sequence, KV head) pairs than resident block slots,
@@ -125,12 +131,6 @@ impl VqAttention {
                 let heads = heads.max(1);
                 if heads >= slots { 1 } else { 2 * slots / heads }
             }
-        };
-        let splits = wanted.clamp(1, max_splits);
-        let tokens_per_split = longest.div_ceil(splits).next_multiple_of(tile);
-        SplitPlan {
-            splits: longest.div_ceil(tokens_per_split) as u32,
-            tokens_per_split: tokens_per_split as u32,
         }
     }
 
@@ -139,17 +139,11 @@ impl VqAttention {
     /// capture must not). Plans are not monotonic in the length (a shorter sequence may split
     /// into more, shorter pieces), so this bounds them all: `min(wanted, ceil(longest / tile))`.
     pub fn max_splits(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> u32 {
-        let tile = self.kernel.config.tile_tokens;
-        let max_splits = longest_coded.max(1).div_ceil(tile).max(1);
-        let wanted = match self.kernel.config.split {
-            SplitPolicy::Fixed(n) => n as usize,
-            SplitPolicy::Auto => {
-                let slots = gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize;
-                let heads = heads.max(1);
-                if heads >= slots { 1 } else { 2 * slots / heads }
-            }
-        };
-        wanted.clamp(1, max_splits) as u32
+        max_splits(
+            longest_coded,
+            self.kernel.config.tile_tokens,
+            self.wanted_splits(gpu, heads),
+        )
     }
 
     /// One decode step over `view`: `query` is `[batch, q_heads, head_dim]` f16 (q_heads =
@@ -274,5 +268,56 @@ impl VqAttention {
         // and writes `head_dim` values per row of `out` (checked above).
         unsafe { merge.launch(config) }?;
         Ok(())
+    }
+}
+
+/// The plan for a longest sequence of `longest_coded` rows, tiles of `tile`, `wanted` splits:
+/// at most `wanted` splits of whole tiles that cover every row.
+fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
+    let longest = longest_coded.max(1);
+    let splits = wanted.clamp(1, longest.div_ceil(tile).max(1));
+    let tokens_per_split = longest.div_ceil(splits).next_multiple_of(tile);
+    SplitPlan {
+        splits: longest.div_ceil(tokens_per_split) as u32,
+        tokens_per_split: tokens_per_split as u32,
+    }
+}
+
+/// A bound on the splits of every plan for sequences of up to `longest_coded` rows.
+fn max_splits(longest_coded: usize, tile: usize, wanted: usize) -> u32 {
+    wanted.clamp(1, longest_coded.max(1).div_ceil(tile).max(1)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_every_row_and_never_exceed_the_bound_of_a_longer_sequence() {
+        for tile in [64, 128, 256, 512] {
+            for wanted in [1, 2, 7, 11, 14, 22, 64, 176] {
+                let capacity = 8064;
+                let bound = max_splits(capacity, tile, wanted);
+                let mut seen_more_than_full = false;
+                for longest in 0..=capacity {
+                    let p = split_plan(longest, tile, wanted);
+                    assert!(p.splits >= 1 && (p.tokens_per_split as usize).is_multiple_of(tile));
+                    assert!(
+                        (p.splits * p.tokens_per_split) as usize >= longest,
+                        "{longest} rows, tile {tile}, {wanted} wanted: {p:?} does not cover"
+                    );
+                    assert!(
+                        p.splits <= bound,
+                        "{longest} rows: {p:?} over the bound {bound}"
+                    );
+                    seen_more_than_full |= p.splits > split_plan(capacity, tile, wanted).splits;
+                }
+                // Why the bound exists: with 14 wanted over 256-token tiles, 7000 rows split in
+                // 14 but 8064 in 11.
+                if (tile, wanted) == (256, 14) {
+                    assert!(seen_more_than_full);
+                }
+            }
+        }
     }
 }
