@@ -76,7 +76,6 @@ pub fn assert_matches_reference(
 ) {
     let s = cpu.shape();
     let (hk, d) = (s.kv_heads, s.head_dim);
-    let layout = cpu.layout();
     let (krow, vrow) = (config.key_row_bytes(), config.value_row_bytes());
     for (entry, &seq) in lanes.iter().enumerate() {
         let coded = cpu.quantized_len(seq);
@@ -123,12 +122,7 @@ pub fn assert_matches_reference(
                 .zip(cpu_values.chunks_exact(d))
                 .enumerate()
             {
-                let at = if n < sinks {
-                    n
-                } else {
-                    let token = sinks + coded + (n - sinks);
-                    sinks + (token - sinks) % layout.residual
-                };
+                let at = cache.view().storage().spec().fp16_slot(n, sinks, coded);
                 assert_eq!(
                     &fp16_keys[at * d..][..d],
                     want_k,

@@ -94,12 +94,7 @@ impl GpuKvCache {
                 let fk = bits(&cpu.fp16_keys(seq, h));
                 let fv = bits(&cpu.fp16_values(seq, h));
                 for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
-                    let index = if n < sinks {
-                        n
-                    } else {
-                        let token = sinks + coded + (n - sinks);
-                        sinks + (token - sinks) % layout.residual.max(1)
-                    };
+                    let index = spec.fp16_slot(n, sinks, coded);
                     let base = cache.storage.fp16_row(seq, h, index) * d;
                     fp16_keys[base..base + d].copy_from_slice(k);
                     fp16_values[base..base + d].copy_from_slice(v);
@@ -340,35 +335,6 @@ impl GpuKvCache {
             .batch
             .set(gpu, &in_order(&vec![coded + fp16; shape.batch]))?;
         Ok(cache)
-    }
-
-    /// Random caches of `seq` tokens per sequence (the newest `residual` in fp16), enough of
-    /// them (at least 256 MB, at most 16) that a benchmark rotating through them never finds
-    /// the previous step's bytes in L2.
-    pub fn rotating(
-        gpu: &Gpu,
-        shape: DecodeShape,
-        config: &KernelConfig,
-        seq: usize,
-        residual: usize,
-    ) -> Result<Vec<Self>> {
-        let coded = seq.saturating_sub(residual);
-        let fp16 = seq - coded;
-        let first = Self::random(gpu, shape, config, (coded, fp16, 0), 1)?;
-        let copies = (256usize << 20)
-            .div_ceil(first.bytes_per_step(config).max(1))
-            .clamp(1, 16);
-        let mut caches = vec![first];
-        for i in 1..copies {
-            caches.push(Self::random(
-                gpu,
-                shape,
-                config,
-                (coded, fp16, 0),
-                1 + i as u64,
-            )?);
-        }
-        Ok(caches)
     }
 
     /// Bytes one decode step must read from memory: codes and fp16 tokens of every sequence.

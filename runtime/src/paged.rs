@@ -235,11 +235,7 @@ impl PagedKvCache {
         crate::view::as_i32("sequence length", [longest])?;
         // All or nothing: on any error nothing has changed yet.
         let copies = self.table.reserve(ids, count)?;
-        for copy in &copies {
-            for layer in &mut self.layers {
-                layer.copy_page(gpu, copy.from as usize, copy.to as usize)?;
-            }
-        }
+        self.copy_pages(gpu, &copies)?;
         let pages = ids
             .iter()
             .map(|&id| Ok(self.table.pages(id)?.len()))
@@ -296,11 +292,7 @@ impl PagedKvCache {
         }
         crate::view::as_i32("sequence length", [longest])?;
         let copies = self.table.reserve_ahead(ids, horizon)?;
-        for copy in &copies {
-            for layer in &mut self.layers {
-                layer.copy_page(gpu, copy.from as usize, copy.to as usize)?;
-            }
-        }
+        self.copy_pages(gpu, &copies)?;
         let host = self.table.batch(ids)?;
         crate::view::as_i32("page table size", [host.page_indices.len()])?;
         self.batch.set(gpu, &host)?;
@@ -360,6 +352,16 @@ impl PagedKvCache {
                     "layer {layer} out of range: the cache has {layers} layers"
                 ))
             })
+    }
+
+    /// Copy-on-write: each copy in every layer.
+    fn copy_pages(&mut self, gpu: &Gpu, copies: &[crate::pages::PageCopy]) -> Result<()> {
+        for copy in copies {
+            for layer in &mut self.layers {
+                layer.copy_page(gpu, copy.from as usize, copy.to as usize)?;
+            }
+        }
+        Ok(())
     }
 
     fn check_step(&self, step: &Step, layer: usize) -> Result<()> {
@@ -590,12 +592,7 @@ impl PagedKvCache {
                 let bits = |x: Vec<half::f16>| x.iter().map(|h| h.to_bits()).collect::<Vec<_>>();
                 let (fk, fv) = (bits(cpu.fp16_keys(s, h)), bits(cpu.fp16_values(s, h)));
                 for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
-                    let index = if n < sinks {
-                        n
-                    } else {
-                        let token = sinks + coded(s) + (n - sinks);
-                        sinks + (token - sinks) % window.residual.max(1)
-                    };
+                    let index = spec.fp16_slot(n, sinks, coded(s));
                     let base = storage.fp16_row(slot, h, index) * d;
                     fp16_keys[base..base + d].copy_from_slice(k);
                     fp16_values[base..base + d].copy_from_slice(v);

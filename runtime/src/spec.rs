@@ -77,6 +77,19 @@ impl CacheSpec {
         total.saturating_sub(self.window.sinks + self.window.residual)
     }
 
+    /// The fp16 slot of the `n`-th fp16 token of a sequence (sinks first, then the window,
+    /// oldest first, as the CPU reference lists them) that holds `sinks` sinks and `coded`
+    /// coded tokens: sinks in slots `[0, sinks)`, window token `i` in slot
+    /// `sinks + (i - sinks) % residual`.
+    pub fn fp16_slot(&self, n: usize, sinks: usize, coded: usize) -> usize {
+        if n < sinks {
+            n
+        } else {
+            let token = sinks + coded + (n - sinks);
+            sinks + (token - sinks) % self.window.residual.max(1)
+        }
+    }
+
     /// Whether `config` was generated for a cache like this one; the error names the first
     /// field that differs. The GQA group is the query's business, not the cache's.
     pub fn check(&self, config: &KernelConfig) -> Result<()> {
@@ -225,6 +238,20 @@ mod tests {
             err.contains("code layout paged128, the cache holds paged64"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fp16_tokens_sit_in_sink_slots_then_the_window_ring() {
+        let s = spec(); // 4 sinks, a window of 32
+        assert_eq!(
+            (0..4).map(|n| s.fp16_slot(n, 4, 0)).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        // No coded token yet: window token 4 is the first ring slot.
+        assert_eq!(s.fp16_slot(4, 4, 0), 4);
+        // 40 coded tokens: the oldest window token is token 44, ring slot 4 + 40 % 32 = 12.
+        assert_eq!(s.fp16_slot(4, 4, 40), 12);
+        assert_eq!(s.fp16_slot(4 + 31, 4, 40), 4 + (40 + 31) % 32);
     }
 
     #[test]
