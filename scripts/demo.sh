@@ -14,3 +14,14 @@ mkdir -p out/demo
   --max-tokens 8192 --out out/demo/codebooks-d4b8.safetensors
 "$bin" eval --text "$data/eval.txt" --codebooks out/demo/codebooks-d4b8.safetensors \
   --max-windows "$windows" --sinks 4 --methods fp16,vq,vecinfer,kivi2 --json out/demo/eval.json
+# With an NVIDIA GPU (driver, libnvrtc and libcublas found, e.g. /usr/local/cuda/lib64 on the
+# loader path; DEVICE=cpu skips it): the same methods by the GPU kernels over all of eval.txt,
+# a generation from the paged 2-bit cache, and the decode benchmark's small grid.
+if [ "${DEVICE:-auto}" != cpu ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  "$bin" eval --device cuda --text "$data/eval.txt" --codebooks out/demo/codebooks-d4b8.safetensors \
+    --sinks 4 --methods fp16,vq,vecinfer --json out/demo/eval-gpu.json
+  "$bin" generate --device cuda --cache vq --codebooks out/demo/codebooks-d4b8.safetensors \
+    --tokens 48 --prompt "The history of Paris begins"
+  "$bin" decode-bench --caches fp16,d4b8/d4b8 --batches 1,64 --contexts 8192 --largest-at "" \
+    --json out/demo/decode-bench.json
+fi
