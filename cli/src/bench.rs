@@ -37,6 +37,11 @@ pub struct BenchRow {
     pub roofline_fraction: f64,
     pub sdpa_ms: Option<f64>,
     pub speedup_vs_sdpa: Option<f64>,
+    /// FlashInfer with an FP8 paged KV cache in the same run, and this kernel's speed-up on it.
+    #[serde(default)]
+    pub flashinfer_fp8_ms: Option<f64>,
+    #[serde(default)]
+    pub speedup_vs_fp8: Option<f64>,
     /// Quantize-and-append of one token per sequence (encodes the flushed window token).
     pub append_ms: f64,
     /// `append_ms / ms`.
@@ -60,8 +65,78 @@ pub struct BenchRow {
 pub struct BaselineRow {
     pub batch: usize,
     pub seq: usize,
+    /// Query heads, KV heads and head dim of the row; rows of older scripts lack them and are
+    /// refused (a ratio against another shape would be silently wrong).
+    pub heads: Option<usize>,
+    pub kv_heads: Option<usize>,
+    pub head_dim: Option<usize>,
     pub sdpa_ms: f64,
     pub copy_tbs: Option<f64>,
+    /// FlashInfer with an FP16 paged cache, when the script found FlashInfer.
+    #[serde(default)]
+    pub flashinfer_ms: Option<f64>,
+    /// FlashInfer with an FP8 (e4m3) paged cache: what serving engines ship as their compressed
+    /// KV cache today.
+    #[serde(default)]
+    pub flashinfer_fp8_ms: Option<f64>,
+}
+
+/// The attention shape a baseline row must have to stand beside a measured row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaselineShape {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl std::fmt::Display for BaselineShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} with {} query heads, {} KV heads, head dim {}",
+            self.batch, self.seq, self.heads, self.kv_heads, self.head_dim
+        )
+    }
+}
+
+/// The baseline row of exactly `want`'s shape. `Ok(None)` when no row has its batch and
+/// sequence length; an error when such a row exists but for other heads or head dim (or does
+/// not say which), since a ratio against it would compare different work.
+pub fn baseline_for<'a>(
+    rows: &'a [BaselineRow],
+    want: BaselineShape,
+) -> Result<Option<&'a BaselineRow>> {
+    let mut same_size = rows
+        .iter()
+        .filter(|b| b.batch == want.batch && b.seq == want.seq)
+        .peekable();
+    if same_size.peek().is_none() {
+        return Ok(None);
+    }
+    let mut seen = Vec::new();
+    for b in same_size {
+        match (b.heads, b.kv_heads, b.head_dim) {
+            (Some(h), Some(kv), Some(d))
+                if (h, kv, d) == (want.heads, want.kv_heads, want.head_dim) =>
+            {
+                return Ok(Some(b));
+            }
+            (Some(h), Some(kv), Some(d)) => seen.push(format!("{h}/{kv} heads, head dim {d}")),
+            _ => seen.push("a row without heads/kv_heads/head_dim".into()),
+        }
+    }
+    Err(CliError::Invalid(format!(
+        "the baseline has {}x{} only for {}, not for {want}: run \
+         ../shared/bench/fp16_decode_baseline.py with --heads {} --kv-heads {} --head-dim {}",
+        want.batch,
+        want.seq,
+        seen.join("; "),
+        want.heads,
+        want.kv_heads,
+        want.head_dim
+    )))
 }
 
 fn rt(e: cudarc::driver::DriverError) -> CliError {
@@ -211,6 +286,8 @@ pub fn bench_one(
         roofline_fraction: gb_per_s / (copy_tbs * 1e3),
         sdpa_ms: None,
         speedup_vs_sdpa: None,
+        flashinfer_fp8_ms: None,
+        speedup_vs_fp8: None,
         append_ms,
         append_share: append_ms / ms,
         bytes_per_token: Some(token_bytes),
@@ -246,7 +323,7 @@ pub fn variant_name(config: &KernelConfig) -> String {
 pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     let mut s = format!("copy bandwidth {copy_tbs:.2} TB/s (read+write)\n");
     s += &format!(
-        "{:>5} {:>7} {:>12} {:>5} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9}  {}\n",
+        "{:>5} {:>7} {:>12} {:>5} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9}  {}\n",
         "batch",
         "seq",
         "K/V",
@@ -257,13 +334,15 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
         "GB/s",
         "roofline",
         "sdpa ms",
-        "speedup",
+        "× sdpa",
+        "fp8 ms",
+        "× fp8",
         "append",
         "kernel"
     );
     for r in rows {
         s += &format!(
-            "{:>5} {:>7} {:>12} {:>5.2} {:>8} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8.1}%  {}\n",
+            "{:>5} {:>7} {:>12} {:>5.2} {:>8} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8} {:>8} {:>8.1}%  {}\n",
             r.batch,
             r.seq,
             format!("{}/{}", r.key_codec, r.value_codec),
@@ -276,6 +355,9 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
             100.0 * r.roofline_fraction,
             r.sdpa_ms.map_or("-".into(), |v| format!("{v:.3}")),
             r.speedup_vs_sdpa.map_or("-".into(), |v| format!("{v:.2}x")),
+            r.flashinfer_fp8_ms
+                .map_or("-".into(), |v| format!("{v:.3}")),
+            r.speedup_vs_fp8.map_or("-".into(), |v| format!("{v:.2}x")),
             100.0 * r.append_share,
             match r.step_host_ms {
                 Some(ms) => format!("{} (step {:.0} us host)", r.variant, ms * 1e3),
@@ -572,9 +654,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 head_dim: a.grid.head_dim,
             };
             let mut row = bench_one(&gpu, &config, shape, seq, a.residual, copy_tbs, a.runs)?;
-            if let Some(b) = baseline.iter().find(|b| b.batch == batch && b.seq == seq) {
+            let want = BaselineShape {
+                batch,
+                seq,
+                heads: a.grid.heads,
+                kv_heads: a.grid.kv_heads,
+                head_dim: a.grid.head_dim,
+            };
+            if let Some(b) = baseline_for(&baseline, want)? {
                 row.sdpa_ms = Some(b.sdpa_ms);
                 row.speedup_vs_sdpa = Some(b.sdpa_ms / row.ms);
+                row.flashinfer_fp8_ms = b.flashinfer_fp8_ms;
+                row.speedup_vs_fp8 = b.flashinfer_fp8_ms.map(|f| f / row.ms);
             }
             eprintln!("  {batch}x{seq}: {:.4} ms", row.ms);
             rows.push(row);
@@ -638,6 +729,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no valid config"), "{err}");
+    }
+
+    #[test]
+    fn baseline_rows_match_by_shape_and_another_shape_is_an_error() {
+        let rows: Vec<BaselineRow> = serde_json::from_value(serde_json::json!([
+            {"batch": 8, "seq": 32768, "heads": 32, "kv_heads": 8, "head_dim": 128,
+             "sdpa_ms": 0.37, "copy_tbs": 2.9, "flashinfer_fp8_ms": 0.24},
+            {"batch": 8, "seq": 32768, "heads": 9, "kv_heads": 3, "head_dim": 64,
+             "sdpa_ms": 0.05, "copy_tbs": 2.9},
+            {"batch": 64, "seq": 8192, "sdpa_ms": 0.7, "copy_tbs": 2.9}
+        ]))
+        .unwrap();
+        let llama = BaselineShape {
+            batch: 8,
+            seq: 32768,
+            heads: 32,
+            kv_heads: 8,
+            head_dim: 128,
+        };
+        let b = baseline_for(&rows, llama).unwrap().unwrap();
+        assert_eq!((b.sdpa_ms, b.flashinfer_fp8_ms), (0.37, Some(0.24)));
+        let smol = BaselineShape {
+            heads: 9,
+            kv_heads: 3,
+            head_dim: 64,
+            ..llama
+        };
+        assert_eq!(baseline_for(&rows, smol).unwrap().unwrap().sdpa_ms, 0.05);
+        // No row of this batch and length: no ratio, no error.
+        let absent = BaselineShape { batch: 1, ..llama };
+        assert!(baseline_for(&rows, absent).unwrap().is_none());
+        // Same batch and length, other head dim: an error that says how to make the right row.
+        let other = BaselineShape {
+            head_dim: 256,
+            ..llama
+        };
+        let err = baseline_for(&rows, other).unwrap_err().to_string();
+        assert!(
+            err.contains("head dim 256") && err.contains("--head-dim 256"),
+            "{err}"
+        );
+        // An old row that does not say its shape is refused, never taken on trust.
+        let old = BaselineShape {
+            batch: 64,
+            seq: 8192,
+            ..llama
+        };
+        let err = baseline_for(&rows, old).unwrap_err().to_string();
+        assert!(err.contains("without heads"), "{err}");
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub fn run(a: TuneArgs) -> Result<()> {
     paths.dedup();
     for path in paths {
         let store = TunedConfigs::load(&path)?;
-        let table = result_table(&store, &keys, &baseline);
+        let table = result_table(&store, &keys, &baseline)?;
         println!("{}: {}\n{table}", path.display(), store.device.name);
         if let Some(t) = &a.table {
             crate::error::write_output(
@@ -353,14 +353,15 @@ fn plan_only(a: &TuneArgs, name: &str, keys: &[TuneKey]) -> Result<()> {
     Ok(())
 }
 
-/// Tuned vs default vs SDPA per key, Markdown.
+/// Tuned vs default vs SDPA FP16 and FlashInfer FP8 per key, Markdown. A baseline row of the
+/// key's batch and length but of other heads or head dim is an error, never a ratio.
 pub fn result_table(
     store: &TunedConfigs,
     keys: &[TuneKey],
     baseline: &[crate::bench::BaselineRow],
-) -> String {
+) -> Result<String> {
     let mut s = String::from(
-        "| key | tuned ms | default ms | tuned / default | SDPA ms | tuned vs SDPA | evaluations | winner |\n|---|---|---|---|---|---|---|---|\n",
+        "| key | tuned ms | default ms | tuned / default | SDPA ms | tuned vs SDPA | FP8 ms | tuned vs FP8 | evaluations | winner |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for key in keys {
         let Some(e) = store.entries.get(&key.id()) else {
@@ -368,14 +369,21 @@ pub fn result_table(
         };
         let Some(w) = &e.winner else {
             s += &format!(
-                "| {key} | - | - | - | - | - | {} | not tuned |\n",
+                "| {key} | - | - | - | - | - | - | - | {} | not tuned |\n",
                 e.evaluations
             );
             continue;
         };
-        let sdpa = baseline
-            .iter()
-            .find(|b| b.batch == key.batch && b.seq == key.seq);
+        let shape = crate::bench::BaselineShape {
+            batch: key.batch,
+            seq: key.seq,
+            heads: e.kv_heads * key.shape.group,
+            kv_heads: e.kv_heads,
+            head_dim: key.shape.head_dim,
+        };
+        let base = crate::bench::baseline_for(baseline, shape)?;
+        let sdpa = base.map(|b| b.sdpa_ms);
+        let fp8 = base.and_then(|b| b.flashinfer_fp8_ms);
         // A default that did not run (pruned, e.g. for spilling) has no time.
         let (default_ms, ratio) = match &e.default {
             Some(d) => (
@@ -384,17 +392,21 @@ pub fn result_table(
             ),
             None => ("did not run".into(), "-".into()),
         };
+        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+        let speedup = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}×", v / w.median_ms));
         s += &format!(
-            "| {key} | {:.4} | {default_ms} | {ratio} | {} | {} | {} of {} | {} |\n",
+            "| {key} | {:.4} | {default_ms} | {ratio} | {} | {} | {} | {} | {} of {} | {} |\n",
             w.median_ms,
-            sdpa.map_or("-".into(), |b| format!("{:.4}", b.sdpa_ms)),
-            sdpa.map_or("-".into(), |b| format!("{:.2}×", b.sdpa_ms / w.median_ms)),
+            ms(sdpa),
+            speedup(sdpa),
+            ms(fp8),
+            speedup(fp8),
             e.evaluations,
             e.space_size,
             variant_name(&w.config),
         );
     }
-    s
+    Ok(s)
 }
 
 /// Arguments of `vecinfer compare-tuning`.
