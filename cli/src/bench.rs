@@ -104,10 +104,7 @@ impl std::fmt::Display for BaselineShape {
 /// The baseline row of exactly `want`'s shape. `Ok(None)` when no row has its batch and
 /// sequence length; an error when such a row exists but for other heads or head dim (or does
 /// not say which), since a ratio against it would compare different work.
-pub fn baseline_for<'a>(
-    rows: &'a [BaselineRow],
-    want: BaselineShape,
-) -> Result<Option<&'a BaselineRow>> {
+pub fn baseline_for(rows: &[BaselineRow], want: BaselineShape) -> Result<Option<&BaselineRow>> {
     let mut same_size = rows
         .iter()
         .filter(|b| b.batch == want.batch && b.seq == want.seq)

@@ -1,6 +1,6 @@
 //! The quantize-and-append kernel: new tokens into the GPU cache, in the CPU reference's rules.
 //!
-//! One block per (new token, KV head, batch entry). A token's place follows from its index `i`
+//! Two blocks per (new token, KV head, batch entry), one for its key and one for its value. A token's place follows from its index `i`
 //! in the sequence and the length `T` after the call (`seq_len`, which the host sets; the same
 //! rule as the CPU reference's one-at-a-time `append`):
 //! - `i < sinks`: fp16 sink slot `i`;
@@ -19,6 +19,8 @@ use crate::config::{CodeLayout, ConfigError, KernelConfig};
 
 /// Threads per block of the append kernel.
 pub const APPEND_THREADS: u32 = 256;
+/// Blocks per new token and (KV head, batch entry): one for the key, one for the value.
+pub const BLOCKS_PER_TOKEN: u32 = 2;
 
 /// The append module's second entry: `seq_len[b] += count` for `b < entries`, for caches that
 /// keep their lengths on the GPU between steps.
@@ -28,7 +30,8 @@ pub const ADVANCE_ENTRY: &str = "advance_lengths";
 pub struct EmittedAppend {
     pub source: String,
     pub entry: String,
-    /// Grid `(count, kv_heads, batch)`, `APPEND_THREADS` threads, no dynamic shared memory.
+    /// Grid `(count * BLOCKS_PER_TOKEN, kv_heads, batch)`, `APPEND_THREADS` threads, no dynamic
+    /// shared memory.
     pub block_threads: u32,
 }
 
@@ -55,7 +58,6 @@ pub fn emit_append(config: &KernelConfig) -> Result<EmittedAppend, ConfigError> 
 static constexpr int HEAD_DIM = {d};
 static constexpr int THREADS = {threads};
 static constexpr int WARPS = THREADS / 32;
-static constexpr int ENCODE_WARPS = WARPS / 2;  // keys on the first half, values on the second
 static constexpr int K_SUB = {ks}, K_BITS = {kb}, K_ROW = {krow}, K_BOOK = {kbook};
 static constexpr int V_SUB = {vs}, V_BITS = {vb}, V_ROW = {vrow}, V_BOOK = {vbook};
 static constexpr bool PER_HEAD_CODEBOOKS = {per_head};
@@ -111,6 +113,7 @@ static constexpr int PAGE_TOKENS = {page_tokens};
         crate::blocks::COMMON.to_string(),
         crate::blocks::CACHE_VIEW.to_string(),
         include_str!("cuda/append/encode.cuh").to_string(),
+        include_str!("cuda/append/side.cuh").to_string(),
         format!(
             "{signature} {{\n{}}}\n",
             include_str!("cuda/append/body.cuh")

@@ -175,12 +175,14 @@ pub fn merge_kernel(entry: &str, output: OutputDtype) -> String {
     format!(
         r#"__device__ __forceinline__ unsigned short convert_output(float x) {{ return {convert}(x); }}
 
-// grid: batch * q_heads blocks of HEAD_DIM threads.
-extern "C" __global__ void __launch_bounds__(HEAD_DIM) {entry}(
+// grid: batch * q_heads blocks of MERGE_THREADS threads.
+static constexpr int MERGE_THREADS = {threads};
+extern "C" __global__ void __launch_bounds__(MERGE_THREADS) {entry}(
     const float* __restrict__ partial_out, const float* __restrict__ partial_max,
     const float* __restrict__ partial_sum, unsigned short* __restrict__ out, int splits) {{
 {body}}}
 "#,
-        body = include_str!("cuda/merge.cuh")
+        body = include_str!("cuda/merge.cuh"),
+        threads = crate::MERGE_THREADS,
     )
 }

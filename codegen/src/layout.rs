@@ -20,7 +20,8 @@ pub struct SharedLayout {
     pub value_tiles: usize,
     /// `[warps, G]` f32 for block reductions.
     pub reduction: usize,
-    /// `[G, D]` f32: the split's output, summed over the lanes' token groups.
+    /// `[G, D]` f32: the split's output, summed over the lanes' token groups (mma: `[warps,
+    /// G, D]`, over the codebooks where they fit).
     pub output: usize,
     pub total: usize,
     sizes: Vec<(&'static str, usize)>,
@@ -80,6 +81,15 @@ impl SharedLayout {
         for (_, size) in &sizes {
             offsets.push(at);
             at = align16(at + size);
+        }
+        // The mma kernel writes its warp outputs only after the main loop, behind a barrier:
+        // where they fit, they reuse the codebooks' space (a 2-bit block then takes 68 KB
+        // instead of 76 KB, and three blocks fit an SM where two did).
+        let output_size = sizes[9].1;
+        if mma && output_size > 0 && output_size <= offsets[2] {
+            offsets[9] = 0;
+            at = offsets[9 - 1] + sizes[8].1;
+            at = align16(at);
         }
         Self {
             key_codebook: offsets[0],

@@ -23,6 +23,9 @@ pub use config::{
 pub use forward::{EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, emit_forward};
 pub use layout::SharedLayout;
 
+/// Threads per block of the split merge kernel (one block per output row).
+pub const MERGE_THREADS: u32 = 256;
+
 /// Generated source with what a launcher needs to know about it.
 #[derive(Clone, Debug)]
 pub struct EmittedKernel {
@@ -74,7 +77,7 @@ pub fn emit(config: &KernelConfig, arch: &str) -> Result<EmittedKernel, ConfigEr
         attention_entry,
         merge_entry,
         block_threads: config.threads() as u32,
-        merge_threads: config.head_dim as u32,
+        merge_threads: MERGE_THREADS,
         shared_bytes: layout.total as u32,
     })
 }

@@ -108,7 +108,11 @@ impl VqAppend {
             .arg(&batch.page_indices)
             .arg(&geometry);
         let config = LaunchConfig {
-            grid_dim: (count as u32, kv_heads as u32, entries as u32),
+            grid_dim: (
+                count as u32 * vecinfer_codegen::append::BLOCKS_PER_TOKEN,
+                kv_heads as u32,
+                entries as u32,
+            ),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: 0,
         };

@@ -125,11 +125,8 @@ impl VqAttention {
         match self.kernel.config.split {
             SplitPolicy::Fixed(n) => n as usize,
             SplitPolicy::Auto => {
-                // Whole waves: with fewer (sequence, KV head) pairs than resident block slots,
-                // split so that the blocks fill at most two waves exactly.
                 let slots = gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize;
-                let heads = heads.max(1);
-                if heads >= slots { 1 } else { 2 * slots / heads }
+                auto_splits(heads, slots)
             }
         }
     }
@@ -283,6 +280,31 @@ fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
     }
 }
 
+/// Splits per (batch entry, KV head) pair for `SplitPolicy::Auto`, with `slots` resident
+/// blocks on the GPU. Blocks of one launch are equally long, so a last wave that fills only
+/// part of the slots costs a whole block's time:
+/// - fewer pairs than slots: split so that the blocks fill two waves;
+/// - more: the fewest splits (up to 4) whose blocks fill their waves to 80%, else the best
+///   fill (64 × 8k on an H100 with 3 blocks per SM: 512 blocks are 1.3 waves, 65% full; 2
+///   splits fill 86%). Each split pays the block's set-up again (codebook copies, query
+///   transform): at 128 × 4k, 3 splits for a 97% fill ran 25% slower than 1 split at 86%
+///   (bench/results/h100/kernel-s6).
+fn auto_splits(heads: usize, slots: usize) -> usize {
+    let (heads, slots) = (heads.max(1), slots.max(1));
+    if heads < slots {
+        return 2 * slots / heads;
+    }
+    let fill = |s: usize| (heads * s) as f64 / ((heads * s).div_ceil(slots) * slots) as f64;
+    (1..=MAX_WAVE_SPLITS)
+        .find(|&s| fill(s) >= 0.8)
+        .unwrap_or_else(|| {
+            (1..=MAX_WAVE_SPLITS)
+                .max_by(|&a, &b| fill(a).total_cmp(&fill(b)).then(b.cmp(&a)))
+                .unwrap_or(1)
+        })
+}
+const MAX_WAVE_SPLITS: usize = 4;
+
 /// A bound on the splits of every plan for sequences of up to `longest_coded` rows.
 fn max_splits(longest_coded: usize, tile: usize, wanted: usize) -> u32 {
     wanted.clamp(1, longest_coded.max(1).div_ceil(tile).max(1)) as u32
@@ -291,6 +313,37 @@ fn max_splits(longest_coded: usize, tile: usize, wanted: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn automatic_splits_fill_the_waves() {
+        // Fewer pairs than slots: two waves.
+        assert_eq!(auto_splits(8, 396), 99);
+        assert_eq!(auto_splits(64, 396), 12);
+        // More: the first split count that fills its waves to 80%.
+        assert_eq!(auto_splits(512, 396), 2);
+        assert_eq!(auto_splits(1024, 396), 1);
+        assert_eq!(auto_splits(396, 396), 1);
+        assert_eq!(auto_splits(792, 264), 1);
+        for heads in [1, 5, 100, 263, 264, 265, 700, 5000, 100_000] {
+            for slots in [1, 108, 264, 396, 528] {
+                let s = auto_splits(heads, slots);
+                assert!(
+                    s >= 1 && (heads < slots || s <= MAX_WAVE_SPLITS),
+                    "{heads} {slots}: {s}"
+                );
+                if heads >= slots {
+                    let fill = (heads * s) as f64 / ((heads * s).div_ceil(slots) * slots) as f64;
+                    let best = (1..=MAX_WAVE_SPLITS)
+                        .map(|s| (heads * s) as f64 / ((heads * s).div_ceil(slots) * slots) as f64)
+                        .fold(0.0, f64::max);
+                    assert!(
+                        fill >= 0.8 || fill == best,
+                        "{heads} {slots}: {s} fills {fill}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn plans_cover_every_row_and_never_exceed_the_bound_of_a_longer_sequence() {

@@ -39,7 +39,7 @@ impl<K: KernelDeclaration> DeclaredKernel<K> {
             attention_entry: K::ATTENTION_ENTRY.to_string(),
             merge_entry: K::MERGE_ENTRY.to_string(),
             block_threads: config.threads() as u32,
-            merge_threads: config.head_dim as u32,
+            merge_threads: vecinfer_codegen::MERGE_THREADS,
             shared_bytes: K::SHARED_BYTES,
         };
         Ok(Self {

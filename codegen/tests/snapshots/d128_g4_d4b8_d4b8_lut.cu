@@ -584,22 +584,51 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
 
 __device__ __forceinline__ unsigned short convert_output(float x) { return float_to_half(x); }
 
-// grid: batch * q_heads blocks of HEAD_DIM threads.
-extern "C" __global__ void __launch_bounds__(HEAD_DIM) vq_merge_d128_g4_kd4b8_vd4b8_layer_smooth_hadamard_t128_w4_p2_l8_sauto_lut_f16(
+// grid: batch * q_heads blocks of MERGE_THREADS threads.
+static constexpr int MERGE_THREADS = 256;
+extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d128_g4_kd4b8_vd4b8_layer_smooth_hadamard_t128_w4_p2_l8_sauto_lut_f16(
     const float* __restrict__ partial_out, const float* __restrict__ partial_max,
     const float* __restrict__ partial_sum, unsigned short* __restrict__ out, int splits) {
     // Stage: split merge. Log-sum-exp merge of the splits, normalisation, output conversion. A
     // sequence without tokens has no split with a finite max: its output is zero.
+    // Every thread of the block takes part: a thread reads 4 dims of one split per step, so
+    // MERGE_PARTS splits are read at once (a loop of one thread per dim over all splits took
+    // as long as the attention itself at batch 1, bench/results/h100/kernel-s6).
+    constexpr int DIM_THREADS = HEAD_DIM / 4, MERGE_PARTS = MERGE_THREADS / DIM_THREADS;
+    __shared__ float part_max[MERGE_THREADS / 32];
+    __shared__ __align__(16) float part_value[MERGE_PARTS][HEAD_DIM];
+    __shared__ float part_total[MERGE_PARTS];
     const size_t row = blockIdx.x;
+    const int tid = threadIdx.x;
+    const float* row_max = partial_max + row * splits;
+    const float* row_sum = partial_sum + row * splits;
+    float m = NEG_INF;
+    for (int s = tid; s < splits; s += MERGE_THREADS) m = fmaxf(m, row_max[s]);
+    m = warp_max(m);
+    if ((tid & 31) == 0) part_max[tid >> 5] = m;
+    __syncthreads();
     float global_max = NEG_INF;
-    for (int s = 0; s < splits; ++s) global_max = fmaxf(global_max, partial_max[row * splits + s]);
-    float total = 0.f, value = 0.f;
-    for (int s = 0; s < splits; ++s) {
-        const float m = partial_max[row * splits + s];
-        if (m == NEG_INF) continue;  // an empty split
-        const float w = __expf(m - global_max);
-        total += partial_sum[row * splits + s] * w;
-        value += partial_out[(row * splits + s) * HEAD_DIM + threadIdx.x] * w;
+    #pragma unroll
+    for (int w = 0; w < MERGE_THREADS / 32; ++w) global_max = fmaxf(global_max, part_max[w]);
+    const int part = tid / DIM_THREADS, quad = tid % DIM_THREADS;
+    float4 value = make_float4(0.f, 0.f, 0.f, 0.f);
+    float total = 0.f;
+    #pragma unroll 4
+    for (int s = part; s < splits; s += MERGE_PARTS) {
+        const float ms = row_max[s];
+        if (ms == NEG_INF) continue;  // an empty split
+        const float w = __expf(ms - global_max);
+        total += row_sum[s] * w;
+        const float4 v = reinterpret_cast<const float4*>(partial_out + (row * splits + s) * HEAD_DIM)[quad];
+        value.x += v.x * w; value.y += v.y * w; value.z += v.z * w; value.w += v.w * w;
     }
-    out[row * HEAD_DIM + threadIdx.x] = convert_output(total == 0.f ? 0.f : value / total);
+    reinterpret_cast<float4*>(part_value[part])[quad] = value;
+    if (quad == 0) part_total[part] = total;
+    __syncthreads();
+    for (int e = tid; e < HEAD_DIM; e += MERGE_THREADS) {
+        float v = 0.f, t = 0.f;
+        #pragma unroll
+        for (int p = 0; p < MERGE_PARTS; ++p) { v += part_value[p][e]; t += part_total[p]; }
+        out[row * HEAD_DIM + e] = convert_output(t == 0.f ? 0.f : v / t);
+    }
 }

@@ -49,10 +49,12 @@ template <int N> __device__ __forceinline__ CodeBytes<N> zero_code_bytes() {
     for (int i = 0; i < (N >= 4 ? N / 4 : 1); ++i) out.w[i] = 0u;
     return out;
 }
-// 8-bit codes from their bytes.
+// 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
+// cannot merge the extraction with the centroid address into shift, mask and add): the address
+// is then one shift-add (LEA), two instructions per code instead of three.
 template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
     #pragma unroll
-    for (int i = 0; i < N; ++i) codes[i] = (b.w[i / 4] >> (8 * (i % 4))) & 0xff;
+    for (int i = 0; i < N; ++i) codes[i] = (int)permute_bytes(b.w[i / 4], 0u, 0x4440u | (i % 4));
 }
 
 // Codes [first, first + N) of a packed row. N is a power of two; with 8-bit codes the span is

@@ -144,12 +144,15 @@ __device__ __forceinline__ WarpUnits warp_units(const SequenceView& view, int fi
 
 // Direct code loads (8-bit codes): a warp's share of one tile, coded rows [first, first +
 // WARP_TOKENS), straight from global memory into registers, zero from row `end` on; `units`
-// from warp_units(first). A slab never crosses a page.
+// from warp_units(first). A slab never crosses a page. A share that lies wholly before `end`
+// (every share but the last of a split) takes the path without row masks: about 60 fewer
+// instructions per tile (bench/results/h100/kernel-s6).
 struct WarpCodes {
     CodeBytes<K_SPAN> key[SLABS][2];
     CodeBytes<V_SPAN> value[SLABS][4];
 };
-__device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, const unsigned char* value_codes,
+template <bool WHOLE>
+__device__ __forceinline__ void load_warp_share(const unsigned char* key_codes, const unsigned char* value_codes,
                                                 const WarpUnits& units, const CacheGeometry& geometry, int kv_heads, int kv_head,
                                                 int first, int end, WarpCodes& c) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
@@ -157,19 +160,30 @@ __device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, 
     for (int sl = 0; sl < SLABS; ++sl) {
         const int slab = first + 16 * sl;
         const int unit = units.unit[(16 * sl) / (WARP_TOKENS / WARP_UNITS)];
-        const size_t base = slab < end ? code_row_in(unit, geometry, kv_heads, kv_head, slab) : 0;
+        const size_t base = WHOLE || slab < end ? code_row_in(unit, geometry, kv_heads, kv_head, slab) : 0;
         #pragma unroll
         for (int n = 0; n < 2; ++n) {
             const int token = 8 * n + g;
-            c.key[sl][n] = slab + token < end ? load_code_bytes<K_SPAN>(key_codes + (base + token) * K_ROW + quarter * K_SPAN)
-                                              : zero_code_bytes<K_SPAN>();
+            c.key[sl][n] = WHOLE || slab + token < end
+                               ? load_code_bytes<K_SPAN>(key_codes + (base + token) * K_ROW + quarter * K_SPAN)
+                               : zero_code_bytes<K_SPAN>();
         }
         #pragma unroll
         for (int t = 0; t < 4; ++t) {
             const int token = value_token(t);
-            c.value[sl][t] = slab + token < end ? load_code_bytes<V_SPAN>(value_codes + (base + token) * V_ROW + g * V_SPAN)
-                                                : zero_code_bytes<V_SPAN>();
+            c.value[sl][t] = WHOLE || slab + token < end
+                                 ? load_code_bytes<V_SPAN>(value_codes + (base + token) * V_ROW + g * V_SPAN)
+                                 : zero_code_bytes<V_SPAN>();
         }
+    }
+}
+__device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, const unsigned char* value_codes,
+                                                const WarpUnits& units, const CacheGeometry& geometry, int kv_heads, int kv_head,
+                                                int first, int end, WarpCodes& c) {
+    if (first + WARP_TOKENS <= end) {
+        load_warp_share<true>(key_codes, value_codes, units, geometry, kv_heads, kv_head, first, end, c);
+    } else {
+        load_warp_share<false>(key_codes, value_codes, units, geometry, kv_heads, kv_head, first, end, c);
     }
 }
 

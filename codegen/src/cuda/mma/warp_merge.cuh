@@ -6,6 +6,8 @@
         warp_state[(warp * 2) * GROUP + g] = run_max;
         warp_state[(warp * 2 + 1) * GROUP + g] = run_sum;
     }
+    // The warp outputs may lie over the codebooks (SharedLayout): wait until no warp reads them.
+    if constexpr (OFF_OUTPUT < OFF_QUERY_T) __syncthreads();
     #pragma unroll
     for (int i = 0; i < CHUNKS; ++i) {
         #pragma unroll
