@@ -13,14 +13,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
 use vecinfer::evaluate::{
-    MethodResult, check_codebooks, coded_tokens, evaluate_method, format_table,
+    MethodResult, check_codebooks, coded_tokens, evaluate_method_with_anchors, format_table,
 };
 use vecinfer::gpu::{CacheKind, Device};
 use vecinfer::text::{calibration_windows, read_tokens, windows};
 use vecinfer::{CliError, Result};
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
-use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, Method, VqCodec};
+use vecinfer_quant::{
+    AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Granularity, KeyTransform,
+    Method, SmoothRule, VqCodec,
+};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +60,12 @@ enum Command {
         /// VQ methods to train key codebooks for (vq, vq+smooth, vq+hadamard, vecinfer).
         #[arg(long, default_value = "vq,vq+smooth,vq+hadamard,vecinfer")]
         methods: String,
+        /// How the smooth scales λ are chosen, comma-separated: max (the paper's sqrt(max|K|)),
+        /// query (E[q²]^-1/2 over the calibration queries: k-means then weighs key errors as
+        /// the scores do), mix:A:B (sqrt(max|K|)^A · E[q²]^(-B/2)). With several rules, one
+        /// file per rule: --out with "-RULE" before the extension (":" written as "_").
+        #[arg(long, default_value = "max")]
+        smooth: String,
         /// Tokens per forward window.
         #[arg(long, default_value_t = 2048)]
         ctx: usize,
@@ -96,6 +105,15 @@ enum Command {
         /// Oldest tokens (attention sinks) kept in fp16; the paper keeps none.
         #[arg(long, default_value_t = 0)]
         sinks: usize,
+        /// Anchor tokens kept in fp16 beyond the sinks, per (layer, KV head), chosen as tokens
+        /// leave the fp16 window: a share of the tokens (1% or 0.01), optionally capped
+        /// (1%:32). VQ methods on the CPU only.
+        #[arg(long)]
+        anchors: Option<String>,
+        /// What makes an anchor: norm (largest ‖k‖), error (largest ‖k − k̂‖), attention
+        /// (largest attention mass received while in the window).
+        #[arg(long, default_value = "attention")]
+        anchor_rule: String,
         /// Skip measuring the attention-output error (saves ~10% time).
         #[arg(long)]
         no_attention_error: bool,
@@ -248,6 +266,44 @@ fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
     Ok((llama, tokenizer, id))
 }
 
+/// `--smooth`: comma-separated rules, each at most once.
+fn parse_smooth_rules(list: &str) -> Result<Vec<SmoothRule>> {
+    let mut rules: Vec<SmoothRule> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let rule: SmoothRule = item.parse()?;
+        if rules.contains(&rule) {
+            return Err(CliError::BadOption {
+                option: "--smooth",
+                given: list.to_string(),
+                valid: format!("names {rule} twice; name each rule once"),
+            });
+        }
+        rules.push(rule);
+    }
+    if rules.is_empty() {
+        return Err(CliError::BadOption {
+            option: "--smooth",
+            given: format!("{list:?}"),
+            valid: "name at least one rule: max, query or mix:A:B".into(),
+        });
+    }
+    Ok(rules)
+}
+
+/// `cb.safetensors` with rule `mix:0.5:1` → `cb-mix_0.5_1.safetensors`.
+fn out_for_rule(out: &Path, rule: SmoothRule) -> PathBuf {
+    let tag = rule.name().replace(':', "_");
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}-{tag}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{tag}"),
+    };
+    out.with_file_name(name)
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::FetchModel => {
@@ -261,12 +317,14 @@ fn run(cli: Cli) -> Result<()> {
             value_codec,
             granularity,
             methods,
+            smooth,
             ctx,
             max_tokens,
             samples_per_centroid,
             seed,
             out,
         } => {
+            let smooth_rules = parse_smooth_rules(&smooth)?;
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
                 .map(|m| match m {
@@ -284,6 +342,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = CalibrationOptions {
                 granularity,
                 transforms,
+                smooth_rules: smooth_rules.clone(),
                 samples_per_centroid,
                 seed,
                 ..CalibrationOptions::new(key_codec, value_codec)
@@ -294,14 +353,22 @@ fn run(cli: Cli) -> Result<()> {
                 recorded.tokens
             );
             let start = Instant::now();
-            let set = train_codebooks(&recorded, &opts, &id, provenance, &bar("k-means"))?;
-            set.save(&out)?;
+            let sets = train_codebooks(&recorded, &opts, &id, provenance, &bar("k-means"))?;
             eprintln!("trained in {:.1}s", start.elapsed().as_secs_f64());
-            println!(
-                "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, transforms {})",
-                out.display(),
-                set.keys.keys().copied().collect::<Vec<_>>().join(",")
-            );
+            for set in &sets {
+                let path = if sets.len() == 1 {
+                    out.clone()
+                } else {
+                    out_for_rule(&out, set.meta.smooth_rule)
+                };
+                set.save(&path)?;
+                println!(
+                    "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {}, transforms {})",
+                    path.display(),
+                    set.meta.smooth_rule,
+                    set.keys.keys().copied().collect::<Vec<_>>().join(",")
+                );
+            }
         }
         Command::Eval {
             text,
@@ -312,6 +379,8 @@ fn run(cli: Cli) -> Result<()> {
             methods,
             residual,
             sinks,
+            anchors,
+            anchor_rule,
             no_attention_error,
             json,
             device,
@@ -319,6 +388,17 @@ fn run(cli: Cli) -> Result<()> {
             no_graph,
         } => {
             let layout = CacheLayout { sinks, residual };
+            let rule: AnchorRule = anchor_rule.parse()?;
+            let anchors = anchors
+                .map(|b| AnchorBudget::parse(&b).map(|budget| AnchorPolicy { budget, rule }))
+                .transpose()?;
+            if anchors.is_some() && device == Device::Cuda {
+                return Err(CliError::BadOption {
+                    option: "--anchors",
+                    given: "with --device cuda".into(),
+                    valid: "anchors exist in the CPU evaluation only; drop --anchors or use --device cpu".into(),
+                });
+            }
             let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
             let methods = match methods {
                 Some(list) => Method::parse_list(&list)?,
@@ -410,12 +490,13 @@ fn run(cli: Cli) -> Result<()> {
             for method in methods {
                 let b = bar(method.name());
                 b.set_length(wins.len() as u64);
-                let r = evaluate_method(
+                let r = evaluate_method_with_anchors(
                     &llama,
                     &wins,
                     method,
                     set.as_ref(),
                     layout,
+                    anchors,
                     !no_attention_error,
                     &b,
                 )?;
@@ -441,11 +522,13 @@ fn run(cli: Cli) -> Result<()> {
                     "windows": wins.len(),
                     "residual": residual,
                     "sinks": sinks,
+                    "anchors": anchors,
                     "codebooks": set.as_ref().map(|s| serde_json::json!({
                         "file": codebooks.as_ref().map(|p| p.display().to_string()),
                         "k_codec": s.meta.key_codec.to_string(),
                         "v_codec": s.meta.value_codec.to_string(),
                         "granularity": s.meta.granularity.to_string(),
+                        "smooth_rule": s.meta.smooth_rule.name(),
                         "calibration": s.meta.calibration,
                     })),
                     "results": results,

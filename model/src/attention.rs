@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::llama::HeadShape;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
+use vecinfer_quant::anchors::AnchorSpan;
 
 /// With `n` tokens cached, the tokens a query reads from the bulk (GEMM) tensors.
 pub type SpanRule<'a> = &'a (dyn Fn(usize) -> std::ops::Range<usize> + Sync);
@@ -43,6 +44,26 @@ pub fn banded_attention(
     rule: SpanRule<'_>,
     measure_error: bool,
 ) -> Result<AttentionResult> {
+    banded_attention_with_anchors(q, shape, exact, bulk, rule, None, measure_error)
+}
+
+/// Chooses the anchor tokens of one KV head (`head`) from the attention mass each token
+/// received while it was in the fp16 window (`mass[j]`, summed over the head's query group;
+/// the probabilities are those of the cache without anchors, a close stand-in for a decoder's
+/// own). Returns, per anchor, the token and the cache lengths at which it is read from fp16.
+pub type AnchorChooser<'a> = &'a (dyn Fn(usize, &[f32]) -> Result<Vec<AnchorSpan>> + Sync);
+
+/// [`banded_attention`] with anchors: tokens of the quantized span that the chooser keeps in
+/// fp16 at some cache lengths.
+pub fn banded_attention_with_anchors(
+    q: &[f32],
+    shape: HeadShape,
+    exact: LayerKv<'_>,
+    bulk: LayerKv<'_>,
+    rule: SpanRule<'_>,
+    anchors: Option<AnchorChooser<'_>>,
+    measure_error: bool,
+) -> Result<AttentionResult> {
     let HeadShape {
         q_heads,
         kv_heads,
@@ -72,6 +93,56 @@ pub fn banded_attention(
         .flatten_all()?
         .to_vec1::<f32>()?;
 
+    // The fp16 tokens of a row other than anchors: sinks before the span, the window after.
+    let fp16_tokens = |pos: usize| {
+        let span = rule(pos + 1);
+        (0..span.start.min(pos + 1)).chain(span.end.max(span.start)..=pos)
+    };
+    let exact_score = |head: usize, query: &[f32], j: usize| {
+        dot(
+            query,
+            &exact.keys[(head * t + j) * d..(head * t + j + 1) * d],
+        ) * scale
+    };
+
+    // With anchors: first the rows' scores without them, the window's attention mass, then
+    // the choice of anchors per KV head.
+    let chosen: Vec<Vec<AnchorSpan>> = match anchors {
+        None => vec![Vec::new(); kv_heads],
+        Some(choose) => {
+            let log_norms: Vec<f32> = probs
+                .par_chunks_mut(t)
+                .enumerate()
+                .map(|(r, row)| {
+                    let (head, pos) = (r / rows, r % t);
+                    let query = &q[r * d..(r + 1) * d];
+                    for j in fp16_tokens(pos) {
+                        row[j] = exact_score(head, query, j);
+                    }
+                    let live = &row[..=pos];
+                    let max = live.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                    max + live.iter().map(|s| (s - max).exp()).sum::<f32>().ln()
+                })
+                .collect();
+            (0..kv_heads)
+                .into_par_iter()
+                .map(|head| {
+                    let mut mass = vec![0f32; t];
+                    for r in head * rows..(head + 1) * rows {
+                        let pos = r % t;
+                        let span = rule(pos + 1);
+                        let window = span.end.max(span.start)..=pos;
+                        let row = &probs[r * t..(r + 1) * t];
+                        for j in window {
+                            mass[j] += (row[j] - log_norms[r]).exp();
+                        }
+                    }
+                    choose(head, &mass)
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+
     let mut band_out = vec![0f32; kv_heads * rows * d];
     probs
         .par_chunks_mut(t)
@@ -81,11 +152,13 @@ pub fn banded_attention(
             let (head, pos) = (r / rows, r % t);
             let query = &q[r * d..(r + 1) * d];
             let span = rule(pos + 1);
-            let fp16_tokens = || (0..span.start.min(pos + 1)).chain(span.end.max(span.start)..=pos);
-            let keys = &exact.keys[head * t * d..(head + 1) * t * d];
-            let values = &exact.values[head * t * d..(head + 1) * t * d];
-            for j in fp16_tokens() {
-                row[j] = dot(query, &keys[j * d..(j + 1) * d]) * scale;
+            let anchored = chosen[head]
+                .iter()
+                .filter(|a| a.active(pos + 1) && span.contains(&a.token))
+                .map(|a| a.token);
+            let read_fp16 = || fp16_tokens(pos).chain(anchored.clone());
+            for j in read_fp16() {
+                row[j] = exact_score(head, query, j);
             }
             let live = &mut row[..=pos];
             let max = live.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -97,7 +170,8 @@ pub fn banded_attention(
             let inv = 1.0 / total;
             live.iter_mut().for_each(|s| *s *= inv);
             // The fp16 tokens' share of the output, then their probabilities leave the GEMM.
-            for j in fp16_tokens() {
+            let values = &exact.values[head * t * d..(head + 1) * t * d];
+            for j in read_fp16() {
                 let p = row[j];
                 out.iter_mut()
                     .zip(&values[j * d..(j + 1) * d])

@@ -124,6 +124,199 @@ pub fn smooth_scales(keys: &[f32], head_dim: usize) -> Result<Vec<f32>> {
         .collect())
 }
 
+/// How calibration chooses the smooth scales λ of one (layer, KV head):
+/// `λ_i = sqrt(max_t |K[t,i]|)^key_max · E[q_i²]^(-query/2)`, normalised to the geometric mean
+/// of the paper's `sqrt(max |K|)` (k-means does not care about a common factor; this keeps the
+/// smoothed keys at the paper's magnitudes, well inside fp16's range).
+///
+/// - `max` (`key_max = 1, query = 0`): the paper's rule; it flattens the keys' channel outliers.
+/// - `query` (`key_max = 0, query = 1`): query-aware. A key error `e'` in the smoothed space
+///   changes a score by `q' · e'`, of expected square `Σ_i E[q'_i²] e'_i²` (channels taken as
+///   uncorrelated), while k-means minimises `Σ_i e'_i²`. With `λ_i² E[q_i²]` constant the two
+///   agree: the codebook spends its accuracy where the queries look.
+/// - `mix:A:B`: the blend `key_max = A, query = B`.
+///
+/// Files written before the rule existed were all `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SmoothRule {
+    pub key_max: f32,
+    pub query: f32,
+}
+
+impl SmoothRule {
+    pub const MAX: Self = Self {
+        key_max: 1.0,
+        query: 0.0,
+    };
+    pub const QUERY: Self = Self {
+        key_max: 0.0,
+        query: 1.0,
+    };
+
+    /// Whether the rule needs the calibration queries' second moments.
+    pub fn needs_queries(self) -> bool {
+        self.query != 0.0
+    }
+
+    /// `max`, `query`, or `mix:A:B` (the form [`FromStr`](std::str::FromStr) reads).
+    pub fn name(self) -> String {
+        if self == Self::MAX {
+            "max".into()
+        } else if self == Self::QUERY {
+            "query".into()
+        } else {
+            format!("mix:{}:{}", self.key_max, self.query)
+        }
+    }
+
+    /// λ for one (layer, KV head). `max_abs[i] = max_t |K[t,i]|`; `query_power[i] = E[q_i²]`
+    /// over the calibration queries of the KV head's query group (post-RoPE), needed when
+    /// [`Self::needs_queries`]. A channel that is zero everywhere (in keys or in queries) or
+    /// not finite gets the geometric mean, so the transform stays invertible and finite.
+    pub fn scales(self, max_abs: &[f32], query_power: Option<&[f32]>) -> Result<Vec<f32>> {
+        let d = max_abs.len();
+        if d == 0 {
+            return Err(QuantError::shape("smooth statistics", "a head dim > 0", 0));
+        }
+        let paper: Vec<f64> = max_abs.iter().map(|&m| (m as f64).sqrt()).collect();
+        let power = match (self.needs_queries(), query_power) {
+            (false, _) => None,
+            (true, Some(p)) if p.len() == d => Some(p),
+            (true, Some(p)) => return Err(QuantError::shape("query second moments", d, p.len())),
+            (true, None) => {
+                return Err(QuantError::InvalidArgument(format!(
+                    "smooth rule {} needs the calibration queries' second moments",
+                    self.name()
+                )));
+            }
+        };
+        let usable = |x: f64| x.is_finite() && x > 0.0;
+        // log λ_i, or None where a statistic is zero or not finite.
+        let logs: Vec<Option<f64>> = (0..d)
+            .map(|i| {
+                let mut log = 0.0;
+                if self.key_max != 0.0 {
+                    if !usable(paper[i]) {
+                        return None;
+                    }
+                    log += self.key_max as f64 * paper[i].ln();
+                }
+                if let Some(p) = power {
+                    let p = p[i] as f64;
+                    if !usable(p) {
+                        return None;
+                    }
+                    log -= 0.5 * self.query as f64 * p.ln();
+                }
+                Some(log)
+            })
+            .collect();
+        let mean = |xs: &mut dyn Iterator<Item = f64>| {
+            let (sum, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+            (n > 0).then(|| sum / n as f64)
+        };
+        let Some(log_mean) = mean(&mut logs.iter().flatten().copied()) else {
+            return Ok(vec![1.0; d]); // nothing usable: the identity
+        };
+        let target =
+            mean(&mut paper.iter().copied().filter(|&x| usable(x)).map(f64::ln)).unwrap_or(0.0);
+        Ok(logs
+            .iter()
+            .map(|l| (l.unwrap_or(log_mean) - log_mean + target).exp() as f32)
+            .collect())
+    }
+}
+
+impl Default for SmoothRule {
+    fn default() -> Self {
+        Self::MAX
+    }
+}
+
+impl fmt::Display for SmoothRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl std::str::FromStr for SmoothRule {
+    type Err = QuantError;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            QuantError::InvalidArgument(format!(
+                "smooth rule {s:?}: expected max (the paper's sqrt(max|K|)), query (E[q²]^-1/2) or mix:A:B (sqrt(max|K|)^A · E[q²]^(-B/2), A and B finite numbers, not both 0)"
+            ))
+        };
+        match s.trim() {
+            "max" => Ok(Self::MAX),
+            "query" => Ok(Self::QUERY),
+            other => {
+                let rest = other.strip_prefix("mix:").ok_or_else(bad)?;
+                let (a, b) = rest.split_once(':').ok_or_else(bad)?;
+                let (key_max, query): (f32, f32) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if !key_max.is_finite() || !query.is_finite() || (key_max == 0.0 && query == 0.0) {
+                    return Err(bad());
+                }
+                Ok(Self { key_max, query })
+            }
+        }
+    }
+}
+
+/// Per-channel statistics of one (layer, KV head) that the smooth rules read.
+#[derive(Clone, Debug)]
+pub struct SmoothStats {
+    /// `max_t |K[t,i]|`
+    pub max_abs: Vec<f32>,
+    /// `Σ q_i²` over the recorded queries of the group, and their count.
+    pub query_square_sum: Vec<f64>,
+    pub queries: usize,
+}
+
+impl SmoothStats {
+    pub fn new(head_dim: usize) -> Self {
+        Self {
+            max_abs: vec![0.0; head_dim],
+            query_square_sum: vec![0.0; head_dim],
+            queries: 0,
+        }
+    }
+
+    /// Adds keys, row-major `[tokens, head_dim]`.
+    pub fn add_keys(&mut self, keys: &[f32]) {
+        for row in keys.chunks_exact(self.max_abs.len()) {
+            for (m, &k) in self.max_abs.iter_mut().zip(row) {
+                *m = m.max(k.abs());
+            }
+        }
+    }
+
+    /// Adds queries, row-major `[tokens, head_dim]`.
+    pub fn add_queries(&mut self, queries: &[f32]) {
+        for row in queries.chunks_exact(self.query_square_sum.len()) {
+            for (s, &q) in self.query_square_sum.iter_mut().zip(row) {
+                *s += q as f64 * q as f64;
+            }
+            self.queries += 1;
+        }
+    }
+
+    /// `E[q_i²]`, or `None` before any query.
+    pub fn query_power(&self) -> Option<Vec<f32>> {
+        (self.queries > 0).then(|| {
+            self.query_square_sum
+                .iter()
+                .map(|s| (s / self.queries as f64) as f32)
+                .collect()
+        })
+    }
+
+    pub fn scales(&self, rule: SmoothRule) -> Result<Vec<f32>> {
+        rule.scales(&self.max_abs, self.query_power().as_deref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +367,92 @@ mod tests {
     fn names_round_trip() {
         for t in KeyTransform::ALL {
             assert_eq!(KeyTransform::from_name(t.name()), Some(t));
+        }
+    }
+
+    #[test]
+    fn max_rule_is_the_papers_scales() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let d = 16;
+        let keys: Vec<f32> = (0..50 * d).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let mut stats = SmoothStats::new(d);
+        stats.add_keys(&keys);
+        let paper = smooth_scales(&keys, d).unwrap();
+        for (a, b) in stats.scales(SmoothRule::MAX).unwrap().iter().zip(&paper) {
+            assert!((a - b).abs() < 1e-5 * b, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn query_rule_follows_the_queries_and_keeps_scores() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let d = 16;
+        let keys: Vec<f32> = (0..100 * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        // Channel 5 of the queries is 10× the others: E[q_5²] is 100× larger.
+        let queries: Vec<f32> = (0..300 * d)
+            .map(|i| rng.random_range(-1.0..1.0f32) * if i % d == 5 { 10.0 } else { 1.0 })
+            .collect();
+        let mut stats = SmoothStats::new(d);
+        stats.add_keys(&keys);
+        stats.add_queries(&queries);
+        let lambda = stats.scales(SmoothRule::QUERY).unwrap();
+        let others = lambda.iter().enumerate().filter(|(i, _)| *i != 5);
+        let typical = others.clone().map(|(_, l)| l).sum::<f32>() / (d - 1) as f32;
+        // λ_5 ≈ λ_typical / 10: the smoothed key's channel 5 is 10× larger, so k-means
+        // spends more of its accuracy on the channel the queries weigh most.
+        let ratio = typical / lambda[5];
+        assert!((7.0..14.0).contains(&ratio), "ratio {ratio}, λ {lambda:?}");
+        // Smoothed queries have about equal power in every channel.
+        let power = stats.query_power().unwrap();
+        let smoothed: Vec<f32> = power.iter().zip(&lambda).map(|(p, l)| p * l * l).collect();
+        let (lo, hi) = smoothed
+            .iter()
+            .fold((f32::MAX, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        assert!(hi / lo < 1.0001, "{smoothed:?}");
+        // Normalised to the paper's geometric mean.
+        let geo =
+            |xs: &[f32]| (xs.iter().map(|x| (*x as f64).ln()).sum::<f64>() / xs.len() as f64).exp();
+        let paper = stats.scales(SmoothRule::MAX).unwrap();
+        assert!((geo(&lambda) / geo(&paper) - 1.0).abs() < 1e-4);
+        // Every transform still keeps q · k.
+        let q: Vec<f32> = queries[..d].to_vec();
+        for t in KeyTransform::ALL {
+            let mut qt = q.clone();
+            t.apply_to_query(&mut qt, &lambda).unwrap();
+            let k = &keys[..d];
+            let mut kt = k.to_vec();
+            t.apply_to_key(&mut kt, &lambda).unwrap();
+            let exact: f32 = q.iter().zip(k).map(|(a, b)| a * b).sum();
+            let got: f32 = qt.iter().zip(&kt).map(|(a, b)| a * b).sum();
+            assert!((exact - got).abs() < 1e-4 * (1.0 + exact.abs()), "{t}");
+        }
+    }
+
+    #[test]
+    fn dead_channels_and_bad_rules() {
+        let d = 4;
+        let mut stats = SmoothStats::new(d);
+        stats.add_keys(&[1.0, 0.0, 4.0, 9.0]);
+        stats.add_queries(&[1.0, 1.0, 0.0, 2.0]);
+        for rule in [
+            SmoothRule::MAX,
+            SmoothRule::QUERY,
+            "mix:0.5:0.5".parse().unwrap(),
+        ] {
+            let l = stats.scales(rule).unwrap();
+            assert!(l.iter().all(|x| x.is_finite() && *x > 0.0), "{rule}: {l:?}");
+        }
+        // Without queries, the query rule is an error, not a panic.
+        let no_queries = SmoothStats::new(d);
+        assert!(no_queries.scales(SmoothRule::QUERY).is_err());
+        for good in ["max", "query", "mix:1:0.5", "mix:0.5:1"] {
+            let rule: SmoothRule = good.parse().unwrap();
+            assert_eq!(rule.name().parse::<SmoothRule>().unwrap(), rule, "{good}");
+        }
+        assert_eq!("mix:1:0".parse::<SmoothRule>().unwrap(), SmoothRule::MAX);
+        for bad in ["", "min", "mix:1", "mix:a:b", "mix:0:0", "mix:inf:1"] {
+            let err = bad.parse::<SmoothRule>().unwrap_err().to_string();
+            assert!(err.contains("mix:A:B"), "{bad}: {err}");
         }
     }
 }
