@@ -372,4 +372,78 @@ mod tests {
             assert!((r.output[pos * d + c] - want).abs() < 1e-5);
         }
     }
+
+    #[test]
+    fn anchors_are_read_from_fp16_while_active() {
+        let (hq, hk, t, d) = (2, 1, 20, 8);
+        let q = pseudo(hq * t * d, 8);
+        let k = pseudo(t * d, 9);
+        let v = pseudo(t * d, 10);
+        let kz = vec![0f32; t * d];
+        let vz = vec![0f32; t * d];
+        let rule = |n: usize| 0..n.saturating_sub(3);
+        let seen_mass = std::sync::Mutex::new(Vec::new());
+        // Token 2 is an anchor for cache lengths 6..15.
+        let choose = |head: usize, mass: &[f32]| {
+            assert_eq!(head, 0);
+            seen_mass.lock().unwrap().push(mass.to_vec());
+            Ok(vec![AnchorSpan {
+                token: 2,
+                from: 6,
+                until: 15,
+            }])
+        };
+        let shape = HeadShape {
+            q_heads: hq,
+            kv_heads: hk,
+            head_dim: d,
+            tokens: t,
+        };
+        let r = banded_attention_with_anchors(
+            &q,
+            shape,
+            LayerKv {
+                keys: &k,
+                values: &v,
+            },
+            LayerKv {
+                keys: &kz,
+                values: &vz,
+            },
+            &rule,
+            Some(&choose),
+            false,
+        )
+        .unwrap();
+        let scale = 1.0 / (d as f32).sqrt();
+        for (row, pos) in [(10usize, 10usize), (t + 16, 16)] {
+            let query = &q[row * d..(row + 1) * d];
+            let fp16 = |j: usize| j + 2 >= pos || (j == 2 && (6..15).contains(&(pos + 1)));
+            let scores: Vec<f32> = (0..=pos)
+                .map(|j| {
+                    if fp16(j) {
+                        dot(query, &k[j * d..(j + 1) * d]) * scale
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f32::MIN, f32::max);
+            let w: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+            let total: f32 = w.iter().sum();
+            for c in 0..d {
+                let want: f32 = (0..=pos)
+                    .filter(|&j| fp16(j))
+                    .map(|j| w[j] / total * v[j * d + c])
+                    .sum();
+                assert!((r.output[row * d + c] - want).abs() < 1e-5, "row {row}");
+            }
+        }
+        // Mass: every token's window share, summed over the group's two query rows; a token
+        // in the window at every row it can be (j ≤ t - 3) gathers three rows' worth each.
+        let mass = seen_mass.into_inner().unwrap().pop().unwrap();
+        assert_eq!(mass.len(), t);
+        assert!(mass.iter().all(|m| (0.0..=6.0).contains(m)), "{mass:?}");
+        assert!(mass[0] > 0.0);
+    }
 }
