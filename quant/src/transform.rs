@@ -125,32 +125,44 @@ pub fn smooth_scales(keys: &[f32], head_dim: usize) -> Result<Vec<f32>> {
 }
 
 /// How calibration chooses the smooth scales λ of one (layer, KV head):
-/// `λ_i = sqrt(max_t |K[t,i]|)^key_max · E[q_i²]^(-query/2)`, normalised to the geometric mean
-/// of the paper's `sqrt(max |K|)` (k-means does not care about a common factor; this keeps the
-/// smoothed keys at the paper's magnitudes, well inside fp16's range).
+/// `λ_i = sqrt(max_t |K[t,i]|)^key_max · E[k_i²]^(key_rms/4) · E[q_i²]^(-query/2)`, normalised
+/// to the geometric mean of the paper's `sqrt(max |K|)` (k-means does not care about a common
+/// factor; this keeps the smoothed keys at the paper's magnitudes, well inside fp16's range).
 ///
-/// - `max` (`key_max = 1, query = 0`): the paper's rule; it flattens the keys' channel outliers.
-/// - `query` (`key_max = 0, query = 1`): query-aware. A key error `e'` in the smoothed space
-///   changes a score by `q' · e'`, of expected square `Σ_i E[q'_i²] e'_i²` (channels taken as
-///   uncorrelated), while k-means minimises `Σ_i e'_i²`. With `λ_i² E[q_i²]` constant the two
-///   agree: the codebook spends its accuracy where the queries look.
-/// - `mix:A:B`: the blend `key_max = A, query = B`.
+/// - `max` (`key_max = 1`): the paper's rule; it flattens the keys' channel outliers.
+/// - `query` (`query = 1`): query-aware. A key error `e'` in the smoothed space changes a score
+///   by `q' · e'`, of expected square `Σ_i E[q'_i²] e'_i²` (channels taken as uncorrelated),
+///   while k-means minimises `Σ_i e'_i²`; with `λ_i² E[q_i²]` constant the two agree. It
+///   ignores that the error itself grows with the smoothed keys' power.
+/// - `balanced` (`key_rms = 1, query = 1/2`, i.e. `λ_i = (E[k_i²] / E[q_i²])^(1/4)`): if the
+///   Hadamard rotation makes the smoothed keys' error about isotropic with a power proportional
+///   to the keys' total power `Σ_i E[k_i²]/λ_i²`, the score error is
+///   `∝ (Σ_i E[k_i²]/λ_i²) · (Σ_i E[q_i²] λ_i²)`, which this λ minimises (Cauchy–Schwarz).
+/// - `mix:A:B` or `mix:A:B:R`: `key_max = A, query = B, key_rms = R`.
 ///
 /// Files written before the rule existed were all `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SmoothRule {
     pub key_max: f32,
     pub query: f32,
+    pub key_rms: f32,
 }
 
 impl SmoothRule {
     pub const MAX: Self = Self {
         key_max: 1.0,
         query: 0.0,
+        key_rms: 0.0,
     };
     pub const QUERY: Self = Self {
         key_max: 0.0,
         query: 1.0,
+        key_rms: 0.0,
+    };
+    pub const BALANCED: Self = Self {
+        key_max: 0.0,
+        query: 0.5,
+        key_rms: 1.0,
     };
 
     /// Whether the rule needs the calibration queries' second moments.
@@ -158,31 +170,32 @@ impl SmoothRule {
         self.query != 0.0
     }
 
-    /// `max`, `query`, or `mix:A:B` (the form [`FromStr`](std::str::FromStr) reads).
+    /// `max`, `query`, `balanced`, or `mix:A:B[:R]` (the form [`FromStr`](std::str::FromStr)
+    /// reads).
     pub fn name(self) -> String {
         if self == Self::MAX {
             "max".into()
         } else if self == Self::QUERY {
             "query".into()
-        } else {
+        } else if self == Self::BALANCED {
+            "balanced".into()
+        } else if self.key_rms == 0.0 {
             format!("mix:{}:{}", self.key_max, self.query)
+        } else {
+            format!("mix:{}:{}:{}", self.key_max, self.query, self.key_rms)
         }
     }
 
-    /// λ for one (layer, KV head). `max_abs[i] = max_t |K[t,i]|`; `query_power[i] = E[q_i²]`
-    /// over the calibration queries of the KV head's query group (post-RoPE), needed when
-    /// [`Self::needs_queries`]. A channel that is zero everywhere (in keys or in queries) or
-    /// not finite gets the geometric mean, so the transform stays invertible and finite.
-    pub fn scales(self, max_abs: &[f32], query_power: Option<&[f32]>) -> Result<Vec<f32>> {
-        let d = max_abs.len();
+    /// λ for one (layer, KV head) from its [`SmoothStats`]. A channel whose statistics are
+    /// zero or not finite gets the geometric mean, so the transform stays invertible and finite.
+    pub fn scales(self, stats: &SmoothStats) -> Result<Vec<f32>> {
+        let d = stats.max_abs.len();
         if d == 0 {
             return Err(QuantError::shape("smooth statistics", "a head dim > 0", 0));
         }
-        let paper: Vec<f64> = max_abs.iter().map(|&m| (m as f64).sqrt()).collect();
-        let power = match (self.needs_queries(), query_power) {
+        let query_power = match (self.needs_queries(), stats.query_power()) {
             (false, _) => None,
-            (true, Some(p)) if p.len() == d => Some(p),
-            (true, Some(p)) => return Err(QuantError::shape("query second moments", d, p.len())),
+            (true, Some(p)) => Some(p),
             (true, None) => {
                 return Err(QuantError::InvalidArgument(format!(
                     "smooth rule {} needs the calibration queries' second moments",
@@ -190,23 +203,33 @@ impl SmoothRule {
                 )));
             }
         };
+        let key_power = stats.key_power();
+        let paper: Vec<f64> = stats.max_abs.iter().map(|&m| (m as f64).sqrt()).collect();
         let usable = |x: f64| x.is_finite() && x > 0.0;
         // log λ_i, or None where a statistic is zero or not finite.
         let logs: Vec<Option<f64>> = (0..d)
             .map(|i| {
                 let mut log = 0.0;
-                if self.key_max != 0.0 {
-                    if !usable(paper[i]) {
-                        return None;
+                let terms = [
+                    (self.key_max, paper[i], 1.0),
+                    (
+                        self.key_rms,
+                        key_power.as_ref().map_or(0.0, |p| p[i] as f64),
+                        0.25,
+                    ),
+                    (
+                        self.query,
+                        query_power.as_ref().map_or(0.0, |p| p[i] as f64),
+                        -0.5,
+                    ),
+                ];
+                for (exponent, stat, scale) in terms {
+                    if exponent != 0.0 {
+                        if !usable(stat) {
+                            return None;
+                        }
+                        log += scale * exponent as f64 * stat.ln();
                     }
-                    log += self.key_max as f64 * paper[i].ln();
-                }
-                if let Some(p) = power {
-                    let p = p[i] as f64;
-                    if !usable(p) {
-                        return None;
-                    }
-                    log -= 0.5 * self.query as f64 * p.ln();
                 }
                 Some(log)
             })
@@ -244,21 +267,37 @@ impl std::str::FromStr for SmoothRule {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             QuantError::InvalidArgument(format!(
-                "smooth rule {s:?}: expected max (the paper's sqrt(max|K|)), query (E[q²]^-1/2) or mix:A:B (sqrt(max|K|)^A · E[q²]^(-B/2), A and B finite numbers, not both 0)"
+                "smooth rule {s:?}: expected max (the paper's sqrt(max|K|)), query (E[q²]^-1/2), balanced ((E[k²]/E[q²])^1/4) or mix:A:B[:R] (sqrt(max|K|)^A · E[q²]^(-B/2) · E[k²]^(R/4), finite numbers, not all 0)"
             ))
         };
         match s.trim() {
             "max" => Ok(Self::MAX),
             "query" => Ok(Self::QUERY),
+            "balanced" => Ok(Self::BALANCED),
             other => {
                 let rest = other.strip_prefix("mix:").ok_or_else(bad)?;
-                let (a, b) = rest.split_once(':').ok_or_else(bad)?;
-                let (key_max, query): (f32, f32) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if !key_max.is_finite() || !query.is_finite() || (key_max == 0.0 && query == 0.0) {
+                let parts: Vec<f32> = rest
+                    .split(':')
+                    .map(|p| p.parse::<f32>().map_err(|_| bad()))
+                    .collect::<Result<_>>()?;
+                let rule = match parts[..] {
+                    [key_max, query] => Self {
+                        key_max,
+                        query,
+                        key_rms: 0.0,
+                    },
+                    [key_max, query, key_rms] => Self {
+                        key_max,
+                        query,
+                        key_rms,
+                    },
+                    _ => return Err(bad()),
+                };
+                let all = [rule.key_max, rule.query, rule.key_rms];
+                if all.iter().any(|x| !x.is_finite()) || all.iter().all(|&x| x == 0.0) {
                     return Err(bad());
                 }
-                Ok(Self { key_max, query })
+                Ok(rule)
             }
         }
     }
@@ -269,6 +308,9 @@ impl std::str::FromStr for SmoothRule {
 pub struct SmoothStats {
     /// `max_t |K[t,i]|`
     pub max_abs: Vec<f32>,
+    /// `Σ k_i²` over the recorded keys, and their count.
+    pub key_square_sum: Vec<f64>,
+    pub keys: usize,
     /// `Σ q_i²` over the recorded queries of the group, and their count.
     pub query_square_sum: Vec<f64>,
     pub queries: usize,
@@ -278,6 +320,8 @@ impl SmoothStats {
     pub fn new(head_dim: usize) -> Self {
         Self {
             max_abs: vec![0.0; head_dim],
+            key_square_sum: vec![0.0; head_dim],
+            keys: 0,
             query_square_sum: vec![0.0; head_dim],
             queries: 0,
         }
@@ -286,9 +330,16 @@ impl SmoothStats {
     /// Adds keys, row-major `[tokens, head_dim]`.
     pub fn add_keys(&mut self, keys: &[f32]) {
         for row in keys.chunks_exact(self.max_abs.len()) {
-            for (m, &k) in self.max_abs.iter_mut().zip(row) {
+            for ((m, s), &k) in self
+                .max_abs
+                .iter_mut()
+                .zip(&mut self.key_square_sum)
+                .zip(row)
+            {
                 *m = m.max(k.abs());
+                *s += k as f64 * k as f64;
             }
+            self.keys += 1;
         }
     }
 
@@ -312,8 +363,18 @@ impl SmoothStats {
         })
     }
 
+    /// `E[k_i²]`, or `None` before any key.
+    pub fn key_power(&self) -> Option<Vec<f32>> {
+        (self.keys > 0).then(|| {
+            self.key_square_sum
+                .iter()
+                .map(|s| (s / self.keys as f64) as f32)
+                .collect()
+        })
+    }
+
     pub fn scales(&self, rule: SmoothRule) -> Result<Vec<f32>> {
-        rule.scales(&self.max_abs, self.query_power().as_deref())
+        rule.scales(self)
     }
 }
 
@@ -445,14 +506,57 @@ mod tests {
         // Without queries, the query rule is an error, not a panic.
         let no_queries = SmoothStats::new(d);
         assert!(no_queries.scales(SmoothRule::QUERY).is_err());
-        for good in ["max", "query", "mix:1:0.5", "mix:0.5:1"] {
+        for good in [
+            "max",
+            "query",
+            "balanced",
+            "mix:1:0.5",
+            "mix:0.5:1",
+            "mix:0:0.5:1",
+            "mix:1:0.5:0.5",
+        ] {
             let rule: SmoothRule = good.parse().unwrap();
             assert_eq!(rule.name().parse::<SmoothRule>().unwrap(), rule, "{good}");
         }
         assert_eq!("mix:1:0".parse::<SmoothRule>().unwrap(), SmoothRule::MAX);
-        for bad in ["", "min", "mix:1", "mix:a:b", "mix:0:0", "mix:inf:1"] {
+        assert_eq!(
+            "mix:0:0.5:1".parse::<SmoothRule>().unwrap(),
+            SmoothRule::BALANCED
+        );
+        for bad in [
+            "",
+            "min",
+            "mix:1",
+            "mix:a:b",
+            "mix:0:0",
+            "mix:inf:1",
+            "mix:1:1:1:1",
+        ] {
             let err = bad.parse::<SmoothRule>().unwrap_err().to_string();
-            assert!(err.contains("mix:A:B"), "{bad}: {err}");
+            assert!(err.contains("mix:A:B[:R]"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn balanced_rule_balances_key_and_query_power() {
+        // Channel 0: keys 4× larger, queries 4× smaller than the others. Balanced λ_0 is
+        // (16 / (1/16))^(1/4) = 4 times the others', so the smoothed keys and queries have the
+        // same magnitude in every channel.
+        let d = 4;
+        let mut stats = SmoothStats::new(d);
+        let keys: Vec<f32> = (0..8 * d)
+            .map(|i| if i % d == 0 { 4.0 } else { 1.0 })
+            .collect();
+        let queries: Vec<f32> = (0..8 * d)
+            .map(|i| if i % d == 0 { 0.25 } else { 1.0 })
+            .collect();
+        stats.add_keys(&keys);
+        stats.add_queries(&queries);
+        let l = stats.scales(SmoothRule::BALANCED).unwrap();
+        assert!((l[0] / l[1] - 4.0).abs() < 1e-4, "{l:?}");
+        assert!((l[1] - l[2]).abs() < 1e-6);
+        let (k0, q0) = (4.0 / l[0], 0.25 * l[0]);
+        let (k1, q1) = (1.0 / l[1], 1.0 * l[1]);
+        assert!((k0 / k1 - 1.0).abs() < 1e-4 && (q0 / q1 - 1.0).abs() < 1e-4);
     }
 }
