@@ -54,6 +54,10 @@ enum Command {
         /// Value codec, d{d}b{b}.
         #[arg(long = "v", default_value = "d4b8")]
         value_codec: VqCodec,
+        /// More K/V codec pairs trained from the same recorded K/V (one forward pass), e.g.
+        /// d4b12/d8b8,d4b10/d8b8; --out must then name {k} and {v}.
+        #[arg(long)]
+        also: Option<String>,
         /// One codebook per layer, or one per (layer, KV head).
         #[arg(long, default_value = "layer")]
         granularity: Granularity,
@@ -77,7 +81,8 @@ enum Command {
         samples_per_centroid: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Output codebook file (safetensors).
+        /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
+        /// codecs and the smooth rule (":" as "_").
         #[arg(long)]
         out: PathBuf,
     },
@@ -315,6 +320,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             key_codec,
             value_codec,
+            also,
             granularity,
             methods,
             smooth,
@@ -325,6 +331,47 @@ fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let smooth_rules = parse_smooth_rules(&smooth)?;
+            let mut pairs = vec![(key_codec, value_codec)];
+            for item in also
+                .iter()
+                .flat_map(|a| a.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let bad = |valid: &str| CliError::BadOption {
+                    option: "--also",
+                    given: item.to_string(),
+                    valid: valid.to_string(),
+                };
+                let (k, v) = item
+                    .split_once('/')
+                    .ok_or_else(|| bad("expected K/V codec pairs such as d4b12/d8b8"))?;
+                let pair = (k.parse::<VqCodec>()?, v.parse::<VqCodec>()?);
+                if pairs.contains(&pair) {
+                    return Err(bad(
+                        "this pair is already trained (--k/--v or earlier in --also)",
+                    ));
+                }
+                pairs.push(pair);
+            }
+            let template = out.to_string_lossy().into_owned();
+            if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
+                return Err(CliError::BadOption {
+                    option: "--out",
+                    given: template,
+                    valid:
+                        "with --also, name {k} and {v} in the path so each pair gets its own file"
+                            .into(),
+                });
+            }
+            if smooth_rules.len() > 1 && template.contains('{') && !template.contains("{smooth}") {
+                return Err(CliError::BadOption {
+                    option: "--out",
+                    given: template,
+                    valid: "with several --smooth rules and a {k}/{v} template, name {smooth} too"
+                        .into(),
+                });
+            }
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
                 .map(|m| match m {
@@ -339,35 +386,48 @@ fn run(cli: Cli) -> Result<()> {
             let wins = calibration_windows(&tokens, ctx, max_tokens)?;
             let recorded = record_kv(&llama, &wins, &bar("forward"))?;
             eprintln!("recorded K/V of {} tokens", recorded.tokens);
-            let opts = CalibrationOptions {
-                granularity,
-                transforms,
-                smooth_rules: smooth_rules.clone(),
-                samples_per_centroid,
-                seed,
-                ..CalibrationOptions::new(key_codec, value_codec)
-            };
             let provenance = format!(
                 "text={} tokens={} ctx={ctx} seed={seed} samples_per_centroid={samples_per_centroid}",
                 text.display(),
                 recorded.tokens
             );
-            let start = Instant::now();
-            let sets = train_codebooks(&recorded, &opts, &id, provenance, &bar("k-means"))?;
-            eprintln!("trained in {:.1}s", start.elapsed().as_secs_f64());
-            for set in &sets {
-                let path = if sets.len() == 1 {
-                    out.clone()
-                } else {
-                    out_for_rule(&out, set.meta.smooth_rule)
+            for (key_codec, value_codec) in pairs {
+                let opts = CalibrationOptions {
+                    granularity,
+                    transforms: transforms.clone(),
+                    smooth_rules: smooth_rules.clone(),
+                    samples_per_centroid,
+                    seed,
+                    ..CalibrationOptions::new(key_codec, value_codec)
                 };
-                set.save(&path)?;
-                println!(
-                    "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {}, transforms {})",
-                    path.display(),
-                    set.meta.smooth_rule,
-                    set.keys.keys().copied().collect::<Vec<_>>().join(",")
+                let start = Instant::now();
+                let sets =
+                    train_codebooks(&recorded, &opts, &id, provenance.clone(), &bar("k-means"))?;
+                eprintln!(
+                    "K {key_codec} / V {value_codec} trained in {:.1}s",
+                    start.elapsed().as_secs_f64()
                 );
+                for set in &sets {
+                    let rule = set.meta.smooth_rule;
+                    let path = if template.contains('{') {
+                        PathBuf::from(
+                            template
+                                .replace("{k}", &key_codec.to_string())
+                                .replace("{v}", &value_codec.to_string())
+                                .replace("{smooth}", &rule.name().replace(':', "_")),
+                        )
+                    } else if sets.len() == 1 {
+                        out.clone()
+                    } else {
+                        out_for_rule(&out, rule)
+                    };
+                    set.save(&path)?;
+                    println!(
+                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, transforms {})",
+                        path.display(),
+                        set.keys.keys().copied().collect::<Vec<_>>().join(",")
+                    );
+                }
             }
         }
         Command::Eval {
