@@ -18,7 +18,6 @@ data=${DATA:-../shared/data/wikitext2}
 model_args=()
 [ -n "${MODEL:-}" ] && model_args=(--model "$MODEL")
 mkdir -p "$out" "$cbdir"
-rules=${RULES:-"max,query"}
 
 calibrate() { # K V METHODS RULES
   local k=$1 v=$2 methods=$3 smooth=$4 first=${4%%,*} target
@@ -39,32 +38,37 @@ cb() { echo "$cbdir/cb-$1-$2-layer-${3//:/_}.safetensors"; }
 for stage in $stages; do
   case $stage in
   smooth) # 2-bit keys and values, residual 128: which λ
-    calibrate d4b8 d4b8 vq,vq+smooth,vq+hadamard,vecinfer max,query,mix:0.5:0.5,mix:1:1
-    evaluate smooth-d4b8-d4b8-max-r128 --codebooks "$(cb d4b8 d4b8 max)" --methods vq+smooth,vecinfer
-    for rule in query mix:0.5:0.5 mix:1:1; do
+    calibrate d4b8 d4b8 vq,vq+smooth,vq+hadamard,vecinfer max,query,mix:0.5:0.5,mix:1:1,balanced,mix:1:0.5
+    for rule in max query mix:0.5:0.5; do
       evaluate "smooth-d4b8-d4b8-${rule//:/_}-r128" --codebooks "$(cb d4b8 d4b8 "$rule")" --methods vq+smooth,vecinfer
+    done
+    for rule in balanced mix:1:0.5; do
+      evaluate "smooth-d4b8-d4b8-${rule//:/_}-r128" --codebooks "$(cb d4b8 d4b8 "$rule")" --methods vecinfer
     done ;;
   anchors) # 1% anchors (20 of 2048 tokens) by each rule
     for rule in attention norm error; do
-      evaluate "anchors-d4b8-d4b8-${ANCHOR_SMOOTH:-query}-r128-a1-$rule" --codebooks "$(cb d4b8 d4b8 "${ANCHOR_SMOOTH:-query}")" \
+      evaluate "anchors-d4b8-d4b8-${ANCHOR_SMOOTH:-balanced}-r128-a1-$rule" --codebooks "$(cb d4b8 d4b8 "${ANCHOR_SMOOTH:-balanced}")" \
         --methods vecinfer --anchors 1% --anchor-rule "$rule"
     done ;;
-  mixes) # K/V bit allocation at equal bits, with the residual windows that make 1.5, 2, 3 bits
-    while read -r k v residuals; do
+  mixes) # K/V bit allocation, with the residual windows that make ~1.5, 2 and 3 bits at ctx 2048
+    if [ ! -f "$(cb d8b12 d8b8 balanced)" ]; then
+      "$bin" calibrate --text "$data/calib.txt" "${model_args[@]}" --k d4b8 --v d8b8 \
+        --also d4b10/d8b8,d4b12/d8b8,d4b12/d4b8,d8b12/d8b8 --methods vq,vecinfer --smooth max,mix:0.5:0.5,balanced \
+        --out "$cbdir/cb-{k}-{v}-layer-{smooth}.safetensors" > "$cbdir/log-cb-mixes.txt" 2>&1
+    fi
+    while read -r k v rule r methods extra; do
       [ -z "$k" ] && continue
-      calibrate "$k" "$v" vq,vecinfer "$rules"
-      for r in $residuals; do
-        for rule in ${rules//,/ }; do
-          evaluate "mix-$k-$v-${rule//:/_}-r$r" --codebooks "$(cb "$k" "$v" "$rule")" --residual "$r" --methods vecinfer
-        done
-      done
+      # shellcheck disable=SC2086
+      evaluate "mix-$k-$v-${rule//:/_}-r$r${extra:+-${extra//[% -]/}}" --codebooks "$(cb "$k" "$v" "$rule")" \
+        --residual "$r" --methods "$methods" $extra
     done <<'MIXES'
-d4b8 d8b8 64 128
-d4b10 d8b8 32 128
-d4b12 d8b8 128
-d4b12 d4b8 64
-d2b8 d8b8 128
-d8b12 d8b8 32
+d4b8 d8b8 balanced 64 vecinfer
+d4b10 d8b8 balanced 32 vecinfer
+d4b12 d8b8 balanced 128 vecinfer
+d4b12 d4b8 balanced 64 vecinfer
+d8b12 d8b8 balanced 32 vecinfer
+d4b8 d4b8 balanced 32 vecinfer
+d4b8 d8b8 balanced 128 vecinfer
 MIXES
     ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
