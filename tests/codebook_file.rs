@@ -3,7 +3,7 @@
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 use std::collections::HashMap;
-use vecinfer_quant::{CodebookSet, Granularity, KeyTransform, QuantError};
+use vecinfer_quant::{CodebookSet, Granularity, KeyTransform, QuantError, SmoothRule};
 use vecinfer_tests::random_codebook_set;
 
 fn saved(set: &CodebookSet) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
@@ -162,4 +162,43 @@ fn missing_file_is_an_io_error_naming_the_path() {
     let err = CodebookSet::load(std::path::Path::new("/nonexistent/cb.safetensors")).unwrap_err();
     assert!(matches!(err, QuantError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/cb.safetensors"));
+}
+
+#[test]
+fn smooth_rule_round_trips_and_old_files_read_as_max() {
+    let mut set = random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 64);
+    set.meta.smooth_rule = "mix:0.5:1".parse().unwrap();
+    let (_dir, path, bytes) = saved(&set);
+    assert_eq!(
+        CodebookSet::load(&path).unwrap().meta.smooth_rule,
+        set.meta.smooth_rule
+    );
+    // A file written before the field existed has no `smooth_rule`: the paper's rule.
+    let old = rewritten(
+        &bytes,
+        |m| {
+            m.remove("smooth_rule");
+        },
+        None,
+    );
+    let back = CodebookSet::from_bytes(&old).unwrap();
+    assert_eq!(back.meta.smooth_rule, SmoothRule::MAX);
+    let bad = rewritten(
+        &bytes,
+        |m| {
+            m.insert("smooth_rule".into(), "median".into());
+        },
+        None,
+    );
+    assert!(load_error(&bad).contains("smooth_rule"));
+}
+
+#[test]
+fn the_committed_pre_rule_file_still_loads() {
+    // Written by the calibration of issue 2, before `smooth_rule` existed.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench/results/accuracy/cb-d4b8-d4b8-layer.safetensors");
+    let set = CodebookSet::load(&path).unwrap();
+    assert_eq!(set.meta.smooth_rule, SmoothRule::MAX);
+    assert_eq!(set.transforms(), KeyTransform::ALL.to_vec());
 }

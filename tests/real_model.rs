@@ -4,10 +4,13 @@
 
 use indicatif::ProgressBar;
 use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
-use vecinfer::evaluate::evaluate_method;
+use vecinfer::evaluate::{evaluate_method, evaluate_method_with_anchors};
 use vecinfer::text::{read_tokens, windows};
 use vecinfer_model::{GgufTokenizer, Llama, ModelError, generate_greedy};
-use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method};
+use vecinfer_quant::{
+    AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, KeyTransform, Method,
+    SmoothRule,
+};
 use vecinfer_tests::{model_or_skip, shared_data};
 
 #[test]
@@ -58,11 +61,27 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
     let recorded = record_kv(&model, &windows(&calib, 512, Some(2)).unwrap(), &hidden).unwrap();
     let opts = CalibrationOptions {
         transforms: vec![KeyTransform::NONE, KeyTransform::BOTH],
+        smooth_rules: vec![SmoothRule::MAX, SmoothRule::BALANCED],
         ..CalibrationOptions::new("d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     };
-    let set = train_codebooks(&recorded, &opts, "SmolLM2", "test".into(), &hidden).unwrap();
+    let sets = train_codebooks(&recorded, &opts, "SmolLM2", "test".into(), &hidden).unwrap();
+    assert_eq!(sets.len(), 2);
+    // λ differs between the rules; codebooks that do not use λ are shared.
+    assert_eq!(sets[1].meta.smooth_rule, SmoothRule::BALANCED);
+    assert_ne!(sets[0].smooth, sets[1].smooth);
+    let plain = |s: &CodebookSet| {
+        s.layer(3, KeyTransform::NONE).unwrap().keys.all()[0]
+            .centroids()
+            .to_vec()
+    };
+    assert_eq!(plain(&sets[0]), plain(&sets[1]));
     let dir = tempfile::tempdir().unwrap();
-    set.save(&dir.path().join("cb.safetensors")).unwrap();
+    sets[1]
+        .save(&dir.path().join("balanced.safetensors"))
+        .unwrap();
+    let balanced = CodebookSet::load(&dir.path().join("balanced.safetensors")).unwrap();
+    assert_eq!(balanced.meta.smooth_rule, SmoothRule::BALANCED);
+    sets[0].save(&dir.path().join("cb.safetensors")).unwrap();
     let set = CodebookSet::load(&dir.path().join("cb.safetensors")).unwrap();
 
     let wins = windows(&eval, 512, Some(1)).unwrap();
@@ -99,6 +118,40 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
         let error = r.attention_relative_error.unwrap();
         assert!((0.01..1.0).contains(&error), "{m}: {error}");
     }
+    // Anchors (1% by attention): runs, counts them in the bits, and stays near no anchors.
+    let anchors = AnchorPolicy {
+        budget: AnchorBudget::parse("1%").unwrap(),
+        rule: AnchorRule::Attention,
+    };
+    let vecinfer = Method::Vq(KeyTransform::BOTH);
+    let with = evaluate_method_with_anchors(
+        &model,
+        &wins,
+        vecinfer,
+        Some(&balanced),
+        layout,
+        Some(anchors),
+        false,
+        &hidden,
+    )
+    .unwrap();
+    let without = evaluate_method(
+        &model,
+        &wins,
+        vecinfer,
+        Some(&balanced),
+        layout,
+        false,
+        &hidden,
+    )
+    .unwrap();
+    assert_eq!(
+        with.effective.fp16_tokens,
+        without.effective.fp16_tokens + 5
+    );
+    assert!(with.effective.bits > without.effective.bits);
+    let ratio = with.perplexity / without.perplexity;
+    assert!((0.9..1.05).contains(&ratio), "anchors: {ratio}");
     // Not measured: absent, not 0.
     let unmeasured = evaluate_method(
         &model,

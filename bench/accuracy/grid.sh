@@ -7,7 +7,9 @@
 #   bench/accuracy/grid.sh OUTDIR [WINDOWS] [GRANULARITIES] [SINKS...]
 #
 # Environment: VECINFER (the binary, default target/release/vecinfer), MODEL (a GGUF, default
-# the fetched SmolLM2), DATA (folder with calib.txt and eval.txt, default ../shared/data/wikitext2).
+# the fetched SmolLM2), DATA (folder with calib.txt and eval.txt, default ../shared/data/wikitext2),
+# SMOOTH (calibrate --smooth rule, default max; files and results get "-RULE" unless max),
+# RESIDUAL (eval --residual, default 128; results get "-rN" unless 128).
 set -euo pipefail
 out=${1:?usage: grid.sh OUTDIR [WINDOWS] [GRANULARITIES] [SINKS...]}
 windows=${2:-8}
@@ -19,8 +21,17 @@ data=${DATA:-../shared/data/wikitext2}
 model_args=()
 [ -n "${MODEL:-}" ] && model_args=(--model "$MODEL")
 mkdir -p "$out"
-# K codec, V codec: 4, 3, 2, 1.5 and 1.25 bits per element (3 bit matches KIVI-2's real cost).
-configs=("d2b8 d2b8" "d4b8 d4b8" "d4b12 d4b12" "d8b12 d8b12" "d8b12 d8b8")
+smooth=${SMOOTH:-max}
+residual=${RESIDUAL:-128}
+tag=""
+[ "$smooth" = max ] || tag="-${smooth//:/_}"
+rtag=""
+[ "$residual" = 128 ] || rtag="-r$residual"
+# K codec, V codec: 4, 3, 2, 1.5 and 1.25 bits per element (3 bit matches KIVI-2's real cost),
+# then mixes of K and V bits (issue 15): 2.0 (K 3 + V 1), 2.5 (4 + 1, 3 + 2), 1.75 (2.5 + 1),
+# 1.5 (2 + 1) and 1.25 (1.5 + 1).
+configs=("d2b8 d2b8" "d4b8 d4b8" "d4b12 d4b12" "d8b12 d8b12" "d8b12 d8b8"
+  "d4b12 d8b8" "d2b8 d8b8" "d4b12 d4b8" "d4b10 d8b8" "d4b8 d8b8")
 
 evaluate() { # OUTFILE ARGS...
   local result=$1; shift
@@ -29,17 +40,17 @@ evaluate() { # OUTFILE ARGS...
 }
 
 for sinks in $sinks_list; do
-  evaluate "$out/eval-baselines-s$sinks.json" --sinks "$sinks" --methods fp16,kivi2
+  evaluate "$out/eval-baselines-s$sinks$rtag.json" --sinks "$sinks" --residual "$residual" --methods fp16,kivi2
 done
 for granularity in $granularities; do
   for config in "${configs[@]}"; do
     read -r k v <<<"$config"
-    codebooks="$out/cb-$k-$v-$granularity.safetensors"
+    codebooks="$out/cb-$k-$v-$granularity$tag.safetensors"
     [ -f "$codebooks" ] || "$bin" calibrate --text "$data/calib.txt" "${model_args[@]}" --k "$k" --v "$v" \
-      --granularity "$granularity" --out "$codebooks" > "$out/log-cb-$k-$v-$granularity.txt" 2>&1
+      --granularity "$granularity" --smooth "$smooth" --out "$codebooks" > "$out/log-cb-$k-$v-$granularity$tag.txt" 2>&1
     for sinks in $sinks_list; do
-      evaluate "$out/eval-$k-$v-$granularity-s$sinks.json" --codebooks "$codebooks" --sinks "$sinks" \
-        --methods vq,vq+smooth,vq+hadamard,vecinfer
+      evaluate "$out/eval-$k-$v-$granularity-s$sinks$tag$rtag.json" --codebooks "$codebooks" --sinks "$sinks" \
+        --residual "$residual" --methods vq,vq+smooth,vq+hadamard,vecinfer
     done
   done
 done

@@ -1,4 +1,5 @@
-//! Calibration: run the model over text, record post-RoPE K and V, then compute smooth scales
+//! Calibration: run the model over text, record post-RoPE K and V (and the per-channel
+//! statistics of the queries that the query-aware smooth rule needs), then compute smooth scales
 //! and train the K and V codebooks.
 
 use crate::error::{CliError, Result};
@@ -9,9 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use vecinfer_model::Llama;
 use vecinfer_quant::method::round_to_f16;
-use vecinfer_quant::transform::smooth_scales;
 use vecinfer_quant::{
-    Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks, VqCodec,
+    Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks, SmoothRule,
+    SmoothStats, VqCodec,
 };
 
 #[derive(Clone, Debug)]
@@ -22,6 +23,9 @@ pub struct CalibrationOptions {
     /// Key transforms to train key codebooks for (each needs its own: a codebook is trained
     /// on keys after the transform).
     pub transforms: Vec<KeyTransform>,
+    /// How λ is chosen; one codebook set per rule (the codebooks that do not depend on λ,
+    /// values and keys without smoothing, are trained once and shared).
+    pub smooth_rules: Vec<SmoothRule>,
     /// k-means sees at most `max(samples_per_centroid * 2^b, min_samples)` sub-vectors per
     /// layer (split among per-head codebooks), drawn at random from all recorded ones.
     pub samples_per_centroid: usize,
@@ -36,6 +40,7 @@ impl CalibrationOptions {
             value_codec,
             granularity: Granularity::Layer,
             transforms: KeyTransform::ALL.to_vec(),
+            smooth_rules: vec![SmoothRule::MAX],
             samples_per_centroid: 32,
             min_samples: 65_536,
             seed: 0,
@@ -58,6 +63,8 @@ pub struct RecordedKv {
     /// `[layer][kv_head]` -> row-major `[tokens, head_dim]`
     pub keys: Vec<Vec<Vec<f32>>>,
     pub values: Vec<Vec<Vec<f32>>>,
+    /// `[layer][kv_head]`: key maxima and the second moments of the group's queries.
+    pub stats: Vec<Vec<SmoothStats>>,
 }
 
 pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result<RecordedKv> {
@@ -68,16 +75,22 @@ pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result
         tokens: 0,
         keys: vec![vec![Vec::new(); c.kv_heads]; c.layers],
         values: vec![vec![Vec::new(); c.kv_heads]; c.layers],
+        stats: vec![vec![SmoothStats::new(c.head_dim); c.kv_heads]; c.layers],
     };
     bar.set_length(windows.len() as u64);
     for window in windows {
         let mut backend = RecordingAttention {
             on_layer: |layer: usize,
-                       _q: &[f32],
+                       q: &[f32],
                        k: &[f32],
                        v: &[f32],
                        shape: vecinfer_model::HeadShape| {
                 let per_head = shape.tokens * shape.head_dim;
+                let group = shape.q_heads / shape.kv_heads;
+                for qh in 0..shape.q_heads {
+                    rec.stats[layer][qh / group]
+                        .add_queries(&q[qh * per_head..(qh + 1) * per_head]);
+                }
                 for h in 0..shape.kv_heads {
                     rec.keys[layer][h].extend_from_slice(&k[h * per_head..(h + 1) * per_head]);
                     rec.values[layer][h].extend_from_slice(&v[h * per_head..(h + 1) * per_head]);
@@ -91,37 +104,44 @@ pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result
     for rows in rec.keys.iter_mut().chain(rec.values.iter_mut()).flatten() {
         round_to_f16(rows);
     }
+    // Key maxima as the cache holds the keys (fp16-rounded), as before the rules existed.
+    for (stats, keys) in rec
+        .stats
+        .iter_mut()
+        .flatten()
+        .zip(rec.keys.iter().flatten())
+    {
+        stats.add_keys(keys);
+    }
     Ok(rec)
 }
 
-/// Smooth scales, then one codebook set per requested key transform, and the value codebooks.
+/// For each smooth rule: smooth scales, one key codebook set per requested transform, and the
+/// value codebooks. Values and the transforms without smoothing do not depend on λ: they are
+/// trained once and shared by every rule's set.
 pub fn train_codebooks(
     rec: &RecordedKv,
     opts: &CalibrationOptions,
     model_id: &str,
     provenance: String,
     bar: &ProgressBar,
-) -> Result<CodebookSet> {
+) -> Result<Vec<CodebookSet>> {
     if opts.transforms.is_empty() {
         return Err(CliError::Invalid(
             "no key transform to calibrate: name at least one method that uses codebooks".into(),
         ));
     }
+    if opts.smooth_rules.is_empty() {
+        return Err(CliError::Invalid(
+            "no smooth rule to calibrate: name at least one (max, query, mix:A:B)".into(),
+        ));
+    }
     let layers = rec.keys.len();
     let d = rec.head_dim;
-    let smooth: Vec<Vec<f32>> = rec
-        .keys
-        .iter()
-        .map(|heads| {
-            heads
-                .iter()
-                .map(|k| smooth_scales(k, d))
-                .collect::<vecinfer_quant::Result<Vec<_>>>()
-                .map(|v| v.concat())
-        })
-        .collect::<vecinfer_quant::Result<_>>()?;
     let groups = opts.granularity.codebooks_per_layer(rec.kv_heads);
-    bar.set_length(((opts.transforms.len() + 1) * layers * groups) as u64);
+    let smoothed = opts.transforms.iter().filter(|t| t.smooth).count();
+    let shared = opts.transforms.len() - smoothed + 1;
+    bar.set_length(((shared + smoothed * opts.smooth_rules.len()) * layers * groups) as u64);
 
     let mut values = Vec::with_capacity(layers);
     for (layer, heads) in rec.values.iter().enumerate() {
@@ -141,54 +161,102 @@ pub fn train_codebooks(
         values.push(LayerCodebooks::new(books)?);
     }
 
-    let mut keys = BTreeMap::new();
-    for &transform in &opts.transforms {
-        let mut per_layer = Vec::with_capacity(layers);
-        for (layer, heads) in rec.keys.iter().enumerate() {
-            let transformed: Vec<Vec<f32>> = heads
-                .iter()
-                .enumerate()
-                .map(|(h, rows)| {
-                    let mut rows = rows.clone();
-                    let scales = &smooth[layer][h * d..(h + 1) * d];
-                    for row in rows.chunks_exact_mut(d) {
-                        transform.apply_to_key(row, scales)?;
-                    }
-                    Ok(rows)
-                })
-                .collect::<vecinfer_quant::Result<_>>()?;
-            let books = (0..groups)
-                .map(|g| {
-                    let seed = opts.seed ^ hash_seed(layer, g, transform.name());
-                    let cb = train_one(
-                        opts.key_codec,
-                        &head_rows(&transformed, g, opts.granularity),
-                        opts.max_samples(opts.key_codec, groups),
-                        seed,
-                    );
-                    bar.inc(1);
-                    cb
-                })
-                .collect::<Result<Vec<_>>>()?;
-            per_layer.push(LayerCodebooks::new(books)?);
-        }
-        keys.insert(transform.name(), per_layer);
+    // Key codebooks of one transform under scales `smooth`.
+    let train_keys =
+        |transform: KeyTransform, smooth: &[Vec<f32>]| -> Result<Vec<LayerCodebooks>> {
+            let mut per_layer = Vec::with_capacity(layers);
+            for (layer, heads) in rec.keys.iter().enumerate() {
+                let transformed: Vec<Vec<f32>> = heads
+                    .iter()
+                    .enumerate()
+                    .map(|(h, rows)| {
+                        let mut rows = rows.clone();
+                        let scales = &smooth[layer][h * d..(h + 1) * d];
+                        for row in rows.chunks_exact_mut(d) {
+                            transform.apply_to_key(row, scales)?;
+                        }
+                        Ok(rows)
+                    })
+                    .collect::<vecinfer_quant::Result<_>>()?;
+                let books = (0..groups)
+                    .map(|g| {
+                        let seed = opts.seed ^ hash_seed(layer, g, transform.name());
+                        let cb = train_one(
+                            opts.key_codec,
+                            &head_rows(&transformed, g, opts.granularity),
+                            opts.max_samples(opts.key_codec, groups),
+                            seed,
+                        );
+                        bar.inc(1);
+                        cb
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                per_layer.push(LayerCodebooks::new(books)?);
+            }
+            Ok(per_layer)
+        };
+
+    // λ is unused by these; any rule's scales would do (the first rule's are stored).
+    let mut unsmoothed = BTreeMap::new();
+    let identity = vec![vec![1.0f32; rec.kv_heads * d]; layers];
+    for &transform in opts.transforms.iter().filter(|t| !t.smooth) {
+        unsmoothed.insert(transform.name(), train_keys(transform, &identity)?);
     }
-    Ok(CodebookSet {
-        meta: CodebookMeta {
-            key_codec: opts.key_codec,
-            value_codec: opts.value_codec,
-            granularity: opts.granularity,
-            head_dim: d,
-            layers,
-            kv_heads: rec.kv_heads,
-            model_id: model_id.to_string(),
-            calibration: provenance,
-        },
-        smooth,
-        keys,
-        values,
-    })
+
+    let mut sets = Vec::with_capacity(opts.smooth_rules.len());
+    for &rule in &opts.smooth_rules {
+        let smooth: Vec<Vec<f32>> = rec
+            .stats
+            .iter()
+            .map(|heads| {
+                heads
+                    .iter()
+                    .map(|s| s.scales(rule))
+                    .collect::<vecinfer_quant::Result<Vec<_>>>()
+                    .map(|v| v.concat())
+            })
+            .collect::<vecinfer_quant::Result<_>>()?;
+        let mut keys = BTreeMap::new();
+        for &transform in &opts.transforms {
+            let books = if transform.smooth {
+                train_keys(transform, &smooth)?
+            } else {
+                copy_layers(&unsmoothed[transform.name()])?
+            };
+            keys.insert(transform.name(), books);
+        }
+        sets.push(CodebookSet {
+            meta: CodebookMeta {
+                key_codec: opts.key_codec,
+                value_codec: opts.value_codec,
+                granularity: opts.granularity,
+                head_dim: d,
+                layers,
+                kv_heads: rec.kv_heads,
+                model_id: model_id.to_string(),
+                calibration: format!("{provenance} smooth={rule}"),
+                smooth_rule: rule,
+            },
+            smooth,
+            keys,
+            values: copy_layers(&values)?,
+        });
+    }
+    Ok(sets)
+}
+
+fn copy_layers(layers: &[LayerCodebooks]) -> Result<Vec<LayerCodebooks>> {
+    layers
+        .iter()
+        .map(|l| {
+            let books = l
+                .all()
+                .iter()
+                .map(|cb| Codebook::new(cb.codec(), cb.centroids()))
+                .collect::<vecinfer_quant::Result<Vec<_>>>()?;
+            Ok(LayerCodebooks::new(books)?)
+        })
+        .collect()
 }
 
 /// The rows a codebook of group `g` trains on: all heads for per-layer codebooks.

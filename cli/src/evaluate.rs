@@ -6,15 +6,20 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
-use vecinfer_model::{AttentionBackend, HeadShape, LayerKv, Llama, banded_attention};
+use vecinfer_model::{
+    AttentionBackend, HeadShape, LayerKv, Llama, banded_attention, banded_attention_with_anchors,
+};
+use vecinfer_quant::anchors::{AnchorPolicy, AnchorRule, select};
 use vecinfer_quant::method::round_to_f16;
-use vecinfer_quant::{CacheLayout, CodebookMeta, CodebookSet, Method, kivi};
+use vecinfer_quant::{CacheLayout, CodebookMeta, CodebookSet, EffectiveBits, Method, kivi};
 
 /// The attention backend of evaluation: K and V go through the method's cache.
 pub struct QuantizedAttention<'a> {
     pub method: Method,
     pub codebooks: Option<&'a CodebookSet>,
     pub layout: CacheLayout,
+    /// fp16 anchor tokens beyond the sinks (VQ methods only).
+    pub anchors: Option<AnchorPolicy>,
     pub measure_error: bool,
     pub error_sum: f64,
     pub error_count: usize,
@@ -31,6 +36,7 @@ impl<'a> QuantizedAttention<'a> {
             method,
             codebooks,
             layout,
+            anchors: None,
             measure_error,
             error_sum: 0.0,
             error_count: 0,
@@ -74,7 +80,43 @@ impl AttentionBackend for QuantizedAttention<'_> {
                 keys: &keys_q,
                 values: &values_q,
             };
-            banded_attention(q, shape, exact(), bulk, &rule, self.measure_error)?
+            match (self.method, self.anchors) {
+                (Method::Vq(_), Some(policy)) => {
+                    let (t, d) = (shape.tokens, shape.head_dim);
+                    let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
+                    let choose = |head: usize, mass: &[f32]| {
+                        let rows = |x: &'_ [f32]| -> Vec<f32> {
+                            x[head * t * d..(head + 1) * t * d].to_vec()
+                        };
+                        let score: Vec<f32> = match policy.rule {
+                            AnchorRule::Attention => mass.to_vec(),
+                            AnchorRule::Norm => rows(&keys).chunks_exact(d).map(norm).collect(),
+                            AnchorRule::Error => rows(&keys)
+                                .chunks_exact(d)
+                                .zip(rows(&keys_q).chunks_exact(d))
+                                .map(|(k, kq)| {
+                                    k.iter()
+                                        .zip(kq)
+                                        .map(|(a, b)| (a - b) * (a - b))
+                                        .sum::<f32>()
+                                        .sqrt()
+                                })
+                                .collect(),
+                        };
+                        Ok(select(&score, t, layout, policy.budget)?)
+                    };
+                    banded_attention_with_anchors(
+                        q,
+                        shape,
+                        exact(),
+                        bulk,
+                        &rule,
+                        Some(&choose),
+                        self.measure_error,
+                    )?
+                }
+                _ => banded_attention(q, shape, exact(), bulk, &rule, self.measure_error)?,
+            }
         };
         self.error_sum += result.error_sum;
         self.error_count += result.error_count;
@@ -128,6 +170,10 @@ pub struct MethodResult {
     /// it was not measured (`--no-attention-error`, or windows too short to sample).
     pub attention_relative_error: Option<f64>,
     pub seconds: f64,
+    /// Bits per element at the window's full context, every fp16 token counted.
+    pub effective: EffectiveBits,
+    /// The anchor policy applied (VQ methods with `--anchors` only).
+    pub anchors: Option<AnchorPolicy>,
 }
 
 pub fn evaluate_method(
@@ -139,9 +185,35 @@ pub fn evaluate_method(
     measure_error: bool,
     bar: &ProgressBar,
 ) -> Result<MethodResult> {
+    evaluate_method_with_anchors(
+        model,
+        windows,
+        method,
+        codebooks,
+        layout,
+        None,
+        measure_error,
+        bar,
+    )
+}
+
+/// [`evaluate_method`] with fp16 anchor tokens (applied to the VQ methods only).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_method_with_anchors(
+    model: &Llama,
+    windows: &[&[u32]],
+    method: Method,
+    codebooks: Option<&CodebookSet>,
+    layout: CacheLayout,
+    anchors: Option<AnchorPolicy>,
+    measure_error: bool,
+    bar: &ProgressBar,
+) -> Result<MethodResult> {
     let coded_tokens = coded_tokens(method, windows, layout)?;
+    let anchors = anchors.filter(|_| matches!(method, Method::Vq(_)));
     let start = Instant::now();
     let mut backend = QuantizedAttention::new(method, codebooks, layout, measure_error);
+    backend.anchors = anchors;
     let (mut nll, mut count) = (0.0, 0);
     for window in windows {
         let (n, c) = window_nll(model, window, &mut backend)?;
@@ -161,7 +233,19 @@ pub fn evaluate_method(
         attention_relative_error: (backend.error_count > 0)
             .then(|| backend.error_sum / backend.error_count as f64),
         seconds: start.elapsed().as_secs_f64(),
+        effective: method.effective_bits(
+            codebooks,
+            layout,
+            context(windows),
+            anchors.map(|a| a.budget),
+        ),
+        anchors,
     })
+}
+
+/// The context the bits are stated at: the longest window.
+pub fn context(windows: &[&[u32]]) -> usize {
+    windows.iter().map(|w| w.len()).max().unwrap_or(0)
 }
 
 /// Tokens held as codes at the end of each window, summed; an error for a quantizing method
@@ -194,19 +278,32 @@ pub fn format_table(results: &[MethodResult]) -> String {
         .iter()
         .find(|r| r.method == "fp16")
         .map(|r| r.perplexity);
+    let ctx = results.first().map_or(0, |r| r.effective.ctx);
     let mut out = format!(
-        "{:<12} {:>6} {:>6} {:>9} {:>8} {:>10} {:>8}\n",
-        "method", "K bits", "V bits", "PPL", "ΔPPL %", "attn err", "seconds"
+        "code bits: of a coded token; at ctx {ctx}: per element with every fp16 token (sinks, window, anchors) counted\n{:<12} {:>6} {:>6} {:>8} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8}\n",
+        "method",
+        "K code",
+        "V code",
+        "K @ctx",
+        "V @ctx",
+        "bits",
+        "PPL",
+        "ΔPPL %",
+        "attn err",
+        "seconds"
     );
     for r in results {
         let delta = fp16
             .map(|f| format!("{:+.2}", 100.0 * (r.perplexity / f - 1.0)))
             .unwrap_or_else(|| "-".into());
         out += &format!(
-            "{:<12} {:>6.2} {:>6.2} {:>9.3} {:>8} {:>10} {:>8.1}\n",
+            "{:<12} {:>6.2} {:>6.2} {:>8.3} {:>8.3} {:>6.3} {:>9.3} {:>8} {:>10} {:>8.1}\n",
             r.method,
             r.key_bits,
             r.value_bits,
+            r.effective.key_bits,
+            r.effective.value_bits,
+            r.effective.bits,
             r.perplexity,
             delta,
             r.attention_relative_error
@@ -285,6 +382,8 @@ mod tests {
             coded_tokens: 5,
             attention_relative_error: error,
             seconds: 1.0,
+            effective: Method::Kivi2.effective_bits(None, CacheLayout::default(), 2048, None),
+            anchors: None,
         }
     }
 
@@ -294,7 +393,7 @@ mod tests {
         assert!(json["attention_relative_error"].is_null(), "{json}");
         assert_eq!(json["coded_tokens"], 5);
         let table = format_table(&[row(None)]);
-        let last = table.lines().nth(1).unwrap();
+        let last = table.lines().nth(2).unwrap();
         assert!(last.contains(" - ") && !last.contains("0.0000"), "{table}");
         assert!(format_table(&[row(Some(0.25))]).contains("0.2500"));
     }
@@ -310,6 +409,7 @@ mod tests {
             kv_heads: 1,
             model_id: "model-a".into(),
             calibration: String::new(),
+            smooth_rule: vecinfer_quant::SmoothRule::MAX,
         };
         let model = vecinfer_model::LlamaConfig {
             name: "m".into(),

@@ -195,6 +195,13 @@ pub fn eval_cuda(
                 // The GPU path does not measure it (the CPU eval does).
                 attention_relative_error: None,
                 seconds: r.seconds,
+                effective: method.effective_bits(
+                    set,
+                    layout,
+                    crate::evaluate::context(windows),
+                    None,
+                ),
+                anchors: None,
             },
             r,
         ));

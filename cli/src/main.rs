@@ -13,14 +13,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
 use vecinfer::evaluate::{
-    MethodResult, check_codebooks, coded_tokens, evaluate_method, format_table,
+    MethodResult, check_codebooks, coded_tokens, evaluate_method_with_anchors, format_table,
 };
 use vecinfer::gpu::{CacheKind, Device};
 use vecinfer::text::{calibration_windows, read_tokens, windows};
 use vecinfer::{CliError, Result};
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
-use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, Method, VqCodec};
+use vecinfer_quant::{
+    AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Granularity, KeyTransform,
+    Method, SmoothRule, VqCodec,
+};
 
 #[derive(Parser)]
 #[command(
@@ -51,12 +54,22 @@ enum Command {
         /// Value codec, d{d}b{b}.
         #[arg(long = "v", default_value = "d4b8")]
         value_codec: VqCodec,
+        /// More K/V codec pairs trained from the same recorded K/V (one forward pass), e.g.
+        /// d4b12/d8b8,d4b10/d8b8; --out must then name {k} and {v}.
+        #[arg(long)]
+        also: Option<String>,
         /// One codebook per layer, or one per (layer, KV head).
         #[arg(long, default_value = "layer")]
         granularity: Granularity,
         /// VQ methods to train key codebooks for (vq, vq+smooth, vq+hadamard, vecinfer).
         #[arg(long, default_value = "vq,vq+smooth,vq+hadamard,vecinfer")]
         methods: String,
+        /// How the smooth scales λ are chosen, comma-separated: max (the paper's sqrt(max|K|)),
+        /// query (E[q²]^-1/2 over the calibration queries: k-means then weighs key errors as
+        /// the scores do), mix:A:B (sqrt(max|K|)^A · E[q²]^(-B/2)). With several rules, one
+        /// file per rule: --out with "-RULE" before the extension (":" written as "_").
+        #[arg(long, default_value = "max")]
+        smooth: String,
         /// Tokens per forward window.
         #[arg(long, default_value_t = 2048)]
         ctx: usize,
@@ -68,7 +81,8 @@ enum Command {
         samples_per_centroid: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Output codebook file (safetensors).
+        /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
+        /// codecs and the smooth rule (":" as "_").
         #[arg(long)]
         out: PathBuf,
     },
@@ -96,6 +110,15 @@ enum Command {
         /// Oldest tokens (attention sinks) kept in fp16; the paper keeps none.
         #[arg(long, default_value_t = 0)]
         sinks: usize,
+        /// Anchor tokens kept in fp16 beyond the sinks, per (layer, KV head), chosen as tokens
+        /// leave the fp16 window: a share of the tokens (1% or 0.01), optionally capped
+        /// (1%:32). VQ methods on the CPU only.
+        #[arg(long)]
+        anchors: Option<String>,
+        /// What makes an anchor: norm (largest ‖k‖), error (largest ‖k − k̂‖), attention
+        /// (largest attention mass received while in the window).
+        #[arg(long, default_value = "attention")]
+        anchor_rule: String,
         /// Skip measuring the attention-output error (saves ~10% time).
         #[arg(long)]
         no_attention_error: bool,
@@ -248,6 +271,44 @@ fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
     Ok((llama, tokenizer, id))
 }
 
+/// `--smooth`: comma-separated rules, each at most once.
+fn parse_smooth_rules(list: &str) -> Result<Vec<SmoothRule>> {
+    let mut rules: Vec<SmoothRule> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let rule: SmoothRule = item.parse()?;
+        if rules.contains(&rule) {
+            return Err(CliError::BadOption {
+                option: "--smooth",
+                given: list.to_string(),
+                valid: format!("names {rule} twice; name each rule once"),
+            });
+        }
+        rules.push(rule);
+    }
+    if rules.is_empty() {
+        return Err(CliError::BadOption {
+            option: "--smooth",
+            given: format!("{list:?}"),
+            valid: "name at least one rule: max, query or mix:A:B".into(),
+        });
+    }
+    Ok(rules)
+}
+
+/// `cb.safetensors` with rule `mix:0.5:1` → `cb-mix_0.5_1.safetensors`.
+fn out_for_rule(out: &Path, rule: SmoothRule) -> PathBuf {
+    let tag = rule.name().replace(':', "_");
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}-{tag}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{tag}"),
+    };
+    out.with_file_name(name)
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::FetchModel => {
@@ -259,14 +320,58 @@ fn run(cli: Cli) -> Result<()> {
             model,
             key_codec,
             value_codec,
+            also,
             granularity,
             methods,
+            smooth,
             ctx,
             max_tokens,
             samples_per_centroid,
             seed,
             out,
         } => {
+            let smooth_rules = parse_smooth_rules(&smooth)?;
+            let mut pairs = vec![(key_codec, value_codec)];
+            for item in also
+                .iter()
+                .flat_map(|a| a.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let bad = |valid: &str| CliError::BadOption {
+                    option: "--also",
+                    given: item.to_string(),
+                    valid: valid.to_string(),
+                };
+                let (k, v) = item
+                    .split_once('/')
+                    .ok_or_else(|| bad("expected K/V codec pairs such as d4b12/d8b8"))?;
+                let pair = (k.parse::<VqCodec>()?, v.parse::<VqCodec>()?);
+                if pairs.contains(&pair) {
+                    return Err(bad(
+                        "this pair is already trained (--k/--v or earlier in --also)",
+                    ));
+                }
+                pairs.push(pair);
+            }
+            let template = out.to_string_lossy().into_owned();
+            if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
+                return Err(CliError::BadOption {
+                    option: "--out",
+                    given: template,
+                    valid:
+                        "with --also, name {k} and {v} in the path so each pair gets its own file"
+                            .into(),
+                });
+            }
+            if smooth_rules.len() > 1 && template.contains('{') && !template.contains("{smooth}") {
+                return Err(CliError::BadOption {
+                    option: "--out",
+                    given: template,
+                    valid: "with several --smooth rules and a {k}/{v} template, name {smooth} too"
+                        .into(),
+                });
+            }
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
                 .map(|m| match m {
@@ -281,27 +386,49 @@ fn run(cli: Cli) -> Result<()> {
             let wins = calibration_windows(&tokens, ctx, max_tokens)?;
             let recorded = record_kv(&llama, &wins, &bar("forward"))?;
             eprintln!("recorded K/V of {} tokens", recorded.tokens);
-            let opts = CalibrationOptions {
-                granularity,
-                transforms,
-                samples_per_centroid,
-                seed,
-                ..CalibrationOptions::new(key_codec, value_codec)
-            };
             let provenance = format!(
                 "text={} tokens={} ctx={ctx} seed={seed} samples_per_centroid={samples_per_centroid}",
                 text.display(),
                 recorded.tokens
             );
-            let start = Instant::now();
-            let set = train_codebooks(&recorded, &opts, &id, provenance, &bar("k-means"))?;
-            set.save(&out)?;
-            eprintln!("trained in {:.1}s", start.elapsed().as_secs_f64());
-            println!(
-                "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, transforms {})",
-                out.display(),
-                set.keys.keys().copied().collect::<Vec<_>>().join(",")
-            );
+            for (key_codec, value_codec) in pairs {
+                let opts = CalibrationOptions {
+                    granularity,
+                    transforms: transforms.clone(),
+                    smooth_rules: smooth_rules.clone(),
+                    samples_per_centroid,
+                    seed,
+                    ..CalibrationOptions::new(key_codec, value_codec)
+                };
+                let start = Instant::now();
+                let sets =
+                    train_codebooks(&recorded, &opts, &id, provenance.clone(), &bar("k-means"))?;
+                eprintln!(
+                    "K {key_codec} / V {value_codec} trained in {:.1}s",
+                    start.elapsed().as_secs_f64()
+                );
+                for set in &sets {
+                    let rule = set.meta.smooth_rule;
+                    let path = if template.contains('{') {
+                        PathBuf::from(
+                            template
+                                .replace("{k}", &key_codec.to_string())
+                                .replace("{v}", &value_codec.to_string())
+                                .replace("{smooth}", &rule.name().replace(':', "_")),
+                        )
+                    } else if sets.len() == 1 {
+                        out.clone()
+                    } else {
+                        out_for_rule(&out, rule)
+                    };
+                    set.save(&path)?;
+                    println!(
+                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, transforms {})",
+                        path.display(),
+                        set.keys.keys().copied().collect::<Vec<_>>().join(",")
+                    );
+                }
+            }
         }
         Command::Eval {
             text,
@@ -312,6 +439,8 @@ fn run(cli: Cli) -> Result<()> {
             methods,
             residual,
             sinks,
+            anchors,
+            anchor_rule,
             no_attention_error,
             json,
             device,
@@ -319,6 +448,17 @@ fn run(cli: Cli) -> Result<()> {
             no_graph,
         } => {
             let layout = CacheLayout { sinks, residual };
+            let rule: AnchorRule = anchor_rule.parse()?;
+            let anchors = anchors
+                .map(|b| AnchorBudget::parse(&b).map(|budget| AnchorPolicy { budget, rule }))
+                .transpose()?;
+            if anchors.is_some() && device == Device::Cuda {
+                return Err(CliError::BadOption {
+                    option: "--anchors",
+                    given: "with --device cuda".into(),
+                    valid: "anchors exist in the CPU evaluation only; drop --anchors or use --device cpu".into(),
+                });
+            }
             let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
             let methods = match methods {
                 Some(list) => Method::parse_list(&list)?,
@@ -410,12 +550,13 @@ fn run(cli: Cli) -> Result<()> {
             for method in methods {
                 let b = bar(method.name());
                 b.set_length(wins.len() as u64);
-                let r = evaluate_method(
+                let r = evaluate_method_with_anchors(
                     &llama,
                     &wins,
                     method,
                     set.as_ref(),
                     layout,
+                    anchors,
                     !no_attention_error,
                     &b,
                 )?;
@@ -441,11 +582,13 @@ fn run(cli: Cli) -> Result<()> {
                     "windows": wins.len(),
                     "residual": residual,
                     "sinks": sinks,
+                    "anchors": anchors,
                     "codebooks": set.as_ref().map(|s| serde_json::json!({
                         "file": codebooks.as_ref().map(|p| p.display().to_string()),
                         "k_codec": s.meta.key_codec.to_string(),
                         "v_codec": s.meta.value_codec.to_string(),
                         "granularity": s.meta.granularity.to_string(),
+                        "smooth_rule": s.meta.smooth_rule.name(),
                         "calibration": s.meta.calibration,
                     })),
                     "results": results,

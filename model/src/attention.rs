@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::llama::HeadShape;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
+use vecinfer_quant::anchors::AnchorSpan;
 
 /// With `n` tokens cached, the tokens a query reads from the bulk (GEMM) tensors.
 pub type SpanRule<'a> = &'a (dyn Fn(usize) -> std::ops::Range<usize> + Sync);
@@ -43,6 +44,26 @@ pub fn banded_attention(
     rule: SpanRule<'_>,
     measure_error: bool,
 ) -> Result<AttentionResult> {
+    banded_attention_with_anchors(q, shape, exact, bulk, rule, None, measure_error)
+}
+
+/// Chooses the anchor tokens of one KV head (`head`) from the attention mass each token
+/// received while it was in the fp16 window (`mass[j]`, summed over the head's query group;
+/// the probabilities are those of the cache without anchors, a close stand-in for a decoder's
+/// own). Returns, per anchor, the token and the cache lengths at which it is read from fp16.
+pub type AnchorChooser<'a> = &'a (dyn Fn(usize, &[f32]) -> Result<Vec<AnchorSpan>> + Sync);
+
+/// [`banded_attention`] with anchors: tokens of the quantized span that the chooser keeps in
+/// fp16 at some cache lengths.
+pub fn banded_attention_with_anchors(
+    q: &[f32],
+    shape: HeadShape,
+    exact: LayerKv<'_>,
+    bulk: LayerKv<'_>,
+    rule: SpanRule<'_>,
+    anchors: Option<AnchorChooser<'_>>,
+    measure_error: bool,
+) -> Result<AttentionResult> {
     let HeadShape {
         q_heads,
         kv_heads,
@@ -72,6 +93,56 @@ pub fn banded_attention(
         .flatten_all()?
         .to_vec1::<f32>()?;
 
+    // The fp16 tokens of a row other than anchors: sinks before the span, the window after.
+    let fp16_tokens = |pos: usize| {
+        let span = rule(pos + 1);
+        (0..span.start.min(pos + 1)).chain(span.end.max(span.start)..=pos)
+    };
+    let exact_score = |head: usize, query: &[f32], j: usize| {
+        dot(
+            query,
+            &exact.keys[(head * t + j) * d..(head * t + j + 1) * d],
+        ) * scale
+    };
+
+    // With anchors: first the rows' scores without them, the window's attention mass, then
+    // the choice of anchors per KV head.
+    let chosen: Vec<Vec<AnchorSpan>> = match anchors {
+        None => vec![Vec::new(); kv_heads],
+        Some(choose) => {
+            let log_norms: Vec<f32> = probs
+                .par_chunks_mut(t)
+                .enumerate()
+                .map(|(r, row)| {
+                    let (head, pos) = (r / rows, r % t);
+                    let query = &q[r * d..(r + 1) * d];
+                    for j in fp16_tokens(pos) {
+                        row[j] = exact_score(head, query, j);
+                    }
+                    let live = &row[..=pos];
+                    let max = live.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                    max + live.iter().map(|s| (s - max).exp()).sum::<f32>().ln()
+                })
+                .collect();
+            (0..kv_heads)
+                .into_par_iter()
+                .map(|head| {
+                    let mut mass = vec![0f32; t];
+                    for r in head * rows..(head + 1) * rows {
+                        let pos = r % t;
+                        let span = rule(pos + 1);
+                        let window = span.end.max(span.start)..=pos;
+                        let row = &probs[r * t..(r + 1) * t];
+                        for j in window {
+                            mass[j] += (row[j] - log_norms[r]).exp();
+                        }
+                    }
+                    choose(head, &mass)
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+
     let mut band_out = vec![0f32; kv_heads * rows * d];
     probs
         .par_chunks_mut(t)
@@ -81,11 +152,13 @@ pub fn banded_attention(
             let (head, pos) = (r / rows, r % t);
             let query = &q[r * d..(r + 1) * d];
             let span = rule(pos + 1);
-            let fp16_tokens = || (0..span.start.min(pos + 1)).chain(span.end.max(span.start)..=pos);
-            let keys = &exact.keys[head * t * d..(head + 1) * t * d];
-            let values = &exact.values[head * t * d..(head + 1) * t * d];
-            for j in fp16_tokens() {
-                row[j] = dot(query, &keys[j * d..(j + 1) * d]) * scale;
+            let anchored = chosen[head]
+                .iter()
+                .filter(|a| a.active(pos + 1) && span.contains(&a.token))
+                .map(|a| a.token);
+            let read_fp16 = || fp16_tokens(pos).chain(anchored.clone());
+            for j in read_fp16() {
+                row[j] = exact_score(head, query, j);
             }
             let live = &mut row[..=pos];
             let max = live.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -97,7 +170,8 @@ pub fn banded_attention(
             let inv = 1.0 / total;
             live.iter_mut().for_each(|s| *s *= inv);
             // The fp16 tokens' share of the output, then their probabilities leave the GEMM.
-            for j in fp16_tokens() {
+            let values = &exact.values[head * t * d..(head + 1) * t * d];
+            for j in read_fp16() {
                 let p = row[j];
                 out.iter_mut()
                     .zip(&values[j * d..(j + 1) * d])
@@ -297,5 +371,79 @@ mod tests {
             let want: f32 = (pos - 2..=pos).map(|j| w[j] / total * v[j * d + c]).sum();
             assert!((r.output[pos * d + c] - want).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn anchors_are_read_from_fp16_while_active() {
+        let (hq, hk, t, d) = (2, 1, 20, 8);
+        let q = pseudo(hq * t * d, 8);
+        let k = pseudo(t * d, 9);
+        let v = pseudo(t * d, 10);
+        let kz = vec![0f32; t * d];
+        let vz = vec![0f32; t * d];
+        let rule = |n: usize| 0..n.saturating_sub(3);
+        let seen_mass = std::sync::Mutex::new(Vec::new());
+        // Token 2 is an anchor for cache lengths 6..15.
+        let choose = |head: usize, mass: &[f32]| {
+            assert_eq!(head, 0);
+            seen_mass.lock().unwrap().push(mass.to_vec());
+            Ok(vec![AnchorSpan {
+                token: 2,
+                from: 6,
+                until: 15,
+            }])
+        };
+        let shape = HeadShape {
+            q_heads: hq,
+            kv_heads: hk,
+            head_dim: d,
+            tokens: t,
+        };
+        let r = banded_attention_with_anchors(
+            &q,
+            shape,
+            LayerKv {
+                keys: &k,
+                values: &v,
+            },
+            LayerKv {
+                keys: &kz,
+                values: &vz,
+            },
+            &rule,
+            Some(&choose),
+            false,
+        )
+        .unwrap();
+        let scale = 1.0 / (d as f32).sqrt();
+        for (row, pos) in [(10usize, 10usize), (t + 16, 16)] {
+            let query = &q[row * d..(row + 1) * d];
+            let fp16 = |j: usize| j + 2 >= pos || (j == 2 && (6..15).contains(&(pos + 1)));
+            let scores: Vec<f32> = (0..=pos)
+                .map(|j| {
+                    if fp16(j) {
+                        dot(query, &k[j * d..(j + 1) * d]) * scale
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f32::MIN, f32::max);
+            let w: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+            let total: f32 = w.iter().sum();
+            for c in 0..d {
+                let want: f32 = (0..=pos)
+                    .filter(|&j| fp16(j))
+                    .map(|j| w[j] / total * v[j * d + c])
+                    .sum();
+                assert!((r.output[row * d + c] - want).abs() < 1e-5, "row {row}");
+            }
+        }
+        // Mass: every token's window share, summed over the group's two query rows; a token
+        // in the window at every row it can be (j ≤ t - 3) gathers three rows' worth each.
+        let mass = seen_mass.into_inner().unwrap().pop().unwrap();
+        assert_eq!(mass.len(), t);
+        assert!(mass.iter().all(|m| (0.0..=6.0).contains(m)), "{mass:?}");
+        assert!(mass[0] > 0.0);
     }
 }

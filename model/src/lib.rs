@@ -9,7 +9,9 @@ pub mod llama;
 pub mod synthetic;
 pub mod tokenizer;
 
-pub use attention::{AttentionResult, LayerKv, banded_attention};
+pub use attention::{
+    AnchorChooser, AttentionResult, LayerKv, banded_attention, banded_attention_with_anchors,
+};
 pub use error::{ModelError, Result};
 pub use llama::{AttentionBackend, GgufWeights, HeadShape, Llama, LlamaConfig, rope_tables};
 pub use tokenizer::GgufTokenizer;

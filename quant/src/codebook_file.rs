@@ -8,12 +8,14 @@
 //! - `values`: f16 `[layers, groups, 2^b, d]` (values are never transformed).
 //!
 //! `groups` is 1 for per-layer codebooks and `kv_heads` for per-head codebooks. The metadata
-//! (`__metadata__`) holds the [`CodebookMeta`] fields as strings.
+//! (`__metadata__`) holds the [`CodebookMeta`] fields as strings; `smooth_rule` (how λ was
+//! chosen, [`SmoothRule`]) was added later without a version change: a file without it was
+//! written with the paper's rule and reads as `max`.
 
 use crate::codebook::{Codebook, Granularity, LayerCodebooks};
 use crate::codec::VqCodec;
 use crate::error::{QuantError, Result};
-use crate::transform::KeyTransform;
+use crate::transform::{KeyTransform, SmoothRule};
 use half::f16;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -34,6 +36,8 @@ pub struct CodebookMeta {
     pub model_id: String,
     /// Free-form provenance (calibration text, token count, seed), stored as given.
     pub calibration: String,
+    /// How the smooth scales λ were chosen (`max` for files that predate the field).
+    pub smooth_rule: SmoothRule,
 }
 
 /// Everything calibration produces for one model.
@@ -168,6 +172,7 @@ impl CodebookSet {
                 self.keys.keys().copied().collect::<Vec<_>>().join(","),
             ),
             ("calibration", m.calibration.clone()),
+            ("smooth_rule", m.smooth_rule.name()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -237,6 +242,12 @@ impl CodebookSet {
             kv_heads: number("kv_heads")?,
             model_id: get("model_id")?,
             calibration: meta_map.get("calibration").cloned().unwrap_or_default(),
+            smooth_rule: match meta_map.get("smooth_rule") {
+                None => SmoothRule::MAX,
+                Some(rule) => rule
+                    .parse()
+                    .map_err(|e: QuantError| format!("metadata smooth_rule: {e}"))?,
+            },
         };
         crate::hadamard::check_head_dim(meta.head_dim)
             .map_err(|e| format!("metadata head_dim: {e}"))?;

@@ -6,8 +6,10 @@
 //! - [`codebook_file`]: calibrated codebooks and smooth scales on disk (safetensors).
 //! - [`method`]: FP16, VQ (± smooth, ± Hadamard), KIVI-2 behind one interface.
 //! - [`attention`]: the reference decode attention over a quantized cache.
+//! - [`anchors`]: fp16 anchor tokens chosen causally as they leave the fp16 window.
 //! - [`atomic_file`]: whole-file writes through a unique temp file and a rename.
 
+pub mod anchors;
 pub mod atomic_file;
 pub mod attention;
 pub mod codebook;
@@ -23,10 +25,11 @@ pub mod search;
 pub mod synthetic;
 pub mod transform;
 
+pub use anchors::{AnchorBudget, AnchorPolicy, AnchorRule};
 pub use attention::{DecodeShape, ReferenceKvCache};
 pub use codebook::{Codebook, Granularity, LayerCodebooks};
 pub use codebook_file::{CodebookMeta, CodebookSet, LayerParams};
 pub use codec::VqCodec;
 pub use error::{QuantError, Result};
-pub use method::{CacheLayout, Method};
-pub use transform::KeyTransform;
+pub use method::{CacheLayout, EffectiveBits, Method};
+pub use transform::{KeyTransform, SmoothRule, SmoothStats};

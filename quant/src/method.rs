@@ -187,6 +187,71 @@ impl Method {
     }
 }
 
+/// What a cache of one method costs per element of K and V once it holds `ctx` tokens, every
+/// fp16 token counted: `(fp16_tokens · 16 + coded_tokens · b_code) / ctx`, where the fp16
+/// tokens are the sinks, the residual window and the anchors (their budget at `ctx`). KIVI's
+/// `b_code` includes its fp16 scale and zero per group. The codebooks are shared by every
+/// sequence, so they are not in `key_bits`/`value_bits`; `codebook_bits_batch1` is what they
+/// would add for a single sequence of `ctx` tokens (it shrinks with batch and context).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct EffectiveBits {
+    pub ctx: usize,
+    pub fp16_tokens: usize,
+    pub coded_tokens: usize,
+    pub key_bits: f64,
+    pub value_bits: f64,
+    /// The mean of K and V.
+    pub bits: f64,
+    pub codebook_bits_batch1: f64,
+}
+
+impl Method {
+    /// See [`EffectiveBits`]. `anchors` only applies to the VQ methods (the others ignore it).
+    pub fn effective_bits(
+        self,
+        set: Option<&CodebookSet>,
+        layout: CacheLayout,
+        ctx: usize,
+        anchors: Option<crate::anchors::AnchorBudget>,
+    ) -> EffectiveBits {
+        let span = self.quantized_span(ctx, layout).len();
+        let anchored = match (self, anchors) {
+            (Method::Vq(_), Some(b)) => b.at(ctx).min(span),
+            _ => 0,
+        };
+        let coded = span - anchored;
+        let fp16 = ctx - coded;
+        let (kb, vb) = self.bits_per_element(set);
+        let per = |b: f64| {
+            if ctx == 0 {
+                f64::NAN
+            } else {
+                (fp16 as f64 * 16.0 + coded as f64 * b) / ctx as f64
+            }
+        };
+        let codebook_bits_batch1 = match (self, set) {
+            (Method::Vq(_), Some(s)) if ctx > 0 => {
+                let m = &s.meta;
+                let groups = m.granularity.codebooks_per_layer(m.kv_heads) as f64;
+                let book = |c: crate::VqCodec| (c.codebook_size() * c.sub_dim()) as f64 * 16.0;
+                let elements = (2 * m.kv_heads * ctx * m.head_dim) as f64;
+                groups * (book(m.key_codec) + book(m.value_codec)) / elements
+            }
+            _ => 0.0,
+        };
+        let (key_bits, value_bits) = (per(kb), per(vb));
+        EffectiveBits {
+            ctx,
+            fp16_tokens: fp16,
+            coded_tokens: coded,
+            key_bits,
+            value_bits,
+            bits: (key_bits + value_bits) / 2.0,
+            codebook_bits_batch1,
+        }
+    }
+}
+
 /// Rounds to fp16 and back, as the cache stores K and V.
 pub fn round_to_f16(data: &mut [f32]) {
     data.iter_mut()
@@ -253,5 +318,43 @@ mod tests {
         assert_eq!(Method::Kivi2.quantized_span(128 + 70, plain), 0..64);
         assert_eq!(Method::Kivi2.quantized_span(4 + 128 + 40, sinks), 4..36);
         assert_eq!(Method::Fp16.quantized_span(5000, plain), 0..0);
+    }
+
+    #[test]
+    fn effective_bits_count_every_fp16_token() {
+        let set = crate::synthetic::random_codebook_set(
+            1,
+            "d4b8".parse().unwrap(),
+            "d8b8".parse().unwrap(),
+            crate::Granularity::Layer,
+            2,
+            3,
+            64,
+        );
+        let vq = Method::Vq(KeyTransform::BOTH);
+        let layout = CacheLayout {
+            sinks: 4,
+            residual: 128,
+        };
+        // ctx 2048: 132 fp16 tokens, 1916 coded. K: (132·16 + 1916·2)/2048 = 5944/2048 ≈ 2.90.
+        let b = vq.effective_bits(Some(&set), layout, 2048, None);
+        assert_eq!((b.fp16_tokens, b.coded_tokens), (132, 1916));
+        assert!((b.key_bits - 5944.0 / 2048.0).abs() < 1e-12, "{b:?}");
+        assert!((b.value_bits - (2112.0 + 1916.0) / 2048.0).abs() < 1e-12);
+        assert!((b.bits - (b.key_bits + b.value_bits) / 2.0).abs() < 1e-12);
+        // Per-layer codebooks: (256·4 + 256·8)·16 bits over 2·3·2048·64 elements.
+        assert!((b.codebook_bits_batch1 - 3072.0 * 16.0 / 786_432.0).abs() < 1e-12);
+        // 1% anchors: 20 more fp16 tokens.
+        let budget = crate::anchors::AnchorBudget::parse("1%").unwrap();
+        let a = vq.effective_bits(Some(&set), layout, 2048, Some(budget));
+        assert_eq!((a.fp16_tokens, a.coded_tokens), (152, 1896));
+        // KIVI: keys flushed in groups of 32 (1888 coded), 3 bits with scale and zero.
+        let k = Method::Kivi2.effective_bits(None, layout, 2048, Some(budget));
+        assert_eq!(k.coded_tokens, 1888);
+        assert!((k.key_bits - (160.0 * 16.0 + 1888.0 * 3.0) / 2048.0).abs() < 1e-12);
+        assert_eq!(
+            Method::Fp16.effective_bits(None, layout, 2048, None).bits,
+            16.0
+        );
     }
 }

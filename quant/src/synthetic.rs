@@ -82,6 +82,7 @@ pub fn random_codebook_set(
             kv_heads,
             model_id: "synthetic".into(),
             calibration: format!("random, seed {seed}"),
+            smooth_rule: crate::transform::SmoothRule::MAX,
         },
         smooth,
         keys,
