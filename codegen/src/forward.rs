@@ -149,9 +149,11 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
         config.prefill_warps,
         scale.to_bits(),
     );
+    // The FP16 decode attention's splits merge like the VQ kernel's: one shared body.
+    let merge = crate::blocks::merge_kernel("decode_merge", crate::OutputDtype::F16);
     Ok(EmittedForward {
         config: *config,
-        source: header + FORWARD_CUH,
+        source: header + FORWARD_CUH + "\n" + &merge,
     })
 }
 

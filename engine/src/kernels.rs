@@ -384,7 +384,7 @@ impl ForwardKernels {
             .arg(out)
             .arg(&splits);
         // SAFETY: as above, rows of the merge = seqs * q_heads.
-        unsafe { m.launch(rows_config(rows, c.head_dim as u32)) }?;
+        unsafe { m.launch(rows_config(rows, vecinfer_codegen::MERGE_THREADS)) }?;
         Ok(())
     }
 

@@ -395,24 +395,8 @@ decode_attention_fp16(const unsigned short* __restrict__ query, const unsigned s
     }
 }
 
-// The splits' results of one (sequence, query head) row into its fp16 output; splits that
-// held no token (max -inf) weigh nothing. Grid: seqs * q_heads; block: HEAD_DIM threads.
-extern "C" __global__ void decode_merge(const float* __restrict__ partial_out, const float* __restrict__ partial_max,
-                                        const float* __restrict__ partial_sum, unsigned short* __restrict__ out,
-                                        int splits) {
-    const size_t row = blockIdx.x;
-    float top = NEG_INF;
-    for (int s = 0; s < splits; ++s) top = fmaxf(top, partial_max[row * splits + s]);
-    for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
-        float total = 0.0f, value = 0.0f;
-        for (int s = 0; s < splits; ++s) {
-            const float f = rescale(partial_max[row * splits + s], top);
-            total += partial_sum[row * splits + s] * f;
-            value += partial_out[(row * splits + s) * HEAD_DIM + d] * f;
-        }
-        out[row * HEAD_DIM + d] = float_to_half(value / total);
-    }
-}
+// decode_merge, the splits' results of one (sequence, query head) row into its fp16 output, is
+// the fused VQ kernel's split merge (codegen's `merge_kernel`), appended to this module.
 
 // FP16 causal prefill attention over the cache: query t of the chunk (sequence s, query head
 // h) sits at position p = positions[s] + t and attends slots 0..=p. One warp per query: lane j

@@ -59,7 +59,7 @@ static void test_decode(int kv_heads, std::vector<int> lengths, int capacity, in
     launch(dim3{(unsigned)splits, (unsigned)kv_heads, (unsigned)batch}, dim3{DECODE_THREADS}, decode_attention_fp16,
            query.data(), keys.data(), values.data(), positions.data(), partial_out.data(), partial_max.data(),
            partial_sum.data(), capacity, tokens_per_split);
-    launch(dim3{(unsigned)rows}, dim3{HEAD_DIM}, decode_merge, (const float*)partial_out.data(),
+    launch(dim3{(unsigned)rows}, dim3{MERGE_THREADS}, decode_merge, (const float*)partial_out.data(),
            (const float*)partial_max.data(), (const float*)partial_sum.data(), out.data(), splits);
     double worst = 0;
     for (int s = 0; s < batch; ++s)
