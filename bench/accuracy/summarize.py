@@ -18,7 +18,12 @@ def at_ctx(meta, r):
     if e is not None:
         return e["bits"]
     ctx = meta["ctx"]
-    coded = r["coded_tokens"] // meta["windows"] if "coded_tokens" in r else ctx - meta["sinks"] - meta["residual"]
+    if "coded_tokens" in r:
+        coded = r["coded_tokens"] // meta["windows"]
+    else:
+        coded = ctx - meta["sinks"] - meta["residual"]
+        if r["method"] == "kivi2":  # keys are flushed in whole groups of 32
+            coded = coded // 32 * 32
     return ((ctx - coded) * 16 + coded * (r["key_bits"] + r["value_bits"]) / 2) / ctx
 
 
@@ -40,7 +45,8 @@ def main():
               f"{base['fp16']['tokens_scored']} tokens scored)\n")
         print(f"FP16 perplexity {fp16:.3f}; KIVI-2 {base['kivi2']['perplexity']:.3f} "
               f"({100 * (base['kivi2']['perplexity'] / fp16 - 1):+.1f}%, attention error "
-              f"{base['kivi2']['attention_relative_error']:.3f}, 3.0 bits with its fp16 scale and zero)\n")
+              f"{base['kivi2']['attention_relative_error']:.3f}, 3.0 code bits with its fp16 scale and zero, "
+              f"{at_ctx(meta, base['kivi2']):.2f} bits @ctx)\n")
         print("| K / V | code bits | bits @ctx | granularity | " + " | ".join(ORDER) + " |")
         print("| --- | ---: | ---: | --- | " + " | ".join("---:" for _ in ORDER) + " |")
         for gran in ("layer", "head"):

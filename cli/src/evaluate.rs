@@ -83,26 +83,10 @@ impl AttentionBackend for QuantizedAttention<'_> {
             match (self.method, self.anchors) {
                 (Method::Vq(_), Some(policy)) => {
                     let (t, d) = (shape.tokens, shape.head_dim);
-                    let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
                     let choose = |head: usize, mass: &[f32]| {
-                        let rows = |x: &'_ [f32]| -> Vec<f32> {
-                            x[head * t * d..(head + 1) * t * d].to_vec()
-                        };
-                        let score: Vec<f32> = match policy.rule {
-                            AnchorRule::Attention => mass.to_vec(),
-                            AnchorRule::Norm => rows(&keys).chunks_exact(d).map(norm).collect(),
-                            AnchorRule::Error => rows(&keys)
-                                .chunks_exact(d)
-                                .zip(rows(&keys_q).chunks_exact(d))
-                                .map(|(k, kq)| {
-                                    k.iter()
-                                        .zip(kq)
-                                        .map(|(a, b)| (a - b) * (a - b))
-                                        .sum::<f32>()
-                                        .sqrt()
-                                })
-                                .collect(),
-                        };
+                        let span = head * t * d..(head + 1) * t * d;
+                        let score =
+                            anchor_scores(policy.rule, mass, &keys[span.clone()], &keys_q[span], d);
                         Ok(select(&score, t, layout, policy.budget)?)
                     };
                     banded_attention_with_anchors(
@@ -121,6 +105,30 @@ impl AttentionBackend for QuantizedAttention<'_> {
         self.error_sum += result.error_sum;
         self.error_count += result.error_count;
         Ok(result.output)
+    }
+}
+
+/// Each token's anchor score for one KV head (`keys`, `keys_q`: its exact and quantized keys,
+/// `[T, D]`; `mass`: the attention it received while in the fp16 window).
+fn anchor_scores(
+    rule: AnchorRule,
+    mass: &[f32],
+    keys: &[f32],
+    keys_q: &[f32],
+    d: usize,
+) -> Vec<f32> {
+    let norm = |x: &mut dyn Iterator<Item = f32>| x.map(|v| v * v).sum::<f32>().sqrt();
+    match rule {
+        AnchorRule::Attention => mass.to_vec(),
+        AnchorRule::Norm => keys
+            .chunks_exact(d)
+            .map(|k| norm(&mut k.iter().copied()))
+            .collect(),
+        AnchorRule::Error => keys
+            .chunks_exact(d)
+            .zip(keys_q.chunks_exact(d))
+            .map(|(k, kq)| norm(&mut k.iter().zip(kq).map(|(a, b)| a - b)))
+            .collect(),
     }
 }
 
@@ -369,6 +377,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("groups of 32"), "{err}");
+    }
+
+    #[test]
+    fn anchor_scores_per_rule() {
+        let keys = [3.0, 4.0, 0.0, 1.0];
+        let quantized = [3.0, 3.0, 0.0, 0.0];
+        let mass = [0.25, 0.5];
+        let score = |rule| anchor_scores(rule, &mass, &keys, &quantized, 2);
+        assert_eq!(score(AnchorRule::Norm), vec![5.0, 1.0]);
+        assert_eq!(score(AnchorRule::Error), vec![1.0, 1.0]);
+        assert_eq!(score(AnchorRule::Attention), vec![0.25, 0.5]);
     }
 
     fn row(error: Option<f64>) -> MethodResult {
