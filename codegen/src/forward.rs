@@ -168,7 +168,8 @@ mod tests {
         for entry in FORWARD_ENTRIES {
             assert!(
                 k.source.contains(&format!("void {entry}("))
-                    || k.source.contains(&format!("\n{entry}(")),
+                    || k.source.contains(&format!("\n{entry}("))
+                    || k.source.contains(&format!(") {entry}(")),
                 "missing {entry}"
             );
         }
