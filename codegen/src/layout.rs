@@ -85,11 +85,13 @@ impl SharedLayout {
         // The mma kernel writes its warp outputs only after the main loop, behind a barrier:
         // where they fit, they reuse the codebooks' space (a 2-bit block then takes 68 KB
         // instead of 76 KB, and three blocks fit an SM where two did).
-        let output_size = sizes[9].1;
-        if mma && output_size > 0 && output_size <= offsets[2] {
-            offsets[9] = 0;
-            at = offsets[9 - 1] + sizes[8].1;
-            at = align16(at);
+        // (the output is the last region, so the block then ends where it would have started).
+        const QUERIES: usize = 2;
+        const OUTPUT: usize = 9;
+        let output_size = sizes[OUTPUT].1;
+        if mma && output_size > 0 && output_size <= offsets[QUERIES] {
+            at = offsets[OUTPUT];
+            offsets[OUTPUT] = 0;
         }
         Self {
             key_codebook: offsets[0],

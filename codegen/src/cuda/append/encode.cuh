@@ -29,6 +29,8 @@ template <int SUB, int BOOK> __device__ __forceinline__ void load_lane_book(cons
 // own sub-vectors. Larger books (4096 entries): at least 4 sub-vectors per warp, so that each
 // centroid read from memory serves 4 distances, and the warps left over split the book
 // (a warp per sub-vector over the whole book made the append 2x slower at large batch).
+// CODES (head dim / sub dim) and WARPS are powers of two, so BOOK_PARTS divides the warps and
+// each part is a multiple of 32 centroids (books that are not held have at least 512).
 template <int SUB, int BOOK, int CODES> struct SearchShape {
     static constexpr int CODE_GROUPS = LaneBook<SUB, BOOK>::HELD ? WARPS : (CODES / 4 >= WARPS ? WARPS : (CODES / 4 >= 1 ? CODES / 4 : 1));
     static constexpr int BOOK_PARTS = WARPS / CODE_GROUPS;
