@@ -10,7 +10,7 @@ use vecinfer_engine::bench::{
     BenchSteps, DecodeBenchRow, capacity_for, free_memory, largest_batch, measure_bandwidth,
     run_point, time_fp16_attention,
 };
-use vecinfer_engine::{CacheSpec, Engine, EngineOptions, WeightSource};
+use vecinfer_engine::{CacheSpec, Engine, EngineOptions, Projections, WeightSource};
 use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, VqCodec};
 
 #[derive(clap::Args)]
@@ -52,6 +52,11 @@ pub struct DecodeBenchArgs {
     /// (e.g. 64x8192) and use the fastest.
     #[arg(long)]
     pub tune_fp16: Option<String>,
+    /// How steps run their projections: auto (skinny kernels for batches up to 8, else
+    /// cuBLAS), cublas, skinny, or both (each batch up to 8 also with the other path; its
+    /// rows are labelled with the path).
+    #[arg(long, default_value = "auto")]
+    pub projections: String,
     /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
@@ -93,6 +98,24 @@ fn parse_caches(s: &str) -> Result<Vec<CacheChoice>> {
             Ok(CacheChoice::Vq(k.parse()?, v.parse()?))
         })
         .collect()
+}
+
+/// The projection paths a point runs (`None`: the session's default), the default first.
+fn projection_runs(choice: &str, default: Projections) -> Result<Vec<Option<Projections>>> {
+    let other = match default {
+        Projections::Skinny => Projections::Cublas,
+        Projections::Cublas => Projections::Skinny,
+    };
+    match choice {
+        "auto" => Ok(vec![None]),
+        "cublas" => Ok(vec![Some(Projections::Cublas)]),
+        "skinny" => Ok(vec![Some(Projections::Skinny)]),
+        "both" if default == Projections::Skinny => Ok(vec![None, Some(other)]),
+        "both" => Ok(vec![None]),
+        other => Err(CliError::Invalid(format!(
+            "--projections {other}: valid values are auto, cublas, skinny and both"
+        ))),
+    }
 }
 
 /// HF transformers' rows by (batch, context).
@@ -286,6 +309,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         .collect();
     let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
     let reserve = (args.reserve_gb * 1e9) as usize;
+    projection_runs(&args.projections, Projections::Cublas)?;
     let mut rows: Vec<DecodeBenchRow> = Vec::new();
     let mut failures = Vec::new();
     let mut points: Vec<(usize, usize, usize, bool)> = Vec::new(); // spec, batch, context, largest
@@ -318,15 +342,21 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             );
             continue;
         }
-        match run_point(&engine, spec, batch, context, steps, bandwidth) {
-            Ok(mut row) => {
-                row.largest_batch = largest;
-                eprintln!("{}", row_line(&row));
-                rows.push(row);
-            }
-            Err(e) => {
-                eprintln!("FAILED {} {batch}x{context}: {e}", spec.label());
-                failures.push(format!("{} {batch}x{context}: {e}", spec.label()));
+        let default = Projections::default_for(&c, batch);
+        for projections in projection_runs(&args.projections, default)? {
+            match run_point(&engine, spec, batch, context, steps, bandwidth, projections) {
+                Ok(mut row) => {
+                    row.largest_batch = largest;
+                    if projections.is_some_and(|p| p != default) {
+                        row.cache = format!("{} [{:?}]", row.cache, row.projections);
+                    }
+                    eprintln!("{}", row_line(&row));
+                    rows.push(row);
+                }
+                Err(e) => {
+                    eprintln!("FAILED {} {batch}x{context}: {e}", spec.label());
+                    failures.push(format!("{} {batch}x{context}: {e}", spec.label()));
+                }
             }
         }
     }
@@ -360,7 +390,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
 
 fn row_line(r: &DecodeBenchRow) -> String {
     format!(
-        "{:<22} {:>5} x {:>6}{}: eager {:.3} ms, graph {} -> {:.0} tok/s; limit {:.3} ms (x{:.2}); cache {:.1} GB",
+        "{:<22} {:>5} x {:>6}{}: eager {:.3} ms, graph {} -> {:.0} tok/s; limit {:.3} ms (x{:.2}); cache {:.1} GB; {:?} projections",
         r.cache,
         r.batch,
         r.context,
@@ -373,7 +403,8 @@ fn row_line(r: &DecodeBenchRow) -> String {
         r.tokens_per_s,
         r.byte_limit_ms,
         r.vs_byte_limit,
-        r.cache_gb
+        r.cache_gb,
+        r.projections
     )
 }
 
@@ -494,7 +525,8 @@ fn targets(
     for r in rows.iter().filter(|r| r.cache.starts_with("fp16")) {
         if let Some(g) = r.graph_ms {
             out += &format!(
-                "  fp16 {} x {}: graph step {:.3} ms = {:.2}x its byte limit {:.3} ms (target <= 1.3x)\n",
+                "  {} {} x {}: graph step {:.3} ms = {:.2}x its byte limit {:.3} ms (target <= 1.3x)\n",
+                r.cache,
                 r.batch,
                 r.context,
                 g,

@@ -10,7 +10,7 @@ use std::path::Path;
 use vecinfer_engine::eval::evaluate;
 use vecinfer_engine::kv::KvCache;
 use vecinfer_engine::{
-    CacheShape, CacheSpec, Engine, EngineOptions, Fp16Cache, Session, WeightSource,
+    CacheShape, CacheSpec, Engine, EngineOptions, Fp16Cache, Projections, Session, WeightSource,
 };
 use vecinfer_model::{ExactAttention, Llama};
 use vecinfer_quant::{CacheLayout, CodebookSet, Method};
@@ -71,6 +71,7 @@ pub fn check_forward(
     chunk: usize,
     steps: usize,
     graph: bool,
+    projections: Option<Projections>,
     tolerance: f64,
 ) -> Result<CheckReport> {
     let c = &engine.config;
@@ -85,6 +86,9 @@ pub fn check_forward(
     };
     let cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
     let mut session = Session::new(engine, Box::new(cache))?;
+    if let Some(p) = projections {
+        session.set_projections(p)?;
+    }
     let refs: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
     session.prefill(&refs, chunk)?;
     let mut tokens: Vec<Vec<u32>> = prompts.to_vec();
@@ -119,10 +123,11 @@ pub fn check_forward(
         name: name.into(),
         passed: worst <= tolerance && same == rows.len(),
         detail: format!(
-            "{} prompts of {} tokens (chunks of {chunk}), {steps} decode steps ({}): first-step max|Δ|/max|logit| {first:.2e}, worst {worst:.2e} (tolerance {tolerance:.0e}), same top token {same}/{}",
+            "{} prompts of {} tokens (chunks of {chunk}), {steps} decode steps ({}, {:?} projections): first-step max|Δ|/max|logit| {first:.2e}, worst {worst:.2e} (tolerance {tolerance:.0e}), same top token {same}/{}",
             prompts.len(),
             prompts[0].len(),
             if graph { "graph" } else { "eager" },
+            session.projections(),
             rows.len()
         ),
         values: serde_json::json!({"rows": rows, "worst": worst, "first_step": first}),
@@ -367,26 +372,54 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             .map(|v| ((v + 1.0) * 0.5 * config.vocab as f32) as u32 % config.vocab as u32)
             .collect()
     };
-    let forward = |name: &str, prompts: &[Vec<u32>], chunk, steps, graph| {
+    let forward = |name: &str, prompts: &[Vec<u32>], chunk, steps, graph, projections| {
         guard(
             name,
-            check_forward(&engine, &llama, name, prompts, chunk, steps, graph, 2e-2),
+            check_forward(
+                &engine,
+                &llama,
+                name,
+                prompts,
+                chunk,
+                steps,
+                graph,
+                Some(projections),
+                2e-2,
+            ),
         )
     };
     let mut reports = vec![
         forward(
-            "tiny model: prefill + decode logits, graph",
+            "tiny model: prefill + decode logits, graph, skinny projections",
             &[prompt(1, 37)],
             16,
             6,
             true,
+            Projections::Skinny,
         ),
         forward(
-            "tiny model: batch of 2, eager",
+            "tiny model: prefill + decode logits, graph, cuBLAS projections",
+            &[prompt(1, 37)],
+            16,
+            6,
+            true,
+            Projections::Cublas,
+        ),
+        forward(
+            "tiny model: batch of 2, eager, skinny projections",
             &[prompt(2, 20), prompt(3, 20)],
             7,
             3,
             false,
+            Projections::Skinny,
+        ),
+        forward(
+            "tiny model: batch of 9, eager, cuBLAS projections (over the skinny rows)",
+            &(0..9).map(|i| prompt(20 + i, 12)).collect::<Vec<_>>(),
+            5,
+            2,
+            false,
+            Projections::Cublas,
         ),
         guard(
             "fp16 decode attention vs f64",
@@ -485,6 +518,22 @@ pub fn real_model_checks(
             4,
             4,
             true,
+            None,
+            3e-2,
+        ),
+    ));
+    let name = "SmolLM2: first-step and decode logits vs CPU, cuBLAS projections";
+    reports.push(guard(
+        name,
+        check_forward(
+            &engine,
+            &llama,
+            name,
+            std::slice::from_ref(&france),
+            4,
+            4,
+            true,
+            Some(Projections::Cublas),
             3e-2,
         ),
     ));
@@ -504,6 +553,7 @@ pub fn real_model_checks(
             256,
             3,
             false,
+            None,
             3e-2,
         ),
     ));

@@ -1,15 +1,21 @@
 //! The forward pass's own kernels: embedding gather, residual add + RMSNorm, RoPE with the
 //! head split, SiLU·mul, log-softmax NLL of the target, argmax, the teacher-forcing helpers,
-//! and the FP16 KV cache's append, split-K decode attention (with its merge) and causal
-//! prefill attention. The CUDA is static text (`cuda/forward.cuh`); this emitter only
+//! the FP16 KV cache's append, split-K decode attention (with its merge) and causal prefill
+//! attention, and the skinny projections of small decode batches with those stages fused in.
+//! The CUDA is static text (`cuda/forward.cuh`, `cuda/skinny.cuh`); this emitter only
 //! splices in the shape (head dim, GQA group) and the attention kernels' tiling.
 
 use thiserror::Error;
 
 const FORWARD_CUH: &str = include_str!("cuda/forward.cuh");
+const SKINNY_CUH: &str = include_str!("cuda/skinny.cuh");
+
+/// The most rows (sequences of a decode step) the skinny projections take in one launch; a
+/// larger batch goes to cuBLAS.
+pub const SKINNY_ROWS: usize = 8;
 
 /// Entry points of the emitted module, in the order they appear.
-pub const FORWARD_ENTRIES: [&str; 13] = [
+pub const FORWARD_ENTRIES: [&str; 17] = [
     "embed_tokens",
     "add_rms_norm",
     "rope_qkv",
@@ -23,6 +29,10 @@ pub const FORWARD_ENTRIES: [&str; 13] = [
     "decode_merge",
     "prefill_attention_fp16",
     "fill_random",
+    "skinny_qkv_rope",
+    "skinny_residual",
+    "skinny_gate_up_silu",
+    "skinny_logits",
 ];
 
 /// What the forward kernels are specialised for.
@@ -138,6 +148,7 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
          static constexpr int DECODE_WARPS = {};\n\
          static constexpr int DECODE_UNROLL = {};\n\
          static constexpr int PREFILL_WARPS = {};\n\
+         static constexpr int SKINNY_ROWS = {};\n\
          // 1/sqrt(HEAD_DIM) as the CPU rounds it.\n\
          #define SOFTMAX_SCALE (__int_as_float({:#010x}))\n\n",
         env!("CARGO_PKG_VERSION"),
@@ -147,13 +158,14 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
         config.decode_warps,
         config.decode_unroll,
         config.prefill_warps,
+        SKINNY_ROWS,
         scale.to_bits(),
     );
     // The FP16 decode attention's splits merge like the VQ kernel's: one shared body.
     let merge = crate::blocks::merge_kernel("decode_merge", crate::OutputDtype::F16);
     Ok(EmittedForward {
         config: *config,
-        source: header + FORWARD_CUH + "\n" + &merge,
+        source: header + FORWARD_CUH + "\n" + &merge + "\n" + SKINNY_CUH,
     })
 }
 

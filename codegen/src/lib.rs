@@ -20,7 +20,9 @@ pub use config::{
     CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS, SplitPolicy,
     shared_memory_limit,
 };
-pub use forward::{EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, emit_forward};
+pub use forward::{
+    EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, SKINNY_ROWS, emit_forward,
+};
 pub use layout::SharedLayout;
 
 /// Threads per block of the split merge kernel (one block per output row).

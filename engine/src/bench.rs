@@ -2,7 +2,7 @@
 //! each hold `context` cached tokens, eager and replayed from a CUDA graph, against the step's
 //! byte limit (weights + KV bytes read, over the measured HBM bandwidth).
 
-use crate::engine::{Engine, Session, Share};
+use crate::engine::{Engine, Projections, Session, Share};
 use crate::error::{EngineError, Result};
 use crate::kv::CacheShape;
 use crate::spec::CacheSpec;
@@ -37,6 +37,13 @@ pub struct DecodeBenchRow {
     /// Shares of an eager step (events after every launch): attention, append, matmul, rest.
     pub shares: BTreeMap<Share, f64>,
     pub profiled_ms: f64,
+    /// How the step ran its projections (rows from before the skinny kernels: cuBLAS).
+    #[serde(default = "cublas")]
+    pub projections: Projections,
+}
+
+fn cublas() -> Projections {
+    Projections::Cublas
 }
 
 /// How many steps a point runs.
@@ -111,7 +118,9 @@ pub fn largest_batch(
     free.saturating_sub(reserve) / per_sequence.max(1)
 }
 
-/// One point of the grid. `bandwidth` in bytes/s.
+/// One point of the grid. `bandwidth` in bytes/s; `projections`: the session's default when
+/// `None`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_point(
     engine: &Engine,
     spec: &CacheSpec<'_>,
@@ -119,6 +128,7 @@ pub fn run_point(
     context: usize,
     steps: BenchSteps,
     bandwidth: f64,
+    projections: Option<Projections>,
 ) -> Result<DecodeBenchRow> {
     let c = &engine.config;
     let shape = CacheShape {
@@ -131,6 +141,9 @@ pub fn run_point(
     };
     let cache = spec.build(engine, shape)?;
     let mut session = Session::new(engine, cache)?;
+    if let Some(p) = projections {
+        session.set_projections(p)?;
+    }
     session.horizon = steps.warmup + steps.timed;
     session.fill_for_benchmark(context)?;
     let (free, total) = free_memory(engine)?;
@@ -187,6 +200,7 @@ pub fn run_point(
             .map(|(s, ms)| (s, ms / measured.max(1e-12)))
             .collect(),
         profiled_ms,
+        projections: session.projections(),
     })
 }
 

@@ -17,7 +17,7 @@ use crate::weights::{DeviceWeights, WeightReader, WeightSource, check_config};
 use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaEvent, CudaGraph, CudaSlice, CudaStream};
 use serde::{Deserialize, Serialize};
-use vecinfer_codegen::ForwardConfig;
+use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS};
 use vecinfer_model::{LlamaConfig, rope_tables};
 use vecinfer_runtime::Gpu;
 
@@ -113,6 +113,52 @@ pub enum Share {
     Append,
     Matmul,
     Rest,
+}
+
+/// How a decode step runs its projections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Projections {
+    /// cuBLAS GEMMs with the norms, RoPE and SiLU·mul as launches of their own: 12 launches a
+    /// layer; any batch.
+    Cublas,
+    /// The skinny kernels (`skinny.cuh`), norms, RoPE, SiLU·mul and residual adds fused in: 6
+    /// launches a layer; batches of 1 to [`SKINNY_ROWS`].
+    Skinny,
+}
+
+impl Projections {
+    /// The faster path for `batch` sequences where the model allows it.
+    pub fn default_for(config: &LlamaConfig, batch: usize) -> Self {
+        if Self::Skinny.check(config, batch).is_ok() {
+            Self::Skinny
+        } else {
+            Self::Cublas
+        }
+    }
+
+    /// Whether this path can run `batch` sequences of `config`, and why not.
+    pub fn check(self, config: &LlamaConfig, batch: usize) -> Result<()> {
+        if self == Self::Cublas {
+            return Ok(());
+        }
+        if batch > SKINNY_ROWS {
+            return Err(EngineError::Invalid(format!(
+                "skinny projections take batches of 1 to {SKINNY_ROWS}, not {batch}: use cuBLAS"
+            )));
+        }
+        let inner = [
+            ("embedding", config.embedding),
+            ("feed-forward", config.feed_forward),
+            ("attention output", config.q_heads * config.head_dim),
+        ];
+        if let Some((what, size)) = inner.iter().find(|(_, size)| !size.is_multiple_of(8)) {
+            return Err(EngineError::Invalid(format!(
+                "skinny projections need inner sizes that are multiples of 8; the model's {what} size is {size}: use cuBLAS"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Events recorded after each launch of an eager step, each interval charged to the launch
@@ -226,6 +272,7 @@ pub struct Session<'e> {
     /// Steps one captured graph pair serves before it is captured again (launch geometry
     /// is planned for the longest sequence it will meet).
     pub horizon: usize,
+    projections: Projections,
 }
 
 impl<'e> Session<'e> {
@@ -266,11 +313,27 @@ impl<'e> Session<'e> {
             graphs: None,
             warmed: false,
             horizon: 256,
+            projections: Projections::default_for(c, s.batch),
         })
     }
 
     pub fn batch(&self) -> usize {
         self.batch
+    }
+
+    pub fn projections(&self) -> Projections {
+        self.projections
+    }
+
+    /// Chooses how decode steps run their projections (the default is the faster one the
+    /// batch allows: [`Projections::default_for`]).
+    pub fn set_projections(&mut self, projections: Projections) -> Result<()> {
+        projections.check(&self.engine.config, self.batch)?;
+        if projections != self.projections {
+            self.projections = projections;
+            self.graphs = None;
+        }
+        Ok(())
     }
 
     pub fn cache(&self) -> &dyn KvCache {
@@ -613,65 +676,151 @@ impl<'e> Session<'e> {
             c.vocab,
         )?;
         mark(Share::Rest)?;
-        for (l, w) in e.weights.layers.iter().enumerate() {
-            let delta = (l > 0).then_some(&buf.delta);
-            k.add_rms_norm(
+        if self.projections == Projections::Skinny {
+            let ff = c.feed_forward;
+            for (l, w) in e.weights.layers.iter().enumerate() {
+                k.skinny_qkv_rope(
+                    st,
+                    &buf.x,
+                    (&w.attn_norm, eps),
+                    &w.qkv,
+                    (&e.rope_cos, &e.rope_sin),
+                    &self.positions,
+                    (&mut buf.q, &mut buf.k, &mut buf.v),
+                    (hq, hk),
+                    (b, width),
+                )?;
+                mark(Share::Matmul)?;
+                self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
+                mark(Share::Append)?;
+                self.cache
+                    .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
+                mark(Share::Attention)?;
+                k.skinny_residual(st, &mut buf.x, &buf.attn, &w.out, b, hq * d, width)?;
+                mark(Share::Matmul)?;
+                k.skinny_gate_up_silu(
+                    st,
+                    &buf.x,
+                    (&w.ffn_norm, eps),
+                    &w.gate_up,
+                    &mut buf.act,
+                    (b, width),
+                    ff,
+                )?;
+                mark(Share::Matmul)?;
+                k.skinny_residual(st, &mut buf.x, &buf.act, &w.down, b, ff, width)?;
+                mark(Share::Matmul)?;
+            }
+            k.skinny_logits(
                 st,
-                &mut buf.x,
-                delta,
-                &w.attn_norm,
-                &mut buf.h,
-                b,
-                width,
-                eps,
-            )?;
-            mark(Share::Rest)?;
-            e.blas.linear(
-                st,
-                &buf.h,
-                &w.qkv,
-                &mut buf.qkv,
-                LinearShape {
-                    rows: b,
-                    n: qkv_width,
-                    k: width,
-                },
-                false,
-            )?;
-            mark(Share::Matmul)?;
-            k.rope_qkv(
-                st,
-                &buf.qkv,
-                (&e.rope_cos, &e.rope_sin),
-                &self.positions,
-                (&mut buf.q, &mut buf.k, &mut buf.v),
-                (hq, hk),
-                (b, 1),
-            )?;
-            mark(Share::Rest)?;
-            self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
-            mark(Share::Append)?;
-            self.cache
-                .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
-            mark(Share::Attention)?;
-            e.blas.linear(
-                st,
-                &buf.attn,
-                &w.out,
-                &mut buf.delta,
-                LinearShape {
-                    rows: b,
-                    n: width,
-                    k: hq * d,
-                },
-                false,
+                &buf.x,
+                (&e.weights.final_norm, eps),
+                e.weights.output(),
+                &mut buf.logits,
+                (b, width),
+                c.vocab,
             )?;
             mark(Share::Matmul)?;
+        } else {
+            for (l, w) in e.weights.layers.iter().enumerate() {
+                let delta = (l > 0).then_some(&buf.delta);
+                k.add_rms_norm(
+                    st,
+                    &mut buf.x,
+                    delta,
+                    &w.attn_norm,
+                    &mut buf.h,
+                    b,
+                    width,
+                    eps,
+                )?;
+                mark(Share::Rest)?;
+                e.blas.linear(
+                    st,
+                    &buf.h,
+                    &w.qkv,
+                    &mut buf.qkv,
+                    LinearShape {
+                        rows: b,
+                        n: qkv_width,
+                        k: width,
+                    },
+                    false,
+                )?;
+                mark(Share::Matmul)?;
+                k.rope_qkv(
+                    st,
+                    &buf.qkv,
+                    (&e.rope_cos, &e.rope_sin),
+                    &self.positions,
+                    (&mut buf.q, &mut buf.k, &mut buf.v),
+                    (hq, hk),
+                    (b, 1),
+                )?;
+                mark(Share::Rest)?;
+                self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
+                mark(Share::Append)?;
+                self.cache
+                    .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
+                mark(Share::Attention)?;
+                e.blas.linear(
+                    st,
+                    &buf.attn,
+                    &w.out,
+                    &mut buf.delta,
+                    LinearShape {
+                        rows: b,
+                        n: width,
+                        k: hq * d,
+                    },
+                    false,
+                )?;
+                mark(Share::Matmul)?;
+                k.add_rms_norm(
+                    st,
+                    &mut buf.x,
+                    Some(&buf.delta),
+                    &w.ffn_norm,
+                    &mut buf.h,
+                    b,
+                    width,
+                    eps,
+                )?;
+                mark(Share::Rest)?;
+                e.blas.linear(
+                    st,
+                    &buf.h,
+                    &w.gate_up,
+                    &mut buf.gate_up,
+                    LinearShape {
+                        rows: b,
+                        n: 2 * c.feed_forward,
+                        k: width,
+                    },
+                    false,
+                )?;
+                mark(Share::Matmul)?;
+                k.silu_mul(st, &buf.gate_up, &mut buf.act, b, c.feed_forward)?;
+                mark(Share::Rest)?;
+                e.blas.linear(
+                    st,
+                    &buf.act,
+                    &w.down,
+                    &mut buf.delta,
+                    LinearShape {
+                        rows: b,
+                        n: width,
+                        k: c.feed_forward,
+                    },
+                    false,
+                )?;
+                mark(Share::Matmul)?;
+            }
             k.add_rms_norm(
                 st,
                 &mut buf.x,
                 Some(&buf.delta),
-                &w.ffn_norm,
+                &e.weights.final_norm,
                 &mut buf.h,
                 b,
                 width,
@@ -681,56 +830,17 @@ impl<'e> Session<'e> {
             e.blas.linear(
                 st,
                 &buf.h,
-                &w.gate_up,
-                &mut buf.gate_up,
+                e.weights.output(),
+                &mut buf.logits,
                 LinearShape {
                     rows: b,
-                    n: 2 * c.feed_forward,
+                    n: c.vocab,
                     k: width,
-                },
-                false,
-            )?;
-            mark(Share::Matmul)?;
-            k.silu_mul(st, &buf.gate_up, &mut buf.act, b, c.feed_forward)?;
-            mark(Share::Rest)?;
-            e.blas.linear(
-                st,
-                &buf.act,
-                &w.down,
-                &mut buf.delta,
-                LinearShape {
-                    rows: b,
-                    n: width,
-                    k: c.feed_forward,
                 },
                 false,
             )?;
             mark(Share::Matmul)?;
         }
-        k.add_rms_norm(
-            st,
-            &mut buf.x,
-            Some(&buf.delta),
-            &e.weights.final_norm,
-            &mut buf.h,
-            b,
-            width,
-            eps,
-        )?;
-        mark(Share::Rest)?;
-        e.blas.linear(
-            st,
-            &buf.h,
-            e.weights.output(),
-            &mut buf.logits,
-            LinearShape {
-                rows: b,
-                n: c.vocab,
-                k: width,
-            },
-            false,
-        )?;
-        mark(Share::Matmul)?;
         match &mut self.teacher {
             Some(t) => k.token_nll(
                 st,

@@ -3,7 +3,7 @@
 
 use crate::error::{EngineError, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
-use vecinfer_codegen::{ForwardConfig, emit_forward};
+use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS, emit_forward};
 use vecinfer_runtime::{Gpu, compile};
 
 /// Threads of the row-wise kernels (norm, RoPE, SiLU, NLL, argmax, gather).
@@ -25,6 +25,10 @@ pub struct ForwardKernels {
     decode_merge: CudaFunction,
     prefill_attention_fp16: CudaFunction,
     fill_random: CudaFunction,
+    skinny_qkv_rope: CudaFunction,
+    skinny_residual: CudaFunction,
+    skinny_gate_up_silu: CudaFunction,
+    skinny_logits: CudaFunction,
 }
 
 fn rows_config(rows: usize, threads: u32) -> LaunchConfig {
@@ -37,6 +41,41 @@ fn rows_config(rows: usize, threads: u32) -> LaunchConfig {
 
 fn int(x: usize) -> i32 {
     i32::try_from(x).expect("sizes checked by the caller fit in i32")
+}
+
+/// Threads of a skinny projection block (`SKINNY_THREADS` of `skinny.cuh`): 8 warps, each
+/// owning one group of output columns.
+const SKINNY_THREADS: u32 = 256;
+
+fn skinny_config(column_groups: usize, columns_per_group: usize) -> LaunchConfig {
+    let warps = (SKINNY_THREADS / 32) as usize;
+    rows_config(
+        column_groups.div_ceil(columns_per_group).div_ceil(warps),
+        SKINNY_THREADS,
+    )
+}
+
+/// The skinny projections' preconditions: 1..=SKINNY_ROWS rows, an inner size of whole
+/// 16-byte words, and every buffer at least as long as the launch reads or writes.
+fn check_skinny(what: &str, rows: usize, k: usize, buffers: &[(&str, usize, usize)]) -> Result<()> {
+    if rows == 0 || rows > SKINNY_ROWS {
+        return Err(EngineError::Invalid(format!(
+            "{what}: {rows} rows; the skinny projections take 1 to {SKINNY_ROWS} (use cuBLAS above)"
+        )));
+    }
+    if k == 0 || !k.is_multiple_of(8) {
+        return Err(EngineError::Invalid(format!(
+            "{what}: inner size {k} is not a positive multiple of 8"
+        )));
+    }
+    for &(name, len, needed) in buffers {
+        if len < needed {
+            return Err(EngineError::Invalid(format!(
+                "{what}: {name} holds {len} values, the launch needs {needed}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// No decode-attention split covers fewer tokens (the merge's cost per split).
@@ -102,6 +141,10 @@ impl ForwardKernels {
             decode_merge: f("decode_merge")?,
             prefill_attention_fp16: f("prefill_attention_fp16")?,
             fill_random: f("fill_random")?,
+            skinny_qkv_rope: f("skinny_qkv_rope")?,
+            skinny_residual: f("skinny_residual")?,
+            skinny_gate_up_silu: f("skinny_gate_up_silu")?,
+            skinny_logits: f("skinny_logits")?,
         })
     }
 
@@ -421,6 +464,171 @@ impl ForwardKernels {
         };
         // SAFETY: query/out hold seqs * q_heads * chunk * D, the cache covers every position.
         unsafe { b.launch(config) }?;
+        Ok(())
+    }
+
+    /// RMSNorm(x) → QKV projection → RoPE at `positions` → `q`, `k`, `v` (fp16, head-major):
+    /// `add_rms_norm`, the QKV GEMM and `rope_qkv` of a decode step in one launch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn skinny_qkv_rope(
+        &self,
+        stream: &CudaStream,
+        x: &CudaSlice<f32>,
+        (norm, eps): (&CudaSlice<f32>, f32),
+        weight: &CudaSlice<u16>,
+        rope: (&CudaSlice<f32>, &CudaSlice<f32>),
+        positions: &CudaSlice<i32>,
+        (q, k, v): (
+            &mut CudaSlice<u16>,
+            &mut CudaSlice<u16>,
+            &mut CudaSlice<u16>,
+        ),
+        (q_heads, kv_heads): (usize, usize),
+        (rows, width): (usize, usize),
+    ) -> Result<()> {
+        let d = self.config.head_dim;
+        let columns = (q_heads + 2 * kv_heads) * d;
+        check_skinny(
+            "skinny QKV",
+            rows,
+            width,
+            &[
+                ("x", x.len(), rows * width),
+                ("the norm weight", norm.len(), width),
+                ("the QKV weight", weight.len(), columns * width),
+                ("positions", positions.len(), rows),
+                ("q", q.len(), rows * q_heads * d),
+                ("k", k.len(), rows * kv_heads * d),
+                ("v", v.len(), rows * kv_heads * d),
+            ],
+        )?;
+        let (r, w, hq, hk) = (int(rows), int(width), int(q_heads), int(kv_heads));
+        let mut b = stream.launch_builder(&self.skinny_qkv_rope);
+        b.arg(x)
+            .arg(norm)
+            .arg(&eps)
+            .arg(weight)
+            .arg(rope.0)
+            .arg(rope.1)
+            .arg(positions)
+            .arg(q)
+            .arg(k)
+            .arg(v)
+            .arg(&r)
+            .arg(&w)
+            .arg(&hq)
+            .arg(&hk);
+        // SAFETY: sizes checked above; the angle tables cover every position (the engine
+        // checks capacity against them).
+        unsafe { b.launch(skinny_config(columns / 2, 1)) }?;
+        Ok(())
+    }
+
+    /// `x [rows, n] += input [rows, k] · weight [n, k]ᵀ` (fp16 input and weight, f32 sums): the
+    /// output or down projection with its residual add, in one launch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn skinny_residual(
+        &self,
+        stream: &CudaStream,
+        x: &mut CudaSlice<f32>,
+        input: &CudaSlice<u16>,
+        weight: &CudaSlice<u16>,
+        rows: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
+        check_skinny(
+            "skinny residual projection",
+            rows,
+            k,
+            &[
+                ("x", x.len(), rows * n),
+                ("the input", input.len(), rows * k),
+                ("the weight", weight.len(), n * k),
+            ],
+        )?;
+        let (r, kk, nn) = (int(rows), int(k), int(n));
+        let mut b = stream.launch_builder(&self.skinny_residual);
+        b.arg(x).arg(input).arg(weight).arg(&r).arg(&kk).arg(&nn);
+        // SAFETY: sizes checked above.
+        unsafe { b.launch(skinny_config(n, 2)) }?;
+        Ok(())
+    }
+
+    /// RMSNorm(x) → gate and up projections (`weight [2 ff, width]`) → `act = SiLU(gate) · up`
+    /// in fp16, in one launch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn skinny_gate_up_silu(
+        &self,
+        stream: &CudaStream,
+        x: &CudaSlice<f32>,
+        (norm, eps): (&CudaSlice<f32>, f32),
+        weight: &CudaSlice<u16>,
+        act: &mut CudaSlice<u16>,
+        (rows, width): (usize, usize),
+        ff: usize,
+    ) -> Result<()> {
+        check_skinny(
+            "skinny gate/up",
+            rows,
+            width,
+            &[
+                ("x", x.len(), rows * width),
+                ("the norm weight", norm.len(), width),
+                ("the gate/up weight", weight.len(), 2 * ff * width),
+                ("act", act.len(), rows * ff),
+            ],
+        )?;
+        let (r, w, f) = (int(rows), int(width), int(ff));
+        let mut b = stream.launch_builder(&self.skinny_gate_up_silu);
+        b.arg(x)
+            .arg(norm)
+            .arg(&eps)
+            .arg(weight)
+            .arg(act)
+            .arg(&r)
+            .arg(&w)
+            .arg(&f);
+        // SAFETY: sizes checked above.
+        unsafe { b.launch(skinny_config(ff, 1)) }?;
+        Ok(())
+    }
+
+    /// RMSNorm(x) → `logits [rows, n] = normed · weight [n, width]ᵀ` (f32), in one launch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn skinny_logits(
+        &self,
+        stream: &CudaStream,
+        x: &CudaSlice<f32>,
+        (norm, eps): (&CudaSlice<f32>, f32),
+        weight: &CudaSlice<u16>,
+        logits: &mut CudaSlice<f32>,
+        (rows, width): (usize, usize),
+        n: usize,
+    ) -> Result<()> {
+        check_skinny(
+            "skinny output head",
+            rows,
+            width,
+            &[
+                ("x", x.len(), rows * width),
+                ("the norm weight", norm.len(), width),
+                ("the head weight", weight.len(), n * width),
+                ("logits", logits.len(), rows * n),
+            ],
+        )?;
+        let (r, w, nn) = (int(rows), int(width), int(n));
+        let mut b = stream.launch_builder(&self.skinny_logits);
+        b.arg(x)
+            .arg(norm)
+            .arg(&eps)
+            .arg(weight)
+            .arg(logits)
+            .arg(&r)
+            .arg(&w)
+            .arg(&nn);
+        // SAFETY: sizes checked above.
+        unsafe { b.launch(skinny_config(n, 2)) }?;
         Ok(())
     }
 

@@ -248,6 +248,117 @@ static void test_cache_and_teacher(int seqs, int kv_heads, int count, int capaci
     report(wrong == 0, "embedding gather (ids outside the vocabulary read row 0)", wrong, 0);
 }
 
+// The skinny projections (skinny.cuh) against double references of the cuBLAS path's stages:
+// the normed rows rounded to fp16 as `add_rms_norm` rounds them, then exact dot products.
+static std::vector<double> normed_halves(const std::vector<float>& x, const std::vector<float>& weight, int rows, int width) {
+    std::vector<double> out((size_t)rows * width);
+    for (int r = 0; r < rows; ++r) {
+        double squares = 0;
+        for (int i = 0; i < width; ++i) squares += (double)x[r * width + i] * x[r * width + i];
+        const double inverse = 1.0 / std::sqrt(squares / width + 1e-5);
+        for (int i = 0; i < width; ++i) out[(size_t)r * width + i] = h(float_to_half((float)(x[r * width + i] * inverse * weight[i])));
+    }
+    return out;
+}
+static double dot_row(const std::vector<double>& input, int r, const std::vector<unsigned short>& weight, int column, int k) {
+    double sum = 0;
+    for (int i = 0; i < k; ++i) sum += input[(size_t)r * k + i] * h(weight[(size_t)column * k + i]);
+    return sum;
+}
+
+static void test_skinny(int rows, int kv_heads) {
+    const int q_heads = kv_heads * GROUP, heads = q_heads + 2 * kv_heads, pairs = HEAD_DIM / 2, width = 136, positions_max = 40;
+    std::vector<float> x((size_t)rows * width), norm(width);
+    for (auto& a : x) a = uniform(2.0f);
+    for (auto& a : norm) a = 1.0f + uniform(0.3f);
+    const auto normed = normed_halves(x, norm, rows, width);
+    char what[160];
+
+    // RMSNorm -> QKV -> RoPE.
+    auto qkv_weight = random_halves((size_t)heads * HEAD_DIM * width, 0.2f);
+    std::vector<float> cosines(positions_max * pairs), sines(positions_max * pairs);
+    for (int p = 0; p < positions_max; ++p)
+        for (int i = 0; i < pairs; ++i) {
+            const double angle = p / std::pow(10000.0, 2.0 * i / HEAD_DIM);
+            cosines[p * pairs + i] = (float)std::cos(angle);
+            sines[p * pairs + i] = (float)std::sin(angle);
+        }
+    std::vector<int> positions;
+    for (int r = 0; r < rows; ++r) positions.push_back((7 * r + 3) % positions_max);
+    std::vector<unsigned short> q((size_t)rows * q_heads * HEAD_DIM), k((size_t)rows * kv_heads * HEAD_DIM), v(k.size());
+    const unsigned pair_blocks = (heads * pairs + SKINNY_WARPS - 1) / SKINNY_WARPS;
+    launch(dim3{pair_blocks}, dim3{SKINNY_THREADS}, skinny_qkv_rope, (const float*)x.data(), (const float*)norm.data(), 1e-5f,
+           (const unsigned short*)qkv_weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
+           (const int*)positions.data(), q.data(), k.data(), v.data(), rows, width, q_heads, kv_heads);
+    double worst = 0;
+    for (int r = 0; r < rows; ++r)
+        for (int head = 0; head < heads; ++head)
+            for (int i = 0; i < pairs; ++i) {
+                const double a = dot_row(normed, r, qkv_weight, head * HEAD_DIM + 2 * i, width);
+                const double b = dot_row(normed, r, qkv_weight, head * HEAD_DIM + 2 * i + 1, width);
+                double first = a, second = b;
+                const unsigned short* dst;
+                if (head < q_heads) dst = &q[((size_t)r * q_heads + head) * HEAD_DIM];
+                else if (head < q_heads + kv_heads) dst = &k[((size_t)r * kv_heads + head - q_heads) * HEAD_DIM];
+                else dst = &v[((size_t)r * kv_heads + head - q_heads - kv_heads) * HEAD_DIM];
+                if (head < q_heads + kv_heads) {
+                    const double c = cosines[positions[r] * pairs + i], sn = sines[positions[r] * pairs + i];
+                    first = a * c - b * sn;
+                    second = a * sn + b * c;
+                }
+                worst = std::max(worst, std::fabs(h(dst[2 * i]) - first) / 4.0);
+                worst = std::max(worst, std::fabs(h(dst[2 * i + 1]) - second) / 4.0);
+            }
+    std::snprintf(what, sizeof what, "skinny RMSNorm -> QKV -> RoPE, %d rows", rows);
+    report(worst < 2e-3, what, worst, 2e-3);
+
+    // x += input · Wᵀ with an odd column count (the last warp's second column masked) and an
+    // inner size over one staged chunk.
+    const int k_long = SKINNY_CHUNK + 72, n_odd = 37;
+    auto input = random_halves((size_t)rows * k_long, 1.0f);
+    auto residual_weight = random_halves((size_t)n_odd * k_long, 0.05f);
+    std::vector<float> residual((size_t)rows * n_odd);
+    for (auto& a : residual) a = uniform(1.0f);
+    const auto residual0 = residual;
+    launch(dim3{(unsigned)((n_odd + 2 * SKINNY_WARPS - 1) / (2 * SKINNY_WARPS))}, dim3{SKINNY_THREADS}, skinny_residual,
+           residual.data(), (const unsigned short*)input.data(), (const unsigned short*)residual_weight.data(), rows, k_long, n_odd);
+    std::vector<double> input_d(input.size());
+    for (size_t i = 0; i < input.size(); ++i) input_d[i] = h(input[i]);
+    worst = 0;
+    for (int r = 0; r < rows; ++r)
+        for (int n = 0; n < n_odd; ++n)
+            worst = std::max(worst, std::fabs(residual[(size_t)r * n_odd + n] - residual0[(size_t)r * n_odd + n] - dot_row(input_d, r, residual_weight, n, k_long)));
+    std::snprintf(what, sizeof what, "skinny x += input W^T, %d rows, k %d (2 staged chunks), %d columns", rows, k_long, n_odd);
+    report(worst < 1e-3, what, worst, 1e-3);
+
+    // RMSNorm -> gate, up -> SiLU(gate) * up.
+    const int ff = 45;
+    auto gate_up_weight = random_halves((size_t)2 * ff * width, 0.2f);
+    std::vector<unsigned short> act((size_t)rows * ff);
+    launch(dim3{(unsigned)((ff + SKINNY_WARPS - 1) / SKINNY_WARPS)}, dim3{SKINNY_THREADS}, skinny_gate_up_silu, (const float*)x.data(),
+           (const float*)norm.data(), 1e-5f, (const unsigned short*)gate_up_weight.data(), act.data(), rows, width, ff);
+    worst = 0;
+    for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < ff; ++j) {
+            const double g = dot_row(normed, r, gate_up_weight, j, width), u = dot_row(normed, r, gate_up_weight, ff + j, width);
+            worst = std::max(worst, std::fabs(h(act[(size_t)r * ff + j]) - g / (1 + std::exp(-g)) * u) / 4.0);
+        }
+    std::snprintf(what, sizeof what, "skinny RMSNorm -> gate/up -> SiLU(gate) * up, %d rows", rows);
+    report(worst < 2e-3, what, worst, 2e-3);
+
+    // RMSNorm -> output head.
+    const int vocab = 53;
+    auto head_weight = random_halves((size_t)vocab * width, 0.2f);
+    std::vector<float> logits((size_t)rows * vocab, -99.0f);
+    launch(dim3{(unsigned)((vocab + 2 * SKINNY_WARPS - 1) / (2 * SKINNY_WARPS))}, dim3{SKINNY_THREADS}, skinny_logits, (const float*)x.data(),
+           (const float*)norm.data(), 1e-5f, (const unsigned short*)head_weight.data(), logits.data(), rows, width, vocab);
+    worst = 0;
+    for (int r = 0; r < rows; ++r)
+        for (int n = 0; n < vocab; ++n) worst = std::max(worst, std::fabs(logits[(size_t)r * vocab + n] - dot_row(normed, r, head_weight, n, width)));
+    std::snprintf(what, sizeof what, "skinny RMSNorm -> output head, %d rows", rows);
+    report(worst < 1e-3, what, worst, 1e-3);
+}
+
 int main() {
     std::printf("HEAD_DIM %d GROUP %d DECODE_WARPS %d DECODE_UNROLL %d\n", HEAD_DIM, GROUP, DECODE_WARPS, DECODE_UNROLL);
     const int kv_heads = GROUP == 1 ? 3 : 2;
@@ -259,6 +370,8 @@ int main() {
     test_norm_silu(3, 576);
     test_heads(4, 1000);
     test_cache_and_teacher(3, kv_heads, 5, 12);
+    test_skinny(1, kv_heads);
+    test_skinny(SKINNY_ROWS, kv_heads);
     std::printf("%d failures\n", failures);
     return failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,210 @@
+// Skinny projections: the decode step's GEMMs at a small batch (rows <= SKINNY_ROWS), with the
+// layer's small stages fused in. At batch 1-8 a cuBLAS GEMM of this model's size is a few
+// microseconds of latency for under one of bytes, and each stage around it is a launch of its
+// own; these make a layer's projections 4 launches instead of 8:
+//   skinny_qkv_rope      RMSNorm -> QKV projection -> RoPE and head split
+//   skinny_residual      x += input · Wᵀ (the output and down projections)
+//   skinny_gate_up_silu  RMSNorm -> gate and up projections -> SiLU(gate) · up
+//   skinny_logits        RMSNorm -> output head
+// The rounding is the cuBLAS path's: the projection's input is fp16 (the normed rows are
+// rounded as `add_rms_norm` rounds them), products accumulate in f32.
+//
+// A warp owns SKINNY_COLUMNS output columns for every row (a RoPE pair, or gate j with up j):
+// each lane reads 16 bytes of each column's weight row per step and dots them with the rows'
+// inputs, staged in shared memory as fp16, SKINNY_CHUNK columns at a time; a warp sum ends it.
+// Weight rows are `k` fp16 long, k % 8 == 0 (16-byte aligned rows; the host checks).
+// Grid: ceil(column groups / SKINNY_WARPS); block: SKINNY_THREADS.
+
+static constexpr int SKINNY_WARPS = 8;
+static constexpr int SKINNY_THREADS = SKINNY_WARPS * 32;
+static constexpr int SKINNY_COLUMNS = 2;
+static constexpr int SKINNY_CHUNK = 2048;  // 8 rows x 4 KB of fp16 input per pass
+static constexpr int SKINNY_CHUNK_WORDS = SKINNY_CHUNK / 8;
+static_assert(SKINNY_ROWS <= SKINNY_WARPS, "a warp computes each row's RMS");
+
+struct SkinnyInput {
+    const float* x;             // f32 rows to RMS-normalise (with `norm_weight`), or null
+    const float* norm_weight;
+    float eps;
+    const unsigned short* act;  // else fp16 rows, used as they are
+};
+
+// out = fp16(x * inverse RMS * weight), 8 values from column `at` of row `row`.
+__device__ __forceinline__ uint4 skinny_stage_word(const SkinnyInput& in, int row, int k, int at, float inverse) {
+    if (in.x == nullptr) return *reinterpret_cast<const uint4*>(in.act + (size_t)row * k + at);
+    unsigned packed[4];
+    #pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float a = in.x[(size_t)row * k + at + 2 * i] * inverse * in.norm_weight[at + 2 * i];
+        const float b = in.x[(size_t)row * k + at + 2 * i + 1] * inverse * in.norm_weight[at + 2 * i + 1];
+        packed[i] = (unsigned)float_to_half(a) | ((unsigned)float_to_half(b) << 16);
+    }
+    return make_uint4(packed[0], packed[1], packed[2], packed[3]);
+}
+
+// sums[c][r] = input row r · weight row columns[c], for r < rows and columns[c] >= 0; the
+// whole block calls it (it stages through shared memory); every lane gets every sum.
+__device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsigned short* __restrict__ weight,
+                                               const int (&columns)[SKINNY_COLUMNS], int rows, int k,
+                                               float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS]) {
+    __shared__ __align__(16) uint4 stage[SKINNY_ROWS][SKINNY_CHUNK_WORDS];
+    __shared__ float inverse[SKINNY_ROWS];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (in.x != nullptr && warp < rows) {
+        float squares = 0.0f;
+        for (int i = lane; i < k; i += 32) {
+            const float v = in.x[(size_t)warp * k + i];
+            squares += v * v;
+        }
+        squares = warp_sum(squares);
+        if (lane == 0) inverse[warp] = rsqrtf(squares / (float)k + in.eps);
+    }
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c)
+        #pragma unroll
+        for (int r = 0; r < SKINNY_ROWS; ++r) sums[c][r] = 0.0f;
+    for (int start = 0; start < k; start += SKINNY_CHUNK) {
+        const int words = min(SKINNY_CHUNK, k - start) / 8;
+        __syncthreads();  // the inverses are written; the previous chunk's readers are done
+        for (int index = threadIdx.x; index < rows * words; index += SKINNY_THREADS) {
+            const int r = index / words, word = index % words;
+            stage[r][word] = skinny_stage_word(in, r, k, start + word * 8, in.x != nullptr ? inverse[r] : 1.0f);
+        }
+        __syncthreads();
+        for (int word = lane; word < words; word += 32) {
+            float w[SKINNY_COLUMNS][8];
+            #pragma unroll
+            for (int c = 0; c < SKINNY_COLUMNS; ++c) {
+                uint4 bits = make_uint4(0, 0, 0, 0);
+                if (columns[c] >= 0) bits = *reinterpret_cast<const uint4*>(weight + (size_t)columns[c] * k + start + word * 8);
+                unpack_halves(bits, w[c]);
+            }
+            #pragma unroll
+            for (int r = 0; r < SKINNY_ROWS; ++r) {
+                if (r >= rows) break;
+                float a[8];
+                unpack_halves(stage[r][word], a);
+                #pragma unroll
+                for (int c = 0; c < SKINNY_COLUMNS; ++c)
+                    #pragma unroll
+                    for (int i = 0; i < 8; ++i) sums[c][r] += w[c][i] * a[i];
+            }
+        }
+    }
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c)
+        #pragma unroll
+        for (int r = 0; r < SKINNY_ROWS; ++r)
+            if (r < rows) sums[c][r] = warp_sum(sums[c][r]);
+}
+
+// Row `lane`'s sums (lanes >= rows get zeros), without indexing registers by a variable.
+__device__ __forceinline__ void skinny_row_of_lane(const float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS], float (&out)[SKINNY_COLUMNS]) {
+    const int lane = threadIdx.x & 31;
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c) {
+        out[c] = 0.0f;
+        #pragma unroll
+        for (int r = 0; r < SKINNY_ROWS; ++r)
+            if (r == lane) out[c] = sums[c][r];
+    }
+}
+
+// RMSNorm(x) -> QKV projection (weight [(q_heads + 2 kv_heads) D, width]) -> RoPE on Q and K
+// in interleaved pairs at positions[row] -> q [rows, q_heads, D], k and v [rows, kv_heads, D]
+// in fp16: `rope_qkv` with chunk 1. A warp owns one pair (2i, 2i + 1) of one head.
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
+                const unsigned short* __restrict__ weight, const float* __restrict__ cos_table,
+                const float* __restrict__ sin_table, const int* __restrict__ positions,
+                unsigned short* __restrict__ q, unsigned short* __restrict__ k, unsigned short* __restrict__ v,
+                int rows, int width, int q_heads, int kv_heads) {
+    constexpr int PAIRS = HEAD_DIM / 2;
+    const int heads = q_heads + 2 * kv_heads;
+    const int pair = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const bool active = pair < heads * PAIRS;
+    const int columns[SKINNY_COLUMNS] = {active ? 2 * pair : -1, active ? 2 * pair + 1 : -1};
+    float sums[SKINNY_COLUMNS][SKINNY_ROWS];
+    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
+    float ab[SKINNY_COLUMNS];
+    skinny_row_of_lane(sums, ab);
+    if (!active || lane >= rows) return;
+    const int head = pair / PAIRS, i = pair % PAIRS, row = lane;
+    float first = ab[0], second = ab[1];
+    unsigned short* dst;
+    if (head < q_heads) {
+        dst = q + ((size_t)row * q_heads + head) * HEAD_DIM;
+    } else if (head < q_heads + kv_heads) {
+        dst = k + ((size_t)row * kv_heads + (head - q_heads)) * HEAD_DIM;
+    } else {
+        dst = v + ((size_t)row * kv_heads + (head - q_heads - kv_heads)) * HEAD_DIM;
+    }
+    if (head < q_heads + kv_heads) {
+        const size_t angle = (size_t)positions[row] * PAIRS + i;
+        first = ab[0] * cos_table[angle] - ab[1] * sin_table[angle];
+        second = ab[0] * sin_table[angle] + ab[1] * cos_table[angle];
+    }
+    dst[2 * i] = float_to_half(first);
+    dst[2 * i + 1] = float_to_half(second);
+}
+
+// x [rows, n] += input [rows, k] (fp16) · weight [n, k]ᵀ: the output and down projections
+// with their residual add. A warp owns columns 2j and 2j + 1.
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
+                const unsigned short* __restrict__ weight, int rows, int k, int n) {
+    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int columns[SKINNY_COLUMNS];
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c) {
+        const int column = group * SKINNY_COLUMNS + c;
+        columns[c] = column < n ? column : -1;
+    }
+    float sums[SKINNY_COLUMNS][SKINNY_ROWS];
+    skinny_project(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, columns, rows, k, sums);
+    float mine[SKINNY_COLUMNS];
+    skinny_row_of_lane(sums, mine);
+    if (lane >= rows) return;
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c)
+        if (columns[c] >= 0) x[(size_t)lane * n + columns[c]] += mine[c];
+}
+
+// RMSNorm(x) -> gate and up projections (weight [2 ff, width]: gate rows, then up rows) ->
+// act [rows, ff] = fp16(SiLU(gate) · up). A warp owns gate row j and up row j.
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
+                    const unsigned short* __restrict__ weight, unsigned short* __restrict__ act,
+                    int rows, int width, int ff) {
+    const int j = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const bool active = j < ff;
+    const int columns[SKINNY_COLUMNS] = {active ? j : -1, active ? ff + j : -1};
+    float sums[SKINNY_COLUMNS][SKINNY_ROWS];
+    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
+    float gate_up[SKINNY_COLUMNS];
+    skinny_row_of_lane(sums, gate_up);
+    if (!active || lane >= rows) return;
+    const float g = gate_up[0];
+    act[(size_t)lane * ff + j] = float_to_half(g / (1.0f + __expf(-g)) * gate_up[1]);
+}
+
+// RMSNorm(x) -> logits [rows, n] = normed · weight [n, width]ᵀ in f32 (the output head).
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+skinny_logits(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
+              const unsigned short* __restrict__ weight, float* __restrict__ logits, int rows, int width, int n) {
+    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int columns[SKINNY_COLUMNS];
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c) {
+        const int column = group * SKINNY_COLUMNS + c;
+        columns[c] = column < n ? column : -1;
+    }
+    float sums[SKINNY_COLUMNS][SKINNY_ROWS];
+    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
+    float mine[SKINNY_COLUMNS];
+    skinny_row_of_lane(sums, mine);
+    if (lane >= rows) return;
+    #pragma unroll
+    for (int c = 0; c < SKINNY_COLUMNS; ++c)
+        if (columns[c] >= 0) logits[(size_t)lane * n + columns[c]] = mine[c];
+}
