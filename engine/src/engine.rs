@@ -123,14 +123,19 @@ pub enum Projections {
     /// layer; any batch.
     Cublas,
     /// The skinny kernels (`skinny.cuh`), norms, RoPE, SiLU·mul and residual adds fused in: 6
-    /// launches a layer; batches of 1 to [`SKINNY_ROWS`].
+    /// launches a layer (the attention's two included); batches of 1 to [`SKINNY_ROWS`].
     Skinny,
 }
+
+/// Batches of up to this many sequences take the skinny projections by default: they beat
+/// cuBLAS at 1, 2 and 4 sequences (a step at 8192 tokens 17%, 14% and 6% faster) and lose 5% at
+/// 8 (`bench/results/model-s7/`).
+pub const SKINNY_DEFAULT_ROWS: usize = 4;
 
 impl Projections {
     /// The faster path for `batch` sequences where the model allows it.
     pub fn default_for(config: &LlamaConfig, batch: usize) -> Self {
-        if Self::Skinny.check(config, batch).is_ok() {
+        if batch <= SKINNY_DEFAULT_ROWS && Self::Skinny.check(config, batch).is_ok() {
             Self::Skinny
         } else {
             Self::Cublas

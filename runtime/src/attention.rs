@@ -283,7 +283,10 @@ fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
 /// Splits per (batch entry, KV head) pair for `SplitPolicy::Auto`, with `slots` resident
 /// blocks on the GPU. Blocks of one launch are equally long, so a last wave that fills only
 /// part of the slots costs a whole block's time:
-/// - fewer pairs than slots: split so that the blocks fill two waves;
+/// - fewer pairs than slots: split so that the blocks fill one wave. Two waves (the rule
+///   before) copy the codebooks twice as often: at batch 1 on an H200, one wave ran 1.2-1.35x
+///   faster at 1 x 128k for the Llama-3.1-8B and SmolLM2 shapes and 1.3x at Llama's 1 x 32k
+///   (bench/results/model-s7/splits.sh);
 /// - more: the fewest splits (up to 4) whose blocks fill their waves to 80%, else the best
 ///   fill (64 × 8k on an H100 with 3 blocks per SM: 512 blocks are 1.3 waves, 65% full; 2
 ///   splits fill 86%). Each split pays the block's set-up again (codebook copies, query
@@ -292,7 +295,7 @@ fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
 fn auto_splits(heads: usize, slots: usize) -> usize {
     let (heads, slots) = (heads.max(1), slots.max(1));
     if heads < slots {
-        return 2 * slots / heads;
+        return slots / heads;
     }
     let fill = |s: usize| (heads * s) as f64 / ((heads * s).div_ceil(slots) * slots) as f64;
     (1..=MAX_WAVE_SPLITS)
@@ -316,9 +319,10 @@ mod tests {
 
     #[test]
     fn automatic_splits_fill_the_waves() {
-        // Fewer pairs than slots: two waves.
-        assert_eq!(auto_splits(8, 396), 99);
-        assert_eq!(auto_splits(64, 396), 12);
+        // Fewer pairs than slots: one wave.
+        assert_eq!(auto_splits(8, 396), 49);
+        assert_eq!(auto_splits(3, 396), 132);
+        assert_eq!(auto_splits(64, 396), 6);
         // More: the first split count that fills its waves to 80%.
         assert_eq!(auto_splits(512, 396), 2);
         assert_eq!(auto_splits(1024, 396), 1);

@@ -11,7 +11,8 @@
 //
 // A warp owns SKINNY_COLUMNS output columns for every row (a RoPE pair, or gate j with up j):
 // each lane reads 16 bytes of each column's weight row per step and dots them with the rows'
-// inputs, staged in shared memory as fp16, SKINNY_CHUNK columns at a time; a warp sum ends it.
+// inputs, staged in shared memory as fp16, SKINNY_CHUNK columns at a time; one 16-value warp
+// reduction ends it.
 // Weight rows are `k` fp16 long, k % 8 == 0 (16-byte aligned rows; the host checks).
 // Grid: ceil(column groups / SKINNY_WARPS); block: SKINNY_THREADS.
 
@@ -42,71 +43,109 @@ __device__ __forceinline__ uint4 skinny_stage_word(const SkinnyInput& in, int ro
     return make_uint4(packed[0], packed[1], packed[2], packed[3]);
 }
 
-// sums[c][r] = input row r · weight row columns[c], for r < rows and columns[c] >= 0; the
-// whole block calls it (it stages through shared memory); every lane gets every sum.
+static constexpr int SKINNY_LANE_WORDS = SKINNY_CHUNK_WORDS / 32;  // weight words a lane holds per chunk
+static_assert(SKINNY_COLUMNS * SKINNY_ROWS == 16, "skinny_reduce sums 16 values");
+
+// One of the 16 sums of a warp, as a lane holds it after `skinny_reduce`.
+struct SkinnySum {
+    float value;
+    int column;  // 0 .. SKINNY_COLUMNS - 1
+    int row;     // 0 .. SKINNY_ROWS - 1
+    bool owner;  // one lane of the two that hold it
+};
+
+// One folding step of skinny_reduce: lanes HALF * 2 apart swap halves of their first 2 HALF
+// values; each keeps the half its lane bit selects, summed with the partner's copy.
+template <int HALF>
+__device__ __forceinline__ void skinny_fold(float (&v)[16], int lane) {
+    const bool upper = (lane & (2 * HALF)) != 0;
+    #pragma unroll
+    for (int i = 0; i < HALF; ++i) {
+        const float keep = upper ? v[i + HALF] : v[i];
+        const float send = upper ? v[i] : v[i + HALF];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 2 * HALF);
+    }
+}
+
+// Sums 16 values over the warp in 16 shuffles (not 16 x 5): at each step a lane keeps half of
+// its values and adds its partner's copies of them. Lane L ends with value ((L >> 1) bit-
+// reversed over 4 bits), complete, as does lane L ^ 1.
+__device__ __forceinline__ SkinnySum skinny_reduce(const float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS]) {
+    const int lane = threadIdx.x & 31;
+    float v[16];
+    #pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = sums[i / SKINNY_ROWS][i % SKINNY_ROWS];
+    skinny_fold<8>(v, lane);
+    skinny_fold<4>(v, lane);
+    skinny_fold<2>(v, lane);
+    skinny_fold<1>(v, lane);
+    const float total = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+    const int index = ((lane >> 4) & 1) * 8 + ((lane >> 3) & 1) * 4 + ((lane >> 2) & 1) * 2 + ((lane >> 1) & 1);
+    return SkinnySum{total, index / SKINNY_ROWS, index % SKINNY_ROWS, (lane & 1) == 0};
+}
+
+// sums[c][r] = input row r · weight row columns[c], for r < rows and columns[c] >= 0, summed
+// per lane (skinny_reduce finishes them); the whole block calls it (it stages through shared
+// memory). The weight words of a chunk are loaded before the input is staged, so their DRAM
+// latency overlaps the RMS and the staging.
 __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsigned short* __restrict__ weight,
                                                const int (&columns)[SKINNY_COLUMNS], int rows, int k,
                                                float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS]) {
     __shared__ __align__(16) uint4 stage[SKINNY_ROWS][SKINNY_CHUNK_WORDS];
     __shared__ float inverse[SKINNY_ROWS];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (in.x != nullptr && warp < rows) {
-        float squares = 0.0f;
-        for (int i = lane; i < k; i += 32) {
-            const float v = in.x[(size_t)warp * k + i];
-            squares += v * v;
-        }
-        squares = warp_sum(squares);
-        if (lane == 0) inverse[warp] = rsqrtf(squares / (float)k + in.eps);
-    }
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c)
         #pragma unroll
         for (int r = 0; r < SKINNY_ROWS; ++r) sums[c][r] = 0.0f;
     for (int start = 0; start < k; start += SKINNY_CHUNK) {
         const int words = min(SKINNY_CHUNK, k - start) / 8;
+        uint4 held[SKINNY_COLUMNS][SKINNY_LANE_WORDS];
+        #pragma unroll
+        for (int j = 0; j < SKINNY_LANE_WORDS; ++j) {
+            const int word = lane + 32 * j;
+            #pragma unroll
+            for (int c = 0; c < SKINNY_COLUMNS; ++c) {
+                held[c][j] = make_uint4(0, 0, 0, 0);
+                if (word < words && columns[c] >= 0)
+                    held[c][j] = *reinterpret_cast<const uint4*>(weight + (size_t)columns[c] * k + start + word * 8);
+            }
+        }
+        if (start == 0 && in.x != nullptr && warp < rows) {
+            float squares = 0.0f;
+            #pragma unroll 8
+            for (int i = lane; i < k; i += 32) {
+                const float v = in.x[(size_t)warp * k + i];
+                squares += v * v;
+            }
+            squares = warp_sum(squares);
+            if (lane == 0) inverse[warp] = rsqrtf(squares / (float)k + in.eps);
+        }
         __syncthreads();  // the inverses are written; the previous chunk's readers are done
         for (int index = threadIdx.x; index < rows * words; index += SKINNY_THREADS) {
             const int r = index / words, word = index % words;
             stage[r][word] = skinny_stage_word(in, r, k, start + word * 8, in.x != nullptr ? inverse[r] : 1.0f);
         }
         __syncthreads();
-        for (int word = lane; word < words; word += 32) {
+        #pragma unroll
+        for (int j = 0; j < SKINNY_LANE_WORDS; ++j) {
+            const int word = lane + 32 * j;
+            if (word >= words) break;
             float w[SKINNY_COLUMNS][8];
             #pragma unroll
-            for (int c = 0; c < SKINNY_COLUMNS; ++c) {
-                uint4 bits = make_uint4(0, 0, 0, 0);
-                if (columns[c] >= 0) bits = *reinterpret_cast<const uint4*>(weight + (size_t)columns[c] * k + start + word * 8);
-                unpack_halves(bits, w[c]);
-            }
+            for (int c = 0; c < SKINNY_COLUMNS; ++c) unpack_halves(held[c][j], w[c]);
             #pragma unroll
             for (int r = 0; r < SKINNY_ROWS; ++r) {
-                if (r >= rows) break;
-                float a[8];
-                unpack_halves(stage[r][word], a);
-                #pragma unroll
-                for (int c = 0; c < SKINNY_COLUMNS; ++c)
+                if (r < rows) {
+                    float a[8];
+                    unpack_halves(stage[r][word], a);
                     #pragma unroll
-                    for (int i = 0; i < 8; ++i) sums[c][r] += w[c][i] * a[i];
+                    for (int c = 0; c < SKINNY_COLUMNS; ++c)
+                        #pragma unroll
+                        for (int i = 0; i < 8; ++i) sums[c][r] += w[c][i] * a[i];
+                }
             }
         }
-    }
-    #pragma unroll
-    for (int c = 0; c < SKINNY_COLUMNS; ++c)
-        #pragma unroll
-        for (int r = 0; r < SKINNY_ROWS; ++r)
-            if (r < rows) sums[c][r] = warp_sum(sums[c][r]);
-}
-
-// Row `lane`'s sums (lanes >= rows get zeros), without indexing registers by a variable.
-__device__ __forceinline__ void skinny_row_of_lane(const float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS], float (&out)[SKINNY_COLUMNS]) {
-    const int lane = threadIdx.x & 31;
-    #pragma unroll
-    for (int c = 0; c < SKINNY_COLUMNS; ++c) {
-        out[c] = 0.0f;
-        #pragma unroll
-        for (int r = 0; r < SKINNY_ROWS; ++r)
-            if (r == lane) out[c] = sums[c][r];
     }
 }
 
@@ -121,15 +160,16 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
                 int rows, int width, int q_heads, int kv_heads) {
     constexpr int PAIRS = HEAD_DIM / 2;
     const int heads = q_heads + 2 * kv_heads;
-    const int pair = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int pair = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     const bool active = pair < heads * PAIRS;
     const int columns[SKINNY_COLUMNS] = {active ? 2 * pair : -1, active ? 2 * pair + 1 : -1};
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
     skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
-    float ab[SKINNY_COLUMNS];
-    skinny_row_of_lane(sums, ab);
-    if (!active || lane >= rows) return;
-    const int head = pair / PAIRS, i = pair % PAIRS, row = lane;
+    const SkinnySum sum = skinny_reduce(sums);
+    const float other = __shfl_xor_sync(0xffffffffu, sum.value, 16);  // the other column, same row
+    if (!active || !sum.owner || sum.column != 0 || sum.row >= rows) return;
+    const int head = pair / PAIRS, i = pair % PAIRS, row = sum.row;
+    const float ab[2] = {sum.value, other};
     float first = ab[0], second = ab[1];
     unsigned short* dst;
     if (head < q_heads) {
@@ -153,7 +193,7 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
                 const unsigned short* __restrict__ weight, int rows, int k, int n) {
-    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     int columns[SKINNY_COLUMNS];
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c) {
@@ -162,12 +202,9 @@ skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
     }
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
     skinny_project(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, columns, rows, k, sums);
-    float mine[SKINNY_COLUMNS];
-    skinny_row_of_lane(sums, mine);
-    if (lane >= rows) return;
-    #pragma unroll
-    for (int c = 0; c < SKINNY_COLUMNS; ++c)
-        if (columns[c] >= 0) x[(size_t)lane * n + columns[c]] += mine[c];
+    const SkinnySum sum = skinny_reduce(sums);
+    const int column = group * SKINNY_COLUMNS + sum.column;
+    if (sum.owner && sum.row < rows && column < n) x[(size_t)sum.row * n + column] += sum.value;
 }
 
 // RMSNorm(x) -> gate and up projections (weight [2 ff, width]: gate rows, then up rows) ->
@@ -176,23 +213,23 @@ extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
                     const unsigned short* __restrict__ weight, unsigned short* __restrict__ act,
                     int rows, int width, int ff) {
-    const int j = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int j = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     const bool active = j < ff;
     const int columns[SKINNY_COLUMNS] = {active ? j : -1, active ? ff + j : -1};
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
     skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
-    float gate_up[SKINNY_COLUMNS];
-    skinny_row_of_lane(sums, gate_up);
-    if (!active || lane >= rows) return;
-    const float g = gate_up[0];
-    act[(size_t)lane * ff + j] = float_to_half(g / (1.0f + __expf(-g)) * gate_up[1]);
+    const SkinnySum sum = skinny_reduce(sums);
+    const float up = __shfl_xor_sync(0xffffffffu, sum.value, 16);  // column 1, same row
+    if (!active || !sum.owner || sum.column != 0 || sum.row >= rows) return;
+    const float g = sum.value;
+    act[(size_t)sum.row * ff + j] = float_to_half(g / (1.0f + __expf(-g)) * up);
 }
 
 // RMSNorm(x) -> logits [rows, n] = normed · weight [n, width]ᵀ in f32 (the output head).
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_logits(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
               const unsigned short* __restrict__ weight, float* __restrict__ logits, int rows, int width, int n) {
-    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     int columns[SKINNY_COLUMNS];
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c) {
@@ -201,10 +238,7 @@ skinny_logits(const float* __restrict__ x, const float* __restrict__ norm_weight
     }
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
     skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
-    float mine[SKINNY_COLUMNS];
-    skinny_row_of_lane(sums, mine);
-    if (lane >= rows) return;
-    #pragma unroll
-    for (int c = 0; c < SKINNY_COLUMNS; ++c)
-        if (columns[c] >= 0) logits[(size_t)lane * n + columns[c]] = mine[c];
+    const SkinnySum sum = skinny_reduce(sums);
+    const int column = group * SKINNY_COLUMNS + sum.column;
+    if (sum.owner && sum.row < rows && column < n) logits[(size_t)sum.row * n + column] = sum.value;
 }
