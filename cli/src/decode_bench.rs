@@ -57,6 +57,10 @@ pub struct DecodeBenchArgs {
     /// rows are labelled with the path).
     #[arg(long, default_value = "auto")]
     pub projections: String,
+    /// Skinny projections as programmatic dependent launches (sm_90): on, off, or both (each
+    /// skinny point also without; those rows are labelled "no PDL").
+    #[arg(long, default_value = "on")]
+    pub dependent_launches: String,
     /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
@@ -310,6 +314,17 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
     let reserve = (args.reserve_gb * 1e9) as usize;
     projection_runs(&args.projections, Projections::Cublas)?;
+    let pdl_runs: Vec<bool> = match args.dependent_launches.as_str() {
+        "on" => vec![true],
+        "off" => vec![false],
+        "both" => vec![true, false],
+        other => {
+            return Err(CliError::Invalid(format!(
+                "--dependent-launches {other}: valid values are on, off and both"
+            )));
+        }
+    };
+    let supports_pdl = vecinfer_engine::kernels::supports_dependent_launches(engine.gpu.arch);
     let mut rows: Vec<DecodeBenchRow> = Vec::new();
     let mut failures = Vec::new();
     let mut points: Vec<(usize, usize, usize, bool)> = Vec::new(); // spec, batch, context, largest
@@ -343,12 +358,28 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             continue;
         }
         let default = Projections::default_for(&c, batch);
-        for projections in projection_runs(&args.projections, default)? {
+        let runs = projection_runs(&args.projections, default)?
+            .into_iter()
+            .flat_map(|p| {
+                let skinny = p.unwrap_or(default) == Projections::Skinny;
+                let pdl: Vec<bool> = if skinny && supports_pdl {
+                    pdl_runs.clone()
+                } else {
+                    vec![supports_pdl]
+                };
+                pdl.into_iter().map(move |d| (p, d))
+            })
+            .collect::<Vec<_>>();
+        for (projections, dependent) in runs {
+            engine.kernels.dependent_launches = dependent;
             match run_point(&engine, spec, batch, context, steps, bandwidth, projections) {
                 Ok(mut row) => {
                     row.largest_batch = largest;
                     if projections.is_some_and(|p| p != default) {
                         row.cache = format!("{} [{:?}]", row.cache, row.projections);
+                    }
+                    if !dependent && supports_pdl && row.projections == Projections::Skinny {
+                        row.cache = format!("{} [no PDL]", row.cache);
                     }
                     eprintln!("{}", row_line(&row));
                     rows.push(row);

@@ -40,6 +40,9 @@ pub struct DecodeBenchRow {
     /// How the step ran its projections (rows from before the skinny kernels: cuBLAS).
     #[serde(default = "cublas")]
     pub projections: Projections,
+    /// Whether the skinny projections were programmatic dependent launches.
+    #[serde(default)]
+    pub dependent_launches: bool,
 }
 
 fn cublas() -> Projections {
@@ -201,6 +204,8 @@ pub fn run_point(
             .collect(),
         profiled_ms,
         projections: session.projections(),
+        dependent_launches: engine.kernels.dependent_launches
+            && session.projections() == Projections::Skinny,
     })
 }
 

@@ -1,8 +1,11 @@
 //! The forward kernels (`vecinfer_codegen::forward`), compiled once (NVRTC, cached) and
 //! launched with typed arguments.
 
+use crate::dependent_launch::{Buffers, KernelArg, launch};
 use crate::error::{EngineError, Result};
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
+};
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS, emit_forward};
 use vecinfer_runtime::{Gpu, compile};
 
@@ -12,6 +15,9 @@ const ROW_THREADS: u32 = 256;
 #[derive(Clone)]
 pub struct ForwardKernels {
     pub config: ForwardConfig,
+    /// Launch the skinny projections as programmatic dependents of the previous kernel (their
+    /// weight loads overlap its tail): on by default on sm_90.
+    pub dependent_launches: bool,
     embed_tokens: CudaFunction,
     add_rms_norm: CudaFunction,
     rope_qkv: CudaFunction,
@@ -78,6 +84,13 @@ fn check_skinny(what: &str, rows: usize, k: usize, buffers: &[(&str, usize, usiz
     Ok(())
 }
 
+/// Programmatic dependent launch needs sm_90 or later (`griddepcontrol` in `skinny.cuh`).
+pub fn supports_dependent_launches(arch: &str) -> bool {
+    arch.strip_prefix("sm_")
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= 90)
+}
+
 /// No decode-attention split covers fewer tokens (the merge's cost per split).
 const MIN_TOKENS_PER_SPLIT: usize = 256;
 
@@ -128,6 +141,7 @@ impl ForwardKernels {
         let f = |name: &str| module.load_function(name);
         Ok(Self {
             config,
+            dependent_launches: supports_dependent_launches(gpu.arch),
             embed_tokens: f("embed_tokens")?,
             add_rms_norm: f("add_rms_norm")?,
             rope_qkv: f("rope_qkv")?,
@@ -502,26 +516,36 @@ impl ForwardKernels {
                 ("v", v.len(), rows * kv_heads * d),
             ],
         )?;
-        let (r, w, hq, hk) = (int(rows), int(width), int(q_heads), int(kv_heads));
-        let mut b = stream.launch_builder(&self.skinny_qkv_rope);
-        b.arg(x)
-            .arg(norm)
-            .arg(&eps)
-            .arg(weight)
-            .arg(rope.0)
-            .arg(rope.1)
-            .arg(positions)
-            .arg(q)
-            .arg(k)
-            .arg(v)
-            .arg(&r)
-            .arg(&w)
-            .arg(&hq)
-            .arg(&hk);
-        // SAFETY: sizes checked above; the angle tables cover every position (the engine
-        // checks capacity against them).
-        unsafe { b.launch(skinny_config(columns / 2, 1)) }?;
-        Ok(())
+        let mut b = Buffers::default();
+        let args = [
+            b.add(x.device_ptr(stream)),
+            b.add(norm.device_ptr(stream)),
+            KernelArg::Float(eps),
+            b.add(weight.device_ptr(stream)),
+            b.add(rope.0.device_ptr(stream)),
+            b.add(rope.1.device_ptr(stream)),
+            b.add(positions.device_ptr(stream)),
+            b.add(q.device_ptr_mut(stream)),
+            b.add(k.device_ptr_mut(stream)),
+            b.add(v.device_ptr_mut(stream)),
+            KernelArg::Int(int(rows)),
+            KernelArg::Int(int(width)),
+            KernelArg::Int(int(q_heads)),
+            KernelArg::Int(int(kv_heads)),
+        ];
+        let config = skinny_config(columns / 2, 1);
+        // SAFETY: the kernel's parameters in order; sizes checked above; the angle tables
+        // cover every position (the engine checks capacity against them).
+        unsafe {
+            launch(
+                stream,
+                &self.skinny_qkv_rope,
+                config,
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }
     }
 
     /// `x [rows, n] += input [rows, k] · weight [n, k]ᵀ` (fp16 input and weight, f32 sums): the
@@ -547,12 +571,26 @@ impl ForwardKernels {
                 ("the weight", weight.len(), n * k),
             ],
         )?;
-        let (r, kk, nn) = (int(rows), int(k), int(n));
-        let mut b = stream.launch_builder(&self.skinny_residual);
-        b.arg(x).arg(input).arg(weight).arg(&r).arg(&kk).arg(&nn);
-        // SAFETY: sizes checked above.
-        unsafe { b.launch(skinny_config(n, 2)) }?;
-        Ok(())
+        let mut b = Buffers::default();
+        let args = [
+            b.add(x.device_ptr_mut(stream)),
+            b.add(input.device_ptr(stream)),
+            b.add(weight.device_ptr(stream)),
+            KernelArg::Int(int(rows)),
+            KernelArg::Int(int(k)),
+            KernelArg::Int(int(n)),
+        ];
+        // SAFETY: the kernel's parameters in order; sizes checked above.
+        unsafe {
+            launch(
+                stream,
+                &self.skinny_residual,
+                skinny_config(n, 2),
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }
     }
 
     /// RMSNorm(x) → gate and up projections (`weight [2 ff, width]`) → `act = SiLU(gate) · up`
@@ -579,19 +617,28 @@ impl ForwardKernels {
                 ("act", act.len(), rows * ff),
             ],
         )?;
-        let (r, w, f) = (int(rows), int(width), int(ff));
-        let mut b = stream.launch_builder(&self.skinny_gate_up_silu);
-        b.arg(x)
-            .arg(norm)
-            .arg(&eps)
-            .arg(weight)
-            .arg(act)
-            .arg(&r)
-            .arg(&w)
-            .arg(&f);
-        // SAFETY: sizes checked above.
-        unsafe { b.launch(skinny_config(ff, 1)) }?;
-        Ok(())
+        let mut b = Buffers::default();
+        let args = [
+            b.add(x.device_ptr(stream)),
+            b.add(norm.device_ptr(stream)),
+            KernelArg::Float(eps),
+            b.add(weight.device_ptr(stream)),
+            b.add(act.device_ptr_mut(stream)),
+            KernelArg::Int(int(rows)),
+            KernelArg::Int(int(width)),
+            KernelArg::Int(int(ff)),
+        ];
+        // SAFETY: the kernel's parameters in order; sizes checked above.
+        unsafe {
+            launch(
+                stream,
+                &self.skinny_gate_up_silu,
+                skinny_config(ff, 1),
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }
     }
 
     /// RMSNorm(x) → `logits [rows, n] = normed · weight [n, width]ᵀ` (f32), in one launch.
@@ -617,19 +664,28 @@ impl ForwardKernels {
                 ("logits", logits.len(), rows * n),
             ],
         )?;
-        let (r, w, nn) = (int(rows), int(width), int(n));
-        let mut b = stream.launch_builder(&self.skinny_logits);
-        b.arg(x)
-            .arg(norm)
-            .arg(&eps)
-            .arg(weight)
-            .arg(logits)
-            .arg(&r)
-            .arg(&w)
-            .arg(&nn);
-        // SAFETY: sizes checked above.
-        unsafe { b.launch(skinny_config(n, 2)) }?;
-        Ok(())
+        let mut b = Buffers::default();
+        let args = [
+            b.add(x.device_ptr(stream)),
+            b.add(norm.device_ptr(stream)),
+            KernelArg::Float(eps),
+            b.add(weight.device_ptr(stream)),
+            b.add(logits.device_ptr_mut(stream)),
+            KernelArg::Int(int(rows)),
+            KernelArg::Int(int(width)),
+            KernelArg::Int(int(n)),
+        ];
+        // SAFETY: the kernel's parameters in order; sizes checked above.
+        unsafe {
+            launch(
+                stream,
+                &self.skinny_logits,
+                skinny_config(n, 2),
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }
     }
 
     /// Hashed noise into a buffer (fp16 values in [-1, 1) with `halves`, else raw bits), for

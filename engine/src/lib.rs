@@ -27,6 +27,7 @@
 
 pub mod bench;
 pub mod blas;
+pub mod dependent_launch;
 pub mod engine;
 pub mod error;
 pub mod eval;

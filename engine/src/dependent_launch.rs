@@ -1,0 +1,95 @@
+//! Kernel launches that may overlap the stream's previous kernel (Hopper's programmatic
+//! dependent launch), for the skinny projections: such a kernel is started while its
+//! predecessor is still running, loads its weights, and waits in `griddepcontrol.wait` before
+//! it reads anything the predecessor wrote (`skinny.cuh`). cudarc's launch builder has no
+//! launch attributes, so this calls `cuLaunchKernelEx` with the arguments marshalled here.
+
+use crate::error::Result;
+use cudarc::driver::sys;
+use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig, SyncOnDrop};
+use std::ffi::c_void;
+
+/// One kernel argument, by value.
+#[derive(Clone, Copy, Debug)]
+pub enum KernelArg {
+    /// A device address (`T*` in the kernel).
+    Pointer(sys::CUdeviceptr),
+    Int(i32),
+    Float(f32),
+}
+
+/// The device addresses a launch reads and writes, with cudarc's guards kept alive until the
+/// launch is queued.
+#[derive(Default)]
+pub struct Buffers<'a> {
+    guards: Vec<SyncOnDrop<'a>>,
+}
+
+impl<'a> Buffers<'a> {
+    /// Keeps `guard` until the launch and gives its address as an argument.
+    pub fn add(&mut self, (pointer, guard): (sys::CUdeviceptr, SyncOnDrop<'a>)) -> KernelArg {
+        self.guards.push(guard);
+        KernelArg::Pointer(pointer)
+    }
+}
+
+/// Queues `function` on `stream` with `args`; with `dependent`, with programmatic stream
+/// serialization allowed (only where the kernel waits with `griddepcontrol.wait` before it
+/// reads its predecessor's results: sm_90 and later).
+///
+/// # Safety
+/// `args` must match the kernel's parameters in number, order and type, every pointer must be
+/// valid for what the kernel reads and writes with `config`, and `buffers` must hold them.
+pub unsafe fn launch(
+    stream: &CudaStream,
+    function: &CudaFunction,
+    config: LaunchConfig,
+    args: &[KernelArg],
+    buffers: Buffers<'_>,
+    dependent: bool,
+) -> Result<()> {
+    stream.context().bind_to_thread()?;
+    // The values live in `values` (never resized after this) while the driver reads them.
+    let mut values: Vec<KernelArg> = args.to_vec();
+    let mut params: Vec<*mut c_void> = values
+        .iter_mut()
+        .map(|a| match a {
+            KernelArg::Pointer(p) => p as *mut sys::CUdeviceptr as *mut c_void,
+            KernelArg::Int(v) => v as *mut i32 as *mut c_void,
+            KernelArg::Float(v) => v as *mut f32 as *mut c_void,
+        })
+        .collect();
+    // SAFETY: a zeroed attribute is a valid "ignore" value; id and value set below.
+    let mut attribute: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
+    attribute.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    let launch_config = sys::CUlaunchConfig {
+        gridDimX: config.grid_dim.0,
+        gridDimY: config.grid_dim.1,
+        gridDimZ: config.grid_dim.2,
+        blockDimX: config.block_dim.0,
+        blockDimY: config.block_dim.1,
+        blockDimZ: config.block_dim.2,
+        sharedMemBytes: config.shared_mem_bytes,
+        hStream: stream.cu_stream(),
+        attrs: if dependent {
+            &mut attribute
+        } else {
+            std::ptr::null_mut()
+        },
+        numAttrs: u32::from(dependent),
+    };
+    // SAFETY: the caller's contract covers the arguments; `params` points into `values`,
+    // alive until after the call, which copies them.
+    unsafe {
+        sys::cuLaunchKernelEx(
+            &launch_config,
+            function.cu_function(),
+            params.as_mut_ptr(),
+            std::ptr::null_mut(),
+        )
+    }
+    .result()?;
+    drop(buffers);
+    Ok(())
+}
