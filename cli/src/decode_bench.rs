@@ -371,7 +371,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             })
             .collect::<Vec<_>>();
         for (projections, dependent) in runs {
-            engine.kernels.dependent_launches = dependent;
+            engine.kernels.set_dependent_launches(dependent);
             match run_point(&engine, spec, batch, context, steps, bandwidth, projections) {
                 Ok(mut row) => {
                     row.largest_batch = largest;

@@ -204,7 +204,7 @@ pub fn run_point(
             .collect(),
         profiled_ms,
         projections: session.projections(),
-        dependent_launches: engine.kernels.dependent_launches
+        dependent_launches: engine.kernels.dependent_launches()
             && session.projections() == Projections::Skinny,
     })
 }

@@ -16,8 +16,9 @@ const ROW_THREADS: u32 = 256;
 pub struct ForwardKernels {
     pub config: ForwardConfig,
     /// Launch the skinny projections as programmatic dependents of the previous kernel (their
-    /// weight loads overlap its tail): on by default on sm_90.
-    pub dependent_launches: bool,
+    /// weight loads overlap its tail): on by default where supported (sm_90 and later).
+    dependent_launches: bool,
+    arch: &'static str,
     embed_tokens: CudaFunction,
     add_rms_norm: CudaFunction,
     rope_qkv: CudaFunction,
@@ -142,6 +143,7 @@ impl ForwardKernels {
         Ok(Self {
             config,
             dependent_launches: supports_dependent_launches(gpu.arch),
+            arch: gpu.arch,
             embed_tokens: f("embed_tokens")?,
             add_rms_norm: f("add_rms_norm")?,
             rope_qkv: f("rope_qkv")?,
@@ -160,6 +162,18 @@ impl ForwardKernels {
             skinny_gate_up_silu: f("skinny_gate_up_silu")?,
             skinny_logits: f("skinny_logits")?,
         })
+    }
+
+    /// Whether the skinny projections launch as programmatic dependents.
+    pub fn dependent_launches(&self) -> bool {
+        self.dependent_launches
+    }
+
+    /// Turns programmatic dependent launches on or off; on only takes where the GPU supports
+    /// them. Returns what is now in effect.
+    pub fn set_dependent_launches(&mut self, on: bool) -> bool {
+        self.dependent_launches = on && supports_dependent_launches(self.arch);
+        self.dependent_launches
     }
 
     /// See [`plan_decode_split`].
