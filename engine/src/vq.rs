@@ -24,6 +24,13 @@ use vecinfer_runtime::{
 /// 2% of each other on the H100, bench/results/h100/paged).
 pub const PAGE_TOKENS: usize = 64;
 
+/// Head dim 64 does half the work per code row of 128, so at a small batch the engine's
+/// attention takes 512-token tiles over 8 warps (what the H100 tuner picked for every SmolLM2
+/// key): the whole decode step at 1 and 4 sequences ran 6-10% faster (1 x 8k, 1 x 128k,
+/// 4 x 8k, 4 x 128k), but at 64 sequences 5% slower at 8k and 21% at 128k
+/// (bench/results/model-s7/d64-default.sh, d64-tiles.sh).
+pub const WIDE_TILE_MAX_BATCH: usize = 4;
+
 /// How the current step's lengths advance.
 enum Mode {
     /// No step begun yet (or the last one ended).
@@ -49,13 +56,14 @@ pub struct VqCache {
 
 impl VqCache {
     /// The default kernel config for the model's shape and the codebooks' codecs,
-    /// granularity and the method's key transform, on pages of [`PAGE_TOKENS`].
+    /// granularity and the method's key transform, on pages of [`PAGE_TOKENS`]; at head dim
+    /// 64 and up to [`WIDE_TILE_MAX_BATCH`] sequences, 512-token tiles over 8 warps.
     pub fn config_for(
         set: &CodebookSet,
         transform: KeyTransform,
         shape: &CacheShape,
     ) -> KernelConfig {
-        KernelConfig {
+        let config = KernelConfig {
             granularity: set.meta.granularity,
             transform,
             layout: CodeLayout::Paged {
@@ -67,6 +75,17 @@ impl VqCache {
                 set.meta.key_codec,
                 set.meta.value_codec,
             )
+        };
+        let wide = KernelConfig {
+            tile_tokens: 512,
+            warps: 8,
+            ..config
+        };
+        let small_batch = shape.head_dim == 64 && shape.batch <= WIDE_TILE_MAX_BATCH;
+        if small_batch && wide.validate("sm_80").is_ok() {
+            wide
+        } else {
+            config
         }
     }
 
