@@ -673,3 +673,26 @@ pub fn throughput_svg(
     root.present().map_err(|e| draw_err(e.to_string()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_runs_put_the_default_first_and_name_bad_values() {
+        use Projections::{Cublas, Skinny};
+        assert_eq!(projection_runs("auto", Skinny).unwrap(), vec![None]);
+        assert_eq!(
+            projection_runs("cublas", Skinny).unwrap(),
+            vec![Some(Cublas)]
+        );
+        assert_eq!(
+            projection_runs("both", Skinny).unwrap(),
+            vec![None, Some(Cublas)]
+        );
+        // A batch the skinny kernels do not take runs cuBLAS once.
+        assert_eq!(projection_runs("both", Cublas).unwrap(), vec![None]);
+        let err = projection_runs("fast", Skinny).unwrap_err().to_string();
+        assert!(err.contains("auto, cublas, skinny and both"), "{err}");
+    }
+}

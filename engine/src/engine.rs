@@ -967,3 +967,42 @@ impl<'e> Session<'e> {
         Ok(self.engine.stream().synchronize()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{smollm2_config, tiny_config};
+
+    #[test]
+    fn small_batches_take_the_skinny_projections_where_the_model_allows() {
+        let c = smollm2_config();
+        for batch in 1..=SKINNY_DEFAULT_ROWS {
+            assert_eq!(Projections::default_for(&c, batch), Projections::Skinny);
+        }
+        for batch in [SKINNY_DEFAULT_ROWS + 1, SKINNY_ROWS, 64] {
+            assert_eq!(Projections::default_for(&c, batch), Projections::Cublas);
+        }
+        // Forced up to SKINNY_ROWS, refused above, with what to use instead.
+        assert!(Projections::Skinny.check(&c, SKINNY_ROWS).is_ok());
+        let err = Projections::Skinny
+            .check(&c, SKINNY_ROWS + 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 to 8") && err.contains("cuBLAS"), "{err}");
+        assert!(Projections::Cublas.check(&c, 1000).is_ok());
+    }
+
+    #[test]
+    fn inner_sizes_off_whole_words_keep_cublas() {
+        let c = LlamaConfig {
+            feed_forward: 1540,
+            ..tiny_config()
+        };
+        assert_eq!(Projections::default_for(&c, 1), Projections::Cublas);
+        let err = Projections::Skinny.check(&c, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("feed-forward") && err.contains("1540"),
+            "{err}"
+        );
+    }
+}

@@ -731,3 +731,39 @@ impl ForwardKernels {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependent_launches_need_sm90_or_later() {
+        assert!(supports_dependent_launches("sm_90"));
+        assert!(supports_dependent_launches("sm_100"));
+        assert!(!supports_dependent_launches("sm_89"));
+        assert!(!supports_dependent_launches("sm_80"));
+        assert!(!supports_dependent_launches("compute_90x"));
+    }
+
+    #[test]
+    fn skinny_preconditions_are_typed_errors() {
+        let err = |rows, k, buffers: &[(&str, usize, usize)]| {
+            check_skinny("test", rows, k, buffers)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(0, 64, &[]).contains("1 to 8"));
+        assert!(err(SKINNY_ROWS + 1, 64, &[]).contains("use cuBLAS"));
+        assert!(err(1, 12, &[]).contains("multiple of 8"));
+        assert!(err(1, 0, &[]).contains("multiple of 8"));
+        let short = err(2, 64, &[("x", 100, 128)]);
+        assert!(
+            short.contains("x holds 100") && short.contains("needs 128"),
+            "{short}"
+        );
+        assert!(check_skinny("test", 8, 64, &[("x", 512, 512)]).is_ok());
+        // Launch geometry: 8 warps a block, each owning one group of columns.
+        assert_eq!(skinny_config(480, 1).grid_dim.0, 60);
+        assert_eq!(skinny_config(577, 2).grid_dim.0, 37); // 289 column pairs
+    }
+}
