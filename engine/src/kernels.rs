@@ -631,28 +631,18 @@ impl ForwardKernels {
                 ("act", act.len(), rows * ff),
             ],
         )?;
-        let mut b = Buffers::default();
-        let args = [
-            b.add(x.device_ptr(stream)),
-            b.add(norm.device_ptr(stream)),
-            KernelArg::Float(eps),
-            b.add(weight.device_ptr(stream)),
-            b.add(act.device_ptr_mut(stream)),
-            KernelArg::Int(int(rows)),
-            KernelArg::Int(int(width)),
-            KernelArg::Int(int(ff)),
-        ];
-        // SAFETY: the kernel's parameters in order; sizes checked above.
-        unsafe {
-            launch(
-                stream,
-                &self.skinny_gate_up_silu,
-                skinny_config(ff, 1),
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }
+        let config = skinny_config(ff, 1);
+        self.launch_normed(
+            &self.skinny_gate_up_silu,
+            stream,
+            config,
+            x,
+            (norm, eps),
+            weight,
+            act,
+            (rows, width),
+            ff,
+        )
     }
 
     /// RMSNorm(x) → `logits [rows, n] = normed · weight [n, width]ᵀ` (f32), in one launch.
@@ -678,28 +668,48 @@ impl ForwardKernels {
                 ("logits", logits.len(), rows * n),
             ],
         )?;
+        let config = skinny_config(n, 2);
+        self.launch_normed(
+            &self.skinny_logits,
+            stream,
+            config,
+            x,
+            (norm, eps),
+            weight,
+            logits,
+            (rows, width),
+            n,
+        )
+    }
+
+    /// Launches a skinny kernel whose parameters are `(x, norm weight, eps, weight, out, rows,
+    /// width, columns)`: `skinny_gate_up_silu` and `skinny_logits`. The caller checks sizes.
+    #[allow(clippy::too_many_arguments)]
+    fn launch_normed<T>(
+        &self,
+        function: &CudaFunction,
+        stream: &CudaStream,
+        config: LaunchConfig,
+        x: &CudaSlice<f32>,
+        (norm, eps): (&CudaSlice<f32>, f32),
+        weight: &CudaSlice<u16>,
+        out: &mut CudaSlice<T>,
+        (rows, width): (usize, usize),
+        columns: usize,
+    ) -> Result<()> {
         let mut b = Buffers::default();
         let args = [
             b.add(x.device_ptr(stream)),
             b.add(norm.device_ptr(stream)),
             KernelArg::Float(eps),
             b.add(weight.device_ptr(stream)),
-            b.add(logits.device_ptr_mut(stream)),
+            b.add(out.device_ptr_mut(stream)),
             KernelArg::Int(int(rows)),
             KernelArg::Int(int(width)),
-            KernelArg::Int(int(n)),
+            KernelArg::Int(int(columns)),
         ];
-        // SAFETY: the kernel's parameters in order; sizes checked above.
-        unsafe {
-            launch(
-                stream,
-                &self.skinny_logits,
-                skinny_config(n, 2),
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }
+        // SAFETY: the kernels' parameters in order; the callers check every size.
+        unsafe { launch(stream, function, config, &args, b, self.dependent_launches) }
     }
 
     /// Hashed noise into a buffer (fp16 values in [-1, 1) with `halves`, else raw bits), for

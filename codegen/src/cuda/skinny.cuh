@@ -205,11 +205,15 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
     dst[2 * i + 1] = float_to_half(second);
 }
 
-// x [rows, n] += input [rows, k] (fp16) · weight [n, k]ᵀ: the output and down projections
-// with their residual add. A warp owns columns 2j and 2j + 1.
-extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
-skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
-                const unsigned short* __restrict__ weight, int rows, int k, int n) {
+// One result of a warp that owns adjacent columns 2j and 2j + 1 of `n`: the lane's sum, where
+// it goes in a row-major [rows, n] output, and whether the lane writes it.
+struct SkinnyOut {
+    float value;
+    size_t at;
+    bool valid;
+};
+__device__ __forceinline__ SkinnyOut skinny_adjacent_columns(const SkinnyInput& in, const unsigned short* __restrict__ weight,
+                                                            int rows, int k, int n) {
     const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     int columns[SKINNY_COLUMNS];
     #pragma unroll
@@ -218,10 +222,19 @@ skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
         columns[c] = column < n ? column : -1;
     }
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
-    skinny_project(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, columns, rows, k, sums);
+    skinny_project(in, weight, columns, rows, k, sums);
     const SkinnySum sum = skinny_reduce(sums);
     const int column = group * SKINNY_COLUMNS + sum.column;
-    if (sum.owner && sum.row < rows && column < n) x[(size_t)sum.row * n + column] += sum.value;
+    return SkinnyOut{sum.value, (size_t)sum.row * n + column, sum.owner && sum.row < rows && column < n};
+}
+
+// x [rows, n] += input [rows, k] (fp16) · weight [n, k]ᵀ: the output and down projections
+// with their residual add.
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
+                const unsigned short* __restrict__ weight, int rows, int k, int n) {
+    const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, rows, k, n);
+    if (out.valid) x[out.at] += out.value;
 }
 
 // RMSNorm(x) -> gate and up projections (weight [2 ff, width]: gate rows, then up rows) ->
@@ -246,16 +259,6 @@ skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_logits(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
               const unsigned short* __restrict__ weight, float* __restrict__ logits, int rows, int width, int n) {
-    const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
-    int columns[SKINNY_COLUMNS];
-    #pragma unroll
-    for (int c = 0; c < SKINNY_COLUMNS; ++c) {
-        const int column = group * SKINNY_COLUMNS + c;
-        columns[c] = column < n ? column : -1;
-    }
-    float sums[SKINNY_COLUMNS][SKINNY_ROWS];
-    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
-    const SkinnySum sum = skinny_reduce(sums);
-    const int column = group * SKINNY_COLUMNS + sum.column;
-    if (sum.owner && sum.row < rows && column < n) logits[(size_t)sum.row * n + column] = sum.value;
+    const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{x, norm_weight, eps, nullptr}, weight, rows, width, n);
+    if (out.valid) logits[out.at] = out.value;
 }
