@@ -98,9 +98,12 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
             reseed_empty(points, dim, &step.distances, &empty, &mut centroids);
             continue; // the re-seeded centroids need another assignment before converging
         }
+        // The first iteration (and the first after a re-seed) has no previous error to compare
+        // with: ∞ − e ≤ tol · ∞ would call every run converged after one step.
         let converged = step.changed == 0
-            || (previous_error - mean_squared_error)
-                <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE);
+            || (previous_error.is_finite()
+                && (previous_error - mean_squared_error)
+                    <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE));
         previous_error = mean_squared_error;
         if converged {
             break;
@@ -295,6 +298,39 @@ mod tests {
         }
         assert!(result.mean_squared_error < 0.01);
         assert!(result.iterations <= 30);
+    }
+
+    #[test]
+    fn keeps_iterating_while_the_error_drops() {
+        // More centroids than clusters: the k-means++ seeds are far from a local optimum and
+        // Lloyd has to move them over several iterations.
+        let pts = clustered(
+            &[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]],
+            3000,
+            4,
+        );
+        let full = kmeans(&pts, 4, &KMeansConfig::new(12, 1)).unwrap();
+        let one_step = kmeans(
+            &pts,
+            4,
+            &KMeansConfig {
+                max_iters: 1,
+                ..KMeansConfig::new(12, 1)
+            },
+        )
+        .unwrap();
+        assert!(
+            full.iterations > 2,
+            "stopped after {} iterations",
+            full.iterations
+        );
+        assert!(
+            full.mean_squared_error < 0.95 * one_step.mean_squared_error,
+            "{} iterations: error {}, one iteration: {}",
+            full.iterations,
+            full.mean_squared_error,
+            one_step.mean_squared_error
+        );
     }
 
     #[test]
