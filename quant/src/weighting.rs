@@ -77,7 +77,7 @@ impl WeightRule {
             WeightSource::Fisher => "fisher",
         };
         match (self.power, self.min_distance) {
-            (p, 0) if p == 1.0 => base.into(),
+            (1.0, 0) => base.into(),
             (p, 0) => format!("{base}:{p}"),
             (p, r) => format!("{base}:{p}:{r}"),
         }
