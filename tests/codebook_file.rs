@@ -3,7 +3,7 @@
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 use std::collections::HashMap;
-use vecinfer_quant::{CodebookSet, Granularity, KeyTransform, QuantError, SmoothRule};
+use vecinfer_quant::{CodebookSet, Granularity, KeyTransform, QuantError, SmoothRule, WeightRule};
 use vecinfer_tests::random_codebook_set;
 
 fn saved(set: &CodebookSet) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
@@ -194,11 +194,43 @@ fn smooth_rule_round_trips_and_old_files_read_as_max() {
 }
 
 #[test]
+fn weight_rule_round_trips_and_old_files_read_as_none() {
+    let mut set = random_codebook_set(7, "d4b8", "d4b8", Granularity::Layer, 2, 3, 64);
+    set.meta.weight_rule = "attention:0.5:32".parse().unwrap();
+    let (_dir, path, bytes) = saved(&set);
+    assert_eq!(
+        CodebookSet::load(&path).unwrap().meta.weight_rule,
+        set.meta.weight_rule
+    );
+    // A file written before the field existed has no `weight_rule`: unweighted k-means.
+    let old = rewritten(
+        &bytes,
+        |m| {
+            m.remove("weight_rule");
+        },
+        None,
+    );
+    assert_eq!(
+        CodebookSet::from_bytes(&old).unwrap().meta.weight_rule,
+        WeightRule::NONE
+    );
+    let bad = rewritten(
+        &bytes,
+        |m| {
+            m.insert("weight_rule".into(), "attention:0".into());
+        },
+        None,
+    );
+    assert!(load_error(&bad).contains("weight_rule"));
+}
+
+#[test]
 fn the_committed_pre_rule_file_still_loads() {
     // Written by the calibration of issue 2, before `smooth_rule` existed.
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../bench/results/accuracy/cb-d4b8-d4b8-layer.safetensors");
     let set = CodebookSet::load(&path).unwrap();
     assert_eq!(set.meta.smooth_rule, SmoothRule::MAX);
+    assert_eq!(set.meta.weight_rule, WeightRule::NONE);
     assert_eq!(set.transforms(), KeyTransform::ALL.to_vec());
 }

@@ -3,13 +3,13 @@
 //! VECINFER_REQUIRE_MODEL=1 (CI sets it, after `vecinfer fetch-model`).
 
 use indicatif::ProgressBar;
-use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
+use vecinfer::calibrate::{CalibrationOptions, record_kv_with_attention, train_codebooks};
 use vecinfer::evaluate::{evaluate_method, evaluate_method_with_anchors};
 use vecinfer::text::{read_tokens, windows};
 use vecinfer_model::{GgufTokenizer, Llama, ModelError, generate_greedy};
 use vecinfer_quant::{
     AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, KeyTransform, Method,
-    SmoothRule,
+    SmoothRule, WeightRule,
 };
 use vecinfer_tests::{model_or_skip, shared_data};
 
@@ -58,14 +58,32 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
     let calib = read_tokens(&shared_data("calib.txt"), &tok).unwrap();
     let eval = read_tokens(&shared_data("eval.txt"), &tok).unwrap();
     let hidden = ProgressBar::hidden();
-    let recorded = record_kv(&model, &windows(&calib, 512, Some(2)).unwrap(), &hidden).unwrap();
+    let recorded = record_kv_with_attention(
+        &model,
+        &windows(&calib, 512, Some(2)).unwrap(),
+        &[0],
+        &hidden,
+    )
+    .unwrap();
+    // Every query row's probabilities sum to 1: a KV head receives group × tokens in all.
+    let received: f32 = recorded.attention[&0][5][1].mass.iter().sum();
+    assert!((received - 3.0 * 1024.0).abs() < 1.0, "{received}");
     let opts = CalibrationOptions {
         transforms: vec![KeyTransform::NONE, KeyTransform::BOTH],
         smooth_rules: vec![SmoothRule::MAX, SmoothRule::BALANCED],
+        weight_rules: vec![WeightRule::NONE, WeightRule::ATTENTION],
         ..CalibrationOptions::new("d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     };
     let sets = train_codebooks(&recorded, &opts, "SmolLM2", "test".into(), &hidden).unwrap();
-    assert_eq!(sets.len(), 2);
+    assert_eq!(sets.len(), 4);
+    // Weight-major order; the weighted sets share λ with the unweighted, not the codebooks.
+    assert_eq!(sets[3].meta.weight_rule, WeightRule::ATTENTION);
+    assert_eq!(sets[3].meta.smooth_rule, SmoothRule::BALANCED);
+    assert_eq!(sets[3].smooth, sets[1].smooth);
+    assert_ne!(
+        sets[3].values[2].all()[0].centroids(),
+        sets[1].values[2].all()[0].centroids()
+    );
     // λ differs between the rules; codebooks that do not use λ are shared.
     assert_eq!(sets[1].meta.smooth_rule, SmoothRule::BALANCED);
     assert_ne!(sets[0].smooth, sets[1].smooth);

@@ -1,6 +1,7 @@
 //! Calibration: run the model over text, record post-RoPE K and V (and the per-channel
-//! statistics of the queries that the query-aware smooth rule needs), then compute smooth scales
-//! and train the K and V codebooks.
+//! statistics of the queries that the query-aware smooth rule needs, and the attention each token
+//! receives when a k-means weight rule needs it), then compute smooth scales and train the K and
+//! V codebooks.
 
 use crate::error::{CliError, Result};
 use crate::recording::RecordingAttention;
@@ -8,11 +9,11 @@ use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use vecinfer_model::Llama;
+use vecinfer_model::{LayerKv, Llama, received_attention};
 use vecinfer_quant::method::round_to_f16;
 use vecinfer_quant::{
-    Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks, SmoothRule,
-    SmoothStats, VqCodec,
+    CacheSide, Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks,
+    SmoothRule, SmoothStats, TokenStatistics, VqCodec, WeightRule,
 };
 
 #[derive(Clone, Debug)]
@@ -31,6 +32,12 @@ pub struct CalibrationOptions {
     pub samples_per_centroid: usize,
     pub min_samples: usize,
     pub seed: u64,
+    /// How k-means weighs the tokens; one codebook set per rule and smooth rule.
+    pub weight_rules: Vec<WeightRule>,
+    /// Positions at the start of each calibration window that a weight rule gives the median
+    /// weight instead of their own: the evaluation keeps them in fp16 (`--sinks 4`), and as
+    /// attention sinks their mass would dominate the weights.
+    pub weight_sinks: usize,
 }
 
 impl CalibrationOptions {
@@ -44,6 +51,8 @@ impl CalibrationOptions {
             samples_per_centroid: 32,
             min_samples: 65_536,
             seed: 0,
+            weight_rules: vec![WeightRule::NONE],
+            weight_sinks: 4,
         }
     }
 
@@ -65,9 +74,33 @@ pub struct RecordedKv {
     pub values: Vec<Vec<Vec<f32>>>,
     /// `[layer][kv_head]`: key maxima and the second moments of the group's queries.
     pub stats: Vec<Vec<SmoothStats>>,
+    /// Each recorded token's position in its window.
+    pub positions: Vec<u32>,
+    /// Per query distance asked for (see [`record_kv_with_attention`]), `[layer][kv_head]`.
+    pub attention: BTreeMap<usize, Vec<Vec<ReceivedStats>>>,
+}
+
+/// What each recorded token of one (layer, KV head) receives from the attention of later
+/// queries (see [`vecinfer_model::ReceivedAttention`]), in recording order.
+#[derive(Clone, Default)]
+pub struct ReceivedStats {
+    pub mass: Vec<f32>,
+    pub squared: Vec<f32>,
+    pub key_fisher: Vec<f32>,
 }
 
 pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result<RecordedKv> {
+    record_kv_with_attention(model, windows, &[], bar)
+}
+
+/// [`record_kv`], plus the attention each token receives from the queries at least `d`
+/// positions after it, for each `d` in `distances` (what the k-means weight rules use).
+pub fn record_kv_with_attention(
+    model: &Llama,
+    windows: &[&[u32]],
+    distances: &[usize],
+    bar: &ProgressBar,
+) -> Result<RecordedKv> {
     let c = model.config();
     let mut rec = RecordedKv {
         head_dim: c.head_dim,
@@ -76,7 +109,18 @@ pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result
         keys: vec![vec![Vec::new(); c.kv_heads]; c.layers],
         values: vec![vec![Vec::new(); c.kv_heads]; c.layers],
         stats: vec![vec![SmoothStats::new(c.head_dim); c.kv_heads]; c.layers],
+        positions: Vec::new(),
+        attention: distances
+            .iter()
+            .map(|&d| {
+                (
+                    d,
+                    vec![vec![ReceivedStats::default(); c.kv_heads]; c.layers],
+                )
+            })
+            .collect(),
     };
+    let mut failure = None;
     bar.set_length(windows.len() as u64);
     for window in windows {
         let mut backend = RecordingAttention {
@@ -95,10 +139,30 @@ pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result
                     rec.keys[layer][h].extend_from_slice(&k[h * per_head..(h + 1) * per_head]);
                     rec.values[layer][h].extend_from_slice(&v[h * per_head..(h + 1) * per_head]);
                 }
+                for (&distance, heads) in rec.attention.iter_mut() {
+                    let kv = LayerKv { keys: k, values: v };
+                    match received_attention(q, kv, shape, distance) {
+                        Ok(got) => {
+                            for (h, stats) in heads[layer].iter_mut().enumerate() {
+                                let of = |x: &[f32]| {
+                                    x[h * shape.tokens..(h + 1) * shape.tokens].to_vec()
+                                };
+                                stats.mass.extend(of(&got.mass));
+                                stats.squared.extend(of(&got.squared));
+                                stats.key_fisher.extend(of(&got.key_fisher));
+                            }
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                }
             },
         };
         model.forward(window, &mut backend)?;
+        if let Some(e) = failure.take() {
+            return Err(e.into());
+        }
         rec.tokens += window.len();
+        rec.positions.extend(0..window.len() as u32);
         bar.inc(1);
     }
     for rows in rec.keys.iter_mut().chain(rec.values.iter_mut()).flatten() {
@@ -116,9 +180,9 @@ pub fn record_kv(model: &Llama, windows: &[&[u32]], bar: &ProgressBar) -> Result
     Ok(rec)
 }
 
-/// For each smooth rule: smooth scales, one key codebook set per requested transform, and the
-/// value codebooks. Values and the transforms without smoothing do not depend on λ: they are
-/// trained once and shared by every rule's set.
+/// For each weight rule and smooth rule: smooth scales, one key codebook set per requested
+/// transform, and the value codebooks. Values and the transforms without smoothing do not depend
+/// on λ: they are trained once per weight rule and shared by every smooth rule's set.
 pub fn train_codebooks(
     rec: &RecordedKv,
     opts: &CalibrationOptions,
@@ -136,76 +200,22 @@ pub fn train_codebooks(
             "no smooth rule to calibrate: name at least one (max, query, mix:A:B)".into(),
         ));
     }
+    if opts.weight_rules.is_empty() {
+        return Err(CliError::Invalid(
+            "no weight rule to calibrate: name at least one (none, attention, fisher)".into(),
+        ));
+    }
     let layers = rec.keys.len();
     let d = rec.head_dim;
     let groups = opts.granularity.codebooks_per_layer(rec.kv_heads);
     let smoothed = opts.transforms.iter().filter(|t| t.smooth).count();
     let shared = opts.transforms.len() - smoothed + 1;
-    bar.set_length(((shared + smoothed * opts.smooth_rules.len()) * layers * groups) as u64);
-
-    let mut values = Vec::with_capacity(layers);
-    for (layer, heads) in rec.values.iter().enumerate() {
-        let books = (0..groups)
-            .map(|g| {
-                let seed = opts.seed ^ hash_seed(layer, g, "values");
-                let cb = train_one(
-                    opts.value_codec,
-                    &head_rows(heads, g, opts.granularity),
-                    opts.max_samples(opts.value_codec, groups),
-                    seed,
-                );
-                bar.inc(1);
-                cb
-            })
-            .collect::<Result<Vec<_>>>()?;
-        values.push(LayerCodebooks::new(books)?);
-    }
-
-    // Key codebooks of one transform under scales `smooth`.
-    let train_keys =
-        |transform: KeyTransform, smooth: &[Vec<f32>]| -> Result<Vec<LayerCodebooks>> {
-            let mut per_layer = Vec::with_capacity(layers);
-            for (layer, heads) in rec.keys.iter().enumerate() {
-                let transformed: Vec<Vec<f32>> = heads
-                    .iter()
-                    .enumerate()
-                    .map(|(h, rows)| {
-                        let mut rows = rows.clone();
-                        let scales = &smooth[layer][h * d..(h + 1) * d];
-                        for row in rows.chunks_exact_mut(d) {
-                            transform.apply_to_key(row, scales)?;
-                        }
-                        Ok(rows)
-                    })
-                    .collect::<vecinfer_quant::Result<_>>()?;
-                let books = (0..groups)
-                    .map(|g| {
-                        let seed = opts.seed ^ hash_seed(layer, g, transform.name());
-                        let cb = train_one(
-                            opts.key_codec,
-                            &head_rows(&transformed, g, opts.granularity),
-                            opts.max_samples(opts.key_codec, groups),
-                            seed,
-                        );
-                        bar.inc(1);
-                        cb
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                per_layer.push(LayerCodebooks::new(books)?);
-            }
-            Ok(per_layer)
-        };
-
-    // λ is unused by these; any rule's scales would do (the first rule's are stored).
-    let mut unsmoothed = BTreeMap::new();
-    let identity = vec![vec![1.0f32; rec.kv_heads * d]; layers];
-    for &transform in opts.transforms.iter().filter(|t| !t.smooth) {
-        unsmoothed.insert(transform.name(), train_keys(transform, &identity)?);
-    }
-
-    let mut sets = Vec::with_capacity(opts.smooth_rules.len());
-    for &rule in &opts.smooth_rules {
-        let smooth: Vec<Vec<f32>> = rec
+    bar.set_length(
+        ((shared + smoothed * opts.smooth_rules.len()) * layers * groups * opts.weight_rules.len())
+            as u64,
+    );
+    let smooth_scales = |rule: SmoothRule| -> Result<Vec<Vec<f32>>> {
+        Ok(rec
             .stats
             .iter()
             .map(|heads| {
@@ -215,34 +225,174 @@ pub fn train_codebooks(
                     .collect::<vecinfer_quant::Result<Vec<_>>>()
                     .map(|v| v.concat())
             })
-            .collect::<vecinfer_quant::Result<_>>()?;
-        let mut keys = BTreeMap::new();
-        for &transform in &opts.transforms {
-            let books = if transform.smooth {
-                train_keys(transform, &smooth)?
-            } else {
-                copy_layers(&unsmoothed[transform.name()])?
-            };
-            keys.insert(transform.name(), books);
+            .collect::<vecinfer_quant::Result<_>>()?)
+    };
+
+    let mut sets = Vec::with_capacity(opts.weight_rules.len() * opts.smooth_rules.len());
+    for &weight_rule in &opts.weight_rules {
+        // `[layer][kv_head][token]` k-means weights of keys and values (None: unweighted).
+        let weights_of = |side: CacheSide| -> Result<Option<Vec<Vec<Vec<f32>>>>> {
+            if weight_rule.is_none() {
+                return Ok(None);
+            }
+            let received = rec.attention.get(&weight_rule.min_distance).ok_or_else(|| {
+                CliError::Invalid(format!(
+                    "weight rule {weight_rule} needs the attention from queries at distance ≥ {}, which was not recorded",
+                    weight_rule.min_distance
+                ))
+            })?;
+            let mut per_layer = Vec::with_capacity(layers);
+            for heads in received {
+                let stats: Vec<TokenStatistics> = heads
+                    .iter()
+                    .map(|h| TokenStatistics {
+                        mass: &h.mass,
+                        squared: &h.squared,
+                        key_fisher: &h.key_fisher,
+                    })
+                    .collect();
+                let w =
+                    weight_rule.layer_weights(&stats, side, &rec.positions, opts.weight_sinks)?;
+                per_layer.push(w.expect("a weight rule other than none gives weights"));
+            }
+            eprintln!("{}", describe_weights(weight_rule, side, &per_layer));
+            Ok(Some(per_layer))
+        };
+        let key_weights = weights_of(CacheSide::Keys)?;
+        let value_weights = weights_of(CacheSide::Values)?;
+
+        let mut values = Vec::with_capacity(layers);
+        for (layer, heads) in rec.values.iter().enumerate() {
+            let books = (0..groups)
+                .map(|g| {
+                    let seed = opts.seed ^ hash_seed(layer, g, "values");
+                    let cb = train_one(
+                        opts.value_codec,
+                        &head_rows(heads, g, opts.granularity),
+                        value_weights
+                            .as_ref()
+                            .map(|w| head_rows(&w[layer], g, opts.granularity))
+                            .as_deref(),
+                        d,
+                        opts.max_samples(opts.value_codec, groups),
+                        seed,
+                    );
+                    bar.inc(1);
+                    cb
+                })
+                .collect::<Result<Vec<_>>>()?;
+            values.push(LayerCodebooks::new(books)?);
         }
-        sets.push(CodebookSet {
-            meta: CodebookMeta {
-                key_codec: opts.key_codec,
-                value_codec: opts.value_codec,
-                granularity: opts.granularity,
-                head_dim: d,
-                layers,
-                kv_heads: rec.kv_heads,
-                model_id: model_id.to_string(),
-                calibration: format!("{provenance} smooth={rule}"),
-                smooth_rule: rule,
-            },
-            smooth,
-            keys,
-            values: copy_layers(&values)?,
-        });
+
+        // Key codebooks of one transform under scales `smooth`.
+        let train_keys =
+            |transform: KeyTransform, smooth: &[Vec<f32>]| -> Result<Vec<LayerCodebooks>> {
+                let mut per_layer = Vec::with_capacity(layers);
+                for (layer, heads) in rec.keys.iter().enumerate() {
+                    let transformed: Vec<Vec<f32>> = heads
+                        .iter()
+                        .enumerate()
+                        .map(|(h, rows)| {
+                            let mut rows = rows.clone();
+                            let scales = &smooth[layer][h * d..(h + 1) * d];
+                            for row in rows.chunks_exact_mut(d) {
+                                transform.apply_to_key(row, scales)?;
+                            }
+                            Ok(rows)
+                        })
+                        .collect::<vecinfer_quant::Result<_>>()?;
+                    let books = (0..groups)
+                        .map(|g| {
+                            let seed = opts.seed ^ hash_seed(layer, g, transform.name());
+                            let cb = train_one(
+                                opts.key_codec,
+                                &head_rows(&transformed, g, opts.granularity),
+                                key_weights
+                                    .as_ref()
+                                    .map(|w| head_rows(&w[layer], g, opts.granularity))
+                                    .as_deref(),
+                                d,
+                                opts.max_samples(opts.key_codec, groups),
+                                seed,
+                            );
+                            bar.inc(1);
+                            cb
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    per_layer.push(LayerCodebooks::new(books)?);
+                }
+                Ok(per_layer)
+            };
+
+        // λ is unused by these; any rule's scales would do (the first rule's are stored).
+        let mut unsmoothed = BTreeMap::new();
+        let identity = vec![vec![1.0f32; rec.kv_heads * d]; layers];
+        for &transform in opts.transforms.iter().filter(|t| !t.smooth) {
+            unsmoothed.insert(transform.name(), train_keys(transform, &identity)?);
+        }
+
+        for &rule in &opts.smooth_rules {
+            let smooth = smooth_scales(rule)?;
+            let mut keys = BTreeMap::new();
+            for &transform in &opts.transforms {
+                let books = if transform.smooth {
+                    train_keys(transform, &smooth)?
+                } else {
+                    copy_layers(&unsmoothed[transform.name()])?
+                };
+                keys.insert(transform.name(), books);
+            }
+            let weighted = if weight_rule.is_none() {
+                String::new()
+            } else {
+                format!(" weight={weight_rule} weight_sinks={}", opts.weight_sinks)
+            };
+            sets.push(CodebookSet {
+                meta: CodebookMeta {
+                    key_codec: opts.key_codec,
+                    value_codec: opts.value_codec,
+                    granularity: opts.granularity,
+                    head_dim: d,
+                    layers,
+                    kv_heads: rec.kv_heads,
+                    model_id: model_id.to_string(),
+                    calibration: format!("{provenance} smooth={rule}{weighted}"),
+                    smooth_rule: rule,
+                    weight_rule,
+                },
+                smooth,
+                keys,
+                values: copy_layers(&values)?,
+            });
+        }
     }
     Ok(sets)
+}
+
+/// One line on how concentrated a rule's weights are (averaged over layers): the largest
+/// weight and the 99th percentile (the mean is 1), and the share of the total weight held by
+/// the top 1% of tokens and by the sinks' positions.
+fn describe_weights(rule: WeightRule, side: CacheSide, per_layer: &[Vec<Vec<f32>>]) -> String {
+    let (mut max, mut p99, mut top1) = (0f64, 0f64, 0f64);
+    for layer in per_layer {
+        let mut all: Vec<f32> = layer.concat();
+        let total: f64 = all.iter().map(|&w| w as f64).sum();
+        all.sort_unstable_by(|a, b| b.total_cmp(a));
+        max += all[0] as f64;
+        p99 += all[all.len() / 100] as f64;
+        top1 += all[..all.len() / 100]
+            .iter()
+            .map(|&w| w as f64)
+            .sum::<f64>()
+            / total;
+    }
+    let n = per_layer.len().max(1) as f64;
+    format!(
+        "weight {rule} ({side:?}): per layer (mean 1) max {:.1}, 99th percentile {:.2}, top 1% of tokens hold {:.1}% of the weight",
+        max / n,
+        p99 / n,
+        100.0 * top1 / n
+    )
 }
 
 fn copy_layers(layers: &[LayerCodebooks]) -> Result<Vec<LayerCodebooks>> {
@@ -267,10 +417,14 @@ fn head_rows(heads: &[Vec<f32>], g: usize, granularity: Granularity) -> Vec<&[f3
     }
 }
 
-/// Draws up to `max_samples` sub-vectors from `sources` at random and runs k-means on them.
+/// Draws up to `max_samples` sub-vectors from `sources` at random and runs k-means on them,
+/// weighted by their token's weight (`weights`, one per `head_dim` row of each source) if given;
+/// a drawn sub-vector of weight 0 (a token no counted query reads) is left out.
 fn train_one(
     codec: VqCodec,
     sources: &[&[f32]],
+    weights: Option<&[&[f32]]>,
+    head_dim: usize,
     max_samples: usize,
     seed: u64,
 ) -> Result<Codebook> {
@@ -287,6 +441,7 @@ fn train_one(
     let mut picks = rand::seq::index::sample(&mut rng, available, take).into_vec();
     picks.sort_unstable();
     let mut points = Vec::with_capacity(take * sub);
+    let mut point_weights = Vec::with_capacity(if weights.is_some() { take } else { 0 });
     let (mut source, mut offset) = (0usize, 0usize);
     for p in picks {
         while p - offset >= sources[source].len() / sub {
@@ -294,9 +449,19 @@ fn train_one(
             source += 1;
         }
         let i = p - offset;
+        if let Some(weights) = weights {
+            let w = weights[source][i * sub / head_dim];
+            if w == 0.0 {
+                continue;
+            }
+            point_weights.push(w);
+        }
         points.extend_from_slice(&sources[source][i * sub..(i + 1) * sub]);
     }
-    Ok(Codebook::train(codec, &points, seed)?)
+    Ok(match weights {
+        None => Codebook::train(codec, &points, seed)?,
+        Some(_) => Codebook::train_weighted(codec, &points, &point_weights, seed)?,
+    })
 }
 
 fn hash_seed(layer: usize, group: usize, kind: &str) -> u64 {

@@ -429,6 +429,7 @@ mod tests {
             model_id: "model-a".into(),
             calibration: String::new(),
             smooth_rule: vecinfer_quant::SmoothRule::MAX,
+            weight_rule: vecinfer_quant::WeightRule::NONE,
         };
         let model = vecinfer_model::LlamaConfig {
             name: "m".into(),

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use vecinfer::calibrate::{CalibrationOptions, record_kv, train_codebooks};
+use vecinfer::calibrate::{CalibrationOptions, record_kv_with_attention, train_codebooks};
 use vecinfer::evaluate::{
     MethodResult, check_codebooks, coded_tokens, evaluate_method_with_anchors, format_table,
 };
@@ -22,7 +22,7 @@ use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{
     AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Granularity, KeyTransform,
-    Method, SmoothRule, VqCodec,
+    Method, SmoothRule, VqCodec, WeightRule,
 };
 
 #[derive(Parser)]
@@ -70,6 +70,14 @@ enum Command {
         /// file per rule: --out with "-RULE" before the extension (":" written as "_").
         #[arg(long, default_value = "max")]
         smooth: String,
+        /// How k-means weighs the calibration tokens, comma-separated: none (every token
+        /// alike), attention (keys and values by the attention mass they receive from later
+        /// queries of their group), fisher (values by Σp², keys by Σp²‖v − o‖²); RULE:P raises
+        /// the weight to the power P, RULE:P:R counts only queries ≥ R positions later. The
+        /// first 4 positions of each window get the median weight. With several rules, one
+        /// file per rule: "-RULE" before the extension, or {weight} in --out.
+        #[arg(long, default_value = "none")]
+        weight: String,
         /// Tokens per forward window.
         #[arg(long, default_value_t = 2048)]
         ctx: usize,
@@ -295,9 +303,32 @@ fn parse_smooth_rules(list: &str) -> Result<Vec<SmoothRule>> {
     Ok(rules)
 }
 
+fn parse_weight_rules(list: &str) -> Result<Vec<WeightRule>> {
+    let mut rules: Vec<WeightRule> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let rule: WeightRule = item.parse()?;
+        if rules.contains(&rule) {
+            return Err(CliError::BadOption {
+                option: "--weight",
+                given: list.to_string(),
+                valid: format!("names {rule} twice; name each rule once"),
+            });
+        }
+        rules.push(rule);
+    }
+    if rules.is_empty() {
+        return Err(CliError::BadOption {
+            option: "--weight",
+            given: format!("{list:?}"),
+            valid: "name at least one rule: none, attention or fisher".into(),
+        });
+    }
+    Ok(rules)
+}
+
 /// `cb.safetensors` with rule `mix:0.5:1` → `cb-mix_0.5_1.safetensors`.
-fn out_for_rule(out: &Path, rule: SmoothRule) -> PathBuf {
-    let tag = rule.name().replace(':', "_");
+fn out_with_tag(out: &Path, rule: &str) -> PathBuf {
+    let tag = rule.replace(':', "_");
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -324,6 +355,7 @@ fn run(cli: Cli) -> Result<()> {
             granularity,
             methods,
             smooth,
+            weight,
             ctx,
             max_tokens,
             samples_per_centroid,
@@ -331,6 +363,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let smooth_rules = parse_smooth_rules(&smooth)?;
+            let weight_rules = parse_weight_rules(&weight)?;
             let mut pairs = vec![(key_codec, value_codec)];
             for item in also
                 .iter()
@@ -372,6 +405,14 @@ fn run(cli: Cli) -> Result<()> {
                         .into(),
                 });
             }
+            if weight_rules.len() > 1 && template.contains('{') && !template.contains("{weight}") {
+                return Err(CliError::BadOption {
+                    option: "--out",
+                    given: template,
+                    valid: "with several --weight rules and a {k}/{v} template, name {weight} too"
+                        .into(),
+                });
+            }
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
                 .map(|m| match m {
@@ -384,7 +425,14 @@ fn run(cli: Cli) -> Result<()> {
             let (llama, tokenizer, id) = load(model.as_deref())?;
             let tokens = read_tokens(&text, &tokenizer)?;
             let wins = calibration_windows(&tokens, ctx, max_tokens)?;
-            let recorded = record_kv(&llama, &wins, &bar("forward"))?;
+            let mut distances: Vec<usize> = weight_rules
+                .iter()
+                .filter(|r| !r.is_none())
+                .map(|r| r.min_distance)
+                .collect();
+            distances.sort_unstable();
+            distances.dedup();
+            let recorded = record_kv_with_attention(&llama, &wins, &distances, &bar("forward"))?;
             eprintln!("recorded K/V of {} tokens", recorded.tokens);
             let provenance = format!(
                 "text={} tokens={} ctx={ctx} seed={seed} samples_per_centroid={samples_per_centroid}",
@@ -396,6 +444,7 @@ fn run(cli: Cli) -> Result<()> {
                     granularity,
                     transforms: transforms.clone(),
                     smooth_rules: smooth_rules.clone(),
+                    weight_rules: weight_rules.clone(),
                     samples_per_centroid,
                     seed,
                     ..CalibrationOptions::new(key_codec, value_codec)
@@ -409,21 +458,28 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 for set in &sets {
                     let rule = set.meta.smooth_rule;
+                    let weighting = set.meta.weight_rule;
                     let path = if template.contains('{') {
                         PathBuf::from(
                             template
                                 .replace("{k}", &key_codec.to_string())
                                 .replace("{v}", &value_codec.to_string())
-                                .replace("{smooth}", &rule.name().replace(':', "_")),
+                                .replace("{smooth}", &rule.name().replace(':', "_"))
+                                .replace("{weight}", &weighting.name().replace(':', "_")),
                         )
-                    } else if sets.len() == 1 {
-                        out.clone()
                     } else {
-                        out_for_rule(&out, rule)
+                        let mut path = out.clone();
+                        if smooth_rules.len() > 1 {
+                            path = out_with_tag(&path, &rule.name());
+                        }
+                        if weight_rules.len() > 1 {
+                            path = out_with_tag(&path, &weighting.name());
+                        }
+                        path
                     };
                     set.save(&path)?;
                     println!(
-                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, transforms {})",
+                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, weight {weighting}, transforms {})",
                         path.display(),
                         set.keys.keys().copied().collect::<Vec<_>>().join(",")
                     );
@@ -589,6 +645,7 @@ fn run(cli: Cli) -> Result<()> {
                         "v_codec": s.meta.value_codec.to_string(),
                         "granularity": s.meta.granularity.to_string(),
                         "smooth_rule": s.meta.smooth_rule.name(),
+                        "weight_rule": s.meta.weight_rule.name(),
                         "calibration": s.meta.calibration,
                     })),
                     "results": results,

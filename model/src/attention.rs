@@ -259,6 +259,134 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// What each token of one window receives from the causal attention of its KV head's query
+/// group (exact attention, softmax over `0..=pos`), per KV head `[kv_heads, T]`, summed over
+/// the query rows `r` (G heads × positions) that are at least `min_distance` positions after
+/// the token (`min_distance = 0`: every row that sees it):
+/// - `mass[j] = Σ_r p_rj`, the attention mass it receives;
+/// - `squared[j] = Σ_r p_rj²`: with independent value errors `e_j` the output error is
+///   `Σ_j p_rj e_j`, of expected square `Σ_j p_rj² ‖e_j‖²`;
+/// - `key_fisher[j] = Σ_r p_rj² ‖v_j − o_r‖²`: a score error `δ_rj` moves the output by
+///   `p_rj δ_rj (v_j − o_r)` (`o_r` the row's output), so independent key errors cost this
+///   weight times `E[δ²]`.
+///
+/// Used by calibration to weigh k-means; the sums run over fixed row chunks in order, so the
+/// result does not depend on the thread count.
+pub struct ReceivedAttention {
+    pub mass: Vec<f32>,
+    pub squared: Vec<f32>,
+    pub key_fisher: Vec<f32>,
+}
+
+/// Rows per parallel work item of [`received_attention`] (fixed, for determinism).
+const RECEIVED_CHUNK: usize = 128;
+
+/// [`ReceivedAttention`] of one layer and window; `q` `[q_heads, T, D]`, `kv` `[kv_heads, T, D]`.
+pub fn received_attention(
+    q: &[f32],
+    kv: LayerKv<'_>,
+    shape: HeadShape,
+    min_distance: usize,
+) -> Result<ReceivedAttention> {
+    let HeadShape {
+        q_heads,
+        kv_heads,
+        head_dim: d,
+        tokens: t,
+    } = shape;
+    for (what, len, heads) in [
+        ("queries", q.len(), q_heads),
+        ("keys", kv.keys.len(), kv_heads),
+        ("values", kv.values.len(), kv_heads),
+    ] {
+        if len != heads * t * d {
+            return Err(crate::ModelError::InvalidInput(format!(
+                "{what}: {len} values, expected {heads} heads × {t} tokens × {d}"
+            )));
+        }
+    }
+    let group = q_heads / kv_heads;
+    let rows = group * t;
+    let scale = 1.0 / (d as f32).sqrt();
+    let dev = Device::Cpu;
+    let qg = Tensor::from_slice(q, (kv_heads, rows, d), &dev)?;
+    let kb = Tensor::from_slice(kv.keys, (kv_heads, t, d), &dev)?;
+    let vb = Tensor::from_slice(kv.values, (kv_heads, t, d), &dev)?;
+    let mut probs = (qg.matmul(&kb.t()?)? * scale as f64)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    probs.par_chunks_mut(t).enumerate().for_each(|(r, row)| {
+        let pos = r % t;
+        let live = &mut row[..=pos];
+        let max = live.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut total = 0f32;
+        for s in live.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        let inv = 1.0 / total;
+        live.iter_mut().for_each(|s| *s *= inv);
+        row[pos + 1..].fill(0.0);
+    });
+    // o_r = Σ_j p_rj v_j and o_r · v_j for every pair: two GEMMs per KV head.
+    let p = Tensor::from_slice(&probs, (kv_heads, rows, t), &dev)?;
+    let out = p.matmul(&vb)?;
+    let cross = out.matmul(&vb.t()?)?.flatten_all()?.to_vec1::<f32>()?;
+    let out = out.flatten_all()?.to_vec1::<f32>()?;
+    let value_norms: Vec<f32> = kv
+        .values
+        .chunks_exact(d)
+        .map(|v| v.iter().map(|x| x * x).sum())
+        .collect();
+
+    let mut result = ReceivedAttention {
+        mass: vec![0f32; kv_heads * t],
+        squared: vec![0f32; kv_heads * t],
+        key_fisher: vec![0f32; kv_heads * t],
+    };
+    for head in 0..kv_heads {
+        let head_rows = head * rows..(head + 1) * rows;
+        let norms = &value_norms[head * t..(head + 1) * t];
+        let partials: Vec<[Vec<f64>; 3]> = head_rows
+            .clone()
+            .collect::<Vec<_>>()
+            .par_chunks(RECEIVED_CHUNK)
+            .map(|chunk| {
+                let mut part = [vec![0f64; t], vec![0f64; t], vec![0f64; t]];
+                for &r in chunk {
+                    let pos = r % t;
+                    let Some(last) = pos.checked_sub(min_distance) else {
+                        continue;
+                    };
+                    let row = &probs[r * t..(r + 1) * t];
+                    let cross_row = &cross[r * t..(r + 1) * t];
+                    let o = &out[r * d..(r + 1) * d];
+                    let o_norm: f32 = o.iter().map(|x| x * x).sum();
+                    for j in 0..=last {
+                        let p = row[j] as f64;
+                        let spread = (norms[j] + o_norm - 2.0 * cross_row[j]).max(0.0) as f64;
+                        part[0][j] += p;
+                        part[1][j] += p * p;
+                        part[2][j] += p * p * spread;
+                    }
+                }
+                part
+            })
+            .collect();
+        let slots = head * t..(head + 1) * t;
+        for (target, which) in [
+            (&mut result.mass[slots.clone()], 0),
+            (&mut result.squared[slots.clone()], 1),
+            (&mut result.key_fisher[slots.clone()], 2),
+        ] {
+            for (j, slot) in target.iter_mut().enumerate() {
+                *slot = partials.iter().map(|p| p[which][j]).sum::<f64>() as f32;
+            }
+        }
+    }
+    Ok(result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,5 +573,76 @@ mod tests {
         assert_eq!(mass.len(), t);
         assert!(mass.iter().all(|m| (0.0..=6.0).contains(m)), "{mass:?}");
         assert!(mass[0] > 0.0);
+    }
+    #[test]
+    fn received_attention_matches_a_direct_sum() {
+        let (hq, hk, t, d) = (4, 2, 29, 8);
+        let q = pseudo(hq * t * d, 4);
+        let k = pseudo(hk * t * d, 5);
+        let v = pseudo(hk * t * d, 6);
+        let shape = HeadShape {
+            q_heads: hq,
+            kv_heads: hk,
+            head_dim: d,
+            tokens: t,
+        };
+        let kv = || LayerKv {
+            keys: &k,
+            values: &v,
+        };
+        for min_distance in [0, 3] {
+            let got = received_attention(&q, kv(), shape, min_distance).unwrap();
+            let mut want = [vec![0f64; hk * t], vec![0f64; hk * t], vec![0f64; hk * t]];
+            for row in 0..hq * t {
+                let head = row / (hq / hk * t);
+                let pos = row % t;
+                let query = &q[row * d..(row + 1) * d];
+                let scores: Vec<f64> = (0..=pos)
+                    .map(|j| {
+                        dot(query, &k[(head * t + j) * d..(head * t + j + 1) * d]) as f64
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                let p: Vec<f64> = scores.iter().map(|s| (s - max).exp() / total).collect();
+                let value = |j: usize| &v[(head * t + j) * d..(head * t + j + 1) * d];
+                let mut o = vec![0f64; d];
+                for (j, pj) in p.iter().enumerate() {
+                    o.iter_mut()
+                        .zip(value(j))
+                        .for_each(|(o, x)| *o += pj * *x as f64);
+                }
+                for (j, pj) in p
+                    .iter()
+                    .enumerate()
+                    .take((pos + 1).saturating_sub(min_distance))
+                {
+                    let spread: f64 = value(j)
+                        .iter()
+                        .zip(&o)
+                        .map(|(x, o)| (*x as f64 - o).powi(2))
+                        .sum();
+                    want[0][head * t + j] += pj;
+                    want[1][head * t + j] += pj * pj;
+                    want[2][head * t + j] += pj * pj * spread;
+                }
+            }
+            for (got, want) in [&got.mass, &got.squared, &got.key_fisher]
+                .into_iter()
+                .zip(&want)
+            {
+                for (a, b) in got.iter().zip(want) {
+                    assert!((*a as f64 - b).abs() < 1e-4 * (1.0 + b), "{a} vs {b}");
+                }
+            }
+            // Every row's probabilities sum to 1: without a distance the mass totals the rows.
+            if min_distance == 0 {
+                let total: f32 = got.mass[..t].iter().sum();
+                assert!((total - (hq / hk * t) as f32).abs() < 1e-3, "{total}");
+            } else {
+                assert!(got.mass[t - min_distance..t].iter().all(|&m| m == 0.0));
+            }
+        }
     }
 }

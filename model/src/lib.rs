@@ -10,7 +10,8 @@ pub mod synthetic;
 pub mod tokenizer;
 
 pub use attention::{
-    AnchorChooser, AttentionResult, LayerKv, banded_attention, banded_attention_with_anchors,
+    AnchorChooser, AttentionResult, LayerKv, ReceivedAttention, banded_attention,
+    banded_attention_with_anchors, received_attention,
 };
 pub use error::{ModelError, Result};
 pub use llama::{AttentionBackend, GgufWeights, HeadShape, Llama, LlamaConfig, rope_tables};

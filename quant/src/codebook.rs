@@ -2,7 +2,7 @@
 
 use crate::codec::VqCodec;
 use crate::error::{QuantError, Result};
-use crate::kmeans::{KMeansConfig, kmeans};
+use crate::kmeans::{KMeansConfig, kmeans, weighted_kmeans};
 use crate::pack::{pack_codes, unpack_code};
 use crate::search::CentroidSearch;
 use half::f16;
@@ -51,6 +51,22 @@ impl Codebook {
     pub fn train(codec: VqCodec, sub_vectors: &[f32], seed: u64) -> Result<Self> {
         let result = kmeans(
             sub_vectors,
+            codec.sub_dim(),
+            &KMeansConfig::new(codec.codebook_size(), seed),
+        )?;
+        Self::new(codec, &result.centroids)
+    }
+
+    /// [`Codebook::train`] with a weight per sub-vector (see [`weighted_kmeans`]).
+    pub fn train_weighted(
+        codec: VqCodec,
+        sub_vectors: &[f32],
+        weights: &[f32],
+        seed: u64,
+    ) -> Result<Self> {
+        let result = weighted_kmeans(
+            sub_vectors,
+            weights,
             codec.sub_dim(),
             &KMeansConfig::new(codec.codebook_size(), seed),
         )?;

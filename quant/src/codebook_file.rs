@@ -10,12 +10,14 @@
 //! `groups` is 1 for per-layer codebooks and `kv_heads` for per-head codebooks. The metadata
 //! (`__metadata__`) holds the [`CodebookMeta`] fields as strings; `smooth_rule` (how λ was
 //! chosen, [`SmoothRule`]) was added later without a version change: a file without it was
-//! written with the paper's rule and reads as `max`.
+//! written with the paper's rule and reads as `max`. Likewise `weight_rule` (how k-means
+//! weighed the calibration tokens, [`WeightRule`]): a file without it reads as `none`.
 
 use crate::codebook::{Codebook, Granularity, LayerCodebooks};
 use crate::codec::VqCodec;
 use crate::error::{QuantError, Result};
 use crate::transform::{KeyTransform, SmoothRule};
+use crate::weighting::WeightRule;
 use half::f16;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -38,6 +40,8 @@ pub struct CodebookMeta {
     pub calibration: String,
     /// How the smooth scales λ were chosen (`max` for files that predate the field).
     pub smooth_rule: SmoothRule,
+    /// How k-means weighed the calibration tokens (`none` for files that predate the field).
+    pub weight_rule: WeightRule,
 }
 
 /// Everything calibration produces for one model.
@@ -173,6 +177,7 @@ impl CodebookSet {
             ),
             ("calibration", m.calibration.clone()),
             ("smooth_rule", m.smooth_rule.name()),
+            ("weight_rule", m.weight_rule.name()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -247,6 +252,12 @@ impl CodebookSet {
                 Some(rule) => rule
                     .parse()
                     .map_err(|e: QuantError| format!("metadata smooth_rule: {e}"))?,
+            },
+            weight_rule: match meta_map.get("weight_rule") {
+                None => WeightRule::NONE,
+                Some(rule) => rule
+                    .parse()
+                    .map_err(|e: QuantError| format!("metadata weight_rule: {e}"))?,
             },
         };
         crate::hadamard::check_head_dim(meta.head_dim)

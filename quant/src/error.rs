@@ -25,6 +25,11 @@ pub enum QuantError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    #[error(
+        "k-means weight {value} of point {index} is not valid: weights must be finite and positive (leave out a point that should not count)"
+    )]
+    InvalidWeight { index: usize, value: f32 },
+
     #[error("unknown method {given:?}: valid methods are {valid}")]
     UnknownMethod { given: String, valid: String },
 

@@ -1,4 +1,6 @@
 //! k-means over sub-vectors: k-means++ seeding, Lloyd iterations, empty clusters re-seeded.
+//! Optionally weighted: point `i` counts `w_i` times in the objective `Σ w_i ‖x_i − c(x_i)‖²`
+//! (calibration weighs a key by the attention it receives, see `calibrate --weight`).
 //!
 //! Deterministic for a given seed whatever the thread count: every parallel reduction runs
 //! over fixed chunks whose partial results are summed in chunk order.
@@ -46,6 +48,45 @@ pub struct KMeansResult {
 
 /// Clusters `points` (row-major `[n, dim]`) into `cfg.clusters` centroids.
 pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansResult> {
+    check_points(points, dim, cfg)?;
+    lloyd(points, None, dim, cfg)
+}
+
+/// Weighted k-means: minimises `Σ w_i ‖x_i − c(x_i)‖²`. Centroids are weighted means
+/// (`Σ w x / Σ w`), k-means++ draws its first centroid ∝ `w` and the next ones ∝ `w · D²`,
+/// and an empty cluster is re-seeded on the point of largest `w · D²`. Weights must be finite
+/// and positive (leave out points that should not count). Constant weights do not change the
+/// minimiser: they take the unweighted path, so the result is exactly [`kmeans`]'s.
+/// `mean_squared_error` is the weighted mean `Σ w d² / Σ w`.
+pub fn weighted_kmeans(
+    points: &[f32],
+    weights: &[f32],
+    dim: usize,
+    cfg: &KMeansConfig,
+) -> Result<KMeansResult> {
+    let n = check_points(points, dim, cfg)?;
+    if weights.len() != n {
+        return Err(QuantError::shape(
+            "k-means weights",
+            format!("one per point ({n})"),
+            weights.len(),
+        ));
+    }
+    if let Some((index, &value)) = weights
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !(w.is_finite() && **w > 0.0))
+    {
+        return Err(QuantError::InvalidWeight { index, value });
+    }
+    if weights.iter().all(|&w| w == weights[0]) {
+        return lloyd(points, None, dim, cfg);
+    }
+    lloyd(points, Some(weights), dim, cfg)
+}
+
+/// Checks the points and returns their count.
+fn check_points(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<usize> {
     if dim == 0 || !points.len().is_multiple_of(dim) {
         return Err(QuantError::shape(
             "k-means points",
@@ -65,8 +106,30 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
             "k-means points contain NaN or infinity".into(),
         ));
     }
+    Ok(n)
+}
+
+/// The weight of point `i` (1 when unweighted: every product with it is exact, so the
+/// unweighted path computes what it did before weights existed).
+#[inline]
+fn weight_of(weights: Option<&[f32]>, i: usize) -> f32 {
+    weights.map_or(1.0, |w| w[i])
+}
+
+fn lloyd(
+    points: &[f32],
+    weights: Option<&[f32]>,
+    dim: usize,
+    cfg: &KMeansConfig,
+) -> Result<KMeansResult> {
+    let n = points.len() / dim;
+    let k = cfg.clusters;
+    let total_weight: f64 = match weights {
+        None => n as f64,
+        Some(w) => w.iter().map(|&w| w as f64).sum(),
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut centroids = kmeans_plus_plus(points, dim, k, &mut rng);
+    let mut centroids = kmeans_plus_plus(points, weights, dim, k, &mut rng);
     let mut assignment = vec![u32::MAX; n];
     let mut previous_error = f64::INFINITY;
     let mut reseeded = 0;
@@ -76,16 +139,16 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
     for _ in 0..cfg.max_iters {
         iterations += 1;
         let search = CentroidSearch::new(&centroids, dim);
-        let step = assign_and_accumulate(points, dim, &search, &mut assignment);
-        mean_squared_error = step.squared_error / n as f64;
+        let step = assign_and_accumulate(points, weights, dim, &search, &mut assignment);
+        mean_squared_error = step.squared_error / total_weight;
         centroids = step
             .sums
             .chunks_exact(dim)
-            .zip(&step.counts)
+            .zip(&step.weight_sums)
             .zip(centroids.chunks_exact(dim))
-            .flat_map(|((sum, &count), old)| {
-                let row: Vec<f32> = if count > 0 {
-                    sum.iter().map(|s| (s / count as f64) as f32).collect()
+            .flat_map(|((sum, &mass), old)| {
+                let row: Vec<f32> = if mass > 0.0 {
+                    sum.iter().map(|s| (s / mass) as f32).collect()
                 } else {
                     old.to_vec()
                 };
@@ -98,9 +161,12 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
             reseed_empty(points, dim, &step.distances, &empty, &mut centroids);
             continue; // the re-seeded centroids need another assignment before converging
         }
+        // The first iteration (and the first after a re-seed) has no previous error to compare
+        // with: ∞ − e ≤ tol · ∞ would call every run converged after one step.
         let converged = step.changed == 0
-            || (previous_error - mean_squared_error)
-                <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE);
+            || (previous_error.is_finite()
+                && (previous_error - mean_squared_error)
+                    <= cfg.tolerance * previous_error.max(f64::MIN_POSITIVE));
         previous_error = mean_squared_error;
         if converged {
             break;
@@ -115,9 +181,11 @@ pub fn kmeans(points: &[f32], dim: usize, cfg: &KMeansConfig) -> Result<KMeansRe
 }
 
 struct Step {
+    /// Per cluster, `Σ w x` and `Σ w`.
     sums: Vec<f64>,
+    weight_sums: Vec<f64>,
     counts: Vec<u64>,
-    /// Squared distance of every point to its assigned centroid.
+    /// Weighted squared distance `w · d²` of every point to its assigned centroid.
     distances: Vec<f32>,
     squared_error: f64,
     changed: usize,
@@ -125,6 +193,7 @@ struct Step {
 
 fn assign_and_accumulate(
     points: &[f32],
+    weights: Option<&[f32]>,
     dim: usize,
     search: &CentroidSearch,
     assignment: &mut [u32],
@@ -132,6 +201,7 @@ fn assign_and_accumulate(
     let k = search.len();
     let empty = || Step {
         sums: vec![0f64; k * dim],
+        weight_sums: vec![0f64; k],
         counts: vec![0u64; k],
         distances: Vec::new(),
         squared_error: 0.0,
@@ -140,10 +210,12 @@ fn assign_and_accumulate(
     let partials: Vec<Step> = points
         .par_chunks(CHUNK * dim)
         .zip(assignment.par_chunks_mut(CHUNK))
-        .map(|(chunk, assigned)| {
+        .enumerate()
+        .map(|(chunk_index, (chunk, assigned))| {
             let mut part = empty();
             let mut scratch = search.scratch();
-            for (x, slot) in chunk.chunks_exact(dim).zip(assigned.iter_mut()) {
+            for (i, (x, slot)) in chunk.chunks_exact(dim).zip(assigned.iter_mut()).enumerate() {
+                let w = weight_of(weights, chunk_index * CHUNK + i);
                 let (c, d) = search.nearest(x, &mut scratch);
                 if *slot != c {
                     part.changed += 1;
@@ -151,11 +223,13 @@ fn assign_and_accumulate(
                 }
                 let c = c as usize;
                 part.counts[c] += 1;
+                part.weight_sums[c] += w as f64;
                 for (s, &v) in part.sums[c * dim..(c + 1) * dim].iter_mut().zip(x) {
-                    *s += v as f64;
+                    *s += w as f64 * v as f64;
                 }
-                part.squared_error += d as f64;
-                part.distances.push(d);
+                let weighted = w * d;
+                part.squared_error += weighted as f64;
+                part.distances.push(weighted);
             }
             part
         })
@@ -166,6 +240,10 @@ fn assign_and_accumulate(
         step.sums
             .iter_mut()
             .zip(&part.sums)
+            .for_each(|(a, b)| *a += b);
+        step.weight_sums
+            .iter_mut()
+            .zip(&part.weight_sums)
             .for_each(|(a, b)| *a += b);
         step.counts
             .iter_mut()
@@ -178,7 +256,8 @@ fn assign_and_accumulate(
     step
 }
 
-/// Moves each empty cluster onto one of the points worst served by the current centroids.
+/// Moves each empty cluster onto one of the points worst served by the current centroids
+/// (largest `w · d²`).
 fn reseed_empty(
     points: &[f32],
     dim: usize,
@@ -196,31 +275,57 @@ fn reseed_empty(
 }
 
 /// k-means++ seeding: each new centroid is a point drawn with probability ∝ its squared
-/// distance to the nearest centroid chosen so far.
-fn kmeans_plus_plus(points: &[f32], dim: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+/// distance to the nearest centroid chosen so far (times its weight; the first ∝ its weight).
+fn kmeans_plus_plus(
+    points: &[f32],
+    weights: Option<&[f32]>,
+    dim: usize,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f32> {
     let n = points.len() / dim;
     let mut centroids = Vec::with_capacity(k * dim);
-    let first = rng.random_range(0..n);
+    let first = match weights {
+        None => rng.random_range(0..n),
+        Some(w) => {
+            let chunk_sums: Vec<f64> = w
+                .chunks(CHUNK)
+                .map(|c| c.iter().map(|&v| v as f64).sum())
+                .collect();
+            let total: f64 = chunk_sums.iter().sum();
+            sample_proportional(w, &chunk_sums, rng.random::<f64>() * total)
+        }
+    };
     centroids.extend_from_slice(&points[first * dim..(first + 1) * dim]);
     let mut nearest = vec![f32::INFINITY; n];
+    // w · D², what the next centroid is drawn by (D² itself when unweighted).
+    let mut score = vec![0f32; n];
     for _ in 1..k {
         let newest = &centroids[centroids.len() - dim..].to_vec();
         let chunk_sums: Vec<f64> = points
             .par_chunks(CHUNK * dim)
             .zip(nearest.par_chunks_mut(CHUNK))
-            .map(|(chunk, near)| {
+            .zip(score.par_chunks_mut(CHUNK))
+            .enumerate()
+            .map(|(chunk_index, ((chunk, near), score))| {
                 let mut total = 0f64;
-                for (x, d) in chunk.chunks_exact(dim).zip(near.iter_mut()) {
+                for (i, ((x, d), s)) in chunk
+                    .chunks_exact(dim)
+                    .zip(near.iter_mut())
+                    .zip(score.iter_mut())
+                    .enumerate()
+                {
                     let dist: f32 = x.iter().zip(newest).map(|(a, b)| (a - b) * (a - b)).sum();
                     *d = d.min(dist);
-                    total += *d as f64;
+                    *s = weight_of(weights, chunk_index * CHUNK + i) * *d;
+                    total += *s as f64;
                 }
                 total
             })
             .collect();
         let total: f64 = chunk_sums.iter().sum();
         let chosen = if total > 0.0 {
-            sample_proportional(&nearest, &chunk_sums, rng.random::<f64>() * total)
+            sample_proportional(&score, &chunk_sums, rng.random::<f64>() * total)
         } else {
             // Fewer distinct points than clusters: any point will do.
             rng.random_range(0..n)
@@ -298,6 +403,39 @@ mod tests {
     }
 
     #[test]
+    fn keeps_iterating_while_the_error_drops() {
+        // More centroids than clusters: the k-means++ seeds are far from a local optimum and
+        // Lloyd has to move them over several iterations.
+        let pts = clustered(
+            &[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]],
+            3000,
+            4,
+        );
+        let full = kmeans(&pts, 4, &KMeansConfig::new(12, 1)).unwrap();
+        let one_step = kmeans(
+            &pts,
+            4,
+            &KMeansConfig {
+                max_iters: 1,
+                ..KMeansConfig::new(12, 1)
+            },
+        )
+        .unwrap();
+        assert!(
+            full.iterations > 2,
+            "stopped after {} iterations",
+            full.iterations
+        );
+        assert!(
+            full.mean_squared_error < 0.95 * one_step.mean_squared_error,
+            "{} iterations: error {}, one iteration: {}",
+            full.iterations,
+            full.mean_squared_error,
+            one_step.mean_squared_error
+        );
+    }
+
+    #[test]
     fn deterministic_for_a_seed_whatever_the_threads() {
         let pts = clustered(
             &[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]],
@@ -339,5 +477,140 @@ mod tests {
                 .contains("1 points for 2 clusters")
         );
         assert!(kmeans(&[f32::NAN, 2.0], 2, &KMeansConfig::new(1, 0)).is_err());
+    }
+    #[test]
+    fn constant_weights_give_the_unweighted_result() {
+        let pts = clustered(
+            &[[1.0, 2.0, 3.0, 4.0], [0.0; 4], [-1.0, 0.5, 2.0, 0.0]],
+            3000,
+            7,
+        );
+        let n = pts.len() / 4;
+        let plain = kmeans(&pts, 4, &KMeansConfig::new(16, 3)).unwrap();
+        for w in [1.0f32, 2.5, 1e-3] {
+            let weighted =
+                weighted_kmeans(&pts, &vec![w; n], 4, &KMeansConfig::new(16, 3)).unwrap();
+            assert_eq!(plain.centroids, weighted.centroids, "weight {w}");
+            assert_eq!(plain.mean_squared_error, weighted.mean_squared_error);
+        }
+    }
+
+    #[test]
+    fn integer_weights_act_as_repeated_points() {
+        // Weight 3 on a point = the point three times: the cluster means must agree.
+        let centres = [
+            [0.0, 0.0, 0.0, 0.0],
+            [6.0, 6.0, 0.0, 0.0],
+            [-6.0, 0.0, 6.0, 1.0],
+        ];
+        let pts = clustered(&centres, 500, 11);
+        let n = pts.len() / 4;
+        let weights: Vec<f32> = (0..n).map(|i| if i % 7 == 0 { 3.0 } else { 1.0 }).collect();
+        let mut repeated = Vec::new();
+        for (x, &w) in pts.chunks_exact(4).zip(&weights) {
+            for _ in 0..w as usize {
+                repeated.extend_from_slice(x);
+            }
+        }
+        let cfg = KMeansConfig::new(3, 5);
+        let weighted = weighted_kmeans(&pts, &weights, 4, &cfg).unwrap();
+        let plain = kmeans(&repeated, 4, &cfg).unwrap();
+        let sorted = |c: &[f32]| {
+            let mut rows: Vec<Vec<f32>> = c.chunks_exact(4).map(<[f32]>::to_vec).collect();
+            rows.sort_by(|a, b| a[0].total_cmp(&b[0]));
+            rows.concat()
+        };
+        for (a, b) in sorted(&weighted.centroids)
+            .iter()
+            .zip(sorted(&plain.centroids))
+        {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "{:?} vs {:?}",
+                weighted.centroids,
+                plain.centroids
+            );
+        }
+        let (a, b) = (weighted.mean_squared_error, plain.mean_squared_error);
+        assert!(
+            (a - b).abs() < 1e-3 * b,
+            "weighted MSE {a} vs repeated points {b}"
+        );
+        // And they differ from the unweighted means of the original points.
+        let unweighted = kmeans(&pts, 4, &cfg).unwrap();
+        assert_ne!(sorted(&unweighted.centroids), sorted(&weighted.centroids));
+    }
+
+    #[test]
+    fn a_heavy_point_pulls_a_centroid_onto_itself() {
+        // Two tight clusters and one lone point between them; 2 centroids.
+        let mut pts = clustered(&[[-5.0, 0.0, 0.0, 0.0], [5.0, 0.0, 0.0, 0.0]], 1000, 2);
+        let lone = [0.0, 3.0, 0.0, 0.0];
+        pts.extend_from_slice(&lone);
+        let n = pts.len() / 4;
+        let distance_to_lone = |c: &[f32]| {
+            c.chunks_exact(4)
+                .map(|r| {
+                    r.iter()
+                        .zip(&lone)
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f32>()
+                })
+                .fold(f32::INFINITY, f32::min)
+        };
+        let cfg = KMeansConfig::new(2, 0);
+        let plain = kmeans(&pts, 4, &cfg).unwrap();
+        assert!(
+            distance_to_lone(&plain.centroids) > 9.0,
+            "{:?}",
+            plain.centroids
+        );
+        let mut weights = vec![1.0f32; n];
+        weights[n - 1] = 1e6;
+        let weighted = weighted_kmeans(&pts, &weights, 4, &cfg).unwrap();
+        assert!(
+            distance_to_lone(&weighted.centroids) < 1e-4,
+            "{:?}",
+            weighted.centroids
+        );
+    }
+
+    #[test]
+    fn weighted_is_deterministic_for_a_seed_whatever_the_threads() {
+        let pts = clustered(&[[1.0, 2.0, 3.0, 4.0], [0.0; 4]], 9000, 5);
+        let weights: Vec<f32> = (0..pts.len() / 4).map(|i| 0.1 + (i % 13) as f32).collect();
+        let cfg = KMeansConfig::new(16, 9);
+        let a = weighted_kmeans(&pts, &weights, 4, &cfg).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let b = pool
+            .install(|| weighted_kmeans(&pts, &weights, 4, &cfg))
+            .unwrap();
+        assert_eq!(a.centroids, b.centroids);
+        let plain = kmeans(&pts, 4, &cfg).unwrap();
+        assert_ne!(a.centroids, plain.centroids);
+    }
+
+    #[test]
+    fn rejects_bad_weights() {
+        let pts = [0.0f32, 1.0, 2.0, 3.0];
+        let cfg = KMeansConfig::new(1, 0);
+        for (bad, at) in [
+            ([1.0, 0.0], 1),
+            ([-1.0, 1.0], 0),
+            ([1.0, f32::NAN], 1),
+            ([f32::INFINITY, 1.0], 0),
+        ] {
+            match weighted_kmeans(&pts, &bad, 2, &cfg) {
+                Err(QuantError::InvalidWeight { index, .. }) => assert_eq!(index, at, "{bad:?}"),
+                other => panic!("{bad:?}: expected InvalidWeight, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            weighted_kmeans(&pts, &[1.0], 2, &cfg),
+            Err(QuantError::ShapeMismatch { .. })
+        ));
     }
 }

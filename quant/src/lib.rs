@@ -8,6 +8,7 @@
 //! - [`attention`]: the reference decode attention over a quantized cache.
 //! - [`anchors`]: fp16 anchor tokens chosen causally as they leave the fp16 window.
 //! - [`atomic_file`]: whole-file writes through a unique temp file and a rename.
+//! - [`weighting`]: how calibration weighs tokens in k-means (attention mass, Fisher-like).
 
 pub mod anchors;
 pub mod atomic_file;
@@ -24,6 +25,7 @@ pub mod pack;
 pub mod search;
 pub mod synthetic;
 pub mod transform;
+pub mod weighting;
 
 pub use anchors::{AnchorBudget, AnchorPolicy, AnchorRule};
 pub use attention::{DecodeShape, ReferenceKvCache};
@@ -33,3 +35,4 @@ pub use codec::VqCodec;
 pub use error::{QuantError, Result};
 pub use method::{CacheLayout, EffectiveBits, Method};
 pub use transform::{KeyTransform, SmoothRule, SmoothStats};
+pub use weighting::{CacheSide, TokenStatistics, WeightRule, WeightSource};

@@ -83,6 +83,7 @@ pub fn random_codebook_set(
             model_id: "synthetic".into(),
             calibration: format!("random, seed {seed}"),
             smooth_rule: crate::transform::SmoothRule::MAX,
+            weight_rule: crate::weighting::WeightRule::NONE,
         },
         smooth,
         keys,
