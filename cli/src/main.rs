@@ -75,8 +75,9 @@ enum Command {
         /// queries of their group), fisher (values by Σp², keys by Σp²‖v − o‖²); RULE:P raises
         /// the weight to the power P, RULE:P:R counts only queries ≥ R positions later. The
         /// first 4 positions of each window get the median weight. With several rules, one
-        /// file per rule: "-RULE" before the extension, or {weight} in --out.
-        #[arg(long, default_value = "none")]
+        /// file per rule: "-RULE" before the extension, or {weight} in --out. The default,
+        /// attention, won at ctx 2048 and 8192 (bench/results/accuracy.md).
+        #[arg(long, default_value = "attention")]
         weight: String,
         /// Tokens per forward window.
         #[arg(long, default_value_t = 2048)]
