@@ -86,12 +86,7 @@ pub fn banded_attention_with_anchors(
     let rows = group * t;
     let scale = 1.0 / (d as f32).sqrt();
     let dev = Device::Cpu;
-    // Queries of one KV head's group become the rows of one GEMM: [Hk, G*T, D].
-    let qg = Tensor::from_slice(q, (kv_heads, rows, d), &dev)?;
-    let kb = Tensor::from_slice(bulk.keys, (kv_heads, t, d), &dev)?;
-    let mut probs = (qg.matmul(&kb.t()?)? * scale as f64)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+    let mut probs = grouped_scores(q, bulk.keys, (kv_heads, rows, t, d), scale)?;
 
     // The fp16 tokens of a row other than anchors: sinks before the span, the window after.
     let fp16_tokens = |pos: usize| {
@@ -241,6 +236,22 @@ fn exact_row(
 }
 
 #[inline]
+/// `scale · q kᵀ` per KV head, `[kv_heads, rows, t]` flattened: the queries of one KV head's
+/// group (`rows` = group × t) become the rows of one GEMM against that head's `t` keys.
+fn grouped_scores(
+    q: &[f32],
+    keys: &[f32],
+    (kv_heads, rows, t, d): (usize, usize, usize, usize),
+    scale: f32,
+) -> Result<Vec<f32>> {
+    let dev = Device::Cpu;
+    let qg = Tensor::from_slice(q, (kv_heads, rows, d), &dev)?;
+    let kb = Tensor::from_slice(keys, (kv_heads, t, d), &dev)?;
+    Ok((qg.matmul(&kb.t()?)? * scale as f64)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums so the loop vectorises.
     let mut acc = [0f32; 8];
@@ -309,12 +320,8 @@ pub fn received_attention(
     let rows = group * t;
     let scale = 1.0 / (d as f32).sqrt();
     let dev = Device::Cpu;
-    let qg = Tensor::from_slice(q, (kv_heads, rows, d), &dev)?;
-    let kb = Tensor::from_slice(kv.keys, (kv_heads, t, d), &dev)?;
     let vb = Tensor::from_slice(kv.values, (kv_heads, t, d), &dev)?;
-    let mut probs = (qg.matmul(&kb.t()?)? * scale as f64)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+    let mut probs = grouped_scores(q, kv.keys, (kv_heads, rows, t, d), scale)?;
     probs.par_chunks_mut(t).enumerate().for_each(|(r, row)| {
         let pos = r % t;
         let live = &mut row[..=pos];
