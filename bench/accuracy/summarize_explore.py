@@ -22,8 +22,8 @@ def main():
             if r["method"] == "fp16":
                 fp16 = fp16 or r["perplexity"]
             rows.append((os.path.basename(path)[:-5], meta, cb, r))
-    print("| run | K / V | smooth | method | residual | anchors | code bits K / V | bits @ctx (K / V) | cb | PPL | vs FP16 |")
-    print("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | K / V | smooth | weight | method | residual | anchors | code bits K / V | bits @ctx (K / V) | cb | PPL | vs FP16 |")
+    print("| --- | --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, meta, cb, r in rows:
         e = r.get("effective")
         if e is None:  # older JSON: recompute (no anchors then)
@@ -38,7 +38,7 @@ def main():
         anchors = f"{a['budget']['fraction'] * 100:g}% {a['rule']}" if a else "-"
         delta = f"{100 * (r['perplexity'] / fp16 - 1):+.1f}%" if fp16 else "-"
         kv = f"{cb.get('k_codec', '-')} / {cb.get('v_codec', '-')}" if cb else "-"
-        print(f"| {name} | {kv} | {cb.get('smooth_rule', 'max') if cb else '-'} | {r['method']} | {meta['residual']} | {anchors} "
+        print(f"| {name} | {kv} | {cb.get('smooth_rule', 'max') if cb else '-'} | {cb.get('weight_rule', 'none') if cb else '-'} | {r['method']} | {meta['residual']} | {anchors} "
               f"| {r['key_bits']:g} / {r['value_bits']:g} | **{e['bits']:.2f}** ({e['key_bits']:.2f} / {e['value_bits']:.2f}) "
               f"| {e['codebook_bits_batch1']:.2f} | {r['perplexity']:.2f} | {delta} |")
 

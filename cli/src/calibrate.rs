@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use vecinfer_model::{LayerKv, Llama, received_attention};
+use vecinfer_quant::kmeans::KMeansConfig;
 use vecinfer_quant::method::round_to_f16;
 use vecinfer_quant::{
     CacheSide, Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks,
@@ -38,6 +39,8 @@ pub struct CalibrationOptions {
     /// weight instead of their own: the evaluation keeps them in fp16 (`--sinks 4`), and as
     /// attention sinks their mass would dominate the weights.
     pub weight_sinks: usize,
+    /// At most this many Lloyd iterations per codebook (30, the paper's).
+    pub kmeans_iters: usize,
 }
 
 impl CalibrationOptions {
@@ -53,6 +56,7 @@ impl CalibrationOptions {
             seed: 0,
             weight_rules: vec![WeightRule::NONE],
             weight_sinks: 4,
+            kmeans_iters: 30,
         }
     }
 
@@ -275,7 +279,10 @@ pub fn train_codebooks(
                             .as_deref(),
                         d,
                         opts.max_samples(opts.value_codec, groups),
-                        seed,
+                        &KMeansConfig {
+                            max_iters: opts.kmeans_iters,
+                            ..KMeansConfig::new(opts.value_codec.codebook_size(), seed)
+                        },
                     );
                     bar.inc(1);
                     cb
@@ -313,7 +320,10 @@ pub fn train_codebooks(
                                     .as_deref(),
                                 d,
                                 opts.max_samples(opts.key_codec, groups),
-                                seed,
+                                &KMeansConfig {
+                                    max_iters: opts.kmeans_iters,
+                                    ..KMeansConfig::new(opts.key_codec.codebook_size(), seed)
+                                },
                             );
                             bar.inc(1);
                             cb
@@ -426,7 +436,7 @@ fn train_one(
     weights: Option<&[&[f32]]>,
     head_dim: usize,
     max_samples: usize,
-    seed: u64,
+    kmeans: &KMeansConfig,
 ) -> Result<Codebook> {
     let sub = codec.sub_dim();
     let available: usize = sources.iter().map(|s| s.len() / sub).sum();
@@ -437,7 +447,7 @@ fn train_one(
         )));
     }
     let take = available.min(max_samples);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(kmeans.seed);
     let mut picks = rand::seq::index::sample(&mut rng, available, take).into_vec();
     picks.sort_unstable();
     let mut points = Vec::with_capacity(take * sub);
@@ -458,10 +468,8 @@ fn train_one(
         }
         points.extend_from_slice(&sources[source][i * sub..(i + 1) * sub]);
     }
-    Ok(match weights {
-        None => Codebook::train(codec, &points, seed)?,
-        Some(_) => Codebook::train_weighted(codec, &points, &point_weights, seed)?,
-    })
+    let weights = weights.map(|_| point_weights.as_slice());
+    Ok(Codebook::train_with(codec, &points, weights, kmeans)?)
 }
 
 fn hash_seed(layer: usize, group: usize, kind: &str) -> u64 {

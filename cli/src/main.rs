@@ -88,6 +88,9 @@ enum Command {
         /// k-means sees at most max(this × 2^b, 65536) sub-vectors per layer (per-head codebooks share them, at least 8 × 2^b each).
         #[arg(long, default_value_t = 32)]
         samples_per_centroid: usize,
+        /// At most this many Lloyd iterations per codebook.
+        #[arg(long, default_value_t = 30)]
+        kmeans_iters: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
@@ -360,11 +363,19 @@ fn run(cli: Cli) -> Result<()> {
             ctx,
             max_tokens,
             samples_per_centroid,
+            kmeans_iters,
             seed,
             out,
         } => {
             let smooth_rules = parse_smooth_rules(&smooth)?;
             let weight_rules = parse_weight_rules(&weight)?;
+            if kmeans_iters == 0 {
+                return Err(CliError::BadOption {
+                    option: "--kmeans-iters",
+                    given: "0".into(),
+                    valid: "at least 1".into(),
+                });
+            }
             let mut pairs = vec![(key_codec, value_codec)];
             for item in also
                 .iter()
@@ -435,17 +446,21 @@ fn run(cli: Cli) -> Result<()> {
             distances.dedup();
             let recorded = record_kv_with_attention(&llama, &wins, &distances, &bar("forward"))?;
             eprintln!("recorded K/V of {} tokens", recorded.tokens);
-            let provenance = format!(
+            let mut provenance = format!(
                 "text={} tokens={} ctx={ctx} seed={seed} samples_per_centroid={samples_per_centroid}",
                 text.display(),
                 recorded.tokens
             );
+            if kmeans_iters != 30 {
+                provenance += &format!(" kmeans_iters={kmeans_iters}");
+            }
             for (key_codec, value_codec) in pairs {
                 let opts = CalibrationOptions {
                     granularity,
                     transforms: transforms.clone(),
                     smooth_rules: smooth_rules.clone(),
                     weight_rules: weight_rules.clone(),
+                    kmeans_iters,
                     samples_per_centroid,
                     seed,
                     ..CalibrationOptions::new(key_codec, value_codec)

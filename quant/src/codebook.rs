@@ -64,12 +64,33 @@ impl Codebook {
         weights: &[f32],
         seed: u64,
     ) -> Result<Self> {
-        let result = weighted_kmeans(
+        Self::train_with(
+            codec,
             sub_vectors,
-            weights,
-            codec.sub_dim(),
+            Some(weights),
             &KMeansConfig::new(codec.codebook_size(), seed),
-        )?;
+        )
+    }
+
+    /// Trains with a given k-means configuration (its `clusters` must be the codec's
+    /// codebook size), weighted if `weights` is given.
+    pub fn train_with(
+        codec: VqCodec,
+        sub_vectors: &[f32],
+        weights: Option<&[f32]>,
+        config: &KMeansConfig,
+    ) -> Result<Self> {
+        if config.clusters != codec.codebook_size() {
+            return Err(crate::error::QuantError::InvalidArgument(format!(
+                "k-means with {} clusters cannot train a {codec} codebook of {} centroids",
+                config.clusters,
+                codec.codebook_size()
+            )));
+        }
+        let result = match weights {
+            None => kmeans(sub_vectors, codec.sub_dim(), config)?,
+            Some(w) => weighted_kmeans(sub_vectors, w, codec.sub_dim(), config)?,
+        };
         Self::new(codec, &result.centroids)
     }
 
