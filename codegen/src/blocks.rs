@@ -79,7 +79,14 @@ static constexpr int OFF_OUTPUT = {o_out};
 }
 
 /// Helpers every kernel uses: conversions, `cp.async`, code reads, warp reductions.
-pub const COMMON: &str = include_str!("cuda/common.cuh");
+pub const COMMON: &str = concat!(
+    include_str!("cuda/common.cuh"),
+    "\n",
+    include_str!("cuda/dependent_launch.cuh")
+);
+/// `griddepcontrol` helpers (programmatic dependent launch); part of [`COMMON`], and of the
+/// forward module, which has its own helpers.
+pub const DEPENDENT_LAUNCH: &str = include_str!("cuda/dependent_launch.cuh");
 /// The one place that maps (batch entry, KV head, token) to an address.
 pub const CACHE_VIEW: &str = include_str!("cuda/cache_view.cuh");
 /// The epilogue both attention families share: a split's running max and sum.
@@ -88,6 +95,8 @@ pub const SPLIT_RESULT: &str = include_str!("cuda/split_result.cuh");
 pub const TILE_PIPELINE: &str = include_str!("cuda/tile_pipeline.cuh");
 /// The prologue both attention families share.
 const ATTENTION_PROLOGUE: &str = include_str!("cuda/attention_prologue.cuh");
+/// Stage "the sequence": waits for the previous kernel, then this block's rows; both families.
+const SEQUENCE_SPAN: &str = include_str!("cuda/sequence_span.cuh");
 /// Stage "query transform", both families.
 const QUERY_TRANSFORM: &str = include_str!("cuda/query_transform.cuh");
 
@@ -137,6 +146,7 @@ pub fn cuda_core_body(c: &KernelConfig, entry: &str) -> String {
                 ATTENTION_PROLOGUE,
                 include_str!("cuda/cuda_core/regions.cuh"),
                 include_str!("cuda/cuda_core/codebook_load.cuh"),
+                SEQUENCE_SPAN,
                 QUERY_TRANSFORM,
                 lut,
                 include_str!("cuda/cuda_core/main_loop.cuh"),
@@ -158,6 +168,7 @@ pub fn mma_kernel(c: &KernelConfig, entry: &str) -> String {
         &[
             ATTENTION_PROLOGUE,
             include_str!("cuda/mma/codebook_load.cuh"),
+            SEQUENCE_SPAN,
             QUERY_TRANSFORM,
             include_str!("cuda/mma/fp16_tokens.cuh"),
             coded_loop,

@@ -165,7 +165,14 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
     let merge = crate::blocks::merge_kernel("decode_merge", crate::OutputDtype::F16);
     Ok(EmittedForward {
         config: *config,
-        source: header + FORWARD_CUH + "\n" + &merge + "\n" + SKINNY_CUH,
+        source: header
+            + crate::blocks::DEPENDENT_LAUNCH
+            + "\n"
+            + FORWARD_CUH
+            + "\n"
+            + &merge
+            + "\n"
+            + SKINNY_CUH,
     })
 }
 

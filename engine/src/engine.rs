@@ -660,6 +660,9 @@ impl<'e> Session<'e> {
                 None => Ok(()),
             }
         };
+        // The cache's kernels overlap their neighbours as the forward kernels do.
+        self.cache
+            .set_dependent_launches(gpu, k.dependent_launches())?;
         let buf = &mut self.buffers;
         if let Some(t) = &self.teacher {
             k.gather_step_tokens(

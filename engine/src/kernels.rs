@@ -1,16 +1,19 @@
 //! The forward kernels (`vecinfer_codegen::forward`), compiled once (NVRTC, cached) and
 //! launched with typed arguments.
 
-use crate::dependent_launch::{Buffers, KernelArg, launch};
 use crate::error::{EngineError, Result};
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
 };
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS, emit_forward};
+pub use vecinfer_runtime::dependent_launch::supports_dependent_launches;
+use vecinfer_runtime::dependent_launch::{Buffers, KernelArg, launch};
 use vecinfer_runtime::{Gpu, compile};
 
 /// Threads of the row-wise kernels (norm, RoPE, SiLU, NLL, argmax, gather).
 const ROW_THREADS: u32 = 256;
+/// `ARGMAX_THREADS` of forward.cuh: one block reads a whole row of logits.
+const ARGMAX_THREADS: u32 = 1024;
 
 #[derive(Clone)]
 pub struct ForwardKernels {
@@ -83,13 +86,6 @@ fn check_skinny(what: &str, rows: usize, k: usize, buffers: &[(&str, usize, usiz
         }
     }
     Ok(())
-}
-
-/// Programmatic dependent launch needs sm_90 or later (`griddepcontrol` in `skinny.cuh`).
-pub fn supports_dependent_launches(arch: &str) -> bool {
-    arch.strip_prefix("sm_")
-        .and_then(|n| n.parse::<u32>().ok())
-        .is_some_and(|n| n >= 90)
 }
 
 /// No decode-attention split covers fewer tokens (the merge's cost per split).
@@ -317,7 +313,7 @@ impl ForwardKernels {
         let mut b = stream.launch_builder(&self.argmax_rows);
         b.arg(logits).arg(out).arg(&v);
         // SAFETY: logits [rows, vocab], out [rows].
-        unsafe { b.launch(rows_config(rows, ROW_THREADS)) }?;
+        unsafe { b.launch(rows_config(rows, ARGMAX_THREADS)) }?;
         Ok(())
     }
 
@@ -380,22 +376,33 @@ impl ForwardKernels {
                 keys.len()
             )));
         }
-        let (n, cap) = (int(count), int(capacity));
-        let mut b = stream.launch_builder(&self.kv_append_fp16);
-        b.arg(new_keys)
-            .arg(new_values)
-            .arg(keys)
-            .arg(values)
-            .arg(positions)
-            .arg(&n)
-            .arg(&cap);
+        let mut b = Buffers::default();
+        let args = [
+            b.add(new_keys.device_ptr(stream)),
+            b.add(new_values.device_ptr(stream)),
+            b.add(keys.device_ptr_mut(stream)),
+            b.add(values.device_ptr_mut(stream)),
+            b.add(positions.device_ptr(stream)),
+            KernelArg::Int(int(count)),
+            KernelArg::Int(int(capacity)),
+        ];
         let config = LaunchConfig {
             grid_dim: (count as u32, kv_heads as u32, seqs as u32),
             block_dim: ((d / 8) as u32, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: sizes checked above; the kernel drops slots past the capacity.
-        unsafe { b.launch(config) }?;
+        // SAFETY: the kernel's parameters in order; sizes checked above; the kernel drops
+        // slots past the capacity.
+        unsafe {
+            launch(
+                stream,
+                &self.kv_append_fp16,
+                config,
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }?;
         Ok(())
     }
 
@@ -428,34 +435,57 @@ impl ForwardKernels {
         let (mut partial_max, mut rest) = rest.split_at_mut(rows * plan.splits);
         let mut partial_sum = rest.slice_mut(0..rows * plan.splits);
         let mut partial_out = partial_out;
-        let (cap, per_split) = (int(capacity), int(plan.tokens_per_split));
-        let mut b = stream.launch_builder(&self.decode_attention_fp16);
-        b.arg(query)
-            .arg(keys)
-            .arg(values)
-            .arg(positions)
-            .arg(&mut partial_out)
-            .arg(&mut partial_max)
-            .arg(&mut partial_sum)
-            .arg(&cap)
-            .arg(&per_split);
+        let mut b = Buffers::default();
+        let args = [
+            b.add(query.device_ptr(stream)),
+            b.add(keys.device_ptr(stream)),
+            b.add(values.device_ptr(stream)),
+            b.add(positions.device_ptr(stream)),
+            b.add(partial_out.device_ptr_mut(stream)),
+            b.add(partial_max.device_ptr_mut(stream)),
+            b.add(partial_sum.device_ptr_mut(stream)),
+            KernelArg::Int(int(capacity)),
+            KernelArg::Int(int(plan.tokens_per_split)),
+        ];
         let config = LaunchConfig {
             grid_dim: (plan.splits as u32, kv_heads as u32, seqs as u32),
             block_dim: (c.decode_threads(), 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: the cache is [seqs, kv_heads, capacity, D] (the backend's), positions hold
-        // lengths within it, the scratch holds the plan's splits (checked above).
-        unsafe { b.launch(config) }?;
-        let splits = int(plan.splits);
-        let mut m = stream.launch_builder(&self.decode_merge);
-        m.arg(&mut partial_out)
-            .arg(&mut partial_max)
-            .arg(&mut partial_sum)
-            .arg(out)
-            .arg(&splits);
-        // SAFETY: as above, rows of the merge = seqs * q_heads.
-        unsafe { m.launch(rows_config(rows, vecinfer_codegen::MERGE_THREADS)) }?;
+        // SAFETY: the kernel's parameters in order; the cache is [seqs, kv_heads, capacity,
+        // D] (the backend's), positions hold lengths within it, the scratch holds the plan's
+        // splits (checked above).
+        unsafe {
+            launch(
+                stream,
+                &self.decode_attention_fp16,
+                config,
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }?;
+        let mut b = Buffers::default();
+        let args = [
+            b.add(partial_out.device_ptr(stream)),
+            b.add(partial_max.device_ptr(stream)),
+            b.add(partial_sum.device_ptr(stream)),
+            b.add(out.device_ptr_mut(stream)),
+            KernelArg::Int(int(plan.splits)),
+        ];
+        let config = rows_config(rows, vecinfer_codegen::MERGE_THREADS);
+        // SAFETY: the merge's parameters in order; rows of the merge = seqs * q_heads, each
+        // over the plan's splits (checked above).
+        unsafe {
+            launch(
+                stream,
+                &self.decode_merge,
+                config,
+                &args,
+                b,
+                self.dependent_launches,
+            )
+        }?;
         Ok(())
     }
 
@@ -559,7 +589,8 @@ impl ForwardKernels {
                 b,
                 self.dependent_launches,
             )
-        }
+        }?;
+        Ok(())
     }
 
     /// `x [rows, n] += input [rows, k] · weight [n, k]ᵀ` (fp16 input and weight, f32 sums): the
@@ -604,7 +635,8 @@ impl ForwardKernels {
                 b,
                 self.dependent_launches,
             )
-        }
+        }?;
+        Ok(())
     }
 
     /// RMSNorm(x) → gate and up projections (`weight [2 ff, width]`) → `act = SiLU(gate) · up`
@@ -709,7 +741,8 @@ impl ForwardKernels {
             KernelArg::Int(int(columns)),
         ];
         // SAFETY: the kernels' parameters in order; the callers check every size.
-        unsafe { launch(stream, function, config, &args, b, self.dependent_launches) }
+        unsafe { launch(stream, function, config, &args, b, self.dependent_launches) }?;
+        Ok(())
     }
 
     /// Hashed noise into a buffer (fp16 values in [-1, 1) with `halves`, else raw bits), for
@@ -745,15 +778,6 @@ impl ForwardKernels {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dependent_launches_need_sm90_or_later() {
-        assert!(supports_dependent_launches("sm_90"));
-        assert!(supports_dependent_launches("sm_100"));
-        assert!(!supports_dependent_launches("sm_89"));
-        assert!(!supports_dependent_launches("sm_80"));
-        assert!(!supports_dependent_launches("compute_90x"));
-    }
 
     #[test]
     fn skinny_preconditions_are_typed_errors() {

@@ -77,6 +77,10 @@ pub trait KvCache {
     /// Eager steps follow: undo what `prepare_graphs` set up.
     fn leave_graphs(&mut self) {}
 
+    /// Launches the cache's append and attention kernels as programmatic dependents of the
+    /// kernel before each (sm_90 and later): see `vecinfer_runtime::dependent_launch`.
+    fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()>;
+
     /// Every sequence holds `len` tokens of noise (benchmarks: speed does not depend on the
     /// values).
     fn fill_for_benchmark(&mut self, gpu: &Gpu, kernels: &ForwardKernels, len: usize)
@@ -153,6 +157,15 @@ impl Fp16Cache {
 impl KvCache for Fp16Cache {
     fn describe(&self) -> String {
         "fp16 (split-K decode attention)".into()
+    }
+
+    fn set_dependent_launches(&mut self, _gpu: &Gpu, on: bool) -> Result<()> {
+        if self.kernels.set_dependent_launches(on) != on {
+            return Err(EngineError::Invalid(
+                "dependent launches need sm_90 or later".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn shape(&self) -> CacheShape {

@@ -27,7 +27,6 @@
 
 pub mod bench;
 pub mod blas;
-pub mod dependent_launch;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -204,6 +204,12 @@ impl VqCache {
 }
 
 impl KvCache for VqCache {
+    fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
+        self.appender.set_dependent_launches(gpu, on)?;
+        self.attention.set_dependent_launches(gpu, on)?;
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} K {} V {} ({} codebooks), sinks {}, newest {} in fp16, {}",

@@ -2,10 +2,13 @@
 //! fp16 window, flush of the oldest window token into codes), and bulk prefill.
 
 use crate::compile::compile;
+use crate::dependent_launch::{self, Buffers, KernelArg, supports_dependent_launches};
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::view::CacheViewMut;
-use cudarc::driver::{CudaFunction, CudaSlice, CudaViewMut, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaFunction, CudaSlice, CudaViewMut, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
+};
 use vecinfer_codegen::{EmittedAppend, KernelConfig, emit_append};
 
 pub struct VqAppend {
@@ -13,6 +16,8 @@ pub struct VqAppend {
     config: KernelConfig,
     function: CudaFunction,
     advance: CudaFunction,
+    /// Launch the append as a programmatic dependent (see [`Self::set_dependent_launches`]).
+    dependent: bool,
 }
 
 impl VqAppend {
@@ -28,7 +33,27 @@ impl VqAppend {
             config: *config,
             function,
             advance,
+            dependent: false,
         })
+    }
+
+    /// Launches the append as a programmatic dependent of the stream's previous kernel (sm_90
+    /// and later; off by default): it loads its codebook while that kernel (e.g. the K/V
+    /// projection) finishes, and waits in `griddepcontrol.wait` before it reads anything else.
+    /// Fails, changing nothing, on a GPU older than sm_90.
+    pub fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
+        if on && !supports_dependent_launches(gpu.arch) {
+            return Err(RuntimeError::Invalid(format!(
+                "dependent launches need sm_90 or later; {} is {}",
+                gpu.name, gpu.arch
+            )));
+        }
+        self.dependent = on;
+        Ok(())
+    }
+
+    pub fn dependent_launches(&self) -> bool {
+        self.dependent
     }
 
     pub fn config(&self) -> &KernelConfig {
@@ -88,25 +113,27 @@ impl VqAppend {
         }
         let count_i = count as i32;
         let e = &storage.encoder;
-        let mut launch = gpu.stream.launch_builder(&self.function);
-        launch
-            .arg(keys)
-            .arg(values)
-            .arg(&count_i)
-            .arg(&e.key_centroids)
-            .arg(&e.key_norms)
-            .arg(&e.value_centroids)
-            .arg(&e.value_norms)
-            .arg(&storage.smooth)
-            .arg(&mut storage.key_codes)
-            .arg(&mut storage.value_codes)
-            .arg(&mut storage.fp16_keys)
-            .arg(&mut storage.fp16_values)
-            .arg(&batch.seq_len)
-            .arg(&batch.seq_slot)
-            .arg(&batch.page_indptr)
-            .arg(&batch.page_indices)
-            .arg(&geometry);
+        let stream = &gpu.stream;
+        let mut b = Buffers::default();
+        let args = [
+            b.add(keys.device_ptr(stream)),
+            b.add(values.device_ptr(stream)),
+            KernelArg::Int(count_i),
+            b.add(e.key_centroids.device_ptr(stream)),
+            b.add(e.key_norms.device_ptr(stream)),
+            b.add(e.value_centroids.device_ptr(stream)),
+            b.add(e.value_norms.device_ptr(stream)),
+            b.add(storage.smooth.device_ptr(stream)),
+            b.add(storage.key_codes.device_ptr_mut(stream)),
+            b.add(storage.value_codes.device_ptr_mut(stream)),
+            b.add(storage.fp16_keys.device_ptr_mut(stream)),
+            b.add(storage.fp16_values.device_ptr_mut(stream)),
+            b.add(batch.seq_len.device_ptr(stream)),
+            b.add(batch.seq_slot.device_ptr(stream)),
+            b.add(batch.page_indptr.device_ptr(stream)),
+            b.add(batch.page_indices.device_ptr(stream)),
+            KernelArg::Geometry(geometry),
+        ];
         let config = LaunchConfig {
             grid_dim: (
                 count as u32 * vecinfer_codegen::append::BLOCKS_PER_TOKEN,
@@ -121,8 +148,10 @@ impl VqAppend {
         // codebook sizes and layout are the storage's; the kernel clamps every table index
         // into the storage's geometry and writes nothing for an entry whose length is smaller
         // than `count`; the new keys and values hold `batch × kv_heads × count × head_dim`
-        // values (checked above).
-        unsafe { launch.launch(config) }?;
+        // values (checked above); `b` holds every buffer.
+        unsafe {
+            dependent_launch::launch(stream, &self.function, config, &args, b, self.dependent)
+        }?;
         Ok(())
     }
 

@@ -1,11 +1,12 @@
 //! The fused VQ decode attention: a compiled kernel pair (attention + split merge) and its launch.
 
 use crate::compile::compile;
+use crate::dependent_launch::{self, Buffers, KernelArg, supports_dependent_launches};
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::view::CacheView;
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig};
 use vecinfer_codegen::{EmittedKernel, KernelConfig, SplitPolicy, emit};
 
 pub struct VqAttention {
@@ -15,6 +16,8 @@ pub struct VqAttention {
     /// Blocks of the attention kernel one SM holds at once (registers, shared memory), as
     /// the occupancy API reports it: 0 means a block does not fit.
     pub blocks_per_sm: u32,
+    /// Launch both kernels as programmatic dependents (see [`Self::set_dependent_launches`]).
+    dependent: bool,
 }
 
 /// Scratch for the split merge, sized for the largest launch so far.
@@ -88,7 +91,29 @@ impl VqAttention {
             attention,
             merge,
             blocks_per_sm,
+            dependent: false,
         })
+    }
+
+    /// Launches the attention and its merge as programmatic dependents of the stream's
+    /// previous kernel (sm_90 and later; off by default): the attention's blocks copy their
+    /// codebooks while that kernel (e.g. the append) finishes, and the merge starts while the
+    /// attention's last blocks run. Both wait in `griddepcontrol.wait` before they read
+    /// anything else, so this is safe after any kernel that does not write the codebooks.
+    /// Fails, changing nothing, on a GPU older than sm_90.
+    pub fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
+        if on && !supports_dependent_launches(gpu.arch) {
+            return Err(RuntimeError::Invalid(format!(
+                "dependent launches need sm_90 or later; {} is {}",
+                gpu.name, gpu.arch
+            )));
+        }
+        self.dependent = on;
+        Ok(())
+    }
+
+    pub fn dependent_launches(&self) -> bool {
+        self.dependent
     }
 
     /// Registers per thread and spilled bytes (local memory) of the attention kernel.
@@ -220,41 +245,50 @@ impl VqAttention {
         let tokens_per_split = i32::try_from(plan.tokens_per_split).map_err(|_| {
             RuntimeError::Invalid(format!("split plan {plan:?}: tokens per split past 2^31"))
         })?;
-        let mut launch = gpu.stream.launch_builder(&self.attention);
-        launch
-            .arg(query)
-            .arg(&store.key_codes)
-            .arg(&store.value_codes)
-            .arg(&store.key_codebooks)
-            .arg(&store.value_codebooks)
-            .arg(&store.smooth)
-            .arg(&store.fp16_keys)
-            .arg(&store.fp16_values)
-            .arg(&tables.seq_len)
-            .arg(&tables.seq_slot)
-            .arg(&tables.page_indptr)
-            .arg(&tables.page_indices)
-            .arg(&geometry)
-            .arg(&mut *po)
-            .arg(&mut *pm)
-            .arg(&mut *ps)
-            .arg(&tokens_per_split);
+        let stream = &gpu.stream;
+        let mut b = Buffers::default();
+        let args = [
+            b.add(query.device_ptr(stream)),
+            b.add(store.key_codes.device_ptr(stream)),
+            b.add(store.value_codes.device_ptr(stream)),
+            b.add(store.key_codebooks.device_ptr(stream)),
+            b.add(store.value_codebooks.device_ptr(stream)),
+            b.add(store.smooth.device_ptr(stream)),
+            b.add(store.fp16_keys.device_ptr(stream)),
+            b.add(store.fp16_values.device_ptr(stream)),
+            b.add(tables.seq_len.device_ptr(stream)),
+            b.add(tables.seq_slot.device_ptr(stream)),
+            b.add(tables.page_indptr.device_ptr(stream)),
+            b.add(tables.page_indices.device_ptr(stream)),
+            KernelArg::Geometry(geometry),
+            b.add(po.device_ptr_mut(stream)),
+            b.add(pm.device_ptr_mut(stream)),
+            b.add(ps.device_ptr_mut(stream)),
+            KernelArg::Int(tokens_per_split),
+        ];
         let config = LaunchConfig {
             grid_dim: (plan.splits, kv_heads as u32, batch as u32),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: self.kernel.shared_bytes,
         };
-        // SAFETY: the arguments match the generated signature in type and order (codegen's
-        // `kernel_signature`). The kernel was checked against the cache's spec above, so its
-        // row sizes, codebook sizes and layout are the storage's; the storage's buffers were
-        // allocated for its geometry, which the kernel receives and clamps every table index
-        // into; query, output and the partial buffers hold the sizes the grid indexes (checked
-        // above), and batch entries past the tables' lengths are never launched (checked when
-        // the view was made).
-        unsafe { launch.launch(config) }?;
-        let splits = plan.splits as i32;
-        let mut merge = gpu.stream.launch_builder(&self.merge);
-        merge.arg(&*po).arg(&*pm).arg(&*ps).arg(out).arg(&splits);
+        // SAFETY: the arguments match the generated signature in number, type and order
+        // (codegen's `kernel_signature`), and `b` holds every buffer. The kernel was checked
+        // against the cache's spec above, so its row sizes, codebook sizes and layout are the
+        // storage's; the storage's buffers were allocated for its geometry, which the kernel
+        // receives and clamps every table index into; query, output and the partial buffers
+        // hold the sizes the grid indexes (checked above), and batch entries past the tables'
+        // lengths are never launched (checked when the view was made).
+        unsafe {
+            dependent_launch::launch(stream, &self.attention, config, &args, b, self.dependent)
+        }?;
+        let mut b = Buffers::default();
+        let args = [
+            b.add(po.device_ptr(stream)),
+            b.add(pm.device_ptr(stream)),
+            b.add(ps.device_ptr(stream)),
+            b.add(out.device_ptr_mut(stream)),
+            KernelArg::Int(plan.splits as i32),
+        ];
         let config = LaunchConfig {
             grid_dim: ((batch * q_heads) as u32, 1, 1),
             block_dim: (self.kernel.merge_threads, 1, 1),
@@ -263,7 +297,7 @@ impl VqAttention {
         // SAFETY: the merge kernel's signature (codegen's `merge_kernel`): it reads `splits`
         // partial rows per output row, which the workspace holds for `batch × q_heads` rows,
         // and writes `head_dim` values per row of `out` (checked above).
-        unsafe { merge.launch(config) }?;
+        unsafe { dependent_launch::launch(stream, &self.merge, config, &args, b, self.dependent) }?;
         Ok(())
     }
 }

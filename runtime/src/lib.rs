@@ -7,6 +7,7 @@ pub mod attention;
 pub mod cache;
 pub mod compile;
 pub mod declared;
+pub mod dependent_launch;
 pub mod error;
 pub mod gpu;
 pub mod kv_cache;

@@ -84,21 +84,6 @@ __device__ __forceinline__ SkinnySum skinny_reduce(const float (&sums)[SKINNY_CO
     return SkinnySum{total, index / SKINNY_ROWS, index % SKINNY_ROWS, (lane & 1) == 0};
 }
 
-// Programmatic dependent launch (sm_90; a no-op elsewhere and in the CPU emulation): the host
-// may start a skinny kernel while the previous kernel of the stream is still running. It loads
-// its weight rows (constant) first and waits here before it reads anything that kernel wrote.
-__device__ __forceinline__ void skinny_wait_for_inputs() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-// Lets the next kernel, if it was launched as a dependent, start its own weight loads now.
-__device__ __forceinline__ void skinny_allow_next() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
 // sums[c][r] = input row r · weight row columns[c], for r < rows and columns[c] >= 0, summed
 // per lane (skinny_reduce finishes them); the whole block calls it (it stages through shared
 // memory). The weight words of a chunk are loaded before the input is staged, so their DRAM
@@ -109,7 +94,7 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
     __shared__ __align__(16) uint4 stage[SKINNY_ROWS][SKINNY_CHUNK_WORDS];
     __shared__ float inverse[SKINNY_ROWS];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    skinny_allow_next();
+    allow_dependents();
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c)
         #pragma unroll
@@ -127,7 +112,7 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
                     held[c][j] = *reinterpret_cast<const uint4*>(weight + (size_t)columns[c] * k + start + word * 8);
             }
         }
-        if (start == 0) skinny_wait_for_inputs();
+        if (start == 0) wait_for_predecessor();
         if (start == 0 && in.x != nullptr && warp < rows) {
             float squares = 0.0f;
             #pragma unroll 8

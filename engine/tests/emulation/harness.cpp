@@ -176,7 +176,7 @@ static void test_heads(int rows, int vocab) {
     logits[(size_t)1 * vocab + 17] = 50.0f;  // a tie: the first index wins
     logits[(size_t)1 * vocab + 900] = 50.0f;
     std::vector<int> picks(rows, -1);
-    launch(dim3{(unsigned)rows}, dim3{256}, argmax_rows, (const float*)logits.data(), picks.data(), vocab);
+    launch(dim3{(unsigned)rows}, dim3{1024}, argmax_rows, (const float*)logits.data(), picks.data(), vocab);
     int wrong = 0;
     for (int r = 0; r < rows; ++r) {
         int best = 0;
@@ -368,7 +368,8 @@ int main() {
     test_prefill(kv_heads, 2, 100, 70, 13);
     test_rope(3, 4, kv_heads);
     test_norm_silu(3, 576);
-    test_heads(4, 1000);
+    test_heads(4, 1000);  // 16-byte loads
+    test_heads(3, 4099);  // a row length that is not a multiple of 4: scalar loads
     test_cache_and_teacher(3, kv_heads, 5, 12);
     test_skinny(1, kv_heads);
     test_skinny(SKINNY_ROWS, kv_heads);

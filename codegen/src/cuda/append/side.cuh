@@ -17,6 +17,11 @@ __device__ __forceinline__ void append_side(const unsigned short* __restrict__ n
     const float* book_norms = norms + (size_t)book_index * BOOK;
     LaneBook<SUB, BOOK> held;
     load_lane_book<SUB, BOOK>(book_centroids, book_norms, held);
+    // The kernel may have started while the projection before it still ran
+    // (dependent_launch.cuh): the codebook above is constant; the new rows, the lengths and the
+    // cache are read and written only from here on.
+    wait_for_predecessor();
+    allow_dependents();
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
     const int total = seq_len[entry], before = total - count, i = before + j;
     if (before < 0) return;  // a table that counts fewer tokens than this call appends: write nothing

@@ -24,7 +24,6 @@
     }
 
     // Coded rows [begin, end) of this split, STAGES tiles in flight.
-    const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
     // Page ids a tile ahead of their copies.
     #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {

@@ -20,4 +20,3 @@
     // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
     unsigned fragments[QUERY_PARTS][CHUNKS][2];
     query_fragments(query_t, fragments);
-    const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;

@@ -1,10 +1,13 @@
 //! Kernel launches that may overlap the stream's previous kernel (Hopper's programmatic
-//! dependent launch), for the skinny projections: such a kernel is started while its
-//! predecessor is still running, loads its weights, and waits in `griddepcontrol.wait` before
-//! it reads anything the predecessor wrote (`skinny.cuh`). cudarc's launch builder has no
-//! launch attributes, so this calls `cuLaunchKernelEx` with the arguments marshalled here.
+//! dependent launch): such a kernel is started while its predecessor is still running, reads
+//! its constant data (weights, codebooks), and waits in `griddepcontrol.wait` before it reads
+//! anything the predecessor wrote (`codegen/src/cuda/dependent_launch.cuh`). Every generated
+//! kernel waits so (the fused attention, its merge, the append, the engine's forward kernels),
+//! so any of them may be launched this way. cudarc's launch builder has no launch attributes:
+//! this calls `cuLaunchKernelEx` with the arguments marshalled here.
 
 use crate::error::Result;
+use crate::storage::CacheGeometry;
 use cudarc::driver::sys;
 use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig, SyncOnDrop};
 use std::ffi::c_void;
@@ -16,6 +19,15 @@ pub enum KernelArg {
     Pointer(sys::CUdeviceptr),
     Int(i32),
     Float(f32),
+    /// The cache's geometry, by value (`CacheGeometry` in `cache_view.cuh`).
+    Geometry(CacheGeometry),
+}
+
+/// Programmatic dependent launch needs sm_90 or later (`griddepcontrol`).
+pub fn supports_dependent_launches(arch: &str) -> bool {
+    arch.strip_prefix("sm_")
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= 90)
 }
 
 /// The device addresses a launch reads and writes, with cudarc's guards kept alive until the
@@ -57,6 +69,7 @@ pub unsafe fn launch(
             KernelArg::Pointer(p) => p as *mut sys::CUdeviceptr as *mut c_void,
             KernelArg::Int(v) => v as *mut i32 as *mut c_void,
             KernelArg::Float(v) => v as *mut f32 as *mut c_void,
+            KernelArg::Geometry(g) => g as *mut CacheGeometry as *mut c_void,
         })
         .collect();
     // SAFETY: a zeroed attribute is a valid "ignore" value; id and value set below.
@@ -92,4 +105,18 @@ pub unsafe fn launch(
     .result()?;
     drop(buffers);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependent_launches_need_sm90_or_later() {
+        assert!(supports_dependent_launches("sm_90"));
+        assert!(supports_dependent_launches("sm_100"));
+        assert!(!supports_dependent_launches("sm_89"));
+        assert!(!supports_dependent_launches("sm_80"));
+        assert!(!supports_dependent_launches("compute_90x"));
+    }
 }
