@@ -102,6 +102,25 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// Programmatic dependent launch (sm_90; a no-op elsewhere, in the CPU emulation, and for a
+// kernel launched without the attribute): the host may start a kernel while the previous
+// kernel of its stream still runs. Such a kernel reads only constant data (weights,
+// codebooks) before `wait_for_predecessor`, and writes nothing before it; the wait returns
+// once the previous kernel has finished and its writes are visible. Since every kernel of a
+// chain waits before it finishes, the previous kernel's end implies the end of all before it.
+__device__ __forceinline__ void wait_for_predecessor() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// Lets the next kernel, if it was launched as a dependent, start its prologue now (its blocks
+// are placed once every block of this grid has called this or exited).
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Where a batch entry's tokens live: the one place that maps (batch entry, KV head, token) to
 // an address. Every kernel (both attention families, quantize-and-append, bulk prefill) goes
 // through sequence_view, code_row_index and fp16_slot_index; the layout is a constant (PAGED).
@@ -584,8 +603,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, splits]
     float* __restrict__ partial_sum,                     // same
     int tokens_per_split) {
-    // Prologue (both attention families): shared-memory regions, this block's place in the
-    // grid, its batch entry and the coded rows [begin, end) of its split.
+    // Prologue (both attention families): shared-memory regions and this block's place in the
+    // grid (its split, KV head and batch entry). Nothing here reads global memory.
     extern __shared__ __align__(16) unsigned char smem[];
     unsigned short* key_book = reinterpret_cast<unsigned short*>(smem + OFF_KEY_BOOK);
     unsigned short* value_book = reinterpret_cast<unsigned short*>(smem + OFF_VALUE_BOOK);
@@ -595,11 +614,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     unsigned char* value_tiles = smem + OFF_VALUE_TILES;
     const int split = blockIdx.x, kv_head = blockIdx.y, entry = blockIdx.z;
     const int splits = gridDim.x, kv_heads = gridDim.y, tid = threadIdx.x;
-    const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
-    const int begin = split * tokens_per_split;
-    const int end = min(view.coded, begin + tokens_per_split);
-    // A launch whose splits do not cover the sequence would drop tokens: poison the result.
-    const bool covered = view.coded <= (long long)splits * tokens_per_split;
     const size_t row0 = (size_t)(entry * kv_heads + kv_head) * GROUP;  // first query head's output row
     float* warp_state = reinterpret_cast<float*>(smem + OFF_REDUCTION);  // [WARPS][2][GROUP]: max, sum
     float* warp_out = reinterpret_cast<float*>(smem + OFF_OUTPUT);       // [WARPS][GROUP][HEAD_DIM]
@@ -612,6 +626,18 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
         copy_replicated<K_SUB>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB, K_BOOK);
         copy_replicated<V_SUB>(value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB, V_BOOK);
     }
+    // Stage: the sequence (both attention families). The kernel may have started while the
+    // append before it still ran (dependent_launch.cuh): above this line only constant data
+    // (the codebooks) is read; from here on, the lengths, the fp16 tokens and the code rows.
+    wait_for_predecessor();
+    allow_dependents();
+    const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
+    // The coded rows [begin, end) of this split, in tiles of TILE.
+    const int begin = split * tokens_per_split;
+    const int end = min(view.coded, begin + tokens_per_split);
+    const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
+    // A launch whose splits do not cover the sequence would drop tokens: poison the result.
+    const bool covered = view.coded <= (long long)splits * tokens_per_split;
     // Stage: query transform. q' = (q ⊙ λ)·H / sqrt(D) for coded keys, q / sqrt(D) for fp16 keys;
     // the butterflies run in the CPU reference's order.
     for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
@@ -660,7 +686,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
     unsigned fragments[QUERY_PARTS][CHUNKS][2];
     query_fragments(query_t, fragments);
-    const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
     // Stage: async tile pipeline, in registers (direct code loads): each warp loads its share
     // of the next tile while it computes this one, and reads the page table a tile further ahead.
     WarpCodes current, next;
@@ -750,6 +775,10 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d128_g4_kd4
     __shared__ float part_total[MERGE_PARTS];
     const size_t row = blockIdx.x;
     const int tid = threadIdx.x;
+    // The partials are the attention kernel's (this may start before it ends: see
+    // dependent_launch.cuh); the next kernel may start its prologue meanwhile.
+    wait_for_predecessor();
+    allow_dependents();
     const float* row_max = partial_max + row * splits;
     const float* row_sum = partial_sum + row * splits;
     float m = NEG_INF;
@@ -763,14 +792,21 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d128_g4_kd4
     const int part = tid / DIM_THREADS, quad = tid % DIM_THREADS;
     float4 value = make_float4(0.f, 0.f, 0.f, 0.f);
     float total = 0.f;
+    // Every load is issued before the empty-split test, which selects rather than branches:
+    // with a branch the loads of a split waited on its max, one L2 round trip after another
+    // (14 us for the FP16 cache's 352 splits at batch 1, bench/results/model-s8).
     #pragma unroll 4
     for (int s = part; s < splits; s += MERGE_PARTS) {
         const float ms = row_max[s];
-        if (ms == NEG_INF) continue;  // an empty split
-        const float w = __expf(ms - global_max);
-        total += row_sum[s] * w;
+        const float ss = row_sum[s];
         const float4 v = reinterpret_cast<const float4*>(partial_out + (row * splits + s) * HEAD_DIM)[quad];
-        value.x += v.x * w; value.y += v.y * w; value.z += v.z * w; value.w += v.w * w;
+        const bool empty = ms == NEG_INF;  // an empty split: its partials are not read
+        const float w = empty ? 0.f : __expf(ms - global_max);
+        total += empty ? 0.f : ss * w;
+        value.x += empty ? 0.f : v.x * w;
+        value.y += empty ? 0.f : v.y * w;
+        value.z += empty ? 0.f : v.z * w;
+        value.w += empty ? 0.f : v.w * w;
     }
     reinterpret_cast<float4*>(part_value[part])[quad] = value;
     if (quad == 0) part_total[part] = total;
