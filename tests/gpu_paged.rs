@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use vecinfer_codegen::{CodeLayout, KernelConfig};
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
 use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, ReferenceKvCache};
+use vecinfer_runtime::dependent_launch::supports_dependent_launches;
 use vecinfer_runtime::{
     Gpu, PagedCacheOptions, PagedKvCache, PoolSize, RuntimeError, SequenceId, VqAppend,
     VqAttention, Workspace,
@@ -242,7 +243,13 @@ fn an_engine_workload_matches_the_cpu_reference() {
                 ids: vec![empty],
                 step,
             },
-            appender: VqAppend::new(&gpu, &config).unwrap(),
+            appender: {
+                // Every other config appends as a programmatic dependent launch (sm_90).
+                let mut appender = VqAppend::new(&gpu, &config).unwrap();
+                let dependent = i % 2 == 1 && supports_dependent_launches(gpu.arch);
+                appender.set_dependent_launches(&gpu, dependent).unwrap();
+                appender
+            },
             cpu: ReferenceKvCache::new(params, shape, window).unwrap(),
             lane: HashMap::from([(empty, 0)]),
             history: HashMap::from([(empty, Vec::new())]),

@@ -5,6 +5,7 @@ use half::f16;
 use vecinfer_codegen::{KernelConfig, OutputDtype};
 use vecinfer_quant::ReferenceKvCache;
 use vecinfer_quant::synthetic::{random_vec, rng};
+use vecinfer_runtime::dependent_launch::supports_dependent_launches;
 use vecinfer_runtime::verify::{POISON, reference_output};
 use vecinfer_runtime::{
     CacheView, Gpu, GpuKvCache, PagedKvCache, SequenceId, Step, VqAttention, Workspace,
@@ -152,7 +153,11 @@ pub fn assert_matches_reference(
         .flat_map(|&l| q16_all[l * row..(l + 1) * row].iter().map(|h| h.to_bits()))
         .collect();
     let want = pick(&want_all);
-    let kernel = VqAttention::new(gpu, config).unwrap();
+    let mut kernel = VqAttention::new(gpu, config).unwrap();
+    // Odd seeds launch the attention and its merge as programmatic dependents (sm_90), the way
+    // the engine does: the same answer either way.
+    let dependent = seed % 2 == 1 && supports_dependent_launches(gpu.arch);
+    kernel.set_dependent_launches(gpu, dependent).unwrap();
     let query = gpu.stream.clone_htod(&q16).unwrap();
     let mut out = gpu.stream.clone_htod(&vec![POISON; q16.len()]).unwrap();
     kernel
@@ -196,7 +201,12 @@ pub fn assert_matches_reference(
         worst = worst.max(err);
     }
     eprintln!(
-        "{what}: codes, fp16 slots and lengths identical; attention worst rel err {worst:.2e}"
+        "{what}: codes, fp16 slots and lengths identical; attention worst rel err {worst:.2e}{}",
+        if dependent {
+            " (dependent launches)"
+        } else {
+            ""
+        }
     );
     assert!(worst <= tolerance, "{what}: attention error {worst}");
 }

@@ -13,6 +13,8 @@ const SKINNY_CUH: &str = include_str!("cuda/skinny.cuh");
 /// The most rows (sequences of a decode step) the skinny projections take in one launch; a
 /// larger batch goes to cuBLAS.
 pub const SKINNY_ROWS: usize = 8;
+/// Threads of `argmax_rows`'s one block per row.
+pub const ARGMAX_THREADS: u32 = 1024;
 
 /// Entry points of the emitted module, in the order they appear.
 pub const FORWARD_ENTRIES: [&str; 17] = [
@@ -149,6 +151,7 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
          static constexpr int DECODE_UNROLL = {};\n\
          static constexpr int PREFILL_WARPS = {};\n\
          static constexpr int SKINNY_ROWS = {};\n\
+         static constexpr int ARGMAX_THREADS = {};\n\
          // 1/sqrt(HEAD_DIM) as the CPU rounds it.\n\
          #define SOFTMAX_SCALE (__int_as_float({:#010x}))\n\n",
         env!("CARGO_PKG_VERSION"),
@@ -159,6 +162,7 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
         config.decode_unroll,
         config.prefill_warps,
         SKINNY_ROWS,
+        ARGMAX_THREADS,
         scale.to_bits(),
     );
     // The FP16 decode attention's splits merge like the VQ kernel's: one shared body.

@@ -21,7 +21,8 @@ pub use config::{
     shared_memory_limit,
 };
 pub use forward::{
-    EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, SKINNY_ROWS, emit_forward,
+    ARGMAX_THREADS, EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, SKINNY_ROWS,
+    emit_forward,
 };
 pub use layout::SharedLayout;
 

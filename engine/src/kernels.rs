@@ -12,8 +12,6 @@ use vecinfer_runtime::{Gpu, compile};
 
 /// Threads of the row-wise kernels (norm, RoPE, SiLU, NLL, argmax, gather).
 const ROW_THREADS: u32 = 256;
-/// `ARGMAX_THREADS` of forward.cuh: one block reads a whole row of logits.
-const ARGMAX_THREADS: u32 = 1024;
 
 #[derive(Clone)]
 pub struct ForwardKernels {
@@ -78,6 +76,11 @@ fn check_skinny(what: &str, rows: usize, k: usize, buffers: &[(&str, usize, usiz
             "{what}: inner size {k} is not a positive multiple of 8"
         )));
     }
+    check_buffers(what, buffers)
+}
+
+/// Every buffer `(name, length, needed)` holds at least what the launch reads or writes.
+fn check_buffers(what: &str, buffers: &[(&str, usize, usize)]) -> Result<()> {
     for &(name, len, needed) in buffers {
         if len < needed {
             return Err(EngineError::Invalid(format!(
@@ -309,11 +312,18 @@ impl ForwardKernels {
         rows: usize,
         vocab: usize,
     ) -> Result<()> {
+        check_buffers(
+            "argmax",
+            &[
+                ("logits", logits.len(), rows * vocab),
+                ("out", out.len(), rows),
+            ],
+        )?;
         let v = int(vocab);
         let mut b = stream.launch_builder(&self.argmax_rows);
         b.arg(logits).arg(out).arg(&v);
         // SAFETY: logits [rows, vocab], out [rows].
-        unsafe { b.launch(rows_config(rows, ARGMAX_THREADS)) }?;
+        unsafe { b.launch(rows_config(rows, vecinfer_codegen::ARGMAX_THREADS)) }?;
         Ok(())
     }
 
@@ -367,15 +377,17 @@ impl ForwardKernels {
         capacity: usize,
     ) -> Result<()> {
         let d = self.config.head_dim;
-        if new_keys.len() < seqs * kv_heads * count * d
-            || keys.len() != seqs * kv_heads * capacity * d
-        {
-            return Err(EngineError::Invalid(format!(
-                "kv append: {} new values for [{seqs}, {kv_heads}, {count}, {d}], cache of {} for capacity {capacity}",
-                new_keys.len(),
-                keys.len()
-            )));
-        }
+        let (new, cache) = (seqs * kv_heads * count * d, seqs * kv_heads * capacity * d);
+        check_buffers(
+            &format!("kv append [{seqs}, {kv_heads}, {count}, {d}] into capacity {capacity}"),
+            &[
+                ("new keys", new_keys.len(), new),
+                ("new values", new_values.len(), new),
+                ("keys", keys.len(), cache),
+                ("values", values.len(), cache),
+                ("positions", positions.len(), seqs),
+            ],
+        )?;
         let mut b = Buffers::default();
         let args = [
             b.add(new_keys.device_ptr(stream)),
@@ -423,14 +435,25 @@ impl ForwardKernels {
     ) -> Result<()> {
         let c = self.config;
         let rows = seqs * kv_heads * c.group;
-        let need = rows * plan.splits * (c.head_dim + 2);
-        if partial.len() < need || query.len() < rows * c.head_dim || out.len() < rows * c.head_dim
-        {
-            return Err(EngineError::Invalid(format!(
-                "decode attention: scratch {} < {need} floats or query/output smaller than {rows} rows",
-                partial.len()
-            )));
-        }
+        let cache = seqs * kv_heads * capacity * c.head_dim;
+        check_buffers(
+            &format!(
+                "decode attention over [{seqs}, {kv_heads}, {capacity}, {}]",
+                c.head_dim
+            ),
+            &[
+                (
+                    "scratch",
+                    partial.len(),
+                    rows * plan.splits * (c.head_dim + 2),
+                ),
+                ("query", query.len(), rows * c.head_dim),
+                ("output", out.len(), rows * c.head_dim),
+                ("keys", keys.len(), cache),
+                ("values", values.len(), cache),
+                ("positions", positions.len(), seqs),
+            ],
+        )?;
         let (partial_out, mut rest) = partial.split_at_mut(rows * plan.splits * c.head_dim);
         let (mut partial_max, mut rest) = rest.split_at_mut(rows * plan.splits);
         let mut partial_sum = rest.slice_mut(0..rows * plan.splits);

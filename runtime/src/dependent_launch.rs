@@ -1,10 +1,12 @@
 //! Kernel launches that may overlap the stream's previous kernel (Hopper's programmatic
 //! dependent launch): such a kernel is started while its predecessor is still running, reads
 //! its constant data (weights, codebooks), and waits in `griddepcontrol.wait` before it reads
-//! anything the predecessor wrote (`codegen/src/cuda/dependent_launch.cuh`). Every generated
-//! kernel waits so (the fused attention, its merge, the append, the engine's forward kernels),
-//! so any of them may be launched this way. cudarc's launch builder has no launch attributes:
-//! this calls `cuLaunchKernelEx` with the arguments marshalled here.
+//! anything the predecessor wrote (`codegen/src/cuda/dependent_launch.cuh`). The kernels that
+//! wait so, and only they, may be launched this way: the fused attention, its merge, the
+//! append, the FP16 cache's append and decode attention, and the skinny projections. The
+//! others (`advance_lengths`, the forward pass's small kernels) are launched normally, which
+//! waits for the previous kernel whenever it let dependents start. cudarc's launch builder has
+//! no launch attributes: this calls `cuLaunchKernelEx` with the arguments marshalled here.
 
 use crate::error::Result;
 use crate::storage::CacheGeometry;
@@ -52,6 +54,10 @@ impl<'a> Buffers<'a> {
 /// # Safety
 /// `args` must match the kernel's parameters in number, order and type, every pointer must be
 /// valid for what the kernel reads and writes with `config`, and `buffers` must hold them.
+/// With `dependent`, the kernel must execute `griddepcontrol.wait` on every path before it
+/// touches global memory that an earlier kernel of the stream may write or read (it may read
+/// data no kernel writes, such as weights and codebooks, before): a dependent kernel that does
+/// not wait breaks the ordering for every kernel after it.
 pub unsafe fn launch(
     stream: &CudaStream,
     function: &CudaFunction,

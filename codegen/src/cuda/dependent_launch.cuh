@@ -10,7 +10,9 @@ __device__ __forceinline__ void wait_for_predecessor() {
 #endif
 }
 // Lets the next kernel, if it was launched as a dependent, start its prologue now (its blocks
-// are placed once every block of this grid has called this or exited).
+// are placed once every block of this grid has called this or exited). Calling it before this
+// kernel's own wait is safe too (the skinny projections do): the next kernel's wait still
+// returns only once this grid has ended.
 __device__ __forceinline__ void allow_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");

@@ -168,10 +168,9 @@ extern "C" __global__ void token_nll(const float* __restrict__ logits, const int
 }
 
 // Stage: greedy pick. out[row] = the first index of the largest logit. Grid: rows; block:
-// ARGMAX_THREADS. One block reads a whole row (49k logits for SmolLM2): 1024 threads with
-// 16-byte loads, four in flight each, instead of 256 threads and one 4-byte load at a time
-// (52 us a step at batch 1, bench/results/model-s8).
-static constexpr int ARGMAX_THREADS = 1024;
+// ARGMAX_THREADS (emitted, 1024). One block reads a whole row (49k logits for SmolLM2): 1024
+// threads with 16-byte loads, four in flight each, instead of 256 threads and one 4-byte load
+// at a time (52 us a step at batch 1, bench/results/model-s8).
 __device__ __forceinline__ void keep_first_max(float v, int i, float& best, int& index) {
     if (v > best) { best = v; index = i; }  // a thread visits its indices in rising order
 }
@@ -277,7 +276,8 @@ decode_attention_fp16(const unsigned short* __restrict__ query, const unsigned s
     // The query and the newest token are the kernels' before (dependent_launch.cuh).
     wait_for_predecessor();
     allow_dependents();
-    const int length = positions[seq] + 1;
+    // Slots past the capacity do not exist: a position beyond it reads the whole cache, no more.
+    const int length = min(positions[seq] + 1, capacity);
     const int begin = split * tokens_per_split;
     const int end = min(length, begin + tokens_per_split);
 

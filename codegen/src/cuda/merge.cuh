@@ -34,7 +34,7 @@
         const float ms = row_max[s];
         const float ss = row_sum[s];
         const float4 v = reinterpret_cast<const float4*>(partial_out + (row * splits + s) * HEAD_DIM)[quad];
-        const bool empty = ms == NEG_INF;  // an empty split: its partials are not read
+        const bool empty = ms == NEG_INF;  // an empty split: its partials are loaded, never used
         const float w = empty ? 0.f : __expf(ms - global_max);
         total += empty ? 0.f : ss * w;
         value.x += empty ? 0.f : v.x * w;

@@ -114,7 +114,9 @@ __device__ __forceinline__ void wait_for_predecessor() {
 #endif
 }
 // Lets the next kernel, if it was launched as a dependent, start its prologue now (its blocks
-// are placed once every block of this grid has called this or exited).
+// are placed once every block of this grid has called this or exited). Calling it before this
+// kernel's own wait is safe too (the skinny projections do): the next kernel's wait still
+// returns only once this grid has ended.
 __device__ __forceinline__ void allow_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -650,7 +652,7 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d128_g4_kd4
         const float ms = row_max[s];
         const float ss = row_sum[s];
         const float4 v = reinterpret_cast<const float4*>(partial_out + (row * splits + s) * HEAD_DIM)[quad];
-        const bool empty = ms == NEG_INF;  // an empty split: its partials are not read
+        const bool empty = ms == NEG_INF;  // an empty split: its partials are loaded, never used
         const float w = empty ? 0.f : __expf(ms - global_max);
         total += empty ? 0.f : ss * w;
         value.x += empty ? 0.f : v.x * w;
