@@ -9,7 +9,7 @@
 #   128 samples per centroid).
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH
-V=/root/vi; cp .carry/m6/c/mpart-* $V/; export VECINFER_CACHE_DIR=$V/cache
+V=/root/vi; cp .carry/m6/c/mpart-* $V/; [ -d .carry/s8r ] && cp .carry/s8r/* $V/; export VECINFER_CACHE_DIR=$V/cache
 M=$V/cache/models/SmolLM2-135M-Instruct.Q4_1.gguf; mkdir -p $V/cache/models
 [ -s $M ] || cat $V/mpart-aa $V/mpart-ab $V/mpart-ac | xz -d > $M; sha256sum $M | cut -c1-16
 xz -dc $V/vecinfer-new.xz > $V/vi; chmod +x $V/vi
