@@ -91,6 +91,12 @@ fn check_buffers(what: &str, buffers: &[(&str, usize, usize)]) -> Result<()> {
     Ok(())
 }
 
+/// `VECINFER_DEPENDENT_LAUNCHES=off` (or `0`) starts every engine with dependent launches off,
+/// for any command (an A/B or a diagnosis without a rebuild).
+fn dependent_launches_disabled() -> bool {
+    std::env::var("VECINFER_DEPENDENT_LAUNCHES").is_ok_and(|v| v == "off" || v == "0")
+}
+
 /// No decode-attention split covers fewer tokens (the merge's cost per split).
 const MIN_TOKENS_PER_SPLIT: usize = 256;
 
@@ -141,7 +147,8 @@ impl ForwardKernels {
         let f = |name: &str| module.load_function(name);
         Ok(Self {
             config,
-            dependent_launches: supports_dependent_launches(gpu.arch),
+            dependent_launches: supports_dependent_launches(gpu.arch)
+                && !dependent_launches_disabled(),
             arch: gpu.arch,
             embed_tokens: f("embed_tokens")?,
             add_rms_norm: f("add_rms_norm")?,
