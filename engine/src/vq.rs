@@ -28,11 +28,11 @@ pub const PAGE_TOKENS: usize = 64;
 /// attention takes 512-token tiles over 8 warps (what the H100 tuner picked for every SmolLM2
 /// key): the whole decode step at 1 and 4 sequences ran 6-10% faster (1 x 8k, 1 x 128k,
 /// 4 x 8k, 4 x 128k), but at 64 sequences 5% slower at 8k and 21% at 128k
-/// (bench/results/model-s7/d64-default.sh, d64-tiles.sh). **Off (0) since session 8**: with
+/// (bench/results/model-s7/d64-default.sh, d64-tiles.sh). **Off (`None`) since session 8**: with
 /// them, SmolLM2's GPU perplexity left the CPU's by +0.575% (2 windows of 2048, 2-bit; default
 /// tiles +0.022%, tolerance 0.3%; bench/results/model-s8/bisect2.sh): the wide config is not yet
 /// explained, and correctness comes first.
-pub const WIDE_TILE_MAX_BATCH: usize = 0;
+pub const WIDE_TILE_MAX_BATCH: Option<usize> = None;
 
 /// How the current step's lengths advance.
 enum Mode {
@@ -60,7 +60,7 @@ pub struct VqCache {
 impl VqCache {
     /// The default kernel config for the model's shape and the codebooks' codecs,
     /// granularity and the method's key transform, on pages of [`PAGE_TOKENS`]; at head dim
-    /// 64 and up to [`WIDE_TILE_MAX_BATCH`] sequences, 512-token tiles over 8 warps.
+    /// 64 and up to [`WIDE_TILE_MAX_BATCH`] sequences (when set: off now), 512-token tiles over 8 warps.
     pub fn config_for(
         set: &CodebookSet,
         transform: KeyTransform,
@@ -84,7 +84,8 @@ impl VqCache {
             warps: 8,
             ..config
         };
-        let small_batch = shape.head_dim == 64 && shape.batch <= WIDE_TILE_MAX_BATCH;
+        let small_batch =
+            shape.head_dim == 64 && WIDE_TILE_MAX_BATCH.is_some_and(|most| shape.batch <= most);
         if small_batch && wide.validate("sm_80").is_ok() {
             wide
         } else {
