@@ -2,7 +2,7 @@
 //! fp16 window, flush of the oldest window token into codes), and bulk prefill.
 
 use crate::compile::compile;
-use crate::dependent_launch::{self, Buffers, KernelArg, supports_dependent_launches};
+use crate::dependent_launch::{self, Buffers, KernelArg};
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::view::CacheViewMut;
@@ -42,13 +42,7 @@ impl VqAppend {
     /// projection) finishes, and waits in `griddepcontrol.wait` before it reads anything else.
     /// Fails, changing nothing, on a GPU older than sm_90.
     pub fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
-        if on && !supports_dependent_launches(gpu.arch) {
-            return Err(RuntimeError::Invalid(format!(
-                "dependent launches need sm_90 or later; {} is {}",
-                gpu.name, gpu.arch
-            )));
-        }
-        self.dependent = on;
+        self.dependent = dependent_launch::checked_setting(gpu, on)?;
         Ok(())
     }
 

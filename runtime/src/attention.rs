@@ -1,7 +1,7 @@
 //! The fused VQ decode attention: a compiled kernel pair (attention + split merge) and its launch.
 
 use crate::compile::compile;
-use crate::dependent_launch::{self, Buffers, KernelArg, supports_dependent_launches};
+use crate::dependent_launch::{self, Buffers, KernelArg};
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::view::CacheView;
@@ -102,13 +102,7 @@ impl VqAttention {
     /// anything else, so this is safe after any kernel that does not write the codebooks.
     /// Fails, changing nothing, on a GPU older than sm_90.
     pub fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
-        if on && !supports_dependent_launches(gpu.arch) {
-            return Err(RuntimeError::Invalid(format!(
-                "dependent launches need sm_90 or later; {} is {}",
-                gpu.name, gpu.arch
-            )));
-        }
-        self.dependent = on;
+        self.dependent = dependent_launch::checked_setting(gpu, on)?;
         Ok(())
     }
 

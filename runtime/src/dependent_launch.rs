@@ -8,7 +8,8 @@
 //! waits for the previous kernel whenever it let dependents start. cudarc's launch builder has
 //! no launch attributes: this calls `cuLaunchKernelEx` with the arguments marshalled here.
 
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
+use crate::gpu::Gpu;
 use crate::storage::CacheGeometry;
 use cudarc::driver::sys;
 use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig, SyncOnDrop};
@@ -30,6 +31,17 @@ pub fn supports_dependent_launches(arch: &str) -> bool {
     arch.strip_prefix("sm_")
         .and_then(|n| n.parse::<u32>().ok())
         .is_some_and(|n| n >= 90)
+}
+
+/// `on`, where `gpu` supports dependent launches; turning them on elsewhere is a typed error.
+pub fn checked_setting(gpu: &Gpu, on: bool) -> Result<bool> {
+    if on && !supports_dependent_launches(gpu.arch) {
+        return Err(RuntimeError::Invalid(format!(
+            "dependent launches need sm_90 or later; {} is {}",
+            gpu.name, gpu.arch
+        )));
+    }
+    Ok(on)
 }
 
 /// The device addresses a launch reads and writes, with cudarc's guards kept alive until the
