@@ -8,7 +8,7 @@ V=/root/vi; cp .carry/m6/c/mpart-* $V/; export VECINFER_CACHE_DIR=$V/cache
 M=$V/cache/models/SmolLM2-135M-Instruct.Q4_1.gguf; mkdir -p $V/cache/models
 [ -s $M ] || cat $V/mpart-aa $V/mpart-ab $V/mpart-ac | xz -d > $M; sha256sum $M | cut -c1-16
 xz -dc .carry/s8c/vi-final.xz > $V/vf && chmod +x $V/vf
-for w in 2 5; do
+for w in ${WINDOWS:-2 5}; do
   timeout 250 $V/vf gpu-check --skip-tiny --model $M --codebooks $V/cb-d4b8-d4b8-layer-max.safetensors --text $V/eval.txt --ctx 2048 --windows $w --sinks 4 \
     --json $OUT/check-w$w.json > $OUT/check-w$w.txt 2>&1; echo "windows $w rc $?"
   grep "perplexity" $OUT/check-w$w.txt | cut -c1-170
