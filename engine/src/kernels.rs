@@ -412,17 +412,7 @@ impl ForwardKernels {
         };
         // SAFETY: the kernel's parameters in order; sizes checked above; the kernel drops
         // slots past the capacity.
-        unsafe {
-            launch(
-                stream,
-                &self.kv_append_fp16,
-                config,
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }?;
-        Ok(())
+        unsafe { self.queue(stream, &self.kv_append_fp16, config, &args, b) }
     }
 
     /// Split-K decode attention over an FP16 cache (slots `0..=positions[s]`) and its merge
@@ -485,16 +475,7 @@ impl ForwardKernels {
         // SAFETY: the kernel's parameters in order; the cache is [seqs, kv_heads, capacity,
         // D] (the backend's), positions hold lengths within it, the scratch holds the plan's
         // splits (checked above).
-        unsafe {
-            launch(
-                stream,
-                &self.decode_attention_fp16,
-                config,
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }?;
+        unsafe { self.queue(stream, &self.decode_attention_fp16, config, &args, b) }?;
         let mut b = Buffers::default();
         let args = [
             b.add(partial_out.device_ptr(stream)),
@@ -506,17 +487,7 @@ impl ForwardKernels {
         let config = rows_config(rows, vecinfer_codegen::MERGE_THREADS);
         // SAFETY: the merge's parameters in order; rows of the merge = seqs * q_heads, each
         // over the plan's splits (checked above).
-        unsafe {
-            launch(
-                stream,
-                &self.decode_merge,
-                config,
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }?;
-        Ok(())
+        unsafe { self.queue(stream, &self.decode_merge, config, &args, b) }
     }
 
     /// Causal attention of a prefill chunk's queries `[seqs, q_heads, chunk, D]` at positions
@@ -610,17 +581,7 @@ impl ForwardKernels {
         let config = skinny_config(columns / 2, 1);
         // SAFETY: the kernel's parameters in order; sizes checked above; the angle tables
         // cover every position (the engine checks capacity against them).
-        unsafe {
-            launch(
-                stream,
-                &self.skinny_qkv_rope,
-                config,
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }?;
-        Ok(())
+        unsafe { self.queue(stream, &self.skinny_qkv_rope, config, &args, b) }
     }
 
     /// `x [rows, n] += input [rows, k] · weight [n, k]ᵀ` (fp16 input and weight, f32 sums): the
@@ -656,17 +617,7 @@ impl ForwardKernels {
             KernelArg::Int(int(n)),
         ];
         // SAFETY: the kernel's parameters in order; sizes checked above.
-        unsafe {
-            launch(
-                stream,
-                &self.skinny_residual,
-                skinny_config(n, 2),
-                &args,
-                b,
-                self.dependent_launches,
-            )
-        }?;
-        Ok(())
+        unsafe { self.queue(stream, &self.skinny_residual, skinny_config(n, 2), &args, b) }
     }
 
     /// RMSNorm(x) → gate and up projections (`weight [2 ff, width]`) → `act = SiLU(gate) · up`
@@ -771,7 +722,35 @@ impl ForwardKernels {
             KernelArg::Int(int(columns)),
         ];
         // SAFETY: the kernels' parameters in order; the callers check every size.
-        unsafe { launch(stream, function, config, &args, b, self.dependent_launches) }?;
+        unsafe { self.queue(stream, function, config, &args, b) }
+    }
+
+    /// Queues `function` through `cuLaunchKernelEx`, as a programmatic dependent of the
+    /// stream's previous kernel when [`Self::dependent_launches`] is on.
+    ///
+    /// # Safety
+    /// As `vecinfer_runtime::dependent_launch::launch`: `args` match the kernel's parameters,
+    /// `buffers` hold every pointer, and the kernel waits in `griddepcontrol.wait` before it
+    /// reads or writes what an earlier kernel may touch.
+    unsafe fn queue(
+        &self,
+        stream: &CudaStream,
+        function: &CudaFunction,
+        config: LaunchConfig,
+        args: &[KernelArg],
+        buffers: Buffers<'_>,
+    ) -> Result<()> {
+        // SAFETY: the caller's contract.
+        unsafe {
+            launch(
+                stream,
+                function,
+                config,
+                args,
+                buffers,
+                self.dependent_launches,
+            )
+        }?;
         Ok(())
     }
 

@@ -159,12 +159,9 @@ impl KvCache for Fp16Cache {
         "fp16 (split-K decode attention)".into()
     }
 
-    fn set_dependent_launches(&mut self, _gpu: &Gpu, on: bool) -> Result<()> {
-        if self.kernels.set_dependent_launches(on) != on {
-            return Err(EngineError::Invalid(
-                "dependent launches need sm_90 or later".into(),
-            ));
-        }
+    fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
+        let on = vecinfer_runtime::dependent_launch::checked_setting(gpu, on)?;
+        self.kernels.set_dependent_launches(on);
         Ok(())
     }
 
