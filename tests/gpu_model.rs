@@ -46,7 +46,7 @@ fn smollm2_on_the_gpu_matches_the_cpu_pass() {
         Some(&set),
         Some(&text),
         512,
-        2,
+        8,
         CacheLayout::default(),
     )
     .unwrap();

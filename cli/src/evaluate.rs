@@ -182,6 +182,8 @@ pub struct MethodResult {
     pub effective: EffectiveBits,
     /// The anchor policy applied (VQ methods with `--anchors` only).
     pub anchors: Option<AnchorPolicy>,
+    /// NLL summed per window, in window order (compare with the GPU eval's, window by window).
+    pub window_nll: Vec<f64>,
 }
 
 pub fn evaluate_method(
@@ -223,10 +225,12 @@ pub fn evaluate_method_with_anchors(
     let mut backend = QuantizedAttention::new(method, codebooks, layout, measure_error);
     backend.anchors = anchors;
     let (mut nll, mut count) = (0.0, 0);
+    let mut per_window = Vec::with_capacity(windows.len());
     for window in windows {
         let (n, c) = window_nll(model, window, &mut backend)?;
         nll += n;
         count += c;
+        per_window.push(n);
         bar.inc(1);
     }
     let (key_bits, value_bits) = method.bits_per_element(codebooks);
@@ -248,6 +252,7 @@ pub fn evaluate_method_with_anchors(
             anchors.map(|a| a.budget),
         ),
         anchors,
+        window_nll: per_window,
     })
 }
 
@@ -403,6 +408,7 @@ mod tests {
             seconds: 1.0,
             effective: Method::Kivi2.effective_bits(None, CacheLayout::default(), 2048, None),
             anchors: None,
+            window_nll: vec![1.0],
         }
     }
 

@@ -6,7 +6,9 @@ use crate::evaluate::MethodResult;
 use std::path::Path;
 use std::time::Instant;
 use vecinfer_engine::eval::{GpuEvalResult, evaluate};
-use vecinfer_engine::{CacheShape, CacheSpec, Engine, EngineOptions, Session, WeightSource};
+use vecinfer_engine::{
+    CacheShape, CacheSpec, Engine, EngineOptions, Projections, Session, WeightSource,
+};
 use vecinfer_model::GgufTokenizer;
 use vecinfer_quant::{CacheLayout, CodebookSet, Method};
 
@@ -155,7 +157,7 @@ pub fn eval_cuda(
     methods: &[Method],
     set: Option<&CodebookSet>,
     layout: CacheLayout,
-    batch: usize,
+    batch: (usize, Option<Projections>),
     graph: bool,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<Vec<(MethodResult, GpuEvalResult)>> {
@@ -202,6 +204,7 @@ pub fn eval_cuda(
                     None,
                 ),
                 anchors: None,
+                window_nll: r.window_nll.clone(),
             },
             r,
         ));

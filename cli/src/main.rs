@@ -18,6 +18,7 @@ use vecinfer::evaluate::{
 use vecinfer::gpu::{CacheKind, Device};
 use vecinfer::text::{calibration_windows, read_tokens, windows};
 use vecinfer::{CliError, Result};
+use vecinfer_engine::Projections;
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{
@@ -147,6 +148,10 @@ enum Command {
         /// GPU decode steps eagerly instead of replayed from CUDA graphs.
         #[arg(long)]
         no_graph: bool,
+        /// The GPU's projections: cublas or skinny (batches up to 8). Default: skinny up to 4
+        /// windows per batch, else cublas.
+        #[arg(long)]
+        projections: Option<String>,
     },
     /// Write the real post-RoPE Q, K, V of every layer for the first tokens of a text.
     DumpKv {
@@ -217,7 +222,10 @@ enum Command {
         text: Option<PathBuf>,
         #[arg(long, default_value_t = 2048)]
         ctx: usize,
-        #[arg(long, default_value_t = 2)]
+        /// Windows of the perplexity comparison. A 2-bit cache's perplexity moves by a few
+        /// tenths of a percent a window with the K/V's rounding; 16 windows hold the mean
+        /// within the 0.3% tolerance (bench/results/model-s9/spread-h200).
+        #[arg(long, default_value_t = 16)]
         windows: usize,
         #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
         residual: usize,
@@ -281,6 +289,19 @@ fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
         start.elapsed().as_secs_f64()
     );
     Ok((llama, tokenizer, id))
+}
+
+/// `--projections`.
+fn parse_projections(given: &str) -> Result<Projections> {
+    match given {
+        "cublas" => Ok(Projections::Cublas),
+        "skinny" => Ok(Projections::Skinny),
+        _ => Err(CliError::BadOption {
+            option: "--projections",
+            given: given.into(),
+            valid: "cublas or skinny".into(),
+        }),
+    }
 }
 
 /// `--smooth`: comma-separated rules, each at most once.
@@ -518,8 +539,17 @@ fn run(cli: Cli) -> Result<()> {
             device,
             batch,
             no_graph,
+            projections,
         } => {
             let layout = CacheLayout { sinks, residual };
+            let projections = projections.as_deref().map(parse_projections).transpose()?;
+            if projections.is_some() && device != Device::Cuda {
+                return Err(CliError::BadOption {
+                    option: "--projections",
+                    given: "with --device cpu".into(),
+                    valid: "the projections are the GPU engine's; add --device cuda or drop --projections".into(),
+                });
+            }
             let rule: AnchorRule = anchor_rule.parse()?;
             let anchors = anchors
                 .map(|b| AnchorBudget::parse(&b).map(|budget| AnchorPolicy { budget, rule }))
@@ -560,7 +590,7 @@ fn run(cli: Cli) -> Result<()> {
                     &methods,
                     set.as_ref(),
                     layout,
-                    batch,
+                    (batch, projections),
                     !no_graph,
                     &|m, d, t| eprintln!("{m}: {d}/{t} windows"),
                 )?;
@@ -582,6 +612,7 @@ fn run(cli: Cli) -> Result<()> {
                         "residual": residual,
                         "sinks": sinks,
                         "graph": !no_graph,
+                        "projections": projections,
                         "codebooks": codebooks.as_ref().map(|p| p.display().to_string()),
                         "results": rows,
                         "gpu": results.iter().map(|(_, g)| g).collect::<Vec<_>>(),

@@ -255,3 +255,34 @@ fn root_file(rel: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+#[test]
+fn a_bad_projections_choice_lists_the_valid_ones() {
+    let (ok, err) = vecinfer(&[
+        "eval",
+        "--text",
+        "x.txt",
+        "--methods",
+        "fp16",
+        "--device",
+        "cuda",
+        "--projections",
+        "wide",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("wide") && err.contains("cublas or skinny"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&[
+        "eval",
+        "--text",
+        "x.txt",
+        "--methods",
+        "fp16",
+        "--projections",
+        "skinny",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--device cuda"), "{err}");
+}

@@ -3,7 +3,7 @@
 //! the step of token `p` leaves it (the quantized span and the fp16 window of the CPU eval's
 //! `Method::quantized_span`), then scores token `p + 1`.
 
-use crate::engine::{Engine, Session};
+use crate::engine::{Engine, Projections, Session};
 use crate::error::{EngineError, Result};
 use crate::kv::CacheShape;
 use crate::spec::CacheSpec;
@@ -26,13 +26,14 @@ pub struct GpuEvalResult {
     pub window_nll: Vec<f64>,
 }
 
-/// Perplexity over `windows` (all of one length) with `batch` windows per decode batch;
+/// Perplexity over `windows` (all of one length) with `batch` windows per decode batch, the
+/// projections `projections` (default: the batch's, [`Projections::default_for`]);
 /// `progress(done, total)` after each batch.
 pub fn evaluate(
     engine: &Engine,
     windows: &[&[u32]],
     spec: &CacheSpec<'_>,
-    batch: usize,
+    (batch, projections): (usize, Option<Projections>),
     graph: bool,
     progress: &dyn Fn(usize, usize),
 ) -> Result<GpuEvalResult> {
@@ -58,6 +59,9 @@ pub fn evaluate(
         let cache = spec.build(engine, shape)?;
         description = cache.describe();
         let mut session = Session::new(engine, cache)?;
+        if let Some(p) = projections {
+            session.set_projections(p)?;
+        }
         session.teacher_force(group)?;
         for _ in 0..len - 1 {
             session.step(graph)?;

@@ -92,6 +92,21 @@ pub trait KvCache {
     /// Bytes one decode step's attention reads over all layers, every sequence `len` tokens
     /// long.
     fn bytes_read_per_step(&self, len: usize) -> usize;
+
+    /// Everything batch entry `entry` holds in `layer`, as bytes, for checks: entries fed the
+    /// same tokens must hold the same bytes wherever they sit in the batch.
+    fn entry_contents(&self, gpu: &Gpu, layer: usize, entry: usize) -> Result<Vec<u8>>;
+}
+
+/// Checks that `entry` and `layer` index a cache of `shape`.
+pub(crate) fn check_entry(shape: &CacheShape, layer: usize, entry: usize) -> Result<()> {
+    if layer >= shape.layers || entry >= shape.batch {
+        return Err(EngineError::Invalid(format!(
+            "layer {layer}, entry {entry}: the cache has {} layers and {} batch entries",
+            shape.layers, shape.batch
+        )));
+    }
+    Ok(())
 }
 
 /// The FP16 cache: `[batch, kv_heads, capacity, D]` K and V per layer, token `i` in slot `i`,
@@ -265,5 +280,18 @@ impl KvCache for Fp16Cache {
     fn bytes_read_per_step(&self, len: usize) -> usize {
         let s = self.shape;
         2 * 2 * s.layers * s.batch * s.kv_heads * len * s.head_dim
+    }
+
+    fn entry_contents(&self, gpu: &Gpu, layer: usize, entry: usize) -> Result<Vec<u8>> {
+        let s = self.shape;
+        check_entry(&s, layer, entry)?;
+        let per_entry = s.kv_heads * s.capacity * s.head_dim;
+        let range = entry * per_entry..(entry + 1) * per_entry;
+        let mut bytes = Vec::with_capacity(4 * per_entry);
+        for buffer in [&self.keys[layer], &self.values[layer]] {
+            let halves = gpu.stream.clone_dtoh(&buffer.slice(range.clone()))?;
+            bytes.extend(halves.iter().flat_map(|h| h.to_le_bytes()));
+        }
+        Ok(bytes)
     }
 }

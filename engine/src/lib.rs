@@ -42,5 +42,7 @@ pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;
 pub use kv::{CacheShape, Fp16Cache, KvCache};
 pub use spec::CacheSpec;
+/// The most rows the skinny projections take.
+pub use vecinfer_codegen::SKINNY_ROWS;
 pub use vq::VqCache;
 pub use weights::{WeightReader, WeightSource};

@@ -28,11 +28,18 @@ pub const PAGE_TOKENS: usize = 64;
 /// attention takes 512-token tiles over 8 warps (what the H100 tuner picked for every SmolLM2
 /// key): the whole decode step at 1 and 4 sequences ran 6-10% faster (1 x 8k, 1 x 128k,
 /// 4 x 8k, 4 x 128k), but at 64 sequences 5% slower at 8k and 21% at 128k
-/// (bench/results/model-s7/d64-default.sh, d64-tiles.sh). **Off (`None`) since session 8**: with
-/// them, SmolLM2's GPU perplexity left the CPU's by +0.575% (2 windows of 2048, 2-bit; default
-/// tiles +0.022%, tolerance 0.3%; bench/results/model-s8/bisect2.sh): the wide config is not yet
-/// explained, and correctness comes first.
-pub const WIDE_TILE_MAX_BATCH: Option<usize> = None;
+/// (bench/results/model-s7/d64-default.sh, d64-tiles.sh; on an H200 with dependent launches
+/// 1 x 8k 9%, 4 x 8k 7%, 1 x 128k 5%, 4 x 128k 3%, bench/results/model-s9/wide-h200). Off for a
+/// while in session 8: a 2-window perplexity check left the CPU by +0.58% with them; that was
+/// the 2-bit cache's rounding spread (any change of rounding moves single windows by −14 to
+/// +31 nats), not a fault: over all 60 windows, on against off window by window, +1.6 ± 1.1
+/// nats a window, perplexity +0.08% (bench/results/model-s9/wide-paired-h200).
+pub const WIDE_TILE_MAX_BATCH: Option<usize> = Some(4);
+
+/// `VECINFER_WIDE_TILES=off` (or `0`) keeps the default tiles at every batch, for A/B runs.
+fn wide_tiles_turned_off() -> bool {
+    std::env::var("VECINFER_WIDE_TILES").is_ok_and(|v| v == "off" || v == "0")
+}
 
 /// How the current step's lengths advance.
 enum Mode {
@@ -60,7 +67,7 @@ pub struct VqCache {
 impl VqCache {
     /// The default kernel config for the model's shape and the codebooks' codecs,
     /// granularity and the method's key transform, on pages of [`PAGE_TOKENS`]; at head dim
-    /// 64 and up to [`WIDE_TILE_MAX_BATCH`] sequences (when set: off now), 512-token tiles over 8 warps.
+    /// 64 and up to [`WIDE_TILE_MAX_BATCH`] sequences, 512-token tiles over 8 warps.
     pub fn config_for(
         set: &CodebookSet,
         transform: KeyTransform,
@@ -84,8 +91,9 @@ impl VqCache {
             warps: 8,
             ..config
         };
-        let small_batch =
-            shape.head_dim == 64 && WIDE_TILE_MAX_BATCH.is_some_and(|most| shape.batch <= most);
+        let small_batch = shape.head_dim == 64
+            && !wide_tiles_turned_off()
+            && WIDE_TILE_MAX_BATCH.is_some_and(|most| shape.batch <= most);
         if small_batch && wide.validate("sm_80").is_ok() {
             wide
         } else {
@@ -351,5 +359,19 @@ impl KvCache for VqCache {
         let fp16 = len - coded;
         let row = self.config.key_row_bytes() + self.config.value_row_bytes();
         s.layers * s.batch * s.kv_heads * (coded * row + fp16 * s.head_dim * 2 * 2)
+    }
+
+    fn entry_contents(&self, gpu: &Gpu, layer: usize, entry: usize) -> Result<Vec<u8>> {
+        crate::kv::check_entry(&self.shape, layer, entry)?;
+        let id = self.ids[entry];
+        let mut bytes = Vec::new();
+        for kv_head in 0..self.shape.kv_heads {
+            let (keys, values) = self.cache.download_rows(gpu, layer, id, kv_head)?;
+            bytes.extend(keys);
+            bytes.extend(values);
+            let (keys, values) = self.cache.download_fp16(gpu, layer, id, kv_head)?;
+            bytes.extend(keys.iter().chain(&values).flat_map(|h| h.to_le_bytes()));
+        }
+        Ok(bytes)
     }
 }
