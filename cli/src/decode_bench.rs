@@ -201,7 +201,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let options = |forward| EngineOptions {
         max_positions,
         forward,
-        ..EngineOptions::default()
+        ..crate::gpu::engine_options()
     };
     let source = || match &model {
         Some(p) => WeightSource::Gguf(p),

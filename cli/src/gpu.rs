@@ -122,7 +122,7 @@ pub fn generate_cuda(model: &Path, opts: GenerateOptions<'_>) -> Result<(String,
         return Err(vecinfer_model::ModelError::EmptyText.into());
     }
     let start = Instant::now();
-    let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
+    let engine = Engine::open(WeightSource::Gguf(model), engine_options())?;
     let loaded = start.elapsed().as_secs_f64();
     let g = generate_tokens(
         &engine,
@@ -149,6 +149,25 @@ pub fn generate_cuda(model: &Path, opts: GenerateOptions<'_>) -> Result<(String,
     Ok((text, timing))
 }
 
+/// Where the commands look for tuned configs: `VECINFER_TUNED_CONFIGS` (a folder or file, or
+/// `off` for the default heuristic), else the repository's `tuned-configs/` from the working
+/// folder.
+pub fn tuned_configs() -> Option<std::path::PathBuf> {
+    match std::env::var("VECINFER_TUNED_CONFIGS") {
+        Ok(v) if v == "off" || v == "0" => None,
+        Ok(v) => Some(v.into()),
+        Err(_) => Some("tuned-configs".into()),
+    }
+}
+
+/// The engine options of the commands: [`tuned_configs`], the rest default.
+pub fn engine_options() -> EngineOptions {
+    EngineOptions {
+        tuned_configs: tuned_configs(),
+        ..EngineOptions::default()
+    }
+}
+
 /// GPU perplexity per method over `windows`.
 #[allow(clippy::too_many_arguments)]
 pub fn eval_cuda(
@@ -171,7 +190,7 @@ pub fn eval_cuda(
         // One engine per method: a method's teardown (graphs, caches) cannot leave a
         // recorded driver error for the next one to trip over (seen at ctx 8192 with graphs
         // after the fp16 method, H100, bench/results/h100/model/run-s5); it is reported here.
-        let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
+        let engine = Engine::open(WeightSource::Gguf(model), engine_options())?;
         let spec = spec_for(method, set, layout)?;
         let r = evaluate(&engine, windows, &spec, batch, graph, &|d, t| {
             progress(method.name(), d, t)

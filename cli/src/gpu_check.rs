@@ -10,7 +10,7 @@ use std::path::Path;
 use vecinfer_engine::eval::evaluate;
 use vecinfer_engine::kv::KvCache;
 use vecinfer_engine::{
-    CacheShape, CacheSpec, Engine, EngineOptions, Fp16Cache, Projections, Session, WeightSource,
+    CacheShape, CacheSpec, Engine, Fp16Cache, Projections, Session, WeightSource,
 };
 use vecinfer_model::{ExactAttention, Llama};
 use vecinfer_quant::{CacheLayout, CodebookSet, Method};
@@ -536,7 +536,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
     let path = dir.join("tiny-random-llama.gguf");
     vecinfer_engine::synthetic::write_random_llama(&path, &config, 5, false)?;
     let llama = Llama::load(&path)?;
-    let engine = Engine::open(WeightSource::Gguf(&path), EngineOptions::default())?;
+    let engine = Engine::open(WeightSource::Gguf(&path), crate::gpu::engine_options())?;
     let prompt = |seed: u64, n: usize| -> Vec<u32> {
         vecinfer_engine::weights::noise(seed, 3, n, 1.0)
             .iter()
@@ -706,7 +706,7 @@ pub fn real_model_checks(
 ) -> Result<Vec<CheckReport>> {
     let llama = Llama::load(model)?;
     let tokenizer = vecinfer_model::GgufTokenizer::load(model)?;
-    let engine = Engine::open(WeightSource::Gguf(model), EngineOptions::default())?;
+    let engine = Engine::open(WeightSource::Gguf(model), crate::gpu::engine_options())?;
     let mut reports = Vec::new();
     let france = tokenizer.encode("The capital of France is")?;
     let name = "SmolLM2: first-step and decode logits vs CPU";

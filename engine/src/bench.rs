@@ -43,6 +43,10 @@ pub struct DecodeBenchRow {
     /// Whether the skinny projections were programmatic dependent launches.
     #[serde(default)]
     pub dependent_launches: bool,
+    /// The cache's own description: codecs, layout, the attention's tiles and where its
+    /// config came from (tuned or the heuristic). Empty in rows from before it.
+    #[serde(default)]
+    pub cache_kernel: String,
 }
 
 fn cublas() -> Projections {
@@ -204,6 +208,7 @@ pub fn run_point(
             .collect(),
         profiled_ms,
         projections: session.projections(),
+        cache_kernel: session.cache().describe(),
         dependent_launches: engine.kernels.dependent_launches()
             && session.projections() == Projections::Skinny,
     })

@@ -17,9 +17,13 @@ use crate::weights::{DeviceWeights, WeightReader, WeightSource, check_config};
 use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaEvent, CudaGraph, CudaSlice, CudaStream};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS};
 use vecinfer_model::{LlamaConfig, rope_tables};
 use vecinfer_runtime::Gpu;
+use vecinfer_tuner::TunedConfigs;
+use vecinfer_tuner::measure::fingerprint;
+use vecinfer_tuner::store::file_name_for;
 
 #[derive(Default)]
 pub struct EngineOptions {
@@ -29,6 +33,10 @@ pub struct EngineOptions {
     pub max_positions: usize,
     /// The forward kernels' tiling; `None`: the default for the model's shape.
     pub forward: Option<ForwardConfig>,
+    /// A tuned-configs folder (`vecinfer tune`'s; the repository ships `tuned-configs/`) or
+    /// file: the VQ cache's attention takes this GPU's nearest tuned config. `None`, no file
+    /// for this GPU, or one tuned with other code: the default heuristic.
+    pub tuned_configs: Option<PathBuf>,
 }
 
 pub struct Engine {
@@ -40,6 +48,45 @@ pub struct Engine {
     rope_cos: CudaSlice<f32>,
     rope_sin: CudaSlice<f32>,
     max_positions: usize,
+    tuned: Tuned,
+}
+
+/// The tuned configs the VQ cache chooses from, or why there are none.
+pub enum Tuned {
+    Loaded(Box<TunedConfigs>),
+    None(String),
+}
+
+impl Tuned {
+    /// This GPU's file from `at` (a folder or a file), checked against this process's code.
+    fn load(at: Option<&Path>, gpu: &Gpu) -> Self {
+        let Some(at) = at else {
+            return Self::None("no tuned-configs folder given".into());
+        };
+        let path = if at.is_dir() {
+            at.join(file_name_for(&gpu.name))
+        } else {
+            at.to_path_buf()
+        };
+        if !path.exists() {
+            return Self::None(format!("no {} (run `vecinfer tune`)", path.display()));
+        }
+        let device = match fingerprint(gpu) {
+            Ok(d) => d,
+            Err(e) => return Self::None(format!("no device fingerprint: {e}")),
+        };
+        match TunedConfigs::load(&path).and_then(|s| s.check_device(&device, &path).map(|_| s)) {
+            Ok(store) => Self::Loaded(Box::new(store)),
+            Err(e) => Self::None(e.to_string()),
+        }
+    }
+
+    pub fn configs(&self) -> Option<&TunedConfigs> {
+        match self {
+            Self::Loaded(s) => Some(s),
+            Self::None(_) => None,
+        }
+    }
 }
 
 impl Engine {
@@ -75,7 +122,9 @@ impl Engine {
         let rope_cos = gpu.stream.clone_htod(&cos)?;
         let rope_sin = gpu.stream.clone_htod(&sin)?;
         gpu.stream.synchronize()?;
+        let tuned = Tuned::load(options.tuned_configs.as_deref(), &gpu);
         Ok(Self {
+            tuned,
             gpu,
             config,
             kernels,
@@ -93,6 +142,11 @@ impl Engine {
 
     pub fn max_positions(&self) -> usize {
         self.max_positions
+    }
+
+    /// The tuned configs the VQ cache chooses from (see [`EngineOptions::tuned_configs`]).
+    pub fn tuned(&self) -> &Tuned {
+        &self.tuned
     }
 
     /// Device bytes of one sequence's step buffers (activations, logits).

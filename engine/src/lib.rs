@@ -37,7 +37,7 @@ pub mod synthetic;
 pub mod vq;
 pub mod weights;
 
-pub use engine::{Engine, EngineOptions, Profiler, Projections, Session, Share};
+pub use engine::{Engine, EngineOptions, Profiler, Projections, Session, Share, Tuned};
 pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;
 pub use kv::{CacheShape, Fp16Cache, KvCache};

@@ -61,7 +61,14 @@ impl CacheSpec<'_> {
                 set,
                 transform,
                 layout,
-            } => Box::new(VqCache::new(&engine.gpu, set, *transform, shape, *layout)?),
+            } => Box::new(VqCache::new(
+                &engine.gpu,
+                set,
+                *transform,
+                shape,
+                *layout,
+                engine.tuned(),
+            )?),
         })
     }
 

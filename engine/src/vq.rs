@@ -8,6 +8,7 @@
 //! steps run over a horizon whose pages are reserved before capture: the captured launches
 //! advance the lengths on the GPU, and the host counts each replayed step afterwards.
 
+use crate::engine::Tuned;
 use crate::error::{EngineError, Result};
 use crate::kernels::ForwardKernels;
 use crate::kv::{CacheShape, KvCache};
@@ -19,6 +20,7 @@ use vecinfer_runtime::{
     Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, Step, VqAppend, VqAttention,
     Workspace,
 };
+use vecinfer_tuner::{KernelShape, TuneKey};
 
 /// Tokens per page of the engine's VQ cache (the tuner's page axis measured 64 to 512 within
 /// 2% of each other on the H100, bench/results/h100/paged).
@@ -62,6 +64,8 @@ pub struct VqCache {
     /// Batch entry `b` is sequence `ids[b]`.
     ids: Vec<SequenceId>,
     mode: Mode,
+    /// Where the attention's config came from (shown by `describe`).
+    config_source: String,
 }
 
 impl VqCache {
@@ -101,22 +105,63 @@ impl VqCache {
         }
     }
 
+    /// The kernel config for `shape` on `arch`, and where it came from: the nearest entry of
+    /// `tuned` for this method and kernel shape on the engine's pages (`vecinfer tune --layouts
+    /// paged64`), else [`Self::config_for`]. Entries tuned contiguous are not taken: the kernel
+    /// alone ranks configs differently from a whole decode step (SmolLM2's 8 x 32k winner,
+    /// 22% faster alone, made the step 4% slower, and 16 x 32k 15%;
+    /// bench/results/model-s9/tuned-h100).
+    pub fn choose_config(
+        set: &CodebookSet,
+        transform: KeyTransform,
+        shape: &CacheShape,
+        tuned: &Tuned,
+        arch: &str,
+    ) -> (KernelConfig, String) {
+        let heuristic = Self::config_for(set, transform, shape);
+        let store = match tuned {
+            Tuned::Loaded(store) => store,
+            Tuned::None(why) => return (heuristic, format!("default heuristic: {why}")),
+        };
+        let kernel = KernelShape::of(&heuristic);
+        let picked = store.nearest(&TuneKey::for_shape(kernel, shape.batch, shape.capacity));
+        let Some((entry, distance)) = picked else {
+            return (
+                heuristic,
+                format!("default heuristic: nothing tuned for {kernel}"),
+            );
+        };
+        let Some(winner) = entry.winner else {
+            unreachable!("nearest returns tuned entries only");
+        };
+        let config = kernel.apply(winner.config);
+        match config.validate(arch) {
+            Ok(()) => (
+                config,
+                format!("tuned for {}, {distance} powers of two away", entry.key),
+            ),
+            Err(e) => (
+                heuristic,
+                format!("default heuristic: the tuned config does not serve here ({e})"),
+            ),
+        }
+    }
+
     /// A paged cache for `shape.batch` sequences of up to `shape.capacity` tokens with `set`'s
-    /// codebooks for `transform`, kernels compiled (cached).
+    /// codebooks for `transform`, kernels compiled (cached); the attention's config from
+    /// `tuned` when it has one for this shape ([`Self::choose_config`]).
     pub fn new(
         gpu: &Gpu,
         set: &CodebookSet,
         transform: KeyTransform,
         shape: CacheShape,
         layout: CacheLayout,
+        tuned: &Tuned,
     ) -> Result<Self> {
-        Self::with_config(
-            gpu,
-            set,
-            Self::config_for(set, transform, &shape),
-            shape,
-            layout,
-        )
+        let (config, source) = Self::choose_config(set, transform, &shape, tuned, gpu.arch);
+        let mut cache = Self::with_config(gpu, set, config, shape, layout)?;
+        cache.config_source = source;
+        Ok(cache)
     }
 
     pub fn with_config(
@@ -184,6 +229,7 @@ impl VqCache {
             cache,
             ids,
             mode: Mode::Idle,
+            config_source: "given".into(),
         })
     }
 
@@ -224,14 +270,17 @@ impl KvCache for VqCache {
 
     fn describe(&self) -> String {
         format!(
-            "{} K {} V {} ({} codebooks), sinks {}, newest {} in fp16, {}",
+            "{} K {} V {} ({} codebooks), sinks {}, newest {} in fp16, {}, tile {} x {} warps ({})",
             Method::Vq(self.config.transform).name(),
             self.config.key_codec,
             self.config.value_codec,
             self.config.granularity,
             self.layout.sinks,
             self.layout.residual,
-            self.config.layout
+            self.config.layout,
+            self.config.tile_tokens,
+            self.config.warps,
+            self.config_source
         )
     }
 
@@ -373,5 +422,112 @@ impl KvCache for VqCache {
             bytes.extend(keys.iter().chain(&values).flat_map(|h| h.to_le_bytes()));
         }
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecinfer_quant::Granularity;
+
+    fn smollm2(batch: usize, capacity: usize) -> (CodebookSet, CacheShape) {
+        let codec = "d4b8".parse().expect("valid codec");
+        let set = vecinfer_quant::synthetic::random_codebook_set(
+            1,
+            codec,
+            codec,
+            Granularity::Layer,
+            2,
+            3,
+            64,
+        );
+        let shape = CacheShape {
+            layers: 2,
+            batch,
+            q_heads: 9,
+            kv_heads: 3,
+            head_dim: 64,
+            capacity,
+        };
+        (set, shape)
+    }
+
+    fn shipped_h100() -> vecinfer_tuner::TunedConfigs {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tuned-configs/nvidia-h100-80gb-hbm3.json");
+        vecinfer_tuner::TunedConfigs::load(&path).expect("the shipped H100 file loads")
+    }
+
+    /// The shipped file with its SmolLM2 entry at 8 x 32k as if tuned on the engine's pages.
+    fn with_a_paged_entry() -> Tuned {
+        let mut store = shipped_h100();
+        let mut entry = store
+            .entries
+            .values()
+            .find(|e| e.key.id() == "d64_g3_kd4b8_vd4b8_layer_smooth_hadamard_f16_b8_s32768")
+            .expect("the shipped file has SmolLM2's 8 x 32k")
+            .clone();
+        let paged = CodeLayout::Paged {
+            page_tokens: PAGE_TOKENS,
+        };
+        entry.key.shape.layout = vecinfer_tuner::LayoutKey::of(paged);
+        if let Some(w) = entry.winner.as_mut() {
+            w.config.layout = paged;
+        }
+        store.entries.insert(entry.key.id(), entry);
+        Tuned::Loaded(Box::new(store))
+    }
+
+    #[test]
+    fn an_entry_tuned_on_the_engines_pages_serves() {
+        let store = with_a_paged_entry();
+        let (set, shape) = smollm2(8, 32768);
+        let (config, source) =
+            VqCache::choose_config(&set, KeyTransform::BOTH, &shape, &store, "sm_90");
+        // SmolLM2's 8 x 32k winner: 256-token tiles over 8 warps, 8 codebook copies.
+        assert_eq!((config.tile_tokens, config.warps), (256, 8), "{source}");
+        assert_eq!(config.codebook_replicas, 8, "{source}");
+        assert_eq!(
+            config.layout,
+            CodeLayout::Paged {
+                page_tokens: PAGE_TOKENS
+            }
+        );
+        assert!(source.starts_with("tuned for"), "{source}");
+        assert!(config.validate("sm_90").is_ok());
+    }
+
+    #[test]
+    fn without_a_tuned_entry_the_heuristic_serves() {
+        let (set, shape) = smollm2(64, 8192);
+        let (config, source) = VqCache::choose_config(
+            &set,
+            KeyTransform::BOTH,
+            &shape,
+            &Tuned::None("no file".into()),
+            "sm_90",
+        );
+        assert_eq!(
+            config,
+            VqCache::config_for(&set, KeyTransform::BOTH, &shape)
+        );
+        assert_eq!(source, "default heuristic: no file");
+        // Entries tuned contiguous only (the shipped SmolLM2 ones) are not taken, nor another
+        // method than any tuned one (no Hadamard): the heuristic, and why.
+        let store = Tuned::Loaded(Box::new(shipped_h100()));
+        let (config, source) =
+            VqCache::choose_config(&set, KeyTransform::BOTH, &shape, &store, "sm_90");
+        assert_eq!(
+            config,
+            VqCache::config_for(&set, KeyTransform::BOTH, &shape)
+        );
+        assert!(source.contains("nothing tuned"), "{source}");
+        let (config, source) =
+            VqCache::choose_config(&set, KeyTransform::SMOOTH, &shape, &store, "sm_90");
+        assert_eq!(
+            config,
+            VqCache::config_for(&set, KeyTransform::SMOOTH, &shape)
+        );
+        assert!(source.contains("nothing tuned"), "{source}");
     }
 }
