@@ -155,8 +155,8 @@ pub fn generate_cuda(model: &Path, opts: GenerateOptions<'_>) -> Result<(String,
 pub fn tuned_configs() -> Option<std::path::PathBuf> {
     match std::env::var("VECINFER_TUNED_CONFIGS") {
         Ok(v) if v == "off" || v == "0" => None,
-        Ok(v) => Some(v.into()),
-        Err(_) => Some("tuned-configs".into()),
+        Ok(v) if !v.trim().is_empty() => Some(v.into()),
+        _ => Some("tuned-configs".into()),
     }
 }
 

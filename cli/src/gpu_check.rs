@@ -296,7 +296,9 @@ pub fn check_prefill_attention(engine: &Engine) -> Result<CheckReport> {
     })
 }
 
-/// GPU perplexity (graph and eager) against the CPU eval of `method` on the same windows.
+/// GPU perplexity (graph and eager at `batch` windows per decode batch, graph again at
+/// [`SMALL_BATCH`] where that is smaller: the skinny projections and the VQ cache's small-batch
+/// tiles) against the CPU eval of `method` on the same windows.
 #[allow(clippy::too_many_arguments)]
 pub fn check_eval(
     engine: &Engine,
@@ -320,6 +322,18 @@ pub fn check_eval(
     )?;
     let graph = evaluate(engine, windows, &spec, (batch, None), true, &|_, _| {})?;
     let eager = evaluate(engine, windows, &spec, (batch, None), false, &|_, _| {})?;
+    let small = if batch > SMALL_BATCH {
+        Some(evaluate(
+            engine,
+            windows,
+            &spec,
+            (SMALL_BATCH, None),
+            true,
+            &|_, _| {},
+        )?)
+    } else {
+        None
+    };
     let rel = |p: f64| (p / cpu.perplexity - 1.0).abs();
     let graph_vs_eager = graph
         .window_nll
@@ -330,9 +344,13 @@ pub fn check_eval(
     let spread = WindowSpread::of(&graph.window_nll, &cpu.window_nll);
     Ok(CheckReport {
         name: format!("perplexity {} GPU vs CPU", spec.label()),
-        passed: rel(graph.perplexity) <= tolerance && rel(eager.perplexity) <= tolerance,
+        passed: rel(graph.perplexity) <= tolerance
+            && rel(eager.perplexity) <= tolerance
+            && small
+                .as_ref()
+                .is_none_or(|s| rel(s.perplexity) <= tolerance),
         detail: format!(
-            "{} windows of {}: CPU {:.4}, GPU graph {:.4} ({:+.3}%), eager {:.4} ({:+.3}%); tolerance {:.1}%; GPU − CPU NLL per window {spread}; graph vs eager max window NLL diff {graph_vs_eager:.2e}; GPU {:.1} s, CPU {:.1} s",
+            "{} windows of {}: CPU {:.4}, GPU graph {:.4} ({:+.3}%), eager {:.4} ({:+.3}%) at {batch} per batch{}; tolerance {:.1}%; GPU − CPU NLL per window {spread}; graph vs eager max window NLL diff {graph_vs_eager:.2e}; GPU {:.1} s, CPU {:.1} s",
             windows.len(),
             windows[0].len(),
             cpu.perplexity,
@@ -340,13 +358,22 @@ pub fn check_eval(
             100.0 * (graph.perplexity / cpu.perplexity - 1.0),
             eager.perplexity,
             100.0 * (eager.perplexity / cpu.perplexity - 1.0),
+            small.as_ref().map_or(String::new(), |s| format!(
+                ", graph {:.4} ({:+.3}%) at {SMALL_BATCH} per batch",
+                s.perplexity,
+                100.0 * (s.perplexity / cpu.perplexity - 1.0)
+            )),
             100.0 * tolerance,
             graph.seconds,
             cpu.seconds
         ),
-        values: serde_json::json!({"cpu": cpu, "gpu_graph": graph, "gpu_eager": eager}),
+        values: serde_json::json!({"cpu": cpu, "gpu_graph": graph, "gpu_eager": eager, "gpu_graph_small_batch": small}),
     })
 }
+
+/// The small batch [`check_eval`] also runs: the skinny projections' default and the VQ
+/// cache's small-batch tiles.
+const SMALL_BATCH: usize = vecinfer_engine::SKINNY_DEFAULT_ROWS;
 
 /// Per-position NLL `[windows, len]`, and each entry's cache bytes per layer.
 type TeacherForcedRun = (Vec<f32>, Vec<Vec<Vec<u8>>>);
@@ -386,77 +413,96 @@ fn teacher_forced_run(
     Ok((session.nll()?, contents))
 }
 
-/// A batch entry must get what its window gets anywhere else in the batch: the windows as one
-/// batch, then rotated so that each window sits at every entry once with other neighbours,
-/// per-position NLL and every layer's cache bytes compared with the first run. Nothing of an
-/// entry may depend on its neighbours or its place. One batch size, so one kernel config,
-/// and the skinny projections, whose rows round the same wherever they sit. Reports where an
-/// entry first leaves the first run.
+/// Where one entry's run leaves another's: the first scored position whose NLL differs (NaN
+/// differs from everything), the first layer whose cache bytes differ and the byte in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct EntryDiff {
+    position: Option<usize>,
+    layer_and_byte: Option<(usize, Option<usize>)>,
+}
+
+impl EntryDiff {
+    fn of(nll: (&[f32], &[f32]), contents: (&[Vec<u8>], &[Vec<u8>])) -> Self {
+        let position = nll
+            .0
+            .iter()
+            .zip(nll.1)
+            .position(|(x, y)| x != y || x.is_nan());
+        let layer_and_byte =
+            contents
+                .0
+                .iter()
+                .zip(contents.1)
+                .enumerate()
+                .find_map(|(layer, (x, y))| {
+                    (x != y).then(|| (layer, x.iter().zip(y).position(|(p, q)| p != q)))
+                });
+        Self {
+            position,
+            layer_and_byte,
+        }
+    }
+
+    fn identical(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The orders the entry check runs after the first (entry `e` holds window `order[e]`): every
+/// rotation, so that each window sits at every entry, and the reversed order, so that its
+/// neighbours change too.
+fn entry_orders(count: usize) -> Vec<Vec<usize>> {
+    let mut orders: Vec<Vec<usize>> = (1..count)
+        .map(|r| (0..count).map(|e| (e + r) % count).collect())
+        .collect();
+    if count >= 3 {
+        orders.push((0..count).rev().collect());
+    }
+    orders
+}
+
+/// A batch entry must get exactly what its window gets anywhere else in the batch: the windows
+/// as one batch, then in every rotation (each window at every entry) and reversed (other
+/// neighbours), per-position NLL and every layer's cache bytes compared with the first run,
+/// bit for bit. One batch size, so one kernel config, and the skinny projections, whose rows
+/// round the same wherever they sit. Needs 2 to [`vecinfer_engine::SKINNY_ROWS`] windows and a
+/// model the skinny projections take. Reports where an entry first leaves the first run.
 pub fn check_entries_independent(
     engine: &Engine,
     windows: &[&[u32]],
     spec: &CacheSpec<'_>,
     graph: bool,
 ) -> Result<CheckReport> {
-    let len = windows.first().map_or(0, |w| w.len());
     let count = windows.len();
+    if count < 2 {
+        return Err(crate::CliError::Invalid(format!(
+            "the entry check needs at least 2 windows, got {count}"
+        )));
+    }
+    Projections::Skinny.check(&engine.config, count)?;
+    let len = windows[0].len();
     let (first, first_contents) =
         teacher_forced_run(engine, windows, spec, graph, Projections::Skinny)?;
     let nll_of = |nll: &[f32], e: usize| nll[e * len..e * len + len - 1].to_vec();
+    let sum = |row: &[f32]| row.iter().map(|&x| x as f64).sum::<f64>();
+    let orders = entry_orders(count);
     let mut entries = Vec::new();
-    let mut independent = true;
-    for rotation in 1..count.max(2) {
-        let rotated: Vec<&[u32]> = (0..count)
-            .map(|e| windows[(e + rotation) % count])
-            .collect();
-        let (nll, contents) =
-            teacher_forced_run(engine, &rotated, spec, graph, Projections::Skinny)?;
-        for (e, entry_contents) in contents.iter().enumerate() {
-            let w = (e + rotation) % count;
+    for order in &orders {
+        let batch: Vec<&[u32]> = order.iter().map(|&w| windows[w]).collect();
+        let (nll, contents) = teacher_forced_run(engine, &batch, spec, graph, Projections::Skinny)?;
+        for (e, &w) in order.iter().enumerate() {
             let (mine, reference) = (nll_of(&nll, e), nll_of(&first, w));
-            let worst = mine
-                .iter()
-                .zip(&reference)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
-            let first_position = mine.iter().zip(&reference).position(|(x, y)| x != y);
-            let first_layer = entry_contents
-                .iter()
-                .zip(&first_contents[w])
-                .enumerate()
-                .find_map(|(layer, (x, y))| {
-                    (x != y).then(|| (layer, x.iter().zip(y).position(|(p, q)| p != q)))
-                });
-            independent &= worst <= 1e-3 && first_layer.is_none();
-            let sum = |row: &[f32]| row.iter().map(|&x| x as f64).sum::<f64>();
-            entries.push(serde_json::json!({
-                "window": w,
-                "entry": e,
-                "first_entry": w,
-                "nll": sum(&mine),
-                "nll_first_run": sum(&reference),
-                "worst_position_diff": worst,
-                "first_differing_position": first_position,
-                "first_differing_layer_and_byte": first_layer,
-            }));
+            let diff = EntryDiff::of((&mine, &reference), (&contents[e], &first_contents[w]));
+            entries.push((w, e, sum(&mine), sum(&reference), diff));
         }
     }
     let differing = entries
         .iter()
-        .filter(|e| {
-            !e["first_differing_position"].is_null()
-                || !e["first_differing_layer_and_byte"].is_null()
-        })
-        .map(|e| {
+        .filter(|(.., d)| !d.identical())
+        .map(|(w, e, nll, reference, d)| {
             format!(
-                "window {} at entry {}: NLL {:.3} (at entry {}: {:.3}), first position {}, first layer/byte {}; ",
-                e["window"],
-                e["entry"],
-                e["nll"].as_f64().unwrap_or(f64::NAN),
-                e["first_entry"],
-                e["nll_first_run"].as_f64().unwrap_or(f64::NAN),
-                e["first_differing_position"],
-                e["first_differing_layer_and_byte"]
+                "window {w} at entry {e}: NLL {nll:.3} (at entry {w}: {reference:.3}), first position {:?}, first layer/byte {:?}; ",
+                d.position, d.layer_and_byte
             )
         })
         .collect::<String>();
@@ -466,17 +512,20 @@ pub fn check_entries_independent(
             spec.label(),
             if graph { "graph" } else { "eager" }
         ),
-        passed: independent,
+        passed: differing.is_empty(),
         detail: format!(
-            "windows of {len}, skinny projections: per-position NLL within 1e-3 and identical cache bytes in every layer, {} rotations; {}",
-            count.max(2) - 1,
+            "windows of {len}, skinny projections, {} more orders (rotations, reversed): per-position NLL and every layer's cache bytes bit-identical; {}",
+            orders.len(),
             if differing.is_empty() {
                 "all identical".to_string()
             } else {
                 differing
             }
         ),
-        values: serde_json::json!({"entries": entries}),
+        values: serde_json::json!({"entries": entries.iter().map(|(w, e, nll, reference, d)| serde_json::json!({
+            "window": w, "entry": e, "nll": nll, "nll_first_run": reference,
+            "first_differing_position": d.position, "first_differing_layer_and_byte": d.layer_and_byte,
+        })).collect::<Vec<_>>()}),
     })
 }
 
@@ -487,6 +536,7 @@ pub fn check_entries_independent(
 /// bench/results/model-s9/spread-h200). Reported beside the check so that a shift well
 /// outside this spread reads as a fault.
 struct WindowSpread {
+    windows: usize,
     mean: f64,
     std: f64,
     min: f64,
@@ -500,6 +550,7 @@ impl WindowSpread {
         let mean = diffs.iter().sum::<f64>() / n;
         let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
         Self {
+            windows: diffs.len(),
             mean,
             std: var.sqrt(),
             min: diffs.iter().copied().fold(f64::INFINITY, f64::min),
@@ -510,10 +561,15 @@ impl WindowSpread {
 
 impl std::fmt::Display for WindowSpread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sd = if self.windows < 2 {
+            "n/a".to_string()
+        } else {
+            format!("{:.2}", self.std)
+        };
         write!(
             f,
-            "mean {:+.2}, sd {:.2}, from {:+.2} to {:+.2} nats",
-            self.mean, self.std, self.min, self.max
+            "mean {:+.2}, sd {sd}, from {:+.2} to {:+.2} nats",
+            self.mean, self.min, self.max
         )
     }
 }
@@ -851,18 +907,25 @@ pub fn real_model_checks(
                 check_eval(&engine, &llama, &wins, method, set, layout, windows, 3e-3),
             ));
         }
-        // Each window at every entry: 4 entries take the VQ cache's small-batch tiles, 8 the
-        // default ones.
-        for count in [4, vecinfer_engine::SKINNY_ROWS] {
-            let batch = &wins[..wins.len().min(count)];
+        // Each window at every entry: up to 4 entries take the skinny projections' and the VQ
+        // cache's small-batch defaults, 5 to 8 the default tiles.
+        let mut counts = vec![
+            wins.len().min(SMALL_BATCH),
+            wins.len().min(vecinfer_engine::SKINNY_ROWS),
+        ];
+        counts.dedup();
+        for count in counts {
+            if count < 2 || Projections::Skinny.check(&engine.config, count).is_err() {
+                continue;
+            }
             for spec in &specs {
                 let name = format!(
-                    "SmolLM2: {} windows at every entry of the batch agree",
+                    "SmolLM2: {} {count} windows at every entry of the batch agree",
                     spec.label()
                 );
                 reports.push(guard(
                     &name,
-                    check_entries_independent(&engine, batch, spec, true),
+                    check_entries_independent(&engine, &wins[..count], spec, true),
                 ));
             }
         }
@@ -872,10 +935,46 @@ pub fn real_model_checks(
 
 #[cfg(test)]
 mod tests {
-    use super::WindowSpread;
+    use super::{EntryDiff, WindowSpread, entry_orders};
+
+    #[test]
+    fn every_window_sits_at_every_entry_and_changes_neighbours() {
+        let orders = entry_orders(4);
+        for e in 0..4 {
+            let mut at: Vec<usize> = orders.iter().map(|o| o[e]).collect();
+            at.push(e); // the first run
+            at.sort_unstable();
+            at.dedup();
+            assert_eq!(at, vec![0, 1, 2, 3], "entry {e}");
+        }
+        assert!(orders.contains(&vec![3, 2, 1, 0]));
+        assert_eq!(entry_orders(2), vec![vec![1, 0]]);
+    }
+
+    #[test]
+    fn an_entry_diff_names_the_first_difference() {
+        let same = vec![vec![1u8, 2], vec![3, 4]];
+        let other = vec![vec![1u8, 2], vec![3, 5]];
+        let nll = [0.5f32, 0.25, 1.0];
+        assert!(EntryDiff::of((&nll, &nll), (&same, &same)).identical());
+        let d = EntryDiff::of((&nll, &[0.5, 0.3, 1.0]), (&same, &other));
+        assert_eq!(d.position, Some(1));
+        assert_eq!(d.layer_and_byte, Some((1, Some(1))));
+        // NaN is never identical, not even to itself.
+        let nan = [0.5f32, f32::NAN, 1.0];
+        assert_eq!(
+            EntryDiff::of((&nan, &nan), (&same, &same)).position,
+            Some(1)
+        );
+    }
 
     #[test]
     fn the_window_spread_is_of_gpu_minus_cpu() {
+        let one = WindowSpread::of(&[12.0], &[10.0]);
+        assert_eq!(
+            one.to_string(),
+            "mean +2.00, sd n/a, from +2.00 to +2.00 nats"
+        );
         let s = WindowSpread::of(&[12.0, 8.0, 13.0], &[10.0, 10.0, 10.0]);
         assert_eq!((s.mean, s.min, s.max), (1.0, -2.0, 3.0));
         assert!((s.std - 7f64.sqrt()).abs() < 1e-12, "{}", s.std);

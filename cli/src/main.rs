@@ -80,9 +80,11 @@ enum Command {
         /// attention, won at ctx 2048 and 8192 (bench/results/accuracy.md).
         #[arg(long, default_value = "attention")]
         weight: String,
-        /// Tokens per forward window.
-        #[arg(long, default_value_t = 2048)]
-        ctx: usize,
+        /// Tokens per forward window; several lengths (e.g. 2048,8192) share --max-tokens
+        /// equally, each from its own stretch of the text, so that the statistics cover the
+        /// positions of every context the cache will serve.
+        #[arg(long, default_value = "2048", value_delimiter = ',')]
+        ctx: Vec<usize>,
         /// Calibration tokens to record (whole windows).
         #[arg(long, default_value_t = 16384)]
         max_tokens: usize,
@@ -454,10 +456,10 @@ fn run(cli: Cli) -> Result<()> {
                 })
                 .collect::<Result<Vec<KeyTransform>>>()?;
             // Checked before the model loads: a bad count fails at once.
-            calibration_windows(&[0, 0], ctx, max_tokens)?;
+            calibration_windows(&[0, 0], &ctx, max_tokens)?;
             let (llama, tokenizer, id) = load(model.as_deref())?;
             let tokens = read_tokens(&text, &tokenizer)?;
-            let wins = calibration_windows(&tokens, ctx, max_tokens)?;
+            let wins = calibration_windows(&tokens, &ctx, max_tokens)?;
             let mut distances: Vec<usize> = weight_rules
                 .iter()
                 .filter(|r| !r.is_none())
@@ -468,9 +470,13 @@ fn run(cli: Cli) -> Result<()> {
             let recorded = record_kv_with_attention(&llama, &wins, &distances, &bar("forward"))?;
             eprintln!("recorded K/V of {} tokens", recorded.tokens);
             let mut provenance = format!(
-                "text={} tokens={} ctx={ctx} seed={seed} samples_per_centroid={samples_per_centroid}",
+                "text={} tokens={} ctx={} seed={seed} samples_per_centroid={samples_per_centroid}",
                 text.display(),
-                recorded.tokens
+                recorded.tokens,
+                ctx.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             );
             if kmeans_iters != 30 {
                 provenance += &format!(" kmeans_iters={kmeans_iters}");
@@ -550,6 +556,16 @@ fn run(cli: Cli) -> Result<()> {
                     valid: "the projections are the GPU engine's; add --device cuda or drop --projections".into(),
                 });
             }
+            if projections == Some(Projections::Skinny) && batch > vecinfer_engine::SKINNY_ROWS {
+                return Err(CliError::BadOption {
+                    option: "--projections",
+                    given: format!("skinny with --batch {batch}"),
+                    valid: format!(
+                        "the skinny projections take batches of 1 to {}; lower --batch or use cublas",
+                        vecinfer_engine::SKINNY_ROWS
+                    ),
+                });
+            }
             let rule: AnchorRule = anchor_rule.parse()?;
             let anchors = anchors
                 .map(|b| AnchorBudget::parse(&b).map(|budget| AnchorPolicy { budget, rule }))
@@ -612,7 +628,10 @@ fn run(cli: Cli) -> Result<()> {
                         "residual": residual,
                         "sinks": sinks,
                         "graph": !no_graph,
-                        "projections": projections,
+                        "projections": projections.map_or(
+                            serde_json::json!("the batch's default (skinny up to 4 windows, else cublas)"),
+                            |p| serde_json::json!(p)
+                        ),
                         "codebooks": codebooks.as_ref().map(|p| p.display().to_string()),
                         "results": rows,
                         "gpu": results.iter().map(|(_, g)| g).collect::<Vec<_>>(),

@@ -46,10 +46,24 @@ pub fn windows(tokens: &[u32], ctx: usize, max_windows: Option<usize>) -> Result
     Ok(out)
 }
 
-/// Calibration windows: whole windows of `ctx` tokens covering at least `max_tokens` (fewer
-/// where the text is shorter).
-pub fn calibration_windows(tokens: &[u32], ctx: usize, max_tokens: usize) -> Result<Vec<&[u32]>> {
-    check_ctx(ctx)?;
+/// Calibration windows: for each length of `ctxs`, whole windows of it covering an equal
+/// share of `max_tokens` (fewer where the text is shorter), each length from the text after
+/// the previous one's windows.
+pub fn calibration_windows<'t>(
+    tokens: &'t [u32],
+    ctxs: &[usize],
+    max_tokens: usize,
+) -> Result<Vec<&'t [u32]>> {
+    if ctxs.is_empty() {
+        return Err(CliError::BadOption {
+            option: "--ctx",
+            given: "nothing".into(),
+            valid: "one window length or several, comma-separated (e.g. 2048 or 2048,8192)".into(),
+        });
+    }
+    for &ctx in ctxs {
+        check_ctx(ctx)?;
+    }
     if max_tokens == 0 {
         return Err(CliError::BadOption {
             option: "--max-tokens",
@@ -57,7 +71,21 @@ pub fn calibration_windows(tokens: &[u32], ctx: usize, max_tokens: usize) -> Res
             valid: "record at least one window of tokens (e.g. 16384)".into(),
         });
     }
-    windows(tokens, ctx, Some(max_tokens.div_ceil(ctx)))
+    // Each length takes an equal share of the budget (at least one window), from the text
+    // after the previous length's windows.
+    let share = max_tokens.div_ceil(ctxs.len());
+    let mut out = Vec::new();
+    let mut rest = tokens;
+    for &ctx in ctxs {
+        let wins = windows(rest, ctx, Some(share.div_ceil(ctx)))?;
+        let used: usize = wins.iter().map(|w| w.len()).sum();
+        out.extend(wins);
+        rest = &rest[used.min(rest.len())..];
+        if rest.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -78,14 +106,28 @@ mod tests {
         let t: Vec<u32> = (0..10).collect();
         let err = windows(&t, 4, Some(0)).unwrap_err().to_string();
         assert!(err.contains("--max-windows 0"), "{err}");
-        let err = calibration_windows(&t, 0, 100).unwrap_err().to_string();
+        let err = calibration_windows(&t, &[0], 100).unwrap_err().to_string();
         assert!(
             err.contains("--ctx 0") && err.contains("at least 2"),
             "{err}"
         );
-        let err = calibration_windows(&t, 4, 0).unwrap_err().to_string();
+        let err = calibration_windows(&t, &[4], 0).unwrap_err().to_string();
         assert!(err.contains("--max-tokens 0"), "{err}");
-        assert_eq!(calibration_windows(&t, 4, 5).unwrap().len(), 2);
-        assert_eq!(calibration_windows(&t, 4, 1).unwrap().len(), 1);
+        assert_eq!(calibration_windows(&t, &[4], 5).unwrap().len(), 2);
+        assert_eq!(calibration_windows(&t, &[4], 1).unwrap().len(), 1);
+        let err = calibration_windows(&t, &[], 8).unwrap_err().to_string();
+        assert!(err.contains("2048,8192"), "{err}");
+    }
+
+    #[test]
+    fn several_lengths_share_the_budget_from_their_own_text() {
+        let t: Vec<u32> = (0..40).collect();
+        let wins = calibration_windows(&t, &[4, 8], 16).unwrap();
+        let spans: Vec<(u32, usize)> = wins.iter().map(|w| (w[0], w.len())).collect();
+        assert_eq!(spans, vec![(0, 4), (4, 4), (8, 8)]);
+        // A text too short for the second length's share: what is left, once.
+        let wins = calibration_windows(&t[..10], &[4, 8], 16).unwrap();
+        let spans: Vec<(u32, usize)> = wins.iter().map(|w| (w[0], w.len())).collect();
+        assert_eq!(spans, vec![(0, 4), (4, 4), (8, 2)]);
     }
 }

@@ -285,4 +285,19 @@ fn a_bad_projections_choice_lists_the_valid_ones() {
     ]);
     assert!(!ok);
     assert!(err.contains("--device cuda"), "{err}");
+    let (ok, err) = vecinfer(&[
+        "eval",
+        "--text",
+        "x.txt",
+        "--methods",
+        "fp16",
+        "--device",
+        "cuda",
+        "--projections",
+        "skinny",
+        "--batch",
+        "16",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("1 to 8") && err.contains("cublas"), "{err}");
 }

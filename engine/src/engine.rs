@@ -77,7 +77,13 @@ impl Tuned {
         };
         match TunedConfigs::load(&path).and_then(|s| s.check_device(&device, &path).map(|_| s)) {
             Ok(store) => Self::Loaded(Box::new(store)),
-            Err(e) => Self::None(e.to_string()),
+            Err(e) => {
+                // A file that is there but cannot serve (corrupt, another GPU, driver or code)
+                // is worth saying out loud, once per process.
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| eprintln!("vecinfer: tuned configs not used: {e}"));
+                Self::None(e.to_string())
+            }
         }
     }
 

@@ -37,7 +37,9 @@ pub mod synthetic;
 pub mod vq;
 pub mod weights;
 
-pub use engine::{Engine, EngineOptions, Profiler, Projections, Session, Share, Tuned};
+pub use engine::{
+    Engine, EngineOptions, Profiler, Projections, SKINNY_DEFAULT_ROWS, Session, Share, Tuned,
+};
 pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;
 pub use kv::{CacheShape, Fp16Cache, KvCache};

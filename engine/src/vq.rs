@@ -38,7 +38,8 @@ pub const PAGE_TOKENS: usize = 64;
 /// nats a window, perplexity +0.08% (bench/results/model-s9/wide-paired-h200).
 pub const WIDE_TILE_MAX_BATCH: Option<usize> = Some(4);
 
-/// `VECINFER_WIDE_TILES=off` (or `0`) keeps the default tiles at every batch, for A/B runs.
+/// `VECINFER_WIDE_TILES=off` (or `0`) keeps the heuristic's default tiles at every batch, for
+/// A/B runs (a config from a tuned-configs file is taken as it is).
 fn wide_tiles_turned_off() -> bool {
     std::env::var("VECINFER_WIDE_TILES").is_ok_and(|v| v == "off" || v == "0")
 }
@@ -470,10 +471,8 @@ mod tests {
         let paged = CodeLayout::Paged {
             page_tokens: PAGE_TOKENS,
         };
+        // The winner keeps its contiguous layout: the engine must put it on its pages.
         entry.key.shape.layout = vecinfer_tuner::LayoutKey::of(paged);
-        if let Some(w) = entry.winner.as_mut() {
-            w.config.layout = paged;
-        }
         store.entries.insert(entry.key.id(), entry);
         Tuned::Loaded(Box::new(store))
     }
