@@ -65,11 +65,13 @@ enum Command {
         /// VQ methods to train key codebooks for (vq, vq+smooth, vq+hadamard, vecinfer).
         #[arg(long, default_value = "vq,vq+smooth,vq+hadamard,vecinfer")]
         methods: String,
-        /// How the smooth scales λ are chosen, comma-separated: max (the paper's sqrt(max|K|)),
-        /// query (E[q²]^-1/2 over the calibration queries: k-means then weighs key errors as
-        /// the scores do), mix:A:B (sqrt(max|K|)^A · E[q²]^(-B/2)). With several rules, one
-        /// file per rule: --out with "-RULE" before the extension (":" written as "_").
-        #[arg(long, default_value = "max")]
+        /// How the smooth scales λ are chosen, comma-separated: balanced ((E[k²]/E[q²])^1/4, the
+        /// default: it won at ctx 2048 and, calibrated with --ctx 2048,8192, at 8192;
+        /// bench/results/accuracy.md), max (the paper's sqrt(max|K|)), query (E[q²]^-1/2 over
+        /// the calibration queries), mix:A:B (sqrt(max|K|)^A · E[q²]^(-B/2)). With several
+        /// rules, one file per rule: --out with "-RULE" before the extension (":" written as
+        /// "_"), or {smooth} in --out.
+        #[arg(long, default_value = "balanced")]
         smooth: String,
         /// How k-means weighs the calibration tokens, comma-separated: none (every token
         /// alike), attention (keys and values by the attention mass they receive from later
@@ -80,10 +82,11 @@ enum Command {
         /// attention, won at ctx 2048 and 8192 (bench/results/accuracy.md).
         #[arg(long, default_value = "attention")]
         weight: String,
-        /// Tokens per forward window; several lengths (e.g. 2048,8192) share --max-tokens
-        /// equally, each from its own stretch of the text, so that the statistics cover the
-        /// positions of every context the cache will serve.
-        #[arg(long, default_value = "2048", value_delimiter = ',')]
+        /// Tokens per forward window; several lengths share --max-tokens equally, each from its
+        /// own stretch of the text, so that the statistics cover the positions of every context
+        /// the cache will serve. The default, 2048 and 8192, is what the balanced λ needs to
+        /// hold at 8192 (calibrated on 2048 alone it loses there; bench/results/accuracy.md).
+        #[arg(long, default_value = "2048,8192", value_delimiter = ',')]
         ctx: Vec<usize>,
         /// Calibration tokens to record (whole windows).
         #[arg(long, default_value_t = 16384)]
