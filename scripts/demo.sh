@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a CPU-only machine: build, fetch SmolLM2-135M, calibrate 2-bit VecInfer
 # codebooks on WikiText-2, and compare perplexity of fp16, plain VQ, VecInfer and KIVI-2.
-# Takes about 6.5 minutes on 2 cores. Run from anywhere; writes into out/demo/.
+# Takes about 5 minutes on 2 cores (after the build). Run from anywhere; writes into out/demo/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data/wikitext2}

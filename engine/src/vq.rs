@@ -498,6 +498,16 @@ mod tests {
     }
 
     #[test]
+    fn the_wide_tiles_are_opt_in() {
+        if std::env::var_os("VECINFER_WIDE_TILES").is_some() {
+            return; // set by whoever runs the tests: the default is not what runs
+        }
+        let (set, shape) = smollm2(1, 8192);
+        let config = VqCache::config_for(&set, KeyTransform::BOTH, &shape);
+        assert_eq!((config.tile_tokens, config.warps), (256, 4));
+    }
+
+    #[test]
     fn without_a_tuned_entry_the_heuristic_serves() {
         let (set, shape) = smollm2(64, 8192);
         let (config, source) = VqCache::choose_config(
