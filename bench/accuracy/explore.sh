@@ -25,7 +25,7 @@ calibrate() { # K V METHODS RULES
   target=$cbdir/cb-$k-$v-layer.safetensors
   [[ $smooth == *,* ]] || target=$(cb "$k" "$v" "$smooth")
   [ -f "$(cb "$k" "$v" "$first")" ] || "$bin" calibrate --text "$data/calib.txt" \
-    "${model_args[@]}" --k "$k" --v "$v" --methods "$methods" --smooth "$smooth" \
+    "${model_args[@]}" --k "$k" --v "$v" --methods "$methods" --smooth "$smooth" --ctx 2048 \
     --out "$target" > "$cbdir/log-cb-$k-$v-layer.txt" 2>&1
 }
 evaluate() { # NAME ARGS...
@@ -53,7 +53,7 @@ for stage in $stages; do
   mixes) # K/V bit allocation, with the residual windows that make ~1.5, 2 and 3 bits at ctx 2048
     if [ ! -f "$(cb d8b12 d8b8 balanced)" ]; then
       "$bin" calibrate --text "$data/calib.txt" "${model_args[@]}" --k d4b8 --v d8b8 \
-        --also d4b10/d8b8,d4b12/d8b8,d4b12/d4b8,d8b12/d8b8 --methods vq,vecinfer --smooth max,mix:0.5:0.5,balanced \
+        --also d4b10/d8b8,d4b12/d8b8,d4b12/d4b8,d8b12/d8b8 --methods vq,vecinfer --smooth max,mix:0.5:0.5,balanced --ctx 2048 \
         --out "$cbdir/cb-{k}-{v}-layer-{smooth}.safetensors" > "$cbdir/log-cb-mixes.txt" 2>&1
     fi
     while read -r k v rule r methods extra; do

@@ -47,7 +47,7 @@ for granularity in $granularities; do
     read -r k v <<<"$config"
     codebooks="$out/cb-$k-$v-$granularity$tag.safetensors"
     [ -f "$codebooks" ] || "$bin" calibrate --text "$data/calib.txt" "${model_args[@]}" --k "$k" --v "$v" \
-      --granularity "$granularity" --smooth "$smooth" --out "$codebooks" > "$out/log-cb-$k-$v-$granularity$tag.txt" 2>&1
+      --granularity "$granularity" --smooth "$smooth" --ctx 2048 --out "$codebooks" > "$out/log-cb-$k-$v-$granularity$tag.txt" 2>&1
     for sinks in $sinks_list; do
       evaluate "$out/eval-$k-$v-$granularity-s$sinks$tag$rtag.json" --codebooks "$codebooks" --sinks "$sinks" \
         --residual "$residual" --methods vq,vq+smooth,vq+hadamard,vecinfer
