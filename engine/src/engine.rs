@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS};
 use vecinfer_model::{LlamaConfig, rope_tables};
 use vecinfer_runtime::Gpu;
-use vecinfer_tuner::TunedConfigs;
 use vecinfer_tuner::measure::fingerprint;
 use vecinfer_tuner::store::file_name_for;
+use vecinfer_tuner::{DeviceFingerprint, TunedConfigs};
 
 #[derive(Default)]
 pub struct EngineOptions {
@@ -60,22 +60,27 @@ pub enum Tuned {
 impl Tuned {
     /// This GPU's file from `at` (a folder or a file), checked against this process's code.
     fn load(at: Option<&Path>, gpu: &Gpu) -> Self {
+        let device = match fingerprint(gpu) {
+            Ok(d) => d,
+            Err(e) => return Self::None(format!("no device fingerprint: {e}")),
+        };
+        Self::load_for(at, &device)
+    }
+
+    /// [`Self::load`] for a device fingerprint (testable without a GPU).
+    fn load_for(at: Option<&Path>, device: &DeviceFingerprint) -> Self {
         let Some(at) = at else {
             return Self::None("no tuned-configs folder given".into());
         };
         let path = if at.is_dir() {
-            at.join(file_name_for(&gpu.name))
+            at.join(file_name_for(&device.name))
         } else {
             at.to_path_buf()
         };
         if !path.exists() {
             return Self::None(format!("no {} (run `vecinfer tune`)", path.display()));
         }
-        let device = match fingerprint(gpu) {
-            Ok(d) => d,
-            Err(e) => return Self::None(format!("no device fingerprint: {e}")),
-        };
-        match TunedConfigs::load(&path).and_then(|s| s.check_device(&device, &path).map(|_| s)) {
+        match TunedConfigs::load(&path).and_then(|s| s.check_device(device, &path).map(|_| s)) {
             Ok(store) => Self::Loaded(Box::new(store)),
             Err(e) => {
                 // A file that is there but cannot serve (corrupt, another GPU, driver or code)
@@ -1035,6 +1040,44 @@ impl<'e> Session<'e> {
 mod tests {
     use super::*;
     use crate::synthetic::{smollm2_config, tiny_config};
+
+    /// The shipped H100 file and the fingerprint it was tuned with.
+    fn shipped_h100() -> (PathBuf, DeviceFingerprint) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tuned-configs");
+        let store = TunedConfigs::load(&dir.join("nvidia-h100-80gb-hbm3.json")).expect("loads");
+        (dir, store.device)
+    }
+
+    #[test]
+    fn tuned_configs_come_from_a_folder_or_a_file_of_this_gpu() {
+        let (dir, device) = shipped_h100();
+        assert!(matches!(
+            Tuned::load_for(Some(&dir), &device),
+            Tuned::Loaded(_)
+        ));
+        let file = dir.join("nvidia-h100-80gb-hbm3.json");
+        assert!(matches!(
+            Tuned::load_for(Some(&file), &device),
+            Tuned::Loaded(_)
+        ));
+        let why = |t: Tuned| match t {
+            Tuned::None(why) => why,
+            Tuned::Loaded(_) => panic!("loaded"),
+        };
+        assert!(why(Tuned::load_for(None, &device)).contains("no tuned-configs folder"));
+        // Another GPU: no file of its name in the folder.
+        let other = DeviceFingerprint {
+            name: "NVIDIA B200".into(),
+            ..device.clone()
+        };
+        assert!(why(Tuned::load_for(Some(&dir), &other)).contains("vecinfer tune"));
+        // The H100 file given by path for a device of other code: refused, with the field.
+        let stale = DeviceFingerprint {
+            codegen: "0000".into(),
+            ..device
+        };
+        assert!(why(Tuned::load_for(Some(&file), &stale)).contains("code generator"));
+    }
 
     #[test]
     fn small_batches_take_the_skinny_projections_where_the_model_allows() {
