@@ -58,29 +58,37 @@ pub enum Tuned {
 }
 
 impl Tuned {
-    /// This GPU's file from `at` (a folder or a file), checked against this process's code.
+    /// This GPU's file from `at` (a folder or a file), checked against this process's code
+    /// (fingerprinted only when there is a file to check).
     fn load(at: Option<&Path>, gpu: &Gpu) -> Self {
-        let device = match fingerprint(gpu) {
-            Ok(d) => d,
-            Err(e) => return Self::None(format!("no device fingerprint: {e}")),
+        let path = match Self::path(at, &gpu.name) {
+            Ok(p) => p,
+            Err(why) => return Self::None(why),
         };
-        Self::load_for(at, &device)
+        match fingerprint(gpu) {
+            Ok(device) => Self::load_file(&path, &device),
+            Err(e) => Self::None(format!("no device fingerprint: {e}")),
+        }
     }
 
-    /// [`Self::load`] for a device fingerprint (testable without a GPU).
-    fn load_for(at: Option<&Path>, device: &DeviceFingerprint) -> Self {
-        let Some(at) = at else {
-            return Self::None("no tuned-configs folder given".into());
-        };
+    /// The file for GPU `name` from `at` (a folder or a file), or why there is none.
+    fn path(at: Option<&Path>, name: &str) -> std::result::Result<PathBuf, String> {
+        let at = at.ok_or("no tuned-configs folder given")?;
         let path = if at.is_dir() {
-            at.join(file_name_for(&device.name))
+            at.join(file_name_for(name))
         } else {
             at.to_path_buf()
         };
-        if !path.exists() {
-            return Self::None(format!("no {} (run `vecinfer tune`)", path.display()));
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(format!("no {} (run `vecinfer tune`)", path.display()))
         }
-        match TunedConfigs::load(&path).and_then(|s| s.check_device(device, &path).map(|_| s)) {
+    }
+
+    /// The file at `path`, checked against `device`.
+    fn load_file(path: &Path, device: &DeviceFingerprint) -> Self {
+        match TunedConfigs::load(path).and_then(|s| s.check_device(device, path).map(|_| s)) {
             Ok(store) => Self::Loaded(Box::new(store)),
             Err(e) => {
                 // A file that is there but cannot serve (corrupt, another GPU, driver or code)
@@ -89,13 +97,6 @@ impl Tuned {
                 SAID.call_once(|| eprintln!("vecinfer: tuned configs not used: {e}"));
                 Self::None(e.to_string())
             }
-        }
-    }
-
-    pub fn configs(&self) -> Option<&TunedConfigs> {
-        match self {
-            Self::Loaded(s) => Some(s),
-            Self::None(_) => None,
         }
     }
 }
@@ -1048,35 +1049,37 @@ mod tests {
         (dir, store.device)
     }
 
+    /// [`Tuned::load`] with a given fingerprint (no GPU here).
+    fn load_for(at: Option<&Path>, device: &DeviceFingerprint) -> Tuned {
+        match Tuned::path(at, &device.name) {
+            Ok(path) => Tuned::load_file(&path, device),
+            Err(why) => Tuned::None(why),
+        }
+    }
+
     #[test]
     fn tuned_configs_come_from_a_folder_or_a_file_of_this_gpu() {
         let (dir, device) = shipped_h100();
-        assert!(matches!(
-            Tuned::load_for(Some(&dir), &device),
-            Tuned::Loaded(_)
-        ));
+        assert!(matches!(load_for(Some(&dir), &device), Tuned::Loaded(_)));
         let file = dir.join("nvidia-h100-80gb-hbm3.json");
-        assert!(matches!(
-            Tuned::load_for(Some(&file), &device),
-            Tuned::Loaded(_)
-        ));
+        assert!(matches!(load_for(Some(&file), &device), Tuned::Loaded(_)));
         let why = |t: Tuned| match t {
             Tuned::None(why) => why,
             Tuned::Loaded(_) => panic!("loaded"),
         };
-        assert!(why(Tuned::load_for(None, &device)).contains("no tuned-configs folder"));
+        assert!(why(load_for(None, &device)).contains("no tuned-configs folder"));
         // Another GPU: no file of its name in the folder.
         let other = DeviceFingerprint {
             name: "NVIDIA B200".into(),
             ..device.clone()
         };
-        assert!(why(Tuned::load_for(Some(&dir), &other)).contains("vecinfer tune"));
+        assert!(why(load_for(Some(&dir), &other)).contains("vecinfer tune"));
         // The H100 file given by path for a device of other code: refused, with the field.
         let stale = DeviceFingerprint {
             codegen: "0000".into(),
             ..device
         };
-        assert!(why(Tuned::load_for(Some(&file), &stale)).contains("code generator"));
+        assert!(why(load_for(Some(&file), &stale)).contains("code generator"));
     }
 
     #[test]

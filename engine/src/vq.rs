@@ -133,9 +133,7 @@ impl VqCache {
                 format!("default heuristic: nothing tuned for {kernel}"),
             );
         };
-        let Some(winner) = entry.winner else {
-            unreachable!("nearest returns tuned entries only");
-        };
+        let winner = entry.winner.expect("nearest returns tuned entries only");
         let config = kernel.apply(winner.config);
         match config.validate(arch) {
             Ok(()) => (
