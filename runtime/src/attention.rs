@@ -30,6 +30,23 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// Fills the partial results with NaN, so that a merge that read a split this launch did
+    /// not write would give NaN (a check for tests).
+    pub fn poison_partials(&mut self, gpu: &Gpu) -> Result<()> {
+        for buffer in [
+            &mut self.partial_out,
+            &mut self.partial_max,
+            &mut self.partial_sum,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let nan = vec![f32::NAN; buffer.len()];
+            gpu.stream.memcpy_htod(&nan, buffer)?;
+        }
+        Ok(())
+    }
+
     /// Scratch for `rows` (batch × query heads × splits) partial rows of `head_dim`, allocated
     /// now: launches that fit never allocate (a CUDA graph capture must not).
     pub fn with_capacity(gpu: &Gpu, rows: usize, head_dim: usize) -> Result<Self> {

@@ -221,6 +221,23 @@ pub struct CacheViewMut<'a> {
 }
 
 impl<'a> CacheView<'a> {
+    /// Another view of the same layer and batch (e.g. to launch over it again).
+    pub fn reborrow(&self) -> CacheView<'_> {
+        let b = &self.batch;
+        CacheView {
+            storage: self.storage,
+            batch: BatchRef {
+                seq_len: b.seq_len.slice(..),
+                seq_slot: b.seq_slot.slice(..),
+                page_indptr: b.page_indptr.slice(..),
+                page_indices: b.page_indices.slice(..),
+                batch: b.batch,
+                longest: b.longest,
+                index_count: b.index_count,
+            },
+        }
+    }
+
     pub(crate) fn new(storage: &'a LayerStorage, batch: &'a DeviceBatch) -> Self {
         Self {
             storage,
