@@ -49,7 +49,10 @@ enum Command {
         /// A Llama-architecture GGUF; default: the fetched SmolLM2.
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Key codec, d{d}b{b} (d in 2,4,8; b in 8..=12).
+        /// Key codec, d{d}b{b} (d in 2,4,8; b in 8..=12). The default pair, d4b8 / d4b8, is the
+        /// fast one; at the same bits --k d4b10 --v d8b12 halves the 2-bit loss (SmolLM2: +3.6%
+        /// vs +6.8% at ctx 2048, +5.7% vs +10.3% at 8192) but its kernel runs 1.1-2.3x slower
+        /// (bench/results/accuracy-s10).
         #[arg(long = "k", default_value = "d4b8")]
         key_codec: VqCodec,
         /// Value codec, d{d}b{b}.
