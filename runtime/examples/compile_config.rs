@@ -5,9 +5,8 @@
 //!     '{"head_dim":128,"group":4,...}' sm_90 out.cu
 //! cuobjdump -sass $VECINFER_CACHE_DIR/kernels/*.cubin     # cuobjdump + nvdisasm: PyPI nvidia-cuda-{cuobjdump,nvdisasm}
 //! ```
-//! The append kernel of the same cache layout is compiled beside it (source in OUT.cu.append.cu).
-//! ```text
-//! ```
+//! The append kernel of the same cache layout is compiled beside it (source in OUT.cu.append.cu),
+//! and each kernel's registers, stack and spills are printed (ptxas' report, `resources`).
 //! The config is `KernelConfig` JSON (as in a tuned-configs file or a snapshot's header). With
 //! a fourth argument, that file's source is compiled instead of the emitted one (the emitted
 //! source still goes to OUT.cu), for trying an edit of the generated code by hand.
@@ -46,5 +45,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         kernel.shared_bytes,
         vecinfer_runtime::compile::kernel_cache_dir().display()
     );
+    // Registers, stack and spills as ptxas reports them (what occupancy hangs on).
+    for (name, text) in [("attention", &source), ("append", &append.source)] {
+        for k in vecinfer_runtime::resources::kernel_resources(text, arch)? {
+            println!(
+                "{name}: {} {} registers, {} bytes stack, {} bytes spilled",
+                k.entry, k.registers, k.stack_bytes, k.spill_store_bytes
+            );
+        }
+    }
     Ok(())
 }

@@ -106,6 +106,40 @@ fn options(arch: &str) -> Vec<String> {
     o
 }
 
+/// NVRTC's log of compiling `source` for `arch` with the usual options and `extra` (e.g.
+/// ptxas' verbose report); not cached. A failure is [`RuntimeError::Compile`] with the log.
+pub(crate) fn nvrtc_log(source: &str, arch: &'static str, extra: &[&str]) -> Result<String> {
+    use cudarc::nvrtc::result;
+    ensure_nvrtc()?;
+    let mut opts = options(arch);
+    opts.extend(extra.iter().map(|s| s.to_string()));
+    let failed = |log: String| RuntimeError::Compile {
+        entry: "(resource report)".to_string(),
+        arch: arch.to_string(),
+        options: opts.clone(),
+        log,
+        source_text: source.to_string(),
+    };
+    let src = std::ffi::CString::new(source)
+        .map_err(|e| failed(format!("source has a NUL byte: {e}")))?;
+    let prog = result::create_program(&src, None).map_err(|e| failed(format!("{e:?}")))?;
+    // SAFETY: `prog` was created above and is destroyed once, at the end.
+    unsafe {
+        let compiled = result::compile_program(prog, &opts);
+        let log = result::get_program_log(prog).map(|log| {
+            std::ffi::CStr::from_ptr(log.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        });
+        let _ = result::destroy_program(prog);
+        match (compiled, log) {
+            (Ok(()), Ok(log)) => Ok(log),
+            (Ok(()), Err(e)) => Err(failed(format!("reading the log failed: {e:?}"))),
+            (Err(e), log) => Err(failed(log.unwrap_or_else(|_| format!("{e:?}")))),
+        }
+    }
+}
+
 /// One NVRTC program to CUBIN; the error is NVRTC's log (or what failed).
 fn nvrtc_cubin(source: &str, arch: &str) -> std::result::Result<Vec<u8>, String> {
     use cudarc::nvrtc::{result, sys};

@@ -15,6 +15,7 @@ pub mod libraries;
 pub mod one_layer;
 pub mod paged;
 pub mod pages;
+pub mod resources;
 pub mod spec;
 pub mod storage;
 pub mod timing;

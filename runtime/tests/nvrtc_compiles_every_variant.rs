@@ -102,3 +102,40 @@ fn a_compile_error_carries_the_log_and_the_source() {
         other => panic!("expected a compile error, got {other:?}"),
     }
 }
+
+/// The default 2-bit kernels keep three blocks per SM on sm_90: ≤ 168 registers for their 128
+/// threads (65,536 per SM), no spills. The Llama-shape kernel sits exactly at 168: a change
+/// that adds a few registers costs it a third of its resident blocks and 10-17% of its speed
+/// (bench/results/kernel-s10), which no CPU test would otherwise notice.
+#[test]
+fn default_2bit_kernels_keep_three_blocks_per_sm() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let d4b8 = "d4b8".parse().unwrap();
+    for (head_dim, group) in [(128, 4), (64, 3)] {
+        let config = KernelConfig::default_for(head_dim, group, d4b8, d4b8);
+        assert_eq!(
+            config.threads(),
+            128,
+            "{config}: the bound below assumes 128 threads"
+        );
+        let k = emit(&config, "sm_90").unwrap();
+        let usage = vecinfer_runtime::resources::kernel_resources(&k.source, "sm_90").unwrap();
+        let attention = usage
+            .iter()
+            .find(|u| u.entry == k.attention_entry)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{config}: no resources for {} in {usage:?}",
+                    k.attention_entry
+                )
+            });
+        assert!(
+            attention.registers <= 168 && attention.spill_store_bytes == 0,
+            "{config}: {} registers, {} bytes spilled; three 128-thread blocks per SM need <= 168 and no spills",
+            attention.registers,
+            attention.spill_store_bytes
+        );
+    }
+}
