@@ -109,68 +109,80 @@ fn options(arch: &str) -> Vec<String> {
 /// NVRTC's log of compiling `source` for `arch` with the usual options and `extra` (e.g.
 /// ptxas' verbose report); not cached. A failure is [`RuntimeError::Compile`] with the log.
 pub(crate) fn nvrtc_log(source: &str, arch: &'static str, extra: &[&str]) -> Result<String> {
-    use cudarc::nvrtc::result;
     ensure_nvrtc()?;
     let mut opts = options(arch);
     opts.extend(extra.iter().map(|s| s.to_string()));
-    let failed = |log: String| RuntimeError::Compile {
-        entry: "(resource report)".to_string(),
-        arch: arch.to_string(),
-        options: opts.clone(),
-        log,
-        source_text: source.to_string(),
-    };
-    let src = std::ffi::CString::new(source)
-        .map_err(|e| failed(format!("source has a NUL byte: {e}")))?;
-    let prog = result::create_program(&src, None).map_err(|e| failed(format!("{e:?}")))?;
-    // SAFETY: `prog` was created above and is destroyed once, at the end.
-    unsafe {
-        let compiled = result::compile_program(prog, &opts);
-        let log = result::get_program_log(prog).map(|log| {
-            std::ffi::CStr::from_ptr(log.as_ptr())
-                .to_string_lossy()
-                .into_owned()
-        });
-        let _ = result::destroy_program(prog);
-        match (compiled, log) {
-            (Ok(()), Ok(log)) => Ok(log),
-            (Ok(()), Err(e)) => Err(failed(format!("reading the log failed: {e:?}"))),
-            (Err(e), log) => Err(failed(log.unwrap_or_else(|_| format!("{e:?}")))),
+    // SAFETY: `program_log` reads the program `with_compiled` created and has not destroyed.
+    with_compiled(source, &opts, |prog| unsafe { program_log(prog) }).map_err(|log| {
+        RuntimeError::Compile {
+            entry: "(resource report)".to_string(),
+            arch: arch.to_string(),
+            options: opts.clone(),
+            log,
+            source_text: source.to_string(),
         }
-    }
+    })
 }
 
 /// One NVRTC program to CUBIN; the error is NVRTC's log (or what failed).
 fn nvrtc_cubin(source: &str, arch: &str) -> std::result::Result<Vec<u8>, String> {
-    use cudarc::nvrtc::{result, sys};
+    use cudarc::nvrtc::sys;
+    with_compiled(source, &options(arch), |prog| {
+        let mut size = 0usize;
+        // SAFETY: `prog` is a compiled, live program; the data call writes into a buffer of
+        // the size NVRTC reports.
+        unsafe {
+            sys::nvrtcGetCUBINSize(prog, &mut size)
+                .result()
+                .and_then(|()| {
+                    let mut cubin = vec![0u8; size];
+                    sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr().cast())
+                        .result()
+                        .map(|()| cubin)
+                })
+                .map_err(|e| format!("reading the CUBIN failed: {e:?}"))
+        }
+    })
+}
+
+/// Compiles one NVRTC program with `opts` and reads what `read` takes from it (its CUBIN, its
+/// log) before destroying it; a failed compile gives NVRTC's log (or what failed).
+fn with_compiled<T>(
+    source: &str,
+    opts: &[String],
+    read: impl FnOnce(cudarc::nvrtc::sys::nvrtcProgram) -> std::result::Result<T, String>,
+) -> std::result::Result<T, String> {
+    use cudarc::nvrtc::result;
     let src = std::ffi::CString::new(source).map_err(|e| format!("source has a NUL byte: {e}"))?;
     let prog = result::create_program(&src, None).map_err(|e| format!("{e:?}"))?;
-    // SAFETY: `prog` was created above and is destroyed once, at the end; the size and data
-    // calls write into buffers of the size NVRTC reports.
+    // SAFETY: `prog` was created above, is read only while live, and is destroyed once, at
+    // the end.
     unsafe {
-        let compiled = result::compile_program(prog, &options(arch));
-        let out = match compiled {
-            Ok(()) => {
-                let mut size = 0usize;
-                sys::nvrtcGetCUBINSize(prog, &mut size)
-                    .result()
-                    .and_then(|()| {
-                        let mut cubin = vec![0u8; size];
-                        sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr().cast())
-                            .result()
-                            .map(|()| cubin)
-                    })
-                    .map_err(|e| format!("reading the CUBIN failed: {e:?}"))
-            }
-            Err(e) => Err(match result::get_program_log(prog) {
-                Ok(log) => std::ffi::CStr::from_ptr(log.as_ptr())
-                    .to_string_lossy()
-                    .into_owned(),
-                Err(_) => format!("{e:?}"),
-            }),
+        let out = match result::compile_program(prog, opts) {
+            Ok(()) => read(prog),
+            Err(e) => Err(program_log(prog).unwrap_or_else(|_| format!("{e:?}"))),
         };
         let _ = result::destroy_program(prog);
         out
+    }
+}
+
+/// The program's log as text.
+///
+/// # Safety
+/// `prog` must be a live NVRTC program.
+unsafe fn program_log(
+    prog: cudarc::nvrtc::sys::nvrtcProgram,
+) -> std::result::Result<String, String> {
+    // SAFETY: the caller's contract; the log is a NUL-terminated buffer NVRTC filled.
+    unsafe {
+        cudarc::nvrtc::result::get_program_log(prog)
+            .map(|log| {
+                std::ffi::CStr::from_ptr(log.as_ptr())
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .map_err(|e| format!("reading the log failed: {e:?}"))
     }
 }
 
