@@ -10,7 +10,7 @@ use std::path::Path;
 use vecinfer_engine::eval::evaluate;
 use vecinfer_engine::kv::KvCache;
 use vecinfer_engine::{
-    CacheShape, CacheSpec, Engine, Fp16Cache, Projections, Session, WeightSource,
+    CacheShape, CacheSpec, Engine, Fp16Cache, Projections, Session, TokenWrites, WeightSource,
 };
 use vecinfer_model::{ExactAttention, Llama};
 use vecinfer_quant::{CacheLayout, CodebookSet, Method};
@@ -385,6 +385,7 @@ fn teacher_forced_run(
     spec: &CacheSpec<'_>,
     graph: bool,
     projections: Projections,
+    writes: TokenWrites,
 ) -> Result<TeacherForcedRun> {
     let c = &engine.config;
     let len = windows[0].len();
@@ -398,6 +399,7 @@ fn teacher_forced_run(
     };
     let mut session = Session::new(engine, spec.build(engine, shape)?)?;
     session.set_projections(projections)?;
+    session.set_token_writes(writes);
     session.teacher_force(windows)?;
     for _ in 0..len - 1 {
         session.step(graph)?;
@@ -481,15 +483,28 @@ pub fn check_entries_independent(
     }
     Projections::Skinny.check(&engine.config, count)?;
     let len = windows[0].len();
-    let (first, first_contents) =
-        teacher_forced_run(engine, windows, spec, graph, Projections::Skinny)?;
+    let (first, first_contents) = teacher_forced_run(
+        engine,
+        windows,
+        spec,
+        graph,
+        Projections::Skinny,
+        TokenWrites::Projection,
+    )?;
     let nll_of = |nll: &[f32], e: usize| nll[e * len..e * len + len - 1].to_vec();
     let sum = |row: &[f32]| row.iter().map(|&x| x as f64).sum::<f64>();
     let orders = entry_orders(count);
     let mut entries = Vec::new();
     for order in &orders {
         let batch: Vec<&[u32]> = order.iter().map(|&w| windows[w]).collect();
-        let (nll, contents) = teacher_forced_run(engine, &batch, spec, graph, Projections::Skinny)?;
+        let (nll, contents) = teacher_forced_run(
+            engine,
+            &batch,
+            spec,
+            graph,
+            Projections::Skinny,
+            TokenWrites::Projection,
+        )?;
         for (e, &w) in order.iter().enumerate() {
             let (mine, reference) = (nll_of(&nll, e), nll_of(&first, w));
             let diff = EntryDiff::of((&mine, &reference), (&contents[e], &first_contents[w]));
@@ -526,6 +541,66 @@ pub fn check_entries_independent(
             "window": w, "entry": e, "nll": nll, "nll_first_run": reference,
             "first_differing_position": d.position, "first_differing_layer_and_byte": d.layer_and_byte,
         })).collect::<Vec<_>>()}),
+    })
+}
+
+/// The two ways a step's new K and V reach the cache ([`TokenWrites`]) give the same bits: the
+/// windows teacher-forced once with the QKV projection writing the fp16 slots (and the VQ
+/// cache's one window flush per step) and once with an append per layer; per-position NLL and
+/// every layer's cache bytes must be identical. The windows should outrun the fp16 window, so
+/// that tokens leave it.
+pub fn check_token_writes_agree(
+    engine: &Engine,
+    windows: &[&[u32]],
+    spec: &CacheSpec<'_>,
+    graph: bool,
+    projections: Projections,
+) -> Result<CheckReport> {
+    let run = |writes| teacher_forced_run(engine, windows, spec, graph, projections, writes);
+    let (written, written_contents) = run(TokenWrites::Projection)?;
+    let (appended, appended_contents) = run(TokenWrites::Append)?;
+    let len = windows[0].len();
+    let diffs: Vec<(usize, EntryDiff)> = (0..windows.len())
+        .map(|e| {
+            let nll = |n: &[f32]| n[e * len..e * len + len - 1].to_vec();
+            let diff = EntryDiff::of(
+                (&nll(&written), &nll(&appended)),
+                (&written_contents[e], &appended_contents[e]),
+            );
+            (e, diff)
+        })
+        .collect();
+    let differing = diffs
+        .iter()
+        .filter(|(_, d)| !d.identical())
+        .map(|(e, d)| {
+            format!(
+                "entry {e}: first position {:?}, first layer/byte {:?}; ",
+                d.position, d.layer_and_byte
+            )
+        })
+        .collect::<String>();
+    Ok(CheckReport {
+        name: format!(
+            "{}: new K/V written by the projection = appended per layer ({projections:?}, {})",
+            spec.label(),
+            if graph { "graph" } else { "eager" }
+        ),
+        passed: differing.is_empty(),
+        detail: format!(
+            "{} windows of {len}: per-position NLL and every layer's cache bytes bit-identical; {}",
+            windows.len(),
+            if differing.is_empty() {
+                "all identical".to_string()
+            } else {
+                differing
+            }
+        ),
+        values: serde_json::json!({
+            "nll_projection_writes": written.iter().map(|&x| x as f64).sum::<f64>(),
+            "nll_appends": appended.iter().map(|&x| x as f64).sum::<f64>(),
+            "differing_entries": diffs.iter().filter(|(_, d)| !d.identical()).count(),
+        }),
     })
 }
 
@@ -745,6 +820,26 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             check_entries_independent(&engine, &long[..count], &spec, graph),
         ));
     }
+    let vq = CacheSpec::Vq {
+        set: &set,
+        transform: vecinfer_quant::KeyTransform::BOTH,
+        layout: CacheLayout {
+            sinks: 4,
+            residual: 8,
+        },
+    };
+    for (spec, graph, projections) in [
+        (&vq, true, Projections::Skinny),
+        (&vq, false, Projections::Cublas),
+        (&CacheSpec::Fp16, true, Projections::Skinny),
+        (&CacheSpec::Fp16, false, Projections::Cublas),
+    ] {
+        let name = format!("tiny model: {} token writes agree", spec.label());
+        reports.push(guard(
+            &name,
+            check_token_writes_agree(&engine, &long[..3], spec, graph, projections),
+        ));
+    }
     Ok(reports)
 }
 
@@ -926,6 +1021,17 @@ pub fn real_model_checks(
                 reports.push(guard(
                     &name,
                     check_entries_independent(&engine, &wins[..count], spec, true),
+                ));
+            }
+        }
+        // The projection's own K/V writes against an append per layer, at both projections.
+        let count = wins.len().min(SMALL_BATCH);
+        for spec in &specs {
+            for projections in [Projections::Skinny, Projections::Cublas] {
+                let name = format!("SmolLM2: {} token writes agree", spec.label());
+                reports.push(guard(
+                    &name,
+                    check_token_writes_agree(&engine, &wins[..count], spec, true, projections),
                 ));
             }
         }

@@ -15,7 +15,7 @@ pub mod grid;
 mod layout;
 mod mma;
 
-pub use append::{APPEND_THREADS, EmittedAppend, emit_append};
+pub use append::{APPEND_THREADS, EmittedAppend, EmittedFlush, emit_append, emit_flush};
 pub use config::{
     CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS, SplitPolicy,
     shared_memory_limit,

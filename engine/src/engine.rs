@@ -344,6 +344,29 @@ pub struct Session<'e> {
     /// is planned for the longest sequence it will meet).
     pub horizon: usize,
     projections: Projections,
+    token_writes: TokenWrites,
+}
+
+/// How a decode step's new K and V reach the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenWrites {
+    /// The QKV projection writes them into the cache's fp16 slots itself; what the appends
+    /// did besides runs once per step for every layer (the VQ cache's window flush). 30 fewer
+    /// launches a step on SmolLM2. Caches that cannot take it (a VQ cache without an fp16
+    /// window) fall back to `Append`.
+    Projection,
+    /// An append launch per layer after the projection.
+    Append,
+}
+
+impl TokenWrites {
+    /// `Projection`, or `Append` with `VECINFER_TOKEN_WRITES=append` (to compare the two).
+    pub fn from_env() -> Self {
+        match std::env::var("VECINFER_TOKEN_WRITES") {
+            Ok(v) if v == "append" => Self::Append,
+            _ => Self::Projection,
+        }
+    }
 }
 
 impl<'e> Session<'e> {
@@ -385,7 +408,20 @@ impl<'e> Session<'e> {
             warmed: false,
             horizon: 256,
             projections: Projections::default_for(c, s.batch),
+            token_writes: TokenWrites::from_env(),
         })
+    }
+
+    pub fn token_writes(&self) -> TokenWrites {
+        self.token_writes
+    }
+
+    /// Chooses how decode steps hand their new K and V to the cache (see [`TokenWrites`]).
+    pub fn set_token_writes(&mut self, writes: TokenWrites) {
+        if writes != self.token_writes {
+            self.token_writes = writes;
+            self.graphs = None;
+        }
     }
 
     pub fn batch(&self) -> usize {
@@ -595,6 +631,7 @@ impl<'e> Session<'e> {
                     (&e.rope_cos, &e.rope_sin),
                     &self.positions,
                     (&mut cb.q, &mut cb.k, &mut cb.v),
+                    None,
                     (hq, hk),
                     (b, n),
                 )?;
@@ -750,9 +787,15 @@ impl<'e> Session<'e> {
             c.vocab,
         )?;
         mark(Share::Rest)?;
+        let written =
+            self.token_writes == TokenWrites::Projection && self.cache.begin_written_step(gpu)?;
+        if written {
+            mark(Share::Append)?;
+        }
         if self.projections == Projections::Skinny {
             let ff = c.feed_forward;
             for (l, w) in e.weights.layers.iter().enumerate() {
+                let mut slots = written.then(|| self.cache.token_slots(l)).transpose()?;
                 k.skinny_qkv_rope(
                     st,
                     &buf.x,
@@ -761,12 +804,15 @@ impl<'e> Session<'e> {
                     (&e.rope_cos, &e.rope_sin),
                     &self.positions,
                     (&mut buf.q, &mut buf.k, &mut buf.v),
+                    slots.as_mut(),
                     (hq, hk),
                     (b, width),
                 )?;
                 mark(Share::Matmul)?;
-                self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
-                mark(Share::Append)?;
+                if !written {
+                    self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
+                    mark(Share::Append)?;
+                }
                 self.cache
                     .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
                 mark(Share::Attention)?;
@@ -822,18 +868,22 @@ impl<'e> Session<'e> {
                     false,
                 )?;
                 mark(Share::Matmul)?;
+                let mut slots = written.then(|| self.cache.token_slots(l)).transpose()?;
                 k.rope_qkv(
                     st,
                     &buf.qkv,
                     (&e.rope_cos, &e.rope_sin),
                     &self.positions,
                     (&mut buf.q, &mut buf.k, &mut buf.v),
+                    slots.as_mut(),
                     (hq, hk),
                     (b, 1),
                 )?;
                 mark(Share::Rest)?;
-                self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
-                mark(Share::Append)?;
+                if !written {
+                    self.cache.append(gpu, l, &buf.k, &buf.v, &self.positions)?;
+                    mark(Share::Append)?;
+                }
                 self.cache
                     .attend(gpu, l, &buf.q, &mut buf.attn, &self.positions, plan_len)?;
                 mark(Share::Attention)?;

@@ -8,7 +8,7 @@ use cudarc::driver::{
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS, emit_forward};
 pub use vecinfer_runtime::dependent_launch::supports_dependent_launches;
 use vecinfer_runtime::dependent_launch::{Buffers, KernelArg, launch};
-use vecinfer_runtime::{Gpu, compile};
+use vecinfer_runtime::{Gpu, TokenSlots, compile};
 
 /// Threads of the row-wise kernels (norm, RoPE, SiLU, NLL, argmax, gather).
 const ROW_THREADS: u32 = 256;
@@ -77,6 +77,64 @@ fn check_skinny(what: &str, rows: usize, k: usize, buffers: &[(&str, usize, usiz
         )));
     }
     check_buffers(what, buffers)
+}
+
+/// The kernel arguments of `TokenSlots` (`forward.cuh`: keys, values, seq_slot, slots,
+/// capacity, sinks, residual) for a step of `rows` batch entries of `kv_heads` heads of
+/// `head_dim`, checked against the slots' shape; `None`: no slots (null keys), K and V go to
+/// the step's buffers.
+fn slot_args<'b>(
+    stream: &'b CudaStream,
+    slots: Option<&'b mut TokenSlots<'_>>,
+    (rows, kv_heads, head_dim): (usize, usize, usize),
+    b: &mut Buffers<'b>,
+) -> Result<[KernelArg; 7]> {
+    let Some(slots) = slots else {
+        return Ok([
+            KernelArg::Pointer(0),
+            KernelArg::Pointer(0),
+            KernelArg::Pointer(0),
+            KernelArg::Int(0),
+            KernelArg::Int(0),
+            KernelArg::Int(0),
+            KernelArg::Int(0),
+        ]);
+    };
+    let shape = slots.shape();
+    if shape.kv_heads != kv_heads || shape.head_dim != head_dim {
+        return Err(EngineError::Invalid(format!(
+            "token slots of {} KV heads of dim {}, a step of {kv_heads} KV heads of dim {head_dim}",
+            shape.kv_heads, shape.head_dim
+        )));
+    }
+    match slots.table_len() {
+        Some(len) if len < rows => {
+            return Err(EngineError::Invalid(format!(
+                "the sequence-slot table has {len} entries, the step {rows} rows"
+            )));
+        }
+        None if shape.slots < rows => {
+            return Err(EngineError::Invalid(format!(
+                "token slots for {} sequences, a step of {rows} rows",
+                shape.slots
+            )));
+        }
+        _ => {}
+    }
+    let parts = slots.parts();
+    // TokenSlots checked that these fit i32 when it was made.
+    Ok([
+        b.add(parts.keys.device_ptr_mut(stream)),
+        b.add(parts.values.device_ptr_mut(stream)),
+        match parts.seq_slot {
+            Some(table) => b.add(table.device_ptr(stream)),
+            None => KernelArg::Pointer(0),
+        },
+        KernelArg::Int(int(shape.slots)),
+        KernelArg::Int(int(shape.capacity)),
+        KernelArg::Int(int(shape.sinks)),
+        KernelArg::Int(int(shape.residual)),
+    ])
 }
 
 /// Every buffer `(name, length, needed)` holds at least what the launch reads or writes.
@@ -249,24 +307,50 @@ impl ForwardKernels {
             &mut CudaSlice<u16>,
             &mut CudaSlice<u16>,
         ),
+        slots: Option<&mut TokenSlots<'_>>,
         (q_heads, kv_heads): (usize, usize),
         (seqs, chunk): (usize, usize),
     ) -> Result<()> {
-        let (hq, hk, c) = (int(q_heads), int(kv_heads), int(chunk));
-        let mut b = stream.launch_builder(&self.rope_qkv);
-        b.arg(qkv)
-            .arg(rope.0)
-            .arg(rope.1)
-            .arg(positions)
-            .arg(q)
-            .arg(k)
-            .arg(v)
-            .arg(&hq)
-            .arg(&hk)
-            .arg(&c);
-        // SAFETY: qkv [seqs * chunk, (hq + 2 hk) D]; q, k, v hold seqs * heads * chunk * D;
-        // the angle tables cover every position (checked by the engine).
-        unsafe { b.launch(rows_config(seqs * chunk, ROW_THREADS)) }?;
+        let d = self.config.head_dim;
+        let rows = seqs * chunk;
+        check_buffers(
+            "RoPE",
+            &[
+                ("qkv", qkv.len(), rows * (q_heads + 2 * kv_heads) * d),
+                ("positions", positions.len(), seqs),
+                ("q", q.len(), rows * q_heads * d),
+                ("k", k.len(), rows * kv_heads * d),
+                ("v", v.len(), rows * kv_heads * d),
+            ],
+        )?;
+        let mut b = Buffers::default();
+        let slot_args = slot_args(stream, slots, (seqs, kv_heads, d), &mut b)?;
+        let mut args = vec![
+            b.add(qkv.device_ptr(stream)),
+            b.add(rope.0.device_ptr(stream)),
+            b.add(rope.1.device_ptr(stream)),
+            b.add(positions.device_ptr(stream)),
+            b.add(q.device_ptr_mut(stream)),
+            b.add(k.device_ptr_mut(stream)),
+            b.add(v.device_ptr_mut(stream)),
+            KernelArg::Int(int(q_heads)),
+            KernelArg::Int(int(kv_heads)),
+            KernelArg::Int(int(chunk)),
+        ];
+        args.extend(slot_args);
+        // SAFETY: the kernel's parameters in order; buffer sizes and the slots' shape checked
+        // above; the angle tables cover every position (checked by the engine). Not a
+        // dependent launch: the kernel does not wait on its predecessor.
+        unsafe {
+            launch(
+                stream,
+                &self.rope_qkv,
+                rows_config(rows, ROW_THREADS),
+                &args,
+                b,
+                false,
+            )
+        }?;
         Ok(())
     }
 
@@ -542,6 +626,7 @@ impl ForwardKernels {
             &mut CudaSlice<u16>,
             &mut CudaSlice<u16>,
         ),
+        slots: Option<&mut TokenSlots<'_>>,
         (q_heads, kv_heads): (usize, usize),
         (rows, width): (usize, usize),
     ) -> Result<()> {
@@ -562,7 +647,8 @@ impl ForwardKernels {
             ],
         )?;
         let mut b = Buffers::default();
-        let args = [
+        let slot_args = slot_args(stream, slots, (rows, kv_heads, d), &mut b)?;
+        let mut args = vec![
             b.add(x.device_ptr(stream)),
             b.add(norm.device_ptr(stream)),
             KernelArg::Float(eps),
@@ -578,9 +664,10 @@ impl ForwardKernels {
             KernelArg::Int(int(q_heads)),
             KernelArg::Int(int(kv_heads)),
         ];
+        args.extend(slot_args);
         let config = skinny_config(columns / 2, 1);
-        // SAFETY: the kernel's parameters in order; sizes checked above; the angle tables
-        // cover every position (the engine checks capacity against them).
+        // SAFETY: the kernel's parameters in order; sizes and the slots' shape checked above;
+        // the angle tables cover every position (the engine checks capacity against them).
         unsafe { self.queue(stream, &self.skinny_qkv_rope, config, &args, b) }
     }
 

@@ -5,7 +5,7 @@
 use crate::error::{EngineError, Result};
 use crate::kernels::{DecodeSplit, ForwardKernels};
 use cudarc::driver::CudaSlice;
-use vecinfer_runtime::Gpu;
+use vecinfer_runtime::{Gpu, SlotShape, TokenSlots};
 
 /// The tensor shape both backends share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,17 @@ pub trait KvCache {
         values: &CudaSlice<u16>,
         positions: &CudaSlice<i32>,
     ) -> Result<()>;
+
+    /// Begins a decode step whose new K and V the QKV projection writes into the cache itself
+    /// (into [`Self::token_slots`], in place of [`Self::append`]): what else the appends of
+    /// the step did runs here, for every layer at once (the VQ cache encodes the tokens that
+    /// leave the fp16 windows; the FP16 cache has nothing to do). `false`: this cache takes a
+    /// step's tokens through `append` only (a VQ cache without an fp16 window encodes each
+    /// token as it arrives).
+    fn begin_written_step(&mut self, gpu: &Gpu) -> Result<bool>;
+
+    /// Where `layer`'s new K and V of the step [`Self::begin_written_step`] began go.
+    fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>>;
 
     /// Attention of `query` `[batch, q_heads, D]` f16 over `layer`'s cache into `out` (same
     /// shape). Launch geometry covers sequences of up to `plan_len` tokens: the current
@@ -226,6 +237,29 @@ impl KvCache for Fp16Cache {
             (s.batch, s.kv_heads, 1),
             s.capacity,
         )
+    }
+
+    // Token p of a sequence in slot p (sinks = capacity, no ring); lengths are the positions.
+    fn begin_written_step(&mut self, _gpu: &Gpu) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>> {
+        let s = self.shape;
+        check_entry(&s, layer, 0)?;
+        Ok(TokenSlots::new(
+            &mut self.keys[layer],
+            &mut self.values[layer],
+            None,
+            SlotShape {
+                slots: s.batch,
+                kv_heads: s.kv_heads,
+                capacity: s.capacity,
+                head_dim: s.head_dim,
+                sinks: s.capacity,
+                residual: 0,
+            },
+        )?)
     }
 
     fn attend(

@@ -38,7 +38,8 @@ pub mod vq;
 pub mod weights;
 
 pub use engine::{
-    Engine, EngineOptions, Profiler, Projections, SKINNY_DEFAULT_ROWS, Session, Share, Tuned,
+    Engine, EngineOptions, Profiler, Projections, SKINNY_DEFAULT_ROWS, Session, Share, TokenWrites,
+    Tuned,
 };
 pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;

@@ -17,8 +17,8 @@ use vecinfer_codegen::{CodeLayout, KernelConfig};
 use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method};
 use vecinfer_runtime::kv_cache::coded_tokens;
 use vecinfer_runtime::{
-    Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, Step, VqAppend, VqAttention,
-    Workspace,
+    Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, Step, TokenSlots, VqAppend,
+    VqAttention, VqFlush, Workspace,
 };
 use vecinfer_tuner::{KernelShape, TuneKey};
 
@@ -62,6 +62,9 @@ pub struct VqCache {
     cache: PagedKvCache,
     attention: VqAttention,
     appender: VqAppend,
+    /// Every layer's window flush in one launch, for steps whose tokens the projection writes
+    /// (`begin_written_step`); `None` without an fp16 window.
+    flush: Option<VqFlush>,
     workspace: Workspace,
     /// Batch entry `b` is sequence `ids[b]`.
     ids: Vec<SequenceId>,
@@ -219,8 +222,14 @@ impl VqCache {
             shape.batch * shape.q_heads * splits as usize,
             shape.head_dim,
         )?;
+        let flush = if layout.residual > 0 {
+            Some(VqFlush::new(gpu, &config)?)
+        } else {
+            None
+        };
         Ok(Self {
             appender: VqAppend::new(gpu, &config)?,
+            flush,
             attention,
             workspace,
             config,
@@ -251,6 +260,16 @@ impl VqCache {
         self.ids[b]
     }
 
+    /// One token more for every sequence: on the GPU in a device-advanced (graph) step, else
+    /// a host step begins.
+    fn begin_decode_step(&mut self, gpu: &Gpu) -> Result<()> {
+        match self.mode {
+            Mode::Device(step) => self.cache.advance(gpu, &self.appender, &step)?,
+            _ => self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, 1)?),
+        }
+        Ok(())
+    }
+
     fn step(&self) -> Result<Step> {
         match self.mode {
             Mode::Eager(s) | Mode::Device(s) => Ok(s),
@@ -265,6 +284,9 @@ impl KvCache for VqCache {
     fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
         self.appender.set_dependent_launches(gpu, on)?;
         self.attention.set_dependent_launches(gpu, on)?;
+        if let Some(flush) = &mut self.flush {
+            flush.set_dependent_launches(gpu, on)?;
+        }
         Ok(())
     }
 
@@ -319,18 +341,29 @@ impl KvCache for VqCache {
         values: &CudaSlice<u16>,
         _positions: &CudaSlice<i32>,
     ) -> Result<()> {
-        match self.mode {
-            Mode::Device(step) if layer == 0 => self.cache.advance(gpu, &self.appender, &step)?,
-            Mode::Device(_) => {}
-            _ if layer == 0 => {
-                self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, 1)?);
-            }
-            _ => {}
+        if layer == 0 {
+            self.begin_decode_step(gpu)?;
         }
         let step = self.step()?;
         Ok(self
             .cache
             .append(gpu, &self.appender, &step, layer, keys, values)?)
+    }
+
+    fn begin_written_step(&mut self, gpu: &Gpu) -> Result<bool> {
+        if self.flush.is_none() {
+            return Ok(false);
+        }
+        self.begin_decode_step(gpu)?;
+        let step = self.step()?;
+        let flush = self.flush.as_ref().expect("checked above");
+        self.cache.flush_window(gpu, flush, &step)?;
+        Ok(true)
+    }
+
+    fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>> {
+        let step = self.step()?;
+        Ok(self.cache.token_slots(&step, layer)?)
     }
 
     fn attend(

@@ -9,7 +9,8 @@ use crate::view::CacheViewMut;
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaViewMut, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
 };
-use vecinfer_codegen::{EmittedAppend, KernelConfig, emit_append};
+use vecinfer_codegen::append::{FLUSH_BLOCKS_PER_LAYER, FLUSH_LAYER_POINTERS};
+use vecinfer_codegen::{EmittedAppend, EmittedFlush, KernelConfig, emit_append, emit_flush};
 
 pub struct VqAppend {
     pub kernel: EmittedAppend,
@@ -178,4 +179,135 @@ impl VqAppend {
         unsafe { launch.launch(config) }?;
         Ok(())
     }
+}
+
+/// The window flush of a decode step over every layer of a cache in one launch
+/// (`vecinfer_codegen::emit_flush`): for an engine whose QKV projection writes the step's new K
+/// and V into the fp16 slots itself ([`crate::TokenSlots`]), so that no append runs per layer.
+/// Launched through [`crate::PagedKvCache::flush_window`].
+pub struct VqFlush {
+    pub kernel: EmittedFlush,
+    config: KernelConfig,
+    function: CudaFunction,
+    dependent: bool,
+}
+
+impl VqFlush {
+    /// Generates and compiles (cached) the flush kernel for the cache layout of `config`.
+    pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
+        let kernel = emit_flush(config)?;
+        let cubin = compile(&kernel.source, gpu.arch, &kernel.entry)?;
+        let module = gpu.context.load_module(cubin)?;
+        let function = module.load_function(&kernel.entry)?;
+        Ok(Self {
+            kernel,
+            config: *config,
+            function,
+            dependent: false,
+        })
+    }
+
+    /// As [`VqAppend::set_dependent_launches`].
+    pub fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
+        self.dependent = dependent_launch::checked_setting(gpu, on)?;
+        Ok(())
+    }
+
+    pub fn config(&self) -> &KernelConfig {
+        &self.config
+    }
+
+    /// `table` holds [`FLUSH_LAYER_POINTERS`] addresses per layer of `layers` (the cache built
+    /// it from these storages); `batch` the step's tables, its lengths advanced.
+    pub(crate) fn launch(
+        &self,
+        gpu: &Gpu,
+        table: &CudaSlice<u64>,
+        layers: &mut [crate::storage::LayerStorage],
+        batch: &crate::view::DeviceBatch,
+    ) -> Result<()> {
+        let first = layers
+            .first()
+            .ok_or_else(|| RuntimeError::Invalid("a flush needs at least one layer".into()))?;
+        let spec = *first.spec();
+        spec.check(&self.config)?;
+        if spec.window.residual == 0 {
+            return Err(RuntimeError::Invalid(
+                "the window flush needs an fp16 window (residual > 0): without one a new token is encoded as it arrives, by the append kernel".into(),
+            ));
+        }
+        if table.len() != layers.len() * FLUSH_LAYER_POINTERS {
+            return Err(RuntimeError::BufferLength {
+                what: "flush layer table",
+                expected: format!(
+                    "{FLUSH_LAYER_POINTERS} addresses per layer × {} layers",
+                    layers.len()
+                ),
+                got: table.len(),
+            });
+        }
+        let entries = batch.batch();
+        if entries == 0 || entries > 65_535 || layers.len() > 32_767 {
+            return Err(RuntimeError::Invalid(format!(
+                "a flush launch takes 1 to 65535 sequences and at most 32767 layers (grid limits), got {entries} and {}",
+                layers.len()
+            )));
+        }
+        let view = crate::view::CacheView::new(first, batch);
+        let geometry = view.geometry();
+        let tables = view.batch;
+        let stream = &gpu.stream;
+        // The table's addresses are the storages' own; borrowing the storages mutably here
+        // keeps any other use of them out while the launch is queued.
+        let mut b = Buffers::default();
+        let args = [
+            b.add(table.device_ptr(stream)),
+            KernelArg::Int(layers.len() as i32),
+            b.add(tables.seq_len.device_ptr(stream)),
+            b.add(tables.seq_slot.device_ptr(stream)),
+            b.add(tables.page_indptr.device_ptr(stream)),
+            b.add(tables.page_indices.device_ptr(stream)),
+            KernelArg::Geometry(geometry),
+        ];
+        let config = LaunchConfig {
+            grid_dim: (
+                layers.len() as u32 * FLUSH_BLOCKS_PER_LAYER,
+                spec.kv_heads as u32,
+                entries as u32,
+            ),
+            block_dim: (self.kernel.block_threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the arguments match the generated signature in type and order (codegen's
+        // `emit_flush`). `table` holds, per layer, the addresses of that layer's storage (the
+        // cache built it when it allocated them; storages are never reallocated), every layer
+        // has the spec checked against the kernel above (the cache requires one spec for all),
+        // so row sizes, codebook sizes and layout are the kernel's; the kernel clamps every
+        // table index into the geometry, which every layer shares.
+        unsafe {
+            dependent_launch::launch(stream, &self.function, config, &args, b, self.dependent)
+        }?;
+        Ok(())
+    }
+}
+
+/// The flush kernel's table entry of `storage`: its nine addresses in `FlushLayer`'s order.
+pub(crate) fn flush_layer_pointers(
+    gpu: &Gpu,
+    storage: &crate::storage::LayerStorage,
+) -> [u64; FLUSH_LAYER_POINTERS] {
+    let st = &gpu.stream;
+    let e = &storage.encoder;
+    let address = |p: (u64, _)| p.0;
+    [
+        address(e.key_centroids.device_ptr(st)),
+        address(e.key_norms.device_ptr(st)),
+        address(e.value_centroids.device_ptr(st)),
+        address(e.value_norms.device_ptr(st)),
+        address(storage.smooth.device_ptr(st)),
+        address(storage.key_codes.device_ptr(st)),
+        address(storage.value_codes.device_ptr(st)),
+        address(storage.fp16_keys.device_ptr(st)),
+        address(storage.fp16_values.device_ptr(st)),
+    ]
 }

@@ -19,10 +19,11 @@ pub mod resources;
 pub mod spec;
 pub mod storage;
 pub mod timing;
+pub mod token_slots;
 pub mod verify;
 pub mod view;
 
-pub use append::VqAppend;
+pub use append::{VqAppend, VqFlush};
 pub use attention::{SplitPlan, VqAttention, Workspace};
 pub use cache::VqKvCache;
 pub use compile::{arch_name, compile, nvrtc_version};
@@ -36,6 +37,7 @@ pub use pages::{PageCopy, PagePool, SequenceId, SequenceTable};
 pub use spec::CacheSpec;
 pub use storage::{CacheBytes, CacheGeometry, LayerStorage, TokenBytes};
 pub use timing::{Timer, Timing};
+pub use token_slots::{SlotParts, SlotShape, TokenSlots};
 /// Re-exported for the code the proc macros emit.
 pub use vecinfer_codegen as codegen;
 pub use vecinfer_quant as quant;

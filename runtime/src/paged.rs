@@ -17,7 +17,7 @@
 //! Changing the sequences (add, remove, fork) ends the step: its handle then fails with a
 //! typed error instead of writing through stale tables.
 
-use crate::append::VqAppend;
+use crate::append::{VqAppend, VqFlush};
 use crate::attention::{VqAttention, Workspace};
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
@@ -25,6 +25,7 @@ use crate::kv_cache::{Filler, step_bytes};
 use crate::pages::{PagePool, SequenceId, SequenceTable};
 use crate::spec::CacheSpec;
 use crate::storage::{CacheBytes, LayerStorage};
+use crate::token_slots::{SlotShape, TokenSlots};
 use crate::view::{CacheView, CacheViewMut, DeviceBatch, HostBatch};
 use cudarc::driver::CudaSlice;
 use vecinfer_codegen::{CodeLayout, KernelConfig};
@@ -74,6 +75,9 @@ pub struct PagedKvCache {
     uploaded_pages: Vec<usize>,
     /// Device-advanced steps left in the current horizon.
     device_steps: usize,
+    /// The window flush's table: each layer's buffer addresses (`VqFlush`). Storages are
+    /// allocated once, with the cache, so the addresses hold for its life.
+    flush_table: CudaSlice<u64>,
 }
 
 impl PagedKvCache {
@@ -136,6 +140,11 @@ impl PagedKvCache {
                 other.spec()
             )));
         }
+        let addresses: Vec<u64> = storages
+            .iter()
+            .flat_map(|storage| crate::append::flush_layer_pointers(gpu, storage))
+            .collect();
+        let flush_table = gpu.stream.clone_htod(&addresses)?;
         let pool = match options.shuffle_seed {
             Some(seed) => PagePool::shuffled(pages, seed),
             None => PagePool::new(pages),
@@ -154,6 +163,7 @@ impl PagedKvCache {
             uploaded_batch: Vec::new(),
             uploaded_pages: Vec::new(),
             device_steps: 0,
+            flush_table,
         })
     }
 
@@ -407,6 +417,45 @@ impl PagedKvCache {
     ) -> Result<()> {
         let view = self.view_mut(step, layer)?;
         appender.launch(gpu, view, keys, values, step.count)
+    }
+
+    /// A decode step (`step.count == 1`) whose new K and V the QKV projection writes into the
+    /// fp16 slots itself ([`Self::token_slots`]): encodes the token that leaves each sequence's
+    /// window, in every layer, in one launch. Run it after the step's lengths are on the
+    /// device (the step began, or [`Self::advance`] ran) and before any layer's projection
+    /// writes its slots. Needs an fp16 window (residual > 0).
+    pub fn flush_window(&mut self, gpu: &Gpu, flush: &VqFlush, step: &Step) -> Result<()> {
+        self.check_step(step, 0)?;
+        if step.count != 1 {
+            return Err(RuntimeError::Invalid(format!(
+                "the window flush serves decode steps of one token per sequence; this step appends {}",
+                step.count
+            )));
+        }
+        flush.launch(gpu, &self.flush_table, &mut self.layers, &self.batch)
+    }
+
+    /// The fp16 slots of `layer` as the target of a projection that writes the step's new K
+    /// and V there itself, in place of [`Self::append`] (see [`Self::flush_window`]).
+    pub fn token_slots(&mut self, step: &Step, layer: usize) -> Result<TokenSlots<'_>> {
+        self.check_step(step, layer)?;
+        let spec = *self.layers[layer].spec();
+        let slots = self.layers[layer].slots();
+        let seq_slot = self.batch.seq_slot();
+        let contents = self.layers[layer].contents_mut();
+        TokenSlots::new(
+            contents.fp16_keys,
+            contents.fp16_values,
+            Some(seq_slot),
+            SlotShape {
+                slots,
+                kv_heads: spec.kv_heads,
+                capacity: spec.fp16_capacity(),
+                head_dim: spec.head_dim,
+                sinks: spec.window.sinks,
+                residual: spec.window.residual,
+            },
+        )
     }
 
     /// Attention of `query` (`[batch, q_heads, head_dim]` f16) over `layer` into `out`.

@@ -123,6 +123,11 @@ impl DeviceBatch {
         self.tables.slice_mut(0..b.max(1))
     }
 
+    /// The sequence-slot table, `[batch]`.
+    pub(crate) fn seq_slot(&self) -> CudaView<'_, i32> {
+        self.as_ref().seq_slot
+    }
+
     fn as_ref(&self) -> BatchRef<'_> {
         let [slot, indptr, indices, end] = self.offsets();
         BatchRef {

@@ -1,7 +1,9 @@
 //! Every variant of the shipped grid compiles with NVRTC for sm_80 and sm_90 (no GPU needed).
 //! Skipped with a notice when libnvrtc is absent, unless VECINFER_REQUIRE_NVRTC=1 (CI sets it).
 
-use vecinfer_codegen::{CodeLayout, KernelConfig, OutputDtype, emit, emit_append, grid};
+use vecinfer_codegen::{
+    CodeLayout, KernelConfig, OutputDtype, emit, emit_append, emit_flush, grid,
+};
 use vecinfer_runtime::{RuntimeError, compile, libraries::ensure_nvrtc};
 
 fn nvrtc_or_skip() -> bool {
@@ -58,7 +60,7 @@ fn every_shipped_variant_compiles_for_sm80_and_sm90() {
 }
 
 #[test]
-fn every_append_kernel_compiles_for_sm80_and_sm90() {
+fn every_append_and_flush_kernel_compiles_for_sm80_and_sm90() {
     if !nvrtc_or_skip() {
         return;
     }
@@ -79,8 +81,11 @@ fn every_append_kernel_compiles_for_sm80_and_sm90() {
         if !seen.insert(k.entry.clone()) {
             continue;
         }
+        let flush = emit_flush(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
         for arch in ["sm_80", "sm_90"] {
             compile(&k.source, arch, &k.entry).unwrap_or_else(|e| panic!("{}: {e}", k.entry));
+            compile(&flush.source, arch, &flush.entry)
+                .unwrap_or_else(|e| panic!("{}: {e}", flush.entry));
         }
     }
     assert!(seen.len() >= 16, "only {} append kernels", seen.len());

@@ -102,15 +102,63 @@ extern "C" __global__ void add_rms_norm(float* __restrict__ x, const float* __re
         out[base + i] = float_to_half(x[base + i] * inverse * weight[i]);
 }
 
+// Where the projection writes a step's new K and V when it writes them into the cache itself
+// (no append launch for them): the cache's fp16 slots `[slots, kv_heads, capacity, D]`. The
+// token at position p of a sequence takes slot index p while p < sinks, else
+// sinks + (p - sinks) % residual (the VQ cache's window ring; residual 0: no slot), in the
+// sequence slot seq_slot[entry] (null: the entry itself). The FP16 cache passes
+// sinks = capacity, residual = 0: token p in slot p. keys == null: no cache, K and V go to the
+// step's k and v buffers.
+struct TokenSlots {
+    unsigned short* keys;
+    unsigned short* values;
+    const int* seq_slot;
+    int slots, capacity, sinks, residual;
+};
+
+// Element index of the first value of (entry, kv_head)'s token at `position` in the slots, or
+// -1 where the cache keeps no fp16 slot for it. The slot read from the table is clamped into
+// the buffers, so a wrong table writes a wrong slot, never outside the cache.
+__device__ __forceinline__ long long token_slot_element(const TokenSlots& t, int entry, int kv_heads, int kv_head, int position) {
+    int index;
+    if (position < 0) return -1;
+    if (position < t.sinks) index = position;
+    else if (t.residual > 0) index = t.sinks + (position - t.sinks) % t.residual;
+    else return -1;
+    if (index >= t.capacity) return -1;
+    const int slot = min(max(t.seq_slot != nullptr ? t.seq_slot[entry] : entry, 0), t.slots - 1);
+    return (((long long)slot * kv_heads + kv_head) * t.capacity + index) * HEAD_DIM;
+}
+
+// Where value pair i of head `head` (of the fused QKV row) of token t = position - positions[entry]
+// goes: Q to q; K and V to the cache's slots when `slots` has them, else to k and v. Null: the
+// cache keeps no slot for the token.
+__device__ __forceinline__ unsigned short* qkv_destination(const TokenSlots& slots, unsigned short* q, unsigned short* k,
+                                                            unsigned short* v, int entry, int t, int chunk, int position,
+                                                            int head, int q_heads, int kv_heads) {
+    if (head < q_heads) return q + (((size_t)entry * q_heads + head) * chunk + t) * HEAD_DIM;
+    const bool key = head < q_heads + kv_heads;
+    const int kv_head = key ? head - q_heads : head - q_heads - kv_heads;
+    if (slots.keys != nullptr) {
+        const long long at = token_slot_element(slots, entry, kv_heads, kv_head, position);
+        return at < 0 ? nullptr : (key ? slots.keys : slots.values) + at;
+    }
+    return (key ? k : v) + (((size_t)entry * kv_heads + kv_head) * chunk + t) * HEAD_DIM;
+}
+
 // Stage: RoPE and head split. Row r of the fused projection `qkv [rows, (q_heads + 2 kv_heads) D]`
 // is token t = r % chunk of sequence s = r / chunk, at position positions[s] + t. Q and K are
 // rotated in GGUF's interleaved pairs (2i, 2i + 1) by the angle table row of that position;
-// all three leave head-major in fp16. Grid: rows; any block size.
+// all three leave head-major in fp16, K and V into the cache's slots where `slot_keys` is set
+// (TokenSlots). Grid: rows; any block size.
 extern "C" __global__ void rope_qkv(const float* __restrict__ qkv, const float* __restrict__ cos_table,
                                     const float* __restrict__ sin_table, const int* __restrict__ positions,
                                     unsigned short* __restrict__ q, unsigned short* __restrict__ k,
-                                    unsigned short* __restrict__ v, int q_heads, int kv_heads, int chunk) {
+                                    unsigned short* __restrict__ v, int q_heads, int kv_heads, int chunk,
+                                    unsigned short* __restrict__ slot_keys, unsigned short* __restrict__ slot_values,
+                                    const int* __restrict__ seq_slot, int slots, int slot_capacity, int sinks, int residual) {
     constexpr int PAIRS = HEAD_DIM / 2;
+    const TokenSlots cache{slot_keys, slot_values, seq_slot, slots, slot_capacity, sinks, residual};
     const int row = blockIdx.x, seq = row / chunk, t = row % chunk;
     const int heads = q_heads + 2 * kv_heads;
     const size_t position = (size_t)(positions[seq] + t);
@@ -121,14 +169,8 @@ extern "C" __global__ void rope_qkv(const float* __restrict__ qkv, const float* 
         const int head = p / PAIRS, i = p % PAIRS;
         const float a = src[head * HEAD_DIM + 2 * i], b = src[head * HEAD_DIM + 2 * i + 1];
         float first = a, second = b;
-        unsigned short* dst;
-        if (head < q_heads) {
-            dst = q + (((size_t)seq * q_heads + head) * chunk + t) * HEAD_DIM;
-        } else if (head < q_heads + kv_heads) {
-            dst = k + (((size_t)seq * kv_heads + (head - q_heads)) * chunk + t) * HEAD_DIM;
-        } else {
-            dst = v + (((size_t)seq * kv_heads + (head - q_heads - kv_heads)) * chunk + t) * HEAD_DIM;
-        }
+        unsigned short* dst = qkv_destination(cache, q, k, v, seq, t, chunk, (int)position, head, q_heads, kv_heads);
+        if (dst == nullptr) continue;
         if (head < q_heads + kv_heads) {
             first = a * cosines[i] - b * sines[i];
             second = a * sines[i] + b * cosines[i];

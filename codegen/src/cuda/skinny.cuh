@@ -2,7 +2,8 @@
 // layer's small stages fused in. At batch 1-8 a cuBLAS GEMM of this model's size is a few
 // microseconds of latency for under one of bytes, and each stage around it is a launch of its
 // own; these make a layer's projections 4 launches instead of 8:
-//   skinny_qkv_rope      RMSNorm -> QKV projection -> RoPE and head split
+//   skinny_qkv_rope      RMSNorm -> QKV projection -> RoPE and head split (K and V into the
+//                        cache's fp16 slots where it takes them: no append launch)
 //   skinny_residual      x += input · Wᵀ (the output and down projections)
 //   skinny_gate_up_silu  RMSNorm -> gate and up projections -> SiLU(gate) · up
 //   skinny_logits        RMSNorm -> output head
@@ -153,13 +154,15 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
 
 // RMSNorm(x) -> QKV projection (weight [(q_heads + 2 kv_heads) D, width]) -> RoPE on Q and K
 // in interleaved pairs at positions[row] -> q [rows, q_heads, D], k and v [rows, kv_heads, D]
-// in fp16: `rope_qkv` with chunk 1. A warp owns one pair (2i, 2i + 1) of one head.
+// in fp16, or K and V into the cache's slots (TokenSlots): `rope_qkv` with chunk 1. A warp owns one pair (2i, 2i + 1) of one head.
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
                 const unsigned short* __restrict__ weight, const float* __restrict__ cos_table,
                 const float* __restrict__ sin_table, const int* __restrict__ positions,
                 unsigned short* __restrict__ q, unsigned short* __restrict__ k, unsigned short* __restrict__ v,
-                int rows, int width, int q_heads, int kv_heads) {
+                int rows, int width, int q_heads, int kv_heads, unsigned short* __restrict__ slot_keys,
+                unsigned short* __restrict__ slot_values, const int* __restrict__ seq_slot, int slots, int slot_capacity,
+                int sinks, int residual) {
     constexpr int PAIRS = HEAD_DIM / 2;
     const int heads = q_heads + 2 * kv_heads;
     const int pair = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
@@ -173,14 +176,9 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
     const int head = pair / PAIRS, i = pair % PAIRS, row = sum.row;
     const float ab[2] = {sum.value, other};
     float first = ab[0], second = ab[1];
-    unsigned short* dst;
-    if (head < q_heads) {
-        dst = q + ((size_t)row * q_heads + head) * HEAD_DIM;
-    } else if (head < q_heads + kv_heads) {
-        dst = k + ((size_t)row * kv_heads + (head - q_heads)) * HEAD_DIM;
-    } else {
-        dst = v + ((size_t)row * kv_heads + (head - q_heads - kv_heads)) * HEAD_DIM;
-    }
+    const TokenSlots cache{slot_keys, slot_values, seq_slot, slots, slot_capacity, sinks, residual};
+    unsigned short* dst = qkv_destination(cache, q, k, v, row, 0, 1, positions[row], head, q_heads, kv_heads);
+    if (dst == nullptr) return;
     if (head < q_heads + kv_heads) {
         const size_t angle = (size_t)positions[row] * PAIRS + i;
         first = ab[0] * cos_table[angle] - ab[1] * sin_table[angle];

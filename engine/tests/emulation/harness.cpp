@@ -122,7 +122,8 @@ static void test_rope(int seqs, int chunk, int kv_heads) {
     for (int s = 0; s < seqs; ++s) positions.push_back(5 * s + 3);
     std::vector<unsigned short> q((size_t)seqs * q_heads * chunk * HEAD_DIM), k((size_t)seqs * kv_heads * chunk * HEAD_DIM), v(k.size());
     launch(dim3{(unsigned)(seqs * chunk)}, dim3{256}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(),
-           (const float*)sines.data(), (const int*)positions.data(), q.data(), k.data(), v.data(), q_heads, kv_heads, chunk);
+           (const float*)sines.data(), (const int*)positions.data(), q.data(), k.data(), v.data(), q_heads, kv_heads, chunk,
+           (unsigned short*)nullptr, (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
     double worst = 0;
     for (int s = 0; s < seqs; ++s)
         for (int t = 0; t < chunk; ++t)
@@ -303,7 +304,8 @@ static void test_skinny(int rows, int kv_heads) {
     const unsigned pair_blocks = (heads * pairs + SKINNY_WARPS - 1) / SKINNY_WARPS;
     launch(dim3{pair_blocks}, dim3{SKINNY_THREADS}, skinny_qkv_rope, (const float*)x.data(), (const float*)norm.data(), 1e-5f,
            (const unsigned short*)qkv_weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
-           (const int*)positions.data(), q.data(), k.data(), v.data(), rows, width, q_heads, kv_heads);
+           (const int*)positions.data(), q.data(), k.data(), v.data(), rows, width, q_heads, kv_heads, (unsigned short*)nullptr,
+           (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
     double worst = 0;
     for (int r = 0; r < rows; ++r)
         for (int head = 0; head < heads; ++head)
@@ -373,6 +375,102 @@ static void test_skinny(int rows, int kv_heads) {
     report(worst < 1e-3, what, worst, 1e-3);
 }
 
+// The projections writing K and V into a cache's fp16 slots (TokenSlots) instead of the step's
+// k and v: each token's rows land bit-identical to what the buffers get, in the slot its
+// position maps to (sinks, then the window ring; the FP16 cache's slot = position), in the
+// sequence slot the table names; nothing else is touched, and a token without a slot (past the
+// capacity) is dropped.
+static void test_token_slots(int rows, int kv_heads) {
+    const int q_heads = kv_heads * GROUP, heads = q_heads + 2 * kv_heads, pairs = HEAD_DIM / 2, width = 64, positions_max = 40;
+    std::vector<float> x((size_t)rows * width), norm(width), cosines(positions_max * pairs), sines(positions_max * pairs);
+    for (auto& a : x) a = uniform(2.0f);
+    for (auto& a : norm) a = 1.0f + uniform(0.3f);
+    for (auto& a : cosines) a = uniform(1.0f);
+    for (auto& a : sines) a = uniform(1.0f);
+    auto weight = random_halves((size_t)heads * HEAD_DIM * width, 0.2f);
+    const std::vector<int> candidates = {0, 3, 9, 1, 38, 2, 17, 5};  // sinks, ring, past a small capacity
+    std::vector<int> positions, seq_slot;
+    for (int r = 0; r < rows; ++r) {
+        positions.push_back(candidates[r % candidates.size()]);
+        seq_slot.push_back(rows - r);  // reversed, slot 0 unused
+    }
+    std::vector<unsigned short> q((size_t)rows * q_heads * HEAD_DIM), k((size_t)rows * kv_heads * HEAD_DIM), v(k.size());
+    const unsigned blocks = (heads * pairs + SKINNY_WARPS - 1) / SKINNY_WARPS;
+    launch(dim3{blocks}, dim3{SKINNY_THREADS}, skinny_qkv_rope, (const float*)x.data(), (const float*)norm.data(), 1e-5f,
+           (const unsigned short*)weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
+           (const int*)positions.data(), q.data(), k.data(), v.data(), rows, width, q_heads, kv_heads, (unsigned short*)nullptr,
+           (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
+    // {sinks, residual, capacity, table}: the VQ cache's sinks and ring; the FP16 cache's slot = position.
+    struct Layout { int sinks, residual, capacity; bool table; };
+    for (const Layout layout : {Layout{2, 3, 5, true}, Layout{12, 0, 12, false}}) {
+        const int slots = layout.table ? rows + 1 : rows;
+        const unsigned short sentinel = 0x7e01;
+        const size_t cache_len = (size_t)slots * kv_heads * layout.capacity * HEAD_DIM;
+        std::vector<unsigned short> keys(cache_len, sentinel), values(cache_len, sentinel), q2(q.size());
+        std::vector<unsigned short> k_unused(k.size(), sentinel), v_unused(v.size(), sentinel);
+        launch(dim3{blocks}, dim3{SKINNY_THREADS}, skinny_qkv_rope, (const float*)x.data(), (const float*)norm.data(), 1e-5f,
+               (const unsigned short*)weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
+               (const int*)positions.data(), q2.data(), k_unused.data(), v_unused.data(), rows, width, q_heads, kv_heads,
+               keys.data(), values.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots,
+               layout.capacity, layout.sinks, layout.residual);
+        // Expected cache: the sentinel everywhere but each token's slot.
+        std::vector<unsigned short> want_keys(cache_len, sentinel), want_values(cache_len, sentinel);
+        for (int r = 0; r < rows; ++r) {
+            const int p = positions[r];
+            int index = p < layout.sinks ? p : (layout.residual > 0 ? layout.sinks + (p - layout.sinks) % layout.residual : -1);
+            if (index >= layout.capacity) index = -1;
+            if (index < 0) continue;
+            const int slot = layout.table ? seq_slot[r] : r;
+            for (int head = 0; head < kv_heads; ++head)
+                for (int i = 0; i < HEAD_DIM; ++i) {
+                    const size_t at = (((size_t)slot * kv_heads + head) * layout.capacity + index) * HEAD_DIM + i;
+                    want_keys[at] = k[((size_t)r * kv_heads + head) * HEAD_DIM + i];
+                    want_values[at] = v[((size_t)r * kv_heads + head) * HEAD_DIM + i];
+                }
+        }
+        const bool ok = keys == want_keys && values == want_values && q2 == q &&
+                        std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; }) &&
+                        std::all_of(v_unused.begin(), v_unused.end(), [&](unsigned short a) { return a == sentinel; });
+        char what[160];
+        std::snprintf(what, sizeof what, "skinny QKV into the cache's slots (sinks %d, ring %d, capacity %d, %s), %d rows, bit-identical",
+                      layout.sinks, layout.residual, layout.capacity, layout.table ? "slot table" : "entry = slot", rows);
+        report(ok, what, ok ? 0.0 : 1.0, 0.0);
+
+        // rope_qkv (the cuBLAS path's) writes the same slots from the same fused row.
+        std::vector<float> qkv((size_t)rows * heads * HEAD_DIM);
+        for (auto& a : qkv) a = uniform(2.0f);
+        std::vector<unsigned short> q3(q.size()), k3(k.size()), v3(v.size());
+        launch(dim3{(unsigned)rows}, dim3{64}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(), (const float*)sines.data(),
+               (const int*)positions.data(), q3.data(), k3.data(), v3.data(), q_heads, kv_heads, 1, (unsigned short*)nullptr,
+               (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
+        std::vector<unsigned short> keys3(cache_len, sentinel), values3(cache_len, sentinel), q4(q.size());
+        launch(dim3{(unsigned)rows}, dim3{64}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(), (const float*)sines.data(),
+               (const int*)positions.data(), q4.data(), k_unused.data(), v_unused.data(), q_heads, kv_heads, 1, keys3.data(),
+               values3.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots, layout.capacity, layout.sinks,
+               layout.residual);
+        std::fill(want_keys.begin(), want_keys.end(), sentinel);
+        std::fill(want_values.begin(), want_values.end(), sentinel);
+        for (int r = 0; r < rows; ++r) {
+            const int p = positions[r];
+            int index = p < layout.sinks ? p : (layout.residual > 0 ? layout.sinks + (p - layout.sinks) % layout.residual : -1);
+            if (index >= layout.capacity) index = -1;
+            if (index < 0) continue;
+            const int slot = layout.table ? seq_slot[r] : r;
+            for (int head = 0; head < kv_heads; ++head)
+                for (int i = 0; i < HEAD_DIM; ++i) {
+                    const size_t at = (((size_t)slot * kv_heads + head) * layout.capacity + index) * HEAD_DIM + i;
+                    want_keys[at] = k3[((size_t)r * kv_heads + head) * HEAD_DIM + i];
+                    want_values[at] = v3[((size_t)r * kv_heads + head) * HEAD_DIM + i];
+                }
+        }
+        const bool ok3 = keys3 == want_keys && values3 == want_values && q4 == q3 &&
+                         std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; });
+        std::snprintf(what, sizeof what, "RoPE into the cache's slots (sinks %d, ring %d, capacity %d, %s), %d rows, bit-identical",
+                      layout.sinks, layout.residual, layout.capacity, layout.table ? "slot table" : "entry = slot", rows);
+        report(ok3, what, ok3 ? 0.0 : 1.0, 0.0);
+    }
+}
+
 int main() {
     std::printf("HEAD_DIM %d GROUP %d DECODE_WARPS %d DECODE_UNROLL %d\n", HEAD_DIM, GROUP, DECODE_WARPS, DECODE_UNROLL);
     const int kv_heads = GROUP == 1 ? 3 : 2;
@@ -388,6 +486,8 @@ int main() {
     test_cache_and_teacher(3, kv_heads, 5, 12);
     test_skinny(1, kv_heads);
     test_skinny(SKINNY_ROWS, kv_heads);
+    test_token_slots(SKINNY_ROWS, kv_heads);
+    test_token_slots(3, kv_heads);
     std::printf("%d failures\n", failures);
     return failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,80 @@
+// The window flush of a decode step, every layer in one launch. When the QKV projection writes
+// a step's new K and V into the fp16 slots itself (TokenSlots in forward.cuh), no append runs
+// per layer; what the append did besides, encoding the token that leaves each sequence's fp16
+// window, runs here for all layers at once, by the append's rules and arithmetic (side.cuh),
+// so the codes are the same bytes. It runs after the lengths advance (seq_len counts the step's
+// token) and before the step's first projection: the leaving token's ring slot is the one the
+// new token takes. One new token per sequence and a window (residual > 0); the host checks both.
+
+// One layer's buffers (the host's table holds these nine addresses per layer, in this order).
+struct FlushLayer {
+    const float* key_centroids;    // [1 or kv_heads, K_BOOK, K_SUB] f32
+    const float* key_norms;        // [1 or kv_heads, K_BOOK]
+    const float* value_centroids;  // [1 or kv_heads, V_BOOK, V_SUB] f32
+    const float* value_norms;      // [1 or kv_heads, V_BOOK]
+    const float* smooth;           // [kv_heads, HEAD_DIM]
+    unsigned char* key_codes;
+    unsigned char* value_codes;
+    const unsigned short* fp16_keys;    // [slots, kv_heads, fp16_capacity, HEAD_DIM] f16
+    const unsigned short* fp16_values;
+};
+
+// x = the key transform of x in place (side.cuh's key stage, the CPU's order: k / λ, the
+// Hadamard butterflies, the scale); a block-wide call. The append kernel keeps its own inline
+// copy: its source is part of the tuned configs' fingerprint.
+__device__ __forceinline__ void transform_key(float* x, const float* smooth, int kv_head) {
+    const int tid = threadIdx.x;
+    if (SMOOTH) {
+        for (int e = tid; e < HEAD_DIM; e += THREADS) x[e] = __fdiv_rn(x[e], smooth[kv_head * HEAD_DIM + e]);
+        __syncthreads();
+    }
+    if (HADAMARD) {
+        for (int h = 1; h < HEAD_DIM; h <<= 1) {
+            for (int p = tid; p < HEAD_DIM / 2; p += THREADS) {
+                const int a = (p / h) * 2 * h + (p % h);
+                const float u = x[a], w = x[a + h];
+                x[a] = __fadd_rn(u, w);
+                x[a + h] = __fsub_rn(u, w);
+            }
+            __syncthreads();
+        }
+        for (int e = tid; e < HEAD_DIM; e += THREADS) x[e] = __fmul_rn(x[e], HADAMARD_SCALE);
+        __syncthreads();
+    }
+}
+
+// One side (keys or values) of one (layer, KV head, batch entry).
+template <bool KEYS>
+__device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* __restrict__ seq_len, const int* __restrict__ seq_slot,
+                                           const int* __restrict__ page_indptr, const int* __restrict__ page_indices,
+                                           const CacheGeometry& geometry) {
+    constexpr int SUB = KEYS ? K_SUB : V_SUB, BOOK = KEYS ? K_BOOK : V_BOOK;
+    constexpr int BITS = KEYS ? K_BITS : V_BITS, ROW = KEYS ? K_ROW : V_ROW;
+    __shared__ float x[HEAD_DIM];
+    __shared__ int code[HEAD_DIM];
+    const int kv_head = blockIdx.y, entry = blockIdx.z, kv_heads = gridDim.y;
+    const int book_index = PER_HEAD_CODEBOOKS ? kv_head : 0;
+    const float* book_centroids = (KEYS ? layer.key_centroids : layer.value_centroids) + (size_t)book_index * BOOK * SUB;
+    const float* book_norms = (KEYS ? layer.key_norms : layer.value_norms) + (size_t)book_index * BOOK;
+    LaneBook<SUB, BOOK> held;
+    load_lane_book<SUB, BOOK>(book_centroids, book_norms, held);
+    // The codebooks and the layer table are constant; the lengths and the cache only from here.
+    wait_for_predecessor();
+    allow_dependents();
+    const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
+    const int sinks = geometry.sinks, residual = geometry.residual;
+    const int newest = seq_len[entry] - 1, flushed = newest - residual;
+    if (residual <= 0 || flushed < sinks) return;  // nothing leaves the window this step
+    const int row = flushed - sinks;
+    if (row >= view.coded) return;
+    const int slot = sinks + (newest - sinks) % residual;  // the leaving token's, the new one's next
+    const unsigned short* from =
+        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, slot) * HEAD_DIM;
+    for (int e = threadIdx.x; e < HEAD_DIM; e += THREADS) x[e] = half_to_float(from[e]);
+    __syncthreads();
+    if (KEYS) transform_key(x, layer.smooth, kv_head);
+    nearest_codes<SUB, BOOK, HEAD_DIM / SUB>(x, book_centroids, book_norms, held, code);
+    __syncthreads();
+    unsigned char* codes = KEYS ? layer.key_codes : layer.value_codes;
+    pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes + code_row_index(view, geometry, kv_heads, kv_head, row) * ROW);
+}
