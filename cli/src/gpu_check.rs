@@ -385,7 +385,7 @@ fn teacher_forced_run(
     spec: &CacheSpec<'_>,
     graph: bool,
     projections: Projections,
-    writes: TokenWrites,
+    writes: Option<TokenWrites>,
 ) -> Result<TeacherForcedRun> {
     let c = &engine.config;
     let len = windows[0].len();
@@ -399,7 +399,9 @@ fn teacher_forced_run(
     };
     let mut session = Session::new(engine, spec.build(engine, shape)?)?;
     session.set_projections(projections)?;
-    session.set_token_writes(writes);
+    if let Some(writes) = writes {
+        session.set_token_writes(writes);
+    }
     session.teacher_force(windows)?;
     for _ in 0..len - 1 {
         session.step(graph)?;
@@ -483,28 +485,16 @@ pub fn check_entries_independent(
     }
     Projections::Skinny.check(&engine.config, count)?;
     let len = windows[0].len();
-    let (first, first_contents) = teacher_forced_run(
-        engine,
-        windows,
-        spec,
-        graph,
-        Projections::Skinny,
-        TokenWrites::Projection,
-    )?;
+    let (first, first_contents) =
+        teacher_forced_run(engine, windows, spec, graph, Projections::Skinny, None)?;
     let nll_of = |nll: &[f32], e: usize| nll[e * len..e * len + len - 1].to_vec();
     let sum = |row: &[f32]| row.iter().map(|&x| x as f64).sum::<f64>();
     let orders = entry_orders(count);
     let mut entries = Vec::new();
     for order in &orders {
         let batch: Vec<&[u32]> = order.iter().map(|&w| windows[w]).collect();
-        let (nll, contents) = teacher_forced_run(
-            engine,
-            &batch,
-            spec,
-            graph,
-            Projections::Skinny,
-            TokenWrites::Projection,
-        )?;
+        let (nll, contents) =
+            teacher_forced_run(engine, &batch, spec, graph, Projections::Skinny, None)?;
         for (e, &w) in order.iter().enumerate() {
             let (mine, reference) = (nll_of(&nll, e), nll_of(&first, w));
             let diff = EntryDiff::of((&mine, &reference), (&contents[e], &first_contents[w]));
@@ -556,7 +546,7 @@ pub fn check_token_writes_agree(
     graph: bool,
     projections: Projections,
 ) -> Result<CheckReport> {
-    let run = |writes| teacher_forced_run(engine, windows, spec, graph, projections, writes);
+    let run = |writes| teacher_forced_run(engine, windows, spec, graph, projections, Some(writes));
     let (written, written_contents) = run(TokenWrites::Projection)?;
     let (appended, appended_contents) = run(TokenWrites::Append)?;
     let len = windows[0].len();

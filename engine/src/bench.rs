@@ -2,7 +2,7 @@
 //! each hold `context` cached tokens, eager and replayed from a CUDA graph, against the step's
 //! byte limit (weights + KV bytes read, over the measured HBM bandwidth).
 
-use crate::engine::{Engine, Projections, Session, Share};
+use crate::engine::{Engine, Projections, Session, Share, TokenWrites};
 use crate::error::{EngineError, Result};
 use crate::kv::CacheShape;
 use crate::spec::CacheSpec;
@@ -47,6 +47,14 @@ pub struct DecodeBenchRow {
     /// config came from (tuned or the heuristic). Empty in rows from before it.
     #[serde(default)]
     pub cache_kernel: String,
+    /// How the step's new K/V reached the cache (rows from before session 11: an append per
+    /// layer).
+    #[serde(default = "appended")]
+    pub token_writes: TokenWrites,
+}
+
+fn appended() -> TokenWrites {
+    TokenWrites::Append
 }
 
 fn cublas() -> Projections {
@@ -209,6 +217,7 @@ pub fn run_point(
         profiled_ms,
         projections: session.projections(),
         cache_kernel: session.cache().describe(),
+        token_writes: session.token_writes(),
         dependent_launches: engine.kernels.dependent_launches()
             && session.projections() == Projections::Skinny,
     })

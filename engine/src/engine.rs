@@ -360,11 +360,13 @@ pub enum TokenWrites {
 }
 
 impl TokenWrites {
-    /// `Projection`, or `Append` with `VECINFER_TOKEN_WRITES=append` (to compare the two).
-    pub fn from_env() -> Self {
-        match std::env::var("VECINFER_TOKEN_WRITES") {
-            Ok(v) if v == "append" => Self::Append,
-            _ => Self::Projection,
+    /// `VECINFER_TOKEN_WRITES=projection` or `append`, to compare the two; else `None` (each
+    /// cache's [`KvCache::preferred_token_writes`]).
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("VECINFER_TOKEN_WRITES").as_deref() {
+            Ok("append") => Some(Self::Append),
+            Ok("projection") => Some(Self::Projection),
+            _ => None,
         }
     }
 }
@@ -396,6 +398,7 @@ impl<'e> Session<'e> {
             )));
         }
         let st = engine.stream();
+        let token_writes = TokenWrites::from_env().unwrap_or(cache.preferred_token_writes());
         Ok(Self {
             buffers: StepBuffers::new(st, c, s.batch)?,
             positions: st.alloc_zeros(s.batch)?,
@@ -408,7 +411,7 @@ impl<'e> Session<'e> {
             warmed: false,
             horizon: 256,
             projections: Projections::default_for(c, s.batch),
-            token_writes: TokenWrites::from_env(),
+            token_writes,
         })
     }
 

@@ -2,6 +2,7 @@
 //! sequences, attend a query batch; each call takes device buffers and runs on the engine's
 //! stream. Two backends: [`Fp16Cache`] (the baseline, here) and `vq::VqCache`.
 
+use crate::engine::TokenWrites;
 use crate::error::{EngineError, Result};
 use crate::kernels::{DecodeSplit, ForwardKernels};
 use cudarc::driver::CudaSlice;
@@ -54,6 +55,10 @@ pub trait KvCache {
     /// step's tokens through `append` only (a VQ cache without an fp16 window encodes each
     /// token as it arrives).
     fn begin_written_step(&mut self, gpu: &Gpu) -> Result<bool>;
+
+    /// How this cache's steps are fastest (measured, `bench/results/model-s11/`): the
+    /// session's default unless `VECINFER_TOKEN_WRITES` says otherwise.
+    fn preferred_token_writes(&self) -> TokenWrites;
 
     /// Where `layer`'s new K and V of the step [`Self::begin_written_step`] began go.
     fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>>;
@@ -242,6 +247,12 @@ impl KvCache for Fp16Cache {
     // Token p of a sequence in slot p (sinks = capacity, no ring); lengths are the positions.
     fn begin_written_step(&mut self, _gpu: &Gpu) -> Result<bool> {
         Ok(true)
+    }
+
+    // The append is one copy that overlaps its neighbours (dependent launches); on the H100
+    // the projection's writes were 6% slower at 4 × 8192 and within 1% elsewhere.
+    fn preferred_token_writes(&self) -> TokenWrites {
+        TokenWrites::Append
     }
 
     fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>> {

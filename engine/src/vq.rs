@@ -8,7 +8,7 @@
 //! steps run over a horizon whose pages are reserved before capture: the captured launches
 //! advance the lengths on the GPU, and the host counts each replayed step afterwards.
 
-use crate::engine::Tuned;
+use crate::engine::{TokenWrites, Tuned};
 use crate::error::{EngineError, Result};
 use crate::kernels::ForwardKernels;
 use crate::kv::{CacheShape, KvCache};
@@ -359,6 +359,11 @@ impl KvCache for VqCache {
         let flush = self.flush.as_ref().expect("checked above");
         self.cache.flush_window(gpu, flush, &step)?;
         Ok(true)
+    }
+
+    // No append launch per layer: 20% off a step at 1 × 8192, 9% at 1 × 131072 (H100).
+    fn preferred_token_writes(&self) -> TokenWrites {
+        TokenWrites::Projection
     }
 
     fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>> {
