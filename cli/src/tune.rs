@@ -78,6 +78,11 @@ pub struct TuneArgs {
     /// With --plan-only: replace a file that holds measured results (otherwise refused).
     #[arg(long)]
     pub force: bool,
+    /// No GPU: put the entries of these tuned-configs files (comma-separated; the same GPU and
+    /// code generator) into --file, or <out>/<gpu>.json: keys tuned in another run or on
+    /// another machine. A complete entry replaces the file's entry of the same key.
+    #[arg(long, value_delimiter = ',')]
+    pub merge: Vec<PathBuf>,
 }
 
 impl TuneArgs {
@@ -158,6 +163,9 @@ fn store_path(a: &TuneArgs, device: &DeviceFingerprint) -> PathBuf {
 }
 
 pub fn run(a: TuneArgs) -> Result<()> {
+    if !a.merge.is_empty() {
+        return merge_files(&a);
+    }
     let keys = a.keys()?;
     if let Some(name) = &a.plan_only {
         return plan_only(&a, name, &keys);
@@ -333,6 +341,46 @@ fn say(bar: &ProgressBar, line: String) {
 }
 
 /// Keys with no numbers, for a GPU not at hand: the file's format and what would be tuned.
+/// `--merge`: the entries of other files of the same device fingerprint into the target file.
+fn merge_files(a: &TuneArgs) -> Result<()> {
+    let sources = a
+        .merge
+        .iter()
+        .map(|path| Ok((path, TunedConfigs::load(path)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let device = sources[0].1.device.clone();
+    if let Some((path, other)) = sources.iter().find(|(_, s)| s.device != device) {
+        return Err(CliError::Invalid(format!(
+            "{} is for {:?}, {} for {:?}: merge files of one GPU and code generator only",
+            path.display(),
+            other.device,
+            sources[0].0.display(),
+            device
+        )));
+    }
+    let target = a
+        .file
+        .clone()
+        .unwrap_or_else(|| a.out.join(device.file_name()));
+    let merged = update(&target, &device, |store| {
+        let before = store.entries.len();
+        for (_, source) in &sources {
+            for entry in source.entries.values() {
+                store.merge(entry.clone());
+            }
+        }
+        (store.entries.len() - before, store.entries.len())
+    })?;
+    println!(
+        "{}: {} new keys, {} in all (from {} files)",
+        target.display(),
+        merged.0,
+        merged.1,
+        sources.len()
+    );
+    Ok(())
+}
+
 fn plan_only(a: &TuneArgs, name: &str, keys: &[TuneKey]) -> Result<()> {
     let device = DeviceFingerprint {
         name: name.to_string(),

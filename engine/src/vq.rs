@@ -533,6 +533,27 @@ mod tests {
         assert!(config.validate("sm_90").is_ok());
     }
 
+    /// Session 11 shipped SmolLM2's keys tuned on the engine's pages
+    /// (bench/results/model-s11/tune-grid2-h100): every batch and context of the engine's grid
+    /// finds one at most two powers of two away.
+    #[test]
+    fn the_shipped_h100_file_serves_the_engines_smollm2_steps() {
+        let store = Tuned::Loaded(Box::new(shipped_h100()));
+        for (batch, capacity) in [(1, 131072), (1, 8192), (4, 32768), (16, 8192), (64, 8192)] {
+            let (set, shape) = smollm2(batch, capacity);
+            let (config, source) =
+                VqCache::choose_config(&set, KeyTransform::BOTH, &shape, &store, "sm_90");
+            assert!(
+                source.starts_with("tuned for") && source.contains("_paged64_"),
+                "{batch} x {capacity}: {source}"
+            );
+            assert!(config.validate("sm_90").is_ok());
+        }
+        let (set, shape) = smollm2(1, 131072);
+        let (config, _) = VqCache::choose_config(&set, KeyTransform::BOTH, &shape, &store, "sm_90");
+        assert_eq!((config.tile_tokens, config.warps), (512, 8));
+    }
+
     #[test]
     fn the_wide_tiles_are_opt_in() {
         if std::env::var_os("VECINFER_WIDE_TILES").is_some() {
@@ -558,9 +579,14 @@ mod tests {
             VqCache::config_for(&set, KeyTransform::BOTH, &shape)
         );
         assert_eq!(source, "default heuristic: no file");
-        // Entries tuned contiguous only (the shipped SmolLM2 ones) are not taken, nor another
-        // method than any tuned one (no Hadamard): the heuristic, and why.
-        let store = Tuned::Loaded(Box::new(shipped_h100()));
+        // Entries tuned contiguous only (the shipped file without its paged SmolLM2 entries)
+        // are not taken, nor another method than any tuned one (no Hadamard): the heuristic,
+        // and why.
+        let mut contiguous = shipped_h100();
+        contiguous.entries.retain(|_, e| {
+            e.key.shape.layout == vecinfer_tuner::LayoutKey::of(CodeLayout::Contiguous)
+        });
+        let store = Tuned::Loaded(Box::new(contiguous));
         let (config, source) =
             VqCache::choose_config(&set, KeyTransform::BOTH, &shape, &store, "sm_90");
         assert_eq!(
