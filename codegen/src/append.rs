@@ -145,9 +145,12 @@ pub const FLUSH_LAYER_POINTERS: usize = 9;
 pub struct EmittedFlush {
     pub source: String,
     pub entry: String,
-    /// Grid `(layers * FLUSH_BLOCKS_PER_LAYER, kv_heads, batch)`, `APPEND_THREADS` threads, no
-    /// dynamic shared memory.
+    /// Grid `(layers * FLUSH_BLOCKS_PER_LAYER, kv_heads, ceil(batch / rows_per_block))`,
+    /// `APPEND_THREADS` threads, no dynamic shared memory.
     pub block_threads: u32,
+    /// Batch entries a block serves: one per warp where both codebooks fit registers (up to
+    /// 256 entries), else one per block.
+    pub rows_per_block: u32,
 }
 
 /// The window flush of a decode step over every layer in one launch (`cuda/append/flush.cuh`),
@@ -157,6 +160,14 @@ pub struct EmittedFlush {
 pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
     let (name, constants) = layout_constants(config, "window flush (all layers)")?;
     let entry = format!("vq_flush_{name}");
+    let held = |codec: vecinfer_quant::VqCodec| codec.codebook_size() <= 256;
+    let warp_rows = held(config.key_codec) && held(config.value_codec);
+    let (side, rows_per_block) = if warp_rows {
+        ("flush_row_warp", APPEND_THREADS / 32)
+    } else {
+        ("flush_side", 1)
+    };
+    let entries_arg = if warp_rows { ", entries" } else { "" };
     let source = [
         constants,
         crate::blocks::COMMON.to_string(),
@@ -171,12 +182,13 @@ pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
     const int* __restrict__ seq_slot,       // [batch]
     const int* __restrict__ page_indptr,    // [batch + 1] (paged)
     const int* __restrict__ page_indices,   // (paged)
-    CacheGeometry geometry) {{
+    CacheGeometry geometry,
+    int entries) {{                        // batch entries (the grid covers them in blocks of {rows_per_block})
     const int layer = blockIdx.x / 2;
     if (layer >= layer_count) return;
     const FlushLayer buffers = layers[layer];
-    if (blockIdx.x & 1) flush_side<false>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry);
-    else flush_side<true>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry);
+    if (blockIdx.x & 1) {side}<false>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry{entries_arg});
+    else {side}<true>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry{entries_arg});
 }}
 "#
         ),
@@ -186,5 +198,35 @@ pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
         source,
         entry,
         block_threads: APPEND_THREADS,
+        rows_per_block,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(k: &str, v: &str) -> KernelConfig {
+        KernelConfig::default_for(64, 3, k.parse().unwrap(), v.parse().unwrap())
+    }
+
+    #[test]
+    fn the_flush_takes_a_warp_per_row_where_both_books_fit_registers() {
+        let held = emit_flush(&config("d4b8", "d4b8")).unwrap();
+        assert_eq!(held.rows_per_block, APPEND_THREADS / 32);
+        assert!(held.source.contains("flush_row_warp<true>("));
+        for (k, v) in [("d8b12", "d8b8"), ("d4b8", "d8b12")] {
+            let large = emit_flush(&config(k, v)).unwrap();
+            assert_eq!(large.rows_per_block, 1, "{k}/{v}");
+            assert!(large.source.contains("flush_side<true>("), "{k}/{v}");
+        }
+    }
+
+    #[test]
+    fn the_append_source_does_not_carry_the_flush() {
+        // The append's source is part of the tuned configs' fingerprint; the flush lives in
+        // a module of its own.
+        let append = emit_append(&config("d4b8", "d4b8")).unwrap();
+        assert!(!append.source.contains("FlushLayer"));
+    }
 }

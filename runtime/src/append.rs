@@ -268,12 +268,13 @@ impl VqFlush {
             b.add(tables.page_indptr.device_ptr(stream)),
             b.add(tables.page_indices.device_ptr(stream)),
             KernelArg::Geometry(geometry),
+            KernelArg::Int(entries as i32),
         ];
         let config = LaunchConfig {
             grid_dim: (
                 layers.len() as u32 * FLUSH_BLOCKS_PER_LAYER,
                 spec.kv_heads as u32,
-                entries as u32,
+                (entries as u32).div_ceil(self.kernel.rows_per_block),
             ),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: 0,

@@ -78,3 +78,102 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
     unsigned char* codes = KEYS ? layer.key_codes : layer.value_codes;
     pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes + code_row_index(view, geometry, kv_heads, kv_head, row) * ROW);
 }
+
+// The flush with one warp per row, for books held in registers (up to 256 entries: the
+// 2-bit and 4-bit codecs). A block serves FLUSH_ROWS batch entries of one (layer side, KV head);
+// the block-per-row version above spends 8 warps (and 8 register copies of the book) on one
+// 64-value row. Same arithmetic, in the same order: the key transform's butterflies pair lanes
+// by shuffle, the search is nearest_codes' per-warp one, ties to the lowest index.
+static constexpr int FLUSH_ROWS = WARPS;
+
+template <bool KEYS>
+__device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const int* __restrict__ seq_len,
+                                               const int* __restrict__ seq_slot, const int* __restrict__ page_indptr,
+                                               const int* __restrict__ page_indices, const CacheGeometry& geometry, int entries) {
+    constexpr int SUB = KEYS ? K_SUB : V_SUB, BOOK = KEYS ? K_BOOK : V_BOOK;
+    constexpr int BITS = KEYS ? K_BITS : V_BITS, ROW = KEYS ? K_ROW : V_ROW;
+    constexpr int CODES = HEAD_DIM / SUB, PER_LANE = HEAD_DIM / 32, STEPS = BOOK / 32;
+    static_assert(LaneBook<SUB, BOOK>::HELD, "the warp-per-row flush needs books held in registers");
+    __shared__ float rows[FLUSH_ROWS][HEAD_DIM];
+    __shared__ int row_codes[FLUSH_ROWS][CODES];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int kv_head = blockIdx.y, kv_heads = gridDim.y, entry = blockIdx.z * FLUSH_ROWS + warp;
+    const int book_index = PER_HEAD_CODEBOOKS ? kv_head : 0;
+    const float* book_centroids = (KEYS ? layer.key_centroids : layer.value_centroids) + (size_t)book_index * BOOK * SUB;
+    const float* book_norms = (KEYS ? layer.key_norms : layer.value_norms) + (size_t)book_index * BOOK;
+    LaneBook<SUB, BOOK> held;
+    load_lane_book<SUB, BOOK>(book_centroids, book_norms, held);
+    wait_for_predecessor();
+    allow_dependents();
+    if (entry >= entries) return;  // everything below is per warp: no block barrier
+    const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
+    const int sinks = geometry.sinks, residual = geometry.residual;
+    const int newest = seq_len[entry] - 1, flushed = newest - residual;
+    if (residual <= 0 || flushed < sinks) return;
+    const int row = flushed - sinks;
+    if (row >= view.coded) return;
+    const int slot = sinks + (newest - sinks) % residual;
+    const unsigned short* from =
+        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, slot) * HEAD_DIM;
+    // Lane l holds values l, l + 32, ...
+    float v[PER_LANE];
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
+    if (KEYS) {
+        if (SMOOTH) {
+            #pragma unroll
+            for (int k = 0; k < PER_LANE; ++k) v[k] = __fdiv_rn(v[k], layer.smooth[kv_head * HEAD_DIM + lane + 32 * k]);
+        }
+        if (HADAMARD) {
+            #pragma unroll
+            for (int h = 1; h < HEAD_DIM; h <<= 1) {
+                float next[PER_LANE];
+                #pragma unroll
+                for (int k = 0; k < PER_LANE; ++k) {
+                    const int i = lane + 32 * k;
+                    const float partner = h < 32 ? __shfl_xor_sync(0xffffffffu, v[k], h) : v[k ^ (h >> 5)];
+                    // (a, a + h) with a's bit h clear: x[a] = x[a] + x[a + h], x[a + h] = x[a] - x[a + h].
+                    next[k] = (i & h) ? __fsub_rn(partner, v[k]) : __fadd_rn(v[k], partner);
+                }
+                #pragma unroll
+                for (int k = 0; k < PER_LANE; ++k) v[k] = next[k];
+            }
+            #pragma unroll
+            for (int k = 0; k < PER_LANE; ++k) v[k] = __fmul_rn(v[k], HADAMARD_SCALE);
+        }
+    }
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) rows[warp][lane + 32 * k] = v[k];
+    __syncwarp();
+    for (int m = 0; m < CODES; ++m) {
+        float twice[SUB];  // 2·x, exact in f32
+        #pragma unroll
+        for (int j = 0; j < SUB; ++j) twice[j] = 2.0f * rows[warp][m * SUB + j];
+        float best = __int_as_float(0x7f800000);
+        int best_index = 0;
+        #pragma unroll
+        for (int i = 0; i < STEPS; ++i) {
+            float dist = held.norm[i];
+            #pragma unroll
+            for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(twice[j], held.c[i][j]));
+            if (dist < best) { best = dist; best_index = lane + 32 * i; }
+        }
+        #pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float other = __shfl_xor_sync(0xffffffffu, best, o);
+            const int other_index = __shfl_xor_sync(0xffffffffu, best_index, o);
+            if (other < best || (other == best && other_index < best_index)) { best = other; best_index = other_index; }
+        }
+        if (lane == 0) row_codes[warp][m] = best_index;
+    }
+    __syncwarp();
+    unsigned char* out = (KEYS ? layer.key_codes : layer.value_codes) + code_row_index(view, geometry, kv_heads, kv_head, row) * ROW;
+    for (int b = lane; b < ROW; b += 32) {  // pack_codes' byte rule
+        unsigned byte = 0;
+        for (int m = (8 * b) / BITS; m <= (8 * b + 7) / BITS && m < CODES; ++m) {
+            const int shift = m * BITS - 8 * b;
+            byte |= shift >= 0 ? ((unsigned)row_codes[warp][m] << shift) : ((unsigned)row_codes[warp][m] >> -shift);
+        }
+        out[b] = (unsigned char)(byte & 0xff);
+    }
+}
