@@ -340,9 +340,13 @@ fn say(bar: &ProgressBar, line: String) {
     }
 }
 
-/// Keys with no numbers, for a GPU not at hand: the file's format and what would be tuned.
 /// `--merge`: the entries of other files of the same device fingerprint into the target file.
 fn merge_files(a: &TuneArgs) -> Result<()> {
+    if a.plan_only.is_some() {
+        return Err(CliError::Invalid(
+            "--merge and --plan-only: one at a time (a merge writes measured entries, a plan untuned keys)".into(),
+        ));
+    }
     let sources = a
         .merge
         .iter()
@@ -381,6 +385,7 @@ fn merge_files(a: &TuneArgs) -> Result<()> {
     Ok(())
 }
 
+/// Keys with no numbers, for a GPU not at hand: the file's format and what would be tuned.
 fn plan_only(a: &TuneArgs, name: &str, keys: &[TuneKey]) -> Result<()> {
     let device = DeviceFingerprint {
         name: name.to_string(),

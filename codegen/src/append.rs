@@ -184,13 +184,16 @@ pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
     const int* __restrict__ page_indices,   // (paged)
     CacheGeometry geometry,
     int entries) {{                        // batch entries (the grid covers them in blocks of {rows_per_block})
-    const int layer = blockIdx.x / 2;
+    static_assert(sizeof(FlushLayer) == {pointers} * 8, "the host's table: {pointers} addresses per layer");
+    const int layer = blockIdx.x / {blocks};
     if (layer >= layer_count) return;
     const FlushLayer buffers = layers[layer];
-    if (blockIdx.x & 1) {side}<false>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry{entries_arg});
+    if (blockIdx.x % {blocks} == 1) {side}<false>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry{entries_arg});
     else {side}<true>(buffers, seq_len, seq_slot, page_indptr, page_indices, geometry{entries_arg});
 }}
-"#
+"#,
+            pointers = FLUSH_LAYER_POINTERS,
+            blocks = FLUSH_BLOCKS_PER_LAYER,
         ),
     ]
     .join("\n");

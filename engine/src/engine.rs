@@ -360,13 +360,16 @@ pub enum TokenWrites {
 }
 
 impl TokenWrites {
-    /// `VECINFER_TOKEN_WRITES=projection` or `append`, to compare the two; else `None` (each
-    /// cache's [`KvCache::preferred_token_writes`]).
-    pub fn from_env() -> Option<Self> {
-        match std::env::var("VECINFER_TOKEN_WRITES").as_deref() {
-            Ok("append") => Some(Self::Append),
-            Ok("projection") => Some(Self::Projection),
-            _ => None,
+    /// `VECINFER_TOKEN_WRITES=projection` or `append`, to compare the two; unset: `None` (each
+    /// cache's [`KvCache::preferred_token_writes`]); anything else is an error.
+    pub fn from_env() -> Result<Option<Self>> {
+        match std::env::var("VECINFER_TOKEN_WRITES") {
+            Err(_) => Ok(None),
+            Ok(v) if v == "append" => Ok(Some(Self::Append)),
+            Ok(v) if v == "projection" => Ok(Some(Self::Projection)),
+            Ok(v) => Err(EngineError::Invalid(format!(
+                "VECINFER_TOKEN_WRITES={v:?}: valid values are projection and append (or unset: each cache's own)"
+            ))),
         }
     }
 }
@@ -398,7 +401,7 @@ impl<'e> Session<'e> {
             )));
         }
         let st = engine.stream();
-        let token_writes = TokenWrites::from_env().unwrap_or(cache.preferred_token_writes());
+        let token_writes = TokenWrites::from_env()?.unwrap_or(cache.preferred_token_writes());
         Ok(Self {
             buffers: StepBuffers::new(st, c, s.batch)?,
             positions: st.alloc_zeros(s.batch)?,

@@ -3,7 +3,8 @@
 
 use crate::error::{EngineError, Result};
 use cudarc::driver::{
-    CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
+    CudaFunction, CudaSlice, CudaStream, CudaViewMut, DevicePtr, DevicePtrMut, LaunchConfig,
+    PushKernelArg,
 };
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS, emit_forward};
 pub use vecinfer_runtime::dependent_launch::supports_dependent_launches;
@@ -121,13 +122,13 @@ fn slot_args<'b>(
         }
         _ => {}
     }
-    let parts = slots.parts();
+    let pointers = slots.device_ptrs(stream);
     // TokenSlots checked that these fit i32 when it was made.
     Ok([
-        b.add(parts.keys.device_ptr_mut(stream)),
-        b.add(parts.values.device_ptr_mut(stream)),
-        match parts.seq_slot {
-            Some(table) => b.add(table.device_ptr(stream)),
+        b.add(pointers.keys),
+        b.add(pointers.values),
+        match pointers.seq_slot {
+            Some(table) => b.add(table),
             None => KernelArg::Pointer(0),
         },
         KernelArg::Int(int(shape.slots)),
@@ -323,6 +324,11 @@ impl ForwardKernels {
                 ("v", v.len(), rows * kv_heads * d),
             ],
         )?;
+        if slots.is_some() && chunk != 1 {
+            return Err(EngineError::Invalid(format!(
+                "RoPE into the cache's slots takes one token per sequence (a decode step), got chunks of {chunk}: ring slots would collide"
+            )));
+        }
         let mut b = Buffers::default();
         let slot_args = slot_args(stream, slots, (seqs, kv_heads, d), &mut b)?;
         let mut args = vec![
@@ -846,7 +852,7 @@ impl ForwardKernels {
     pub fn fill_random<T>(
         &self,
         stream: &CudaStream,
-        data: &mut CudaSlice<T>,
+        data: &mut CudaViewMut<'_, T>,
         seed: u32,
         halves: bool,
     ) -> Result<()> {

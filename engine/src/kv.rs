@@ -259,8 +259,8 @@ impl KvCache for Fp16Cache {
         let s = self.shape;
         check_entry(&s, layer, 0)?;
         Ok(TokenSlots::new(
-            &mut self.keys[layer],
-            &mut self.values[layer],
+            self.keys[layer].as_view_mut(),
+            self.values[layer].as_view_mut(),
             None,
             SlotShape {
                 slots: s.batch,
@@ -309,8 +309,8 @@ impl KvCache for Fp16Cache {
         _len: usize,
     ) -> Result<()> {
         for (i, (k, v)) in self.keys.iter_mut().zip(&mut self.values).enumerate() {
-            kernels.fill_random(&gpu.stream, k, 2 * i as u32 + 1, true)?;
-            kernels.fill_random(&gpu.stream, v, 2 * i as u32 + 2, true)?;
+            kernels.fill_random(&gpu.stream, &mut k.as_view_mut(), 2 * i as u32 + 1, true)?;
+            kernels.fill_random(&gpu.stream, &mut v.as_view_mut(), 2 * i as u32 + 2, true)?;
         }
         Ok(())
     }

@@ -356,8 +356,9 @@ impl KvCache for VqCache {
         }
         self.begin_decode_step(gpu)?;
         let step = self.step()?;
-        let flush = self.flush.as_ref().expect("checked above");
-        self.cache.flush_window(gpu, flush, &step)?;
+        if let Some(flush) = &self.flush {
+            self.cache.flush_window(gpu, flush, &step)?;
+        }
         Ok(true)
     }
 
@@ -425,12 +426,12 @@ impl KvCache for VqCache {
         self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, len)?);
         let st = &gpu.stream;
         for layer in 0..self.shape.layers {
-            let c = self.cache.contents_mut(layer)?;
+            let mut c = self.cache.contents_mut(layer)?;
             let seed = 4 * layer as u32 + 1;
-            kernels.fill_random(st, c.key_codes, seed, false)?;
-            kernels.fill_random(st, c.value_codes, seed + 1, false)?;
-            kernels.fill_random(st, c.fp16_keys, seed + 2, true)?;
-            kernels.fill_random(st, c.fp16_values, seed + 3, true)?;
+            kernels.fill_random(st, &mut c.key_codes, seed, false)?;
+            kernels.fill_random(st, &mut c.value_codes, seed + 1, false)?;
+            kernels.fill_random(st, &mut c.fp16_keys, seed + 2, true)?;
+            kernels.fill_random(st, &mut c.fp16_values, seed + 3, true)?;
         }
         self.mode = Mode::Idle;
         Ok(())

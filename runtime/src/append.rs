@@ -257,8 +257,11 @@ impl VqFlush {
         let geometry = view.geometry();
         let tables = view.batch;
         let stream = &gpu.stream;
-        // The table's addresses are the storages' own; borrowing the storages mutably here
-        // keeps any other use of them out while the launch is queued.
+        // The table holds the storages' own addresses: the cache built it when it allocated
+        // them, and no API hands a storage's buffers out to be replaced (`contents_mut` gives
+        // views). Borrowing the storages mutably keeps other launches through this cache out
+        // while this one is queued; cudarc records no events for the table's addresses, so
+        // the flush relies on stream order (the engine runs one stream).
         let mut b = Buffers::default();
         let args = [
             b.add(table.device_ptr(stream)),

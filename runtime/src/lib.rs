@@ -37,7 +37,7 @@ pub use pages::{PageCopy, PagePool, SequenceId, SequenceTable};
 pub use spec::CacheSpec;
 pub use storage::{CacheBytes, CacheGeometry, LayerStorage, TokenBytes};
 pub use timing::{Timer, Timing};
-pub use token_slots::{SlotParts, SlotShape, TokenSlots};
+pub use token_slots::{SlotPointers, SlotShape, TokenSlots};
 /// Re-exported for the code the proc macros emit.
 pub use vecinfer_codegen as codegen;
 pub use vecinfer_quant as quant;

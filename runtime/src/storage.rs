@@ -13,7 +13,7 @@
 use crate::error::{Result, RuntimeError};
 use crate::gpu::Gpu;
 use crate::spec::CacheSpec;
-use cudarc::driver::{CudaSlice, DeviceRepr};
+use cudarc::driver::{CudaSlice, CudaViewMut, DeviceRepr};
 use half::f16;
 use vecinfer_codegen::CodeLayout;
 use vecinfer_quant::{CacheLayout, Codebook, LayerParams};
@@ -62,11 +62,14 @@ pub struct LayerStorage {
 }
 
 /// A layer's code and fp16 buffers, writable (see [`LayerStorage::contents_mut`]).
+/// Views, not the buffers themselves: a caller can write any bytes but cannot put a buffer of
+/// another size (or address) in the storage's place, which the kernels' bounds (and the window
+/// flush's table of addresses) rely on.
 pub struct Contents<'a> {
-    pub key_codes: &'a mut CudaSlice<u8>,
-    pub value_codes: &'a mut CudaSlice<u8>,
-    pub fp16_keys: &'a mut CudaSlice<u16>,
-    pub fp16_values: &'a mut CudaSlice<u16>,
+    pub key_codes: CudaViewMut<'a, u8>,
+    pub value_codes: CudaViewMut<'a, u8>,
+    pub fp16_keys: CudaViewMut<'a, u16>,
+    pub fp16_values: CudaViewMut<'a, u16>,
 }
 
 /// Bytes a cache holds on the GPU, by what they are for.
@@ -278,10 +281,10 @@ impl LayerStorage {
     /// any bytes are safe to attend over, since the kernels clamp every index they compute.
     pub fn contents_mut(&mut self) -> Contents<'_> {
         Contents {
-            key_codes: &mut self.key_codes,
-            value_codes: &mut self.value_codes,
-            fp16_keys: &mut self.fp16_keys,
-            fp16_values: &mut self.fp16_values,
+            key_codes: self.key_codes.as_view_mut(),
+            value_codes: self.value_codes.as_view_mut(),
+            fp16_keys: self.fp16_keys.as_view_mut(),
+            fp16_values: self.fp16_values.as_view_mut(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! layer (the engine's QKV kernels take it; `forward.cuh` has the kernel side).
 
 use crate::error::{Result, RuntimeError};
-use cudarc::driver::{CudaSlice, CudaView};
+use cudarc::driver::{CudaStream, CudaView, CudaViewMut, DevicePtr, DevicePtrMut, SyncOnDrop, sys};
 
 /// Where the token at position `p` of a sequence goes: slot index `p` while `p < sinks`, else
 /// `sinks + (p - sinks) % residual` (`residual` 0: no slot, the token is not written), in the
@@ -21,60 +21,79 @@ pub struct SlotShape {
 }
 
 impl SlotShape {
-    /// Elements each of the key and value buffers holds: `[slots, kv_heads, capacity, head_dim]`.
-    pub fn elements(&self) -> usize {
-        self.slots * self.kv_heads * self.capacity * self.head_dim
+    /// Elements each of the key and value buffers holds, `[slots, kv_heads, capacity,
+    /// head_dim]`, or `None` past `usize`.
+    pub fn elements(&self) -> Option<usize> {
+        self.slots
+            .checked_mul(self.kv_heads)?
+            .checked_mul(self.capacity)?
+            .checked_mul(self.head_dim)
+    }
+
+    /// The shape's own rules: every count at least one and within the kernels' 32-bit
+    /// indices, and the sinks and ring within the token slots.
+    fn check(&self) -> Result<usize> {
+        let invalid = |why: String| {
+            Err(RuntimeError::Invalid(format!(
+                "token slots {self:?}: {why}"
+            )))
+        };
+        let counts = [self.slots, self.kv_heads, self.capacity, self.head_dim];
+        if counts.contains(&0) {
+            return invalid(
+                "need at least one sequence slot, KV head, token slot and dimension".into(),
+            );
+        }
+        let fits = |x: usize| i32::try_from(x).is_ok();
+        if !counts
+            .into_iter()
+            .chain([self.sinks, self.residual])
+            .all(fits)
+        {
+            return invalid("a count does not fit the kernels' 32-bit indices".into());
+        }
+        // Both fit i32, so the sum fits usize.
+        if self.sinks.min(self.capacity) + self.residual > self.capacity {
+            return invalid(format!(
+                "{} sinks and a ring of {} do not fit {} token slots",
+                self.sinks, self.residual, self.capacity
+            ));
+        }
+        match self.elements() {
+            Some(n) => Ok(n),
+            None => invalid("the buffers' element count overflows".into()),
+        }
     }
 }
 
 /// A cache's fp16 key and value slots, borrowed for the launches of one step: the borrow keeps
 /// the buffers alive and unaliased while a kernel may write them. Built only by
-/// [`TokenSlots::new`], which checks that the buffers hold what the shape says, so a kernel
-/// that follows the shape (and clamps the slot it reads from the table, as `forward.cuh` does)
-/// stays inside them.
+/// [`TokenSlots::new`], which checks that the buffers hold what the shape says, and nothing
+/// hands the buffers out again (only their addresses, to a launch), so a kernel that follows
+/// the shape (and clamps the slot it reads from the table, as `forward.cuh` does) stays
+/// inside them.
 pub struct TokenSlots<'a> {
-    keys: &'a mut CudaSlice<u16>,
-    values: &'a mut CudaSlice<u16>,
+    keys: CudaViewMut<'a, u16>,
+    values: CudaViewMut<'a, u16>,
     seq_slot: Option<CudaView<'a, i32>>,
     shape: SlotShape,
 }
 
-/// The parts of [`TokenSlots`] a launch passes on.
-pub struct SlotParts<'s, 'a> {
-    pub keys: &'s mut CudaSlice<u16>,
-    pub values: &'s mut CudaSlice<u16>,
-    pub seq_slot: Option<&'s CudaView<'a, i32>>,
-    pub shape: SlotShape,
+/// The device addresses of [`TokenSlots`] for one launch, with cudarc's guards.
+pub struct SlotPointers<'s> {
+    pub keys: (sys::CUdeviceptr, SyncOnDrop<'s>),
+    pub values: (sys::CUdeviceptr, SyncOnDrop<'s>),
+    pub seq_slot: Option<(sys::CUdeviceptr, SyncOnDrop<'s>)>,
 }
 
 impl<'a> TokenSlots<'a> {
     pub fn new(
-        keys: &'a mut CudaSlice<u16>,
-        values: &'a mut CudaSlice<u16>,
+        keys: CudaViewMut<'a, u16>,
+        values: CudaViewMut<'a, u16>,
         seq_slot: Option<CudaView<'a, i32>>,
         shape: SlotShape,
     ) -> Result<Self> {
-        if shape.slots == 0 || shape.kv_heads == 0 || shape.capacity == 0 || shape.head_dim == 0 {
-            return Err(RuntimeError::Invalid(format!(
-                "token slots need at least one sequence slot, KV head, token slot and dimension: {shape:?}"
-            )));
-        }
-        if shape.sinks.min(shape.capacity) + shape.residual > shape.capacity {
-            return Err(RuntimeError::Invalid(format!(
-                "{} sinks and a ring of {} do not fit {} token slots",
-                shape.sinks, shape.residual, shape.capacity
-            )));
-        }
-        let fits = |x: usize| i32::try_from(x).is_ok();
-        if ![shape.slots, shape.capacity, shape.sinks, shape.residual]
-            .into_iter()
-            .all(fits)
-        {
-            return Err(RuntimeError::Invalid(format!(
-                "token slots {shape:?} do not fit the kernels' 32-bit indices"
-            )));
-        }
-        let elements = shape.elements();
+        let elements = shape.check()?;
         for (what, buffer) in [("slot keys", keys.len()), ("slot values", values.len())] {
             if buffer < elements {
                 return Err(RuntimeError::BufferLength {
@@ -104,12 +123,50 @@ impl<'a> TokenSlots<'a> {
         self.seq_slot.as_ref().map(|t| t.len())
     }
 
-    pub fn parts(&mut self) -> SlotParts<'_, 'a> {
-        SlotParts {
-            keys: self.keys,
-            values: self.values,
-            seq_slot: self.seq_slot.as_ref(),
-            shape: self.shape,
+    /// The addresses a launch passes: keys, values and the slot table.
+    pub fn device_ptrs<'s>(&'s mut self, stream: &'s CudaStream) -> SlotPointers<'s> {
+        SlotPointers {
+            keys: self.keys.device_ptr_mut(stream),
+            values: self.values.device_ptr_mut(stream),
+            seq_slot: self.seq_slot.as_ref().map(|t| t.device_ptr(stream)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlotShape;
+
+    fn shape(slots: usize, capacity: usize) -> SlotShape {
+        SlotShape {
+            slots,
+            kv_heads: 1,
+            capacity,
+            head_dim: 64,
+            sinks: 0,
+            residual: 0,
+        }
+    }
+
+    #[test]
+    fn shapes_that_overflow_or_do_not_fit_are_refused() {
+        // 2^30 × 2^30 × 64 wraps a 64-bit count to zero: refused, not a zero-length need.
+        let huge = shape(1 << 30, 1 << 30);
+        assert!(huge.check().is_err());
+        assert!(shape(1 << 31, 1).check().is_err(), "past i32");
+        assert!(shape(0, 8).check().is_err());
+        let ring = SlotShape {
+            sinks: 4,
+            residual: 5,
+            ..shape(2, 8)
+        };
+        assert!(ring.check().is_err(), "4 sinks + a ring of 5 in 8 slots");
+        let max = SlotShape {
+            sinks: usize::MAX,
+            residual: usize::MAX,
+            ..shape(2, 8)
+        };
+        assert!(max.check().is_err(), "no overflow on the way to the error");
+        assert_eq!(shape(3, 8).check().unwrap(), 3 * 8 * 64);
     }
 }
