@@ -630,3 +630,177 @@ fn up_u16(
 ) -> cudarc::driver::CudaSlice<u16> {
     st.clone_htod(v).unwrap()
 }
+
+/// The window flush (`PagedKvCache::flush_window`: the tokens leaving the fp16 windows of every
+/// layer encoded in one launch), with the new tokens put into their fp16 slots directly (as the
+/// engine's QKV projection writes them, here by a host copy), leaves every layer's codes and
+/// fp16 slots byte for byte as the per-layer append does. Both flush versions (a warp per row
+/// where both books fit registers, a block per row for 4096-entry books), head dims 64 and
+/// 128, per-head and per-layer books, each key transform, 11 sequences (more than one block of
+/// the warp version) of ragged lengths, sinks and a ring, 2 layers.
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn the_window_flush_leaves_the_appends_bytes() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let cases = [
+        (
+            64,
+            3,
+            "d4b8",
+            "d4b8",
+            Granularity::Layer,
+            KeyTransform::BOTH,
+        ),
+        (
+            128,
+            4,
+            "d4b8",
+            "d2b8",
+            Granularity::Head,
+            KeyTransform::SMOOTH,
+        ),
+        (
+            128,
+            4,
+            "d8b12",
+            "d8b8",
+            Granularity::Layer,
+            KeyTransform::BOTH,
+        ),
+        (
+            64,
+            1,
+            "d4b8",
+            "d8b12",
+            Granularity::Layer,
+            KeyTransform::NONE,
+        ),
+    ];
+    let (layers, kv_heads, sequences, page_tokens) = (2, 2, 11, 16);
+    let window = CacheLayout {
+        sinks: 2,
+        residual: 5,
+    };
+    for (d, group, k, v, granularity, transform) in cases {
+        let set = vecinfer_tests::random_codebook_set(7, k, v, granularity, layers, kv_heads, d);
+        let options = PagedCacheOptions {
+            page_tokens,
+            pool: PoolSize::Pages(sequences * 8),
+            max_sequences: sequences,
+            window,
+            shuffle_seed: Some(3),
+        };
+        let mut appended = PagedKvCache::from_codebooks(&gpu, &set, transform, options).unwrap();
+        let mut flushed = PagedKvCache::from_codebooks(&gpu, &set, transform, options).unwrap();
+        let config = KernelConfig {
+            granularity,
+            transform,
+            layout: CodeLayout::Paged { page_tokens },
+            ..KernelConfig::default_for(d, group, k.parse().unwrap(), v.parse().unwrap())
+        };
+        let appender = VqAppend::new(&gpu, &config).unwrap();
+        let flush = vecinfer_runtime::VqFlush::new(&gpu, &config).unwrap();
+        let mut rng = rng(11);
+        let ids: Vec<SequenceId> = (0..sequences)
+            .map(|_| {
+                let a = appended.add_sequence().unwrap();
+                let f = flushed.add_sequence().unwrap();
+                assert_eq!(a, f);
+                a
+            })
+            .collect();
+        // Ragged prompts (0 to 10 tokens, some inside the sinks), through the append in both.
+        for (i, &id) in ids.iter().enumerate() {
+            let count = i % 11;
+            if count == 0 {
+                continue;
+            }
+            let n = kv_heads * count * d;
+            let (keys, values) = (
+                outlier_keys(&mut rng, kv_heads * count, d),
+                random_vec(&mut rng, n, 1.0),
+            );
+            let (keys, values) = (to_device(&gpu, &keys), to_device(&gpu, &values));
+            for cache in [&mut appended, &mut flushed] {
+                let step = cache.begin_step(&gpu, &[id], count).unwrap();
+                for layer in 0..layers {
+                    cache
+                        .append(&gpu, &appender, &step, layer, &keys, &values)
+                        .unwrap();
+                }
+            }
+        }
+        // Decode steps: the append per layer in one cache; the flush, then the new tokens
+        // copied into their slots, in the other.
+        for _ in 0..12 {
+            let n = sequences * kv_heads * d;
+            let step_a = appended.begin_step(&gpu, &ids, 1).unwrap();
+            let step_f = flushed.begin_step(&gpu, &ids, 1).unwrap();
+            flushed.flush_window(&gpu, &flush, &step_f).unwrap();
+            for layer in 0..layers {
+                let keys = outlier_keys(&mut rng, sequences * kv_heads, d);
+                let values = random_vec(&mut rng, n, 1.0);
+                let (kd, vd) = (to_device(&gpu, &keys), to_device(&gpu, &values));
+                appended
+                    .append(&gpu, &appender, &step_a, layer, &kd, &vd)
+                    .unwrap();
+                for (b, &id) in ids.iter().enumerate() {
+                    let position = flushed.len(id).unwrap() - 1;
+                    let index = if position < window.sinks {
+                        position
+                    } else {
+                        window.sinks + (position - window.sinks) % window.residual
+                    };
+                    let slot = flushed.table().slot(id).unwrap();
+                    let mut c = flushed.contents_mut(layer).unwrap();
+                    for h in 0..kv_heads {
+                        let at =
+                            ((slot * kv_heads + h) * (window.sinks + window.residual) + index) * d;
+                        let from = (b * kv_heads + h) * d;
+                        let halves = |x: &[f32]| {
+                            x[from..from + d]
+                                .iter()
+                                .map(|&a| f16::from_f32(a).to_bits())
+                                .collect::<Vec<u16>>()
+                        };
+                        gpu.stream
+                            .memcpy_htod(&halves(&keys), &mut c.fp16_keys.slice_mut(at..at + d))
+                            .unwrap();
+                        gpu.stream
+                            .memcpy_htod(&halves(&values), &mut c.fp16_values.slice_mut(at..at + d))
+                            .unwrap();
+                    }
+                }
+            }
+        }
+        for layer in 0..layers {
+            for &id in &ids {
+                for h in 0..kv_heads {
+                    let what = format!(
+                        "{k}/{v} d{d} {granularity:?}, layer {layer}, sequence {id:?}, head {h}"
+                    );
+                    assert_eq!(
+                        appended.download_rows(&gpu, layer, id, h).unwrap(),
+                        flushed.download_rows(&gpu, layer, id, h).unwrap(),
+                        "codes: {what}"
+                    );
+                    assert_eq!(
+                        appended.download_fp16(&gpu, layer, id, h).unwrap(),
+                        flushed.download_fp16(&gpu, layer, id, h).unwrap(),
+                        "fp16 slots: {what}"
+                    );
+                }
+            }
+        }
+        eprintln!(
+            "{k}/{v} d{d} g{group} {granularity:?} {}: identical",
+            transform.name()
+        );
+    }
+}
+
+/// `[rows, head_dim]` f32 values as the f16 device buffer the append takes.
+fn to_device(gpu: &Gpu, values: &[f32]) -> cudarc::driver::CudaSlice<u16> {
+    let halves: Vec<u16> = values.iter().map(|&x| f16::from_f32(x).to_bits()).collect();
+    gpu.stream.clone_htod(&halves).unwrap()
+}
