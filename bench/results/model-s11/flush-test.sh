@@ -2,7 +2,8 @@
 # Session 11, after the review fixes: the runtime GPU tests of the paged cache, with the new
 # test that the window flush leaves the per-layer append's bytes (both flush versions, head
 # dims 64 and 128, per-head books, each key transform, 11 sequences), and gpu-check on the
-# small model with the final binary.
+# small model with the final binary. Run again after the flush kernel was split into named helpers
+# (flush-test2-*).
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH VECINFER_CACHE_DIR=/tmp/vc
 for b in gpu_paged vi; do xz -dc .carry/s11g/$b.xz > /tmp/$b && chmod +x /tmp/$b; done

@@ -4,6 +4,7 @@
 #include FORWARD_SOURCE
 #include <algorithm>
 #include <random>
+#include <tuple>
 
 static int failures = 0;
 static std::mt19937 rng(7);
@@ -413,21 +414,27 @@ static void test_token_slots(int rows, int kv_heads) {
                (const int*)positions.data(), q2.data(), k_unused.data(), v_unused.data(), rows, width, q_heads, kv_heads,
                keys.data(), values.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots,
                layout.capacity, layout.sinks, layout.residual);
-        // Expected cache: the sentinel everywhere but each token's slot.
-        std::vector<unsigned short> want_keys(cache_len, sentinel), want_values(cache_len, sentinel);
-        for (int r = 0; r < rows; ++r) {
-            const int p = positions[r];
-            int index = p < layout.sinks ? p : (layout.residual > 0 ? layout.sinks + (p - layout.sinks) % layout.residual : -1);
-            if (index >= layout.capacity) index = -1;
-            if (index < 0) continue;
-            const int slot = layout.table ? seq_slot[r] : r;
-            for (int head = 0; head < kv_heads; ++head)
-                for (int i = 0; i < HEAD_DIM; ++i) {
-                    const size_t at = (((size_t)slot * kv_heads + head) * layout.capacity + index) * HEAD_DIM + i;
-                    want_keys[at] = k[((size_t)r * kv_heads + head) * HEAD_DIM + i];
-                    want_values[at] = v[((size_t)r * kv_heads + head) * HEAD_DIM + i];
-                }
-        }
+        // Expected cache: the sentinel everywhere but each token's slot, holding what the
+        // buffers got.
+        const auto expected = [&](const std::vector<unsigned short>& from_k, const std::vector<unsigned short>& from_v) {
+            std::pair<std::vector<unsigned short>, std::vector<unsigned short>> want{std::vector<unsigned short>(cache_len, sentinel),
+                                                                                     std::vector<unsigned short>(cache_len, sentinel)};
+            for (int r = 0; r < rows; ++r) {
+                const int p = positions[r];
+                int index = p < layout.sinks ? p : (layout.residual > 0 ? layout.sinks + (p - layout.sinks) % layout.residual : -1);
+                if (index >= layout.capacity) index = -1;
+                if (index < 0) continue;
+                const int slot = layout.table ? seq_slot[r] : r;
+                for (int head = 0; head < kv_heads; ++head)
+                    for (int i = 0; i < HEAD_DIM; ++i) {
+                        const size_t at = (((size_t)slot * kv_heads + head) * layout.capacity + index) * HEAD_DIM + i;
+                        want.first[at] = from_k[((size_t)r * kv_heads + head) * HEAD_DIM + i];
+                        want.second[at] = from_v[((size_t)r * kv_heads + head) * HEAD_DIM + i];
+                    }
+            }
+            return want;
+        };
+        auto [want_keys, want_values] = expected(k, v);
         const bool ok = keys == want_keys && values == want_values && q2 == q &&
                         std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; }) &&
                         std::all_of(v_unused.begin(), v_unused.end(), [&](unsigned short a) { return a == sentinel; });
@@ -448,21 +455,7 @@ static void test_token_slots(int rows, int kv_heads) {
                (const int*)positions.data(), q4.data(), k_unused.data(), v_unused.data(), q_heads, kv_heads, 1, keys3.data(),
                values3.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots, layout.capacity, layout.sinks,
                layout.residual);
-        std::fill(want_keys.begin(), want_keys.end(), sentinel);
-        std::fill(want_values.begin(), want_values.end(), sentinel);
-        for (int r = 0; r < rows; ++r) {
-            const int p = positions[r];
-            int index = p < layout.sinks ? p : (layout.residual > 0 ? layout.sinks + (p - layout.sinks) % layout.residual : -1);
-            if (index >= layout.capacity) index = -1;
-            if (index < 0) continue;
-            const int slot = layout.table ? seq_slot[r] : r;
-            for (int head = 0; head < kv_heads; ++head)
-                for (int i = 0; i < HEAD_DIM; ++i) {
-                    const size_t at = (((size_t)slot * kv_heads + head) * layout.capacity + index) * HEAD_DIM + i;
-                    want_keys[at] = k3[((size_t)r * kv_heads + head) * HEAD_DIM + i];
-                    want_values[at] = v3[((size_t)r * kv_heads + head) * HEAD_DIM + i];
-                }
-        }
+        std::tie(want_keys, want_values) = expected(k3, v3);
         const bool ok3 = keys3 == want_keys && values3 == want_values && q4 == q3 &&
                          std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; });
         std::snprintf(what, sizeof what, "RoPE into the cache's slots (sinks %d, ring %d, capacity %d, %s), %d rows, bit-identical",

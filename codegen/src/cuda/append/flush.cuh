@@ -43,6 +43,33 @@ __device__ __forceinline__ void transform_key(float* x, const float* smooth, int
     }
 }
 
+// Where the token that leaves `entry`'s window this step sits (its fp16 slot) and goes (its
+// code row): side.cuh's rule for one new token, seq_len counting it. row < 0: nothing leaves
+// (a token still in the sinks, no window, or a row past the entry's pages).
+struct LeavingToken {
+    int slot, row;
+};
+__device__ __forceinline__ LeavingToken leaving_token(const SequenceView& view, const int* __restrict__ seq_len,
+                                                      const CacheGeometry& geometry, int entry) {
+    const int sinks = geometry.sinks, residual = geometry.residual;
+    const int newest = seq_len[entry] - 1, flushed = newest - residual;
+    if (residual <= 0 || flushed < sinks || flushed - sinks >= view.coded) return LeavingToken{-1, -1};
+    return LeavingToken{sinks + (newest - sinks) % residual, flushed - sinks};  // the new token's slot next
+}
+
+// One side's codebook of `kv_head` in a layer: centroids and their squared norms.
+template <bool KEYS> struct SideBook {
+    static constexpr int SUB = KEYS ? K_SUB : V_SUB, BOOK = KEYS ? K_BOOK : V_BOOK;
+    const float* centroids;
+    const float* norms;
+};
+template <bool KEYS> __device__ __forceinline__ SideBook<KEYS> side_book(const FlushLayer& layer, int kv_head) {
+    using Book = SideBook<KEYS>;
+    const int index = PER_HEAD_CODEBOOKS ? kv_head : 0;
+    return Book{(KEYS ? layer.key_centroids : layer.value_centroids) + (size_t)index * Book::BOOK * Book::SUB,
+                (KEYS ? layer.key_norms : layer.value_norms) + (size_t)index * Book::BOOK};
+}
+
 // One side (keys or values) of one (layer, KV head, batch entry).
 template <bool KEYS>
 __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* __restrict__ seq_len, const int* __restrict__ seq_slot,
@@ -53,30 +80,24 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
     __shared__ float x[HEAD_DIM];
     __shared__ int code[HEAD_DIM];
     const int kv_head = blockIdx.y, entry = blockIdx.z, kv_heads = gridDim.y;
-    const int book_index = PER_HEAD_CODEBOOKS ? kv_head : 0;
-    const float* book_centroids = (KEYS ? layer.key_centroids : layer.value_centroids) + (size_t)book_index * BOOK * SUB;
-    const float* book_norms = (KEYS ? layer.key_norms : layer.value_norms) + (size_t)book_index * BOOK;
+    const SideBook<KEYS> book = side_book<KEYS>(layer, kv_head);
     LaneBook<SUB, BOOK> held;
-    load_lane_book<SUB, BOOK>(book_centroids, book_norms, held);
+    load_lane_book<SUB, BOOK>(book.centroids, book.norms, held);
     // The codebooks and the layer table are constant; the lengths and the cache only from here.
     wait_for_predecessor();
     allow_dependents();
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
-    const int sinks = geometry.sinks, residual = geometry.residual;
-    const int newest = seq_len[entry] - 1, flushed = newest - residual;
-    if (residual <= 0 || flushed < sinks) return;  // nothing leaves the window this step
-    const int row = flushed - sinks;
-    if (row >= view.coded) return;
-    const int slot = sinks + (newest - sinks) % residual;  // the leaving token's, the new one's next
+    const LeavingToken leaving = leaving_token(view, seq_len, geometry, entry);
+    if (leaving.row < 0) return;  // the whole block
     const unsigned short* from =
-        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, slot) * HEAD_DIM;
+        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
     for (int e = threadIdx.x; e < HEAD_DIM; e += THREADS) x[e] = half_to_float(from[e]);
     __syncthreads();
     if (KEYS) transform_key(x, layer.smooth, kv_head);
-    nearest_codes<SUB, BOOK, HEAD_DIM / SUB>(x, book_centroids, book_norms, held, code);
+    nearest_codes<SUB, BOOK, HEAD_DIM / SUB>(x, book.centroids, book.norms, held, code);
     __syncthreads();
     unsigned char* codes = KEYS ? layer.key_codes : layer.value_codes;
-    pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes + code_row_index(view, geometry, kv_heads, kv_head, row) * ROW);
+    pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes + code_row_index(view, geometry, kv_heads, kv_head, leaving.row) * ROW);
 }
 
 // The flush with one warp per row, for books held in registers (up to 256 entries: the
@@ -98,23 +119,18 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
     __shared__ int row_codes[FLUSH_ROWS][CODES];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kv_head = blockIdx.y, kv_heads = gridDim.y, entry = blockIdx.z * FLUSH_ROWS + warp;
-    const int book_index = PER_HEAD_CODEBOOKS ? kv_head : 0;
-    const float* book_centroids = (KEYS ? layer.key_centroids : layer.value_centroids) + (size_t)book_index * BOOK * SUB;
-    const float* book_norms = (KEYS ? layer.key_norms : layer.value_norms) + (size_t)book_index * BOOK;
+    const SideBook<KEYS> book = side_book<KEYS>(layer, kv_head);
     LaneBook<SUB, BOOK> held;
-    load_lane_book<SUB, BOOK>(book_centroids, book_norms, held);
+    load_lane_book<SUB, BOOK>(book.centroids, book.norms, held);
     wait_for_predecessor();
     allow_dependents();
     if (entry >= entries) return;  // everything below is per warp: no block barrier
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
-    const int sinks = geometry.sinks, residual = geometry.residual;
-    const int newest = seq_len[entry] - 1, flushed = newest - residual;
-    if (residual <= 0 || flushed < sinks) return;
-    const int row = flushed - sinks;
-    if (row >= view.coded) return;
-    const int slot = sinks + (newest - sinks) % residual;
+    const LeavingToken leaving = leaving_token(view, seq_len, geometry, entry);
+    if (leaving.row < 0) return;  // the whole warp
+    const int row = leaving.row;
     const unsigned short* from =
-        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, slot) * HEAD_DIM;
+        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
     // Lane l holds values l, l + 32, ...
     float v[PER_LANE];
     #pragma unroll
