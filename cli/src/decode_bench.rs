@@ -10,7 +10,7 @@ use vecinfer_engine::bench::{
     BenchSteps, DecodeBenchRow, capacity_for, free_memory, largest_batch, measure_bandwidth,
     run_point, time_fp16_attention,
 };
-use vecinfer_engine::{CacheSpec, Engine, EngineOptions, Projections, WeightSource};
+use vecinfer_engine::{CacheSpec, Engine, EngineOptions, Projections, TokenWrites, WeightSource};
 use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, VqCodec};
 
 #[derive(clap::Args)]
@@ -61,6 +61,11 @@ pub struct DecodeBenchArgs {
     /// skinny point also without; those rows are labelled "no PDL").
     #[arg(long, default_value = "on")]
     pub dependent_launches: String,
+    /// How a step's new K/V reach each cache: own (each cache's preference: the VQ cache's
+    /// QKV projection writes them, the FP16 cache appends), projection, append, or both (each
+    /// point also the other way; those rows are labelled with it).
+    #[arg(long, default_value = "own")]
+    pub token_writes: String,
     /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
@@ -172,6 +177,22 @@ fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
         throughput_svg(&rows, baseline.as_ref(), device, model_context, path)?;
     }
     Ok(())
+}
+
+/// `--token-writes`: the ways each point runs (`None`: the cache's own preference).
+fn token_write_runs(arg: &str) -> Result<Vec<Option<TokenWrites>>> {
+    match arg {
+        "own" => Ok(vec![None]),
+        "projection" => Ok(vec![Some(TokenWrites::Projection)]),
+        "append" => Ok(vec![Some(TokenWrites::Append)]),
+        "both" => Ok(vec![
+            Some(TokenWrites::Projection),
+            Some(TokenWrites::Append),
+        ]),
+        other => Err(CliError::Invalid(format!(
+            "--token-writes {other}: valid values are own, projection, append and both"
+        ))),
+    }
 }
 
 pub fn run(args: DecodeBenchArgs) -> Result<()> {
@@ -324,6 +345,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             )));
         }
     };
+    let writes_runs = token_write_runs(&args.token_writes)?;
     let supports_pdl = vecinfer_engine::kernels::supports_dependent_launches(engine.gpu.arch);
     let mut rows: Vec<DecodeBenchRow> = Vec::new();
     let mut failures = Vec::new();
@@ -369,14 +391,19 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
                 };
                 pdl.into_iter().map(move |d| (p, d))
             })
+            .flat_map(|(p, d)| writes_runs.iter().map(move |&w| (p, d, w)))
             .collect::<Vec<_>>();
-        for (projections, dependent) in runs {
+        for (projections, dependent, writes) in runs {
             engine.kernels.set_dependent_launches(dependent);
-            match run_point(&engine, spec, batch, context, steps, bandwidth, projections) {
+            let point = (batch, context, steps, bandwidth);
+            match run_point(&engine, spec, point, projections, writes) {
                 Ok(mut row) => {
                     row.largest_batch = largest;
                     if projections.is_some_and(|p| p != default) {
                         row.cache = format!("{} [{:?}]", row.cache, row.projections);
+                    }
+                    if writes.is_some() {
+                        row.cache = format!("{} [{:?} writes]", row.cache, row.token_writes);
                     }
                     if !dependent && supports_pdl && row.projections == Projections::Skinny {
                         row.cache = format!("{} [no PDL]", row.cache);
@@ -692,6 +719,13 @@ mod tests {
         );
         // A batch the skinny kernels do not take runs cuBLAS once.
         assert_eq!(projection_runs("both", Cublas).unwrap(), vec![None]);
+        assert_eq!(token_write_runs("own").unwrap(), vec![None]);
+        assert_eq!(
+            token_write_runs("both").unwrap(),
+            vec![Some(TokenWrites::Projection), Some(TokenWrites::Append)]
+        );
+        let err = token_write_runs("fused").unwrap_err().to_string();
+        assert!(err.contains("own, projection, append and both"), "{err}");
         let err = projection_runs("fast", Skinny).unwrap_err().to_string();
         assert!(err.contains("auto, cublas, skinny and both"), "{err}");
     }

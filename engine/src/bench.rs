@@ -139,11 +139,9 @@ pub fn largest_batch(
 pub fn run_point(
     engine: &Engine,
     spec: &CacheSpec<'_>,
-    batch: usize,
-    context: usize,
-    steps: BenchSteps,
-    bandwidth: f64,
+    (batch, context, steps, bandwidth): (usize, usize, BenchSteps, f64),
     projections: Option<Projections>,
+    writes: Option<TokenWrites>,
 ) -> Result<DecodeBenchRow> {
     let c = &engine.config;
     let shape = CacheShape {
@@ -158,6 +156,9 @@ pub fn run_point(
     let mut session = Session::new(engine, cache)?;
     if let Some(p) = projections {
         session.set_projections(p)?;
+    }
+    if let Some(w) = writes {
+        session.set_token_writes(w);
     }
     session.horizon = steps.warmup + steps.timed;
     session.fill_for_benchmark(context)?;

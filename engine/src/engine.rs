@@ -418,8 +418,13 @@ impl<'e> Session<'e> {
         })
     }
 
+    /// How this session's steps hand their new K/V to the cache: the chosen way, or `Append`
+    /// where the cache cannot take the projection's writes.
     pub fn token_writes(&self) -> TokenWrites {
-        self.token_writes
+        match self.token_writes {
+            TokenWrites::Projection if !self.cache.takes_projection_writes() => TokenWrites::Append,
+            chosen => chosen,
+        }
     }
 
     /// Chooses how decode steps hand their new K and V to the cache (see [`TokenWrites`]).

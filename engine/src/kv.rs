@@ -60,6 +60,9 @@ pub trait KvCache {
     /// session's default unless `VECINFER_TOKEN_WRITES` says otherwise.
     fn preferred_token_writes(&self) -> TokenWrites;
 
+    /// Whether [`Self::begin_written_step`] takes the projection's writes (it returns `true`).
+    fn takes_projection_writes(&self) -> bool;
+
     /// Where `layer`'s new K and V of the step [`Self::begin_written_step`] began go.
     fn token_slots(&mut self, layer: usize) -> Result<TokenSlots<'_>>;
 
@@ -247,6 +250,10 @@ impl KvCache for Fp16Cache {
     // Token p of a sequence in slot p (sinks = capacity, no ring); lengths are the positions.
     fn begin_written_step(&mut self, _gpu: &Gpu) -> Result<bool> {
         Ok(true)
+    }
+
+    fn takes_projection_writes(&self) -> bool {
+        true
     }
 
     // The append is one copy that overlaps its neighbours (dependent launches); on the H100

@@ -350,8 +350,12 @@ impl KvCache for VqCache {
             .append(gpu, &self.appender, &step, layer, keys, values)?)
     }
 
+    fn takes_projection_writes(&self) -> bool {
+        self.flush.is_some()
+    }
+
     fn begin_written_step(&mut self, gpu: &Gpu) -> Result<bool> {
-        if self.flush.is_none() {
+        if !self.takes_projection_writes() {
             return Ok(false);
         }
         self.begin_decode_step(gpu)?;
