@@ -10,7 +10,8 @@ set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH
 V=/root/vi; export VECINFER_CACHE_DIR=$V/cache
 M=$V/cache/models/SmolLM2-135M-Instruct.Q4_1.gguf; mkdir -p $V/cache/models
-[ -s $M ] || cat $V/part-a? | xz -d > $M; sha256sum $M | cut -c1-16
+# A part missing leaves a truncated file: check the hash and assemble again when it differs.
+[ "$(sha256sum $M 2>/dev/null | cut -c1-16)" = b179c9523d0e6a0f ] || { rm -f $M; cat $V/part-a? | xz -d > $M; }; sha256sum $M | cut -c1-16
 xz -dc $V/vi.xz > $V/vi && chmod +x $V/vi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 R=/tmp/c; mkdir -p $R
