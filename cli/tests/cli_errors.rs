@@ -301,3 +301,67 @@ fn a_bad_projections_choice_lists_the_valid_ones() {
     assert!(!ok);
     assert!(err.contains("1 to 8") && err.contains("cublas"), "{err}");
 }
+
+/// `tune --merge` runs without a GPU: files of another GPU (or code generator) are refused with
+/// both named, `--plan-only` beside it is refused, and a good merge keeps the target's entries
+/// and adds the source's.
+#[test]
+fn tune_merge_takes_files_of_one_gpu_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tuned-configs/nvidia-a100-sxm4-80gb.json");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = value["entries"].as_object().unwrap().clone();
+    let (first, rest): (Vec<_>, Vec<_>) =
+        entries.into_iter().enumerate().partition(|(i, _)| *i == 0);
+    let write =
+        |name: &str, entries: Vec<(usize, (String, serde_json::Value))>, device: Option<&str>| {
+            let mut v = value.clone();
+            v["entries"] = serde_json::Value::Object(entries.into_iter().map(|(_, e)| e).collect());
+            if let Some(name) = device {
+                v["device"]["name"] = name.into();
+            }
+            let path = dir.path().join(name);
+            std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+            path
+        };
+    let target = write("target.json", first, None);
+    let source = write("source.json", rest.clone(), None);
+    let other = write("other.json", rest, Some("NVIDIA H100 80GB HBM3"));
+    let path = |p: &std::path::Path| p.display().to_string();
+
+    let (ok, err) = vecinfer(&[
+        "tune",
+        "--merge",
+        &format!("{},{}", path(&source), path(&other)),
+        "--file",
+        &path(&target),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("other.json") && err.contains("one GPU"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&[
+        "tune",
+        "--merge",
+        &path(&source),
+        "--plan-only",
+        "X",
+        "--file",
+        &path(&target),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--plan-only"), "{err}");
+
+    let (ok, err) = vecinfer(&["tune", "--merge", &path(&source), "--file", &path(&target)]);
+    assert!(ok, "{err}");
+    value = serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+    let merged = value["entries"].as_object().unwrap().len();
+    let shipped_count = serde_json::from_str::<serde_json::Value>(&text).unwrap()["entries"]
+        .as_object()
+        .unwrap()
+        .len();
+    assert_eq!(merged, shipped_count, "the target's entry and the source's");
+}

@@ -365,10 +365,21 @@ impl TokenWrites {
     pub fn from_env() -> Result<Option<Self>> {
         match std::env::var("VECINFER_TOKEN_WRITES") {
             Err(_) => Ok(None),
-            Ok(v) if v == "append" => Ok(Some(Self::Append)),
-            Ok(v) if v == "projection" => Ok(Some(Self::Projection)),
-            Ok(v) => Err(EngineError::Invalid(format!(
-                "VECINFER_TOKEN_WRITES={v:?}: valid values are projection and append (or unset: each cache's own)"
+            Ok(v) => Self::parse(&v).map(Some).map_err(|e| {
+                EngineError::Invalid(format!(
+                    "VECINFER_TOKEN_WRITES: {e} (or unset: each cache's own)"
+                ))
+            }),
+        }
+    }
+
+    /// `projection` or `append`.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value {
+            "projection" => Ok(Self::Projection),
+            "append" => Ok(Self::Append),
+            other => Err(EngineError::Invalid(format!(
+                "{other:?}: valid values are projection and append"
             ))),
         }
     }
@@ -1160,6 +1171,20 @@ mod tests {
             .to_string();
         assert!(err.contains("1 to 8") && err.contains("cuBLAS"), "{err}");
         assert!(Projections::Cublas.check(&c, 1000).is_ok());
+    }
+
+    #[test]
+    fn token_writes_parse_or_name_the_valid_values() {
+        assert_eq!(TokenWrites::parse("append").unwrap(), TokenWrites::Append);
+        assert_eq!(
+            TokenWrites::parse("projection").unwrap(),
+            TokenWrites::Projection
+        );
+        let err = TokenWrites::parse("fused").unwrap_err().to_string();
+        assert!(
+            err.contains("\"fused\"") && err.contains("projection and append"),
+            "{err}"
+        );
     }
 
     #[test]
