@@ -62,8 +62,10 @@ pub struct DecodeBenchArgs {
     #[arg(long, default_value = "on")]
     pub dependent_launches: String,
     /// How a step's new K/V reach each cache: own (each cache's preference: the VQ cache's
-    /// QKV projection writes them, the FP16 cache appends), projection, append, or both (each
-    /// point also the other way; those rows are labelled with it).
+    /// QKV projection writes them, the FP16 cache appends; `VECINFER_TOKEN_WRITES` overrides
+    /// it), projection, append, or both (each point both ways; rows are labelled with the way
+    /// taken, and with the way asked where the cache could not take it: a VQ cache without an
+    /// fp16 window always appends). The JSON's `token_writes` is the way taken.
     #[arg(long, default_value = "own")]
     pub token_writes: String,
     /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.
@@ -402,8 +404,17 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
                     if projections.is_some_and(|p| p != default) {
                         row.cache = format!("{} [{:?}]", row.cache, row.projections);
                     }
-                    if writes.is_some() {
-                        row.cache = format!("{} [{:?} writes]", row.cache, row.token_writes);
+                    match writes {
+                        Some(asked) if asked != row.token_writes => {
+                            row.cache = format!(
+                                "{} [{asked:?} writes asked, {:?} taken]",
+                                row.cache, row.token_writes
+                            );
+                        }
+                        Some(_) => {
+                            row.cache = format!("{} [{:?} writes]", row.cache, row.token_writes);
+                        }
+                        None => {}
                     }
                     if !dependent && supports_pdl && row.projections == Projections::Skinny {
                         row.cache = format!("{} [no PDL]", row.cache);

@@ -330,6 +330,11 @@ fn tune_merge_takes_files_of_one_gpu_only() {
     let source = write("source.json", rest.clone(), None);
     let other = write("other.json", rest, Some("NVIDIA H100 80GB HBM3"));
     let path = |p: &std::path::Path| p.display().to_string();
+    let entries_in = |p: &std::path::Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["entries"].as_object().unwrap().len()
+    };
 
     let (ok, err) = vecinfer(&[
         "tune",
@@ -343,6 +348,7 @@ fn tune_merge_takes_files_of_one_gpu_only() {
         err.contains("other.json") && err.contains("one GPU"),
         "{err}"
     );
+    assert_eq!(entries_in(&target), 1, "a refused merge writes nothing");
     let (ok, err) = vecinfer(&[
         "tune",
         "--merge",
@@ -354,6 +360,7 @@ fn tune_merge_takes_files_of_one_gpu_only() {
     ]);
     assert!(!ok);
     assert!(err.contains("--plan-only"), "{err}");
+    assert_eq!(entries_in(&target), 1, "a refused merge writes nothing");
 
     let (ok, err) = vecinfer(&["tune", "--merge", &path(&source), "--file", &path(&target)]);
     assert!(ok, "{err}");

@@ -185,6 +185,7 @@ pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
     CacheGeometry geometry,
     int entries) {{                        // batch entries (the grid covers them in blocks of {rows_per_block})
     static_assert(sizeof(FlushLayer) == {pointers} * 8, "the host's table: {pointers} addresses per layer");
+    static_assert({blocks} == 2, "one block for the keys, one for the values");
     const int layer = blockIdx.x / {blocks};
     if (layer >= layer_count) return;
     const FlushLayer buffers = layers[layer];
