@@ -13,5 +13,6 @@ pub mod plot;
 pub mod recording;
 pub mod text;
 pub mod tune;
+pub mod tune_steps;
 
 pub use error::{CliError, Result};

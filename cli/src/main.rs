@@ -215,6 +215,10 @@ enum Command {
         #[arg(long)]
         no_graph: bool,
     },
+    /// Re-ranks the engine's tuned keys by whole decode steps (the kernel-alone fastest
+    /// candidates of each, timed as the attention of graph decode steps) and writes the
+    /// ranking and its winner into the tuned-configs file.
+    TuneSteps(Box<vecinfer::tune_steps::TuneStepsArgs>),
     /// Whole-model GPU decode steps over a batch x context grid, FP16 cache vs VQ codecs:
     /// ms/step, tokens/s, memory, largest batch, time shares, byte limit, plot.
     DecodeBench(Box<vecinfer::decode_bench::DecodeBenchArgs>),
@@ -804,6 +808,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{text}");
         }
         Command::DecodeBench(args) => vecinfer::decode_bench::run(*args)?,
+        Command::TuneSteps(args) => vecinfer::tune_steps::run(*args)?,
         Command::GpuCheck {
             model,
             codebooks,

@@ -133,6 +133,71 @@ pub fn largest_batch(
     free.saturating_sub(reserve) / per_sequence.max(1)
 }
 
+/// A session over a cache of `spec` at `shape`, its sequences filled to `context` tokens.
+fn bench_session<'e>(
+    engine: &'e Engine,
+    spec: &CacheSpec<'_>,
+    shape: CacheShape,
+    context: usize,
+    steps: BenchSteps,
+) -> Result<Session<'e>> {
+    let cache = spec.build(engine, shape)?;
+    let mut session = Session::new(engine, cache)?;
+    session.horizon = steps.warmup + steps.timed;
+    session.fill_for_benchmark(context)?;
+    Ok(session)
+}
+
+/// The median step time (ms) of `steps.timed` steps after `steps.warmup`, each timed by events.
+fn timed_steps(
+    engine: &Engine,
+    session: &mut Session<'_>,
+    steps: BenchSteps,
+    graph: bool,
+) -> Result<f64> {
+    let st = engine.stream();
+    for _ in 0..steps.warmup {
+        session.step(graph)?;
+    }
+    let mut samples = Vec::with_capacity(steps.timed);
+    for _ in 0..steps.timed {
+        let (a, b) = (event(engine)?, event(engine)?);
+        a.record(st)?;
+        session.step(graph)?;
+        b.record(st)?;
+        b.synchronize()?;
+        samples.push(a.elapsed_ms(&b)? as f64);
+    }
+    Ok(median(samples))
+}
+
+/// The model's cache shape for `batch` sequences of up to `context` tokens plus the steps.
+pub fn bench_shape(engine: &Engine, batch: usize, context: usize, steps: BenchSteps) -> CacheShape {
+    let c = &engine.config;
+    CacheShape {
+        layers: c.layers,
+        batch,
+        q_heads: c.q_heads,
+        kv_heads: c.kv_heads,
+        head_dim: c.head_dim,
+        capacity: capacity_for(context, steps),
+    }
+}
+
+/// The graph step time (ms, median) of `batch` sequences at `context` tokens with a cache of
+/// `spec`, each cache's own projections and token writes: what `vecinfer tune-steps` ranks by.
+pub fn graph_step_ms(
+    engine: &Engine,
+    spec: &CacheSpec<'_>,
+    batch: usize,
+    context: usize,
+    steps: BenchSteps,
+) -> Result<f64> {
+    let shape = bench_shape(engine, batch, context, steps);
+    let mut session = bench_session(engine, spec, shape, context, steps)?;
+    timed_steps(engine, &mut session, steps, true)
+}
+
 /// One point of the grid. `bandwidth` in bytes/s; `projections`: the session's default when
 /// `None`.
 #[allow(clippy::too_many_arguments)]
@@ -144,41 +209,16 @@ pub fn run_point(
     writes: Option<TokenWrites>,
 ) -> Result<DecodeBenchRow> {
     let c = &engine.config;
-    let shape = CacheShape {
-        layers: c.layers,
-        batch,
-        q_heads: c.q_heads,
-        kv_heads: c.kv_heads,
-        head_dim: c.head_dim,
-        capacity: capacity_for(context, steps),
-    };
-    let cache = spec.build(engine, shape)?;
-    let mut session = Session::new(engine, cache)?;
+    let shape = bench_shape(engine, batch, context, steps);
+    let mut session = bench_session(engine, spec, shape, context, steps)?;
     if let Some(p) = projections {
         session.set_projections(p)?;
     }
     if let Some(w) = writes {
         session.set_token_writes(w);
     }
-    session.horizon = steps.warmup + steps.timed;
-    session.fill_for_benchmark(context)?;
     let (free, total) = free_memory(engine)?;
-    let st = engine.stream();
-    let timed = |session: &mut Session<'_>, graph: bool| -> Result<f64> {
-        for _ in 0..steps.warmup {
-            session.step(graph)?;
-        }
-        let mut samples = Vec::with_capacity(steps.timed);
-        for _ in 0..steps.timed {
-            let (a, b) = (event(engine)?, event(engine)?);
-            a.record(st)?;
-            session.step(graph)?;
-            b.record(st)?;
-            b.synchronize()?;
-            samples.push(a.elapsed_ms(&b)? as f64);
-        }
-        Ok(median(samples))
-    };
+    let timed = |session: &mut Session<'_>, graph: bool| timed_steps(engine, session, steps, graph);
     let eager_ms = timed(&mut session, false)?;
     let (shares_ms, profiled_ms) = session.profiled_step()?;
     let (graph_ms, graph_error) = match timed(&mut session, true) {

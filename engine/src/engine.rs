@@ -161,6 +161,12 @@ impl Engine {
         &self.tuned
     }
 
+    /// Replaces the tuned configs that caches built from now on choose from: an engine
+    /// author's own store, or one candidate made a key's winner (`vecinfer tune-steps`).
+    pub fn set_tuned(&mut self, tuned: Tuned) {
+        self.tuned = tuned;
+    }
+
     /// Device bytes of one sequence's step buffers (activations, logits).
     pub fn step_bytes_per_sequence(&self) -> usize {
         let c = &self.config;

@@ -2,7 +2,7 @@
 //! writes always passes them, so a file that fails was edited or corrupted, and its numbers
 //! would mislead a lookup or a comparison.
 
-use crate::store::{CandidateResult, CandidateStatus, Measured, TunedEntry};
+use crate::store::{CandidateResult, CandidateStatus, Measured, StepRanking, TunedEntry};
 
 /// Two times written from the same f64 differ by no more than this (relative), whatever JSON
 /// printing does to them.
@@ -34,6 +34,9 @@ pub(crate) fn check_entry(id: &str, e: &TunedEntry, arch: &str) -> Result<(), St
         if let Some(m) = m {
             check_measured(id, e, what, m, arch)?;
         }
+    }
+    if let Some(steps) = &e.steps {
+        return check_steps(id, e, steps);
     }
     let fastest = e
         .candidates
@@ -170,4 +173,64 @@ fn check_measured(
         ));
     }
     Ok(())
+}
+
+/// A re-ranking by decode steps: every candidate one of the entry's timed ones at its recorded
+/// time, one positive step time per round, fastest mean first, and the first the winner.
+fn check_steps(id: &str, e: &TunedEntry, steps: &StepRanking) -> Result<(), String> {
+    if steps.rounds == 0 || steps.candidates.is_empty() {
+        return Err(format!(
+            "entry {id}: its step ranking has {} rounds and {} candidates (both must be positive)",
+            steps.rounds,
+            steps.candidates.len()
+        ));
+    }
+    for c in &steps.candidates {
+        let recorded = e
+            .result_of(&c.config)
+            .filter(|r| r.status == CandidateStatus::Timed)
+            .and_then(CandidateResult::ms);
+        match recorded {
+            Some(ms) if (c.kernel_ms - ms).abs() <= SAME_TIME * ms => {}
+            Some(ms) => {
+                return Err(format!(
+                    "entry {id}: step-ranked {} is listed at {} ms alone but its timed candidate took {ms} ms",
+                    c.config, c.kernel_ms
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "entry {id}: step-ranked {} is not among its verified, timed candidates",
+                    c.config
+                ));
+            }
+        }
+        if c.step_ms.len() != steps.rounds || !c.step_ms.iter().all(|&ms| positive(ms)) {
+            return Err(format!(
+                "entry {id}: step-ranked {} has step times {:?} ms (must be {} positive times, one a round)",
+                c.config, c.step_ms, steps.rounds
+            ));
+        }
+    }
+    if let Some(pair) = steps
+        .candidates
+        .windows(2)
+        .find(|w| w[0].mean_ms() > w[1].mean_ms())
+    {
+        return Err(format!(
+            "entry {id}: step ranking out of order: {} ({} ms) before {} ({} ms)",
+            pair[0].config,
+            pair[0].mean_ms(),
+            pair[1].config,
+            pair[1].mean_ms()
+        ));
+    }
+    match &e.winner {
+        Some(w) if w.config == steps.candidates[0].config => Ok(()),
+        Some(w) => Err(format!(
+            "entry {id}: the winner {} is not its step ranking's fastest, {}",
+            w.config, steps.candidates[0].config
+        )),
+        None => Err(format!("entry {id} has a step ranking but no winner")),
+    }
 }

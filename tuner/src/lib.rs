@@ -22,7 +22,7 @@ pub use key::{DEFAULT_PAGE_TOKENS, KernelShape, LayoutKey, TuneKey, bucket};
 pub use lookup::{Choice, Source, choose};
 pub use space::{PruneRules, Resources, SearchSpace};
 pub use store::{
-    CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StoreError, TunedConfigs,
-    TunedEntry, codegen_fingerprint, file_name_for, update, write_plan,
+    CandidateResult, CandidateStatus, DeviceFingerprint, Measured, Stats, StepRanking, StepResult,
+    StoreError, TunedConfigs, TunedEntry, codegen_fingerprint, file_name_for, update, write_plan,
 };
 pub use strategy::{Budget, SearchLog, Strategy, search, warm_starts};

@@ -249,6 +249,7 @@ impl<'g> Tuner<'g> {
                 .into_iter()
                 .map(|r| result(r.config, CandidateStatus::Invalid { reason: r.reason }))
                 .collect(),
+            steps: None,
         };
         // Exhaustive search compiles everything up front, in parallel, and searches only what
         // passes the resource rules; the others compile what they visit.

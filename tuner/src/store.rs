@@ -174,6 +174,39 @@ pub struct Measured {
     pub median_ms: f64,
 }
 
+/// One candidate of a [`StepRanking`]: its kernel-alone time in the entry and its whole
+/// decode-step times.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub config: KernelConfig,
+    /// Its time in the entry's kernel-alone ranking ([`CandidateResult::ms`]).
+    pub kernel_ms: f64,
+    /// One graph step time per round (each the median of that round's steps).
+    pub step_ms: Vec<f64>,
+}
+
+impl StepResult {
+    /// The mean over rounds, what the ranking sorts by.
+    pub fn mean_ms(&self) -> f64 {
+        self.step_ms.iter().sum::<f64>() / self.step_ms.len().max(1) as f64
+    }
+}
+
+/// A key re-ranked by whole decode steps (`vecinfer tune-steps`): the kernel-alone ranking's
+/// fastest candidates, each the attention of the engine's decode step at the key's batch and
+/// context, fastest first. Kernel-alone times separate close candidates badly in a step
+/// (a 9% spread of step times among candidates within 5% alone,
+/// bench/results/model-s12/README.md), so where this is present its first candidate is the
+/// entry's winner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRanking {
+    /// What the steps ran: model, cache, batch × context, GPU.
+    pub workload: String,
+    /// Interleaved rounds over the candidates.
+    pub rounds: usize,
+    pub candidates: Vec<StepResult>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TunedEntry {
     pub key: TuneKey,
@@ -194,6 +227,10 @@ pub struct TunedEntry {
     pub space_size: usize,
     pub seconds: f64,
     pub candidates: Vec<CandidateResult>,
+    /// The re-ranking by whole decode steps, where one ran; its first candidate is then the
+    /// winner (the kernel-alone fastest otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<StepRanking>,
 }
 
 impl TunedEntry {
@@ -211,12 +248,49 @@ impl TunedEntry {
             space_size: 0,
             seconds: 0.0,
             candidates: Vec::new(),
+            steps: None,
         }
     }
 
     /// The recorded result of `config`, if any.
     pub fn result_of(&self, config: &KernelConfig) -> Option<&CandidateResult> {
         self.candidates.iter().find(|c| &c.config == config)
+    }
+
+    /// The `n` fastest timed configs by their kernel-alone time ([`CandidateResult::ms`] of
+    /// the result the file's checks read for each config), fastest first: what a step ranking
+    /// starts from.
+    pub fn fastest_timed(&self, n: usize) -> Vec<(KernelConfig, f64)> {
+        let mut out: Vec<(KernelConfig, f64)> = Vec::new();
+        for c in &self.candidates {
+            if out.iter().any(|(k, _)| *k == c.config) {
+                continue;
+            }
+            if let Some(ms) = self.result_of(&c.config).and_then(CandidateResult::ms) {
+                out.push((c.config, ms));
+            }
+        }
+        out.sort_by(|a, b| a.1.total_cmp(&b.1));
+        out.truncate(n);
+        out
+    }
+
+    /// Makes `results` the entry's step ranking: sorted by mean step time, the fastest becomes
+    /// the winner (at its kernel-alone time, as winners are listed). Each result must be one of
+    /// the entry's timed candidates at its recorded time (the file's checks hold it to that).
+    pub fn rank_by_steps(&mut self, workload: String, rounds: usize, mut results: Vec<StepResult>) {
+        results.sort_by(|a, b| a.mean_ms().total_cmp(&b.mean_ms()));
+        if let Some(first) = results.first() {
+            self.winner = Some(Measured {
+                config: first.config,
+                median_ms: first.kernel_ms,
+            });
+        }
+        self.steps = Some(StepRanking {
+            workload,
+            rounds,
+            candidates: results,
+        });
     }
 }
 

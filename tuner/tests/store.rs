@@ -78,6 +78,7 @@ fn entry(key: TuneKey, ms: f64) -> TunedEntry {
                 remeasured_ms: None,
             },
         ],
+        steps: None,
     }
 }
 
@@ -450,4 +451,99 @@ fn nearest_keys_rank_same_shape_first_and_file_names_follow_the_gpu() {
         "nvidia-a100-sxm4-80gb.json"
     );
     assert_eq!(device("NVIDIA H200").arch(), "sm_90");
+}
+
+/// The sample's first entry re-ranked by decode steps: the kernel-alone default wins the steps.
+fn step_ranked() -> TunedConfigs {
+    let mut s = sample();
+    let e = s.entries.values_mut().next().unwrap();
+    let ranked: Vec<StepResult> = e
+        .fastest_timed(8)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (config, kernel_ms))| StepResult {
+            config,
+            kernel_ms,
+            // the kernel-alone fastest is the slower step
+            step_ms: vec![1.0 - 0.1 * i as f64, 1.01 - 0.1 * i as f64],
+        })
+        .collect();
+    assert_eq!(
+        ranked.len(),
+        2,
+        "the winner and the default are timed, the third is wrong"
+    );
+    e.rank_by_steps("test steps".into(), 2, ranked);
+    s
+}
+
+#[test]
+fn a_step_ranking_makes_its_fastest_the_winner_and_round_trips() {
+    let s = step_ranked();
+    let e = s.entries.values().next().unwrap();
+    let default = e.default.unwrap();
+    assert_eq!(
+        e.winner.unwrap(),
+        default,
+        "the default was the faster step"
+    );
+    let steps = e.steps.as_ref().unwrap();
+    assert!(steps.candidates[0].mean_ms() < steps.candidates[1].mean_ms());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h100.json");
+    s.save(&path).unwrap();
+    assert_eq!(TunedConfigs::load(&path).unwrap(), s);
+    // Without the ranking the same winner is refused: it is not the kernel-alone fastest.
+    let mut plain = s.clone();
+    plain.entries.values_mut().next().unwrap().steps = None;
+    let text = serde_json::to_string(&plain).unwrap();
+    assert!(corrupt_error(&text).contains("the winner must be the fastest"));
+}
+
+#[test]
+fn a_tampered_step_ranking_is_reported() {
+    let ranked = || serde_json::to_value(step_ranked()).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = ranked();
+        edit(first_entry(&mut v));
+        corrupt_error(&v.to_string())
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with(&|e| e["steps"]["candidates"][0]["kernel_ms"] = 0.5.into()),
+            "alone but its timed candidate took",
+        ),
+        (
+            with(&|e| e["steps"]["candidates"][1]["config"] = e["candidates"][2]["config"].clone()),
+            "is not among its verified, timed candidates",
+        ),
+        (
+            with(&|e| e["steps"]["candidates"][0]["step_ms"] = serde_json::json!([0.9])),
+            "one a round",
+        ),
+        (
+            with(&|e| e["steps"]["candidates"][0]["step_ms"] = serde_json::json!([0.9, -1.0])),
+            "one a round",
+        ),
+        (
+            with(&|e| e["steps"]["candidates"][0]["step_ms"] = serde_json::json!([5.0, 5.0])),
+            "step ranking out of order",
+        ),
+        (
+            with(&|e| e["steps"]["rounds"] = 0.into()),
+            "both must be positive",
+        ),
+    ];
+    for (error, expected) in cases {
+        assert!(
+            error.contains(expected),
+            "{error:?} should say {expected:?}"
+        );
+    }
+    // The winner moved back to the kernel-alone fastest, the ranking kept: refused.
+    let mut v = ranked();
+    let e = first_entry(&mut v);
+    let alone = e["steps"]["candidates"][1].clone();
+    e["winner"] = serde_json::json!({"config": alone["config"], "median_ms": alone["kernel_ms"]});
+    assert!(corrupt_error(&v.to_string()).contains("is not its step ranking's fastest"));
 }
