@@ -46,6 +46,19 @@ __device__ __forceinline__ uint4 skinny_stage_word(const SkinnyInput& in, int ro
 
 static constexpr int SKINNY_LANE_WORDS = SKINNY_CHUNK_WORDS / 32;  // weight words a lane holds per chunk
 static_assert(SKINNY_COLUMNS * SKINNY_ROWS == 16, "skinny_reduce sums 16 values");
+// Values of a row a lane loads at once for its RMS: 24 cover this project's model (width 576)
+// in one L2 round trip, where a loop unrolled by 8 took three.
+static constexpr int SKINNY_RMS_LOADS = 24;
+
+// Asks L1 for the line at `p` (a hint: no result depends on it). The kernels' epilogues read a
+// few values each (positions, RoPE angles, slot tables, the residual) one dependent L2 round trip
+// after another once the sums are done; asked for early, those reads hit L1. Constant data may be
+// asked for before the wait, anything a predecessor writes only after it.
+__device__ __forceinline__ void prefetch_l1(const void* p) {
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L1 [%0];" :: "l"(p));
+#endif
+}
 
 // One of the 16 sums of a warp, as a lane holds it after `skinny_reduce`.
 struct SkinnySum {
@@ -54,6 +67,13 @@ struct SkinnySum {
     int row;     // 0 .. SKINNY_ROWS - 1
     bool owner;  // one lane of the two that hold it
 };
+
+// Which sum `lane` holds after skinny_reduce (its value aside): fixed by the lane alone, so a
+// kernel knows its lane's row and column before the sums exist.
+__device__ __forceinline__ SkinnySum skinny_lane_sum(int lane) {
+    const int index = ((lane >> 4) & 1) * 8 + ((lane >> 3) & 1) * 4 + ((lane >> 2) & 1) * 2 + ((lane >> 1) & 1);
+    return SkinnySum{0.0f, index / SKINNY_ROWS, index % SKINNY_ROWS, (lane & 1) == 0};
+}
 
 // One folding step of skinny_reduce: lanes HALF * 2 apart swap halves of their first 2 HALF
 // values; each keeps the half its lane bit selects, summed with the partner's copy.
@@ -80,22 +100,26 @@ __device__ __forceinline__ SkinnySum skinny_reduce(const float (&sums)[SKINNY_CO
     skinny_fold<4>(v, lane);
     skinny_fold<2>(v, lane);
     skinny_fold<1>(v, lane);
-    const float total = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
-    const int index = ((lane >> 4) & 1) * 8 + ((lane >> 3) & 1) * 4 + ((lane >> 2) & 1) * 2 + ((lane >> 1) & 1);
-    return SkinnySum{total, index / SKINNY_ROWS, index % SKINNY_ROWS, (lane & 1) == 0};
+    SkinnySum sum = skinny_lane_sum(lane);
+    sum.value = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+    return sum;
 }
 
 // sums[c][r] = input row r · weight row columns[c], for r < rows and columns[c] >= 0, summed
 // per lane (skinny_reduce finishes them); the whole block calls it (it stages through shared
 // memory). The weight words of a chunk are loaded before the input is staged, so their DRAM
-// latency overlaps the RMS and the staging.
+// latency overlaps the RMS and the staging. `after_wait()` runs right after the wait for the
+// predecessor: where a kernel asks for its epilogue's operands (prefetch_l1).
+template <typename AfterWait>
 __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsigned short* __restrict__ weight,
                                                const int (&columns)[SKINNY_COLUMNS], int rows, int k,
-                                               float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS]) {
+                                               float (&sums)[SKINNY_COLUMNS][SKINNY_ROWS], AfterWait after_wait) {
     __shared__ __align__(16) uint4 stage[SKINNY_ROWS][SKINNY_CHUNK_WORDS];
     __shared__ float inverse[SKINNY_ROWS];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     allow_dependents();
+    // The norm weights are constant: into L1 before the wait, for the staging.
+    if (in.x != nullptr && (int)threadIdx.x * 32 < k) prefetch_l1(in.norm_weight + threadIdx.x * 32);
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c)
         #pragma unroll
@@ -113,13 +137,24 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
                     held[c][j] = *reinterpret_cast<const uint4*>(weight + (size_t)columns[c] * k + start + word * 8);
             }
         }
-        if (start == 0) wait_for_predecessor();
+        if (start == 0) {
+            wait_for_predecessor();
+            after_wait();
+        }
         if (start == 0 && in.x != nullptr && warp < rows) {
+            // All of a lane's loads first, then the squares in the order of i (the sum is the
+            // same to the bit as one value at a time).
+            const float* row = in.x + (size_t)warp * k;
             float squares = 0.0f;
-            #pragma unroll 8
-            for (int i = lane; i < k; i += 32) {
-                const float v = in.x[(size_t)warp * k + i];
-                squares += v * v;
+            for (int base = 0; base < k; base += 32 * SKINNY_RMS_LOADS) {
+                float v[SKINNY_RMS_LOADS];
+                #pragma unroll
+                for (int j = 0; j < SKINNY_RMS_LOADS; ++j) {
+                    const int i = base + lane + 32 * j;
+                    v[j] = i < k ? row[i] : 0.0f;
+                }
+                #pragma unroll
+                for (int j = 0; j < SKINNY_RMS_LOADS; ++j) squares += v[j] * v[j];
             }
             squares = warp_sum(squares);
             if (lane == 0) inverse[warp] = rsqrtf(squares / (float)k + in.eps);
@@ -169,7 +204,19 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
     const bool active = pair < heads * PAIRS;
     const int columns[SKINNY_COLUMNS] = {active ? 2 * pair : -1, active ? 2 * pair + 1 : -1};
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
-    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
+    // The epilogue's reads (position, RoPE angle, slot table), asked for while the sums run.
+    const int lane_row = skinny_lane_sum(threadIdx.x & 31).row;
+    const auto epilogue_operands = [&] {
+        if (!active || lane_row >= rows) return;
+        const int position = positions[lane_row];
+        if (pair / PAIRS < q_heads + kv_heads) {
+            const size_t angle = (size_t)position * PAIRS + pair % PAIRS;
+            prefetch_l1(cos_table + angle);
+            prefetch_l1(sin_table + angle);
+        }
+        if (seq_slot != nullptr) prefetch_l1(seq_slot + lane_row);
+    };
+    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums, epilogue_operands);
     const SkinnySum sum = skinny_reduce(sums);
     const float other = __shfl_xor_sync(0xffffffffu, sum.value, 16);  // the other column, same row
     if (!active || !sum.owner || sum.column != 0 || sum.row >= rows) return;
@@ -195,8 +242,9 @@ struct SkinnyOut {
     size_t at;
     bool valid;
 };
+// `residual`: the output the caller adds its sum to (asked for early), or null.
 __device__ __forceinline__ SkinnyOut skinny_adjacent_columns(const SkinnyInput& in, const unsigned short* __restrict__ weight,
-                                                            int rows, int k, int n) {
+                                                            int rows, int k, int n, const float* residual) {
     const int group = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     int columns[SKINNY_COLUMNS];
     #pragma unroll
@@ -205,7 +253,14 @@ __device__ __forceinline__ SkinnyOut skinny_adjacent_columns(const SkinnyInput& 
         columns[c] = column < n ? column : -1;
     }
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
-    skinny_project(in, weight, columns, rows, k, sums);
+    const SkinnySum slot = skinny_lane_sum(threadIdx.x & 31);
+    const int lane_column = group * SKINNY_COLUMNS + slot.column;
+    // The residual's old value, asked for while the sums run.
+    const auto epilogue_operands = [&] {
+        if (residual != nullptr && slot.owner && slot.row < rows && lane_column < n)
+            prefetch_l1(residual + (size_t)slot.row * n + lane_column);
+    };
+    skinny_project(in, weight, columns, rows, k, sums, epilogue_operands);
     const SkinnySum sum = skinny_reduce(sums);
     const int column = group * SKINNY_COLUMNS + sum.column;
     return SkinnyOut{sum.value, (size_t)sum.row * n + column, sum.owner && sum.row < rows && column < n};
@@ -216,7 +271,7 @@ __device__ __forceinline__ SkinnyOut skinny_adjacent_columns(const SkinnyInput& 
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
                 const unsigned short* __restrict__ weight, int rows, int k, int n) {
-    const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, rows, k, n);
+    const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, rows, k, n, x);
     if (out.valid) x[out.at] += out.value;
 }
 
@@ -230,7 +285,7 @@ skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_
     const bool active = j < ff;
     const int columns[SKINNY_COLUMNS] = {active ? j : -1, active ? ff + j : -1};
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
-    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums);
+    skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums, [] {});
     const SkinnySum sum = skinny_reduce(sums);
     const float up = __shfl_xor_sync(0xffffffffu, sum.value, 16);  // column 1, same row
     if (!active || !sum.owner || sum.column != 0 || sum.row >= rows) return;
@@ -242,6 +297,6 @@ skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
 skinny_logits(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
               const unsigned short* __restrict__ weight, float* __restrict__ logits, int rows, int width, int n) {
-    const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{x, norm_weight, eps, nullptr}, weight, rows, width, n);
+    const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{x, norm_weight, eps, nullptr}, weight, rows, width, n, nullptr);
     if (out.valid) logits[out.at] = out.value;
 }
