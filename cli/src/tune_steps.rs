@@ -225,9 +225,13 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
             );
             continue;
         }
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
+        // A candidate whose step fails (e.g. graph capture) leaves the ranking, said once.
+        let mut times: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); candidates.len()];
         for _ in 0..a.rounds {
             for (i, &candidate) in candidates.iter().enumerate() {
+                let Some(rounds) = times[i].as_mut() else {
+                    continue;
+                };
                 engine.set_tuned(with_winner(&store, &entry, candidate));
                 let (taken, _) = VqCache::choose_config(
                     &set,
@@ -243,19 +247,31 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
                         candidate.0
                     )));
                 }
-                times[i].push(graph_step_ms(&engine, &spec, batch, context, steps)?);
+                match graph_step_ms(&engine, &spec, batch, context, steps) {
+                    Ok(ms) => rounds.push(ms),
+                    Err(e) => {
+                        eprintln!("{}: {} left out: {e}", key.id(), candidate.0);
+                        times[i] = None;
+                    }
+                }
             }
         }
         let results: Vec<StepResult> = candidates
             .iter()
             .zip(times)
-            .map(|(&(config, kernel_ms), step_ms)| StepResult {
-                config,
-                kernel_ms,
-                step_ms,
+            .filter_map(|(&(config, kernel_ms), step_ms)| {
+                step_ms.map(|step_ms| StepResult {
+                    config,
+                    kernel_ms,
+                    step_ms,
+                })
             })
             .collect();
-        let alone = results[0].config;
+        if results.is_empty() {
+            eprintln!("skip {}: no candidate ran a step", key.id());
+            continue;
+        }
+        let alone = candidates[0].0;
         let workload = format!(
             "{model}, {} cache, {batch} x {context}, graph decode steps (median of {} after {}), {}",
             spec.label(),
