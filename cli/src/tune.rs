@@ -274,6 +274,12 @@ fn worker(
             );
             continue;
         }
+        if previous.as_ref().is_some_and(|p| p.steps.is_some()) {
+            say(
+                &bar,
+                format!("{key}: tuned again, its step ranking goes; run tune-steps again"),
+            );
+        }
         bar.set_message(key.id());
         let mut checkpoint_error = None;
         let entry = tuner.tune(
@@ -368,9 +374,27 @@ fn merge_files(a: &TuneArgs) -> Result<()> {
         .unwrap_or_else(|| a.out.join(device.file_name()));
     let merged = update(&target, &device, |store| {
         let before = store.entries.len();
-        for (_, source) in &sources {
+        for (path, source) in &sources {
             for entry in source.entries.values() {
-                store.merge(entry.clone());
+                let mut entry = entry.clone();
+                // The same tuning without its step ranking keeps the target's; another one
+                // replaces it, said out loud.
+                if let Some(old) = store.entries.get(&entry.key.id())
+                    && old.steps.is_some()
+                    && entry.steps.is_none()
+                {
+                    if old.candidates == entry.candidates {
+                        entry.steps = old.steps.clone();
+                        entry.winner = old.winner;
+                    } else {
+                        eprintln!(
+                            "{}: {}'s entry replaces a step-ranked one; run tune-steps again",
+                            entry.key,
+                            path.display()
+                        );
+                    }
+                }
+                store.merge(entry);
             }
         }
         (store.entries.len() - before, store.entries.len())
@@ -540,7 +564,8 @@ pub fn check_reference(store: &TunedConfigs, other: &TunedConfigs, path: &Path) 
 pub fn compare(exhaustive: &TunedConfigs, other: &TunedConfigs) -> Vec<Comparison> {
     let mut out = Vec::new();
     for (id, e) in &exhaustive.entries {
-        let (Some(best), Some(o)) = (&e.winner, other.entries.get(id)) else {
+        // Kernel-alone times on both sides: a step-ranked winner is not the fastest alone.
+        let (Some(best), Some(o)) = (e.fastest_alone(), other.entries.get(id)) else {
             continue;
         };
         let Some(pick) = &o.winner else { continue };

@@ -11,6 +11,7 @@
 
 use crate::error::{CliError, Result};
 use std::path::PathBuf;
+use vecinfer_codegen::KernelConfig;
 use vecinfer_engine::bench::{
     BenchSteps, capacity_for, free_memory, graph_step_ms, measure_bandwidth,
 };
@@ -46,6 +47,7 @@ pub struct TuneStepsArgs {
     /// Interleaved rounds over a key's candidates (each a step time per candidate).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Untimed steps first (at least 1: the first graph step captures the graph).
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// Timed graph steps per candidate and round (their median is the round's time).
@@ -104,11 +106,7 @@ fn engine_keys(
 }
 
 /// A store holding only `entry`, with `config` its winner: what a cache built from it takes.
-fn with_winner(
-    store: &TunedConfigs,
-    entry: &TunedEntry,
-    config: (vecinfer_codegen::KernelConfig, f64),
-) -> Tuned {
+fn with_winner(store: &TunedConfigs, entry: &TunedEntry, config: (KernelConfig, f64)) -> Tuned {
     let mut one = TunedConfigs::new(store.device.clone());
     let mut e = entry.clone();
     e.winner = Some(vecinfer_tuner::Measured {
@@ -124,35 +122,35 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
     let (key_codec, value_codec) = codecs(&a.cache)?;
     let batches = list(a.batches.as_deref(), "--batches")?;
     let contexts = list(a.contexts.as_deref(), "--contexts")?;
-    if a.top == 0 || a.rounds == 0 || a.steps == 0 {
+    if a.top == 0 || a.rounds == 0 || a.steps == 0 || a.warmup == 0 {
         return Err(CliError::Invalid(
-            "--top, --rounds and --steps must be at least 1".into(),
+            "--top, --rounds, --steps and --warmup must be at least 1".into(),
         ));
     }
     let steps = BenchSteps {
         warmup: a.warmup,
         timed: a.steps,
     };
-    let source = match &a.model {
-        Some(p) => WeightSource::Gguf(p),
-        None => WeightSource::Random {
-            config: vecinfer_engine::synthetic::smollm2_config(),
-            seed: 1,
-        },
+    let open = |longest: usize| {
+        let source = match &a.model {
+            Some(p) => WeightSource::Gguf(p),
+            None => WeightSource::Random {
+                config: vecinfer_engine::synthetic::smollm2_config(),
+                seed: 1,
+            },
+        };
+        // Boxed: the engine's error is large.
+        Engine::open(
+            source,
+            EngineOptions {
+                max_positions: capacity_for(longest, steps),
+                tuned_configs: None,
+                ..EngineOptions::default()
+            },
+        )
+        .map_err(Box::new)
     };
-    // Positions for the longest key in a tuned file (the RoPE tables are cheap).
-    let longest = contexts
-        .as_deref()
-        .and_then(|c| c.iter().copied().max())
-        .unwrap_or(1 << 17);
-    let mut engine = Engine::open(
-        source,
-        EngineOptions {
-            max_positions: capacity_for(longest, steps),
-            tuned_configs: None,
-            ..EngineOptions::default()
-        },
-    )?;
+    let mut engine = open(1).map_err(|e| *e)?;
     let device = vecinfer_tuner::measure::fingerprint(&engine.gpu)?;
     let path = a
         .file
@@ -194,6 +192,12 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
             path.display()
         )));
     }
+    // RoPE tables for the longest key (opened again: the tables are sized at open).
+    let longest = keys.iter().map(|k| k.seq).max().unwrap_or(1);
+    if capacity_for(longest, steps) > engine.max_positions() {
+        drop(engine);
+        engine = open(longest).map_err(|e| *e)?;
+    }
     let model = match &a.model {
         Some(p) => p.display().to_string(),
         None => "random weights (SmolLM2-135M shape)".into(),
@@ -208,6 +212,7 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
         bandwidth / 1e12
     );
     let reserve = (a.reserve_gb * 1e9) as usize;
+    let mut skipped = Vec::new();
     for key in keys {
         let entry = store.entries[&key.id()].clone();
         let candidates = entry.fastest_timed(a.top);
@@ -223,7 +228,21 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
                 need as f64 / 1e9,
                 free as f64 / 1e9
             );
+            skipped.push(key.id());
             continue;
+        }
+        // The whole file must serve this shape from this key, as the engine will read it.
+        let capacity = capacity_for(context, steps);
+        match store.nearest(&TuneKey::for_shape(kernel, batch, capacity)) {
+            Some((e, 0)) if e.key == key => {}
+            _ => {
+                eprintln!(
+                    "skip {}: a {batch} x {context} cache ({capacity} tokens with the steps) takes another key of the file",
+                    key.id()
+                );
+                skipped.push(key.id());
+                continue;
+            }
         }
         // A candidate whose step fails (e.g. graph capture) leaves the ranking, said once.
         let mut times: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); candidates.len()];
@@ -256,19 +275,21 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
                 }
             }
         }
-        let results: Vec<StepResult> = candidates
-            .iter()
-            .zip(times)
-            .filter_map(|(&(config, kernel_ms), step_ms)| {
-                step_ms.map(|step_ms| StepResult {
+        let mut results = Vec::new();
+        let mut left_out = Vec::new();
+        for (&(config, kernel_ms), step_ms) in candidates.iter().zip(times) {
+            match step_ms {
+                Some(step_ms) => results.push(StepResult {
                     config,
                     kernel_ms,
                     step_ms,
-                })
-            })
-            .collect();
+                }),
+                None => left_out.push(config),
+            }
+        }
         if results.is_empty() {
             eprintln!("skip {}: no candidate ran a step", key.id());
+            skipped.push(key.id());
             continue;
         }
         let alone = candidates[0].0;
@@ -280,7 +301,9 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
             engine.gpu.name
         );
         let mut ranked = entry.clone();
-        ranked.rank_by_steps(workload.clone(), a.rounds, results);
+        ranked
+            .rank_by_steps(workload, a.top, results, left_out)
+            .map_err(CliError::Invalid)?;
         print_ranking(&key, &ranked, alone);
         update(&path, &device, |s| {
             let Some(e) = s.entries.get_mut(&key.id()) else {
@@ -297,12 +320,20 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
         })?
         .map_err(CliError::Invalid)?;
     }
-    engine.set_tuned(Tuned::None("tune-steps is done".into()));
     println!("wrote {}", path.display());
-    Ok(())
+    if skipped.is_empty() {
+        Ok(())
+    } else {
+        // A step error that sticks (a lost context) would skip every key after it: say so.
+        Err(CliError::Invalid(format!(
+            "{} of the keys were not re-ranked (above): {}",
+            skipped.len(),
+            skipped.join(", ")
+        )))
+    }
 }
 
-fn print_ranking(key: &TuneKey, e: &TunedEntry, alone: vecinfer_codegen::KernelConfig) {
+fn print_ranking(key: &TuneKey, e: &TunedEntry, alone: KernelConfig) {
     let Some(steps) = &e.steps else { return };
     println!("{} ({} rounds)", key.id(), steps.rounds);
     println!(

@@ -185,6 +185,22 @@ fn check_steps(id: &str, e: &TunedEntry, steps: &StepRanking) -> Result<(), Stri
             steps.candidates.len()
         ));
     }
+    // Exactly the top fastest alone, each once: an edited ranking cannot crown any candidate.
+    let mut ranked: Vec<_> = steps.candidates.iter().map(|c| c.config).collect();
+    ranked.extend(steps.left_out.iter().copied());
+    let top: Vec<_> = e
+        .fastest_timed(steps.top)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let same = ranked.len() == top.len() && top.iter().all(|c| ranked.contains(c));
+    if !same {
+        return Err(format!(
+            "entry {id}: its step ranking holds {} configs (ranked and left out) that are not its {} fastest timed candidates, each once",
+            ranked.len(),
+            steps.top
+        ));
+    }
     for c in &steps.candidates {
         let recorded = e
             .result_of(&c.config)

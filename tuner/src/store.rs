@@ -199,12 +199,23 @@ impl StepResult {
 /// bench/results/model-s12/README.md), so where this is present its first candidate is the
 /// entry's winner.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The step times hold for the engine's kernels of the run; the code generator's fingerprint
+/// covers the attention kernels only, so a change to the forward kernels leaves a ranking in
+/// place: run `tune-steps` again after one.
 pub struct StepRanking {
     /// What the steps ran: model, cache, batch × context, GPU.
     pub workload: String,
     /// Interleaved rounds over the candidates.
     pub rounds: usize,
+    /// How many of the fastest alone were re-ranked ([`TunedEntry::fastest_timed`]): the
+    /// candidates and `left_out` together are exactly those.
+    pub top: usize,
+    /// Fastest step first.
     pub candidates: Vec<StepResult>,
+    /// Configs of the top whose step failed (they are not ranked).
+    #[serde(default)]
+    pub left_out: Vec<KernelConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -275,22 +286,40 @@ impl TunedEntry {
         out
     }
 
-    /// Makes `results` the entry's step ranking: sorted by mean step time, the fastest becomes
-    /// the winner (at its kernel-alone time, as winners are listed). Each result must be one of
-    /// the entry's timed candidates at its recorded time (the file's checks hold it to that).
-    pub fn rank_by_steps(&mut self, workload: String, rounds: usize, mut results: Vec<StepResult>) {
+    /// The fastest timed candidate alone (what the winner is without a step ranking).
+    pub fn fastest_alone(&self) -> Option<Measured> {
+        self.fastest_timed(1)
+            .first()
+            .map(|&(config, median_ms)| Measured { config, median_ms })
+    }
+
+    /// Makes `results` the entry's step ranking of its `top` fastest alone (`left_out`: those
+    /// whose step failed): sorted by mean step time, the fastest becomes the winner (at its
+    /// kernel-alone time, as winners are listed). The file's checks hold each result to one of
+    /// the entry's timed candidates at its recorded time; an empty ranking is refused.
+    pub fn rank_by_steps(
+        &mut self,
+        workload: String,
+        top: usize,
+        mut results: Vec<StepResult>,
+        left_out: Vec<KernelConfig>,
+    ) -> Result<(), String> {
         results.sort_by(|a, b| a.mean_ms().total_cmp(&b.mean_ms()));
-        if let Some(first) = results.first() {
-            self.winner = Some(Measured {
-                config: first.config,
-                median_ms: first.kernel_ms,
-            });
-        }
+        let Some(first) = results.first() else {
+            return Err(format!("{}: no candidate to rank", self.key.id()));
+        };
+        self.winner = Some(Measured {
+            config: first.config,
+            median_ms: first.kernel_ms,
+        });
         self.steps = Some(StepRanking {
             workload,
-            rounds,
+            rounds: first.step_ms.len(),
+            top,
             candidates: results,
+            left_out,
         });
+        Ok(())
     }
 }
 

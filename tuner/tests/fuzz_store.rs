@@ -10,21 +10,35 @@ use std::path::Path;
 use std::sync::OnceLock;
 use vecinfer_tuner::{CandidateStatus, TunedConfigs, choose};
 
-/// Two entries of the shipped H100 file, cut to their winner, default and ten others.
+/// Two entries of the shipped H100 file and a step-ranked one, cut to their winner, default,
+/// ranked configs and ten others.
 fn valid() -> &'static Value {
     static VALID: OnceLock<Value> = OnceLock::new();
     VALID.get_or_init(|| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tuned-configs/nvidia-h100-80gb-hbm3.json");
         let mut store = TunedConfigs::load(&path).unwrap();
-        let keep: Vec<String> = store.entries.keys().take(2).cloned().collect();
+        let mut keep: Vec<String> = store.entries.keys().take(2).cloned().collect();
+        let ranked = store.entries.iter().find(|(_, e)| e.steps.is_some());
+        keep.push(ranked.expect("the file has step-ranked keys").0.clone());
         store.entries.retain(|k, _| keep.contains(k));
         for e in store.entries.values_mut() {
             let (w, d) = (e.winner.unwrap().config, e.default.unwrap().config);
+            let ranked: Vec<_> = e
+                .steps
+                .iter()
+                .flat_map(|s| {
+                    s.candidates
+                        .iter()
+                        .map(|c| c.config)
+                        .chain(s.left_out.iter().copied())
+                })
+                .collect();
             let mut others = 0;
             e.candidates.retain(|c| {
-                let keep = c.config == w || c.config == d || others < 10;
-                if keep && c.config != w && c.config != d {
+                let needed = c.config == w || c.config == d || ranked.contains(&c.config);
+                let keep = needed || others < 10;
+                if keep && !needed {
                     others += 1;
                 }
                 keep

@@ -473,7 +473,8 @@ fn step_ranked() -> TunedConfigs {
         2,
         "the winner and the default are timed, the third is wrong"
     );
-    e.rank_by_steps("test steps".into(), 2, ranked);
+    e.rank_by_steps("test steps".into(), 8, ranked, Vec::new())
+        .unwrap();
     s
 }
 
@@ -494,6 +495,16 @@ fn a_step_ranking_makes_its_fastest_the_winner_and_round_trips() {
     s.save(&path).unwrap();
     assert_eq!(TunedConfigs::load(&path).unwrap(), s);
     // Without the ranking the same winner is refused: it is not the kernel-alone fastest.
+    assert!(
+        e.clone()
+            .rank_by_steps("none".into(), 8, Vec::new(), Vec::new())
+            .is_err(),
+        "an empty ranking is refused"
+    );
+    assert_eq!(
+        e.fastest_alone().unwrap().config,
+        steps.candidates[1].config
+    );
     let mut plain = s.clone();
     plain.entries.values_mut().next().unwrap().steps = None;
     let text = serde_json::to_string(&plain).unwrap();
@@ -515,7 +526,7 @@ fn a_tampered_step_ranking_is_reported() {
         ),
         (
             with(&|e| e["steps"]["candidates"][1]["config"] = e["candidates"][2]["config"].clone()),
-            "is not among its verified, timed candidates",
+            "that are not its 8 fastest timed candidates",
         ),
         (
             with(&|e| e["steps"]["candidates"][0]["step_ms"] = serde_json::json!([0.9])),
@@ -532,6 +543,22 @@ fn a_tampered_step_ranking_is_reported() {
         (
             with(&|e| e["steps"]["rounds"] = 0.into()),
             "both must be positive",
+        ),
+        (
+            // one candidate left: it could crown any timed config
+            with(&|e| {
+                let first = e["steps"]["candidates"][0].clone();
+                e["steps"]["candidates"] = serde_json::json!([first]);
+            }),
+            "that are not its 8 fastest timed candidates",
+        ),
+        (
+            with(&|e| e["steps"]["candidates"][1] = e["steps"]["candidates"][0].clone()),
+            "each once",
+        ),
+        (
+            with(&|e| e["steps"]["left_out"] = serde_json::json!([e["candidates"][1]["config"]])),
+            "each once",
         ),
     ];
     for (error, expected) in cases {
