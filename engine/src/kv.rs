@@ -190,7 +190,10 @@ impl Fp16Cache {
 
 impl KvCache for Fp16Cache {
     fn describe(&self) -> String {
-        "fp16 (split-K decode attention)".into()
+        format!(
+            "fp16 (split-K decode attention, {} warps, unroll {})",
+            self.kernels.config.decode_warps, self.kernels.config.decode_unroll
+        )
     }
 
     fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
