@@ -121,7 +121,8 @@ fn fastest_fp16_tiling(
     Ok(best.1)
 }
 
-fn list(s: &str, what: &str) -> Result<Vec<usize>> {
+/// Comma-separated numbers (`what` names the flag in the error).
+pub(crate) fn list(s: &str, what: &str) -> Result<Vec<usize>> {
     s.split(',')
         .filter(|x| !x.trim().is_empty())
         .map(|x| {

@@ -688,8 +688,16 @@ pub fn info(tuned_dir: &Path) -> Result<()> {
     );
     for e in tuned {
         let w = e.winner.as_ref().expect("filtered");
+        let ranked = match &e.steps {
+            Some(s) => format!(
+                "  (step-ranked over {}: {:.4} ms a step)",
+                s.candidates.len() + s.left_out.len(),
+                s.candidates[0].mean_ms()
+            ),
+            None => String::new(),
+        };
         println!(
-            "  {}  {:.4} ms  {}",
+            "  {}  {:.4} ms  {}{ranked}",
             e.key,
             w.median_ms,
             variant_name(&w.config)

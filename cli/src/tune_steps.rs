@@ -63,17 +63,7 @@ pub struct TuneStepsArgs {
 }
 
 fn list(s: Option<&str>, what: &str) -> Result<Option<Vec<usize>>> {
-    s.map(|s| {
-        s.split(',')
-            .filter(|x| !x.trim().is_empty())
-            .map(|x| {
-                x.trim()
-                    .parse()
-                    .map_err(|_| CliError::Invalid(format!("{what}: {x:?} is not a number")))
-            })
-            .collect()
-    })
-    .transpose()
+    s.map(|s| crate::decode_bench::list(s, what)).transpose()
 }
 
 fn codecs(s: &str) -> Result<(VqCodec, VqCodec)> {
