@@ -127,3 +127,63 @@ fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
     assert_eq!(choice.source, Source::Tuned { key, distance: 0 });
     let _: KernelConfig = choice.config;
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn tune_steps_ranks_an_engine_key_and_leaves_the_rest_of_the_file() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let device = vecinfer_tuner::measure::fingerprint(&gpu).unwrap();
+    drop(gpu);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tuned-configs")
+        .join(device.file_name());
+    assert!(
+        shipped.exists(),
+        "no shipped file for {} (the test ranks one of its engine keys)",
+        device.name
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gpu.json");
+    std::fs::copy(&shipped, &path).unwrap();
+    let before = TunedConfigs::load(&path).unwrap();
+    vecinfer::tune_steps::run(vecinfer::tune_steps::TuneStepsArgs {
+        out: dir.path().into(),
+        file: Some(path.clone()),
+        model: None,
+        cache: "d4b8/d4b8".into(),
+        batches: Some("1".into()),
+        contexts: Some("2048".into()),
+        top: 3,
+        rounds: 2,
+        warmup: 1,
+        steps: 3,
+        residual: 128,
+        sinks: 0,
+        reserve_gb: 1.0,
+    })
+    .unwrap();
+    let after = TunedConfigs::load(&path).expect("the ranked file passes the checks");
+    let ranked: Vec<&TunedEntry> = after
+        .entries
+        .values()
+        .filter(|e| before.entries[&e.key.id()] != **e)
+        .collect();
+    assert_eq!(ranked.len(), 1, "exactly the one key asked for changed");
+    let e = ranked[0];
+    assert_eq!((e.key.batch, e.key.seq), (1, 2048));
+    let steps = e.steps.as_ref().unwrap();
+    assert_eq!((steps.top, steps.rounds), (3, 2));
+    assert_eq!(steps.candidates.len() + steps.left_out.len(), 3);
+    assert!(
+        steps.left_out.is_empty(),
+        "every candidate ran: {:?}",
+        steps.left_out
+    );
+    assert_eq!(e.winner.unwrap().config, steps.candidates[0].config);
+    assert!(
+        steps
+            .candidates
+            .iter()
+            .all(|c| c.step_ms.iter().all(|&ms| ms > 0.1))
+    );
+}
