@@ -7,8 +7,8 @@ use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use vecinfer_engine::bench::{
-    BenchSteps, DecodeBenchRow, capacity_for, free_memory, largest_batch, measure_bandwidth,
-    run_point, time_fp16_attention,
+    BenchSteps, DecodeBenchRow, capacity_for, fp16_tilings, free_memory, largest_batch,
+    measure_bandwidth, run_point,
 };
 use vecinfer_engine::{CacheSpec, Engine, EngineOptions, Projections, TokenWrites, WeightSource};
 use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, VqCodec};
@@ -48,11 +48,12 @@ pub struct DecodeBenchArgs {
     /// GPU memory left free when sizing the largest batch, GB.
     #[arg(long, default_value_t = 3.0)]
     pub reserve_gb: f64,
-    /// Before the grid, time the FP16 decode attention's tilings at this batch x context
-    /// (e.g. 64x8192) and use the fastest; `each`: at every FP16 point, its own fastest (the
-    /// FP16 cache at its best per shape; its rows name the tiling).
-    #[arg(long)]
-    pub tune_fp16: Option<String>,
+    /// The FP16 cache's decode tiling: `each` (the engine's default: every FP16 point with the
+    /// tiling fastest at its own batch and context, timed once per shape), `off` (the forward
+    /// config's tiling everywhere), or BATCHxCONTEXT (e.g. 64x8192: the one fastest there,
+    /// everywhere). The rows name the tiling run.
+    #[arg(long, default_value = "each")]
+    pub tune_fp16: String,
     /// How steps run their projections: auto (skinny kernels for batches up to 8, else
     /// cuBLAS), cublas, skinny, or both (each batch up to 8 also with the other path; its
     /// rows are labelled with the path).
@@ -80,45 +81,6 @@ pub struct DecodeBenchArgs {
     /// the targets, write --json and --plot.
     #[arg(long)]
     pub replot: Option<String>,
-}
-
-/// The FP16 decode attention's tiling (warps × unroll around `base`) fastest alone at
-/// `batch × context`, each timing recorded in `tuning`; leaves `engine.kernels` on the last one
-/// timed.
-fn fastest_fp16_tiling(
-    engine: &mut Engine,
-    base: vecinfer_codegen::ForwardConfig,
-    (batch, context): (usize, usize),
-    tuning: &mut Vec<serde_json::Value>,
-) -> Result<vecinfer_codegen::ForwardConfig> {
-    let mut best = (f64::INFINITY, base);
-    for warps in [2, 4, 8] {
-        for unroll in [2, 4, 8] {
-            let config = vecinfer_codegen::ForwardConfig {
-                decode_warps: warps,
-                decode_unroll: unroll,
-                ..base
-            };
-            if config.validate().is_err() {
-                continue;
-            }
-            engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, config)?;
-            let ms = time_fp16_attention(engine, batch, context, 20)?;
-            let kv = 2.0
-                * 2.0
-                * (batch * context * engine.config.kv_heads * engine.config.head_dim) as f64;
-            let tb_per_s = kv / (ms * 1e-3) / 1e12;
-            eprintln!(
-                "fp16 attention {}: {ms:.4} ms per layer at {batch}x{context} ({tb_per_s:.2} TB/s)",
-                config.name()
-            );
-            tuning.push(serde_json::json!({"batch": batch, "context": context, "config": config, "ms": ms, "tb_per_s": tb_per_s}));
-            if ms < best.0 {
-                best = (ms, config);
-            }
-        }
-    }
-    Ok(best.1)
 }
 
 /// Comma-separated numbers (`what` names the flag in the error).
@@ -262,9 +224,14 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         .max()
         .unwrap_or(0);
     let max_positions = capacity_for(longest, steps);
+    let fp16_tiling = match args.tune_fp16.as_str() {
+        "each" => vecinfer_engine::Fp16Tiling::Fastest,
+        _ => vecinfer_engine::Fp16Tiling::Engine,
+    };
     let options = |forward| EngineOptions {
         max_positions,
         forward,
+        fp16_tiling,
         ..crate::gpu::engine_options()
     };
     let source = || match &model {
@@ -287,21 +254,31 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         bandwidth / 1e12
     );
     let mut tuning = Vec::new();
-    let default_forward = engine.kernels.config;
-    // `each`: every FP16 point runs with the tiling fastest at its own batch and context.
-    let tune_each = args.tune_fp16.as_deref() == Some("each");
-    if let Some(point) = args.tune_fp16.as_deref().filter(|p| *p != "each") {
+    if !matches!(args.tune_fp16.as_str(), "each" | "off") {
+        let point = args.tune_fp16.as_str();
         let (b, s) = point
             .split_once('x')
             .and_then(|(b, s)| Some((b.parse().ok()?, s.parse().ok()?)))
             .ok_or_else(|| {
                 CliError::Invalid(format!(
-                    "--tune-fp16 {point}: give BATCHxCONTEXT (e.g. 1x131072) or each"
+                    "--tune-fp16 {point}: give each, off or BATCHxCONTEXT (e.g. 1x131072)"
                 ))
             })?;
-        let best = fastest_fp16_tiling(&mut engine, default_forward, (b, s), &mut tuning)?;
-        engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, best)?;
-        eprintln!("using {}", best.name());
+        let mut best = (f64::INFINITY, engine.kernels.config);
+        for (config, ms) in fp16_tilings(&engine, b, s)? {
+            let kv = 2.0 * 2.0 * (b * s * engine.config.kv_heads * engine.config.head_dim) as f64;
+            let tb_per_s = kv / (ms * 1e-3) / 1e12;
+            eprintln!(
+                "fp16 attention {}: {ms:.4} ms per layer at {b}x{s} ({tb_per_s:.2} TB/s)",
+                config.name()
+            );
+            tuning.push(serde_json::json!({"config": config, "ms": ms, "tb_per_s": tb_per_s}));
+            if ms < best.0 {
+                best = (ms, config);
+            }
+        }
+        engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, best.1)?;
+        eprintln!("using {}", best.1.name());
     }
     let provided = args
         .codebooks
@@ -412,17 +389,6 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             })
             .flat_map(|(p, d)| writes_runs.iter().map(move |&w| (p, d, w)))
             .collect::<Vec<_>>();
-        // The FP16 point's own tiling (`--tune-fp16 each`); every other point the default's.
-        let forward = if tune_each && matches!(spec, CacheSpec::Fp16) {
-            fastest_fp16_tiling(&mut engine, default_forward, (batch, context), &mut tuning)?
-        } else if tune_each {
-            default_forward
-        } else {
-            engine.kernels.config
-        };
-        if engine.kernels.config != forward {
-            engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, forward)?;
-        }
         for (projections, dependent, writes) in runs {
             engine.kernels.set_dependent_launches(dependent);
             let point = (batch, context, steps, bandwidth);

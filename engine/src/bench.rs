@@ -9,6 +9,7 @@ use crate::spec::CacheSpec;
 use cudarc::driver::sys::CUevent_flags;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use vecinfer_codegen::ForwardConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DecodeBenchRow {
@@ -272,8 +273,49 @@ pub fn time_fp16_attention(
     context: usize,
     runs: usize,
 ) -> Result<f64> {
+    time_fp16_attention_with(engine, &engine.kernels, batch, context, runs)
+}
+
+/// Each warps × unroll tiling of the FP16 decode attention around the engine's forward config,
+/// timed alone at `batch × context` ([`time_fp16_attention_with`], median of 20).
+pub fn fp16_tilings(
+    engine: &Engine,
+    batch: usize,
+    context: usize,
+) -> Result<Vec<(ForwardConfig, f64)>> {
+    let mut timed = Vec::new();
+    for warps in [2, 4, 8] {
+        for unroll in [2, 4, 8] {
+            let config = ForwardConfig {
+                decode_warps: warps,
+                decode_unroll: unroll,
+                ..engine.kernels.config
+            };
+            if config.validate().is_err() {
+                continue;
+            }
+            let kernels = crate::ForwardKernels::new(&engine.gpu, config)?;
+            timed.push((
+                config,
+                time_fp16_attention_with(engine, &kernels, batch, context, 20)?,
+            ));
+        }
+    }
+    Ok(timed)
+}
+
+/// As [`time_fp16_attention`], with `kernels`' tiling.
+pub fn time_fp16_attention_with(
+    engine: &Engine,
+    kernels: &crate::ForwardKernels,
+    batch: usize,
+    context: usize,
+    runs: usize,
+) -> Result<f64> {
     let c = &engine.config;
-    let layers = c.layers.min(8);
+    // Enough layers to rotate past L2 (about 256 MB of K/V), at most 8.
+    let layer_bytes = (batch * context * c.kv_heads * c.head_dim * 4).max(1);
+    let layers = c.layers.min(8).min((256 << 20) / layer_bytes).max(1);
     let shape = CacheShape {
         layers,
         batch,
@@ -282,9 +324,9 @@ pub fn time_fp16_attention(
         head_dim: c.head_dim,
         capacity: context,
     };
-    let mut cache = crate::kv::Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
+    let mut cache = crate::kv::Fp16Cache::new(&engine.gpu, kernels, shape)?;
     use crate::kv::KvCache;
-    cache.fill_for_benchmark(&engine.gpu, &engine.kernels, context)?;
+    cache.fill_for_benchmark(&engine.gpu, kernels, context)?;
     let st = engine.stream();
     let positions = st.clone_htod(&vec![context as i32 - 1; batch])?;
     let query = st.alloc_zeros::<u16>(batch * c.q_heads * c.head_dim)?;

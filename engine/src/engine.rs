@@ -25,6 +25,18 @@ use vecinfer_tuner::measure::fingerprint;
 use vecinfer_tuner::store::file_name_for;
 use vecinfer_tuner::{DeviceFingerprint, TunedConfigs};
 
+/// How the FP16 cache's decode attention is tiled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fp16Tiling {
+    /// Each cache shape's fastest warps × unroll tiling, timed once per shape when its first
+    /// cache is built: one tiling for all shapes left 10% of the step at 1 × 8192 and 4–5% at
+    /// 1 × 128k on an H100 (bench/results/model-s12/README.md).
+    #[default]
+    Fastest,
+    /// The engine's forward config ([`EngineOptions::forward`]) for every shape.
+    Engine,
+}
+
 #[derive(Default)]
 pub struct EngineOptions {
     pub device: usize,
@@ -37,6 +49,8 @@ pub struct EngineOptions {
     /// file: the VQ cache's attention takes this GPU's nearest tuned config. `None`, no file
     /// for this GPU, or one tuned with other code: the default heuristic.
     pub tuned_configs: Option<PathBuf>,
+    /// The FP16 cache's decode tiling per shape, or the forward config's everywhere.
+    pub fp16_tiling: Fp16Tiling,
 }
 
 pub struct Engine {
@@ -49,6 +63,9 @@ pub struct Engine {
     rope_sin: CudaSlice<f32>,
     max_positions: usize,
     tuned: Tuned,
+    fp16_tiling: Fp16Tiling,
+    /// The tiling chosen per FP16 cache shape (batch, capacity), timed once.
+    fp16_tilings: std::sync::Mutex<std::collections::HashMap<(usize, usize), ForwardConfig>>,
 }
 
 /// The tuned configs the VQ cache chooses from, or why there are none.
@@ -137,6 +154,8 @@ impl Engine {
         let tuned = Tuned::load(options.tuned_configs.as_deref(), &gpu);
         Ok(Self {
             tuned,
+            fp16_tiling: options.fp16_tiling,
+            fp16_tilings: Default::default(),
             gpu,
             config,
             kernels,
@@ -159,6 +178,46 @@ impl Engine {
     /// The tuned configs the VQ cache chooses from (see [`EngineOptions::tuned_configs`]).
     pub fn tuned(&self) -> &Tuned {
         &self.tuned
+    }
+
+    /// The forward kernels an FP16 cache of `batch` sequences of `capacity` tokens decodes
+    /// with ([`Fp16Tiling`]); a shape whose timing cannot run (no memory for it) keeps the
+    /// engine's tiling.
+    pub fn fp16_kernels(&self, batch: usize, capacity: usize) -> Result<ForwardKernels> {
+        if self.fp16_tiling == Fp16Tiling::Engine {
+            return Ok(self.kernels.clone());
+        }
+        let known = self
+            .fp16_tilings
+            .lock()
+            .expect("never held across a panic")
+            .get(&(batch, capacity))
+            .copied();
+        let config = match known {
+            Some(config) => config,
+            None => {
+                let config = crate::bench::fp16_tilings(self, batch, capacity)
+                    .ok()
+                    .and_then(|timed| {
+                        timed
+                            .into_iter()
+                            .min_by(|a, b| a.1.total_cmp(&b.1))
+                            .map(|(c, _)| c)
+                    })
+                    .unwrap_or(self.kernels.config);
+                self.fp16_tilings
+                    .lock()
+                    .expect("never held across a panic")
+                    .insert((batch, capacity), config);
+                config
+            }
+        };
+        if config == self.kernels.config {
+            return Ok(self.kernels.clone());
+        }
+        let mut kernels = ForwardKernels::new(&self.gpu, config)?;
+        kernels.set_dependent_launches(self.kernels.dependent_launches());
+        Ok(kernels)
     }
 
     /// Replaces the tuned configs that caches built from now on choose from: an engine

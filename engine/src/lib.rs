@@ -16,7 +16,8 @@
 //! let c = &engine.config;
 //! let shape = CacheShape { layers: c.layers, batch: 1, q_heads: c.q_heads, kv_heads: c.kv_heads,
 //!                          head_dim: c.head_dim, capacity: 512 };
-//! let cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
+//! // The decode tiling fastest for this shape (timed once; `Fp16Tiling`), or `&engine.kernels`.
+//! let cache = Fp16Cache::new(&engine.gpu, &engine.fp16_kernels(1, 512)?, shape)?;
 //! let mut session = Session::new(&engine, Box::new(cache))?;
 //! session.prefill(&[&[1, 504, 3458]], 256)?;   // FP16 prefill; the next token is picked
 //! for _ in 0..16 {
@@ -38,8 +39,8 @@ pub mod vq;
 pub mod weights;
 
 pub use engine::{
-    Engine, EngineOptions, Profiler, Projections, SKINNY_DEFAULT_ROWS, Session, Share, TokenWrites,
-    Tuned,
+    Engine, EngineOptions, Fp16Tiling, Profiler, Projections, SKINNY_DEFAULT_ROWS, Session, Share,
+    TokenWrites, Tuned,
 };
 pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;

@@ -56,7 +56,11 @@ impl CacheSpec<'_> {
         shape: CacheShape,
     ) -> Result<Box<dyn KvCache + 'e>> {
         Ok(match self {
-            CacheSpec::Fp16 => Box::new(Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?),
+            CacheSpec::Fp16 => Box::new(Fp16Cache::new(
+                &engine.gpu,
+                &engine.fp16_kernels(shape.batch, shape.capacity)?,
+                shape,
+            )?),
             CacheSpec::Vq {
                 set,
                 transform,
