@@ -224,6 +224,21 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         .max()
         .unwrap_or(0);
     let max_positions = capacity_for(longest, steps);
+    // `each`, `off`, or the one point to tune at (both numbers positive), checked before the GPU.
+    let tune_at: Option<(usize, usize)> = match args.tune_fp16.as_str() {
+        "each" | "off" => None,
+        point => Some(
+            point
+                .split_once('x')
+                .and_then(|(b, s)| Some((b.parse().ok()?, s.parse().ok()?)))
+                .filter(|&(b, s): &(usize, usize)| b > 0 && s > 0)
+                .ok_or_else(|| {
+                    CliError::Invalid(format!(
+                        "--tune-fp16 {point}: give each, off or BATCHxCONTEXT with both positive (e.g. 1x131072)"
+                    ))
+                })?,
+        ),
+    };
     let fp16_tiling = match args.tune_fp16.as_str() {
         "each" => vecinfer_engine::Fp16Tiling::Fastest,
         _ => vecinfer_engine::Fp16Tiling::Engine,
@@ -254,16 +269,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         bandwidth / 1e12
     );
     let mut tuning = Vec::new();
-    if !matches!(args.tune_fp16.as_str(), "each" | "off") {
-        let point = args.tune_fp16.as_str();
-        let (b, s) = point
-            .split_once('x')
-            .and_then(|(b, s)| Some((b.parse().ok()?, s.parse().ok()?)))
-            .ok_or_else(|| {
-                CliError::Invalid(format!(
-                    "--tune-fp16 {point}: give each, off or BATCHxCONTEXT (e.g. 1x131072)"
-                ))
-            })?;
+    if let Some((b, s)) = tune_at {
         let mut best = (f64::INFINITY, engine.kernels.config);
         for (config, ms) in fp16_tilings(&engine, b, s)? {
             let kv = 2.0 * 2.0 * (b * s * engine.config.kv_heads * engine.config.head_dim) as f64;
@@ -434,6 +440,13 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             "copy_bandwidth_bytes_per_s": bandwidth,
             "forward_kernels": engine.kernels.config,
             "fp16_attention_tuning": tuning,
+            // `each`: per FP16 shape, the tiling taken and every timing behind it.
+            "fp16_tilings_per_shape": engine.fp16_choices().into_iter().map(|((batch, capacity), c)| serde_json::json!({
+                "batch": batch,
+                "capacity": capacity,
+                "taken": c.config,
+                "timed_ms": c.timed.iter().map(|(t, ms)| serde_json::json!({"config": t, "ms": ms})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "layout": layout,
             "hf_baseline": baseline.as_ref().map(|b| b.iter().map(|((bb, s), t)| serde_json::json!({"batch": bb, "ctx": s, "tokens_per_s": t})).collect::<Vec<_>>()),
             "rows": rows,

@@ -84,7 +84,11 @@ pub fn check_forward(
         head_dim: c.head_dim,
         capacity: prompts[0].len() + steps + 1,
     };
-    let cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
+    let cache = Fp16Cache::new(
+        &engine.gpu,
+        &engine.fp16_kernels(shape.batch, shape.capacity)?,
+        shape,
+    )?;
     let mut session = Session::new(engine, Box::new(cache))?;
     if let Some(p) = projections {
         session.set_projections(p)?;
@@ -183,6 +187,18 @@ pub fn check_fp16_decode_attention(engine: &Engine) -> Result<CheckReport> {
         capacity,
     };
     let st = engine.stream();
+    // Every decode tiling the engine may pick per shape (`Fp16Tiling::Fastest`), each with
+    // the same cache contents.
+    let tilings: Vec<_> = [2, 4, 8]
+        .into_iter()
+        .flat_map(|w| [2, 4, 8].map(|u| (w, u)))
+        .map(|(w, u)| vecinfer_codegen::ForwardConfig {
+            decode_warps: w,
+            decode_unroll: u,
+            ..engine.kernels.config
+        })
+        .filter(|c| c.validate().is_ok())
+        .collect();
     let mut cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
     cache.fill_for_benchmark(&engine.gpu, &engine.kernels, capacity)?;
     let (kb, vb) = cache.layer_buffers(0);
@@ -194,9 +210,23 @@ pub fn check_fp16_decode_attention(engine: &Engine) -> Result<CheckReport> {
     let positions = st.clone_htod(&positions)?;
     let mut worst = 0f64;
     let mut plans = Vec::new();
-    for plan_len in [2500, capacity] {
+    for (tiling, plan_len) in tilings
+        .iter()
+        .flat_map(|t| [2500, capacity].map(|p| (t, p)))
+    {
+        let kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, *tiling)?;
+        let mut cache = Fp16Cache::new(&engine.gpu, &kernels, shape)?;
+        // The same seeded contents as the reference's copy (the fill does not depend on the tiling).
+        cache.fill_for_benchmark(&engine.gpu, &kernels, capacity)?;
+        let (kb, vb) = cache.layer_buffers(0);
+        if st.clone_dtoh(kb)? != keys || st.clone_dtoh(vb)? != values {
+            return Err(crate::CliError::Invalid(format!(
+                "{}: the benchmark fill gave other contents",
+                tiling.name()
+            )));
+        }
         cache.attend(&engine.gpu, 0, &query, &mut out, &positions, plan_len)?;
-        plans.push(format!("{:?}", cache.plan(plan_len)));
+        plans.push(format!("{} {:?}", tiling.name(), cache.plan(plan_len)));
         let got = st.clone_dtoh(&out)?;
         for (s, &len) in lengths.iter().enumerate() {
             for h in 0..hq {

@@ -25,6 +25,20 @@ use vecinfer_tuner::measure::fingerprint;
 use vecinfer_tuner::store::file_name_for;
 use vecinfer_tuner::{DeviceFingerprint, TunedConfigs};
 
+/// A tiling must beat the engine's by this much (relative) to be taken: closer times are
+/// noise, and a tiling changes the split plan and so the rounding, which should not flip
+/// from run to run.
+pub const FP16_TILING_MARGIN: f64 = 0.03;
+
+type Fp16ShapeKey = (usize, usize, ForwardConfig);
+
+/// The tiling an FP16 cache shape takes and every timing behind it (ms per layer alone).
+#[derive(Clone, Debug)]
+pub struct Fp16Choice {
+    pub config: ForwardConfig,
+    pub timed: Vec<(ForwardConfig, f64)>,
+}
+
 /// How the FP16 cache's decode attention is tiled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Fp16Tiling {
@@ -64,8 +78,9 @@ pub struct Engine {
     max_positions: usize,
     tuned: Tuned,
     fp16_tiling: Fp16Tiling,
-    /// The tiling chosen per FP16 cache shape (batch, capacity), timed once.
-    fp16_tilings: std::sync::Mutex<std::collections::HashMap<(usize, usize), ForwardConfig>>,
+    /// What each FP16 cache shape (batch, capacity, the engine's forward config) was timed
+    /// to, once.
+    fp16_tilings: std::sync::Mutex<std::collections::HashMap<Fp16ShapeKey, Fp16Choice>>,
 }
 
 /// The tuned configs the VQ cache chooses from, or why there are none.
@@ -181,34 +196,29 @@ impl Engine {
     }
 
     /// The forward kernels an FP16 cache of `batch` sequences of `capacity` tokens decodes
-    /// with ([`Fp16Tiling`]); a shape whose timing cannot run (no memory for it) keeps the
-    /// engine's tiling.
+    /// with ([`Fp16Tiling`]): with `Fastest`, the tiling fastest alone at that shape where it
+    /// beats the engine's by [`FP16_TILING_MARGIN`], timed once. A timing that fails (no
+    /// memory for it) is an error here, and nothing is remembered for the shape.
     pub fn fp16_kernels(&self, batch: usize, capacity: usize) -> Result<ForwardKernels> {
         if self.fp16_tiling == Fp16Tiling::Engine {
             return Ok(self.kernels.clone());
         }
+        let key = (batch, capacity, self.kernels.config);
         let known = self
             .fp16_tilings
             .lock()
             .expect("never held across a panic")
-            .get(&(batch, capacity))
-            .copied();
+            .get(&key)
+            .map(|c| c.config);
         let config = match known {
             Some(config) => config,
             None => {
-                let config = crate::bench::fp16_tilings(self, batch, capacity)
-                    .ok()
-                    .and_then(|timed| {
-                        timed
-                            .into_iter()
-                            .min_by(|a, b| a.1.total_cmp(&b.1))
-                            .map(|(c, _)| c)
-                    })
-                    .unwrap_or(self.kernels.config);
+                let timed = crate::bench::fp16_tilings(self, batch, capacity)?;
+                let config = fp16_choice(self.kernels.config, &timed);
                 self.fp16_tilings
                     .lock()
                     .expect("never held across a panic")
-                    .insert((batch, capacity), config);
+                    .insert(key, Fp16Choice { config, timed });
                 config
             }
         };
@@ -218,6 +228,20 @@ impl Engine {
         let mut kernels = ForwardKernels::new(&self.gpu, config)?;
         kernels.set_dependent_launches(self.kernels.dependent_launches());
         Ok(kernels)
+    }
+
+    /// The FP16 tilings chosen so far: (batch, capacity) and the choice with its timings.
+    pub fn fp16_choices(&self) -> Vec<((usize, usize), Fp16Choice)> {
+        let mut all: Vec<_> = self
+            .fp16_tilings
+            .lock()
+            .expect("never held across a panic")
+            .iter()
+            .filter(|(k, _)| k.2 == self.kernels.config)
+            .map(|(k, c)| ((k.0, k.1), c.clone()))
+            .collect();
+        all.sort_by_key(|(k, _)| *k);
+        all
     }
 
     /// Replaces the tuned configs that caches built from now on choose from: an engine
@@ -1264,5 +1288,43 @@ mod tests {
             err.contains("feed-forward") && err.contains("1540"),
             "{err}"
         );
+    }
+}
+
+/// The fastest of `timed` where it beats `base`'s time by [`FP16_TILING_MARGIN`], else `base`.
+fn fp16_choice(base: ForwardConfig, timed: &[(ForwardConfig, f64)]) -> ForwardConfig {
+    let base_ms = timed.iter().find(|(c, _)| *c == base).map(|t| t.1);
+    let fastest = timed.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+    match (fastest, base_ms) {
+        (Some(&(config, ms)), Some(b)) if ms < b * (1.0 - FP16_TILING_MARGIN) => config,
+        (Some(&(config, _)), None) => config,
+        _ => base,
+    }
+}
+
+#[cfg(test)]
+mod fp16_choice_tests {
+    use super::*;
+
+    #[test]
+    fn another_tiling_is_taken_only_when_clearly_faster() {
+        let base = ForwardConfig::new(64, 3);
+        let other = |w| ForwardConfig {
+            decode_warps: w,
+            ..base
+        };
+        // 2% faster: noise, the engine's stays.
+        assert_eq!(fp16_choice(base, &[(base, 1.0), (other(8), 0.98)]), base);
+        // 18% faster (the H100 at 1 x 8192): taken.
+        assert_eq!(
+            fp16_choice(base, &[(base, 1.0), (other(8), 0.82)]),
+            other(8)
+        );
+        // The engine's not timed (not a valid tiling here): the fastest.
+        assert_eq!(
+            fp16_choice(base, &[(other(2), 1.0), (other(8), 0.9)]),
+            other(8)
+        );
+        assert_eq!(fp16_choice(base, &[]), base);
     }
 }

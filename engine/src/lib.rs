@@ -39,8 +39,8 @@ pub mod vq;
 pub mod weights;
 
 pub use engine::{
-    Engine, EngineOptions, Fp16Tiling, Profiler, Projections, SKINNY_DEFAULT_ROWS, Session, Share,
-    TokenWrites, Tuned,
+    Engine, EngineOptions, FP16_TILING_MARGIN, Fp16Choice, Fp16Tiling, Profiler, Projections,
+    SKINNY_DEFAULT_ROWS, Session, Share, TokenWrites, Tuned,
 };
 pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;
