@@ -189,16 +189,7 @@ pub fn check_fp16_decode_attention(engine: &Engine) -> Result<CheckReport> {
     let st = engine.stream();
     // Every decode tiling the engine may pick per shape (`Fp16Tiling::Fastest`), each with
     // the same cache contents.
-    let tilings: Vec<_> = [2, 4, 8]
-        .into_iter()
-        .flat_map(|w| [2, 4, 8].map(|u| (w, u)))
-        .map(|(w, u)| vecinfer_codegen::ForwardConfig {
-            decode_warps: w,
-            decode_unroll: u,
-            ..engine.kernels.config
-        })
-        .filter(|c| c.validate().is_ok())
-        .collect();
+    let tilings = vecinfer_engine::bench::fp16_tiling_candidates(engine.kernels.config);
     let mut cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
     cache.fill_for_benchmark(&engine.gpu, &engine.kernels, capacity)?;
     let (kb, vb) = cache.layer_buffers(0);

@@ -265,17 +265,6 @@ pub fn run_point(
     })
 }
 
-/// Times the FP16 decode attention kernel alone (one layer's cache of `batch × context`),
-/// median of `runs` after a warm-up, rotating over enough layers to leave L2 behind.
-pub fn time_fp16_attention(
-    engine: &Engine,
-    batch: usize,
-    context: usize,
-    runs: usize,
-) -> Result<f64> {
-    time_fp16_attention_with(engine, &engine.kernels, batch, context, runs)
-}
-
 /// Each warps × unroll tiling of the FP16 decode attention around the engine's forward config,
 /// timed alone at `batch × context` ([`time_fp16_attention_with`], median of 20).
 pub fn fp16_tilings(
@@ -284,27 +273,34 @@ pub fn fp16_tilings(
     context: usize,
 ) -> Result<Vec<(ForwardConfig, f64)>> {
     let mut timed = Vec::new();
-    for warps in [2, 4, 8] {
-        for unroll in [2, 4, 8] {
-            let config = ForwardConfig {
-                decode_warps: warps,
-                decode_unroll: unroll,
-                ..engine.kernels.config
-            };
-            if config.validate().is_err() {
-                continue;
-            }
-            let kernels = crate::ForwardKernels::new(&engine.gpu, config)?;
-            timed.push((
-                config,
-                time_fp16_attention_with(engine, &kernels, batch, context, 20)?,
-            ));
-        }
+    for config in fp16_tiling_candidates(engine.kernels.config) {
+        let kernels = crate::ForwardKernels::new(&engine.gpu, config)?;
+        timed.push((
+            config,
+            time_fp16_attention_with(engine, &kernels, batch, context, 20)?,
+        ));
     }
     Ok(timed)
 }
 
-/// As [`time_fp16_attention`], with `kernels`' tiling.
+/// The valid warps × unroll tilings of the FP16 decode attention around `base` (its other
+/// settings kept): what [`fp16_tilings`] times and `gpu-check` checks.
+pub fn fp16_tiling_candidates(base: ForwardConfig) -> Vec<ForwardConfig> {
+    [2, 4, 8]
+        .into_iter()
+        .flat_map(|warps| [2, 4, 8].map(|unroll| (warps, unroll)))
+        .map(|(decode_warps, decode_unroll)| ForwardConfig {
+            decode_warps,
+            decode_unroll,
+            ..base
+        })
+        .filter(|c| c.validate().is_ok())
+        .collect()
+}
+
+/// Times the FP16 decode attention alone with `kernels`' tiling (one layer's cache of
+/// `batch × context`), median of `runs` after a warm-up, rotating over enough layers to leave
+/// L2 behind.
 pub fn time_fp16_attention_with(
     engine: &Engine,
     kernels: &crate::ForwardKernels,
