@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! VECINFER_CACHE_DIR=$(mktemp -d) cargo run --release -p vecinfer-engine --example compile_forward -- 64 3 sm_90 out.cu
+//! (prints each kernel's registers, stack and spills)
 //! cuobjdump -sass -res-usage $VECINFER_CACHE_DIR/kernels/*.cubin   # PyPI nvidia-cuda-{cuobjdump,nvdisasm}
 //! ```
 
@@ -21,5 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let emitted = emit_forward(&ForwardConfig::new(head_dim.parse()?, group.parse()?))?;
     std::fs::write(out, &emitted.source)?;
     compile(&emitted.source, arch, "forward")?;
+    // Registers, stack and spills as ptxas reports them: what decides how many blocks of
+    // neighbouring kernels share an SM while a dependent launch waits.
+    for k in vecinfer_runtime::resources::kernel_resources(&emitted.source, arch)? {
+        println!(
+            "{} {} registers, {} bytes stack, {} bytes spilled",
+            k.entry, k.registers, k.stack_bytes, k.spill_store_bytes
+        );
+    }
     Ok(())
 }

@@ -54,3 +54,35 @@ fn every_forward_kernel_compiles_for_sm80_and_sm90() {
         }
     }
 }
+
+/// The skinny projections keep three 256-thread blocks per SM without spilling: with fewer,
+/// the blocks of the step's next kernels arrive late and load their weights after their wait
+/// (9-12% of SmolLM2's batch-1 step on an H100, bench/results/model-s13), which no CPU test
+/// would notice. 65,536 registers per SM, allocated 8 at a time per thread: at most 80.
+#[test]
+fn skinny_projections_keep_three_blocks_per_sm() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    for (head_dim, group) in [(64, 3), (128, 4)] {
+        let k = emit_forward(&ForwardConfig::new(head_dim, group)).unwrap();
+        let usage = vecinfer_runtime::resources::kernel_resources(&k.source, "sm_90").unwrap();
+        for entry in [
+            "skinny_qkv_rope",
+            "skinny_residual",
+            "skinny_gate_up_silu",
+            "skinny_logits",
+        ] {
+            let u = usage
+                .iter()
+                .find(|u| u.entry == entry)
+                .unwrap_or_else(|| panic!("no resources for {entry} in {usage:?}"));
+            assert!(
+                u.registers <= 80 && u.spill_store_bytes == 0,
+                "{entry} (d{head_dim} g{group}): {} registers, {} bytes spilled; three 256-thread blocks per SM need <= 80 and no spills",
+                u.registers,
+                u.spill_store_bytes
+            );
+        }
+    }
+}

@@ -20,7 +20,13 @@
 static constexpr int SKINNY_WARPS = 8;
 static constexpr int SKINNY_THREADS = SKINNY_WARPS * 32;
 static constexpr int SKINNY_COLUMNS = 2;
-static constexpr int SKINNY_CHUNK = 2048;  // 8 rows x 4 KB of fp16 input per pass
+// Registers decide how many blocks of the step's kernels an SM holds at once, so how early a
+// dependent launch's blocks arrive and load their weights before they wait: a lane holds one
+// chunk's weights, 3 words per column with 768-value chunks (77-80 registers, 3 blocks of 256
+// threads per SM) where 2048-value chunks took 125-128 and 2 blocks: 9-12% off SmolLM2's batch-1
+// step, both caches (bench/results/model-s13).
+static constexpr int SKINNY_CHUNK = 768;  // 8 rows x 1.5 KB of fp16 input per pass
+static constexpr int SKINNY_MIN_BLOCKS = 3;
 static constexpr int SKINNY_CHUNK_WORDS = SKINNY_CHUNK / 8;
 static_assert(SKINNY_ROWS <= SKINNY_WARPS, "a warp computes each row's RMS");
 
@@ -57,6 +63,13 @@ static constexpr int SKINNY_RMS_LOADS = 24;
 __device__ __forceinline__ void prefetch_l1(const void* p) {
 #if defined(__CUDA_ARCH__)
     asm volatile("prefetch.global.L1 [%0];" :: "l"(p));
+#endif
+}
+
+// Asks L2 for the line at `p` (a hint, like prefetch_l1).
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L2 [%0];" :: "l"(p));
 #endif
 }
 
@@ -120,6 +133,15 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
     allow_dependents();
     // The norm weights are constant: into L1 before the wait, for the staging.
     if (in.x != nullptr && (int)threadIdx.x * 32 < k) prefetch_l1(in.norm_weight + threadIdx.x * 32);
+    // The registers hold the first chunk's weights before the wait; L2 gets the later chunks'
+    // (constant too), one request per 128-byte line, so their loads after it skip DRAM.
+    for (int start = SKINNY_CHUNK; start < k; start += SKINNY_CHUNK) {
+        const int words = min(SKINNY_CHUNK, k - start) / 8;
+        for (int word = lane; word < words; word += 32)
+            #pragma unroll
+            for (int c = 0; c < SKINNY_COLUMNS; ++c)
+                if ((word & 7) == 0 && columns[c] >= 0) prefetch_l2(weight + (size_t)columns[c] * k + start + word * 8);
+    }
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c)
         #pragma unroll
@@ -190,7 +212,7 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
 // RMSNorm(x) -> QKV projection (weight [(q_heads + 2 kv_heads) D, width]) -> RoPE on Q and K
 // in interleaved pairs at positions[row] -> q [rows, q_heads, D], k and v [rows, kv_heads, D]
 // in fp16, or K and V into the cache's slots (TokenSlots): `rope_qkv` with chunk 1. A warp owns one pair (2i, 2i + 1) of one head.
-extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS, SKINNY_MIN_BLOCKS)
 skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
                 const unsigned short* __restrict__ weight, const float* __restrict__ cos_table,
                 const float* __restrict__ sin_table, const int* __restrict__ positions,
@@ -268,7 +290,7 @@ __device__ __forceinline__ SkinnyOut skinny_adjacent_columns(const SkinnyInput& 
 
 // x [rows, n] += input [rows, k] (fp16) · weight [n, k]ᵀ: the output and down projections
 // with their residual add.
-extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS, SKINNY_MIN_BLOCKS)
 skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
                 const unsigned short* __restrict__ weight, int rows, int k, int n) {
     const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{nullptr, nullptr, 0.0f, input}, weight, rows, k, n, x);
@@ -277,7 +299,7 @@ skinny_residual(float* __restrict__ x, const unsigned short* __restrict__ input,
 
 // RMSNorm(x) -> gate and up projections (weight [2 ff, width]: gate rows, then up rows) ->
 // act [rows, ff] = fp16(SiLU(gate) · up). A warp owns gate row j and up row j.
-extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS, SKINNY_MIN_BLOCKS)
 skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
                     const unsigned short* __restrict__ weight, unsigned short* __restrict__ act,
                     int rows, int width, int ff) {
@@ -294,7 +316,7 @@ skinny_gate_up_silu(const float* __restrict__ x, const float* __restrict__ norm_
 }
 
 // RMSNorm(x) -> logits [rows, n] = normed · weight [n, width]ᵀ in f32 (the output head).
-extern "C" __global__ void __launch_bounds__(SKINNY_THREADS)
+extern "C" __global__ void __launch_bounds__(SKINNY_THREADS, SKINNY_MIN_BLOCKS)
 skinny_logits(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
               const unsigned short* __restrict__ weight, float* __restrict__ logits, int rows, int width, int n) {
     const SkinnyOut out = skinny_adjacent_columns(SkinnyInput{x, norm_weight, eps, nullptr}, weight, rows, width, n, nullptr);
