@@ -49,9 +49,11 @@ pub struct DecodeBenchArgs {
     #[arg(long, default_value_t = 3.0)]
     pub reserve_gb: f64,
     /// The FP16 cache's decode tiling: `each` (the engine's default: every FP16 point with the
-    /// tiling fastest at its own batch and context, timed once per shape), `off` (the forward
-    /// config's tiling everywhere), or BATCHxCONTEXT (e.g. 64x8192: the one fastest there,
-    /// everywhere). The rows name the tiling run.
+    /// tiling fastest at its own batch and context, timed once per shape), `steps` (every FP16
+    /// point run with each tiling, the fastest whole step kept: the kernel alone ranks tilings
+    /// a few percent apart badly), `off` (the forward config's tiling everywhere), or
+    /// BATCHxCONTEXT (e.g. 64x8192: the one fastest there, everywhere). The rows name the
+    /// tiling run.
     #[arg(long, default_value = "each")]
     pub tune_fp16: String,
     /// How steps run their projections: auto (skinny kernels for batches up to 8, else
@@ -226,7 +228,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let max_positions = capacity_for(longest, steps);
     // `each`, `off`, or the one point to tune at (both numbers positive), checked before the GPU.
     let tune_at: Option<(usize, usize)> = match args.tune_fp16.as_str() {
-        "each" | "off" => None,
+        "each" | "off" | "steps" => None,
         point => Some(
             point
                 .split_once('x')
@@ -234,13 +236,14 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
                 .filter(|&(b, s): &(usize, usize)| b > 0 && s > 0)
                 .ok_or_else(|| {
                     CliError::Invalid(format!(
-                        "--tune-fp16 {point}: give each, off or BATCHxCONTEXT with both positive (e.g. 1x131072)"
+                        "--tune-fp16 {point}: give each, steps, off or BATCHxCONTEXT with both positive (e.g. 1x131072)"
                     ))
                 })?,
         ),
     };
     let fp16_tiling = match args.tune_fp16.as_str() {
         "each" => vecinfer_engine::Fp16Tiling::Fastest,
+        // `steps` sets the engine's tiling itself before each run.
         _ => vecinfer_engine::Fp16Tiling::Engine,
     };
     let options = |forward| EngineOptions {
@@ -349,6 +352,8 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     };
     let writes_runs = token_write_runs(&args.token_writes)?;
     let supports_pdl = vecinfer_engine::kernels::supports_dependent_launches(engine.gpu.arch);
+    let by_steps = args.tune_fp16 == "steps";
+    let mut step_tiling = Vec::new();
     let mut rows: Vec<DecodeBenchRow> = Vec::new();
     let mut failures = Vec::new();
     let mut points: Vec<(usize, usize, usize, bool)> = Vec::new(); // spec, batch, context, largest
@@ -398,7 +403,18 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         for (projections, dependent, writes) in runs {
             engine.kernels.set_dependent_launches(dependent);
             let point = (batch, context, steps, bandwidth);
-            match run_point(&engine, spec, point, projections, writes) {
+            let result = if by_steps && matches!(spec, CacheSpec::Fp16) {
+                fastest_fp16_step(
+                    &mut engine,
+                    spec,
+                    point,
+                    (projections, writes),
+                    &mut step_tiling,
+                )
+            } else {
+                run_point(&engine, spec, point, projections, writes).map_err(CliError::from)
+            };
+            match result {
                 Ok(mut row) => {
                     row.largest_batch = largest;
                     if projections.is_some_and(|p| p != default) {
@@ -447,6 +463,8 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
                 "taken": c.config,
                 "timed_ms": c.timed.iter().map(|(t, ms)| serde_json::json!({"config": t, "ms": ms})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            // `steps`: per FP16 point, every tiling's whole step.
+            "fp16_step_tilings": step_tiling,
             "layout": layout,
             "hf_baseline": baseline.as_ref().map(|b| b.iter().map(|((bb, s), t)| serde_json::json!({"batch": bb, "ctx": s, "tokens_per_s": t})).collect::<Vec<_>>()),
             "rows": rows,
@@ -462,6 +480,52 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         throughput_svg(&rows, baseline.as_ref(), &engine.gpu.name, c.context, path)?;
     }
     Ok(())
+}
+
+/// The FP16 point run with each decode tiling (`--tune-fp16 steps`): the row of the fastest
+/// whole step (graph, else eager), every tiling's step recorded in `record`. The engine's own
+/// tiling is back in place afterwards, whatever happened.
+fn fastest_fp16_step(
+    engine: &mut Engine,
+    spec: &CacheSpec<'_>,
+    point: (usize, usize, BenchSteps, f64),
+    (projections, writes): (Option<Projections>, Option<TokenWrites>),
+    record: &mut Vec<serde_json::Value>,
+) -> Result<DecodeBenchRow, CliError> {
+    let own = engine.kernels.clone();
+    let mut best: Option<DecodeBenchRow> = None;
+    let mut last_error = None;
+    for tiling in vecinfer_engine::bench::fp16_tiling_candidates(own.config) {
+        let mut kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, tiling)?;
+        kernels.set_dependent_launches(own.dependent_launches());
+        engine.kernels = kernels;
+        let run = run_point(engine, spec, point, projections, writes);
+        engine.kernels = own.clone();
+        match run {
+            Ok(row) => {
+                let ms = row.graph_ms.unwrap_or(row.eager_ms);
+                eprintln!(
+                    "fp16 step with {}: {ms:.3} ms at {}x{}",
+                    tiling.name(),
+                    point.0,
+                    point.1
+                );
+                record.push(serde_json::json!({"batch": point.0, "context": point.1, "config": tiling, "step_ms": ms}));
+                if best
+                    .as_ref()
+                    .is_none_or(|b| ms < b.graph_ms.unwrap_or(b.eager_ms))
+                {
+                    best = Some(row);
+                }
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match (best, last_error) {
+        (Some(row), _) => Ok(row),
+        (None, Some(e)) => Err(e.into()),
+        (None, None) => Err(CliError::Invalid("no FP16 tiling to run".into())),
+    }
 }
 
 fn row_line(r: &DecodeBenchRow) -> String {

@@ -372,3 +372,15 @@ fn tune_merge_takes_files_of_one_gpu_only() {
         .len();
     assert_eq!(merged, shipped_count, "the target's entry and the source's");
 }
+
+#[test]
+fn a_bad_fp16_tiling_choice_lists_the_valid_ones_before_any_gpu() {
+    for bad in ["bogus", "0x8192", "1x", "stepz"] {
+        let (ok, err) = vecinfer(&["decode-bench", "--random-weights", "--tune-fp16", bad]);
+        assert!(!ok, "{bad}");
+        assert!(
+            err.contains(bad) && err.contains("each, steps, off or BATCHxCONTEXT"),
+            "{bad}: {err}"
+        );
+    }
+}
