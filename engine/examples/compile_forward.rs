@@ -1,8 +1,8 @@
 //! Compiles the forward kernels of one shape with NVRTC, for reading their SASS without a GPU:
 //!
 //! ```sh
+//! # prints each kernel's registers, stack and spills (ptxas' report)
 //! VECINFER_CACHE_DIR=$(mktemp -d) cargo run --release -p vecinfer-engine --example compile_forward -- 64 3 sm_90 out.cu
-//! (prints each kernel's registers, stack and spills)
 //! cuobjdump -sass -res-usage $VECINFER_CACHE_DIR/kernels/*.cubin   # PyPI nvidia-cuda-{cuobjdump,nvdisasm}
 //! ```
 

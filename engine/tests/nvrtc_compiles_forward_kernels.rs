@@ -64,9 +64,12 @@ fn skinny_projections_keep_three_blocks_per_sm() {
     if !nvrtc_or_skip() {
         return;
     }
-    for (head_dim, group) in [(64, 3), (128, 4)] {
+    for ((head_dim, group), arch) in [(64, 3), (128, 4)]
+        .into_iter()
+        .flat_map(|shape| ["sm_80", "sm_90"].map(|arch| (shape, arch)))
+    {
         let k = emit_forward(&ForwardConfig::new(head_dim, group)).unwrap();
-        let usage = vecinfer_runtime::resources::kernel_resources(&k.source, "sm_90").unwrap();
+        let usage = vecinfer_runtime::resources::kernel_resources(&k.source, arch).unwrap();
         for entry in [
             "skinny_qkv_rope",
             "skinny_residual",
@@ -77,10 +80,13 @@ fn skinny_projections_keep_three_blocks_per_sm() {
                 .iter()
                 .find(|u| u.entry == entry)
                 .unwrap_or_else(|| panic!("no resources for {entry} in {usage:?}"));
+            // `__launch_bounds__` makes ptxas fit 80 registers by spilling: the stack and the
+            // spills are what moves when the kernels grow.
             assert!(
-                u.registers <= 80 && u.spill_store_bytes == 0,
-                "{entry} (d{head_dim} g{group}): {} registers, {} bytes spilled; three 256-thread blocks per SM need <= 80 and no spills",
+                u.registers <= 80 && u.spill_store_bytes == 0 && u.stack_bytes == 0,
+                "{entry} (d{head_dim} g{group}, {arch}): {} registers, {} bytes stack, {} bytes spilled; three 256-thread blocks per SM need <= 80 registers and no stack or spills",
                 u.registers,
+                u.stack_bytes,
                 u.spill_store_bytes
             );
         }

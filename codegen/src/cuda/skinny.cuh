@@ -51,6 +51,7 @@ __device__ __forceinline__ uint4 skinny_stage_word(const SkinnyInput& in, int ro
 }
 
 static constexpr int SKINNY_LANE_WORDS = SKINNY_CHUNK_WORDS / 32;  // weight words a lane holds per chunk
+static_assert(SKINNY_CHUNK % 256 == 0, "a chunk is whole words for every lane (32 lanes x 8 values)");
 static_assert(SKINNY_COLUMNS * SKINNY_ROWS == 16, "skinny_reduce sums 16 values");
 // Values of a row a lane loads at once for its RMS: 24 cover this project's model (width 576)
 // in one L2 round trip, where a loop unrolled by 8 took three.
@@ -133,14 +134,19 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
     allow_dependents();
     // The norm weights are constant: into L1 before the wait, for the staging.
     if (in.x != nullptr && (int)threadIdx.x * 32 < k) prefetch_l1(in.norm_weight + threadIdx.x * 32);
-    // The registers hold the first chunk's weights before the wait; L2 gets the later chunks'
-    // (constant too), one request per 128-byte line, so their loads after it skip DRAM.
-    for (int start = SKINNY_CHUNK; start < k; start += SKINNY_CHUNK) {
-        const int words = min(SKINNY_CHUNK, k - start) / 8;
-        for (int word = lane; word < words; word += 32)
-            #pragma unroll
-            for (int c = 0; c < SKINNY_COLUMNS; ++c)
-                if ((word & 7) == 0 && columns[c] >= 0) prefetch_l2(weight + (size_t)columns[c] * k + start + word * 8);
+    // The registers hold the first chunk's weights before the wait; L2 gets the second chunk's
+    // (constant too: 128-byte lines, 64 values apart, and the chunk's last value), so its loads
+    // after the wait skip DRAM. One chunk ahead only: all of a wide model's later chunks, for
+    // every resident block, would be more than L2 holds.
+    if (k > SKINNY_CHUNK) {
+        const int end = min(2 * SKINNY_CHUNK, k);
+        #pragma unroll
+        for (int c = 0; c < SKINNY_COLUMNS; ++c) {
+            if (columns[c] < 0) continue;
+            const unsigned short* row = weight + (size_t)columns[c] * k;
+            for (int at = SKINNY_CHUNK + lane * 64; at < end; at += 32 * 64) prefetch_l2(row + at);
+            if (lane == 0) prefetch_l2(row + end - 1);
+        }
     }
     #pragma unroll
     for (int c = 0; c < SKINNY_COLUMNS; ++c)
