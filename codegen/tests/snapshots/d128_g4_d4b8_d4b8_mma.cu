@@ -344,51 +344,16 @@ template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsi
     return r;
 }
 
-// One centroid of 1, 2 or 4 words: a volatile global load and a volatile shared store (so that
-// copy_replicated's loads stay ahead of its stores).
-template <int WORDS> __device__ __forceinline__ void load_centroid(const unsigned short* p, unsigned (&w)[WORDS]) {
-    if constexpr (WORDS == 1) {
-        asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(w[0]) : "l"(p));
-    } else if constexpr (WORDS == 2) {
-        asm volatile("ld.global.nc.v2.u32 {%0, %1}, [%2];" : "=r"(w[0]), "=r"(w[1]) : "l"(p));
-    } else {
-        asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3]) : "l"(p));
-    }
-}
-template <int WORDS> __device__ __forceinline__ void store_centroid(unsigned address, const unsigned (&w)[WORDS]) {
-    if constexpr (WORDS == 1) {
-        asm volatile("st.shared.u32 [%0], %1;" :: "r"(address), "r"(w[0]));
-    } else if constexpr (WORDS == 2) {
-        asm volatile("st.shared.v2.u32 [%0], {%1, %2};" :: "r"(address), "r"(w[0]), "r"(w[1]));
-    } else {
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" :: "r"(address), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]));
-    }
-}
-// Copies a codebook of ENTRIES centroids into shared memory, each REPLICAS times, with up to
-// 8-32 of a thread's loads (32 registers) in flight before its stores. The compiler had
-// interleaved a plain loop's loads and stores 4 at a time: 8 L2 round trips in a row for two
-// 4-dim books of 16 copies, in the prologue of every block (kernel alone, 8-15% of the time at
-// batch 1: bench/results/kernel-s14). Asynchronous copies (cp.async of 8 bytes) lost 15%.
-template <int SUB, int ENTRIES> __device__ __forceinline__ void copy_replicated(unsigned short* dst, const unsigned short* src) {
-    static_assert(SUB == 2 || SUB == 4 || SUB == 8, "centroids of 4, 8 or 16 bytes");
-    constexpr int COPIES = ENTRIES * REPLICAS;
-    constexpr int PER_THREAD = (COPIES + THREADS - 1) / THREADS;
-    constexpr int BYTES = SUB * 2, WORDS = BYTES / 4;
-    constexpr int MOST = 32 / WORDS;  // 32 registers of a batch at most (8 16-byte centroids)
-    constexpr int BATCH = PER_THREAD < MOST ? PER_THREAD : MOST;
-    const unsigned base = shared_address(dst);
-    for (int first = 0; first < PER_THREAD; first += BATCH) {
-        unsigned v[BATCH][WORDS];
-        // Volatile loads and stores keep the order: every load of the batch before any store.
-        #pragma unroll
-        for (int j = 0; j < BATCH; ++j) {
-            const int i = threadIdx.x + (first + j) * THREADS;
-            if (COPIES % THREADS == 0 || i < COPIES) load_centroid<WORDS>(src + (i / REPLICAS) * SUB, v[j]);
-        }
-        #pragma unroll
-        for (int j = 0; j < BATCH; ++j) {
-            const int i = threadIdx.x + (first + j) * THREADS;
-            if (COPIES % THREADS == 0 || i < COPIES) store_centroid<WORDS>(base + i * BYTES, v[j]);
+// Copies a codebook of `entries` centroids into shared memory, each REPLICAS times.
+template <int SUB> __device__ __forceinline__ void copy_replicated(unsigned short* dst, const unsigned short* src, int entries) {
+    for (int i = threadIdx.x; i < entries * REPLICAS; i += THREADS) {
+        const int code = i / REPLICAS;
+        if constexpr (SUB == 2) {
+            reinterpret_cast<unsigned*>(dst)[i] = reinterpret_cast<const unsigned*>(src)[code];
+        } else if constexpr (SUB == 4) {
+            reinterpret_cast<uint2*>(dst)[i] = reinterpret_cast<const uint2*>(src)[code];
+        } else {
+            reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(src)[code];
         }
     }
 }
@@ -660,8 +625,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     // centroid reads then spread over more banks).
     {
         const int book = PER_HEAD_CODEBOOKS ? kv_head : 0;
-        copy_replicated<K_SUB, K_BOOK>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB);
-        copy_replicated<V_SUB, V_BOOK>(value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB);
+        copy_replicated<K_SUB>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB, K_BOOK);
+        copy_replicated<V_SUB>(value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB, V_BOOK);
     }
     // Stage: the sequence (both attention families). The kernel may have started while the
     // append before it still ran (dependent_launch.cuh): above this line only constant data
