@@ -474,7 +474,7 @@ pub fn parse_codec_pairs(list: &str) -> Result<Vec<(VqCodec, VqCodec)>> {
 
 /// Query heads per KV head.
 pub fn query_group(heads: usize, kv_heads: usize) -> Result<usize> {
-    if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+    if kv_heads == 0 || heads == 0 || !heads.is_multiple_of(kv_heads) {
         return Err(CliError::Invalid(format!(
             "--heads {heads} must be a positive multiple of --kv-heads {kv_heads}"
         )));
@@ -540,6 +540,21 @@ pub fn configs_to_bench(
     group: usize,
     arch: &str,
 ) -> Result<Vec<KernelConfig>> {
+    let (out, skipped) = config_sweep(a, pairs, group, arch)?;
+    for s in &skipped {
+        eprintln!("skipped {s}");
+    }
+    Ok(out)
+}
+
+/// The sweep's valid configs on `arch` and the skipped ones with why; an error for a list
+/// option that does not parse or a sweep with no valid config.
+fn config_sweep(
+    a: &BenchArgs,
+    pairs: &[(VqCodec, VqCodec)],
+    group: usize,
+    arch: &str,
+) -> Result<(Vec<KernelConfig>, Vec<String>)> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     for &(k, v) in pairs {
@@ -601,16 +616,13 @@ pub fn configs_to_bench(
             }
         }
     }
-    for s in &skipped {
-        eprintln!("skipped {s}");
-    }
     if out.is_empty() {
         return Err(CliError::Invalid(format!(
             "no valid config to bench: {}",
             skipped.join("; ")
         )));
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Verifies, times and reports; the table goes to stdout.
@@ -620,6 +632,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let pairs = parse_codec_pairs(&a.grid.codecs)?;
     let group = query_group(a.grid.heads, a.grid.kv_heads)?;
     let baseline = read_baseline(a.baseline.as_deref())?;
+    if a.runs == 0 {
+        return Err(CliError::BadOption {
+            option: "--runs",
+            given: "0".into(),
+            valid: "at least 1 timed run".into(),
+        });
+    }
+    // The list options, before the GPU opens: sm_90's shared memory is the largest, so a
+    // config invalid there is invalid on every GPU (the real arch is checked below).
+    config_sweep(&a, &pairs, group, "sm_90")?;
     let gpu = vecinfer_runtime::Gpu::new(0)?;
     let copy_tbs = copy_bandwidth(&gpu)?;
     eprintln!(

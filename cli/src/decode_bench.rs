@@ -174,11 +174,12 @@ fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
         let mut report = first.clone();
         report["rows"] = serde_json::to_value(&rows).expect("serialises");
         report["merged_from"] = serde_json::json!(files);
-        std::fs::write(
+        crate::error::write_output(
             path,
-            serde_json::to_string_pretty(&report).expect("serialises"),
-        )
-        .map_err(io_error(path))?;
+            serde_json::to_string_pretty(&report)
+                .expect("serialises")
+                .as_bytes(),
+        )?;
     }
     if let Some(path) = &args.plot {
         let device = first["device"].as_str().unwrap_or("GPU");
@@ -481,11 +482,12 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             "rows": rows,
             "failures": failures,
         });
-        std::fs::write(
+        crate::error::write_output(
             path,
-            serde_json::to_string_pretty(&report).expect("serialises"),
-        )
-        .map_err(io_error(path))?;
+            serde_json::to_string_pretty(&report)
+                .expect("serialises")
+                .as_bytes(),
+        )?;
     }
     if let Some(path) = &args.plot {
         throughput_svg(&rows, baseline.as_ref(), &engine.gpu.name, c.context, path)?;
@@ -749,7 +751,20 @@ pub fn throughput_svg(
         return Err(CliError::Invalid("no rows to plot".into()));
     }
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, 1f64, f64::MAX, 1f64);
-    for &(x, y) in lines.values().flatten() {
+    // The axes are logarithmic and padded (x 1.5, y 2): a value that is not positive, or whose
+    // padded range overflows, would give plotters an endless scale.
+    let plottable = |v: f64, pad: f64| v > 0.0 && (v * pad).is_finite();
+    for (name, &(x, y)) in lines
+        .iter()
+        .flat_map(|(n, l)| l.iter().map(move |p| (n, p)))
+    {
+        if !plottable(x, 1.5) || !plottable(y, 2.0) {
+            return Err(CliError::Invalid(format!(
+                "{name}: context {x:.3e} and tokens/s {y:.3e} cannot be plotted; both must be positive \
+                 and below {:.0e}",
+                f64::MAX / 2.0
+            )));
+        }
         x_min = x_min.min(x);
         x_max = x_max.max(x);
         y_min = y_min.min(y);

@@ -79,6 +79,6 @@ pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) ->
 
 /// Writes a whole output file atomically (a unique temp file renamed over `path`): a failed
 /// or concurrent write never leaves a corrupt file where a good one was.
-pub(crate) fn write_output(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+pub fn write_output(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     vecinfer_quant::atomic_file::write(path, bytes).map_err(io_error(path))
 }

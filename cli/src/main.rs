@@ -647,11 +647,7 @@ fn run(cli: Cli) -> Result<()> {
                         "gpu": results.iter().map(|(_, g)| g).collect::<Vec<_>>(),
                     });
                     let body = serde_json::to_string_pretty(&report).expect("results serialise");
-                    let out = json;
-                    std::fs::write(&out, body).map_err(|source| CliError::Io {
-                        path: out.display().to_string(),
-                        source,
-                    })?;
+                    vecinfer::error::write_output(&json, body.as_bytes())?;
                 }
                 return Ok(());
             }
@@ -821,22 +817,49 @@ fn run(cli: Cli) -> Result<()> {
             no_eval,
             json,
         } => {
+            // Everything the real-model checks read is checked before any GPU work.
+            if skip_tiny && model.is_none() {
+                return Err(CliError::Invalid(
+                    "--skip-tiny without --model leaves no check to run: drop --skip-tiny, or \
+                     name a model with --model"
+                        .into(),
+                ));
+            }
+            let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
+            if let Some(model) = &model
+                && !model.is_file()
+            {
+                return Err(CliError::Invalid(format!(
+                    "--model {}: no such file (give the model's GGUF file)",
+                    model.display()
+                )));
+            }
+            if model.is_some() && !no_eval && text.is_some() {
+                if count == 0 {
+                    return Err(CliError::BadOption {
+                        option: "--windows",
+                        given: "0".into(),
+                        valid: "compare at least 1 window, or pass --no-eval".into(),
+                    });
+                }
+                windows(&[0, 0], ctx, Some(count))?;
+            }
             let mut reports = Vec::new();
             if !skip_tiny {
-                let dir =
-                    std::env::temp_dir().join(format!("vecinfer-gpu-check-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-                for r in vecinfer::gpu_check::tiny_model_checks(&dir, !no_eval)? {
+                // Removed when it goes out of scope, on failure too.
+                let dir = tempfile::Builder::new()
+                    .prefix("vecinfer-gpu-check-")
+                    .tempdir()
+                    .map_err(|source| CliError::Io {
+                        path: std::env::temp_dir().display().to_string(),
+                        source,
+                    })?;
+                for r in vecinfer::gpu_check::tiny_model_checks(dir.path(), !no_eval)? {
                     println!("{}", r.line());
                     reports.push(r);
                 }
-                let _ = std::fs::remove_dir_all(&dir);
             }
             if let Some(model) = model {
-                let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
                 for r in vecinfer::gpu_check::real_model_checks(
                     &model,
                     set.as_ref(),
@@ -851,10 +874,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let Some(path) = json {
                 let body = serde_json::to_string_pretty(&reports).expect("reports serialise");
-                std::fs::write(&path, body).map_err(|source| CliError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+                vecinfer::error::write_output(&path, body.as_bytes())?;
             }
             let failed = reports.iter().filter(|r| !r.passed).count();
             if failed > 0 {

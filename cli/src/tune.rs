@@ -568,7 +568,10 @@ pub fn compare(exhaustive: &TunedConfigs, other: &TunedConfigs) -> Vec<Compariso
         let (Some(best), Some(o)) = (e.fastest_alone(), other.entries.get(id)) else {
             continue;
         };
-        let Some(pick) = &o.winner else { continue };
+        // The other run's own pick alone, not a step ranking's winner.
+        let Some(pick) = o.fastest_alone() else {
+            continue;
+        };
         out.push(Comparison {
             key: id.clone(),
             exhaustive_best_ms: best.median_ms,
@@ -709,6 +712,21 @@ pub fn info(tuned_dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file compared with itself: every key's pick is its own fastest alone, also where the
+    /// winner was re-ranked by whole steps (the engine keys).
+    #[test]
+    fn a_file_compared_with_itself_has_no_gap() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tuned-configs/nvidia-h100-80gb-hbm3.json");
+        let store = TunedConfigs::load(&path).unwrap();
+        let rows = compare(&store, &store);
+        assert_eq!(rows.len(), store.entries.len());
+        assert!(store.entries.values().any(|e| e.steps.is_some()));
+        for r in rows {
+            assert_eq!(r.other_pick_ms, Some(r.exhaustive_best_ms), "{}", r.key);
+        }
+    }
 
     #[test]
     fn all_devices_fails_like_device_zero_without_a_driver() {

@@ -384,3 +384,69 @@ fn a_bad_fp16_tiling_choice_lists_the_valid_ones_before_any_gpu() {
         );
     }
 }
+
+/// A replotted row whose tokens/s overflows the padded log axis is refused at once (plotters
+/// looped forever on it).
+#[test]
+fn a_replot_with_an_unplottable_value_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench/results/kernel-s14/retune-h100/decode-bench.json");
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
+    report["rows"][0]["tokens_per_s"] = serde_json::json!(1e308);
+    let json = dir.path().join("huge.json");
+    std::fs::write(&json, report.to_string()).unwrap();
+    let plot = dir.path().join("plot.svg");
+    let (ok, err) = vecinfer(&[
+        "decode-bench",
+        "--replot",
+        json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot be plotted") && err.contains("positive"),
+        "{err}"
+    );
+}
+
+/// gpu-check with nothing to check is an error, and its --json file is kept.
+#[test]
+fn gpu_check_with_no_check_to_run_keeps_the_json_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("keep.json");
+    std::fs::write(&json, "{\"kept\": true}").unwrap();
+    let (ok, err) = vecinfer(&["gpu-check", "--skip-tiny", "--json", json.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("--skip-tiny") && err.contains("--model"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "{\"kept\": true}");
+    let (ok, err) = vecinfer(&["gpu-check", "--model", "/nonexistent/model.gguf"]);
+    assert!(!ok);
+    assert!(err.contains("no such file"), "{err}");
+}
+
+/// bench's list options and counts are checked before the GPU opens: the error names the
+/// option, not a missing driver.
+#[test]
+fn bench_options_are_checked_before_the_gpu() {
+    let (ok, err) = vecinfer(&["bench", "--replicas", "3"]);
+    assert!(!ok);
+    assert!(
+        err.contains("replicas 3") && err.contains("valid values are 1, 2, 4, 8, 16 and 32"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&["bench", "--runs", "0"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--runs") && err.contains("at least 1"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&["bench", "--heads", "0"]);
+    assert!(!ok);
+    assert!(err.contains("--heads 0"), "{err}");
+}
