@@ -217,9 +217,23 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let contexts = list(&args.contexts, "--contexts")?;
     let batches = list(&args.batches, "--batches")?;
     let largest_at = list(&args.largest_at, "--largest-at")?;
+    if args.steps == 0 {
+        return Err(CliError::BadOption {
+            option: "--steps",
+            given: "0".into(),
+            valid: "at least 1 timed step".into(),
+        });
+    }
+    if !(args.reserve_gb.is_finite() && args.reserve_gb >= 0.0) {
+        return Err(CliError::BadOption {
+            option: "--reserve-gb",
+            given: args.reserve_gb.to_string(),
+            valid: "a non-negative number of GB".into(),
+        });
+    }
     let steps = BenchSteps {
         warmup: args.warmup,
-        timed: args.steps.max(1),
+        timed: args.steps,
     };
     let longest = contexts
         .iter()

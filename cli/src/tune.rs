@@ -170,6 +170,16 @@ pub fn run(a: TuneArgs) -> Result<()> {
     if let Some(name) = &a.plan_only {
         return plan_only(&a, name, &keys);
     }
+    // Everything the run reads or checks comes first: a bad baseline or count must not
+    // surface after hours of tuning.
+    let baseline = read_baseline(a.baseline.as_deref())?;
+    if a.runs == 0 {
+        return Err(CliError::BadOption {
+            option: "--runs",
+            given: "0".into(),
+            valid: "at least 1 timed run per candidate".into(),
+        });
+    }
     let options = TuneOptions {
         space: a.space()?,
         strategy: a.strategy,
@@ -204,7 +214,6 @@ pub fn run(a: TuneArgs) -> Result<()> {
     for r in results {
         r?;
     }
-    let baseline = read_baseline(a.baseline.as_deref())?;
     let mut paths = paths.into_inner().expect("no worker panicked");
     paths.sort();
     paths.dedup();

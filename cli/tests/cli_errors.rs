@@ -450,3 +450,30 @@ fn bench_options_are_checked_before_the_gpu() {
     assert!(!ok);
     assert!(err.contains("--heads 0"), "{err}");
 }
+
+/// tune and decode-bench refuse bad counts and files before any GPU work, and say so (a tune's
+/// baseline was read only after tuning; zero steps or runs were raised to 1 without a word).
+#[test]
+fn tune_and_decode_bench_counts_are_checked_first() {
+    let (ok, err) = vecinfer(&["tune", "--runs", "0"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--runs") && err.contains("at least 1"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&["tune", "--baseline", "/nonexistent/baseline.json"]);
+    assert!(!ok);
+    assert!(err.contains("/nonexistent/baseline.json"), "{err}");
+    let (ok, err) = vecinfer(&["decode-bench", "--random-weights", "--steps", "0"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--steps") && err.contains("at least 1"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&["decode-bench", "--random-weights", "--reserve-gb", "NaN"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--reserve-gb") && err.contains("non-negative"),
+        "{err}"
+    );
+}
