@@ -557,6 +557,13 @@ fn run(cli: Cli) -> Result<()> {
             no_graph,
             projections,
         } => {
+            if batch == 0 {
+                return Err(CliError::BadOption {
+                    option: "--batch",
+                    given: "0".into(),
+                    valid: "at least 1 window per GPU decode batch".into(),
+                });
+            }
             let layout = CacheLayout { sinks, residual };
             let projections = projections.as_deref().map(parse_projections).transpose()?;
             if projections.is_some() && device != Device::Cuda {
@@ -782,6 +789,24 @@ fn run(cli: Cli) -> Result<()> {
             sinks,
             no_graph,
         } => {
+            match cache {
+                CacheKind::Vq if !matches!(method, Method::Vq(_)) => {
+                    return Err(CliError::BadOption {
+                        option: "--method",
+                        given: format!("{method} with --cache vq"),
+                        valid: "vq, vq+smooth, vq+hadamard or vecinfer; for an FP16 cache, --cache fp16".into(),
+                    });
+                }
+                CacheKind::Fp16 if codebooks.is_some() => {
+                    return Err(CliError::BadOption {
+                        option: "--codebooks",
+                        given: "with --cache fp16".into(),
+                        valid: "codebooks are for --cache vq; drop --codebooks or add --cache vq"
+                            .into(),
+                    });
+                }
+                _ => {}
+            }
             let path = fetch::resolve_model(model.as_deref())?;
             let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
             let method = match cache {
@@ -889,8 +914,18 @@ fn run(cli: Cli) -> Result<()> {
             prompt,
             model,
             tokens,
+            cache,
+            codebooks,
             ..
         } => {
+            // The CPU path is the FP16 reference: the GPU caches' options would be ignored.
+            if cache == CacheKind::Vq || codebooks.is_some() {
+                return Err(CliError::BadOption {
+                    option: "--cache/--codebooks",
+                    given: "with --device cpu".into(),
+                    valid: "the KV caches are the GPU engine's: add --device cuda, or drop --cache vq and --codebooks".into(),
+                });
+            }
             let (llama, tokenizer, _) = load(model.as_deref())?;
             let ids = tokenizer.encode(&prompt)?;
             if ids.is_empty() {

@@ -477,3 +477,46 @@ fn tune_and_decode_bench_counts_are_checked_first() {
         "{err}"
     );
 }
+
+/// generate's cache options are refused where they would be ignored, and eval refuses an
+/// empty GPU batch (it was raised to 1).
+#[test]
+fn ignored_cache_options_and_an_empty_batch_are_refused() {
+    let (ok, err) = vecinfer(&["generate", "--prompt", "Hi", "--cache", "vq"]);
+    assert!(!ok);
+    assert!(err.contains("--device cuda"), "{err}");
+    let (ok, err) = vecinfer(&[
+        "generate",
+        "--prompt",
+        "Hi",
+        "--codebooks",
+        "cb.safetensors",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--device cuda"), "{err}");
+    let (ok, err) = vecinfer(&[
+        "generate", "--prompt", "Hi", "--device", "cuda", "--cache", "vq", "--method", "fp16",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("--method fp16") && err.contains("vecinfer"),
+        "{err}"
+    );
+    let (ok, err) = vecinfer(&[
+        "generate",
+        "--prompt",
+        "Hi",
+        "--device",
+        "cuda",
+        "--codebooks",
+        "cb.safetensors",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--cache vq"), "{err}");
+    let (ok, err) = vecinfer(&["eval", "--text", "x.txt", "--batch", "0"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--batch") && err.contains("at least 1"),
+        "{err}"
+    );
+}
