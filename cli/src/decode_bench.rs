@@ -155,13 +155,38 @@ fn read_baseline(path: &Path) -> Result<BTreeMap<(usize, usize), f64>> {
 fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
     let mut rows: Vec<DecodeBenchRow> = Vec::new();
     let mut first: Option<serde_json::Value> = None;
+    let mut seen: Vec<&Path> = Vec::new();
     for file in files.split(',').filter(|f| !f.trim().is_empty()) {
         let path = Path::new(file.trim());
+        if seen.contains(&path) {
+            return Err(CliError::Invalid(format!(
+                "--replot: {} is named twice; name each file once",
+                path.display()
+            )));
+        }
+        seen.push(path);
         let text = std::fs::read_to_string(path).map_err(io_error(path))?;
         let report: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
         let more: Vec<DecodeBenchRow> = serde_json::from_value(report["rows"].clone())
             .map_err(|e| CliError::Invalid(format!("{}: rows: {e}", path.display())))?;
+        if more.is_empty() {
+            return Err(CliError::Invalid(format!(
+                "--replot: {} has no rows (give decode-bench --json files with results)",
+                path.display()
+            )));
+        }
+        // One table and one plot are one GPU's: rows of two GPUs would read as one run.
+        if let Some(f) = &first
+            && f["device"] != report["device"]
+        {
+            return Err(CliError::Invalid(format!(
+                "--replot: {} is from {}, the first file from {}; replot one GPU's files at a time",
+                path.display(),
+                report["device"],
+                f["device"]
+            )));
+        }
         rows.extend(more);
         first.get_or_insert(report);
     }
@@ -170,6 +195,11 @@ fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
     let model_context = first["model_context"].as_u64().unwrap_or(8192) as usize;
     print!("{}", table(&rows, baseline.as_ref()));
     print!("{}", targets(&rows, baseline.as_ref(), model_context));
+    // The plot first: a plot that fails leaves an existing --json file as it was.
+    if let Some(path) = &args.plot {
+        let device = first["device"].as_str().unwrap_or("GPU");
+        throughput_svg(&rows, baseline.as_ref(), device, model_context, path)?;
+    }
     if let Some(path) = &args.json {
         let mut report = first.clone();
         report["rows"] = serde_json::to_value(&rows).expect("serialises");
@@ -180,10 +210,6 @@ fn replot(args: &DecodeBenchArgs, files: &str) -> Result<()> {
                 .expect("serialises")
                 .as_bytes(),
         )?;
-    }
-    if let Some(path) = &args.plot {
-        let device = first["device"].as_str().unwrap_or("GPU");
-        throughput_svg(&rows, baseline.as_ref(), device, model_context, path)?;
     }
     Ok(())
 }

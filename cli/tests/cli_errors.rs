@@ -520,3 +520,35 @@ fn ignored_cache_options_and_an_empty_batch_are_refused() {
         "{err}"
     );
 }
+
+/// --replot merges one GPU's files only, each once, and keeps an existing --json when the plot
+/// fails.
+#[test]
+fn replot_refuses_two_gpus_a_file_twice_and_keeps_its_json_on_failure() {
+    let results =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results/kernel-s14");
+    let h100 = results.join("retune-h100/decode-bench.json");
+    let h200 = results.join("retune-h200/decode-bench.json");
+    let (h100, h200) = (h100.to_str().unwrap(), h200.to_str().unwrap());
+    let (ok, err) = vecinfer(&["decode-bench", "--replot", &format!("{h100},{h200}")]);
+    assert!(!ok);
+    assert!(err.contains("one GPU's files"), "{err}");
+    let (ok, err) = vecinfer(&["decode-bench", "--replot", &format!("{h100},{h100}")]);
+    assert!(!ok);
+    assert!(err.contains("named twice"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("keep.json");
+    std::fs::write(&json, "kept").unwrap();
+    let missing_dir = dir.path().join("no/such/dir/plot.svg");
+    let (ok, _) = vecinfer(&[
+        "decode-bench",
+        "--replot",
+        h100,
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        missing_dir.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "kept");
+}
