@@ -632,13 +632,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let pairs = parse_codec_pairs(&a.grid.codecs)?;
     let group = query_group(a.grid.heads, a.grid.kv_heads)?;
     let baseline = read_baseline(a.baseline.as_deref())?;
-    if a.runs == 0 {
-        return Err(CliError::BadOption {
-            option: "--runs",
-            given: "0".into(),
-            valid: "at least 1 timed run".into(),
-        });
-    }
+    crate::error::at_least_one("--runs", a.runs, "at least 1 timed run")?;
     // The list options, before the GPU opens: sm_90's shared memory is the largest, so a
     // config invalid there is invalid on every GPU (the real arch is checked below).
     config_sweep(&a, &pairs, group, "sm_90")?;

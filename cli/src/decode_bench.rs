@@ -243,13 +243,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let contexts = list(&args.contexts, "--contexts")?;
     let batches = list(&args.batches, "--batches")?;
     let largest_at = list(&args.largest_at, "--largest-at")?;
-    if args.steps == 0 {
-        return Err(CliError::BadOption {
-            option: "--steps",
-            given: "0".into(),
-            valid: "at least 1 timed step".into(),
-        });
-    }
+    crate::error::at_least_one("--steps", args.steps, "at least 1 timed step")?;
     if !(args.reserve_gb.is_finite() && args.reserve_gb >= 0.0) {
         return Err(CliError::BadOption {
             option: "--reserve-gb",

@@ -82,3 +82,16 @@ pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) ->
 pub fn write_output(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     vecinfer_quant::atomic_file::write(path, bytes).map_err(io_error(path))
 }
+
+/// A count option that must be at least 1: a typed error naming it and what would be valid
+/// (never raised to 1 without a word).
+pub fn at_least_one(option: &'static str, value: usize, valid: &str) -> Result<()> {
+    if value == 0 {
+        return Err(CliError::BadOption {
+            option,
+            given: "0".into(),
+            valid: valid.into(),
+        });
+    }
+    Ok(())
+}

@@ -402,13 +402,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let smooth_rules = parse_smooth_rules(&smooth)?;
             let weight_rules = parse_weight_rules(&weight)?;
-            if kmeans_iters == 0 {
-                return Err(CliError::BadOption {
-                    option: "--kmeans-iters",
-                    given: "0".into(),
-                    valid: "at least 1".into(),
-                });
-            }
+            vecinfer::error::at_least_one("--kmeans-iters", kmeans_iters, "at least 1")?;
             let mut pairs = vec![(key_codec, value_codec)];
             for item in also
                 .iter()
@@ -557,13 +551,11 @@ fn run(cli: Cli) -> Result<()> {
             no_graph,
             projections,
         } => {
-            if batch == 0 {
-                return Err(CliError::BadOption {
-                    option: "--batch",
-                    given: "0".into(),
-                    valid: "at least 1 window per GPU decode batch".into(),
-                });
-            }
+            vecinfer::error::at_least_one(
+                "--batch",
+                batch,
+                "at least 1 window per GPU decode batch",
+            )?;
             let layout = CacheLayout { sinks, residual };
             let projections = projections.as_deref().map(parse_projections).transpose()?;
             if projections.is_some() && device != Device::Cuda {
@@ -746,13 +738,7 @@ fn run(cli: Cli) -> Result<()> {
             layers,
             out,
         } => {
-            if count == 0 {
-                return Err(CliError::BadOption {
-                    option: "--tokens",
-                    given: "0".into(),
-                    valid: "dump at least 1 token (e.g. 1024)".into(),
-                });
-            }
+            vecinfer::error::at_least_one("--tokens", count, "dump at least 1 token (e.g. 1024)")?;
             let (llama, tokenizer, id) = load(model.as_deref())?;
             let layers = vecinfer::dump::parse_layers(layers.as_deref(), llama.config().layers)?;
             let tokens = read_tokens(&text, &tokenizer)?;
@@ -860,13 +846,11 @@ fn run(cli: Cli) -> Result<()> {
                 )));
             }
             if model.is_some() && !no_eval && text.is_some() {
-                if count == 0 {
-                    return Err(CliError::BadOption {
-                        option: "--windows",
-                        given: "0".into(),
-                        valid: "compare at least 1 window, or pass --no-eval".into(),
-                    });
-                }
+                vecinfer::error::at_least_one(
+                    "--windows",
+                    count,
+                    "compare at least 1 window, or pass --no-eval",
+                )?;
                 windows(&[0, 0], ctx, Some(count))?;
             }
             let mut reports = Vec::new();

@@ -64,13 +64,11 @@ pub fn calibration_windows<'t>(
     for &ctx in ctxs {
         check_ctx(ctx)?;
     }
-    if max_tokens == 0 {
-        return Err(CliError::BadOption {
-            option: "--max-tokens",
-            given: "0".into(),
-            valid: "record at least one window of tokens (e.g. 16384)".into(),
-        });
-    }
+    crate::error::at_least_one(
+        "--max-tokens",
+        max_tokens,
+        "record at least one window of tokens (e.g. 16384)",
+    )?;
     // Each length takes an equal share of the budget (at least one window), from the text
     // after the previous length's windows.
     let share = max_tokens.div_ceil(ctxs.len());

@@ -173,13 +173,7 @@ pub fn run(a: TuneArgs) -> Result<()> {
     // Everything the run reads or checks comes first: a bad baseline or count must not
     // surface after hours of tuning.
     let baseline = read_baseline(a.baseline.as_deref())?;
-    if a.runs == 0 {
-        return Err(CliError::BadOption {
-            option: "--runs",
-            given: "0".into(),
-            valid: "at least 1 timed run per candidate".into(),
-        });
-    }
+    crate::error::at_least_one("--runs", a.runs, "at least 1 timed run per candidate")?;
     let options = TuneOptions {
         space: a.space()?,
         strategy: a.strategy,
