@@ -18,6 +18,7 @@ fn small_space() -> SearchSpace {
         dims_per_lane: vec![8],
         split: vec![vecinfer_codegen::SplitPolicy::Auto],
         page_tokens: vec![16, 64],
+        min_blocks_per_sm: vec![0, 3],
     }
 }
 
@@ -44,11 +45,15 @@ fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
         .unwrap();
     assert!(entry.complete);
     let (valid, rejected) = options.space.candidates(&shape, gpu.arch);
+    // Every valid candidate recorded, the invalid ones counted (with launch bounds, every
+    // compiled config's unbounded twin is compiled too, and recorded where it is in the space).
     assert_eq!(
         entry.candidates.len(),
-        valid.len() + rejected.len(),
+        valid.len(),
         "every candidate recorded"
     );
+    assert_eq!(entry.rejected, rejected.len());
+    assert!(!rejected.is_empty());
     let timed: Vec<&CandidateResult> = entry
         .candidates
         .iter()
@@ -69,6 +74,28 @@ fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
         .unwrap();
     assert_eq!(winner.median_ms, best);
     assert!(entry.default.is_some(), "the default is always measured");
+    // A launch bound is timed only where it changed the compiled kernel.
+    for c in entry
+        .candidates
+        .iter()
+        .filter(|c| c.config.min_blocks_per_sm > 0 && c.resources.is_some())
+    {
+        let twin = KernelConfig {
+            min_blocks_per_sm: 0,
+            ..c.config
+        };
+        let twin_registers = entry.result_of(&twin).unwrap().resources.unwrap().registers;
+        let same = c.resources.unwrap().registers == twin_registers;
+        match &c.status {
+            CandidateStatus::Timed => {
+                assert!(!same, "{} timed with its twin's registers", c.config)
+            }
+            CandidateStatus::Pruned { reason } if reason.contains("changes nothing") => {
+                assert!(same, "{}", c.config)
+            }
+            _ => {}
+        }
+    }
     assert_eq!(entry.evaluations, timed.len());
     assert!(checkpoints >= 1 && seen > timed.len());
     // Close calls (within 3% of the best at first timing) were re-measured.

@@ -297,7 +297,7 @@ pub fn bench_one(
 /// split.
 pub fn variant_name(config: &KernelConfig) -> String {
     format!(
-        "{}{}{} r{} t{} w{} p{} l{} s{}{}",
+        "{}{}{} r{} t{} w{} p{} l{} s{}{}{}",
         config.key_scoring.name(),
         if config.split_query { "+qsplit" } else { "" },
         if config.direct_codes { "+direct" } else { "" },
@@ -313,6 +313,10 @@ pub fn variant_name(config: &KernelConfig) -> String {
         match config.layout {
             CodeLayout::Contiguous => String::new(),
             CodeLayout::Paged { page_tokens } => format!(" pg{page_tokens}"),
+        },
+        match config.min_blocks_per_sm {
+            0 => String::new(),
+            b => format!(" mb{b}"),
         }
     )
 }
@@ -423,6 +427,9 @@ pub struct BenchArgs {
     /// Head dims per lane (CUDA-core kernels), comma-separated.
     #[arg(long)]
     pub dims_per_lane: Option<String>,
+    /// Blocks per SM the compiler must fit (launch bounds; 0 = no bound), comma-separated.
+    #[arg(long)]
+    pub min_blocks: Option<String>,
     /// Newest tokens of each sequence in fp16.
     #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
     pub residual: usize,
@@ -603,6 +610,11 @@ fn config_sweep(
             all,
             parse_list(a.direct_codes.as_deref(), "direct-codes")?,
             |c, x| c.direct_codes = x,
+        );
+        all = cross(
+            all,
+            parse_list(a.min_blocks.as_deref(), "min-blocks")?,
+            |c, x| c.min_blocks_per_sm = x,
         );
         all = cross(
             all,

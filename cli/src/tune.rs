@@ -57,6 +57,9 @@ pub struct TuneArgs {
     pub replicas: Option<String>,
     #[arg(long)]
     pub split: Option<String>,
+    /// Blocks per SM the compiler must fit (launch bounds; 0 = no bound).
+    #[arg(long)]
+    pub min_blocks: Option<String>,
     /// Tokens per page searched for `paged` keys (default: 16 to 512).
     #[arg(long)]
     pub pages: Option<String>,
@@ -105,6 +108,9 @@ impl TuneArgs {
         }
         if let Some(v) = parse_list(self.split.as_deref(), "split")? {
             s.split = v;
+        }
+        if let Some(v) = parse_list(self.min_blocks.as_deref(), "min-blocks")? {
+            s.min_blocks_per_sm = v;
         }
         if let Some(v) = parse_list(self.pages.as_deref(), "pages")? {
             s.page_tokens = v;

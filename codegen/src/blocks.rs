@@ -102,9 +102,14 @@ const QUERY_TRANSFORM: &str = include_str!("cuda/query_transform.cuh");
 
 /// The fused kernel's signature, shared by every variant and layout (the runtime launches
 /// them alike).
-pub fn kernel_signature(entry: &str) -> String {
+pub fn kernel_signature(entry: &str, min_blocks_per_sm: usize) -> String {
+    // The bound's second argument only when set, so unbounded configs keep their source.
+    let bounds = match min_blocks_per_sm {
+        0 => "THREADS".to_string(),
+        b => format!("THREADS, {b}"),
+    };
     format!(
-        r#"extern "C" __global__ void __launch_bounds__(THREADS) {entry}(
+        r#"extern "C" __global__ void __launch_bounds__({bounds}) {entry}(
     const unsigned short* __restrict__ query,            // [batch, kv_heads * GROUP, HEAD_DIM] f16
     const unsigned char* __restrict__ key_codes,         // [slots, kv_heads, code_extent, K_ROW] or [pages, kv_heads, PAGE_TOKENS, K_ROW]
     const unsigned char* __restrict__ value_codes,       // the same with V_ROW
@@ -141,7 +146,7 @@ pub fn cuda_core_body(c: &KernelConfig, entry: &str) -> String {
         include_str!("cuda/cuda_core/tiles.cuh").to_string(),
         TILE_PIPELINE.to_string(),
         kernel(
-            kernel_signature(entry),
+            kernel_signature(entry, c.min_blocks_per_sm),
             &[
                 ATTENTION_PROLOGUE,
                 include_str!("cuda/cuda_core/regions.cuh"),
@@ -164,7 +169,7 @@ pub fn mma_kernel(c: &KernelConfig, entry: &str) -> String {
         include_str!("cuda/mma/staged_loop.cuh")
     };
     kernel(
-        kernel_signature(entry),
+        kernel_signature(entry, c.min_blocks_per_sm),
         &[
             ATTENTION_PROLOGUE,
             include_str!("cuda/mma/codebook_load.cuh"),

@@ -184,13 +184,38 @@ pub struct KernelConfig {
     /// Where the code rows live: contiguous per sequence, or in pages.
     #[serde(default)]
     pub layout: CodeLayout,
+    /// Blocks per SM the compiler must fit (`__launch_bounds__`' second argument): it caps
+    /// registers at 65536 / (this × threads), trading spills or a tighter schedule for a
+    /// resident block more. 0 leaves registers to the compiler (and is not written, so
+    /// unbounded configs read and print as before the field).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_blocks_per_sm: usize,
 }
 
 fn one() -> usize {
     1
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 pub const VALID_REPLICAS: [usize; 6] = [1, 2, 4, 8, 16, 32];
+
+/// Threads an SM holds at once on the archs this project targets (sm_80 and sm_90; sm_86 and
+/// sm_89 hold 1536, where a bound past that fails to compile, not to run).
+const SM_THREADS: usize = 2048;
+
+/// Shared memory one SM holds for all its resident blocks, and what the driver reserves per
+/// block beside the kernel's own.
+fn shared_memory_per_sm(arch: &str) -> usize {
+    match arch {
+        "sm_86" | "sm_89" => 100 * 1024,
+        "sm_80" => 164 * 1024,
+        _ => 228 * 1024,
+    }
+}
+const SHARED_RESERVED_PER_BLOCK: usize = 1024;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
@@ -242,6 +267,16 @@ pub enum ConfigError {
         "page of {0} tokens: valid page sizes are 16, 32, 64, 128, 256 and 512 tokens (any of them goes with any tile: the kernels look pages up per 16-token slab or 16-byte copy, and neither crosses a page)"
     )]
     PageTokens(usize),
+    #[error(
+        "{blocks} blocks per SM of {threads} threads and {shared_kb} KB of shared memory each cannot be resident on {arch}: valid values are 0 (no bound) or 1 to {max}"
+    )]
+    MinBlocks {
+        blocks: usize,
+        threads: usize,
+        shared_kb: usize,
+        arch: String,
+        max: usize,
+    },
     #[error("{codec} does not divide head dim {head_dim}")]
     Codec { codec: VqCodec, head_dim: usize },
     #[error("shared memory {needed} KB > {limit} KB on {arch} ({detail})")]
@@ -293,6 +328,7 @@ impl KernelConfig {
             direct_codes: direct,
             output: OutputDtype::F16,
             layout: CodeLayout::Contiguous,
+            min_blocks_per_sm: 0,
         }
     }
 
@@ -429,6 +465,18 @@ impl KernelConfig {
                 detail: layout.describe(),
             });
         }
+        // A bound no SM can meet would only make the compiler squeeze registers for nothing.
+        let per_block = layout.total + SHARED_RESERVED_PER_BLOCK;
+        let max_blocks = (SM_THREADS / self.threads()).min(shared_memory_per_sm(arch) / per_block);
+        if self.min_blocks_per_sm > max_blocks {
+            return Err(ConfigError::MinBlocks {
+                blocks: self.min_blocks_per_sm,
+                threads: self.threads(),
+                shared_kb: layout.total.div_ceil(1024),
+                arch: arch.to_string(),
+                max: max_blocks,
+            });
+        }
         Ok(())
     }
 
@@ -439,7 +487,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -461,6 +509,10 @@ impl KernelConfig {
             match self.layout {
                 CodeLayout::Contiguous => String::new(),
                 CodeLayout::Paged { page_tokens } => format!("_pg{page_tokens}"),
+            },
+            match self.min_blocks_per_sm {
+                0 => String::new(),
+                b => format!("_mb{b}"),
             },
             match self.output {
                 OutputDtype::F16 => "f16",

@@ -219,8 +219,73 @@ mod tests {
                     direct_codes: false,
                     ..m
                 },
+                KernelConfig {
+                    min_blocks_per_sm: 2,
+                    ..m
+                },
             ],
         );
+    }
+
+    #[test]
+    fn a_launch_bound_is_emitted_only_when_set_and_only_where_an_sm_can_meet_it() {
+        let m = base();
+        let bounded = KernelConfig {
+            min_blocks_per_sm: 3,
+            ..m
+        };
+        let k = emit(&bounded, "sm_90").unwrap();
+        assert!(k.source.contains(&format!(
+            "void __launch_bounds__(THREADS, 3) {}(",
+            k.attention_entry
+        )));
+        assert!(
+            k.attention_entry.ends_with("_mb3_f16"),
+            "{}",
+            k.attention_entry
+        );
+        // Unbounded: the source and name are those of a config that never had the field.
+        let plain = emit(&m, "sm_90").unwrap();
+        assert!(!plain.attention_entry.contains("_mb"));
+        assert!(!plain.source.contains("min_blocks"));
+        assert_eq!(
+            body(&m),
+            body(&bounded)
+                .replace("(THREADS, 3)", "(THREADS)")
+                .replace("_mb3_f16", "_f16")
+        );
+        // 16 codebook copies take 64 KB: three blocks fit an sm_90 SM, four do not; 8 warps
+        // of 32 threads fit 8 blocks by threads, whatever the shared memory.
+        let err = KernelConfig {
+            min_blocks_per_sm: 4,
+            ..m
+        }
+        .validate("sm_90")
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("4 blocks per SM") && err.contains("1 to 3"),
+            "{err}"
+        );
+        let small = KernelConfig {
+            codebook_replicas: 1,
+            warps: 8,
+            tile_tokens: 512,
+            ..m
+        };
+        let err = KernelConfig {
+            min_blocks_per_sm: 9,
+            ..small
+        }
+        .validate("sm_90")
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("1 to 8"), "{err}");
+        // A file written before the field reads as unbounded.
+        let mut json = serde_json::to_value(m).unwrap();
+        json.as_object_mut().unwrap().remove("min_blocks_per_sm");
+        let read: KernelConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(read, m);
     }
 
     #[test]

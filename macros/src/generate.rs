@@ -33,6 +33,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
         KeyScoring::Mma => quote!(Mma),
     };
     let (replicas, split_query, direct) = (c.codebook_replicas, c.split_query, c.direct_codes);
+    let min_blocks = c.min_blocks_per_sm;
     let output = match c.output {
         OutputDtype::F16 => quote!(F16),
         OutputDtype::Bf16 => quote!(Bf16),
@@ -62,6 +63,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
             direct_codes: #direct,
             output: ::vecinfer_runtime::codegen::OutputDtype::#output,
             layout: #layout,
+            min_blocks_per_sm: #min_blocks,
         }
     }
 }

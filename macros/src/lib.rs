@@ -25,8 +25,9 @@ use proc_macro2::TokenStream as TokenStream2;
 
 /// On a unit struct: `#[vq_attention(head_dim = 128, group = 4, k = "d4b8", v = "d4b8", ...)]`.
 /// Keys: head_dim, group, k, v (required); granularity, transform, output, arch (default
-/// sm_90); tile, warps, stages, dims_per_lane, split, scoring, replicas, direct, split_query
-/// (default: the codegen's heuristic); or tuned + batch + seq (+ fallback = default).
+/// sm_90); tile, warps, stages, dims_per_lane, split, scoring, replicas, direct, split_query,
+/// min_blocks (default: the codegen's heuristic); or tuned + batch + seq (+ fallback =
+/// default).
 #[proc_macro_attribute]
 pub fn vq_attention(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_attribute(attr.into(), item.into())

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
 /// Every key a declaration may use.
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 23] = [
     "head_dim",
     "group",
     "k",
@@ -23,6 +23,7 @@ pub const KEYS: [&str; 22] = [
     "replicas",
     "direct",
     "split_query",
+    "min_blocks",
     "output",
     "layout",
     "arch",

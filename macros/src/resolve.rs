@@ -10,7 +10,7 @@ use vecinfer_quant::{Granularity, KeyTransform, VqCodec};
 use vecinfer_tuner::{KernelShape, TuneKey, TunedConfigs, codegen_fingerprint};
 
 /// The knobs a tuned entry chooses; giving one beside `tuned` is an error.
-const TUNED_KNOBS: [&str; 9] = [
+const TUNED_KNOBS: [&str; 10] = [
     "tile",
     "warps",
     "stages",
@@ -20,6 +20,7 @@ const TUNED_KNOBS: [&str; 9] = [
     "replicas",
     "direct",
     "split_query",
+    "min_blocks",
 ];
 
 /// A declaration resolved: the config, the arch it was validated for, and the tuned entry it
@@ -155,6 +156,9 @@ fn apply_knobs(args: &Args, c: &mut KernelConfig) -> syn::Result<()> {
     if let Some(x) = args.flag("split_query")? {
         c.split_query = x;
     }
+    if let Some(x) = args.int("min_blocks")? {
+        c.min_blocks_per_sm = x;
+    }
     Ok(())
 }
 
@@ -186,6 +190,7 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
         }
         ConfigError::SharedMemory { .. } => first_given(&["tile", "stages", "replicas", "k"]),
         ConfigError::PageTokens(_) => "layout",
+        ConfigError::MinBlocks { .. } => first_given(&["min_blocks", "warps", "replicas"]),
     }
 }
 

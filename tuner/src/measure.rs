@@ -101,6 +101,14 @@ pub struct Tuner<'g> {
     cases: HashMap<KernelShape, VerifyCase>,
 }
 
+/// The same config without a launch bound.
+fn unbounded(c: &KernelConfig) -> KernelConfig {
+    KernelConfig {
+        min_blocks_per_sm: 0,
+        ..*c
+    }
+}
+
 /// An error's text without the generated source (NVRTC failures carry the log).
 fn short_error(e: &RuntimeError) -> String {
     match e {
@@ -123,11 +131,13 @@ impl<'g> Tuner<'g> {
     /// Compiles the configs not yet prepared, NVRTC in parallel threads, then loads each
     /// module and reads its resources. Failures are recorded per candidate.
     fn prepare(&mut self, configs: &[KernelConfig]) {
-        let todo: Vec<KernelConfig> = configs
-            .iter()
-            .filter(|c| !self.prepared.contains_key(c))
-            .copied()
-            .collect();
+        // A bounded config's unbounded twin too: `screen` compares their registers.
+        let mut todo: Vec<KernelConfig> = Vec::new();
+        for c in configs.iter().flat_map(|c| [*c, unbounded(c)]) {
+            if !self.prepared.contains_key(&c) && !todo.contains(&c) {
+                todo.push(c);
+            }
+        }
         let arch = self.gpu.arch;
         let compiled: Vec<(KernelConfig, Option<CandidateStatus>)> = todo
             .par_iter()
@@ -180,10 +190,32 @@ impl<'g> Tuner<'g> {
     fn screen(&self, config: &KernelConfig, rules: &PruneRules) -> Option<CandidateResult> {
         match &self.prepared[config] {
             Prepared::Failed(status) => Some(result(*config, status.clone())),
-            Prepared::Ready(_, r) => rules.prune(r).map(|reason| CandidateResult {
-                resources: Some(*r),
-                ..result(*config, CandidateStatus::Pruned { reason })
-            }),
+            Prepared::Ready(_, r) => rules
+                .prune(r)
+                .or_else(|| self.bound_changes_nothing(config, r))
+                .map(|reason| CandidateResult {
+                    resources: Some(*r),
+                    ..result(*config, CandidateStatus::Pruned { reason })
+                }),
+        }
+    }
+
+    /// Why a launch bound is not worth timing: the compiler met it without giving up a
+    /// register, so the kernel is its unbounded twin's.
+    fn bound_changes_nothing(&self, config: &KernelConfig, r: &Resources) -> Option<String> {
+        if config.min_blocks_per_sm == 0 {
+            return None;
+        }
+        match self.prepared.get(&unbounded(config)) {
+            Some(Prepared::Ready(_, twin))
+                if twin.registers == r.registers && twin.spilled_bytes == r.spilled_bytes =>
+            {
+                Some(format!(
+                    "the bound of {} blocks per SM changes nothing: {} registers, as without it",
+                    config.min_blocks_per_sm, r.registers
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -244,11 +276,9 @@ impl<'g> Tuner<'g> {
             default: None,
             evaluations: 0,
             space_size: valid.len(),
+            rejected: rejected.len(),
             seconds: 0.0,
-            candidates: rejected
-                .into_iter()
-                .map(|r| result(r.config, CandidateStatus::Invalid { reason: r.reason }))
-                .collect(),
+            candidates: Vec::new(),
             steps: None,
         };
         // Exhaustive search compiles everything up front, in parallel, and searches only what

@@ -236,7 +236,14 @@ pub struct TunedEntry {
     pub evaluations: usize,
     /// Valid candidates in the space (after shared-memory pruning).
     pub space_size: usize,
+    /// Combinations of the space that do not validate for this shape and arch. Counted, not
+    /// listed: the space and `KernelConfig::validate` give them back with their reasons, and
+    /// listed they made most of a file (447 of 756 candidates a key on the H100).
+    #[serde(default)]
+    pub rejected: usize,
     pub seconds: f64,
+    /// What was compiled: timed, pruned by resources, or failed (older files also list the
+    /// combinations that did not validate).
     pub candidates: Vec<CandidateResult>,
     /// The re-ranking by whole decode steps, where one ran; its first candidate is then the
     /// winner (the kernel-alone fastest otherwise).
@@ -257,6 +264,7 @@ impl TunedEntry {
             default: None,
             evaluations: 0,
             space_size: 0,
+            rejected: 0,
             seconds: 0.0,
             candidates: Vec::new(),
             steps: None,

@@ -58,6 +58,7 @@ fn entry(key: TuneKey, ms: f64) -> TunedEntry {
         }),
         evaluations: 3,
         space_size: 3,
+        rejected: 0,
         seconds: 1.0,
         candidates: vec![
             timed(winner, ms),

@@ -537,25 +537,32 @@ template <bool WHOLE>
 __device__ __forceinline__ void load_warp_share(const unsigned char* key_codes, const unsigned char* value_codes,
                                                 const WarpUnits& units, const CacheGeometry& geometry, int kv_heads, int kv_head,
                                                 int first, int end, WarpCodes& c) {
+    // One 64-bit address per unit (page) and lane; every slab and token of the unit is then an
+    // immediate offset from it (the rows of a unit are consecutive), instead of a 64-bit
+    // row index and address per slab and token.
+    constexpr int UNIT_SLABS = SLABS / WARP_UNITS;
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
-    for (int sl = 0; sl < SLABS; ++sl) {
-        const int slab = first + 16 * sl;
-        const int unit = units.unit[(16 * sl) / (WARP_TOKENS / WARP_UNITS)];
-        const size_t base = WHOLE || slab < end ? code_row_in(unit, geometry, kv_heads, kv_head, slab) : 0;
+    for (int u = 0; u < WARP_UNITS; ++u) {
+        const int row0 = first + 16 * UNIT_SLABS * u;
+        const size_t base = WHOLE || row0 < end ? code_row_in(units.unit[u], geometry, kv_heads, kv_head, row0) : 0;
+        const unsigned char* key_lane = key_codes + base * K_ROW + g * K_ROW + quarter * K_SPAN;
+        const unsigned char* value_lane = value_codes + base * V_ROW + 2 * quarter * V_ROW + g * V_SPAN;
         #pragma unroll
-        for (int n = 0; n < 2; ++n) {
-            const int token = 8 * n + g;
-            c.key[sl][n] = WHOLE || slab + token < end
-                               ? load_code_bytes<K_SPAN>(key_codes + (base + token) * K_ROW + quarter * K_SPAN)
-                               : zero_code_bytes<K_SPAN>();
-        }
-        #pragma unroll
-        for (int t = 0; t < 4; ++t) {
-            const int token = value_token(t);
-            c.value[sl][t] = WHOLE || slab + token < end
-                                 ? load_code_bytes<V_SPAN>(value_codes + (base + token) * V_ROW + g * V_SPAN)
-                                 : zero_code_bytes<V_SPAN>();
+        for (int s = 0; s < UNIT_SLABS; ++s) {
+            const int sl = u * UNIT_SLABS + s, slab = first + 16 * sl;
+            #pragma unroll
+            for (int n = 0; n < 2; ++n) {
+                c.key[sl][n] = WHOLE || slab + 8 * n + g < end ? load_code_bytes<K_SPAN>(key_lane + (16 * s + 8 * n) * K_ROW)
+                                                                : zero_code_bytes<K_SPAN>();
+            }
+            #pragma unroll
+            for (int t = 0; t < 4; ++t) {
+                // value_token(t) = 2 * quarter + (t & 1) + 8 * (t >> 1): the lane's part is in value_lane.
+                c.value[sl][t] = WHOLE || slab + value_token(t) < end
+                                     ? load_code_bytes<V_SPAN>(value_lane + (16 * s + (t & 1) + 8 * (t >> 1)) * V_ROW)
+                                     : zero_code_bytes<V_SPAN>();
+            }
         }
     }
 }
