@@ -101,8 +101,9 @@ mod tests {
     fn emits_readable_source_without_headers() {
         let k = emit(&base(), "sm_90").unwrap();
         assert!(!k.source.contains("#include"));
+        // The default 128-dim kernel asks for three blocks per SM (KernelConfig::default_for).
         assert!(k.source.contains(&format!(
-            "void __launch_bounds__(THREADS) {}(",
+            "void __launch_bounds__(THREADS, 3) {}(",
             k.attention_entry
         )));
         for stage in [
@@ -229,7 +230,10 @@ mod tests {
 
     #[test]
     fn a_launch_bound_is_emitted_only_when_set_and_only_where_an_sm_can_meet_it() {
-        let m = base();
+        let m = KernelConfig {
+            min_blocks_per_sm: 0,
+            ..base()
+        };
         let bounded = KernelConfig {
             min_blocks_per_sm: 3,
             ..m
@@ -254,35 +258,45 @@ mod tests {
                 .replace("(THREADS, 3)", "(THREADS)")
                 .replace("_mb3_f16", "_f16")
         );
-        // 16 codebook copies take 64 KB: three blocks fit an sm_90 SM, four do not; 8 warps
-        // of 32 threads fit 8 blocks by threads, whatever the shared memory.
-        let err = KernelConfig {
-            min_blocks_per_sm: 4,
-            ..m
+        // 2048 threads per SM: 16 blocks of 4 warps, 8 of 8 warps. Shared memory does not
+        // bound it (a bound it keeps out of reach still runs; the tuner skips those).
+        for (warps, tile, max) in [(4, 256, 16), (8, 512, 8)] {
+            let c = KernelConfig {
+                warps,
+                tile_tokens: tile,
+                ..m
+            };
+            KernelConfig {
+                min_blocks_per_sm: max,
+                ..c
+            }
+            .validate("sm_86")
+            .unwrap();
+            let err = KernelConfig {
+                min_blocks_per_sm: max + 1,
+                ..c
+            }
+            .validate("sm_90")
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("1 to {max}")), "{err}");
         }
-        .validate("sm_90")
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("4 blocks per SM") && err.contains("1 to 3"),
-            "{err}"
+        // The default bounds the 128-dim byte-code kernel to three blocks, and only it.
+        assert_eq!(base().min_blocks_per_sm, 3);
+        assert_eq!(cuda_core().min_blocks_per_sm, 0);
+        let d64 = "d4b8".parse().unwrap();
+        assert_eq!(
+            KernelConfig::default_for(64, 3, d64, d64).min_blocks_per_sm,
+            0
         );
-        let small = KernelConfig {
-            codebook_replicas: 1,
-            warps: 8,
-            tile_tokens: 512,
-            ..m
-        };
-        let err = KernelConfig {
-            min_blocks_per_sm: 9,
-            ..small
-        }
-        .validate("sm_90")
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("1 to 8"), "{err}");
+        let d8b12 = "d8b12".parse().unwrap();
+        assert_eq!(
+            KernelConfig::default_for(128, 4, d8b12, d8b12).min_blocks_per_sm,
+            0
+        );
         // A file written before the field reads as unbounded.
         let mut json = serde_json::to_value(m).unwrap();
+        assert!(json.get("min_blocks_per_sm").is_none());
         json.as_object_mut().unwrap().remove("min_blocks_per_sm");
         let read: KernelConfig = serde_json::from_value(json).unwrap();
         assert_eq!(read, m);

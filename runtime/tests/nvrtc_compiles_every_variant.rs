@@ -109,9 +109,11 @@ fn a_compile_error_carries_the_log_and_the_source() {
 }
 
 /// The default 2-bit kernels keep three blocks per SM on sm_90: ≤ 168 registers for their 128
-/// threads (65,536 per SM), no spills. The Llama-shape kernel sits exactly at 168: a change
-/// that adds a few registers costs it a third of its resident blocks and 10-17% of its speed
-/// (bench/results/kernel-s10), which no CPU test would otherwise notice.
+/// threads (65,536 per SM). A few registers more cost the Llama-shape kernel a third of its
+/// resident blocks and 10-17% of its speed (bench/results/kernel-s10), which no CPU test would
+/// otherwise notice. Since session 15 its code needs 171, and the default asks the compiler for
+/// three blocks (`min_blocks_per_sm`), which costs 8 bytes of spill; more spill than that is
+/// a change to measure. SmolLM2's shape fits unbounded, without spills.
 #[test]
 fn default_2bit_kernels_keep_three_blocks_per_sm() {
     if !nvrtc_or_skip() {
@@ -136,9 +138,10 @@ fn default_2bit_kernels_keep_three_blocks_per_sm() {
                     k.attention_entry
                 )
             });
+        let spill_budget = if config.min_blocks_per_sm == 3 { 8 } else { 0 };
         assert!(
-            attention.registers <= 168 && attention.spill_store_bytes == 0,
-            "{config}: {} registers, {} bytes spilled; three 128-thread blocks per SM need <= 168 and no spills",
+            attention.registers <= 168 && attention.spill_store_bytes <= spill_budget,
+            "{config}: {} registers, {} bytes spilled; three 128-thread blocks per SM need <= 168, and at most {spill_budget} bytes of spill",
             attention.registers,
             attention.spill_store_bytes
         );

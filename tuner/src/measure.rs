@@ -192,7 +192,7 @@ impl<'g> Tuner<'g> {
             Prepared::Failed(status) => Some(result(*config, status.clone())),
             Prepared::Ready(_, r) => rules
                 .prune(r)
-                .or_else(|| self.bound_changes_nothing(config, r))
+                .or_else(|| self.bound_not_worth_timing(config, r))
                 .map(|reason| CandidateResult {
                     resources: Some(*r),
                     ..result(*config, CandidateStatus::Pruned { reason })
@@ -200,11 +200,18 @@ impl<'g> Tuner<'g> {
         }
     }
 
-    /// Why a launch bound is not worth timing: the compiler met it without giving up a
-    /// register, so the kernel is its unbounded twin's.
-    fn bound_changes_nothing(&self, config: &KernelConfig, r: &Resources) -> Option<String> {
-        if config.min_blocks_per_sm == 0 {
+    /// Why a launch bound is not worth timing: its shared memory keeps the SM below the
+    /// bound (the registers were squeezed for nothing), or the compiler met it without giving
+    /// up a register (the kernel is its unbounded twin's). The default is always timed.
+    fn bound_not_worth_timing(&self, config: &KernelConfig, r: &Resources) -> Option<String> {
+        if config.min_blocks_per_sm == 0 || *config == KernelShape::of(config).default_config() {
             return None;
+        }
+        if (r.blocks_per_sm as usize) < config.min_blocks_per_sm {
+            return Some(format!(
+                "the bound asks {} blocks per SM, its shared memory lets {}",
+                config.min_blocks_per_sm, r.blocks_per_sm
+            ));
         }
         match self.prepared.get(&unbounded(config)) {
             Some(Prepared::Ready(_, twin))

@@ -72,6 +72,8 @@ pub const AXES: usize = 10;
 /// Where tokens per warp and the pipeline stages sit in [`coordinates`].
 pub const TOKENS_PER_WARP: usize = 1;
 pub const STAGES: usize = 3;
+/// Where the launch bound sits in [`coordinates`].
+pub const MIN_BLOCKS: usize = 9;
 
 /// Tokens per warp stands in for the tile: a warp's work is what the tile and warp count
 /// trade together (on the H100, 512 tokens over 8 warps ran like 256 over 4, not like 512
@@ -273,23 +275,12 @@ mod tests {
         // warps pairs for mma × (3 staged + 1 direct) × 4 copies; CUDA-core 8 pairs × 2
         // scorings × 3 stages × 2 dims per lane, less the 6 LUT kernels with 512-token tiles
         // and 3 stages, whose table and tiles overflow 227 KB.
-        // Each mma config also with launch bounds of 2 and 3 blocks, less the 3-block bounds
-        // that 3 × its shared memory cannot meet.
-        let unmeetable: Vec<&Rejected> = rejected
-            .iter()
-            .filter(|r| r.reason.contains("blocks per SM"))
-            .collect();
-        assert!(unmeetable.iter().all(|r| r.config.min_blocks_per_sm > 0));
-        let with = |b: usize| {
-            unmeetable
-                .iter()
-                .filter(|r| r.config.min_blocks_per_sm == b)
-                .count()
-        };
-        assert_eq!((with(2), with(3)), (12, 36));
+        // Each mma config also with launch bounds of 2 and 3 blocks (the tuner skips, after
+        // compiling, those its shared memory keeps out of reach or that change nothing).
+        assert!(!rejected.iter().any(|r| r.reason.contains("blocks per SM")));
         assert_eq!(
             valid.len(),
-            7 * 4 * 4 * 3 - 48 + (8 * 2 * 3 * 2 - 6),
+            7 * 4 * 4 * 3 + (8 * 2 * 3 * 2 - 6),
             "{}",
             valid.len()
         );

@@ -15,7 +15,7 @@
 //! would need one model per GPU, and successive halving saves only on cheap low-fidelity runs,
 //! which timing one launch does not have.
 
-use crate::space::{AXES, STAGES, TOKENS_PER_WARP, coordinates};
+use crate::space::{AXES, MIN_BLOCKS, STAGES, TOKENS_PER_WARP, coordinates};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -271,6 +271,12 @@ pub fn neighbours(points: &[[i64; AXES]], from: usize) -> Vec<usize> {
             .filter(|&v| v != current)
         {
             add(&[(axis, v)], &mut out);
+            // From a bounded point, each move also without the bound: a bound fits one
+            // config's registers, and the next tile or warp count may need none (or be
+            // best without it while the bounded line is slower).
+            if here[MIN_BLOCKS] != 0 && axis != MIN_BLOCKS {
+                add(&[(axis, v), (MIN_BLOCKS, 0)], &mut out);
+            }
         }
     }
     let (tpw, stages) = (
