@@ -564,8 +564,25 @@ fn config_sweep(
 ) -> Result<(Vec<KernelConfig>, Vec<String>)> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
+    // The default's launch bound fits the default's own registers: a sweep of other
+    // geometries starts unbounded unless --min-blocks is given.
+    let sweeps_geometry = [
+        &a.scoring,
+        &a.replicas,
+        &a.stages,
+        &a.warps,
+        &a.tile,
+        &a.split_query,
+        &a.direct_codes,
+        &a.dims_per_lane,
+    ]
+    .iter()
+    .any(|o| o.is_some());
     for &(k, v) in pairs {
-        let d = KernelConfig::default_for(a.grid.head_dim, group, k, v);
+        let mut d = KernelConfig::default_for(a.grid.head_dim, group, k, v);
+        if sweeps_geometry {
+            d.min_blocks_per_sm = 0;
+        }
         // Each scoring starts from its family's defaults (the CUDA-core kernels have one
         // codebook copy and 128-token tiles).
         let family = |x: KeyScoring| match x {
@@ -754,6 +771,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no valid config"), "{err}");
+    }
+
+    #[test]
+    fn the_defaults_launch_bound_stays_with_the_default() {
+        let pairs = [("d4b8".parse().unwrap(), "d4b8".parse().unwrap())];
+        // No option: the default, with its bound of 3 blocks per SM.
+        let configs = configs_to_bench(&args(&[]), &pairs, 4, "sm_90").unwrap();
+        assert_eq!(configs[0].min_blocks_per_sm, 3);
+        // Another geometry starts unbounded (8 warps under the default's bound would get 85
+        // registers); --min-blocks sets it explicitly.
+        let configs = configs_to_bench(&args(&["--warps", "4,8"]), &pairs, 4, "sm_90").unwrap();
+        assert!(
+            configs.iter().all(|c| c.min_blocks_per_sm == 0),
+            "{configs:?}"
+        );
+        let a = args(&["--warps", "8", "--min-blocks", "0,2"]);
+        let configs = configs_to_bench(&a, &pairs, 4, "sm_90").unwrap();
+        let bounds: Vec<usize> = configs.iter().map(|c| c.min_blocks_per_sm).collect();
+        assert_eq!(bounds, [0, 2]);
     }
 
     #[test]

@@ -119,6 +119,11 @@ fn transform(name: &str) -> Option<KeyTransform> {
 }
 
 fn apply_knobs(args: &Args, c: &mut KernelConfig) -> syn::Result<()> {
+    // The default's launch bound fits the default's own registers; another geometry starts
+    // unbounded unless it asks for a bound.
+    if TUNED_KNOBS.iter().any(|k| args.get(k).is_some()) {
+        c.min_blocks_per_sm = 0;
+    }
     if let Some(s) = args.parsed("scoring")? {
         // The CUDA-core kernels start from their own defaults (one codebook copy, 128 tiles).
         if s != vecinfer_codegen::KeyScoring::Mma {
