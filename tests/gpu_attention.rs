@@ -473,6 +473,7 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
                     layout: CodeLayout::Paged { page_tokens: 64 },
                     tile_tokens: 512,
                     warps: 8,
+                    min_blocks_per_sm: 0,
                     ..KernelConfig::default_for(d, hq / hk, kc, vc)
                 },
             ] {

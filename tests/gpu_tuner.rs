@@ -76,6 +76,7 @@ fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
     assert!(entry.default.is_some(), "the default is always measured");
     // A launch bound is timed only where it changed the compiled kernel (the default, which
     // asks for three blocks here, is always timed).
+    let (mut bounds_timed, mut bounds_pruned) = (0, 0);
     for c in entry.candidates.iter().filter(|c| {
         c.config.min_blocks_per_sm > 0
             && c.resources.is_some()
@@ -85,18 +86,25 @@ fn tuning_verifies_times_and_stores_a_winner_and_resumes() {
             min_blocks_per_sm: 0,
             ..c.config
         };
-        let twin_registers = entry.result_of(&twin).unwrap().resources.unwrap().registers;
-        let same = c.resources.unwrap().registers == twin_registers;
+        let twin = entry.result_of(&twin).unwrap().resources.unwrap();
+        let r = c.resources.unwrap();
+        let same = (r.registers, r.spilled_bytes) == (twin.registers, twin.spilled_bytes);
         match &c.status {
             CandidateStatus::Timed => {
-                assert!(!same, "{} timed with its twin's registers", c.config)
+                assert!(!same, "{} timed with its twin's registers", c.config);
+                bounds_timed += 1;
             }
             CandidateStatus::Pruned { reason } if reason.contains("changes nothing") => {
-                assert!(same, "{}", c.config)
+                assert!(same, "{}", c.config);
+                bounds_pruned += 1;
             }
             _ => {}
         }
     }
+    assert!(
+        bounds_timed > 0 && bounds_pruned > 0,
+        "{bounds_timed} bounds timed, {bounds_pruned} pruned as changing nothing"
+    );
     assert_eq!(entry.evaluations, timed.len());
     assert!(checkpoints >= 1 && seen > timed.len());
     // Close calls (within 3% of the best at first timing) were re-measured.

@@ -202,9 +202,13 @@ fn is_zero(n: &usize) -> bool {
 
 pub const VALID_REPLICAS: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
-/// Threads an SM holds at once on the archs this project targets (sm_80 and sm_90; sm_86 and
-/// sm_89 hold 1536, where a bound past that fails to compile, not to run).
-const SM_THREADS: usize = 2048;
+/// Threads an SM holds at once: 2048 on sm_80 and sm_90, 1536 on sm_86 and sm_89.
+fn threads_per_sm(arch: &str) -> usize {
+    match arch {
+        "sm_86" | "sm_89" => 1536,
+        _ => 2048,
+    }
+}
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
@@ -252,10 +256,12 @@ pub enum ConfigError {
         "dims per lane {0} with key scoring mma: the mma kernel's lanes follow the fragment layout; leave it at 8"
     )]
     MmaDimsPerLane(usize),
-    #[error(
-        "page of {0} tokens: valid page sizes are 16, 32, 64, 128, 256 and 512 tokens (any of them goes with any tile: the kernels look pages up per 16-token slab or 16-byte copy, and neither crosses a page)"
-    )]
+    #[error("page of {0} tokens: valid page sizes are 16, 32, 64, 128, 256 and 512 tokens")]
     PageTokens(usize),
+    #[error(
+        "direct code loads with {per_warp} tokens per warp on pages of {page_tokens}: a warp's share of the tile must hold whole pages or lie within one (tokens per warp a power of two: tile and warps such as 256 and 4)"
+    )]
+    DirectPages { per_warp: usize, page_tokens: usize },
     #[error(
         "{blocks} blocks per SM of {threads} threads cannot be resident on {arch}: valid values are 0 (no bound) or 1 to {max}"
     )]
@@ -377,11 +383,12 @@ impl KernelConfig {
                 threads: self.threads(),
             });
         }
-        // Tiles and pages are independent: every tile (16 to 512 tokens, a multiple of 16) goes
-        // with every page size. A tile may straddle pages; the kernels resolve addresses per
-        // 16-token slab (mma) or per 16-byte copy (cp.async tiles), and since a page holds a
-        // multiple of 16 rows, starts 16-byte aligned and tiles start at multiples of 16 rows,
-        // neither ever crosses a page boundary.
+        // Tiles and pages are independent for the staged kernels: every tile (16 to 512
+        // tokens, a multiple of 16) goes with every page size. A tile may straddle pages; the
+        // cp.async tiles resolve addresses per 16-byte copy, and since a page holds a multiple
+        // of 16 rows, starts 16-byte aligned and tiles start at multiples of 16 rows, no copy
+        // crosses a page boundary. Direct loads address per page a warp's share spans, so
+        // there shares and pages must nest (checked with the mma rules below).
         if let CodeLayout::Paged { page_tokens } = self.layout
             && !PAGE_TOKENS.contains(&page_tokens)
         {
@@ -421,6 +428,17 @@ impl KernelConfig {
                 return Err(ConfigError::MmaTile {
                     tile: self.tile_tokens,
                     warps: self.warps,
+                });
+            }
+            // Direct loads address a warp's share from one base per page it spans
+            // (mma/slabs.cuh): the share must hold whole pages, or lie within one.
+            if let (true, CodeLayout::Paged { page_tokens }) = (self.direct_codes, self.layout)
+                && !per_warp.is_multiple_of(page_tokens)
+                && !page_tokens.is_multiple_of(per_warp)
+            {
+                return Err(ConfigError::DirectPages {
+                    per_warp,
+                    page_tokens,
                 });
             }
             if self.dims_per_lane != 8 {
@@ -464,7 +482,7 @@ impl KernelConfig {
         // memory keeps out of reach (e.g. the default's 3 blocks on an sm_80, whose 164 KB fit
         // 2) still compiles and runs, at the blocks the shared memory allows; the tuner does
         // not time such bounds (tuner/src/measure.rs).
-        let max_blocks = SM_THREADS / self.threads();
+        let max_blocks = threads_per_sm(arch) / self.threads();
         if self.min_blocks_per_sm > max_blocks {
             return Err(ConfigError::MinBlocks {
                 blocks: self.min_blocks_per_sm,

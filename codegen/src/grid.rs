@@ -41,19 +41,23 @@ pub fn shipped() -> Vec<KernelConfig> {
                     ..cuda_core
                 },
                 mma,
-                // The staged pipeline at 1 and 2 stages (the default is direct for 8-bit codes).
+                // The staged pipeline at 1 and 2 stages (the default is direct for 8-bit codes),
+                // and one codebook copy; unbounded (the default's bound fits its own registers).
                 KernelConfig {
                     direct_codes: false,
                     stages: 1,
+                    min_blocks_per_sm: 0,
                     ..mma
                 },
                 KernelConfig {
                     direct_codes: false,
                     stages: 2,
+                    min_blocks_per_sm: 0,
                     ..mma
                 },
                 KernelConfig {
                     codebook_replicas: 1,
+                    min_blocks_per_sm: 0,
                     ..mma
                 },
             ];

@@ -229,6 +229,36 @@ mod tests {
     }
 
     #[test]
+    fn direct_loads_need_warp_shares_and_pages_that_nest() {
+        let paged = |tile_tokens, warps, page_tokens, direct_codes| KernelConfig {
+            tile_tokens,
+            warps,
+            direct_codes,
+            stages: if direct_codes { 1 } else { 2 },
+            min_blocks_per_sm: 0,
+            layout: CodeLayout::Paged { page_tokens },
+            ..base()
+        };
+        // 48 tokens per warp across 32- or 64-token pages: one share would span a page
+        // boundary from a single base.
+        for (tile, warps, page) in [(96, 2, 32), (96, 2, 64), (192, 4, 64), (224, 2, 64)] {
+            let err = paged(tile, warps, page, true)
+                .validate("sm_90")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("must hold whole pages or lie within one"),
+                "{err}"
+            );
+            // The staged tiles look pages up per 16-byte copy: any tile goes.
+            paged(tile, warps, page, false).validate("sm_90").unwrap();
+        }
+        for (tile, warps, page) in [(256, 4, 16), (256, 4, 64), (256, 4, 512), (512, 8, 32)] {
+            paged(tile, warps, page, true).validate("sm_90").unwrap();
+        }
+    }
+
+    #[test]
     fn a_launch_bound_is_emitted_only_when_set_and_only_where_an_sm_can_meet_it() {
         let m = KernelConfig {
             min_blocks_per_sm: 0,
@@ -251,15 +281,19 @@ mod tests {
         // Unbounded: the source and name are those of a config that never had the field.
         let plain = emit(&m, "sm_90").unwrap();
         assert!(!plain.attention_entry.contains("_mb"));
-        assert!(!plain.source.contains("min_blocks"));
+        assert!(plain.source.contains(&format!(
+            "void __launch_bounds__(THREADS) {}(",
+            plain.attention_entry
+        )));
         assert_eq!(
             body(&m),
             body(&bounded)
                 .replace("(THREADS, 3)", "(THREADS)")
                 .replace("_mb3_f16", "_f16")
         );
-        // 2048 threads per SM: 16 blocks of 4 warps, 8 of 8 warps. Shared memory does not
-        // bound it (a bound it keeps out of reach still runs; the tuner skips those).
+        // 2048 threads per SM on sm_90: 16 blocks of 4 warps, 8 of 8 warps (1536 on sm_86: 12
+        // and 6). Shared memory does not bound it (a bound it keeps out of reach still runs;
+        // the tuner skips those).
         for (warps, tile, max) in [(4, 256, 16), (8, 512, 8)] {
             let c = KernelConfig {
                 warps,
@@ -270,8 +304,16 @@ mod tests {
                 min_blocks_per_sm: max,
                 ..c
             }
-            .validate("sm_86")
+            .validate("sm_90")
             .unwrap();
+            let err = KernelConfig {
+                min_blocks_per_sm: max * 3 / 4 + 1,
+                ..c
+            }
+            .validate("sm_86")
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("1 to {}", max * 3 / 4)), "{err}");
             let err = KernelConfig {
                 min_blocks_per_sm: max + 1,
                 ..c

@@ -195,6 +195,7 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
         }
         ConfigError::SharedMemory { .. } => first_given(&["tile", "stages", "replicas", "k"]),
         ConfigError::PageTokens(_) => "layout",
+        ConfigError::DirectPages { .. } => first_given(&["tile", "warps", "layout", "direct"]),
         ConfigError::MinBlocks { .. } => first_given(&["min_blocks", "warps", "replicas"]),
     }
 }

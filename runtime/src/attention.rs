@@ -231,9 +231,16 @@ impl VqAttention {
                 "a launch takes at most 65535 batch entries and KV heads (grid limits), got {batch} and {kv_heads}"
             )));
         }
-        if plan.splits == 0 || plan.tokens_per_split == 0 || plan.splits > 65_535 {
+        // Splits start on tile boundaries, so that each warp's share starts on a multiple of
+        // its size: the direct loads address a share from one base per page it spans.
+        if plan.splits == 0
+            || plan.tokens_per_split == 0
+            || plan.splits > 65_535
+            || !(plan.tokens_per_split as usize).is_multiple_of(c.tile_tokens)
+        {
             return Err(RuntimeError::Invalid(format!(
-                "split plan {plan:?}: splits must be 1 to 65535 and cover at least one token each"
+                "split plan {plan:?}: splits must be 1 to 65535, each a whole number of the kernel's {}-token tiles",
+                c.tile_tokens
             )));
         }
         let rows = batch * q_heads * plan.splits as usize;

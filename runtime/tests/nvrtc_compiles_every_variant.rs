@@ -120,8 +120,19 @@ fn default_2bit_kernels_keep_three_blocks_per_sm() {
         return;
     }
     let d4b8 = "d4b8".parse().unwrap();
-    for (head_dim, group) in [(128, 4), (64, 3)] {
-        let config = KernelConfig::default_for(head_dim, group, d4b8, d4b8);
+    // Contiguous rows, and the engine's 64-token pages (one page per warp share).
+    let layouts = [
+        vecinfer_codegen::CodeLayout::Contiguous,
+        vecinfer_codegen::CodeLayout::Paged { page_tokens: 64 },
+    ];
+    for ((head_dim, group), layout) in [(128, 4), (64, 3)]
+        .into_iter()
+        .flat_map(|s| layouts.map(|l| (s, l)))
+    {
+        let config = KernelConfig {
+            layout,
+            ..KernelConfig::default_for(head_dim, group, d4b8, d4b8)
+        };
         assert_eq!(
             config.threads(),
             128,

@@ -24,7 +24,7 @@ pub struct SearchSpace {
     pub page_tokens: Vec<usize>,
     /// Launch-bound blocks per SM (tensor-core kernel; 0 = no bound). A bound that does not
     /// change the compiled kernel is pruned after compiling, before timing.
-    #[serde(default = "no_bound")]
+    #[serde(default = "default_bounds")]
     pub min_blocks_per_sm: Vec<usize>,
 }
 
@@ -32,8 +32,8 @@ fn all_page_sizes() -> Vec<usize> {
     vecinfer_codegen::PAGE_TOKENS.to_vec()
 }
 
-fn no_bound() -> Vec<usize> {
-    vec![0]
+fn default_bounds() -> Vec<usize> {
+    DEFAULT_MIN_BLOCKS.to_vec()
 }
 
 impl Default for SearchSpace {

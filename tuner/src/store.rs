@@ -1,5 +1,6 @@
 //! The tuned-configs store: one JSON file per GPU with a versioned schema, the device and
-//! toolchain it was measured with, and per key the winner and every candidate's result.
+//! toolchain it was measured with, and per key the winner and every compiled candidate's result
+//! (the combinations that do not validate are counted, not listed).
 //!
 //! Writes hold a lock file and go through a temp file and a rename, so readers never see a
 //! half-written file and two tuners at once lose nothing. Reads check the schema version,

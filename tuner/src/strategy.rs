@@ -428,6 +428,32 @@ mod tests {
     }
 
     #[test]
+    fn from_a_bounded_point_each_move_is_also_tried_without_the_bound() {
+        // The 2-bit Llama default asks for three blocks per SM.
+        let shape = KernelShape::new(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap());
+        let (candidates, _) = SearchSpace::default().candidates(&shape, "sm_90");
+        let points: Vec<[i64; AXES]> = candidates.iter().map(coordinates).collect();
+        let here = points[0];
+        assert_eq!(here[MIN_BLOCKS], 3);
+        let near = neighbours(&points, 0);
+        let moved_to = |axis: usize, bound: i64| {
+            near.iter().any(|&j| {
+                let p = points[j];
+                p[axis] != here[axis]
+                    && p[MIN_BLOCKS] == bound
+                    && (0..AXES)
+                        .filter(|&a| a != axis && a != MIN_BLOCKS)
+                        .all(|a| p[a] == here[a])
+            })
+        };
+        // Tokens per warp and the codebook copies: moved with the bound kept and without it.
+        for axis in [TOKENS_PER_WARP, 4] {
+            assert!(moved_to(axis, 3), "axis {axis} with the bound");
+            assert!(moved_to(axis, 0), "axis {axis} without the bound");
+        }
+    }
+
+    #[test]
     fn exhaustive_finds_the_known_optimum_and_evaluates_everything_once() {
         let (candidates, optimum, cost) = synthetic();
         let mut calls = 0;

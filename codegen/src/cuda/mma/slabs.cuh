@@ -128,6 +128,8 @@ __device__ __forceinline__ void value_codes_of_tile(const unsigned char* tile, i
 // WARP_TOKENS), spans: one per page. Read a tile ahead of the codes, so the table's latency hides
 // behind a tile of compute (the codes' addresses depend on it). Units of rows from `end` on are
 // not read.
+// With direct loads a warp's share holds whole pages or lies within one (KernelConfig::validate
+// refuses the rest, and emit validates): each unit's rows are then consecutive from its base.
 static constexpr int WARP_UNITS = PAGED && PAGE_TOKENS < WARP_TOKENS ? WARP_TOKENS / (PAGED ? PAGE_TOKENS : 1) : 1;
 struct WarpUnits {
     int unit[WARP_UNITS];
