@@ -187,12 +187,17 @@ impl<'g> Tuner<'g> {
 
     /// A compiled candidate's result if it cannot be searched (compile or load failure, or
     /// ruled out by its resources), `None` if it can.
-    fn screen(&self, config: &KernelConfig, rules: &PruneRules) -> Option<CandidateResult> {
+    fn screen(
+        &self,
+        config: &KernelConfig,
+        default: &KernelConfig,
+        rules: &PruneRules,
+    ) -> Option<CandidateResult> {
         match &self.prepared[config] {
             Prepared::Failed(status) => Some(result(*config, status.clone())),
             Prepared::Ready(_, r) => rules
                 .prune(r)
-                .or_else(|| self.bound_not_worth_timing(config, r))
+                .or_else(|| self.bound_not_worth_timing(config, default, r))
                 .map(|reason| CandidateResult {
                     resources: Some(*r),
                     ..result(*config, CandidateStatus::Pruned { reason })
@@ -202,9 +207,14 @@ impl<'g> Tuner<'g> {
 
     /// Why a launch bound is not worth timing: its shared memory keeps the SM below the
     /// bound (the registers were squeezed for nothing), or the compiler met it without giving
-    /// up a register (the kernel is its unbounded twin's). The default is always timed.
-    fn bound_not_worth_timing(&self, config: &KernelConfig, r: &Resources) -> Option<String> {
-        if config.min_blocks_per_sm == 0 || *config == KernelShape::of(config).default_config() {
+    /// up a register (the kernel is its unbounded twin's). The key's default is always timed.
+    fn bound_not_worth_timing(
+        &self,
+        config: &KernelConfig,
+        default: &KernelConfig,
+        r: &Resources,
+    ) -> Option<String> {
+        if config.min_blocks_per_sm == 0 || config == default {
             return None;
         }
         if (r.blocks_per_sm as usize) < config.min_blocks_per_sm {
@@ -290,9 +300,10 @@ impl<'g> Tuner<'g> {
         };
         // Exhaustive search compiles everything up front, in parallel, and searches only what
         // passes the resource rules; the others compile what they visit.
+        let default = key.shape.default_config();
         let upfront = options.strategy == Strategy::Exhaustive;
         let searchable = if upfront {
-            self.screen_upfront(&valid, &options.rules, &mut entry.candidates)
+            self.screen_upfront(&valid, &default, &options.rules, &mut entry.candidates)
         } else {
             valid
         };
@@ -320,7 +331,7 @@ impl<'g> Tuner<'g> {
                         batch.extend(neighbours(&points, i).into_iter().map(|j| searchable[j]));
                         self.prepare(&batch);
                     }
-                    if let Some(r) = self.screen(&config, &options.rules) {
+                    if let Some(r) = self.screen(&config, &default, &options.rules) {
                         screened.push(r);
                         return None;
                     }
@@ -356,7 +367,6 @@ impl<'g> Tuner<'g> {
             return Err(e);
         }
         self.remeasure_close_calls(&mut evaluated, &mut bench, options)?;
-        let default = key.shape.default_config();
         entry.default = fastest(evaluated.iter().filter(|r| r.config == default));
         entry.winner = fastest(&evaluated);
         entry.evaluations = evaluated.len();
@@ -373,13 +383,14 @@ impl<'g> Tuner<'g> {
     fn screen_upfront(
         &mut self,
         valid: &[KernelConfig],
+        default: &KernelConfig,
         rules: &PruneRules,
         results: &mut Vec<CandidateResult>,
     ) -> Vec<KernelConfig> {
         self.prepare(valid);
         let mut keep = Vec::new();
         for c in valid {
-            match self.screen(c, rules) {
+            match self.screen(c, default, rules) {
                 Some(r) => results.push(r),
                 None => keep.push(*c),
             }
