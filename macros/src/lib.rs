@@ -130,61 +130,26 @@ mod tests {
 
     #[test]
     fn the_defaults_launch_bound_stays_with_the_default() {
-        let bound = |args: proc_macro2::TokenStream| {
-            let tokens = expand_attribute(
-                args,
+        // The 2-bit Llama declaration with `knobs` after it.
+        let expand = |knobs: proc_macro2::TokenStream| {
+            expand_attribute(
+                quote!(head_dim = 128, group = 4, k = "d4b8", v = "d4b8", #knobs),
                 quote!(
                     struct B;
                 ),
             )
-            .unwrap()
-            .to_string();
+        };
+        let bound = |knobs: proc_macro2::TokenStream| {
+            let tokens = expand(knobs).unwrap().to_string();
             let at = tokens.find("min_blocks_per_sm : ").unwrap() + 20;
             tokens[at..].split("usize").next().unwrap().to_string()
         };
         // The default's geometry keeps its bound of 3; another one starts unbounded (8 warps
         // under a bound of 3 would get 85 registers); min_blocks sets it.
-        assert_eq!(
-            bound(quote!(head_dim = 128, group = 4, k = "d4b8", v = "d4b8")),
-            "3"
-        );
-        assert_eq!(
-            bound(quote!(
-                head_dim = 128,
-                group = 4,
-                k = "d4b8",
-                v = "d4b8",
-                warps = 8,
-                tile = 512
-            )),
-            "0"
-        );
-        assert_eq!(
-            bound(quote!(
-                head_dim = 128,
-                group = 4,
-                k = "d4b8",
-                v = "d4b8",
-                warps = 8,
-                tile = 512,
-                min_blocks = 2
-            )),
-            "2"
-        );
-        let err = expand_attribute(
-            quote!(
-                head_dim = 128,
-                group = 4,
-                k = "d4b8",
-                v = "d4b8",
-                min_blocks = 17
-            ),
-            quote!(
-                struct B;
-            ),
-        )
-        .unwrap_err()
-        .to_string();
+        assert_eq!(bound(quote!()), "3");
+        assert_eq!(bound(quote!(warps = 8, tile = 512)), "0");
+        assert_eq!(bound(quote!(warps = 8, tile = 512, min_blocks = 2)), "2");
+        let err = expand(quote!(min_blocks = 17)).unwrap_err().to_string();
         assert!(
             err.contains("valid values are 0 (no bound) or 1 to 16"),
             "{err}"
