@@ -4,7 +4,7 @@ use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 use std::collections::HashMap;
 use vecinfer_quant::{CodebookSet, Granularity, KeyTransform, QuantError, SmoothRule, WeightRule};
-use vecinfer_tests::random_codebook_set;
+use vecinfer_tests::{random_codebook_set, with_random_rotations};
 
 fn saved(set: &CodebookSet) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
@@ -84,12 +84,12 @@ fn wrong_version_format_and_metadata_are_reported() {
     let err = load_error(&rewritten(
         &bytes,
         |m| {
-            m.insert("format_version".into(), "2".into());
+            m.insert("format_version".into(), "3".into());
         },
         None,
     ));
     assert!(
-        err.contains("format version 2 is not supported") && err.contains("version 1"),
+        err.contains("format version 3 is not supported") && err.contains("versions 1 and 2"),
         "{err}"
     );
     let err = load_error(&rewritten(
@@ -233,4 +233,62 @@ fn the_committed_pre_rule_file_still_loads() {
     assert_eq!(set.meta.smooth_rule, SmoothRule::MAX);
     assert_eq!(set.meta.weight_rule, WeightRule::NONE);
     assert_eq!(set.transforms(), KeyTransform::ALL.to_vec());
+}
+
+#[test]
+fn learned_rotations_round_trip_as_version_2_and_apply_to_vecinfer_only() {
+    let set = with_random_rotations(
+        random_codebook_set(5, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),
+        1,
+    );
+    let (_dir, path, bytes) = saved(&set);
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(header.metadata().as_ref().unwrap()["format_version"], "2");
+    let back = CodebookSet::load(&path).unwrap();
+    assert_eq!(back.rotation, set.rotation);
+    for t in KeyTransform::ALL {
+        let p = back.layer(1, t).unwrap();
+        assert_eq!(p.rotation.is_some(), t == KeyTransform::BOTH, "{t}");
+    }
+    // Without a rotation the file stays version 1, as every older reader expects.
+    let plain = random_codebook_set(5, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16);
+    let (_dir, _, bytes) = saved(&plain);
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(header.metadata().as_ref().unwrap()["format_version"], "1");
+}
+
+#[test]
+fn bad_rotations_are_reported() {
+    let set = with_random_rotations(
+        random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),
+        2,
+    );
+    let (_dir, _, bytes) = saved(&set);
+    // A version-2 file without its rotation tensor.
+    let err = load_error(&rewritten(&bytes, |_| {}, Some("rotation.smooth_hadamard")));
+    assert!(
+        err.contains("rotation.smooth_hadamard") && err.contains("missing"),
+        "{err}"
+    );
+    // A rotation that is not orthogonal (scaled by 2).
+    let mut scaled = set.rotation.clone().unwrap();
+    scaled[1].iter_mut().for_each(|v| *v *= 2.0);
+    let bad = CodebookSet {
+        rotation: Some(scaled),
+        ..random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16)
+    };
+    let (_dir, _, bytes) = saved(&bad);
+    let err = load_error(&bytes);
+    assert!(
+        err.contains("not orthogonal") && err.contains("layer 1"),
+        "{err}"
+    );
+    // A rotation with no smooth_hadamard codebooks to belong to cannot be written.
+    let mut orphan = with_random_rotations(
+        random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),
+        3,
+    );
+    orphan.keys.remove(KeyTransform::BOTH.name());
+    let err = orphan.to_bytes().unwrap_err();
+    assert!(err.contains("smooth_hadamard"), "{err}");
 }

@@ -6,7 +6,7 @@ use vecinfer_quant::method::round_to_f16;
 use vecinfer_quant::{
     CacheLayout, DecodeShape, Granularity, KeyTransform, Method, ReferenceKvCache,
 };
-use vecinfer_tests::{outlier_keys, random_codebook_set, random_vec, rng};
+use vecinfer_tests::{outlier_keys, random_codebook_set, random_vec, rng, with_random_rotations};
 
 /// Softmax attention in f64 over keys/values `[len, d]` already in the original space.
 fn naive_attention(q: &[f32], keys: &[f32], values: &[f32], d: usize) -> Vec<f64> {
@@ -113,10 +113,17 @@ fn reference_matches_naive_f64_for_every_codec_transform_and_granularity() {
 
 #[test]
 fn teacher_forced_evaluation_equals_step_by_step_decoding() {
-    // The evaluation path (quantize the window, banded attention) and the reference cache
-    // (append token by token, attend) must agree at every position.
-    let (hq, hk, d, t) = (4, 2, 64, 90);
+    let (hk, d) = (2, 64);
     let set = random_codebook_set(3, "d4b8", "d4b8", Granularity::Head, 1, hk, d);
+    evaluation_equals_decoding(&set);
+    // With learned rotations in place of vecinfer's Hadamard.
+    evaluation_equals_decoding(&with_random_rotations(set, 4));
+}
+
+/// The evaluation path (quantize the window, banded attention) and the reference cache
+/// (append token by token, attend) must agree at every position.
+fn evaluation_equals_decoding(set: &vecinfer_quant::CodebookSet) {
+    let (hq, hk, d, t) = (4, 2, 64, 90);
     let layout = CacheLayout {
         sinks: 2,
         residual: 16,
@@ -131,7 +138,7 @@ fn teacher_forced_evaluation_equals_step_by_step_decoding() {
         let method = Method::Vq(transform);
         let (mut kq, mut vq) = (keys.clone(), values.clone());
         method
-            .round_trip_layer(Some(&set), 0, &mut kq, &mut vq, hk, d)
+            .round_trip_layer(Some(set), 0, &mut kq, &mut vq, hk, d)
             .unwrap();
         let rule = |n: usize| method.quantized_span(n, layout);
         let eval = banded_attention(
@@ -183,6 +190,63 @@ fn teacher_forced_evaluation_equals_step_by_step_decoding() {
             }
         }
     }
+}
+
+#[test]
+fn learned_rotations_keep_scores_and_the_hadamard_as_a_matrix_changes_nothing() {
+    let d = 64;
+    let shape = DecodeShape {
+        batch: 1,
+        q_heads: 6,
+        kv_heads: 2,
+        head_dim: d,
+    };
+    let layout = CacheLayout {
+        sinks: 2,
+        residual: 8,
+    };
+    let base = || random_codebook_set(9, "d4b8", "d4b8", Granularity::Layer, 1, 2, d);
+    let rotated = with_random_rotations(base(), 5);
+    let mut as_matrix = base();
+    let h = vecinfer_quant::rotation::hadamard_matrix(d).unwrap();
+    as_matrix.rotation = Some(vec![[h.clone(), h].concat()]);
+    let plain = base();
+    let mut outputs = Vec::new();
+    for set in [&plain, &as_matrix, &rotated] {
+        let params = set.layer(0, KeyTransform::BOTH).unwrap();
+        let mut cache = ReferenceKvCache::new(params, shape, layout).unwrap();
+        let mut r = rng(12);
+        for _ in 0..150 {
+            let k = outlier_keys(&mut r, shape.kv_heads, d);
+            let v = random_vec(&mut r, shape.kv_heads * d, 1.0);
+            cache.append(0, &k, &v).unwrap();
+        }
+        let q = random_vec(&mut r, shape.q_heads * d, 1.0);
+        let out = cache.attend(&q).unwrap();
+        // Whatever the rotation, the scores are those of the keys the cache holds.
+        for qh in 0..shape.q_heads {
+            let kvh = qh / shape.group();
+            let keys = cache.dequantized_keys(0, kvh).unwrap();
+            let values = cache.dequantized_values(0, kvh);
+            let want = naive_attention(&q[qh * d..(qh + 1) * d], &keys, &values, d);
+            let err = relative_error(&out[qh * d..(qh + 1) * d], &want);
+            assert!(err < 1e-4, "head {qh}: {err}");
+        }
+        outputs.push(out);
+    }
+    let same = outputs[0]
+        .iter()
+        .zip(&outputs[1])
+        .all(|(a, b)| (a - b).abs() < 1e-4);
+    assert!(
+        same,
+        "the Hadamard as a learned matrix must code as the butterflies do"
+    );
+    let moved = outputs[0]
+        .iter()
+        .zip(&outputs[2])
+        .any(|(a, b)| (a - b).abs() > 1e-3);
+    assert!(moved, "another rotation codes the keys differently");
 }
 
 #[test]

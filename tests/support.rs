@@ -28,6 +28,26 @@ pub fn random_codebook_set(
     )
 }
 
+/// A set whose smooth_hadamard keys are rotated by a learned rotation per (layer, KV head):
+/// here random orthogonal matrices (the Procrustes fit of random cross products).
+pub fn with_random_rotations(mut set: CodebookSet, seed: u64) -> CodebookSet {
+    use rand::{RngExt, SeedableRng};
+    let (d, heads) = (set.meta.head_dim, set.meta.kv_heads);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let rotation = (0..set.meta.layers)
+        .map(|_| {
+            (0..heads)
+                .flat_map(|_| {
+                    let cross: Vec<f64> = (0..d * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+                    vecinfer_quant::rotation::procrustes(&cross, d).unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    set.rotation = Some(rotation);
+    set
+}
+
 /// The fetched model, or `None` (with a notice) when it is absent. With
 /// `VECINFER_REQUIRE_MODEL=1` (set by CI) an absent model fails the test instead.
 pub fn model_or_skip(test: &str) -> Option<PathBuf> {

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use vecinfer_model::{LayerKv, Llama, received_attention};
 use vecinfer_quant::kmeans::KMeansConfig;
 use vecinfer_quant::method::round_to_f16;
+use vecinfer_quant::rotation::{RotationTraining, learn_rotations, rotate};
 use vecinfer_quant::{
     CacheSide, Codebook, CodebookMeta, CodebookSet, Granularity, KeyTransform, LayerCodebooks,
     SmoothRule, SmoothStats, TokenStatistics, VqCodec, WeightRule,
@@ -41,6 +42,9 @@ pub struct CalibrationOptions {
     pub weight_sinks: usize,
     /// At most this many Lloyd iterations per codebook (30, the paper's).
     pub kmeans_iters: usize,
+    /// k-means / Procrustes alternations of a learned rotation in place of the Hadamard for
+    /// `smooth_hadamard` keys ([`vecinfer_quant::rotation`]); 0 keeps the Hadamard.
+    pub rotation_alternations: usize,
 }
 
 impl CalibrationOptions {
@@ -57,6 +61,7 @@ impl CalibrationOptions {
             weight_rules: vec![WeightRule::NONE],
             weight_sinks: 4,
             kmeans_iters: 30,
+            rotation_alternations: 0,
         }
     }
 
@@ -291,72 +296,90 @@ pub fn train_codebooks(
             values.push(LayerCodebooks::new(books)?);
         }
 
-        // Key codebooks of one transform under scales `smooth`.
-        let train_keys =
-            |transform: KeyTransform, smooth: &[Vec<f32>]| -> Result<Vec<LayerCodebooks>> {
-                let mut per_layer = Vec::with_capacity(layers);
-                for (layer, heads) in rec.keys.iter().enumerate() {
-                    let transformed: Vec<Vec<f32>> = heads
-                        .iter()
-                        .enumerate()
-                        .map(|(h, rows)| {
-                            let mut rows = rows.clone();
-                            let scales = &smooth[layer][h * d..(h + 1) * d];
-                            for row in rows.chunks_exact_mut(d) {
-                                transform.apply_to_key(row, scales)?;
+        // Key codebooks of one transform under scales `smooth` (and, for smooth_hadamard, the
+        // learned rotations in place of the Hadamard, `[layer][kv_head * d * d]`).
+        let train_keys = |transform: KeyTransform,
+                          smooth: &[Vec<f32>],
+                          rotation: Option<&[Vec<f32>]>|
+         -> Result<Vec<LayerCodebooks>> {
+            let mut per_layer = Vec::with_capacity(layers);
+            for (layer, heads) in rec.keys.iter().enumerate() {
+                let transformed: Vec<Vec<f32>> = heads
+                    .iter()
+                    .enumerate()
+                    .map(|(h, rows)| {
+                        let mut rows = rows.clone();
+                        let scales = &smooth[layer][h * d..(h + 1) * d];
+                        for row in rows.chunks_exact_mut(d) {
+                            match rotation {
+                                None => transform.apply_to_key(row, scales)?,
+                                Some(r) => {
+                                    KeyTransform::SMOOTH.apply_to_key(row, scales)?;
+                                    rotate(&r[layer][h * d * d..(h + 1) * d * d], row)?;
+                                }
                             }
-                            Ok(rows)
-                        })
-                        .collect::<vecinfer_quant::Result<_>>()?;
-                    let books = (0..groups)
-                        .map(|g| {
-                            let seed = opts.seed ^ hash_seed(layer, g, transform.name());
-                            let cb = train_one(
-                                opts.key_codec,
-                                &head_rows(&transformed, g, opts.granularity),
-                                key_weights
-                                    .as_ref()
-                                    .map(|w| head_rows(&w[layer], g, opts.granularity))
-                                    .as_deref(),
-                                d,
-                                opts.max_samples(opts.key_codec, groups),
-                                &KMeansConfig {
-                                    max_iters: opts.kmeans_iters,
-                                    ..KMeansConfig::new(opts.key_codec.codebook_size(), seed)
-                                },
-                            );
-                            bar.inc(1);
-                            cb
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    per_layer.push(LayerCodebooks::new(books)?);
-                }
-                Ok(per_layer)
-            };
+                        }
+                        Ok(rows)
+                    })
+                    .collect::<vecinfer_quant::Result<_>>()?;
+                let books = (0..groups)
+                    .map(|g| {
+                        let seed = opts.seed ^ hash_seed(layer, g, transform.name());
+                        let cb = train_one(
+                            opts.key_codec,
+                            &head_rows(&transformed, g, opts.granularity),
+                            key_weights
+                                .as_ref()
+                                .map(|w| head_rows(&w[layer], g, opts.granularity))
+                                .as_deref(),
+                            d,
+                            opts.max_samples(opts.key_codec, groups),
+                            &KMeansConfig {
+                                max_iters: opts.kmeans_iters,
+                                ..KMeansConfig::new(opts.key_codec.codebook_size(), seed)
+                            },
+                        );
+                        bar.inc(1);
+                        cb
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                per_layer.push(LayerCodebooks::new(books)?);
+            }
+            Ok(per_layer)
+        };
 
         // λ is unused by these; any rule's scales would do (the first rule's are stored).
         let mut unsmoothed = BTreeMap::new();
         let identity = vec![vec![1.0f32; rec.kv_heads * d]; layers];
         for &transform in opts.transforms.iter().filter(|t| !t.smooth) {
-            unsmoothed.insert(transform.name(), train_keys(transform, &identity)?);
+            unsmoothed.insert(transform.name(), train_keys(transform, &identity, None)?);
         }
 
         for &rule in &opts.smooth_rules {
             let smooth = smooth_scales(rule)?;
+            let rotation = (opts.rotation_alternations > 0)
+                .then(|| learn_layer_rotations(rec, opts, &smooth))
+                .transpose()?;
             let mut keys = BTreeMap::new();
             for &transform in &opts.transforms {
                 let books = if transform.smooth {
-                    train_keys(transform, &smooth)?
+                    let learned = rotation
+                        .as_deref()
+                        .filter(|_| transform == KeyTransform::BOTH);
+                    train_keys(transform, &smooth, learned)?
                 } else {
                     copy_layers(&unsmoothed[transform.name()])?
                 };
                 keys.insert(transform.name(), books);
             }
-            let weighted = if weight_rule.is_none() {
+            let mut weighted = if weight_rule.is_none() {
                 String::new()
             } else {
                 format!(" weight={weight_rule} weight_sinks={}", opts.weight_sinks)
             };
+            if opts.rotation_alternations > 0 {
+                weighted += &format!(" rotation=learned:{}", opts.rotation_alternations);
+            }
             sets.push(CodebookSet {
                 meta: CodebookMeta {
                     key_codec: opts.key_codec,
@@ -373,10 +396,75 @@ pub fn train_codebooks(
                 smooth,
                 keys,
                 values: copy_layers(&values)?,
+                rotation: rotation.clone(),
             });
         }
     }
     Ok(sets)
+}
+
+/// Per layer, the learned rotation of each KV head (`[kv_head * d * d]`) for keys smoothed by
+/// `smooth`, trained unweighted on the heads that share a codebook; prints each layer's
+/// quantization error under the Hadamard and under the learned rotation.
+fn learn_layer_rotations(
+    rec: &RecordedKv,
+    opts: &CalibrationOptions,
+    smooth: &[Vec<f32>],
+) -> Result<Vec<Vec<f32>>> {
+    if !opts.transforms.contains(&KeyTransform::BOTH) {
+        return Err(CliError::Invalid(
+            "a learned rotation replaces the Hadamard of vecinfer (smooth + Hadamard): add vecinfer to --methods".into(),
+        ));
+    }
+    let d = rec.head_dim;
+    let groups = opts.granularity.codebooks_per_layer(rec.kv_heads);
+    let heads_per_group = rec.kv_heads / groups;
+    let codes = opts.key_codec.codes_per_vector(d)?;
+    let rows_per_head = opts.max_samples(opts.key_codec, groups) / codes / heads_per_group;
+    let bar = ProgressBar::new(rec.keys.len() as u64);
+    let mut per_layer = Vec::with_capacity(rec.keys.len());
+    let (mut before, mut after) = (0f64, 0f64);
+    for (layer, heads) in rec.keys.iter().enumerate() {
+        let smoothed: Vec<Vec<f32>> = heads
+            .iter()
+            .enumerate()
+            .map(|(h, rows)| {
+                let mut rows = rows.clone();
+                let scales = &smooth[layer][h * d..(h + 1) * d];
+                for row in rows.chunks_exact_mut(d) {
+                    KeyTransform::SMOOTH.apply_to_key(row, scales)?;
+                }
+                Ok(rows)
+            })
+            .collect::<vecinfer_quant::Result<_>>()?;
+        let mut layer_rotations = Vec::with_capacity(rec.kv_heads * d * d);
+        for g in 0..groups {
+            let training = RotationTraining {
+                alternations: opts.rotation_alternations,
+                // Twice the codebook's sample: the fit has d² parameters per head.
+                rows_per_head: 2 * rows_per_head.max(1),
+                kmeans_iters: opts.kmeans_iters.min(10),
+                seed: opts.seed ^ hash_seed(layer, g, "rotation"),
+            };
+            let rows = head_rows(&smoothed, g, opts.granularity);
+            let (rotations, errors) = learn_rotations(&rows, d, opts.key_codec, &training)?;
+            before += errors[0];
+            after += errors[errors.len() - 1];
+            layer_rotations.extend(rotations.concat());
+        }
+        per_layer.push(layer_rotations);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = (rec.keys.len() * groups) as f64;
+    eprintln!(
+        "learned rotation ({} alternations): key MSE per element {:.5} (Hadamard) -> {:.5}, mean over {} codebooks",
+        opts.rotation_alternations,
+        before / n,
+        after / n,
+        n
+    );
+    Ok(per_layer)
 }
 
 /// One line on how concentrated a rule's weights are (averaged over layers): the largest

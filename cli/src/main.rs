@@ -100,6 +100,12 @@ enum Command {
         /// At most this many Lloyd iterations per codebook.
         #[arg(long, default_value_t = 30)]
         kmeans_iters: usize,
+        /// The rotation of vecinfer's keys after λ: hadamard (the paper's), or learned[:N], a
+        /// rotation per (layer, KV head) fitted to the codebook by N k-means / Procrustes
+        /// alternations (default 10) from the Hadamard. Learned rotations run on the CPU
+        /// (eval, the reference cache); the GPU kernels refuse them.
+        #[arg(long, default_value = "hadamard")]
+        rotation: String,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
@@ -316,6 +322,30 @@ fn parse_projections(given: &str) -> Result<Projections> {
     }
 }
 
+/// `--rotation`: `hadamard` (0 alternations), `learned` (10) or `learned:N` (N ≥ 1).
+fn parse_rotation(s: &str) -> Result<usize> {
+    let bad = || CliError::BadOption {
+        option: "--rotation",
+        given: s.to_string(),
+        valid: "hadamard, learned, or learned:N with N alternations, 1 to 100".into(),
+    };
+    match s.trim() {
+        "hadamard" => Ok(0),
+        "learned" => Ok(10),
+        other => {
+            let n: usize = other
+                .strip_prefix("learned:")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad)?;
+            if (1..=100).contains(&n) {
+                Ok(n)
+            } else {
+                Err(bad())
+            }
+        }
+    }
+}
+
 /// `--smooth`: comma-separated rules, each at most once.
 fn parse_smooth_rules(list: &str) -> Result<Vec<SmoothRule>> {
     let mut rules: Vec<SmoothRule> = Vec::new();
@@ -397,9 +427,11 @@ fn run(cli: Cli) -> Result<()> {
             max_tokens,
             samples_per_centroid,
             kmeans_iters,
+            rotation,
             seed,
             out,
         } => {
+            let rotation_alternations = parse_rotation(&rotation)?;
             let smooth_rules = parse_smooth_rules(&smooth)?;
             let weight_rules = parse_weight_rules(&weight)?;
             vecinfer::error::at_least_one("--kmeans-iters", kmeans_iters, "at least 1")?;
@@ -494,6 +526,7 @@ fn run(cli: Cli) -> Result<()> {
                     kmeans_iters,
                     samples_per_centroid,
                     seed,
+                    rotation_alternations,
                     ..CalibrationOptions::new(key_codec, value_codec)
                 };
                 let start = Instant::now();
@@ -920,4 +953,23 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_option() {
+        assert_eq!(parse_rotation("hadamard").unwrap(), 0);
+        assert_eq!(parse_rotation("learned").unwrap(), 10);
+        assert_eq!(parse_rotation("learned:4").unwrap(), 4);
+        for bad in ["learned:0", "learned:101", "opq", "learned:x", ""] {
+            let err = parse_rotation(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--rotation") && err.contains("learned:N"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

@@ -182,9 +182,7 @@ impl<'a> ReferenceKvCache<'a> {
             if head.residual_keys.len() / d > self.layout.residual {
                 let mut key: Vec<f32> = head.residual_keys.drain(..d).map(f16::to_f32).collect();
                 let value: Vec<f32> = head.residual_values.drain(..d).map(f16::to_f32).collect();
-                self.params
-                    .transform
-                    .apply_to_key(&mut key, self.params.smooth_for_head(h))?;
+                self.params.key_to_code_space(h, &mut key)?;
                 let start = head.key_codes.len();
                 head.key_codes.resize(start + self.key_row, 0);
                 self.params.keys.for_head(h).encode_packed(
@@ -219,9 +217,7 @@ impl<'a> ReferenceKvCache<'a> {
                 &head.key_codes[t * self.key_row..(t + 1) * self.key_row],
                 row,
             );
-            self.params
-                .transform
-                .invert_on_key(row, self.params.smooth_for_head(kv_head))?;
+            self.params.key_from_code_space(kv_head, row)?;
         }
         for (o, k) in out[sinks + head.quantized_len * d..]
             .iter_mut()
@@ -292,8 +288,7 @@ impl<'a> ReferenceKvCache<'a> {
 
         let mut q_transformed = query.to_vec();
         self.params
-            .transform
-            .apply_to_query(&mut q_transformed, self.params.smooth_for_head(kv_head))?;
+            .query_to_code_space(kv_head, &mut q_transformed)?;
         q_transformed.iter_mut().for_each(|v| *v *= softmax_scale);
         // LUT[m][j] = q'_m · C[j]
         let mut lut = vec![0f32; m_count * books];

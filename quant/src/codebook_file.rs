@@ -12,6 +12,11 @@
 //! chosen, [`SmoothRule`]) was added later without a version change: a file without it was
 //! written with the paper's rule and reads as `max`. Likewise `weight_rule` (how k-means
 //! weighed the calibration tokens, [`WeightRule`]): a file without it reads as `none`.
+//!
+//! Version 2 adds `rotation.smooth_hadamard`: f32 `[layers, kv_heads, head_dim, head_dim]`, a
+//! learned rotation per (layer, KV head) that replaces the Hadamard of `smooth_hadamard`
+//! ([`crate::rotation`]). Only files with it are written as version 2, so that a reader of
+//! version 1 refuses them instead of applying the Hadamard to keys coded under another rotation.
 
 use crate::codebook::{Codebook, Granularity, LayerCodebooks};
 use crate::codec::VqCodec;
@@ -26,6 +31,10 @@ use std::path::Path;
 
 pub const FORMAT_NAME: &str = "vecinfer-codebooks";
 pub const FORMAT_VERSION: u32 = 1;
+/// The version of files with a learned key rotation.
+pub const FORMAT_VERSION_ROTATION: u32 = 2;
+/// The tensor of the learned rotation (it belongs to the `smooth_hadamard` key codebooks).
+const ROTATION_TENSOR: &str = "rotation.smooth_hadamard";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CodebookMeta {
@@ -54,6 +63,9 @@ pub struct CodebookSet {
     pub keys: BTreeMap<&'static str, Vec<LayerCodebooks>>,
     /// Per layer.
     pub values: Vec<LayerCodebooks>,
+    /// Per layer `[kv_heads, head_dim, head_dim]`: learned rotations that replace the Hadamard
+    /// of the `smooth_hadamard` keys (None: the Hadamard).
+    pub rotation: Option<Vec<Vec<f32>>>,
 }
 
 /// What a VQ method needs for one layer.
@@ -66,11 +78,57 @@ pub struct LayerParams<'a> {
     pub smooth: &'a [f32],
     pub head_dim: usize,
     pub kv_heads: usize,
+    /// `[kv_heads, head_dim, head_dim]`: the learned rotation that replaces the Hadamard
+    /// (only for `smooth_hadamard` keys of a file that has one).
+    pub rotation: Option<&'a [f32]>,
 }
 
 impl<'a> LayerParams<'a> {
     pub fn smooth_for_head(&self, kv_head: usize) -> &'a [f32] {
         &self.smooth[kv_head * self.head_dim..(kv_head + 1) * self.head_dim]
+    }
+
+    /// The learned rotation of `kv_head`, if the layer has one.
+    pub fn rotation_for_head(&self, kv_head: usize) -> Option<&'a [f32]> {
+        let dd = self.head_dim * self.head_dim;
+        self.rotation.map(|r| &r[kv_head * dd..(kv_head + 1) * dd])
+    }
+
+    /// A key of `kv_head` into the space its codebook was trained in (smooth, then the
+    /// Hadamard or the learned rotation).
+    pub fn key_to_code_space(&self, kv_head: usize, key: &mut [f32]) -> Result<()> {
+        let scales = self.smooth_for_head(kv_head);
+        match self.rotation_for_head(kv_head) {
+            None => self.transform.apply_to_key(key, scales),
+            Some(r) => {
+                KeyTransform::SMOOTH.apply_to_key(key, scales)?;
+                crate::rotation::rotate(r, key)
+            }
+        }
+    }
+
+    /// The query compensation of [`Self::key_to_code_space`]: scores are unchanged.
+    pub fn query_to_code_space(&self, kv_head: usize, query: &mut [f32]) -> Result<()> {
+        let scales = self.smooth_for_head(kv_head);
+        match self.rotation_for_head(kv_head) {
+            None => self.transform.apply_to_query(query, scales),
+            Some(r) => {
+                KeyTransform::SMOOTH.apply_to_query(query, scales)?;
+                crate::rotation::rotate(r, query)
+            }
+        }
+    }
+
+    /// Undoes [`Self::key_to_code_space`].
+    pub fn key_from_code_space(&self, kv_head: usize, key: &mut [f32]) -> Result<()> {
+        let scales = self.smooth_for_head(kv_head);
+        match self.rotation_for_head(kv_head) {
+            None => self.transform.invert_on_key(key, scales),
+            Some(r) => {
+                crate::rotation::rotate_back(r, key)?;
+                KeyTransform::SMOOTH.invert_on_key(key, scales)
+            }
+        }
     }
 }
 
@@ -104,6 +162,10 @@ impl CodebookSet {
             smooth: &self.smooth[layer],
             head_dim: self.meta.head_dim,
             kv_heads: self.meta.kv_heads,
+            rotation: match (&self.rotation, transform == KeyTransform::BOTH) {
+                (Some(r), true) => Some(&r[layer]),
+                _ => None,
+            },
         })
     }
 
@@ -152,6 +214,23 @@ impl CodebookSet {
         }
         let (bytes, shape) = stacked(&self.values, m.value_codec);
         buffers.push(("values".into(), bytes, shape, Dtype::F16));
+        if let Some(rotation) = &self.rotation {
+            if !self.keys.contains_key(KeyTransform::BOTH.name()) {
+                return Err("a learned rotation belongs to smooth_hadamard key codebooks, and the set has none".into());
+            }
+            let flat: Vec<f32> = rotation.concat();
+            buffers.push((
+                ROTATION_TENSOR.into(),
+                flat.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                vec![m.layers, m.kv_heads, m.head_dim, m.head_dim],
+                Dtype::F32,
+            ));
+        }
+        let version = if self.rotation.is_some() {
+            FORMAT_VERSION_ROTATION
+        } else {
+            FORMAT_VERSION
+        };
 
         let views = buffers
             .iter()
@@ -163,7 +242,7 @@ impl CodebookSet {
             .collect::<std::result::Result<Vec<_>, String>>()?;
         let metadata: HashMap<String, String> = [
             ("format", FORMAT_NAME.to_string()),
-            ("format_version", FORMAT_VERSION.to_string()),
+            ("format_version", version.to_string()),
             ("k_codec", m.key_codec.to_string()),
             ("v_codec", m.value_codec.to_string()),
             ("granularity", m.granularity.to_string()),
@@ -222,9 +301,9 @@ impl CodebookSet {
         let version: u32 = get("format_version")?
             .parse()
             .map_err(|_| "metadata format_version is not a number".to_string())?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_ROTATION {
             return Err(format!(
-                "format version {version} is not supported: this build reads version {FORMAT_VERSION}; re-run `vecinfer calibrate`"
+                "format version {version} is not supported: this build reads versions {FORMAT_VERSION} and {FORMAT_VERSION_ROTATION}; re-run `vecinfer calibrate`"
             ));
         }
         let number = |key: &str| -> std::result::Result<usize, String> {
@@ -319,11 +398,43 @@ impl CodebookSet {
             );
         }
         let values = read_codebooks("values", meta.value_codec)?;
+        let rotation = if version == FORMAT_VERSION_ROTATION {
+            if !keys.contains_key(KeyTransform::BOTH.name()) {
+                return Err(format!(
+                    "a version {version} file holds a learned rotation for smooth_hadamard keys, but no smooth_hadamard codebooks"
+                ));
+            }
+            let d = meta.head_dim;
+            let flat = read_tensor(
+                &tensors,
+                ROTATION_TENSOR,
+                Dtype::F32,
+                &[meta.layers, meta.kv_heads, d, d],
+            )?;
+            for (i, r) in flat.chunks_exact(d * d).enumerate() {
+                let error = crate::rotation::orthogonality_error(r, d);
+                if error.is_nan() || error >= 1e-3 {
+                    return Err(format!(
+                        "tensor {ROTATION_TENSOR}: the rotation of layer {} KV head {} is not orthogonal (|RᵀR − I| = {error:.2e}; corrupt?)",
+                        i / meta.kv_heads,
+                        i % meta.kv_heads
+                    ));
+                }
+            }
+            Some(
+                flat.chunks_exact(meta.kv_heads * d * d)
+                    .map(|c| c.to_vec())
+                    .collect(),
+            )
+        } else {
+            None
+        };
         Ok(Self {
             meta,
             smooth,
             keys,
             values,
+            rotation,
         })
     }
 }

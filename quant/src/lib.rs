@@ -8,6 +8,7 @@
 //! - [`attention`]: the reference decode attention over a quantized cache.
 //! - [`anchors`]: fp16 anchor tokens chosen causally as they leave the fp16 window.
 //! - [`atomic_file`]: whole-file writes through a unique temp file and a rename.
+//! - [`rotation`]: a learned key rotation (OPQ) in place of the Hadamard.
 //! - [`weighting`]: how calibration weighs tokens in k-means (attention mass, Fisher-like).
 
 pub mod anchors;
@@ -22,6 +23,7 @@ pub mod kivi;
 pub mod kmeans;
 pub mod method;
 pub mod pack;
+pub mod rotation;
 pub mod search;
 pub mod synthetic;
 pub mod transform;

@@ -170,12 +170,11 @@ impl Method {
                 }
                 for h in 0..kv_heads {
                     let k = &mut keys[h * per_head..(h + 1) * per_head];
-                    let scales = params.smooth_for_head(h);
                     k.par_chunks_mut(head_dim)
-                        .try_for_each(|row| transform.apply_to_key(row, scales))?;
+                        .try_for_each(|row| params.key_to_code_space(h, row))?;
                     params.keys.for_head(h).round_trip_rows(k, head_dim)?;
                     k.par_chunks_mut(head_dim)
-                        .try_for_each(|row| transform.invert_on_key(row, scales))?;
+                        .try_for_each(|row| params.key_from_code_space(h, row))?;
                     params
                         .values
                         .for_head(h)

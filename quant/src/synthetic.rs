@@ -88,5 +88,6 @@ pub fn random_codebook_set(
         smooth,
         keys,
         values,
+        rotation: None,
     }
 }

@@ -36,6 +36,11 @@ impl CacheSpec {
                 params.values.all().len()
             )));
         };
+        if params.rotation.is_some() {
+            return Err(RuntimeError::Invalid(
+                "these codebooks rotate keys by a learned rotation (calibrate --rotation learned); the GPU kernels apply the Hadamard only: evaluate them on the CPU, or calibrate with --rotation hadamard".into(),
+            ));
+        }
         if params.smooth.len() != params.kv_heads * params.head_dim {
             return Err(RuntimeError::BufferLength {
                 what: "the smooth scales",
@@ -277,5 +282,24 @@ mod tests {
             assert_eq!(s.granularity, granularity);
             assert_eq!((s.kv_heads, s.head_dim), (heads, 64));
         }
+    }
+
+    #[test]
+    fn learned_rotations_are_refused_not_run_as_the_hadamard() {
+        let codec = "d4b8".parse().unwrap();
+        let mut set = random_codebook_set(1, codec, codec, Granularity::Layer, 1, 2, 16);
+        let h = vecinfer_quant::rotation::hadamard_matrix(16).unwrap();
+        set.rotation = Some(vec![[h.clone(), h].concat()]);
+        let params = set.layer(0, KeyTransform::BOTH).unwrap();
+        let err = CacheSpec::of(&params, CodeLayout::Contiguous, CacheLayout::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("learned rotation") && err.contains("--rotation hadamard"),
+            "{err}"
+        );
+        // The file's other transforms keep the Hadamard and still run.
+        let params = set.layer(0, KeyTransform::HADAMARD).unwrap();
+        CacheSpec::of(&params, CodeLayout::Contiguous, CacheLayout::default()).unwrap();
     }
 }
