@@ -246,6 +246,8 @@ fn learned_rotations_round_trip_as_version_2_and_apply_to_vecinfer_only() {
     assert_eq!(header.metadata().as_ref().unwrap()["format_version"], "2");
     let back = CodebookSet::load(&path).unwrap();
     assert_eq!(back.rotation, set.rotation);
+    assert_eq!(back.meta, set.meta);
+    assert_eq!(back.meta.key_rotation(), "learned:1");
     for t in KeyTransform::ALL {
         let p = back.layer(1, t).unwrap();
         assert_eq!(p.rotation.is_some(), t == KeyTransform::BOTH, "{t}");
@@ -270,13 +272,33 @@ fn bad_rotations_are_reported() {
         err.contains("rotation.smooth_hadamard") && err.contains("missing"),
         "{err}"
     );
+    // Metadata that contradicts the version, or names no valid rotation.
+    for (key_rotation, want) in [("hadamard", "does not go with"), ("learned:0", "valid are")] {
+        let err = load_error(&rewritten(
+            &bytes,
+            |m| {
+                m.insert("key_rotation".into(), key_rotation.into());
+            },
+            None,
+        ));
+        assert!(err.contains(want), "{key_rotation}: {err}");
+    }
+    // A set whose metadata and matrices disagree is not written.
+    let mut unnamed = with_random_rotations(
+        random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),
+        4,
+    );
+    unnamed.meta.rotation_alternations = 0;
+    let err = unnamed.to_bytes().unwrap_err();
+    assert!(err.contains("holds rotation matrices"), "{err}");
     // A rotation that is not orthogonal (scaled by 2).
     let mut scaled = set.rotation.clone().unwrap();
     scaled[1].iter_mut().for_each(|v| *v *= 2.0);
-    let bad = CodebookSet {
+    let mut bad = CodebookSet {
         rotation: Some(scaled),
         ..random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16)
     };
+    bad.meta.rotation_alternations = 1;
     let (_dir, _, bytes) = saved(&bad);
     let err = load_error(&bytes);
     assert!(

@@ -45,6 +45,7 @@ pub fn with_random_rotations(mut set: CodebookSet, seed: u64) -> CodebookSet {
         })
         .collect();
     set.rotation = Some(rotation);
+    set.meta.rotation_alternations = 1;
     set
 }
 

@@ -42,9 +42,10 @@ pub struct CalibrationOptions {
     pub weight_sinks: usize,
     /// At most this many Lloyd iterations per codebook (30, the paper's).
     pub kmeans_iters: usize,
-    /// k-means / Procrustes alternations of a learned rotation in place of the Hadamard for
-    /// `smooth_hadamard` keys ([`vecinfer_quant::rotation`]); 0 keeps the Hadamard.
-    pub rotation_alternations: usize,
+    /// The rotations of `smooth_hadamard` keys, one codebook set each: 0 keeps the Hadamard,
+    /// N learns a rotation in its place by N k-means / Procrustes alternations
+    /// ([`vecinfer_quant::rotation`]).
+    pub rotations: Vec<usize>,
 }
 
 impl CalibrationOptions {
@@ -61,7 +62,7 @@ impl CalibrationOptions {
             weight_rules: vec![WeightRule::NONE],
             weight_sinks: 4,
             kmeans_iters: 30,
-            rotation_alternations: 0,
+            rotations: vec![0],
         }
     }
 
@@ -219,9 +220,16 @@ pub fn train_codebooks(
     let groups = opts.granularity.codebooks_per_layer(rec.kv_heads);
     let smoothed = opts.transforms.iter().filter(|t| t.smooth).count();
     let shared = opts.transforms.len() - smoothed + 1;
+    let rotated = if opts.transforms.contains(&KeyTransform::BOTH) {
+        opts.rotations.len().saturating_sub(1)
+    } else {
+        0
+    };
     bar.set_length(
-        ((shared + smoothed * opts.smooth_rules.len()) * layers * groups * opts.weight_rules.len())
-            as u64,
+        ((shared + (smoothed + rotated) * opts.smooth_rules.len())
+            * layers
+            * groups
+            * opts.weight_rules.len()) as u64,
     );
     let smooth_scales = |rule: SmoothRule| -> Result<Vec<Vec<f32>>> {
         Ok(rec
@@ -357,47 +365,56 @@ pub fn train_codebooks(
 
         for &rule in &opts.smooth_rules {
             let smooth = smooth_scales(rule)?;
-            let rotation = (opts.rotation_alternations > 0)
-                .then(|| learn_layer_rotations(rec, opts, &smooth))
-                .transpose()?;
-            let mut keys = BTreeMap::new();
-            for &transform in &opts.transforms {
+            // The keys of every transform but smooth_hadamard do not depend on the rotation.
+            let mut common = BTreeMap::new();
+            for &transform in opts.transforms.iter().filter(|&&t| t != KeyTransform::BOTH) {
                 let books = if transform.smooth {
-                    let learned = rotation
-                        .as_deref()
-                        .filter(|_| transform == KeyTransform::BOTH);
-                    train_keys(transform, &smooth, learned)?
+                    train_keys(transform, &smooth, None)?
                 } else {
                     copy_layers(&unsmoothed[transform.name()])?
                 };
-                keys.insert(transform.name(), books);
+                common.insert(transform.name(), books);
             }
-            let mut weighted = if weight_rule.is_none() {
-                String::new()
-            } else {
-                format!(" weight={weight_rule} weight_sinks={}", opts.weight_sinks)
-            };
-            if opts.rotation_alternations > 0 {
-                weighted += &format!(" rotation=learned:{}", opts.rotation_alternations);
+            for &alternations in &opts.rotations {
+                let rotation = (alternations > 0)
+                    .then(|| learn_layer_rotations(rec, opts, &smooth, alternations))
+                    .transpose()?;
+                let mut keys = BTreeMap::new();
+                for (name, books) in &common {
+                    keys.insert(*name, copy_layers(books)?);
+                }
+                if opts.transforms.contains(&KeyTransform::BOTH) {
+                    let books = train_keys(KeyTransform::BOTH, &smooth, rotation.as_deref())?;
+                    keys.insert(KeyTransform::BOTH.name(), books);
+                }
+                let mut weighted = if weight_rule.is_none() {
+                    String::new()
+                } else {
+                    format!(" weight={weight_rule} weight_sinks={}", opts.weight_sinks)
+                };
+                if alternations > 0 {
+                    weighted += &format!(" rotation=learned:{alternations}");
+                }
+                sets.push(CodebookSet {
+                    meta: CodebookMeta {
+                        key_codec: opts.key_codec,
+                        value_codec: opts.value_codec,
+                        granularity: opts.granularity,
+                        head_dim: d,
+                        layers,
+                        kv_heads: rec.kv_heads,
+                        model_id: model_id.to_string(),
+                        calibration: format!("{provenance} smooth={rule}{weighted}"),
+                        smooth_rule: rule,
+                        weight_rule,
+                        rotation_alternations: alternations,
+                    },
+                    smooth: smooth.clone(),
+                    keys,
+                    values: copy_layers(&values)?,
+                    rotation,
+                });
             }
-            sets.push(CodebookSet {
-                meta: CodebookMeta {
-                    key_codec: opts.key_codec,
-                    value_codec: opts.value_codec,
-                    granularity: opts.granularity,
-                    head_dim: d,
-                    layers,
-                    kv_heads: rec.kv_heads,
-                    model_id: model_id.to_string(),
-                    calibration: format!("{provenance} smooth={rule}{weighted}"),
-                    smooth_rule: rule,
-                    weight_rule,
-                },
-                smooth,
-                keys,
-                values: copy_layers(&values)?,
-                rotation: rotation.clone(),
-            });
         }
     }
     Ok(sets)
@@ -410,6 +427,7 @@ fn learn_layer_rotations(
     rec: &RecordedKv,
     opts: &CalibrationOptions,
     smooth: &[Vec<f32>],
+    alternations: usize,
 ) -> Result<Vec<Vec<f32>>> {
     if !opts.transforms.contains(&KeyTransform::BOTH) {
         return Err(CliError::Invalid(
@@ -440,7 +458,7 @@ fn learn_layer_rotations(
         let mut layer_rotations = Vec::with_capacity(rec.kv_heads * d * d);
         for g in 0..groups {
             let training = RotationTraining {
-                alternations: opts.rotation_alternations,
+                alternations,
                 // Twice the codebook's sample: the fit has d² parameters per head.
                 rows_per_head: 2 * rows_per_head.max(1),
                 kmeans_iters: opts.kmeans_iters.min(10),
@@ -458,8 +476,7 @@ fn learn_layer_rotations(
     bar.finish_and_clear();
     let n = (rec.keys.len() * groups) as f64;
     eprintln!(
-        "learned rotation ({} alternations): key MSE per element {:.5} (Hadamard) -> {:.5}, mean over {} codebooks",
-        opts.rotation_alternations,
+        "learned rotation ({alternations} alternations): key MSE per element {:.5} (Hadamard) -> {:.5}, mean over {} codebooks",
         before / n,
         after / n,
         n

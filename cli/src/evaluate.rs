@@ -436,6 +436,7 @@ mod tests {
             calibration: String::new(),
             smooth_rule: vecinfer_quant::SmoothRule::MAX,
             weight_rule: vecinfer_quant::WeightRule::NONE,
+            rotation_alternations: 0,
         };
         let model = vecinfer_model::LlamaConfig {
             name: "m".into(),

@@ -100,10 +100,11 @@ enum Command {
         /// At most this many Lloyd iterations per codebook.
         #[arg(long, default_value_t = 30)]
         kmeans_iters: usize,
-        /// The rotation of vecinfer's keys after λ: hadamard (the paper's), or learned[:N], a
-        /// rotation per (layer, KV head) fitted to the codebook by N k-means / Procrustes
-        /// alternations (default 10) from the Hadamard. Learned rotations run on the CPU
-        /// (eval, the reference cache); the GPU kernels refuse them.
+        /// The rotation of vecinfer's keys after λ, comma-separated: hadamard (the paper's), or
+        /// learned[:N], a rotation per (layer, KV head) fitted to the codebook by N k-means /
+        /// Procrustes alternations (default 10) from the Hadamard. With several, one file each
+        /// ("-ROTATION" before the extension, or {rotation} in --out). Learned rotations run
+        /// on the CPU (eval, the reference cache); the GPU kernels refuse them.
         #[arg(long, default_value = "hadamard")]
         rotation: String,
         #[arg(long, default_value_t = 0)]
@@ -431,7 +432,21 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             out,
         } => {
-            let rotation_alternations = parse_rotation(&rotation)?;
+            let rotations = rotation
+                .split(',')
+                .map(parse_rotation)
+                .collect::<Result<Vec<usize>>>()?;
+            if rotations
+                .iter()
+                .enumerate()
+                .any(|(i, r)| rotations[..i].contains(r))
+            {
+                return Err(CliError::BadOption {
+                    option: "--rotation",
+                    given: rotation.clone(),
+                    valid: "each rotation at most once".into(),
+                });
+            }
             let smooth_rules = parse_smooth_rules(&smooth)?;
             let weight_rules = parse_weight_rules(&weight)?;
             vecinfer::error::at_least_one("--kmeans-iters", kmeans_iters, "at least 1")?;
@@ -474,6 +489,15 @@ fn run(cli: Cli) -> Result<()> {
                     given: template,
                     valid: "with several --smooth rules and a {k}/{v} template, name {smooth} too"
                         .into(),
+                });
+            }
+            if rotations.len() > 1 && template.contains('{') && !template.contains("{rotation}") {
+                return Err(CliError::BadOption {
+                    option: "--out",
+                    given: template,
+                    valid:
+                        "with several --rotation values and a {k}/{v} template, name {rotation} too"
+                            .into(),
                 });
             }
             if weight_rules.len() > 1 && template.contains('{') && !template.contains("{weight}") {
@@ -526,7 +550,7 @@ fn run(cli: Cli) -> Result<()> {
                     kmeans_iters,
                     samples_per_centroid,
                     seed,
-                    rotation_alternations,
+                    rotations: rotations.clone(),
                     ..CalibrationOptions::new(key_codec, value_codec)
                 };
                 let start = Instant::now();
@@ -545,7 +569,8 @@ fn run(cli: Cli) -> Result<()> {
                                 .replace("{k}", &key_codec.to_string())
                                 .replace("{v}", &value_codec.to_string())
                                 .replace("{smooth}", &rule.name().replace(':', "_"))
-                                .replace("{weight}", &weighting.name().replace(':', "_")),
+                                .replace("{weight}", &weighting.name().replace(':', "_"))
+                                .replace("{rotation}", &set.meta.key_rotation().replace(':', "_")),
                         )
                     } else {
                         let mut path = out.clone();
@@ -555,12 +580,16 @@ fn run(cli: Cli) -> Result<()> {
                         if weight_rules.len() > 1 {
                             path = out_with_tag(&path, &weighting.name());
                         }
+                        if rotations.len() > 1 {
+                            path = out_with_tag(&path, &set.meta.key_rotation());
+                        }
                         path
                     };
                     set.save(&path)?;
                     println!(
-                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, weight {weighting}, transforms {})",
+                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, weight {weighting}, rotation {}, transforms {})",
                         path.display(),
+                        set.meta.key_rotation(),
                         set.keys.keys().copied().collect::<Vec<_>>().join(",")
                     );
                 }

@@ -51,6 +51,19 @@ pub struct CodebookMeta {
     pub smooth_rule: SmoothRule,
     /// How k-means weighed the calibration tokens (`none` for files that predate the field).
     pub weight_rule: WeightRule,
+    /// k-means / Procrustes alternations of the learned rotation that replaces the Hadamard of
+    /// `smooth_hadamard` keys; 0 (and files that predate the field): the Hadamard.
+    pub rotation_alternations: usize,
+}
+
+impl CodebookMeta {
+    /// `hadamard`, or `learned:N` (the metadata's `key_rotation`).
+    pub fn key_rotation(&self) -> String {
+        match self.rotation_alternations {
+            0 => "hadamard".into(),
+            n => format!("learned:{n}"),
+        }
+    }
 }
 
 /// Everything calibration produces for one model.
@@ -214,6 +227,17 @@ impl CodebookSet {
         }
         let (bytes, shape) = stacked(&self.values, m.value_codec);
         buffers.push(("values".into(), bytes, shape, Dtype::F16));
+        if self.rotation.is_some() != (m.rotation_alternations > 0) {
+            return Err(format!(
+                "the set's key rotation is {} but it {} rotation matrices",
+                m.key_rotation(),
+                if self.rotation.is_some() {
+                    "holds"
+                } else {
+                    "holds no"
+                }
+            ));
+        }
         if let Some(rotation) = &self.rotation {
             if !self.keys.contains_key(KeyTransform::BOTH.name()) {
                 return Err("a learned rotation belongs to smooth_hadamard key codebooks, and the set has none".into());
@@ -257,6 +281,7 @@ impl CodebookSet {
             ("calibration", m.calibration.clone()),
             ("smooth_rule", m.smooth_rule.name()),
             ("weight_rule", m.weight_rule.name()),
+            ("key_rotation", m.key_rotation()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -338,7 +363,23 @@ impl CodebookSet {
                     .parse()
                     .map_err(|e: QuantError| format!("metadata weight_rule: {e}"))?,
             },
+            rotation_alternations: match meta_map.get("key_rotation").map(String::as_str) {
+                None | Some("hadamard") => 0,
+                Some(other) => other
+                    .strip_prefix("learned:")
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| {
+                        format!("metadata key_rotation is {other:?}: valid are hadamard and learned:N (N ≥ 1)")
+                    })?,
+            },
         };
+        if (version == FORMAT_VERSION_ROTATION) != (meta.rotation_alternations > 0) {
+            return Err(format!(
+                "format version {version} does not go with key_rotation {} (a learned rotation is version {FORMAT_VERSION_ROTATION}; corrupt?)",
+                meta.key_rotation()
+            ));
+        }
         crate::hadamard::check_head_dim(meta.head_dim)
             .map_err(|e| format!("metadata head_dim: {e}"))?;
         for codec in [meta.key_codec, meta.value_codec] {

@@ -84,6 +84,7 @@ pub fn random_codebook_set(
             calibration: format!("random, seed {seed}"),
             smooth_rule: crate::transform::SmoothRule::MAX,
             weight_rule: crate::weighting::WeightRule::NONE,
+            rotation_alternations: 0,
         },
         smooth,
         keys,
