@@ -278,31 +278,50 @@ pub fn train_codebooks(
         let key_weights = weights_of(CacheSide::Keys)?;
         let value_weights = weights_of(CacheSide::Values)?;
 
-        let mut values = Vec::with_capacity(layers);
-        for (layer, heads) in rec.values.iter().enumerate() {
+        // One layer's codebooks of `codec` on `heads` (`[kv_head]` rows), weighted by
+        // `weights` (`[layer][kv_head][token]`) if given; `kind` seeds k-means.
+        let train_layer = |codec: VqCodec,
+                           layer: usize,
+                           heads: &[Vec<f32>],
+                           weights: Option<&Vec<Vec<Vec<f32>>>>,
+                           kind: &str|
+         -> Result<LayerCodebooks> {
             let books = (0..groups)
                 .map(|g| {
-                    let seed = opts.seed ^ hash_seed(layer, g, "values");
                     let cb = train_one(
-                        opts.value_codec,
+                        codec,
                         &head_rows(heads, g, opts.granularity),
-                        value_weights
-                            .as_ref()
+                        weights
                             .map(|w| head_rows(&w[layer], g, opts.granularity))
                             .as_deref(),
                         d,
-                        opts.max_samples(opts.value_codec, groups),
+                        opts.max_samples(codec, groups),
                         &KMeansConfig {
                             max_iters: opts.kmeans_iters,
-                            ..KMeansConfig::new(opts.value_codec.codebook_size(), seed)
+                            ..KMeansConfig::new(
+                                codec.codebook_size(),
+                                opts.seed ^ hash_seed(layer, g, kind),
+                            )
                         },
                     );
                     bar.inc(1);
                     cb
                 })
                 .collect::<Result<Vec<_>>>()?;
-            values.push(LayerCodebooks::new(books)?);
-        }
+            Ok(LayerCodebooks::new(books)?)
+        };
+        let values = (0..layers)
+            .map(|layer| {
+                let weights = value_weights.as_ref();
+                train_layer(
+                    opts.value_codec,
+                    layer,
+                    &rec.values[layer],
+                    weights,
+                    "values",
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
 
         // Key codebooks of one transform under scales `smooth` (and, for smooth_hadamard, the
         // learned rotations in place of the Hadamard, `[layer][kv_head * d * d]`).
@@ -310,50 +329,21 @@ pub fn train_codebooks(
                           smooth: &[Vec<f32>],
                           rotation: Option<&[Vec<f32>]>|
          -> Result<Vec<LayerCodebooks>> {
-            let mut per_layer = Vec::with_capacity(layers);
-            for (layer, heads) in rec.keys.iter().enumerate() {
-                let transformed: Vec<Vec<f32>> = heads
-                    .iter()
-                    .enumerate()
-                    .map(|(h, rows)| {
-                        let mut rows = rows.clone();
-                        let scales = &smooth[layer][h * d..(h + 1) * d];
-                        for row in rows.chunks_exact_mut(d) {
-                            match rotation {
-                                None => transform.apply_to_key(row, scales)?,
-                                Some(r) => {
-                                    KeyTransform::SMOOTH.apply_to_key(row, scales)?;
-                                    rotate(&r[layer][h * d * d..(h + 1) * d * d], row)?;
-                                }
-                            }
-                        }
-                        Ok(rows)
-                    })
-                    .collect::<vecinfer_quant::Result<_>>()?;
-                let books = (0..groups)
-                    .map(|g| {
-                        let seed = opts.seed ^ hash_seed(layer, g, transform.name());
-                        let cb = train_one(
-                            opts.key_codec,
-                            &head_rows(&transformed, g, opts.granularity),
-                            key_weights
-                                .as_ref()
-                                .map(|w| head_rows(&w[layer], g, opts.granularity))
-                                .as_deref(),
-                            d,
-                            opts.max_samples(opts.key_codec, groups),
-                            &KMeansConfig {
-                                max_iters: opts.kmeans_iters,
-                                ..KMeansConfig::new(opts.key_codec.codebook_size(), seed)
-                            },
-                        );
-                        bar.inc(1);
-                        cb
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                per_layer.push(LayerCodebooks::new(books)?);
-            }
-            Ok(per_layer)
+            (0..layers)
+                .map(|layer| {
+                    let rotation = rotation.map(|r| r[layer].as_slice());
+                    let transformed =
+                        transformed_keys(rec, layer, transform, &smooth[layer], rotation)?;
+                    let weights = key_weights.as_ref();
+                    train_layer(
+                        opts.key_codec,
+                        layer,
+                        &transformed,
+                        weights,
+                        transform.name(),
+                    )
+                })
+                .collect()
         };
 
         // λ is unused by these; any rule's scales would do (the first rule's are stored).
@@ -420,6 +410,33 @@ pub fn train_codebooks(
     Ok(sets)
 }
 
+/// One layer's recorded keys (`[kv_head]` rows) under `transform` with the layer's scales
+/// `smooth` (`[kv_head * d]`), or smoothed and rotated by `rotation` (`[kv_head * d * d]`).
+fn transformed_keys(
+    rec: &RecordedKv,
+    layer: usize,
+    transform: KeyTransform,
+    smooth: &[f32],
+    rotation: Option<&[f32]>,
+) -> Result<Vec<Vec<f32>>> {
+    let d = rec.head_dim;
+    let keys = rec.keys[layer].iter().enumerate().map(|(h, rows)| {
+        let mut rows = rows.clone();
+        let scales = &smooth[h * d..(h + 1) * d];
+        for row in rows.chunks_exact_mut(d) {
+            match rotation {
+                None => transform.apply_to_key(row, scales)?,
+                Some(r) => {
+                    KeyTransform::SMOOTH.apply_to_key(row, scales)?;
+                    rotate(&r[h * d * d..(h + 1) * d * d], row)?;
+                }
+            }
+        }
+        Ok(rows)
+    });
+    Ok(keys.collect::<vecinfer_quant::Result<_>>()?)
+}
+
 /// Per layer, the learned rotation of each KV head (`[kv_head * d * d]`) for keys smoothed by
 /// `smooth`, trained unweighted on the heads that share a codebook; prints each layer's
 /// quantization error under the Hadamard and under the learned rotation.
@@ -442,19 +459,8 @@ fn learn_layer_rotations(
     let bar = ProgressBar::new(rec.keys.len() as u64);
     let mut per_layer = Vec::with_capacity(rec.keys.len());
     let (mut before, mut after) = (0f64, 0f64);
-    for (layer, heads) in rec.keys.iter().enumerate() {
-        let smoothed: Vec<Vec<f32>> = heads
-            .iter()
-            .enumerate()
-            .map(|(h, rows)| {
-                let mut rows = rows.clone();
-                let scales = &smooth[layer][h * d..(h + 1) * d];
-                for row in rows.chunks_exact_mut(d) {
-                    KeyTransform::SMOOTH.apply_to_key(row, scales)?;
-                }
-                Ok(rows)
-            })
-            .collect::<vecinfer_quant::Result<_>>()?;
+    for (layer, scales) in smooth.iter().enumerate() {
+        let smoothed = transformed_keys(rec, layer, KeyTransform::SMOOTH, scales, None)?;
         let mut layer_rotations = Vec::with_capacity(rec.kv_heads * d * d);
         for g in 0..groups {
             let training = RotationTraining {
