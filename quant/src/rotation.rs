@@ -107,7 +107,8 @@ pub fn procrustes(cross: &[f64], d: usize) -> Result<Vec<f32>> {
 pub struct RotationTraining {
     /// k-means / Procrustes alternations after the Hadamard start.
     pub alternations: usize,
-    /// Calibration rows per KV head the alternation fits on (drawn at random).
+    /// Calibration rows per KV head each alternation's k-means sees (drawn at random); the
+    /// Procrustes fit takes every row, so that `d²` parameters per head meet enough data.
     pub rows_per_head: usize,
     /// Lloyd iterations of each alternation's k-means.
     pub kmeans_iters: usize,
@@ -116,7 +117,8 @@ pub struct RotationTraining {
 
 /// Per KV head, a rotation for keys that share one codebook (`heads`: each head's smoothed keys,
 /// row-major `[tokens, d]`), starting from the Hadamard. Returns the rotations and the mean
-/// squared quantization error per element after each alternation (index 0: the Hadamard's).
+/// squared quantization error per element of all rows after each alternation (index 0: the
+/// Hadamard's).
 pub fn learn_rotations(
     heads: &[&[f32]],
     d: usize,
@@ -148,32 +150,34 @@ pub fn learn_rotations(
     }
     let mut rotations = vec![hadamard_matrix(d)?; heads.len()];
     let mut errors = Vec::with_capacity(training.alternations + 1);
+    let elements: usize = heads.iter().map(|rows| rows.len()).sum();
     for step in 0..=training.alternations {
-        let rotated: Vec<Vec<f32>> = samples
+        let points = samples
             .iter()
             .zip(&rotations)
             .map(|(rows, r)| rotate_rows(r, rows, d))
-            .collect::<Result<_>>()?;
-        let points = rotated.concat();
+            .collect::<Result<Vec<_>>>()?
+            .concat();
         let cfg = KMeansConfig {
             max_iters: training.kmeans_iters,
             ..KMeansConfig::new(codec.codebook_size(), training.seed ^ step as u64)
         };
         let book = Codebook::new(codec, &kmeans(&points, codec.sub_dim(), &cfg)?.centroids)?;
         let mut squared = 0f64;
-        for (h, rows) in rotated.iter().enumerate() {
-            let mut quantized = rows.clone();
+        for (h, rows) in heads.iter().enumerate() {
+            let rotated = rotate_rows(&rotations[h], rows, d)?;
+            let mut quantized = rotated.clone();
             book.round_trip_rows(&mut quantized, d)?;
-            squared += rows
+            squared += rotated
                 .iter()
                 .zip(&quantized)
                 .map(|(a, b)| ((a - b) as f64).powi(2))
                 .sum::<f64>();
             if step < training.alternations {
-                rotations[h] = procrustes(&cross(&quantized, &samples[h], d), d)?;
+                rotations[h] = procrustes(&cross(&quantized, rows, d), d)?;
             }
         }
-        errors.push(squared / points.len() as f64);
+        errors.push(squared / elements as f64);
     }
     Ok((rotations, errors))
 }
