@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 16, H100, part 1 of 2: the baselines of issue 14 in one run with the kernel: SDPA FP16,
+# Session 16, H100 (and H200), part 1 of 2: the baselines of issue 14 in one run with the kernel: SDPA FP16,
 # FlashInfer 0.6.18 FP16 and FP8 (e4m3) paged KV, Llama-3.1-8B and SmolLM2 attention shapes;
 # then `bench` (default config, verified against the CPU reference first) against them.
 set -u
