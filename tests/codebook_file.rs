@@ -305,6 +305,26 @@ fn bad_rotations_are_reported() {
         err.contains("not orthogonal") && err.contains("layer 1"),
         "{err}"
     );
+    // A NaN entry: RᵀR is then NaN in one row and column only, which a max would skip.
+    let mut poisoned = with_random_rotations(
+        random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),
+        5,
+    );
+    poisoned.rotation.as_mut().unwrap()[0][17] = f32::NAN;
+    let (_dir, _, bytes) = saved(&poisoned);
+    let err = load_error(&bytes);
+    assert!(
+        err.contains("not orthogonal") && err.contains("layer 0"),
+        "{err}"
+    );
+    // Rotations of the wrong size are not written.
+    let mut short = with_random_rotations(
+        random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),
+        6,
+    );
+    short.rotation.as_mut().unwrap()[1].pop();
+    let err = short.to_bytes().unwrap_err();
+    assert!(err.contains("kv_heads × head_dim²"), "{err}");
     // A rotation with no smooth_hadamard codebooks to belong to cannot be written.
     let mut orphan = with_random_rotations(
         random_codebook_set(6, "d4b8", "d4b8", Granularity::Layer, 2, 3, 16),

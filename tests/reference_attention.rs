@@ -44,6 +44,29 @@ fn relative_error(got: &[f32], want: &[f64]) -> f64 {
     diff / norm.max(1e-30)
 }
 
+/// Every output row of `cache.attend(q)` against the naive f64 attention over the keys and
+/// values the cache holds, mapped back to the original space.
+fn assert_matches_naive(
+    cache: &ReferenceKvCache<'_>,
+    q: &[f32],
+    out: &[f32],
+    shape: DecodeShape,
+    case: &str,
+) {
+    let d = shape.head_dim;
+    for seq in 0..shape.batch {
+        for qh in 0..shape.q_heads {
+            let kvh = qh / shape.group();
+            let keys = cache.dequantized_keys(seq, kvh).unwrap();
+            let values = cache.dequantized_values(seq, kvh);
+            let i = (seq * shape.q_heads + qh) * d;
+            let want = naive_attention(&q[i..i + d], &keys, &values, d);
+            let err = relative_error(&out[i..i + d], &want);
+            assert!(err < 1e-4, "{case} seq {seq} head {qh}: {err}");
+        }
+    }
+}
+
 #[test]
 fn reference_matches_naive_f64_for_every_codec_transform_and_granularity() {
     let d = 64;
@@ -91,20 +114,8 @@ fn reference_matches_naive_f64_for_every_codec_transform_and_granularity() {
                     }
                     let q = random_vec(&mut r, shape.batch * shape.q_heads * d, 1.0);
                     let out = cache.attend(&q).unwrap();
-                    for seq in 0..shape.batch {
-                        for qh in 0..shape.q_heads {
-                            let kvh = qh / shape.group();
-                            let keys = cache.dequantized_keys(seq, kvh).unwrap();
-                            let values = cache.dequantized_values(seq, kvh);
-                            let i = (seq * shape.q_heads + qh) * d;
-                            let want = naive_attention(&q[i..i + d], &keys, &values, d);
-                            let err = relative_error(&out[i..i + d], &want);
-                            assert!(
-                                err < 1e-4,
-                                "{kc}/{vc} {granularity} {transform} {layout:?} seq {seq} head {qh}: {err}"
-                            );
-                        }
-                    }
+                    let case = format!("{kc}/{vc} {granularity} {transform} {layout:?}");
+                    assert_matches_naive(&cache, &q, &out, shape, &case);
                 }
             }
         }
@@ -224,14 +235,7 @@ fn learned_rotations_keep_scores_and_the_hadamard_as_a_matrix_changes_nothing() 
         let q = random_vec(&mut r, shape.q_heads * d, 1.0);
         let out = cache.attend(&q).unwrap();
         // Whatever the rotation, the scores are those of the keys the cache holds.
-        for qh in 0..shape.q_heads {
-            let kvh = qh / shape.group();
-            let keys = cache.dequantized_keys(0, kvh).unwrap();
-            let values = cache.dequantized_values(0, kvh);
-            let want = naive_attention(&q[qh * d..(qh + 1) * d], &keys, &values, d);
-            let err = relative_error(&out[qh * d..(qh + 1) * d], &want);
-            assert!(err < 1e-4, "head {qh}: {err}");
-        }
+        assert_matches_naive(&cache, &q, &out, shape, "rotation");
         outputs.push(out);
     }
     let same = outputs[0]

@@ -38,7 +38,11 @@ pub fn spec_for<'a>(
             let set = set.ok_or_else(|| {
                 CliError::Invalid(format!("method {method} needs --codebooks FILE"))
             })?;
-            set.layer(0, transform)?;
+            if set.layer(0, transform)?.rotation.is_some() {
+                return Err(CliError::Invalid(format!(
+                    "{method} of these codebooks uses a learned key rotation (calibrate --rotation learned), which the GPU kernels do not apply: evaluate it with --device cpu"
+                )));
+            }
             Ok(CacheSpec::Vq {
                 set,
                 transform,
@@ -229,4 +233,32 @@ pub fn eval_cuda(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecinfer_quant::synthetic::random_codebook_set;
+    use vecinfer_quant::{Granularity, KeyTransform};
+
+    #[test]
+    fn learned_rotations_are_refused_before_anything_loads() {
+        let codec = "d4b8".parse().unwrap();
+        let mut set = random_codebook_set(1, codec, codec, Granularity::Layer, 1, 2, 16);
+        let vecinfer = Method::Vq(KeyTransform::BOTH);
+        assert!(spec_for(vecinfer, Some(&set), CacheLayout::default()).is_ok());
+        let h = vecinfer_quant::rotation::hadamard_matrix(16).unwrap();
+        set.rotation = Some(vec![[h.clone(), h].concat()]);
+        let err = spec_for(vecinfer, Some(&set), CacheLayout::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("learned key rotation") && err.contains("--device cpu"),
+            "{err}"
+        );
+        // The file's other methods keep the Hadamard and run.
+        let hadamard = Method::Vq(KeyTransform::HADAMARD);
+        assert!(spec_for(hadamard, Some(&set), CacheLayout::default()).is_ok());
+    }
 }

@@ -515,6 +515,13 @@ fn run(cli: Cli) -> Result<()> {
                     other => Err(CliError::Invalid(format!("--methods: {other} uses no codebooks; name VQ methods (vq, vq+smooth, vq+hadamard, vecinfer)"))),
                 })
                 .collect::<Result<Vec<KeyTransform>>>()?;
+            if rotations.iter().any(|&r| r > 0) && !transforms.contains(&KeyTransform::BOTH) {
+                return Err(CliError::BadOption {
+                    option: "--rotation",
+                    given: rotation.clone(),
+                    valid: "a learned rotation replaces vecinfer's Hadamard: add vecinfer to --methods, or use hadamard".into(),
+                });
+            }
             // Checked before the model loads: a bad count fails at once.
             calibration_windows(&[0, 0], &ctx, max_tokens)?;
             let (llama, tokenizer, id) = load(model.as_deref())?;

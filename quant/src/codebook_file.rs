@@ -242,6 +242,13 @@ impl CodebookSet {
             if !self.keys.contains_key(KeyTransform::BOTH.name()) {
                 return Err("a learned rotation belongs to smooth_hadamard key codebooks, and the set has none".into());
             }
+            let per_layer = m.kv_heads * m.head_dim * m.head_dim;
+            if rotation.len() != m.layers || rotation.iter().any(|r| r.len() != per_layer) {
+                return Err(format!(
+                    "the rotations must be {} layers of kv_heads × head_dim² = {per_layer} values",
+                    m.layers
+                ));
+            }
             let flat: Vec<f32> = rotation.concat();
             buffers.push((
                 ROTATION_TENSOR.into(),

@@ -75,8 +75,11 @@ fn check_square(matrix: &[f32], d: usize) -> Result<usize> {
     }
 }
 
-/// Largest deviation of `RᵀR` from the identity.
+/// Largest deviation of `RᵀR` from the identity; NaN if any entry is not finite.
 pub fn orthogonality_error(matrix: &[f32], d: usize) -> f64 {
+    if matrix.iter().any(|v| !v.is_finite()) {
+        return f64::NAN;
+    }
     let r = DMatrix::from_row_slice(d, d, &to_f64(matrix));
     (r.transpose() * &r - DMatrix::identity(d, d)).abs().max()
 }
