@@ -24,40 +24,117 @@ template <int SUB, int BOOK> __device__ __forceinline__ void load_lane_book(cons
     }
 }
 
-// How a block's warps share the search: CODE_GROUPS groups of sub-vectors × BOOK_PARTS
-// ranges of the codebook. Books held in registers: every warp searches the whole book for its
-// own sub-vectors. Larger books (4096 entries): at least 4 sub-vectors per warp, so that each
-// centroid read from memory serves 4 distances, and the warps left over split the book
-// (a warp per sub-vector over the whole book made the append 2x slower at large batch).
-// CODES (head dim / sub dim) and WARPS are powers of two, so BOOK_PARTS divides the warps and
-// each part is a multiple of 32 centroids (books that are not held have at least 512).
-template <int SUB, int BOOK, int CODES> struct SearchShape {
-    static constexpr int CODE_GROUPS = LaneBook<SUB, BOOK>::HELD ? WARPS : (CODES / 4 >= WARPS ? WARPS : (CODES / 4 >= 1 ? CODES / 4 : 1));
+// Larger books (over 256 entries, read from L2 as the search goes): each warp streams its own
+// contiguous part of the book once and scores every centroid it loads against up to 16
+// sub-vectors, whose 2·x it reads from shared memory (the same address for every lane: a
+// broadcast). The book is read from L2 once per block, and each centroid loaded serves up to 16
+// distances (the search before took 4 sub-vectors a warp and read the book 4 times a block).
+// CODES and WARPS are powers of two; a part holds at least 64 centroids (books over 256
+// entries have at least 512).
+template <int SUB, int BOOK, int CODES> struct StreamShape {
+    static constexpr int PER_WARP = CODES < 16 ? CODES : 16;
+    static constexpr int CODE_GROUPS = CODES / PER_WARP;
     static constexpr int BOOK_PARTS = WARPS / CODE_GROUPS;
-    static constexpr int PER_WARP = (CODES + CODE_GROUPS - 1) / CODE_GROUPS;
-    static constexpr int PART = BOOK / BOOK_PARTS;  // centroids per part, a multiple of 32
+    static constexpr int PART = BOOK / BOOK_PARTS;
+    // Centroids a lane holds at once; the next ones load while these are scored.
+    static constexpr int BATCH = 2;
+    static_assert(CODE_GROUPS <= WARPS && PART % (32 * BATCH) == 0, "a streamed search needs a book of at least 512 entries");
 };
 
-// Stage: nearest centroid, for sub-vectors [0, CODES) of x. Warp w searches sub-vectors g,
-// g + CODE_GROUPS, ... (g = w % CODE_GROUPS) over part w / CODE_GROUPS of the book; lane l tries
-// the part's centroids l, l + 32, ... and keeps the first strict minimum per sub-vector; the
-// warp, then the parts in book order keep the lowest index among equal distances, as the CPU
-// search does. The distance is ‖c‖² − Σ_j (2·x_j)·c_j, each product and difference rounded on
-// its own (no FMA), in the CPU's order.
-template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes(const float* x, const float* centroids,
-                                                                                    const float* norms,
-                                                                                    const LaneBook<SUB, BOOK>& held, int* codes) {
-    using Shape = SearchShape<SUB, BOOK, CODES>;
-    constexpr int GROUPS = Shape::CODE_GROUPS, PARTS = Shape::BOOK_PARTS, PER_WARP = Shape::PER_WARP;
-    constexpr bool EVEN = CODES % GROUPS == 0;
-    __shared__ float part_best[PARTS > 1 ? PARTS : 1][PARTS > 1 ? CODES : 1];
-    __shared__ int part_index[PARTS > 1 ? PARTS : 1][PARTS > 1 ? CODES : 1];
+// A lane's `BATCH` centroids i, i + 32, ... of the part it searches, with their norms.
+template <int SUB, int BATCH> struct CentroidBatch {
+    float c[BATCH][SUB];
+    float norm[BATCH];
+};
+template <int SUB, int BATCH> __device__ __forceinline__ void load_centroids(const float* centroids, const float* norms, int first,
+                                                                            CentroidBatch<SUB, BATCH>& batch) {
+    #pragma unroll
+    for (int b = 0; b < BATCH; ++b) {
+        #pragma unroll
+        for (int j = 0; j < SUB; ++j) batch.c[b][j] = __ldg(centroids + (first + 32 * b) * SUB + j);
+        batch.norm[b] = __ldg(norms + first + 32 * b);
+    }
+}
+
+// Stage: nearest centroid in a streamed book, for sub-vectors [0, CODES) of x. Warp w searches
+// sub-vectors [g·PER_WARP, (g + 1)·PER_WARP) (g = w % CODE_GROUPS) over part w / CODE_GROUPS of
+// the book. The same arithmetic and tie rule as nearest_codes: a lane visits its centroids in
+// increasing index and keeps the first strict minimum; the warp, then the parts in book order
+// keep the lowest index among equal distances.
+template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes_streamed(const float* x, const float* centroids,
+                                                                                             const float* norms, int* codes) {
+    using Shape = StreamShape<SUB, BOOK, CODES>;
+    constexpr int GROUPS = Shape::CODE_GROUPS, PARTS = Shape::BOOK_PARTS, PER_WARP = Shape::PER_WARP, BATCH = Shape::BATCH;
+    __shared__ __align__(16) float twice[CODES * SUB];  // 2·x, exact in f32
+    __shared__ float part_best[PARTS][CODES];
+    __shared__ int part_index[PARTS][CODES];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int group = warp % GROUPS, part = warp / GROUPS;
+    for (int e = threadIdx.x; e < CODES * SUB; e += THREADS) twice[e] = 2.0f * x[e];
+    __syncthreads();
+    const float* mine = twice + group * PER_WARP * SUB;
+    float best[PER_WARP];
+    int best_index[PER_WARP];
+    #pragma unroll
+    for (int r = 0; r < PER_WARP; ++r) { best[r] = __int_as_float(0x7f800000); best_index[r] = 0; }
+    constexpr int STEPS = Shape::PART / (32 * BATCH);
+    const int base = part * Shape::PART + lane;
+    CentroidBatch<SUB, BATCH> now, next;
+    load_centroids<SUB, BATCH>(centroids, norms, base, now);
+    for (int i = 0; i < STEPS; ++i) {
+        if (i + 1 < STEPS) load_centroids<SUB, BATCH>(centroids, norms, base + 32 * BATCH * (i + 1), next);
+        #pragma unroll
+        for (int r = 0; r < PER_WARP; ++r) {
+            float t[SUB];
+            #pragma unroll
+            for (int j = 0; j < SUB; ++j) t[j] = mine[r * SUB + j];
+            #pragma unroll
+            for (int b = 0; b < BATCH; ++b) {
+                float dist = now.norm[b];
+                #pragma unroll
+                for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(t[j], now.c[b][j]));
+                if (dist < best[r]) { best[r] = dist; best_index[r] = base + 32 * (BATCH * i + b); }
+            }
+        }
+        now = next;
+    }
+    #pragma unroll
+    for (int r = 0; r < PER_WARP; ++r) {
+        float b = best[r];
+        int bi = best_index[r];
+        #pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float other = __shfl_xor_sync(0xffffffffu, b, o);
+            const int other_index = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (other < b || (other == b && other_index < bi)) { b = other; bi = other_index; }
+        }
+        if (lane == 0) { part_best[part][group * PER_WARP + r] = b; part_index[part][group * PER_WARP + r] = bi; }
+    }
+    __syncthreads();
+    for (int m = threadIdx.x; m < CODES; m += THREADS) {
+        float b = part_best[0][m];
+        int bi = part_index[0][m];
+        #pragma unroll
+        for (int p = 1; p < PARTS; ++p) {
+            if (part_best[p][m] < b) { b = part_best[p][m]; bi = part_index[p][m]; }  // later parts: higher indices
+        }
+        codes[m] = bi;
+    }
+}
+
+// Stage: nearest centroid in a book held in registers, for sub-vectors [0, CODES) of x. Warp w
+// searches sub-vectors w, w + WARPS, ...; lane l tries centroids l, l + 32, ... and keeps the
+// first strict minimum per sub-vector; the warp keeps the lowest index among equal distances,
+// as the CPU search does.
+template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes_held(const float* x, const LaneBook<SUB, BOOK>& held,
+                                                                                         int* codes) {
+    constexpr int PER_WARP = (CODES + WARPS - 1) / WARPS;
+    constexpr bool EVEN = CODES % WARPS == 0;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     float twice[PER_WARP][SUB];  // 2·x, exact in f32
     #pragma unroll
     for (int r = 0; r < PER_WARP; ++r) {
-        const int m = EVEN ? group + r * GROUPS : min(group + r * GROUPS, CODES - 1);
+        const int m = EVEN ? warp + r * WARPS : min(warp + r * WARPS, CODES - 1);
         #pragma unroll
         for (int j = 0; j < SUB; ++j) twice[r][j] = 2.0f * x[m * SUB + j];
     }
@@ -65,25 +142,14 @@ template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_
     int best_index[PER_WARP];
     #pragma unroll
     for (int r = 0; r < PER_WARP; ++r) { best[r] = __int_as_float(0x7f800000); best_index[r] = 0; }
-    constexpr int STEPS = Shape::PART / 32;
-    #pragma unroll (LaneBook<SUB, BOOK>::HELD ? STEPS : 4)
-    for (int i = 0; i < STEPS; ++i) {
-        const int c = part * Shape::PART + lane + 32 * i;
-        float centroid[SUB], norm;
-        if constexpr (LaneBook<SUB, BOOK>::HELD) {
-            #pragma unroll
-            for (int j = 0; j < SUB; ++j) centroid[j] = held.c[i][j];
-            norm = held.norm[i];
-        } else {
-            #pragma unroll
-            for (int j = 0; j < SUB; ++j) centroid[j] = __ldg(centroids + c * SUB + j);
-            norm = __ldg(norms + c);
-        }
+    #pragma unroll
+    for (int i = 0; i < BOOK / 32; ++i) {
+        const int c = lane + 32 * i;
         #pragma unroll
         for (int r = 0; r < PER_WARP; ++r) {
-            float dist = norm;
+            float dist = held.norm[i];
             #pragma unroll
-            for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(twice[r][j], centroid[j]));
+            for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(twice[r][j], held.c[i][j]));
             if (dist < best[r]) { best[r] = dist; best_index[r] = c; }
         }
     }
@@ -97,23 +163,21 @@ template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_
             const int other_index = __shfl_xor_sync(0xffffffffu, bi, o);
             if (other < b || (other == b && other_index < bi)) { b = other; bi = other_index; }
         }
-        const int m = group + r * GROUPS;
-        if (lane == 0 && (EVEN || m < CODES)) {
-            if constexpr (PARTS > 1) { part_best[part][m] = b; part_index[part][m] = bi; }
-            else codes[m] = bi;
-        }
+        const int m = warp + r * WARPS;
+        if (lane == 0 && (EVEN || m < CODES)) codes[m] = bi;
     }
-    if constexpr (PARTS > 1) {
-        __syncthreads();
-        for (int m = threadIdx.x; m < CODES; m += THREADS) {
-            float b = part_best[0][m];
-            int bi = part_index[0][m];
-            #pragma unroll
-            for (int p = 1; p < PARTS; ++p) {
-                if (part_best[p][m] < b) { b = part_best[p][m]; bi = part_index[p][m]; }  // later parts: higher indices
-            }
-            codes[m] = bi;
-        }
+}
+
+// Stage: nearest centroid, for sub-vectors [0, CODES) of x, with the CPU search's arithmetic and
+// tie rule: the distance is ‖c‖² − Σ_j (2·x_j)·c_j, each product and difference rounded on its
+// own (no FMA), in the CPU's order, and among equal distances the lowest index wins.
+template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes(const float* x, const float* centroids,
+                                                                                    const float* norms,
+                                                                                    const LaneBook<SUB, BOOK>& held, int* codes) {
+    if constexpr (LaneBook<SUB, BOOK>::HELD) {
+        nearest_codes_held<SUB, BOOK, CODES>(x, held, codes);
+    } else {
+        nearest_codes_streamed<SUB, BOOK, CODES>(x, centroids, norms, codes);
     }
 }
 
