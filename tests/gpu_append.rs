@@ -13,7 +13,10 @@ use half::f16;
 use vecinfer_codegen::CodeLayout;
 use vecinfer_codegen::KernelConfig;
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
-use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, ReferenceKvCache};
+use vecinfer_quant::{
+    CacheLayout, Codebook, CodebookSet, DecodeShape, Granularity, KeyTransform, LayerCodebooks,
+    ReferenceKvCache,
+};
 use vecinfer_runtime::{
     Gpu, GpuKvCache, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, VqAppend, VqKvCache,
 };
@@ -313,6 +316,89 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
         }
         let what = format!("{config} {layout:?} from ragged lengths {lengths:?}");
         assert_same_state(&gpu, &config, &cache, &cpu, &what, 11);
+    }
+}
+
+/// Every codebook of `set` made periodic: centroid `j` becomes centroid `j % period`. Each
+/// nearest centroid then has exact duplicates on other lanes, at later steps and in other parts
+/// of the GPU search, and the lowest index must win, as on the CPU.
+fn with_duplicate_centroids(set: &mut CodebookSet, period: usize) {
+    let periodic = |layer: &LayerCodebooks| {
+        let books = layer
+            .all()
+            .iter()
+            .map(|book| {
+                let codec = book.codec();
+                let centroids: Vec<f32> = (0..codec.codebook_size())
+                    .flat_map(|j| book.centroid(j % period).to_vec())
+                    .collect();
+                Codebook::new(codec, &centroids).unwrap()
+            })
+            .collect();
+        LayerCodebooks::new(books).unwrap()
+    };
+    for layers in set.keys.values_mut() {
+        for layer in layers.iter_mut() {
+            *layer = periodic(layer);
+        }
+    }
+    for layer in set.values.iter_mut() {
+        *layer = periodic(layer);
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn exact_distance_ties_go_to_the_lowest_index_like_the_cpu() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let c = |d: usize, g: usize, k: &str, v: &str| KernelConfig {
+        transform: KeyTransform::BOTH,
+        ..KernelConfig::default_for(d, g, k.parse().unwrap(), v.parse().unwrap())
+    };
+    // Books held in registers (256 entries), streamed books with one step a lane (512 entries at
+    // 8 sub-vectors), one part per warp (16 sub-vectors), two and four groups of warps (32 and 64
+    // sub-vectors).
+    let configs = [
+        c(64, 3, "d8b9", "d4b8"),
+        c(128, 4, "d8b12", "d8b8"),
+        c(128, 4, "d4b12", "d4b10"),
+        c(128, 4, "d2b10", "d2b8"),
+    ];
+    let layout = CacheLayout {
+        sinks: 2,
+        residual: 8,
+    };
+    for (i, config) in configs.into_iter().enumerate() {
+        let seed = 900 + i as u64;
+        let shape = DecodeShape {
+            batch: 2,
+            q_heads: 2 * config.group,
+            kv_heads: 2,
+            head_dim: config.head_dim,
+        };
+        let mut set = random_codebook_set(
+            seed,
+            config.key_codec,
+            config.value_codec,
+            config.granularity,
+            1,
+            shape.kv_heads,
+            shape.head_dim,
+        );
+        // 40: not a power of two, so duplicates fall on other lanes as well as later steps.
+        with_duplicate_centroids(&mut set, 40);
+        let params = set.layer(0, config.transform).unwrap();
+        let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
+        let mut cache = VqKvCache::new(&gpu, &config, &params, shape, layout, 200).unwrap();
+        let mut r = rng(seed);
+        let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 60));
+        cache.prefill(&gpu, &k, &v, 60).unwrap();
+        for _ in 0..12 {
+            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
+            cache.prefill(&gpu, &k, &v, 1).unwrap();
+        }
+        let what = format!("{config} with every centroid repeated every 40 entries");
+        assert_same_state(&gpu, &config, cache.cache(), &cpu, &what, seed);
     }
 }
 

@@ -91,6 +91,33 @@ fn every_append_and_flush_kernel_compiles_for_sm80_and_sm90() {
     assert!(seen.len() >= 16, "only {} append kernels", seen.len());
 }
 
+/// The streamed search of books over 256 entries at the ends of its shape range: one step a
+/// lane (512 entries, 8 sub-vectors), one group of warps (16 sub-vectors), eight groups of one
+/// part each (128 sub-vectors at head dim 256), and the largest books. Its static_asserts
+/// reject any split of sub-vectors or book that does not divide evenly.
+#[test]
+fn the_streamed_codebook_search_compiles_at_the_ends_of_its_shapes() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    for (head_dim, key, value) in [
+        (64, "d8b9", "d8b12"),
+        (64, "d2b12", "d4b9"),
+        (128, "d4b9", "d2b12"),
+        (256, "d2b9", "d8b12"),
+        (256, "d2b12", "d4b12"),
+    ] {
+        let config =
+            KernelConfig::default_for(head_dim, 1, key.parse().unwrap(), value.parse().unwrap());
+        let append = emit_append(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
+        let flush = emit_flush(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
+        compile(&append.source, "sm_90", &append.entry)
+            .unwrap_or_else(|e| panic!("{}: {e}", append.entry));
+        compile(&flush.source, "sm_90", &flush.entry)
+            .unwrap_or_else(|e| panic!("{}: {e}", flush.entry));
+    }
+}
+
 #[test]
 fn a_compile_error_carries_the_log_and_the_source() {
     if !nvrtc_or_skip() {

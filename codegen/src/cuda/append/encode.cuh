@@ -24,13 +24,12 @@ template <int SUB, int BOOK> __device__ __forceinline__ void load_lane_book(cons
     }
 }
 
-// Larger books (over 256 entries, read from L2 as the search goes): each warp streams its own
-// contiguous part of the book once and scores every centroid it loads against up to 16
-// sub-vectors, whose 2·x it reads from shared memory (the same address for every lane: a
-// broadcast). The book is read from L2 once per block, and each centroid loaded serves up to 16
-// distances (the search before took 4 sub-vectors a warp and read the book 4 times a block).
-// CODES and WARPS are powers of two; a part holds at least 64 centroids (books over 256
-// entries have at least 512).
+// Larger books (over 256 entries, read from L2 as the search goes): a warp scores every
+// centroid it loads against up to 16 sub-vectors, whose 2·x it reads from shared memory (the
+// same address for every lane: a broadcast). With up to 16 sub-vectors (8-dim books, and 4-dim
+// ones at head dim 64) each warp streams its own eighth of the book and the block reads the book
+// once; with more, CODES / 16 groups of warps each stream the whole book. The search before gave
+// a warp 4 sub-vectors, so a block read the book CODES / 4 times (at most 8).
 template <int SUB, int BOOK, int CODES> struct StreamShape {
     static constexpr int PER_WARP = CODES < 16 ? CODES : 16;
     static constexpr int CODE_GROUPS = CODES / PER_WARP;
@@ -38,7 +37,10 @@ template <int SUB, int BOOK, int CODES> struct StreamShape {
     static constexpr int PART = BOOK / BOOK_PARTS;
     // Centroids a lane holds at once; the next ones load while these are scored.
     static constexpr int BATCH = 2;
-    static_assert(CODE_GROUPS <= WARPS && PART % (32 * BATCH) == 0, "a streamed search needs a book of at least 512 entries");
+    // Every sub-vector in exactly one group, every warp in a part: CODES and WARPS are powers of
+    // two (head dims 64 to 256, sub-vectors of 2 to 8) and CODES is at most 16 · WARPS.
+    static_assert(CODES % PER_WARP == 0 && CODE_GROUPS <= WARPS && WARPS % CODE_GROUPS == 0, "sub-vectors must split evenly over the warps");
+    static_assert(BOOK % BOOK_PARTS == 0 && PART % (32 * BATCH) == 0, "a streamed search needs a book of at least 512 entries");
 };
 
 // A lane's `BATCH` centroids i, i + 32, ... of the part it searches, with their norms.
@@ -58,7 +60,7 @@ template <int SUB, int BATCH> __device__ __forceinline__ void load_centroids(con
 
 // Stage: nearest centroid in a streamed book, for sub-vectors [0, CODES) of x. Warp w searches
 // sub-vectors [g·PER_WARP, (g + 1)·PER_WARP) (g = w % CODE_GROUPS) over part w / CODE_GROUPS of
-// the book. The same arithmetic and tie rule as nearest_codes: a lane visits its centroids in
+// the book. The same arithmetic and tie rule as nearest_codes_held: a lane visits its centroids in
 // increasing index and keeps the first strict minimum; the warp, then the parts in book order
 // keep the lowest index among equal distances.
 template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes_streamed(const float* x, const float* centroids,
@@ -96,7 +98,7 @@ template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_
                 if (dist < best[r]) { best[r] = dist; best_index[r] = base + 32 * (BATCH * i + b); }
             }
         }
-        now = next;
+        if (i + 1 < STEPS) now = next;
     }
     #pragma unroll
     for (int r = 0; r < PER_WARP; ++r) {

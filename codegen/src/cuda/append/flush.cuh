@@ -104,7 +104,7 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
 // 2-bit and 4-bit codecs). A block serves FLUSH_ROWS batch entries of one (layer side, KV head);
 // the block-per-row version above spends 8 warps (and 8 register copies of the book) on one
 // 64-value row. Same arithmetic, in the same order: the key transform's butterflies pair lanes
-// by shuffle, the search is nearest_codes' per-warp one, ties to the lowest index.
+// by shuffle, the search is nearest_codes_held's per-warp one, ties to the lowest index.
 static constexpr int FLUSH_ROWS = WARPS;
 
 template <bool KEYS>
