@@ -24,6 +24,17 @@ template <int SUB, int BOOK> __device__ __forceinline__ void load_lane_book(cons
     }
 }
 
+// The warp's nearest centroid, in every lane: the smallest distance and, among equal ones, the
+// lowest index (the CPU search's tie rule).
+__device__ __forceinline__ void warp_nearest(float& best, int& index) {
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float other = __shfl_xor_sync(0xffffffffu, best, o);
+        const int other_index = __shfl_xor_sync(0xffffffffu, index, o);
+        if (other < best || (other == best && other_index < index)) { best = other; index = other_index; }
+    }
+}
+
 // Larger books (over 256 entries, read from L2 as the search goes): a warp scores every
 // centroid it loads against up to 16 sub-vectors, whose 2·x it reads from shared memory (the
 // same address for every lane: a broadcast). With up to 16 sub-vectors (8-dim books, and 4-dim
@@ -104,12 +115,7 @@ template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_
     for (int r = 0; r < PER_WARP; ++r) {
         float b = best[r];
         int bi = best_index[r];
-        #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            const float other = __shfl_xor_sync(0xffffffffu, b, o);
-            const int other_index = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (other < b || (other == b && other_index < bi)) { b = other; bi = other_index; }
-        }
+        warp_nearest(b, bi);
         if (lane == 0) { part_best[part][group * PER_WARP + r] = b; part_index[part][group * PER_WARP + r] = bi; }
     }
     __syncthreads();
@@ -159,12 +165,7 @@ template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_
     for (int r = 0; r < PER_WARP; ++r) {
         float b = best[r];
         int bi = best_index[r];
-        #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            const float other = __shfl_xor_sync(0xffffffffu, b, o);
-            const int other_index = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (other < b || (other == b && other_index < bi)) { b = other; bi = other_index; }
-        }
+        warp_nearest(b, bi);
         const int m = warp + r * WARPS;
         if (lane == 0 && (EVEN || m < CODES)) codes[m] = bi;
     }
