@@ -344,17 +344,82 @@ template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsi
     return r;
 }
 
-// Copies a codebook of `entries` centroids into shared memory, each REPLICAS times.
-template <int SUB> __device__ __forceinline__ void copy_replicated(unsigned short* dst, const unsigned short* src, int entries) {
-    for (int i = threadIdx.x; i < entries * REPLICAS; i += THREADS) {
-        const int code = i / REPLICAS;
-        if constexpr (SUB == 2) {
-            reinterpret_cast<unsigned*>(dst)[i] = reinterpret_cast<const unsigned*>(src)[code];
-        } else if constexpr (SUB == 4) {
-            reinterpret_cast<uint2*>(dst)[i] = reinterpret_cast<const uint2*>(src)[code];
-        } else {
-            reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(src)[code];
+// One centroid as a single load: SUB halves.
+template <int SUB> struct Centroid;
+template <> struct Centroid<2> { using T = unsigned; };
+template <> struct Centroid<4> { using T = uint2; };
+template <> struct Centroid<8> { using T = uint4; };
+__device__ __forceinline__ unsigned shuffle_from(unsigned v, int lane) { return __shfl_sync(FULL_MASK, v, lane); }
+__device__ __forceinline__ uint2 shuffle_from(uint2 v, int lane) {
+    return make_uint2(shuffle_from(v.x, lane), shuffle_from(v.y, lane));
+}
+__device__ __forceinline__ uint4 shuffle_from(uint4 v, int lane) {
+    return make_uint4(shuffle_from(v.x, lane), shuffle_from(v.y, lane), shuffle_from(v.z, lane), shuffle_from(v.w, lane));
+}
+
+// A warp's share of one codebook copy round: up to BATCH chunks of 32 centroids (chunk
+// `warp + (round * BATCH + b) * WARPS`), lane l holding centroid l of each. Books are 2^8 to
+// 2^12 entries, so chunks are whole.
+template <int SUB, int ENTRIES, int BATCH> struct BookRound {
+    using T = typename Centroid<SUB>::T;
+    static constexpr int CHUNKS = ENTRIES / 32;
+    static_assert(ENTRIES % 32 == 0, "codebooks are whole chunks of 32 centroids");
+    T v[BATCH];
+    __device__ __forceinline__ static int chunk(int round, int b) { return (threadIdx.x >> 5) + (round * BATCH + b) * WARPS; }
+    __device__ __forceinline__ void load(const unsigned short* src, int round) {
+        #pragma unroll
+        for (int b = 0; b < BATCH; ++b) {
+            const int c = chunk(round, b);
+            if (c < CHUNKS) v[b] = reinterpret_cast<const T*>(src)[c * 32 + (threadIdx.x & 31)];
         }
+    }
+    // Chunk c's REPLICAS * 32 slots are contiguous (slot s: centroid s / REPLICAS, copy
+    // s % REPLICAS); lane l writes slot 32k + l of step k, so every store is one contiguous,
+    // conflict-free warp access, and the centroid comes from its lane by a shuffle.
+    __device__ __forceinline__ void store(unsigned short* dst, int round) const {
+        const int lane = threadIdx.x & 31;
+        #pragma unroll
+        for (int b = 0; b < BATCH; ++b) {
+            const int c = chunk(round, b);
+            if (c >= CHUNKS) continue;  // warp-uniform: the shuffles see every lane
+            T* out = reinterpret_cast<T*>(dst) + c * 32 * REPLICAS;
+            #pragma unroll 8  // all 16 or 32 at once raised the 4-warp kernels' spills
+            for (int k = 0; k < REPLICAS; ++k) {
+                const int slot = 32 * k + lane;
+                if constexpr (REPLICAS == 1) {
+                    out[slot] = v[b];
+                } else {
+                    out[slot] = shuffle_from(v[b], slot / REPLICAS);
+                }
+            }
+        }
+    }
+};
+
+// Chunks a warp copies per round: 16 registers' worth (SUB / 2 a centroid), or all it has.
+__host__ __device__ constexpr int round_batch(int sub, int entries) {
+    return 32 / sub < (entries / 32 + WARPS - 1) / WARPS ? 32 / sub : (entries / 32 + WARPS - 1) / WARPS;
+}
+
+// Copies both codebooks into shared memory, each REPLICAS times (lane l reads copy
+// l % REPLICAS). Every centroid is loaded from global memory once, and a round's loads of
+// both books are all in flight before its first store: one L2 round trip per round (one
+// round for books of up to 256 entries), where a load per copy made a round trip per
+// unrolled group of copies. Up to 16 registers a book a round.
+template <int K_ENTRIES, int V_ENTRIES>
+__device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, const unsigned short* key_src,
+                                                      unsigned short* value_dst, const unsigned short* value_src) {
+    constexpr int K_BATCH = round_batch(K_SUB, K_ENTRIES), V_BATCH = round_batch(V_SUB, V_ENTRIES);
+    constexpr int K_ROUNDS = (K_ENTRIES / 32 + WARPS * K_BATCH - 1) / (WARPS * K_BATCH);
+    constexpr int V_ROUNDS = (V_ENTRIES / 32 + WARPS * V_BATCH - 1) / (WARPS * V_BATCH);
+    constexpr int ROUNDS = K_ROUNDS > V_ROUNDS ? K_ROUNDS : V_ROUNDS;
+    for (int round = 0; round < ROUNDS; ++round) {
+        BookRound<K_SUB, K_ENTRIES, K_BATCH> keys;
+        BookRound<V_SUB, V_ENTRIES, V_BATCH> values;
+        keys.load(key_src, round);
+        values.load(value_src, round);
+        keys.store(key_dst, round);
+        values.store(value_dst, round);
     }
 }
 
@@ -634,8 +699,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     // centroid reads then spread over more banks).
     {
         const int book = PER_HEAD_CODEBOOKS ? kv_head : 0;
-        copy_replicated<K_SUB>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB, K_BOOK);
-        copy_replicated<V_SUB>(value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB, V_BOOK);
+        copy_books_replicated<K_BOOK, V_BOOK>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB,
+                                              value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB);
     }
     // Stage: the sequence (both attention families). The kernel may have started while the
     // append before it still ran (dependent_launch.cuh): above this line only constant data
@@ -657,22 +722,44 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
         query_plain[e] = x * SOFTMAX_SCALE;
         query_t[e] = SMOOTH ? x * smooth[kv_head * HEAD_DIM + i] : x;
     }
-    __syncthreads();
     if (HADAMARD) {
-        for (int h = 1; h < HEAD_DIM; h <<= 1) {
-            for (int idx = tid; idx < GROUP * HEAD_DIM / 2; idx += THREADS) {
-                const int g = idx / (HEAD_DIM / 2), k = idx % (HEAD_DIM / 2);
-                const int i = (k / h) * 2 * h + (k % h);
-                float* row = query_t + g * HEAD_DIM;
-                const float a = row[i], b = row[i + h];
-                row[i] = a + b;
-                row[i + h] = a - b;
+        // A warp per query head, lane l holding dims l·P .. l·P + P - 1: butterflies narrower
+        // than P within a lane, wider ones across lanes by shuffles, with no barrier between
+        // stages. Each stage adds and subtracts the same pairs as the reference, so the result is
+        // the same to the bit.
+        __syncthreads();
+        constexpr int P = HEAD_DIM / 32;
+        const int lane = tid & 31;
+        for (int g = tid >> 5; g < GROUP; g += WARPS) {
+            float* row = query_t + g * HEAD_DIM + lane * P;
+            float x[P];
+            #pragma unroll
+            for (int j = 0; j < P; ++j) x[j] = row[j];
+            #pragma unroll
+            for (int h = 1; h < P; h <<= 1) {
+                #pragma unroll
+                for (int j = 0; j < P; ++j) {
+                    if (j & h) continue;
+                    const float a = x[j], b = x[j + h];
+                    x[j] = a + b;
+                    x[j + h] = a - b;
+                }
             }
-            __syncthreads();
+            #pragma unroll
+            for (int h = P; h < HEAD_DIM; h <<= 1) {
+                const int mate = h / P;  // the lane holding the other end of each pair
+                const bool upper = lane & mate;
+                #pragma unroll
+                for (int j = 0; j < P; ++j) {
+                    const float other = __shfl_xor_sync(0xffffffffu, x[j], mate);
+                    x[j] = upper ? other - x[j] : x[j] + other;
+                }
+            }
+            #pragma unroll
+            for (int j = 0; j < P; ++j) row[j] = (x[j] * SOFTMAX_SCALE) * SOFTMAX_SCALE;
         }
-    }
-    for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
-        query_t[e] = HADAMARD ? (query_t[e] * SOFTMAX_SCALE) * SOFTMAX_SCALE : query_t[e] * SOFTMAX_SCALE;
+    } else {
+        for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) query_t[e] *= SOFTMAX_SCALE;
     }
     __syncthreads();
     float acc[CHUNKS][4], run_max = NEG_INF, run_sum = 0.f;

@@ -6,6 +6,6 @@
     // centroid reads then spread over more banks).
     {
         const int book = PER_HEAD_CODEBOOKS ? kv_head : 0;
-        copy_replicated<K_SUB>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB, K_BOOK);
-        copy_replicated<V_SUB>(value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB, V_BOOK);
+        copy_books_replicated<K_BOOK, V_BOOK>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB,
+                                              value_book, value_codebooks + (size_t)book * V_BOOK * V_SUB);
     }

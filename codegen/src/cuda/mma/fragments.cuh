@@ -110,17 +110,82 @@ template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsi
     return r;
 }
 
-// Copies a codebook of `entries` centroids into shared memory, each REPLICAS times.
-template <int SUB> __device__ __forceinline__ void copy_replicated(unsigned short* dst, const unsigned short* src, int entries) {
-    for (int i = threadIdx.x; i < entries * REPLICAS; i += THREADS) {
-        const int code = i / REPLICAS;
-        if constexpr (SUB == 2) {
-            reinterpret_cast<unsigned*>(dst)[i] = reinterpret_cast<const unsigned*>(src)[code];
-        } else if constexpr (SUB == 4) {
-            reinterpret_cast<uint2*>(dst)[i] = reinterpret_cast<const uint2*>(src)[code];
-        } else {
-            reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(src)[code];
+// One centroid as a single load: SUB halves.
+template <int SUB> struct Centroid;
+template <> struct Centroid<2> { using T = unsigned; };
+template <> struct Centroid<4> { using T = uint2; };
+template <> struct Centroid<8> { using T = uint4; };
+__device__ __forceinline__ unsigned shuffle_from(unsigned v, int lane) { return __shfl_sync(FULL_MASK, v, lane); }
+__device__ __forceinline__ uint2 shuffle_from(uint2 v, int lane) {
+    return make_uint2(shuffle_from(v.x, lane), shuffle_from(v.y, lane));
+}
+__device__ __forceinline__ uint4 shuffle_from(uint4 v, int lane) {
+    return make_uint4(shuffle_from(v.x, lane), shuffle_from(v.y, lane), shuffle_from(v.z, lane), shuffle_from(v.w, lane));
+}
+
+// A warp's share of one codebook copy round: up to BATCH chunks of 32 centroids (chunk
+// `warp + (round * BATCH + b) * WARPS`), lane l holding centroid l of each. Books are 2^8 to
+// 2^12 entries, so chunks are whole.
+template <int SUB, int ENTRIES, int BATCH> struct BookRound {
+    using T = typename Centroid<SUB>::T;
+    static constexpr int CHUNKS = ENTRIES / 32;
+    static_assert(ENTRIES % 32 == 0, "codebooks are whole chunks of 32 centroids");
+    T v[BATCH];
+    __device__ __forceinline__ static int chunk(int round, int b) { return (threadIdx.x >> 5) + (round * BATCH + b) * WARPS; }
+    __device__ __forceinline__ void load(const unsigned short* src, int round) {
+        #pragma unroll
+        for (int b = 0; b < BATCH; ++b) {
+            const int c = chunk(round, b);
+            if (c < CHUNKS) v[b] = reinterpret_cast<const T*>(src)[c * 32 + (threadIdx.x & 31)];
         }
+    }
+    // Chunk c's REPLICAS * 32 slots are contiguous (slot s: centroid s / REPLICAS, copy
+    // s % REPLICAS); lane l writes slot 32k + l of step k, so every store is one contiguous,
+    // conflict-free warp access, and the centroid comes from its lane by a shuffle.
+    __device__ __forceinline__ void store(unsigned short* dst, int round) const {
+        const int lane = threadIdx.x & 31;
+        #pragma unroll
+        for (int b = 0; b < BATCH; ++b) {
+            const int c = chunk(round, b);
+            if (c >= CHUNKS) continue;  // warp-uniform: the shuffles see every lane
+            T* out = reinterpret_cast<T*>(dst) + c * 32 * REPLICAS;
+            #pragma unroll 8  // all 16 or 32 at once raised the 4-warp kernels' spills
+            for (int k = 0; k < REPLICAS; ++k) {
+                const int slot = 32 * k + lane;
+                if constexpr (REPLICAS == 1) {
+                    out[slot] = v[b];
+                } else {
+                    out[slot] = shuffle_from(v[b], slot / REPLICAS);
+                }
+            }
+        }
+    }
+};
+
+// Chunks a warp copies per round: 16 registers' worth (SUB / 2 a centroid), or all it has.
+__host__ __device__ constexpr int round_batch(int sub, int entries) {
+    return 32 / sub < (entries / 32 + WARPS - 1) / WARPS ? 32 / sub : (entries / 32 + WARPS - 1) / WARPS;
+}
+
+// Copies both codebooks into shared memory, each REPLICAS times (lane l reads copy
+// l % REPLICAS). Every centroid is loaded from global memory once, and a round's loads of
+// both books are all in flight before its first store: one L2 round trip per round (one
+// round for books of up to 256 entries), where a load per copy made a round trip per
+// unrolled group of copies. Up to 16 registers a book a round.
+template <int K_ENTRIES, int V_ENTRIES>
+__device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, const unsigned short* key_src,
+                                                      unsigned short* value_dst, const unsigned short* value_src) {
+    constexpr int K_BATCH = round_batch(K_SUB, K_ENTRIES), V_BATCH = round_batch(V_SUB, V_ENTRIES);
+    constexpr int K_ROUNDS = (K_ENTRIES / 32 + WARPS * K_BATCH - 1) / (WARPS * K_BATCH);
+    constexpr int V_ROUNDS = (V_ENTRIES / 32 + WARPS * V_BATCH - 1) / (WARPS * V_BATCH);
+    constexpr int ROUNDS = K_ROUNDS > V_ROUNDS ? K_ROUNDS : V_ROUNDS;
+    for (int round = 0; round < ROUNDS; ++round) {
+        BookRound<K_SUB, K_ENTRIES, K_BATCH> keys;
+        BookRound<V_SUB, V_ENTRIES, V_BATCH> values;
+        keys.load(key_src, round);
+        values.load(value_src, round);
+        keys.store(key_dst, round);
+        values.store(value_dst, round);
     }
 }
 
