@@ -140,7 +140,7 @@ fn a_compile_error_carries_the_log_and_the_source() {
 /// resident blocks and 10-17% of its speed (bench/results/kernel-s10), which no CPU test would
 /// otherwise notice. Since session 15 its code needs 171, and the default asks the compiler for
 /// three blocks (`min_blocks_per_sm`), which costs 8 bytes of spill; session 18's set-up (the
-/// query's butterflies by shuffles) made it 12 on pages, measured 4-13% faster there
+/// query's butterflies by shuffles) made it 12 on pages, measured 1-13% faster there
 /// (bench/results/kernel-s18). More spill than that is a change to measure. SmolLM2's shape
 /// fits unbounded, without spills.
 #[test]
@@ -178,7 +178,11 @@ fn default_2bit_kernels_keep_three_blocks_per_sm() {
                     k.attention_entry
                 )
             });
-        let spill_budget = if config.min_blocks_per_sm == 3 { 12 } else { 0 };
+        let spill_budget = match (config.min_blocks_per_sm, config.layout) {
+            (3, vecinfer_codegen::CodeLayout::Contiguous) => 8,
+            (3, _) => 12,
+            _ => 0,
+        };
         assert!(
             attention.registers <= 168 && attention.spill_store_bytes <= spill_budget,
             "{config}: {} registers, {} bytes spilled; three 128-thread blocks per SM need <= 168, and at most {spill_budget} bytes of spill",

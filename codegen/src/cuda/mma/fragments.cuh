@@ -170,8 +170,8 @@ __host__ __device__ constexpr int round_batch(int sub, int entries) {
 // Copies both codebooks into shared memory, each REPLICAS times (lane l reads copy
 // l % REPLICAS). Every centroid is loaded from global memory once, and a round's loads of
 // both books are all in flight before its first store: one L2 round trip per round (one
-// round for books of up to 256 entries), where a load per copy made a round trip per
-// unrolled group of copies. Up to 16 registers a book a round.
+// round for 256-entry books, but for 8-dim centroids in a one-warp block), where a load per
+// copy made a round trip per unrolled group of copies. Up to 16 registers a book a round.
 template <int K_ENTRIES, int V_ENTRIES>
 __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, const unsigned short* key_src,
                                                       unsigned short* value_dst, const unsigned short* value_src) {
