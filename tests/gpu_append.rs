@@ -182,7 +182,7 @@ fn prefill_then_decode_matches_the_cpu_cache() {
         CodeLayout::Paged { page_tokens: 64 },
     ];
     for (i, base) in configs().into_iter().enumerate() {
-        for code_layout in layouts {
+        for (l, code_layout) in layouts.into_iter().enumerate() {
             let config = KernelConfig {
                 layout: code_layout,
                 ..base
@@ -225,10 +225,13 @@ fn prefill_then_decode_matches_the_cpu_cache() {
                     let ids: Vec<SequenceId> =
                         (0..3).map(|_| cache.add_sequence().unwrap()).collect();
                     let step = cache.begin_step(&gpu, &ids, 0).unwrap();
-                    UnderTest::Paged(
-                        PagedBatch { cache, ids, step },
-                        VqAppend::new(&gpu, &config).unwrap(),
-                    )
+                    // Each paged run forces one team size, so that between them (and the
+                    // ragged test) every size meets several codecs and head dims.
+                    let mut appender = VqAppend::new(&gpu, &config).unwrap();
+                    let choices = appender.warps_per_row_choices();
+                    let warps = choices[(2 * i + l) % choices.len()];
+                    appender.set_warps_per_row(Some(warps)).unwrap();
+                    UnderTest::Paged(PagedBatch { cache, ids, step }, appender)
                 }
             };
             let mut r = rng(seed);
@@ -236,19 +239,23 @@ fn prefill_then_decode_matches_the_cpu_cache() {
             let prefill = 150;
             let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, prefill));
             under_test.append(&gpu, &k, &v, prefill);
-            let what = format!("{config} after a prefill of {prefill}");
+            let warps = match &under_test {
+                UnderTest::Contiguous(_) => "auto".to_string(),
+                UnderTest::Paged(_, a) => format!("{:?}", a.warps_per_row_for(1, 2, 3)),
+            };
+            let what = format!("{config} ({warps} warps a row) after a prefill of {prefill}");
             assert_same_state(&gpu, &config, under_test.readback(), &cpu, &what, seed);
             // Decode steps: each flushes the oldest window token into codes (ring wraps twice).
             for _ in 0..40 {
                 let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
                 under_test.append(&gpu, &k, &v, 1);
             }
-            let what = format!("{config} after 40 decode steps");
+            let what = format!("{config} ({warps} warps a row) after 40 decode steps");
             assert_same_state(&gpu, &config, under_test.readback(), &cpu, &what, seed + 1);
             // A chunked prefill on top (flushes window tokens from before the call).
             let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 21));
             under_test.append(&gpu, &k, &v, 21);
-            let what = format!("{config} after a chunk of 21");
+            let what = format!("{config} ({warps} warps a row) after a chunk of 21");
             assert_same_state(&gpu, &config, under_test.readback(), &cpu, &what, seed + 2);
         }
     }
@@ -299,24 +306,63 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
             shape.head_dim,
         );
         let params = set.layer(0, config.transform).unwrap();
-        let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
-        let mut r = rng(10);
-        for (s, &n) in lengths.iter().enumerate() {
-            for _ in 0..n {
-                let k = outlier_keys(&mut r, shape.kv_heads, shape.head_dim);
-                let v = random_vec(&mut r, shape.kv_heads * shape.head_dim, 1.0);
-                cpu.append(s, &k, &v).unwrap();
+        let choices = VqAppend::new(&gpu, &config)
+            .unwrap()
+            .warps_per_row_choices();
+        // Every team size, each from the same start.
+        for warps in choices {
+            let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
+            let mut r = rng(10);
+            for (s, &n) in lengths.iter().enumerate() {
+                for _ in 0..n {
+                    let k = outlier_keys(&mut r, shape.kv_heads, shape.head_dim);
+                    let v = random_vec(&mut r, shape.kv_heads * shape.head_dim, 1.0);
+                    cpu.append(s, &k, &v).unwrap();
+                }
             }
+            let mut cache = GpuKvCache::from_reference_with_room(&gpu, &cpu, 30).unwrap();
+            let mut appender = VqAppend::new(&gpu, &config).unwrap();
+            appender.set_warps_per_row(Some(warps)).unwrap();
+            for _ in 0..30 {
+                let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
+                cache.append(&gpu, &appender, &k, &v, 1).unwrap();
+            }
+            let what =
+                format!("{config} {layout:?} from ragged lengths {lengths:?}, {warps} warps a row");
+            assert_same_state(&gpu, &config, &cache, &cpu, &what, 11);
         }
-        let mut cache = GpuKvCache::from_reference_with_room(&gpu, &cpu, 30).unwrap();
-        let appender = VqAppend::new(&gpu, &config).unwrap();
-        for _ in 0..30 {
-            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
-            cache.append(&gpu, &appender, &k, &v, 1).unwrap();
-        }
-        let what = format!("{config} {layout:?} from ragged lengths {lengths:?}");
-        assert_same_state(&gpu, &config, &cache, &cpu, &what, 11);
     }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn a_team_size_the_kernel_does_not_offer_is_an_error_that_changes_nothing() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let held = configs()[0];
+    let mut appender = VqAppend::new(&gpu, &held).unwrap();
+    assert_eq!(appender.warps_per_row_choices(), [8, 4, 2, 1]);
+    appender.set_warps_per_row(Some(2)).unwrap();
+    let err = appender.set_warps_per_row(Some(3)).unwrap_err().to_string();
+    assert!(
+        err.contains("[8, 4, 2, 1]") && err.contains("not 3"),
+        "{err}"
+    );
+    assert_eq!(
+        appender.warps_per_row_for(1, 3, 64),
+        2,
+        "the error kept the forced size"
+    );
+    appender.set_warps_per_row(None).unwrap();
+    assert_eq!(
+        appender.warps_per_row_for(1, 3, 1),
+        8,
+        "6 rows: a block each"
+    );
+    let streamed = configs()[3];
+    let mut appender = VqAppend::new(&gpu, &streamed).unwrap();
+    assert_eq!(appender.warps_per_row_choices(), [8]);
+    assert!(appender.set_warps_per_row(Some(1)).is_err());
+    assert_eq!(appender.warps_per_row_for(1, 8, 4096), 8);
 }
 
 /// Every codebook of `set` made periodic: centroid `j` becomes centroid `j % period`. Each

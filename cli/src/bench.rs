@@ -46,6 +46,9 @@ pub struct BenchRow {
     pub append_ms: f64,
     /// `append_ms / ms`.
     pub append_share: f64,
+    /// Warps that encoded each appended row (see `VqAppend::set_warps_per_row`).
+    #[serde(default)]
+    pub append_warps_per_row: Option<u32>,
     /// Bytes one cached token takes in the layer at this context and batch (all KV heads, K
     /// and V): codes (page rounding included), its share of the fp16 sinks and window, and of
     /// the codebooks and smooth scales.
@@ -151,16 +154,30 @@ pub fn copy_bandwidth(gpu: &Gpu) -> Result<f64> {
     Ok(2.0 * n as f64 / (t.median_ms * 1e-3) / 1e12)
 }
 
+/// How `bench_one` measures: the fp16 window, the copy rate that sets the roofline, timed
+/// runs, and the append's warps per row (`None`: the launch's own choice).
+#[derive(Clone, Copy, Debug)]
+pub struct BenchSettings {
+    pub residual: usize,
+    pub copy_tbs: f64,
+    pub runs: usize,
+    pub append_warps: Option<u32>,
+}
+
 /// Times one config at one (batch, seq) on the Llama-3.1-8B attention shape given by `shape`.
 pub fn bench_one(
     gpu: &Gpu,
     config: &KernelConfig,
     shape: DecodeShape,
     seq: usize,
-    residual: usize,
-    copy_tbs: f64,
-    runs: usize,
+    settings: BenchSettings,
 ) -> Result<BenchRow> {
+    let BenchSettings {
+        residual,
+        copy_tbs,
+        runs,
+        append_warps,
+    } = settings;
     let kernel = VqAttention::new(gpu, config)?;
     let coded = seq.saturating_sub(residual);
     let fp16 = seq - coded;
@@ -210,7 +227,9 @@ pub fn bench_one(
             99,
         )?),
     };
-    let appender = VqAppend::new(gpu, config)?;
+    let mut appender = VqAppend::new(gpu, config)?;
+    appender.set_warps_per_row(append_warps)?;
+    let append_warps_per_row = appender.warps_per_row_for(1, shape.kv_heads, shape.batch);
     let (paged_step, step_host_ms) = match &mut growing {
         OneLayerCache::Contiguous(_) => (None, None),
         OneLayerCache::Paged(p) => {
@@ -287,6 +306,7 @@ pub fn bench_one(
         speedup_vs_fp8: None,
         append_ms,
         append_share: append_ms / ms,
+        append_warps_per_row: Some(append_warps_per_row),
         bytes_per_token: Some(token_bytes),
         bits_per_element_all: Some(token_bytes.bits_per_element(&spec)),
         step_host_ms,
@@ -433,6 +453,10 @@ pub struct BenchArgs {
     /// Newest tokens of each sequence in fp16.
     #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
     pub residual: usize,
+    /// Warps that encode each row in the append column: auto (the most whose blocks fit one
+    /// wave) or one the kernel offers (8; and 4, 2, 1 for books of up to 256 entries).
+    #[arg(long, default_value = "auto", value_parser = parse_append_warps)]
+    pub append_warps: AppendWarps,
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
     /// JSON written by ../shared/bench/fp16_decode_baseline.py --json in the same run.
@@ -443,6 +467,20 @@ pub struct BenchArgs {
     /// Draw latency against sequence length here (SVG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+}
+
+/// `--append-warps`: `auto` or a count.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendWarps(pub Option<u32>);
+
+fn parse_append_warps(s: &str) -> std::result::Result<AppendWarps, String> {
+    match s {
+        "auto" => Ok(AppendWarps(None)),
+        n => match n.parse::<u32>() {
+            Ok(w @ (1 | 2 | 4 | 8)) => Ok(AppendWarps(Some(w))),
+            _ => Err(format!("{n:?}: expected auto, 1, 2, 4 or 8")),
+        },
+    }
 }
 
 /// `BATCHxSEQ,...` into pairs.
@@ -695,7 +733,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 kv_heads: a.grid.kv_heads,
                 head_dim: a.grid.head_dim,
             };
-            let mut row = bench_one(&gpu, &config, shape, seq, a.residual, copy_tbs, a.runs)?;
+            let mut row = bench_one(
+                &gpu,
+                &config,
+                shape,
+                seq,
+                BenchSettings {
+                    residual: a.residual,
+                    copy_tbs,
+                    runs: a.runs,
+                    append_warps: a.append_warps.0,
+                },
+            )?;
             let want = BaselineShape {
                 batch,
                 seq,

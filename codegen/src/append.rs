@@ -1,13 +1,15 @@
 //! The quantize-and-append kernel: new tokens into the GPU cache, in the CPU reference's rules.
 //!
-//! Two blocks per (new token, KV head, batch entry), one for its key and one for its value. A token's place follows from its index `i`
-//! in the sequence and the length `T` after the call (`seq_len`, which the host sets; the same
-//! rule as the CPU reference's one-at-a-time `append`):
+//! A launch's rows are one side (key or value) of one new token of one (KV head, batch entry).
+//! A block of [`APPEND_THREADS`] serves `8 / w` rows with `w` warps each ([`AppendEntry`]): the
+//! host picks `w` by the row count ([`append_warps_per_row`]). A token's place follows from its
+//! index `i` in the sequence and the length `T` after the call (`seq_len`, which the host sets;
+//! the same rule as the CPU reference's one-at-a-time `append`):
 //! - `i < sinks`: fp16 sink slot `i`;
 //! - `i >= T - residual`: fp16 window slot `sinks + (i - sinks) % residual`; the window token
 //!   that slot held before this call (the newest earlier token of the same residue, if it is
 //!   past the sinks) leaves the window and is flushed: encoded into its code row `f - sinks`.
-//!   Every token that leaves is flushed by exactly one block, the one of its slot's new owner;
+//!   Every token that leaves is flushed by exactly one row, the one of its slot's new owner;
 //! - otherwise: encoded straight into code row `i - sinks` (bulk prefill).
 //!
 //! Encoding runs the CPU encoder's arithmetic in the same order, with rounding intrinsics
@@ -19,20 +21,70 @@ use crate::config::{CodeLayout, ConfigError, KernelConfig};
 
 /// Threads per block of the append kernel.
 pub const APPEND_THREADS: u32 = 256;
-/// Blocks per new token and (KV head, batch entry): one for the key, one for the value.
-pub const BLOCKS_PER_TOKEN: u32 = 2;
+/// Warps per block of the append and flush kernels.
+pub const APPEND_WARPS: u32 = APPEND_THREADS / 32;
+/// Rows per new token and (KV head, batch entry): one for the key, one for the value.
+pub const ROWS_PER_TOKEN: u32 = 2;
 
 /// The append module's second entry: `seq_len[b] += count` for `b < entries`, for caches that
 /// keep their lengths on the GPU between steps.
 pub const ADVANCE_ENTRY: &str = "advance_lengths";
 
+/// One entry point of the append module: rows served by `warps_per_row` warps each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendEntry {
+    pub warps_per_row: u32,
+    pub name: String,
+}
+
+impl AppendEntry {
+    pub fn rows_per_block(&self) -> u32 {
+        APPEND_WARPS / self.warps_per_row
+    }
+
+    /// Blocks of a launch of `rows` rows (see [`append_rows`]).
+    pub fn blocks(&self, rows: u64) -> u64 {
+        rows.div_ceil(u64::from(self.rows_per_block()))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct EmittedAppend {
     pub source: String,
-    pub entry: String,
-    /// Grid `(count * BLOCKS_PER_TOKEN, kv_heads, batch)`, `APPEND_THREADS` threads, no dynamic
-    /// shared memory.
+    /// Every entry of the module, most warps per row first: the whole block per row always;
+    /// where both codebooks are held in registers (up to 256 entries), 4, 2 and 1 warps too.
+    /// Each takes the same arguments; grid `(blocks, 1, 1)` of [`APPEND_THREADS`] threads, no
+    /// dynamic shared memory.
+    pub entries: Vec<AppendEntry>,
     pub block_threads: u32,
+}
+
+impl EmittedAppend {
+    /// The block-per-row entry (every module has it): the name compile errors carry.
+    pub fn entry(&self) -> &str {
+        &self.entries[0].name
+    }
+}
+
+/// Rows of an append of `count` tokens to `entries` batch entries of `kv_heads` KV heads.
+pub fn append_rows(count: usize, kv_heads: usize, entries: usize) -> u64 {
+    u64::from(ROWS_PER_TOKEN) * count as u64 * kv_heads as u64 * entries as u64
+}
+
+/// The entry for a launch of `rows` rows on `sm_count` SMs that each hold `resident(w)` blocks
+/// of the `w`-warp entry: the most warps per row whose blocks all fit one wave (fewer sub-vectors
+/// per warp, so a shorter search), else one warp per row (no warp holds a copy of a book for a
+/// few sub-vectors, and fewer waves).
+pub fn append_warps_per_row(
+    entries: &[AppendEntry],
+    rows: u64,
+    sm_count: u32,
+    resident: impl Fn(&AppendEntry) -> u32,
+) -> &AppendEntry {
+    entries
+        .iter()
+        .find(|e| e.blocks(rows) <= u64::from(sm_count) * u64::from(resident(e).max(1)))
+        .unwrap_or_else(|| entries.last().expect("every module has an entry"))
 }
 
 /// The name suffix and the constants block (codecs, transform, layout) that the append and
@@ -94,9 +146,20 @@ static constexpr int PAGE_TOKENS = {page_tokens};
 /// transform, code layout; the attention-only axes do not matter).
 pub fn emit_append(config: &KernelConfig) -> Result<EmittedAppend, ConfigError> {
     let (name, constants) = layout_constants(config, "quantize-and-append")?;
-    let entry = format!("vq_append_{name}");
-    let signature = format!(
-        r#"extern "C" __global__ void __launch_bounds__(THREADS) {entry}(
+    let held = |codec: vecinfer_quant::VqCodec| codec.codebook_size() <= 256;
+    let teams: &[u32] = if held(config.key_codec) && held(config.value_codec) {
+        &[APPEND_WARPS, 4, 2, 1]
+    } else {
+        &[APPEND_WARPS]
+    };
+    let entries: Vec<AppendEntry> = teams
+        .iter()
+        .map(|&warps_per_row| AppendEntry {
+            warps_per_row,
+            name: format!("vq_append_{name}_w{warps_per_row}"),
+        })
+        .collect();
+    let parameters = r#"
     const unsigned short* __restrict__ new_keys,     // [batch, kv_heads, count, HEAD_DIM] f16
     const unsigned short* __restrict__ new_values,   // same
     int count,
@@ -113,24 +176,29 @@ pub fn emit_append(config: &KernelConfig) -> Result<EmittedAppend, ConfigError> 
     const int* __restrict__ seq_slot,                // [batch]
     const int* __restrict__ page_indptr,             // [batch + 1] (paged)
     const int* __restrict__ page_indices,            // (paged)
-    CacheGeometry geometry)"#
-    );
-    let source = [
+    CacheGeometry geometry,
+    int kv_heads,
+    int entries                                      // batch entries
+"#;
+    let arguments = "new_keys, new_values, count, key_centroids, key_norms, value_centroids, value_norms, smooth, key_codes, \
+                     value_codes, fp16_keys, fp16_values, seq_len, seq_slot, page_indptr, page_indices, geometry, kv_heads, entries";
+    let mut parts = vec![
         constants,
         crate::blocks::COMMON.to_string(),
         crate::blocks::CACHE_VIEW.to_string(),
         include_str!("cuda/append/encode.cuh").to_string(),
         include_str!("cuda/append/side.cuh").to_string(),
-        format!(
-            "{signature} {{\n{}}}\n",
-            include_str!("cuda/append/body.cuh")
-        ),
-        include_str!("cuda/append/advance.cuh").to_string(),
-    ]
-    .join("\n");
+    ];
+    for entry in &entries {
+        parts.push(format!(
+            "extern \"C\" __global__ void __launch_bounds__(THREADS) {}({parameters}) {{\n    append_rows<{}>({arguments});\n}}\n",
+            entry.name, entry.warps_per_row
+        ));
+    }
+    parts.push(include_str!("cuda/append/advance.cuh").to_string());
     Ok(EmittedAppend {
-        source,
-        entry,
+        source: parts.join("\n"),
+        entries,
         block_threads: APPEND_THREADS,
     })
 }
@@ -224,6 +292,49 @@ mod tests {
             assert_eq!(large.rows_per_block, 1, "{k}/{v}");
             assert!(large.source.contains("flush_side<true>("), "{k}/{v}");
         }
+    }
+
+    #[test]
+    fn held_books_get_every_team_size_and_streamed_books_the_whole_block() {
+        let held = emit_append(&config("d4b8", "d2b8")).unwrap();
+        let teams: Vec<u32> = held.entries.iter().map(|e| e.warps_per_row).collect();
+        assert_eq!(teams, [8, 4, 2, 1]);
+        for e in &held.entries {
+            assert!(
+                held.source
+                    .contains(&format!("void __launch_bounds__(THREADS) {}(", e.name))
+            );
+            assert!(
+                held.source
+                    .contains(&format!("append_rows<{}>(", e.warps_per_row))
+            );
+        }
+        assert_eq!(held.entry(), held.entries[0].name);
+        for (k, v) in [("d8b12", "d8b8"), ("d4b8", "d4b12")] {
+            let streamed = emit_append(&config(k, v)).unwrap();
+            assert_eq!(streamed.entries.len(), 1, "{k}/{v}");
+            assert_eq!(streamed.entries[0].warps_per_row, APPEND_WARPS, "{k}/{v}");
+        }
+    }
+
+    #[test]
+    fn the_launch_takes_the_most_warps_per_row_that_fit_one_wave() {
+        let entries = emit_append(&config("d4b8", "d4b8")).unwrap().entries;
+        let pick = |rows: u64| append_warps_per_row(&entries, rows, 132, |_| 3).warps_per_row;
+        // 396 blocks a wave: rows × warps / 8 blocks.
+        assert_eq!(append_rows(1, 8, 1), 16);
+        assert_eq!(pick(16), 8);
+        assert_eq!(pick(396), 8);
+        assert_eq!(pick(397), 4);
+        assert_eq!(pick(1024), 2); // 64 sequences of 8 KV heads: 256 blocks of 4 rows
+        assert_eq!(pick(2048), 1);
+        assert_eq!(pick(1 << 20), 1); // past one wave at every size: the fewest blocks
+        assert_eq!(entries[3].blocks(1025), 129);
+        // An SM that holds no block of an entry (occupancy 0) counts as one.
+        assert_eq!(
+            append_warps_per_row(&entries, 100, 132, |_| 0).warps_per_row,
+            8
+        );
     }
 
     #[test]

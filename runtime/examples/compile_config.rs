@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The quantize-and-append kernel of the same cache layout, beside it.
     let append = emit_append(&config)?;
     std::fs::write(format!("{out}.append.cu"), &append.source)?;
-    compile(&append.source, arch, &append.entry)?;
+    compile(&append.source, arch, append.entry())?;
     println!(
         "{}: {} threads, {} bytes of shared memory; CUBIN in {}",
         kernel.attention_entry,

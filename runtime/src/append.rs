@@ -9,13 +9,25 @@ use crate::view::CacheViewMut;
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaViewMut, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
 };
-use vecinfer_codegen::append::{FLUSH_BLOCKS_PER_LAYER, FLUSH_LAYER_POINTERS};
+use vecinfer_codegen::append::{
+    AppendEntry, FLUSH_BLOCKS_PER_LAYER, FLUSH_LAYER_POINTERS, append_rows, append_warps_per_row,
+};
 use vecinfer_codegen::{EmittedAppend, EmittedFlush, KernelConfig, emit_append, emit_flush};
+
+/// One compiled entry of the append module and how many of its blocks an SM holds.
+struct AppendFunction {
+    entry: AppendEntry,
+    function: CudaFunction,
+    resident_blocks: u32,
+}
 
 pub struct VqAppend {
     pub kernel: EmittedAppend,
     config: KernelConfig,
-    function: CudaFunction,
+    functions: Vec<AppendFunction>,
+    sm_count: u32,
+    /// Warps per row forced by [`Self::set_warps_per_row`]; `None`: chosen per launch.
+    warps_per_row: Option<u32>,
     advance: CudaFunction,
     /// Launch the append as a programmatic dependent (see [`Self::set_dependent_launches`]).
     dependent: bool,
@@ -25,17 +37,99 @@ impl VqAppend {
     /// Generates and compiles (cached) the append kernel for the cache layout of `config`.
     pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
         let kernel = emit_append(config)?;
-        let cubin = compile(&kernel.source, gpu.arch, &kernel.entry)?;
+        let cubin = compile(&kernel.source, gpu.arch, kernel.entry())?;
         let module = gpu.context.load_module(cubin)?;
-        let function = module.load_function(&kernel.entry)?;
+        let functions = kernel
+            .entries
+            .iter()
+            .map(|entry| {
+                let function = module.load_function(&entry.name)?;
+                let resident_blocks = function.occupancy_max_active_blocks_per_multiprocessor(
+                    kernel.block_threads,
+                    0,
+                    None,
+                )?;
+                Ok(AppendFunction {
+                    entry: entry.clone(),
+                    function,
+                    resident_blocks,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let advance = module.load_function(vecinfer_codegen::append::ADVANCE_ENTRY)?;
         Ok(Self {
             kernel,
             config: *config,
-            function,
+            functions,
+            sm_count: gpu.sm_count,
+            warps_per_row: None,
             advance,
             dependent: false,
         })
+    }
+
+    /// The warps per row this kernel offers: 8 (a block per row) always, and 4, 2 and 1 where
+    /// both codebooks are held in registers (up to 256 entries).
+    pub fn warps_per_row_choices(&self) -> Vec<u32> {
+        self.functions
+            .iter()
+            .map(|f| f.entry.warps_per_row)
+            .collect()
+    }
+
+    /// Forces the warps that encode each row (one side of one new token of one sequence and KV
+    /// head), e.g. to time or test each; `None` (the default) picks per launch: the most warps
+    /// whose blocks fit one wave on this GPU. A count the kernel does not offer is an error
+    /// that lists the ones it does, and changes nothing.
+    pub fn set_warps_per_row(&mut self, warps: Option<u32>) -> Result<()> {
+        if let Some(w) = warps
+            && !self.functions.iter().any(|f| f.entry.warps_per_row == w)
+        {
+            return Err(RuntimeError::Invalid(format!(
+                "the append kernel of {} encodes a row with one of {:?} warps, not {w}",
+                self.config,
+                self.warps_per_row_choices()
+            )));
+        }
+        self.warps_per_row = warps;
+        Ok(())
+    }
+
+    /// The entry a launch of `rows` rows runs.
+    fn function_for(&self, rows: u64) -> &AppendFunction {
+        match self.warps_per_row {
+            Some(w) => self
+                .functions
+                .iter()
+                .find(|f| f.entry.warps_per_row == w)
+                .expect("checked by set_warps_per_row"),
+            None => {
+                let entries: Vec<AppendEntry> =
+                    self.functions.iter().map(|f| f.entry.clone()).collect();
+                let chosen = append_warps_per_row(&entries, rows, self.sm_count, |e| {
+                    self.resident_blocks(e.warps_per_row)
+                });
+                self.functions
+                    .iter()
+                    .find(|f| f.entry == *chosen)
+                    .expect("chosen from these entries")
+            }
+        }
+    }
+
+    fn resident_blocks(&self, warps_per_row: u32) -> u32 {
+        self.functions
+            .iter()
+            .find(|f| f.entry.warps_per_row == warps_per_row)
+            .map_or(1, |f| f.resident_blocks)
+    }
+
+    /// The warps per row a launch of `count` tokens to `entries` sequences of `kv_heads` KV
+    /// heads runs with.
+    pub fn warps_per_row_for(&self, count: usize, kv_heads: usize, entries: usize) -> u32 {
+        self.function_for(append_rows(count, kv_heads, entries))
+            .entry
+            .warps_per_row
     }
 
     /// Launches the append as a programmatic dependent of the stream's previous kernel (sm_90
@@ -101,9 +195,11 @@ impl VqAppend {
                 });
             }
         }
-        if count > 65_535 || entries > 65_535 {
+        let rows = append_rows(count, kv_heads, entries);
+        if rows > i32::MAX as u64 {
             return Err(RuntimeError::Invalid(format!(
-                "an append launch takes at most 65535 tokens per sequence and 65535 sequences (grid limits), got {count} and {entries}"
+                "an append launch encodes at most {} rows (2 × count × kv_heads × batch), got 2 × {count} × {kv_heads} × {entries}",
+                i32::MAX
             )));
         }
         let count_i = count as i32;
@@ -128,13 +224,15 @@ impl VqAppend {
             b.add(batch.page_indptr.device_ptr(stream)),
             b.add(batch.page_indices.device_ptr(stream)),
             KernelArg::Geometry(geometry),
+            KernelArg::Int(kv_heads as i32),
+            KernelArg::Int(entries as i32),
         ];
+        if rows == 0 {
+            return Ok(()); // an empty batch: nothing to encode
+        }
+        let chosen = self.function_for(rows);
         let config = LaunchConfig {
-            grid_dim: (
-                count as u32 * vecinfer_codegen::append::BLOCKS_PER_TOKEN,
-                kv_heads as u32,
-                entries as u32,
-            ),
+            grid_dim: (chosen.entry.blocks(rows) as u32, 1, 1),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: 0,
         };
@@ -143,9 +241,11 @@ impl VqAppend {
         // codebook sizes and layout are the storage's; the kernel clamps every table index
         // into the storage's geometry and writes nothing for an entry whose length is smaller
         // than `count`; the new keys and values hold `batch × kv_heads × count × head_dim`
-        // values (checked above); `b` holds every buffer.
+        // values (checked above); the grid covers the rows, each block skips those past
+        // `2 × count × kv_heads × entries` (at most i32::MAX, checked above); `b` holds every
+        // buffer.
         unsafe {
-            dependent_launch::launch(stream, &self.function, config, &args, b, self.dependent)
+            dependent_launch::launch(stream, &chosen.function, config, &args, b, self.dependent)
         }?;
         Ok(())
     }

@@ -78,12 +78,12 @@ fn every_append_and_flush_kernel_compiles_for_sm80_and_sm90() {
         }));
     for config in layouts {
         let k = emit_append(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
-        if !seen.insert(k.entry.clone()) {
+        if !seen.insert(k.entry().to_string()) {
             continue;
         }
         let flush = emit_flush(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
         for arch in ["sm_80", "sm_90"] {
-            compile(&k.source, arch, &k.entry).unwrap_or_else(|e| panic!("{}: {e}", k.entry));
+            compile(&k.source, arch, k.entry()).unwrap_or_else(|e| panic!("{}: {e}", k.entry()));
             compile(&flush.source, arch, &flush.entry)
                 .unwrap_or_else(|e| panic!("{}: {e}", flush.entry));
         }
@@ -111,8 +111,8 @@ fn the_streamed_codebook_search_compiles_at_the_ends_of_its_shapes() {
             KernelConfig::default_for(head_dim, 1, key.parse().unwrap(), value.parse().unwrap());
         let append = emit_append(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
         let flush = emit_flush(&config).unwrap_or_else(|e| panic!("{config}: {e}"));
-        compile(&append.source, "sm_90", &append.entry)
-            .unwrap_or_else(|e| panic!("{}: {e}", append.entry));
+        compile(&append.source, "sm_90", append.entry())
+            .unwrap_or_else(|e| panic!("{}: {e}", append.entry()));
         compile(&flush.source, "sm_90", &flush.entry)
             .unwrap_or_else(|e| panic!("{}: {e}", flush.entry));
     }

@@ -130,69 +130,101 @@ template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_
     }
 }
 
-// Stage: nearest centroid in a book held in registers, for sub-vectors [0, CODES) of x. Warp w
-// searches sub-vectors w, w + WARPS, ...; lane l tries centroids l, l + 32, ... and keeps the
-// first strict minimum per sub-vector; the warp keeps the lowest index among equal distances,
-// as the CPU search does.
-template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes_held(const float* x, const LaneBook<SUB, BOOK>& held,
-                                                                                         int* codes) {
-    constexpr int PER_WARP = (CODES + WARPS - 1) / WARPS;
-    constexpr bool EVEN = CODES % WARPS == 0;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    float twice[PER_WARP][SUB];  // 2·x, exact in f32
-    #pragma unroll
-    for (int r = 0; r < PER_WARP; ++r) {
-        const int m = EVEN ? warp + r * WARPS : min(warp + r * WARPS, CODES - 1);
+// Stage: nearest centroid in a book held in registers, for sub-vectors [0, CODES) of x, by a
+// team of TEAM warps (team_warp: this warp's place in it). Warp w searches sub-vectors w,
+// w + TEAM, ..., GROUP at a time (their distance chains interleave and their warp reductions
+// overlap); lane l tries centroids l, l + 32, ... and keeps the first strict minimum per
+// sub-vector; the warp keeps the lowest index among equal distances, as the CPU search does.
+template <int SUB, int BOOK, int CODES, int TEAM>
+__device__ __forceinline__ void nearest_codes_held(const float* x, const LaneBook<SUB, BOOK>& held, int* codes, int team_warp) {
+    static_assert(CODES % TEAM == 0, "sub-vectors must split evenly over the team's warps");
+    constexpr int PER_WARP = CODES / TEAM;
+    constexpr int GROUP = PER_WARP < 4 ? PER_WARP : 4;
+    const int lane = threadIdx.x & 31;
+    #pragma unroll 1
+    for (int first = 0; first < PER_WARP; first += GROUP) {
+        float twice[GROUP][SUB];  // 2·x, exact in f32
+        float best[GROUP];
+        int best_index[GROUP];
         #pragma unroll
-        for (int j = 0; j < SUB; ++j) twice[r][j] = 2.0f * x[m * SUB + j];
-    }
-    float best[PER_WARP];
-    int best_index[PER_WARP];
-    #pragma unroll
-    for (int r = 0; r < PER_WARP; ++r) { best[r] = __int_as_float(0x7f800000); best_index[r] = 0; }
-    #pragma unroll
-    for (int i = 0; i < BOOK / 32; ++i) {
-        const int c = lane + 32 * i;
-        #pragma unroll
-        for (int r = 0; r < PER_WARP; ++r) {
-            float dist = held.norm[i];
+        for (int r = 0; r < GROUP; ++r) {
+            const int m = team_warp + (first + r) * TEAM;
             #pragma unroll
-            for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(twice[r][j], held.c[i][j]));
-            if (dist < best[r]) { best[r] = dist; best_index[r] = c; }
+            for (int j = 0; j < SUB; ++j) twice[r][j] = 2.0f * x[m * SUB + j];
+            best[r] = __int_as_float(0x7f800000);
+            best_index[r] = 0;
         }
-    }
-    #pragma unroll
-    for (int r = 0; r < PER_WARP; ++r) {
-        float b = best[r];
-        int bi = best_index[r];
-        warp_nearest(b, bi);
-        const int m = warp + r * WARPS;
-        if (lane == 0 && (EVEN || m < CODES)) codes[m] = bi;
+        #pragma unroll
+        for (int i = 0; i < BOOK / 32; ++i) {
+            #pragma unroll
+            for (int r = 0; r < GROUP; ++r) {
+                float dist = held.norm[i];
+                #pragma unroll
+                for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(twice[r][j], held.c[i][j]));
+                if (dist < best[r]) { best[r] = dist; best_index[r] = lane + 32 * i; }
+            }
+        }
+        #pragma unroll
+        for (int r = 0; r < GROUP; ++r) {
+            warp_nearest(best[r], best_index[r]);
+            if (lane == 0) codes[team_warp + (first + r) * TEAM] = best_index[r];
+        }
     }
 }
 
 // Stage: nearest centroid, for sub-vectors [0, CODES) of x, with the CPU search's arithmetic and
 // tie rule: the distance is ‖c‖² − Σ_j (2·x_j)·c_j, each product and difference rounded on its
-// own (no FMA), in the CPU's order, and among equal distances the lowest index wins.
-template <int SUB, int BOOK, int CODES> __device__ __forceinline__ void nearest_codes(const float* x, const float* centroids,
-                                                                                    const float* norms,
-                                                                                    const LaneBook<SUB, BOOK>& held, int* codes) {
+// own (no FMA), in the CPU's order, and among equal distances the lowest index wins. A team of
+// TEAM warps searches; a streamed book takes the whole block (TEAM = WARPS).
+template <int SUB, int BOOK, int CODES, int TEAM>
+__device__ __forceinline__ void nearest_codes(const float* x, const float* centroids, const float* norms, const LaneBook<SUB, BOOK>& held,
+                                              int* codes, int team_warp) {
     if constexpr (LaneBook<SUB, BOOK>::HELD) {
-        nearest_codes_held<SUB, BOOK, CODES>(x, held, codes);
+        nearest_codes_held<SUB, BOOK, CODES, TEAM>(x, held, codes, team_warp);
     } else {
+        static_assert(TEAM == WARPS, "a streamed book is searched by the whole block");
         nearest_codes_streamed<SUB, BOOK, CODES>(x, centroids, norms, codes);
     }
 }
 
 // Stage: pack codes. Byte b of the row gathers the bits [8b, 8b + 8) of the little-endian code
-// stream, one thread per byte.
-template <int BITS, int ROW> __device__ __forceinline__ void pack_codes(const int* codes, int count, unsigned char* row) {
-    for (int b = threadIdx.x; b < ROW; b += THREADS) {
+// stream, one thread of the `threads` (from `thread`) per byte.
+template <int BITS, int ROW>
+__device__ __forceinline__ void pack_codes(const int* codes, int count, unsigned char* row, int thread, int threads) {
+    for (int b = thread; b < ROW; b += threads) {
         unsigned byte = 0;
         for (int m = (8 * b) / BITS; m <= (8 * b + 7) / BITS && m < count; ++m) {
             const int shift = m * BITS - 8 * b;
             byte |= shift >= 0 ? ((unsigned)codes[m] << shift) : ((unsigned)codes[m] >> -shift);
         }
         row[b] = (unsigned char)(byte & 0xff);
+    }
+}
+
+// Stage: key transform of one row held by a warp, lane l holding dims l, l + 32, ... (the CPU's
+// order: k / λ, the Hadamard butterflies, the 1/sqrt(D) scale). Each butterfly stage pairs
+// (a, a + h) with a's bit h clear: x[a] = x[a] + x[a + h], x[a + h] = x[a] - x[a + h]; pairs
+// closer than 32 dims meet by shuffle, farther ones within a lane. No barrier.
+template <int PER_LANE> __device__ __forceinline__ void transform_key_lanes(float (&v)[PER_LANE], const float* smooth_row) {
+    const int lane = threadIdx.x & 31;
+    if (SMOOTH) {
+        #pragma unroll
+        for (int k = 0; k < PER_LANE; ++k) v[k] = __fdiv_rn(v[k], smooth_row[lane + 32 * k]);
+    }
+    if (HADAMARD) {
+        #pragma unroll
+        for (int h = 1; h < HEAD_DIM; h <<= 1) {
+            float next[PER_LANE];
+            #pragma unroll
+            for (int k = 0; k < PER_LANE; ++k) {
+                const int i = lane + 32 * k;
+                const float partner = h < 32 ? __shfl_xor_sync(0xffffffffu, v[k], h) : v[k ^ (h >> 5)];
+                next[k] = (i & h) ? __fsub_rn(partner, v[k]) : __fadd_rn(v[k], partner);
+            }
+            #pragma unroll
+            for (int k = 0; k < PER_LANE; ++k) v[k] = next[k];
+        }
+        #pragma unroll
+        for (int k = 0; k < PER_LANE; ++k) v[k] = __fmul_rn(v[k], HADAMARD_SCALE);
     }
 }

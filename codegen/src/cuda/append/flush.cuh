@@ -19,30 +19,6 @@ struct FlushLayer {
     const unsigned short* fp16_values;
 };
 
-// x = the key transform of x in place (side.cuh's key stage, the CPU's order: k / λ, the
-// Hadamard butterflies, the scale); a block-wide call. The append kernel keeps its own inline
-// copy: its source is part of the tuned configs' fingerprint.
-__device__ __forceinline__ void transform_key(float* x, const float* smooth, int kv_head) {
-    const int tid = threadIdx.x;
-    if (SMOOTH) {
-        for (int e = tid; e < HEAD_DIM; e += THREADS) x[e] = __fdiv_rn(x[e], smooth[kv_head * HEAD_DIM + e]);
-        __syncthreads();
-    }
-    if (HADAMARD) {
-        for (int h = 1; h < HEAD_DIM; h <<= 1) {
-            for (int p = tid; p < HEAD_DIM / 2; p += THREADS) {
-                const int a = (p / h) * 2 * h + (p % h);
-                const float u = x[a], w = x[a + h];
-                x[a] = __fadd_rn(u, w);
-                x[a + h] = __fsub_rn(u, w);
-            }
-            __syncthreads();
-        }
-        for (int e = tid; e < HEAD_DIM; e += THREADS) x[e] = __fmul_rn(x[e], HADAMARD_SCALE);
-        __syncthreads();
-    }
-}
-
 // Where the token that leaves `entry`'s window this step sits (its fp16 slot) and goes (its
 // code row): side.cuh's rule for one new token, seq_len counting it. row < 0: nothing leaves
 // (a token still in the sinks, no window, or a row past the entry's pages).
@@ -91,20 +67,26 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
     if (leaving.row < 0) return;  // the whole block
     const unsigned short* from =
         (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
-    for (int e = threadIdx.x; e < HEAD_DIM; e += THREADS) x[e] = half_to_float(from[e]);
+    if (threadIdx.x < 32) {  // the row into shared memory, keys transformed (append's rule, side.cuh)
+        float v[HEAD_DIM / 32];
+        #pragma unroll
+        for (int k = 0; k < HEAD_DIM / 32; ++k) v[k] = half_to_float(from[threadIdx.x + 32 * k]);
+        if (KEYS) transform_key_lanes<HEAD_DIM / 32>(v, layer.smooth + kv_head * HEAD_DIM);
+        #pragma unroll
+        for (int k = 0; k < HEAD_DIM / 32; ++k) x[threadIdx.x + 32 * k] = v[k];
+    }
     __syncthreads();
-    if (KEYS) transform_key(x, layer.smooth, kv_head);
-    nearest_codes<SUB, BOOK, HEAD_DIM / SUB>(x, book.centroids, book.norms, held, code);
+    nearest_codes<SUB, BOOK, HEAD_DIM / SUB, WARPS>(x, book.centroids, book.norms, held, code, threadIdx.x >> 5);
     __syncthreads();
     unsigned char* codes = KEYS ? layer.key_codes : layer.value_codes;
-    pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes + code_row_index(view, geometry, kv_heads, kv_head, leaving.row) * ROW);
+    pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes + code_row_index(view, geometry, kv_heads, kv_head, leaving.row) * ROW, threadIdx.x,
+                          THREADS);
 }
 
 // The flush with one warp per row, for books held in registers (up to 256 entries: the
 // 2-bit and 4-bit codecs). A block serves FLUSH_ROWS batch entries of one (layer side, KV head);
 // the block-per-row version above spends 8 warps (and 8 register copies of the book) on one
-// 64-value row. Same arithmetic, in the same order: the key transform's butterflies pair lanes
-// by shuffle, the search is nearest_codes_held's per-warp one, ties to the lowest index.
+// 64-value row. The append's stages (encode.cuh), the search by a team of one warp.
 static constexpr int FLUSH_ROWS = WARPS;
 
 template <bool KEYS>
@@ -113,7 +95,7 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
                                                const int* __restrict__ page_indices, const CacheGeometry& geometry, int entries) {
     constexpr int SUB = KEYS ? K_SUB : V_SUB, BOOK = KEYS ? K_BOOK : V_BOOK;
     constexpr int BITS = KEYS ? K_BITS : V_BITS, ROW = KEYS ? K_ROW : V_ROW;
-    constexpr int CODES = HEAD_DIM / SUB, PER_LANE = HEAD_DIM / 32, STEPS = BOOK / 32;
+    constexpr int CODES = HEAD_DIM / SUB, PER_LANE = HEAD_DIM / 32;
     static_assert(LaneBook<SUB, BOOK>::HELD, "the warp-per-row flush needs books held in registers");
     __shared__ float rows[FLUSH_ROWS][HEAD_DIM];
     __shared__ int row_codes[FLUSH_ROWS][CODES];
@@ -135,61 +117,12 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
     float v[PER_LANE];
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
-    if (KEYS) {
-        if (SMOOTH) {
-            #pragma unroll
-            for (int k = 0; k < PER_LANE; ++k) v[k] = __fdiv_rn(v[k], layer.smooth[kv_head * HEAD_DIM + lane + 32 * k]);
-        }
-        if (HADAMARD) {
-            #pragma unroll
-            for (int h = 1; h < HEAD_DIM; h <<= 1) {
-                float next[PER_LANE];
-                #pragma unroll
-                for (int k = 0; k < PER_LANE; ++k) {
-                    const int i = lane + 32 * k;
-                    const float partner = h < 32 ? __shfl_xor_sync(0xffffffffu, v[k], h) : v[k ^ (h >> 5)];
-                    // (a, a + h) with a's bit h clear: x[a] = x[a] + x[a + h], x[a + h] = x[a] - x[a + h].
-                    next[k] = (i & h) ? __fsub_rn(partner, v[k]) : __fadd_rn(v[k], partner);
-                }
-                #pragma unroll
-                for (int k = 0; k < PER_LANE; ++k) v[k] = next[k];
-            }
-            #pragma unroll
-            for (int k = 0; k < PER_LANE; ++k) v[k] = __fmul_rn(v[k], HADAMARD_SCALE);
-        }
-    }
+    if (KEYS) transform_key_lanes<PER_LANE>(v, layer.smooth + kv_head * HEAD_DIM);
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) rows[warp][lane + 32 * k] = v[k];
     __syncwarp();
-    for (int m = 0; m < CODES; ++m) {
-        float twice[SUB];  // 2·x, exact in f32
-        #pragma unroll
-        for (int j = 0; j < SUB; ++j) twice[j] = 2.0f * rows[warp][m * SUB + j];
-        float best = __int_as_float(0x7f800000);
-        int best_index = 0;
-        #pragma unroll
-        for (int i = 0; i < STEPS; ++i) {
-            float dist = held.norm[i];
-            #pragma unroll
-            for (int j = 0; j < SUB; ++j) dist = __fsub_rn(dist, __fmul_rn(twice[j], held.c[i][j]));
-            if (dist < best) { best = dist; best_index = lane + 32 * i; }
-        }
-        #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            const float other = __shfl_xor_sync(0xffffffffu, best, o);
-            const int other_index = __shfl_xor_sync(0xffffffffu, best_index, o);
-            if (other < best || (other == best && other_index < best_index)) { best = other; best_index = other_index; }
-        }
-        if (lane == 0) row_codes[warp][m] = best_index;
-    }
+    nearest_codes_held<SUB, BOOK, CODES, 1>(rows[warp], held, row_codes[warp], 0);
     __syncwarp();
     unsigned char* out = (KEYS ? layer.key_codes : layer.value_codes) + code_row_index(view, geometry, kv_heads, kv_head, row) * ROW;
-    for (int b = lane; b < ROW; b += 32) {  // pack_codes' byte rule
-        unsigned byte = 0;
-        for (int m = (8 * b) / BITS; m <= (8 * b + 7) / BITS && m < CODES; ++m) {
-            const int shift = m * BITS - 8 * b;
-            byte |= shift >= 0 ? ((unsigned)row_codes[warp][m] << shift) : ((unsigned)row_codes[warp][m] >> -shift);
-        }
-        out[b] = (unsigned char)(byte & 0xff);
-    }
+    pack_codes<BITS, ROW>(row_codes[warp], CODES, out, lane, 32);
 }

@@ -1,17 +1,47 @@
-// One side (keys or values) of one new token of one (KV head, batch entry).
-template <bool KEYS>
-__device__ __forceinline__ void append_side(const unsigned short* __restrict__ new_rows, int count, const float* __restrict__ centroids,
-                                            const float* __restrict__ norms, const float* __restrict__ smooth,
-                                            unsigned char* __restrict__ codes_out, unsigned short* __restrict__ fp16_rows,
-                                            const int* __restrict__ seq_len, const int* __restrict__ seq_slot,
-                                            const int* __restrict__ page_indptr, const int* __restrict__ page_indices,
-                                            const CacheGeometry& geometry) {
+// The launch's rows: one side (keys or values) of one new token of one (KV head, batch entry).
+// A block serves WARPS / TEAM rows with TEAM warps each. The host picks TEAM from the row count
+// (runtime/src/append.rs): the whole block on a row where rows are few, so that each warp
+// searches a few sub-vectors; one or two warps a row where they are many, so that every row
+// runs in the first wave and no warp holds a copy of a book it barely uses. Streamed books (over
+// 256 entries) always take the whole block.
+
+// A barrier of the TEAM warps of one row: named barrier 1 + team (0 is __syncthreads).
+template <int TEAM> __device__ __forceinline__ void team_sync() {
+    if constexpr (TEAM == 1) {
+        __syncwarp();
+    } else if constexpr (TEAM == WARPS) {
+        __syncthreads();
+    } else {
+        asm volatile("bar.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x >> 5) / TEAM), "r"(TEAM * 32) : "memory");
+    }
+}
+
+// Row `row` of a launch of `count` tokens: keys on the even rows, values on the odd ones (the two
+// sides share nothing: their own fp16 slots, codes and codebooks).
+struct AppendRow {
+    bool keys;
+    int j, kv_head, entry;
+};
+__device__ __forceinline__ AppendRow append_row(int row, int count, int kv_heads) {
+    const int token_row = row >> 1, head = token_row / count;
+    return AppendRow{(row & 1) == 0, token_row % count, head % kv_heads, head / kv_heads};
+}
+
+template <bool KEYS, int TEAM>
+__device__ __forceinline__ void append_side(const AppendRow& at, const unsigned short* __restrict__ new_rows, int count,
+                                            const float* __restrict__ centroids, const float* __restrict__ norms,
+                                            const float* __restrict__ smooth, unsigned char* __restrict__ codes_out,
+                                            unsigned short* __restrict__ fp16_rows, const int* __restrict__ seq_len,
+                                            const int* __restrict__ seq_slot, const int* __restrict__ page_indptr,
+                                            const int* __restrict__ page_indices, const CacheGeometry& geometry, int kv_heads) {
     constexpr int SUB = KEYS ? K_SUB : V_SUB, BOOK = KEYS ? K_BOOK : V_BOOK;
     constexpr int BITS = KEYS ? K_BITS : V_BITS, ROW = KEYS ? K_ROW : V_ROW;
-    __shared__ float x[HEAD_DIM];
-    __shared__ int code[HEAD_DIM];
-    const int j = blockIdx.x >> 1, kv_head = blockIdx.y, entry = blockIdx.z;
-    const int kv_heads = gridDim.y, tid = threadIdx.x;
+    constexpr int ROWS = WARPS / TEAM, PER_LANE = HEAD_DIM / 32;
+    __shared__ float x[ROWS][HEAD_DIM];
+    __shared__ int code[ROWS][HEAD_DIM / SUB];
+    const int team = (threadIdx.x >> 5) / TEAM, team_warp = (threadIdx.x >> 5) % TEAM;
+    const int team_thread = threadIdx.x % (TEAM * 32), lane = threadIdx.x & 31;
+    const int j = at.j, kv_head = at.kv_head, entry = at.entry;
     const int book_index = PER_HEAD_CODEBOOKS ? kv_head : 0;
     const float* book_centroids = centroids + (size_t)book_index * BOOK * SUB;
     const float* book_norms = norms + (size_t)book_index * BOOK;
@@ -47,33 +77,47 @@ __device__ __forceinline__ void append_side(const unsigned short* __restrict__ n
     if (row >= 0 && row < view.coded) {
         const size_t index = code_row_index(view, geometry, kv_heads, kv_head, row);
         const unsigned short* from = encode_old ? slots + (size_t)slot * HEAD_DIM : src;
-        for (int e = tid; e < HEAD_DIM; e += THREADS) {
-            const float v = half_to_float(from[e]);
-            x[e] = KEYS && SMOOTH ? __fdiv_rn(v, smooth[kv_head * HEAD_DIM + e]) : v;
+        // Stage: the row into shared memory, keys transformed (one warp of the team; the
+        // transform is warp-wide, in the CPU's order).
+        if (team_warp == 0) {
+            float v[PER_LANE];
+            #pragma unroll
+            for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
+            if (KEYS) transform_key_lanes<PER_LANE>(v, smooth + kv_head * HEAD_DIM);
+            #pragma unroll
+            for (int k = 0; k < PER_LANE; ++k) x[team][lane + 32 * k] = v[k];
         }
-        __syncthreads();
-        // Stage: key transform (the CPU's butterfly order, then the scale).
-        if (KEYS && HADAMARD) {
-            for (int h = 1; h < HEAD_DIM; h <<= 1) {
-                for (int p = tid; p < HEAD_DIM / 2; p += THREADS) {
-                    const int a = (p / h) * 2 * h + (p % h);
-                    const float u = x[a], w = x[a + h];
-                    x[a] = __fadd_rn(u, w);
-                    x[a + h] = __fsub_rn(u, w);
-                }
-                __syncthreads();
-            }
-            for (int e = tid; e < HEAD_DIM; e += THREADS) x[e] = __fmul_rn(x[e], HADAMARD_SCALE);
-            __syncthreads();
-        }
+        team_sync<TEAM>();
         // Stage: nearest centroid.
-        nearest_codes<SUB, BOOK, HEAD_DIM / SUB>(x, book_centroids, book_norms, held, code);
-        __syncthreads();
-        pack_codes<BITS, ROW>(code, HEAD_DIM / SUB, codes_out + index * ROW);
+        nearest_codes<SUB, BOOK, HEAD_DIM / SUB, TEAM>(x[team], book_centroids, book_norms, held, code[team], team_warp);
+        team_sync<TEAM>();
+        pack_codes<BITS, ROW>(code[team], HEAD_DIM / SUB, codes_out + index * ROW, team_thread, TEAM * 32);
     }
     if (slot >= 0) {
         // After the old slot content was read (the barriers above), the new token takes it.
-        __syncthreads();
-        for (int e = tid; e < HEAD_DIM; e += THREADS) slots[(size_t)slot * HEAD_DIM + e] = src[e];
+        team_sync<TEAM>();
+        for (int e = team_thread; e < HEAD_DIM; e += TEAM * 32) slots[(size_t)slot * HEAD_DIM + e] = src[e];
+    }
+}
+
+// Every row of this block's share of the launch.
+template <int TEAM>
+__device__ __forceinline__ void append_rows(const unsigned short* __restrict__ new_keys, const unsigned short* __restrict__ new_values,
+                                            int count, const float* __restrict__ key_centroids, const float* __restrict__ key_norms,
+                                            const float* __restrict__ value_centroids, const float* __restrict__ value_norms,
+                                            const float* __restrict__ smooth, unsigned char* __restrict__ key_codes,
+                                            unsigned char* __restrict__ value_codes, unsigned short* __restrict__ fp16_keys,
+                                            unsigned short* __restrict__ fp16_values, const int* __restrict__ seq_len,
+                                            const int* __restrict__ seq_slot, const int* __restrict__ page_indptr,
+                                            const int* __restrict__ page_indices, const CacheGeometry& geometry, int kv_heads, int entries) {
+    const long long row = (long long)blockIdx.x * (WARPS / TEAM) + (threadIdx.x >> 5) / TEAM;
+    if (row >= 2LL * count * kv_heads * entries) return;  // the whole team: its barriers are its own
+    const AppendRow at = append_row((int)row, count, kv_heads);
+    if (at.keys) {
+        append_side<true, TEAM>(at, new_keys, count, key_centroids, key_norms, smooth, key_codes, fp16_keys, seq_len, seq_slot, page_indptr,
+                                page_indices, geometry, kv_heads);
+    } else {
+        append_side<false, TEAM>(at, new_values, count, value_centroids, value_norms, smooth, value_codes, fp16_values, seq_len, seq_slot,
+                                 page_indptr, page_indices, geometry, kv_heads);
     }
 }
