@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Session 19: the append kernel with a team of 8, 4, 2 or 1 warps per row (the launch picks the
 # most whose blocks fit one wave), and the key transform by shuffles in the append and the flush.
-# GPU tests and gpu-check on the new binaries; then the old (.carry/s18, commit 70ca6da) and new
+# GPU tests and gpu-check on the new binaries; then the old (.carry/s18, commit 70ca6da), mid
+# (commit 2ae50bf: teams, with a shuffle tree for the warp's nearest centroid) and new
 # binaries' bench append column, interleaved; each team size forced; whole decode steps (the
 # flush changed too); compute-sanitizer over the append of every team size.
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH VECINFER_CACHE_DIR=/tmp/vc
 R=/tmp/r; mkdir -p $R; C=.carry/s19
-xz -dc $C/vi-old.xz > $R/vi-old; xz -dc $C/vi.xz > $R/vi-new
+xz -dc $C/vi-old.xz > $R/vi-old; xz -dc $C/vi-mid.xz > $R/vi-mid; xz -dc $C/vi.xz > $R/vi-new
 for b in gpu_append gpu_paged gpu_tuner; do xz -dc $C/$b.xz > $R/$b; done; chmod +x $R/*
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 if [ "${SKIP_TESTS:-0}" = 0 ]; then
@@ -20,7 +21,7 @@ fi
 LL="--codecs d4b8/d4b8,d2b8/d2b8,d8b12/d8b8 --shapes 1x32768,8x32768,32x8192,64x8192,128x4096 --runs 30"
 SM="--heads 9 --kv-heads 3 --head-dim 64 --codecs d4b8/d4b8,d2b8/d2b8 --shapes 1x32768,64x8192,256x2048 --layouts paged64 --runs 30"
 if [ "${SKIP_BENCH:-0}" = 0 ]; then
-for round in 1 2; do for v in old new; do
+for round in 1 2; do for v in old ${MID:-} new; do
   timeout 150 $R/vi-$v bench $LL --json $OUT/ll-$v-$round.json > $OUT/ll-$v-$round.txt 2>&1; echo "ll $v $round rc $?"
   timeout 150 $R/vi-$v bench $SM --json $OUT/sm-$v-$round.json > $OUT/sm-$v-$round.txt 2>&1; echo "sm $v $round rc $?"
   grep -hE "FAIL|rror" $OUT/ll-$v-$round.txt $OUT/sm-$v-$round.txt | head -3
@@ -38,7 +39,7 @@ for f in sorted(glob.glob(os.path.join(out, "*.json"))):
     tag = os.path.basename(f)[:-5]
     if tag.startswith("steps"): continue
     family, run = tag.split("-", 1)
-    for r in json.load(open(f)):
+    for r in json.load(open(f))["rows"]:
         key = (family, r["key_codec"] + "/" + r["value_codec"], r["batch"], r["seq"])
         rows[key][run] = (r["ms"], r["append_ms"], r["append_share"], r.get("append_warps_per_row"))
 runs = sorted({t for v in rows.values() for t in v})
@@ -73,4 +74,4 @@ done
 VECINFER_REQUIRE_GPU=1 timeout 240 compute-sanitizer --tool memcheck --print-limit 20 $R/gpu_append --include-ignored --test-threads 1 > $OUT/memcheck-gpu_append.txt 2>&1
 echo "memcheck gpu_append rc $?: $(grep -E 'ERROR SUMMARY|^test result' $OUT/memcheck-gpu_append.txt | tr '\n' ' ')"
 fi
-tar czf $OUT/logs.tgz -C $OUT $(cd $OUT && ls *.log *.txt) && (cd $OUT && rm -f *.log *.txt)
+tar czf $OUT/logs.tgz -C $OUT $(cd $OUT && ls *.log *.txt *.json) && (cd $OUT && rm -f *.log *.txt *.json)

@@ -24,15 +24,29 @@ template <int SUB, int BOOK> __device__ __forceinline__ void load_lane_book(cons
     }
 }
 
+// A warp-wide minimum of an unsigned integer, in every lane: one instruction (sm_80 and later).
+__device__ __forceinline__ unsigned warp_min_u32(unsigned v) {
+    unsigned r;
+    asm("redux.sync.min.u32 %0, %1, 0xffffffff;" : "=r"(r) : "r"(v));
+    return r;
+}
+// A float's bits as an unsigned integer of the same order, −0 as +0 (they tie under `<`); and
+// back. NaN never reaches it: a lane's best starts at +inf and takes only distances below it.
+__device__ __forceinline__ unsigned ordered_key(float f) {
+    const unsigned b = __float_as_uint(f) == 0x80000000u ? 0u : __float_as_uint(f);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+__device__ __forceinline__ float ordered_value(unsigned key) {
+    return __uint_as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
 // The warp's nearest centroid, in every lane: the smallest distance and, among equal ones, the
-// lowest index (the CPU search's tie rule).
+// lowest index (the CPU search's tie rule). Two warp minima: of the distances' keys, then of
+// the indices of the lanes that hold the smallest (a shuffle tree took 5 rounds of 2 shuffles).
 __device__ __forceinline__ void warp_nearest(float& best, int& index) {
-    #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float other = __shfl_xor_sync(0xffffffffu, best, o);
-        const int other_index = __shfl_xor_sync(0xffffffffu, index, o);
-        if (other < best || (other == best && other_index < index)) { best = other; index = other_index; }
-    }
+    const unsigned key = ordered_key(best), lowest = warp_min_u32(key);
+    index = (int)warp_min_u32(key == lowest ? (unsigned)index : 0xffffffffu);
+    best = ordered_value(lowest);
 }
 
 // Larger books (over 256 entries, read from L2 as the search goes): a warp scores every
@@ -201,15 +215,27 @@ __device__ __forceinline__ void pack_codes(const int* codes, int count, unsigned
     }
 }
 
+// λ of a lane's dims l, l + 32, ... of one KV head (constant: read before the kernel's wait);
+// only keys are smoothed.
+template <int PER_LANE> struct LaneSmooth {
+    float s[PER_LANE];
+};
+template <int PER_LANE, bool KEYS> __device__ __forceinline__ LaneSmooth<PER_LANE> load_lane_smooth(const float* smooth_row) {
+    LaneSmooth<PER_LANE> out;
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) out.s[k] = SMOOTH && KEYS ? __ldg(smooth_row + (threadIdx.x & 31) + 32 * k) : 1.0f;
+    return out;
+}
+
 // Stage: key transform of one row held by a warp, lane l holding dims l, l + 32, ... (the CPU's
 // order: k / λ, the Hadamard butterflies, the 1/sqrt(D) scale). Each butterfly stage pairs
 // (a, a + h) with a's bit h clear: x[a] = x[a] + x[a + h], x[a + h] = x[a] - x[a + h]; pairs
 // closer than 32 dims meet by shuffle, farther ones within a lane. No barrier.
-template <int PER_LANE> __device__ __forceinline__ void transform_key_lanes(float (&v)[PER_LANE], const float* smooth_row) {
+template <int PER_LANE> __device__ __forceinline__ void transform_key_lanes(float (&v)[PER_LANE], const LaneSmooth<PER_LANE>& smooth) {
     const int lane = threadIdx.x & 31;
     if (SMOOTH) {
         #pragma unroll
-        for (int k = 0; k < PER_LANE; ++k) v[k] = __fdiv_rn(v[k], smooth_row[lane + 32 * k]);
+        for (int k = 0; k < PER_LANE; ++k) v[k] = __fdiv_rn(v[k], smooth.s[k]);
     }
     if (HADAMARD) {
         #pragma unroll

@@ -59,7 +59,8 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
     const SideBook<KEYS> book = side_book<KEYS>(layer, kv_head);
     LaneBook<SUB, BOOK> held;
     load_lane_book<SUB, BOOK>(book.centroids, book.norms, held);
-    // The codebooks and the layer table are constant; the lengths and the cache only from here.
+    const LaneSmooth<HEAD_DIM / 32> lambda = load_lane_smooth<HEAD_DIM / 32, KEYS>(layer.smooth + kv_head * HEAD_DIM);
+    // The codebooks, λ and the layer table are constant; the lengths and the cache only from here.
     wait_for_predecessor();
     allow_dependents();
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
@@ -71,7 +72,7 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
         float v[HEAD_DIM / 32];
         #pragma unroll
         for (int k = 0; k < HEAD_DIM / 32; ++k) v[k] = half_to_float(from[threadIdx.x + 32 * k]);
-        if (KEYS) transform_key_lanes<HEAD_DIM / 32>(v, layer.smooth + kv_head * HEAD_DIM);
+        if (KEYS) transform_key_lanes<HEAD_DIM / 32>(v, lambda);
         #pragma unroll
         for (int k = 0; k < HEAD_DIM / 32; ++k) x[threadIdx.x + 32 * k] = v[k];
     }
@@ -104,6 +105,7 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
     const SideBook<KEYS> book = side_book<KEYS>(layer, kv_head);
     LaneBook<SUB, BOOK> held;
     load_lane_book<SUB, BOOK>(book.centroids, book.norms, held);
+    const LaneSmooth<PER_LANE> lambda = load_lane_smooth<PER_LANE, KEYS>(layer.smooth + kv_head * HEAD_DIM);
     wait_for_predecessor();
     allow_dependents();
     if (entry >= entries) return;  // everything below is per warp: no block barrier
@@ -117,7 +119,7 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
     float v[PER_LANE];
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
-    if (KEYS) transform_key_lanes<PER_LANE>(v, layer.smooth + kv_head * HEAD_DIM);
+    if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) rows[warp][lane + 32 * k] = v[k];
     __syncwarp();

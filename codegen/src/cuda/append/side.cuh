@@ -47,17 +47,26 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     const float* book_norms = norms + (size_t)book_index * BOOK;
     LaneBook<SUB, BOOK> held;
     load_lane_book<SUB, BOOK>(book_centroids, book_norms, held);
+    const LaneSmooth<PER_LANE> lambda = load_lane_smooth<PER_LANE, KEYS>(smooth + kv_head * HEAD_DIM);
     // The kernel may have started while the projection before it still ran
-    // (dependent_launch.cuh): the codebook above is constant; the new rows, the lengths and the
-    // cache are read and written only from here on.
+    // (dependent_launch.cuh): the codebook and λ above are constant; the new rows, the lengths
+    // and the cache are read and written only from here on.
     wait_for_predecessor();
     allow_dependents();
+    const size_t head = (size_t)entry * kv_heads + kv_head;
+    const unsigned short* src = new_rows + (head * count + j) * HEAD_DIM;
+    // The new token, this thread's share, read before the lengths: the two latencies overlap.
+    constexpr int NEW_PER_THREAD = (HEAD_DIM + TEAM * 32 - 1) / (TEAM * 32);
+    unsigned short incoming[NEW_PER_THREAD];
+    #pragma unroll
+    for (int k = 0; k < NEW_PER_THREAD; ++k) {
+        const int e = team_thread + k * TEAM * 32;
+        incoming[k] = e < HEAD_DIM ? src[e] : 0;
+    }
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
     const int total = seq_len[entry], before = total - count, i = before + j;
     if (before < 0) return;  // a table that counts fewer tokens than this call appends: write nothing
     const int sinks = geometry.sinks, residual = geometry.residual;
-    const size_t head = (size_t)entry * kv_heads + kv_head;
-    const unsigned short* src = new_rows + (head * count + j) * HEAD_DIM;
     unsigned short* slots = fp16_rows + fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
 
     // Where this token goes, and which token (if any) gets encoded into which code row.
@@ -83,7 +92,7 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
             float v[PER_LANE];
             #pragma unroll
             for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
-            if (KEYS) transform_key_lanes<PER_LANE>(v, smooth + kv_head * HEAD_DIM);
+            if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
             #pragma unroll
             for (int k = 0; k < PER_LANE; ++k) x[team][lane + 32 * k] = v[k];
         }
@@ -96,7 +105,11 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     if (slot >= 0) {
         // After the old slot content was read (the barriers above), the new token takes it.
         team_sync<TEAM>();
-        for (int e = team_thread; e < HEAD_DIM; e += TEAM * 32) slots[(size_t)slot * HEAD_DIM + e] = src[e];
+        #pragma unroll
+        for (int k = 0; k < NEW_PER_THREAD; ++k) {
+            const int e = team_thread + k * TEAM * 32;
+            if (e < HEAD_DIM) slots[(size_t)slot * HEAD_DIM + e] = incoming[k];
+        }
     }
 }
 
