@@ -161,6 +161,33 @@ impl VqAppend {
         values: &CudaSlice<u16>,
         count: usize,
     ) -> Result<()> {
+        self.launch_as(gpu, view, keys, values, count, self.dependent)
+    }
+
+    /// [`Self::launch`] right after this module's [`Self::advance_lengths`] on the same stream:
+    /// on sm_90 and later the append is then that kernel's programmatic dependent, which lets
+    /// it start and load its codebook while the lengths advance.
+    pub(crate) fn launch_after_advance<'a>(
+        &self,
+        gpu: &Gpu,
+        view: impl Into<CacheViewMut<'a>>,
+        keys: &CudaSlice<u16>,
+        values: &CudaSlice<u16>,
+        count: usize,
+    ) -> Result<()> {
+        let dependent = dependent_launch::supports_dependent_launches(gpu.arch);
+        self.launch_as(gpu, view, keys, values, count, dependent)
+    }
+
+    fn launch_as<'a>(
+        &self,
+        gpu: &Gpu,
+        view: impl Into<CacheViewMut<'a>>,
+        keys: &CudaSlice<u16>,
+        values: &CudaSlice<u16>,
+        count: usize,
+        dependent: bool,
+    ) -> Result<()> {
         let view = view.into();
         let geometry = view.geometry();
         let CacheViewMut {
@@ -244,9 +271,7 @@ impl VqAppend {
         // values (checked above); the grid covers the rows, each block skips those past
         // `2 × count × kv_heads × entries` (at most i32::MAX, checked above); `b` holds every
         // buffer.
-        unsafe {
-            dependent_launch::launch(stream, &chosen.function, config, &args, b, self.dependent)
-        }?;
+        unsafe { dependent_launch::launch(stream, &chosen.function, config, &args, b, dependent) }?;
         Ok(())
     }
 

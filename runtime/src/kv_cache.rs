@@ -189,7 +189,7 @@ impl GpuKvCache {
         self.batch.lengths = after;
         let mut view = CacheViewMut::new(&mut self.storage, &self.batch);
         view.appended = Some(count);
-        appender.launch(gpu, view, keys, values, count)
+        appender.launch_after_advance(gpu, view, keys, values, count)
     }
 
     /// The coded rows of (sequence, KV head), keys and values, in token order (for checks).

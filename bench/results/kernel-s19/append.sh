@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Session 19: the append kernel with a team of 8, 4, 2 or 1 warps per row (the launch picks the
 # most whose blocks fit one wave), and the key transform by shuffles in the append and the flush.
-# GPU tests and gpu-check on the new binaries; then the old (.carry/s18, commit 70ca6da), mid
-# (commit 2ae50bf: teams, with a shuffle tree for the warp's nearest centroid) and new
-# binaries' bench append column, interleaved; each team size forced; whole decode steps (the
+# GPU tests and gpu-check on the new binaries; then VERSIONS of the binary (old: .carry/s18,
+# commit 70ca6da; mid: commit 2ae50bf, teams with a shuffle tree for the warp's nearest centroid;
+# teams: commit 6d18caf, with two redux.sync minima instead; new: the append launched as the
+# advance's dependent on sm_90, commit below)
+# bench append column, interleaved; each team size forced; whole decode steps (the
 # flush changed too); compute-sanitizer over the append of every team size.
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH VECINFER_CACHE_DIR=/tmp/vc
 R=/tmp/r; mkdir -p $R; C=.carry/s19
-xz -dc $C/vi-old.xz > $R/vi-old; xz -dc $C/vi-mid.xz > $R/vi-mid; xz -dc $C/vi.xz > $R/vi-new
+VERSIONS=${VERSIONS:-old new}
+for v in $VERSIONS; do if [ $v = new ]; then xz -dc $C/vi.xz > $R/vi-new; else xz -dc $C/vi-$v.xz > $R/vi-$v; fi; done
 for b in gpu_append gpu_paged gpu_tuner; do xz -dc $C/$b.xz > $R/$b; done; chmod +x $R/*
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 if [ "${SKIP_TESTS:-0}" = 0 ]; then
@@ -21,12 +24,12 @@ fi
 LL="--codecs d4b8/d4b8,d2b8/d2b8,d8b12/d8b8 --shapes 1x32768,8x32768,32x8192,64x8192,128x4096 --runs 30"
 SM="--heads 9 --kv-heads 3 --head-dim 64 --codecs d4b8/d4b8,d2b8/d2b8 --shapes 1x32768,64x8192,256x2048 --layouts paged64 --runs 30"
 if [ "${SKIP_BENCH:-0}" = 0 ]; then
-for round in 1 2; do for v in old ${MID:-} new; do
+for round in $(seq ${ROUNDS:-2}); do for v in $VERSIONS; do
   timeout 150 $R/vi-$v bench $LL --json $OUT/ll-$v-$round.json > $OUT/ll-$v-$round.txt 2>&1; echo "ll $v $round rc $?"
   timeout 150 $R/vi-$v bench $SM --json $OUT/sm-$v-$round.json > $OUT/sm-$v-$round.txt 2>&1; echo "sm $v $round rc $?"
   grep -hE "FAIL|rror" $OUT/ll-$v-$round.txt $OUT/sm-$v-$round.txt | head -3
 done; done
-for w in 8 4 2 1; do
+for w in ${FORCED:-8 4 2 1}; do
   timeout 150 $R/vi-new bench --codecs d4b8/d4b8,d2b8/d2b8 --shapes 1x32768,8x32768,32x8192,64x8192,128x4096 --runs 30 --append-warps $w \
     --json $OUT/ll-w$w.json > $OUT/ll-w$w.txt 2>&1; echo "ll w$w rc $?"
   timeout 150 $R/vi-new bench $SM --append-warps $w --json $OUT/sm-w$w.json > $OUT/sm-w$w.txt 2>&1; echo "sm w$w rc $?"
