@@ -266,21 +266,29 @@ fn prefill_then_decode_matches_the_cpu_cache() {
 fn decode_from_ragged_states_matches_the_cpu_cache() {
     let Some(gpu) = gpu_or_skip() else { return };
     // Sequences in every phase: filling sinks, filling the window, flushing.
-    let lengths = [0usize, 2, 9, 20, 21, 57];
-    for (layout, config) in [
-        (
-            CacheLayout {
-                sinks: 4,
-                residual: 16,
-            },
-            configs()[0],
-        ),
+    let six = [0usize, 2, 9, 20, 21, 57];
+    // 3 KV heads of 5 sequences: 30 rows, so the last block of 2- and 1-warp teams is partial
+    // (its other teams return while these wait at their barriers); head dim 256 with 8-dim
+    // value books in registers.
+    let five = [0usize, 2, 9, 20, 57];
+    let wide = KernelConfig {
+        transform: KeyTransform::BOTH,
+        ..KernelConfig::default_for(256, 4, "d8b8".parse().unwrap(), "d2b8".parse().unwrap())
+    };
+    let window = CacheLayout {
+        sinks: 4,
+        residual: 16,
+    };
+    for (layout, config, kv_heads, lengths) in [
+        (window, configs()[0], 2, &six[..]),
         (
             CacheLayout {
                 sinks: 0,
                 residual: 0,
             },
             configs()[1],
+            2,
+            &six[..],
         ),
         (
             CacheLayout {
@@ -288,12 +296,15 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
                 residual: 7,
             },
             configs()[3],
+            2,
+            &six[..],
         ),
+        (window, wide, 3, &five[..]),
     ] {
         let shape = DecodeShape {
             batch: lengths.len(),
-            q_heads: 2 * config.group,
-            kv_heads: 2,
+            q_heads: kv_heads * config.group,
+            kv_heads,
             head_dim: config.head_dim,
         };
         let set = random_codebook_set(
@@ -404,11 +415,14 @@ fn exact_distance_ties_go_to_the_lowest_index_like_the_cpu() {
     // Books held in registers (256 entries), streamed books with one step a lane (512 entries at
     // 8 sub-vectors), one part per warp (16 sub-vectors), two and four groups of warps (32 and 64
     // sub-vectors).
+    // Then books held in registers on both sides, each team size forced.
     let configs = [
         c(64, 3, "d8b9", "d4b8"),
         c(128, 4, "d8b12", "d8b8"),
         c(128, 4, "d4b12", "d4b10"),
         c(128, 4, "d2b10", "d2b8"),
+        c(128, 4, "d4b8", "d2b8"),
+        c(256, 4, "d8b8", "d4b8"),
     ];
     let layout = CacheLayout {
         sinks: 2,
@@ -434,17 +448,25 @@ fn exact_distance_ties_go_to_the_lowest_index_like_the_cpu() {
         // 40: not a power of two, so duplicates fall on other lanes as well as later steps.
         with_duplicate_centroids(&mut set, 40);
         let params = set.layer(0, config.transform).unwrap();
-        let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
-        let mut cache = VqKvCache::new(&gpu, &config, &params, shape, layout, 200).unwrap();
-        let mut r = rng(seed);
-        let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 60));
-        cache.prefill(&gpu, &k, &v, 60).unwrap();
-        for _ in 0..12 {
-            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
-            cache.prefill(&gpu, &k, &v, 1).unwrap();
+        let choices = VqAppend::new(&gpu, &config)
+            .unwrap()
+            .warps_per_row_choices();
+        for warps in choices {
+            let mut cpu = ReferenceKvCache::new(params, shape, layout).unwrap();
+            let mut cache = VqKvCache::new(&gpu, &config, &params, shape, layout, 200).unwrap();
+            cache.set_append_warps_per_row(Some(warps)).unwrap();
+            let mut r = rng(seed);
+            let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 60));
+            cache.prefill(&gpu, &k, &v, 60).unwrap();
+            for _ in 0..12 {
+                let (k, v) = append_cpu_and_upload(&gpu, &mut cpu, &tokens(&mut r, shape, 1));
+                cache.prefill(&gpu, &k, &v, 1).unwrap();
+            }
+            let what = format!(
+                "{config} with every centroid repeated every 40 entries, {warps} warps a row"
+            );
+            assert_same_state(&gpu, &config, cache.cache(), &cpu, &what, seed);
         }
-        let what = format!("{config} with every centroid repeated every 40 entries");
-        assert_same_state(&gpu, &config, cache.cache(), &cpu, &what, seed);
     }
 }
 

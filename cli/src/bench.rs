@@ -228,7 +228,17 @@ pub fn bench_one(
         )?),
     };
     let mut appender = VqAppend::new(gpu, config)?;
-    appender.set_warps_per_row(append_warps)?;
+    if let Some(w) = append_warps
+        && !appender.warps_per_row_choices().contains(&w)
+    {
+        // Books over 256 entries are searched by whole blocks: time what the kernel offers.
+        eprintln!(
+            "{config}: the append offers {:?} warps a row, not {w}; timing its own choice",
+            appender.warps_per_row_choices()
+        );
+    } else {
+        appender.set_warps_per_row(append_warps)?;
+    }
     let append_warps_per_row = appender.warps_per_row_for(1, shape.kv_heads, shape.batch);
     let (paged_step, step_host_ms) = match &mut growing {
         OneLayerCache::Contiguous(_) => (None, None),

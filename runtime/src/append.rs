@@ -104,9 +104,7 @@ impl VqAppend {
                 .find(|f| f.entry.warps_per_row == w)
                 .expect("checked by set_warps_per_row"),
             None => {
-                let entries: Vec<AppendEntry> =
-                    self.functions.iter().map(|f| f.entry.clone()).collect();
-                let chosen = append_warps_per_row(&entries, rows, self.sm_count, |e| {
+                let chosen = append_warps_per_row(&self.kernel.entries, rows, self.sm_count, |e| {
                     self.resident_blocks(e.warps_per_row)
                 });
                 self.functions
@@ -166,7 +164,10 @@ impl VqAppend {
 
     /// [`Self::launch`] right after this module's [`Self::advance_lengths`] on the same stream:
     /// on sm_90 and later the append is then that kernel's programmatic dependent, which lets
-    /// it start and load its codebook while the lengths advance.
+    /// it start and load its codebook while the lengths advance, whatever
+    /// [`Self::set_dependent_launches`] says (that setting is about the kernel before a plain
+    /// launch, which the caller owns; here it is the advance, which waits for everything
+    /// before it).
     pub(crate) fn launch_after_advance<'a>(
         &self,
         gpu: &Gpu,
@@ -229,6 +230,9 @@ impl VqAppend {
                 i32::MAX
             )));
         }
+        if rows == 0 {
+            return Ok(()); // an empty batch: nothing to encode
+        }
         let count_i = count as i32;
         let e = &storage.encoder;
         let stream = &gpu.stream;
@@ -254,9 +258,6 @@ impl VqAppend {
             KernelArg::Int(kv_heads as i32),
             KernelArg::Int(entries as i32),
         ];
-        if rows == 0 {
-            return Ok(()); // an empty batch: nothing to encode
-        }
         let chosen = self.function_for(rows);
         let config = LaunchConfig {
             grid_dim: (chosen.entry.blocks(rows) as u32, 1, 1),

@@ -47,6 +47,11 @@ impl VqKvCache {
         })
     }
 
+    /// Forces the warps that encode each appended row (`VqAppend::set_warps_per_row`).
+    pub fn set_append_warps_per_row(&mut self, warps: Option<u32>) -> Result<()> {
+        self.appender.set_warps_per_row(warps)
+    }
+
     /// One decode step's keys and values, `[batch, kv_heads, head_dim]` f16 each.
     pub fn append(
         &mut self,

@@ -5,8 +5,9 @@
 //! wait so, and only they, may be launched this way: the fused attention, its merge, the
 //! append, the FP16 cache's append and decode attention, and the skinny projections. The
 //! others (`advance_lengths`, the forward pass's small kernels) are launched normally, which
-//! waits for the previous kernel whenever it let dependents start (`advance_lengths` lets the
-//! contiguous cache's append, launched right after it, start at once). cudarc's launch builder has
+//! waits for the previous kernel whenever it let dependents start (`advance_lengths` lets a
+//! dependent launched right after it start at once: the contiguous cache's append, or the paged
+//! cache's flush when dependent launches are on). cudarc's launch builder has
 //! no launch attributes: this calls `cuLaunchKernelEx` with the arguments marshalled here.
 
 use crate::error::{Result, RuntimeError};

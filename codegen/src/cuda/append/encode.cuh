@@ -27,7 +27,7 @@ template <int SUB, int BOOK> __device__ __forceinline__ void load_lane_book(cons
 // A warp-wide minimum of an unsigned integer, in every lane: one instruction (sm_80 and later).
 __device__ __forceinline__ unsigned warp_min_u32(unsigned v) {
     unsigned r;
-    asm("redux.sync.min.u32 %0, %1, 0xffffffff;" : "=r"(r) : "r"(v));
+    asm volatile("redux.sync.min.u32 %0, %1, 0xffffffff;" : "=r"(r) : "r"(v));
     return r;
 }
 // A float's bits as an unsigned integer of the same order, −0 as +0 (they tie under `<`); and

@@ -6,13 +6,14 @@
 // 256 entries) always take the whole block.
 
 // A barrier of the TEAM warps of one row: named barrier 1 + team (0 is __syncthreads).
+// `barrier.sync`, not `bar.sync`: it allows the warp's lanes to arrive apart (sm_70+).
 template <int TEAM> __device__ __forceinline__ void team_sync() {
     if constexpr (TEAM == 1) {
         __syncwarp();
     } else if constexpr (TEAM == WARPS) {
         __syncthreads();
     } else {
-        asm volatile("bar.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x >> 5) / TEAM), "r"(TEAM * 32) : "memory");
+        asm volatile("barrier.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x >> 5) / TEAM), "r"(TEAM * 32) : "memory");
     }
 }
 
