@@ -254,3 +254,17 @@ template <int PER_LANE> __device__ __forceinline__ void transform_key_lanes(floa
         for (int k = 0; k < PER_LANE; ++k) v[k] = __fmul_rn(v[k], HADAMARD_SCALE);
     }
 }
+
+// Stage: one fp16 row into shared memory as f32, keys transformed; a warp-wide call, lane l
+// taking dims l, l + 32, ... .
+template <bool KEYS> __device__ __forceinline__ void stage_row(const unsigned short* from, const LaneSmooth<HEAD_DIM / 32>& lambda,
+                                                              float* dst) {
+    constexpr int PER_LANE = HEAD_DIM / 32;
+    const int lane = threadIdx.x & 31;
+    float v[PER_LANE];
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
+    if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) dst[lane + 32 * k] = v[k];
+}

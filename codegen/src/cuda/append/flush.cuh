@@ -68,14 +68,7 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
     if (leaving.row < 0) return;  // the whole block
     const unsigned short* from =
         (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
-    if (threadIdx.x < 32) {  // the row into shared memory, keys transformed (append's rule, side.cuh)
-        float v[HEAD_DIM / 32];
-        #pragma unroll
-        for (int k = 0; k < HEAD_DIM / 32; ++k) v[k] = half_to_float(from[threadIdx.x + 32 * k]);
-        if (KEYS) transform_key_lanes<HEAD_DIM / 32>(v, lambda);
-        #pragma unroll
-        for (int k = 0; k < HEAD_DIM / 32; ++k) x[threadIdx.x + 32 * k] = v[k];
-    }
+    if (threadIdx.x < 32) stage_row<KEYS>(from, lambda, x);  // warp 0 (append's rule, side.cuh)
     __syncthreads();
     nearest_codes<SUB, BOOK, HEAD_DIM / SUB, WARPS>(x, book.centroids, book.norms, held, code, threadIdx.x >> 5);
     __syncthreads();
@@ -115,13 +108,7 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
     const int row = leaving.row;
     const unsigned short* from =
         (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
-    // Lane l holds values l, l + 32, ...
-    float v[PER_LANE];
-    #pragma unroll
-    for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
-    if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
-    #pragma unroll
-    for (int k = 0; k < PER_LANE; ++k) rows[warp][lane + 32 * k] = v[k];
+    stage_row<KEYS>(from, lambda, rows[warp]);
     __syncwarp();
     nearest_codes_held<SUB, BOOK, CODES, 1>(rows[warp], held, row_codes[warp], 0);
     __syncwarp();

@@ -89,14 +89,7 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
         const unsigned short* from = encode_old ? slots + (size_t)slot * HEAD_DIM : src;
         // Stage: the row into shared memory, keys transformed (one warp of the team; the
         // transform is warp-wide, in the CPU's order).
-        if (team_warp == 0) {
-            float v[PER_LANE];
-            #pragma unroll
-            for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
-            if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
-            #pragma unroll
-            for (int k = 0; k < PER_LANE; ++k) x[team][lane + 32 * k] = v[k];
-        }
+        if (team_warp == 0) stage_row<KEYS>(from, lambda, x[team]);
         team_sync<TEAM>();
         // Stage: nearest centroid.
         nearest_codes<SUB, BOOK, HEAD_DIM / SUB, TEAM>(x[team], book_centroids, book_norms, held, code[team], team_warp);
