@@ -162,25 +162,11 @@ impl VqAppend {
         self.launch_as(gpu, view, keys, values, count, self.dependent)
     }
 
-    /// [`Self::launch`] right after this module's [`Self::advance_lengths`] on the same stream:
-    /// on sm_90 and later the append is then that kernel's programmatic dependent, which lets
-    /// it start and load its codebook while the lengths advance, whatever
-    /// [`Self::set_dependent_launches`] says (that setting is about the kernel before a plain
-    /// launch, which the caller owns; here it is the advance, which waits for everything
-    /// before it).
-    pub(crate) fn launch_after_advance<'a>(
-        &self,
-        gpu: &Gpu,
-        view: impl Into<CacheViewMut<'a>>,
-        keys: &CudaSlice<u16>,
-        values: &CudaSlice<u16>,
-        count: usize,
-    ) -> Result<()> {
-        let dependent = dependent_launch::supports_dependent_launches(gpu.arch);
-        self.launch_as(gpu, view, keys, values, count, dependent)
-    }
-
-    fn launch_as<'a>(
+    /// [`Self::launch`] with the dependent-launch setting given: the contiguous cache passes
+    /// `true` on sm_90 right after this module's [`Self::advance_lengths`], which waits for
+    /// everything before it and lets the append start and load its codebook while the lengths
+    /// advance, whatever [`Self::set_dependent_launches`] says.
+    pub(crate) fn launch_as<'a>(
         &self,
         gpu: &Gpu,
         view: impl Into<CacheViewMut<'a>>,

@@ -189,7 +189,9 @@ impl GpuKvCache {
         self.batch.lengths = after;
         let mut view = CacheViewMut::new(&mut self.storage, &self.batch);
         view.appended = Some(count);
-        appender.launch_after_advance(gpu, view, keys, values, count)
+        // The advance above is the stream's previous kernel: the append may start beside it.
+        let dependent = crate::dependent_launch::supports_dependent_launches(gpu.arch);
+        appender.launch_as(gpu, view, keys, values, count, dependent)
     }
 
     /// The coded rows of (sequence, KV head), keys and values, in token order (for checks).
