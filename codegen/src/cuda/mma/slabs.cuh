@@ -173,14 +173,14 @@ __device__ __forceinline__ void load_warp_share(const unsigned char* key_codes, 
             const int sl = u * UNIT_SLABS + s, slab = first + 16 * sl;
             #pragma unroll
             for (int n = 0; n < 2; ++n) {
-                c.key[sl][n] = WHOLE || slab + 8 * n + g < end ? load_code_bytes<K_SPAN>(key_lane + (16 * s + 8 * n) * K_ROW)
+                c.key[sl][n] = WHOLE || slab + 8 * n + g < end ? stream_code_bytes<K_SPAN>(key_lane + (16 * s + 8 * n) * K_ROW)
                                                                 : zero_code_bytes<K_SPAN>();
             }
             #pragma unroll
             for (int t = 0; t < 4; ++t) {
                 // value_token(t) = 2 * quarter + (t & 1) + 8 * (t >> 1): the lane's part is in value_lane.
                 c.value[sl][t] = WHOLE || slab + value_token(t) < end
-                                     ? load_code_bytes<V_SPAN>(value_lane + (16 * s + (t & 1) + 8 * (t >> 1)) * V_ROW)
+                                     ? stream_code_bytes<V_SPAN>(value_lane + (16 * s + (t & 1) + 8 * (t >> 1)) * V_ROW)
                                      : zero_code_bytes<V_SPAN>();
             }
         }
