@@ -448,9 +448,11 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
 __device__ __forceinline__ float half_low(unsigned h2) { return half_to_float(h2 & 0xffff); }
 __device__ __forceinline__ float half_high(unsigned h2) { return half_to_float(h2 >> 16); }
 
-// The query's A fragments: lane (g, q) holds head g (rows 8-15 are padding, zero), dims
-// q*HEAD_DIM/4 + 4j .. + 4 of chunk j, as f16; part 1 (if any) is what part 0 rounded off.
-__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[QUERY_PARTS][CHUNKS][2]) {
+// The query's A fragments, one quad (a0..a3) per chunk j of 16 dims: lane (g, q) holds head g
+// (rows of heads >= GROUP are zero), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in a0 and a2.
+// Rows 8-15 (a1, a3) hold what those rounded off when QUERY_PARTS is 2, else zero: one mma then
+// scores both parts, and the caller adds rows g + 8 to rows g (fold_query_parts).
+__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[CHUNKS][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
@@ -461,8 +463,19 @@ __device__ __forceinline__ void query_fragments(const float* queries, unsigned (
                 x0 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h];
                 x1 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
             }
-            frag[0][j][h] = pack_half2(x0, x1);
-            if constexpr (QUERY_PARTS == 2) frag[1][j][h] = pack_half2(x0 - half_low(frag[0][j][h]), x1 - half_high(frag[0][j][h]));
+            const unsigned hi = pack_half2(x0, x1);
+            frag[j][2 * h] = hi;
+            frag[j][2 * h + 1] = QUERY_PARTS == 2 ? pack_half2(x0 - half_low(hi), x1 - half_high(hi)) : 0u;
+        }
+    }
+}
+// Scores of both query parts: rows g + 8 (c2, c3) into rows g (c0, c1).
+__device__ __forceinline__ void fold_query_parts(float (&s)[2][4]) {
+    if constexpr (QUERY_PARTS == 2) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            s[n][0] += s[n][2];
+            s[n][1] += s[n][3];
         }
     }
 }
@@ -473,7 +486,7 @@ __device__ __forceinline__ void query_fragments(const float* queries, unsigned (
 // Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
 // s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3] are
 // the padding rows).
-__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
+__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, float (&s)[2][4]) {
     const unsigned short* book = lane_codebook<K_SUB>(key_book);
     #pragma unroll
@@ -483,10 +496,10 @@ __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], 
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
             const uint2 k = span_dims4<K_SUB, K_SPAN>(book, codes[n], j);
-            #pragma unroll
-            for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
+            mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
+    fold_query_parts(s);
 }
 
 // The key codes score_coded_slab takes, from a shared-memory tile.
@@ -498,7 +511,7 @@ __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int
 
 // Stage: scores of a slab of fp16 keys (sinks and the residual window), read from global memory.
 __device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int count, int slab,
-                                                const unsigned (&query)[QUERY_PARTS][CHUNKS][2], float (&s)[2][4]) {
+                                                const unsigned (&query)[CHUNKS][4], float (&s)[2][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
@@ -511,10 +524,10 @@ __device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int 
             uint2 k;
             k.x = k.y = 0u;
             if (token < count) k = *reinterpret_cast<const uint2*>(row + 4 * j);
-            #pragma unroll
-            for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
+            mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
+    fold_query_parts(s);
 }
 
 // Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
@@ -790,7 +803,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
 
     // fp16 tokens: the first split takes them all (at most sinks + residual), a slab per warp.
     if (split == 0) {
-        unsigned plain_fragments[QUERY_PARTS][CHUNKS][2];
+        unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
         const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
         const int count = view.fp16;
@@ -804,7 +817,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     }
 
     // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
-    unsigned fragments[QUERY_PARTS][CHUNKS][2];
+    unsigned fragments[CHUNKS][4];
     query_fragments(query_t, fragments);
     // Stage: async tile pipeline, in registers (direct code loads): each warp loads its share
     // of the next tile while it computes this one, and reads the page table a tile further ahead.

@@ -4,7 +4,7 @@
 
     // fp16 tokens: the first split takes them all (at most sinks + residual), a slab per warp.
     if (split == 0) {
-        unsigned plain_fragments[QUERY_PARTS][CHUNKS][2];
+        unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
         const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
         const int count = view.fp16;
@@ -18,5 +18,5 @@
     }
 
     // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
-    unsigned fragments[QUERY_PARTS][CHUNKS][2];
+    unsigned fragments[CHUNKS][4];
     query_fragments(query_t, fragments);

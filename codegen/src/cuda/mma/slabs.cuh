@@ -4,7 +4,7 @@
 // Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
 // s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3] are
 // the padding rows).
-__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
+__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, float (&s)[2][4]) {
     const unsigned short* book = lane_codebook<K_SUB>(key_book);
     #pragma unroll
@@ -14,10 +14,10 @@ __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], 
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
             const uint2 k = span_dims4<K_SUB, K_SPAN>(book, codes[n], j);
-            #pragma unroll
-            for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
+            mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
+    fold_query_parts(s);
 }
 
 // The key codes score_coded_slab takes, from a shared-memory tile.
@@ -29,7 +29,7 @@ __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int
 
 // Stage: scores of a slab of fp16 keys (sinks and the residual window), read from global memory.
 __device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int count, int slab,
-                                                const unsigned (&query)[QUERY_PARTS][CHUNKS][2], float (&s)[2][4]) {
+                                                const unsigned (&query)[CHUNKS][4], float (&s)[2][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
@@ -42,10 +42,10 @@ __device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int 
             uint2 k;
             k.x = k.y = 0u;
             if (token < count) k = *reinterpret_cast<const uint2*>(row + 4 * j);
-            #pragma unroll
-            for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s[n], query[part][j][0], 0u, query[part][j][1], 0u, k.x, k.y);
+            mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
+    fold_query_parts(s);
 }
 
 // Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
