@@ -391,7 +391,8 @@ fn llama_shape_matches_the_cpu_reference() {
 /// The split query's low part rides in the score mma's padding rows (8-15) and is added to the
 /// high part's scores: it must take effect, so the error against the CPU reference (which
 /// scores the fp16 query exactly) drops. Measured: 7.2e-4 → 4.0e-4 at head dim 128 (the fp16
-/// output's rounding is the floor); a low part that scored nothing would leave it unchanged.
+/// output's rounding is the floor); a low part that scored nothing would leave it unchanged,
+/// and one applied to half the dims would land near 0.8×.
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn the_split_query_low_part_lowers_the_error() {
@@ -415,7 +416,7 @@ fn the_split_query_low_part_lowers_the_error() {
     let (one, two) = (error(&one_part), error(&two_parts));
     eprintln!("worst rel err: one part {one:.2e}, two parts {two:.2e}");
     assert!(
-        two <= TOLERANCE && two < 0.8 * one,
+        two <= TOLERANCE && two < 0.7 * one,
         "the low part did not lower the error: {one:.3e} → {two:.3e}"
     );
 }

@@ -172,7 +172,8 @@ pub struct KernelConfig {
     #[serde(default = "one")]
     pub codebook_replicas: usize,
     /// The query as two fp16 parts (hi + lo) in the score mma: scores as exact as fp32
-    /// queries, at twice the score mma (mma kernel only; the others keep fp32 queries).
+    /// queries. The low part takes the mma's padding rows, so the mma count does not change
+    /// (mma kernel only; the others keep fp32 queries).
     #[serde(default)]
     pub split_query: bool,
     /// Each warp loads its codes from global memory straight into registers, one tile ahead,

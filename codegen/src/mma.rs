@@ -3,7 +3,7 @@
 //! Lanes decode centroids straight into `mma.m16n8k16` fragments, so nothing decoded goes
 //! through shared memory:
 //! - scores: `S[heads, tokens] = Q[heads, dims] · Kᵀ[dims, tokens]`, the query heads as the 16
-//!   rows (padded with zeros), 8 tokens per n-tile. Lane `(g, q)` = `(lane / 4, lane % 4)`
+//!   rows (rows 8-15: the split query's low part, or zeros), 8 tokens per n-tile. Lane `(g, q)` = `(lane / 4, lane % 4)`
 //!   decodes token `g` of each n-tile, its quarter `q` of the head dims. Because a dot product
 //!   does not care how dims are ordered, the k-slots `2q, 2q+1, 2q+8, 2q+9` of chunk `j` hold
 //!   dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid read per chunk.

@@ -279,11 +279,17 @@ template <int N> __device__ __forceinline__ CodeBytes<N> load_code_bytes(const u
 }
 // N code bytes (as load_code_bytes) from global memory, read once: not kept in L1
 // (L1::no_allocate), so the stream of codes does not evict what L1 holds for reuse, such as
-// spilled registers and the page table (H100: 1-4% faster on the Llama shape,
-// bench/results/kernel-s20).
+// spilled registers and the page table (H100, Llama shape: 1-4% faster at 1 × 32k, 1 × 128k
+// and 8 × 32k, even at 64 × 8192 and 128 × 4096; bench/results/kernel-s20).
+// The asm is not volatile, so it only stays after the kernel's wait_for_predecessor because
+// its address depends on loads made after the wait (the sequence's length, slot or pages):
+// keep it that way.
 template <int N> __device__ __forceinline__ CodeBytes<N> stream_code_bytes(const unsigned char* src) {
     if constexpr (N < 4) {
-        return load_code_bytes<N>(src);  // a sub-word load: no vector form to hint
+        // 1- and 2-byte spans (head dim 64, or 8-dim value centroids at head dim 128, as in
+        // SmolLM2's default values) keep the plain load: the hinted .u8/.u16 forms exist but
+        // were not measured.
+        return load_code_bytes<N>(src);
     } else {
         CodeBytes<N> out;
         if constexpr (N >= 16) {
@@ -484,8 +490,8 @@ __device__ __forceinline__ void fold_query_parts(float (&s)[2][4]) {
 // accumulation, and the loads of a slab's codes.
 
 // Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
-// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3] are
-// the padding rows).
+// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
+// split query's low-part rows, already folded into s[n][0..1], or zero).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, float (&s)[2][4]) {
     const unsigned short* book = lane_codebook<K_SUB>(key_book);

@@ -2,8 +2,8 @@
 // accumulation, and the loads of a slab's codes.
 
 // Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
-// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3] are
-// the padding rows).
+// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
+// split query's low-part rows, already folded into s[n][0..1], or zero).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, float (&s)[2][4]) {
     const unsigned short* book = lane_codebook<K_SUB>(key_book);
