@@ -279,7 +279,7 @@ template <int N> __device__ __forceinline__ CodeBytes<N> load_code_bytes(const u
 }
 // N code bytes (as load_code_bytes) from global memory, read once: not kept in L1
 // (L1::no_allocate), so the stream of codes does not evict what L1 holds for reuse, such as
-// spilled registers and the page table (H100, Llama shape: 1-4% faster at 1 × 32k, 1 × 128k
+// spilled registers and the page table (H100, Llama shape: 2-4% faster at 1 × 32k, 1 × 128k
 // and 8 × 32k, even at 64 × 8192 and 128 × 4096; bench/results/kernel-s20).
 // The asm is not volatile, so it only stays after the kernel's wait_for_predecessor because
 // its address depends on loads made after the wait (the sequence's length, slot or pages):
