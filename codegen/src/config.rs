@@ -307,8 +307,15 @@ impl KernelConfig {
         // gives it 171 registers, two blocks per SM; bounded, 168 and 8 bytes of spill, which
         // measured faster at 7 of 8 H100 keys (up to 10%) and 6.5% slower at one
         // (bench/results/kernel-s15). The 64-dim kernel fits three blocks unbounded, and a
-        // bound there measured slower.
-        let min_blocks_per_sm = if direct && head_dim == 128 { 3 } else { 0 };
+        // bound there measured slower. 2-dim sub-vectors (d2b8) hold twice the code bytes per
+        // lane: bounded they spill 192 bytes, which the tuner prunes, and unbounded they run
+        // within 4% of the H200 winners at every bench key (bench/results/kernel-s21).
+        let narrow_sub_vectors = key_codec.sub_dim() < 4 || value_codec.sub_dim() < 4;
+        let min_blocks_per_sm = if direct && head_dim == 128 && !narrow_sub_vectors {
+            3
+        } else {
+            0
+        };
         Self {
             head_dim,
             group,

@@ -123,6 +123,24 @@ mod tests {
         assert!(k.source.starts_with("// VecInfer fused decode attention"));
     }
 
+    #[test]
+    fn the_default_bounds_only_kernels_that_fit_three_blocks_without_spilling() {
+        let default = |k: &str, v: &str| {
+            KernelConfig::default_for(128, 4, k.parse().unwrap(), v.parse().unwrap())
+                .min_blocks_per_sm
+        };
+        assert_eq!(default("d4b8", "d4b8"), 3);
+        assert_eq!(default("d8b8", "d8b8"), 3);
+        // d2b8's twice-as-long code spans spill 192 bytes under the bound.
+        assert_eq!(default("d2b8", "d2b8"), 0);
+        assert_eq!(default("d4b8", "d2b8"), 0);
+        // Not byte codes (cp.async staging) and head dim 64: never bounded.
+        assert_eq!(default("d4b12", "d4b8"), 0);
+        let smollm2 =
+            KernelConfig::default_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap());
+        assert_eq!(smollm2.min_blocks_per_sm, 0);
+    }
+
     fn body(c: &KernelConfig) -> String {
         let source = emit(c, "sm_90")
             .unwrap_or_else(|e| panic!("{c}: {e}"))
