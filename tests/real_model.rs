@@ -9,7 +9,7 @@ use vecinfer::text::{read_tokens, windows};
 use vecinfer_model::{GgufTokenizer, Llama, ModelError, generate_greedy};
 use vecinfer_quant::{
     AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, KeyTransform, Method,
-    SmoothRule, WeightRule,
+    SmoothRule, WeightRule, WindowPrecision,
 };
 use vecinfer_tests::{model_or_skip, shared_data};
 
@@ -148,7 +148,7 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
         vecinfer,
         Some(&balanced),
         layout,
-        Some(anchors),
+        (Some(anchors), WindowPrecision::Fp16),
         false,
         &hidden,
     )
@@ -170,6 +170,43 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
     assert!(with.effective.bits > without.effective.bits);
     let ratio = with.perplexity / without.perplexity;
     assert!((0.9..1.05).contains(&ratio), "anchors: {ratio}");
+    // An int8 window: its 64 tokens counted at 8.25 bits, perplexity close to the fp16
+    // window's (int8 rows come back within half a step of absmax / 127).
+    let int8 = evaluate_method_with_anchors(
+        &model,
+        &wins,
+        vecinfer,
+        Some(&balanced),
+        layout,
+        (None, WindowPrecision::Int8),
+        false,
+        &hidden,
+    )
+    .unwrap();
+    assert_eq!(int8.effective.int8_tokens, 64);
+    assert_eq!(int8.effective.fp16_tokens, 0);
+    // 64 tokens of a 512-token window at 8.25 bits instead of 16.
+    let saved = without.effective.bits - int8.effective.bits;
+    assert!((saved - 64.0 * 7.75 / 512.0).abs() < 1e-9, "{saved}");
+    assert_ne!(
+        int8.perplexity, without.perplexity,
+        "the window was not rounded"
+    );
+    let ratio = int8.perplexity / without.perplexity;
+    assert!((0.98..1.03).contains(&ratio), "int8 window: {ratio}");
+    // Anchors are read from the fp16 copy: not with an int8 window.
+    let err = evaluate_method_with_anchors(
+        &model,
+        &wins,
+        vecinfer,
+        Some(&balanced),
+        layout,
+        (Some(anchors), WindowPrecision::Int8),
+        false,
+        &hidden,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--window"), "{err}");
     // Not measured: absent, not 0.
     let unmeasured = evaluate_method(
         &model,

@@ -11,7 +11,9 @@ use vecinfer_model::{
 };
 use vecinfer_quant::anchors::{AnchorPolicy, AnchorRule, select};
 use vecinfer_quant::method::round_to_f16;
-use vecinfer_quant::{CacheLayout, CodebookMeta, CodebookSet, EffectiveBits, Method, kivi};
+use vecinfer_quant::{
+    CacheLayout, CodebookMeta, CodebookSet, EffectiveBits, Method, WindowPrecision, kivi,
+};
 
 /// The attention backend of evaluation: K and V go through the method's cache.
 pub struct QuantizedAttention<'a> {
@@ -20,6 +22,8 @@ pub struct QuantizedAttention<'a> {
     pub layout: CacheLayout,
     /// fp16 anchor tokens beyond the sinks (VQ methods only).
     pub anchors: Option<AnchorPolicy>,
+    /// How the residual window holds its tokens (VQ methods only).
+    pub window: WindowPrecision,
     pub measure_error: bool,
     pub error_sum: f64,
     pub error_count: usize,
@@ -37,6 +41,7 @@ impl<'a> QuantizedAttention<'a> {
             codebooks,
             layout,
             anchors: None,
+            window: WindowPrecision::Fp16,
             measure_error,
             error_sum: 0.0,
             error_count: 0,
@@ -57,6 +62,20 @@ impl AttentionBackend for QuantizedAttention<'_> {
         let mut values = v.to_vec();
         round_to_f16(&mut keys);
         round_to_f16(&mut values);
+        if matches!(self.method, Method::Vq(_)) && self.window != WindowPrecision::Fp16 {
+            // Every token past the sinks is read from the window while it is there, so all of
+            // them take the window's precision. The codes are made from those rows too, as a
+            // flush from that window would (anchors, which must stay fp16, are refused with a
+            // non-fp16 window).
+            let (t, d, sinks) = (shape.tokens, shape.head_dim, self.layout.sinks);
+            let window = self.window;
+            for data in [&mut keys, &mut values] {
+                data.par_chunks_mut(d)
+                    .enumerate()
+                    .filter(|(r, _)| r % t >= sinks)
+                    .for_each(|(_, row)| window.round_trip_row(row));
+            }
+        }
         let exact = || LayerKv {
             keys: &keys,
             values: &values,
@@ -201,13 +220,14 @@ pub fn evaluate_method(
         method,
         codebooks,
         layout,
-        None,
+        (None, WindowPrecision::Fp16),
         measure_error,
         bar,
     )
 }
 
-/// [`evaluate_method`] with fp16 anchor tokens (applied to the VQ methods only).
+/// [`evaluate_method`] with fp16 anchor tokens and a window precision (both applied to the VQ
+/// methods only). Anchors need the fp16 window: they are read from the same fp16 copy.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_method_with_anchors(
     model: &Llama,
@@ -215,15 +235,17 @@ pub fn evaluate_method_with_anchors(
     method: Method,
     codebooks: Option<&CodebookSet>,
     layout: CacheLayout,
-    anchors: Option<AnchorPolicy>,
+    (anchors, window): (Option<AnchorPolicy>, WindowPrecision),
     measure_error: bool,
     bar: &ProgressBar,
 ) -> Result<MethodResult> {
+    check_window(anchors.is_some(), window)?;
     let coded_tokens = coded_tokens(method, windows, layout)?;
     let anchors = anchors.filter(|_| matches!(method, Method::Vq(_)));
     let start = Instant::now();
     let mut backend = QuantizedAttention::new(method, codebooks, layout, measure_error);
     backend.anchors = anchors;
+    backend.window = window;
     let (mut nll, mut count) = (0.0, 0);
     let mut per_window = Vec::with_capacity(windows.len());
     for window in windows {
@@ -248,12 +270,26 @@ pub fn evaluate_method_with_anchors(
         effective: method.effective_bits(
             codebooks,
             layout,
+            window,
             context(windows),
             anchors.map(|a| a.budget),
         ),
         anchors,
         window_nll: per_window,
     })
+}
+
+/// Anchors are read from the fp16 copy of the window, so they cannot go with another window
+/// precision.
+pub fn check_window(anchors: bool, window: WindowPrecision) -> Result<()> {
+    if anchors && window != WindowPrecision::Fp16 {
+        return Err(CliError::BadOption {
+            option: "--window",
+            given: format!("{window} with --anchors"),
+            valid: "anchors need the fp16 window; drop --anchors or use --window fp16".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The context the bits are stated at: the longest window.
@@ -293,8 +329,9 @@ pub fn format_table(results: &[MethodResult]) -> String {
         .map(|r| r.perplexity);
     let ctx = results.first().map_or(0, |r| r.effective.ctx);
     let mut out = format!(
-        "code bits: of a coded token; at ctx {ctx}: per element with every fp16 token (sinks, window, anchors) counted\n{:<12} {:>6} {:>6} {:>8} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8}\n",
+        "code bits: of a coded token; at ctx {ctx}: per element with every fp16 and int8 token (sinks, window, anchors) counted\n{:<12} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8}\n",
         "method",
+        "window",
         "K code",
         "V code",
         "K @ctx",
@@ -310,8 +347,13 @@ pub fn format_table(results: &[MethodResult]) -> String {
             .map(|f| format!("{:+.2}", 100.0 * (r.perplexity / f - 1.0)))
             .unwrap_or_else(|| "-".into());
         out += &format!(
-            "{:<12} {:>6.2} {:>6.2} {:>8.3} {:>8.3} {:>6.3} {:>9.3} {:>8} {:>10} {:>8.1}\n",
+            "{:<12} {:>6} {:>6.2} {:>6.2} {:>8.3} {:>8.3} {:>6.3} {:>9.3} {:>8} {:>10} {:>8.1}\n",
             r.method,
+            if r.method == "fp16" {
+                "-"
+            } else {
+                r.effective.window.name()
+            },
             r.key_bits,
             r.value_bits,
             r.effective.key_bits,
@@ -406,7 +448,13 @@ mod tests {
             coded_tokens: 5,
             attention_relative_error: error,
             seconds: 1.0,
-            effective: Method::Kivi2.effective_bits(None, CacheLayout::default(), 2048, None),
+            effective: Method::Kivi2.effective_bits(
+                None,
+                CacheLayout::default(),
+                WindowPrecision::Fp16,
+                2048,
+                None,
+            ),
             anchors: None,
             window_nll: vec![1.0],
         }

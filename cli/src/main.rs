@@ -23,7 +23,7 @@ use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{
     AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Granularity, KeyTransform,
-    Method, SmoothRule, VqCodec, WeightRule,
+    Method, SmoothRule, VqCodec, WeightRule, WindowPrecision,
 };
 
 #[derive(Parser)]
@@ -147,6 +147,11 @@ enum Command {
         /// (largest attention mass received while in the window).
         #[arg(long, default_value = "attention")]
         anchor_rule: String,
+        /// How the VQ methods hold the residual window: fp16, or int8 (8 bits per element and
+        /// an fp16 scale per token and KV head; the sinks stay fp16). int8 on the CPU only,
+        /// without --anchors.
+        #[arg(long, default_value = "fp16")]
+        window: String,
         /// Skip measuring the attention-output error (saves ~10% time).
         #[arg(long)]
         no_attention_error: bool,
@@ -613,6 +618,7 @@ fn run(cli: Cli) -> Result<()> {
             sinks,
             anchors,
             anchor_rule,
+            window,
             no_attention_error,
             json,
             device,
@@ -655,6 +661,16 @@ fn run(cli: Cli) -> Result<()> {
                     valid: "anchors exist in the CPU evaluation only; drop --anchors or use --device cpu".into(),
                 });
             }
+            let window_precision: WindowPrecision = window.parse()?;
+            if window_precision != WindowPrecision::Fp16 && device == Device::Cuda {
+                return Err(CliError::BadOption {
+                    option: "--window",
+                    given: format!("{window_precision} with --device cuda"),
+                    valid: "the GPU kernels read an fp16 window; use --window fp16 or --device cpu"
+                        .into(),
+                });
+            }
+            vecinfer::evaluate::check_window(anchors.is_some(), window_precision)?;
             let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
             let methods = match methods {
                 Some(list) => Method::parse_list(&list)?,
@@ -752,7 +768,7 @@ fn run(cli: Cli) -> Result<()> {
                     method,
                     set.as_ref(),
                     layout,
-                    anchors,
+                    (anchors, window_precision),
                     !no_attention_error,
                     &b,
                 )?;
@@ -779,6 +795,7 @@ fn run(cli: Cli) -> Result<()> {
                     "residual": residual,
                     "sinks": sinks,
                     "anchors": anchors,
+                    "window": window_precision,
                     "codebooks": set.as_ref().map(|s| serde_json::json!({
                         "file": codebooks.as_ref().map(|p| p.display().to_string()),
                         "k_codec": s.meta.key_codec.to_string(),

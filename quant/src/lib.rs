@@ -28,6 +28,7 @@ pub mod search;
 pub mod synthetic;
 pub mod transform;
 pub mod weighting;
+pub mod window;
 
 pub use anchors::{AnchorBudget, AnchorPolicy, AnchorRule};
 pub use attention::{DecodeShape, ReferenceKvCache};
@@ -38,3 +39,4 @@ pub use error::{QuantError, Result};
 pub use method::{CacheLayout, EffectiveBits, Method};
 pub use transform::{KeyTransform, SmoothRule, SmoothStats};
 pub use weighting::{CacheSide, TokenStatistics, WeightRule, WeightSource};
+pub use window::WindowPrecision;

@@ -5,6 +5,7 @@ use crate::codebook_file::CodebookSet;
 use crate::error::{QuantError, Result};
 use crate::kivi;
 use crate::transform::KeyTransform;
+use crate::window::WindowPrecision;
 use half::f16;
 use rayon::prelude::*;
 use std::fmt;
@@ -187,8 +188,9 @@ impl Method {
 }
 
 /// What a cache of one method costs per element of K and V once it holds `ctx` tokens, every
-/// fp16 token counted: `(fp16_tokens · 16 + coded_tokens · b_code) / ctx`, where the fp16
-/// tokens are the sinks, the residual window and the anchors (their budget at `ctx`). KIVI's
+/// fp16 token counted: `(fp16_tokens · 16 + int8_tokens · b_int8 + coded_tokens · b_code) /
+/// ctx`, where the fp16 tokens are the sinks, the anchors (their budget at `ctx`) and, unless
+/// it is int8, the residual window (`b_int8`: 8 bits and a row's fp16 scale). KIVI's
 /// `b_code` includes its fp16 scale and zero per group. The codebooks are shared by every
 /// sequence, so they are not in `key_bits`/`value_bits`; `codebook_bits_batch1` is what they
 /// would add for a single sequence of `ctx` tokens (it shrinks with batch and context).
@@ -196,6 +198,9 @@ impl Method {
 pub struct EffectiveBits {
     pub ctx: usize,
     pub fp16_tokens: usize,
+    /// The residual window's tokens when it is int8 (VQ methods only), else 0.
+    pub int8_tokens: usize,
+    pub window: WindowPrecision,
     pub coded_tokens: usize,
     pub key_bits: f64,
     pub value_bits: f64,
@@ -205,27 +210,40 @@ pub struct EffectiveBits {
 }
 
 impl Method {
-    /// See [`EffectiveBits`]. `anchors` only applies to the VQ methods (the others ignore it).
+    /// See [`EffectiveBits`]. `anchors` and `window` only apply to the VQ methods (the others
+    /// ignore them: fp16 has no window, KIVI keeps its own fp16 one).
     pub fn effective_bits(
         self,
         set: Option<&CodebookSet>,
         layout: CacheLayout,
+        window: WindowPrecision,
         ctx: usize,
         anchors: Option<crate::anchors::AnchorBudget>,
     ) -> EffectiveBits {
-        let span = self.quantized_span(ctx, layout).len();
+        let span = self.quantized_span(ctx, layout);
         let anchored = match (self, anchors) {
-            (Method::Vq(_), Some(b)) => b.at(ctx).min(span),
+            (Method::Vq(_), Some(b)) => b.at(ctx).min(span.len()),
             _ => 0,
         };
-        let coded = span - anchored;
-        let fp16 = ctx - coded;
+        let coded = span.len() - anchored;
+        let window = match self {
+            Method::Vq(_) => window,
+            _ => WindowPrecision::Fp16,
+        };
+        let int8 = match window {
+            WindowPrecision::Int8 => ctx - span.end,
+            WindowPrecision::Fp16 => 0,
+        };
+        let fp16 = ctx - coded - int8;
+        let int8_bits = set.map_or(f64::NAN, |s| window.bits_per_element(s.meta.head_dim));
         let (kb, vb) = self.bits_per_element(set);
         let per = |b: f64| {
             if ctx == 0 {
                 f64::NAN
-            } else {
+            } else if int8 == 0 {
                 (fp16 as f64 * 16.0 + coded as f64 * b) / ctx as f64
+            } else {
+                (fp16 as f64 * 16.0 + int8 as f64 * int8_bits + coded as f64 * b) / ctx as f64
             }
         };
         let codebook_bits_batch1 = match (self, set) {
@@ -242,6 +260,8 @@ impl Method {
         EffectiveBits {
             ctx,
             fp16_tokens: fp16,
+            int8_tokens: int8,
+            window,
             coded_tokens: coded,
             key_bits,
             value_bits,
@@ -336,7 +356,7 @@ mod tests {
             residual: 128,
         };
         // ctx 2048: 132 fp16 tokens, 1916 coded. K: (132·16 + 1916·2)/2048 = 5944/2048 ≈ 2.90.
-        let b = vq.effective_bits(Some(&set), layout, 2048, None);
+        let b = vq.effective_bits(Some(&set), layout, WindowPrecision::Fp16, 2048, None);
         assert_eq!((b.fp16_tokens, b.coded_tokens), (132, 1916));
         assert!((b.key_bits - 5944.0 / 2048.0).abs() < 1e-12, "{b:?}");
         assert!((b.value_bits - (2112.0 + 1916.0) / 2048.0).abs() < 1e-12);
@@ -345,14 +365,52 @@ mod tests {
         assert!((b.codebook_bits_batch1 - 3072.0 * 16.0 / 786_432.0).abs() < 1e-12);
         // 1% anchors: 20 more fp16 tokens.
         let budget = crate::anchors::AnchorBudget::parse("1%").unwrap();
-        let a = vq.effective_bits(Some(&set), layout, 2048, Some(budget));
+        let a = vq.effective_bits(
+            Some(&set),
+            layout,
+            WindowPrecision::Fp16,
+            2048,
+            Some(budget),
+        );
         assert_eq!((a.fp16_tokens, a.coded_tokens), (152, 1896));
+        // An int8 window: the 128 newest tokens at 8 bits + 16 / 64 for the row's scale, the
+        // 4 sinks stay fp16. K: (4·16 + 128·8.25 + 1916·2)/2048.
+        let w = vq.effective_bits(Some(&set), layout, WindowPrecision::Int8, 2048, None);
+        assert_eq!(
+            (w.fp16_tokens, w.int8_tokens, w.coded_tokens),
+            (4, 128, 1916)
+        );
+        assert!(
+            (w.key_bits - (64.0 + 1056.0 + 3832.0) / 2048.0).abs() < 1e-12,
+            "{w:?}"
+        );
+        assert!((w.value_bits - (64.0 + 1056.0 + 1916.0) / 2048.0).abs() < 1e-12);
+        // With anchors too, they stay fp16.
+        let wa = vq.effective_bits(
+            Some(&set),
+            layout,
+            WindowPrecision::Int8,
+            2048,
+            Some(budget),
+        );
+        assert_eq!(
+            (wa.fp16_tokens, wa.int8_tokens, wa.coded_tokens),
+            (24, 128, 1896)
+        );
         // KIVI: keys flushed in groups of 32 (1888 coded), 3 bits with scale and zero.
-        let k = Method::Kivi2.effective_bits(None, layout, 2048, Some(budget));
-        assert_eq!(k.coded_tokens, 1888);
+        let k =
+            Method::Kivi2.effective_bits(None, layout, WindowPrecision::Int8, 2048, Some(budget));
+        assert_eq!(
+            (k.coded_tokens, k.int8_tokens),
+            (1888, 0),
+            "KIVI keeps its fp16 window"
+        );
+        assert_eq!(k.window, WindowPrecision::Fp16);
         assert!((k.key_bits - (160.0 * 16.0 + 1888.0 * 3.0) / 2048.0).abs() < 1e-12);
         assert_eq!(
-            Method::Fp16.effective_bits(None, layout, 2048, None).bits,
+            Method::Fp16
+                .effective_bits(None, layout, WindowPrecision::Int8, 2048, None)
+                .bits,
             16.0
         );
     }
