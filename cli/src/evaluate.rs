@@ -7,7 +7,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 use vecinfer_model::{
-    AttentionBackend, HeadShape, LayerKv, Llama, banded_attention, banded_attention_with_anchors,
+    AttentionBackend, HeadShape, LayerKv, Llama, attention_error, banded_attention,
+    banded_attention_with_anchors,
 };
 use vecinfer_quant::anchors::{AnchorPolicy, AnchorRule, select};
 use vecinfer_quant::method::round_to_f16;
@@ -62,26 +63,21 @@ impl AttentionBackend for QuantizedAttention<'_> {
         let mut values = v.to_vec();
         round_to_f16(&mut keys);
         round_to_f16(&mut values);
-        if matches!(self.method, Method::Vq(_)) && self.window != WindowPrecision::Fp16 {
-            // Every token past the sinks is read from the window while it is there, so all of
-            // them take the window's precision. The codes are made from those rows too, as a
-            // flush from that window would (anchors, which must stay fp16, are refused with a
-            // non-fp16 window).
+        // With another window precision, the error is still measured against the fp16 cache.
+        let windowed = matches!(self.method, Method::Vq(_)) && self.window != WindowPrecision::Fp16;
+        let fp16_copy = windowed.then(|| (keys.clone(), values.clone()));
+        if windowed {
             let (t, d, sinks) = (shape.tokens, shape.head_dim, self.layout.sinks);
-            let window = self.window;
-            for data in [&mut keys, &mut values] {
-                data.par_chunks_mut(d)
-                    .enumerate()
-                    .filter(|(r, _)| r % t >= sinks)
-                    .for_each(|(_, row)| window.round_trip_row(row));
-            }
+            round_window_rows(&mut keys, (t, d, sinks), self.window);
+            round_window_rows(&mut values, (t, d, sinks), self.window);
         }
+        let measure_error = self.measure_error && !windowed;
         let exact = || LayerKv {
             keys: &keys,
             values: &values,
         };
         let result = if self.method == Method::Fp16 {
-            banded_attention(q, shape, exact(), exact(), &|n| 0..n, self.measure_error)?
+            banded_attention(q, shape, exact(), exact(), &|n| 0..n, measure_error)?
         } else {
             let mut keys_q = keys.clone();
             let mut values_q = values.clone();
@@ -115,16 +111,37 @@ impl AttentionBackend for QuantizedAttention<'_> {
                         bulk,
                         &rule,
                         Some(&choose),
-                        self.measure_error,
+                        measure_error,
                     )?
                 }
-                _ => banded_attention(q, shape, exact(), bulk, &rule, self.measure_error)?,
+                _ => banded_attention(q, shape, exact(), bulk, &rule, measure_error)?,
             }
         };
-        self.error_sum += result.error_sum;
-        self.error_count += result.error_count;
+        let (error_sum, error_count) = match &fp16_copy {
+            Some((keys, values)) if self.measure_error => {
+                attention_error(q, shape, &LayerKv { keys, values }, &result.output)
+            }
+            _ => (result.error_sum, result.error_count),
+        };
+        self.error_sum += error_sum;
+        self.error_count += error_count;
         Ok(result.output)
     }
+}
+
+/// Rounds every token past the sinks (rows of `[kv_heads, t, d]` data) to the window's
+/// precision. Each is read from the window while it is there, and its codes are made from
+/// that row later, as a flush from the window would. Anchors must stay fp16, so they are
+/// refused with a non-fp16 window ([`check_window`]).
+fn round_window_rows(
+    data: &mut [f32],
+    (t, d, sinks): (usize, usize, usize),
+    window: WindowPrecision,
+) {
+    data.par_chunks_mut(d)
+        .enumerate()
+        .filter(|(r, _)| r % t >= sinks)
+        .for_each(|(_, row)| window.round_trip_row(row));
 }
 
 /// Each token's anchor score for one KV head (`keys`, `keys_q`: its exact and quantized keys,
@@ -458,6 +475,69 @@ mod tests {
             anchors: None,
             window_nll: vec![1.0],
         }
+    }
+
+    #[test]
+    fn the_window_precision_skips_the_sinks_of_every_head() {
+        // 2 KV heads × 6 tokens × dim 4, values no int8 grid of absmax / 127 holds exactly.
+        let (t, d, sinks) = (6, 4, 2);
+        let data: Vec<f32> = (0..2 * t * d).map(|i| 1.0 + 0.1234 * i as f32).collect();
+        let mut rounded = data.clone();
+        round_window_rows(&mut rounded, (t, d, sinks), WindowPrecision::Int8);
+        for (r, (a, b)) in data.chunks(d).zip(rounded.chunks(d)).enumerate() {
+            if r % t < sinks {
+                assert_eq!(a, b, "sink row {r} changed");
+            } else {
+                assert_ne!(a, b, "window row {r} kept fp16");
+            }
+        }
+        let mut same = data.clone();
+        round_window_rows(&mut same, (t, d, sinks), WindowPrecision::Fp16);
+        assert_eq!(same, data);
+    }
+
+    #[test]
+    fn the_attention_error_of_an_int8_window_is_against_the_fp16_cache() {
+        use vecinfer_quant::synthetic::{random_codebook_set, random_vec, rng};
+        let (t, d) = (32, 64);
+        let set = random_codebook_set(
+            3,
+            "d4b8".parse().unwrap(),
+            "d4b8".parse().unwrap(),
+            vecinfer_quant::Granularity::Layer,
+            1,
+            1,
+            d,
+        );
+        let mut r = rng(5);
+        let (q, k, v) = (
+            random_vec(&mut r, t * d, 1.0),
+            random_vec(&mut r, t * d, 1.0),
+            random_vec(&mut r, t * d, 1.0),
+        );
+        let shape = HeadShape {
+            q_heads: 1,
+            kv_heads: 1,
+            head_dim: d,
+            tokens: t,
+        };
+        // Every token in the window: the only error is the window's own.
+        let layout = CacheLayout {
+            sinks: 0,
+            residual: t,
+        };
+        let error = |window: WindowPrecision| {
+            let method = Method::Vq(vecinfer_quant::KeyTransform::BOTH);
+            let mut backend = QuantizedAttention::new(method, Some(&set), layout, true);
+            backend.window = window;
+            backend.attend(0, &q, &k, &v, shape).unwrap();
+            assert_eq!(backend.error_count, 2, "positions 15 and 31");
+            backend.error_sum / backend.error_count as f64
+        };
+        assert!(error(WindowPrecision::Fp16) < 1e-6, "float rounding only");
+        let int8 = error(WindowPrecision::Int8);
+        // Half a step of absmax / 127 per element: well under 1%, and not zero.
+        assert!(int8 > 1e-5 && int8 < 1e-2, "{int8}");
     }
 
     #[test]

@@ -181,23 +181,7 @@ pub fn banded_attention_with_anchors(
     output.iter_mut().zip(&band_out).for_each(|(o, b)| *o += b);
 
     let (error_sum, error_count) = if measure_error {
-        let errors: Vec<f64> = (0..kv_heads * rows)
-            .into_par_iter()
-            .filter(|r| (r % t) % ERROR_STRIDE == ERROR_STRIDE - 1)
-            .map(|r| {
-                let (head, pos) = (r / rows, r % t);
-                let reference = exact_row(&q[r * d..(r + 1) * d], &exact, head, t, d, pos, scale);
-                let got = &output[r * d..(r + 1) * d];
-                let diff: f32 = got
-                    .iter()
-                    .zip(&reference)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum();
-                let norm: f32 = reference.iter().map(|a| a * a).sum();
-                (diff.sqrt() / norm.sqrt().max(1e-12)) as f64
-            })
-            .collect();
-        (errors.iter().sum(), errors.len())
+        attention_error(q, shape, &exact, &output)
     } else {
         (0.0, 0)
     };
@@ -206,6 +190,38 @@ pub fn banded_attention_with_anchors(
         error_sum,
         error_count,
     })
+}
+
+/// The relative error `‖o − o_ref‖ / ‖o_ref‖` of `output` (`[q_heads, T, D]`) against exact
+/// attention over `reference`, summed over every `ERROR_STRIDE`-th position of every query
+/// head, and the count of positions measured.
+pub fn attention_error(
+    q: &[f32],
+    shape: HeadShape,
+    reference: &LayerKv<'_>,
+    output: &[f32],
+) -> (f64, usize) {
+    let HeadShape {
+        q_heads,
+        kv_heads,
+        head_dim: d,
+        tokens: t,
+    } = shape;
+    let rows = q_heads / kv_heads * t;
+    let scale = 1.0 / (d as f32).sqrt();
+    let errors: Vec<f64> = (0..kv_heads * rows)
+        .into_par_iter()
+        .filter(|r| (r % t) % ERROR_STRIDE == ERROR_STRIDE - 1)
+        .map(|r| {
+            let (head, pos) = (r / rows, r % t);
+            let exact = exact_row(&q[r * d..(r + 1) * d], reference, head, t, d, pos, scale);
+            let got = &output[r * d..(r + 1) * d];
+            let diff: f32 = got.iter().zip(&exact).map(|(a, b)| (a - b) * (a - b)).sum();
+            let norm: f32 = exact.iter().map(|a| a * a).sum();
+            (diff.sqrt() / norm.sqrt().max(1e-12)) as f64
+        })
+        .collect();
+    (errors.iter().sum(), errors.len())
 }
 
 /// Exact attention for one query row over keys `0..=pos` of one head.

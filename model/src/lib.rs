@@ -10,7 +10,7 @@ pub mod synthetic;
 pub mod tokenizer;
 
 pub use attention::{
-    AnchorChooser, AttentionResult, LayerKv, ReceivedAttention, banded_attention,
+    AnchorChooser, AttentionResult, LayerKv, ReceivedAttention, attention_error, banded_attention,
     banded_attention_with_anchors, received_attention,
 };
 pub use error::{ModelError, Result};

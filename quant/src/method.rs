@@ -235,13 +235,16 @@ impl Method {
             WindowPrecision::Fp16 => 0,
         };
         let fp16 = ctx - coded - int8;
-        let int8_bits = set.map_or(f64::NAN, |s| window.bits_per_element(s.meta.head_dim));
+        // Only the VQ methods' int8 window has a price per row, and it needs the head dim.
+        let int8_bits = match (int8, set) {
+            (0, _) => 0.0,
+            (_, Some(s)) => window.bits_per_element(s.meta.head_dim),
+            (_, None) => f64::NAN,
+        };
         let (kb, vb) = self.bits_per_element(set);
         let per = |b: f64| {
             if ctx == 0 {
                 f64::NAN
-            } else if int8 == 0 {
-                (fp16 as f64 * 16.0 + coded as f64 * b) / ctx as f64
             } else {
                 (fp16 as f64 * 16.0 + int8 as f64 * int8_bits + coded as f64 * b) / ctx as f64
             }

@@ -20,8 +20,8 @@ pub enum WindowPrecision {
     /// fp16, as the K and V arrive.
     #[default]
     Fp16,
-    /// Symmetric int8 per row: `q = round(x / s)` in [-127, 127] with the fp16 scale
-    /// `s = absmax / 127`.
+    /// Symmetric int8 per row: `q = round(x / s)` in [-127, 127] with the fp16 scale `s`, the
+    /// smallest fp16 at or above `absmax / 127`.
     Int8,
 }
 
@@ -44,38 +44,44 @@ impl WindowPrecision {
     }
 
     /// Replaces one row (one token of one KV head, already fp16-rounded) by what the window
-    /// gives back for it.
+    /// gives back for it. A row with a NaN or an infinity is left as it is.
     pub fn round_trip_row(self, row: &mut [f32]) {
         match self {
             WindowPrecision::Fp16 => {}
             WindowPrecision::Int8 => {
-                let (scale, codes) = int8_row(row);
-                let scale = scale.to_f32();
-                row.iter_mut()
-                    .zip(codes)
-                    .for_each(|(x, q)| *x = f32::from(q) * scale);
+                if let Some(scale) = int8_scale(row) {
+                    let s = scale.to_f32();
+                    row.iter_mut()
+                        .for_each(|x| *x = f32::from(int8_code(*x, s)) * s);
+                }
             }
         }
     }
 }
 
-/// A row as the int8 window stores it: the fp16 scale and the codes. An all-zero row gets
-/// scale 0; a scale that rounds up in fp16 keeps every code within [-127, 127].
-pub fn int8_row(row: &[f32]) -> (f16, Vec<i8>) {
-    let absmax = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let scale = f16::from_f32(absmax / 127.0);
-    let s = scale.to_f32();
-    let codes = row
-        .iter()
-        .map(|&x| {
-            if s == 0.0 {
-                0
-            } else {
-                (x / s).round().clamp(-127.0, 127.0) as i8
-            }
-        })
-        .collect();
-    (scale, codes)
+/// The row's int8 scale: the smallest fp16 at or above `absmax / 127`, so that no code leaves
+/// [-127, 127] and none is clamped, and never 0 for a nonzero row (the smallest subnormal at
+/// worst). An all-zero row gets 0; a row with a NaN or an infinity gets `None`.
+pub fn int8_scale(row: &[f32]) -> Option<f16> {
+    let mut absmax = 0f32;
+    for x in row {
+        if !x.is_finite() {
+            return None;
+        }
+        absmax = absmax.max(x.abs());
+    }
+    let wanted = absmax / 127.0;
+    let scale = f16::from_f32(wanted);
+    Some(if scale.to_f32() < wanted {
+        f16::from_bits(scale.to_bits() + 1)
+    } else {
+        scale
+    })
+}
+
+/// One element's code under the scale `s` (0 for a zero scale).
+pub fn int8_code(x: f32, s: f32) -> i8 {
+    if s == 0.0 { 0 } else { (x / s).round() as i8 }
 }
 
 impl fmt::Display for WindowPrecision {
@@ -106,6 +112,17 @@ mod tests {
     use crate::synthetic::rng;
     use rand::RngExt;
 
+    /// Rows come back within half a step, with every code in [-127, 127] before any clamp.
+    fn check_row(row: &[f32]) {
+        let step = int8_scale(row).unwrap().to_f32();
+        let mut back = row.to_vec();
+        WindowPrecision::Int8.round_trip_row(&mut back);
+        for (x, y) in row.iter().zip(&back) {
+            assert!((x / step).round().abs() <= 127.0, "{x} / {step}");
+            assert!((x - y).abs() <= 0.5 * step, "{x} -> {y}, step {step}");
+        }
+    }
+
     #[test]
     fn int8_rows_come_back_within_half_a_step() {
         let mut rng = rng(7);
@@ -114,35 +131,38 @@ mod tests {
             let row: Vec<f32> = (0..64)
                 .map(|_| f16::from_f32(rng.random_range(-spread..spread)).to_f32())
                 .collect();
-            let mut back = row.clone();
-            WindowPrecision::Int8.round_trip_row(&mut back);
-            let (scale, _) = int8_row(&row);
-            let step = scale.to_f32();
-            for (x, y) in row.iter().zip(&back) {
-                assert!(
-                    (x - y).abs() <= 0.5 * step * 1.0001,
-                    "{x} -> {y}, step {step}"
-                );
-            }
-            // The largest element is the end of the grid, up to the scale's fp16 rounding.
+            check_row(&row);
+            // The largest element is the end of the grid, up to the scale's fp16 rounding up
+            // (at most one unit in the last place, 2^-10 of it).
             let absmax = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-            assert!((absmax / step - 127.0).abs() < 0.1, "{absmax} / {step}");
+            let step = int8_scale(&row).unwrap().to_f32();
+            assert!(
+                (126.8..=127.0).contains(&(absmax / step)),
+                "{absmax} / {step}"
+            );
         }
     }
 
     #[test]
-    fn int8_codes_stay_in_range_when_the_scale_rounds_down() {
-        // 127 · f16(absmax / 127) can fall below absmax; the code then clamps at 127.
-        for absmax in [1.0f32, 3.3, 17.77, 1000.1, 0.0123] {
-            let row = [absmax, -absmax, 0.5 * absmax, 0.0];
-            let (_, codes) = int8_row(&row);
-            assert!(
-                codes.iter().all(|&q| (-127..=127).contains(&q)),
-                "{codes:?}"
-            );
-            assert_eq!(codes[0], 127);
-            assert_eq!(codes[1], -127);
-            assert_eq!(codes[3], 0);
+    fn tiny_rows_keep_a_nonzero_scale_and_their_codes_in_range() {
+        // Scales in fp16's subnormal range round coarsely: rounded down they would push codes
+        // far past 127 (absmax 1e-5: 168) or to a zero scale (absmax 1e-6).
+        for absmax in [1e-3f32, 1e-5, 1e-6, 1e-8, 3.3, 17.77, 1000.1] {
+            let row = [absmax, -absmax, 0.5 * absmax, 0.3 * absmax, 0.0];
+            assert!(int8_scale(&row).unwrap().to_f32() > 0.0, "{absmax}");
+            check_row(&row);
+        }
+    }
+
+    #[test]
+    fn rows_with_nan_or_infinity_are_left_as_they_are() {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let row = [1.0, bad, -2.0];
+            assert_eq!(int8_scale(&row), None);
+            let mut back = row;
+            WindowPrecision::Int8.round_trip_row(&mut back);
+            assert_eq!(back[0], 1.0);
+            assert_eq!(back[2], -2.0);
         }
     }
 

@@ -1,7 +1,8 @@
 //! The guided strategy replayed on the exhaustive measurements of the shipped tuned-configs
 //! files (H100 and H200), keys in `vecinfer tune`'s order with the same warm starts (the
 //! winners guided found for other buckets of the kernel shape): at most a quarter of the
-//! evaluations over the grid and every pick within 3% of the exhaustive best. The H100 numbers are what the strategy was designed on (the tokens-per-warp × stages
+//! evaluations over the grid and every pick within 3% of the exhaustive best. The H100
+//! numbers are what the strategy was designed on (the tokens-per-warp × stages
 //! diagonal came from its d8b12/d8b8 keys); the H200 file was measured after, so its replay
 //! (and the live run in bench/results/h200/tune) is the held-out check.
 //!

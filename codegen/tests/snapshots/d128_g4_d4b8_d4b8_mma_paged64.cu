@@ -288,7 +288,8 @@ template <int N> __device__ __forceinline__ CodeBytes<N> stream_code_bytes(const
     if constexpr (N < 4) {
         // 1- and 2-byte spans (head dim 64, or 8-dim value centroids at head dim 128, as in
         // SmolLM2's default values): the sub-word load zero-extends into the word. H200, SmolLM2's
-        // shape: 3.5-7% faster at 1-64 sequences, even at 256 x 2048 (bench/results/kernel-s21).
+        // shape, .u16: 3.5-7% faster at 1-64 sequences, unchanged at 256 x 2048 (3 rounds,
+        // bench/results/kernel-s21); .u8 verified, not timed.
         CodeBytes<N> out;
         if constexpr (N == 2)
             asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=r"(out.w[0]) : "l"(src));
