@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Session 21 (issue 15): the residual window at lower precision, CPU eval, 4 windows of eval.txt
 # at ctx 2048, 4 sinks, vecinfer (balanced λ, Hadamard, attention-weighted k-means), codebooks
-# calibrated at ctx 2048 on calib.txt. Landed rows: `--window int8`. The prototype rows (fp8,
-# int4) came from proto-window.patch / proto-int4.patch applied to commit 503ec8e (env-gated).
+# calibrated at ctx 2048 on calib.txt. Landed rows: `--window int8` (commit f23837f; the int8
+# scale was rounded to nearest there, up since bd0ea0a). The fp16 rows (r*-fp16, mix-r32-fp16)
+# and the prototype rows came from a prototype binary: proto-window.patch on 503ec8e
+# (VECINFER_PROTO_WINDOW=fp8|fp8raw|int8|int4, unset for fp16: the fp16 path is unchanged), and
+# proto-int4.patch on f23837f (VECINFER_PROTO_INT4=32|64: int4 with keys in the code space);
+# their JSON's `effective` bits assume an fp16 window, so the README computes them by hand.
+# The prototype commands: the `ev` lines below with the variable set and without --window.
 set -eu
 B=target/release/vecinfer; D=../shared/data/wikitext2; O=bench/results/accuracy-s21
 cargo build --release -p vecinfer
