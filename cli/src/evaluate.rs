@@ -65,7 +65,7 @@ impl AttentionBackend for QuantizedAttention<'_> {
         round_to_f16(&mut values);
         // With another window precision, the error is still measured against the fp16 cache.
         let windowed = matches!(self.method, Method::Vq(_)) && self.window != WindowPrecision::Fp16;
-        let fp16_copy = windowed.then(|| (keys.clone(), values.clone()));
+        let fp16_copy = (windowed && self.measure_error).then(|| (keys.clone(), values.clone()));
         if windowed {
             let (t, d, sinks) = (shape.tokens, shape.head_dim, self.layout.sinks);
             round_window_rows(&mut keys, (t, d, sinks), self.window);
@@ -118,7 +118,7 @@ impl AttentionBackend for QuantizedAttention<'_> {
             }
         };
         let (error_sum, error_count) = match &fp16_copy {
-            Some((keys, values)) if self.measure_error => {
+            Some((keys, values)) => {
                 attention_error(q, shape, &LayerKv { keys, values }, &result.output)
             }
             _ => (result.error_sum, result.error_count),
