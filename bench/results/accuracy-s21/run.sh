@@ -26,3 +26,5 @@ ev --codebooks out/win/cb2048-d4b12-d4b8.safetensors --residual 128 --window int
 $B eval --text $D/eval.txt --max-windows 16 --methods fp16 --no-attention-error --json $O/w16-fp16.json
 $B eval --text $D/eval.txt --max-windows 16 --sinks 4 --no-attention-error --methods vecinfer --codebooks out/win/cb2048-d4b9-d8b10.safetensors --residual 32 --json $O/w16-mix-r32-fp16.json
 $B eval --text $D/eval.txt --max-windows 16 --sinks 4 --no-attention-error --methods vecinfer --codebooks out/win/cb2048-d4b9-d8b10.safetensors --residual 64 --window int8 --json $O/w16-mix-r64-int8.json
+$B eval --text $D/eval.txt --max-windows 16 --sinks 4 --no-attention-error --methods vecinfer --codebooks out/win/cb2048-d4b12-d4b8.safetensors --residual 64 --json $O/w16-k12-r64-fp16.json
+$B eval --text $D/eval.txt --max-windows 16 --sinks 4 --no-attention-error --methods vecinfer --codebooks out/win/cb2048-d4b12-d4b8.safetensors --residual 128 --window int8 --json $O/w16-k12-r128-int8.json
