@@ -175,6 +175,7 @@ fn prefill_then_decode_matches_the_cpu_cache() {
     let layout = CacheLayout {
         sinks: 4,
         residual: 16,
+        ..CacheLayout::default()
     };
     let layouts = [
         CodeLayout::Contiguous,
@@ -278,6 +279,7 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
     let window = CacheLayout {
         sinks: 4,
         residual: 16,
+        ..CacheLayout::default()
     };
     for (layout, config, kv_heads, lengths) in [
         (window, configs()[0], 2, &six[..]),
@@ -285,6 +287,7 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
             CacheLayout {
                 sinks: 0,
                 residual: 0,
+                ..CacheLayout::default()
             },
             configs()[1],
             2,
@@ -294,6 +297,7 @@ fn decode_from_ragged_states_matches_the_cpu_cache() {
             CacheLayout {
                 sinks: 0,
                 residual: 7,
+                ..CacheLayout::default()
             },
             configs()[3],
             2,
@@ -427,6 +431,7 @@ fn exact_distance_ties_go_to_the_lowest_index_like_the_cpu() {
     let layout = CacheLayout {
         sinks: 2,
         residual: 8,
+        ..CacheLayout::default()
     };
     for (i, config) in configs.into_iter().enumerate() {
         let seed = 900 + i as u64;
@@ -494,6 +499,7 @@ fn appending_past_the_capacity_is_an_error_and_changes_nothing() {
     let layout = CacheLayout {
         sinks: 0,
         residual: 0,
+        ..CacheLayout::default()
     };
     let mut cache = VqKvCache::new(&gpu, &config, &params, shape, layout, 16).unwrap();
     let mut r = rng(3);

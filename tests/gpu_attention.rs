@@ -65,6 +65,7 @@ fn every_shipped_variant_matches_the_cpu_reference() {
         layout: CacheLayout {
             sinks: 4,
             residual: 32,
+            ..CacheLayout::default()
         },
         seed,
     };
@@ -88,6 +89,7 @@ fn every_shipped_variant_matches_the_cpu_reference_in_pages() {
         layout: CacheLayout {
             sinks: 4,
             residual: 32,
+            ..CacheLayout::default()
         },
         seed,
     };
@@ -350,6 +352,7 @@ fn every_mma_axis_matches_the_cpu_reference() {
                     layout: CacheLayout {
                         sinks: 4,
                         residual: 40,
+                        ..CacheLayout::default()
                     },
                     seed: 300 + i as u64,
                 },
@@ -474,6 +477,7 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
             let layout = CacheLayout {
                 sinks: 4,
                 residual: 128,
+                ..CacheLayout::default()
             };
             let mut cpu = vecinfer_quant::ReferenceKvCache::new(
                 set.layer(layer, transform).unwrap(),

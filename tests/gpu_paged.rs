@@ -199,6 +199,7 @@ fn an_engine_workload_matches_the_cpu_reference() {
     let window = CacheLayout {
         sinks: 4,
         residual: 16,
+        ..CacheLayout::default()
     };
     for (i, config) in configs().into_iter().enumerate() {
         let seed = 900 + i as u64;
@@ -488,6 +489,7 @@ fn an_engine_can_bring_its_own_block_tables() {
     let window = CacheLayout {
         sinks: 4,
         residual: 16,
+        ..CacheLayout::default()
     };
     let (hk, d) = (2, 64);
     let shape = DecodeShape {
@@ -680,6 +682,7 @@ fn the_window_flush_leaves_the_appends_bytes() {
     let window = CacheLayout {
         sinks: 2,
         residual: 5,
+        ..CacheLayout::default()
     };
     for (d, group, k, v, granularity, transform) in cases {
         let set = vecinfer_tests::random_codebook_set(7, k, v, granularity, layers, kv_heads, d);

@@ -106,6 +106,7 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
     let layout = CacheLayout {
         sinks: 0,
         residual: 64,
+        ..CacheLayout::default()
     };
     let run =
         |m: Method| evaluate_method(&model, &wins, m, Some(&set), layout, true, &hidden).unwrap();

@@ -4,7 +4,7 @@
 use vecinfer_model::{HeadShape, LayerKv, banded_attention};
 use vecinfer_quant::method::round_to_f16;
 use vecinfer_quant::{
-    CacheLayout, DecodeShape, Granularity, KeyTransform, Method, ReferenceKvCache,
+    CacheLayout, DecodeShape, Granularity, KeyTransform, Method, ReferenceKvCache, WindowPrecision,
 };
 use vecinfer_tests::{outlier_keys, random_codebook_set, random_vec, rng, with_random_rotations};
 
@@ -90,10 +90,12 @@ fn reference_matches_naive_f64_for_every_codec_transform_and_granularity() {
                     CacheLayout {
                         sinks: 0,
                         residual: 16,
+                        ..CacheLayout::default()
                     },
                     CacheLayout {
                         sinks: 3,
                         residual: 8,
+                        ..CacheLayout::default()
                     },
                 ] {
                     let mut cache =
@@ -126,18 +128,22 @@ fn reference_matches_naive_f64_for_every_codec_transform_and_granularity() {
 fn teacher_forced_evaluation_equals_step_by_step_decoding() {
     let (hk, d) = (2, 64);
     let set = random_codebook_set(3, "d4b8", "d4b8", Granularity::Head, 1, hk, d);
-    evaluation_equals_decoding(&set);
+    evaluation_equals_decoding(&set, WindowPrecision::Fp16);
+    // An int8 window: the eval rounds every row first (as `vecinfer eval --window int8`
+    // does), the cache holds its sinks and window as int8 and flushes from those rows.
+    evaluation_equals_decoding(&set, WindowPrecision::Int8);
     // With learned rotations in place of vecinfer's Hadamard.
-    evaluation_equals_decoding(&with_random_rotations(set, 4));
+    evaluation_equals_decoding(&with_random_rotations(set, 4), WindowPrecision::Fp16);
 }
 
 /// The evaluation path (quantize the window, banded attention) and the reference cache
 /// (append token by token, attend) must agree at every position.
-fn evaluation_equals_decoding(set: &vecinfer_quant::CodebookSet) {
+fn evaluation_equals_decoding(set: &vecinfer_quant::CodebookSet, precision: WindowPrecision) {
     let (hq, hk, d, t) = (4, 2, 64, 90);
     let layout = CacheLayout {
         sinks: 2,
         residual: 16,
+        precision,
     };
     let mut r = rng(5);
     let mut keys = random_vec(&mut r, hk * t * d, 2.0); // [Hk, T, D]
@@ -145,6 +151,10 @@ fn evaluation_equals_decoding(set: &vecinfer_quant::CodebookSet) {
     let q = random_vec(&mut r, hq * t * d, 1.0); // [Hq, T, D]
     round_to_f16(&mut keys);
     round_to_f16(&mut values);
+    let (appended_keys, appended_values) = (keys.clone(), values.clone());
+    for row in keys.chunks_mut(d).chain(values.chunks_mut(d)) {
+        precision.round_trip_row(row);
+    }
     for transform in KeyTransform::ALL {
         let method = Method::Vq(transform);
         let (mut kq, mut vq) = (keys.clone(), values.clone());
@@ -187,7 +197,9 @@ fn evaluation_equals_decoding(set: &vecinfer_quant::CodebookSet) {
                     .flat_map(|h| x[(h * t + pos) * d..(h * t + pos + 1) * d].to_vec())
                     .collect::<Vec<f32>>()
             };
-            cache.append(0, &token(&keys), &token(&values)).unwrap();
+            cache
+                .append(0, &token(&appended_keys), &token(&appended_values))
+                .unwrap();
             let query: Vec<f32> = (0..hq)
                 .flat_map(|h| q[(h * t + pos) * d..(h * t + pos + 1) * d].to_vec())
                 .collect();
@@ -215,6 +227,7 @@ fn learned_rotations_keep_scores_and_the_hadamard_as_a_matrix_changes_nothing() 
     let layout = CacheLayout {
         sinks: 2,
         residual: 8,
+        ..CacheLayout::default()
     };
     let base = || random_codebook_set(9, "d4b8", "d4b8", Granularity::Layer, 1, 2, d);
     let rotated = with_random_rotations(base(), 5);

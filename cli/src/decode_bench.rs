@@ -333,6 +333,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let layout = CacheLayout {
         sinks: args.sinks,
         residual: args.residual,
+        ..CacheLayout::default()
     };
     let c = engine.config.clone();
     let choices = parse_caches(&args.caches)?;

@@ -67,9 +67,8 @@ impl AttentionBackend for QuantizedAttention<'_> {
         let windowed = matches!(self.method, Method::Vq(_)) && self.window != WindowPrecision::Fp16;
         let fp16_copy = (windowed && self.measure_error).then(|| (keys.clone(), values.clone()));
         if windowed {
-            let (t, d, sinks) = (shape.tokens, shape.head_dim, self.layout.sinks);
-            round_window_rows(&mut keys, (t, d, sinks), self.window);
-            round_window_rows(&mut values, (t, d, sinks), self.window);
+            round_window_rows(&mut keys, shape.head_dim, self.window);
+            round_window_rows(&mut values, shape.head_dim, self.window);
         }
         let measure_error = self.measure_error && !windowed;
         let exact = || LayerKv {
@@ -129,19 +128,13 @@ impl AttentionBackend for QuantizedAttention<'_> {
     }
 }
 
-/// Rounds every token past the sinks (rows of `[kv_heads, t, d]` data) to the window's
-/// precision. Each is read from the window while it is there, and its codes are made from
-/// that row later, as a flush from the window would. Anchors must stay fp16, so they are
-/// refused with a non-fp16 window ([`check_window`]).
-fn round_window_rows(
-    data: &mut [f32],
-    (t, d, sinks): (usize, usize, usize),
-    window: WindowPrecision,
-) {
+/// Rounds every token (rows of `d` elements) to the window's precision: the sinks and the
+/// window are held at it, and a token's codes are made from its row later, as a flush from
+/// the window would. Anchors must stay fp16, so they are refused with a non-fp16 window
+/// ([`check_window`]).
+fn round_window_rows(data: &mut [f32], d: usize, window: WindowPrecision) {
     data.par_chunks_mut(d)
-        .enumerate()
-        .filter(|(r, _)| r % t >= sinks)
-        .for_each(|(_, row)| window.round_trip_row(row));
+        .for_each(|row| window.round_trip_row(row));
 }
 
 /// Each token's anchor score for one KV head (`keys`, `keys_q`: its exact and quantized keys,
@@ -427,6 +420,7 @@ mod tests {
         let layout = CacheLayout {
             sinks: 4,
             residual: 128,
+            ..CacheLayout::default()
         };
         let vq = Method::Vq(KeyTransform::BOTH);
         let err = coded_tokens(vq, &wins, layout).unwrap_err().to_string();
@@ -478,21 +472,20 @@ mod tests {
     }
 
     #[test]
-    fn the_window_precision_skips_the_sinks_of_every_head() {
+    fn the_window_precision_rounds_every_row_the_sinks_included() {
         // 2 KV heads × 6 tokens × dim 4, values no int8 grid of absmax / 127 holds exactly.
-        let (t, d, sinks) = (6, 4, 2);
+        let (t, d) = (6, 4);
         let data: Vec<f32> = (0..2 * t * d).map(|i| 1.0 + 0.1234 * i as f32).collect();
         let mut rounded = data.clone();
-        round_window_rows(&mut rounded, (t, d, sinks), WindowPrecision::Int8);
+        round_window_rows(&mut rounded, d, WindowPrecision::Int8);
         for (r, (a, b)) in data.chunks(d).zip(rounded.chunks(d)).enumerate() {
-            if r % t < sinks {
-                assert_eq!(a, b, "sink row {r} changed");
-            } else {
-                assert_ne!(a, b, "window row {r} kept fp16");
-            }
+            assert_ne!(a, b, "row {r} kept fp16");
+            let mut expected = a.to_vec();
+            WindowPrecision::Int8.round_trip_row(&mut expected);
+            assert_eq!(b, expected, "row {r}");
         }
         let mut same = data.clone();
-        round_window_rows(&mut same, (t, d, sinks), WindowPrecision::Fp16);
+        round_window_rows(&mut same, d, WindowPrecision::Fp16);
         assert_eq!(same, data);
     }
 
@@ -525,6 +518,7 @@ mod tests {
         let layout = CacheLayout {
             sinks: 0,
             residual: t,
+            ..CacheLayout::default()
         };
         let error = |window: WindowPrecision| {
             let method = Method::Vq(vecinfer_quant::KeyTransform::BOTH);

@@ -774,10 +774,12 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         CacheLayout {
             sinks: 0,
             residual: 16,
+            ..CacheLayout::default()
         },
         CacheLayout {
             sinks: 4,
             residual: 8,
+            ..CacheLayout::default()
         },
     ] {
         let name = format!(
@@ -807,6 +809,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             CacheLayout {
                 sinks: 4,
                 residual: 8,
+                ..CacheLayout::default()
             },
             5,
             true,
@@ -815,6 +818,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             CacheLayout {
                 sinks: 0,
                 residual: 16,
+                ..CacheLayout::default()
             },
             3,
             false,
@@ -837,6 +841,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         layout: CacheLayout {
             sinks: 4,
             residual: 8,
+            ..CacheLayout::default()
         },
     };
     for (spec, graph, projections) in [

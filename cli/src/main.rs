@@ -631,7 +631,11 @@ fn run(cli: Cli) -> Result<()> {
                 batch,
                 "at least 1 window per GPU decode batch",
             )?;
-            let layout = CacheLayout { sinks, residual };
+            let layout = CacheLayout {
+                sinks,
+                residual,
+                ..CacheLayout::default()
+            };
             let projections = projections.as_deref().map(parse_projections).transpose()?;
             if projections.is_some() && device != Device::Cuda {
                 return Err(CliError::BadOption {
@@ -885,8 +889,15 @@ fn run(cli: Cli) -> Result<()> {
                 CacheKind::Fp16 => Method::Fp16,
                 CacheKind::Vq => method,
             };
-            let spec =
-                vecinfer::gpu::spec_for(method, set.as_ref(), CacheLayout { sinks, residual })?;
+            let spec = vecinfer::gpu::spec_for(
+                method,
+                set.as_ref(),
+                CacheLayout {
+                    sinks,
+                    residual,
+                    ..CacheLayout::default()
+                },
+            )?;
             let (text, timing) = vecinfer::gpu::generate_cuda(
                 &path,
                 vecinfer::gpu::GenerateOptions {
@@ -961,7 +972,11 @@ fn run(cli: Cli) -> Result<()> {
                     if no_eval { None } else { text.as_deref() },
                     ctx,
                     count,
-                    CacheLayout { sinks, residual },
+                    CacheLayout {
+                        sinks,
+                        residual,
+                        ..CacheLayout::default()
+                    },
                 )? {
                     println!("{}", r.line());
                     reports.push(r);

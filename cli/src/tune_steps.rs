@@ -161,6 +161,7 @@ pub fn run(a: TuneStepsArgs) -> Result<()> {
     let layout = CacheLayout {
         sinks: a.sinks,
         residual: a.residual,
+        ..CacheLayout::default()
     };
     let spec = CacheSpec::Vq {
         set: &set,

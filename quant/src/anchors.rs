@@ -205,7 +205,11 @@ mod tests {
     use rand::{RngExt, SeedableRng};
 
     fn layout(sinks: usize, residual: usize) -> CacheLayout {
-        CacheLayout { sinks, residual }
+        CacheLayout {
+            sinks,
+            residual,
+            ..CacheLayout::default()
+        }
     }
 
     #[test]

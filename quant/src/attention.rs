@@ -12,10 +12,14 @@
 //!   `LUT[m][j] = q'_m · C_k[j]`, scores a coded token as `Σ_m LUT[m][code_m]` and an fp16 token
 //!   as `q · k / sqrt(D)`, then takes the softmax and sums values decoded from the V codebook
 //!   (or read from the fp16 window). All arithmetic is f32.
+//! - with an int8 window ([`CacheLayout::precision`]), every sink and window row is held as
+//!   `f16(q · s)` for its int8 codes `q` and fp16 scale `s` ([`crate::window`]); a flushed
+//!   token is encoded from that row.
 
 use crate::codebook_file::LayerParams;
 use crate::error::{QuantError, Result};
 use crate::method::CacheLayout;
+use crate::window::{WindowPrecision, int8_row, int8_value};
 use half::f16;
 
 /// Shape of one decode step.
@@ -59,6 +63,24 @@ struct HeadCache {
     /// fp16, `[window_len, head_dim]`, oldest first.
     residual_keys: Vec<f16>,
     residual_values: Vec<f16>,
+    /// An int8 window: each sink's and window token's (key, value) scales, in the order of
+    /// the rows above; their rows hold `f16(q · scale)`. Empty for an fp16 window.
+    sink_scales: Vec<(f16, f16)>,
+    residual_scales: Vec<(f16, f16)>,
+}
+
+/// One appended row as the window holds it (fp16, or the values of its int8 codes) and its
+/// int8 scale.
+fn window_row(x: &[f32], precision: WindowPrecision) -> (Vec<f16>, Option<f16>) {
+    let rounded: Vec<f32> = x.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+    match precision {
+        WindowPrecision::Fp16 => (rounded.iter().map(|&v| f16::from_f32(v)).collect(), None),
+        WindowPrecision::Int8 => {
+            let (codes, scale) = int8_row(&rounded);
+            let row = codes.iter().map(|&q| int8_value(q, scale)).collect();
+            (row, Some(scale))
+        }
+    }
 }
 
 /// A CPU model of the GPU's quantized KV cache for one layer.
@@ -129,6 +151,14 @@ impl<'a> ReferenceKvCache<'a> {
         [h.sink_values.as_slice(), h.residual_values.as_slice()].concat()
     }
 
+    /// With an int8 window, the (key, value) scales of the rows [`Self::fp16_keys`] lists;
+    /// each row element is `f16(q · scale)` for its code `q` ([`crate::window::int8_code`]
+    /// recovers it). Empty for an fp16 window.
+    pub fn slot_scales(&self, seq: usize, kv_head: usize) -> Vec<(f16, f16)> {
+        let h = &self.heads[seq][kv_head];
+        [h.sink_scales.as_slice(), h.residual_scales.as_slice()].concat()
+    }
+
     pub fn layout(&self) -> CacheLayout {
         self.layout
     }
@@ -168,20 +198,29 @@ impl<'a> ReferenceKvCache<'a> {
                 ));
             }
         }
+        let precision = self.layout.precision;
         for h in 0..hk {
             let head = &mut self.heads[seq][h];
-            let key = keys[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v));
-            let value = values[h * d..(h + 1) * d].iter().map(|&v| f16::from_f32(v));
+            let (key, key_scale) = window_row(&keys[h * d..(h + 1) * d], precision);
+            let (value, value_scale) = window_row(&values[h * d..(h + 1) * d], precision);
+            let scales = key_scale.zip(value_scale);
             if head.sink_keys.len() / d < self.layout.sinks {
                 head.sink_keys.extend(key);
                 head.sink_values.extend(value);
+                head.sink_scales.extend(scales);
                 continue;
             }
             head.residual_keys.extend(key);
             head.residual_values.extend(value);
+            head.residual_scales.extend(scales);
             if head.residual_keys.len() / d > self.layout.residual {
+                // Encoded from the row the window held (int8: its codes' values), as the
+                // GPU's flush reads it from its slot.
                 let mut key: Vec<f32> = head.residual_keys.drain(..d).map(f16::to_f32).collect();
                 let value: Vec<f32> = head.residual_values.drain(..d).map(f16::to_f32).collect();
+                if !head.residual_scales.is_empty() {
+                    head.residual_scales.remove(0);
+                }
                 self.params.key_to_code_space(h, &mut key)?;
                 let start = head.key_codes.len();
                 head.key_codes.resize(start + self.key_row, 0);

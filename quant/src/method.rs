@@ -15,7 +15,8 @@ use std::str::FromStr;
 pub const DEFAULT_RESIDUAL: usize = 128;
 
 /// Where a cache holds fp16 and where codes: `[0, sinks)` fp16 (attention sinks, never
-/// quantized), then the quantized span, then the newest `residual` tokens in fp16.
+/// quantized), then the quantized span, then the newest `residual` tokens in fp16; with an int8
+/// `precision`, the sinks and the window are held as int8 rows with a scale instead.
 ///
 /// The paper keeps no sink tokens (`sinks = 0`). On SmolLM2 the first token's key draws much
 /// of the attention, and quantizing it costs more perplexity than all other keys together;
@@ -24,6 +25,9 @@ pub const DEFAULT_RESIDUAL: usize = 128;
 pub struct CacheLayout {
     pub sinks: usize,
     pub residual: usize,
+    /// How the tokens outside the codes (sinks and window) are held.
+    #[serde(default)]
+    pub precision: WindowPrecision,
 }
 
 impl Default for CacheLayout {
@@ -31,6 +35,7 @@ impl Default for CacheLayout {
         Self {
             sinks: 0,
             residual: DEFAULT_RESIDUAL,
+            precision: WindowPrecision::Fp16,
         }
     }
 }
@@ -189,8 +194,8 @@ impl Method {
 
 /// What a cache of one method costs per element of K and V once it holds `ctx` tokens, every
 /// fp16 token counted: `(fp16_tokens · 16 + int8_tokens · b_int8 + coded_tokens · b_code) /
-/// ctx`, where the fp16 tokens are the sinks, the anchors (their budget at `ctx`) and, unless
-/// it is int8, the residual window (`b_int8`: 8 bits and a row's fp16 scale). KIVI's
+/// ctx`, where the fp16 tokens are the anchors (their budget at `ctx`) and, unless the window
+/// is int8, the sinks and the residual window (`b_int8`: 8 bits and a row's fp16 scale). KIVI's
 /// `b_code` includes its fp16 scale and zero per group. The codebooks are shared by every
 /// sequence, so they are not in `key_bits`/`value_bits`; `codebook_bits_batch1` is what they
 /// would add for a single sequence of `ctx` tokens (it shrinks with batch and context).
@@ -198,7 +203,8 @@ impl Method {
 pub struct EffectiveBits {
     pub ctx: usize,
     pub fp16_tokens: usize,
-    /// The residual window's tokens when it is int8 (VQ methods only), else 0.
+    /// The sinks' and the residual window's tokens when the window is int8 (VQ methods only),
+    /// else 0.
     pub int8_tokens: usize,
     pub window: WindowPrecision,
     pub coded_tokens: usize,
@@ -230,8 +236,9 @@ impl Method {
             Method::Vq(_) => window,
             _ => WindowPrecision::Fp16,
         };
+        // An int8 window holds the sinks as int8 rows too.
         let int8 = match window {
-            WindowPrecision::Int8 => ctx - span.end,
+            WindowPrecision::Int8 => ctx - span.len(),
             WindowPrecision::Fp16 => 0,
         };
         let fp16 = ctx - coded - int8;
@@ -325,10 +332,12 @@ mod tests {
         let plain = CacheLayout {
             sinks: 0,
             residual: 128,
+            ..CacheLayout::default()
         };
         let sinks = CacheLayout {
             sinks: 4,
             residual: 128,
+            ..CacheLayout::default()
         };
         assert_eq!(vq.quantized_span(100, plain), 0..0);
         assert_eq!(vq.quantized_span(129, plain), 0..1);
@@ -357,6 +366,7 @@ mod tests {
         let layout = CacheLayout {
             sinks: 4,
             residual: 128,
+            ..CacheLayout::default()
         };
         // ctx 2048: 132 fp16 tokens, 1916 coded. K: (132·16 + 1916·2)/2048 = 5944/2048 ≈ 2.90.
         let b = vq.effective_bits(Some(&set), layout, WindowPrecision::Fp16, 2048, None);
@@ -376,18 +386,18 @@ mod tests {
             Some(budget),
         );
         assert_eq!((a.fp16_tokens, a.coded_tokens), (152, 1896));
-        // An int8 window: the 128 newest tokens at 8 bits + 16 / 64 for the row's scale, the
-        // 4 sinks stay fp16. K: (4·16 + 128·8.25 + 1916·2)/2048.
+        // An int8 window: the 4 sinks and the 128 newest tokens at 8 bits + 16 / 64 for the
+        // row's scale. K: (132·8.25 + 1916·2)/2048.
         let w = vq.effective_bits(Some(&set), layout, WindowPrecision::Int8, 2048, None);
         assert_eq!(
             (w.fp16_tokens, w.int8_tokens, w.coded_tokens),
-            (4, 128, 1916)
+            (0, 132, 1916)
         );
         assert!(
-            (w.key_bits - (64.0 + 1056.0 + 3832.0) / 2048.0).abs() < 1e-12,
+            (w.key_bits - (1089.0 + 3832.0) / 2048.0).abs() < 1e-12,
             "{w:?}"
         );
-        assert!((w.value_bits - (64.0 + 1056.0 + 1916.0) / 2048.0).abs() < 1e-12);
+        assert!((w.value_bits - (1089.0 + 1916.0) / 2048.0).abs() < 1e-12);
         // With anchors too, they stay fp16.
         let wa = vq.effective_bits(
             Some(&set),
@@ -398,7 +408,7 @@ mod tests {
         );
         assert_eq!(
             (wa.fp16_tokens, wa.int8_tokens, wa.coded_tokens),
-            (24, 128, 1896)
+            (20, 132, 1896)
         );
         // KIVI: keys flushed in groups of 32 (1888 coded), 3 bits with scale and zero.
         let k =

@@ -330,6 +330,7 @@ impl GpuKvCache {
         let layout = CacheLayout {
             sinks: 0,
             residual: fp16,
+            ..CacheLayout::default()
         };
         let mut cache = Self::empty(gpu, &params, shape, layout, coded + fp16 + room)?;
         Filler(seed).fill(gpu, &mut cache.storage)?;

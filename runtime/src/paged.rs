@@ -560,6 +560,7 @@ impl PagedKvCache {
         let window = CacheLayout {
             sinks: 0,
             residual: residual.min(seq),
+            ..CacheLayout::default()
         };
         let coded = seq - window.residual;
         let pages = (shape.batch * (coded + room).div_ceil(page_tokens)).max(1);

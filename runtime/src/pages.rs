@@ -340,6 +340,7 @@ mod tests {
     const WINDOW: CacheLayout = CacheLayout {
         sinks: 4,
         residual: 8,
+        precision: vecinfer_quant::WindowPrecision::Fp16,
     };
 
     fn table(pages: usize, slots: usize) -> SequenceTable {

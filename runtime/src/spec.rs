@@ -170,6 +170,7 @@ mod tests {
             window: CacheLayout {
                 sinks: 4,
                 residual: 32,
+                ..CacheLayout::default()
             },
         }
     }

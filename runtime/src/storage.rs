@@ -404,6 +404,7 @@ mod tests {
             window: CacheLayout {
                 sinks: 0,
                 residual: 128,
+                ..CacheLayout::default()
             },
         };
         // 2 bits per element: 32 + 32 bytes per (token, head) of codes.
