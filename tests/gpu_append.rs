@@ -15,7 +15,7 @@ use vecinfer_codegen::KernelConfig;
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
 use vecinfer_quant::{
     CacheLayout, Codebook, CodebookSet, DecodeShape, Granularity, KeyTransform, LayerCodebooks,
-    ReferenceKvCache,
+    ReferenceKvCache, WindowPrecision,
 };
 use vecinfer_runtime::{
     Gpu, GpuKvCache, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, VqAppend, VqKvCache,
@@ -172,20 +172,25 @@ impl UnderTest {
 #[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn prefill_then_decode_matches_the_cpu_cache() {
     let Some(gpu) = gpu_or_skip() else { return };
-    let layout = CacheLayout {
-        sinks: 4,
-        residual: 16,
-        ..CacheLayout::default()
-    };
     let layouts = [
-        CodeLayout::Contiguous,
-        CodeLayout::Paged { page_tokens: 16 },
-        CodeLayout::Paged { page_tokens: 64 },
+        (CodeLayout::Contiguous, WindowPrecision::Fp16),
+        (CodeLayout::Paged { page_tokens: 16 }, WindowPrecision::Fp16),
+        (CodeLayout::Paged { page_tokens: 64 }, WindowPrecision::Fp16),
+        // An int8 window: sinks and window rows as int8 codes and a scale, written by the
+        // append, read by the attention, flushed from the int8 rows.
+        (CodeLayout::Contiguous, WindowPrecision::Int8),
+        (CodeLayout::Paged { page_tokens: 16 }, WindowPrecision::Int8),
     ];
     for (i, base) in configs().into_iter().enumerate() {
-        for (l, code_layout) in layouts.into_iter().enumerate() {
+        for (l, (code_layout, precision)) in layouts.into_iter().enumerate() {
+            let layout = CacheLayout {
+                sinks: 4,
+                residual: 16,
+                precision,
+            };
             let config = KernelConfig {
                 layout: code_layout,
+                window: precision,
                 ..base
             };
             let seed = 500 + i as u64;

@@ -6,7 +6,7 @@
 //! dtype, and no output element left at its poison value.
 
 use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
-use vecinfer_quant::{CacheLayout, Granularity, KeyTransform};
+use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, WindowPrecision};
 use vecinfer_runtime::Gpu;
 use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
 
@@ -541,4 +541,73 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
         }
     }
     assert!(cases > 0);
+}
+
+/// Caches that hold their sinks and window as int8 rows with a scale each: every kernel
+/// family, every lane width that reads a slot row (the CUDA-core kernels' 8, 16 and 32 dims per
+/// lane, the mma kernel's fragments), head dims 64 to 256, both code layouts; windows shorter
+/// than, as long as and longer than a 16-token slab.
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn int8_windows_match_the_cpu_reference() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let d4b8 = || "d4b8".parse().unwrap();
+    let int8 = |c: KernelConfig| KernelConfig {
+        window: WindowPrecision::Int8,
+        ..c
+    };
+    let cuda_core = KernelConfig {
+        key_scoring: KeyScoring::Lut,
+        ..KernelConfig::cuda_core_for(64, 3, d4b8(), d4b8())
+    };
+    let variants = [
+        int8(cuda_core),
+        int8(KernelConfig {
+            dims_per_lane: 16,
+            key_scoring: KeyScoring::Dequantize,
+            ..cuda_core
+        }),
+        int8(KernelConfig {
+            dims_per_lane: 32,
+            head_dim: 256,
+            key_scoring: KeyScoring::Dequantize,
+            ..cuda_core
+        }),
+        int8(KernelConfig::default_for(64, 3, d4b8(), d4b8())),
+        int8(KernelConfig::default_for(128, 4, d4b8(), d4b8())),
+        int8(KernelConfig::default_for(256, 2, d4b8(), d4b8())),
+        int8(KernelConfig::default_for(
+            128,
+            4,
+            "d8b12".parse().unwrap(),
+            "d8b8".parse().unwrap(),
+        )),
+        int8(KernelConfig {
+            layout: CodeLayout::Paged { page_tokens: 64 },
+            ..KernelConfig::default_for(64, 3, d4b8(), d4b8())
+        }),
+    ];
+    let windows = [(4, 128), (0, 16), (3, 5)];
+    let cases: Vec<_> = variants
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            windows.map(|(sinks, residual)| {
+                (
+                    c,
+                    RandomCase {
+                        kv_heads: 2,
+                        lengths: vec![2, 100, 1200],
+                        layout: CacheLayout {
+                            sinks,
+                            residual,
+                            precision: WindowPrecision::Int8,
+                        },
+                        seed: 700 + i as u64,
+                    },
+                )
+            })
+        })
+        .collect();
+    run(&gpu, &cases);
 }

@@ -767,10 +767,10 @@ fn the_window_flush_leaves_the_appends_bytes() {
                                 .collect::<Vec<u16>>()
                         };
                         gpu.stream
-                            .memcpy_htod(&halves(&keys), &mut c.fp16_keys.slice_mut(at..at + d))
+                            .memcpy_htod(&halves(&keys), &mut c.slot_keys.slice_mut(at..at + d))
                             .unwrap();
                         gpu.stream
-                            .memcpy_htod(&halves(&values), &mut c.fp16_values.slice_mut(at..at + d))
+                            .memcpy_htod(&halves(&values), &mut c.slot_values.slice_mut(at..at + d))
                             .unwrap();
                     }
                 }

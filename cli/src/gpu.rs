@@ -223,7 +223,7 @@ pub fn eval_cuda(
                 effective: method.effective_bits(
                     set,
                     layout,
-                    vecinfer_quant::WindowPrecision::Fp16,
+                    layout.precision,
                     crate::evaluate::context(windows),
                     None,
                 ),

@@ -147,9 +147,9 @@ enum Command {
         /// (largest attention mass received while in the window).
         #[arg(long, default_value = "attention")]
         anchor_rule: String,
-        /// How the VQ methods hold the residual window: fp16, or int8 (8 bits per element and
-        /// an fp16 scale per token and KV head; the sinks stay fp16). int8 on the CPU only,
-        /// without --anchors.
+        /// How the VQ methods hold the sinks and the residual window: fp16, or int8 (8 bits
+        /// per element and an fp16 scale per token and KV head), on either device; not with
+        /// --anchors.
         #[arg(long, default_value = "fp16")]
         window: String,
         /// Skip measuring the attention-output error (saves ~10% time).
@@ -666,15 +666,11 @@ fn run(cli: Cli) -> Result<()> {
                 });
             }
             let window_precision: WindowPrecision = window.parse()?;
-            if window_precision != WindowPrecision::Fp16 && device == Device::Cuda {
-                return Err(CliError::BadOption {
-                    option: "--window",
-                    given: format!("{window_precision} with --device cuda"),
-                    valid: "the GPU kernels read an fp16 window; use --window fp16 or --device cpu"
-                        .into(),
-                });
-            }
             vecinfer::evaluate::check_window(anchors.is_some(), window_precision)?;
+            let layout = CacheLayout {
+                precision: window_precision,
+                ..layout
+            };
             let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
             let methods = match methods {
                 Some(list) => Method::parse_list(&list)?,
@@ -725,6 +721,7 @@ fn run(cli: Cli) -> Result<()> {
                         "windows": wins.len(),
                         "residual": residual,
                         "sinks": sinks,
+                        "window": window_precision,
                         "graph": !no_graph,
                         "projections": projections.map_or(
                             serde_json::json!("the batch's default (skinny up to 4 windows, else cublas)"),

@@ -27,6 +27,8 @@ static constexpr bool LUT_SCORING = {lut};
 // Code rows: {layout_comment}
 static constexpr bool PAGED = {paged};
 static constexpr int PAGE_TOKENS = {page_tokens};
+// Sinks and window: int8 rows with an f16 scale each, or f16 rows (cache_view.cuh).
+static constexpr bool SLOT_INT8 = {slot_int8};
 // A token is scored and accumulated by LANES_PER_TOKEN lanes, each owning DIMS_PER_LANE dims.
 static constexpr int DIMS_PER_LANE = {dpl};
 static constexpr int LANES_PER_TOKEN = HEAD_DIM / DIMS_PER_LANE;
@@ -70,6 +72,7 @@ static constexpr int OFF_OUTPUT = {o_out};
         lut = c.key_scoring == KeyScoring::Lut,
         paged = c.layout != CodeLayout::Contiguous,
         page_tokens = c.layout.page_tokens().unwrap_or(0),
+        slot_int8 = c.window == vecinfer_quant::WindowPrecision::Int8,
         layout_comment = match c.layout {
             CodeLayout::Contiguous => "a fixed region per (sequence slot, KV head).".to_string(),
             CodeLayout::Paged { page_tokens } =>
@@ -116,7 +119,7 @@ pub fn kernel_signature(entry: &str, min_blocks_per_sm: usize) -> String {
     const unsigned short* __restrict__ key_codebooks,    // [1 or kv_heads, K_BOOK, K_SUB] f16
     const unsigned short* __restrict__ value_codebooks,  // [1 or kv_heads, V_BOOK, V_SUB] f16
     const float* __restrict__ smooth,                    // [kv_heads, HEAD_DIM]
-    const unsigned short* __restrict__ fp16_keys,        // [slots, kv_heads, fp16_capacity, HEAD_DIM] f16
+    const unsigned short* __restrict__ fp16_keys,        // slot rows [slots, kv_heads, fp16_capacity, SLOT_WORDS] (cache_view.cuh)
     const unsigned short* __restrict__ fp16_values,      // same
     const int* __restrict__ seq_len,                     // [batch]: tokens of each batch entry
     const int* __restrict__ seq_slot,                    // [batch]: its sequence slot

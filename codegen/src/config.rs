@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
-use vecinfer_quant::{Granularity, KeyTransform, VqCodec};
+use vecinfer_quant::{Granularity, KeyTransform, VqCodec, WindowPrecision};
 
 /// Shared memory a block may use on the GPUs this project targets (sm_80 and sm_90 allow
 /// 227 KB with the opt-in attribute; sm_86/sm_89 allow 99 KB).
@@ -191,6 +191,15 @@ pub struct KernelConfig {
     /// unbounded configs read and print as before the field).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub min_blocks_per_sm: usize,
+    /// How the cache holds its sinks and window (its slot rows, `cuda/cache_view.cuh`): fp16,
+    /// or int8 with an fp16 scale per row. Fp16 is not written, so fp16 configs read and
+    /// print as before the field.
+    #[serde(default, skip_serializing_if = "is_fp16_window")]
+    pub window: WindowPrecision,
+}
+
+fn is_fp16_window(w: &WindowPrecision) -> bool {
+    *w == WindowPrecision::Fp16
 }
 
 fn one() -> usize {
@@ -337,6 +346,7 @@ impl KernelConfig {
             output: OutputDtype::F16,
             layout: CodeLayout::Contiguous,
             min_blocks_per_sm,
+            window: WindowPrecision::Fp16,
         }
     }
 
@@ -509,7 +519,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -535,6 +545,10 @@ impl KernelConfig {
             match self.min_blocks_per_sm {
                 0 => String::new(),
                 b => format!("_mb{b}"),
+            },
+            match self.window {
+                WindowPrecision::Fp16 => "",
+                WindowPrecision::Int8 => "_win8",
             },
             match self.output {
                 OutputDtype::F16 => "f16",

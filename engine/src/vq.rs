@@ -14,7 +14,7 @@ use crate::kernels::ForwardKernels;
 use crate::kv::{CacheShape, KvCache};
 use cudarc::driver::CudaSlice;
 use vecinfer_codegen::{CodeLayout, KernelConfig};
-use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method};
+use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method, WindowPrecision};
 use vecinfer_runtime::kv_cache::coded_tokens;
 use vecinfer_runtime::{
     Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, Step, TokenSlots, VqAppend,
@@ -63,7 +63,7 @@ pub struct VqCache {
     attention: VqAttention,
     appender: VqAppend,
     /// Every layer's window flush in one launch, for steps whose tokens the projection writes
-    /// (`begin_written_step`); `None` without an fp16 window.
+    /// (`begin_written_step`); `None` without a window, or with an int8 one.
     flush: Option<VqFlush>,
     workspace: Workspace,
     /// Batch entry `b` is sequence `ids[b]`.
@@ -174,6 +174,12 @@ impl VqCache {
         shape: CacheShape,
         layout: CacheLayout,
     ) -> Result<Self> {
+        // The cache's window precision decides how the kernels read the slots; a tuned or
+        // given geometry serves either.
+        let config = KernelConfig {
+            window: layout.precision,
+            ..config
+        };
         let m = &set.meta;
         if (m.layers, m.kv_heads, m.head_dim) != (shape.layers, shape.kv_heads, shape.head_dim) {
             return Err(EngineError::Invalid(format!(
@@ -222,7 +228,9 @@ impl VqCache {
             shape.batch * shape.q_heads * splits as usize,
             shape.head_dim,
         )?;
-        let flush = if layout.residual > 0 {
+        // The projection writes fp16 rows; an int8 window's rows take the append kernel,
+        // which quantizes each whole row.
+        let flush = if layout.residual > 0 && layout.precision == WindowPrecision::Fp16 {
             Some(VqFlush::new(gpu, &config)?)
         } else {
             None
@@ -434,8 +442,8 @@ impl KvCache for VqCache {
             let seed = 4 * layer as u32 + 1;
             kernels.fill_random(st, &mut c.key_codes, seed, false)?;
             kernels.fill_random(st, &mut c.value_codes, seed + 1, false)?;
-            kernels.fill_random(st, &mut c.fp16_keys, seed + 2, true)?;
-            kernels.fill_random(st, &mut c.fp16_values, seed + 3, true)?;
+            kernels.fill_random(st, &mut c.slot_keys, seed + 2, true)?;
+            kernels.fill_random(st, &mut c.slot_values, seed + 3, true)?;
         }
         self.mode = Mode::Idle;
         Ok(())

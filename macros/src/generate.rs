@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Ident, Visibility};
 use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, emit};
-use vecinfer_quant::{Granularity, VqCodec};
+use vecinfer_quant::{Granularity, VqCodec, WindowPrecision};
 
 fn codec(c: VqCodec) -> TokenStream {
     let (d, b) = (c.sub_dim(), c.bits());
@@ -44,6 +44,10 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
             quote!(::vecinfer_runtime::codegen::CodeLayout::Paged { page_tokens: #page_tokens })
         }
     };
+    let window = match c.window {
+        WindowPrecision::Fp16 => quote!(Fp16),
+        WindowPrecision::Int8 => quote!(Int8),
+    };
     quote! {
         ::vecinfer_runtime::codegen::KernelConfig {
             head_dim: #head_dim,
@@ -64,6 +68,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
             output: ::vecinfer_runtime::codegen::OutputDtype::#output,
             layout: #layout,
             min_blocks_per_sm: #min_blocks,
+            window: ::vecinfer_runtime::quant::WindowPrecision::#window,
         }
     }
 }

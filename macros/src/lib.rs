@@ -24,10 +24,11 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 
 /// On a unit struct: `#[vq_attention(head_dim = 128, group = 4, k = "d4b8", v = "d4b8", ...)]`.
-/// Keys: head_dim, group, k, v (required); granularity, transform, output, arch (default
-/// sm_90); tile, warps, stages, dims_per_lane, split, scoring, replicas, direct, split_query,
-/// min_blocks (default: the codegen's heuristic); or tuned + batch + seq (+ fallback =
-/// default).
+/// Keys: head_dim, group, k, v (required); granularity, transform, output, layout, window
+/// (`"fp16"` or `"int8"`: how the cache holds its sinks and window; with `tuned` too), arch
+/// (default sm_90); tile, warps, stages, dims_per_lane, split, scoring, replicas, direct,
+/// split_query, min_blocks (default: the codegen's heuristic); or tuned + batch + seq
+/// (+ fallback = default).
 #[proc_macro_attribute]
 pub fn vq_attention(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_attribute(attr.into(), item.into())
@@ -126,6 +127,23 @@ mod tests {
             text, want,
             "expansion changed; UPDATE_SNAPSHOTS=1 to accept"
         );
+    }
+
+    #[test]
+    fn an_int8_window_is_declared_by_name_and_a_bad_one_says_what_is_valid() {
+        let expand = |window: &str| {
+            expand_attribute(
+                quote!(head_dim = 64, group = 3, k = "d4b8", v = "d4b8", window = #window),
+                quote!(
+                    struct W;
+                ),
+            )
+        };
+        let tokens = expand("int8").unwrap().to_string();
+        assert!(tokens.contains("WindowPrecision :: Int8"), "{tokens}");
+        assert!(tokens.contains("SLOT_INT8 = true"), "the embedded source reads int8 rows");
+        let err = expand("fp8").unwrap_err().to_string();
+        assert!(err.contains("fp16, int8"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
 /// Every key a declaration may use.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "head_dim",
     "group",
     "k",
@@ -26,6 +26,7 @@ pub const KEYS: [&str; 23] = [
     "min_blocks",
     "output",
     "layout",
+    "window",
     "arch",
     "tuned",
     "batch",

@@ -96,6 +96,11 @@ pub fn resolve(args: &Args) -> syn::Result<Resolved> {
     };
     // With `tuned`, knobs were rejected above; this applies the hand-set ones.
     apply_knobs(args, &mut config)?;
+    // The window's precision changes only how the sinks and window are read, not the tuned
+    // geometry: a tuned entry serves both.
+    if let Some(w) = args.parsed::<vecinfer_quant::WindowPrecision>("window")? {
+        config.window = w;
+    }
     config
         .validate(&arch)
         .map_err(|e| error(args.span_of(culprit(&e, &config, args)), e))?;

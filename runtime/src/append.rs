@@ -234,8 +234,8 @@ impl VqAppend {
             b.add(storage.smooth.device_ptr(stream)),
             b.add(storage.key_codes.device_ptr_mut(stream)),
             b.add(storage.value_codes.device_ptr_mut(stream)),
-            b.add(storage.fp16_keys.device_ptr_mut(stream)),
-            b.add(storage.fp16_values.device_ptr_mut(stream)),
+            b.add(storage.slot_keys.device_ptr_mut(stream)),
+            b.add(storage.slot_values.device_ptr_mut(stream)),
             b.add(batch.seq_len.device_ptr(stream)),
             b.add(batch.seq_slot.device_ptr(stream)),
             b.add(batch.page_indptr.device_ptr(stream)),
@@ -423,7 +423,7 @@ pub(crate) fn flush_layer_pointers(
         address(storage.smooth.device_ptr(st)),
         address(storage.key_codes.device_ptr(st)),
         address(storage.value_codes.device_ptr(st)),
-        address(storage.fp16_keys.device_ptr(st)),
-        address(storage.fp16_values.device_ptr(st)),
+        address(storage.slot_keys.device_ptr(st)),
+        address(storage.slot_values.device_ptr(st)),
     ]
 }

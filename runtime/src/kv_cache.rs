@@ -21,9 +21,6 @@ pub struct GpuKvCache {
     batch: DeviceBatch,
 }
 
-fn bits(x: &[f16]) -> Vec<u16> {
-    x.iter().map(|h| h.to_bits()).collect()
-}
 
 /// Code rows needed for `total` tokens.
 pub fn coded_tokens(layout: CacheLayout, total: usize) -> usize {
@@ -79,8 +76,9 @@ impl GpuKvCache {
         let (krow, vrow) = (spec.key_row_bytes(), spec.value_row_bytes());
         let mut key_codes = vec![0u8; cache.storage.key_codes.len()];
         let mut value_codes = vec![0u8; cache.storage.value_codes.len()];
-        let mut fp16_keys = vec![0u16; cache.storage.fp16_keys.len()];
-        let mut fp16_values = vec![0u16; cache.storage.fp16_values.len()];
+        let slots = spec.slot_layout(cache.storage.slots());
+        let mut slot_keys = vec![0u16; slots.len()];
+        let mut slot_values = vec![0u16; slots.len()];
         for seq in 0..shape.batch {
             let sinks = cpu.sink_len(seq);
             let coded = cpu.quantized_len(seq);
@@ -91,21 +89,21 @@ impl GpuKvCache {
                 let v = cpu.value_codes(seq, h);
                 value_codes[at * vrow..][..v.len()].copy_from_slice(v);
                 // Sinks in their slots, window tokens in their ring slots.
-                let fk = bits(&cpu.fp16_keys(seq, h));
-                let fv = bits(&cpu.fp16_values(seq, h));
+                let (fk, fv) = (cpu.fp16_keys(seq, h), cpu.fp16_values(seq, h));
+                let scales = cpu.slot_scales(seq, h);
                 for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
-                    let index = spec.fp16_slot(n, sinks, coded);
-                    let base = cache.storage.fp16_row(seq, h, index) * d;
-                    fp16_keys[base..base + d].copy_from_slice(k);
-                    fp16_values[base..base + d].copy_from_slice(v);
+                    let index = cache.storage.fp16_row(seq, h, spec.fp16_slot(n, sinks, coded));
+                    let (ks, vs) = scales.get(n).copied().unzip();
+                    slots.put(&mut slot_keys, index, k, ks);
+                    slots.put(&mut slot_values, index, v, vs);
                 }
             }
         }
         let st = &gpu.stream;
         st.memcpy_htod(&key_codes, &mut cache.storage.key_codes)?;
         st.memcpy_htod(&value_codes, &mut cache.storage.value_codes)?;
-        st.memcpy_htod(&fp16_keys, &mut cache.storage.fp16_keys)?;
-        st.memcpy_htod(&fp16_values, &mut cache.storage.fp16_values)?;
+        st.memcpy_htod(&slot_keys, &mut cache.storage.slot_keys)?;
+        st.memcpy_htod(&slot_values, &mut cache.storage.slot_values)?;
         cache.batch.set(gpu, &in_order(&lengths))?;
         Ok(cache)
     }
@@ -219,25 +217,16 @@ impl GpuKvCache {
         ))
     }
 
-    /// The fp16 slots of (sequence, KV head), keys and values, `[sinks + residual, head_dim]`
-    /// (for checks).
+    /// The slots of (sequence, KV head), keys and values, `[sinks + residual, head_dim]`,
+    /// as the kernels read them (an int8 window's rows decoded to `f16(q · scale)`), as fp16
+    /// bits (for checks).
     pub fn download_fp16(
         &self,
         gpu: &Gpu,
         seq: usize,
         kv_head: usize,
     ) -> Result<(Vec<u16>, Vec<u16>)> {
-        let d = self.spec().head_dim;
-        let (first, last) = (
-            self.storage.fp16_row(seq, kv_head, 0),
-            self.storage
-                .fp16_row(seq, kv_head, self.spec().fp16_capacity()),
-        );
-        let st = &gpu.stream;
-        Ok((
-            st.clone_dtoh(&self.storage.fp16_keys.slice(first * d..last * d))?,
-            st.clone_dtoh(&self.storage.fp16_values.slice(first * d..last * d))?,
-        ))
+        self.storage.download_slots(gpu, seq, kv_head)
     }
 }
 
@@ -299,9 +288,9 @@ impl Filler {
         let (k, v) = (storage.key_codes.len(), storage.value_codes.len());
         st.memcpy_htod(&self.bytes(k), &mut storage.key_codes)?;
         st.memcpy_htod(&self.bytes(v), &mut storage.value_codes)?;
-        let n = storage.fp16_keys.len();
-        st.memcpy_htod(&self.halves(n), &mut storage.fp16_keys)?;
-        st.memcpy_htod(&self.halves(n), &mut storage.fp16_values)?;
+        let n = storage.slot_keys.len();
+        st.memcpy_htod(&self.halves(n), &mut storage.slot_keys)?;
+        st.memcpy_htod(&self.halves(n), &mut storage.slot_values)?;
         Ok(())
     }
 }
@@ -364,5 +353,5 @@ pub(crate) fn step_bytes(
     let per_head_coded: usize =
         coded.sum::<usize>() * (config.key_row_bytes() + config.value_row_bytes());
     let fp16_tokens = spec.fp16_capacity() * sequences;
-    spec.kv_heads * (per_head_coded + fp16_tokens * spec.head_dim * 2 * 2)
+    spec.kv_heads * (per_head_coded + fp16_tokens * spec.slot_row_bytes() * 2)
 }

@@ -16,6 +16,7 @@ pub mod one_layer;
 pub mod paged;
 pub mod pages;
 pub mod resources;
+mod slot_rows;
 pub mod spec;
 pub mod storage;
 pub mod timing;

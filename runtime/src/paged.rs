@@ -437,15 +437,23 @@ impl PagedKvCache {
 
     /// The fp16 slots of `layer` as the target of a projection that writes the step's new K
     /// and V there itself, in place of [`Self::append`] (see [`Self::flush_window`]).
+    /// An int8 window has no such target (a row's scale needs the whole row): its new
+    /// tokens go through [`Self::append`].
     pub fn token_slots(&mut self, step: &Step, layer: usize) -> Result<TokenSlots<'_>> {
         self.check_step(step, layer)?;
         let spec = *self.layers[layer].spec();
+        if spec.window.precision != vecinfer_quant::WindowPrecision::Fp16 {
+            return Err(RuntimeError::Invalid(format!(
+                "a projection writes fp16 rows into the slots; this cache holds its window as {}: append its new tokens with `append` (the append kernel quantizes each row)",
+                spec.window.precision
+            )));
+        }
         let slots = self.layers[layer].slots();
         let seq_slot = self.batch.seq_slot();
         let contents = self.layers[layer].contents_mut();
         TokenSlots::new(
-            contents.fp16_keys,
-            contents.fp16_values,
+            contents.slot_keys,
+            contents.slot_values,
             Some(seq_slot),
             SlotShape {
                 slots,
@@ -500,7 +508,8 @@ impl PagedKvCache {
         Ok((keys, values))
     }
 
-    /// The fp16 slots of (sequence, KV head) in `layer`, `[sinks + residual, head_dim]`.
+    /// The slots of (sequence, KV head) in `layer`, `[sinks + residual, head_dim]`, as the
+    /// kernels read them (an int8 window's rows decoded), as fp16 bits.
     pub fn download_fp16(
         &self,
         gpu: &Gpu,
@@ -508,18 +517,8 @@ impl PagedKvCache {
         id: SequenceId,
         kv_head: usize,
     ) -> Result<(Vec<u16>, Vec<u16>)> {
-        let storage = self.storage(layer)?;
-        let spec = storage.spec();
-        let slot = self.table.slot(id)?;
-        let (first, last) = (
-            storage.fp16_row(slot, kv_head, 0) * spec.head_dim,
-            storage.fp16_row(slot, kv_head, spec.fp16_capacity()) * spec.head_dim,
-        );
-        let st = &gpu.stream;
-        Ok((
-            st.clone_dtoh(&storage.fp16_keys.slice(first..last))?,
-            st.clone_dtoh(&storage.fp16_values.slice(first..last))?,
-        ))
+        self.storage(layer)?
+            .download_slots(gpu, self.table.slot(id)?, kv_head)
     }
 
     fn storage(&self, layer: usize) -> Result<&LayerStorage> {
@@ -624,8 +623,9 @@ impl PagedKvCache {
         let (d, krow, vrow) = (spec.head_dim, spec.key_row_bytes(), spec.value_row_bytes());
         let mut key_codes = vec![0u8; storage.key_codes.len()];
         let mut value_codes = vec![0u8; storage.value_codes.len()];
-        let mut fp16_keys = vec![0u16; storage.fp16_keys.len()];
-        let mut fp16_values = vec![0u16; storage.fp16_values.len()];
+        let slots = spec.slot_layout(storage.slots());
+        let mut slot_keys = vec![0u16; slots.len()];
+        let mut slot_values = vec![0u16; slots.len()];
         for (s, &id) in ids.iter().enumerate() {
             let sinks = cpu.sink_len(s);
             let slot = cache.table.slot(id)?;
@@ -639,13 +639,13 @@ impl PagedKvCache {
                     key_codes[at * krow..(at + 1) * krow].copy_from_slice(krow_bytes);
                     value_codes[at * vrow..(at + 1) * vrow].copy_from_slice(vrow_bytes);
                 }
-                let bits = |x: Vec<half::f16>| x.iter().map(|h| h.to_bits()).collect::<Vec<_>>();
-                let (fk, fv) = (bits(cpu.fp16_keys(s, h)), bits(cpu.fp16_values(s, h)));
+                let (fk, fv) = (cpu.fp16_keys(s, h), cpu.fp16_values(s, h));
+                let scales = cpu.slot_scales(s, h);
                 for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
-                    let index = spec.fp16_slot(n, sinks, coded(s));
-                    let base = storage.fp16_row(slot, h, index) * d;
-                    fp16_keys[base..base + d].copy_from_slice(k);
-                    fp16_values[base..base + d].copy_from_slice(v);
+                    let index = storage.fp16_row(slot, h, spec.fp16_slot(n, sinks, coded(s)));
+                    let (ks, vs) = scales.get(n).copied().unzip();
+                    slots.put(&mut slot_keys, index, k, ks);
+                    slots.put(&mut slot_values, index, v, vs);
                 }
             }
         }
@@ -653,8 +653,8 @@ impl PagedKvCache {
         let storage = &mut cache.layers[0];
         st.memcpy_htod(&key_codes, &mut storage.key_codes)?;
         st.memcpy_htod(&value_codes, &mut storage.value_codes)?;
-        st.memcpy_htod(&fp16_keys, &mut storage.fp16_keys)?;
-        st.memcpy_htod(&fp16_values, &mut storage.fp16_values)?;
+        st.memcpy_htod(&slot_keys, &mut storage.slot_keys)?;
+        st.memcpy_htod(&slot_values, &mut storage.slot_values)?;
         cache.begin_step(gpu, &ids, 0)?;
         Ok(cache)
     }

@@ -4,7 +4,9 @@
 
 use crate::error::{Result, RuntimeError};
 use vecinfer_codegen::{CodeLayout, KernelConfig};
-use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, LayerParams, VqCodec};
+use vecinfer_quant::{
+    CacheLayout, Granularity, KeyTransform, LayerParams, VqCodec, WindowPrecision,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CacheSpec {
@@ -16,7 +18,8 @@ pub struct CacheSpec {
     pub transform: KeyTransform,
     /// Where the code rows live.
     pub layout: CodeLayout,
-    /// Which tokens stay in fp16: sinks and the newest `residual`.
+    /// Which tokens stay out of the codes (sinks and the newest `residual`), and whether
+    /// they are held in fp16 or int8.
     pub window: CacheLayout,
 }
 
@@ -71,10 +74,28 @@ impl CacheSpec {
         self.value_codec.packed_bytes(self.head_dim).unwrap_or(0)
     }
 
-    /// fp16 slots per (sequence, KV head): the sinks and the window (at least one, so every
+    /// Slots per (sequence, KV head): the sinks and the window (at least one, so every
     /// buffer is non-empty).
     pub fn fp16_capacity(&self) -> usize {
         (self.window.sinks + self.window.residual).max(1)
+    }
+
+    /// Bytes one slot row (one token of one KV head, keys or values) takes: fp16, or int8
+    /// codes and an fp16 scale.
+    pub fn slot_row_bytes(&self) -> usize {
+        match self.window.precision {
+            WindowPrecision::Fp16 => 2 * self.head_dim,
+            WindowPrecision::Int8 => self.head_dim + 2,
+        }
+    }
+
+    /// The slot buffers' layout for `slots` sequence slots.
+    pub(crate) fn slot_layout(&self, slots: usize) -> crate::slot_rows::SlotLayout {
+        crate::slot_rows::SlotLayout {
+            head_dim: self.head_dim,
+            precision: self.window.precision,
+            rows: slots * self.kv_heads * self.fp16_capacity(),
+        }
     }
 
     /// Coded rows of a sequence of `total` tokens.
@@ -147,6 +168,13 @@ impl CacheSpec {
                 "code layout",
                 config.layout.to_string(),
                 self.layout.to_string(),
+            );
+        }
+        if config.window != self.window.precision {
+            return mismatch(
+                "window precision",
+                config.window.to_string(),
+                self.window.precision.to_string(),
             );
         }
         Ok(())
@@ -229,6 +257,22 @@ mod tests {
             }),
             "code layout"
         );
+        let int8 = CacheSpec {
+            window: CacheLayout {
+                precision: WindowPrecision::Int8,
+                ..spec().window
+            },
+            ..spec()
+        };
+        match int8.check(&c) {
+            Err(RuntimeError::KernelMismatch { what, .. }) => assert_eq!(what, "window precision"),
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        int8.check(&KernelConfig {
+            window: WindowPrecision::Int8,
+            ..c
+        })
+        .unwrap();
         let paged = CacheSpec {
             layout: CodeLayout::Paged { page_tokens: 64 },
             ..spec()

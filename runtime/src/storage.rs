@@ -54,8 +54,8 @@ pub struct LayerStorage {
     pub(crate) smooth: CudaSlice<f32>,
     pub(crate) key_codes: CudaSlice<u8>,
     pub(crate) value_codes: CudaSlice<u8>,
-    pub(crate) fp16_keys: CudaSlice<u16>,
-    pub(crate) fp16_values: CudaSlice<u16>,
+    pub(crate) slot_keys: CudaSlice<u16>,
+    pub(crate) slot_values: CudaSlice<u16>,
     slots: usize,
     /// Contiguous: code rows per (slot, KV head), a multiple of 16; paged: pages.
     code_extent: usize,
@@ -68,8 +68,8 @@ pub struct LayerStorage {
 pub struct Contents<'a> {
     pub key_codes: CudaViewMut<'a, u8>,
     pub value_codes: CudaViewMut<'a, u8>,
-    pub fp16_keys: CudaViewMut<'a, u16>,
-    pub fp16_values: CudaViewMut<'a, u16>,
+    pub slot_keys: CudaViewMut<'a, u16>,
+    pub slot_values: CudaViewMut<'a, u16>,
 }
 
 /// Bytes a cache holds on the GPU, by what they are for.
@@ -147,7 +147,7 @@ impl TokenBytes {
         Self {
             codes: (batch * rows * hk * (spec.key_row_bytes() + spec.value_row_bytes())) as f64
                 / tokens,
-            fp16: (batch * spec.fp16_capacity() * hk * d * 2 * 2) as f64 / tokens,
+            fp16: (batch * spec.fp16_capacity() * hk * spec.slot_row_bytes() * 2) as f64 / tokens,
             parameters: parameters as f64 / tokens,
             fp16_cache: (hk * d * 2 * 2) as f64,
         }
@@ -224,7 +224,7 @@ impl LayerStorage {
         }
         fits_i32("the slot count", slots)?;
         fits_i32("the code extent", code_extent)?;
-        let (hk, d) = (spec.kv_heads, spec.head_dim);
+        let hk = spec.kv_heads;
         let rows_per_unit = match spec.layout {
             CodeLayout::Contiguous => code_extent,
             CodeLayout::Paged { page_tokens } => page_tokens,
@@ -234,7 +234,7 @@ impl LayerStorage {
             CodeLayout::Paged { .. } => code_extent,
         };
         let rows = units * hk * rows_per_unit;
-        let fp16 = slots * hk * spec.fp16_capacity() * d;
+        let slot_words = spec.slot_layout(slots).len();
         let st = &gpu.stream;
         let f16_books =
             |all: &[Codebook]| -> Vec<u16> { all.iter().flat_map(|c| bits(&c.to_f16())).collect() };
@@ -265,8 +265,8 @@ impl LayerStorage {
             smooth: st.clone_htod(params.smooth)?,
             key_codes: st.alloc_zeros(rows * spec.key_row_bytes())?,
             value_codes: st.alloc_zeros(rows * spec.value_row_bytes())?,
-            fp16_keys: st.alloc_zeros(fp16)?,
-            fp16_values: st.alloc_zeros(fp16)?,
+            slot_keys: st.alloc_zeros(slot_words)?,
+            slot_values: st.alloc_zeros(slot_words)?,
             spec,
             slots,
             code_extent,
@@ -283,8 +283,8 @@ impl LayerStorage {
         Contents {
             key_codes: self.key_codes.as_view_mut(),
             value_codes: self.value_codes.as_view_mut(),
-            fp16_keys: self.fp16_keys.as_view_mut(),
-            fp16_values: self.fp16_values.as_view_mut(),
+            slot_keys: self.slot_keys.as_view_mut(),
+            slot_values: self.slot_values.as_view_mut(),
         }
     }
 
@@ -327,7 +327,34 @@ impl LayerStorage {
         (page * self.spec.kv_heads + kv_head) * page_tokens + row
     }
 
-    /// Where fp16 slot `index` of (slot, KV head) starts, in tokens.
+    /// The slot rows of (sequence slot, KV head), keys and values, `[sinks + residual,
+    /// head_dim]`, as fp16 bits the kernels read (int8 rows decoded).
+    pub(crate) fn download_slots(
+        &self,
+        gpu: &Gpu,
+        slot: usize,
+        kv_head: usize,
+    ) -> Result<(Vec<u16>, Vec<u16>)> {
+        let layout = self.spec.slot_layout(self.slots);
+        let (first, last) = (
+            self.fp16_row(slot, kv_head, 0),
+            self.fp16_row(slot, kv_head, self.spec.fp16_capacity()),
+        );
+        let (words, scales) = layout.ranges(first, last);
+        let st = &gpu.stream;
+        let side = |buffer: &CudaSlice<u16>| -> Result<Vec<u16>> {
+            let w = st.clone_dtoh(&buffer.slice(words.clone()))?;
+            let s = if scales.is_empty() {
+                Vec::new()
+            } else {
+                st.clone_dtoh(&buffer.slice(scales.clone()))?
+            };
+            Ok(layout.decode(&w, &s).iter().map(|h| h.to_bits()).collect())
+        };
+        Ok((side(&self.slot_keys)?, side(&self.slot_values)?))
+    }
+
+    /// Where slot `index` of (slot, KV head) starts, in rows.
     pub(crate) fn fp16_row(&self, slot: usize, kv_head: usize, index: usize) -> usize {
         (slot * self.spec.kv_heads + kv_head) * self.spec.fp16_capacity() + index
     }
@@ -335,7 +362,7 @@ impl LayerStorage {
     pub fn bytes(&self) -> CacheBytes {
         CacheBytes {
             codes: self.key_codes.len() + self.value_codes.len(),
-            fp16: (self.fp16_keys.len() + self.fp16_values.len()) * 2,
+            fp16: (self.slot_keys.len() + self.slot_values.len()) * 2,
             parameters: (self.key_codebooks.len() + self.value_codebooks.len()) * 2
                 + (self.encoder.key_centroids.len()
                     + self.encoder.key_norms.len()
@@ -347,26 +374,35 @@ impl LayerStorage {
         }
     }
 
-    /// Copies fp16 slot `from` to slot `to` (keys and values, every KV head): a fork's window.
+    /// Copies sequence slot `from` to slot `to` (keys and values, every KV head, the int8
+    /// scales with them): a fork's sinks and window.
     pub(crate) fn copy_slot(&mut self, gpu: &Gpu, from: usize, to: usize) -> Result<()> {
-        let len = self.spec.kv_heads * self.spec.fp16_capacity() * self.spec.head_dim;
-        copy_unit(gpu, &mut self.fp16_keys, len, from, to)?;
-        copy_unit(gpu, &mut self.fp16_values, len, from, to)
+        let layout = self.spec.slot_layout(self.slots);
+        let rows = self.spec.kv_heads * self.spec.fp16_capacity();
+        let (row_words, scale_words) = layout.ranges(0, rows);
+        for buffer in [&mut self.slot_keys, &mut self.slot_values] {
+            copy_unit(gpu, &mut buffer.as_view_mut(), row_words.len(), from, to)?;
+            if !scale_words.is_empty() {
+                let mut scales = buffer.slice_mut(layout.rows * layout.words()..);
+                copy_unit(gpu, &mut scales, rows, from, to)?;
+            }
+        }
+        Ok(())
     }
 
     /// Copies page `from` to page `to` (keys and values, every KV head): copy-on-write.
     pub(crate) fn copy_page(&mut self, gpu: &Gpu, from: usize, to: usize) -> Result<()> {
         let rows = self.spec.kv_heads * self.spec.layout.page_tokens().unwrap_or(0);
         let (key_row, value_row) = (self.spec.key_row_bytes(), self.spec.value_row_bytes());
-        copy_unit(gpu, &mut self.key_codes, rows * key_row, from, to)?;
-        copy_unit(gpu, &mut self.value_codes, rows * value_row, from, to)
+        copy_unit(gpu, &mut self.key_codes.as_view_mut(), rows * key_row, from, to)?;
+        copy_unit(gpu, &mut self.value_codes.as_view_mut(), rows * value_row, from, to)
     }
 }
 
 /// Copies element range `[from·len, (from+1)·len)` of `buffer` onto `[to·len, (to+1)·len)`.
 fn copy_unit<T: DeviceRepr>(
     gpu: &Gpu,
-    buffer: &mut CudaSlice<T>,
+    buffer: &mut CudaViewMut<'_, T>,
     len: usize,
     from: usize,
     to: usize,

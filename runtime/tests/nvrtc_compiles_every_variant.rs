@@ -4,6 +4,7 @@
 use vecinfer_codegen::{
     CodeLayout, KernelConfig, OutputDtype, emit, emit_append, emit_flush, grid,
 };
+use vecinfer_quant::WindowPrecision;
 use vecinfer_runtime::{RuntimeError, compile, libraries::ensure_nvrtc};
 
 fn nvrtc_or_skip() -> bool {
@@ -51,6 +52,15 @@ fn every_shipped_variant_compiles_for_sm80_and_sm90() {
                 .unwrap_or_else(|e| panic!("{paged}: {e}"));
         }
     }
+    // An int8 window (int8 slot rows with a scale each) through every kernel family.
+    for config in grid::shipped() {
+        let int8 = KernelConfig {
+            window: WindowPrecision::Int8,
+            ..config
+        };
+        let k = emit(&int8, "sm_90").unwrap_or_else(|e| panic!("{int8}: {e}"));
+        compile(&k.source, "sm_90", &k.attention_entry).unwrap_or_else(|e| panic!("{int8}: {e}"));
+    }
     let config = vecinfer_codegen::KernelConfig {
         output: OutputDtype::Bf16,
         ..grid::shipped()[0]
@@ -74,6 +84,10 @@ fn every_append_and_flush_kernel_compiles_for_sm80_and_sm90() {
         }])
         .chain(grid::shipped().into_iter().map(|c| KernelConfig {
             layout: CodeLayout::Paged { page_tokens: 64 },
+            ..c
+        }))
+        .chain(grid::shipped().into_iter().map(|c| KernelConfig {
+            window: WindowPrecision::Int8,
             ..c
         }));
     for config in layouts {

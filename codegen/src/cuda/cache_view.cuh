@@ -88,3 +88,97 @@ __device__ __forceinline__ size_t fp16_slot_index(const SequenceView& view, cons
                                                   int index) {
     return ((size_t)view.slot * kv_heads + kv_head) * geometry.fp16_capacity + index;
 }
+
+// The slot rows (sinks and window) of a buffer, keys or values: `[slots, kv_heads,
+// fp16_capacity]` rows of SLOT_WORDS 16-bit words, numbered by fp16_slot_index. f16 rows hold
+// HEAD_DIM halves. SLOT_INT8 rows hold HEAD_DIM int8 codes (two a word), and after the buffer's
+// last row come the rows' f16 scales, one a row in the same order; element e of a row reads as
+// f16(code_e · scale), rounded once (the CPU reference's rule, vecinfer_quant::window).
+static constexpr int SLOT_WORDS = SLOT_INT8 ? HEAD_DIM / 2 : HEAD_DIM;
+
+// Rows in the buffer: where its scales begin (in rows of SLOT_WORDS).
+__device__ __forceinline__ size_t slot_rows_in(const CacheGeometry& geometry, int kv_heads) {
+    return (size_t)geometry.slots * kv_heads * geometry.fp16_capacity;
+}
+
+// One (sequence slot, KV head)'s slot rows in one buffer.
+struct HeadSlots {
+    const unsigned short* words;   // row i at words + i * SLOT_WORDS
+    const unsigned short* scales;  // SLOT_INT8: row i's scale at scales[i]
+};
+__device__ __forceinline__ HeadSlots head_slots(const unsigned short* buffer, const SequenceView& view, const CacheGeometry& geometry,
+                                                int kv_heads, int kv_head) {
+    const size_t first = fp16_slot_index(view, geometry, kv_heads, kv_head, 0);
+    return HeadSlots{buffer + first * SLOT_WORDS, buffer + slot_rows_in(geometry, kv_heads) * SLOT_WORDS + first};
+}
+
+// One slot row, for reads: its words and (SLOT_INT8) its scale.
+struct SlotRow {
+    const unsigned short* words;
+    float scale;
+};
+__device__ __forceinline__ SlotRow slot_row(const HeadSlots& slots, int i) {
+    return SlotRow{slots.words + (size_t)i * SLOT_WORDS, SLOT_INT8 ? half_to_float(slots.scales[i]) : 1.f};
+}
+
+// An int8 code's value under its row's scale, as f16 bits: the product is exact in f32.
+__device__ __forceinline__ unsigned int8_value_half(int code, float scale) { return float_to_half(__fmul_rn((float)code, scale)); }
+__device__ __forceinline__ unsigned int8_half(unsigned word, int byte, float scale) {
+    return int8_value_half((int)(signed char)(word >> (8 * byte)), scale);
+}
+
+// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call):
+// the smallest f16 at or above absmax / 127, a NaN where the row holds a NaN or an infinity
+// (vecinfer_quant::window::int8_scale).
+template <int N> __device__ __forceinline__ unsigned short int8_scale_bits(const float (&x)[N]) {
+    float absmax = 0.f;
+    bool finite = true;
+    #pragma unroll
+    for (int k = 0; k < N; ++k) {
+        finite = finite && (__float_as_uint(x[k]) & 0x7f800000u) != 0x7f800000u;
+        absmax = fmaxf(absmax, fabsf(x[k]));
+    }
+    absmax = warp_max(absmax);
+    if (!__all_sync(0xffffffffu, finite)) return 0x7e00;
+    const float wanted = __fdiv_rn(absmax, 127.f);
+    const unsigned short bits = float_to_half(wanted);
+    return half_to_float(bits) < wanted ? bits + 1 : bits;
+}
+
+// An element's int8 code under the scale: round(x / scale), half away from zero; 0 under a
+// zero or NaN scale.
+__device__ __forceinline__ int int8_code(float x, float scale) { return scale > 0.f ? (int)roundf(__fdiv_rn(x, scale)) : 0; }
+
+// Dims [dim, dim + 4) of a slot row as packed f16 (dim a multiple of 4).
+__device__ __forceinline__ uint2 slot_halves4(const SlotRow& row, int dim) {
+    if constexpr (SLOT_INT8) {
+        const unsigned w = *reinterpret_cast<const unsigned*>(reinterpret_cast<const unsigned char*>(row.words) + dim);
+        return make_uint2(int8_half(w, 0, row.scale) | (int8_half(w, 1, row.scale) << 16),
+                          int8_half(w, 2, row.scale) | (int8_half(w, 3, row.scale) << 16));
+    } else {
+        return *reinterpret_cast<const uint2*>(row.words + dim);
+    }
+}
+
+// Dims [dim, dim + N) of a slot row as floats (N a multiple of 4, dim a multiple of N).
+template <int N> __device__ __forceinline__ void slot_floats(const SlotRow& row, int dim, float* out) {
+    if constexpr (SLOT_INT8) {
+        #pragma unroll
+        for (int i = 0; i < N / 4; ++i) {
+            const uint2 h = slot_halves4(row, dim + 4 * i);
+            out[4 * i + 0] = half_to_float(h.x & 0xffff); out[4 * i + 1] = half_to_float(h.x >> 16);
+            out[4 * i + 2] = half_to_float(h.y & 0xffff); out[4 * i + 3] = half_to_float(h.y >> 16);
+        }
+    } else {
+        load_halves<N>(row.words + dim, out);
+    }
+}
+
+// Element e of a slot row as a float.
+__device__ __forceinline__ float slot_element(const SlotRow& row, int e) {
+    if constexpr (SLOT_INT8) {
+        return half_to_float(int8_half(reinterpret_cast<const unsigned char*>(row.words)[e], 0, row.scale));
+    } else {
+        return half_to_float(row.words[e]);
+    }
+}

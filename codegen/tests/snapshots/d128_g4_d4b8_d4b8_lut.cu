@@ -19,6 +19,8 @@ static constexpr bool LUT_SCORING = true;
 // Code rows: a fixed region per (sequence slot, KV head).
 static constexpr bool PAGED = false;
 static constexpr int PAGE_TOKENS = 0;
+// Sinks and window: int8 rows with an f16 scale each, or f16 rows (cache_view.cuh).
+static constexpr bool SLOT_INT8 = false;
 // A token is scored and accumulated by LANES_PER_TOKEN lanes, each owning DIMS_PER_LANE dims.
 static constexpr int DIMS_PER_LANE = 8;
 static constexpr int LANES_PER_TOKEN = HEAD_DIM / DIMS_PER_LANE;
@@ -214,6 +216,100 @@ __device__ __forceinline__ size_t fp16_slot_index(const SequenceView& view, cons
     return ((size_t)view.slot * kv_heads + kv_head) * geometry.fp16_capacity + index;
 }
 
+// The slot rows (sinks and window) of a buffer, keys or values: `[slots, kv_heads,
+// fp16_capacity]` rows of SLOT_WORDS 16-bit words, numbered by fp16_slot_index. f16 rows hold
+// HEAD_DIM halves. SLOT_INT8 rows hold HEAD_DIM int8 codes (two a word), and after the buffer's
+// last row come the rows' f16 scales, one a row in the same order; element e of a row reads as
+// f16(code_e · scale), rounded once (the CPU reference's rule, vecinfer_quant::window).
+static constexpr int SLOT_WORDS = SLOT_INT8 ? HEAD_DIM / 2 : HEAD_DIM;
+
+// Rows in the buffer: where its scales begin (in rows of SLOT_WORDS).
+__device__ __forceinline__ size_t slot_rows_in(const CacheGeometry& geometry, int kv_heads) {
+    return (size_t)geometry.slots * kv_heads * geometry.fp16_capacity;
+}
+
+// One (sequence slot, KV head)'s slot rows in one buffer.
+struct HeadSlots {
+    const unsigned short* words;   // row i at words + i * SLOT_WORDS
+    const unsigned short* scales;  // SLOT_INT8: row i's scale at scales[i]
+};
+__device__ __forceinline__ HeadSlots head_slots(const unsigned short* buffer, const SequenceView& view, const CacheGeometry& geometry,
+                                                int kv_heads, int kv_head) {
+    const size_t first = fp16_slot_index(view, geometry, kv_heads, kv_head, 0);
+    return HeadSlots{buffer + first * SLOT_WORDS, buffer + slot_rows_in(geometry, kv_heads) * SLOT_WORDS + first};
+}
+
+// One slot row, for reads: its words and (SLOT_INT8) its scale.
+struct SlotRow {
+    const unsigned short* words;
+    float scale;
+};
+__device__ __forceinline__ SlotRow slot_row(const HeadSlots& slots, int i) {
+    return SlotRow{slots.words + (size_t)i * SLOT_WORDS, SLOT_INT8 ? half_to_float(slots.scales[i]) : 1.f};
+}
+
+// An int8 code's value under its row's scale, as f16 bits: the product is exact in f32.
+__device__ __forceinline__ unsigned int8_value_half(int code, float scale) { return float_to_half(__fmul_rn((float)code, scale)); }
+__device__ __forceinline__ unsigned int8_half(unsigned word, int byte, float scale) {
+    return int8_value_half((int)(signed char)(word >> (8 * byte)), scale);
+}
+
+// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call):
+// the smallest f16 at or above absmax / 127, a NaN where the row holds a NaN or an infinity
+// (vecinfer_quant::window::int8_scale).
+template <int N> __device__ __forceinline__ unsigned short int8_scale_bits(const float (&x)[N]) {
+    float absmax = 0.f;
+    bool finite = true;
+    #pragma unroll
+    for (int k = 0; k < N; ++k) {
+        finite = finite && (__float_as_uint(x[k]) & 0x7f800000u) != 0x7f800000u;
+        absmax = fmaxf(absmax, fabsf(x[k]));
+    }
+    absmax = warp_max(absmax);
+    if (!__all_sync(0xffffffffu, finite)) return 0x7e00;
+    const float wanted = __fdiv_rn(absmax, 127.f);
+    const unsigned short bits = float_to_half(wanted);
+    return half_to_float(bits) < wanted ? bits + 1 : bits;
+}
+
+// An element's int8 code under the scale: round(x / scale), half away from zero; 0 under a
+// zero or NaN scale.
+__device__ __forceinline__ int int8_code(float x, float scale) { return scale > 0.f ? (int)roundf(__fdiv_rn(x, scale)) : 0; }
+
+// Dims [dim, dim + 4) of a slot row as packed f16 (dim a multiple of 4).
+__device__ __forceinline__ uint2 slot_halves4(const SlotRow& row, int dim) {
+    if constexpr (SLOT_INT8) {
+        const unsigned w = *reinterpret_cast<const unsigned*>(reinterpret_cast<const unsigned char*>(row.words) + dim);
+        return make_uint2(int8_half(w, 0, row.scale) | (int8_half(w, 1, row.scale) << 16),
+                          int8_half(w, 2, row.scale) | (int8_half(w, 3, row.scale) << 16));
+    } else {
+        return *reinterpret_cast<const uint2*>(row.words + dim);
+    }
+}
+
+// Dims [dim, dim + N) of a slot row as floats (N a multiple of 4, dim a multiple of N).
+template <int N> __device__ __forceinline__ void slot_floats(const SlotRow& row, int dim, float* out) {
+    if constexpr (SLOT_INT8) {
+        #pragma unroll
+        for (int i = 0; i < N / 4; ++i) {
+            const uint2 h = slot_halves4(row, dim + 4 * i);
+            out[4 * i + 0] = half_to_float(h.x & 0xffff); out[4 * i + 1] = half_to_float(h.x >> 16);
+            out[4 * i + 2] = half_to_float(h.y & 0xffff); out[4 * i + 3] = half_to_float(h.y >> 16);
+        }
+    } else {
+        load_halves<N>(row.words + dim, out);
+    }
+}
+
+// Element e of a slot row as a float.
+__device__ __forceinline__ float slot_element(const SlotRow& row, int e) {
+    if constexpr (SLOT_INT8) {
+        return half_to_float(int8_half(reinterpret_cast<const unsigned char*>(row.words)[e], 0, row.scale));
+    } else {
+        return half_to_float(row.words[e]);
+    }
+}
+
 // Stage: split result (epilogue of both attention families). One query head's running max and
 // sum of this split, for the split merge; a split that does not cover its sequence poisons the
 // sum so the merge writes NaN instead of silently dropping tokens.
@@ -296,8 +392,9 @@ __device__ __forceinline__ void score_coded_tile(const unsigned char* tile, int 
     __syncthreads();
 }
 
-// Stage: scores of a tile of fp16 keys (sinks and the residual window).
-__device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int valid, const float* query_plain, float* scores) {
+// Stage: scores of a tile of slot keys (sinks and the residual window).
+__device__ __forceinline__ void score_fp16_tile(const HeadSlots& keys, int base_token, int valid, const float* query_plain,
+                                                float* scores) {
     const int warp = threadIdx.x >> 5, part = lane_part();
     for (int base = warp * TOKENS_PER_STEP; base < TILE; base += WARPS * TOKENS_PER_STEP) {
         const int t = base + lane_token();
@@ -306,7 +403,7 @@ __device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int 
         for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
         if (t < valid) {
             float k[DIMS_PER_LANE];
-            load_halves<DIMS_PER_LANE>(keys + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, k);
+            slot_floats<DIMS_PER_LANE>(slot_row(keys, base_token + t), part * DIMS_PER_LANE, k);
             #pragma unroll
             for (int g = 0; g < GROUP; ++g) {
                 #pragma unroll
@@ -383,15 +480,15 @@ __device__ __forceinline__ void accumulate_coded_tile(const unsigned char* tile,
     }
 }
 
-// Stage: value accumulation from a tile of fp16 values.
-__device__ __forceinline__ void accumulate_fp16_tile(const unsigned short* values, int valid, const float* probs,
+// Stage: value accumulation from a tile of slot values.
+__device__ __forceinline__ void accumulate_fp16_tile(const HeadSlots& values, int base_token, int valid, const float* probs,
                                                      float (&acc)[GROUP][DIMS_PER_LANE]) {
     const int warp = threadIdx.x >> 5, part = lane_part();
     for (int base = warp * TOKENS_PER_STEP; base < valid; base += WARPS * TOKENS_PER_STEP) {
         const int t = base + lane_token();
         if (t >= valid) continue;
         float v[DIMS_PER_LANE];
-        load_halves<DIMS_PER_LANE>(values + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, v);
+        slot_floats<DIMS_PER_LANE>(slot_row(values, base_token + t), part * DIMS_PER_LANE, v);
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) {
             const float p = probs[g * TILE + t];
@@ -459,7 +556,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     const unsigned short* __restrict__ key_codebooks,    // [1 or kv_heads, K_BOOK, K_SUB] f16
     const unsigned short* __restrict__ value_codebooks,  // [1 or kv_heads, V_BOOK, V_SUB] f16
     const float* __restrict__ smooth,                    // [kv_heads, HEAD_DIM]
-    const unsigned short* __restrict__ fp16_keys,        // [slots, kv_heads, fp16_capacity, HEAD_DIM] f16
+    const unsigned short* __restrict__ fp16_keys,        // slot rows [slots, kv_heads, fp16_capacity, SLOT_WORDS] (cache_view.cuh)
     const unsigned short* __restrict__ fp16_values,      // same
     const int* __restrict__ seq_len,                     // [batch]: tokens of each batch entry
     const int* __restrict__ seq_slot,                    // [batch]: its sequence slot
@@ -579,12 +676,13 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
 
     // fp16 tokens: the first split takes them all (at most sinks + residual).
     if (split == 0) {
-        const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+        const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
+        const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         for (int base = 0; base < view.fp16; base += TILE) {
             const int valid = min(TILE, view.fp16 - base);
-            score_fp16_tile(fp16_keys + head_base + (size_t)base * HEAD_DIM, valid, query_plain, scores);
+            score_fp16_tile(keys, base, valid, query_plain, scores);
             online_softmax(scores, scratch, run_max, run_sum, acc);
-            accumulate_fp16_tile(fp16_values + head_base + (size_t)base * HEAD_DIM, valid, scores, acc);
+            accumulate_fp16_tile(values, base, valid, scores, acc);
             __syncthreads();
         }
     }

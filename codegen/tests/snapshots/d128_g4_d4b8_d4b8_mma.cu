@@ -19,6 +19,8 @@ static constexpr bool LUT_SCORING = false;
 // Code rows: a fixed region per (sequence slot, KV head).
 static constexpr bool PAGED = false;
 static constexpr int PAGE_TOKENS = 0;
+// Sinks and window: int8 rows with an f16 scale each, or f16 rows (cache_view.cuh).
+static constexpr bool SLOT_INT8 = false;
 // A token is scored and accumulated by LANES_PER_TOKEN lanes, each owning DIMS_PER_LANE dims.
 static constexpr int DIMS_PER_LANE = 8;
 static constexpr int LANES_PER_TOKEN = HEAD_DIM / DIMS_PER_LANE;
@@ -212,6 +214,100 @@ __device__ __forceinline__ size_t code_row_index(const SequenceView& view, const
 __device__ __forceinline__ size_t fp16_slot_index(const SequenceView& view, const CacheGeometry& geometry, int kv_heads, int kv_head,
                                                   int index) {
     return ((size_t)view.slot * kv_heads + kv_head) * geometry.fp16_capacity + index;
+}
+
+// The slot rows (sinks and window) of a buffer, keys or values: `[slots, kv_heads,
+// fp16_capacity]` rows of SLOT_WORDS 16-bit words, numbered by fp16_slot_index. f16 rows hold
+// HEAD_DIM halves. SLOT_INT8 rows hold HEAD_DIM int8 codes (two a word), and after the buffer's
+// last row come the rows' f16 scales, one a row in the same order; element e of a row reads as
+// f16(code_e · scale), rounded once (the CPU reference's rule, vecinfer_quant::window).
+static constexpr int SLOT_WORDS = SLOT_INT8 ? HEAD_DIM / 2 : HEAD_DIM;
+
+// Rows in the buffer: where its scales begin (in rows of SLOT_WORDS).
+__device__ __forceinline__ size_t slot_rows_in(const CacheGeometry& geometry, int kv_heads) {
+    return (size_t)geometry.slots * kv_heads * geometry.fp16_capacity;
+}
+
+// One (sequence slot, KV head)'s slot rows in one buffer.
+struct HeadSlots {
+    const unsigned short* words;   // row i at words + i * SLOT_WORDS
+    const unsigned short* scales;  // SLOT_INT8: row i's scale at scales[i]
+};
+__device__ __forceinline__ HeadSlots head_slots(const unsigned short* buffer, const SequenceView& view, const CacheGeometry& geometry,
+                                                int kv_heads, int kv_head) {
+    const size_t first = fp16_slot_index(view, geometry, kv_heads, kv_head, 0);
+    return HeadSlots{buffer + first * SLOT_WORDS, buffer + slot_rows_in(geometry, kv_heads) * SLOT_WORDS + first};
+}
+
+// One slot row, for reads: its words and (SLOT_INT8) its scale.
+struct SlotRow {
+    const unsigned short* words;
+    float scale;
+};
+__device__ __forceinline__ SlotRow slot_row(const HeadSlots& slots, int i) {
+    return SlotRow{slots.words + (size_t)i * SLOT_WORDS, SLOT_INT8 ? half_to_float(slots.scales[i]) : 1.f};
+}
+
+// An int8 code's value under its row's scale, as f16 bits: the product is exact in f32.
+__device__ __forceinline__ unsigned int8_value_half(int code, float scale) { return float_to_half(__fmul_rn((float)code, scale)); }
+__device__ __forceinline__ unsigned int8_half(unsigned word, int byte, float scale) {
+    return int8_value_half((int)(signed char)(word >> (8 * byte)), scale);
+}
+
+// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call):
+// the smallest f16 at or above absmax / 127, a NaN where the row holds a NaN or an infinity
+// (vecinfer_quant::window::int8_scale).
+template <int N> __device__ __forceinline__ unsigned short int8_scale_bits(const float (&x)[N]) {
+    float absmax = 0.f;
+    bool finite = true;
+    #pragma unroll
+    for (int k = 0; k < N; ++k) {
+        finite = finite && (__float_as_uint(x[k]) & 0x7f800000u) != 0x7f800000u;
+        absmax = fmaxf(absmax, fabsf(x[k]));
+    }
+    absmax = warp_max(absmax);
+    if (!__all_sync(0xffffffffu, finite)) return 0x7e00;
+    const float wanted = __fdiv_rn(absmax, 127.f);
+    const unsigned short bits = float_to_half(wanted);
+    return half_to_float(bits) < wanted ? bits + 1 : bits;
+}
+
+// An element's int8 code under the scale: round(x / scale), half away from zero; 0 under a
+// zero or NaN scale.
+__device__ __forceinline__ int int8_code(float x, float scale) { return scale > 0.f ? (int)roundf(__fdiv_rn(x, scale)) : 0; }
+
+// Dims [dim, dim + 4) of a slot row as packed f16 (dim a multiple of 4).
+__device__ __forceinline__ uint2 slot_halves4(const SlotRow& row, int dim) {
+    if constexpr (SLOT_INT8) {
+        const unsigned w = *reinterpret_cast<const unsigned*>(reinterpret_cast<const unsigned char*>(row.words) + dim);
+        return make_uint2(int8_half(w, 0, row.scale) | (int8_half(w, 1, row.scale) << 16),
+                          int8_half(w, 2, row.scale) | (int8_half(w, 3, row.scale) << 16));
+    } else {
+        return *reinterpret_cast<const uint2*>(row.words + dim);
+    }
+}
+
+// Dims [dim, dim + N) of a slot row as floats (N a multiple of 4, dim a multiple of N).
+template <int N> __device__ __forceinline__ void slot_floats(const SlotRow& row, int dim, float* out) {
+    if constexpr (SLOT_INT8) {
+        #pragma unroll
+        for (int i = 0; i < N / 4; ++i) {
+            const uint2 h = slot_halves4(row, dim + 4 * i);
+            out[4 * i + 0] = half_to_float(h.x & 0xffff); out[4 * i + 1] = half_to_float(h.x >> 16);
+            out[4 * i + 2] = half_to_float(h.y & 0xffff); out[4 * i + 3] = half_to_float(h.y >> 16);
+        }
+    } else {
+        load_halves<N>(row.words + dim, out);
+    }
+}
+
+// Element e of a slot row as a float.
+__device__ __forceinline__ float slot_element(const SlotRow& row, int e) {
+    if constexpr (SLOT_INT8) {
+        return half_to_float(int8_half(reinterpret_cast<const unsigned char*>(row.words)[e], 0, row.scale));
+    } else {
+        return half_to_float(row.words[e]);
+    }
 }
 
 // Stage: split result (epilogue of both attention families). One query head's running max and
@@ -521,21 +617,20 @@ __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int
     for (int n = 0; n < 2; ++n) read_codes<K_BITS, K_SPAN>(tile + (slab + 8 * n + g) * K_ROW, quarter * K_SPAN, codes[n]);
 }
 
-// Stage: scores of a slab of fp16 keys (sinks and the residual window), read from global memory.
-__device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int count, int slab,
-                                                const unsigned (&query)[CHUNKS][4], float (&s)[2][4]) {
+// Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory.
+__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const unsigned (&query)[CHUNKS][4],
+                                                float (&s)[2][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
         const int token = slab + 8 * n + g;
-        const unsigned short* row = keys + (size_t)token * HEAD_DIM + quarter * (HEAD_DIM / 4);
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
             uint2 k;
             k.x = k.y = 0u;
-            if (token < count) k = *reinterpret_cast<const uint2*>(row + 4 * j);
+            if (token < count) k = slot_halves4(slot_row(keys, token), quarter * (HEAD_DIM / 4) + 4 * j);
             mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
@@ -690,9 +785,9 @@ __device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, 
     }
 }
 
-// Stage: value accumulation from a slab of fp16 values, read from global memory.
-__device__ __forceinline__ void accumulate_fp16_slab(const unsigned short* values, int count, int slab,
-                                                     const unsigned (&p)[2], float (&acc)[CHUNKS][4]) {
+// Stage: value accumulation from a slab of slot values, read from global memory.
+__device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, int count, int slab, const unsigned (&p)[2],
+                                                     float (&acc)[CHUNKS][4]) {
     const int g = (threadIdx.x & 31) >> 2;
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
@@ -701,7 +796,7 @@ __device__ __forceinline__ void accumulate_fp16_slab(const unsigned short* value
         for (int t = 0; t < 4; ++t) {
             const int token = slab + value_token(t);
             w[t].x = w[t].y = 0u;
-            if (token < count) w[t] = *reinterpret_cast<const uint2*>(values + (size_t)token * HEAD_DIM + g * (HEAD_DIM / 8) + 4 * j);
+            if (token < count) w[t] = slot_halves4(slot_row(values, token), g * (HEAD_DIM / 8) + 4 * j);
         }
         value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
     }
@@ -715,7 +810,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     const unsigned short* __restrict__ key_codebooks,    // [1 or kv_heads, K_BOOK, K_SUB] f16
     const unsigned short* __restrict__ value_codebooks,  // [1 or kv_heads, V_BOOK, V_SUB] f16
     const float* __restrict__ smooth,                    // [kv_heads, HEAD_DIM]
-    const unsigned short* __restrict__ fp16_keys,        // [slots, kv_heads, fp16_capacity, HEAD_DIM] f16
+    const unsigned short* __restrict__ fp16_keys,        // slot rows [slots, kv_heads, fp16_capacity, SLOT_WORDS] (cache_view.cuh)
     const unsigned short* __restrict__ fp16_values,      // same
     const int* __restrict__ seq_len,                     // [batch]: tokens of each batch entry
     const int* __restrict__ seq_slot,                    // [batch]: its sequence slot
@@ -817,14 +912,15 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     if (split == 0) {
         unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
-        const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+        const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
+        const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         const int count = view.fp16;
         for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
             float s[1][2][4];
             unsigned p[1][2];
-            score_fp16_slab(fp16_keys + head_base, count, slab, plain_fragments, s[0]);
+            score_fp16_slab(keys, count, slab, plain_fragments, s[0]);
             online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
-            accumulate_fp16_slab(fp16_values + head_base, count, slab, p[0], acc);
+            accumulate_fp16_slab(values, count, slab, p[0], acc);
         }
     }
 

@@ -264,7 +264,45 @@ template <bool KEYS> __device__ __forceinline__ void stage_row(const unsigned sh
     float v[PER_LANE];
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(from[lane + 32 * k]);
+    if constexpr (SLOT_INT8) {
+        // Every coded token passes the int8 window first (the CPU reference appends one at a
+        // time): a token coded as it arrives is coded from its int8 row too.
+        const float scale = half_to_float(int8_scale_bits(v));
+        #pragma unroll
+        for (int k = 0; k < PER_LANE; ++k) v[k] = half_to_float(int8_value_half(int8_code(v[k], scale), scale));
+    }
     if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) dst[lane + 32 * k] = v[k];
+}
+
+// Stage: the same from a slot row (a window token that leaves for the codes), as the
+// attention kernels read it.
+template <bool KEYS> __device__ __forceinline__ void stage_slot_row(const SlotRow& from, const LaneSmooth<HEAD_DIM / 32>& lambda,
+                                                                   float* dst) {
+    constexpr int PER_LANE = HEAD_DIM / 32;
+    const int lane = threadIdx.x & 31;
+    float v[PER_LANE];
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) v[k] = slot_element(from, lane + 32 * k);
+    if (KEYS) transform_key_lanes<PER_LANE>(v, lambda);
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) dst[lane + 32 * k] = v[k];
+}
+
+// One new f16 row into slot row `index` of a buffer of `rows` slot rows, as int8 codes and a
+// scale (int8_scale_bits, int8_code: vecinfer_quant::window's rule, bit for bit). A warp-wide
+// call; lane l takes dims [l·PER_LANE, (l + 1)·PER_LANE).
+__device__ __forceinline__ void store_int8_slot_row(const unsigned short* src, unsigned short* buffer, size_t rows, size_t index) {
+    constexpr int PER_LANE = HEAD_DIM / 32;
+    const int lane = threadIdx.x & 31;
+    float x[PER_LANE];
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) x[k] = half_to_float(src[lane * PER_LANE + k]);
+    const unsigned short bits = int8_scale_bits(x);
+    const float scale = half_to_float(bits);
+    unsigned char* codes = reinterpret_cast<unsigned char*>(buffer + index * SLOT_WORDS) + lane * PER_LANE;
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) codes[k] = (unsigned char)(signed char)int8_code(x[k], scale);
+    if (lane == 0) buffer[rows * SLOT_WORDS + index] = bits;
 }

@@ -15,7 +15,7 @@ struct FlushLayer {
     const float* smooth;           // [kv_heads, HEAD_DIM]
     unsigned char* key_codes;
     unsigned char* value_codes;
-    const unsigned short* fp16_keys;    // [slots, kv_heads, fp16_capacity, HEAD_DIM] f16
+    const unsigned short* fp16_keys;    // slot rows (cache_view.cuh)
     const unsigned short* fp16_values;
 };
 
@@ -66,9 +66,8 @@ __device__ __forceinline__ void flush_side(const FlushLayer& layer, const int* _
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
     const LeavingToken leaving = leaving_token(view, seq_len, geometry, entry);
     if (leaving.row < 0) return;  // the whole block
-    const unsigned short* from =
-        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
-    if (threadIdx.x < 32) stage_row<KEYS>(from, lambda, x);  // warp 0 (append's rule, side.cuh)
+    const SlotRow from = slot_row(head_slots(KEYS ? layer.fp16_keys : layer.fp16_values, view, geometry, kv_heads, kv_head), leaving.slot);
+    if (threadIdx.x < 32) stage_slot_row<KEYS>(from, lambda, x);  // warp 0 (append's rule, side.cuh)
     __syncthreads();
     nearest_codes<SUB, BOOK, HEAD_DIM / SUB, WARPS>(x, book.centroids, book.norms, held, code, threadIdx.x >> 5);
     __syncthreads();
@@ -106,9 +105,8 @@ __device__ __forceinline__ void flush_row_warp(const FlushLayer& layer, const in
     const LeavingToken leaving = leaving_token(view, seq_len, geometry, entry);
     if (leaving.row < 0) return;  // the whole warp
     const int row = leaving.row;
-    const unsigned short* from =
-        (KEYS ? layer.fp16_keys : layer.fp16_values) + fp16_slot_index(view, geometry, kv_heads, kv_head, leaving.slot) * HEAD_DIM;
-    stage_row<KEYS>(from, lambda, rows[warp]);
+    const SlotRow from = slot_row(head_slots(KEYS ? layer.fp16_keys : layer.fp16_values, view, geometry, kv_heads, kv_head), leaving.slot);
+    stage_slot_row<KEYS>(from, lambda, rows[warp]);
     __syncwarp();
     nearest_codes_held<SUB, BOOK, CODES, 1>(rows[warp], held, row_codes[warp], 0);
     __syncwarp();

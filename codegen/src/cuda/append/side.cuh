@@ -68,7 +68,7 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     const int total = seq_len[entry], before = total - count, i = before + j;
     if (before < 0) return;  // a table that counts fewer tokens than this call appends: write nothing
     const int sinks = geometry.sinks, residual = geometry.residual;
-    unsigned short* slots = fp16_rows + fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+    const size_t first_slot = fp16_slot_index(view, geometry, kv_heads, kv_head, 0);
 
     // Where this token goes, and which token (if any) gets encoded into which code row.
     int slot = -1, row = -1;
@@ -86,10 +86,16 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     }
     if (row >= 0 && row < view.coded) {
         const size_t index = code_row_index(view, geometry, kv_heads, kv_head, row);
-        const unsigned short* from = encode_old ? slots + (size_t)slot * HEAD_DIM : src;
         // Stage: the row into shared memory, keys transformed (one warp of the team; the
         // transform is warp-wide, in the CPU's order).
-        if (team_warp == 0) stage_row<KEYS>(from, lambda, x[team]);
+        if (team_warp == 0) {
+            if (encode_old) {
+                const HeadSlots held = head_slots(fp16_rows, view, geometry, kv_heads, kv_head);
+                stage_slot_row<KEYS>(slot_row(held, slot), lambda, x[team]);
+            } else {
+                stage_row<KEYS>(src, lambda, x[team]);
+            }
+        }
         team_sync<TEAM>();
         // Stage: nearest centroid.
         nearest_codes<SUB, BOOK, HEAD_DIM / SUB, TEAM>(x[team], book_centroids, book_norms, held, code[team], team_warp);
@@ -99,10 +105,14 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     if (slot >= 0) {
         // After the old slot content was read (the barriers above), the new token takes it.
         team_sync<TEAM>();
-        #pragma unroll
-        for (int k = 0; k < NEW_PER_THREAD; ++k) {
-            const int e = team_thread + k * TEAM * 32;
-            if (e < HEAD_DIM) slots[(size_t)slot * HEAD_DIM + e] = incoming[k];
+        if constexpr (SLOT_INT8) {
+            if (team_warp == 0) store_int8_slot_row(src, fp16_rows, slot_rows_in(geometry, kv_heads), first_slot + slot);
+        } else {
+            #pragma unroll
+            for (int k = 0; k < NEW_PER_THREAD; ++k) {
+                const int e = team_thread + k * TEAM * 32;
+                if (e < HEAD_DIM) fp16_rows[(first_slot + slot) * HEAD_DIM + e] = incoming[k];
+            }
         }
     }
 }

@@ -13,12 +13,13 @@
 
     // fp16 tokens: the first split takes them all (at most sinks + residual).
     if (split == 0) {
-        const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+        const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
+        const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         for (int base = 0; base < view.fp16; base += TILE) {
             const int valid = min(TILE, view.fp16 - base);
-            score_fp16_tile(fp16_keys + head_base + (size_t)base * HEAD_DIM, valid, query_plain, scores);
+            score_fp16_tile(keys, base, valid, query_plain, scores);
             online_softmax(scores, scratch, run_max, run_sum, acc);
-            accumulate_fp16_tile(fp16_values + head_base + (size_t)base * HEAD_DIM, valid, scores, acc);
+            accumulate_fp16_tile(values, base, valid, scores, acc);
             __syncthreads();
         }
     }

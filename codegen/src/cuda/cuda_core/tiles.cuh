@@ -71,8 +71,9 @@ __device__ __forceinline__ void score_coded_tile(const unsigned char* tile, int 
     __syncthreads();
 }
 
-// Stage: scores of a tile of fp16 keys (sinks and the residual window).
-__device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int valid, const float* query_plain, float* scores) {
+// Stage: scores of a tile of slot keys (sinks and the residual window).
+__device__ __forceinline__ void score_fp16_tile(const HeadSlots& keys, int base_token, int valid, const float* query_plain,
+                                                float* scores) {
     const int warp = threadIdx.x >> 5, part = lane_part();
     for (int base = warp * TOKENS_PER_STEP; base < TILE; base += WARPS * TOKENS_PER_STEP) {
         const int t = base + lane_token();
@@ -81,7 +82,7 @@ __device__ __forceinline__ void score_fp16_tile(const unsigned short* keys, int 
         for (int g = 0; g < GROUP; ++g) s[g] = 0.f;
         if (t < valid) {
             float k[DIMS_PER_LANE];
-            load_halves<DIMS_PER_LANE>(keys + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, k);
+            slot_floats<DIMS_PER_LANE>(slot_row(keys, base_token + t), part * DIMS_PER_LANE, k);
             #pragma unroll
             for (int g = 0; g < GROUP; ++g) {
                 #pragma unroll
@@ -158,15 +159,15 @@ __device__ __forceinline__ void accumulate_coded_tile(const unsigned char* tile,
     }
 }
 
-// Stage: value accumulation from a tile of fp16 values.
-__device__ __forceinline__ void accumulate_fp16_tile(const unsigned short* values, int valid, const float* probs,
+// Stage: value accumulation from a tile of slot values.
+__device__ __forceinline__ void accumulate_fp16_tile(const HeadSlots& values, int base_token, int valid, const float* probs,
                                                      float (&acc)[GROUP][DIMS_PER_LANE]) {
     const int warp = threadIdx.x >> 5, part = lane_part();
     for (int base = warp * TOKENS_PER_STEP; base < valid; base += WARPS * TOKENS_PER_STEP) {
         const int t = base + lane_token();
         if (t >= valid) continue;
         float v[DIMS_PER_LANE];
-        load_halves<DIMS_PER_LANE>(values + (size_t)t * HEAD_DIM + part * DIMS_PER_LANE, v);
+        slot_floats<DIMS_PER_LANE>(slot_row(values, base_token + t), part * DIMS_PER_LANE, v);
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) {
             const float p = probs[g * TILE + t];

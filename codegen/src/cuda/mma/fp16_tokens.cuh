@@ -6,14 +6,15 @@
     if (split == 0) {
         unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
-        const size_t head_base = fp16_slot_index(view, geometry, kv_heads, kv_head, 0) * HEAD_DIM;
+        const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
+        const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         const int count = view.fp16;
         for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
             float s[1][2][4];
             unsigned p[1][2];
-            score_fp16_slab(fp16_keys + head_base, count, slab, plain_fragments, s[0]);
+            score_fp16_slab(keys, count, slab, plain_fragments, s[0]);
             online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
-            accumulate_fp16_slab(fp16_values + head_base, count, slab, p[0], acc);
+            accumulate_fp16_slab(values, count, slab, p[0], acc);
         }
     }
 

@@ -27,21 +27,20 @@ __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int
     for (int n = 0; n < 2; ++n) read_codes<K_BITS, K_SPAN>(tile + (slab + 8 * n + g) * K_ROW, quarter * K_SPAN, codes[n]);
 }
 
-// Stage: scores of a slab of fp16 keys (sinks and the residual window), read from global memory.
-__device__ __forceinline__ void score_fp16_slab(const unsigned short* keys, int count, int slab,
-                                                const unsigned (&query)[CHUNKS][4], float (&s)[2][4]) {
+// Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory.
+__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const unsigned (&query)[CHUNKS][4],
+                                                float (&s)[2][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
         const int token = slab + 8 * n + g;
-        const unsigned short* row = keys + (size_t)token * HEAD_DIM + quarter * (HEAD_DIM / 4);
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
             uint2 k;
             k.x = k.y = 0u;
-            if (token < count) k = *reinterpret_cast<const uint2*>(row + 4 * j);
+            if (token < count) k = slot_halves4(slot_row(keys, token), quarter * (HEAD_DIM / 4) + 4 * j);
             mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
@@ -196,9 +195,9 @@ __device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, 
     }
 }
 
-// Stage: value accumulation from a slab of fp16 values, read from global memory.
-__device__ __forceinline__ void accumulate_fp16_slab(const unsigned short* values, int count, int slab,
-                                                     const unsigned (&p)[2], float (&acc)[CHUNKS][4]) {
+// Stage: value accumulation from a slab of slot values, read from global memory.
+__device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, int count, int slab, const unsigned (&p)[2],
+                                                     float (&acc)[CHUNKS][4]) {
     const int g = (threadIdx.x & 31) >> 2;
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
@@ -207,7 +206,7 @@ __device__ __forceinline__ void accumulate_fp16_slab(const unsigned short* value
         for (int t = 0; t < 4; ++t) {
             const int token = slab + value_token(t);
             w[t].x = w[t].y = 0u;
-            if (token < count) w[t] = *reinterpret_cast<const uint2*>(values + (size_t)token * HEAD_DIM + g * (HEAD_DIM / 8) + 4 * j);
+            if (token < count) w[t] = slot_halves4(slot_row(values, token), g * (HEAD_DIM / 8) + 4 * j);
         }
         value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
     }
