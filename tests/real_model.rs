@@ -149,7 +149,7 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
         vecinfer,
         Some(&balanced),
         layout,
-        (Some(anchors), WindowPrecision::Fp16),
+        Some(anchors),
         false,
         &hidden,
     )
@@ -178,8 +178,11 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
         &wins,
         vecinfer,
         Some(&balanced),
-        layout,
-        (None, WindowPrecision::Int8),
+        CacheLayout {
+            precision: WindowPrecision::Int8,
+            ..layout
+        },
+        None,
         false,
         &hidden,
     )
@@ -201,8 +204,11 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
         &wins,
         vecinfer,
         Some(&balanced),
-        layout,
-        (Some(anchors), WindowPrecision::Int8),
+        CacheLayout {
+            precision: WindowPrecision::Int8,
+            ..layout
+        },
+        Some(anchors),
         false,
         &hidden,
     )

@@ -42,6 +42,10 @@ pub struct DecodeBenchArgs {
     pub residual: usize,
     #[arg(long, default_value_t = 0)]
     pub sinks: usize,
+    /// How the VQ caches hold their sinks and window: fp16, or int8 (rows of int8 codes and an
+    /// fp16 scale; their new tokens then take the append kernel).
+    #[arg(long, default_value = "fp16")]
+    pub window: String,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     #[arg(long, default_value_t = 10)]
@@ -333,7 +337,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let layout = CacheLayout {
         sinks: args.sinks,
         residual: args.residual,
-        ..CacheLayout::default()
+        precision: args.window.parse()?,
     };
     let c = engine.config.clone();
     let choices = parse_caches(&args.caches)?;

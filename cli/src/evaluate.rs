@@ -23,8 +23,6 @@ pub struct QuantizedAttention<'a> {
     pub layout: CacheLayout,
     /// fp16 anchor tokens beyond the sinks (VQ methods only).
     pub anchors: Option<AnchorPolicy>,
-    /// How the residual window holds its tokens (VQ methods only).
-    pub window: WindowPrecision,
     pub measure_error: bool,
     pub error_sum: f64,
     pub error_count: usize,
@@ -42,7 +40,6 @@ impl<'a> QuantizedAttention<'a> {
             codebooks,
             layout,
             anchors: None,
-            window: WindowPrecision::Fp16,
             measure_error,
             error_sum: 0.0,
             error_count: 0,
@@ -64,11 +61,12 @@ impl AttentionBackend for QuantizedAttention<'_> {
         round_to_f16(&mut keys);
         round_to_f16(&mut values);
         // With another window precision, the error is still measured against the fp16 cache.
-        let windowed = matches!(self.method, Method::Vq(_)) && self.window != WindowPrecision::Fp16;
+        let precision = self.layout.precision;
+        let windowed = matches!(self.method, Method::Vq(_)) && precision != WindowPrecision::Fp16;
         let fp16_copy = (windowed && self.measure_error).then(|| (keys.clone(), values.clone()));
         if windowed {
-            round_window_rows(&mut keys, shape.head_dim, self.window);
-            round_window_rows(&mut values, shape.head_dim, self.window);
+            round_window_rows(&mut keys, shape.head_dim, precision);
+            round_window_rows(&mut values, shape.head_dim, precision);
         }
         let measure_error = self.measure_error && !windowed;
         let exact = || LayerKv {
@@ -230,14 +228,14 @@ pub fn evaluate_method(
         method,
         codebooks,
         layout,
-        (None, WindowPrecision::Fp16),
+        None,
         measure_error,
         bar,
     )
 }
 
-/// [`evaluate_method`] with fp16 anchor tokens and a window precision (both applied to the VQ
-/// methods only). Anchors need the fp16 window: they are read from the same fp16 copy.
+/// [`evaluate_method`] with fp16 anchor tokens (VQ methods only). Anchors need the fp16
+/// window (`layout.precision`): they are read from the same fp16 copy.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_method_with_anchors(
     model: &Llama,
@@ -245,17 +243,16 @@ pub fn evaluate_method_with_anchors(
     method: Method,
     codebooks: Option<&CodebookSet>,
     layout: CacheLayout,
-    (anchors, window): (Option<AnchorPolicy>, WindowPrecision),
+    anchors: Option<AnchorPolicy>,
     measure_error: bool,
     bar: &ProgressBar,
 ) -> Result<MethodResult> {
-    check_window(anchors.is_some(), window)?;
+    check_window(anchors.is_some(), layout.precision)?;
     let coded_tokens = coded_tokens(method, windows, layout)?;
     let anchors = anchors.filter(|_| matches!(method, Method::Vq(_)));
     let start = Instant::now();
     let mut backend = QuantizedAttention::new(method, codebooks, layout, measure_error);
     backend.anchors = anchors;
-    backend.window = window;
     let (mut nll, mut count) = (0.0, 0);
     let mut per_window = Vec::with_capacity(windows.len());
     for window in windows {
@@ -280,7 +277,7 @@ pub fn evaluate_method_with_anchors(
         effective: method.effective_bits(
             codebooks,
             layout,
-            window,
+            layout.precision,
             context(windows),
             anchors.map(|a| a.budget),
         ),
@@ -522,8 +519,11 @@ mod tests {
         };
         let error = |window: WindowPrecision| {
             let method = Method::Vq(vecinfer_quant::KeyTransform::BOTH);
+            let layout = CacheLayout {
+                precision: window,
+                ..layout
+            };
             let mut backend = QuantizedAttention::new(method, Some(&set), layout, true);
-            backend.window = window;
             backend.attend(0, &q, &k, &v, shape).unwrap();
             assert_eq!(backend.error_count, 2, "positions 15 and 31");
             backend.error_sum / backend.error_count as f64

@@ -769,7 +769,7 @@ fn run(cli: Cli) -> Result<()> {
                     method,
                     set.as_ref(),
                     layout,
-                    (anchors, window_precision),
+                    anchors,
                     !no_attention_error,
                     &b,
                 )?;

@@ -141,7 +141,10 @@ mod tests {
         };
         let tokens = expand("int8").unwrap().to_string();
         assert!(tokens.contains("WindowPrecision :: Int8"), "{tokens}");
-        assert!(tokens.contains("SLOT_INT8 = true"), "the embedded source reads int8 rows");
+        assert!(
+            tokens.contains("SLOT_INT8 = true"),
+            "the embedded source reads int8 rows"
+        );
         let err = expand("fp8").unwrap_err().to_string();
         assert!(err.contains("fp16, int8"), "{err}");
     }

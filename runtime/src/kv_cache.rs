@@ -21,7 +21,6 @@ pub struct GpuKvCache {
     batch: DeviceBatch,
 }
 
-
 /// Code rows needed for `total` tokens.
 pub fn coded_tokens(layout: CacheLayout, total: usize) -> usize {
     total.saturating_sub(layout.sinks + layout.residual)
@@ -92,7 +91,9 @@ impl GpuKvCache {
                 let (fk, fv) = (cpu.fp16_keys(seq, h), cpu.fp16_values(seq, h));
                 let scales = cpu.slot_scales(seq, h);
                 for (n, (k, v)) in fk.chunks_exact(d).zip(fv.chunks_exact(d)).enumerate() {
-                    let index = cache.storage.fp16_row(seq, h, spec.fp16_slot(n, sinks, coded));
+                    let index = cache
+                        .storage
+                        .fp16_row(seq, h, spec.fp16_slot(n, sinks, coded));
                     let (ks, vs) = scales.get(n).copied().unzip();
                     slots.put(&mut slot_keys, index, k, ks);
                     slots.put(&mut slot_values, index, v, vs);

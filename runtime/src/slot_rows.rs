@@ -80,9 +80,8 @@ impl SlotLayout {
                 .zip(scales)
                 .flat_map(|(row, &scale)| {
                     let scale = f16::from_bits(scale);
-                    row.iter().flat_map(move |w| {
-                        w.to_le_bytes().map(|b| int8_value(b as i8, scale))
-                    })
+                    row.iter()
+                        .flat_map(move |w| w.to_le_bytes().map(|b| int8_value(b as i8, scale)))
                 })
                 .collect(),
         }

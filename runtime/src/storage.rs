@@ -394,8 +394,20 @@ impl LayerStorage {
     pub(crate) fn copy_page(&mut self, gpu: &Gpu, from: usize, to: usize) -> Result<()> {
         let rows = self.spec.kv_heads * self.spec.layout.page_tokens().unwrap_or(0);
         let (key_row, value_row) = (self.spec.key_row_bytes(), self.spec.value_row_bytes());
-        copy_unit(gpu, &mut self.key_codes.as_view_mut(), rows * key_row, from, to)?;
-        copy_unit(gpu, &mut self.value_codes.as_view_mut(), rows * value_row, from, to)
+        copy_unit(
+            gpu,
+            &mut self.key_codes.as_view_mut(),
+            rows * key_row,
+            from,
+            to,
+        )?;
+        copy_unit(
+            gpu,
+            &mut self.value_codes.as_view_mut(),
+            rows * value_row,
+            from,
+            to,
+        )
     }
 }
 

@@ -290,19 +290,33 @@ template <bool KEYS> __device__ __forceinline__ void stage_slot_row(const SlotRo
     for (int k = 0; k < PER_LANE; ++k) dst[lane + 32 * k] = v[k];
 }
 
-// One new f16 row into slot row `index` of a buffer of `rows` slot rows, as int8 codes and a
-// scale (int8_scale_bits, int8_code: vecinfer_quant::window's rule, bit for bit). A warp-wide
-// call; lane l takes dims [l·PER_LANE, (l + 1)·PER_LANE).
-__device__ __forceinline__ void store_int8_slot_row(const unsigned short* src, unsigned short* buffer, size_t rows, size_t index) {
+// One new f16 row as an int8 slot row holds it: this lane's codes (dims [l·PER_LANE,
+// (l + 1)·PER_LANE)) and the row's scale bits (int8_scale_bits, int8_code: vecinfer_quant::window's
+// rule, bit for bit). A warp-wide call.
+struct Int8SlotRow {
+    unsigned char codes[HEAD_DIM / 32];
+    unsigned short scale;
+};
+__device__ __forceinline__ Int8SlotRow int8_slot_row(const unsigned short* src) {
     constexpr int PER_LANE = HEAD_DIM / 32;
     const int lane = threadIdx.x & 31;
     float x[PER_LANE];
     #pragma unroll
     for (int k = 0; k < PER_LANE; ++k) x[k] = half_to_float(src[lane * PER_LANE + k]);
-    const unsigned short bits = int8_scale_bits(x);
-    const float scale = half_to_float(bits);
+    Int8SlotRow row;
+    row.scale = int8_scale_bits(x);
+    const float scale = half_to_float(row.scale);
+    #pragma unroll
+    for (int k = 0; k < PER_LANE; ++k) row.codes[k] = (unsigned char)(signed char)int8_code(x[k], scale);
+    return row;
+}
+
+// Writes it into slot row `index` of a buffer of `rows` slot rows (the same warp).
+__device__ __forceinline__ void store_int8_slot_row(const Int8SlotRow& row, unsigned short* buffer, size_t rows, size_t index) {
+    constexpr int PER_LANE = HEAD_DIM / 32;
+    const int lane = threadIdx.x & 31;
     unsigned char* codes = reinterpret_cast<unsigned char*>(buffer + index * SLOT_WORDS) + lane * PER_LANE;
     #pragma unroll
-    for (int k = 0; k < PER_LANE; ++k) codes[k] = (unsigned char)(signed char)int8_code(x[k], scale);
-    if (lane == 0) buffer[rows * SLOT_WORDS + index] = bits;
+    for (int k = 0; k < PER_LANE; ++k) codes[k] = row.codes[k];
+    if (lane == 0) buffer[rows * SLOT_WORDS + index] = row.scale;
 }

@@ -84,6 +84,12 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     } else {
         row = i - sinks;
     }
+    // An int8 slot row's codes and scale before the encode below: the reduction's latency
+    // then overlaps the search (only the write waits for the old row to be read).
+    Int8SlotRow new_row;
+    if constexpr (SLOT_INT8) {
+        if (slot >= 0 && team_warp == 0) new_row = int8_slot_row(src);
+    }
     if (row >= 0 && row < view.coded) {
         const size_t index = code_row_index(view, geometry, kv_heads, kv_head, row);
         // Stage: the row into shared memory, keys transformed (one warp of the team; the
@@ -106,7 +112,7 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
         // After the old slot content was read (the barriers above), the new token takes it.
         team_sync<TEAM>();
         if constexpr (SLOT_INT8) {
-            if (team_warp == 0) store_int8_slot_row(src, fp16_rows, slot_rows_in(geometry, kv_heads), first_slot + slot);
+            if (team_warp == 0) store_int8_slot_row(new_row, fp16_rows, slot_rows_in(geometry, kv_heads), first_slot + slot);
         } else {
             #pragma unroll
             for (int k = 0; k < NEW_PER_THREAD; ++k) {
