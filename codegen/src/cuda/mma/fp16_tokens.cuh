@@ -12,9 +12,10 @@
         for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
             float s[1][2][4];
             unsigned p[1][2];
-            score_fp16_slab(keys, count, slab, plain_fragments, s[0]);
+            const SlabScales scales = slab_scales(keys, values, count, slab);
+            score_fp16_slab(keys, count, slab, scales, plain_fragments, s[0]);
             online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
-            accumulate_fp16_slab(values, count, slab, p[0], acc);
+            accumulate_fp16_slab(values, count, slab, scales, p[0], acc);
         }
     }
 
