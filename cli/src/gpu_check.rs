@@ -750,7 +750,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
     let windows: Vec<&[u32]> = tokens.chunks_exact(96).collect();
     // The int8 window's rounding turns the GPU's K/V differences (fp16 GEMMs) into a few more
     // flipped steps, so its check averages over more windows: on 6 the mean difference was
-    // +0.33 ± 0.24 nats a window (H200, bench/results/accuracy-s22).
+    // +0.33 nats a window, sd 0.59 (H200, bench/results/accuracy-s22).
     let more_tokens = prompt(9, 24 * 96);
     let more_windows: Vec<&[u32]> = more_tokens.chunks_exact(96).collect();
     reports.push(guard(

@@ -86,8 +86,9 @@ impl CacheSpec<'_> {
                 let row = set.meta.key_codec.packed_bytes(c.head_dim).unwrap_or(0)
                     + set.meta.value_codec.packed_bytes(c.head_dim).unwrap_or(0);
                 let coded = coded_tokens(*layout, capacity).max(1).next_multiple_of(16);
-                let fp16 = (layout.sinks + layout.residual).max(1);
-                c.layers * c.kv_heads * (coded * row + fp16 * per_head_token_fp16)
+                let slots = (layout.sinks + layout.residual).max(1);
+                let slot_row = 2 * layout.precision.row_bytes(c.head_dim);
+                c.layers * c.kv_heads * (coded * row + slots * slot_row)
             }
         }
     }

@@ -300,13 +300,14 @@ impl KvCache for VqCache {
 
     fn describe(&self) -> String {
         format!(
-            "{} K {} V {} ({} codebooks), sinks {}, newest {} in fp16, {}, tile {} x {} warps ({})",
+            "{} K {} V {} ({} codebooks), sinks {}, newest {} in {}, {}, tile {} x {} warps ({})",
             Method::Vq(self.config.transform).name(),
             self.config.key_codec,
             self.config.value_codec,
             self.config.granularity,
             self.layout.sinks,
             self.layout.residual,
+            self.layout.precision,
             self.config.layout,
             self.config.tile_tokens,
             self.config.warps,
@@ -456,9 +457,10 @@ impl KvCache for VqCache {
     fn bytes_read_per_step(&self, len: usize) -> usize {
         let s = self.shape;
         let coded = coded_tokens(self.layout, len);
-        let fp16 = len - coded;
+        let slot_tokens = len - coded;
         let row = self.config.key_row_bytes() + self.config.value_row_bytes();
-        s.layers * s.batch * s.kv_heads * (coded * row + fp16 * s.head_dim * 2 * 2)
+        let slot_row = 2 * self.layout.precision.row_bytes(s.head_dim);
+        s.layers * s.batch * s.kv_heads * (coded * row + slot_tokens * slot_row)
     }
 
     fn entry_contents(&self, gpu: &Gpu, layer: usize, entry: usize) -> Result<Vec<u8>> {

@@ -306,7 +306,15 @@ pub struct VqFlush {
 
 impl VqFlush {
     /// Generates and compiles (cached) the flush kernel for the cache layout of `config`.
+    /// Only for fp16 windows: a flush serves caches whose projection writes the new rows,
+    /// and a projection cannot write an int8 row (its scale needs the whole row).
     pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
+        if config.window != vecinfer_quant::WindowPrecision::Fp16 {
+            return Err(RuntimeError::Invalid(format!(
+                "{config}: the window flush serves caches whose projection writes fp16 rows; an {} window takes its new tokens through the append kernel, which flushes as it writes",
+                config.window
+            )));
+        }
         let kernel = emit_flush(config)?;
         let cubin = compile(&kernel.source, gpu.arch, &kernel.entry)?;
         let module = gpu.context.load_module(cubin)?;
@@ -345,7 +353,7 @@ impl VqFlush {
         spec.check(&self.config)?;
         if spec.window.residual == 0 {
             return Err(RuntimeError::Invalid(
-                "the window flush needs an fp16 window (residual > 0): without one a new token is encoded as it arrives, by the append kernel".into(),
+                "the window flush needs a window (residual > 0): without one a new token is encoded as it arrives, by the append kernel".into(),
             ));
         }
         if table.len() != layers.len() * FLUSH_LAYER_POINTERS {

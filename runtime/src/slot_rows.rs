@@ -25,11 +25,12 @@ impl SlotLayout {
         }
     }
 
-    /// Words a buffer takes: its rows, and their scales where it has them.
+    /// Words a buffer takes: its rows, and their scales where it has them (padded to an even
+    /// count, so that the buffer is whole 32-bit words, as random fills take them).
     pub(crate) fn len(&self) -> usize {
         let scales = match self.precision {
             WindowPrecision::Fp16 => 0,
-            WindowPrecision::Int8 => self.rows,
+            WindowPrecision::Int8 => self.rows.next_multiple_of(2),
         };
         self.rows * self.words() + scales
     }
@@ -100,7 +101,11 @@ mod tests {
             precision: WindowPrecision::Int8,
             rows: 3,
         };
-        assert_eq!((layout.words(), layout.len()), (4, 15));
+        assert_eq!(
+            (layout.words(), layout.len()),
+            (4, 16),
+            "3 scales padded to 4 words"
+        );
         let x = [0.5f32, -1.25, 3.0, 0.01, -3.0, 2.2, 0.0, 1.0];
         let (codes, scale) = int8_row(&x);
         let row: Vec<f16> = codes.iter().map(|&q| int8_value(q, scale)).collect();

@@ -4,9 +4,7 @@
 
 use crate::error::{Result, RuntimeError};
 use vecinfer_codegen::{CodeLayout, KernelConfig};
-use vecinfer_quant::{
-    CacheLayout, Granularity, KeyTransform, LayerParams, VqCodec, WindowPrecision,
-};
+use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, LayerParams, VqCodec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CacheSpec {
@@ -83,10 +81,7 @@ impl CacheSpec {
     /// Bytes one slot row (one token of one KV head, keys or values) takes: fp16, or int8
     /// codes and an fp16 scale.
     pub fn slot_row_bytes(&self) -> usize {
-        match self.window.precision {
-            WindowPrecision::Fp16 => 2 * self.head_dim,
-            WindowPrecision::Int8 => self.head_dim + 2,
-        }
+        self.window.precision.row_bytes(self.head_dim)
     }
 
     /// The slot buffers' layout for `slots` sequence slots.
@@ -184,6 +179,7 @@ impl CacheSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vecinfer_quant::WindowPrecision;
     use vecinfer_quant::synthetic::random_codebook_set;
 
     fn spec() -> CacheSpec {

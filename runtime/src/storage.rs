@@ -4,9 +4,11 @@
 //!
 //! - code rows, keys and values, `[slots, kv_heads, code_capacity, row]` (contiguous) or
 //!   `[pages, kv_heads, page_tokens, row]` (paged), rows in the layout of `vecinfer_quant::pack`;
-//! - fp16 slots, `[slots, kv_heads, sinks + residual, head_dim]`: slots `[0, sinks)` hold the
-//!   sinks, then a ring of `residual` slots the window (token `i` in slot
-//!   `sinks + (i - sinks) % residual`; attention does not depend on the order);
+//! - slots, `[slots, kv_heads, sinks + residual]` rows: slots `[0, sinks)` hold the sinks, then
+//!   a ring of `residual` slots the window (token `i` in slot `sinks + (i - sinks) % residual`;
+//!   attention does not depend on the order); a row is `head_dim` fp16 values, or with an int8
+//!   window `head_dim` int8 codes with the rows' fp16 scales after the last row
+//!   (`crate::slot_rows`, `cache_view.cuh`);
 //! - codebooks (f16 for attention, f32 with their squared norms for the encoder) and smooth
 //!   scales (f32).
 
@@ -77,7 +79,7 @@ pub struct Contents<'a> {
 pub struct CacheBytes {
     /// Code rows (pages or contiguous regions), keys and values.
     pub codes: usize,
-    /// fp16 slots: sinks and windows.
+    /// Slots (fp16 or int8 rows): sinks and windows.
     pub fp16: usize,
     /// Codebooks (f16 for attention, f32 centroids and norms for the encoder) and smooth scales.
     pub parameters: usize,

@@ -83,11 +83,11 @@ impl VerifyCase {
         let (a, b) = (&self.config, &kernel.kernel.config);
         let same = (a.head_dim, a.group, a.key_codec, a.value_codec)
             == (b.head_dim, b.group, b.key_codec, b.value_codec)
-            && (a.granularity, a.transform, a.output, a.layout)
-                == (b.granularity, b.transform, b.output, b.layout);
+            && (a.granularity, a.transform, a.output, a.layout, a.window)
+                == (b.granularity, b.transform, b.output, b.layout, b.window);
         if !same {
             return Err(crate::RuntimeError::Invalid(format!(
-                "verification case for {a} cannot check kernel {b}: head dim, group, codecs, granularity, transform, layout and output must match"
+                "verification case for {a} cannot check kernel {b}: head dim, group, codecs, granularity, transform, layout, window precision and output must match"
             )));
         }
         kernel_error(gpu, kernel, self.cache.view()?, &self.q16, &self.want)

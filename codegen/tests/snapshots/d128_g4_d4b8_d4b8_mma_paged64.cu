@@ -617,20 +617,31 @@ __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int
     for (int n = 0; n < 2; ++n) read_codes<K_BITS, K_SPAN>(tile + (slab + 8 * n + g) * K_ROW, quarter * K_SPAN, codes[n]);
 }
 
+// The int8 scales of the slot rows a lane reads in one slab (1 for f16 rows), loaded together
+// before any of them is used: the keys' tokens 8n + g, the values' tokens value_token(t). Loaded
+// where they are used, the value scales waited for the scores (a second memory round trip) and
+// each key scale was loaded once per chunk: the int8 window's kernel took 30% longer at 1 x 8192
+// (bench/results/accuracy-s22).
+struct SlabScales {
+    float key[2];
+    float value[4];
+};
+
 // Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory.
-__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const unsigned (&query)[CHUNKS][4],
-                                                float (&s)[2][4]) {
+__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const SlabScales& scales,
+                                                const unsigned (&query)[CHUNKS][4], float (&s)[2][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
         const int token = slab + 8 * n + g;
+        const SlotRow row{keys.words + (size_t)token * SLOT_WORDS, scales.key[n]};
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
             uint2 k;
             k.x = k.y = 0u;
-            if (token < count) k = slot_halves4(slot_row(keys, token), quarter * (HEAD_DIM / 4) + 4 * j);
+            if (token < count) k = slot_halves4(row, quarter * (HEAD_DIM / 4) + 4 * j);
             mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }
@@ -785,9 +796,26 @@ __device__ __forceinline__ void load_warp_codes(const unsigned char* key_codes, 
     }
 }
 
+// The slab's scales (SlabScales) of the rows this lane reads.
+__device__ __forceinline__ SlabScales slab_scales(const HeadSlots& keys, const HeadSlots& values, int count, int slab) {
+    SlabScales scales;
+    const int g = (threadIdx.x & 31) >> 2;
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) {
+        const int token = slab + 8 * n + g;
+        scales.key[n] = SLOT_INT8 && token < count ? half_to_float(keys.scales[token]) : 1.f;
+    }
+    #pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        const int token = slab + value_token(t);
+        scales.value[t] = SLOT_INT8 && token < count ? half_to_float(values.scales[token]) : 1.f;
+    }
+    return scales;
+}
+
 // Stage: value accumulation from a slab of slot values, read from global memory.
-__device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, int count, int slab, const unsigned (&p)[2],
-                                                     float (&acc)[CHUNKS][4]) {
+__device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, int count, int slab, const SlabScales& scales,
+                                                     const unsigned (&p)[2], float (&acc)[CHUNKS][4]) {
     const int g = (threadIdx.x & 31) >> 2;
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
@@ -795,8 +823,9 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
         #pragma unroll
         for (int t = 0; t < 4; ++t) {
             const int token = slab + value_token(t);
+            const SlotRow row{values.words + (size_t)token * SLOT_WORDS, scales.value[t]};
             w[t].x = w[t].y = 0u;
-            if (token < count) w[t] = slot_halves4(slot_row(values, token), g * (HEAD_DIM / 8) + 4 * j);
+            if (token < count) w[t] = slot_halves4(row, g * (HEAD_DIM / 8) + 4 * j);
         }
         value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
     }
@@ -918,9 +947,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
         for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
             float s[1][2][4];
             unsigned p[1][2];
-            score_fp16_slab(keys, count, slab, plain_fragments, s[0]);
+            const SlabScales scales = slab_scales(keys, values, count, slab);
+            score_fp16_slab(keys, count, slab, scales, plain_fragments, s[0]);
             online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
-            accumulate_fp16_slab(values, count, slab, p[0], acc);
+            accumulate_fp16_slab(values, count, slab, scales, p[0], acc);
         }
     }
 

@@ -84,8 +84,9 @@ __device__ __forceinline__ void append_side(const AppendRow& at, const unsigned 
     } else {
         row = i - sinks;
     }
-    // An int8 slot row's codes and scale before the encode below: the reduction's latency
-    // then overlaps the search (only the write waits for the old row to be read).
+    // An int8 slot row's codes and scale, made before the encode below so that the reduction
+    // can overlap the search (only the write must wait for the old row to be read; not timed
+    // apart, bench/results/accuracy-s22).
     Int8SlotRow new_row;
     if constexpr (SLOT_INT8) {
         if (slot >= 0 && team_warp == 0) new_row = int8_slot_row(src);
