@@ -277,7 +277,6 @@ pub fn evaluate_method_with_anchors(
         effective: method.effective_bits(
             codebooks,
             layout,
-            layout.precision,
             context(windows),
             anchors.map(|a| a.budget),
         ),
@@ -456,13 +455,7 @@ mod tests {
             coded_tokens: 5,
             attention_relative_error: error,
             seconds: 1.0,
-            effective: Method::Kivi2.effective_bits(
-                None,
-                CacheLayout::default(),
-                WindowPrecision::Fp16,
-                2048,
-                None,
-            ),
+            effective: Method::Kivi2.effective_bits(None, CacheLayout::default(), 2048, None),
             anchors: None,
             window_nll: vec![1.0],
         }

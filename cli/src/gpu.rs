@@ -223,7 +223,6 @@ pub fn eval_cuda(
                 effective: method.effective_bits(
                     set,
                     layout,
-                    layout.precision,
                     crate::evaluate::context(windows),
                     None,
                 ),

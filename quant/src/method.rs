@@ -216,13 +216,12 @@ pub struct EffectiveBits {
 }
 
 impl Method {
-    /// See [`EffectiveBits`]. `anchors` and `window` only apply to the VQ methods (the others
-    /// ignore them: fp16 has no window, KIVI keeps its own fp16 one).
+    /// See [`EffectiveBits`]. `anchors` and the layout's window precision only apply to the VQ
+    /// methods (the others ignore them: fp16 has no window, KIVI keeps its own fp16 one).
     pub fn effective_bits(
         self,
         set: Option<&CodebookSet>,
         layout: CacheLayout,
-        window: WindowPrecision,
         ctx: usize,
         anchors: Option<crate::anchors::AnchorBudget>,
     ) -> EffectiveBits {
@@ -233,7 +232,7 @@ impl Method {
         };
         let coded = span.len() - anchored;
         let window = match self {
-            Method::Vq(_) => window,
+            Method::Vq(_) => layout.precision,
             _ => WindowPrecision::Fp16,
         };
         // An int8 window holds the sinks as int8 rows too.
@@ -368,8 +367,12 @@ mod tests {
             residual: 128,
             ..CacheLayout::default()
         };
+        let int8 = CacheLayout {
+            precision: WindowPrecision::Int8,
+            ..layout
+        };
         // ctx 2048: 132 fp16 tokens, 1916 coded. K: (132·16 + 1916·2)/2048 = 5944/2048 ≈ 2.90.
-        let b = vq.effective_bits(Some(&set), layout, WindowPrecision::Fp16, 2048, None);
+        let b = vq.effective_bits(Some(&set), layout, 2048, None);
         assert_eq!((b.fp16_tokens, b.coded_tokens), (132, 1916));
         assert!((b.key_bits - 5944.0 / 2048.0).abs() < 1e-12, "{b:?}");
         assert!((b.value_bits - (2112.0 + 1916.0) / 2048.0).abs() < 1e-12);
@@ -378,17 +381,11 @@ mod tests {
         assert!((b.codebook_bits_batch1 - 3072.0 * 16.0 / 786_432.0).abs() < 1e-12);
         // 1% anchors: 20 more fp16 tokens.
         let budget = crate::anchors::AnchorBudget::parse("1%").unwrap();
-        let a = vq.effective_bits(
-            Some(&set),
-            layout,
-            WindowPrecision::Fp16,
-            2048,
-            Some(budget),
-        );
+        let a = vq.effective_bits(Some(&set), layout, 2048, Some(budget));
         assert_eq!((a.fp16_tokens, a.coded_tokens), (152, 1896));
         // An int8 window: the 4 sinks and the 128 newest tokens at 8 bits + 16 / 64 for the
         // row's scale. K: (132·8.25 + 1916·2)/2048.
-        let w = vq.effective_bits(Some(&set), layout, WindowPrecision::Int8, 2048, None);
+        let w = vq.effective_bits(Some(&set), int8, 2048, None);
         assert_eq!(
             (w.fp16_tokens, w.int8_tokens, w.coded_tokens),
             (0, 132, 1916)
@@ -399,20 +396,13 @@ mod tests {
         );
         assert!((w.value_bits - (1089.0 + 1916.0) / 2048.0).abs() < 1e-12);
         // With anchors too, they stay fp16.
-        let wa = vq.effective_bits(
-            Some(&set),
-            layout,
-            WindowPrecision::Int8,
-            2048,
-            Some(budget),
-        );
+        let wa = vq.effective_bits(Some(&set), int8, 2048, Some(budget));
         assert_eq!(
             (wa.fp16_tokens, wa.int8_tokens, wa.coded_tokens),
             (20, 132, 1896)
         );
         // KIVI: keys flushed in groups of 32 (1888 coded), 3 bits with scale and zero.
-        let k =
-            Method::Kivi2.effective_bits(None, layout, WindowPrecision::Int8, 2048, Some(budget));
+        let k = Method::Kivi2.effective_bits(None, int8, 2048, Some(budget));
         assert_eq!(
             (k.coded_tokens, k.int8_tokens),
             (1888, 0),
@@ -421,9 +411,7 @@ mod tests {
         assert_eq!(k.window, WindowPrecision::Fp16);
         assert!((k.key_bits - (160.0 * 16.0 + 1888.0 * 3.0) / 2048.0).abs() < 1e-12);
         assert_eq!(
-            Method::Fp16
-                .effective_bits(None, layout, WindowPrecision::Int8, 2048, None)
-                .bits,
+            Method::Fp16.effective_bits(None, int8, 2048, None).bits,
             16.0
         );
     }
