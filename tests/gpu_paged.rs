@@ -414,6 +414,13 @@ fn a_kernel_for_another_cache_is_refused_before_launch() {
                 ..config
             },
         ),
+        (
+            "window precision",
+            KernelConfig {
+                window: vecinfer_quant::WindowPrecision::Int8,
+                ..config
+            },
+        ),
     ];
     for (what, other) in others {
         let attention = VqAttention::new(&gpu, &other).unwrap();

@@ -1,4 +1,4 @@
-//! The generated source of two kernels, committed so that review shows what codegen changes.
+//! The generated source of four kernels, committed so that review shows what codegen changes.
 //! Refresh with `UPDATE_SNAPSHOTS=1 cargo test -p vecinfer-codegen --test snapshot`.
 
 use vecinfer_codegen::{KernelConfig, KeyScoring, emit};
@@ -43,4 +43,15 @@ fn llama_2bit_paged_mma_kernel_matches_its_snapshot() {
         ..KernelConfig::default_for(128, 4, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
     };
     assert_matches_snapshot(&config, "d128_g4_d4b8_d4b8_mma_paged64.cu");
+}
+
+/// The engine's int8-window kernel at SmolLM2's shape: how the slot rows are read.
+#[test]
+fn smollm2_2bit_int8_window_kernel_matches_its_snapshot() {
+    let config = KernelConfig {
+        layout: vecinfer_codegen::CodeLayout::Paged { page_tokens: 64 },
+        window: vecinfer_quant::WindowPrecision::Int8,
+        ..KernelConfig::default_for(64, 3, "d4b8".parse().unwrap(), "d4b8".parse().unwrap())
+    };
+    assert_matches_snapshot(&config, "d64_g3_d4b8_d4b8_mma_paged64_win8.cu");
 }
