@@ -254,28 +254,6 @@ __device__ __forceinline__ unsigned int8_half(unsigned word, int byte, float sca
     return int8_value_half((int)(signed char)(word >> (8 * byte)), scale);
 }
 
-// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call):
-// the smallest f16 at or above absmax / 127, a NaN where the row holds a NaN or an infinity
-// (vecinfer_quant::window::int8_scale).
-template <int N> __device__ __forceinline__ unsigned short int8_scale_bits(const float (&x)[N]) {
-    float absmax = 0.f;
-    bool finite = true;
-    #pragma unroll
-    for (int k = 0; k < N; ++k) {
-        finite = finite && (__float_as_uint(x[k]) & 0x7f800000u) != 0x7f800000u;
-        absmax = fmaxf(absmax, fabsf(x[k]));
-    }
-    absmax = warp_max(absmax);
-    if (!__all_sync(0xffffffffu, finite)) return 0x7e00;
-    const float wanted = __fdiv_rn(absmax, 127.f);
-    const unsigned short bits = float_to_half(wanted);
-    return half_to_float(bits) < wanted ? bits + 1 : bits;
-}
-
-// An element's int8 code under the scale: round(x / scale), half away from zero; 0 under a
-// zero or NaN scale.
-__device__ __forceinline__ int int8_code(float x, float scale) { return scale > 0.f ? (int)roundf(__fdiv_rn(x, scale)) : 0; }
-
 // Dims [dim, dim + 4) of a slot row as packed f16 (dim a multiple of 4).
 __device__ __forceinline__ uint2 slot_halves4(const SlotRow& row, int dim) {
     if constexpr (SLOT_INT8) {
