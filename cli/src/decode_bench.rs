@@ -43,7 +43,7 @@ pub struct DecodeBenchArgs {
     #[arg(long, default_value_t = 0)]
     pub sinks: usize,
     /// How the VQ caches hold their sinks and window: fp16, or int8 (rows of int8 codes and an
-    /// fp16 scale; their new tokens then take the append kernel).
+    /// fp16 scale; the QKV projection writes them on sm_90 and later, else the append kernel).
     #[arg(long, default_value = "fp16")]
     pub window: String,
     #[arg(long, default_value_t = 3)]
@@ -73,8 +73,9 @@ pub struct DecodeBenchArgs {
     /// How a step's new K/V reach each cache: own (each cache's preference: the VQ cache's
     /// QKV projection writes them, the FP16 cache appends; `VECINFER_TOKEN_WRITES` overrides
     /// it), projection, append, or both (each point both ways; rows are labelled with the way
-    /// taken, and with the way asked where the cache could not take it: a VQ cache without an
-    /// fp16 window always appends). The JSON's `token_writes` is the way taken.
+    /// taken, and with the way asked where the cache could not take it: a VQ cache without a
+    /// window always appends, and one with an int8 window before sm_90). The JSON's
+    /// `token_writes` is the way taken.
     #[arg(long, default_value = "own")]
     pub token_writes: String,
     /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.

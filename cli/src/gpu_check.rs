@@ -422,6 +422,12 @@ fn teacher_forced_run(
     session.set_projections(projections)?;
     if let Some(writes) = writes {
         session.set_token_writes(writes);
+        if session.token_writes() != writes {
+            return Err(crate::error::CliError::Invalid(format!(
+                "{}: this cache does not take {writes:?} token writes on this GPU",
+                spec.label()
+            )));
+        }
     }
     session.teacher_force(windows)?;
     for _ in 0..len - 1 {
@@ -593,8 +599,12 @@ pub fn check_token_writes_agree(
         .collect::<String>();
     Ok(CheckReport {
         name: format!(
-            "{}: new K/V written by the projection = appended per layer ({projections:?}, {})",
+            "{}{}: new K/V written by the projection = appended per layer ({projections:?}, {})",
             spec.label(),
+            match spec {
+                CacheSpec::Vq { layout, .. } => format!(", {} window", layout.precision),
+                CacheSpec::Fp16 => String::new(),
+            },
             if graph { "graph" } else { "eager" }
         ),
         passed: differing.is_empty(),
@@ -786,7 +796,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             residual: 8,
             ..CacheLayout::default()
         },
-        // Sinks and window as int8 rows: the engine appends them with the append kernel.
+        // Sinks and window as int8 rows (the projection writes them on sm_90 and later).
         CacheLayout {
             sinks: 4,
             residual: 8,
@@ -859,12 +869,30 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             ..CacheLayout::default()
         },
     };
+    // Int8 rows: written by the skinny projection's clusters or by `rope_qkv`, against the
+    // append kernel's (the same rule, bit for bit).
+    let vq_int8 = CacheSpec::Vq {
+        set: &set,
+        transform: vecinfer_quant::KeyTransform::BOTH,
+        layout: CacheLayout {
+            sinks: 4,
+            residual: 8,
+            precision: vecinfer_quant::WindowPrecision::Int8,
+        },
+    };
+    let int8_written =
+        vecinfer_engine::kernels::int8_row_cluster(engine.gpu.arch, config.head_dim).is_ok();
     for (spec, graph, projections) in [
         (&vq, true, Projections::Skinny),
         (&vq, false, Projections::Cublas),
+        (&vq_int8, true, Projections::Skinny),
+        (&vq_int8, false, Projections::Cublas),
         (&CacheSpec::Fp16, true, Projections::Skinny),
         (&CacheSpec::Fp16, false, Projections::Cublas),
     ] {
+        if std::ptr::eq(spec, &vq_int8) && !int8_written {
+            continue; // before sm_90 int8 rows take the append kernel only
+        }
         let name = format!("tiny model: {} token writes agree", spec.label());
         reports.push(guard(
             &name,

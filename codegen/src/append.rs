@@ -191,6 +191,7 @@ pub fn emit_append(config: &KernelConfig) -> Result<EmittedAppend, ConfigError> 
         constants,
         crate::blocks::COMMON.to_string(),
         crate::blocks::CACHE_VIEW.to_string(),
+        crate::blocks::INT8_ROWS.to_string(),
         include_str!("cuda/append/encode.cuh").to_string(),
         include_str!("cuda/append/side.cuh").to_string(),
     ];
@@ -245,6 +246,7 @@ pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
         constants,
         crate::blocks::COMMON.to_string(),
         crate::blocks::CACHE_VIEW.to_string(),
+        crate::blocks::INT8_ROWS.to_string(),
         include_str!("cuda/append/encode.cuh").to_string(),
         include_str!("cuda/append/flush.cuh").to_string(),
         format!(

@@ -92,6 +92,9 @@ pub const COMMON: &str = concat!(
 pub const DEPENDENT_LAUNCH: &str = include_str!("cuda/dependent_launch.cuh");
 /// The one place that maps (batch entry, KV head, token) to an address.
 pub const CACHE_VIEW: &str = include_str!("cuda/cache_view.cuh");
+/// How an int8 slot row is made: for the append, the flush and the forward module's QKV
+/// projections, which write them.
+pub const INT8_ROWS: &str = include_str!("cuda/int8_rows.cuh");
 /// The epilogue both attention families share: a split's running max and sum.
 pub const SPLIT_RESULT: &str = include_str!("cuda/split_result.cuh");
 /// Stage "async tile pipeline" (cp.async into shared memory), both families.

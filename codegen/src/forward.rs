@@ -8,6 +8,7 @@
 use thiserror::Error;
 
 const FORWARD_CUH: &str = include_str!("cuda/forward.cuh");
+const QKV_SLOTS_CUH: &str = include_str!("cuda/qkv_slots.cuh");
 const SKINNY_CUH: &str = include_str!("cuda/skinny.cuh");
 
 /// The most rows (sequences of a decode step) the skinny projections take in one launch; a
@@ -173,6 +174,10 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
             + crate::blocks::DEPENDENT_LAUNCH
             + "\n"
             + FORWARD_CUH
+            + "\n"
+            + crate::blocks::INT8_ROWS
+            + "\n"
+            + QKV_SLOTS_CUH
             + "\n"
             + &merge
             + "\n"

@@ -7,8 +7,11 @@ use cudarc::driver::{
     PushKernelArg,
 };
 use vecinfer_codegen::{ForwardConfig, SKINNY_ROWS, emit_forward};
+use vecinfer_quant::WindowPrecision;
 pub use vecinfer_runtime::dependent_launch::supports_dependent_launches;
-use vecinfer_runtime::dependent_launch::{Buffers, KernelArg, launch};
+use vecinfer_runtime::dependent_launch::{
+    Buffers, KernelArg, launch, launch_in_clusters, supports_clusters,
+};
 use vecinfer_runtime::{Gpu, TokenSlots, compile};
 
 /// Threads of the row-wise kernels (norm, RoPE, SiLU, NLL, argmax, gather).
@@ -55,13 +58,28 @@ fn int(x: usize) -> i32 {
 /// Threads of a skinny projection block (`SKINNY_THREADS` of `skinny.cuh`): 8 warps, each
 /// owning one group of output columns.
 const SKINNY_THREADS: u32 = 256;
+const SKINNY_WARPS: usize = (SKINNY_THREADS / 32) as usize;
 
 fn skinny_config(column_groups: usize, columns_per_group: usize) -> LaunchConfig {
-    let warps = (SKINNY_THREADS / 32) as usize;
+    let warps = SKINNY_WARPS;
     rows_config(
         column_groups.div_ceil(columns_per_group).div_ceil(warps),
         SKINNY_THREADS,
     )
+}
+
+/// The clusters in which the skinny QKV projection writes int8 slot rows on `arch` at
+/// `head_dim`: `head_dim / 16` blocks, one head row (sm_90 or later, at most 8 blocks: head
+/// dims up to 128). Where this is an error, an int8 window takes its new tokens through the
+/// append kernel.
+pub fn int8_row_cluster(arch: &str, head_dim: usize) -> Result<u32> {
+    let blocks = head_dim / (2 * SKINNY_WARPS);
+    if !supports_clusters(arch) || !(1..=8).contains(&blocks) {
+        return Err(EngineError::Invalid(format!(
+            "the skinny QKV projection writes int8 slot rows in clusters of head_dim / 16 blocks, which need sm_90 or later and a head dim of at most 128; this is {arch} with head dim {head_dim}: append the new tokens instead (TokenWrites::Append)"
+        )));
+    }
+    Ok(blocks as u32)
 }
 
 /// The skinny projections' preconditions: 1..=SKINNY_ROWS rows, an inner size of whole
@@ -80,8 +98,8 @@ fn check_skinny(what: &str, rows: usize, k: usize, buffers: &[(&str, usize, usiz
     check_buffers(what, buffers)
 }
 
-/// The kernel arguments of `TokenSlots` (`forward.cuh`: keys, values, seq_slot, slots,
-/// capacity, sinks, residual) for a step of `rows` batch entries of `kv_heads` heads of
+/// The kernel arguments of `TokenSlots` (`qkv_slots.cuh`: keys, values, seq_slot, slots,
+/// capacity, sinks, residual, int8) for a step of `rows` batch entries of `kv_heads` heads of
 /// `head_dim`, checked against the slots' shape; `None`: no slots (null keys), K and V go to
 /// the step's buffers.
 fn slot_args<'b>(
@@ -89,12 +107,13 @@ fn slot_args<'b>(
     slots: Option<&'b mut TokenSlots<'_>>,
     (rows, kv_heads, head_dim): (usize, usize, usize),
     b: &mut Buffers<'b>,
-) -> Result<[KernelArg; 7]> {
+) -> Result<[KernelArg; 8]> {
     let Some(slots) = slots else {
         return Ok([
             KernelArg::Pointer(0),
             KernelArg::Pointer(0),
             KernelArg::Pointer(0),
+            KernelArg::Int(0),
             KernelArg::Int(0),
             KernelArg::Int(0),
             KernelArg::Int(0),
@@ -135,6 +154,7 @@ fn slot_args<'b>(
         KernelArg::Int(int(shape.capacity)),
         KernelArg::Int(int(shape.sinks)),
         KernelArg::Int(int(shape.residual)),
+        KernelArg::Int(i32::from(shape.precision == WindowPrecision::Int8)),
     ])
 }
 
@@ -652,6 +672,11 @@ impl ForwardKernels {
                 ("v", v.len(), rows * kv_heads * d),
             ],
         )?;
+        // Int8 rows: a cluster of blocks per head row agrees on its scale (`skinny.cuh`).
+        let int8 = slots
+            .as_ref()
+            .is_some_and(|s| s.shape().precision == WindowPrecision::Int8);
+        let cluster = if int8 { self.int8_row_cluster()? } else { 1 };
         let mut b = Buffers::default();
         let slot_args = slot_args(stream, slots, (rows, kv_heads, d), &mut b)?;
         let mut args = vec![
@@ -674,7 +699,24 @@ impl ForwardKernels {
         let config = skinny_config(columns / 2, 1);
         // SAFETY: the kernel's parameters in order; sizes and the slots' shape checked above;
         // the angle tables cover every position (the engine checks capacity against them).
-        unsafe { self.queue(stream, &self.skinny_qkv_rope, config, &args, b) }
+        // A cluster covers one head's blocks: a block holds SKINNY_WARPS pairs, a head
+        // head_dim / 2, and the grid whole heads (launch_in_clusters checks the grid).
+        unsafe {
+            launch_in_clusters(
+                stream,
+                &self.skinny_qkv_rope,
+                config,
+                &args,
+                b,
+                self.dependent_launches,
+                cluster,
+            )
+        }?;
+        Ok(())
+    }
+
+    fn int8_row_cluster(&self) -> Result<u32> {
+        int8_row_cluster(self.arch, self.config.head_dim)
     }
 
     /// `x [rows, n] += input [rows, k] · weight [n, k]ᵀ` (fp16 input and weight, f32 sums): the

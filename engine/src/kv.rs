@@ -279,6 +279,7 @@ impl KvCache for Fp16Cache {
                 head_dim: s.head_dim,
                 sinks: s.capacity,
                 residual: 0,
+                precision: vecinfer_quant::WindowPrecision::Fp16,
             },
         )?)
     }

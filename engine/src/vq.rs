@@ -10,7 +10,7 @@
 
 use crate::engine::{TokenWrites, Tuned};
 use crate::error::{EngineError, Result};
-use crate::kernels::ForwardKernels;
+use crate::kernels::{ForwardKernels, int8_row_cluster};
 use crate::kv::{CacheShape, KvCache};
 use cudarc::driver::CudaSlice;
 use vecinfer_codegen::{CodeLayout, KernelConfig};
@@ -63,7 +63,8 @@ pub struct VqCache {
     attention: VqAttention,
     appender: VqAppend,
     /// Every layer's window flush in one launch, for steps whose tokens the projection writes
-    /// (`begin_written_step`); `None` without a window, or with an int8 one.
+    /// (`begin_written_step`); `None` without a window, or with an int8 one where the
+    /// projection cannot write int8 rows (`int8_row_cluster`).
     flush: Option<VqFlush>,
     workspace: Workspace,
     /// Batch entry `b` is sequence `ids[b]`.
@@ -228,9 +229,13 @@ impl VqCache {
             shape.batch * shape.q_heads * splits as usize,
             shape.head_dim,
         )?;
-        // The projection writes fp16 rows; an int8 window's rows take the append kernel,
-        // which quantizes each whole row.
-        let flush = if layout.residual > 0 && layout.precision == WindowPrecision::Fp16 {
+        // The projections write int8 rows where the skinny one can (clusters); elsewhere an
+        // int8 window's rows take the append kernel, which quantizes each whole row.
+        let projection_writes = match layout.precision {
+            WindowPrecision::Fp16 => true,
+            WindowPrecision::Int8 => int8_row_cluster(gpu.arch, shape.head_dim).is_ok(),
+        };
+        let flush = if layout.residual > 0 && projection_writes {
             Some(VqFlush::new(gpu, &config)?)
         } else {
             None

@@ -295,7 +295,7 @@ impl VqAppend {
 
 /// The window flush of a decode step over every layer of a cache in one launch
 /// (`vecinfer_codegen::emit_flush`): for an engine whose QKV projection writes the step's new K
-/// and V into the fp16 slots itself ([`crate::TokenSlots`]), so that no append runs per layer.
+/// and V into the slots itself ([`crate::TokenSlots`]), so that no append runs per layer.
 /// Launched through [`crate::PagedKvCache::flush_window`].
 pub struct VqFlush {
     pub kernel: EmittedFlush,
@@ -306,15 +306,7 @@ pub struct VqFlush {
 
 impl VqFlush {
     /// Generates and compiles (cached) the flush kernel for the cache layout of `config`.
-    /// Only for fp16 windows: a flush serves caches whose projection writes the new rows,
-    /// and a projection cannot write an int8 row (its scale needs the whole row).
     pub fn new(gpu: &Gpu, config: &KernelConfig) -> Result<Self> {
-        if config.window != vecinfer_quant::WindowPrecision::Fp16 {
-            return Err(RuntimeError::Invalid(format!(
-                "{config}: the window flush serves caches whose projection writes fp16 rows; an {} window takes its new tokens through the append kernel, which flushes as it writes",
-                config.window
-            )));
-        }
         let kernel = emit_flush(config)?;
         let cubin = compile(&kernel.source, gpu.arch, &kernel.entry)?;
         let module = gpu.context.load_module(cubin)?;

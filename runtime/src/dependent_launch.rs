@@ -80,6 +80,36 @@ pub unsafe fn launch(
     buffers: Buffers<'_>,
     dependent: bool,
 ) -> Result<()> {
+    // SAFETY: the caller's contract, as this function's.
+    unsafe { launch_in_clusters(stream, function, config, args, buffers, dependent, 1) }
+}
+
+/// Thread-block clusters need sm_90 or later.
+pub fn supports_clusters(arch: &str) -> bool {
+    supports_dependent_launches(arch)
+}
+
+/// As [`launch`], in clusters of `cluster` consecutive blocks along x (1: no clusters; more
+/// needs sm_90, a grid of whole clusters and at most 8, the portable size). The kernel decides
+/// what its blocks share.
+///
+/// # Safety
+/// As [`launch`].
+pub unsafe fn launch_in_clusters(
+    stream: &CudaStream,
+    function: &CudaFunction,
+    config: LaunchConfig,
+    args: &[KernelArg],
+    buffers: Buffers<'_>,
+    dependent: bool,
+    cluster: u32,
+) -> Result<()> {
+    if !(1..=8).contains(&cluster) || !config.grid_dim.0.is_multiple_of(cluster) {
+        return Err(RuntimeError::Invalid(format!(
+            "clusters of {cluster} blocks for a grid of {} blocks along x: a cluster holds 1 to 8 blocks and the grid whole clusters",
+            config.grid_dim.0
+        )));
+    }
     stream.context().bind_to_thread()?;
     // The values live in `values` (never resized after this) while the driver reads them.
     let mut values: Vec<KernelArg> = args.to_vec();
@@ -92,10 +122,24 @@ pub unsafe fn launch(
             KernelArg::Geometry(g) => g as *mut CacheGeometry as *mut c_void,
         })
         .collect();
-    // SAFETY: a zeroed attribute is a valid "ignore" value; id and value set below.
-    let mut attribute: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
-    attribute.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-    attribute.value.programmaticStreamSerializationAllowed = 1;
+    let mut attributes = Vec::with_capacity(2);
+    if dependent {
+        // SAFETY: a zeroed attribute is a valid "ignore" value; id and value set here.
+        let mut attribute: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
+        attribute.id =
+            sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        attribute.value.programmaticStreamSerializationAllowed = 1;
+        attributes.push(attribute);
+    }
+    if cluster > 1 {
+        // SAFETY: as above.
+        let mut attribute: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
+        attribute.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        attribute.value.clusterDim.x = cluster;
+        attribute.value.clusterDim.y = 1;
+        attribute.value.clusterDim.z = 1;
+        attributes.push(attribute);
+    }
     let launch_config = sys::CUlaunchConfig {
         gridDimX: config.grid_dim.0,
         gridDimY: config.grid_dim.1,
@@ -105,12 +149,12 @@ pub unsafe fn launch(
         blockDimZ: config.block_dim.2,
         sharedMemBytes: config.shared_mem_bytes,
         hStream: stream.cu_stream(),
-        attrs: if dependent {
-            &mut attribute
-        } else {
+        attrs: if attributes.is_empty() {
             std::ptr::null_mut()
+        } else {
+            attributes.as_mut_ptr()
         },
-        numAttrs: u32::from(dependent),
+        numAttrs: attributes.len() as u32,
     };
     // SAFETY: the caller's contract covers the arguments; `params` points into `values`,
     // alive until after the call, which copies them.

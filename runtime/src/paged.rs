@@ -423,7 +423,7 @@ impl PagedKvCache {
     /// fp16 slots itself ([`Self::token_slots`]): encodes the token that leaves each sequence's
     /// window, in every layer, in one launch. Run it after the step's lengths are on the
     /// device (the step began, or [`Self::advance`] ran) and before any layer's projection
-    /// writes its slots. Needs an fp16 window (residual > 0).
+    /// writes its slots. Needs a window (residual > 0).
     pub fn flush_window(&mut self, gpu: &Gpu, flush: &VqFlush, step: &Step) -> Result<()> {
         self.check_step(step, 0)?;
         if step.count != 1 {
@@ -435,19 +435,12 @@ impl PagedKvCache {
         flush.launch(gpu, &self.flush_table, &mut self.layers, &self.batch)
     }
 
-    /// The fp16 slots of `layer` as the target of a projection that writes the step's new K
-    /// and V there itself, in place of [`Self::append`] (see [`Self::flush_window`]).
-    /// An int8 window has no such target (a row's scale needs the whole row): its new
-    /// tokens go through [`Self::append`].
+    /// The slots of `layer` (fp16 or int8 rows, as the cache holds its window) as the target
+    /// of a projection that writes the step's new K and V there itself, in place of
+    /// [`Self::append`] (see [`Self::flush_window`]).
     pub fn token_slots(&mut self, step: &Step, layer: usize) -> Result<TokenSlots<'_>> {
         self.check_step(step, layer)?;
         let spec = *self.layers[layer].spec();
-        if spec.window.precision != vecinfer_quant::WindowPrecision::Fp16 {
-            return Err(RuntimeError::Invalid(format!(
-                "a projection writes fp16 rows into the slots; this cache holds its window as {}: append its new tokens with `append` (the append kernel quantizes each row)",
-                spec.window.precision
-            )));
-        }
         let slots = self.layers[layer].slots();
         let seq_slot = self.batch.seq_slot();
         let contents = self.layers[layer].contents_mut();
@@ -462,6 +455,7 @@ impl PagedKvCache {
                 head_dim: spec.head_dim,
                 sinks: spec.window.sinks,
                 residual: spec.window.residual,
+                precision: spec.window.precision,
             },
         )
     }

@@ -1,9 +1,10 @@
-//! [`TokenSlots`]: a cache's fp16 slots as the target of a projection kernel that writes a
-//! decode step's new K and V into the cache itself, instead of a separate append launch per
-//! layer (the engine's QKV kernels take it; `forward.cuh` has the kernel side).
+//! [`TokenSlots`]: a cache's slots (fp16 or int8 rows) as the target of a projection kernel
+//! that writes a decode step's new K and V into the cache itself, instead of a separate append
+//! launch per layer (the engine's QKV kernels take it; `qkv_slots.cuh` has the kernel side).
 
 use crate::error::{Result, RuntimeError};
 use cudarc::driver::{CudaStream, CudaView, CudaViewMut, DevicePtr, DevicePtrMut, SyncOnDrop, sys};
+use vecinfer_quant::WindowPrecision;
 
 /// Where the token at position `p` of a sequence goes: slot index `p` while `p < sinks`, else
 /// `sinks + (p - sinks) % residual` (`residual` 0: no slot, the token is not written), in the
@@ -18,16 +19,26 @@ pub struct SlotShape {
     pub head_dim: usize,
     pub sinks: usize,
     pub residual: usize,
+    /// How a row is held: `head_dim` halves, or `head_dim` int8 codes with an fp16 scale
+    /// (`slot_rows`' layout: the scales after the last row).
+    pub precision: WindowPrecision,
 }
 
 impl SlotShape {
-    /// Elements each of the key and value buffers holds, `[slots, kv_heads, capacity,
-    /// head_dim]`, or `None` past `usize`.
+    /// 16-bit words each of the key and value buffers holds: `[slots, kv_heads, capacity]`
+    /// rows, and their scales where they have them; `None` past `usize`.
     pub fn elements(&self) -> Option<usize> {
-        self.slots
+        let rows = self
+            .slots
             .checked_mul(self.kv_heads)?
-            .checked_mul(self.capacity)?
-            .checked_mul(self.head_dim)
+            .checked_mul(self.capacity)?;
+        match self.precision {
+            WindowPrecision::Fp16 => rows.checked_mul(self.head_dim),
+            // As `SlotLayout::len`, checked.
+            WindowPrecision::Int8 => rows
+                .checked_mul(self.head_dim / 2)?
+                .checked_add(rows.checked_next_multiple_of(2)?),
+        }
     }
 
     /// The shape's own rules: every count at least one and within the kernels' 32-bit
@@ -58,6 +69,11 @@ impl SlotShape {
                 "{} sinks and a ring of {} do not fit {} token slots",
                 self.sinks, self.residual, self.capacity
             ));
+        }
+        if self.precision == WindowPrecision::Int8 && !self.head_dim.is_multiple_of(2) {
+            return invalid(
+                "int8 rows hold their codes two a word: the head dim must be even".into(),
+            );
         }
         match self.elements() {
             Some(n) => Ok(n),
@@ -135,7 +151,7 @@ impl<'a> TokenSlots<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::SlotShape;
+    use super::{SlotShape, WindowPrecision};
 
     fn shape(slots: usize, capacity: usize) -> SlotShape {
         SlotShape {
@@ -145,6 +161,7 @@ mod tests {
             head_dim: 64,
             sinks: 0,
             residual: 0,
+            precision: WindowPrecision::Fp16,
         }
     }
 
@@ -168,5 +185,23 @@ mod tests {
         };
         assert!(max.check().is_err(), "no overflow on the way to the error");
         assert_eq!(shape(3, 8).check().unwrap(), 3 * 8 * 64);
+    }
+
+    #[test]
+    fn int8_rows_take_half_the_words_and_their_scales() {
+        let int8 = |slots, capacity| SlotShape {
+            precision: WindowPrecision::Int8,
+            ..shape(slots, capacity)
+        };
+        // 24 rows of 32 words, then 24 scales.
+        assert_eq!(int8(3, 8).check().unwrap(), 3 * 8 * 32 + 24);
+        // 5 rows: the scales padded to 6, whole 32-bit words (as slot_rows lays them out).
+        assert_eq!(int8(1, 5).check().unwrap(), 5 * 32 + 6);
+        let odd = SlotShape {
+            head_dim: 63,
+            ..int8(1, 5)
+        };
+        assert!(odd.check().is_err(), "int8 codes go two a word");
+        assert!(int8(1 << 30, 1 << 30).check().is_err());
     }
 }

@@ -215,9 +215,52 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
     }
 }
 
+// Thread-block clusters (sm_90): the blocks that hold one int8 head row agree on its scale
+// through each other's shared memory. Elsewhere a cluster is the block alone (the host launches
+// int8 rows on sm_90 only; the CPU emulation runs one block per head).
+__device__ __forceinline__ unsigned cluster_blocks() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned n;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
+    return n;
+#else
+    return 1;
+#endif
+}
+// Every thread of every block of the cluster: arrive (releasing this block's shared writes),
+// then wait (acquiring the others'). Split so that a block can work between the two.
+__device__ __forceinline__ void cluster_arrive() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release;" ::: "memory");
+#else
+    __syncthreads();
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.acquire;" ::: "memory");
+#endif
+}
+// The word at `local`'s place in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ unsigned cluster_load(const unsigned* local, unsigned rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned value;
+    asm volatile("{ .reg .u64 generic; .reg .u32 local, remote; cvta.to.shared.u64 generic, %1; cvt.u32.u64 local, generic;\n"
+                 "  mapa.shared::cluster.u32 remote, local, %2; ld.shared::cluster.u32 %0, [remote]; }"
+                 : "=r"(value) : "l"(local), "r"(rank) : "memory");
+    return value;
+#else
+    return *local;
+#endif
+}
+
 // RMSNorm(x) -> QKV projection (weight [(q_heads + 2 kv_heads) D, width]) -> RoPE on Q and K
 // in interleaved pairs at positions[row] -> q [rows, q_heads, D], k and v [rows, kv_heads, D]
-// in fp16, or K and V into the cache's slots (TokenSlots): `rope_qkv` with chunk 1. A warp owns one pair (2i, 2i + 1) of one head.
+// in fp16, or K and V into the cache's slots (TokenSlots): `rope_qkv` with chunk 1. A warp owns
+// one pair (2i, 2i + 1) of one head, a block 8 pairs.
+// With `slot_int8` (slots only), K and V go into int8 rows: launched in clusters of
+// HEAD_DIM / 16 blocks, one head row a cluster, whose blocks take each row's absolute maximum
+// from each other's shared memory.
 extern "C" __global__ void __launch_bounds__(SKINNY_THREADS, SKINNY_MIN_BLOCKS)
 skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weight, float eps,
                 const unsigned short* __restrict__ weight, const float* __restrict__ cos_table,
@@ -225,12 +268,20 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
                 unsigned short* __restrict__ q, unsigned short* __restrict__ k, unsigned short* __restrict__ v,
                 int rows, int width, int q_heads, int kv_heads, unsigned short* __restrict__ slot_keys,
                 unsigned short* __restrict__ slot_values, const int* __restrict__ seq_slot, int slots, int slot_capacity,
-                int sinks, int residual) {
+                int sinks, int residual, int slot_int8) {
     constexpr int PAIRS = HEAD_DIM / 2;
+    static_assert(PAIRS % SKINNY_WARPS == 0, "a block's pairs lie in one head");
     const int heads = q_heads + 2 * kv_heads;
     const int pair = blockIdx.x * SKINNY_WARPS + (threadIdx.x >> 5);
     const bool active = pair < heads * PAIRS;
     const int columns[SKINNY_COLUMNS] = {active ? 2 * pair : -1, active ? 2 * pair + 1 : -1};
+    // The block's K or V rows go in as int8 (uniform over the block, and over its cluster: one head).
+    const bool int8 = slot_int8 != 0 && slot_keys != nullptr && blockIdx.x * SKINNY_WARPS / PAIRS >= q_heads;
+    __shared__ unsigned row_absmax[SKINNY_ROWS], row_finite[SKINNY_ROWS];  // f32 bits (>= 0 compare as integers)
+    if (threadIdx.x < SKINNY_ROWS) {
+        row_absmax[threadIdx.x] = 0u;
+        row_finite[threadIdx.x] = 1u;
+    }
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
     // The epilogue's reads (position, RoPE angle, slot table), asked for while the sums run.
     const int lane_row = skinny_lane_sum(threadIdx.x & 31).row;
@@ -244,23 +295,45 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
         }
         if (seq_slot != nullptr) prefetch_l1(seq_slot + lane_row);
     };
+    // (its __syncthreads order the initialisation above before the epilogue)
     skinny_project(SkinnyInput{x, norm_weight, eps, nullptr}, weight, columns, rows, width, sums, epilogue_operands);
     const SkinnySum sum = skinny_reduce(sums);
     const float other = __shfl_xor_sync(0xffffffffu, sum.value, 16);  // the other column, same row
-    if (!active || !sum.owner || sum.column != 0 || sum.row >= rows) return;
+    const bool writes = active && sum.owner && sum.column == 0 && sum.row < rows;
     const int head = pair / PAIRS, i = pair % PAIRS, row = sum.row;
-    const float ab[2] = {sum.value, other};
-    float first = ab[0], second = ab[1];
-    const TokenSlots cache{slot_keys, slot_values, seq_slot, slots, slot_capacity, sinks, residual};
-    unsigned short* dst = qkv_destination(cache, q, k, v, row, 0, 1, positions[row], head, q_heads, kv_heads);
-    if (dst == nullptr) return;
-    if (head < q_heads + kv_heads) {
-        const size_t angle = (size_t)positions[row] * PAIRS + i;
-        first = ab[0] * cos_table[angle] - ab[1] * sin_table[angle];
-        second = ab[0] * sin_table[angle] + ab[1] * cos_table[angle];
+    const TokenSlots cache{slot_keys, slot_values, seq_slot, slots, slot_capacity, sinks, residual, int8};
+    float a = sum.value, b = other;
+    if (writes) rope_pair(a, b, cos_table, sin_table, (size_t)positions[row], i, head, q_heads + kv_heads);
+    if (!int8) {
+        unsigned short* dst = writes ? qkv_destination(cache, q, k, v, row, 0, 1, positions[row], head, q_heads, kv_heads) : nullptr;
+        if (dst == nullptr) return;
+        dst[2 * i] = float_to_half(a);
+        dst[2 * i + 1] = float_to_half(b);
+        return;
     }
-    dst[2 * i] = float_to_half(first);
-    dst[2 * i + 1] = float_to_half(second);
+    // int8: every thread of the cluster takes part in its barriers.
+    a = fp16_rounded(a);
+    b = fp16_rounded(b);
+    if (writes) {
+        atomicMax(&row_absmax[row], __float_as_uint(fmaxf(fabsf(a), fabsf(b))));
+        if (!int8_finite(a) || !int8_finite(b)) row_finite[row] = 0u;
+    }
+    cluster_arrive();
+    cluster_wait();
+    unsigned absmax = 0u, finite = 1u;
+    if (writes)
+        for (unsigned rank = 0; rank < cluster_blocks(); ++rank) {
+            const unsigned part = cluster_load(&row_absmax[row], rank);
+            absmax = part > absmax ? part : absmax;
+            finite &= cluster_load(&row_finite[row], rank);
+        }
+    cluster_arrive();  // this block is done with the others' shared memory
+    if (writes) {
+        const bool key = head < q_heads + kv_heads;
+        const long long at = token_slot_row(cache, row, kv_heads, head - q_heads - (key ? 0 : kv_heads), positions[row]);
+        if (at >= 0) store_int8_pair(cache, key, kv_heads, at, i, a, b, int8_scale_of(__uint_as_float(absmax), finite != 0u));
+    }
+    cluster_wait();  // the others are done with this block's
 }
 
 // One result of a warp that owns adjacent columns 2j and 2j + 1 of `n`: the lane's sum, where

@@ -124,7 +124,7 @@ static void test_rope(int seqs, int chunk, int kv_heads) {
     std::vector<unsigned short> q((size_t)seqs * q_heads * chunk * HEAD_DIM), k((size_t)seqs * kv_heads * chunk * HEAD_DIM), v(k.size());
     launch(dim3{(unsigned)(seqs * chunk)}, dim3{256}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(),
            (const float*)sines.data(), (const int*)positions.data(), q.data(), k.data(), v.data(), q_heads, kv_heads, chunk,
-           (unsigned short*)nullptr, (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
+           (unsigned short*)nullptr, (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0, 0);
     double worst = 0;
     for (int s = 0; s < seqs; ++s)
         for (int t = 0; t < chunk; ++t)
@@ -308,7 +308,7 @@ static void test_skinny(int rows, int kv_heads, int width) {
     launch(dim3{pair_blocks}, dim3{SKINNY_THREADS}, skinny_qkv_rope, (const float*)x.data(), (const float*)norm.data(), 1e-5f,
            (const unsigned short*)qkv_weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
            (const int*)positions.data(), q.data(), k.data(), v.data(), rows, width, q_heads, kv_heads, (unsigned short*)nullptr,
-           (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
+           (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0, 0);
     double worst = 0;
     for (int r = 0; r < rows; ++r)
         for (int head = 0; head < heads; ++head)
@@ -402,7 +402,7 @@ static void test_token_slots(int rows, int kv_heads) {
     launch(dim3{blocks}, dim3{SKINNY_THREADS}, skinny_qkv_rope, (const float*)x.data(), (const float*)norm.data(), 1e-5f,
            (const unsigned short*)weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
            (const int*)positions.data(), q.data(), k.data(), v.data(), rows, width, q_heads, kv_heads, (unsigned short*)nullptr,
-           (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
+           (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0, 0);
     // {sinks, residual, capacity, table}: the VQ cache's sinks and ring; the FP16 cache's slot = position.
     struct Layout { int sinks, residual, capacity; bool table; };
     for (const Layout layout : {Layout{2, 3, 5, true}, Layout{12, 0, 12, false}}) {
@@ -415,7 +415,7 @@ static void test_token_slots(int rows, int kv_heads) {
                (const unsigned short*)weight.data(), (const float*)cosines.data(), (const float*)sines.data(),
                (const int*)positions.data(), q2.data(), k_unused.data(), v_unused.data(), rows, width, q_heads, kv_heads,
                keys.data(), values.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots,
-               layout.capacity, layout.sinks, layout.residual);
+               layout.capacity, layout.sinks, layout.residual, 0);
         // Expected cache: the sentinel everywhere but each token's slot, holding what the
         // buffers got.
         const auto expected = [&](const std::vector<unsigned short>& from_k, const std::vector<unsigned short>& from_v) {
@@ -451,18 +451,64 @@ static void test_token_slots(int rows, int kv_heads) {
         std::vector<unsigned short> q3(q.size()), k3(k.size()), v3(v.size());
         launch(dim3{(unsigned)rows}, dim3{64}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(), (const float*)sines.data(),
                (const int*)positions.data(), q3.data(), k3.data(), v3.data(), q_heads, kv_heads, 1, (unsigned short*)nullptr,
-               (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0);
+               (unsigned short*)nullptr, (const int*)nullptr, 0, 0, 0, 0, 0);
         std::vector<unsigned short> keys3(cache_len, sentinel), values3(cache_len, sentinel), q4(q.size());
         launch(dim3{(unsigned)rows}, dim3{64}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(), (const float*)sines.data(),
                (const int*)positions.data(), q4.data(), k_unused.data(), v_unused.data(), q_heads, kv_heads, 1, keys3.data(),
                values3.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots, layout.capacity, layout.sinks,
-               layout.residual);
+               layout.residual, 0);
         std::tie(want_keys, want_values) = expected(k3, v3);
         const bool ok3 = keys3 == want_keys && values3 == want_values && q4 == q3 &&
                          std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; });
         std::snprintf(what, sizeof what, "RoPE into the cache's slots (sinks %d, ring %d, capacity %d, %s), %d rows, bit-identical",
                       layout.sinks, layout.residual, layout.capacity, layout.table ? "slot table" : "entry = slot", rows);
         report(ok3, what, ok3 ? 0.0 : 1.0, 0.0);
+
+        // rope_qkv into int8 rows: each K and V row of k3 and v3 (the fp16 values) as
+        // vecinfer_quant::window makes it, codes and scale bit for bit; the rest untouched.
+        const size_t rows_total = (size_t)slots * kv_heads * layout.capacity;
+        const size_t int8_len = rows_total * (HEAD_DIM / 2) + (rows_total + 1) / 2 * 2;
+        std::vector<unsigned short> keys8(int8_len, sentinel), values8(int8_len, sentinel), q5(q.size());
+        std::vector<unsigned short> want_keys8(int8_len, sentinel), want_values8(int8_len, sentinel);
+        const auto int8_row = [&](const unsigned short* from, std::vector<unsigned short>& into, size_t row) {
+            float absmax = 0.f;
+            bool finite = true;
+            for (int i = 0; i < HEAD_DIM; ++i) {
+                absmax = std::max(absmax, std::fabs((float)h(from[i])));
+                finite = finite && std::isfinite((float)h(from[i]));
+            }
+            const float wanted = absmax / 127.f;
+            unsigned short scale = float_to_half(wanted);
+            if ((float)h(scale) < wanted) ++scale;
+            if (!finite) scale = 0x7e00;
+            const float s = (float)h(scale);
+            for (int i = 0; i < HEAD_DIM / 2; ++i) {
+                const int a = s > 0.f ? (int)std::round((float)h(from[2 * i]) / s) : 0;
+                const int b = s > 0.f ? (int)std::round((float)h(from[2 * i + 1]) / s) : 0;
+                into[row * (HEAD_DIM / 2) + i] = (unsigned short)((a & 0xff) | ((b & 0xff) << 8));
+            }
+            into[rows_total * (HEAD_DIM / 2) + row] = scale;
+        };
+        for (int r = 0; r < rows; ++r) {
+            const int p = positions[r];
+            int index = p < layout.sinks ? p : (layout.residual > 0 ? layout.sinks + (p - layout.sinks) % layout.residual : -1);
+            if (index >= layout.capacity || index < 0) continue;
+            const int slot = layout.table ? seq_slot[r] : r;
+            for (int head = 0; head < kv_heads; ++head) {
+                const size_t row = ((size_t)slot * kv_heads + head) * layout.capacity + index;
+                int8_row(&k3[((size_t)r * kv_heads + head) * HEAD_DIM], want_keys8, row);
+                int8_row(&v3[((size_t)r * kv_heads + head) * HEAD_DIM], want_values8, row);
+            }
+        }
+        launch(dim3{(unsigned)rows}, dim3{64}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(), (const float*)sines.data(),
+               (const int*)positions.data(), q5.data(), k_unused.data(), v_unused.data(), q_heads, kv_heads, 1, keys8.data(),
+               values8.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots, layout.capacity, layout.sinks,
+               layout.residual, 1);
+        const bool ok8 = keys8 == want_keys8 && values8 == want_values8 && q5 == q3 &&
+                         std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; });
+        std::snprintf(what, sizeof what, "RoPE into int8 slot rows (sinks %d, ring %d, capacity %d, %s), %d rows, bit-identical",
+                      layout.sinks, layout.residual, layout.capacity, layout.table ? "slot table" : "entry = slot", rows);
+        report(ok8, what, ok8 ? 0.0 : 1.0, 0.0);
     }
 }
 

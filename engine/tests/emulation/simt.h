@@ -4,6 +4,7 @@
 // _Float16. Slow, exact in control flow and indexing; float arithmetic differs from the GPU's
 // only by fast-math rounding.
 #pragma once
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -33,6 +34,15 @@ dim3 blockDim, gridDim;
 
 inline float __int_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline float __expf(float x) { return std::exp(x); }
+inline unsigned __float_as_uint(float f) { unsigned i; std::memcpy(&i, &f, 4); return i; }
+inline float __uint_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline unsigned atomicMax(unsigned* p, unsigned v) {
+    std::atomic_ref<unsigned> a(*p);
+    unsigned old = a.load();
+    while (old < v && !a.compare_exchange_weak(old, v)) {}
+    return old;
+}
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 
 inline int min(int a, int b) { return a < b ? a : b; }
@@ -72,6 +82,15 @@ inline float __shfl_sync(unsigned, float v, int source) {
     const float r = this_warp->floats[source];
     this_warp->bar.arrive_and_wait();
     return r;
+}
+inline bool __all_sync(unsigned, bool v) {
+    const int lane = threadIdx.x & 31;
+    this_warp->ints[lane] = v;
+    this_warp->bar.arrive_and_wait();
+    bool all = true;
+    for (int i = 0; i < 32; ++i) all = all && this_warp->ints[i] != 0;
+    this_warp->bar.arrive_and_wait();
+    return all;
 }
 inline void __syncwarp() { this_warp->bar.arrive_and_wait(); }
 inline void __syncthreads() { this_block->arrive_and_wait(); }

@@ -255,30 +255,18 @@ template <int PER_LANE> __device__ __forceinline__ void transform_key_lanes(floa
     }
 }
 
-// How an int8 slot row is made (the writers only: the append and its encoder; readers need
-// int8_half in cache_view.cuh).
-
-// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call):
-// the smallest f16 at or above absmax / 127, a NaN where the row holds a NaN or an infinity
-// (vecinfer_quant::window::int8_scale).
+// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call;
+// int8_rows.cuh has the rule).
 template <int N> __device__ __forceinline__ unsigned short int8_scale_bits(const float (&x)[N]) {
     float absmax = 0.f;
     bool finite = true;
     #pragma unroll
     for (int k = 0; k < N; ++k) {
-        finite = finite && (__float_as_uint(x[k]) & 0x7f800000u) != 0x7f800000u;
+        finite = finite && int8_finite(x[k]);
         absmax = fmaxf(absmax, fabsf(x[k]));
     }
-    absmax = warp_max(absmax);
-    if (!__all_sync(0xffffffffu, finite)) return 0x7e00;
-    const float wanted = __fdiv_rn(absmax, 127.f);
-    const unsigned short bits = float_to_half(wanted);
-    return half_to_float(bits) < wanted ? bits + 1 : bits;
+    return int8_scale_of(warp_max(absmax), __all_sync(0xffffffffu, finite));
 }
-
-// An element's int8 code under the scale: round(x / scale), half away from zero; 0 under a
-// zero or NaN scale.
-__device__ __forceinline__ int int8_code(float x, float scale) { return scale > 0.f ? (int)roundf(__fdiv_rn(x, scale)) : 0; }
 
 // Stage: one fp16 row into shared memory as f32, keys transformed; a warp-wide call, lane l
 // taking dims l, l + 32, ... .
