@@ -448,6 +448,19 @@ static void test_token_slots(int rows, int kv_heads) {
         // rope_qkv (the cuBLAS path's) writes the same slots from the same fused row.
         std::vector<float> qkv((size_t)rows * heads * HEAD_DIM);
         for (auto& a : qkv) a = uniform(2.0f);
+        // Edge rows for the int8 rule (V heads, which RoPE leaves as they are): .5 ties under
+        // a power-of-two scale, a subnormal f16 scale, a zero row, a NaN and an infinity.
+        const auto v_row = [&](int r, int head) { return &qkv[((size_t)r * heads + q_heads + kv_heads + head) * HEAD_DIM]; };
+        for (int i = 0; i < HEAD_DIM; ++i) {
+            const float ties[4] = {127.f, 0.5f, -2.5f, 1.5f};
+            v_row(0, 0)[i] = ties[i % 4] * 0.0625f;          // scale 2^-4: codes 127, 1, -3, 2
+            v_row(rows - 1, kv_heads - 1)[i] = (i % 3 - 1) * 127.f * 0x1p-20f;  // scale 2^-20
+        }
+        if (rows > 1) {
+            for (int i = 0; i < HEAD_DIM; ++i) v_row(1, 0)[i] = 0.f;
+            v_row(1, kv_heads - 1)[5] = NAN;
+        }
+        if (rows > 2) v_row(2, 0)[HEAD_DIM - 1] = INFINITY;
         std::vector<unsigned short> q3(q.size()), k3(k.size()), v3(v.size());
         launch(dim3{(unsigned)rows}, dim3{64}, rope_qkv, (const float*)qkv.data(), (const float*)cosines.data(), (const float*)sines.data(),
                (const int*)positions.data(), q3.data(), k3.data(), v3.data(), q_heads, kv_heads, 1, (unsigned short*)nullptr,
@@ -504,6 +517,13 @@ static void test_token_slots(int rows, int kv_heads) {
                (const int*)positions.data(), q5.data(), k_unused.data(), v_unused.data(), q_heads, kv_heads, 1, keys8.data(),
                values8.data(), layout.table ? (const int*)seq_slot.data() : (const int*)nullptr, slots, layout.capacity, layout.sinks,
                layout.residual, 1);
+        // The rule itself on the ties row (row 0 sits in slot index 0): codes 127, 1, -3, 2 under
+        // scale 2^-4 (f16 0x2c00).
+        const size_t tie_row = (size_t)(layout.table ? seq_slot[0] : 0) * kv_heads * layout.capacity;
+        const bool ties = want_values8[tie_row * (HEAD_DIM / 2)] == (127 | (1 << 8)) &&
+                          want_values8[tie_row * (HEAD_DIM / 2) + 1] == ((-3 & 0xff) | (2 << 8)) &&
+                          want_values8[rows_total * (HEAD_DIM / 2) + tie_row] == 0x2c00;
+        report(ties, "the int8 rule's reference: .5 ties away from zero, an exact power-of-two scale", ties ? 0.0 : 1.0, 0.0);
         const bool ok8 = keys8 == want_keys8 && values8 == want_values8 && q5 == q3 &&
                          std::all_of(k_unused.begin(), k_unused.end(), [&](unsigned short a) { return a == sentinel; });
         std::snprintf(what, sizeof what, "RoPE into int8 slot rows (sinks %d, ring %d, capacity %d, %s), %d rows, bit-identical",
