@@ -30,7 +30,7 @@ calibrate() { # K V METHODS RULES
 }
 evaluate() { # NAME ARGS...
   local name=$1; shift
-  [ -f "$out/$name.json" ] || "$bin" eval --text "$data/eval.txt" "${model_args[@]}" --max-windows "$windows" \
+  [ -f "$out/$name.json" ] || "$bin" eval --window fp16 --text "$data/eval.txt" "${model_args[@]}" --max-windows "$windows" \
     --sinks 4 --no-attention-error "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1
 }
 cb() { echo "$cbdir/cb-$1-$2-layer-${3//:/_}.safetensors"; }

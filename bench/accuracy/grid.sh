@@ -35,7 +35,7 @@ configs=("d2b8 d2b8" "d4b8 d4b8" "d4b12 d4b12" "d8b12 d8b12" "d8b12 d8b8"
 
 evaluate() { # OUTFILE ARGS...
   local result=$1; shift
-  [ -f "$result" ] || "$bin" eval --text "$data/eval.txt" "${model_args[@]}" --max-windows "$windows" \
+  [ -f "$result" ] || "$bin" eval --window fp16 --text "$data/eval.txt" "${model_args[@]}" --max-windows "$windows" \
     "$@" --json "$result" > "${result%.json}.log" 2>&1
 }
 

@@ -12,7 +12,7 @@ data=${DATA:-../shared/data/wikitext2}
 mkdir -p "$out" "$cbdir"
 evaluate() { # NAME ARGS...
   local name=$1; shift
-  [ -f "$out/$name.json" ] || "$bin" eval --text "$data/eval.txt" --max-windows "$windows" \
+  [ -f "$out/$name.json" ] || "$bin" eval --window fp16 --text "$data/eval.txt" --max-windows "$windows" \
     --sinks 4 --no-attention-error "$@" --json "$out/$name.json" > "$out/$name.log" 2>&1
 }
 cb() { echo "$cbdir/cb-$1-$2-layer-$3-w${4//:/_}.safetensors"; }

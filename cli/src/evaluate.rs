@@ -285,6 +285,18 @@ pub fn evaluate_method_with_anchors(
     })
 }
 
+/// `eval`'s window precision: `--window` as given (checked against `--anchors`), else int8,
+/// or fp16 with anchors.
+pub fn eval_window(given: Option<&str>, anchors: bool) -> Result<WindowPrecision> {
+    let window = match given {
+        Some(w) => w.parse()?,
+        None if anchors => WindowPrecision::Fp16,
+        None => WindowPrecision::Int8,
+    };
+    check_window(anchors, window)?;
+    Ok(window)
+}
+
 /// Anchors are read from the fp16 copy of the window, so they cannot go with another window
 /// precision.
 pub fn check_window(anchors: bool, window: WindowPrecision) -> Result<()> {
@@ -408,6 +420,19 @@ pub fn check_codebooks(
 mod tests {
     use super::*;
     use vecinfer_quant::KeyTransform;
+
+    #[test]
+    fn eval_holds_the_window_as_int8_unless_told_or_anchored() {
+        assert_eq!(eval_window(None, false).unwrap(), WindowPrecision::Int8);
+        assert_eq!(eval_window(None, true).unwrap(), WindowPrecision::Fp16);
+        assert_eq!(
+            eval_window(Some("fp16"), false).unwrap(),
+            WindowPrecision::Fp16
+        );
+        let err = eval_window(Some("int8"), true).unwrap_err().to_string();
+        assert!(err.contains("--window fp16"), "{err}");
+        assert!(eval_window(Some("int4"), false).is_err());
+    }
 
     #[test]
     fn windows_within_sinks_and_residual_are_refused_for_quantizing_methods() {

@@ -562,7 +562,7 @@ pub fn check_entries_independent(
 }
 
 /// The two ways a step's new K and V reach the cache ([`TokenWrites`]) give the same bits: the
-/// windows teacher-forced once with the QKV projection writing the fp16 slots (and the VQ
+/// windows teacher-forced once with the QKV projection writing the slots (and the VQ
 /// cache's one window flush per step) and once with an append per layer; per-position NLL and
 /// every layer's cache bytes must be identical. The windows should outrun the fp16 window, so
 /// that tokens leave it.
@@ -893,7 +893,11 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         if std::ptr::eq(spec, &vq_int8) && !int8_written {
             continue; // before sm_90 int8 rows take the append kernel only
         }
-        let name = format!("tiny model: {} token writes agree", spec.label());
+        let window = match spec {
+            CacheSpec::Vq { layout, .. } => format!(" ({} window)", layout.precision),
+            CacheSpec::Fp16 => String::new(),
+        };
+        let name = format!("tiny model: {}{window} token writes agree", spec.label());
         reports.push(guard(
             &name,
             check_token_writes_agree(&engine, &long[..3], spec, graph, projections),

@@ -23,7 +23,7 @@ use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{
     AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Granularity, KeyTransform,
-    Method, SmoothRule, VqCodec, WeightRule, WindowPrecision,
+    Method, SmoothRule, VqCodec, WeightRule,
 };
 
 #[derive(Parser)]
@@ -666,12 +666,8 @@ fn run(cli: Cli) -> Result<()> {
                     valid: "anchors exist in the CPU evaluation only; drop --anchors or use --device cpu".into(),
                 });
             }
-            let window_precision: WindowPrecision = match window {
-                Some(w) => w.parse()?,
-                None if anchors.is_some() => WindowPrecision::Fp16,
-                None => WindowPrecision::Int8,
-            };
-            vecinfer::evaluate::check_window(anchors.is_some(), window_precision)?;
+            let window_precision =
+                vecinfer::evaluate::eval_window(window.as_deref(), anchors.is_some())?;
             let layout = CacheLayout {
                 precision: window_precision,
                 ..layout

@@ -229,7 +229,7 @@ pub struct EmittedFlush {
 
 /// The window flush of a decode step over every layer in one launch (`cuda/append/flush.cuh`),
 /// for the cache layout of `config`: for caches whose new tokens the QKV projection writes into
-/// the fp16 slots itself. A module of its own, so the append's source (part of the tuned
+/// the slots itself. A module of its own, so the append's source (part of the tuned
 /// configs' fingerprint) stays as it is.
 pub fn emit_flush(config: &KernelConfig) -> Result<EmittedFlush, ConfigError> {
     let (name, constants) = layout_constants(config, "window flush (all layers)")?;

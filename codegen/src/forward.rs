@@ -2,7 +2,7 @@
 //! head split, SiLU·mul, log-softmax NLL of the target, argmax, the teacher-forcing helpers,
 //! the FP16 KV cache's append, split-K decode attention (with its merge) and causal prefill
 //! attention, and the skinny projections of small decode batches with those stages fused in.
-//! The CUDA is static text (`cuda/forward.cuh`, `cuda/skinny.cuh`); this emitter only
+//! The CUDA is static text (`cuda/forward.cuh`, `cuda/qkv_slots.cuh`, `cuda/skinny.cuh`); this emitter only
 //! splices in the shape (head dim, GQA group) and the attention kernels' tiling.
 
 use thiserror::Error;

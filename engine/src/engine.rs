@@ -439,10 +439,11 @@ pub struct Session<'e> {
 /// How a decode step's new K and V reach the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenWrites {
-    /// The QKV projection writes them into the cache's fp16 slots itself; what the appends
-    /// did besides runs once per step for every layer (the VQ cache's window flush). 30 fewer
-    /// launches a step on SmolLM2. Caches that cannot take it (a VQ cache without an fp16
-    /// window) fall back to `Append`.
+    /// The QKV projection writes them into the cache's slots itself (fp16 rows, or int8 rows
+    /// on sm_90 and later); what the appends did besides runs once per step for every layer
+    /// (the VQ cache's window flush). 30 fewer launches a step on SmolLM2. Caches that cannot
+    /// take it (a VQ cache without a window, or with an int8 one before sm_90 or at head dim
+    /// 256) fall back to `Append`.
     Projection,
     /// An append launch per layer after the projection.
     Append,

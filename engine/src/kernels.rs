@@ -924,6 +924,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn int8_rows_from_the_skinny_projection_need_sm90_and_a_cluster_of_at_most_8() {
+        assert_eq!(int8_row_cluster("sm_90", 64).unwrap(), 4);
+        assert_eq!(int8_row_cluster("sm_100", 128).unwrap(), 8);
+        let err = int8_row_cluster("sm_80", 64).unwrap_err().to_string();
+        assert!(err.contains("sm_90") && err.contains("Append"), "{err}");
+        let err = int8_row_cluster("sm_90", 256).unwrap_err().to_string();
+        assert!(err.contains("at most 128"), "{err}");
+    }
+
+    #[test]
     fn skinny_preconditions_are_typed_errors() {
         let err = |rows, k, buffers: &[(&str, usize, usize)]| {
             check_skinny("test", rows, k, buffers)

@@ -89,6 +89,16 @@ pub fn supports_clusters(arch: &str) -> bool {
     supports_dependent_launches(arch)
 }
 
+/// A cluster holds 1 to 8 blocks (the portable size) and the grid whole clusters.
+fn check_clusters(grid_x: u32, cluster: u32) -> Result<()> {
+    if !(1..=8).contains(&cluster) || !grid_x.is_multiple_of(cluster) {
+        return Err(RuntimeError::Invalid(format!(
+            "clusters of {cluster} blocks for a grid of {grid_x} blocks along x: a cluster holds 1 to 8 blocks and the grid whole clusters"
+        )));
+    }
+    Ok(())
+}
+
 /// As [`launch`], in clusters of `cluster` consecutive blocks along x (1: no clusters; more
 /// needs sm_90, a grid of whole clusters and at most 8, the portable size). The kernel decides
 /// what its blocks share.
@@ -104,12 +114,7 @@ pub unsafe fn launch_in_clusters(
     dependent: bool,
     cluster: u32,
 ) -> Result<()> {
-    if !(1..=8).contains(&cluster) || !config.grid_dim.0.is_multiple_of(cluster) {
-        return Err(RuntimeError::Invalid(format!(
-            "clusters of {cluster} blocks for a grid of {} blocks along x: a cluster holds 1 to 8 blocks and the grid whole clusters",
-            config.grid_dim.0
-        )));
-    }
+    check_clusters(config.grid_dim.0, cluster)?;
     stream.context().bind_to_thread()?;
     // The values live in `values` (never resized after this) while the driver reads them.
     let mut values: Vec<KernelArg> = args.to_vec();
@@ -182,5 +187,15 @@ mod tests {
         assert!(!supports_dependent_launches("sm_89"));
         assert!(!supports_dependent_launches("sm_80"));
         assert!(!supports_dependent_launches("compute_90x"));
+    }
+
+    #[test]
+    fn cluster_launches_need_whole_portable_clusters() {
+        assert!(check_clusters(36, 4).is_ok());
+        assert!(check_clusters(7, 1).is_ok());
+        let err = check_clusters(10, 4).unwrap_err().to_string();
+        assert!(err.contains("whole clusters"), "{err}");
+        assert!(check_clusters(32, 16).is_err(), "past the portable size");
+        assert!(check_clusters(32, 0).is_err());
     }
 }

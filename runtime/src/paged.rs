@@ -420,7 +420,7 @@ impl PagedKvCache {
     }
 
     /// A decode step (`step.count == 1`) whose new K and V the QKV projection writes into the
-    /// fp16 slots itself ([`Self::token_slots`]): encodes the token that leaves each sequence's
+    /// slots itself ([`Self::token_slots`]): encodes the token that leaves each sequence's
     /// window, in every layer, in one launch. Run it after the step's lengths are on the
     /// device (the step began, or [`Self::advance`] ran) and before any layer's projection
     /// writes its slots. Needs a window (residual > 0).

@@ -86,7 +86,7 @@ impl SlotShape {
 /// the buffers alive and unaliased while a kernel may write them. Built only by
 /// [`TokenSlots::new`], which checks that the buffers hold what the shape says, and nothing
 /// hands the buffers out again (only their addresses, to a launch), so a kernel that follows
-/// the shape (and clamps the slot it reads from the table, as `forward.cuh` does) stays
+/// the shape (and clamps the slot it reads from the table, as `qkv_slots.cuh` does) stays
 /// inside them.
 pub struct TokenSlots<'a> {
     keys: CudaViewMut<'a, u16>,
@@ -114,10 +114,19 @@ impl<'a> TokenSlots<'a> {
             if buffer < elements {
                 return Err(RuntimeError::BufferLength {
                     what,
-                    expected: format!(
-                        "at least slots × kv_heads × capacity × head_dim = {} × {} × {} × {} = {elements}",
-                        shape.slots, shape.kv_heads, shape.capacity, shape.head_dim
-                    ),
+                    expected: match shape.precision {
+                        WindowPrecision::Fp16 => format!(
+                            "at least slots × kv_heads × capacity × head_dim = {} × {} × {} × {} = {elements} halves",
+                            shape.slots, shape.kv_heads, shape.capacity, shape.head_dim
+                        ),
+                        WindowPrecision::Int8 => format!(
+                            "at least {elements} words: slots × kv_heads × capacity = {} × {} × {} int8 rows of head_dim / 2 = {} words, then one fp16 scale a row (padded to an even count)",
+                            shape.slots,
+                            shape.kv_heads,
+                            shape.capacity,
+                            shape.head_dim / 2
+                        ),
+                    },
                     got: buffer,
                 });
             }

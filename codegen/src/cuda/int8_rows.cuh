@@ -1,6 +1,6 @@
 // How an int8 slot row is made, for the kernels that write one: the append and the window
 // flush (`append/encode.cuh`), and the QKV projections that write a step's new K and V into
-// the cache (`forward.cuh`, `skinny.cuh`). vecinfer_quant::window's rule, bit for bit; readers
+// the cache (`qkv_slots.cuh`, `skinny.cuh`). vecinfer_quant::window's rule, bit for bit; readers
 // need `int8_half` (cache_view.cuh) alone. Needs half_to_float and float_to_half.
 
 __device__ __forceinline__ bool int8_finite(float x) { return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u; }

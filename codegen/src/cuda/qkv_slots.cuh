@@ -49,6 +49,7 @@ __device__ __forceinline__ unsigned short* qkv_destination(const TokenSlots& slo
     const bool key = head < q_heads + kv_heads;
     const int kv_head = key ? head - q_heads : head - q_heads - kv_heads;
     if (slots.keys != nullptr) {
+        if (slots.int8) return nullptr;  // int8 rows are written through store_int8_pair
         const long long row = token_slot_row(slots, entry, kv_heads, kv_head, position);
         return row < 0 ? nullptr : (key ? slots.keys : slots.values) + row * HEAD_DIM;
     }

@@ -3,7 +3,7 @@
 // microseconds of latency for under one of bytes, and each stage around it is a launch of its
 // own; these make a layer's projections 4 launches instead of 8:
 //   skinny_qkv_rope      RMSNorm -> QKV projection -> RoPE and head split (K and V into the
-//                        cache's fp16 slots where it takes them: no append launch)
+//                        cache's slots where it takes them, fp16 or int8 rows: no append launch)
 //   skinny_residual      x += input · Wᵀ (the output and down projections)
 //   skinny_gate_up_silu  RMSNorm -> gate and up projections -> SiLU(gate) · up
 //   skinny_logits        RMSNorm -> output head
@@ -217,7 +217,8 @@ __device__ __forceinline__ void skinny_project(const SkinnyInput& in, const unsi
 
 // Thread-block clusters (sm_90): the blocks that hold one int8 head row agree on its scale
 // through each other's shared memory. Elsewhere a cluster is the block alone (the host launches
-// int8 rows on sm_90 only; the CPU emulation runs one block per head).
+// int8 rows on sm_90 only; the CPU emulation runs blocks one at a time and never asks for int8
+// rows from this kernel).
 __device__ __forceinline__ unsigned cluster_blocks() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     unsigned n;
@@ -239,6 +240,13 @@ __device__ __forceinline__ void cluster_arrive() {
 __device__ __forceinline__ void cluster_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("barrier.cluster.wait.acquire;" ::: "memory");
+#endif
+}
+// Stops the kernel (and the context: an error the host sees) where the launch broke the
+// cluster contract.
+__device__ __forceinline__ void cluster_mismatch() {
+#if defined(__CUDA_ARCH__)
+    asm volatile("trap;");
 #endif
 }
 // The word at `local`'s place in the shared memory of the cluster's block `rank`.
@@ -311,7 +319,9 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
         dst[2 * i + 1] = float_to_half(b);
         return;
     }
-    // int8: every thread of the cluster takes part in its barriers.
+    // int8: every thread of the cluster takes part in its barriers. A cluster must be one head
+    // row's blocks: a scale from part of the row would wrap codes past ±127.
+    if (cluster_blocks() != PAIRS / SKINNY_WARPS) cluster_mismatch();
     a = fp16_rounded(a);
     b = fp16_rounded(b);
     if (writes) {

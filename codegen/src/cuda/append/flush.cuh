@@ -1,5 +1,5 @@
 // The window flush of a decode step, every layer in one launch. When the QKV projection writes
-// a step's new K and V into the fp16 slots itself (TokenSlots in forward.cuh), no append runs
+// a step's new K and V into the slots itself (TokenSlots in qkv_slots.cuh), no append runs
 // per layer; what the append did besides, encoding the token that leaves each sequence's fp16
 // window, runs here for all layers at once, by the append's rules and arithmetic (side.cuh),
 // so the codes are the same bytes. It runs after the lengths advance (seq_len counts the step's
