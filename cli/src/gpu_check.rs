@@ -903,7 +903,52 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             check_token_writes_agree(&engine, &long[..3], spec, graph, projections),
         ));
     }
+    if int8_written {
+        let name = "tiny model, head dim 128: int8 rows in clusters of 8 blocks, 8 sequences";
+        reports.push(guard(name, check_wide_int8_writes(dir, &config, &prompt)));
+    }
     Ok(reports)
+}
+
+/// The skinny projection's int8 rows at head dim 128 (clusters of 8 blocks, the most it
+/// launches) and 8 sequences (its most rows): projection writes = appends, bit for bit.
+fn check_wide_int8_writes(
+    dir: &Path,
+    config: &vecinfer_model::LlamaConfig,
+    prompt: &dyn Fn(u64, usize) -> Vec<u32>,
+) -> Result<CheckReport> {
+    let wide = vecinfer_model::LlamaConfig {
+        name: "tiny-random-llama-d128".into(),
+        embedding: 512, // the GGUF's head dim is embedding / q_heads
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 128,
+        ..config.clone()
+    };
+    let path = dir.join("tiny-random-llama-d128.gguf");
+    vecinfer_engine::synthetic::write_random_llama(&path, &wide, 6, false)?;
+    let engine = Engine::open(WeightSource::Gguf(&path), crate::gpu::engine_options())?;
+    let set = vecinfer_quant::synthetic::random_codebook_set(
+        4,
+        "d4b8".parse().expect("valid codec"),
+        "d8b12".parse().expect("valid codec"),
+        vecinfer_quant::Granularity::Layer,
+        wide.layers,
+        wide.kv_heads,
+        wide.head_dim,
+    );
+    let spec = CacheSpec::Vq {
+        set: &set,
+        transform: vecinfer_quant::KeyTransform::BOTH,
+        layout: CacheLayout {
+            sinks: 4,
+            residual: 8,
+            precision: vecinfer_quant::WindowPrecision::Int8,
+        },
+    };
+    let windows: Vec<Vec<u32>> = (0..8).map(|i| prompt(60 + i, 80)).collect();
+    let windows: Vec<&[u32]> = windows.iter().map(|w| w.as_slice()).collect();
+    check_token_writes_agree(&engine, &windows, &spec, true, Projections::Skinny)
 }
 
 /// Checks on the real model: first-step and decode-step logits against the CPU pass (one

@@ -3,11 +3,15 @@
 # /root/s23): racecheck of the int8 projection writes (short), then the int8 window at
 # ctx 2048, 4096 and 8192 with codebooks calibrated on both lengths (calibrate --ctx 2048,8192
 # --max-tokens 24576, session 10's recipe), the 2.0-bit K d4b10 / V d8b9 split and 1.5 bits.
+# First the final binaries' tiny-model GPU checks.
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-} VECINFER_CACHE_DIR=/tmp/vc
 R=/root/s23; mkdir -p $R; cp .carry/m3/* $R/
 cat $R/gg-part-00 $R/gg-part-01 $R/gg-part-02 > $R/model.gguf; M=$R/model.gguf; sha256sum $M | cut -c1-16
-xz -dc $R/vi.xz > $R/vi; chmod +x $R/vi
+xz -dc $R/vi.xz > $R/vi; chmod +x $R/vi; xz -dc $R/gpu_model.xz > $R/gpu_model; chmod +x $R/gpu_model
+# The final binaries' tiny-model checks (int8 token writes at head dim 64 and 128).
+VECINFER_REQUIRE_GPU=1 $R/gpu_model --ignored --test-threads 1 --nocapture tiny_random_model > $OUT/gpu_model.txt 2>&1
+echo "gpu_model: $(grep -E "^test result" $OUT/gpu_model.txt)"; grep -E "token writes|head dim 128" $OUT/gpu_model.txt | cut -c1-160 | head -12
 for p in "skinny 1" "cublas 16"; do set -- $p
   timeout 150 compute-sanitizer --tool racecheck --print-limit 5 $R/vi decode-bench --random-weights --caches d4b8/d4b8 --window int8 \
     --sinks 4 --residual 16 --batches $2 --contexts 64 --largest-at "" --warmup 0 --steps 1 --projections $1 --tune-fp16 off > $OUT/racecheck-$1.txt 2>&1
