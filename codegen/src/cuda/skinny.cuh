@@ -255,7 +255,7 @@ __device__ __forceinline__ unsigned cluster_load(const unsigned* local, unsigned
     unsigned value;
     asm volatile("{ .reg .u64 generic; .reg .u32 local, remote; cvta.to.shared.u64 generic, %1; cvt.u32.u64 local, generic;\n"
                  "  mapa.shared::cluster.u32 remote, local, %2; ld.shared::cluster.u32 %0, [remote]; }"
-                 : "=r"(value) : "l"(local), "r"(rank) : "memory");
+                 : "=r"(value) : "l"(local), "r"(rank));
     return value;
 #else
     return *local;
@@ -285,11 +285,10 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
     const int columns[SKINNY_COLUMNS] = {active ? 2 * pair : -1, active ? 2 * pair + 1 : -1};
     // The block's K or V rows go in as int8 (uniform over the block, and over its cluster: one head).
     const bool int8 = slot_int8 != 0 && slot_keys != nullptr && blockIdx.x * SKINNY_WARPS / PAIRS >= q_heads;
-    __shared__ unsigned row_absmax[SKINNY_ROWS], row_finite[SKINNY_ROWS];  // f32 bits (>= 0 compare as integers)
-    if (threadIdx.x < SKINNY_ROWS) {
-        row_absmax[threadIdx.x] = 0u;
-        row_finite[threadIdx.x] = 1u;
-    }
+    // Each row's largest |value| as f32 bits: non-negative floats compare as integers, and an
+    // infinity (0x7f800000) or a NaN (above it) outranks every finite value.
+    __shared__ unsigned row_absmax[SKINNY_ROWS];
+    if (threadIdx.x < SKINNY_ROWS) row_absmax[threadIdx.x] = 0u;
     float sums[SKINNY_COLUMNS][SKINNY_ROWS];
     // The epilogue's reads (position, RoPE angle, slot table), asked for while the sums run.
     const int lane_row = skinny_lane_sum(threadIdx.x & 31).row;
@@ -321,27 +320,29 @@ skinny_qkv_rope(const float* __restrict__ x, const float* __restrict__ norm_weig
     }
     // int8: every thread of the cluster takes part in its barriers. A cluster must be one head
     // row's blocks: a scale from part of the row would wrap codes past ±127.
-    if (cluster_blocks() != PAIRS / SKINNY_WARPS) cluster_mismatch();
+    constexpr unsigned CLUSTER = PAIRS / SKINNY_WARPS;
+    if (cluster_blocks() != CLUSTER) cluster_mismatch();
     a = fp16_rounded(a);
     b = fp16_rounded(b);
     if (writes) {
-        atomicMax(&row_absmax[row], __float_as_uint(fmaxf(fabsf(a), fabsf(b))));
-        if (!int8_finite(a) || !int8_finite(b)) row_finite[row] = 0u;
+        const unsigned bits_a = __float_as_uint(fabsf(a)), bits_b = __float_as_uint(fabsf(b));
+        atomicMax(&row_absmax[row], bits_a > bits_b ? bits_a : bits_b);
     }
     cluster_arrive();
     cluster_wait();
-    unsigned absmax = 0u, finite = 1u;
-    if (writes)
-        for (unsigned rank = 0; rank < cluster_blocks(); ++rank) {
-            const unsigned part = cluster_load(&row_absmax[row], rank);
-            absmax = part > absmax ? part : absmax;
-            finite &= cluster_load(&row_finite[row], rank);
-        }
+    // Every block's part at once (one remote round trip, not one per block).
+    unsigned parts[CLUSTER];
+    #pragma unroll
+    for (unsigned rank = 0; rank < CLUSTER; ++rank) parts[rank] = writes ? cluster_load(&row_absmax[row], rank) : 0u;
     cluster_arrive();  // this block is done with the others' shared memory
     if (writes) {
+        unsigned absmax = 0u;
+        #pragma unroll
+        for (unsigned rank = 0; rank < CLUSTER; ++rank) absmax = parts[rank] > absmax ? parts[rank] : absmax;
+        const bool finite = absmax < 0x7f800000u;
         const bool key = head < q_heads + kv_heads;
         const long long at = token_slot_row(cache, row, kv_heads, head - q_heads - (key ? 0 : kv_heads), positions[row]);
-        if (at >= 0) store_int8_pair(cache, key, kv_heads, at, i, a, b, int8_scale_of(__uint_as_float(absmax), finite != 0u));
+        if (at >= 0) store_int8_pair(cache, key, kv_heads, at, i, a, b, int8_scale_of(__uint_as_float(absmax), finite));
     }
     cluster_wait();  // the others are done with this block's
 }
