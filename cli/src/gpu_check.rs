@@ -561,6 +561,14 @@ pub fn check_entries_independent(
     })
 }
 
+/// ", int8 window" for a VQ cache (its label leaves the window out), nothing for fp16.
+fn window_label(spec: &CacheSpec<'_>) -> String {
+    match spec {
+        CacheSpec::Vq { layout, .. } => format!(", {} window", layout.precision),
+        CacheSpec::Fp16 => String::new(),
+    }
+}
+
 /// The two ways a step's new K and V reach the cache ([`TokenWrites`]) give the same bits: the
 /// windows teacher-forced once with the QKV projection writing the slots (and the VQ
 /// cache's one window flush per step) and once with an append per layer; per-position NLL and
@@ -601,10 +609,7 @@ pub fn check_token_writes_agree(
         name: format!(
             "{}{}: new K/V written by the projection = appended per layer ({projections:?}, {})",
             spec.label(),
-            match spec {
-                CacheSpec::Vq { layout, .. } => format!(", {} window", layout.precision),
-                CacheSpec::Fp16 => String::new(),
-            },
+            window_label(spec),
             if graph { "graph" } else { "eager" }
         ),
         passed: differing.is_empty(),
@@ -893,11 +898,11 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         if std::ptr::eq(spec, &vq_int8) && !int8_written {
             continue; // before sm_90 int8 rows take the append kernel only
         }
-        let window = match spec {
-            CacheSpec::Vq { layout, .. } => format!(" ({} window)", layout.precision),
-            CacheSpec::Fp16 => String::new(),
-        };
-        let name = format!("tiny model: {}{window} token writes agree", spec.label());
+        let name = format!(
+            "tiny model: {}{} token writes agree",
+            spec.label(),
+            window_label(spec)
+        );
         reports.push(guard(
             &name,
             check_token_writes_agree(&engine, &long[..3], spec, graph, projections),

@@ -676,7 +676,11 @@ impl ForwardKernels {
         let int8 = slots
             .as_ref()
             .is_some_and(|s| s.shape().precision == WindowPrecision::Int8);
-        let cluster = if int8 { self.int8_row_cluster()? } else { 1 };
+        let cluster = if int8 {
+            int8_row_cluster(self.arch, d)?
+        } else {
+            1
+        };
         let mut b = Buffers::default();
         let slot_args = slot_args(stream, slots, (rows, kv_heads, d), &mut b)?;
         let mut args = vec![
@@ -713,10 +717,6 @@ impl ForwardKernels {
             )
         }?;
         Ok(())
-    }
-
-    fn int8_row_cluster(&self) -> Result<u32> {
-        int8_row_cluster(self.arch, self.config.head_dim)
     }
 
     /// `x [rows, n] += input [rows, k] · weight [n, k]ᵀ` (fp16 input and weight, f32 sums): the
