@@ -109,8 +109,7 @@ extern "C" __global__ void rope_qkv(const float* __restrict__ qkv, const float* 
         const int head = q_heads + h;
         const long long at = token_slot_row(cache, seq, kv_heads, key ? h : h - kv_heads, (int)position);
         if (at < 0) continue;  // the same for the whole warp
-        float a[LANE_PAIRS], b[LANE_PAIRS], absmax = 0.f;
-        bool finite = true;
+        float a[LANE_PAIRS], b[LANE_PAIRS], both[2 * LANE_PAIRS];
         #pragma unroll
         for (int j = 0; j < LANE_PAIRS; ++j) {
             const int i = lane + 32 * j;
@@ -122,10 +121,10 @@ extern "C" __global__ void rope_qkv(const float* __restrict__ qkv, const float* 
                 a[j] = fp16_rounded(a[j]);
                 b[j] = fp16_rounded(b[j]);
             }
-            finite = finite && int8_finite(a[j]) && int8_finite(b[j]);
-            absmax = fmaxf(absmax, fmaxf(fabsf(a[j]), fabsf(b[j])));
+            both[2 * j] = a[j];
+            both[2 * j + 1] = b[j];
         }
-        const unsigned short scale = int8_scale_of(warp_max(absmax), __all_sync(0xffffffffu, finite));
+        const unsigned short scale = int8_scale_bits(both);
         #pragma unroll
         for (int j = 0; j < LANE_PAIRS; ++j)
             if (lane + 32 * j < PAIRS) store_int8_pair(cache, key, kv_heads, at, lane + 32 * j, a[j], b[j], scale);

@@ -255,19 +255,6 @@ template <int PER_LANE> __device__ __forceinline__ void transform_key_lanes(floa
     }
 }
 
-// The int8 scale of a row, as f16 bits, from this lane's N elements of it (a warp-wide call;
-// int8_rows.cuh has the rule).
-template <int N> __device__ __forceinline__ unsigned short int8_scale_bits(const float (&x)[N]) {
-    float absmax = 0.f;
-    bool finite = true;
-    #pragma unroll
-    for (int k = 0; k < N; ++k) {
-        finite = finite && int8_finite(x[k]);
-        absmax = fmaxf(absmax, fabsf(x[k]));
-    }
-    return int8_scale_of(warp_max(absmax), __all_sync(0xffffffffu, finite));
-}
-
 // Stage: one fp16 row into shared memory as f32, keys transformed; a warp-wide call, lane l
 // taking dims l, l + 32, ... .
 template <bool KEYS> __device__ __forceinline__ void stage_row(const unsigned short* from, const LaneSmooth<HEAD_DIM / 32>& lambda,
