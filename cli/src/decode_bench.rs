@@ -12,7 +12,8 @@ use vecinfer_engine::bench::{
     measure_bandwidth, run_point,
 };
 use vecinfer_engine::{CacheSpec, Engine, EngineOptions, Projections, TokenWrites, WeightSource};
-use vecinfer_quant::{CacheLayout, CodebookSet, Granularity, KeyTransform, VqCodec};
+use vecinfer_quant::plan::parse_layer_list;
+use vecinfer_quant::{CacheLayout, CodebookPlan, CodebookSet, Granularity, KeyTransform, VqCodec};
 
 #[derive(clap::Args)]
 pub struct DecodeBenchArgs {
@@ -31,6 +32,10 @@ pub struct DecodeBenchArgs {
     /// does not depend on them).
     #[arg(long)]
     pub codebooks: Option<PathBuf>,
+    /// A layer-wise bit allocation for every VQ cache of --caches: these layers take these
+    /// codecs (random codebooks), e.g. 17-18,20,23=d4b12/d4b8; repeat for more groups.
+    #[arg(long, value_name = "LAYERS=K/V")]
+    pub layer_codecs: Vec<String>,
     #[arg(long, default_value = "1,16,64")]
     pub batches: String,
     #[arg(long, default_value = "1024,8192,32768,131072")]
@@ -106,6 +111,25 @@ pub(crate) fn list(s: &str, what: &str) -> Result<Vec<usize>> {
 enum CacheChoice {
     Fp16,
     Vq(VqCodec, VqCodec),
+}
+
+/// A `--layer-codecs` group: K and V codecs, and the layers that take them.
+type LayerCodecs = ((VqCodec, VqCodec), Vec<usize>);
+
+/// `--layer-codecs LAYERS=K/V` items.
+fn parse_layer_codecs(items: &[String]) -> Result<Vec<LayerCodecs>> {
+    items
+        .iter()
+        .map(|item| {
+            let (layers, codecs) = item.split_once('=').ok_or_else(|| CliError::BadOption {
+                option: "--layer-codecs",
+                given: item.clone(),
+                valid: "LAYERS=K/V, e.g. 17-18,20,23=d4b12/d4b8".into(),
+            })?;
+            let (k, v) = codecs.split_once('/').unwrap_or((codecs, codecs));
+            Ok(((k.parse()?, v.parse()?), parse_layer_list(layers)?))
+        })
+        .collect()
 }
 
 fn parse_caches(s: &str) -> Result<Vec<CacheChoice>> {
@@ -364,12 +388,43 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             _ => None,
         })
         .collect();
+    let layer_codecs = parse_layer_codecs(&args.layer_codecs)?;
+    let plans: Vec<Option<CodebookPlan>> = choices
+        .iter()
+        .map(|choice| match *choice {
+            CacheChoice::Vq(k, v) if !layer_codecs.is_empty() => {
+                let random = |(k, v): (VqCodec, VqCodec)| {
+                    vecinfer_quant::synthetic::random_codebook_set(
+                        7,
+                        k,
+                        v,
+                        Granularity::Layer,
+                        c.layers,
+                        c.kv_heads,
+                        c.head_dim,
+                    )
+                };
+                let overrides = layer_codecs
+                    .iter()
+                    .map(|(codecs, layers)| (random(*codecs), layers.clone()))
+                    .collect();
+                Ok(Some(CodebookPlan::layered(random((k, v)), overrides)?))
+            }
+            _ => Ok(None),
+        })
+        .collect::<Result<_>>()?;
     let specs: Vec<CacheSpec<'_>> = choices
         .iter()
         .zip(&synthetic)
-        .map(|(choice, own)| match choice {
-            CacheChoice::Fp16 => CacheSpec::Fp16,
-            CacheChoice::Vq(..) => CacheSpec::Vq {
+        .zip(&plans)
+        .map(|((choice, own), plan)| match (choice, plan) {
+            (CacheChoice::Fp16, _) => CacheSpec::Fp16,
+            (CacheChoice::Vq(..), Some(plan)) => CacheSpec::Layered {
+                plan,
+                transform: KeyTransform::BOTH,
+                layout,
+            },
+            (CacheChoice::Vq(..), None) => CacheSpec::Vq {
                 set: own
                     .as_ref()
                     .or(provided.as_ref())

@@ -5,6 +5,7 @@ use crate::error::{CliError, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::path::Path;
 use std::time::Instant;
 use vecinfer_model::{
     AttentionBackend, HeadShape, LayerKv, Llama, attention_error, banded_attention,
@@ -12,17 +13,22 @@ use vecinfer_model::{
 };
 use vecinfer_quant::anchors::{AnchorPolicy, AnchorRule, select};
 use vecinfer_quant::method::round_to_f16;
+use vecinfer_quant::plan::parse_layer_list;
 use vecinfer_quant::{
-    CacheLayout, CodebookMeta, CodebookSet, EffectiveBits, Method, WindowPrecision, kivi,
+    CacheLayout, CodebookMeta, CodebookPlan, CodebookSet, Codebooks, EffectiveBits, Method,
+    WindowPrecision, kivi,
 };
 
 /// The attention backend of evaluation: K and V go through the method's cache.
 pub struct QuantizedAttention<'a> {
     pub method: Method,
-    pub codebooks: Option<&'a CodebookSet>,
+    pub codebooks: Option<Codebooks<'a>>,
     pub layout: CacheLayout,
     /// fp16 anchor tokens beyond the sinks (VQ methods only).
     pub anchors: Option<AnchorPolicy>,
+    /// Quantize only these layers; the others keep an exact fp16 cache (a per-layer
+    /// sensitivity probe). `None`: every layer.
+    pub only_layers: Option<Vec<usize>>,
     pub measure_error: bool,
     pub error_sum: f64,
     pub error_count: usize,
@@ -37,9 +43,10 @@ impl<'a> QuantizedAttention<'a> {
     ) -> Self {
         Self {
             method,
-            codebooks,
+            codebooks: codebooks.map(Codebooks::Set),
             layout,
             anchors: None,
+            only_layers: None,
             measure_error,
             error_sum: 0.0,
             error_count: 0,
@@ -62,7 +69,11 @@ impl AttentionBackend for QuantizedAttention<'_> {
         round_to_f16(&mut values);
         // With another window precision, the error is still measured against the fp16 cache.
         let precision = self.layout.precision;
-        let windowed = matches!(self.method, Method::Vq(_)) && precision != WindowPrecision::Fp16;
+        let method = match &self.only_layers {
+            Some(layers) if !layers.contains(&layer) => Method::Fp16,
+            _ => self.method,
+        };
+        let windowed = matches!(method, Method::Vq(_)) && precision != WindowPrecision::Fp16;
         let fp16_copy = (windowed && self.measure_error).then(|| (keys.clone(), values.clone()));
         if windowed {
             round_window_rows(&mut keys, shape.head_dim, precision);
@@ -73,14 +84,19 @@ impl AttentionBackend for QuantizedAttention<'_> {
             keys: &keys,
             values: &values,
         };
-        let result = if self.method == Method::Fp16 {
+        let result = if method == Method::Fp16 {
             banded_attention(q, shape, exact(), exact(), &|n| 0..n, measure_error)?
         } else {
             let mut keys_q = keys.clone();
             let mut values_q = values.clone();
+            // A layer-wise plan: the layer's own set, at the layer's index in it.
+            let (set, set_layer) = match self.codebooks {
+                Some(c) => c.set_for(layer).map(|(s, l)| (Some(s), l))?,
+                None => (None, layer),
+            };
             self.method.round_trip_layer(
-                self.codebooks,
-                layer,
+                set,
+                set_layer,
                 &mut keys_q,
                 &mut values_q,
                 shape.kv_heads,
@@ -247,12 +263,39 @@ pub fn evaluate_method_with_anchors(
     measure_error: bool,
     bar: &ProgressBar,
 ) -> Result<MethodResult> {
+    let codebooks = codebooks.map(Codebooks::Set);
+    let options = (anchors, None, measure_error);
+    evaluate_codebooks(model, windows, method, codebooks, layout, options, bar)
+}
+
+/// [`evaluate_method_with_anchors`] with codebooks of any kind (one set, or a layer-wise plan)
+/// and, in `(anchors, only_layers, measure_error)`, optionally only some layers quantized (the
+/// others an exact fp16 cache, counted at 16 bits).
+pub fn evaluate_codebooks(
+    model: &Llama,
+    windows: &[&[u32]],
+    method: Method,
+    codebooks: Option<Codebooks<'_>>,
+    layout: CacheLayout,
+    (anchors, only_layers, measure_error): (Option<AnchorPolicy>, Option<&[usize]>, bool),
+    bar: &ProgressBar,
+) -> Result<MethodResult> {
+    let layers = model.config().layers;
+    if let Some(&bad) = only_layers.into_iter().flatten().find(|&&l| l >= layers) {
+        return Err(CliError::BadOption {
+            option: "--only-layers",
+            given: bad.to_string(),
+            valid: format!("layers 0 to {}", layers - 1),
+        });
+    }
     check_window(anchors.is_some(), layout.precision)?;
     let coded_tokens = coded_tokens(method, windows, layout)?;
     let anchors = anchors.filter(|_| matches!(method, Method::Vq(_)));
     let start = Instant::now();
-    let mut backend = QuantizedAttention::new(method, codebooks, layout, measure_error);
+    let mut backend = QuantizedAttention::new(method, None, layout, measure_error);
+    backend.codebooks = codebooks;
     backend.anchors = anchors;
+    backend.only_layers = only_layers.map(<[usize]>::to_vec);
     let (mut nll, mut count) = (0.0, 0);
     let mut per_window = Vec::with_capacity(windows.len());
     for window in windows {
@@ -262,7 +305,24 @@ pub fn evaluate_method_with_anchors(
         per_window.push(n);
         bar.inc(1);
     }
-    let (key_bits, value_bits) = method.bits_per_element(codebooks);
+    // Layers left out of the quantization hold fp16.
+    let share = only_layers.map_or(1.0, |l| l.len() as f64 / layers as f64);
+    let with_fp16 = |bits: f64| share * bits + (1.0 - share) * 16.0;
+    let (key_bits, value_bits) = match codebooks {
+        Some(c) => c.bits_per_element(method),
+        None => method.bits_per_element(None),
+    };
+    let (key_bits, value_bits) = (with_fp16(key_bits), with_fp16(value_bits));
+    let effective = match codebooks {
+        Some(c) => c.effective_bits(method, layout, context(windows), anchors.map(|a| a.budget)),
+        None => method.effective_bits(None, layout, context(windows), anchors.map(|a| a.budget)),
+    };
+    let effective = EffectiveBits {
+        key_bits: with_fp16(effective.key_bits),
+        value_bits: with_fp16(effective.value_bits),
+        bits: with_fp16(effective.bits),
+        ..effective
+    };
     Ok(MethodResult {
         method: method.name().to_string(),
         key_bits,
@@ -274,15 +334,41 @@ pub fn evaluate_method_with_anchors(
         attention_relative_error: (backend.error_count > 0)
             .then(|| backend.error_sum / backend.error_count as f64),
         seconds: start.elapsed().as_secs_f64(),
-        effective: method.effective_bits(
-            codebooks,
-            layout,
-            context(windows),
-            anchors.map(|a| a.budget),
-        ),
+        effective,
         anchors,
         window_nll: per_window,
     })
+}
+
+/// `eval`'s codebooks: `--codebooks FILE`, with the layers of each `--layer-codebooks
+/// LAYERS=FILE` served by that file instead (a layer-wise bit allocation).
+pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<CodebookPlan>> {
+    let Some(base) = base else {
+        if let Some(given) = layer_files.first() {
+            return Err(CliError::BadOption {
+                option: "--layer-codebooks",
+                given: given.clone(),
+                valid: "with --codebooks FILE, which serves the layers not named".into(),
+            });
+        }
+        return Ok(None);
+    };
+    let mut overrides = Vec::with_capacity(layer_files.len());
+    for given in layer_files {
+        let Some((layers, file)) = given.split_once('=') else {
+            return Err(CliError::BadOption {
+                option: "--layer-codebooks",
+                given: given.clone(),
+                valid: "LAYERS=FILE, e.g. 17-18,20,23=k3.safetensors".into(),
+            });
+        };
+        let layers = parse_layer_list(layers)?;
+        overrides.push((CodebookSet::load(Path::new(file))?, layers));
+    }
+    Ok(Some(CodebookPlan::layered(
+        CodebookSet::load(base)?,
+        overrides,
+    )?))
 }
 
 /// `eval`'s window precision: `--window` as given (checked against `--anchors`), else int8,

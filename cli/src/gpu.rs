@@ -10,7 +10,7 @@ use vecinfer_engine::{
     CacheShape, CacheSpec, Engine, EngineOptions, Projections, Session, WeightSource,
 };
 use vecinfer_model::GgufTokenizer;
-use vecinfer_quant::{CacheLayout, CodebookSet, Method};
+use vecinfer_quant::{CacheLayout, CodebookPlan, CodebookSet, Codebooks, Method};
 
 /// Where a command runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -52,6 +52,28 @@ pub fn spec_for<'a>(
         Method::Kivi2 => Err(CliError::Invalid(
             "kivi2 has no GPU kernel: evaluate it on the CPU (--device cpu)".into(),
         )),
+    }
+}
+
+/// [`spec_for`] with a plan: a uniform plan is its one set's cache, a layered one a cache per
+/// part ([`CacheSpec::Layered`]).
+pub fn plan_spec_for<'a>(
+    method: Method,
+    plan: Option<&'a CodebookPlan>,
+    layout: CacheLayout,
+) -> Result<CacheSpec<'a>> {
+    match (method, plan) {
+        (Method::Vq(transform), Some(plan)) if !plan.is_uniform() => {
+            for part in plan.parts() {
+                spec_for(method, Some(&part.set), layout)?;
+            }
+            Ok(CacheSpec::Layered {
+                plan,
+                transform,
+                layout,
+            })
+        }
+        _ => spec_for(method, plan.map(|p| &p.parts()[0].set), layout),
     }
 }
 
@@ -178,7 +200,7 @@ pub fn eval_cuda(
     model: &Path,
     windows: &[&[u32]],
     methods: &[Method],
-    set: Option<&CodebookSet>,
+    plan: Option<&CodebookPlan>,
     layout: CacheLayout,
     batch: (usize, Option<Projections>),
     graph: bool,
@@ -195,7 +217,7 @@ pub fn eval_cuda(
         // recorded driver error for the next one to trip over (seen at ctx 8192 with graphs
         // after the fp16 method, H100, bench/results/h100/model/run-s5); it is reported here.
         let engine = Engine::open(WeightSource::Gguf(model), engine_options())?;
-        let spec = spec_for(method, set, layout)?;
+        let spec = plan_spec_for(method, plan, layout)?;
         let r = evaluate(&engine, windows, &spec, batch, graph, &|d, t| {
             progress(method.name(), d, t)
         })?;
@@ -207,7 +229,11 @@ pub fn eval_cuda(
                 method.name()
             );
         }
-        let (key_bits, value_bits) = method.bits_per_element(set);
+        let codebooks = plan.map(Codebooks::Plan);
+        let (key_bits, value_bits) = match codebooks {
+            Some(c) => c.bits_per_element(method),
+            None => method.bits_per_element(None),
+        };
         out.push((
             MethodResult {
                 method: method.name().to_string(),
@@ -220,12 +246,14 @@ pub fn eval_cuda(
                 // The GPU path does not measure it (the CPU eval does).
                 attention_relative_error: None,
                 seconds: r.seconds,
-                effective: method.effective_bits(
-                    set,
-                    layout,
-                    crate::evaluate::context(windows),
-                    None,
-                ),
+                effective: match codebooks {
+                    Some(c) => {
+                        c.effective_bits(method, layout, crate::evaluate::context(windows), None)
+                    }
+                    None => {
+                        method.effective_bits(None, layout, crate::evaluate::context(windows), None)
+                    }
+                },
                 anchors: None,
                 window_nll: r.window_nll.clone(),
             },

@@ -3,7 +3,7 @@
 //! CPU eval on the same windows. Used by `vecinfer gpu-check` and the GPU tests.
 
 use crate::error::Result;
-use crate::evaluate::evaluate_method;
+use crate::evaluate::evaluate_codebooks;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::path::Path;
@@ -13,7 +13,7 @@ use vecinfer_engine::{
     CacheShape, CacheSpec, Engine, Fp16Cache, Projections, Session, TokenWrites, WeightSource,
 };
 use vecinfer_model::{ExactAttention, Llama};
-use vecinfer_quant::{CacheLayout, CodebookSet, Method};
+use vecinfer_quant::{CacheLayout, CodebookPlan, CodebookSet, Codebooks, Method};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
@@ -326,19 +326,23 @@ pub fn check_eval(
     llama: &Llama,
     windows: &[&[u32]],
     method: Method,
-    set: Option<&CodebookSet>,
+    codebooks: Option<Codebooks<'_>>,
     layout: CacheLayout,
     batch: usize,
     tolerance: f64,
 ) -> Result<CheckReport> {
-    let spec = crate::gpu::spec_for(method, set, layout)?;
-    let cpu = evaluate_method(
+    let spec = match codebooks {
+        Some(Codebooks::Plan(plan)) => crate::gpu::plan_spec_for(method, Some(plan), layout)?,
+        Some(Codebooks::Set(set)) => crate::gpu::spec_for(method, Some(set), layout)?,
+        None => crate::gpu::spec_for(method, None, layout)?,
+    };
+    let cpu = evaluate_codebooks(
         llama,
         windows,
         method,
-        set,
+        codebooks,
         layout,
-        false,
+        (None, None, false),
         &ProgressBar::hidden(),
     )?;
     let graph = evaluate(engine, windows, &spec, (batch, None), true, &|_, _| {})?;
@@ -564,9 +568,47 @@ pub fn check_entries_independent(
 /// ", int8 window" for a VQ cache (its label leaves the window out), nothing for fp16.
 fn window_label(spec: &CacheSpec<'_>) -> String {
     match spec {
-        CacheSpec::Vq { layout, .. } => format!(", {} window", layout.precision),
+        CacheSpec::Vq { layout, .. } | CacheSpec::Layered { layout, .. } => {
+            format!(", {} window", layout.precision)
+        }
         CacheSpec::Fp16 => String::new(),
     }
+}
+
+/// A plan whose parts are copies of `set` must give the set's own cache bit for bit: GPU
+/// perplexity window by window (graph-replayed steps).
+fn check_plan_equals_set(
+    engine: &Engine,
+    windows: &[&[u32]],
+    plan: &CodebookPlan,
+    set: &CodebookSet,
+    layout: CacheLayout,
+) -> Result<CheckReport> {
+    let method = Method::Vq(vecinfer_quant::KeyTransform::BOTH);
+    let layered = crate::gpu::plan_spec_for(method, Some(plan), layout)?;
+    let uniform = crate::gpu::spec_for(method, Some(set), layout)?;
+    let a = evaluate(engine, windows, &layered, (4, None), true, &|_, _| {})?;
+    let b = evaluate(engine, windows, &uniform, (4, None), true, &|_, _| {})?;
+    let differing = a
+        .window_nll
+        .iter()
+        .zip(&b.window_nll)
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .count();
+    Ok(CheckReport {
+        name: "a plan of one set's copies = the set's cache".into(),
+        passed: matches!(layered, CacheSpec::Layered { .. }) && differing == 0,
+        detail: format!(
+            "{} windows of {}, {} parts ({}): {differing} windows' NLL differ; perplexity {:.6} vs {:.6}",
+            windows.len(),
+            windows[0].len(),
+            plan.parts().len(),
+            a.cache,
+            a.perplexity,
+            b.perplexity
+        ),
+        values: serde_json::json!({"plan": a.window_nll, "set": b.window_nll}),
+    })
 }
 
 /// The two ways a step's new K and V reach the cache ([`TokenWrites`]) give the same bits: the
@@ -823,7 +865,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
                 &llama,
                 windows,
                 Method::Vq(vecinfer_quant::KeyTransform::BOTH),
-                Some(&set),
+                Some((&set).into()),
                 layout,
                 4,
                 3e-3,
@@ -831,6 +873,90 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         );
         r.name = name;
         reports.push(r);
+    }
+    // A layer-wise plan: layer 1 from another set. With a copy of the same set the plan must
+    // give the uniform cache's NLL bit for bit (the dispatch to parts and local layers); with
+    // other codecs (K d4b12 / V d8b10) it must match the CPU eval of the same plan.
+    let random_set = |seed, k: &str, v: &str| {
+        vecinfer_quant::synthetic::random_codebook_set(
+            seed,
+            k.parse().expect("valid codec"),
+            v.parse().expect("valid codec"),
+            vecinfer_quant::Granularity::Layer,
+            config.layers,
+            config.kv_heads,
+            config.head_dim,
+        )
+    };
+    let int8_layout = CacheLayout {
+        sinks: 4,
+        residual: 8,
+        precision: vecinfer_quant::WindowPrecision::Int8,
+    };
+    let same = CodebookPlan::layered(
+        random_set(3, "d4b8", "d4b8"),
+        vec![(random_set(3, "d4b8", "d4b8"), vec![1])],
+    )?;
+    reports.push(guard(
+        "tiny model: a plan of one set's copies = the set's cache, bit for bit",
+        check_plan_equals_set(&engine, &windows, &same, &set, int8_layout),
+    ));
+    let mixed = CodebookPlan::layered(
+        random_set(3, "d4b8", "d4b8"),
+        vec![(random_set(5, "d4b12", "d8b10"), vec![1])],
+    )?;
+    // On 24 windows for both windows: the 4096-entry key books flip more assignments between
+    // the GPU's K and the CPU's, and on 6 windows the fp16 window read +0.304% (mean +0.29,
+    // sd 0.37 nats a window; H200, bench/results/model-s24/h200-checks).
+    let fp16_layout = CacheLayout {
+        sinks: 4,
+        residual: 8,
+        ..CacheLayout::default()
+    };
+    for layout in [fp16_layout, int8_layout] {
+        let name = format!(
+            "tiny model: perplexity vecinfer, layer-wise plan {} ({} window)",
+            mixed.label(),
+            layout.precision
+        );
+        let mut r = guard(
+            &name,
+            check_eval(
+                &engine,
+                &llama,
+                &more_windows,
+                Method::Vq(vecinfer_quant::KeyTransform::BOTH),
+                Some(Codebooks::Plan(&mixed)),
+                layout,
+                4,
+                3e-3,
+            ),
+        );
+        r.name = name;
+        reports.push(r);
+    }
+    let layered_int8 = CacheSpec::Layered {
+        plan: &mixed,
+        transform: vecinfer_quant::KeyTransform::BOTH,
+        layout: int8_layout,
+    };
+    let long_mixed: Vec<Vec<u32>> = (0..3).map(|i| prompt(70 + i, 200)).collect();
+    let long_mixed: Vec<&[u32]> = long_mixed.iter().map(|w| w.as_slice()).collect();
+    reports.push(guard(
+        "tiny model: layer-wise plan, 3 windows at every entry of the batch agree",
+        check_entries_independent(&engine, &long_mixed, &layered_int8, true),
+    ));
+    if vecinfer_engine::kernels::int8_row_cluster(engine.gpu.arch, config.head_dim).is_ok() {
+        reports.push(guard(
+            "tiny model: layer-wise plan, int8 window token writes agree",
+            check_token_writes_agree(
+                &engine,
+                &long_mixed,
+                &layered_int8,
+                true,
+                Projections::Skinny,
+            ),
+        ));
     }
     let long: Vec<Vec<u32>> = (0..5).map(|i| prompt(40 + i, 300)).collect();
     let long: Vec<&[u32]> = long.iter().map(|w| w.as_slice()).collect();
@@ -1108,11 +1234,21 @@ pub fn real_model_checks(
             let (method, set) = match spec {
                 CacheSpec::Fp16 => (Method::Fp16, None),
                 CacheSpec::Vq { set, transform, .. } => (Method::Vq(*transform), Some(*set)),
+                CacheSpec::Layered { .. } => continue, // the real model's checks use one set
             };
             let name = format!("SmolLM2: perplexity {} GPU vs CPU", spec.label());
             reports.push(guard(
                 &name,
-                check_eval(&engine, &llama, &wins, method, set, layout, windows, 3e-3),
+                check_eval(
+                    &engine,
+                    &llama,
+                    &wins,
+                    method,
+                    set.map(Codebooks::Set),
+                    layout,
+                    windows,
+                    3e-3,
+                ),
             ));
         }
         // Each window at every entry: up to 4 entries take the skinny projections' and the VQ

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use vecinfer::calibrate::{CalibrationOptions, record_kv_with_attention, train_codebooks};
 use vecinfer::evaluate::{
-    MethodResult, check_codebooks, coded_tokens, evaluate_method_with_anchors, format_table,
+    MethodResult, check_codebooks, coded_tokens, evaluate_codebooks, format_table,
 };
 use vecinfer::gpu::{CacheKind, Device};
 use vecinfer::text::{calibration_windows, read_tokens, windows};
@@ -22,8 +22,8 @@ use vecinfer_engine::Projections;
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{
-    AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Granularity, KeyTransform,
-    Method, SmoothRule, VqCodec, WeightRule,
+    AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Codebooks, Granularity,
+    KeyTransform, Method, SmoothRule, VqCodec, WeightRule,
 };
 
 #[derive(Parser)]
@@ -121,6 +121,16 @@ enum Command {
         /// Codebooks from `calibrate` (needed by the VQ methods).
         #[arg(long)]
         codebooks: Option<PathBuf>,
+        /// A layer-wise bit allocation: these layers take their codebooks (and smooth scales)
+        /// from another `calibrate` file of the same model, e.g. 17-18,20,23=k3.safetensors;
+        /// repeat for more files. The bits columns count every layer's codecs.
+        #[arg(long, value_name = "LAYERS=FILE")]
+        layer_codebooks: Vec<String>,
+        /// Quantize only these layers (e.g. 17 or 16-19); the others keep an exact fp16 cache
+        /// and count 16 bits. A per-layer sensitivity probe for choosing --layer-codebooks. CPU
+        /// only.
+        #[arg(long, value_name = "LAYERS")]
+        only_layers: Option<String>,
         #[arg(long)]
         model: Option<PathBuf>,
         #[arg(long, default_value_t = 2048)]
@@ -611,6 +621,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval {
             text,
             codebooks,
+            layer_codebooks,
+            only_layers,
             model,
             ctx,
             max_windows,
@@ -666,16 +678,28 @@ fn run(cli: Cli) -> Result<()> {
                     valid: "anchors exist in the CPU evaluation only; drop --anchors or use --device cpu".into(),
                 });
             }
+            let only_layers = only_layers
+                .as_deref()
+                .map(vecinfer_quant::plan::parse_layer_list)
+                .transpose()?;
+            if only_layers.is_some() && device == Device::Cuda {
+                return Err(CliError::BadOption {
+                    option: "--only-layers",
+                    given: "with --device cuda".into(),
+                    valid: "the probe runs in the CPU evaluation only; drop --only-layers or use --device cpu".into(),
+                });
+            }
             let window_precision =
                 vecinfer::evaluate::eval_window(window.as_deref(), anchors.is_some())?;
             let layout = CacheLayout {
                 precision: window_precision,
                 ..layout
             };
-            let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
+            let plan = vecinfer::evaluate::load_plan(codebooks.as_deref(), &layer_codebooks)?;
+            let set = plan.as_ref();
             let methods = match methods {
                 Some(list) => Method::parse_list(&list)?,
-                None => Method::ALL.into_iter().filter(|m| !matches!(m, Method::Vq(t) if set.as_ref().is_none_or(|s| !s.keys.contains_key(t.name())))).collect(),
+                None => Method::ALL.into_iter().filter(|m| !matches!(m, Method::Vq(t) if set.is_none_or(|s| !s.transforms().contains(t)))).collect(),
             };
             if methods.iter().any(|m| matches!(m, Method::Vq(_))) && set.is_none() {
                 return Err(CliError::Invalid(
@@ -699,7 +723,7 @@ fn run(cli: Cli) -> Result<()> {
                     &path,
                     &wins,
                     &methods,
-                    set.as_ref(),
+                    set,
                     layout,
                     (batch, projections),
                     !no_graph,
@@ -729,6 +753,8 @@ fn run(cli: Cli) -> Result<()> {
                             |p| serde_json::json!(p)
                         ),
                         "codebooks": codebooks.as_ref().map(|p| p.display().to_string()),
+                        "layer_codebooks": &layer_codebooks,
+                        "plan": set.map(|p| p.label()),
                         "results": rows,
                         "gpu": results.iter().map(|(_, g)| g).collect::<Vec<_>>(),
                     });
@@ -738,8 +764,8 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let (llama, tokenizer, id) = load(model.as_deref())?;
-            if let Some(s) = &set
-                && let Some(warning) = check_codebooks(&s.meta, llama.config(), &id)?
+            if let Some(s) = set
+                && let Some(warning) = check_codebooks(s.meta(), llama.config(), &id)?
             {
                 eprintln!("{warning}");
             }
@@ -764,14 +790,13 @@ fn run(cli: Cli) -> Result<()> {
             for method in methods {
                 let b = bar(method.name());
                 b.set_length(wins.len() as u64);
-                let r = evaluate_method_with_anchors(
+                let r = evaluate_codebooks(
                     &llama,
                     &wins,
                     method,
-                    set.as_ref(),
+                    set.map(Codebooks::Plan),
                     layout,
-                    anchors,
-                    !no_attention_error,
+                    (anchors, only_layers.as_deref(), !no_attention_error),
                     &b,
                 )?;
                 b.finish_and_clear();
@@ -797,15 +822,18 @@ fn run(cli: Cli) -> Result<()> {
                     "residual": residual,
                     "sinks": sinks,
                     "anchors": anchors,
+                    "only_layers": only_layers,
                     "window": window_precision,
-                    "codebooks": set.as_ref().map(|s| serde_json::json!({
+                    "codebooks": set.map(|plan| serde_json::json!({
                         "file": codebooks.as_ref().map(|p| p.display().to_string()),
-                        "k_codec": s.meta.key_codec.to_string(),
-                        "v_codec": s.meta.value_codec.to_string(),
-                        "granularity": s.meta.granularity.to_string(),
-                        "smooth_rule": s.meta.smooth_rule.name(),
-                        "weight_rule": s.meta.weight_rule.name(),
-                        "calibration": s.meta.calibration,
+                        "layer_codebooks": &layer_codebooks,
+                        "plan": plan.label(),
+                        "k_codec": plan.meta().key_codec.to_string(),
+                        "v_codec": plan.meta().value_codec.to_string(),
+                        "granularity": plan.meta().granularity.to_string(),
+                        "smooth_rule": plan.meta().smooth_rule.name(),
+                        "weight_rule": plan.meta().weight_rule.name(),
+                        "calibration": plan.meta().calibration,
                     })),
                     "results": results,
                 });

@@ -552,3 +552,60 @@ fn replot_refuses_two_gpus_a_file_twice_and_keeps_its_json_on_failure() {
     assert!(!ok);
     assert_eq!(std::fs::read_to_string(&json).unwrap(), "kept");
 }
+
+#[test]
+fn bad_layer_codebooks_say_what_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, layers: usize| {
+        let codec = "d4b8".parse().unwrap();
+        let set = vecinfer_quant::synthetic::random_codebook_set(
+            1,
+            codec,
+            codec,
+            vecinfer_quant::Granularity::Layer,
+            layers,
+            2,
+            16,
+        );
+        let path = dir.path().join(name);
+        set.save(&path).unwrap();
+        path.display().to_string()
+    };
+    let (base, other, short) = (
+        save("a.safetensors", 4),
+        save("b.safetensors", 4),
+        save("c.safetensors", 3),
+    );
+    let eval = |layer_codebooks: &str, with_base: bool| {
+        let mut args = vec![
+            "eval",
+            "--text",
+            "x.txt",
+            "--layer-codebooks",
+            layer_codebooks,
+        ];
+        if with_base {
+            args.extend(["--codebooks", &base]);
+        }
+        vecinfer(&args)
+    };
+    for (given, with_base, expected) in [
+        (
+            format!("1={other}"),
+            false,
+            "with --codebooks FILE".to_string(),
+        ),
+        (other.clone(), true, "LAYERS=FILE".into()),
+        (format!("x={other}"), true, "e.g. 17,18,20".into()),
+        (
+            format!("4={other}"),
+            true,
+            "layer 4 out of range: the model has layers 0 to 3".into(),
+        ),
+        (format!("1-2,2={other}"), true, "name layer 2 twice".into()),
+        (format!("1={short}"), true, "same model".into()),
+    ] {
+        let (ok, err) = eval(&given, with_base);
+        assert!(!ok && err.contains(&expected), "{given}: {err}");
+    }
+}

@@ -1,10 +1,12 @@
-//! Which KV cache a run uses, as a value: the FP16 baseline or a VQ method with its codebooks.
+//! Which KV cache a run uses, as a value: the FP16 baseline, or a VQ method with its codebooks
+//! (one set, or a layer-wise plan).
 
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::kv::{CacheShape, Fp16Cache, KvCache};
+use crate::layered::LayeredVqCache;
 use crate::vq::VqCache;
-use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method};
+use vecinfer_quant::{CacheLayout, CodebookPlan, CodebookSet, KeyTransform, Method};
 use vecinfer_runtime::kv_cache::coded_tokens;
 
 #[derive(Clone, Copy)]
@@ -15,6 +17,12 @@ pub enum CacheSpec<'a> {
         transform: KeyTransform,
         layout: CacheLayout,
     },
+    /// A layer-wise bit allocation: a VQ cache per part of the plan ([`LayeredVqCache`]).
+    Layered {
+        plan: &'a CodebookPlan,
+        transform: KeyTransform,
+        layout: CacheLayout,
+    },
 }
 
 impl CacheSpec<'_> {
@@ -22,7 +30,9 @@ impl CacheSpec<'_> {
     pub fn method(&self) -> &'static str {
         match self {
             CacheSpec::Fp16 => Method::Fp16.name(),
-            CacheSpec::Vq { transform, .. } => Method::Vq(*transform).name(),
+            CacheSpec::Vq { transform, .. } | CacheSpec::Layered { transform, .. } => {
+                Method::Vq(*transform).name()
+            }
         }
     }
 
@@ -36,16 +46,23 @@ impl CacheSpec<'_> {
                 set.meta.key_codec,
                 set.meta.value_codec
             ),
+            CacheSpec::Layered { plan, .. } => format!("{} {}", self.method(), plan.label()),
         }
     }
 
-    /// Mean bits per K/V element of the coded tokens.
+    /// Mean bits per K/V element of the coded tokens (a plan's: the mean over layers).
     pub fn bits(&self) -> f64 {
         match self {
             CacheSpec::Fp16 => 16.0,
             CacheSpec::Vq { set, .. } => {
                 (set.meta.key_codec.bits_per_element() + set.meta.value_codec.bits_per_element())
                     / 2.0
+            }
+            CacheSpec::Layered {
+                plan, transform, ..
+            } => {
+                let (k, v) = plan.bits_per_element(Method::Vq(*transform));
+                (k + v) / 2.0
             }
         }
     }
@@ -73,6 +90,18 @@ impl CacheSpec<'_> {
                 *layout,
                 engine.tuned(),
             )?),
+            CacheSpec::Layered {
+                plan,
+                transform,
+                layout,
+            } => Box::new(LayeredVqCache::new(
+                &engine.gpu,
+                plan,
+                *transform,
+                shape,
+                *layout,
+                engine.tuned(),
+            )?),
         })
     }
 
@@ -83,13 +112,33 @@ impl CacheSpec<'_> {
         match self {
             CacheSpec::Fp16 => c.layers * c.kv_heads * capacity * per_head_token_fp16,
             CacheSpec::Vq { set, layout, .. } => {
-                let row = set.meta.key_codec.packed_bytes(c.head_dim).unwrap_or(0)
-                    + set.meta.value_codec.packed_bytes(c.head_dim).unwrap_or(0);
-                let coded = coded_tokens(*layout, capacity).max(1).next_multiple_of(16);
-                let slots = (layout.sinks + layout.residual).max(1);
-                let slot_row = 2 * layout.precision.row_bytes(c.head_dim);
-                c.layers * c.kv_heads * (coded * row + slots * slot_row)
+                c.layers * vq_bytes_per_layer(set, *layout, c.kv_heads, c.head_dim, capacity)
             }
+            CacheSpec::Layered { plan, layout, .. } => plan
+                .parts()
+                .iter()
+                .map(|p| {
+                    let per_layer =
+                        vq_bytes_per_layer(&p.set, *layout, c.kv_heads, c.head_dim, capacity);
+                    p.layers.len() * per_layer
+                })
+                .sum(),
         }
     }
+}
+
+/// Device bytes of one sequence's VQ cache in one layer at `capacity` tokens.
+fn vq_bytes_per_layer(
+    set: &CodebookSet,
+    layout: CacheLayout,
+    kv_heads: usize,
+    head_dim: usize,
+    capacity: usize,
+) -> usize {
+    let row = set.meta.key_codec.packed_bytes(head_dim).unwrap_or(0)
+        + set.meta.value_codec.packed_bytes(head_dim).unwrap_or(0);
+    let coded = coded_tokens(layout, capacity).max(1).next_multiple_of(16);
+    let slots = (layout.sinks + layout.residual).max(1);
+    let slot_row = 2 * layout.precision.row_bytes(head_dim);
+    kv_heads * (coded * row + slots * slot_row)
 }

@@ -182,6 +182,38 @@ impl CodebookSet {
         })
     }
 
+    /// The set cut down to `layers` (distinct, each below the set's layer count), in that
+    /// order: layer `i` of the result is layer `layers[i]` of this set.
+    pub fn into_layers(self, layers: &[usize]) -> Result<Self> {
+        let count = self.meta.layers;
+        let mut seen = vec![false; count];
+        for &l in layers {
+            if l >= count || std::mem::replace(&mut seen[l], true) {
+                return Err(QuantError::InvalidArgument(format!(
+                    "layers {layers:?}: each must be below {count} and named once"
+                )));
+            }
+        }
+        fn pick<T>(all: Vec<T>, layers: &[usize]) -> Vec<T> {
+            let mut slots: Vec<Option<T>> = all.into_iter().map(Some).collect();
+            layers.iter().filter_map(|&l| slots[l].take()).collect()
+        }
+        Ok(Self {
+            meta: CodebookMeta {
+                layers: layers.len(),
+                ..self.meta
+            },
+            smooth: pick(self.smooth, layers),
+            keys: self
+                .keys
+                .into_iter()
+                .map(|(t, books)| (t, pick(books, layers)))
+                .collect(),
+            values: pick(self.values, layers),
+            rotation: self.rotation.map(|r| pick(r, layers)),
+        })
+    }
+
     /// Writes the file atomically (a unique temp file renamed over `path`).
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self

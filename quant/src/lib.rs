@@ -4,6 +4,7 @@
 //! - [`transform`], [`hadamard`]: smooth + Hadamard key transforms with query compensation.
 //! - [`kmeans`], [`search`], [`codebook`]: codebook training and nearest-centroid encoding.
 //! - [`codebook_file`]: calibrated codebooks and smooth scales on disk (safetensors).
+//! - [`plan`]: which codebooks serve each layer (a layer-wise bit allocation).
 //! - [`method`]: FP16, VQ (± smooth, ± Hadamard), KIVI-2 behind one interface.
 //! - [`attention`]: the reference decode attention over a quantized cache.
 //! - [`anchors`]: fp16 anchor tokens chosen causally as they leave the fp16 window.
@@ -23,6 +24,7 @@ pub mod kivi;
 pub mod kmeans;
 pub mod method;
 pub mod pack;
+pub mod plan;
 pub mod rotation;
 pub mod search;
 pub mod synthetic;
@@ -37,6 +39,7 @@ pub use codebook_file::{CodebookMeta, CodebookSet, LayerParams};
 pub use codec::VqCodec;
 pub use error::{QuantError, Result};
 pub use method::{CacheLayout, EffectiveBits, Method};
+pub use plan::{CodebookPlan, Codebooks, PlanPart};
 pub use transform::{KeyTransform, SmoothRule, SmoothStats};
 pub use weighting::{CacheSide, TokenStatistics, WeightRule, WeightSource};
 pub use window::WindowPrecision;

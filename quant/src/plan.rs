@@ -1,0 +1,437 @@
+//! Which codebooks serve each layer: one calibrated set for every layer, or a layer-wise bit
+//! allocation, where named layers take their codebooks (and smooth scales) from other sets.
+//!
+//! Layers differ a lot in how much their cache error costs: on SmolLM2 at 2 bits, four of 30
+//! layers make 70% of the perplexity loss when each is quantized alone
+//! (bench/results/accuracy-s24). So spending more bits there and fewer elsewhere buys accuracy
+//! at the same average. Each part of a plan is a set cut down to its layers: a cache of its
+//! own serves it on the GPU, with its own kernels.
+
+use crate::anchors::AnchorBudget;
+use crate::codebook_file::{CodebookMeta, CodebookSet};
+use crate::error::{QuantError, Result};
+use crate::method::{CacheLayout, EffectiveBits, Method};
+use crate::transform::KeyTransform;
+
+/// A set cut down to some of the model's layers, and which ones (ascending).
+#[derive(Debug)]
+pub struct PlanPart {
+    pub set: CodebookSet,
+    pub layers: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub struct CodebookPlan {
+    parts: Vec<PlanPart>,
+    /// Per model layer: its part, and its index in that part's set.
+    of_layer: Vec<(usize, usize)>,
+    /// The model's layer count.
+    layers: usize,
+    /// The base set's metadata, for the whole model (its layer count is the model's).
+    meta: CodebookMeta,
+}
+
+impl CodebookPlan {
+    /// One set for every layer.
+    pub fn uniform(set: CodebookSet) -> Self {
+        let layers = set.meta.layers;
+        Self {
+            meta: set.meta.clone(),
+            parts: vec![PlanPart {
+                set,
+                layers: (0..layers).collect(),
+            }],
+            of_layer: (0..layers).map(|l| (0, l)).collect(),
+            layers,
+        }
+    }
+
+    /// `base` serves every layer that no override names; each override's set serves the
+    /// layers listed with it. Every set must be for the same model (layers, KV heads, head
+    /// dim and model id), and a layer may be named once.
+    pub fn layered(base: CodebookSet, overrides: Vec<(CodebookSet, Vec<usize>)>) -> Result<Self> {
+        let layers = base.meta.layers;
+        let meta = base.meta.clone();
+        let mut owner: Vec<Option<usize>> = vec![None; layers];
+        for (i, (set, named)) in overrides.iter().enumerate() {
+            check_same_model(&base.meta, &set.meta)?;
+            if named.is_empty() {
+                return Err(QuantError::InvalidArgument(format!(
+                    "layer codebooks #{} name no layers: give layers as 17,18 or 16-19",
+                    i + 1
+                )));
+            }
+            for &layer in named {
+                if layer >= layers {
+                    return Err(QuantError::InvalidArgument(format!(
+                        "layer {layer} out of range: the model has layers 0 to {}",
+                        layers - 1
+                    )));
+                }
+                if let Some(before) = owner[layer] {
+                    return Err(QuantError::InvalidArgument(format!(
+                        "layer {layer} is named by layer codebooks #{} and #{}: name each layer once",
+                        before + 1,
+                        i + 1
+                    )));
+                }
+                owner[layer] = Some(i);
+            }
+        }
+        let base_layers: Vec<usize> = (0..layers).filter(|&l| owner[l].is_none()).collect();
+        let mut sources = Vec::with_capacity(overrides.len() + 1);
+        sources.push((base, base_layers));
+        for (set, _) in overrides {
+            sources.push((set, Vec::new()));
+        }
+        for (layer, o) in owner.iter().enumerate() {
+            if let Some(i) = o {
+                sources[i + 1].1.push(layer);
+            }
+        }
+        let mut parts = Vec::with_capacity(sources.len());
+        let mut of_layer = vec![(0, 0); layers];
+        for (set, named) in sources.into_iter().filter(|(_, l)| !l.is_empty()) {
+            for (local, &layer) in named.iter().enumerate() {
+                of_layer[layer] = (parts.len(), local);
+            }
+            parts.push(PlanPart {
+                set: set.into_layers(&named)?,
+                layers: named,
+            });
+        }
+        Ok(Self {
+            parts,
+            of_layer,
+            layers,
+            meta,
+        })
+    }
+
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+
+    /// The parts, each with its layers; one part for a uniform plan.
+    pub fn parts(&self) -> &[PlanPart] {
+        &self.parts
+    }
+
+    pub fn is_uniform(&self) -> bool {
+        self.parts.len() == 1
+    }
+
+    /// The base set's metadata: the model's shapes and id, which every part shares (codecs and
+    /// calibration may differ between parts; see [`Self::parts`]).
+    pub fn meta(&self) -> &CodebookMeta {
+        &self.meta
+    }
+
+    /// The set serving `layer`, and the layer's index in it.
+    pub fn set_for(&self, layer: usize) -> Result<(&CodebookSet, usize)> {
+        let &(part, local) = self.of_layer.get(layer).ok_or_else(|| {
+            QuantError::InvalidArgument(format!(
+                "layer {layer} out of range: the codebooks cover {} layers",
+                self.layers
+            ))
+        })?;
+        Ok((&self.parts[part].set, local))
+    }
+
+    /// The key transforms every part calibrated.
+    pub fn transforms(&self) -> Vec<KeyTransform> {
+        KeyTransform::ALL
+            .into_iter()
+            .filter(|t| self.parts.iter().all(|p| p.set.keys.contains_key(t.name())))
+            .collect()
+    }
+
+    /// The mean over layers of `f(part's set)`.
+    fn layer_mean(&self, f: impl Fn(&CodebookSet) -> f64) -> f64 {
+        let sum: f64 = self
+            .parts
+            .iter()
+            .map(|p| f(&p.set) * p.layers.len() as f64)
+            .sum();
+        sum / self.layers as f64
+    }
+
+    /// Code bits per element of K and V, the mean over layers.
+    pub fn bits_per_element(&self, method: Method) -> (f64, f64) {
+        (
+            self.layer_mean(|s| method.bits_per_element(Some(s)).0),
+            self.layer_mean(|s| method.bits_per_element(Some(s)).1),
+        )
+    }
+
+    /// [`Method::effective_bits`] as the mean over layers (the token counts are the same in
+    /// every layer; only the code bits differ).
+    pub fn effective_bits(
+        &self,
+        method: Method,
+        layout: CacheLayout,
+        ctx: usize,
+        anchors: Option<AnchorBudget>,
+    ) -> EffectiveBits {
+        let of = |s: &CodebookSet| method.effective_bits(Some(s), layout, ctx, anchors);
+        EffectiveBits {
+            key_bits: self.layer_mean(|s| of(s).key_bits),
+            value_bits: self.layer_mean(|s| of(s).value_bits),
+            bits: self.layer_mean(|s| of(s).bits),
+            codebook_bits_batch1: self.layer_mean(|s| of(s).codebook_bits_batch1),
+            ..of(&self.parts[0].set)
+        }
+    }
+
+    /// `d4b9/d8b10`, or for a layered plan each part's codecs and layers, e.g.
+    /// `d4b9/d8b10 + d4b12/d4b8 (layers 17,18,20,23)`.
+    pub fn label(&self) -> String {
+        let codecs = |s: &CodebookSet| format!("{}/{}", s.meta.key_codec, s.meta.value_codec);
+        if self.is_uniform() {
+            return codecs(&self.parts[0].set);
+        }
+        self.parts
+            .iter()
+            .map(|p| format!("{} (layers {})", codecs(&p.set), layer_list(&p.layers)))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+/// Codebooks as a method reads them: one set for every layer, or a plan.
+#[derive(Clone, Copy, Debug)]
+pub enum Codebooks<'a> {
+    Set(&'a CodebookSet),
+    Plan(&'a CodebookPlan),
+}
+
+impl<'a> From<&'a CodebookSet> for Codebooks<'a> {
+    fn from(set: &'a CodebookSet) -> Self {
+        Codebooks::Set(set)
+    }
+}
+
+impl<'a> From<&'a CodebookPlan> for Codebooks<'a> {
+    fn from(plan: &'a CodebookPlan) -> Self {
+        Codebooks::Plan(plan)
+    }
+}
+
+impl<'a> Codebooks<'a> {
+    /// The set serving `layer`, and the layer's index in it.
+    pub fn set_for(self, layer: usize) -> Result<(&'a CodebookSet, usize)> {
+        match self {
+            Codebooks::Set(set) => Ok((set, layer)),
+            Codebooks::Plan(plan) => plan.set_for(layer),
+        }
+    }
+
+    /// The shapes and model id (a plan's first part's metadata).
+    pub fn meta(self) -> &'a CodebookMeta {
+        match self {
+            Codebooks::Set(set) => &set.meta,
+            Codebooks::Plan(plan) => plan.meta(),
+        }
+    }
+
+    pub fn bits_per_element(self, method: Method) -> (f64, f64) {
+        match self {
+            Codebooks::Set(set) => method.bits_per_element(Some(set)),
+            Codebooks::Plan(plan) => plan.bits_per_element(method),
+        }
+    }
+
+    pub fn effective_bits(
+        self,
+        method: Method,
+        layout: CacheLayout,
+        ctx: usize,
+        anchors: Option<AnchorBudget>,
+    ) -> EffectiveBits {
+        match self {
+            Codebooks::Set(set) => method.effective_bits(Some(set), layout, ctx, anchors),
+            Codebooks::Plan(plan) => plan.effective_bits(method, layout, ctx, anchors),
+        }
+    }
+}
+
+/// Layers as `0-16,19,21-22`.
+pub fn layer_list(layers: &[usize]) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &l in layers {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == l => *end = l,
+            _ => runs.push((l, l)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses `17,18,20` or `16-19,23` (ascending order not required, no repeats).
+pub fn parse_layer_list(text: &str) -> Result<Vec<usize>> {
+    let bad = || {
+        QuantError::InvalidArgument(format!(
+            "layers {text:?}: expected layer numbers and ranges, e.g. 17,18,20 or 16-19,23"
+        ))
+    };
+    let mut layers = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let (a, b) = match item.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (item, item),
+        };
+        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a > b {
+            return Err(bad());
+        }
+        for l in a..=b {
+            if layers.contains(&l) {
+                return Err(QuantError::InvalidArgument(format!(
+                    "layers {text:?} name layer {l} twice"
+                )));
+            }
+            layers.push(l);
+        }
+    }
+    Ok(layers)
+}
+
+fn check_same_model(base: &CodebookMeta, other: &CodebookMeta) -> Result<()> {
+    let shape = |m: &CodebookMeta| (m.layers, m.kv_heads, m.head_dim);
+    if shape(base) != shape(other) || base.model_id != other.model_id {
+        return Err(QuantError::InvalidArgument(format!(
+            "layer codebooks are for {} layers × {} KV heads × dim {} of model {:?}, the base codebooks for {} × {} × {} of {:?}: calibrate every set on the same model",
+            other.layers,
+            other.kv_heads,
+            other.head_dim,
+            other.model_id,
+            base.layers,
+            base.kv_heads,
+            base.head_dim,
+            base.model_id
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codebook::Granularity;
+    use crate::synthetic::random_codebook_set;
+
+    fn set(seed: u64, k: &str, v: &str, layers: usize) -> CodebookSet {
+        let (k, v) = (k.parse().unwrap(), v.parse().unwrap());
+        random_codebook_set(seed, k, v, Granularity::Layer, layers, 2, 16)
+    }
+
+    #[test]
+    fn each_layer_is_served_by_the_set_that_names_it() {
+        let base = set(1, "d4b8", "d4b8", 6);
+        let high = set(2, "d4b12", "d4b8", 6);
+        let (base_smooth, high_smooth) = (base.smooth.clone(), high.smooth.clone());
+        let plan = CodebookPlan::layered(base, vec![(high, vec![4, 1])]).unwrap();
+        assert_eq!(plan.parts().len(), 2);
+        assert_eq!(plan.parts()[0].layers, vec![0, 2, 3, 5]);
+        assert_eq!(plan.parts()[1].layers, vec![1, 4]);
+        assert_eq!(plan.meta().layers, 6);
+        assert_eq!(plan.parts()[1].set.meta.layers, 2);
+        for layer in 0..6 {
+            let (s, local) = plan.set_for(layer).unwrap();
+            let high_layer = layer == 1 || layer == 4;
+            let want = if high_layer {
+                &high_smooth
+            } else {
+                &base_smooth
+            };
+            assert_eq!(s.smooth[local], want[layer], "layer {layer}");
+            assert_eq!(
+                s.meta.key_codec.to_string(),
+                if high_layer { "d4b12" } else { "d4b8" }
+            );
+            assert!(s.layer(local, KeyTransform::BOTH).is_ok());
+        }
+        assert!(plan.set_for(6).is_err());
+        assert_eq!(
+            plan.label(),
+            "d4b8/d4b8 (layers 0,2-3,5) + d4b12/d4b8 (layers 1,4)"
+        );
+        // Keys: 4 layers at 2 bits, 2 at 3; values 2 everywhere.
+        let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
+        assert!((k - (4.0 * 2.0 + 2.0 * 3.0) / 6.0).abs() < 1e-12 && v == 2.0);
+        let layout = CacheLayout::default();
+        let bits = plan.effective_bits(Method::Vq(KeyTransform::BOTH), layout, 2048, None);
+        let low = Method::Vq(KeyTransform::BOTH).effective_bits(
+            Some(&plan.parts()[0].set),
+            layout,
+            2048,
+            None,
+        );
+        assert!(bits.key_bits > low.key_bits && bits.value_bits == low.value_bits);
+        assert_eq!(bits.coded_tokens, low.coded_tokens);
+    }
+
+    #[test]
+    fn a_uniform_plan_is_its_set() {
+        let plan = CodebookPlan::uniform(set(1, "d4b9", "d8b10", 3));
+        assert!(plan.is_uniform());
+        assert_eq!(plan.label(), "d4b9/d8b10");
+        assert_eq!(plan.set_for(2).unwrap().1, 2);
+        // Every layer overridden: the base serves none and is not a part.
+        let plan = CodebookPlan::layered(
+            set(1, "d4b8", "d4b8", 2),
+            vec![(set(2, "d4b9", "d4b8", 2), vec![0, 1])],
+        )
+        .unwrap();
+        assert!(plan.is_uniform());
+        assert_eq!(plan.parts()[0].set.meta.key_codec.to_string(), "d4b9");
+        assert_eq!(plan.meta().layers, 2);
+    }
+
+    #[test]
+    fn bad_plans_say_what_is_wrong() {
+        let err = |overrides: Vec<(CodebookSet, Vec<usize>)>| {
+            CodebookPlan::layered(set(1, "d4b8", "d4b8", 4), overrides)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(vec![(set(2, "d4b9", "d4b8", 4), vec![4])]).contains("out of range"));
+        assert!(err(vec![(set(2, "d4b9", "d4b8", 4), vec![])]).contains("name no layers"));
+        let twice = err(vec![
+            (set(2, "d4b9", "d4b8", 4), vec![1]),
+            (set(3, "d4b12", "d4b8", 4), vec![2, 1]),
+        ]);
+        assert!(
+            twice.contains("layer 1 is named by layer codebooks #1 and #2"),
+            "{twice}"
+        );
+        assert!(err(vec![(set(2, "d4b9", "d4b8", 5), vec![1])]).contains("same model"));
+        let mut other = set(2, "d4b9", "d4b8", 4);
+        other.meta.model_id = "another".into();
+        assert!(err(vec![(other, vec![1])]).contains("same model"));
+        assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[0, 0]).is_err());
+        assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[3]).is_err());
+    }
+
+    #[test]
+    fn layer_lists_parse_and_print() {
+        assert_eq!(parse_layer_list("17,18,20").unwrap(), vec![17, 18, 20]);
+        assert_eq!(
+            parse_layer_list("16-19, 23").unwrap(),
+            vec![16, 17, 18, 19, 23]
+        );
+        assert_eq!(layer_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        for bad in ["", "a", "3-1", "1,1", "2-4,3", "-1"] {
+            assert!(parse_layer_list(bad).is_err(), "{bad:?}");
+        }
+    }
+}
