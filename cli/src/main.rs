@@ -227,6 +227,10 @@ enum Command {
         /// Codebooks of --cache vq (from `vecinfer calibrate`).
         #[arg(long)]
         codebooks: Option<PathBuf>,
+        /// A layer-wise bit allocation for --cache vq: these layers take their codebooks from
+        /// another `calibrate` file, e.g. 17-18,20,23=k3.safetensors (as `eval`'s).
+        #[arg(long, value_name = "LAYERS=FILE")]
+        layer_codebooks: Vec<String>,
         /// The VQ method of --cache vq (vq, vq+smooth, vq+hadamard, vecinfer).
         #[arg(long, default_value = "vecinfer")]
         method: Method,
@@ -886,6 +890,7 @@ fn run(cli: Cli) -> Result<()> {
             device: Device::Cuda,
             cache,
             codebooks,
+            layer_codebooks,
             method,
             residual,
             sinks,
@@ -910,14 +915,14 @@ fn run(cli: Cli) -> Result<()> {
                 _ => {}
             }
             let path = fetch::resolve_model(model.as_deref())?;
-            let set = codebooks.as_deref().map(CodebookSet::load).transpose()?;
+            let plan = vecinfer::evaluate::load_plan(codebooks.as_deref(), &layer_codebooks)?;
             let method = match cache {
                 CacheKind::Fp16 => Method::Fp16,
                 CacheKind::Vq => method,
             };
-            let spec = vecinfer::gpu::spec_for(
+            let spec = vecinfer::gpu::plan_spec_for(
                 method,
-                set.as_ref(),
+                plan.as_ref(),
                 CacheLayout {
                     sinks,
                     residual,
@@ -1027,14 +1032,15 @@ fn run(cli: Cli) -> Result<()> {
             tokens,
             cache,
             codebooks,
+            layer_codebooks,
             ..
         } => {
             // The CPU path is the FP16 reference: the GPU caches' options would be ignored.
-            if cache == CacheKind::Vq || codebooks.is_some() {
+            if cache == CacheKind::Vq || codebooks.is_some() || !layer_codebooks.is_empty() {
                 return Err(CliError::BadOption {
-                    option: "--cache/--codebooks",
+                    option: "--cache/--codebooks/--layer-codebooks",
                     given: "with --device cpu".into(),
-                    valid: "the KV caches are the GPU engine's: add --device cuda, or drop --cache vq and --codebooks".into(),
+                    valid: "the KV caches are the GPU engine's: add --device cuda, or drop --cache vq, --codebooks and --layer-codebooks".into(),
                 });
             }
             let (llama, tokenizer, _) = load(model.as_deref())?;

@@ -7,7 +7,7 @@
 # --smooth balanced, attention weights, seed 0), cbmix at 2048 + 8192.
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-} VECINFER_CACHE_DIR=/tmp/vc
-R=/root/s24; mkdir -p $R; cp .carry/s24m3/* $R/
+R=/root/s24; mkdir -p $R; cp .carry/s24m3/* $R/; ls $R | head -40 | tr "\n" " "; echo
 cat $R/gg-part-00 $R/gg-part-01 $R/gg-part-02 > $R/model.gguf; M=$R/model.gguf; sha256sum $M | cut -c1-16
 xz -dc $R/vi.xz > $R/vi; chmod +x $R/vi
 ev() { local name=$1 ctx=$2; shift 2; timeout 200 $R/vi eval --model $M --device cuda --text $R/eval.txt --ctx $ctx --sinks 4 --window int8 --no-attention-error --json $OUT/$name.json "$@" > $OUT/$name.txt 2>&1; echo "$name rc $?: $(grep -E "^(vecinfer|fp16) " $OUT/$name.txt | tail -1 | cut -c1-120)"; }
