@@ -280,6 +280,26 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             valid: "a non-negative number of GB".into(),
         });
     }
+    // A plan's codecs are checked before the GPU; its codebooks are random, so given ones
+    // would be silently replaced, and without a VQ cache there is nothing to apply it to.
+    let layer_codecs = parse_layer_codecs(&args.layer_codecs)?;
+    let choices = parse_caches(&args.caches)?;
+    if !layer_codecs.is_empty() {
+        if args.codebooks.is_some() {
+            return Err(CliError::BadOption {
+                option: "--layer-codecs",
+                given: "with --codebooks".into(),
+                valid: "a plan's caches take random codebooks (speed does not depend on them); drop --codebooks".into(),
+            });
+        }
+        if !choices.iter().any(|c| matches!(c, CacheChoice::Vq(..))) {
+            return Err(CliError::BadOption {
+                option: "--layer-codecs",
+                given: format!("with --caches {}", args.caches),
+                valid: "a VQ cache in --caches (e.g. d4b8/d8b8) for the plan's other layers".into(),
+            });
+        }
+    }
     let steps = BenchSteps {
         warmup: args.warmup,
         timed: args.steps,
@@ -365,7 +385,6 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         precision: args.window.parse()?,
     };
     let c = engine.config.clone();
-    let choices = parse_caches(&args.caches)?;
     let matches = |k: VqCodec, v: VqCodec| {
         provided
             .as_ref()
@@ -388,7 +407,6 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             _ => None,
         })
         .collect();
-    let layer_codecs = parse_layer_codecs(&args.layer_codecs)?;
     let plans: Vec<Option<CodebookPlan>> = choices
         .iter()
         .map(|choice| match *choice {

@@ -11,7 +11,7 @@ use vecinfer_model::{
     AttentionBackend, HeadShape, LayerKv, Llama, attention_error, banded_attention,
     banded_attention_with_anchors,
 };
-use vecinfer_quant::anchors::{AnchorPolicy, AnchorRule, select};
+use vecinfer_quant::anchors::{AnchorBudget, AnchorPolicy, AnchorRule, select};
 use vecinfer_quant::method::round_to_f16;
 use vecinfer_quant::plan::parse_layer_list;
 use vecinfer_quant::{
@@ -136,8 +136,11 @@ impl AttentionBackend for QuantizedAttention<'_> {
             }
             _ => (result.error_sum, result.error_count),
         };
-        self.error_sum += error_sum;
-        self.error_count += error_count;
+        // A probe's fp16 layers have no error to average in.
+        if method != Method::Fp16 || self.method == Method::Fp16 {
+            self.error_sum += error_sum;
+            self.error_count += error_count;
+        }
         Ok(result.output)
     }
 }
@@ -305,24 +308,9 @@ pub fn evaluate_codebooks(
         per_window.push(n);
         bar.inc(1);
     }
-    // Layers left out of the quantization hold fp16.
-    let share = only_layers.map_or(1.0, |l| l.len() as f64 / layers as f64);
-    let with_fp16 = |bits: f64| share * bits + (1.0 - share) * 16.0;
-    let (key_bits, value_bits) = match codebooks {
-        Some(c) => c.bits_per_element(method),
-        None => method.bits_per_element(None),
-    };
-    let (key_bits, value_bits) = (with_fp16(key_bits), with_fp16(value_bits));
-    let effective = match codebooks {
-        Some(c) => c.effective_bits(method, layout, context(windows), anchors.map(|a| a.budget)),
-        None => method.effective_bits(None, layout, context(windows), anchors.map(|a| a.budget)),
-    };
-    let effective = EffectiveBits {
-        key_bits: with_fp16(effective.key_bits),
-        value_bits: with_fp16(effective.value_bits),
-        bits: with_fp16(effective.bits),
-        ..effective
-    };
+    let at = (layout, context(windows), anchors.map(|a| a.budget));
+    let ((key_bits, value_bits), effective) =
+        method_bits(method, codebooks, at, layers, only_layers)?;
     Ok(MethodResult {
         method: method.name().to_string(),
         key_bits,
@@ -340,6 +328,32 @@ pub fn evaluate_codebooks(
     })
 }
 
+/// A method's code bits of K and V and its effective bits, the means over the model's
+/// `layers` ([`Codebooks::layer_bits`]); with `only`, the other layers hold fp16 (16 bits).
+pub fn method_bits(
+    method: Method,
+    codebooks: Option<Codebooks<'_>>,
+    at: (CacheLayout, usize, Option<AnchorBudget>),
+    layers: usize,
+    only: Option<&[usize]>,
+) -> Result<((f64, f64), EffectiveBits)> {
+    if let Some(c) = codebooks {
+        return Ok(c.layer_bits(method, at, layers, only)?);
+    }
+    // Without codebooks every quantized layer costs the same.
+    let share = only.map_or(1.0, |o| o.len() as f64 / layers.max(1) as f64);
+    let blend = |bits: f64| share * bits + (1.0 - share) * 16.0;
+    let (k, v) = method.bits_per_element(None);
+    let e = method.effective_bits(None, at.0, at.1, at.2);
+    let effective = EffectiveBits {
+        key_bits: blend(e.key_bits),
+        value_bits: blend(e.value_bits),
+        bits: blend(e.bits),
+        ..e
+    };
+    Ok(((blend(k), blend(v)), effective))
+}
+
 /// `eval`'s codebooks: `--codebooks FILE`, with the layers of each `--layer-codebooks
 /// LAYERS=FILE` served by that file instead (a layer-wise bit allocation).
 pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<CodebookPlan>> {
@@ -353,6 +367,10 @@ pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<C
         }
         return Ok(None);
     };
+    let base_set = CodebookSet::load(base)?;
+    if layer_files.is_empty() {
+        return Ok(Some(CodebookPlan::uniform(base_set)));
+    }
     let mut overrides = Vec::with_capacity(layer_files.len());
     for given in layer_files {
         let Some((layers, file)) = given.split_once('=') else {
@@ -363,12 +381,58 @@ pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<C
             });
         };
         let layers = parse_layer_list(layers)?;
-        overrides.push((CodebookSet::load(Path::new(file))?, layers));
+        let set = CodebookSet::load(Path::new(file))?;
+        let (m, b) = (&set.meta, &base_set.meta);
+        if (m.layers, m.kv_heads, m.head_dim, &m.model_id)
+            != (b.layers, b.kv_heads, b.head_dim, &b.model_id)
+        {
+            return Err(CliError::Invalid(format!(
+                "--layer-codebooks {file}: for {} layers × {} KV heads × dim {} of model {:?}, but --codebooks {} is for {} × {} × {} of {:?}; calibrate every file on the same model",
+                m.layers,
+                m.kv_heads,
+                m.head_dim,
+                m.model_id,
+                base.display(),
+                b.layers,
+                b.kv_heads,
+                b.head_dim,
+                b.model_id
+            )));
+        }
+        overrides.push((set, layers));
     }
-    Ok(Some(CodebookPlan::layered(
-        CodebookSet::load(base)?,
-        overrides,
-    )?))
+    let plan = CodebookPlan::layered(base_set, overrides).map_err(|e| {
+        CliError::Invalid(format!(
+            "--layer-codebooks: {e} (in order: {})",
+            layer_files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("#{} {f}", i + 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    Ok(Some(plan))
+}
+
+/// Every VQ method in `methods` needs its key transform in every file of the plan; which
+/// layers' file lacks it, before any work.
+pub fn check_plan_transforms(plan: &CodebookPlan, methods: &[Method]) -> Result<()> {
+    for method in methods {
+        let Method::Vq(transform) = method else {
+            continue;
+        };
+        for part in plan.parts() {
+            if !part.set.keys.contains_key(transform.name()) {
+                return Err(CliError::Invalid(format!(
+                    "method {method}: the codebooks of layers {} hold no key codebooks for it (calibrated: {}); calibrate that file with --methods {method}",
+                    vecinfer_quant::plan::layer_list(&part.layers),
+                    part.set.keys.keys().copied().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `eval`'s window precision: `--window` as given (checked against `--anchors`), else int8,

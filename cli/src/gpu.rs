@@ -229,11 +229,11 @@ pub fn eval_cuda(
                 method.name()
             );
         }
+        let at = (layout, crate::evaluate::context(windows), None);
+        let layers = plan.map_or(1, |p| p.layers());
         let codebooks = plan.map(Codebooks::Plan);
-        let (key_bits, value_bits) = match codebooks {
-            Some(c) => c.bits_per_element(method),
-            None => method.bits_per_element(None),
-        };
+        let ((key_bits, value_bits), effective) =
+            crate::evaluate::method_bits(method, codebooks, at, layers, None)?;
         out.push((
             MethodResult {
                 method: method.name().to_string(),
@@ -246,14 +246,7 @@ pub fn eval_cuda(
                 // The GPU path does not measure it (the CPU eval does).
                 attention_relative_error: None,
                 seconds: r.seconds,
-                effective: match codebooks {
-                    Some(c) => {
-                        c.effective_bits(method, layout, crate::evaluate::context(windows), None)
-                    }
-                    None => {
-                        method.effective_bits(None, layout, crate::evaluate::context(windows), None)
-                    }
-                },
+                effective,
                 anchors: None,
                 window_nll: r.window_nll.clone(),
             },

@@ -874,18 +874,28 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         r.name = name;
         reports.push(r);
     }
-    // A layer-wise plan: layer 1 from another set. With a copy of the same set the plan must
-    // give the uniform cache's NLL bit for bit (the dispatch to parts and local layers); with
-    // other codecs (K d4b12 / V d8b10) it must match the CPU eval of the same plan.
+    // Layer-wise plans on a 4-layer model, parts {0, 2} and {1, 3}: every part's local layers
+    // differ from the model's. With copies of one set the plan must give the set's own cache
+    // bit for bit (the dispatch to parts and local layers); with other codecs (K d4b12 /
+    // V d8b10) it must match the CPU eval of the same plan.
+    let deep = vecinfer_model::LlamaConfig {
+        name: "tiny-random-llama-4-layers".into(),
+        layers: 4,
+        ..config.clone()
+    };
+    let deep_path = dir.join("tiny-random-llama-4-layers.gguf");
+    vecinfer_engine::synthetic::write_random_llama(&deep_path, &deep, 7, false)?;
+    let deep_llama = Llama::load(&deep_path)?;
+    let deep_engine = Engine::open(WeightSource::Gguf(&deep_path), crate::gpu::engine_options())?;
     let random_set = |seed, k: &str, v: &str| {
         vecinfer_quant::synthetic::random_codebook_set(
             seed,
             k.parse().expect("valid codec"),
             v.parse().expect("valid codec"),
             vecinfer_quant::Granularity::Layer,
-            config.layers,
-            config.kv_heads,
-            config.head_dim,
+            deep.layers,
+            deep.kv_heads,
+            deep.head_dim,
         )
     };
     let int8_layout = CacheLayout {
@@ -895,19 +905,25 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
     };
     let same = CodebookPlan::layered(
         random_set(3, "d4b8", "d4b8"),
-        vec![(random_set(3, "d4b8", "d4b8"), vec![1])],
+        vec![(random_set(3, "d4b8", "d4b8"), vec![1, 3])],
     )?;
     reports.push(guard(
         "tiny model: a plan of one set's copies = the set's cache, bit for bit",
-        check_plan_equals_set(&engine, &windows, &same, &set, int8_layout),
+        check_plan_equals_set(
+            &deep_engine,
+            &windows,
+            &same,
+            &random_set(3, "d4b8", "d4b8"),
+            int8_layout,
+        ),
     ));
     let mixed = CodebookPlan::layered(
         random_set(3, "d4b8", "d4b8"),
-        vec![(random_set(5, "d4b12", "d8b10"), vec![1])],
+        vec![(random_set(5, "d4b12", "d8b10"), vec![1, 3])],
     )?;
     // On 24 windows for both windows: the 4096-entry key books flip more assignments between
-    // the GPU's K and the CPU's, and on 6 windows the fp16 window read +0.304% (mean +0.29,
-    // sd 0.37 nats a window; H200, bench/results/model-s24/h200-checks).
+    // the GPU's K and the CPU's; on 6 windows of the 2-layer model the fp16 window read +0.304%
+    // (mean +0.29, sd 0.37 nats a window; H200, bench/results/model-s24/h200-checks).
     let fp16_layout = CacheLayout {
         sinks: 4,
         residual: 8,
@@ -922,8 +938,8 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         let mut r = guard(
             &name,
             check_eval(
-                &engine,
-                &llama,
+                &deep_engine,
+                &deep_llama,
                 &more_windows,
                 Method::Vq(vecinfer_quant::KeyTransform::BOTH),
                 Some(Codebooks::Plan(&mixed)),
@@ -944,13 +960,13 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
     let long_mixed: Vec<&[u32]> = long_mixed.iter().map(|w| w.as_slice()).collect();
     reports.push(guard(
         "tiny model: layer-wise plan, 3 windows at every entry of the batch agree",
-        check_entries_independent(&engine, &long_mixed, &layered_int8, true),
+        check_entries_independent(&deep_engine, &long_mixed, &layered_int8, true),
     ));
     if vecinfer_engine::kernels::int8_row_cluster(engine.gpu.arch, config.head_dim).is_ok() {
         reports.push(guard(
             "tiny model: layer-wise plan, int8 window token writes agree",
             check_token_writes_agree(
-                &engine,
+                &deep_engine,
                 &long_mixed,
                 &layered_int8,
                 true,

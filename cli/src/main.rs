@@ -700,12 +700,14 @@ fn run(cli: Cli) -> Result<()> {
                 ..layout
             };
             let plan = vecinfer::evaluate::load_plan(codebooks.as_deref(), &layer_codebooks)?;
-            let set = plan.as_ref();
             let methods = match methods {
                 Some(list) => Method::parse_list(&list)?,
-                None => Method::ALL.into_iter().filter(|m| !matches!(m, Method::Vq(t) if set.is_none_or(|s| !s.transforms().contains(t)))).collect(),
+                None => Method::ALL.into_iter().filter(|m| !matches!(m, Method::Vq(t) if plan.as_ref().is_none_or(|s| !s.transforms().contains(t)))).collect(),
             };
-            if methods.iter().any(|m| matches!(m, Method::Vq(_))) && set.is_none() {
+            if let Some(plan) = &plan {
+                vecinfer::evaluate::check_plan_transforms(plan, &methods)?;
+            }
+            if methods.iter().any(|m| matches!(m, Method::Vq(_))) && plan.is_none() {
                 return Err(CliError::Invalid(
                     "VQ methods need --codebooks FILE (from `vecinfer calibrate`)".into(),
                 ));
@@ -727,7 +729,7 @@ fn run(cli: Cli) -> Result<()> {
                     &path,
                     &wins,
                     &methods,
-                    set,
+                    plan.as_ref(),
                     layout,
                     (batch, projections),
                     !no_graph,
@@ -758,7 +760,7 @@ fn run(cli: Cli) -> Result<()> {
                         ),
                         "codebooks": codebooks.as_ref().map(|p| p.display().to_string()),
                         "layer_codebooks": &layer_codebooks,
-                        "plan": set.map(|p| p.label()),
+                        "plan": plan.as_ref().map(|p| p.label()),
                         "results": rows,
                         "gpu": results.iter().map(|(_, g)| g).collect::<Vec<_>>(),
                     });
@@ -768,7 +770,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let (llama, tokenizer, id) = load(model.as_deref())?;
-            if let Some(s) = set
+            if let Some(s) = &plan
                 && let Some(warning) = check_codebooks(s.meta(), llama.config(), &id)?
             {
                 eprintln!("{warning}");
@@ -798,7 +800,7 @@ fn run(cli: Cli) -> Result<()> {
                     &llama,
                     &wins,
                     method,
-                    set.map(Codebooks::Plan),
+                    plan.as_ref().map(Codebooks::Plan),
                     layout,
                     (anchors, only_layers.as_deref(), !no_attention_error),
                     &b,
@@ -828,17 +830,35 @@ fn run(cli: Cli) -> Result<()> {
                     "anchors": anchors,
                     "only_layers": only_layers,
                     "window": window_precision,
-                    "codebooks": set.map(|plan| serde_json::json!({
-                        "file": codebooks.as_ref().map(|p| p.display().to_string()),
-                        "layer_codebooks": &layer_codebooks,
-                        "plan": plan.label(),
-                        "k_codec": plan.meta().key_codec.to_string(),
-                        "v_codec": plan.meta().value_codec.to_string(),
-                        "granularity": plan.meta().granularity.to_string(),
-                        "smooth_rule": plan.meta().smooth_rule.name(),
-                        "weight_rule": plan.meta().weight_rule.name(),
-                        "calibration": plan.meta().calibration,
-                    })),
+                    "codebooks": plan.as_ref().map(|plan| {
+                        // Each part's file facts (one part without --layer-codebooks).
+                        let parts: Vec<_> = plan.parts().iter().map(|p| {
+                            let m = &p.set.meta;
+                            serde_json::json!({
+                                "layers": vecinfer_quant::plan::layer_list(&p.layers),
+                                "k_codec": m.key_codec.to_string(),
+                                "v_codec": m.value_codec.to_string(),
+                                "granularity": m.granularity.to_string(),
+                                "smooth_rule": m.smooth_rule.name(),
+                                "weight_rule": m.weight_rule.name(),
+                                "key_rotation": m.key_rotation(),
+                                "calibration": m.calibration,
+                            })
+                        }).collect();
+                        let first = &parts[0];
+                        serde_json::json!({
+                            "file": codebooks.as_ref().map(|p| p.display().to_string()),
+                            "layer_codebooks": &layer_codebooks,
+                            "plan": plan.label(),
+                            "k_codec": first["k_codec"],
+                            "v_codec": first["v_codec"],
+                            "granularity": first["granularity"],
+                            "smooth_rule": first["smooth_rule"],
+                            "weight_rule": first["weight_rule"],
+                            "calibration": first["calibration"],
+                            "parts": parts,
+                        })
+                    }),
                     "results": results,
                 });
                 let body = serde_json::to_string_pretty(&report)

@@ -609,3 +609,38 @@ fn bad_layer_codebooks_say_what_is_valid() {
         assert!(!ok && err.contains(&expected), "{given}: {err}");
     }
 }
+
+#[test]
+fn layer_lists_past_any_model_and_plans_without_a_vq_cache_are_refused_before_work() {
+    let (ok, err) = vecinfer(&["eval", "--text", "x.txt", "--only-layers", "0-99999999999"]);
+    assert!(!ok && err.contains("past any model's depth"), "{err}");
+    let (ok, err) = vecinfer(&[
+        "eval",
+        "--text",
+        "x.txt",
+        "--only-layers",
+        "3",
+        "--device",
+        "cuda",
+    ]);
+    assert!(
+        !ok && err.contains("--only-layers") && err.contains("CPU"),
+        "{err}"
+    );
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "decode-bench",
+            "--random-weights",
+            "--layer-codecs",
+            "17=d4b12/d4b8",
+        ];
+        args.extend(extra);
+        vecinfer(&args)
+    };
+    let (ok, err) = bench(&["--caches", "fp16"]);
+    assert!(!ok && err.contains("a VQ cache in --caches"), "{err}");
+    let (ok, err) = bench(&["--caches", "d4b8/d8b8", "--codebooks", "cb.safetensors"]);
+    assert!(!ok && err.contains("drop --codebooks"), "{err}");
+    let (ok, err) = vecinfer(&["decode-bench", "--random-weights", "--layer-codecs", "17"]);
+    assert!(!ok && err.contains("LAYERS=K/V"), "{err}");
+}

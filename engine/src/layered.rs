@@ -39,12 +39,8 @@ impl LayeredVqCache {
                 shape.layers
             )));
         }
-        let mut of_layer = vec![(0, 0); shape.layers];
         let mut parts = Vec::with_capacity(plan.parts().len());
-        for (p, part) in plan.parts().iter().enumerate() {
-            for (local, &layer) in part.layers.iter().enumerate() {
-                of_layer[layer] = (p, local);
-            }
+        for part in plan.parts() {
             let part_shape = CacheShape {
                 layers: part.layers.len(),
                 ..shape
@@ -52,15 +48,9 @@ impl LayeredVqCache {
             let cache = VqCache::new(gpu, &part.set, transform, part_shape, layout, tuned)?;
             parts.push((cache, part.layers.clone()));
         }
-        let writes: Vec<bool> = parts
-            .iter()
-            .map(|(c, _)| c.takes_projection_writes())
-            .collect();
-        if writes.iter().any(|&w| w != writes[0]) {
-            return Err(EngineError::Invalid(
-                "the plan's parts disagree on whether the projections write their tokens".into(),
-            ));
-        }
+        let of_layer = (0..shape.layers)
+            .map(|layer| plan.part_of(layer))
+            .collect::<std::result::Result<_, _>>()?;
         Ok(Self {
             shape,
             parts,

@@ -3,7 +3,7 @@
 //!
 //! Layers differ a lot in how much their cache error costs: on SmolLM2 at 2 bits, four of 30
 //! layers make 70% of the perplexity loss when each is quantized alone
-//! (bench/results/accuracy-s24). So spending more bits there and fewer elsewhere buys accuracy
+//! (bench/results/model-s24). So spending more bits there and fewer elsewhere buys accuracy
 //! at the same average. Each part of a plan is a set cut down to its layers: a cache of its
 //! own serves it on the GPU, with its own kernels.
 
@@ -127,14 +127,19 @@ impl CodebookPlan {
         &self.meta
     }
 
-    /// The set serving `layer`, and the layer's index in it.
-    pub fn set_for(&self, layer: usize) -> Result<(&CodebookSet, usize)> {
-        let &(part, local) = self.of_layer.get(layer).ok_or_else(|| {
+    /// `layer`'s part (an index into [`Self::parts`]) and the layer's index in that part.
+    pub fn part_of(&self, layer: usize) -> Result<(usize, usize)> {
+        self.of_layer.get(layer).copied().ok_or_else(|| {
             QuantError::InvalidArgument(format!(
                 "layer {layer} out of range: the codebooks cover {} layers",
                 self.layers
             ))
-        })?;
+        })
+    }
+
+    /// The set serving `layer`, and the layer's index in it.
+    pub fn set_for(&self, layer: usize) -> Result<(&CodebookSet, usize)> {
+        let (part, local) = self.part_of(layer)?;
         Ok((&self.parts[part].set, local))
     }
 
@@ -162,25 +167,6 @@ impl CodebookPlan {
             self.layer_mean(|s| method.bits_per_element(Some(s)).0),
             self.layer_mean(|s| method.bits_per_element(Some(s)).1),
         )
-    }
-
-    /// [`Method::effective_bits`] as the mean over layers (the token counts are the same in
-    /// every layer; only the code bits differ).
-    pub fn effective_bits(
-        &self,
-        method: Method,
-        layout: CacheLayout,
-        ctx: usize,
-        anchors: Option<AnchorBudget>,
-    ) -> EffectiveBits {
-        let of = |s: &CodebookSet| method.effective_bits(Some(s), layout, ctx, anchors);
-        EffectiveBits {
-            key_bits: self.layer_mean(|s| of(s).key_bits),
-            value_bits: self.layer_mean(|s| of(s).value_bits),
-            bits: self.layer_mean(|s| of(s).bits),
-            codebook_bits_batch1: self.layer_mean(|s| of(s).codebook_bits_batch1),
-            ..of(&self.parts[0].set)
-        }
     }
 
     /// `d4b9/d8b10`, or for a layered plan each part's codecs and layers, e.g.
@@ -218,6 +204,36 @@ impl<'a> From<&'a CodebookPlan> for Codebooks<'a> {
 }
 
 impl<'a> Codebooks<'a> {
+    /// Code bits of K and V, and [`Method::effective_bits`], as the means over the model's
+    /// `layers`, each layer with its own set's codecs; with `only`, the layers not listed hold
+    /// an exact fp16 cache (16 bits, no codebooks).
+    pub fn layer_bits(
+        self,
+        method: Method,
+        (layout, ctx, anchors): (CacheLayout, usize, Option<AnchorBudget>),
+        layers: usize,
+        only: Option<&[usize]>,
+    ) -> Result<((f64, f64), EffectiveBits)> {
+        if layers == 0 {
+            return Err(QuantError::InvalidArgument("a model of 0 layers".into()));
+        }
+        let mut code = (0.0, 0.0);
+        let mut per_layer = Vec::with_capacity(layers);
+        for layer in 0..layers {
+            let (set, _) = self.set_for(layer)?;
+            let bits = method.effective_bits(Some(set), layout, ctx, anchors);
+            let (k, v) = if only.is_none_or(|o| o.contains(&layer)) {
+                per_layer.push(bits);
+                method.bits_per_element(Some(set))
+            } else {
+                per_layer.push(fp16_bits(bits));
+                (16.0, 16.0)
+            };
+            code = (code.0 + k / layers as f64, code.1 + v / layers as f64);
+        }
+        Ok((code, mean_bits(&per_layer)))
+    }
+
     /// The set serving `layer`, and the layer's index in it.
     pub fn set_for(self, layer: usize) -> Result<(&'a CodebookSet, usize)> {
         match self {
@@ -226,32 +242,36 @@ impl<'a> Codebooks<'a> {
         }
     }
 
-    /// The shapes and model id (a plan's first part's metadata).
+    /// The shapes and model id (a plan's base set's metadata).
     pub fn meta(self) -> &'a CodebookMeta {
         match self {
             Codebooks::Set(set) => &set.meta,
             Codebooks::Plan(plan) => plan.meta(),
         }
     }
+}
 
-    pub fn bits_per_element(self, method: Method) -> (f64, f64) {
-        match self {
-            Codebooks::Set(set) => method.bits_per_element(Some(set)),
-            Codebooks::Plan(plan) => plan.bits_per_element(method),
-        }
+/// What a layer held as an exact fp16 cache costs, in `bits`' token counts.
+fn fp16_bits(bits: EffectiveBits) -> EffectiveBits {
+    EffectiveBits {
+        key_bits: 16.0,
+        value_bits: 16.0,
+        bits: 16.0,
+        codebook_bits_batch1: 0.0,
+        ..bits
     }
+}
 
-    pub fn effective_bits(
-        self,
-        method: Method,
-        layout: CacheLayout,
-        ctx: usize,
-        anchors: Option<AnchorBudget>,
-    ) -> EffectiveBits {
-        match self {
-            Codebooks::Set(set) => method.effective_bits(Some(set), layout, ctx, anchors),
-            Codebooks::Plan(plan) => plan.effective_bits(method, layout, ctx, anchors),
-        }
+/// The mean of per-layer bits (token counts from the first; at least one layer).
+fn mean_bits(per_layer: &[EffectiveBits]) -> EffectiveBits {
+    let n = per_layer.len().max(1) as f64;
+    let mean = |f: fn(&EffectiveBits) -> f64| per_layer.iter().map(f).sum::<f64>() / n;
+    EffectiveBits {
+        key_bits: mean(|b| b.key_bits),
+        value_bits: mean(|b| b.value_bits),
+        bits: mean(|b| b.bits),
+        codebook_bits_batch1: mean(|b| b.codebook_bits_batch1),
+        ..per_layer[0]
     }
 }
 
@@ -276,13 +296,19 @@ pub fn layer_list(layers: &[usize]) -> String {
         .join(",")
 }
 
-/// Parses `17,18,20` or `16-19,23` (ascending order not required, no repeats).
+/// The largest layer number [`parse_layer_list`] takes: far past any model's depth, and it
+/// keeps a range like `0-99999999999` from expanding into billions of layers.
+pub const MAX_LAYER: usize = 4095;
+
+/// Parses `17,18,20` or `16-19,23` (ascending order not required, no repeats, no layer past
+/// [`MAX_LAYER`]).
 pub fn parse_layer_list(text: &str) -> Result<Vec<usize>> {
     let bad = || {
         QuantError::InvalidArgument(format!(
             "layers {text:?}: expected layer numbers and ranges, e.g. 17,18,20 or 16-19,23"
         ))
     };
+    let mut named = vec![false; MAX_LAYER + 1];
     let mut layers = Vec::new();
     for item in text.split(',').map(str::trim) {
         let (a, b) = match item.split_once('-') {
@@ -293,8 +319,13 @@ pub fn parse_layer_list(text: &str) -> Result<Vec<usize>> {
         if a > b {
             return Err(bad());
         }
-        for l in a..=b {
-            if layers.contains(&l) {
+        if b > MAX_LAYER {
+            return Err(QuantError::InvalidArgument(format!(
+                "layers {text:?}: layer {b} is past any model's depth (at most {MAX_LAYER})"
+            )));
+        }
+        for (l, seen) in named.iter_mut().enumerate().take(b + 1).skip(a) {
+            if std::mem::replace(seen, true) {
                 return Err(QuantError::InvalidArgument(format!(
                     "layers {text:?} name layer {l} twice"
                 )));
@@ -368,16 +399,39 @@ mod tests {
         // Keys: 4 layers at 2 bits, 2 at 3; values 2 everywhere.
         let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
         assert!((k - (4.0 * 2.0 + 2.0 * 3.0) / 6.0).abs() < 1e-12 && v == 2.0);
-        let layout = CacheLayout::default();
-        let bits = plan.effective_bits(Method::Vq(KeyTransform::BOTH), layout, 2048, None);
-        let low = Method::Vq(KeyTransform::BOTH).effective_bits(
-            Some(&plan.parts()[0].set),
-            layout,
-            2048,
-            None,
-        );
-        assert!(bits.key_bits > low.key_bits && bits.value_bits == low.value_bits);
+        let method = Method::Vq(KeyTransform::BOTH);
+        let at = (CacheLayout::default(), 2048, None);
+        let of = |p: usize| method.effective_bits(Some(&plan.parts()[p].set), at.0, at.1, at.2);
+        let (low, high) = (of(0), of(1));
+        let ((k, v), bits) = Codebooks::Plan(&plan)
+            .layer_bits(method, at, 6, None)
+            .unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let (pk, pv) = plan.bits_per_element(method);
+        assert!(close(k, pk) && close(v, pv) && close(k, (4.0 * 2.0 + 2.0 * 3.0) / 6.0));
+        assert!(close(
+            bits.key_bits,
+            (4.0 * low.key_bits + 2.0 * high.key_bits) / 6.0
+        ));
+        assert!(close(bits.value_bits, low.value_bits));
+        assert!(close(bits.bits, (4.0 * low.bits + 2.0 * high.bits) / 6.0));
         assert_eq!(bits.coded_tokens, low.coded_tokens);
+        // Layer 1 alone quantized: the other five hold fp16 and no codebooks.
+        let only = Some(&[1][..]);
+        let ((k, v), bits) = Codebooks::Plan(&plan)
+            .layer_bits(method, at, 6, only)
+            .unwrap();
+        assert!(close(k, (3.0 + 5.0 * 16.0) / 6.0) && close(v, (2.0 + 5.0 * 16.0) / 6.0));
+        assert!(close(bits.bits, (high.bits + 5.0 * 16.0) / 6.0));
+        assert!(close(
+            bits.codebook_bits_batch1,
+            high.codebook_bits_batch1 / 6.0
+        ));
+        assert!(
+            Codebooks::Plan(&plan)
+                .layer_bits(method, at, 7, None)
+                .is_err()
+        );
     }
 
     #[test]
@@ -430,7 +484,17 @@ mod tests {
             vec![16, 17, 18, 19, 23]
         );
         assert_eq!(layer_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
-        for bad in ["", "a", "3-1", "1,1", "2-4,3", "-1"] {
+        assert_eq!(parse_layer_list("4095").unwrap(), vec![4095]);
+        for bad in [
+            "",
+            "a",
+            "3-1",
+            "1,1",
+            "2-4,3",
+            "-1",
+            "0-99999999999",
+            "4096",
+        ] {
             assert!(parse_layer_list(bad).is_err(), "{bad:?}");
         }
     }
