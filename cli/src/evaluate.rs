@@ -382,23 +382,6 @@ pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<C
         };
         let layers = parse_layer_list(layers)?;
         let set = CodebookSet::load(Path::new(file))?;
-        let (m, b) = (&set.meta, &base_set.meta);
-        if (m.layers, m.kv_heads, m.head_dim, &m.model_id)
-            != (b.layers, b.kv_heads, b.head_dim, &b.model_id)
-        {
-            return Err(CliError::Invalid(format!(
-                "--layer-codebooks {file}: for {} layers × {} KV heads × dim {} of model {:?}, but --codebooks {} is for {} × {} × {} of {:?}; calibrate every file on the same model",
-                m.layers,
-                m.kv_heads,
-                m.head_dim,
-                m.model_id,
-                base.display(),
-                b.layers,
-                b.kv_heads,
-                b.head_dim,
-                b.model_id
-            )));
-        }
         overrides.push((set, layers));
     }
     let plan = CodebookPlan::layered(base_set, overrides).map_err(|e| {

@@ -54,7 +54,7 @@ impl CodebookPlan {
         let meta = base.meta.clone();
         let mut owner: Vec<Option<usize>> = vec![None; layers];
         for (i, (set, named)) in overrides.iter().enumerate() {
-            check_same_model(&base.meta, &set.meta)?;
+            check_same_model(i, &base.meta, &set.meta)?;
             if named.is_empty() {
                 return Err(QuantError::InvalidArgument(format!(
                     "layer codebooks #{} name no layers: give layers as 17,18 or 16-19",
@@ -241,14 +241,6 @@ impl<'a> Codebooks<'a> {
             Codebooks::Plan(plan) => plan.set_for(layer),
         }
     }
-
-    /// The shapes and model id (a plan's base set's metadata).
-    pub fn meta(self) -> &'a CodebookMeta {
-        match self {
-            Codebooks::Set(set) => &set.meta,
-            Codebooks::Plan(plan) => plan.meta(),
-        }
-    }
 }
 
 /// What a layer held as an exact fp16 cache costs, in `bits`' token counts.
@@ -336,11 +328,13 @@ pub fn parse_layer_list(text: &str) -> Result<Vec<usize>> {
     Ok(layers)
 }
 
-fn check_same_model(base: &CodebookMeta, other: &CodebookMeta) -> Result<()> {
+/// Override `index` (from 0) must be for the base's model.
+fn check_same_model(index: usize, base: &CodebookMeta, other: &CodebookMeta) -> Result<()> {
     let shape = |m: &CodebookMeta| (m.layers, m.kv_heads, m.head_dim);
     if shape(base) != shape(other) || base.model_id != other.model_id {
         return Err(QuantError::InvalidArgument(format!(
-            "layer codebooks are for {} layers × {} KV heads × dim {} of model {:?}, the base codebooks for {} × {} × {} of {:?}: calibrate every set on the same model",
+            "layer codebooks #{} are for {} layers × {} KV heads × dim {} of model {:?}, the base codebooks for {} × {} × {} of {:?}: calibrate every set on the same model",
+            index + 1,
             other.layers,
             other.kv_heads,
             other.head_dim,
