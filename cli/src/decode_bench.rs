@@ -393,7 +393,8 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     let synthetic: Vec<Option<CodebookSet>> = choices
         .iter()
         .map(|choice| match *choice {
-            CacheChoice::Vq(k, v) if !matches(k, v) => {
+            // A plan's caches make their own sets below.
+            CacheChoice::Vq(k, v) if !matches(k, v) && layer_codecs.is_empty() => {
                 Some(vecinfer_quant::synthetic::random_codebook_set(
                     7,
                     k,
