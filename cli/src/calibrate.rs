@@ -46,6 +46,10 @@ pub struct CalibrationOptions {
     /// N learns a rotation in its place by N k-means / Procrustes alternations
     /// ([`vecinfer_quant::rotation`]).
     pub rotations: Vec<usize>,
+    /// Train only these model layers (ascending; `None`: all). The sets hold them in this
+    /// order, as [`CodebookSet::into_layers`] would cut them from a whole-model set: k-means
+    /// is seeded by the model layer, so the codebooks are the same.
+    pub layers: Option<Vec<usize>>,
 }
 
 impl CalibrationOptions {
@@ -63,6 +67,7 @@ impl CalibrationOptions {
             weight_sinks: 4,
             kmeans_iters: 30,
             rotations: vec![0],
+            layers: None,
         }
     }
 
@@ -216,6 +221,13 @@ pub fn train_codebooks(
         ));
     }
     let layers = rec.keys.len();
+    let chosen: Vec<usize> = opts.layers.clone().unwrap_or_else(|| (0..layers).collect());
+    if chosen.is_empty() || !chosen.is_sorted_by(|a, b| a < b) || chosen[chosen.len() - 1] >= layers
+    {
+        return Err(CliError::Invalid(format!(
+            "layers to calibrate {chosen:?}: name at least one, ascending, each below the model's {layers}"
+        )));
+    }
     let d = rec.head_dim;
     let groups = opts.granularity.codebooks_per_layer(rec.kv_heads);
     let smoothed = opts.transforms.iter().filter(|t| t.smooth).count();
@@ -227,7 +239,7 @@ pub fn train_codebooks(
     };
     bar.set_length(
         ((shared + (smoothed + rotated) * opts.smooth_rules.len())
-            * layers
+            * chosen.len()
             * groups
             * opts.weight_rules.len()) as u64,
     );
@@ -310,8 +322,9 @@ pub fn train_codebooks(
                 .collect::<Result<Vec<_>>>()?;
             Ok(LayerCodebooks::new(books)?)
         };
-        let values = (0..layers)
-            .map(|layer| {
+        let values = chosen
+            .iter()
+            .map(|&layer| {
                 let weights = value_weights.as_ref();
                 train_layer(
                     opts.value_codec,
@@ -329,8 +342,9 @@ pub fn train_codebooks(
                           smooth: &[Vec<f32>],
                           rotation: Option<&[Vec<f32>]>|
          -> Result<Vec<LayerCodebooks>> {
-            (0..layers)
-                .map(|layer| {
+            chosen
+                .iter()
+                .map(|&layer| {
                     let rotation = rotation.map(|r| r[layer].as_slice());
                     let transformed =
                         transformed_keys(rec, layer, transform, &smooth[layer], rotation)?;
@@ -391,7 +405,7 @@ pub fn train_codebooks(
                         value_codec: opts.value_codec,
                         granularity: opts.granularity,
                         head_dim: d,
-                        layers,
+                        layers: chosen.len(),
                         kv_heads: rec.kv_heads,
                         model_id: model_id.to_string(),
                         calibration: format!("{provenance} smooth={rule}{weighted}"),
@@ -399,10 +413,10 @@ pub fn train_codebooks(
                         weight_rule,
                         rotation_alternations: alternations,
                     },
-                    smooth: smooth.clone(),
+                    smooth: chosen.iter().map(|&l| smooth[l].clone()).collect(),
                     keys,
                     values: copy_layers(&values)?,
-                    rotation,
+                    rotation: rotation.map(|r| chosen.iter().map(|&l| r[l].clone()).collect()),
                 });
             }
         }

@@ -300,6 +300,12 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             });
         }
     }
+    // Read (and refused, if it is not one codebook set) before the GPU opens.
+    let provided = args
+        .codebooks
+        .as_deref()
+        .map(CodebookSet::load)
+        .transpose()?;
     let steps = BenchSteps {
         warmup: args.warmup,
         timed: args.steps,
@@ -374,11 +380,6 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
         engine.kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, best.1)?;
         eprintln!("using {}", best.1.name());
     }
-    let provided = args
-        .codebooks
-        .as_deref()
-        .map(CodebookSet::load)
-        .transpose()?;
     let layout = CacheLayout {
         sinks: args.sinks,
         residual: args.residual,

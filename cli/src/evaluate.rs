@@ -354,8 +354,9 @@ pub fn method_bits(
     Ok(((blend(k), blend(v)), effective))
 }
 
-/// `eval`'s codebooks: `--codebooks FILE`, with the layers of each `--layer-codebooks
-/// LAYERS=FILE` served by that file instead (a layer-wise bit allocation).
+/// `eval`'s codebooks: `--codebooks FILE` (a `calibrate` file or a plan file), with the layers
+/// of each `--layer-codebooks LAYERS=FILE` served by that file instead (a layer-wise bit
+/// allocation; only over a single-set base).
 pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<CodebookPlan>> {
     let Some(base) = base else {
         if let Some(given) = layer_files.first() {
@@ -367,10 +368,16 @@ pub fn load_plan(base: Option<&Path>, layer_files: &[String]) -> Result<Option<C
         }
         return Ok(None);
     };
-    let base_set = CodebookSet::load(base)?;
+    let base = CodebookPlan::load(base)?;
     if layer_files.is_empty() {
-        return Ok(Some(CodebookPlan::uniform(base_set)));
+        return Ok(Some(base));
     }
+    let label = base.label();
+    let base_set = base.into_uniform().ok_or_else(|| CliError::BadOption {
+        option: "--layer-codebooks",
+        given: format!("with a plan file ({label})"),
+        valid: "name the plan's layers when it is made (calibrate --layer-codecs, or vecinfer plan), or give a single-set --codebooks".into(),
+    })?;
     let mut overrides = Vec::with_capacity(layer_files.len());
     for given in layer_files {
         let Some((layers, file)) = given.split_once('=') else {

@@ -1,6 +1,7 @@
 //! The library behind the `vecinfer` command: calibration, evaluation and KV dumps on a real
 //! model. The binary is a thin clap front end over these.
 
+pub mod allocate;
 pub mod bench;
 pub mod calibrate;
 pub mod decode_bench;

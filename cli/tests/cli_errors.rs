@@ -644,3 +644,109 @@ fn layer_lists_past_any_model_and_plans_without_a_vq_cache_are_refused_before_wo
     let (ok, err) = vecinfer(&["decode-bench", "--random-weights", "--layer-codecs", "17"]);
     assert!(!ok && err.contains("LAYERS=K/V"), "{err}");
 }
+
+/// A plan file goes where --codebooks takes plans (eval, generate) and is refused, with what
+/// it is, where one set is needed; `calibrate --layer-codecs` refuses what one plan file
+/// cannot hold before the model loads.
+#[test]
+fn plan_files_and_layer_codecs_say_what_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, k: &str| {
+        let set = vecinfer_quant::synthetic::random_codebook_set(
+            1,
+            k.parse().unwrap(),
+            "d4b8".parse().unwrap(),
+            vecinfer_quant::Granularity::Layer,
+            4,
+            2,
+            16,
+        );
+        let path = dir.path().join(name);
+        set.save(&path).unwrap();
+        path.display().to_string()
+    };
+    let (base, high) = (
+        save("a.safetensors", "d4b8"),
+        save("b.safetensors", "d4b12"),
+    );
+    let plan = dir.path().join("plan.safetensors").display().to_string();
+    let layers = format!("1,3={high}");
+    let made = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args(["plan", "--codebooks", &base, "--layer-codebooks", &layers])
+        .args(["--out", &plan])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let read = vecinfer_quant::CodebookPlan::load(std::path::Path::new(&plan)).unwrap();
+    assert_eq!(
+        read.label(),
+        "d4b8/d4b8 (layers 0,2) + d4b12/d4b8 (layers 1,3)"
+    );
+    assert!(read.allocation().starts_with("vecinfer plan --codebooks"));
+    fails_with(
+        &[
+            "eval",
+            "--text",
+            "x.txt",
+            "--codebooks",
+            &plan,
+            "--layer-codebooks",
+            &layers,
+        ],
+        &[
+            "--layer-codebooks with a plan file",
+            "calibrate --layer-codecs",
+        ],
+    );
+    for command in [
+        vec!["gpu-check", "--codebooks", &plan],
+        vec!["decode-bench", "--random-weights", "--codebooks", &plan],
+    ] {
+        fails_with(
+            &command,
+            &["layer-wise plan file", "d4b12/d4b8 (layers 1,3)"],
+        );
+    }
+    fails_with(
+        &["plan", "--codebooks", &base, "--out", &plan],
+        &["--layer-codebooks"],
+    );
+    let calibrate = |extra: &[&str]| {
+        let mut args = vec![
+            "calibrate",
+            "--text",
+            "x.txt",
+            "--model",
+            "/nonexistent/m.gguf",
+            "--out",
+            "p.safetensors",
+        ];
+        args.extend(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let top = ["--layer-codecs", "top:2=d4b12/d4b8"];
+    for (extra, want) in [
+        (vec!["--layer-codecs", "17"], "top:4=d4b12/d4b10"),
+        (vec!["--layer-codecs", "top:0=d4b12/d4b8"], "N ≥ 1"),
+        (vec!["--layer-codecs", "2=d3b8/d4b8"], "d3b8"),
+        ([&top[..], &["--also", "d4b9/d8b8"]].concat(), "drop --also"),
+        (
+            [&top[..], &["--smooth", "max,balanced"]].concat(),
+            "holds one",
+        ),
+        ([&top[..], &["--methods", "vq"]].concat(), "add vecinfer"),
+        (
+            [&top[..], &["--probe-windows", "0"]].concat(),
+            "--probe-windows",
+        ),
+    ] {
+        let args = calibrate(&extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&args, &[want]);
+    }
+    let mut args = calibrate(&top);
+    let out = args.iter().position(|a| a == "p.safetensors").unwrap();
+    args[out] = "p-{k}.safetensors".into();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, &["drop the {…} placeholders"]);
+}

@@ -70,3 +70,144 @@ fn eval_records_the_window_it_used_and_null_for_an_unmeasured_error() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("kivi2 would quantize nothing"), "{stderr}");
 }
+
+fn vecinfer(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn perplexity(json: &std::path::Path) -> f64 {
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    report["results"][0]["perplexity"].as_f64().unwrap()
+}
+
+/// `calibrate --layer-codecs` trains each pair only on its layers, yet its plan file serves
+/// exactly what whole-model files cut by `--layer-codebooks` serve (k-means is seeded by the
+/// model layer); `vecinfer plan` writes the same plan; a ranked plan names the layers ranked.
+#[test]
+fn a_calibrated_plan_file_equals_the_plan_of_whole_files() {
+    if !model_present("a_calibrated_plan_file_equals_the_plan_of_whole_files") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let calib = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/wikitext2/calib.txt"
+    );
+    let small = [
+        "--text",
+        calib,
+        "--ctx",
+        "256",
+        "--max-tokens",
+        "512",
+        "--methods",
+        "vecinfer",
+        "--k",
+        "d4b8",
+        "--v",
+        "d8b8",
+    ];
+    let whole = at("cb-{k}-{v}.safetensors");
+    let mut args = vec!["calibrate"];
+    args.extend(small);
+    args.extend(["--also", "d4b12/d4b10", "--out", &whole]);
+    vecinfer(&args);
+    let plan = at("plan.safetensors");
+    let mut args = vec!["calibrate"];
+    args.extend(small);
+    args.extend(["--layer-codecs", "1,3=d4b12/d4b10", "--out", &plan]);
+    let said = vecinfer(&args);
+    assert!(said.contains("d4b12/d4b10 (layers 1,3)"), "{said}");
+    let (base, high) = (
+        at("cb-d4b8-d8b8.safetensors"),
+        at("cb-d4b12-d4b10.safetensors"),
+    );
+    let assembled = at("assembled.safetensors");
+    let layers = format!("1,3={high}");
+    vecinfer(&[
+        "plan",
+        "--codebooks",
+        &base,
+        "--layer-codebooks",
+        &layers,
+        "--out",
+        &assembled,
+    ]);
+    let eval = |codebooks: &[&str], json: &str| {
+        let mut args = vec![
+            "eval",
+            "--text",
+            calib,
+            "--ctx",
+            "256",
+            "--max-windows",
+            "1",
+            "--residual",
+            "32",
+            "--methods",
+            "vecinfer",
+            "--no-attention-error",
+            "--json",
+            json,
+        ];
+        args.extend(codebooks);
+        vecinfer(&args);
+        perplexity(std::path::Path::new(json))
+    };
+    let cut = eval(
+        &["--codebooks", &base, "--layer-codebooks", &layers],
+        &at("cut.json"),
+    );
+    let uniform = eval(&["--codebooks", &base], &at("uniform.json"));
+    assert_ne!(cut, uniform, "layers 1 and 3 changed nothing");
+    assert_eq!(eval(&["--codebooks", &plan], &at("plan.json")), cut);
+    assert_eq!(
+        eval(&["--codebooks", &assembled], &at("assembled.json")),
+        cut
+    );
+
+    // Ranked: the probe's worst layer gets the upgrade, and the file says how it was chosen.
+    let ranked = at("ranked.safetensors");
+    let mut args = vec!["calibrate"];
+    args.extend(small);
+    args.extend([
+        "--layer-codecs",
+        "top:1=d4b12/d4b10",
+        "--probe-windows",
+        "1",
+        "--probe-ctx",
+        "256",
+        "--out",
+        &ranked,
+    ]);
+    let out = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("layers by the loss each makes alone: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let worst = line
+        .trim_start_matches("layers by the loss each makes alone: ")
+        .split(' ')
+        .next()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("d4b12/d4b10 (layers {worst})")),
+        "{stdout} / {line}"
+    );
+    let file = vecinfer_quant::CodebookPlan::load(std::path::Path::new(&ranked)).unwrap();
+    assert!(file.allocation().contains("top:1=d4b12/d4b10"));
+    assert!(file.allocation().contains(&format!("{worst} (")));
+}

@@ -356,6 +356,12 @@ impl CodebookSet {
                 .cloned()
                 .ok_or_else(|| format!("metadata key {key:?} is missing"))
         };
+        if get("format")? == crate::plan_file::PLAN_FORMAT_NAME {
+            return Err(format!(
+                "this is a layer-wise plan file (several codebook sets, labelled {:?}), and this command takes one codebook set: use one `calibrate` file, or a command that takes plans (eval, generate)",
+                meta_map.get("label").cloned().unwrap_or_default()
+            ));
+        }
         if get("format")? != FORMAT_NAME {
             return Err(format!(
                 "metadata format is {:?}, expected {FORMAT_NAME:?}",

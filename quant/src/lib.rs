@@ -4,7 +4,8 @@
 //! - [`transform`], [`hadamard`]: smooth + Hadamard key transforms with query compensation.
 //! - [`kmeans`], [`search`], [`codebook`]: codebook training and nearest-centroid encoding.
 //! - [`codebook_file`]: calibrated codebooks and smooth scales on disk (safetensors).
-//! - [`plan`]: which codebooks serve each layer (a layer-wise bit allocation).
+//! - [`plan`]: which codebooks serve each layer (a layer-wise bit allocation); [`plan_file`]:
+//!   a plan in one file.
 //! - [`method`]: FP16, VQ (± smooth, ± Hadamard), KIVI-2 behind one interface.
 //! - [`attention`]: the reference decode attention over a quantized cache.
 //! - [`anchors`]: fp16 anchor tokens chosen causally as they leave the fp16 window.
@@ -25,6 +26,7 @@ pub mod kmeans;
 pub mod method;
 pub mod pack;
 pub mod plan;
+pub mod plan_file;
 pub mod rotation;
 pub mod search;
 pub mod synthetic;

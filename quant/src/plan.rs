@@ -29,6 +29,8 @@ pub struct CodebookPlan {
     layers: usize,
     /// The base set's metadata, for the whole model (its layer count is the model's).
     meta: CodebookMeta,
+    /// How the layers were chosen, for the reader (kept in a plan file).
+    allocation: String,
 }
 
 impl CodebookPlan {
@@ -43,7 +45,80 @@ impl CodebookPlan {
             }],
             of_layer: (0..layers).map(|l| (0, l)).collect(),
             layers,
+            allocation: "one set for every layer".into(),
         }
+    }
+
+    /// A plan from parts that each name their model layers (ascending), together every layer
+    /// of the model once; the first part's metadata stands for the model (as the base set's
+    /// does in [`Self::layered`]). What a plan file holds.
+    pub fn from_parts(parts: Vec<PlanPart>, allocation: String) -> Result<Self> {
+        let Some(first) = parts.first() else {
+            return Err(QuantError::InvalidArgument("a plan of no parts".into()));
+        };
+        let layers: usize = parts.iter().map(|p| p.layers.len()).sum();
+        let mut meta = first.set.meta.clone();
+        meta.layers = layers;
+        let mut of_layer: Vec<Option<(usize, usize)>> = vec![None; layers];
+        for (i, part) in parts.iter().enumerate() {
+            let mut model = part.set.meta.clone();
+            model.layers = layers;
+            check_same_model(i, &meta, &model)?;
+            if part.set.meta.layers != part.layers.len() {
+                return Err(QuantError::InvalidArgument(format!(
+                    "part {i} names {} layers but its codebooks hold {}",
+                    part.layers.len(),
+                    part.set.meta.layers
+                )));
+            }
+            if !part.layers.is_sorted() {
+                return Err(QuantError::InvalidArgument(format!(
+                    "part {i}'s layers {:?} are not ascending",
+                    part.layers
+                )));
+            }
+            for (local, &layer) in part.layers.iter().enumerate() {
+                match of_layer.get_mut(layer) {
+                    Some(slot @ None) => *slot = Some((i, local)),
+                    Some(Some((before, _))) => {
+                        return Err(QuantError::InvalidArgument(format!(
+                            "layer {layer} is in parts {before} and {i}: each layer belongs to one part"
+                        )));
+                    }
+                    None => {
+                        return Err(QuantError::InvalidArgument(format!(
+                            "part {i} names layer {layer}, but the parts hold {layers} layers in all: each of 0 to {} once",
+                            layers - 1
+                        )));
+                    }
+                }
+            }
+        }
+        let of_layer = of_layer
+            .into_iter()
+            .map(|o| o.expect("every layer is named once: the counts add up and none is named twice or out of range"))
+            .collect();
+        Ok(Self {
+            parts,
+            of_layer,
+            layers,
+            meta,
+            allocation,
+        })
+    }
+
+    /// The one set of a uniform plan (whole, every layer in order); `None` for a layered plan.
+    pub fn into_uniform(mut self) -> Option<CodebookSet> {
+        self.is_uniform().then(|| self.parts.remove(0).set)
+    }
+
+    /// How the layers were chosen (free text, kept in a plan file).
+    pub fn allocation(&self) -> &str {
+        &self.allocation
+    }
+
+    pub fn with_allocation(self, allocation: String) -> Self {
+        Self { allocation, ..self }
     }
 
     /// `base` serves every layer that no override names; each override's set serves the
@@ -105,6 +180,7 @@ impl CodebookPlan {
             of_layer,
             layers,
             meta,
+            allocation: "layers named by hand".into(),
         })
     }
 
@@ -468,6 +544,46 @@ mod tests {
         assert!(err(vec![(other, vec![1])]).contains("same model"));
         assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[0, 0]).is_err());
         assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[3]).is_err());
+    }
+
+    #[test]
+    fn parts_must_cover_every_layer_once() {
+        let parts = |a: Vec<usize>, b: Vec<usize>| {
+            let (na, nb) = (a.len(), b.len());
+            vec![
+                PlanPart {
+                    set: set(1, "d4b8", "d8b8", na),
+                    layers: a,
+                },
+                PlanPart {
+                    set: set(2, "d4b12", "d4b8", nb),
+                    layers: b,
+                },
+            ]
+        };
+        let plan = CodebookPlan::from_parts(parts(vec![0, 2], vec![1]), "x".into()).unwrap();
+        assert_eq!(plan.layers(), 3);
+        assert_eq!(plan.part_of(1).unwrap(), (1, 0));
+        assert_eq!(plan.part_of(2).unwrap(), (0, 1));
+        assert_eq!(plan.meta().layers, 3);
+        assert_eq!(plan.meta().key_codec.to_string(), "d4b8");
+        let err = |a, b| {
+            CodebookPlan::from_parts(parts(a, b), String::new())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(vec![0, 1], vec![1]).contains("parts 0 and 1"));
+        assert!(err(vec![0, 3], vec![1]).contains("each of 0 to 2 once"));
+        assert!(err(vec![2, 0], vec![1]).contains("not ascending"));
+        let mut short = parts(vec![0, 2], vec![1]);
+        short[0].layers.pop();
+        assert!(
+            CodebookPlan::from_parts(short, String::new())
+                .unwrap_err()
+                .to_string()
+                .contains("names 1 layers but its codebooks hold 2")
+        );
+        assert!(CodebookPlan::from_parts(Vec::new(), String::new()).is_err());
     }
 
     #[test]

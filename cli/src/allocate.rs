@@ -1,0 +1,436 @@
+//! `calibrate --layer-codecs`: a layer-wise bit allocation, trained from one recording and
+//! written as one plan file that `--codebooks` reads anywhere.
+//!
+//! Each `LAYERS=K/V` gives layers other codecs than `--k`/`--v`. LAYERS names layers
+//! (`17,18` or `16-19`) or `top:N`: the N layers that lose most when each alone is quantized
+//! at the base codecs, among those not named before. Ranking runs the probe of `eval
+//! --only-layers` on the calibration text (session 24: on SmolLM2 at 2 bits, four of 30
+//! layers make most of the loss, bench/results/model-s24).
+
+use crate::calibrate::{CalibrationOptions, RecordedKv, train_codebooks};
+use crate::error::{CliError, Result};
+use crate::evaluate::evaluate_codebooks;
+use indicatif::ProgressBar;
+use std::str::FromStr;
+use vecinfer_model::Llama;
+use vecinfer_quant::plan::{layer_list, parse_layer_list};
+use vecinfer_quant::{
+    CacheLayout, CodebookPlan, CodebookSet, Codebooks, KeyTransform, Method, PlanPart, VqCodec,
+};
+
+/// Which layers a `--layer-codecs` entry takes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerChoice {
+    Named(Vec<usize>),
+    /// The N most sensitive layers not named before.
+    Top(usize),
+}
+
+/// One `--layer-codecs LAYERS=K/V`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerCodecs {
+    pub layers: LayerChoice,
+    pub key: VqCodec,
+    pub value: VqCodec,
+}
+
+impl FromStr for LayerCodecs {
+    type Err = CliError;
+
+    fn from_str(given: &str) -> Result<Self> {
+        let bad = |valid: String| CliError::BadOption {
+            option: "--layer-codecs",
+            given: given.to_string(),
+            valid,
+        };
+        let example = "LAYERS=K/V, e.g. 17-18,20=d4b12/d4b8 or top:4=d4b12/d4b10";
+        let (layers, codecs) = given.split_once('=').ok_or_else(|| bad(example.into()))?;
+        let (k, v) = codecs.split_once('/').ok_or_else(|| bad(example.into()))?;
+        let layers = match layers.trim().strip_prefix("top:") {
+            Some(n) => match n.trim().parse::<usize>() {
+                Ok(n) if n > 0 => LayerChoice::Top(n),
+                _ => return Err(bad(format!("top:N takes N ≥ 1 layers ({example})"))),
+            },
+            None => LayerChoice::Named(parse_layer_list(layers)?),
+        };
+        Ok(Self {
+            layers,
+            key: k.trim().parse()?,
+            value: v.trim().parse()?,
+        })
+    }
+}
+
+/// How the probe ranks layers: perplexity on calibration windows with one layer quantized at
+/// the base codecs and every other layer an exact fp16 cache.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub layout: CacheLayout,
+    /// A smooth + Hadamard cache (vecinfer), the method the plan is for.
+    pub method: Method,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self {
+            layout: CacheLayout {
+                sinks: 4,
+                precision: vecinfer_quant::WindowPrecision::Int8,
+                ..CacheLayout::default()
+            },
+            method: Method::Vq(KeyTransform::BOTH),
+        }
+    }
+}
+
+/// The layers of `layers` ranked by the loss each makes alone under `set`, worst first, with
+/// the perplexity change against fp16 (a fraction).
+pub fn rank_layers(
+    model: &Llama,
+    windows: &[&[u32]],
+    set: &CodebookSet,
+    probe: Probe,
+    bar: &ProgressBar,
+) -> Result<Vec<(usize, f64)>> {
+    let layers = model.config().layers;
+    bar.set_length(((layers + 1) * windows.len()) as u64);
+    let run = |only: Option<&[usize]>, method: Method| {
+        evaluate_codebooks(
+            model,
+            windows,
+            method,
+            Some(Codebooks::Set(set)),
+            probe.layout,
+            (None, only, false),
+            bar,
+        )
+        .map(|r| r.perplexity)
+    };
+    let fp16 = run(None, Method::Fp16)?;
+    let mut loss = Vec::with_capacity(layers);
+    for layer in 0..layers {
+        let ppl = run(Some(&[layer]), probe.method)?;
+        loss.push((layer, ppl / fp16 - 1.0));
+    }
+    bar.finish_and_clear();
+    loss.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(loss)
+}
+
+/// Each entry's model layers (ascending): named ones as given, `top:N` the next N of `rank`
+/// (worst first) not taken by any entry. Every layer at most once, all below `layers`.
+pub fn resolve(
+    entries: &[LayerCodecs],
+    rank: Option<&[usize]>,
+    layers: usize,
+) -> Result<Vec<Vec<usize>>> {
+    let mut taken = vec![false; layers];
+    let mut out = vec![Vec::new(); entries.len()];
+    for (i, e) in entries.iter().enumerate() {
+        if let LayerChoice::Named(named) = &e.layers {
+            for &l in named {
+                match taken.get_mut(l) {
+                    None => {
+                        return Err(CliError::BadOption {
+                            option: "--layer-codecs",
+                            given: layer_list(named),
+                            valid: format!("layers 0 to {} (the model's)", layers - 1),
+                        });
+                    }
+                    Some(true) => {
+                        return Err(CliError::BadOption {
+                            option: "--layer-codecs",
+                            given: format!("layer {l} twice"),
+                            valid: "name each layer in one entry".into(),
+                        });
+                    }
+                    Some(t) => *t = true,
+                }
+            }
+            out[i] = named.clone();
+        }
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if let LayerChoice::Top(n) = e.layers {
+            let rank = rank.expect("top:N entries come with a ranking");
+            let picked: Vec<usize> = rank
+                .iter()
+                .copied()
+                .filter(|&l| !taken[l])
+                .take(n)
+                .collect();
+            if picked.len() < n {
+                return Err(CliError::BadOption {
+                    option: "--layer-codecs",
+                    given: format!("top:{n}"),
+                    valid: format!(
+                        "only {} layers are left for it of the model's {layers}: ask for fewer",
+                        picked.len()
+                    ),
+                });
+            }
+            for &l in &picked {
+                taken[l] = true;
+            }
+            out[i] = picked;
+        }
+    }
+    for layers in &mut out {
+        layers.sort_unstable();
+    }
+    Ok(out)
+}
+
+/// What [`calibrate_plan`] needs besides the recording.
+pub struct PlanRequest<'a> {
+    /// The base pair's options (every layer not named by an entry).
+    pub base: CalibrationOptions,
+    pub entries: &'a [LayerCodecs],
+    /// The model and the windows to rank layers on (only used with `top:N`).
+    pub model: &'a Llama,
+    pub probe_windows: &'a [&'a [u32]],
+    pub probe: Probe,
+    pub model_id: &'a str,
+    pub provenance: String,
+}
+
+/// Trains the base pair and each entry's pair on the recording (each only on the layers it
+/// serves, but the base on all when it ranks the layers), and assembles the plan.
+pub fn calibrate_plan(
+    rec: &RecordedKv,
+    req: PlanRequest<'_>,
+    bar: &dyn Fn(&str) -> ProgressBar,
+) -> Result<CodebookPlan> {
+    let layers = rec.keys.len();
+    let ranks = req
+        .entries
+        .iter()
+        .any(|e| matches!(e.layers, LayerChoice::Top(_)));
+    // Named layers are known before any training; ranked ones after the base is trained.
+    let named = resolve(
+        &req.entries
+            .iter()
+            .filter(|e| matches!(e.layers, LayerChoice::Named(_)))
+            .cloned()
+            .collect::<Vec<_>>(),
+        None,
+        layers,
+    )?
+    .concat();
+    let train = |opts: CalibrationOptions, what: &str| -> Result<CodebookSet> {
+        let start = std::time::Instant::now();
+        let mut sets = train_codebooks(
+            rec,
+            &opts,
+            req.model_id,
+            req.provenance.clone(),
+            &bar("k-means"),
+        )?;
+        eprintln!(
+            "K {} / V {} ({what}) trained in {:.1}s",
+            opts.key_codec,
+            opts.value_codec,
+            start.elapsed().as_secs_f64()
+        );
+        Ok(sets.remove(0))
+    };
+    let base_layers: Vec<usize> = (0..layers).filter(|l| !named.contains(l)).collect();
+    // Not trained when the entries name every layer (and nothing is ranked).
+    let base = (ranks || !base_layers.is_empty())
+        .then(|| {
+            train(
+                CalibrationOptions {
+                    layers: (!ranks).then(|| base_layers.clone()),
+                    ..req.base.clone()
+                },
+                if ranks {
+                    "all layers, to rank them"
+                } else {
+                    "base"
+                },
+            )
+        })
+        .transpose()?;
+    let mut allocation = format!(
+        "calibrate --k {} --v {}{}",
+        req.base.key_codec,
+        req.base.value_codec,
+        req.entries
+            .iter()
+            .map(|e| format!(" --layer-codecs {}", describe(e)))
+            .collect::<String>()
+    );
+    let rank = if let Some(base) = base.as_ref().filter(|_| ranks) {
+        let loss = rank_layers(req.model, req.probe_windows, base, req.probe, &bar("probe"))?;
+        let shown: Vec<String> = loss
+            .iter()
+            .map(|(l, d)| format!("{l} ({:+.2}%)", 100.0 * d))
+            .collect();
+        eprintln!("layers by the loss each makes alone: {}", shown.join(", "));
+        allocation += &format!(
+            "; layers ranked by the perplexity each makes alone at {}/{} ({} windows of {} tokens of the calibration text, {} sinks, {} {} window): {}",
+            req.base.key_codec,
+            req.base.value_codec,
+            req.probe_windows.len(),
+            req.probe_windows.first().map_or(0, |w| w.len()),
+            req.probe.layout.sinks,
+            req.probe.layout.residual,
+            req.probe.layout.precision,
+            shown.join(", ")
+        );
+        Some(loss.into_iter().map(|(l, _)| l).collect::<Vec<_>>())
+    } else {
+        None
+    };
+    let chosen = resolve(req.entries, rank.as_deref(), layers)?;
+    let taken: Vec<usize> = chosen.concat();
+    let base_layers: Vec<usize> = (0..layers).filter(|l| !taken.contains(l)).collect();
+    let mut parts = Vec::with_capacity(chosen.len() + 1);
+    if let Some(base) = base.filter(|_| !base_layers.is_empty()) {
+        let set = if ranks {
+            base.into_layers(&base_layers)?
+        } else {
+            base
+        };
+        parts.push(PlanPart {
+            set,
+            layers: base_layers,
+        });
+    }
+    for (entry, layers) in req.entries.iter().zip(chosen) {
+        let set = train(
+            CalibrationOptions {
+                key_codec: entry.key,
+                value_codec: entry.value,
+                layers: Some(layers.clone()),
+                ..req.base.clone()
+            },
+            &format!("layers {}", layer_list(&layers)),
+        )?;
+        parts.push(PlanPart { set, layers });
+    }
+    Ok(CodebookPlan::from_parts(parts, allocation)?)
+}
+
+/// What `calibrate --layer-codecs` refuses before the model loads: one plan file holds one
+/// smooth rule, weight rule and rotation, and the pairs are its entries, not `--also`.
+pub fn check_request(
+    entries: &[LayerCodecs],
+    (pairs, smooth_rules, weight_rules, rotations): (usize, usize, usize, usize),
+    transforms: &[KeyTransform],
+    out: &str,
+) -> Result<()> {
+    let bad = |option: &'static str, given: String, valid: &str| CliError::BadOption {
+        option,
+        given,
+        valid: valid.to_string(),
+    };
+    if pairs > 1 {
+        return Err(bad(
+            "--also",
+            "with --layer-codecs".into(),
+            "a plan trains the pairs its --layer-codecs entries name; drop --also",
+        ));
+    }
+    for (option, n) in [
+        ("--smooth", smooth_rules),
+        ("--weight", weight_rules),
+        ("--rotation", rotations),
+    ] {
+        if n > 1 {
+            return Err(bad(
+                option,
+                format!("{n} values with --layer-codecs"),
+                "a plan file holds one: name one value",
+            ));
+        }
+    }
+    if out.contains('{') {
+        return Err(bad(
+            "--out",
+            out.to_string(),
+            "with --layer-codecs the plan is one file: drop the {…} placeholders",
+        ));
+    }
+    let ranks = entries
+        .iter()
+        .any(|e| matches!(e.layers, LayerChoice::Top(_)));
+    if ranks && !transforms.contains(&KeyTransform::BOTH) {
+        return Err(bad(
+            "--layer-codecs",
+            "top:N without vecinfer in --methods".into(),
+            "the ranking quantizes with vecinfer (smooth + Hadamard): add vecinfer to --methods, or name the layers",
+        ));
+    }
+    Ok(())
+}
+
+fn describe(e: &LayerCodecs) -> String {
+    let layers = match &e.layers {
+        LayerChoice::Named(l) => layer_list(l),
+        LayerChoice::Top(n) => format!("top:{n}"),
+    };
+    format!("{layers}={}/{}", e.key, e.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str) -> LayerCodecs {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn entries_parse_and_say_what_is_wrong() {
+        let e = entry("17-18,20=d4b12/d4b8");
+        assert_eq!(e.layers, LayerChoice::Named(vec![17, 18, 20]));
+        assert_eq!(
+            (e.key.to_string(), e.value.to_string()),
+            ("d4b12".into(), "d4b8".into())
+        );
+        assert_eq!(entry("top:4=d4b12/d4b10").layers, LayerChoice::Top(4));
+        assert_eq!(describe(&entry("top:4=d4b12/d4b10")), "top:4=d4b12/d4b10");
+        for bad in [
+            "17",
+            "17=d4b12",
+            "top:0=d4b12/d4b8",
+            "top:x=d4b12/d4b8",
+            "1,1=d4b12/d4b8",
+            "1=d3b12/d4b8",
+            "=d4b12/d4b8",
+        ] {
+            assert!(bad.parse::<LayerCodecs>().is_err(), "{bad}");
+        }
+        let err = "17".parse::<LayerCodecs>().unwrap_err().to_string();
+        assert!(err.contains("top:4=d4b12/d4b10"), "{err}");
+    }
+
+    #[test]
+    fn named_layers_come_first_and_top_takes_the_next_ranked() {
+        let entries = [
+            entry("top:2=d4b12/d4b10"),
+            entry("5=d2b8/d4b8"),
+            entry("top:1=d4b12/d4b8"),
+        ];
+        let rank = [5, 3, 0, 4, 1, 2];
+        let got = resolve(&entries, Some(&rank), 6).unwrap();
+        assert_eq!(got, vec![vec![0, 3], vec![5], vec![4]]);
+        let err = resolve(
+            &[entry("top:6=d4b12/d4b10"), entry("1=d2b8/d4b8")],
+            Some(&rank),
+            6,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("only 5 layers are left"), "{err}");
+        let err = resolve(&[entry("6=d2b8/d4b8")], None, 6)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layers 0 to 5"), "{err}");
+        let err = resolve(&[entry("1=d2b8/d4b8"), entry("0-1=d4b12/d4b8")], None, 6)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 1 twice"), "{err}");
+    }
+}
