@@ -111,6 +111,8 @@ pub fn rank_layers(
     for layer in 0..layers {
         let ppl = run(Some(&[layer]), probe.method)?;
         loss.push((layer, ppl / fp16 - 1.0));
+        // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
+        bar.suspend(|| eprintln!("layer {layer} alone: {:+.3}%", 100.0 * (ppl / fp16 - 1.0)));
     }
     bar.finish_and_clear();
     loss.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -179,6 +181,13 @@ pub fn resolve(
         layers.sort_unstable();
     }
     Ok(out)
+}
+
+/// Whether the entries fit a model of `layers` layers (named layers in range and once, enough
+/// layers left for every `top:N`), checked once the model is known, before any recording.
+pub fn check_fits(entries: &[LayerCodecs], layers: usize) -> Result<()> {
+    let any_rank: Vec<usize> = (0..layers).collect();
+    resolve(entries, Some(&any_rank), layers).map(|_| ())
 }
 
 /// What [`calibrate_plan`] needs besides the recording.

@@ -558,6 +558,17 @@ fn run(cli: Cli) -> Result<()> {
                         probe_windows,
                         "at least 1 window to rank the layers on",
                     )?;
+                    let kept = allocate::Probe::default().layout;
+                    if probe_ctx <= kept.sinks + kept.residual {
+                        return Err(CliError::BadOption {
+                            option: "--probe-ctx",
+                            given: probe_ctx.to_string(),
+                            valid: format!(
+                                "more than the ranking's {} int8 sinks + {} int8 window tokens, so that a layer's codes are read (e.g. 2048)",
+                                kept.sinks, kept.residual
+                            ),
+                        });
+                    }
                 }
             }
             if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
@@ -611,7 +622,17 @@ fn run(cli: Cli) -> Result<()> {
             // Checked before the model loads: a bad count fails at once.
             calibration_windows(&[0, 0], &ctx, max_tokens)?;
             let (llama, tokenizer, id) = load(model.as_deref())?;
+            allocate::check_fits(&layer_codecs, llama.config().layers)?;
             let tokens = read_tokens(&text, &tokenizer)?;
+            // The ranking's windows of the calibration text (top:N entries only).
+            let probe_windows = if layer_codecs
+                .iter()
+                .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)))
+            {
+                windows(&tokens, probe_ctx, Some(probe_windows))?
+            } else {
+                Vec::new()
+            };
             let wins = calibration_windows(&tokens, &ctx, max_tokens)?;
             let mut distances: Vec<usize> = weight_rules
                 .iter()
@@ -645,14 +666,6 @@ fn run(cli: Cli) -> Result<()> {
                     seed,
                     rotations,
                     ..CalibrationOptions::new(key_codec, value_codec)
-                };
-                let ranks = layer_codecs
-                    .iter()
-                    .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)));
-                let probe_windows = if ranks {
-                    windows(&tokens, probe_ctx, Some(probe_windows))?
-                } else {
-                    Vec::new()
                 };
                 let plan = allocate::calibrate_plan(
                     &recorded,
