@@ -7,7 +7,7 @@
 //! --only-layers` on the calibration text (session 24: on SmolLM2 at 2 bits, four of 30
 //! layers make most of the loss, bench/results/model-s24).
 
-use crate::calibrate::{CalibrationOptions, RecordedKv, train_codebooks};
+use crate::calibrate::{CalibrationOptions, RecordedKv, check_trainable, train_codebooks};
 use crate::error::{CliError, Result};
 use crate::evaluate::evaluate_codebooks;
 use indicatif::ProgressBar;
@@ -83,17 +83,20 @@ impl Default for Probe {
     }
 }
 
-/// The layers of `layers` ranked by the loss each makes alone under `set`, worst first, with
-/// the perplexity change against fp16 (a fraction).
+/// The model's layers but `skip` (those named by entries: no `top:N` can take them) ranked by
+/// the loss each makes alone under `set`, worst first, with the perplexity change against
+/// fp16 (a fraction).
 pub fn rank_layers(
     model: &Llama,
     windows: &[&[u32]],
     set: &CodebookSet,
-    probe: Probe,
+    (probe, skip): (Probe, &[usize]),
     bar: &ProgressBar,
 ) -> Result<Vec<(usize, f64)>> {
-    let layers = model.config().layers;
-    bar.set_length(((layers + 1) * windows.len()) as u64);
+    let layers: Vec<usize> = (0..model.config().layers)
+        .filter(|l| !skip.contains(l))
+        .collect();
+    bar.set_length(((layers.len() + 1) * windows.len()) as u64);
     let run = |only: Option<&[usize]>, method: Method| {
         evaluate_codebooks(
             model,
@@ -107,8 +110,8 @@ pub fn rank_layers(
         .map(|r| r.perplexity)
     };
     let fp16 = run(None, Method::Fp16)?;
-    let mut loss = Vec::with_capacity(layers);
-    for layer in 0..layers {
+    let mut loss = Vec::with_capacity(layers.len());
+    for layer in layers {
         let ppl = run(Some(&[layer]), probe.method)?;
         loss.push((layer, ppl / fp16 - 1.0));
         // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
@@ -183,6 +186,31 @@ pub fn resolve(
     Ok(out)
 }
 
+/// Up to `count` windows of `ctx` tokens of the calibration text for the ranking; each must
+/// hold tokens past the probe's sinks and int8 window, and fewer than asked is said.
+pub fn probe_windows(tokens: &[u32], ctx: usize, count: usize) -> Result<Vec<&[u32]>> {
+    let windows = crate::text::windows(tokens, ctx, Some(count))?;
+    let kept = Probe::default().layout;
+    let shortest = windows.iter().map(|w| w.len()).min().unwrap_or(0);
+    if shortest <= kept.sinks + kept.residual {
+        return Err(CliError::BadOption {
+            option: "--probe-ctx",
+            given: format!("{ctx} on a calibration text of {} tokens", tokens.len()),
+            valid: format!(
+                "windows longer than the ranking's {} sinks + {} window tokens: a longer text or a shorter --probe-ctx",
+                kept.sinks, kept.residual
+            ),
+        });
+    }
+    if windows.len() < count {
+        eprintln!(
+            "the calibration text holds {} windows of {ctx} tokens: ranking on those, not {count}",
+            windows.len()
+        );
+    }
+    Ok(windows)
+}
+
 /// Whether the entries fit a model of `layers` layers (named layers in range and once, enough
 /// layers left for every `top:N`), checked once the model is known, before any recording.
 pub fn check_fits(entries: &[LayerCodecs], layers: usize) -> Result<()> {
@@ -211,6 +239,12 @@ pub fn calibrate_plan(
     bar: &dyn Fn(&str) -> ProgressBar,
 ) -> Result<CodebookPlan> {
     let layers = rec.keys.len();
+    for (k, v) in std::iter::once((req.base.key_codec, req.base.value_codec))
+        .chain(req.entries.iter().map(|e| (e.key, e.value)))
+    {
+        check_trainable(rec, k, req.base.granularity)?;
+        check_trainable(rec, v, req.base.granularity)?;
+    }
     let ranks = req
         .entries
         .iter()
@@ -270,7 +304,8 @@ pub fn calibrate_plan(
             .collect::<String>()
     );
     let rank = if let Some(base) = base.as_ref().filter(|_| ranks) {
-        let loss = rank_layers(req.model, req.probe_windows, base, req.probe, &bar("probe"))?;
+        let probe = (req.probe, named.as_slice());
+        let loss = rank_layers(req.model, req.probe_windows, base, probe, &bar("probe"))?;
         let shown: Vec<String> = loss
             .iter()
             .map(|(l, d)| format!("{l} ({:+.2}%)", 100.0 * d))
@@ -350,7 +385,7 @@ pub fn check_request(
             return Err(bad(
                 option,
                 format!("{n} values with --layer-codecs"),
-                "a plan file holds one: name one value",
+                "calibrate writes one plan per run: name one value",
             ));
         }
     }

@@ -555,6 +555,20 @@ fn head_rows(heads: &[Vec<f32>], g: usize, granularity: Granularity) -> Vec<&[f3
 /// Draws up to `max_samples` sub-vectors from `sources` at random and runs k-means on them,
 /// weighted by their token's weight (`weights`, one per `head_dim` row of each source) if given;
 /// a drawn sub-vector of weight 0 (a token no counted query reads) is left out.
+/// Whether the recording holds enough sub-vectors to train a `codec` codebook at
+/// `granularity` (what `train_one` refuses), checked before a long run starts.
+pub fn check_trainable(rec: &RecordedKv, codec: VqCodec, granularity: Granularity) -> Result<()> {
+    let groups = granularity.codebooks_per_layer(rec.kv_heads);
+    let per_book = rec.tokens * (rec.head_dim / codec.sub_dim()) * (rec.kv_heads / groups.max(1));
+    if per_book < codec.codebook_size() {
+        return Err(CliError::Invalid(format!(
+            "{per_book} calibration sub-vectors cannot train a {codec} codebook of {} centroids: give more calibration text (--max-tokens)",
+            codec.codebook_size()
+        )));
+    }
+    Ok(())
+}
+
 fn train_one(
     codec: VqCodec,
     sources: &[&[f32]],

@@ -110,8 +110,8 @@ enum Command {
         rotation: String,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// A layer-wise bit allocation, written as one plan file (--out) that --codebooks
-        /// reads anywhere: these layers take codecs K/V, the others --k/--v. LAYERS names
+        /// A layer-wise bit allocation, written as one plan file (--out) that --codebooks of
+        /// eval and generate reads: these layers take codecs K/V, the others --k/--v. LAYERS names
         /// layers (17-18,20) or is top:N, the N layers that lose most when each alone is
         /// quantized at --k/--v (ranked on the calibration text; about 40 s a layer on 2 cores
         /// for SmolLM2), among those not named. Repeatable, e.g. --layer-codecs
@@ -119,12 +119,14 @@ enum Command {
         /// 24's 2-bit plan on SmolLM2: +4.5% at 1.98 bits, against +7.8% for one pair).
         #[arg(long, value_name = "LAYERS=K/V")]
         layer_codecs: Vec<String>,
-        /// Calibration-text windows the top:N ranking evaluates per layer.
-        #[arg(long, default_value_t = 4)]
-        probe_windows: usize,
-        /// Tokens per ranking window.
-        #[arg(long, default_value_t = 2048)]
-        probe_ctx: usize,
+        /// Calibration-text windows the top:N ranking evaluates per layer (default 4; only
+        /// with a top:N entry).
+        #[arg(long)]
+        probe_windows: Option<usize>,
+        /// Tokens per ranking window (default 2048, at most the model's context; only with a
+        /// top:N entry).
+        #[arg(long)]
+        probe_ctx: Option<usize>,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
         /// codecs and the smooth rule (":" as "_").
         #[arg(long)]
@@ -488,6 +490,22 @@ fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(|e| e.parse())
                 .collect::<Result<Vec<allocate::LayerCodecs>>>()?;
+            let ranks = layer_codecs
+                .iter()
+                .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)));
+            if !ranks
+                && let Some(option) = probe_windows
+                    .map(|_| "--probe-windows")
+                    .or(probe_ctx.map(|_| "--probe-ctx"))
+            {
+                return Err(CliError::BadOption {
+                    option,
+                    given: "without a top:N entry".into(),
+                    valid: "the ranking runs for --layer-codecs top:N=K/V only: drop it, or rank layers".into(),
+                });
+            }
+            let (probe_windows, probe_ctx) =
+                (probe_windows.unwrap_or(4), probe_ctx.unwrap_or(2048));
             let rotations = rotation
                 .split(',')
                 .map(parse_rotation)
@@ -549,10 +567,7 @@ fn run(cli: Cli) -> Result<()> {
                     &transforms,
                     &template,
                 )?;
-                if layer_codecs
-                    .iter()
-                    .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)))
-                {
+                if ranks {
                     vecinfer::error::at_least_one(
                         "--probe-windows",
                         probe_windows,
@@ -623,13 +638,17 @@ fn run(cli: Cli) -> Result<()> {
             calibration_windows(&[0, 0], &ctx, max_tokens)?;
             let (llama, tokenizer, id) = load(model.as_deref())?;
             allocate::check_fits(&layer_codecs, llama.config().layers)?;
+            if ranks && probe_ctx > llama.config().context {
+                return Err(CliError::BadOption {
+                    option: "--probe-ctx",
+                    given: probe_ctx.to_string(),
+                    valid: format!("at most the model's context, {}", llama.config().context),
+                });
+            }
             let tokens = read_tokens(&text, &tokenizer)?;
             // The ranking's windows of the calibration text (top:N entries only).
-            let probe_windows = if layer_codecs
-                .iter()
-                .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)))
-            {
-                windows(&tokens, probe_ctx, Some(probe_windows))?
+            let probe_windows = if ranks {
+                allocate::probe_windows(&tokens, probe_ctx, probe_windows)?
             } else {
                 Vec::new()
             };
@@ -748,6 +767,25 @@ fn run(cli: Cli) -> Result<()> {
             layer_codebooks,
             out,
         } => {
+            let inputs = std::iter::once(codebooks.clone()).chain(
+                layer_codebooks
+                    .iter()
+                    .filter_map(|f| f.split_once('=').map(|(_, file)| PathBuf::from(file))),
+            );
+            for input in inputs {
+                if out.exists()
+                    && std::fs::canonicalize(&out).ok() == std::fs::canonicalize(&input).ok()
+                {
+                    return Err(CliError::BadOption {
+                        option: "--out",
+                        given: out.display().to_string(),
+                        valid: format!(
+                            "a file other than the input {}: the plan would replace it",
+                            input.display()
+                        ),
+                    });
+                }
+            }
             let plan = vecinfer::evaluate::load_plan(Some(&codebooks), &layer_codebooks)?
                 .expect("a base file gives a plan");
             let allocation = format!(

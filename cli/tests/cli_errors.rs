@@ -711,6 +711,35 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
         &["plan", "--codebooks", &base, "--out", &plan],
         &["--layer-codebooks"],
     );
+    // The plan never replaces one of its inputs.
+    let before = std::fs::read(&base).unwrap();
+    fails_with(
+        &[
+            "plan",
+            "--codebooks",
+            &base,
+            "--layer-codebooks",
+            &layers,
+            "--out",
+            &base,
+        ],
+        &["a file other than the input"],
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+    // A plan given where one set is needed, inside a plan.
+    let nested = format!("1={plan}");
+    fails_with(
+        &[
+            "plan",
+            "--codebooks",
+            &base,
+            "--layer-codebooks",
+            &nested,
+            "--out",
+            "n.safetensors",
+        ],
+        &["layer-wise plan file", "one codebook set is needed here"],
+    );
     let calibrate = |extra: &[&str]| {
         let mut args = vec![
             "calibrate",
@@ -732,13 +761,22 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
         ([&top[..], &["--also", "d4b9/d8b8"]].concat(), "drop --also"),
         (
             [&top[..], &["--smooth", "max,balanced"]].concat(),
-            "holds one",
+            "one plan per run",
         ),
         ([&top[..], &["--methods", "vq"]].concat(), "add vecinfer"),
         (
             [&top[..], &["--probe-windows", "0"]].concat(),
             "--probe-windows",
         ),
+        (
+            [&top[..], &["--probe-ctx", "100"]].concat(),
+            "int8 window tokens",
+        ),
+        (
+            vec!["--layer-codecs", "1=d4b12/d4b8", "--probe-windows", "2"],
+            "without a top:N",
+        ),
+        (vec!["--probe-ctx", "1024"], "without a top:N"),
     ] {
         let args = calibrate(&extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -358,7 +358,7 @@ impl CodebookSet {
         };
         if get("format")? == crate::plan_file::PLAN_FORMAT_NAME {
             return Err(format!(
-                "this is a layer-wise plan file (several codebook sets, labelled {:?}), and this command takes one codebook set: use one `calibrate` file, or a command that takes plans (eval, generate)",
+                "this is a layer-wise plan file (several codebook sets, labelled {:?}), and one codebook set is needed here: give one `calibrate` file (a plan file goes to --codebooks of eval or generate)",
                 meta_map.get("label").cloned().unwrap_or_default()
             ));
         }

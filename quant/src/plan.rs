@@ -51,7 +51,8 @@ impl CodebookPlan {
 
     /// A plan from parts that each name their model layers (ascending), together every layer
     /// of the model once; the first part's metadata stands for the model (as the base set's
-    /// does in [`Self::layered`]). What a plan file holds.
+    /// does in [`Self::layered`]). What a plan file holds. Parts may differ in codecs,
+    /// granularity and calibration rules (each is a cache of its own), not in model.
     pub fn from_parts(parts: Vec<PlanPart>, allocation: String) -> Result<Self> {
         let Some(first) = parts.first() else {
             return Err(QuantError::InvalidArgument("a plan of no parts".into()));
@@ -61,9 +62,15 @@ impl CodebookPlan {
         meta.layers = layers;
         let mut of_layer: Vec<Option<(usize, usize)>> = vec![None; layers];
         for (i, part) in parts.iter().enumerate() {
-            let mut model = part.set.meta.clone();
-            model.layers = layers;
-            check_same_model(i, &meta, &model)?;
+            let m = &part.set.meta;
+            if (m.kv_heads, m.head_dim, &m.model_id)
+                != (meta.kv_heads, meta.head_dim, &meta.model_id)
+            {
+                return Err(QuantError::InvalidArgument(format!(
+                    "part {i} is for {} KV heads × dim {} of model {:?}, part 0 for {} × {} of {:?}: every part must be for the same model",
+                    m.kv_heads, m.head_dim, m.model_id, meta.kv_heads, meta.head_dim, meta.model_id
+                )));
+            }
             if part.set.meta.layers != part.layers.len() {
                 return Err(QuantError::InvalidArgument(format!(
                     "part {i} names {} layers but its codebooks hold {}",

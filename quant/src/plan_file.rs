@@ -98,8 +98,11 @@ impl CodebookPlan {
             Some(PLAN_FORMAT_NAME) => {}
             Some(FORMAT_NAME) => return CodebookSet::from_bytes(bytes).map(Self::uniform),
             other => {
+                let found = other.map_or("no vecinfer format in its metadata".to_string(), |f| {
+                    format!("metadata format is {f:?}")
+                });
                 return Err(format!(
-                    "metadata format is {other:?}: expected a codebook file ({FORMAT_NAME:?}) or a plan ({PLAN_FORMAT_NAME:?}), as `vecinfer calibrate` writes them"
+                    "{found}: expected a codebook file ({FORMAT_NAME:?}) or a plan ({PLAN_FORMAT_NAME:?}), as `vecinfer calibrate` writes them"
                 ));
             }
         }
@@ -126,9 +129,20 @@ impl CodebookPlan {
                 tensors.len()
             ));
         }
-        let mut parts = Vec::with_capacity(lists.len());
-        for (i, list) in lists.into_iter().enumerate() {
-            let named = parse_layer_list(list).map_err(|e| format!("part {i}: {e}"))?;
+        // The cheap checks first: a bad header is refused before any part is parsed.
+        let named = lists
+            .into_iter()
+            .enumerate()
+            .map(|(i, list)| parse_layer_list(list).map_err(|e| format!("part {i}: {e}")))
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        let covered: usize = named.iter().map(Vec::len).sum();
+        if covered != layers {
+            return Err(format!(
+                "the plan's parts cover {covered} layers, its metadata says {layers}"
+            ));
+        }
+        let mut parts = Vec::with_capacity(named.len());
+        for (i, named) in named.into_iter().enumerate() {
             let tensor = tensors
                 .tensor(&part_tensor(i))
                 .map_err(|_| format!("the plan holds no tensor {:?}", part_tensor(i)))?;
@@ -143,15 +157,8 @@ impl CodebookPlan {
                 CodebookSet::from_bytes(tensor.data()).map_err(|e| format!("part {i}: {e}"))?;
             parts.push(PlanPart { set, layers: named });
         }
-        let plan = Self::from_parts(parts, get("allocation")?.clone())
-            .map_err(|e| format!("the plan's parts do not fit together: {e}"))?;
-        if plan.layers() != layers {
-            return Err(format!(
-                "the plan's parts cover {} layers, its metadata says {layers}",
-                plan.layers()
-            ));
-        }
-        Ok(plan)
+        Self::from_parts(parts, get("allocation")?.clone())
+            .map_err(|e| format!("the plan's parts do not fit together: {e}"))
     }
 }
 
@@ -231,7 +238,11 @@ mod tests {
         let e = err(&with("\"layers\":\"6\"", "\"layers\":\"7\""));
         assert!(e.contains("cover 6 layers"), "{e}");
         let e = err(&with("\"parts\":\"0,2-3;", "\"parts\":\"0,2-2;"));
-        assert!(e.contains("do not fit"), "{e}");
+        assert!(e.contains("cover 5 layers"), "{e}");
+        let e = err(&with("0,2-3;1,4;5\"", "0,2-3;1,5;5\""));
+        assert!(e.contains("do not fit") && e.contains("layer 5"), "{e}");
+        let e = err(&with("\"parts\":\"0,2-3;", "\"parts\":\"0,2-x;"));
+        assert!(e.contains("part 0"), "{e}");
         let e = err(&with(
             "\"format_version\":\"1\"",
             "\"format_version\":\"9\"",
