@@ -216,18 +216,7 @@ impl CodebookSet {
 
     /// Writes the file atomically (a unique temp file renamed over `path`).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self
-            .to_bytes()
-            .map_err(|problem| QuantError::CodebookFile {
-                path: path.display().to_string(),
-                problem,
-            })?;
-        // A unique temp file renamed over `path`: a reader never sees half a file, and two
-        // runs never share a temp file.
-        crate::atomic_file::write(path, &bytes).map_err(|source| QuantError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        write_file(path, self.to_bytes())
     }
 
     /// The file's bytes (see the module doc for the format).
@@ -330,14 +319,7 @@ impl CodebookSet {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_bytes(&bytes).map_err(|problem| QuantError::CodebookFile {
-            path: path.display().to_string(),
-            problem,
-        })
+        read_file(path, Self::from_bytes)
     }
 
     /// Parses and validates a codebook file; the error says what is wrong with it.
@@ -557,5 +539,34 @@ fn read_tensor(
             .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect(),
         _ => unreachable!("only f32 and f16 tensors are read"),
+    })
+}
+
+/// Writes a codebook or plan file's bytes (or the reason they could not be made) to `path`
+/// through a unique temp file renamed over it: a reader never sees half a file, and two runs
+/// never share a temp file.
+pub(crate) fn write_file(path: &Path, bytes: std::result::Result<Vec<u8>, String>) -> Result<()> {
+    let bytes = bytes.map_err(|problem| QuantError::CodebookFile {
+        path: path.display().to_string(),
+        problem,
+    })?;
+    crate::atomic_file::write(path, &bytes).map_err(|source| QuantError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Reads `path` and parses it with `parse`; errors name the file.
+pub(crate) fn read_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&bytes).map_err(|problem| QuantError::CodebookFile {
+        path: path.display().to_string(),
+        problem,
     })
 }

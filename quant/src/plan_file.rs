@@ -11,8 +11,8 @@
 //!
 //! [`CodebookPlan::load`] reads a plan file or a codebook file (as a uniform plan).
 
-use crate::codebook_file::{CodebookSet, FORMAT_NAME};
-use crate::error::{QuantError, Result};
+use crate::codebook_file::{CodebookSet, FORMAT_NAME, read_file, write_file};
+use crate::error::Result;
 use crate::plan::{CodebookPlan, PlanPart, layer_list, parse_layer_list};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -65,28 +65,12 @@ impl CodebookPlan {
 
     /// Writes the plan file atomically (a unique temp file renamed over `path`).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self
-            .to_bytes()
-            .map_err(|problem| QuantError::CodebookFile {
-                path: path.display().to_string(),
-                problem,
-            })?;
-        crate::atomic_file::write(path, &bytes).map_err(|source| QuantError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        write_file(path, self.to_bytes())
     }
 
     /// A plan file, or a codebook file read as a uniform plan.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_bytes(&bytes).map_err(|problem| QuantError::CodebookFile {
-            path: path.display().to_string(),
-            problem,
-        })
+        read_file(path, Self::from_bytes)
     }
 
     /// Parses and validates a plan file or a codebook file; the error says what is wrong.
