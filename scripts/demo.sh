@@ -22,7 +22,7 @@ mkdir -p out/demo
   --max-tokens 8192 --layer-codecs top:4=d4b12/d4b10 --layer-codecs top:2=d4b12/d4b8 \
   --probe-windows 1 --probe-ctx 2048 --out out/demo/plan.safetensors
 "$bin" eval --text "$data/eval.txt" --codebooks out/demo/plan.safetensors \
-  --max-windows "$windows" --sinks 4 --methods vecinfer --json out/demo/eval-plan.json
+  --max-windows "$windows" --sinks 4 --methods fp16,vecinfer --json out/demo/eval-plan.json
 # With an NVIDIA GPU (driver, libnvrtc and libcublas found, e.g. /usr/local/cuda/lib64 on the
 # loader path; DEVICE=cpu skips it): the same methods by the GPU kernels over all of eval.txt,
 # a generation from the paged 2-bit cache, and the decode benchmark's small grid.
