@@ -560,9 +560,14 @@ fn head_rows(heads: &[Vec<f32>], g: usize, granularity: Granularity) -> Vec<&[f3
 pub fn check_trainable(rec: &RecordedKv, codec: VqCodec, granularity: Granularity) -> Result<()> {
     let groups = granularity.codebooks_per_layer(rec.kv_heads);
     let per_book = rec.tokens * (rec.head_dim / codec.sub_dim()) * (rec.kv_heads / groups.max(1));
-    if per_book < codec.codebook_size() {
+    enough_to_train(per_book, codec)
+}
+
+/// k-means needs at least one sub-vector per centroid.
+fn enough_to_train(available: usize, codec: VqCodec) -> Result<()> {
+    if available < codec.codebook_size() {
         return Err(CliError::Invalid(format!(
-            "{per_book} calibration sub-vectors cannot train a {codec} codebook of {} centroids: give more calibration text (--max-tokens)",
+            "{available} calibration sub-vectors cannot train a {codec} codebook of {} centroids: give more calibration text (--max-tokens)",
             codec.codebook_size()
         )));
     }
@@ -579,12 +584,7 @@ fn train_one(
 ) -> Result<Codebook> {
     let sub = codec.sub_dim();
     let available: usize = sources.iter().map(|s| s.len() / sub).sum();
-    if available < codec.codebook_size() {
-        return Err(CliError::Invalid(format!(
-            "{available} calibration sub-vectors cannot train a {codec} codebook of {} centroids: give more calibration text",
-            codec.codebook_size()
-        )));
-    }
+    enough_to_train(available, codec)?;
     let take = available.min(max_samples);
     let mut rng = ChaCha8Rng::seed_from_u64(kmeans.seed);
     let mut picks = rand::seq::index::sample(&mut rng, available, take).into_vec();
