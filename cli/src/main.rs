@@ -149,7 +149,8 @@ enum Command {
     Eval {
         #[arg(long)]
         text: PathBuf,
-        /// Codebooks from `calibrate` (needed by the VQ methods).
+        /// Codebooks from `calibrate` (needed by the VQ methods): one set, or a layer-wise plan
+        /// file (`calibrate --layer-codecs`, `vecinfer plan`).
         #[arg(long)]
         codebooks: Option<PathBuf>,
         /// A layer-wise bit allocation: these layers take their codebooks (and smooth scales)
@@ -255,7 +256,8 @@ enum Command {
         /// The GPU KV cache (--device cuda).
         #[arg(long, value_enum, default_value = "fp16")]
         cache: CacheKind,
-        /// Codebooks of --cache vq (from `vecinfer calibrate`).
+        /// Codebooks of --cache vq (from `vecinfer calibrate`): one set, or a layer-wise plan
+        /// file.
         #[arg(long)]
         codebooks: Option<PathBuf>,
         /// A layer-wise bit allocation for --cache vq: these layers take their codebooks from
