@@ -356,13 +356,15 @@ pub fn calibrate_plan(
     Ok(CodebookPlan::from_parts(parts, allocation)?)
 }
 
-/// What `calibrate --layer-codecs` refuses before the model loads: one plan file holds one
-/// smooth rule, weight rule and rotation, and the pairs are its entries, not `--also`.
+/// What `calibrate --layer-codecs` refuses before the model loads: a run writes one plan of one
+/// smooth rule, weight rule and rotation, the pairs are its entries (not `--also`), and a
+/// ranking needs windows (`probe`: count and tokens) that reach past its sinks and window.
 pub fn check_request(
     entries: &[LayerCodecs],
     (pairs, smooth_rules, weight_rules, rotations): (usize, usize, usize, usize),
     transforms: &[KeyTransform],
     out: &str,
+    (probe_windows, probe_ctx): (usize, usize),
 ) -> Result<()> {
     let bad = |option: &'static str, given: String, valid: &str| CliError::BadOption {
         option,
@@ -399,11 +401,30 @@ pub fn check_request(
     let ranks = entries
         .iter()
         .any(|e| matches!(e.layers, LayerChoice::Top(_)));
-    if ranks && !transforms.contains(&KeyTransform::BOTH) {
+    if !ranks {
+        return Ok(());
+    }
+    if !transforms.contains(&KeyTransform::BOTH) {
         return Err(bad(
             "--layer-codecs",
             "top:N without vecinfer in --methods".into(),
             "the ranking quantizes with vecinfer (smooth + Hadamard): add vecinfer to --methods, or name the layers",
+        ));
+    }
+    crate::error::at_least_one(
+        "--probe-windows",
+        probe_windows,
+        "at least 1 window to rank the layers on",
+    )?;
+    let kept = Probe::default().layout;
+    if probe_ctx <= kept.sinks + kept.residual {
+        return Err(bad(
+            "--probe-ctx",
+            probe_ctx.to_string(),
+            &format!(
+                "more than the ranking's {} int8 sinks + {} int8 window tokens, so that a layer's codes are read (e.g. 2048)",
+                kept.sinks, kept.residual
+            ),
         ));
     }
     Ok(())

@@ -550,43 +550,29 @@ fn run(cli: Cli) -> Result<()> {
                 pairs.push(pair);
             }
             let template = out.to_string_lossy().into_owned();
+            let transforms = Method::parse_list(&methods)?
+                .into_iter()
+                .map(|m| match m {
+                    Method::Vq(t) => Ok(t),
+                    other => Err(CliError::Invalid(format!("--methods: {other} uses no codebooks; name VQ methods (vq, vq+smooth, vq+hadamard, vecinfer)"))),
+                })
+                .collect::<Result<Vec<KeyTransform>>>()?;
+            if rotations.iter().any(|&r| r > 0) && !transforms.contains(&KeyTransform::BOTH) {
+                return Err(CliError::BadOption {
+                    option: "--rotation",
+                    given: rotation.clone(),
+                    valid: "a learned rotation replaces vecinfer's Hadamard: add vecinfer to --methods, or use hadamard".into(),
+                });
+            }
             if !layer_codecs.is_empty() {
-                let transforms = Method::parse_list(&methods)?
-                    .into_iter()
-                    .filter_map(|m| match m {
-                        Method::Vq(t) => Some(t),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>();
-                allocate::check_request(
-                    &layer_codecs,
-                    (
-                        pairs.len(),
-                        smooth_rules.len(),
-                        weight_rules.len(),
-                        rotations.len(),
-                    ),
-                    &transforms,
-                    &template,
-                )?;
-                if ranks {
-                    vecinfer::error::at_least_one(
-                        "--probe-windows",
-                        probe_windows,
-                        "at least 1 window to rank the layers on",
-                    )?;
-                    let kept = allocate::Probe::default().layout;
-                    if probe_ctx <= kept.sinks + kept.residual {
-                        return Err(CliError::BadOption {
-                            option: "--probe-ctx",
-                            given: probe_ctx.to_string(),
-                            valid: format!(
-                                "more than the ranking's {} int8 sinks + {} int8 window tokens, so that a layer's codes are read (e.g. 2048)",
-                                kept.sinks, kept.residual
-                            ),
-                        });
-                    }
-                }
+                let counts = (
+                    pairs.len(),
+                    smooth_rules.len(),
+                    weight_rules.len(),
+                    rotations.len(),
+                );
+                let probe = (probe_windows, probe_ctx);
+                allocate::check_request(&layer_codecs, counts, &transforms, &template, probe)?;
             }
             if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
                 return Err(CliError::BadOption {
@@ -620,20 +606,6 @@ fn run(cli: Cli) -> Result<()> {
                     given: template,
                     valid: "with several --weight rules and a {k}/{v} template, name {weight} too"
                         .into(),
-                });
-            }
-            let transforms = Method::parse_list(&methods)?
-                .into_iter()
-                .map(|m| match m {
-                    Method::Vq(t) => Ok(t),
-                    other => Err(CliError::Invalid(format!("--methods: {other} uses no codebooks; name VQ methods (vq, vq+smooth, vq+hadamard, vecinfer)"))),
-                })
-                .collect::<Result<Vec<KeyTransform>>>()?;
-            if rotations.iter().any(|&r| r > 0) && !transforms.contains(&KeyTransform::BOTH) {
-                return Err(CliError::BadOption {
-                    option: "--rotation",
-                    given: rotation.clone(),
-                    valid: "a learned rotation replaces vecinfer's Hadamard: add vecinfer to --methods, or use hadamard".into(),
                 });
             }
             // Checked before the model loads: a bad count fails at once.
@@ -676,18 +648,19 @@ fn run(cli: Cli) -> Result<()> {
             if kmeans_iters != 30 {
                 provenance += &format!(" kmeans_iters={kmeans_iters}");
             }
+            let options_for = |key_codec, value_codec| CalibrationOptions {
+                granularity,
+                transforms: transforms.clone(),
+                smooth_rules: smooth_rules.clone(),
+                weight_rules: weight_rules.clone(),
+                kmeans_iters,
+                samples_per_centroid,
+                seed,
+                rotations: rotations.clone(),
+                ..CalibrationOptions::new(key_codec, value_codec)
+            };
             if !layer_codecs.is_empty() {
-                let base = CalibrationOptions {
-                    granularity,
-                    transforms: transforms.clone(),
-                    smooth_rules,
-                    weight_rules,
-                    kmeans_iters,
-                    samples_per_centroid,
-                    seed,
-                    rotations,
-                    ..CalibrationOptions::new(key_codec, value_codec)
-                };
+                let base = options_for(key_codec, value_codec);
                 let plan = allocate::calibrate_plan(
                     &recorded,
                     allocate::PlanRequest {
@@ -711,17 +684,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             for (key_codec, value_codec) in pairs {
-                let opts = CalibrationOptions {
-                    granularity,
-                    transforms: transforms.clone(),
-                    smooth_rules: smooth_rules.clone(),
-                    weight_rules: weight_rules.clone(),
-                    kmeans_iters,
-                    samples_per_centroid,
-                    seed,
-                    rotations: rotations.clone(),
-                    ..CalibrationOptions::new(key_codec, value_codec)
-                };
+                let opts = options_for(key_codec, value_codec);
                 let start = Instant::now();
                 let sets =
                     train_codebooks(&recorded, &opts, &id, provenance.clone(), &bar("k-means"))?;
