@@ -12,6 +12,7 @@ use crate::error::{CliError, Result};
 use crate::evaluate::evaluate_codebooks;
 use indicatif::ProgressBar;
 use std::str::FromStr;
+use vecinfer_engine::Engine;
 use vecinfer_model::Llama;
 use vecinfer_quant::plan::{layer_list, parse_layer_list};
 use vecinfer_quant::{
@@ -85,9 +86,9 @@ impl Default for Probe {
 
 /// The model's layers but `skip` (those named by entries: no `top:N` can take them) ranked by
 /// the loss each makes alone under `set`, worst first, with the perplexity change against
-/// fp16 (a fraction).
+/// fp16 (a fraction). The evaluations run on the CPU, or on `gpu`'s engine (the same model).
 pub fn rank_layers(
-    model: &Llama,
+    (model, gpu): (&Llama, Option<&Engine>),
     windows: &[&[u32]],
     set: &CodebookSet,
     (probe, skip): (Probe, &[usize]),
@@ -97,22 +98,32 @@ pub fn rank_layers(
         .filter(|l| !skip.contains(l))
         .collect();
     bar.set_length(((layers.len() + 1) * windows.len()) as u64);
-    let run = |only: Option<&[usize]>, method: Method| {
-        evaluate_codebooks(
+    let run = |layer: Option<usize>| match gpu {
+        Some(engine) => {
+            let ppl = crate::gpu::probe_perplexity(
+                engine,
+                windows,
+                (set, probe.method, probe.layout),
+                layer,
+            )?;
+            bar.inc(windows.len() as u64);
+            Ok(ppl)
+        }
+        None => evaluate_codebooks(
             model,
             windows,
-            method,
+            layer.map_or(Method::Fp16, |_| probe.method),
             Some(Codebooks::Set(set)),
             probe.layout,
-            (None, only, false),
+            (None, layer.as_ref().map(std::slice::from_ref), false),
             bar,
         )
-        .map(|r| r.perplexity)
+        .map(|r| r.perplexity),
     };
-    let fp16 = run(None, Method::Fp16)?;
+    let fp16 = run(None)?;
     let mut loss = Vec::with_capacity(layers.len());
     for layer in layers {
-        let ppl = run(Some(&[layer]), probe.method)?;
+        let ppl = run(Some(layer))?;
         loss.push((layer, ppl / fp16 - 1.0));
         // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
         bar.suspend(|| eprintln!("layer {layer} alone: {:+.3}%", 100.0 * (ppl / fp16 - 1.0)));
@@ -223,8 +234,10 @@ pub struct PlanRequest<'a> {
     /// The base pair's options (every layer not named by an entry).
     pub base: CalibrationOptions,
     pub entries: &'a [LayerCodecs],
-    /// The model and the windows to rank layers on (only used with `top:N`).
+    /// The model and the windows to rank layers on (only used with `top:N`); with `gpu`, the
+    /// ranking's evaluations run on that engine of the same model.
     pub model: &'a Llama,
+    pub gpu: Option<&'a Engine>,
     pub probe_windows: &'a [&'a [u32]],
     pub probe: Probe,
     pub model_id: &'a str,
@@ -305,14 +318,15 @@ pub fn calibrate_plan(
     );
     let rank = if let Some(base) = base.as_ref().filter(|_| ranks) {
         let probe = (req.probe, named.as_slice());
-        let loss = rank_layers(req.model, req.probe_windows, base, probe, &bar("probe"))?;
+        let on = (req.model, req.gpu);
+        let loss = rank_layers(on, req.probe_windows, base, probe, &bar("probe"))?;
         let shown: Vec<String> = loss
             .iter()
             .map(|(l, d)| format!("{l} ({:+.2}%)", 100.0 * d))
             .collect();
         eprintln!("layers by the loss each makes alone: {}", shown.join(", "));
         allocation += &format!(
-            "; layers ranked by the perplexity each makes alone at {}/{} ({} windows of {} tokens of the calibration text, {} sinks, {} {} window): {}",
+            "; layers ranked by the perplexity each makes alone at {}/{} ({} windows of {} tokens of the calibration text, {} sinks, {} {} window, on the {}): {}",
             req.base.key_codec,
             req.base.value_codec,
             req.probe_windows.len(),
@@ -320,6 +334,7 @@ pub fn calibrate_plan(
             req.probe.layout.sinks,
             req.probe.layout.residual,
             req.probe.layout.precision,
+            if req.gpu.is_some() { "GPU" } else { "CPU" },
             shown.join(", ")
         );
         Some(loss.into_iter().map(|(l, _)| l).collect::<Vec<_>>())
@@ -358,13 +373,14 @@ pub fn calibrate_plan(
 
 /// What `calibrate --layer-codecs` refuses before the model loads: a run writes one plan of one
 /// smooth rule, weight rule and rotation, the pairs are its entries (not `--also`), and a
-/// ranking needs windows (`probe`: count and tokens) that reach past its sinks and window.
+/// ranking needs windows (`probe`: count and tokens) that reach past its sinks and window, and
+/// on the GPU (`probe`'s flag) the Hadamard, which the kernels apply.
 pub fn check_request(
     entries: &[LayerCodecs],
     (pairs, smooth_rules, weight_rules, rotations): (usize, usize, usize, usize),
-    transforms: &[KeyTransform],
+    (transforms, learned_rotation): (&[KeyTransform], bool),
     out: &str,
-    (probe_windows, probe_ctx): (usize, usize),
+    (probe_windows, probe_ctx, on_gpu): (usize, usize, bool),
 ) -> Result<()> {
     let bad = |option: &'static str, given: String, valid: &str| CliError::BadOption {
         option,
@@ -409,6 +425,13 @@ pub fn check_request(
             "--layer-codecs",
             "top:N without vecinfer in --methods".into(),
             "the ranking quantizes with vecinfer (smooth + Hadamard): add vecinfer to --methods, or name the layers",
+        ));
+    }
+    if on_gpu && learned_rotation {
+        return Err(bad(
+            "--probe-device",
+            "cuda with a learned --rotation".into(),
+            "the GPU kernels apply the Hadamard only: rank on the CPU (drop --probe-device), or use --rotation hadamard",
         ));
     }
     crate::error::at_least_one(

@@ -194,18 +194,105 @@ pub fn engine_options() -> EngineOptions {
     }
 }
 
-/// GPU perplexity per method over `windows`.
+/// [`plan_spec_for`], with `only` (`--only-layers`): those layers coded by a uniform plan's
+/// set, the others fp16 ([`CacheSpec::OnlyLayers`]).
+pub fn probe_spec_for<'a>(
+    method: Method,
+    plan: Option<&'a CodebookPlan>,
+    layout: CacheLayout,
+    only: Option<&'a [usize]>,
+) -> Result<CacheSpec<'a>> {
+    let (Some(layers), Method::Vq(transform)) = (only, method) else {
+        return plan_spec_for(method, plan, layout);
+    };
+    let set = match plan {
+        Some(p) if !p.is_uniform() => {
+            return Err(CliError::BadOption {
+                option: "--only-layers",
+                given: format!("with the layer-wise plan {}", p.label()),
+                valid: "on the GPU the probe codes its layers with one set: give a single-set --codebooks file, or use --device cpu".into(),
+            });
+        }
+        p => p.map(|p| &p.parts()[0].set),
+    };
+    let CacheSpec::Vq { set, .. } = spec_for(method, set, layout)? else {
+        unreachable!("spec_for gives a VQ method a VQ cache")
+    };
+    if let Some(&bad) = layers.iter().find(|&&l| l >= set.meta.layers) {
+        return Err(CliError::BadOption {
+            option: "--only-layers",
+            given: bad.to_string(),
+            valid: format!(
+                "layers below {}, the codebooks' layer count",
+                set.meta.layers
+            ),
+        });
+    }
+    Ok(CacheSpec::OnlyLayers {
+        set,
+        layers,
+        transform,
+        layout,
+    })
+}
+
+/// The perplexity of `windows` (one batch) on an open engine with only `layer` coded by `set`
+/// as `method` (`None`: every layer fp16): one evaluation of `calibrate --layer-codecs top:N`'s
+/// ranking on the GPU.
+pub fn probe_perplexity(
+    engine: &Engine,
+    windows: &[&[u32]],
+    (set, method, layout): (&CodebookSet, Method, CacheLayout),
+    layer: Option<usize>,
+) -> Result<f64> {
+    let spec = match layer.as_ref() {
+        None => CacheSpec::Fp16,
+        Some(layer) => {
+            let CacheSpec::Vq { transform, .. } = spec_for(method, Some(set), layout)? else {
+                return Err(CliError::Invalid(format!(
+                    "the ranking codes layers with a VQ method, not {method}"
+                )));
+            };
+            CacheSpec::OnlyLayers {
+                set,
+                layers: std::slice::from_ref(layer),
+                transform,
+                layout,
+            }
+        }
+    };
+    let r = evaluate(
+        engine,
+        windows,
+        &spec,
+        (windows.len(), None),
+        true,
+        &|_, _| {},
+    )?;
+    engine.gpu.context.check_err().map_err(|e| {
+        CliError::Invalid(format!(
+            "a driver call failed after the ranking's GPU evaluation ({e})"
+        ))
+    })?;
+    Ok(r.perplexity)
+}
+
+/// GPU perplexity per method over `windows`; with `only`, VQ methods code those layers alone.
 #[allow(clippy::too_many_arguments)]
 pub fn eval_cuda(
     model: &Path,
     windows: &[&[u32]],
     methods: &[Method],
-    plan: Option<&CodebookPlan>,
+    (plan, only): (Option<&CodebookPlan>, Option<&[usize]>),
     layout: CacheLayout,
     batch: (usize, Option<Projections>),
     graph: bool,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<Vec<(MethodResult, GpuEvalResult)>> {
+    // Every method's spec is checked before any runs.
+    for &method in methods {
+        probe_spec_for(method, plan, layout, only)?;
+    }
     // Every method's windows must quantize something, checked before any runs.
     let coded = methods
         .iter()
@@ -217,7 +304,7 @@ pub fn eval_cuda(
         // recorded driver error for the next one to trip over (seen at ctx 8192 with graphs
         // after the fp16 method, H100, bench/results/h100/model/run-s5); it is reported here.
         let engine = Engine::open(WeightSource::Gguf(model), engine_options())?;
-        let spec = plan_spec_for(method, plan, layout)?;
+        let spec = probe_spec_for(method, plan, layout, only)?;
         let r = evaluate(&engine, windows, &spec, batch, graph, &|d, t| {
             progress(method.name(), d, t)
         })?;
@@ -233,7 +320,7 @@ pub fn eval_cuda(
         let layers = plan.map_or(1, |p| p.layers());
         let codebooks = plan.map(Codebooks::Plan);
         let ((key_bits, value_bits), effective) =
-            crate::evaluate::method_bits(method, codebooks, at, layers, None)?;
+            crate::evaluate::method_bits(method, codebooks, at, layers, only)?;
         out.push((
             MethodResult {
                 method: method.name().to_string(),

@@ -326,15 +326,24 @@ pub fn check_eval(
     llama: &Llama,
     windows: &[&[u32]],
     method: Method,
-    codebooks: Option<Codebooks<'_>>,
+    (codebooks, only): (Option<Codebooks<'_>>, Option<&[usize]>),
     layout: CacheLayout,
     batch: usize,
     tolerance: f64,
 ) -> Result<CheckReport> {
-    let spec = match codebooks {
-        Some(Codebooks::Plan(plan)) => crate::gpu::plan_spec_for(method, Some(plan), layout)?,
-        Some(Codebooks::Set(set)) => crate::gpu::spec_for(method, Some(set), layout)?,
-        None => crate::gpu::spec_for(method, None, layout)?,
+    let spec = match (codebooks, only) {
+        (Some(Codebooks::Set(set)), Some(layers)) => match method {
+            Method::Vq(transform) => CacheSpec::OnlyLayers {
+                set,
+                layers,
+                transform,
+                layout,
+            },
+            _ => crate::gpu::spec_for(method, Some(set), layout)?,
+        },
+        (Some(Codebooks::Plan(plan)), _) => crate::gpu::plan_spec_for(method, Some(plan), layout)?,
+        (Some(Codebooks::Set(set)), None) => crate::gpu::spec_for(method, Some(set), layout)?,
+        (None, _) => crate::gpu::spec_for(method, None, layout)?,
     };
     let cpu = evaluate_codebooks(
         llama,
@@ -342,7 +351,7 @@ pub fn check_eval(
         method,
         codebooks,
         layout,
-        (None, None, false),
+        (None, only, false),
         &ProgressBar::hidden(),
     )?;
     let graph = evaluate(engine, windows, &spec, (batch, None), true, &|_, _| {})?;
@@ -568,7 +577,9 @@ pub fn check_entries_independent(
 /// ", int8 window" for a VQ cache (its label leaves the window out), nothing for fp16.
 fn window_label(spec: &CacheSpec<'_>) -> String {
     match spec {
-        CacheSpec::Vq { layout, .. } | CacheSpec::Layered { layout, .. } => {
+        CacheSpec::Vq { layout, .. }
+        | CacheSpec::Layered { layout, .. }
+        | CacheSpec::OnlyLayers { layout, .. } => {
             format!(", {} window", layout.precision)
         }
         CacheSpec::Fp16 => String::new(),
@@ -608,6 +619,77 @@ fn check_plan_equals_set(
             b.perplexity
         ),
         values: serde_json::json!({"plan": a.window_nll, "set": b.window_nll}),
+    })
+}
+
+/// The layer probe's ends, bit for bit: every layer coded is the set's own cache, no layer
+/// coded is the fp16 cache (GPU perplexity window by window, graph-replayed steps).
+fn check_only_layers_ends(
+    engine: &Engine,
+    windows: &[&[u32]],
+    set: &CodebookSet,
+    layout: CacheLayout,
+) -> Result<CheckReport> {
+    let transform = vecinfer_quant::KeyTransform::BOTH;
+    let all: Vec<usize> = (0..set.meta.layers).collect();
+    let only = |layers| CacheSpec::OnlyLayers {
+        set,
+        layers,
+        transform,
+        layout,
+    };
+    let uniform = CacheSpec::Vq {
+        set,
+        transform,
+        layout,
+    };
+    let run = |spec: &CacheSpec<'_>| -> Result<_> {
+        Ok(evaluate(
+            engine,
+            windows,
+            spec,
+            (4, None),
+            true,
+            &|_, _| {},
+        )?)
+    };
+    let mut detail = Vec::new();
+    let mut passed = true;
+    let mut values = Vec::new();
+    for (what, probe, reference) in [
+        ("every layer coded vs the set's cache", only(&all), uniform),
+        (
+            "no layer coded vs the fp16 cache",
+            only(&[]),
+            CacheSpec::Fp16,
+        ),
+    ] {
+        let (a, b) = (run(&probe)?, run(&reference)?);
+        let differing = a
+            .window_nll
+            .iter()
+            .zip(&b.window_nll)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
+        passed &= differing == 0;
+        detail.push(format!(
+            "{what} ({}): {differing} windows' NLL differ, perplexity {:.6} vs {:.6}",
+            a.cache, a.perplexity, b.perplexity
+        ));
+        values.push(
+            serde_json::json!({"check": what, "probe": a.window_nll, "reference": b.window_nll}),
+        );
+    }
+    Ok(CheckReport {
+        name: "only-layers: every layer = the set's cache, none = the fp16 cache".into(),
+        passed,
+        detail: format!(
+            "{} windows of {}; {}",
+            windows.len(),
+            windows[0].len(),
+            detail.join("; ")
+        ),
+        values: serde_json::json!(values),
     })
 }
 
@@ -817,7 +899,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
             &llama,
             &windows,
             Method::Fp16,
-            None,
+            (None, None),
             CacheLayout::default(),
             4,
             3e-3,
@@ -865,7 +947,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
                 &llama,
                 windows,
                 Method::Vq(vecinfer_quant::KeyTransform::BOTH),
-                Some((&set).into()),
+                (Some((&set).into()), None),
                 layout,
                 4,
                 3e-3,
@@ -942,7 +1024,35 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
                 &deep_llama,
                 &more_windows,
                 Method::Vq(vecinfer_quant::KeyTransform::BOTH),
-                Some(Codebooks::Plan(&mixed)),
+                (Some(Codebooks::Plan(&mixed)), None),
+                layout,
+                4,
+                3e-3,
+            ),
+        );
+        r.name = name;
+        reports.push(r);
+    }
+    // The layer probe (`eval --device cuda --only-layers`, `calibrate --probe-device cuda`):
+    // its ends bit for bit, and layers 1 and 3 coded alone against the CPU's probe.
+    let probe_set = random_set(3, "d4b8", "d4b8");
+    reports.push(guard(
+        "tiny model: only-layers, every layer = the set's cache, none = the fp16 cache, bit for bit",
+        check_only_layers_ends(&deep_engine, &windows, &probe_set, int8_layout),
+    ));
+    for layout in [fp16_layout, int8_layout] {
+        let name = format!(
+            "tiny model: perplexity vecinfer d4b8/d4b8 on layers 1, 3 alone, the others fp16 ({} window)",
+            layout.precision
+        );
+        let mut r = guard(
+            &name,
+            check_eval(
+                &deep_engine,
+                &deep_llama,
+                &more_windows,
+                Method::Vq(vecinfer_quant::KeyTransform::BOTH),
+                (Some(Codebooks::Set(&probe_set)), Some(&[1, 3])),
                 layout,
                 4,
                 3e-3,
@@ -1250,7 +1360,8 @@ pub fn real_model_checks(
             let (method, set) = match spec {
                 CacheSpec::Fp16 => (Method::Fp16, None),
                 CacheSpec::Vq { set, transform, .. } => (Method::Vq(*transform), Some(*set)),
-                CacheSpec::Layered { .. } => continue, // the real model's checks use one set
+                // The real model's checks use one set on every layer.
+                CacheSpec::Layered { .. } | CacheSpec::OnlyLayers { .. } => continue,
             };
             let name = format!("SmolLM2: perplexity {} GPU vs CPU", spec.label());
             reports.push(guard(
@@ -1260,7 +1371,7 @@ pub fn real_model_checks(
                     &llama,
                     &wins,
                     method,
-                    set.map(Codebooks::Set),
+                    (set.map(Codebooks::Set), None),
                     layout,
                     windows,
                     3e-3,

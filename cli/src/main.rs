@@ -127,6 +127,12 @@ enum Command {
         /// top:N entry).
         #[arg(long)]
         probe_ctx: Option<usize>,
+        /// Where the top:N ranking's model evaluations run (default cpu; only with a top:N
+        /// entry): cuda runs them on the GPU engine, a few seconds a layer for SmolLM2 where the
+        /// CPU takes about 40 s on 2 cores. Float summation differs, so near-tied layers may
+        /// swap.
+        #[arg(long, value_enum)]
+        probe_device: Option<Device>,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
         /// codecs and the smooth rule (":" as "_").
         #[arg(long)]
@@ -159,8 +165,8 @@ enum Command {
         #[arg(long, value_name = "LAYERS=FILE")]
         layer_codebooks: Vec<String>,
         /// Quantize only these layers (e.g. 17 or 16-19); the others keep an exact fp16 cache
-        /// and count 16 bits. A per-layer sensitivity probe for choosing --layer-codebooks. CPU
-        /// only.
+        /// and count 16 bits. A per-layer sensitivity probe for choosing --layer-codebooks. On
+        /// the GPU (--device cuda) the codebooks must be one set, not a layer-wise plan.
         #[arg(long, value_name = "LAYERS")]
         only_layers: Option<String>,
         #[arg(long)]
@@ -486,6 +492,7 @@ fn run(cli: Cli) -> Result<()> {
             layer_codecs,
             probe_windows,
             probe_ctx,
+            probe_device,
             out,
         } => {
             let layer_codecs = layer_codecs
@@ -499,6 +506,7 @@ fn run(cli: Cli) -> Result<()> {
                 && let Some(option) = probe_windows
                     .map(|_| "--probe-windows")
                     .or(probe_ctx.map(|_| "--probe-ctx"))
+                    .or(probe_device.map(|_| "--probe-device"))
             {
                 return Err(CliError::BadOption {
                     option,
@@ -571,8 +579,15 @@ fn run(cli: Cli) -> Result<()> {
                     weight_rules.len(),
                     rotations.len(),
                 );
-                let probe = (probe_windows, probe_ctx);
-                allocate::check_request(&layer_codecs, counts, &transforms, &template, probe)?;
+                let probe = (probe_windows, probe_ctx, probe_device == Some(Device::Cuda));
+                let learned = rotations.iter().any(|&r| r > 0);
+                allocate::check_request(
+                    &layer_codecs,
+                    counts,
+                    (&transforms, learned),
+                    &template,
+                    probe,
+                )?;
             }
             if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
                 return Err(CliError::BadOption {
@@ -619,6 +634,16 @@ fn run(cli: Cli) -> Result<()> {
                     valid: format!("at most the model's context, {}", llama.config().context),
                 });
             }
+            // Opened before the recording, so that a missing GPU fails at once.
+            let probe_engine = (ranks && probe_device == Some(Device::Cuda))
+                .then(|| {
+                    let path = fetch::resolve_model(model.as_deref())?;
+                    Ok::<_, CliError>(vecinfer_engine::Engine::open(
+                        vecinfer_engine::WeightSource::Gguf(&path),
+                        vecinfer::gpu::engine_options(),
+                    )?)
+                })
+                .transpose()?;
             let tokens = read_tokens(&text, &tokenizer)?;
             // The ranking's windows of the calibration text (top:N entries only).
             let probe_windows = if ranks {
@@ -667,6 +692,7 @@ fn run(cli: Cli) -> Result<()> {
                         base,
                         entries: &layer_codecs,
                         model: &llama,
+                        gpu: probe_engine.as_ref(),
                         probe_windows: &probe_windows,
                         probe: allocate::Probe::default(),
                         model_id: &id,
@@ -829,13 +855,6 @@ fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(vecinfer_quant::plan::parse_layer_list)
                 .transpose()?;
-            if only_layers.is_some() && device == Device::Cuda {
-                return Err(CliError::BadOption {
-                    option: "--only-layers",
-                    given: "with --device cuda".into(),
-                    valid: "the probe runs in the CPU evaluation only; drop --only-layers or use --device cpu".into(),
-                });
-            }
             let window_precision =
                 vecinfer::evaluate::eval_window(window.as_deref(), anchors.is_some())?;
             let layout = CacheLayout {
@@ -857,6 +876,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             windows(&[0, 0], ctx, max_windows)?; // bad counts fail before the model loads
             if device == Device::Cuda {
+                // Every method's GPU cache, before the model loads.
+                for &method in &methods {
+                    vecinfer::gpu::probe_spec_for(
+                        method,
+                        plan.as_ref(),
+                        layout,
+                        only_layers.as_deref(),
+                    )?;
+                }
                 let path = fetch::resolve_model(model.as_deref())?;
                 let tokenizer = GgufTokenizer::load(&path)?;
                 let tokens = read_tokens(&text, &tokenizer)?;
@@ -872,7 +900,7 @@ fn run(cli: Cli) -> Result<()> {
                     &path,
                     &wins,
                     &methods,
-                    plan.as_ref(),
+                    (plan.as_ref(), only_layers.as_deref()),
                     layout,
                     (batch, projections),
                     !no_graph,
@@ -903,6 +931,7 @@ fn run(cli: Cli) -> Result<()> {
                         ),
                         "codebooks": codebooks.as_ref().map(|p| p.display().to_string()),
                         "layer_codebooks": &layer_codebooks,
+                        "only_layers": only_layers,
                         "plan": plan.as_ref().map(|p| p.label()),
                         "allocation": plan.as_ref().map(|p| p.allocation()),
                         "results": rows,

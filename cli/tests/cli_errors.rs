@@ -614,19 +614,6 @@ fn bad_layer_codebooks_say_what_is_valid() {
 fn layer_lists_past_any_model_and_plans_without_a_vq_cache_are_refused_before_work() {
     let (ok, err) = vecinfer(&["eval", "--text", "x.txt", "--only-layers", "0-99999999999"]);
     assert!(!ok && err.contains("past any model's depth"), "{err}");
-    let (ok, err) = vecinfer(&[
-        "eval",
-        "--text",
-        "x.txt",
-        "--only-layers",
-        "3",
-        "--device",
-        "cuda",
-    ]);
-    assert!(
-        !ok && err.contains("--only-layers") && err.contains("CPU"),
-        "{err}"
-    );
     let bench = |extra: &[&str]| {
         let mut args = vec![
             "decode-bench",
@@ -711,6 +698,23 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
         &["plan", "--codebooks", &base, "--out", &plan],
         &["--layer-codebooks"],
     );
+    // The GPU probe codes its layers with one set: refused before the model loads.
+    fails_with(
+        &[
+            "eval",
+            "--text",
+            "x.txt",
+            "--device",
+            "cuda",
+            "--methods",
+            "vecinfer",
+            "--codebooks",
+            &plan,
+            "--only-layers",
+            "1",
+        ],
+        &["--only-layers", "give a single-set --codebooks file"],
+    );
     // The plan never replaces one of its inputs.
     let before = std::fs::read(&base).unwrap();
     fails_with(
@@ -777,6 +781,15 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
             "without a top:N",
         ),
         (vec!["--probe-ctx", "1024"], "without a top:N"),
+        (vec!["--probe-device", "cuda"], "without a top:N"),
+        (
+            [
+                &top[..],
+                &["--probe-device", "cuda", "--rotation", "learned"],
+            ]
+            .concat(),
+            "the GPU kernels apply the Hadamard only",
+        ),
     ] {
         let args = calibrate(&extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -1,30 +1,31 @@
-//! A layer-wise bit allocation on the GPU: one [`VqCache`] per part of a
-//! [`CodebookPlan`], each holding its layers with its own codecs, kernels and tuned config.
-//! The engine calls layers in order, so a part's first layer begins its step as the part's
-//! layer 0 would in a cache of its own.
+//! A cache whose layers are held by several caches: a layer-wise bit allocation on the GPU
+//! (one [`VqCache`] per part of a [`CodebookPlan`], each with its own codecs, kernels and
+//! tuned config), or the layer-sensitivity probe (some layers coded, the others an
+//! [`Fp16Cache`]). The engine calls layers in order, so a part's first layer begins its step
+//! as the part's layer 0 would in a cache of its own.
 
 use crate::engine::{TokenWrites, Tuned};
 use crate::error::{EngineError, Result};
 use crate::kernels::ForwardKernels;
-use crate::kv::{CacheShape, KvCache};
+use crate::kv::{CacheShape, Fp16Cache, KvCache};
 use crate::vq::VqCache;
 use cudarc::driver::CudaSlice;
 use vecinfer_quant::plan::layer_list;
-use vecinfer_quant::{CacheLayout, CodebookPlan, KeyTransform};
+use vecinfer_quant::{CacheLayout, CodebookPlan, CodebookSet, KeyTransform};
 use vecinfer_runtime::{Gpu, TokenSlots};
 
-pub struct LayeredVqCache {
+pub struct LayeredCache {
     shape: CacheShape,
     /// Each part's cache and the model layers it holds.
-    parts: Vec<(VqCache, Vec<usize>)>,
+    parts: Vec<(Box<dyn KvCache>, Vec<usize>)>,
     /// Per model layer: its part and its index there.
     of_layer: Vec<(usize, usize)>,
 }
 
-impl LayeredVqCache {
-    /// A cache per part of `plan`, each for `shape.batch` sequences of up to
+impl LayeredCache {
+    /// A VQ cache per part of `plan`, each for `shape.batch` sequences of up to
     /// `shape.capacity` tokens ([`VqCache::new`]).
-    pub fn new(
+    pub fn from_plan(
         gpu: &Gpu,
         plan: &CodebookPlan,
         transform: KeyTransform,
@@ -39,18 +40,87 @@ impl LayeredVqCache {
                 shape.layers
             )));
         }
-        let mut parts = Vec::with_capacity(plan.parts().len());
+        let mut parts: Vec<(Box<dyn KvCache>, Vec<usize>)> = Vec::with_capacity(plan.parts().len());
         for part in plan.parts() {
             let part_shape = CacheShape {
                 layers: part.layers.len(),
                 ..shape
             };
             let cache = VqCache::new(gpu, &part.set, transform, part_shape, layout, tuned)?;
-            parts.push((cache, part.layers.clone()));
+            parts.push((Box::new(cache), part.layers.clone()));
         }
-        let of_layer = (0..shape.layers)
-            .map(|layer| plan.part_of(layer))
-            .collect::<std::result::Result<_, _>>()?;
+        Self::from_parts(shape, parts)
+    }
+
+    /// `coded` (ascending, each once) in a VQ cache of `set`'s codebooks for those layers,
+    /// every other layer in an FP16 cache of `fp16_kernels`: what one layer loses alone, on the
+    /// GPU (the CPU evaluation's `--only-layers`).
+    pub fn only_layers(
+        gpu: &Gpu,
+        (set, coded): (&CodebookSet, &[usize]),
+        transform: KeyTransform,
+        (shape, layout): (CacheShape, CacheLayout),
+        (tuned, fp16_kernels): (&Tuned, &ForwardKernels),
+    ) -> Result<Self> {
+        if set.meta.layers != shape.layers {
+            return Err(EngineError::Invalid(format!(
+                "the codebooks cover {} layers, the model has {}",
+                set.meta.layers, shape.layers
+            )));
+        }
+        let mut parts: Vec<(Box<dyn KvCache>, Vec<usize>)> = Vec::with_capacity(2);
+        let exact: Vec<usize> = (0..shape.layers).filter(|l| !coded.contains(l)).collect();
+        if !exact.is_empty() {
+            let part_shape = CacheShape {
+                layers: exact.len(),
+                ..shape
+            };
+            let cache = Fp16Cache::new(gpu, fp16_kernels, part_shape)?;
+            parts.push((Box::new(cache), exact));
+        }
+        if !coded.is_empty() {
+            let part_set = set
+                .clone()
+                .into_layers(coded)
+                .map_err(|e| EngineError::Invalid(format!("layers {}: {e}", layer_list(coded))))?;
+            let part_shape = CacheShape {
+                layers: coded.len(),
+                ..shape
+            };
+            let cache = VqCache::new(gpu, &part_set, transform, part_shape, layout, tuned)?;
+            parts.push((Box::new(cache), coded.to_vec()));
+        }
+        Self::from_parts(shape, parts)
+    }
+
+    /// Parts that hold every layer below `shape.layers` exactly once, each part's layers in
+    /// ascending order as its local layers 0, 1, ...
+    fn from_parts(shape: CacheShape, parts: Vec<(Box<dyn KvCache>, Vec<usize>)>) -> Result<Self> {
+        let mut of_layer = vec![None; shape.layers];
+        for (p, (_, layers)) in parts.iter().enumerate() {
+            for (local, &layer) in layers.iter().enumerate() {
+                match of_layer.get_mut(layer) {
+                    Some(slot @ None) => *slot = Some((p, local)),
+                    _ => {
+                        return Err(EngineError::Invalid(format!(
+                            "layer {layer}: a layered cache of {} layers holds each layer in exactly one part",
+                            shape.layers
+                        )));
+                    }
+                }
+            }
+        }
+        let of_layer = of_layer
+            .into_iter()
+            .enumerate()
+            .map(|(layer, at)| {
+                at.ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "layer {layer} is in no part of the layered cache"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             shape,
             parts,
@@ -58,28 +128,23 @@ impl LayeredVqCache {
         })
     }
 
-    /// The parts' caches and their model layers (for checks).
-    pub fn parts(&self) -> impl Iterator<Item = (&VqCache, &[usize])> {
-        self.parts.iter().map(|(c, l)| (c, l.as_slice()))
-    }
-
     /// `layer`'s part's cache and the layer's index there.
-    fn part(&mut self, layer: usize) -> Result<(&mut VqCache, usize)> {
+    fn part(&mut self, layer: usize) -> Result<(&mut dyn KvCache, usize)> {
         let &(p, local) = self.of_layer.get(layer).ok_or_else(|| {
             EngineError::Invalid(format!(
                 "layer {layer}: the cache has {} layers",
                 self.shape.layers
             ))
         })?;
-        Ok((&mut self.parts[p].0, local))
+        Ok((self.parts[p].0.as_mut(), local))
     }
 
-    fn each(&mut self, mut f: impl FnMut(&mut VqCache) -> Result<()>) -> Result<()> {
-        self.parts.iter_mut().try_for_each(|(c, _)| f(c))
+    fn each(&mut self, mut f: impl FnMut(&mut dyn KvCache) -> Result<()>) -> Result<()> {
+        self.parts.iter_mut().try_for_each(|(c, _)| f(c.as_mut()))
     }
 }
 
-impl KvCache for LayeredVqCache {
+impl KvCache for LayeredCache {
     fn describe(&self) -> String {
         self.parts
             .iter()
@@ -125,8 +190,18 @@ impl KvCache for LayeredVqCache {
         Ok(began.iter().all(|&b| b))
     }
 
+    // The projection writes only where every part prefers them (the FP16 cache prefers its
+    // append).
     fn preferred_token_writes(&self) -> TokenWrites {
-        self.parts[0].0.preferred_token_writes()
+        if self
+            .parts
+            .iter()
+            .all(|(c, _)| c.preferred_token_writes() == TokenWrites::Projection)
+        {
+            TokenWrites::Projection
+        } else {
+            TokenWrites::Append
+        }
     }
 
     fn takes_projection_writes(&self) -> bool {

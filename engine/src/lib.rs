@@ -1,7 +1,7 @@
 //! The Llama forward pass on the GPU, for generation, GPU perplexity and the decode
 //! benchmark, with the KV cache behind one trait ([`KvCache`]): the FP16 baseline
-//! ([`Fp16Cache`]) or the project's VQ kernels ([`VqCache`], or [`LayeredVqCache`] for a
-//! layer-wise bit allocation).
+//! ([`Fp16Cache`]) or the project's VQ kernels ([`VqCache`], or [`LayeredCache`] for a
+//! layer-wise bit allocation or the one-layer probe).
 //!
 //! Way (a) of issue 12: the small kernels come from the project's code generator
 //! (`vecinfer_codegen::forward`, compiled with NVRTC), the GEMMs from cuBLAS (cudarc,
@@ -47,7 +47,7 @@ pub use engine::{
 pub use error::{EngineError, Result};
 pub use kernels::ForwardKernels;
 pub use kv::{CacheShape, Fp16Cache, KvCache};
-pub use layered::LayeredVqCache;
+pub use layered::LayeredCache;
 pub use spec::CacheSpec;
 /// The most rows the skinny projections take.
 pub use vecinfer_codegen::SKINNY_ROWS;

@@ -4,7 +4,7 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::kv::{CacheShape, Fp16Cache, KvCache};
-use crate::layered::LayeredVqCache;
+use crate::layered::LayeredCache;
 use crate::vq::VqCache;
 use vecinfer_quant::{CacheLayout, CodebookPlan, CodebookSet, KeyTransform, Method};
 use vecinfer_runtime::kv_cache::coded_tokens;
@@ -17,9 +17,18 @@ pub enum CacheSpec<'a> {
         transform: KeyTransform,
         layout: CacheLayout,
     },
-    /// A layer-wise bit allocation: a VQ cache per part of the plan ([`LayeredVqCache`]).
+    /// A layer-wise bit allocation: a VQ cache per part of the plan ([`LayeredCache`]).
     Layered {
         plan: &'a CodebookPlan,
+        transform: KeyTransform,
+        layout: CacheLayout,
+    },
+    /// The layer-sensitivity probe: `layers` (ascending) coded with `set`'s codebooks for them,
+    /// every other layer an FP16 cache ([`LayeredCache::only_layers`]; the CPU evaluation's
+    /// `--only-layers`).
+    OnlyLayers {
+        set: &'a CodebookSet,
+        layers: &'a [usize],
         transform: KeyTransform,
         layout: CacheLayout,
     },
@@ -30,9 +39,9 @@ impl CacheSpec<'_> {
     pub fn method(&self) -> &'static str {
         match self {
             CacheSpec::Fp16 => Method::Fp16.name(),
-            CacheSpec::Vq { transform, .. } | CacheSpec::Layered { transform, .. } => {
-                Method::Vq(*transform).name()
-            }
+            CacheSpec::Vq { transform, .. }
+            | CacheSpec::Layered { transform, .. }
+            | CacheSpec::OnlyLayers { transform, .. } => Method::Vq(*transform).name(),
         }
     }
 
@@ -47,14 +56,22 @@ impl CacheSpec<'_> {
                 set.meta.value_codec
             ),
             CacheSpec::Layered { plan, .. } => format!("{} {}", self.method(), plan.label()),
+            CacheSpec::OnlyLayers { set, layers, .. } => format!(
+                "{} {}/{} on layers {} (the others fp16)",
+                self.method(),
+                set.meta.key_codec,
+                set.meta.value_codec,
+                vecinfer_quant::plan::layer_list(layers)
+            ),
         }
     }
 
-    /// Mean bits per K/V element of the coded tokens (a plan's: the mean over layers).
+    /// Mean bits per K/V element of the coded tokens (a plan's: the mean over layers; the
+    /// probe's: its coded layers').
     pub fn bits(&self) -> f64 {
         match self {
             CacheSpec::Fp16 => 16.0,
-            CacheSpec::Vq { set, .. } => {
+            CacheSpec::Vq { set, .. } | CacheSpec::OnlyLayers { set, .. } => {
                 (set.meta.key_codec.bits_per_element() + set.meta.value_codec.bits_per_element())
                     / 2.0
             }
@@ -94,13 +111,28 @@ impl CacheSpec<'_> {
                 plan,
                 transform,
                 layout,
-            } => Box::new(LayeredVqCache::new(
+            } => Box::new(LayeredCache::from_plan(
                 &engine.gpu,
                 plan,
                 *transform,
                 shape,
                 *layout,
                 engine.tuned(),
+            )?),
+            CacheSpec::OnlyLayers {
+                set,
+                layers,
+                transform,
+                layout,
+            } => Box::new(LayeredCache::only_layers(
+                &engine.gpu,
+                (set, layers),
+                *transform,
+                (shape, *layout),
+                (
+                    engine.tuned(),
+                    &engine.fp16_kernels(shape.batch, shape.capacity)?,
+                ),
             )?),
         })
     }
@@ -123,6 +155,16 @@ impl CacheSpec<'_> {
                     p.layers.len() * per_layer
                 })
                 .sum(),
+            CacheSpec::OnlyLayers {
+                set,
+                layers,
+                layout,
+                ..
+            } => {
+                let coded = layers.len().min(c.layers);
+                coded * vq_bytes_per_layer(set, *layout, c.kv_heads, c.head_dim, capacity)
+                    + (c.layers - coded) * c.kv_heads * capacity * per_head_token_fp16
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One codebook: `2^b` centroids of dimension `d`, held at fp16 precision (the stored form).
+#[derive(Clone)]
 pub struct Codebook {
     codec: VqCodec,
     /// Row-major `[2^b, d]`, every value exactly representable in fp16.
@@ -223,7 +224,7 @@ impl FromStr for Granularity {
 }
 
 /// The codebooks of one layer for keys or values: one, or one per KV head.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerCodebooks {
     codebooks: Vec<Codebook>,
 }

@@ -67,7 +67,7 @@ impl CodebookMeta {
 }
 
 /// Everything calibration produces for one model.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CodebookSet {
     pub meta: CodebookMeta,
     /// Per layer, `[kv_heads * head_dim]`.

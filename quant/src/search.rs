@@ -9,6 +9,7 @@
 //! run compiled for it, chosen at run time. Rust never fuses a multiply and an add on its
 //! own, so both give bit-identical results.
 
+#[derive(Clone)]
 pub struct CentroidSearch {
     dim: usize,
     k: usize,
