@@ -16,17 +16,25 @@ mkdir -p out/demo
   --ctx 2048 --max-tokens 8192 --out out/demo/codebooks-d4b8.safetensors
 "$bin" eval --text "$data/eval.txt" --codebooks out/demo/codebooks-d4b8.safetensors \
   --max-windows "$windows" --sinks 4 --methods fp16,vq,vecinfer,kivi2 --json out/demo/eval.json
+# With an NVIDIA GPU (driver, libnvrtc and libcublas found, e.g. /usr/local/cuda/lib64 on the
+# loader path; DEVICE=cpu skips it), the GPU parts below run too.
+gpu=no
+if [ "${DEVICE:-auto}" != cpu ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  gpu=yes
+fi
 # The layer-wise plan (fewer bits, less loss): K d4b8 / V d8b8, with more bits for the 6 layers
-# that lose most when each alone is quantized (ranked on one window of the calibration text).
+# that lose most when each alone is quantized, ranked on the calibration text: on one window
+# on a CPU (about 40 s a layer on 2 cores), on the default 4 on a GPU (about 2 s a layer).
+probe=(--probe-windows 1 --probe-ctx 2048)
+[ "$gpu" = yes ] && probe=(--probe-device cuda)
 "$bin" calibrate --text "$data/calib.txt" --k d4b8 --v d8b8 --methods vecinfer --ctx 2048 \
   --max-tokens 8192 --layer-codecs top:4=d4b12/d4b10 --layer-codecs top:2=d4b12/d4b8 \
-  --probe-windows 1 --probe-ctx 2048 --out out/demo/plan.safetensors
+  "${probe[@]}" --out out/demo/plan.safetensors
 "$bin" eval --text "$data/eval.txt" --codebooks out/demo/plan.safetensors \
   --max-windows "$windows" --sinks 4 --methods fp16,vecinfer --json out/demo/eval-plan.json
-# With an NVIDIA GPU (driver, libnvrtc and libcublas found, e.g. /usr/local/cuda/lib64 on the
-# loader path; DEVICE=cpu skips it): the same methods by the GPU kernels over all of eval.txt,
-# a generation from the paged 2-bit cache, and the decode benchmark's small grid.
-if [ "${DEVICE:-auto}" != cpu ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+# On the GPU: the same methods by the GPU kernels over all of eval.txt, a generation from the
+# paged 2-bit cache, and the decode benchmark's small grid.
+if [ "$gpu" = yes ]; then
   "$bin" eval --device cuda --text "$data/eval.txt" --codebooks out/demo/codebooks-d4b8.safetensors \
     --sinks 4 --methods fp16,vq,vecinfer --json out/demo/eval-gpu.json
   "$bin" eval --device cuda --text "$data/eval.txt" --codebooks out/demo/plan.safetensors \
