@@ -84,21 +84,21 @@ impl Default for Probe {
     }
 }
 
-/// The model's layers but `skip` (those named by entries: no `top:N` can take them) ranked by
-/// the loss each makes alone under `set`, worst first, with the perplexity change against
-/// fp16 (a fraction). The evaluations run on the CPU, or on `gpu`'s engine (the same model).
-pub fn rank_layers(
+/// The perplexity change against fp16 (a fraction) of each of the model's layers but `skip`,
+/// quantized alone under each of `sets` (one list per set, in layer order). The fp16 perplexity
+/// is measured once. The evaluations run on the CPU, or on `gpu`'s engine (the same model).
+pub fn layer_losses(
     (model, gpu): (&Llama, Option<&Engine>),
     windows: &[&[u32]],
-    set: &CodebookSet,
+    sets: &[&CodebookSet],
     (probe, skip): (Probe, &[usize]),
     bar: &ProgressBar,
-) -> Result<Vec<(usize, f64)>> {
+) -> Result<Vec<Vec<(usize, f64)>>> {
     let layers: Vec<usize> = (0..model.config().layers)
         .filter(|l| !skip.contains(l))
         .collect();
-    bar.set_length(((layers.len() + 1) * windows.len()) as u64);
-    let run = |layer: Option<usize>| match gpu {
+    bar.set_length(((sets.len() * layers.len() + 1) * windows.len()) as u64);
+    let run = |set: &CodebookSet, layer: Option<usize>| match gpu {
         Some(engine) => {
             let ppl = crate::gpu::probe_perplexity(
                 engine,
@@ -120,15 +120,42 @@ pub fn rank_layers(
         )
         .map(|r| r.perplexity),
     };
-    let fp16 = run(None)?;
-    let mut loss = Vec::with_capacity(layers.len());
-    for layer in layers {
-        let ppl = run(Some(layer))?;
-        loss.push((layer, ppl / fp16 - 1.0));
-        // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
-        bar.suspend(|| eprintln!("layer {layer} alone: {:+.3}%", 100.0 * (ppl / fp16 - 1.0)));
+    let Some(first) = sets.first() else {
+        return Ok(Vec::new());
+    };
+    let fp16 = run(first, None)?;
+    let mut out = Vec::with_capacity(sets.len());
+    for set in sets {
+        let mut loss = Vec::with_capacity(layers.len());
+        for &layer in &layers {
+            let ppl = run(set, Some(layer))?;
+            loss.push((layer, ppl / fp16 - 1.0));
+            // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
+            bar.suspend(|| {
+                eprintln!(
+                    "layer {layer} alone at {}/{}: {:+.3}%",
+                    set.meta.key_codec,
+                    set.meta.value_codec,
+                    100.0 * (ppl / fp16 - 1.0)
+                )
+            });
+        }
+        out.push(loss);
     }
     bar.finish_and_clear();
+    Ok(out)
+}
+
+/// The model's layers but `skip` (those named by entries: no `top:N` can take them) ranked by
+/// the loss each makes alone under `set` ([`layer_losses`]), worst first.
+pub fn rank_layers(
+    on: (&Llama, Option<&Engine>),
+    windows: &[&[u32]],
+    set: &CodebookSet,
+    probe: (Probe, &[usize]),
+    bar: &ProgressBar,
+) -> Result<Vec<(usize, f64)>> {
+    let mut loss = layer_losses(on, windows, &[set], probe, bar)?.remove(0);
     loss.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(loss)
 }
@@ -371,12 +398,13 @@ pub fn calibrate_plan(
     Ok(CodebookPlan::from_parts(parts, allocation)?)
 }
 
-/// What `calibrate --layer-codecs` refuses before the model loads: a run writes one plan of one
-/// smooth rule, weight rule and rotation, the pairs are its entries (not `--also`), and a
-/// ranking needs windows (`probe`: count and tokens) that reach past its sinks and window, and
-/// on the GPU (`probe`'s flag) the Hadamard, which the kernels apply.
+/// What `calibrate --layer-codecs` and `--budget` refuse before the model loads: a run writes
+/// one plan of one smooth rule, weight rule and rotation, the pairs are its entries or choices
+/// (not `--also`), and a ranking (`ranks`: a `top:N` entry or a budget) needs windows (`probe`:
+/// count and tokens) that reach past its sinks and window, and on the GPU (`probe`'s flag) the
+/// Hadamard, which the kernels apply.
 pub fn check_request(
-    entries: &[LayerCodecs],
+    ranks: bool,
     (pairs, smooth_rules, weight_rules, rotations): (usize, usize, usize, usize),
     (transforms, learned_rotation): (&[KeyTransform], bool),
     out: &str,
@@ -391,7 +419,7 @@ pub fn check_request(
         return Err(bad(
             "--also",
             "with --layer-codecs".into(),
-            "a plan trains the pairs its --layer-codecs entries name; drop --also",
+            "a plan trains the pairs its --layer-codecs entries or --choices name; drop --also",
         ));
     }
     for (option, n) in [
@@ -411,19 +439,16 @@ pub fn check_request(
         return Err(bad(
             "--out",
             out.to_string(),
-            "with --layer-codecs the plan is one file: drop the {…} placeholders",
+            "a plan (--layer-codecs, --budget) is one file: drop the {…} placeholders",
         ));
     }
-    let ranks = entries
-        .iter()
-        .any(|e| matches!(e.layers, LayerChoice::Top(_)));
     if !ranks {
         return Ok(());
     }
     if !transforms.contains(&KeyTransform::BOTH) {
         return Err(bad(
-            "--layer-codecs",
-            "top:N without vecinfer in --methods".into(),
+            "--methods",
+            "a ranking (top:N or --budget) without vecinfer".into(),
             "the ranking quantizes with vecinfer (smooth + Hadamard): add vecinfer to --methods, or name the layers",
         ));
     }

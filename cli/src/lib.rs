@@ -3,6 +3,7 @@
 
 pub mod allocate;
 pub mod bench;
+pub mod budget;
 pub mod calibrate;
 pub mod decode_bench;
 pub mod dump;

@@ -133,6 +133,17 @@ enum Command {
         /// swap.
         #[arg(long, value_enum)]
         probe_device: Option<Device>,
+        /// A layer-wise plan for a bit budget: the mean code bits per K/V element over the
+        /// layers (e.g. 2.0; the int8 or fp16 window's tokens come on top). Every layer takes
+        /// --k/--v or one of --choices: the assignment whose layers, each quantized alone (the
+        /// ranking of top:N, under every pair), lose least in sum. Measures layers × pairs
+        /// evaluations: use --probe-device cuda where there is a GPU.
+        #[arg(long, value_name = "BITS")]
+        budget: Option<f64>,
+        /// The K/V pairs a layer may take under --budget besides --k/--v, comma-separated,
+        /// e.g. d4b12/d4b10,d4b12/d4b8.
+        #[arg(long, value_name = "PAIRS")]
+        choices: Option<String>,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
         /// codecs and the smooth rule (":" as "_").
         #[arg(long)]
@@ -493,15 +504,50 @@ fn run(cli: Cli) -> Result<()> {
             probe_windows,
             probe_ctx,
             probe_device,
+            budget,
+            choices,
             out,
         } => {
             let layer_codecs = layer_codecs
                 .iter()
                 .map(|e| e.parse())
                 .collect::<Result<Vec<allocate::LayerCodecs>>>()?;
-            let ranks = layer_codecs
-                .iter()
-                .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)));
+            let budget_pairs = match (budget, &choices) {
+                (None, None) => None,
+                (Some(_), Some(list)) if layer_codecs.is_empty() => Some(
+                    vecinfer::budget::parse_choices(list, (key_codec, value_codec))?,
+                ),
+                (Some(_), Some(_)) => {
+                    return Err(CliError::BadOption {
+                        option: "--budget",
+                        given: "with --layer-codecs".into(),
+                        valid: "one way to choose the layers' codecs: --budget with --choices, or --layer-codecs".into(),
+                    });
+                }
+                (Some(b), None) => {
+                    return Err(CliError::BadOption {
+                        option: "--budget",
+                        given: format!("{b} without --choices"),
+                        valid: "--choices with the K/V pairs a layer may take besides --k/--v, e.g. d4b12/d4b10".into(),
+                    });
+                }
+                (None, Some(list)) => {
+                    return Err(CliError::BadOption {
+                        option: "--choices",
+                        given: format!("{list} without --budget"),
+                        valid:
+                            "--budget BITS, the mean code bits per K/V element the plan may spend"
+                                .into(),
+                    });
+                }
+            };
+            if let (Some(b), Some(pairs)) = (budget, &budget_pairs) {
+                vecinfer::budget::budget_sixteenths(b, pairs, 1)?;
+            }
+            let ranks = budget_pairs.is_some()
+                || layer_codecs
+                    .iter()
+                    .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)));
             if !ranks
                 && let Some(option) = probe_windows
                     .map(|_| "--probe-windows")
@@ -511,7 +557,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(CliError::BadOption {
                     option,
                     given: "without a top:N entry".into(),
-                    valid: "the ranking runs for --layer-codecs top:N=K/V only: drop it, or rank layers".into(),
+                    valid: "the ranking runs for --layer-codecs top:N=K/V or --budget only: drop it, or rank layers".into(),
                 });
             }
             let (probe_windows, probe_ctx) =
@@ -572,7 +618,7 @@ fn run(cli: Cli) -> Result<()> {
                     valid: "a learned rotation replaces vecinfer's Hadamard: add vecinfer to --methods, or use hadamard".into(),
                 });
             }
-            if !layer_codecs.is_empty() {
+            if !layer_codecs.is_empty() || budget_pairs.is_some() {
                 let counts = (
                     pairs.len(),
                     smooth_rules.len(),
@@ -581,13 +627,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 let probe = (probe_windows, probe_ctx, probe_device == Some(Device::Cuda));
                 let learned = rotations.iter().any(|&r| r > 0);
-                allocate::check_request(
-                    &layer_codecs,
-                    counts,
-                    (&transforms, learned),
-                    &template,
-                    probe,
-                )?;
+                allocate::check_request(ranks, counts, (&transforms, learned), &template, probe)?;
             }
             if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
                 return Err(CliError::BadOption {
@@ -684,22 +724,26 @@ fn run(cli: Cli) -> Result<()> {
                 rotations: rotations.clone(),
                 ..CalibrationOptions::new(key_codec, value_codec)
             };
-            if !layer_codecs.is_empty() {
-                let base = options_for(key_codec, value_codec);
-                let plan = allocate::calibrate_plan(
-                    &recorded,
-                    allocate::PlanRequest {
-                        base,
-                        entries: &layer_codecs,
-                        model: &llama,
-                        gpu: probe_engine.as_ref(),
-                        probe_windows: &probe_windows,
-                        probe: allocate::Probe::default(),
-                        model_id: &id,
-                        provenance,
-                    },
-                    &bar,
-                )?;
+            if !layer_codecs.is_empty() || budget_pairs.is_some() {
+                let request = allocate::PlanRequest {
+                    base: options_for(key_codec, value_codec),
+                    entries: &layer_codecs,
+                    model: &llama,
+                    gpu: probe_engine.as_ref(),
+                    probe_windows: &probe_windows,
+                    probe: allocate::Probe::default(),
+                    model_id: &id,
+                    provenance,
+                };
+                let plan = match (budget, &budget_pairs) {
+                    (Some(b), Some(pairs)) => vecinfer::budget::calibrate_budget_plan(
+                        &recorded,
+                        request,
+                        (b, pairs),
+                        &bar,
+                    )?,
+                    _ => allocate::calibrate_plan(&recorded, request, &bar)?,
+                };
                 plan.save(&out)?;
                 let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
                 println!(

@@ -782,6 +782,43 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
         ),
         (vec!["--probe-ctx", "1024"], "without a top:N"),
         (vec!["--probe-device", "cuda"], "without a top:N"),
+        (vec!["--budget", "2"], "without --choices"),
+        (vec!["--choices", "d4b12/d4b10"], "without --budget"),
+        (
+            [&top[..], &["--budget", "2", "--choices", "d4b12/d4b10"]].concat(),
+            "one way to choose the layers' codecs",
+        ),
+        // The default pair, d4b8/d4b8, is 2 code bits.
+        (
+            vec!["--budget", "1.5", "--choices", "d4b12/d4b10"],
+            "at least 2 (the cheapest pair's, d4b8/d4b8)",
+        ),
+        (
+            vec!["--budget", "2", "--choices", "d4b8/d4b8"],
+            "not --k/--v",
+        ),
+        (
+            vec![
+                "--budget",
+                "2",
+                "--choices",
+                "d4b12/d4b10",
+                "--probe-windows",
+                "0",
+            ],
+            "--probe-windows",
+        ),
+        (
+            vec![
+                "--budget",
+                "2",
+                "--choices",
+                "d4b12/d4b10",
+                "--also",
+                "d4b9/d8b8",
+            ],
+            "drop --also",
+        ),
         (
             [
                 &top[..],

@@ -211,3 +211,91 @@ fn a_calibrated_plan_file_equals_the_plan_of_whole_files() {
     assert!(file.allocation().contains("top:1=d4b12/d4b10"));
     assert!(file.allocation().contains(&format!("{worst} (")));
 }
+
+/// `calibrate --budget`: the plan spends at most the budget, upgrades the layers whose own loss
+/// the upgrade lowers most (as the probe printed them), and says how it chose.
+#[test]
+fn a_budget_plan_stays_within_its_bits_and_upgrades_the_layers_that_gain_most() {
+    if !model_present("a_budget_plan_stays_within_its_bits_and_upgrades_the_layers_that_gain_most")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("budget.safetensors").display().to_string();
+    let calib = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/wikitext2/calib.txt"
+    );
+    // d4b8/d8b8 is 1.5 code bits, d4b12/d4b10 2.75: 1.6 over 30 layers buys 2 upgrades.
+    let out = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args([
+            "calibrate",
+            "--text",
+            calib,
+            "--ctx",
+            "256",
+            "--max-tokens",
+            "512",
+            "--methods",
+            "vecinfer",
+            "--k",
+            "d4b8",
+            "--v",
+            "d8b8",
+            "--budget",
+            "1.6",
+            "--choices",
+            "d4b12/d4b10",
+            "--probe-windows",
+            "1",
+            "--probe-ctx",
+            "256",
+            "--out",
+            &plan,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Each layer's loss alone under each pair, as printed.
+    let loss = |pair: &str| -> Vec<f64> {
+        let lines: Vec<f64> = stderr
+            .lines()
+            .filter_map(|l| l.split_once(&format!(" alone at {pair}: ")))
+            .map(|(_, v)| v.trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert_eq!(lines.len(), 30, "{pair}: {stderr}");
+        lines
+    };
+    let (base, high) = (loss("d4b8/d8b8"), loss("d4b12/d4b10"));
+    let file = vecinfer_quant::CodebookPlan::load(std::path::Path::new(&plan)).unwrap();
+    let (k, v) = file.bits_per_element(vecinfer_quant::Method::Vq(
+        vecinfer_quant::KeyTransform::BOTH,
+    ));
+    assert!((k + v) / 2.0 <= 1.6 + 1e-9, "{k} / {v}");
+    assert!(
+        file.allocation()
+            .contains("--budget 1.6 --choices d4b12/d4b10")
+    );
+    let upgraded: Vec<usize> = file
+        .parts()
+        .iter()
+        .filter(|p| p.set.meta.key_codec.to_string() == "d4b12")
+        .flat_map(|p| p.layers.clone())
+        .collect();
+    assert!(upgraded.len() <= 2, "{upgraded:?}");
+    // The upgrades go where they gain most (printed to 3 decimals: ties are allowed for).
+    let mut gains: Vec<f64> = (0..30).map(|l| base[l] - high[l]).collect();
+    gains.sort_by(|a, b| b.total_cmp(a));
+    for &l in &upgraded {
+        let gain = base[l] - high[l];
+        assert!(
+            gain > 0.0 && gain >= gains[1] - 2e-3,
+            "layer {l}: {gain} against {gains:?}"
+        );
+    }
+    assert_eq!(
+        upgraded.len(),
+        gains.iter().take(2).filter(|&&g| g > 0.0).count()
+    );
+}
