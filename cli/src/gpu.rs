@@ -261,14 +261,10 @@ pub fn probe_perplexity(
             }
         }
     };
-    let r = evaluate(
-        engine,
-        windows,
-        &spec,
-        (windows.len(), None),
-        true,
-        &|_, _| {},
-    )?;
+    // Up to eval's default batch at once: a long --probe-windows list must not ask for one
+    // huge batch after the recording and k-means.
+    let batch = windows.len().min(64);
+    let r = evaluate(engine, windows, &spec, (batch, None), true, &|_, _| {})?;
     engine.gpu.context.check_err().map_err(|e| {
         CliError::Invalid(format!(
             "a driver call failed after the ranking's GPU evaluation ({e})"
@@ -304,6 +300,17 @@ pub fn eval_cuda(
         // recorded driver error for the next one to trip over (seen at ctx 8192 with graphs
         // after the fp16 method, H100, bench/results/h100/model/run-s5); it is reported here.
         let engine = Engine::open(WeightSource::Gguf(model), engine_options())?;
+        if let Some(&bad) = only
+            .into_iter()
+            .flatten()
+            .find(|&&l| l >= engine.config.layers)
+        {
+            return Err(CliError::BadOption {
+                option: "--only-layers",
+                given: bad.to_string(),
+                valid: format!("layers 0 to {} (the model's)", engine.config.layers - 1),
+            });
+        }
         let spec = probe_spec_for(method, plan, layout, only)?;
         let r = evaluate(&engine, windows, &spec, batch, graph, &|d, t| {
             progress(method.name(), d, t)

@@ -341,7 +341,15 @@ pub fn check_eval(
             },
             _ => crate::gpu::spec_for(method, Some(set), layout)?,
         },
-        (Some(Codebooks::Plan(plan)), _) => crate::gpu::plan_spec_for(method, Some(plan), layout)?,
+        (Some(Codebooks::Plan(plan)), only) => {
+            if only.is_some() {
+                return Err(crate::CliError::Invalid(
+                    "check_eval: a plan with only some layers coded has no GPU cache; give one set"
+                        .into(),
+                ));
+            }
+            crate::gpu::plan_spec_for(method, Some(plan), layout)?
+        }
         (Some(Codebooks::Set(set)), None) => crate::gpu::spec_for(method, Some(set), layout)?,
         (None, _) => crate::gpu::spec_for(method, None, layout)?,
     };
@@ -656,6 +664,7 @@ fn check_only_layers_ends(
     let mut detail = Vec::new();
     let mut passed = true;
     let mut values = Vec::new();
+    let (unsorted, sorted) = ([3, 1], [1, 3]);
     for (what, probe, reference) in [
         ("every layer coded vs the set's cache", only(&all), uniform),
         (
@@ -663,6 +672,7 @@ fn check_only_layers_ends(
             only(&[]),
             CacheSpec::Fp16,
         ),
+        ("layers 3, 1 vs 1, 3", only(&unsorted), only(&sorted)),
     ] {
         let (a, b) = (run(&probe)?, run(&reference)?);
         let differing = a
@@ -681,7 +691,7 @@ fn check_only_layers_ends(
         );
     }
     Ok(CheckReport {
-        name: "only-layers: every layer = the set's cache, none = the fp16 cache".into(),
+        name: "only-layers: every layer = the set's cache, none = the fp16 cache, any order".into(),
         passed,
         detail: format!(
             "{} windows of {}; {}",
@@ -1037,7 +1047,7 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
     // its ends bit for bit, and layers 1 and 3 coded alone against the CPU's probe.
     let probe_set = random_set(3, "d4b8", "d4b8");
     reports.push(guard(
-        "tiny model: only-layers, every layer = the set's cache, none = the fp16 cache, bit for bit",
+        "tiny model: only-layers, every layer = the set's cache, none = the fp16 cache, 3,1 = 1,3, bit for bit",
         check_only_layers_ends(&deep_engine, &windows, &probe_set, int8_layout),
     ));
     for layout in [fp16_layout, int8_layout] {
@@ -1073,6 +1083,23 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         check_entries_independent(&deep_engine, &long_mixed, &layered_int8, true),
     ));
     if vecinfer_engine::kernels::int8_row_cluster(engine.gpu.arch, config.head_dim).is_ok() {
+        // FP16 and VQ parts in one cache, the projection writing both kinds of slot rows.
+        let probe_int8 = CacheSpec::OnlyLayers {
+            set: &probe_set,
+            layers: &[1, 3],
+            transform: vecinfer_quant::KeyTransform::BOTH,
+            layout: int8_layout,
+        };
+        reports.push(guard(
+            "tiny model: only-layers 1, 3, int8 window token writes agree",
+            check_token_writes_agree(
+                &deep_engine,
+                &long_mixed,
+                &probe_int8,
+                true,
+                Projections::Skinny,
+            ),
+        ));
         reports.push(guard(
             "tiny model: layer-wise plan, int8 window token writes agree",
             check_token_writes_agree(

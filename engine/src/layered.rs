@@ -52,15 +52,15 @@ impl LayeredCache {
         Self::from_parts(shape, parts)
     }
 
-    /// `coded` (ascending, each once) in a VQ cache of `set`'s codebooks for those layers,
-    /// every other layer in an FP16 cache of `fp16_kernels`: what one layer loses alone, on the
-    /// GPU (the CPU evaluation's `--only-layers`).
+    /// `coded` (each once, in any order) in a VQ cache of `set`'s codebooks for those layers,
+    /// every other layer in an FP16 cache of `fp16_kernels` (needed unless every layer is
+    /// coded): what one layer loses alone, on the GPU (the CPU evaluation's `--only-layers`).
     pub fn only_layers(
         gpu: &Gpu,
         (set, coded): (&CodebookSet, &[usize]),
         transform: KeyTransform,
         (shape, layout): (CacheShape, CacheLayout),
-        (tuned, fp16_kernels): (&Tuned, &ForwardKernels),
+        (tuned, fp16_kernels): (&Tuned, Option<&ForwardKernels>),
     ) -> Result<Self> {
         if set.meta.layers != shape.layers {
             return Err(EngineError::Invalid(format!(
@@ -68,27 +68,42 @@ impl LayeredCache {
                 set.meta.layers, shape.layers
             )));
         }
+        // A part's layers go in ascending order: the engine calls layers in order, and a part's
+        // local layer 0 begins its step.
+        let mut coded = coded.to_vec();
+        coded.sort_unstable();
+        if coded.windows(2).any(|w| w[0] == w[1]) {
+            return Err(EngineError::Invalid(format!(
+                "layers {}: name each coded layer once",
+                layer_list(&coded)
+            )));
+        }
         let mut parts: Vec<(Box<dyn KvCache>, Vec<usize>)> = Vec::with_capacity(2);
         let exact: Vec<usize> = (0..shape.layers).filter(|l| !coded.contains(l)).collect();
         if !exact.is_empty() {
+            let kernels = fp16_kernels.ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "layers {} stay fp16: the FP16 cache needs forward kernels",
+                    layer_list(&exact)
+                ))
+            })?;
             let part_shape = CacheShape {
                 layers: exact.len(),
                 ..shape
             };
-            let cache = Fp16Cache::new(gpu, fp16_kernels, part_shape)?;
+            let cache = Fp16Cache::new(gpu, kernels, part_shape)?;
             parts.push((Box::new(cache), exact));
         }
         if !coded.is_empty() {
             let part_set = set
-                .clone()
-                .into_layers(coded)
-                .map_err(|e| EngineError::Invalid(format!("layers {}: {e}", layer_list(coded))))?;
+                .layers(&coded)
+                .map_err(|e| EngineError::Invalid(format!("layers {}: {e}", layer_list(&coded))))?;
             let part_shape = CacheShape {
                 layers: coded.len(),
                 ..shape
             };
             let cache = VqCache::new(gpu, &part_set, transform, part_shape, layout, tuned)?;
-            parts.push((Box::new(cache), coded.to_vec()));
+            parts.push((Box::new(cache), coded));
         }
         Self::from_parts(shape, parts)
     }
@@ -96,14 +111,24 @@ impl LayeredCache {
     /// Parts that hold every layer below `shape.layers` exactly once, each part's layers in
     /// ascending order as its local layers 0, 1, ...
     fn from_parts(shape: CacheShape, parts: Vec<(Box<dyn KvCache>, Vec<usize>)>) -> Result<Self> {
-        let mut of_layer = vec![None; shape.layers];
+        let mut of_layer: Vec<Option<(usize, usize)>> = vec![None; shape.layers];
         for (p, (_, layers)) in parts.iter().enumerate() {
+            if layers.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(EngineError::Invalid(format!(
+                    "part {p}'s layers {layers:?} are not ascending: a part's first layer begins its step"
+                )));
+            }
             for (local, &layer) in layers.iter().enumerate() {
                 match of_layer.get_mut(layer) {
                     Some(slot @ None) => *slot = Some((p, local)),
-                    _ => {
+                    Some(Some((before, _))) => {
                         return Err(EngineError::Invalid(format!(
-                            "layer {layer}: a layered cache of {} layers holds each layer in exactly one part",
+                            "layer {layer} is in parts {before} and {p}: each layer belongs to one part"
+                        )));
+                    }
+                    None => {
+                        return Err(EngineError::Invalid(format!(
+                            "layer {layer} of part {p} is past the cache's {} layers",
                             shape.layers
                         )));
                     }
@@ -182,6 +207,11 @@ impl KvCache for LayeredCache {
     }
 
     fn begin_written_step(&mut self, gpu: &Gpu) -> Result<bool> {
+        // No part begins a written step unless every part takes one: a part that began would
+        // begin again at its first append.
+        if !self.takes_projection_writes() {
+            return Ok(false);
+        }
         let mut began = Vec::with_capacity(self.parts.len());
         self.each(|c| {
             began.push(c.begin_written_step(gpu)?);

@@ -56,6 +56,14 @@ impl CacheSpec<'_> {
                 set.meta.value_codec
             ),
             CacheSpec::Layered { plan, .. } => format!("{} {}", self.method(), plan.label()),
+            CacheSpec::OnlyLayers {
+                set, layers: [], ..
+            } => format!(
+                "{} {}/{} on no layer (all fp16)",
+                self.method(),
+                set.meta.key_codec,
+                set.meta.value_codec
+            ),
             CacheSpec::OnlyLayers { set, layers, .. } => format!(
                 "{} {}/{} on layers {} (the others fp16)",
                 self.method(),
@@ -67,11 +75,19 @@ impl CacheSpec<'_> {
     }
 
     /// Mean bits per K/V element of the coded tokens (a plan's: the mean over layers; the
-    /// probe's: its coded layers').
+    /// probe's too, its fp16 layers at 16).
     pub fn bits(&self) -> f64 {
         match self {
             CacheSpec::Fp16 => 16.0,
-            CacheSpec::Vq { set, .. } | CacheSpec::OnlyLayers { set, .. } => {
+            CacheSpec::OnlyLayers { set, layers, .. } => {
+                let coded = (set.meta.key_codec.bits_per_element()
+                    + set.meta.value_codec.bits_per_element())
+                    / 2.0;
+                let all = set.meta.layers.max(1) as f64;
+                let n = (layers.len() as f64).min(all);
+                (n * coded + (all - n) * 16.0) / all
+            }
+            CacheSpec::Vq { set, .. } => {
                 (set.meta.key_codec.bits_per_element() + set.meta.value_codec.bits_per_element())
                     / 2.0
             }
@@ -131,7 +147,11 @@ impl CacheSpec<'_> {
                 (shape, *layout),
                 (
                     engine.tuned(),
-                    &engine.fp16_kernels(shape.batch, shape.capacity)?,
+                    // Only when a layer stays fp16: the first call may time the tilings.
+                    (layers.len() < shape.layers)
+                        .then(|| engine.fp16_kernels(shape.batch, shape.capacity))
+                        .transpose()?
+                        .as_ref(),
                 ),
             )?),
         })

@@ -185,15 +185,7 @@ impl CodebookSet {
     /// The set cut down to `layers` (distinct, each below the set's layer count), in that
     /// order: layer `i` of the result is layer `layers[i]` of this set.
     pub fn into_layers(self, layers: &[usize]) -> Result<Self> {
-        let count = self.meta.layers;
-        let mut seen = vec![false; count];
-        for &l in layers {
-            if l >= count || std::mem::replace(&mut seen[l], true) {
-                return Err(QuantError::InvalidArgument(format!(
-                    "layers {layers:?}: each must be below {count} and named once"
-                )));
-            }
-        }
+        self.check_layers(layers)?;
         fn pick<T>(all: Vec<T>, layers: &[usize]) -> Vec<T> {
             let mut slots: Vec<Option<T>> = all.into_iter().map(Some).collect();
             layers.iter().filter_map(|&l| slots[l].take()).collect()
@@ -212,6 +204,41 @@ impl CodebookSet {
             values: pick(self.values, layers),
             rotation: self.rotation.map(|r| pick(r, layers)),
         })
+    }
+
+    /// [`Self::into_layers`] of a borrowed set: copies only those layers.
+    pub fn layers(&self, layers: &[usize]) -> Result<Self> {
+        self.check_layers(layers)?;
+        fn pick<T: Clone>(all: &[T], layers: &[usize]) -> Vec<T> {
+            layers.iter().map(|&l| all[l].clone()).collect()
+        }
+        Ok(Self {
+            meta: CodebookMeta {
+                layers: layers.len(),
+                ..self.meta.clone()
+            },
+            smooth: pick(&self.smooth, layers),
+            keys: self
+                .keys
+                .iter()
+                .map(|(&t, books)| (t, pick(books, layers)))
+                .collect(),
+            values: pick(&self.values, layers),
+            rotation: self.rotation.as_ref().map(|r| pick(r, layers)),
+        })
+    }
+
+    fn check_layers(&self, layers: &[usize]) -> Result<()> {
+        let count = self.meta.layers;
+        let mut seen = vec![false; count];
+        for &l in layers {
+            if l >= count || std::mem::replace(&mut seen[l], true) {
+                return Err(QuantError::InvalidArgument(format!(
+                    "layers {layers:?}: each must be below {count} and named once"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the file atomically (a unique temp file renamed over `path`).

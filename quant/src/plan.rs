@@ -551,6 +551,38 @@ mod tests {
         assert!(err(vec![(other, vec![1])]).contains("same model"));
         assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[0, 0]).is_err());
         assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[3]).is_err());
+        assert!(set(1, "d4b8", "d4b8", 3).layers(&[0, 0]).is_err());
+        assert!(set(1, "d4b8", "d4b8", 3).layers(&[3]).is_err());
+    }
+
+    #[test]
+    fn a_borrowed_cut_equals_the_owned_one() {
+        let whole = set(4, "d4b8", "d8b8", 5);
+        for layers in [vec![], vec![3], vec![4, 0, 2], vec![0, 1, 2, 3, 4]] {
+            let owned = set(4, "d4b8", "d8b8", 5).into_layers(&layers).unwrap();
+            let borrowed = whole.layers(&layers).unwrap();
+            assert_eq!(owned.meta, borrowed.meta);
+            assert_eq!(borrowed.meta.layers, layers.len());
+            assert_eq!(owned.smooth, borrowed.smooth);
+            let centroids = |books: &crate::LayerCodebooks| -> Vec<f32> {
+                books
+                    .all()
+                    .iter()
+                    .flat_map(|b| b.centroids().to_vec())
+                    .collect()
+            };
+            for l in 0..layers.len() {
+                for t in owned.transforms() {
+                    let (a, b) = (owned.layer(l, t).unwrap(), borrowed.layer(l, t).unwrap());
+                    assert_eq!(centroids(a.keys), centroids(b.keys), "{layers:?} {l}");
+                    assert_eq!(centroids(a.values), centroids(b.values), "{layers:?} {l}");
+                }
+                assert_eq!(
+                    centroids(borrowed.layer(l, KeyTransform::BOTH).unwrap().values),
+                    centroids(whole.layer(layers[l], KeyTransform::BOTH).unwrap().values)
+                );
+            }
+        }
     }
 
     #[test]

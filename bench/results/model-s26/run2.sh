@@ -5,7 +5,8 @@
 # top:N plan at the same bits) or 1.5 (the 1.5-bit target's budget).
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-} VECINFER_CACHE_DIR=/tmp/vc
-R=/root/s26; M=$R/model.gguf; cp .carry/s26b/vi.xz $R/vi.xz; xz -dc $R/vi.xz > $R/vi; chmod +x $R/vi
+R=/root/s26; M=$R/model.gguf; cp .carry/s26b/* $R/; xz -dc $R/vi.xz > $R/vi; chmod +x $R/vi
+[ -f $M ] || { cp .carry/m3/gg-part-02 $R/ && cat $R/gg-part-00 $R/gg-part-01 $R/gg-part-02 > $M; }
 sha256sum $M | cut -c1-16
 case $1 in
   2) base=(--k d4b8 --v d8b8); choices=d4b12/d4b10,d4b12/d4b8; budget=1.733; residual=74;;
