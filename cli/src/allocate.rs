@@ -9,14 +9,14 @@
 
 use crate::calibrate::{CalibrationOptions, RecordedKv, check_trainable, train_codebooks};
 use crate::error::{CliError, Result};
-use crate::evaluate::evaluate_codebooks;
+use crate::evaluate::{QuantizedAttention, coded_tokens, logits_nll};
 use indicatif::ProgressBar;
 use std::str::FromStr;
 use vecinfer_engine::Engine;
 use vecinfer_model::Llama;
 use vecinfer_quant::plan::{layer_list, parse_layer_list};
 use vecinfer_quant::{
-    CacheLayout, CodebookPlan, CodebookSet, Codebooks, KeyTransform, Method, PlanPart, VqCodec,
+    CacheLayout, CodebookPlan, CodebookSet, KeyTransform, Method, PlanPart, VqCodec,
 };
 
 /// Which layers a `--layer-codecs` entry takes.
@@ -98,37 +98,35 @@ pub fn layer_losses(
         .filter(|l| !skip.contains(l))
         .collect();
     bar.set_length(((sets.len() * layers.len() + 1) * windows.len()) as u64);
-    let run = |set: &CodebookSet, layer: Option<usize>| match gpu {
-        Some(engine) => {
-            let ppl = crate::gpu::probe_perplexity(
-                engine,
-                windows,
-                (set, probe.method, probe.layout),
-                layer,
-            )?;
-            bar.inc(windows.len() as u64);
-            Ok(ppl)
-        }
-        None => evaluate_codebooks(
-            model,
-            windows,
-            layer.map_or(Method::Fp16, |_| probe.method),
-            Some(Codebooks::Set(set)),
-            probe.layout,
-            (None, layer.as_ref().map(std::slice::from_ref), false),
-            bar,
-        )
-        .map(|r| r.perplexity),
-    };
     let Some(first) = sets.first() else {
         return Ok(Vec::new());
     };
-    let fp16 = run(first, None)?;
+    // The perplexity of fp16 and of each (set, layer) alone.
+    let (fp16, alone) = match gpu {
+        Some(engine) => {
+            let run = |set: &CodebookSet, layer: Option<usize>| -> Result<f64> {
+                let ppl = crate::gpu::probe_perplexity(
+                    engine,
+                    windows,
+                    (set, probe.method, probe.layout),
+                    layer,
+                )?;
+                bar.inc(windows.len() as u64);
+                Ok(ppl)
+            };
+            let fp16 = run(first, None)?;
+            let alone = sets
+                .iter()
+                .map(|set| layers.iter().map(|&l| run(set, Some(l))).collect())
+                .collect::<Result<Vec<Vec<f64>>>>()?;
+            (fp16, alone)
+        }
+        None => cpu_perplexities(model, windows, sets, (probe, &layers), bar)?,
+    };
     let mut out = Vec::with_capacity(sets.len());
-    for set in sets {
+    for (set, ppls) in sets.iter().zip(alone) {
         let mut loss = Vec::with_capacity(layers.len());
-        for &layer in &layers {
-            let ppl = run(set, Some(layer))?;
+        for (&layer, ppl) in layers.iter().zip(ppls) {
             loss.push((layer, ppl / fp16 - 1.0));
             // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
             bar.suspend(|| {
@@ -144,6 +142,51 @@ pub fn layer_losses(
     }
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// The CPU side of [`layer_losses`]: the fp16 perplexity, and per set the perplexity with each
+/// of `layers` alone coded. Window by window the fp16 pass runs once, and each probe starts
+/// from its layer's input: the layers before it are the same fp16 layers, so this is what a
+/// whole pass with only that layer coded gives ([`evaluate_codebooks`] with `only_layers`), in
+/// about half the layer passes.
+fn cpu_perplexities(
+    model: &Llama,
+    windows: &[&[u32]],
+    sets: &[&CodebookSet],
+    (probe, layers): (Probe, &[usize]),
+    bar: &ProgressBar,
+) -> Result<(f64, Vec<Vec<f64>>)> {
+    let depth = model.config().layers;
+    let (mut fp16_nll, mut count) = (0.0, 0usize);
+    let mut nll = vec![vec![0.0; layers.len()]; sets.len()];
+    for window in windows {
+        coded_tokens(probe.method, &[window], probe.layout)?;
+        let mut exact = QuantizedAttention::new(Method::Fp16, None, probe.layout, false);
+        let mut x = model.embed(window)?;
+        for layer in 0..depth {
+            if let Some(i) = layers.iter().position(|&l| l == layer) {
+                for (s, set) in sets.iter().enumerate() {
+                    let mut coded =
+                        QuantizedAttention::new(probe.method, Some(set), probe.layout, false);
+                    coded.only_layers = Some(vec![layer]);
+                    let out = model.run_layers(x.clone(), layer..depth, &mut coded)?;
+                    nll[s][i] += logits_nll(model, &model.logits(&out)?, window)?.0;
+                    bar.inc(1);
+                }
+            }
+            x = model.run_layers(x, layer..layer + 1, &mut exact)?;
+        }
+        let (n, c) = logits_nll(model, &model.logits(&x)?, window)?;
+        fp16_nll += n;
+        count += c;
+        bar.inc(1);
+    }
+    let ppl = |n: f64| (n / count as f64).exp();
+    let alone = nll
+        .iter()
+        .map(|per| per.iter().map(|&n| ppl(n)).collect())
+        .collect();
+    Ok((ppl(fp16_nll), alone))
 }
 
 /// The model's layers but `skip` (those named by entries: no `top:N` can take them) ranked by
@@ -545,5 +588,78 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("layer 1 twice"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+    use crate::evaluate::evaluate_codebooks;
+    use vecinfer_quant::Codebooks;
+
+    /// The CPU probe from shared prefixes gives what a whole pass with only that layer coded
+    /// gives, layer by layer and set by set (4-layer random model, 2 windows of 200 tokens).
+    #[test]
+    fn the_prefix_probe_equals_whole_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = vecinfer_model::LlamaConfig {
+            layers: 4,
+            ..vecinfer_engine::synthetic::tiny_config()
+        };
+        let path = dir.path().join("tiny.gguf");
+        vecinfer_engine::synthetic::write_random_llama(&path, &config, 11, false).unwrap();
+        let model = Llama::load(&path).unwrap();
+        let tokens: Vec<Vec<u32>> = (0..2u32)
+            .map(|w| (0..200u32).map(|i| (i * 37 + w * 101 + 5) % 512).collect())
+            .collect();
+        let windows: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+        let set = |seed, k: &str, v: &str| {
+            vecinfer_quant::synthetic::random_codebook_set(
+                seed,
+                k.parse().unwrap(),
+                v.parse().unwrap(),
+                vecinfer_quant::Granularity::Layer,
+                config.layers,
+                config.kv_heads,
+                config.head_dim,
+            )
+        };
+        let sets = [set(3, "d4b8", "d8b8"), set(4, "d4b12", "d4b10")];
+        let refs: Vec<&CodebookSet> = sets.iter().collect();
+        let probe = Probe::default();
+        let layers = [0, 2, 3];
+        let bar = ProgressBar::hidden();
+        let (fp16, alone) =
+            cpu_perplexities(&model, &windows, &refs, (probe, &layers), &bar).unwrap();
+        let whole = |method, set: &CodebookSet, only: Option<&[usize]>| {
+            let options = (None, only, false);
+            let codebooks = Some(Codebooks::Set(set));
+            evaluate_codebooks(
+                &model,
+                &windows,
+                method,
+                codebooks,
+                probe.layout,
+                options,
+                &bar,
+            )
+            .unwrap()
+            .perplexity
+        };
+        // The NLL sums over positions in parallel, so the last bits may move between runs.
+        let same = |a: f64, b: f64| (a / b - 1.0).abs() < 1e-12;
+        assert!(same(fp16, whole(Method::Fp16, &sets[0], None)), "fp16");
+        for (s, set) in sets.iter().enumerate() {
+            for (i, &layer) in layers.iter().enumerate() {
+                let want = whole(probe.method, set, Some(&[layer]));
+                assert!(
+                    same(alone[s][i], want),
+                    "set {s} layer {layer}: {} vs {want}",
+                    alone[s][i]
+                );
+                // A coded layer changes the perplexity: the probe is not the fp16 pass.
+                assert!(!same(alone[s][i], fp16), "set {s} layer {layer}");
+            }
+        }
     }
 }

@@ -186,6 +186,15 @@ pub fn window_nll(
     backend: &mut dyn AttentionBackend,
 ) -> Result<(f64, usize)> {
     let logits = model.forward(window, backend)?;
+    logits_nll(model, &logits, window)
+}
+
+/// [`window_nll`] from the window's logits `[T, vocab]`.
+pub fn logits_nll(
+    model: &Llama,
+    logits: &vecinfer_model::Tensor,
+    window: &[u32],
+) -> Result<(f64, usize)> {
     let vocab = model.config().vocab;
     let flat = logits
         .flatten_all()

@@ -13,6 +13,8 @@ pub use attention::{
     AnchorChooser, AttentionResult, LayerKv, ReceivedAttention, attention_error, banded_attention,
     banded_attention_with_anchors, received_attention,
 };
+/// The residual stream and logits of [`Llama::run_layers`] and [`Llama::logits`].
+pub use candle_core::Tensor;
 pub use error::{ModelError, Result};
 pub use llama::{AttentionBackend, GgufWeights, HeadShape, Llama, LlamaConfig, rope_tables};
 pub use tokenizer::GgufTokenizer;

@@ -227,6 +227,13 @@ impl Llama {
 
     /// Logits `[T, vocab]` for a window of tokens at positions `0..T`.
     pub fn forward(&self, tokens: &[u32], backend: &mut dyn AttentionBackend) -> Result<Tensor> {
+        let x = self.embed(tokens)?;
+        let x = self.run_layers(x, 0..self.config.layers, backend)?;
+        self.logits(&x)
+    }
+
+    /// The residual stream entering layer 0: the window's token embeddings `[T, E]`.
+    pub fn embed(&self, tokens: &[u32]) -> Result<Tensor> {
         let c = &self.config;
         let t = tokens.len();
         if t == 0 || t > c.context {
@@ -242,8 +249,28 @@ impl Llama {
             )));
         }
         let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let mut x = self.embed.index_select(&ids, 0)?;
-        for (layer, block) in self.blocks.iter().enumerate() {
+        Ok(self.embed.index_select(&ids, 0)?)
+    }
+
+    /// The residual stream `x` `[T, E]` (positions `0..T`) after `layers`, from the stream
+    /// entering the first of them: [`Self::forward`] in pieces, bit for bit, so that a probe
+    /// can start many runs from one prefix.
+    pub fn run_layers(
+        &self,
+        mut x: Tensor,
+        layers: std::ops::Range<usize>,
+        backend: &mut dyn AttentionBackend,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (t, width) = x.dims2()?;
+        if width != c.embedding || t == 0 || t > c.context || layers.end > c.layers {
+            return Err(ModelError::InvalidInput(format!(
+                "a residual stream of {t} x {width} through layers {layers:?}: the model takes 1..={} rows of {} through layers below {}",
+                c.context, c.embedding, c.layers
+            )));
+        }
+        for layer in layers {
+            let block = &self.blocks[layer];
             let h = rms_norm(&x, &block.attn_norm, c.rms_eps)?;
             let qkv = h.matmul(&block.qkv_t)?;
             let heads = self.split_heads_with_rope(&qkv, t)?;
@@ -276,7 +303,12 @@ impl Llama {
             let act = (gate.silu()? * up)?;
             x = (x + act.matmul(&block.down_t)?)?;
         }
-        let x = rms_norm(&x, &self.final_norm, c.rms_eps)?;
+        Ok(x)
+    }
+
+    /// Logits `[T, vocab]` from the residual stream after the last layer.
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let x = rms_norm(x, &self.final_norm, self.config.rms_eps)?;
         Ok(x.matmul(&self.lm_head_t)?)
     }
 
