@@ -24,7 +24,7 @@ if [ "${DEVICE:-auto}" != cpu ] && command -v nvidia-smi >/dev/null 2>&1 && nvid
 fi
 # The layer-wise plan (fewer bits, less loss): K d4b8 / V d8b8, with more bits for the 6 layers
 # that lose most when each alone is quantized, ranked on the calibration text: on one window
-# on a CPU (about 40 s a layer on 2 cores), on the default 4 on a GPU (about 2 s a layer).
+# on a CPU (about 5 s a layer on 2 cores), on the default 4 on a GPU (about 2 s a layer).
 probe=(--probe-windows 1 --probe-ctx 2048)
 [ "$gpu" = yes ] && probe=(--probe-device cuda)
 "$bin" calibrate --text "$data/calib.txt" --k d4b8 --v d8b8 --methods vecinfer --ctx 2048 \

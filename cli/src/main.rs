@@ -113,23 +113,23 @@ enum Command {
         /// A layer-wise bit allocation, written as one plan file (--out) that --codebooks of
         /// eval and generate reads: these layers take codecs K/V, the others --k/--v. LAYERS names
         /// layers (17-18,20) or is top:N, the N layers that lose most when each alone is
-        /// quantized at --k/--v (ranked on the calibration text; about 40 s a layer on 2 cores
-        /// for SmolLM2), among those not named. Repeatable, e.g. --layer-codecs
+        /// quantized at --k/--v (ranked on the calibration text; about 20 s a layer on 2 cores
+        /// for SmolLM2 with the default 4 windows), among those not named. Repeatable, e.g. --layer-codecs
         /// top:4=d4b12/d4b10 --layer-codecs top:2=d4b12/d4b8 with --k d4b8 --v d8b8 (session
         /// 24's 2-bit plan on SmolLM2: +4.5% at 1.98 bits, against +7.8% for one pair).
         #[arg(long, value_name = "LAYERS=K/V")]
         layer_codecs: Vec<String>,
-        /// Calibration-text windows the top:N ranking evaluates per layer (default 4; only
-        /// with a top:N entry).
+        /// Calibration-text windows the ranking (top:N, --budget) evaluates per layer (default
+        /// 4; only with a ranking).
         #[arg(long)]
         probe_windows: Option<usize>,
         /// Tokens per ranking window (default 2048, at most the model's context; only with a
-        /// top:N entry).
+        /// ranking).
         #[arg(long)]
         probe_ctx: Option<usize>,
-        /// Where the top:N ranking's model evaluations run (default cpu; only with a top:N
-        /// entry): cuda runs them on the GPU engine, a few seconds a layer for SmolLM2 where the
-        /// CPU takes about 40 s on 2 cores. Float summation differs, so near-tied layers may
+        /// Where the ranking's (top:N, --budget) model evaluations run (default cpu; only with
+        /// a ranking): cuda runs them on the GPU engine, about 2 s a layer for SmolLM2 where
+        /// the CPU takes about 20 s on 2 cores. Float summation differs, so near-tied layers may
         /// swap.
         #[arg(long, value_enum)]
         probe_device: Option<Device>,
