@@ -314,6 +314,32 @@ pub struct PlanRequest<'a> {
     pub provenance: String,
 }
 
+/// One pair's codebooks trained on the recording with `opts` (the plan's one smooth rule,
+/// weight rule and rotation), saying how long it took and `what` they are for.
+pub fn train_pair(
+    rec: &RecordedKv,
+    req: &PlanRequest<'_>,
+    opts: CalibrationOptions,
+    what: &str,
+    bar: &dyn Fn(&str) -> ProgressBar,
+) -> Result<CodebookSet> {
+    let start = std::time::Instant::now();
+    let mut sets = train_codebooks(
+        rec,
+        &opts,
+        req.model_id,
+        req.provenance.clone(),
+        &bar("k-means"),
+    )?;
+    eprintln!(
+        "K {} / V {} ({what}) trained in {:.1}s",
+        opts.key_codec,
+        opts.value_codec,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(sets.remove(0))
+}
+
 /// Trains the base pair and each entry's pair on the recording (each only on the layers it
 /// serves, but the base on all when it ranks the layers), and assembles the plan.
 pub fn calibrate_plan(
@@ -343,23 +369,7 @@ pub fn calibrate_plan(
         layers,
     )?
     .concat();
-    let train = |opts: CalibrationOptions, what: &str| -> Result<CodebookSet> {
-        let start = std::time::Instant::now();
-        let mut sets = train_codebooks(
-            rec,
-            &opts,
-            req.model_id,
-            req.provenance.clone(),
-            &bar("k-means"),
-        )?;
-        eprintln!(
-            "K {} / V {} ({what}) trained in {:.1}s",
-            opts.key_codec,
-            opts.value_codec,
-            start.elapsed().as_secs_f64()
-        );
-        Ok(sets.remove(0))
-    };
+    let train = |opts: CalibrationOptions, what: &str| train_pair(rec, &req, opts, what, bar);
     let base_layers: Vec<usize> = (0..layers).filter(|l| !named.contains(l)).collect();
     // Not trained when the entries name every layer (and nothing is ranked).
     let base = (ranks || !base_layers.is_empty())

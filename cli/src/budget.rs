@@ -7,8 +7,8 @@
 //! single-layer losses stand for the whole plan's loss (on SmolLM2 at 2 bits the plans built
 //! this way landed close to what their layers lost alone, bench/results/model-s26).
 
-use crate::allocate::{PlanRequest, layer_losses};
-use crate::calibrate::{CalibrationOptions, RecordedKv, check_trainable, train_codebooks};
+use crate::allocate::{PlanRequest, layer_losses, train_pair};
+use crate::calibrate::{CalibrationOptions, RecordedKv, check_trainable};
 use crate::error::{CliError, Result};
 use indicatif::ProgressBar;
 use vecinfer_quant::plan::layer_list;
@@ -143,19 +143,13 @@ pub fn calibrate_budget_plan(
             value_codec,
             ..req.base.clone()
         };
-        let start = std::time::Instant::now();
-        let mut trained = train_codebooks(
+        sets.push(train_pair(
             rec,
-            &opts,
-            req.model_id,
-            req.provenance.clone(),
-            &bar("k-means"),
-        )?;
-        eprintln!(
-            "K {key_codec} / V {value_codec} (all layers, to measure them) trained in {:.1}s",
-            start.elapsed().as_secs_f64()
-        );
-        sets.push(trained.remove(0));
+            &req,
+            opts,
+            "all layers, to measure them",
+            bar,
+        )?);
     }
     let refs: Vec<&CodebookSet> = sets.iter().collect();
     let measured = layer_losses(

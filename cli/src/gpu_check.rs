@@ -1013,36 +1013,42 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         random_set(3, "d4b8", "d4b8"),
         vec![(random_set(5, "d4b12", "d8b10"), vec![1, 3])],
     )?;
-    // On 24 windows for both windows: the 4096-entry key books flip more assignments between
-    // the GPU's K and the CPU's; on 6 windows of the 2-layer model the fp16 window read +0.304%
-    // (mean +0.29, sd 0.37 nats a window; H200, bench/results/model-s24/h200-checks).
     let fp16_layout = CacheLayout {
         sinks: 4,
         residual: 8,
         ..CacheLayout::default()
     };
-    for layout in [fp16_layout, int8_layout] {
-        let name = format!(
-            "tiny model: perplexity vecinfer, layer-wise plan {} ({} window)",
-            mixed.label(),
-            layout.precision
-        );
-        let mut r = guard(
-            &name,
-            check_eval(
+    // A cache against the CPU eval of the same codebooks, with the fp16 and the int8 window
+    // (24 windows for both: the 4096-entry key books flip more assignments between the GPU's
+    // K and the CPU's; on 6 windows of the 2-layer model the fp16 window read +0.304%, mean
+    // +0.29, sd 0.37 nats a window; H200, bench/results/model-s24/h200-checks).
+    let against_cpu = |what: &str, codebooks, reports: &mut Vec<CheckReport>| {
+        for layout in [fp16_layout, int8_layout] {
+            let name = format!(
+                "tiny model: perplexity vecinfer, {what} ({} window)",
+                layout.precision
+            );
+            let method = Method::Vq(vecinfer_quant::KeyTransform::BOTH);
+            let check = check_eval(
                 &deep_engine,
                 &deep_llama,
                 &more_windows,
-                Method::Vq(vecinfer_quant::KeyTransform::BOTH),
-                (Some(Codebooks::Plan(&mixed)), None),
+                method,
+                codebooks,
                 layout,
                 4,
                 3e-3,
-            ),
-        );
-        r.name = name;
-        reports.push(r);
-    }
+            );
+            let mut r = guard(&name, check);
+            r.name = name;
+            reports.push(r);
+        }
+    };
+    against_cpu(
+        &format!("layer-wise plan {}", mixed.label()),
+        (Some(Codebooks::Plan(&mixed)), None),
+        &mut reports,
+    );
     // The layer probe (`eval --device cuda --only-layers`, `calibrate --probe-device cuda`):
     // its ends bit for bit, and layers 1 and 3 coded alone against the CPU's probe.
     let probe_set = random_set(3, "d4b8", "d4b8");
@@ -1050,27 +1056,11 @@ pub fn tiny_model_checks(dir: &Path, with_eval: bool) -> Result<Vec<CheckReport>
         "tiny model: only-layers, every layer = the set's cache, none = the fp16 cache, 3,1 = 1,3, bit for bit",
         check_only_layers_ends(&deep_engine, &windows, &probe_set, int8_layout),
     ));
-    for layout in [fp16_layout, int8_layout] {
-        let name = format!(
-            "tiny model: perplexity vecinfer d4b8/d4b8 on layers 1, 3 alone, the others fp16 ({} window)",
-            layout.precision
-        );
-        let mut r = guard(
-            &name,
-            check_eval(
-                &deep_engine,
-                &deep_llama,
-                &more_windows,
-                Method::Vq(vecinfer_quant::KeyTransform::BOTH),
-                (Some(Codebooks::Set(&probe_set)), Some(&[1, 3])),
-                layout,
-                4,
-                3e-3,
-            ),
-        );
-        r.name = name;
-        reports.push(r);
-    }
+    against_cpu(
+        "d4b8/d4b8 on layers 1, 3 alone, the others fp16",
+        (Some(Codebooks::Set(&probe_set)), Some(&[1, 3])),
+        &mut reports,
+    );
     let layered_int8 = CacheSpec::Layered {
         plan: &mixed,
         transform: vecinfer_quant::KeyTransform::BOTH,
