@@ -28,13 +28,16 @@ fn bits(pair: Pair) -> f64 {
     sixteenths(pair) as f64 / 16.0
 }
 
-/// `--choices`: K/V pairs, comma-separated, each once and none the base (`--k`/`--v`); the
-/// base comes first in the result.
-pub fn parse_choices(given: &str, base: Pair) -> Result<Vec<Pair>> {
-    let mut pairs = vec![base];
+/// K/V pairs (`d4b12/d8b8`), comma-separated, appended to `pairs`; `option` names the list
+/// and `repeated` says why a pair already in `pairs` is refused.
+pub fn parse_pairs(
+    given: &str,
+    (option, repeated): (&'static str, &str),
+    mut pairs: Vec<Pair>,
+) -> Result<Vec<Pair>> {
     for item in given.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let bad = |valid: &str| CliError::BadOption {
-            option: "--choices",
+            option,
             given: item.to_string(),
             valid: valid.to_string(),
         };
@@ -43,12 +46,18 @@ pub fn parse_choices(given: &str, base: Pair) -> Result<Vec<Pair>> {
             .ok_or_else(|| bad("K/V codec pairs such as d4b12/d8b8, comma-separated"))?;
         let pair = (k.trim().parse::<VqCodec>()?, v.trim().parse::<VqCodec>()?);
         if pairs.contains(&pair) {
-            return Err(bad(
-                "each pair once, and not --k/--v (every layer may take those already)",
-            ));
+            return Err(bad(repeated));
         }
         pairs.push(pair);
     }
+    Ok(pairs)
+}
+
+/// `--choices`: K/V pairs, comma-separated, each once and none the base (`--k`/`--v`); the
+/// base comes first in the result.
+pub fn parse_choices(given: &str, base: Pair) -> Result<Vec<Pair>> {
+    let repeated = "each pair once, and not --k/--v (every layer may take those already)";
+    let pairs = parse_pairs(given, ("--choices", repeated), vec![base])?;
     if pairs.len() < 2 {
         return Err(CliError::BadOption {
             option: "--choices",

@@ -7,7 +7,7 @@ use crate::evaluate::evaluate_codebooks;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::path::Path;
-use vecinfer_engine::eval::evaluate;
+use vecinfer_engine::eval::{GpuEvalResult, evaluate};
 use vecinfer_engine::kv::KvCache;
 use vecinfer_engine::{
     CacheShape, CacheSpec, Engine, Fp16Cache, Projections, Session, TokenWrites, WeightSource,
@@ -594,6 +594,15 @@ fn window_label(spec: &CacheSpec<'_>) -> String {
     }
 }
 
+/// Windows whose NLL differs in any bit between two GPU evaluations of the same windows.
+fn differing_windows(a: &GpuEvalResult, b: &GpuEvalResult) -> usize {
+    a.window_nll
+        .iter()
+        .zip(&b.window_nll)
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .count()
+}
+
 /// A plan whose parts are copies of `set` must give the set's own cache bit for bit: GPU
 /// perplexity window by window (graph-replayed steps).
 fn check_plan_equals_set(
@@ -608,12 +617,7 @@ fn check_plan_equals_set(
     let uniform = crate::gpu::spec_for(method, Some(set), layout)?;
     let a = evaluate(engine, windows, &layered, (4, None), true, &|_, _| {})?;
     let b = evaluate(engine, windows, &uniform, (4, None), true, &|_, _| {})?;
-    let differing = a
-        .window_nll
-        .iter()
-        .zip(&b.window_nll)
-        .filter(|(x, y)| x.to_bits() != y.to_bits())
-        .count();
+    let differing = differing_windows(&a, &b);
     Ok(CheckReport {
         name: "a plan of one set's copies = the set's cache".into(),
         passed: matches!(layered, CacheSpec::Layered { .. }) && differing == 0,
@@ -675,12 +679,7 @@ fn check_only_layers_ends(
         ("layers 3, 1 vs 1, 3", only(&unsorted), only(&sorted)),
     ] {
         let (a, b) = (run(&probe)?, run(&reference)?);
-        let differing = a
-            .window_nll
-            .iter()
-            .zip(&b.window_nll)
-            .filter(|(x, y)| x.to_bits() != y.to_bits())
-            .count();
+        let differing = differing_windows(&a, &b);
         passed &= differing == 0;
         detail.push(format!(
             "{what} ({}): {differing} windows' NLL differ, perplexity {:.6} vs {:.6}",

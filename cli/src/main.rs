@@ -580,29 +580,12 @@ fn run(cli: Cli) -> Result<()> {
             let smooth_rules = parse_smooth_rules(&smooth)?;
             let weight_rules = parse_weight_rules(&weight)?;
             vecinfer::error::at_least_one("--kmeans-iters", kmeans_iters, "at least 1")?;
-            let mut pairs = vec![(key_codec, value_codec)];
-            for item in also
-                .iter()
-                .flat_map(|a| a.split(','))
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                let bad = |valid: &str| CliError::BadOption {
-                    option: "--also",
-                    given: item.to_string(),
-                    valid: valid.to_string(),
-                };
-                let (k, v) = item
-                    .split_once('/')
-                    .ok_or_else(|| bad("expected K/V codec pairs such as d4b12/d8b8"))?;
-                let pair = (k.parse::<VqCodec>()?, v.parse::<VqCodec>()?);
-                if pairs.contains(&pair) {
-                    return Err(bad(
-                        "this pair is already trained (--k/--v or earlier in --also)",
-                    ));
-                }
-                pairs.push(pair);
-            }
+            let repeated = "this pair is already trained (--k/--v or earlier in --also)";
+            let pairs = vecinfer::budget::parse_pairs(
+                also.as_deref().unwrap_or(""),
+                ("--also", repeated),
+                vec![(key_codec, value_codec)],
+            )?;
             let template = out.to_string_lossy().into_owned();
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
