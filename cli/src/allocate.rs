@@ -128,7 +128,7 @@ pub fn layer_losses(
         let mut loss = Vec::with_capacity(layers.len());
         for (&layer, ppl) in layers.iter().zip(ppls) {
             loss.push((layer, ppl / fp16 - 1.0));
-            // A line a layer: the ranking takes minutes on a CPU, and a log shows no bar.
+            // A line a layer: the table the ranking (or the budget) chose from.
             bar.suspend(|| {
                 eprintln!(
                     "layer {layer} alone at {}/{}: {:+.3}%",
@@ -159,7 +159,8 @@ fn cpu_perplexities(
     let depth = model.config().layers;
     let (mut fp16_nll, mut count) = (0.0, 0usize);
     let mut nll = vec![vec![0.0; layers.len()]; sets.len()];
-    for window in windows {
+    let start = std::time::Instant::now();
+    for (w, window) in windows.iter().enumerate() {
         coded_tokens(probe.method, &[window], probe.layout)?;
         let mut exact = QuantizedAttention::new(Method::Fp16, None, probe.layout, false);
         let mut x = model.embed(window)?;
@@ -180,6 +181,16 @@ fn cpu_perplexities(
         fp16_nll += n;
         count += c;
         bar.inc(1);
+        // A line a window: every layer's probe of a window finishes together, the ranking
+        // takes minutes on a CPU, and a log shows no bar.
+        bar.suspend(|| {
+            eprintln!(
+                "ranking: window {} of {} probed ({:.0} s)",
+                w + 1,
+                windows.len(),
+                start.elapsed().as_secs_f64()
+            )
+        });
     }
     let ppl = |n: f64| (n / count as f64).exp();
     let alone = nll
