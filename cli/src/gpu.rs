@@ -202,7 +202,7 @@ pub fn probe_spec_for<'a>(
     layout: CacheLayout,
     only: Option<&'a [usize]>,
 ) -> Result<CacheSpec<'a>> {
-    let (Some(layers), Method::Vq(transform)) = (only, method) else {
+    let (Some(layers), Method::Vq(_)) = (only, method) else {
         return plan_spec_for(method, plan, layout);
     };
     let set = match plan {
@@ -210,14 +210,13 @@ pub fn probe_spec_for<'a>(
             return Err(CliError::BadOption {
                 option: "--only-layers",
                 given: format!("with the layer-wise plan {}", p.label()),
-                valid: "on the GPU the probe codes its layers with one set: give a single-set --codebooks file, or use --device cpu".into(),
+                valid: "on the GPU the probe codes its layers with one set: drop --layer-codebooks and give a single-set --codebooks file (not a plan), or use --device cpu".into(),
             });
         }
         p => p.map(|p| &p.parts()[0].set),
     };
-    let CacheSpec::Vq { set, .. } = spec_for(method, set, layout)? else {
-        unreachable!("spec_for gives a VQ method a VQ cache")
-    };
+    let set =
+        set.ok_or_else(|| CliError::Invalid(format!("method {method} needs --codebooks FILE")))?;
     if let Some(&bad) = layers.iter().find(|&&l| l >= set.meta.layers) {
         return Err(CliError::BadOption {
             option: "--only-layers",
@@ -228,12 +227,28 @@ pub fn probe_spec_for<'a>(
             ),
         });
     }
-    Ok(CacheSpec::OnlyLayers {
-        set,
-        layers,
-        transform,
-        layout,
-    })
+    only_layers_spec(method, set, layout, layers)
+}
+
+/// `layers` coded by `set` as the VQ method `method`, the others fp16; refused as [`spec_for`]
+/// refuses the set (a learned rotation) or the method.
+fn only_layers_spec<'a>(
+    method: Method,
+    set: &'a CodebookSet,
+    layout: CacheLayout,
+    layers: &'a [usize],
+) -> Result<CacheSpec<'a>> {
+    match spec_for(method, Some(set), layout)? {
+        CacheSpec::Vq { transform, .. } => Ok(CacheSpec::OnlyLayers {
+            set,
+            layers,
+            transform,
+            layout,
+        }),
+        _ => Err(CliError::Invalid(format!(
+            "only some layers coded needs a VQ method, not {method}"
+        ))),
+    }
 }
 
 /// The perplexity of `windows` (one batch) on an open engine with only `layer` coded by `set`
@@ -247,19 +262,7 @@ pub fn probe_perplexity(
 ) -> Result<f64> {
     let spec = match layer.as_ref() {
         None => CacheSpec::Fp16,
-        Some(layer) => {
-            let CacheSpec::Vq { transform, .. } = spec_for(method, Some(set), layout)? else {
-                return Err(CliError::Invalid(format!(
-                    "the ranking codes layers with a VQ method, not {method}"
-                )));
-            };
-            CacheSpec::OnlyLayers {
-                set,
-                layers: std::slice::from_ref(layer),
-                transform,
-                layout,
-            }
-        }
+        Some(layer) => only_layers_spec(method, set, layout, std::slice::from_ref(layer))?,
     };
     // Up to eval's default batch at once: a long --probe-windows list must not ask for one
     // huge batch after the recording and k-means.
