@@ -144,6 +144,42 @@ pub fn layer_losses(
     Ok(out)
 }
 
+/// The perplexity of `windows` with every layer coded by `plan` as the probe's method, or all
+/// fp16 (`None`): whole passes on the CPU, or on `gpu`'s engine.
+pub fn plan_perplexity(
+    (model, gpu): (&Llama, Option<&Engine>),
+    windows: &[&[u32]],
+    plan: Option<&CodebookPlan>,
+    probe: Probe,
+) -> Result<f64> {
+    let method = if plan.is_some() {
+        probe.method
+    } else {
+        Method::Fp16
+    };
+    match gpu {
+        Some(engine) => {
+            let spec = crate::gpu::plan_spec_for(method, plan, probe.layout)?;
+            crate::gpu::spec_perplexity(engine, windows, &spec)
+        }
+        None => {
+            let codebooks = plan.map(vecinfer_quant::Codebooks::Plan);
+            let options = (None, None, false);
+            let bar = ProgressBar::hidden();
+            let r = crate::evaluate::evaluate_codebooks(
+                model,
+                windows,
+                method,
+                codebooks,
+                probe.layout,
+                options,
+                &bar,
+            )?;
+            Ok(r.perplexity)
+        }
+    }
+}
+
 /// The CPU side of [`layer_losses`]: the fp16 perplexity, and per set the perplexity with each
 /// of `layers` alone coded. Window by window the fp16 pass runs once, and each probe starts
 /// from its layer's input: the layers before it are the same fp16 layers, so this is what a

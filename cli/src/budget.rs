@@ -7,12 +7,15 @@
 //! single-layer losses stand for the whole plan's loss (on SmolLM2 at 2 bits the plans built
 //! this way landed close to what their layers lost alone, bench/results/model-s26).
 
-use crate::allocate::{PlanRequest, layer_losses, train_pair};
+use crate::allocate::{PlanRequest, Probe, layer_losses, train_pair};
 use crate::calibrate::{CalibrationOptions, RecordedKv, check_trainable};
 use crate::error::{CliError, Result};
 use indicatif::ProgressBar;
+use std::path::{Path, PathBuf};
+use vecinfer_engine::Engine;
+use vecinfer_model::Llama;
 use vecinfer_quant::plan::layer_list;
-use vecinfer_quant::{CodebookPlan, CodebookSet, PlanPart, VqCodec};
+use vecinfer_quant::{CodebookPlan, CodebookSet, KeyTransform, PlanPart, VqCodec};
 
 /// A key codec and a value codec.
 pub type Pair = (VqCodec, VqCodec);
@@ -131,16 +134,15 @@ pub fn choose(losses: &[Vec<f64>], costs: &[u32], budget: u32) -> Option<Vec<usi
     Some(out)
 }
 
-/// Trains every pair on all layers, measures each layer alone under each, and assembles the
-/// plan [`choose`] picks for `budget` mean code bits (`pairs[0]`: the base, `--k`/`--v`).
+/// Trains every pair on all layers and hands them to [`budget_plan`] (`pairs[0]`: the base,
+/// `--k`/`--v`).
 pub fn calibrate_budget_plan(
     rec: &RecordedKv,
     req: PlanRequest<'_>,
-    (budget, pairs): (f64, &[Pair]),
+    (budget, pairs, refine): (f64, &[Pair], usize),
     bar: &dyn Fn(&str) -> ProgressBar,
 ) -> Result<CodebookPlan> {
-    let layers = rec.keys.len();
-    let total = budget_sixteenths(budget, pairs, layers)?;
+    budget_sixteenths(budget, pairs, rec.keys.len())?;
     for &(k, v) in pairs {
         check_trainable(rec, k, req.base.granularity)?;
         check_trainable(rec, v, req.base.granularity)?;
@@ -160,14 +162,64 @@ pub fn calibrate_budget_plan(
             bar,
         )?);
     }
+    let command = format!(
+        "calibrate --k {} --v {} --budget {budget} --choices {}{}",
+        pairs[0].0,
+        pairs[0].1,
+        pairs[1..]
+            .iter()
+            .map(|&p| name(p))
+            .collect::<Vec<_>>()
+            .join(","),
+        refine_flag(refine)
+    );
+    let on = (req.model, req.gpu);
+    budget_plan(
+        sets,
+        (on, req.probe_windows, req.probe),
+        (budget, refine),
+        command,
+        bar,
+    )
+}
+
+fn name((k, v): Pair) -> String {
+    format!("{k}/{v}")
+}
+
+/// ` --refine N`, or nothing for none.
+pub fn refine_flag(refine: usize) -> String {
+    if refine == 0 {
+        String::new()
+    } else {
+        format!(" --refine {refine}")
+    }
+}
+
+/// Where the plan's losses are measured: the model (with `gpu`, its evaluations run on that
+/// engine), the calibration windows and the probe's cache layout.
+pub type Measure<'a> = ((&'a Llama, Option<&'a Engine>), &'a [&'a [u32]], Probe);
+
+/// The plan for `budget` mean code bits from `sets`, one per K/V pair and each for every layer
+/// (`sets[0]`: the base). Each layer's loss alone under each set is measured, an exact
+/// knapsack picks the assignment with the least summed loss ([`choose`]), and `refine` passes
+/// of [`refine`] then re-measure moves with the whole plan in place. `command` heads the
+/// plan's `allocation` text.
+pub fn budget_plan(
+    sets: Vec<CodebookSet>,
+    (on, windows, probe): Measure<'_>,
+    (budget, refine_passes): (f64, usize),
+    command: String,
+    bar: &dyn Fn(&str) -> ProgressBar,
+) -> Result<CodebookPlan> {
+    let pairs: Vec<Pair> = sets
+        .iter()
+        .map(|s| (s.meta.key_codec, s.meta.value_codec))
+        .collect();
+    let layers = sets.first().map_or(0, |s| s.meta.layers);
+    let total = budget_sixteenths(budget, &pairs, layers)?;
     let refs: Vec<&CodebookSet> = sets.iter().collect();
-    let measured = layer_losses(
-        (req.model, req.gpu),
-        req.probe_windows,
-        &refs,
-        (req.probe, &[]),
-        &bar("probe"),
-    )?;
+    let measured = layer_losses(on, windows, &refs, (probe, &[]), &bar("probe"))?;
     let losses: Vec<Vec<f64>> = measured
         .iter()
         .map(|l| l.iter().map(|&(_, loss)| loss).collect())
@@ -178,9 +230,14 @@ pub fn calibrate_budget_plan(
             "no assignment of the pairs fits {budget} mean code bits"
         ))
     })?;
-    let name = |(k, v): Pair| format!("{k}/{v}");
     let predicted: f64 = choice.iter().enumerate().map(|(l, &p)| losses[p][l]).sum();
-    let spent = choice.iter().map(|&p| costs[p]).sum::<u32>() as f64 / (16 * layers) as f64;
+    let spent =
+        |c: &[usize]| c.iter().map(|&p| costs[p]).sum::<u32>() as f64 / (16 * layers) as f64;
+    eprintln!(
+        "chosen from the layers alone: {:.3} mean code bits of {budget}; the layers alone lose {:+.2}% in sum",
+        spent(&choice),
+        100.0 * predicted
+    );
     let table: Vec<String> = (0..layers)
         .map(|l| {
             let each: Vec<String> = pairs
@@ -191,46 +248,283 @@ pub fn calibrate_budget_plan(
             format!("{l}: {}", each.join(" "))
         })
         .collect();
-    let on = if req.gpu.is_some() { "GPU" } else { "CPU" };
+    let (choice, refined) = if refine_passes == 0 {
+        (choice, String::new())
+    } else {
+        let fp16 = crate::allocate::plan_perplexity(on, windows, None, probe)?;
+        let evaluate = |c: &[usize]| -> Result<f64> {
+            let plan = assemble(&sets, c, String::new())?;
+            crate::allocate::plan_perplexity(on, windows, Some(&plan), probe)
+        };
+        let eval_bar = bar("refine");
+        let r = refine(
+            choice,
+            &costs,
+            total,
+            refine_passes,
+            &mut |c: &[usize]| {
+                let ppl = evaluate(c)?;
+                eval_bar.inc(1);
+                Ok(ppl)
+            },
+            &|line: &str| eval_bar.suspend(|| eprintln!("refine: {line} (fp16 {fp16:.4})")),
+        )?;
+        eval_bar.finish_and_clear();
+        let text = format!(
+            "; then {} pass(es) re-measuring each layer's next cheaper and dearer pair with the whole plan in place (fp16 {fp16:.4}): {}",
+            refine_passes,
+            r.log.join("; ")
+        );
+        (r.choice, text)
+    };
+    let (how, on_what) = (
+        if on.1.is_some() { "GPU" } else { "CPU" },
+        format!(
+            "{} windows of {} tokens of the calibration text, {} sinks, {} {} window",
+            windows.len(),
+            windows.first().map_or(0, |w| w.len()),
+            probe.layout.sinks,
+            probe.layout.residual,
+            probe.layout.precision,
+        ),
+    );
     let allocation = format!(
-        "calibrate --k {} --v {} --budget {budget} --choices {}; each layer's pair by the least summed loss of the layers alone within the budget: {spent:.3} mean code bits, the layers' losses summing to {:+.2}%; losses alone ({} windows of {} tokens of the calibration text, {} sinks, {} {} window, on the {on}): {}",
-        pairs[0].0,
-        pairs[0].1,
-        pairs[1..]
-            .iter()
-            .map(|&p| name(p))
-            .collect::<Vec<_>>()
-            .join(","),
+        "{command}; each layer's pair by the least summed loss of the layers alone within the budget: {:.3} mean code bits, the layers' losses summing to {:+.2}%; losses alone ({on_what}, on the {how}): {}{refined}",
+        spent(&choice),
         100.0 * predicted,
-        req.probe_windows.len(),
-        req.probe_windows.first().map_or(0, |w| w.len()),
-        req.probe.layout.sinks,
-        req.probe.layout.residual,
-        req.probe.layout.precision,
         table.join("; ")
     );
-    let mut parts = Vec::new();
-    for (p, set) in sets.into_iter().enumerate() {
+    for (p, &pair) in pairs.iter().enumerate() {
         let mine: Vec<usize> = (0..layers).filter(|&l| choice[l] == p).collect();
-        if mine.is_empty() {
-            continue;
+        if !mine.is_empty() {
+            eprintln!(
+                "{} bits {}: layers {}",
+                name(pair),
+                bits(pair),
+                layer_list(&mine)
+            );
         }
-        eprintln!(
-            "{} bits {}: layers {}",
-            name(pairs[p]),
-            bits(pairs[p]),
-            layer_list(&mine)
-        );
-        parts.push(PlanPart {
-            set: set.into_layers(&mine)?,
-            layers: mine,
+    }
+    eprintln!("chosen: {:.3} mean code bits of {budget}", spent(&choice));
+    assemble(&sets, &choice, allocation)
+}
+
+/// `vecinfer plan --budget`'s files, `base` first: each one `calibrate` set (not a plan) of a
+/// distinct K/V pair, all for the same model and layers, with vecinfer's keys.
+pub fn load_choice_sets(base: &Path, choices: &[PathBuf]) -> Result<Vec<CodebookSet>> {
+    if choices.is_empty() {
+        return Err(CliError::BadOption {
+            option: "--choices",
+            given: "no file".into(),
+            valid: "at least one calibrate file besides --codebooks, comma-separated".into(),
         });
     }
-    eprintln!(
-        "chosen: {spent:.3} mean code bits of {budget}; the layers alone lose {:+.2}% in sum",
-        100.0 * predicted
-    );
+    let mut sets: Vec<CodebookSet> = Vec::with_capacity(choices.len() + 1);
+    for path in std::iter::once(base).chain(choices.iter().map(PathBuf::as_path)) {
+        let option = if sets.is_empty() {
+            "--codebooks"
+        } else {
+            "--choices"
+        };
+        let bad = |valid: String| CliError::BadOption {
+            option,
+            given: path.display().to_string(),
+            valid,
+        };
+        let plan = CodebookPlan::load(path)?;
+        let label = plan.label();
+        let set = plan.into_uniform().ok_or_else(|| {
+            bad(format!(
+                "one calibrate set for every layer, not the layer-wise plan {label}"
+            ))
+        })?;
+        set.layer(0, KeyTransform::BOTH).map_err(|_| {
+            bad("a file calibrated with vecinfer in --methods (smooth + Hadamard keys), as the plan is for vecinfer".into())
+        })?;
+        let pair = (set.meta.key_codec, set.meta.value_codec);
+        if let Some(first) = sets.first() {
+            let (m, f) = (&set.meta, &first.meta);
+            if (m.layers, m.kv_heads, m.head_dim, &m.model_id)
+                != (f.layers, f.kv_heads, f.head_dim, &f.model_id)
+            {
+                return Err(bad(format!(
+                    "a file for the model of --codebooks ({} layers, {} KV heads × dim {} of {:?}); this one is for {} layers, {} × {} of {:?}",
+                    f.layers,
+                    f.kv_heads,
+                    f.head_dim,
+                    f.model_id,
+                    m.layers,
+                    m.kv_heads,
+                    m.head_dim,
+                    m.model_id
+                )));
+            }
+        }
+        if let Some(same) = sets
+            .iter()
+            .find(|s| (s.meta.key_codec, s.meta.value_codec) == pair)
+        {
+            return Err(bad(format!(
+                "each K/V pair once: {} is also the pair of an earlier file ({})",
+                name(pair),
+                name((same.meta.key_codec, same.meta.value_codec))
+            )));
+        }
+        sets.push(set);
+    }
+    Ok(sets)
+}
+
+/// What a budget's measurement refuses before the model loads: no windows, windows that hold
+/// no code past the sinks and window, and on the GPU a learned rotation (the kernels apply the
+/// Hadamard).
+pub fn check_measure(
+    sets: &[CodebookSet],
+    (windows, ctx, on_gpu): (usize, usize, bool),
+) -> Result<()> {
+    crate::error::at_least_one(
+        "--probe-windows",
+        windows,
+        "at least 1 window to measure on",
+    )?;
+    let kept = Probe::default().layout;
+    if ctx <= kept.sinks + kept.residual {
+        return Err(CliError::BadOption {
+            option: "--probe-ctx",
+            given: ctx.to_string(),
+            valid: format!(
+                "more than the {} int8 sinks + {} int8 window tokens, so that codes are read (e.g. 2048)",
+                kept.sinks, kept.residual
+            ),
+        });
+    }
+    if on_gpu && let Some(s) = sets.iter().find(|s| s.meta.rotation_alternations > 0) {
+        return Err(CliError::BadOption {
+            option: "--probe-device",
+            given: format!(
+                "cuda with {}/{} calibrated with a learned rotation",
+                s.meta.key_codec, s.meta.value_codec
+            ),
+            valid: "the GPU kernels apply the Hadamard only: measure on the CPU, or calibrate with --rotation hadamard".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The files must be for the model loaded: its layer count, and its name as calibrate records
+/// it (the GGUF file's stem).
+pub fn check_model(sets: &[CodebookSet], model_id: &str, layers: usize) -> Result<()> {
+    let meta = &sets[0].meta;
+    if meta.layers != layers || meta.model_id != model_id {
+        return Err(CliError::BadOption {
+            option: "--model",
+            given: format!("{model_id} ({layers} layers)"),
+            valid: format!(
+                "the model the files were calibrated for: {:?} ({} layers)",
+                meta.model_id, meta.layers
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The plan that gives layer `l` the layers of `sets[choice[l]]`.
+fn assemble(sets: &[CodebookSet], choice: &[usize], allocation: String) -> Result<CodebookPlan> {
+    let mut parts = Vec::new();
+    for (p, set) in sets.iter().enumerate() {
+        let mine: Vec<usize> = (0..choice.len()).filter(|&l| choice[l] == p).collect();
+        if !mine.is_empty() {
+            parts.push(PlanPart {
+                set: set.layers(&mine)?,
+                layers: mine,
+            });
+        }
+    }
     Ok(CodebookPlan::from_parts(parts, allocation)?)
+}
+
+/// What [`refine`] ends with.
+#[derive(Debug)]
+pub struct Refined {
+    pub choice: Vec<usize>,
+    /// The measured perplexity of `choice`.
+    pub perplexity: f64,
+    /// A line a pass.
+    pub log: Vec<String>,
+}
+
+/// The pairs next cheaper and next dearer than `p` (ordered by cost, then index).
+fn neighbours(costs: &[u32], p: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    order.sort_by_key(|&q| (costs[q], q));
+    let at = order.iter().position(|&q| q == p).expect("p is a pair");
+    [at.checked_sub(1), Some(at + 1)]
+        .into_iter()
+        .flatten()
+        .filter_map(|i| order.get(i).copied())
+        .collect()
+}
+
+/// Re-measures a plan's moves with the whole plan in place. Summed single-layer losses miss
+/// how coarse layers compound (SmolLM2 at 1.5 bits: +9.0% summed, +14.0% measured,
+/// bench/results/model-s26). Each pass measures every layer moved alone to its next cheaper
+/// and next dearer pair, the rest of the plan kept (`measure`: the perplexity of an
+/// assignment), solves the knapsack again on those changes, and keeps the new plan only if its
+/// measured perplexity is lower. It stops early when the knapsack moves nothing or the new
+/// plan loses. `say` gets a line a pass.
+pub fn refine(
+    start: Vec<usize>,
+    costs: &[u32],
+    budget: u32,
+    passes: usize,
+    measure: &mut dyn FnMut(&[usize]) -> Result<f64>,
+    say: &dyn Fn(&str),
+) -> Result<Refined> {
+    let layers = start.len();
+    let mut choice = start;
+    let mut perplexity = measure(&choice)?;
+    let mut log = vec![format!("start {perplexity:.4}")];
+    say(&log[0]);
+    for pass in 1..=passes {
+        let mut change = vec![vec![f64::INFINITY; layers]; costs.len()];
+        for layer in 0..layers {
+            change[choice[layer]][layer] = 0.0;
+            for q in neighbours(costs, choice[layer]) {
+                let mut moved = choice.clone();
+                moved[layer] = q;
+                change[q][layer] = measure(&moved)? / perplexity - 1.0;
+            }
+        }
+        let next = choose(&change, costs, budget)
+            .expect("the current plan fits the budget, so some assignment does");
+        let moves = (0..layers).filter(|&l| next[l] != choice[l]).count();
+        if moves == 0 {
+            log.push(format!("pass {pass}: no move gains"));
+            say(log.last().expect("pushed"));
+            break;
+        }
+        let predicted: f64 = (0..layers).map(|l| change[next[l]][l]).sum();
+        let got = measure(&next)?;
+        let line = format!(
+            "pass {pass}: {moves} layers moved, predicted {:+.2}%, measured {got:.4} ({:+.2}%)",
+            100.0 * predicted,
+            100.0 * (got / perplexity - 1.0)
+        );
+        if got >= perplexity {
+            log.push(format!("{line}: lost, kept the plan before"));
+            say(log.last().expect("pushed"));
+            break;
+        }
+        log.push(line);
+        say(log.last().expect("pushed"));
+        choice = next;
+        perplexity = got;
+    }
+    Ok(Refined {
+        choice,
+        perplexity,
+        log,
+    })
 }
 
 #[cfg(test)]
@@ -328,6 +622,133 @@ mod tests {
         assert_eq!(choose(&losses, &[24, 44], 3 * 24 + 20), Some(vec![1, 0, 0]));
         assert_eq!(choose(&losses, &[24, 44], 3 * 24 + 40), Some(vec![1, 0, 1]));
         assert_eq!(choose(&losses, &[24, 44], 3 * 24 - 1), None);
+    }
+
+    /// Three layers, a cheap pair (0) and a dear one (1), room for one dear layer. Alone,
+    /// layer 0 gains most from the dear pair; with the plan in place layer 2 does (it
+    /// compounds with layer 1), which only a measure of the whole plan sees.
+    fn compounding(c: &[usize]) -> f64 {
+        let alone = [[0.10, 0.02], [0.05, 0.04], [0.06, 0.03]];
+        let mut loss: f64 = c.iter().enumerate().map(|(l, &p)| alone[l][p]).sum();
+        if c[1] == 0 && c[2] == 0 {
+            loss += 0.2;
+        }
+        20.0 * loss.exp()
+    }
+
+    #[test]
+    fn refining_moves_to_what_the_whole_plan_measures_best() {
+        let (costs, budget) = ([16, 32], 3 * 16 + 16);
+        let mut calls = 0;
+        let mut measure = |c: &[usize]| {
+            calls += 1;
+            Ok(compounding(c))
+        };
+        let r = refine(vec![1, 0, 0], &costs, budget, 3, &mut measure, &|_| {}).unwrap();
+        assert_eq!(r.choice, vec![0, 0, 1]);
+        assert!((r.perplexity - compounding(&[0, 0, 1])).abs() < 1e-12);
+        assert!(r.perplexity < compounding(&[1, 0, 0]));
+        // The start, then per pass 3 single moves and the new plan; pass 2 finds no move.
+        assert_eq!(calls, 1 + 4 + 3);
+        assert!(
+            r.log[1].starts_with("pass 1: 2 layers moved"),
+            "{:?}",
+            r.log
+        );
+        assert_eq!(r.log[2], "pass 2: no move gains");
+    }
+
+    #[test]
+    fn a_step_that_measures_worse_is_not_taken() {
+        // Each move gains alone, together they lose: the plan before is kept.
+        let measure_of = |c: &[usize]| {
+            let moved = [c[0] == 0, c[2] == 1];
+            20.0 * match moved {
+                [true, true] => 1.5,
+                [true, false] | [false, true] => 0.9,
+                [false, false] => 1.0,
+            }
+        };
+        let mut measure = |c: &[usize]| Ok(measure_of(c));
+        let r = refine(vec![1, 0, 0], &[16, 32], 64, 3, &mut measure, &|_| {}).unwrap();
+        assert_eq!(r.choice, vec![1, 0, 0]);
+        assert_eq!(r.perplexity, 20.0);
+        assert!(
+            r.log[1].ends_with("lost, kept the plan before"),
+            "{:?}",
+            r.log
+        );
+        // Never over the budget, whatever the moves gain.
+        let mut cheaper_is_better = |c: &[usize]| Ok(20.0 - c.iter().sum::<usize>() as f64);
+        let r = refine(
+            vec![0, 0, 0],
+            &[16, 32],
+            64,
+            3,
+            &mut cheaper_is_better,
+            &|_| {},
+        );
+        let spent: u32 = r.unwrap().choice.iter().map(|&p| [16, 32][p]).sum();
+        assert!(spent <= 64);
+    }
+
+    #[test]
+    fn neighbours_are_the_next_cheaper_and_dearer_pairs() {
+        let costs = [18, 16, 24, 40];
+        assert_eq!(neighbours(&costs, 0), vec![1, 2]);
+        assert_eq!(neighbours(&costs, 1), vec![0]);
+        assert_eq!(neighbours(&costs, 3), vec![2]);
+    }
+
+    /// The whole path on a 4-layer random model on the CPU: the plan stays within its bits, and
+    /// refining keeps or lowers what the plan measures.
+    #[test]
+    fn a_refined_budget_plan_measures_no_worse_than_the_layers_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = vecinfer_model::LlamaConfig {
+            layers: 4,
+            ..vecinfer_engine::synthetic::tiny_config()
+        };
+        let path = dir.path().join("tiny.gguf");
+        vecinfer_engine::synthetic::write_random_llama(&path, &config, 5, false).unwrap();
+        let model = Llama::load(&path).unwrap();
+        let tokens: Vec<Vec<u32>> = (0..2u32)
+            .map(|w| (0..200u32).map(|i| (i * 53 + w * 71 + 3) % 512).collect())
+            .collect();
+        let windows: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+        let sets = || -> Vec<CodebookSet> {
+            [("d8b8", 3), ("d4b8", 4), ("d4b12", 5)]
+                .into_iter()
+                .map(|(k, seed)| {
+                    vecinfer_quant::synthetic::random_codebook_set(
+                        seed,
+                        k.parse().unwrap(),
+                        "d8b8".parse().unwrap(),
+                        vecinfer_quant::Granularity::Layer,
+                        config.layers,
+                        config.kv_heads,
+                        config.head_dim,
+                    )
+                })
+                .collect()
+        };
+        let probe = Probe::default();
+        let measure = ((&model, None), windows.as_slice(), probe);
+        let bar = |_: &str| ProgressBar::hidden();
+        let budget = 1.5;
+        let plan_of =
+            |refine| budget_plan(sets(), measure, (budget, refine), "test".into(), &bar).unwrap();
+        let (alone, refined) = (plan_of(0), plan_of(2));
+        for plan in [&alone, &refined] {
+            let (k, v) = plan.bits_per_element(probe.method);
+            assert!((k + v) / 2.0 <= budget + 1e-9, "{}: {k} {v}", plan.label());
+        }
+        let ppl = |plan| crate::allocate::plan_perplexity(measure.0, &windows, Some(plan), probe);
+        let (a, r) = (ppl(&alone).unwrap(), ppl(&refined).unwrap());
+        assert!(r <= a, "refined {r} vs alone {a}");
+        assert!(refined.allocation().contains("pass(es) re-measuring"));
+        assert!(refined.allocation().contains("start "));
+        assert!(!alone.allocation().contains("re-measuring"));
     }
 
     #[test]

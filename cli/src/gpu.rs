@@ -264,10 +264,16 @@ pub fn probe_perplexity(
         None => CacheSpec::Fp16,
         Some(layer) => only_layers_spec(method, set, layout, std::slice::from_ref(layer))?,
     };
+    spec_perplexity(engine, windows, &spec)
+}
+
+/// The perplexity of `windows` on an open engine with the cache `spec`: one evaluation of
+/// calibrate's ranking or budget on the GPU.
+pub fn spec_perplexity(engine: &Engine, windows: &[&[u32]], spec: &CacheSpec<'_>) -> Result<f64> {
     // Up to eval's default batch at once: a long --probe-windows list must not ask for one
     // huge batch after the recording and k-means.
     let batch = windows.len().min(64);
-    let r = evaluate(engine, windows, &spec, (batch, None), true, &|_, _| {})?;
+    let r = evaluate(engine, windows, spec, (batch, None), true, &|_, _| {})?;
     engine.gpu.context.check_err().map_err(|e| {
         CliError::Invalid(format!(
             "a driver call failed after the ranking's GPU evaluation ({e})"

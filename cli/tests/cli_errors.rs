@@ -838,3 +838,122 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     fails_with(&args, &["drop the {…} placeholders"]);
 }
+
+#[test]
+fn plan_budget_options_say_what_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, k: &str, v: &str, layers: usize| {
+        let set = vecinfer_quant::synthetic::random_codebook_set(
+            1,
+            k.parse().unwrap(),
+            v.parse().unwrap(),
+            vecinfer_quant::Granularity::Layer,
+            layers,
+            2,
+            16,
+        );
+        let path = dir.path().join(name);
+        set.save(&path).unwrap();
+        path.display().to_string()
+    };
+    let base = save("a.safetensors", "d8b8", "d8b8", 4);
+    let dear = save("b.safetensors", "d4b8", "d8b8", 4);
+    let same = save("c.safetensors", "d8b8", "d8b8", 4);
+    let other = save("d.safetensors", "d4b12", "d8b8", 6);
+    let plan = dir.path().join("plan.safetensors").display().to_string();
+    let made = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args(["plan", "--codebooks", &base, "--layer-codebooks"])
+        .args([format!("1={dear}"), "--out".into(), plan.clone()])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let model = ["--model", "/nonexistent/m.gguf"];
+    let run = |extra: &[&str], want: &[&str]| {
+        let mut args = vec!["plan", "--codebooks", &base, "--out", "p.safetensors"];
+        args.extend(model);
+        args.extend(extra);
+        fails_with(&args, want);
+    };
+    let with_text = ["--text", "x.txt"];
+    for (extra, want) in [
+        (vec!["--budget", "1.2"], "without --choices"),
+        (
+            vec!["--budget", "1.2", "--choices", &dear],
+            "without --text",
+        ),
+        (vec!["--choices", &dear], "without --budget"),
+        (vec!["--text", "x.txt"], "without --budget"),
+        (vec!["--refine", "1"], "without --budget"),
+        (vec!["--probe-device", "cuda"], "without --budget"),
+        (
+            vec![
+                "--budget",
+                "1.2",
+                "--choices",
+                &dear,
+                "--layer-codebooks",
+                "1=x",
+            ],
+            "one way to choose the layers' files",
+        ),
+    ] {
+        run(&extra, &[want]);
+    }
+    for (extra, want) in [
+        (
+            vec!["--budget", "1.2", "--choices", ""],
+            vec!["at least one calibrate file"],
+        ),
+        (
+            vec!["--budget", "1.2", "--choices", &same],
+            vec!["each K/V pair once", "d8b8/d8b8"],
+        ),
+        (
+            vec!["--budget", "1.2", "--choices", &plan],
+            vec!["not the layer-wise plan", "layers 1"],
+        ),
+        (
+            vec!["--budget", "1.2", "--choices", &other],
+            vec!["the model of --codebooks", "4 layers", "6 layers"],
+        ),
+        (
+            vec!["--budget", "0.5", "--choices", &dear],
+            vec!["at least 1 (the cheapest pair's, d8b8/d8b8)"],
+        ),
+        (
+            vec![
+                "--budget",
+                "1.2",
+                "--choices",
+                &dear,
+                "--probe-windows",
+                "0",
+            ],
+            vec!["--probe-windows"],
+        ),
+        (
+            vec!["--budget", "1.2", "--choices", &dear, "--probe-ctx", "50"],
+            vec!["int8 window tokens"],
+        ),
+        // Everything checks: the missing model is what stops it.
+        (
+            vec!["--budget", "1.2", "--choices", &dear],
+            vec!["/nonexistent/m.gguf"],
+        ),
+    ] {
+        run(&[&with_text[..], &extra].concat(), &want);
+    }
+    fails_with(
+        &[
+            "calibrate",
+            "--text",
+            "x.txt",
+            "--out",
+            "p.safetensors",
+            "--refine",
+            "2",
+        ],
+        &["--refine", "without --budget"],
+    );
+    assert!(!std::path::Path::new("p.safetensors").exists());
+}
