@@ -134,6 +134,58 @@ pub fn choose(losses: &[Vec<f64>], costs: &[u32], budget: u32) -> Option<Vec<usi
     Some(out)
 }
 
+/// [`choose`] among the assignments that differ from `from` in at most `max_moves` layers:
+/// the least summed loss, then the least cost, then the fewest moves. `None` when none fits.
+pub fn choose_near(
+    losses: &[Vec<f64>],
+    costs: &[u32],
+    budget: u32,
+    (from, max_moves): (&[usize], usize),
+) -> Option<Vec<usize>> {
+    let layers = from.len();
+    let (width, depth) = (budget as usize + 1, max_moves.min(layers) + 1);
+    // best[m][u]: the least loss of the layers so far with m moves at total cost u.
+    let mut best = vec![vec![f64::INFINITY; width]; depth];
+    best[0][0] = 0.0;
+    let mut picked = vec![vec![vec![usize::MAX; width]; depth]; layers];
+    for (layer, picks) in picked.iter_mut().enumerate() {
+        let mut next = vec![vec![f64::INFINITY; width]; depth];
+        for (m, row) in best.iter().enumerate() {
+            for (u, &so_far) in row.iter().enumerate() {
+                if so_far.is_infinite() {
+                    continue;
+                }
+                for (p, &cost) in costs.iter().enumerate() {
+                    let (at, moves) = (u + cost as usize, m + usize::from(p != from[layer]));
+                    let loss = so_far + losses[p][layer];
+                    if at < width && moves < depth && loss < next[moves][at] {
+                        next[moves][at] = loss;
+                        picks[moves][at] = p;
+                    }
+                }
+            }
+        }
+        best = next;
+    }
+    let (mut moves, mut total) = (0..width)
+        .flat_map(|u| (0..depth).map(move |m| (m, u)))
+        .filter(|&(m, u)| best[m][u].is_finite())
+        .min_by(|&(m, u), &(n, v)| {
+            best[m][u]
+                .total_cmp(&best[n][v])
+                .then(u.cmp(&v))
+                .then(m.cmp(&n))
+        })?;
+    let mut out = vec![0; layers];
+    for layer in (0..layers).rev() {
+        let p = picked[layer][moves][total];
+        out[layer] = p;
+        total -= costs[p] as usize;
+        moves -= usize::from(p != from[layer]);
+    }
+    Some(out)
+}
+
 /// Trains every pair on all layers and hands them to [`budget_plan`] (`pairs[0]`: the base,
 /// `--k`/`--v`).
 pub fn calibrate_budget_plan(
@@ -238,6 +290,7 @@ pub fn budget_plan(
         spent(&choice),
         100.0 * predicted
     );
+    say_choice("from the layers alone", &pairs, &choice);
     let table: Vec<String> = (0..layers)
         .map(|l| {
             let each: Vec<String> = pairs
@@ -294,17 +347,7 @@ pub fn budget_plan(
         100.0 * predicted,
         table.join("; ")
     );
-    for (p, &pair) in pairs.iter().enumerate() {
-        let mine: Vec<usize> = (0..layers).filter(|&l| choice[l] == p).collect();
-        if !mine.is_empty() {
-            eprintln!(
-                "{} bits {}: layers {}",
-                name(pair),
-                bits(pair),
-                layer_list(&mine)
-            );
-        }
-    }
+    say_choice("chosen", &pairs, &choice);
     eprintln!("chosen: {:.3} mean code bits of {budget}", spent(&choice));
     assemble(&sets, &choice, allocation)
 }
@@ -428,6 +471,17 @@ pub fn check_model(sets: &[CodebookSet], model_id: &str, layers: usize) -> Resul
     Ok(())
 }
 
+/// A line a pair: `what`, the pair, its bits and its layers in `choice`.
+fn say_choice(what: &str, pairs: &[Pair], choice: &[usize]) {
+    for (p, &pair) in pairs.iter().enumerate() {
+        let mine: Vec<usize> = (0..choice.len()).filter(|&l| choice[l] == p).collect();
+        if !mine.is_empty() {
+            let (b, list) = (bits(pair), layer_list(&mine));
+            eprintln!("{what}: {} bits {b}: layers {list}", name(pair));
+        }
+    }
+}
+
 /// The plan that gives layer `l` the layers of `sets[choice[l]]`.
 fn assemble(sets: &[CodebookSet], choice: &[usize], allocation: String) -> Result<CodebookPlan> {
     let mut parts = Vec::new();
@@ -470,8 +524,8 @@ fn neighbours(costs: &[u32], p: usize) -> Vec<usize> {
 /// bench/results/model-s26). Each pass measures every layer moved alone to its next cheaper
 /// and next dearer pair, the rest of the plan kept (`measure`: the perplexity of an
 /// assignment), solves the knapsack again on those changes, and keeps the new plan only if its
-/// measured perplexity is lower. It stops early when the knapsack moves nothing or the new
-/// plan loses. `say` gets a line a pass.
+/// measured perplexity is lower; if it is not, the best step of at most half as many moves, and
+/// so on down to one move. It stops early when no step gains. `say` gets a line a step.
 pub fn refine(
     start: Vec<usize>,
     costs: &[u32],
@@ -495,28 +549,38 @@ pub fn refine(
                 change[q][layer] = measure(&moved)? / perplexity - 1.0;
             }
         }
-        let next = choose(&change, costs, budget)
-            .expect("the current plan fits the budget, so some assignment does");
-        let moves = (0..layers).filter(|&l| next[l] != choice[l]).count();
-        if moves == 0 {
-            log.push(format!("pass {pass}: no move gains"));
+        // The whole step first; while it measures worse, the best step of at most half as
+        // many moves (moves chosen together compound as the probe's did).
+        let (mut limit, mut step) = (layers, None);
+        while limit > 0 {
+            let next = choose_near(&change, costs, budget, (&choice, limit))
+                .expect("the current plan fits the budget and moves nothing");
+            let moves = (0..layers).filter(|&l| next[l] != choice[l]).count();
+            if moves == 0 {
+                break;
+            }
+            let predicted: f64 = (0..layers).map(|l| change[next[l]][l]).sum();
+            let got = measure(&next)?;
+            let line = format!(
+                "pass {pass}: {moves} layers moved, predicted {:+.2}%, measured {got:.4} ({:+.2}%)",
+                100.0 * predicted,
+                100.0 * (got / perplexity - 1.0)
+            );
+            if got < perplexity {
+                log.push(line);
+                say(log.last().expect("pushed"));
+                step = Some((next, got));
+                break;
+            }
+            log.push(format!("{line}: lost"));
+            say(log.last().expect("pushed"));
+            limit = moves / 2;
+        }
+        let Some((next, got)) = step else {
+            log.push(format!("pass {pass}: no step gains, kept the plan"));
             say(log.last().expect("pushed"));
             break;
-        }
-        let predicted: f64 = (0..layers).map(|l| change[next[l]][l]).sum();
-        let got = measure(&next)?;
-        let line = format!(
-            "pass {pass}: {moves} layers moved, predicted {:+.2}%, measured {got:.4} ({:+.2}%)",
-            100.0 * predicted,
-            100.0 * (got / perplexity - 1.0)
-        );
-        if got >= perplexity {
-            log.push(format!("{line}: lost, kept the plan before"));
-            say(log.last().expect("pushed"));
-            break;
-        }
-        log.push(line);
-        say(log.last().expect("pushed"));
+        };
         choice = next;
         perplexity = got;
     }
@@ -655,12 +719,12 @@ mod tests {
             "{:?}",
             r.log
         );
-        assert_eq!(r.log[2], "pass 2: no move gains");
+        assert_eq!(r.log[2], "pass 2: no step gains, kept the plan");
     }
 
     #[test]
-    fn a_step_that_measures_worse_is_not_taken() {
-        // Each move gains alone, together they lose: the plan before is kept.
+    fn a_step_that_measures_worse_is_halved() {
+        // Each move gains alone, together they lose: the half step (one move) is taken.
         let measure_of = |c: &[usize]| {
             let moved = [c[0] == 0, c[2] == 1];
             20.0 * match moved {
@@ -671,13 +735,35 @@ mod tests {
         };
         let mut measure = |c: &[usize]| Ok(measure_of(c));
         let r = refine(vec![1, 0, 0], &[16, 32], 64, 3, &mut measure, &|_| {}).unwrap();
-        assert_eq!(r.choice, vec![1, 0, 0]);
-        assert_eq!(r.perplexity, 20.0);
+        // Layer 2's upgrade needs layer 0's bits: alone, only layer 0's move fits.
+        assert_eq!(r.choice, vec![0, 0, 0]);
+        assert_eq!(r.perplexity, 18.0);
         assert!(
-            r.log[1].ends_with("lost, kept the plan before"),
+            r.log[1].starts_with("pass 1: 2 layers moved"),
             "{:?}",
             r.log
         );
+        assert!(r.log[1].ends_with(": lost"), "{:?}", r.log);
+        assert!(
+            r.log[2].starts_with("pass 1: 1 layers moved"),
+            "{:?}",
+            r.log
+        );
+        // Moves that only fit together and lose together: the plan is kept.
+        let paired = |c: &[usize]| match c {
+            [1, 0, 0] => 20.0,
+            [0, 0, 0] => 21.0,
+            [1, 0, 1] => 18.0,
+            [1, 1, 0] => 20.5,
+            [0, 0, 1] => 25.0,
+            _ => 22.0,
+        };
+        let mut measure = |c: &[usize]| Ok(paired(c));
+        let r = refine(vec![1, 0, 0], &[16, 32], 64, 3, &mut measure, &|_| {}).unwrap();
+        assert_eq!(r.choice, vec![1, 0, 0]);
+        assert_eq!(r.perplexity, 20.0);
+        assert!(r.log[1].ends_with(": lost"), "{:?}", r.log);
+        assert_eq!(r.log[2], "pass 1: no step gains, kept the plan");
         // Never over the budget, whatever the moves gain.
         let mut cheaper_is_better = |c: &[usize]| Ok(20.0 - c.iter().sum::<usize>() as f64);
         let r = refine(
@@ -690,6 +776,51 @@ mod tests {
         );
         let spent: u32 = r.unwrap().choice.iter().map(|&p| [16, 32][p]).sum();
         assert!(spent <= 64);
+    }
+
+    #[test]
+    fn the_near_knapsack_finds_the_least_loss_within_its_moves() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as f64 / (1u64 << 31) as f64
+        };
+        for case in 0..300 {
+            let (pairs, layers): (usize, usize) = (2 + case % 3, 1 + case % 6);
+            let costs: Vec<u32> = (0..pairs).map(|_| 16 + (next() * 40.0) as u32).collect();
+            let losses: Vec<Vec<f64>> = (0..pairs)
+                .map(|_| (0..layers).map(|_| next() - 0.5).collect())
+                .collect();
+            let from: Vec<usize> = (0..layers)
+                .map(|_| (next() * pairs as f64) as usize)
+                .collect();
+            let budget = from.iter().map(|&p| costs[p]).sum::<u32>() + (next() * 30.0) as u32;
+            let limit = (next() * (layers + 1) as f64) as usize;
+            // Brute force over every assignment within the moves and the budget.
+            let mut want: Option<f64> = None;
+            for code in 0..pairs.pow(layers as u32) {
+                let c: Vec<usize> = (0..layers)
+                    .map(|l| code / pairs.pow(l as u32) % pairs)
+                    .collect();
+                let moves = (0..layers).filter(|&l| c[l] != from[l]).count();
+                let cost: u32 = c.iter().map(|&p| costs[p]).sum();
+                let loss: f64 = (0..layers).map(|l| losses[c[l]][l]).sum();
+                if moves <= limit && cost <= budget && want.is_none_or(|w| loss < w) {
+                    want = Some(loss);
+                }
+            }
+            let got = choose_near(&losses, &costs, budget, (&from, limit)).unwrap();
+            let moves = (0..layers).filter(|&l| got[l] != from[l]).count();
+            let cost: u32 = got.iter().map(|&p| costs[p]).sum();
+            let loss: f64 = (0..layers).map(|l| losses[got[l]][l]).sum();
+            assert!(moves <= limit && cost <= budget, "case {case}");
+            assert!(
+                (loss - want.unwrap()).abs() < 1e-9,
+                "case {case}: {loss} vs {want:?}"
+            );
+        }
     }
 
     #[test]

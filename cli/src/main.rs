@@ -162,8 +162,8 @@ enum Command {
         /// With --budget: passes that re-measure the chosen plan with the whole plan in place
         /// (default 0). Each pass moves every layer alone to its next cheaper and next dearer
         /// pair (about 2 × layers evaluations), chooses again within the budget, and keeps the
-        /// new plan only if it measures better. Summed single-layer losses miss how coarse
-        /// layers compound at low bits.
+        /// new plan only if it measures better (else tries the best step of half as many moves,
+        /// down to one). Summed single-layer losses miss how coarse layers compound at low bits.
         #[arg(long, value_name = "PASSES")]
         refine: Option<usize>,
         /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
