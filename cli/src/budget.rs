@@ -13,7 +13,7 @@ use crate::error::{CliError, Result};
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use vecinfer_engine::Engine;
-use vecinfer_model::Llama;
+use vecinfer_model::{Llama, LlamaConfig};
 use vecinfer_quant::plan::layer_list;
 use vecinfer_quant::{CodebookPlan, CodebookSet, KeyTransform, PlanPart, VqCodec};
 
@@ -454,19 +454,32 @@ pub fn check_measure(
     Ok(())
 }
 
-/// The files must be for the model loaded: its layer count, and its name as calibrate records
-/// it (the GGUF file's stem).
-pub fn check_model(sets: &[CodebookSet], model_id: &str, layers: usize) -> Result<()> {
+/// The files must be for the model loaded: its layers, KV heads and head dim. A different name
+/// (calibrate records the GGUF file's stem) is only said: a copy may be named otherwise.
+pub fn check_model(sets: &[CodebookSet], model_id: &str, config: &LlamaConfig) -> Result<()> {
     let meta = &sets[0].meta;
-    if meta.layers != layers || meta.model_id != model_id {
+    let (have, want) = (
+        (config.layers, config.kv_heads, config.head_dim),
+        (meta.layers, meta.kv_heads, meta.head_dim),
+    );
+    if have != want {
         return Err(CliError::BadOption {
             option: "--model",
-            given: format!("{model_id} ({layers} layers)"),
+            given: format!(
+                "{model_id} ({} layers, {} KV heads × dim {})",
+                have.0, have.1, have.2
+            ),
             valid: format!(
-                "the model the files were calibrated for: {:?} ({} layers)",
-                meta.model_id, meta.layers
+                "the model the files were calibrated for: {:?} ({} layers, {} KV heads × dim {})",
+                meta.model_id, want.0, want.1, want.2
             ),
         });
+    }
+    if meta.model_id != model_id {
+        eprintln!(
+            "note: the files were calibrated for {:?}, the model file is {model_id:?} (same shape)",
+            meta.model_id
+        );
     }
     Ok(())
 }

@@ -448,7 +448,7 @@ fn plan_for_budget(
     let on_gpu = probe.probe_device == Some(Device::Cuda);
     vecinfer::budget::check_measure(&sets, (windows, ctx, on_gpu))?;
     let (llama, tokenizer, id) = load(model)?;
-    vecinfer::budget::check_model(&sets, &id, llama.config().layers)?;
+    vecinfer::budget::check_model(&sets, &id, llama.config())?;
     if ctx > llama.config().context {
         let valid = format!("at most the model's context, {}", llama.config().context);
         return Err(bad("--probe-ctx", ctx.to_string(), &valid));
