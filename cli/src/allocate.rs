@@ -84,22 +84,28 @@ impl Default for Probe {
     }
 }
 
+/// Per codebook set, each measured layer with its loss (a fraction) against fp16.
+pub type LayerLosses = Vec<Vec<(usize, f64)>>;
+
 /// The perplexity change against fp16 (a fraction) of each of the model's layers but `skip`,
-/// quantized alone under each of `sets` (one list per set, in layer order). The fp16 perplexity
-/// is measured once. The evaluations run on the CPU, or on `gpu`'s engine (the same model).
+/// quantized alone under each of `sets` (one list per set, in layer order), and the fp16
+/// perplexity they are against (measured once). The evaluations run on the CPU, or on `gpu`'s
+/// engine (the same model).
 pub fn layer_losses(
     (model, gpu): (&Llama, Option<&Engine>),
     windows: &[&[u32]],
     sets: &[&CodebookSet],
     (probe, skip): (Probe, &[usize]),
     bar: &ProgressBar,
-) -> Result<Vec<Vec<(usize, f64)>>> {
+) -> Result<(f64, LayerLosses)> {
     let layers: Vec<usize> = (0..model.config().layers)
         .filter(|l| !skip.contains(l))
         .collect();
     bar.set_length(((sets.len() * layers.len() + 1) * windows.len()) as u64);
     let Some(first) = sets.first() else {
-        return Ok(Vec::new());
+        return Err(CliError::Invalid(
+            "layer losses of no codebook set: nothing to measure".into(),
+        ));
     };
     // The perplexity of fp16 and of each (set, layer) alone.
     let (fp16, alone) = match gpu {
@@ -141,7 +147,7 @@ pub fn layer_losses(
         out.push(loss);
     }
     bar.finish_and_clear();
-    Ok(out)
+    Ok((fp16, out))
 }
 
 /// The perplexity of `windows` with every layer coded by `plan` as the probe's method, or all
@@ -245,7 +251,7 @@ pub fn rank_layers(
     probe: (Probe, &[usize]),
     bar: &ProgressBar,
 ) -> Result<Vec<(usize, f64)>> {
-    let mut loss = layer_losses(on, windows, &[set], probe, bar)?.remove(0);
+    let mut loss = layer_losses(on, windows, &[set], probe, bar)?.1.remove(0);
     loss.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(loss)
 }
@@ -559,21 +565,27 @@ pub fn check_request(
             "the GPU kernels apply the Hadamard only: rank on the CPU (drop --probe-device), or use --rotation hadamard",
         ));
     }
+    check_probe(probe_windows, probe_ctx)
+}
+
+/// `--probe-windows` and `--probe-ctx` of a ranking or a budget: at least one window, longer
+/// than the probe's sinks and int8 window so that codes are read.
+pub fn check_probe(probe_windows: usize, probe_ctx: usize) -> Result<()> {
     crate::error::at_least_one(
         "--probe-windows",
         probe_windows,
-        "at least 1 window to rank the layers on",
+        "at least 1 window to measure on",
     )?;
     let kept = Probe::default().layout;
     if probe_ctx <= kept.sinks + kept.residual {
-        return Err(bad(
-            "--probe-ctx",
-            probe_ctx.to_string(),
-            &format!(
-                "more than the ranking's {} int8 sinks + {} int8 window tokens, so that a layer's codes are read (e.g. 2048)",
+        return Err(CliError::BadOption {
+            option: "--probe-ctx",
+            given: probe_ctx.to_string(),
+            valid: format!(
+                "more than the probe's {} int8 sinks + {} int8 window tokens, so that a layer's codes are read (e.g. 2048)",
                 kept.sinks, kept.residual
             ),
-        ));
+        });
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ struct Cli {
 /// How `calibrate`'s ranking (`top:N`) and a `--budget` measure layers.
 #[derive(clap::Args, Clone, Copy)]
 struct ProbeArgs {
-    /// Calibration-text windows each evaluation of a ranking (top:N) or a --budget runs on
+    /// Calibration-text windows each evaluation of a layer ranking or a --budget runs on
     /// (default 4; only with one).
     #[arg(long)]
     probe_windows: Option<usize>,
@@ -184,7 +184,7 @@ enum Command {
         layer_codebooks: Vec<String>,
         /// A plan for a bit budget: the mean code bits per K/V element over the layers. Every
         /// layer takes --codebooks or one of --choices, chosen as `calibrate --budget` chooses
-        /// (needs --text). Each file must be one `calibrate` set for every layer.
+        /// (needs --choices and --text). Each file must be one `calibrate` set for every layer.
         #[arg(long, value_name = "BITS")]
         budget: Option<f64>,
         /// With --budget: the other `calibrate` files a layer may take, comma-separated.
@@ -435,6 +435,10 @@ fn plan_for_budget(
         let valid = "--text with the calibration text whose windows measure the layers";
         return Err(bad("--budget", format!("{budget} without --text"), valid));
     };
+    if !text.is_file() {
+        let valid = "a readable UTF-8 calibration text file";
+        return Err(bad("--text", text.display().to_string(), valid));
+    }
     let sets = vecinfer::budget::load_choice_sets(codebooks, files)?;
     let pairs: Vec<_> = sets
         .iter()
@@ -448,20 +452,9 @@ fn plan_for_budget(
     let on_gpu = probe.probe_device == Some(Device::Cuda);
     vecinfer::budget::check_measure(&sets, (windows, ctx, on_gpu))?;
     let (llama, tokenizer, id) = load(model)?;
-    vecinfer::budget::check_model(&sets, &id, llama.config())?;
-    if ctx > llama.config().context {
-        let valid = format!("at most the model's context, {}", llama.config().context);
-        return Err(bad("--probe-ctx", ctx.to_string(), &valid));
-    }
-    let engine = on_gpu
-        .then(|| {
-            let path = fetch::resolve_model(model)?;
-            Ok::<_, CliError>(vecinfer_engine::Engine::open(
-                vecinfer_engine::WeightSource::Gguf(&path),
-                vecinfer::gpu::engine_options(),
-            )?)
-        })
-        .transpose()?;
+    vecinfer::budget::check_model(&sets[0], &id, llama.config())?;
+    check_probe_ctx(ctx, &llama)?;
+    let engine = on_gpu.then(|| open_engine(model)).transpose()?;
     let tokens = read_tokens(&text, &tokenizer)?;
     let probe_windows = allocate::probe_windows(&tokens, ctx, windows)?;
     let refine = refine.unwrap_or(0);
@@ -477,6 +470,11 @@ fn plan_for_budget(
         allocate::Probe::default(),
     );
     let plan = vecinfer::budget::budget_plan(sets, measure, (budget, refine), command, &bar)?;
+    save_plan(&plan, out)
+}
+
+/// Writes a calibrated plan and says what it holds.
+fn save_plan(plan: &vecinfer_quant::CodebookPlan, out: &Path) -> Result<()> {
     plan.save(out)?;
     let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
     println!(
@@ -485,6 +483,50 @@ fn plan_for_budget(
         plan.label()
     );
     Ok(())
+}
+
+/// A ranking's or a budget's windows fit the model's context.
+fn check_probe_ctx(ctx: usize, llama: &Llama) -> Result<()> {
+    let context = llama.config().context;
+    if ctx > context {
+        return Err(CliError::BadOption {
+            option: "--probe-ctx",
+            given: ctx.to_string(),
+            valid: format!("at most the model's context, {context}"),
+        });
+    }
+    Ok(())
+}
+
+/// `out` is none of `inputs` (a command's text, model or codebook files): writing it would
+/// replace one of them.
+fn refuse_replacing(out: &Path, inputs: impl IntoIterator<Item = PathBuf>) -> Result<()> {
+    let Ok(written) = std::fs::canonicalize(out) else {
+        return Ok(()); // not there yet: it replaces nothing
+    };
+    for input in inputs {
+        if std::fs::canonicalize(&input).ok().as_ref() == Some(&written) {
+            return Err(CliError::BadOption {
+                option: "--out",
+                given: out.display().to_string(),
+                valid: format!(
+                    "a file other than the input {}: the output would replace it",
+                    input.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The GPU engine of `model` (default: the fetched SmolLM2), for a ranking's or a budget's
+/// evaluations.
+fn open_engine(model: Option<&Path>) -> Result<vecinfer_engine::Engine> {
+    let path = fetch::resolve_model(model)?;
+    Ok(vecinfer_engine::Engine::open(
+        vecinfer_engine::WeightSource::Gguf(&path),
+        vecinfer::gpu::engine_options(),
+    )?)
 }
 
 fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
@@ -782,24 +824,17 @@ fn run(cli: Cli) -> Result<()> {
             }
             // Checked before the model loads: a bad count fails at once.
             calibration_windows(&[0, 0], &ctx, max_tokens)?;
+            let inputs =
+                std::iter::once(text.clone()).chain(fetch::resolve_model(model.as_deref()).ok());
+            refuse_replacing(&out, inputs)?;
             let (llama, tokenizer, id) = load(model.as_deref())?;
             allocate::check_fits(&layer_codecs, llama.config().layers)?;
-            if ranks && probe_ctx > llama.config().context {
-                return Err(CliError::BadOption {
-                    option: "--probe-ctx",
-                    given: probe_ctx.to_string(),
-                    valid: format!("at most the model's context, {}", llama.config().context),
-                });
+            if ranks {
+                check_probe_ctx(probe_ctx, &llama)?;
             }
             // Opened before the recording, so that a missing GPU fails at once.
             let probe_engine = (ranks && probe_device == Some(Device::Cuda))
-                .then(|| {
-                    let path = fetch::resolve_model(model.as_deref())?;
-                    Ok::<_, CliError>(vecinfer_engine::Engine::open(
-                        vecinfer_engine::WeightSource::Gguf(&path),
-                        vecinfer::gpu::engine_options(),
-                    )?)
-                })
+                .then(|| open_engine(model.as_deref()))
                 .transpose()?;
             let tokens = read_tokens(&text, &tokenizer)?;
             // The ranking's windows of the calibration text (top:N entries only).
@@ -861,14 +896,7 @@ fn run(cli: Cli) -> Result<()> {
                     )?,
                     _ => allocate::calibrate_plan(&recorded, request, &bar)?,
                 };
-                plan.save(&out)?;
-                let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
-                println!(
-                    "wrote {} (plan: {}; code bits K {k:.3} / V {v:.3}, the mean over layers)",
-                    out.display(),
-                    plan.label()
-                );
-                return Ok(());
+                return save_plan(&plan, &out);
             }
             for (key_codec, value_codec) in pairs {
                 let opts = options_for(key_codec, value_codec);
@@ -938,21 +966,10 @@ fn run(cli: Cli) -> Result<()> {
                         .iter()
                         .filter_map(|f| f.split_once('=').map(|(_, file)| PathBuf::from(file))),
                 )
-                .chain(choice_files.iter().cloned());
-            for input in inputs {
-                if out.exists()
-                    && std::fs::canonicalize(&out).ok() == std::fs::canonicalize(&input).ok()
-                {
-                    return Err(CliError::BadOption {
-                        option: "--out",
-                        given: out.display().to_string(),
-                        valid: format!(
-                            "a file other than the input {}: the plan would replace it",
-                            input.display()
-                        ),
-                    });
-                }
-            }
+                .chain(choice_files.iter().cloned())
+                .chain(text.clone())
+                .chain(budget.and_then(|_| fetch::resolve_model(model.as_deref()).ok()));
+            refuse_replacing(&out, inputs)?;
             if let Some(budget) = budget {
                 let measure = (text, model.as_deref(), probe);
                 let files = (

@@ -874,7 +874,10 @@ fn plan_budget_options_say_what_is_valid() {
         args.extend(extra);
         fails_with(&args, want);
     };
-    let with_text = ["--text", "x.txt"];
+    let text = dir.path().join("calib.txt");
+    std::fs::write(&text, "some calibration text").unwrap();
+    let text = text.display().to_string();
+    let with_text = ["--text", &text];
     for (extra, want) in [
         (vec!["--budget", "1.2"], "without --choices"),
         (
@@ -899,6 +902,17 @@ fn plan_budget_options_say_what_is_valid() {
     ] {
         run(&extra, &[want]);
     }
+    run(
+        &[
+            "--budget",
+            "1.2",
+            "--choices",
+            &dear,
+            "--text",
+            "/nonexistent/t.txt",
+        ],
+        &["--text /nonexistent/t.txt", "a readable"],
+    );
     for (extra, want) in [
         (
             vec!["--budget", "1.2", "--choices", ""],
@@ -906,7 +920,11 @@ fn plan_budget_options_say_what_is_valid() {
         ),
         (
             vec!["--budget", "1.2", "--choices", &same],
-            vec!["each K/V pair once", "d8b8/d8b8"],
+            vec!["each K/V pair once", "d8b8/d8b8", "a.safetensors"],
+        ),
+        (
+            vec!["--budget", "inf", "--choices", &dear],
+            vec!["a finite number"],
         ),
         (
             vec!["--budget", "1.2", "--choices", &plan],
@@ -943,6 +961,26 @@ fn plan_budget_options_say_what_is_valid() {
     ] {
         run(&[&with_text[..], &extra].concat(), &want);
     }
+    // The output never replaces an input: the text or a choice file (nor calibrate's text).
+    for out in [&text, &dear] {
+        let before = std::fs::read(out).unwrap();
+        let args = [
+            "plan",
+            "--codebooks",
+            &base,
+            "--budget",
+            "1.2",
+            "--choices",
+            &dear,
+        ];
+        let args = [&args[..], &["--text", &text, "--out", out]].concat();
+        fails_with(&args, &["a file other than the input", out]);
+        assert_eq!(std::fs::read(out).unwrap(), before);
+    }
+    fails_with(
+        &["calibrate", "--text", &text, "--out", &text],
+        &["a file other than the input"],
+    );
     fails_with(
         &[
             "calibrate",
