@@ -152,7 +152,8 @@ enum Command {
         /// layers (e.g. 2.0; the int8 or fp16 window's tokens come on top). Every layer takes
         /// --k/--v or one of --choices: the assignment whose layers, each quantized alone (the
         /// ranking of top:N, under every pair), lose least in sum. Measures layers × pairs
-        /// evaluations: use --probe-device cuda where there is a GPU.
+        /// evaluations: use --probe-device cuda where there is a GPU. `vecinfer plan --budget`
+        /// chooses the same way from files already calibrated (e.g. with --also).
         #[arg(long, value_name = "BITS")]
         budget: Option<f64>,
         /// The K/V pairs a layer may take under --budget besides --k/--v, comma-separated,
