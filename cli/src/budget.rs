@@ -749,6 +749,12 @@ mod tests {
         vec!["cheap".into(), "dear".into()]
     }
 
+    /// [`refine`] of three layers, costs 16 and 32 within 64, up to 3 passes.
+    fn three_layers(start: Vec<usize>, measure: &dyn Fn(&[usize]) -> f64) -> Refined {
+        let mut measure = |c: &[usize]| Ok(measure(c));
+        refine(start, (&[16, 32], &names()), 64, 3, &mut measure, &|_| {}).unwrap()
+    }
+
     /// Three layers, a cheap pair (0) and a dear one (1), room for one dear layer. Alone,
     /// layer 0 gains most from the dear pair; with the plan in place layer 2 does (it
     /// compounds with layer 1), which only a measure of the whole plan sees.
@@ -802,16 +808,7 @@ mod tests {
                 [false, false] => 1.0,
             }
         };
-        let mut measure = |c: &[usize]| Ok(measure_of(c));
-        let r = refine(
-            vec![1, 0, 0],
-            (&[16, 32], &names()),
-            64,
-            3,
-            &mut measure,
-            &|_| {},
-        )
-        .unwrap();
+        let r = three_layers(vec![1, 0, 0], &measure_of);
         // Layer 2's upgrade needs layer 0's bits: alone, only layer 0's move fits.
         assert_eq!(r.choice, vec![0, 0, 0]);
         assert_eq!(r.perplexity, 18.0);
@@ -835,16 +832,7 @@ mod tests {
             [0, 0, 1] => 25.0,
             _ => 22.0,
         };
-        let mut measure = |c: &[usize]| Ok(paired(c));
-        let r = refine(
-            vec![1, 0, 0],
-            (&[16, 32], &names()),
-            64,
-            3,
-            &mut measure,
-            &|_| {},
-        )
-        .unwrap();
+        let r = three_layers(vec![1, 0, 0], &paired);
         assert_eq!(r.choice, vec![1, 0, 0]);
         assert_eq!(r.perplexity, 20.0);
         assert!(r.log[1].ends_with(": lost"), "{:?}", r.log);
