@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use vecinfer_engine::Engine;
 use vecinfer_model::{Llama, LlamaConfig};
 use vecinfer_quant::plan::layer_list;
-use vecinfer_quant::{CodebookPlan, CodebookSet, KeyTransform, PlanPart, VqCodec};
+use vecinfer_quant::{CodebookPlan, CodebookSet, Granularity, KeyTransform, PlanPart, VqCodec};
 
 /// A key codec and a value codec.
 pub type Pair = (VqCodec, VqCodec);
@@ -292,6 +292,7 @@ pub fn budget_plan(
         .collect();
     let layers = sets.first().map_or(0, |s| s.meta.layers);
     let total = budget_sixteenths(budget, &pairs, layers)?;
+    let names: Vec<String> = sets.iter().map(choice_name).collect();
     let refs: Vec<&CodebookSet> = sets.iter().collect();
     let (fp16, measured) = layer_losses(on, windows, &refs, (probe, &[]), &bar("probe"))?;
     let losses: Vec<Vec<f64>> = measured
@@ -311,19 +312,19 @@ pub fn budget_plan(
     let describe = |c: &[usize]| {
         format!(
             "{} ({:.3} mean code bits; the layers alone lose {:+.2}% in sum)",
-            choice_text(&pairs, c),
+            choice_text(&names, c),
             spent(c),
             100.0 * summed(c)
         )
     };
     eprintln!("chosen from the layers alone: {}", describe(&choice));
-    say_choice("from the layers alone", &pairs, &choice);
+    say_choice("from the layers alone", &sets, &choice);
     let table: Vec<String> = (0..layers)
         .map(|l| {
-            let each: Vec<String> = pairs
+            let each: Vec<String> = names
                 .iter()
                 .enumerate()
-                .map(|(p, &pair)| format!("{} {:+.2}%", name(pair), 100.0 * losses[p][l]))
+                .map(|(p, name)| format!("{name} {:+.2}%", 100.0 * losses[p][l]))
                 .collect();
             format!("{l}: {}", each.join(" "))
         })
@@ -332,7 +333,6 @@ pub fn budget_plan(
     let (choice, refined) = if refine_passes == 0 {
         (choice, String::new())
     } else {
-        let names: Vec<String> = pairs.iter().map(|&p| name(p)).collect();
         let evaluate = |c: &[usize]| -> Result<f64> {
             let plan = assemble(&sets, c, String::new())?;
             crate::allocate::plan_perplexity(on, windows, Some(&plan), probe)
@@ -373,7 +373,7 @@ pub fn budget_plan(
         "{command}; losses of each layer alone ({on_what}, on the {how}, fp16 {fp16:.4}): {}; the knapsack on them (the least summed loss within the budget) chose {alone}{refined}",
         table.join("; ")
     );
-    say_choice("chosen", &pairs, &choice);
+    say_choice("chosen", &sets, &choice);
     eprintln!("chosen: {:.3} mean code bits of {budget}", spent(&choice));
     assemble(&sets, &choice, allocation)
 }
@@ -430,13 +430,14 @@ pub fn load_choice_sets(base: &Path, choices: &[PathBuf]) -> Result<Vec<Codebook
                 )));
             }
         }
-        if let Some(i) = sets
-            .iter()
-            .position(|s| (s.meta.key_codec, s.meta.value_codec) == pair)
-        {
+        // The same pair may come twice with other codebooks per head or per layer.
+        if let Some(i) = sets.iter().position(|s| {
+            (s.meta.key_codec, s.meta.value_codec, s.meta.granularity)
+                == (pair.0, pair.1, set.meta.granularity)
+        }) {
             return Err(bad(format!(
-                "each K/V pair once: {} is also the pair of {}",
-                name(pair),
+                "each K/V pair once at each granularity: {} is also the choice of {}",
+                choice_name(&set),
                 paths[i].display()
             )));
         }
@@ -497,25 +498,35 @@ pub fn check_model(set: &CodebookSet, model_id: &str, config: &LlamaConfig) -> R
     Ok(())
 }
 
-/// `K/V layers L; ...`: each pair's layers in `choice`.
-fn choice_text(pairs: &[Pair], choice: &[usize]) -> String {
+/// A choice's name: its pair, and `per head` for one codebook per (layer, KV head).
+fn choice_name(set: &CodebookSet) -> String {
+    let pair = name((set.meta.key_codec, set.meta.value_codec));
+    match set.meta.granularity {
+        Granularity::Layer => pair,
+        Granularity::Head => format!("{pair} per head"),
+    }
+}
+
+/// `K/V layers L; ...`: each choice's layers in `choice` (`names`: of the choices).
+fn choice_text(names: &[String], choice: &[usize]) -> String {
     let mut parts = Vec::new();
-    for (p, &pair) in pairs.iter().enumerate() {
+    for (p, name) in names.iter().enumerate() {
         let mine: Vec<usize> = (0..choice.len()).filter(|&l| choice[l] == p).collect();
         if !mine.is_empty() {
-            parts.push(format!("{} layers {}", name(pair), layer_list(&mine)));
+            parts.push(format!("{name} layers {}", layer_list(&mine)));
         }
     }
     parts.join("; ")
 }
 
-/// A line a pair: `what`, the pair, its bits and its layers in `choice`.
-fn say_choice(what: &str, pairs: &[Pair], choice: &[usize]) {
-    for (p, &pair) in pairs.iter().enumerate() {
+/// A line a choice: `what`, its name, its bits and its layers in `choice`.
+fn say_choice(what: &str, sets: &[CodebookSet], choice: &[usize]) {
+    for (p, set) in sets.iter().enumerate() {
         let mine: Vec<usize> = (0..choice.len()).filter(|&l| choice[l] == p).collect();
         if !mine.is_empty() {
-            let (b, list) = (bits(pair), layer_list(&mine));
-            eprintln!("{what}: {} bits {b}: layers {list}", name(pair));
+            let b = bits((set.meta.key_codec, set.meta.value_codec));
+            let list = layer_list(&mine);
+            eprintln!("{what}: {} bits {b}: layers {list}", choice_name(set));
         }
     }
 }
@@ -929,20 +940,30 @@ mod tests {
             .collect();
         let windows: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
         let sets = || -> Vec<CodebookSet> {
-            [("d8b8", 3), ("d4b8", 4), ("d4b12", 5)]
-                .into_iter()
-                .map(|(k, seed)| {
-                    vecinfer_quant::synthetic::random_codebook_set(
-                        seed,
-                        k.parse().unwrap(),
-                        "d8b8".parse().unwrap(),
-                        vecinfer_quant::Granularity::Layer,
-                        config.layers,
-                        config.kv_heads,
-                        config.head_dim,
-                    )
-                })
-                .collect()
+            // The cheapest pair twice: one codebook per layer, and one per KV head.
+            let (layer, head) = (
+                vecinfer_quant::Granularity::Layer,
+                vecinfer_quant::Granularity::Head,
+            );
+            [
+                ("d8b8", 3, layer),
+                ("d4b8", 4, layer),
+                ("d4b12", 5, layer),
+                ("d8b8", 6, head),
+            ]
+            .into_iter()
+            .map(|(k, seed, granularity)| {
+                vecinfer_quant::synthetic::random_codebook_set(
+                    seed,
+                    k.parse().unwrap(),
+                    "d8b8".parse().unwrap(),
+                    granularity,
+                    config.layers,
+                    config.kv_heads,
+                    config.head_dim,
+                )
+            })
+            .collect()
         };
         let probe = Probe::default();
         let measure = ((&model, None), windows.as_slice(), probe);
@@ -967,6 +988,8 @@ mod tests {
             assert!(text.contains(&format!("start {a:.4}")), "{a}: {text}");
             assert!(r <= a, "refined {r} vs alone {a}");
             assert!(text.contains("; refined to "), "{text}");
+            // The per-head choice was measured beside its per-layer twin.
+            assert!(text.contains("d8b8/d8b8 per head +"), "{text}");
             assert!(!alone.allocation().contains("re-measuring"));
             let taken = text
                 .split("; ")

@@ -842,12 +842,12 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
 #[test]
 fn plan_budget_options_say_what_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let save = |name: &str, k: &str, v: &str, layers: usize| {
+    let save_as = |name: &str, (k, v): (&str, &str), layers, granularity| {
         let set = vecinfer_quant::synthetic::random_codebook_set(
             1,
             k.parse().unwrap(),
             v.parse().unwrap(),
-            vecinfer_quant::Granularity::Layer,
+            granularity,
             layers,
             2,
             16,
@@ -856,7 +856,17 @@ fn plan_budget_options_say_what_is_valid() {
         set.save(&path).unwrap();
         path.display().to_string()
     };
+    let save = |name: &str, k, v, layers| {
+        save_as(name, (k, v), layers, vecinfer_quant::Granularity::Layer)
+    };
     let base = save("a.safetensors", "d8b8", "d8b8", 4);
+    // The same pair with a codebook per (layer, KV head) is another choice.
+    let head = save_as(
+        "e.safetensors",
+        ("d8b8", "d8b8"),
+        4,
+        vecinfer_quant::Granularity::Head,
+    );
     let dear = save("b.safetensors", "d4b8", "d8b8", 4);
     let same = save("c.safetensors", "d8b8", "d8b8", 4);
     let other = save("d.safetensors", "d4b12", "d8b8", 6);
@@ -920,7 +930,11 @@ fn plan_budget_options_say_what_is_valid() {
         ),
         (
             vec!["--budget", "1.2", "--choices", &same],
-            vec!["each K/V pair once", "d8b8/d8b8", "a.safetensors"],
+            vec![
+                "each K/V pair once at each granularity",
+                "d8b8/d8b8",
+                "a.safetensors",
+            ],
         ),
         (
             vec!["--budget", "inf", "--choices", &dear],
@@ -954,6 +968,10 @@ fn plan_budget_options_say_what_is_valid() {
             vec!["int8 window tokens"],
         ),
         // Everything checks: the missing model is what stops it.
+        (
+            vec!["--budget", "1.2", "--choices", &head],
+            vec!["/nonexistent/m.gguf"],
+        ),
         (
             vec!["--budget", "1.2", "--choices", &dear],
             vec!["/nonexistent/m.gguf"],
