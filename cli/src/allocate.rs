@@ -660,6 +660,32 @@ mod tests {
     }
 }
 
+/// A small random model and token windows for the CPU tests of the probe and the budget.
+#[cfg(test)]
+pub(crate) mod tiny {
+    use vecinfer_model::{Llama, LlamaConfig};
+
+    /// A 4-layer random model with SmolLM2's head shape, from `seed`; the folder holds its file.
+    pub fn four_layer_model(seed: u64) -> (tempfile::TempDir, LlamaConfig, Llama) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LlamaConfig {
+            layers: 4,
+            ..vecinfer_engine::synthetic::tiny_config()
+        };
+        let path = dir.path().join("tiny.gguf");
+        vecinfer_engine::synthetic::write_random_llama(&path, &config, seed, false).unwrap();
+        let model = Llama::load(&path).unwrap();
+        (dir, config, model)
+    }
+
+    /// Two windows of 200 token ids: token i of window w is (a·i + b·w + c) mod 512.
+    pub fn two_windows((a, b, c): (u32, u32, u32)) -> Vec<Vec<u32>> {
+        (0..2u32)
+            .map(|w| (0..200u32).map(|i| (i * a + w * b + c) % 512).collect())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod probe_tests {
     use super::*;
@@ -670,17 +696,8 @@ mod probe_tests {
     /// gives, layer by layer and set by set (4-layer random model, 2 windows of 200 tokens).
     #[test]
     fn the_prefix_probe_equals_whole_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = vecinfer_model::LlamaConfig {
-            layers: 4,
-            ..vecinfer_engine::synthetic::tiny_config()
-        };
-        let path = dir.path().join("tiny.gguf");
-        vecinfer_engine::synthetic::write_random_llama(&path, &config, 11, false).unwrap();
-        let model = Llama::load(&path).unwrap();
-        let tokens: Vec<Vec<u32>> = (0..2u32)
-            .map(|w| (0..200u32).map(|i| (i * 37 + w * 101 + 5) % 512).collect())
-            .collect();
+        let (_dir, config, model) = tiny::four_layer_model(11);
+        let tokens = tiny::two_windows((37, 101, 5));
         let windows: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
         let set = |seed, k: &str, v: &str| {
             vecinfer_quant::synthetic::random_codebook_set(

@@ -317,7 +317,8 @@ pub fn budget_plan(
             100.0 * summed(c)
         )
     };
-    eprintln!("chosen from the layers alone: {}", describe(&choice));
+    let alone = describe(&choice);
+    eprintln!("chosen from the layers alone: {alone}");
     say_choice("from the layers alone", &sets, &choice);
     let table: Vec<String> = (0..layers)
         .map(|l| {
@@ -329,7 +330,6 @@ pub fn budget_plan(
             format!("{l}: {}", each.join(" "))
         })
         .collect();
-    let alone = describe(&choice);
     let (choice, refined) = if refine_passes == 0 {
         (choice, String::new())
     } else {
@@ -761,9 +761,9 @@ mod tests {
     }
 
     /// [`refine`] of three layers, costs 16 and 32 within 64, up to 3 passes.
-    fn three_layers(start: Vec<usize>, measure: &dyn Fn(&[usize]) -> f64) -> Refined {
+    fn three_layers(start: Vec<usize>, measure: &dyn Fn(&[usize]) -> f64) -> Result<Refined> {
         let mut measure = |c: &[usize]| Ok(measure(c));
-        refine(start, (&[16, 32], &names()), 64, 3, &mut measure, &|_| {}).unwrap()
+        refine(start, (&[16, 32], &names()), 64, 3, &mut measure, &|_| {})
     }
 
     /// Three layers, a cheap pair (0) and a dear one (1), room for one dear layer. Alone,
@@ -819,7 +819,7 @@ mod tests {
                 [false, false] => 1.0,
             }
         };
-        let r = three_layers(vec![1, 0, 0], &measure_of);
+        let r = three_layers(vec![1, 0, 0], &measure_of).unwrap();
         // Layer 2's upgrade needs layer 0's bits: alone, only layer 0's move fits.
         assert_eq!(r.choice, vec![0, 0, 0]);
         assert_eq!(r.perplexity, 18.0);
@@ -843,29 +843,15 @@ mod tests {
             [0, 0, 1] => 25.0,
             _ => 22.0,
         };
-        let r = three_layers(vec![1, 0, 0], &paired);
+        let r = three_layers(vec![1, 0, 0], &paired).unwrap();
         assert_eq!(r.choice, vec![1, 0, 0]);
         assert_eq!(r.perplexity, 20.0);
         assert!(r.log[1].ends_with(": lost"), "{:?}", r.log);
         assert_eq!(r.log[2], "pass 1: no step gains, kept the plan");
         // Never over the budget, whatever the moves gain.
-        let mut dearer_is_better = |c: &[usize]| Ok(20.0 - c.iter().sum::<usize>() as f64);
-        let r = refine(
-            vec![0, 0, 0],
-            (&[16, 32], &names()),
-            64,
-            3,
-            &mut dearer_is_better,
-            &|_| {},
-        );
-        let over = refine(
-            vec![1, 1, 1],
-            (&[16, 32], &names()),
-            64,
-            3,
-            &mut dearer_is_better,
-            &|_| {},
-        );
+        let dearer_is_better = |c: &[usize]| 20.0 - c.iter().sum::<usize>() as f64;
+        let r = three_layers(vec![0, 0, 0], &dearer_is_better);
+        let over = three_layers(vec![1, 1, 1], &dearer_is_better);
         assert!(over.unwrap_err().to_string().contains("over its budget"));
         let spent: u32 = r.unwrap().choice.iter().map(|&p| [16, 32][p]).sum();
         assert!(spent <= 64);
@@ -927,17 +913,8 @@ mod tests {
     /// refining keeps or lowers what the plan measures.
     #[test]
     fn a_refined_budget_plan_measures_no_worse_than_the_layers_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = vecinfer_model::LlamaConfig {
-            layers: 4,
-            ..vecinfer_engine::synthetic::tiny_config()
-        };
-        let path = dir.path().join("tiny.gguf");
-        vecinfer_engine::synthetic::write_random_llama(&path, &config, 5, false).unwrap();
-        let model = Llama::load(&path).unwrap();
-        let tokens: Vec<Vec<u32>> = (0..2u32)
-            .map(|w| (0..200u32).map(|i| (i * 53 + w * 71 + 3) % 512).collect())
-            .collect();
+        let (_dir, config, model) = crate::allocate::tiny::four_layer_model(5);
+        let tokens = crate::allocate::tiny::two_windows((53, 71, 3));
         let windows: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
         let sets = || -> Vec<CodebookSet> {
             // The cheapest pair twice: one codebook per layer, and one per KV head.

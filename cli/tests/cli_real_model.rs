@@ -18,6 +18,28 @@ fn model_present(test: &str) -> bool {
     }
 }
 
+/// `calibrate`'s text and pair for the quick real-model runs: 512 tokens of `calib.txt` in
+/// windows of 256, K d4b8 / V d8b8, vecinfer only.
+const SMALL_CALIBRATION: [&str; 12] = [
+    "--text",
+    CALIB,
+    "--ctx",
+    "256",
+    "--max-tokens",
+    "512",
+    "--methods",
+    "vecinfer",
+    "--k",
+    "d4b8",
+    "--v",
+    "d8b8",
+];
+
+const CALIB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/wikitext2/calib.txt"
+);
+
 #[test]
 fn eval_records_the_window_it_used_and_null_for_an_unmeasured_error() {
     if !model_present("eval_records_the_window_it_used") {
@@ -96,24 +118,7 @@ fn a_calibrated_plan_file_equals_the_plan_of_whole_files() {
     }
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).display().to_string();
-    let calib = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/wikitext2/calib.txt"
-    );
-    let small = [
-        "--text",
-        calib,
-        "--ctx",
-        "256",
-        "--max-tokens",
-        "512",
-        "--methods",
-        "vecinfer",
-        "--k",
-        "d4b8",
-        "--v",
-        "d8b8",
-    ];
+    let small = SMALL_CALIBRATION;
     let whole = at("cb-{k}-{v}.safetensors");
     let mut args = vec!["calibrate"];
     args.extend(small);
@@ -144,7 +149,7 @@ fn a_calibrated_plan_file_equals_the_plan_of_whole_files() {
         let mut args = vec![
             "eval",
             "--text",
-            calib,
+            CALIB,
             "--ctx",
             "256",
             "--max-windows",
@@ -222,26 +227,11 @@ fn a_budget_plan_stays_within_its_bits_and_upgrades_the_layers_that_gain_most() 
     }
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("budget.safetensors").display().to_string();
-    let calib = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/wikitext2/calib.txt"
-    );
     // d4b8/d8b8 is 1.5 code bits, d4b12/d4b10 2.75: 1.6 over 30 layers buys 2 upgrades.
     let out = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .arg("calibrate")
+        .args(SMALL_CALIBRATION)
         .args([
-            "calibrate",
-            "--text",
-            calib,
-            "--ctx",
-            "256",
-            "--max-tokens",
-            "512",
-            "--methods",
-            "vecinfer",
-            "--k",
-            "d4b8",
-            "--v",
-            "d8b8",
             "--budget",
             "1.6",
             "--choices",
@@ -306,25 +296,9 @@ fn a_budget_plan_stays_within_its_bits_and_upgrades_the_layers_that_gain_most() 
         .display()
         .to_string();
     let also = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
-        .args([
-            "calibrate",
-            "--text",
-            calib,
-            "--ctx",
-            "256",
-            "--max-tokens",
-            "512",
-        ])
-        .args([
-            "--methods",
-            "vecinfer",
-            "--k",
-            "d4b8",
-            "--v",
-            "d8b8",
-            "--also",
-        ])
-        .args(["d4b12/d4b10", "--out", &files])
+        .arg("calibrate")
+        .args(SMALL_CALIBRATION)
+        .args(["--also", "d4b12/d4b10", "--out", &files])
         .output()
         .unwrap();
     assert!(also.status.success(), "{also:?}");
@@ -338,7 +312,7 @@ fn a_budget_plan_stays_within_its_bits_and_upgrades_the_layers_that_gain_most() 
             "--budget",
             "1.6",
         ])
-        .args(["--choices", &file_of("d4b12", "d4b10"), "--text", calib])
+        .args(["--choices", &file_of("d4b12", "d4b10"), "--text", CALIB])
         .args([
             "--probe-windows",
             "1",
