@@ -414,9 +414,8 @@ pub fn load_choice_sets(base: &Path, choices: &[PathBuf]) -> Result<Vec<Codebook
         let pair = (set.meta.key_codec, set.meta.value_codec);
         if let Some(first) = sets.first() {
             let (m, f) = (&set.meta, &first.meta);
-            if (m.layers, m.kv_heads, m.head_dim, &m.model_id)
-                != (f.layers, f.kv_heads, f.head_dim, &f.model_id)
-            {
+            // Names may differ (a renamed model file); `save_plan` notes it.
+            if (m.layers, m.kv_heads, m.head_dim) != (f.layers, f.kv_heads, f.head_dim) {
                 return Err(bad(format!(
                     "a file for the model of --codebooks ({} layers, {} KV heads × dim {} of {:?}); this one is for {} layers, {} × {} of {:?}",
                     f.layers,

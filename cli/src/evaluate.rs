@@ -539,8 +539,10 @@ pub fn format_table(results: &[MethodResult]) -> String {
 /// Whether codebooks fit the model: shapes must match (an error otherwise); a different
 /// model id is a warning (returned), since a renamed copy of the same model is fine but
 /// codebooks calibrated on another model with the same shapes give poor results silently.
+/// `ids`: the model ids of every part of the plan ([`CodebookPlan::model_ids`]).
 pub fn check_codebooks(
     meta: &CodebookMeta,
+    ids: &[&str],
     model: &vecinfer_model::LlamaConfig,
     model_id: &str,
 ) -> Result<Option<String>> {
@@ -557,10 +559,15 @@ pub fn check_codebooks(
             model.head_dim
         )));
     }
-    Ok((meta.model_id != model_id).then(|| {
+    let others: Vec<String> = ids
+        .iter()
+        .filter(|&&id| id != model_id)
+        .map(|id| format!("{id:?}"))
+        .collect();
+    Ok((!others.is_empty()).then(|| {
         format!(
-            "warning: the codebooks were calibrated on model {:?}, this is model {model_id:?}: the shapes match, but codebooks from another model quantize poorly; calibrate on this model unless it is a renamed copy",
-            meta.model_id
+            "warning: the codebooks were calibrated on model {}, this is model {model_id:?}: the shapes match, but codebooks from another model quantize poorly; calibrate on this model unless it is a renamed copy",
+            others.join(" and ")
         )
     }))
 }
@@ -745,13 +752,28 @@ mod tests {
             context: 2048,
             vocab: 100,
         };
-        assert_eq!(check_codebooks(&meta, &model, "model-a").unwrap(), None);
-        let warning = check_codebooks(&meta, &model, "model-b").unwrap().unwrap();
+        let ids = ["model-a"];
+        assert_eq!(
+            check_codebooks(&meta, &ids, &model, "model-a").unwrap(),
+            None
+        );
+        let warning = check_codebooks(&meta, &ids, &model, "model-b")
+            .unwrap()
+            .unwrap();
         assert!(
             warning.contains("\"model-a\"") && warning.contains("\"model-b\""),
             "{warning}"
         );
+        // A plan whose parts come from a renamed copy: the other name is reported.
+        let mixed = ["model-a", "copy-of-a"];
+        let warning = check_codebooks(&meta, &mixed, &model, "model-a")
+            .unwrap()
+            .unwrap();
+        assert!(
+            warning.contains("\"copy-of-a\"") && !warning.contains("\"model-a\" and"),
+            "{warning}"
+        );
         let other = vecinfer_model::LlamaConfig { layers: 3, ..model };
-        assert!(check_codebooks(&meta, &other, "model-a").is_err());
+        assert!(check_codebooks(&meta, &ids, &other, "model-a").is_err());
     }
 }

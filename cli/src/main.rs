@@ -476,6 +476,14 @@ fn plan_for_budget(
 
 /// Writes a calibrated plan and says what it holds.
 fn save_plan(plan: &vecinfer_quant::CodebookPlan, out: &Path) -> Result<()> {
+    let ids = plan.model_ids();
+    if ids.len() > 1 {
+        let names: Vec<String> = ids.iter().map(|id| format!("{id:?}")).collect();
+        eprintln!(
+            "note: the parts were calibrated under the model names {} (the shapes match): fine for renamed copies of one model file, not for different models",
+            names.join(", ")
+        );
+    }
     plan.save(out)?;
     let (k, v) = plan.bits_per_element(Method::Vq(KeyTransform::BOTH));
     println!(
@@ -1013,9 +1021,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|f| format!(" --layer-codebooks {f}"))
                     .collect::<String>()
             );
-            let label = plan.label();
-            plan.with_allocation(allocation).save(&out)?;
-            println!("wrote {} (plan: {label})", out.display());
+            save_plan(&plan.with_allocation(allocation), &out)?;
         }
         Command::Eval {
             text,
@@ -1170,7 +1176,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             let (llama, tokenizer, id) = load(model.as_deref())?;
             if let Some(s) = &plan
-                && let Some(warning) = check_codebooks(s.meta(), llama.config(), &id)?
+                && let Some(warning) =
+                    check_codebooks(s.meta(), &s.model_ids(), llama.config(), &id)?
             {
                 eprintln!("{warning}");
             }

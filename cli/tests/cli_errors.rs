@@ -670,6 +670,26 @@ fn plan_files_and_layer_codecs_say_what_is_valid() {
         "d4b8/d4b8 (layers 0,2) + d4b12/d4b8 (layers 1,3)"
     );
     assert!(read.allocation().starts_with("vecinfer plan --codebooks"));
+    // A set calibrated from a renamed copy of the model file: kept, and the names noted.
+    let mut renamed = vecinfer_quant::CodebookSet::load(std::path::Path::new(&high)).unwrap();
+    renamed.meta.model_id = "renamed-copy".into();
+    let renamed_path = dir.path().join("renamed.safetensors");
+    renamed.save(&renamed_path).unwrap();
+    let mixed = dir.path().join("mixed.safetensors").display().to_string();
+    let made = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args(["plan", "--codebooks", &base, "--layer-codebooks"])
+        .arg(format!("1,3={}", renamed_path.display()))
+        .args(["--out", &mixed])
+        .output()
+        .unwrap();
+    let noted = String::from_utf8_lossy(&made.stderr);
+    assert!(made.status.success(), "{made:?}");
+    assert!(
+        noted.contains("calibrated under the model names") && noted.contains("\"renamed-copy\""),
+        "{noted}"
+    );
+    let read = vecinfer_quant::CodebookPlan::load(std::path::Path::new(&mixed)).unwrap();
+    assert_eq!(read.model_ids().len(), 2);
     fails_with(
         &[
             "eval",

@@ -63,9 +63,7 @@ impl CodebookPlan {
         let mut of_layer: Vec<Option<(usize, usize)>> = vec![None; layers];
         for (i, part) in parts.iter().enumerate() {
             let m = &part.set.meta;
-            if (m.kv_heads, m.head_dim, &m.model_id)
-                != (meta.kv_heads, meta.head_dim, &meta.model_id)
-            {
+            if (m.kv_heads, m.head_dim) != (meta.kv_heads, meta.head_dim) {
                 return Err(QuantError::InvalidArgument(format!(
                     "part {i} is for {} KV heads × dim {} of model {:?}, part 0 for {} × {} of {:?}: every part must be for the same model",
                     m.kv_heads, m.head_dim, m.model_id, meta.kv_heads, meta.head_dim, meta.model_id
@@ -114,6 +112,20 @@ impl CodebookPlan {
         })
     }
 
+    /// The model names the parts were calibrated under, each once, in part order. The name is
+    /// the model file's stem, so a renamed copy of one model gives two: parts may differ in
+    /// it (their shapes may not), and a caller should warn when there are several.
+    pub fn model_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for part in &self.parts {
+            let id = part.set.meta.model_id.as_str();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
     /// The one set of a uniform plan (whole, every layer in order); `None` for a layered plan.
     pub fn into_uniform(mut self) -> Option<CodebookSet> {
         self.is_uniform().then(|| self.parts.remove(0).set)
@@ -129,8 +141,8 @@ impl CodebookPlan {
     }
 
     /// `base` serves every layer that no override names; each override's set serves the
-    /// layers listed with it. Every set must be for the same model (layers, KV heads, head
-    /// dim and model id), and a layer may be named once.
+    /// layers listed with it. Every set must be for the same model shape (layers, KV heads,
+    /// head dim; see [`Self::model_ids`] for their names), and a layer may be named once.
     pub fn layered(base: CodebookSet, overrides: Vec<(CodebookSet, Vec<usize>)>) -> Result<Self> {
         let layers = base.meta.layers;
         let meta = base.meta.clone();
@@ -411,10 +423,10 @@ pub fn parse_layer_list(text: &str) -> Result<Vec<usize>> {
     Ok(layers)
 }
 
-/// Override `index` (from 0) must be for the base's model.
+/// Override `index` (from 0) must be for the base's model shape.
 fn check_same_model(index: usize, base: &CodebookMeta, other: &CodebookMeta) -> Result<()> {
     let shape = |m: &CodebookMeta| (m.layers, m.kv_heads, m.head_dim);
-    if shape(base) != shape(other) || base.model_id != other.model_id {
+    if shape(base) != shape(other) {
         return Err(QuantError::InvalidArgument(format!(
             "layer codebooks #{} are for {} layers × {} KV heads × dim {} of model {:?}, the base codebooks for {} × {} × {} of {:?}: calibrate every set on the same model",
             index + 1,
@@ -546,9 +558,20 @@ mod tests {
             "{twice}"
         );
         assert!(err(vec![(set(2, "d4b9", "d4b8", 5), vec![1])]).contains("same model"));
+        // A name of its own (a renamed model file) is kept and reported, not refused.
         let mut other = set(2, "d4b9", "d4b8", 4);
         other.meta.model_id = "another".into();
-        assert!(err(vec![(other, vec![1])]).contains("same model"));
+        let base_id = set(1, "d4b8", "d4b8", 4).meta.model_id;
+        let plan =
+            CodebookPlan::layered(set(1, "d4b8", "d4b8", 4), vec![(other, vec![1])]).unwrap();
+        assert_eq!(plan.model_ids(), vec![base_id.as_str(), "another"]);
+        let saved = tempfile::tempdir().unwrap();
+        let path = saved.path().join("plan.safetensors");
+        plan.save(&path).unwrap();
+        assert_eq!(
+            CodebookPlan::load(&path).unwrap().model_ids(),
+            plan.model_ids()
+        );
         assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[0, 0]).is_err());
         assert!(set(1, "d4b8", "d4b8", 3).into_layers(&[3]).is_err());
         assert!(set(1, "d4b8", "d4b8", 3).layers(&[0, 0]).is_err());
