@@ -208,36 +208,49 @@ pub fn choose_near(
     Some(out)
 }
 
-/// Trains every pair on all layers and hands them to [`budget_plan`] (`pairs[0]`: the base,
-/// `--k`/`--v`).
+/// Trains every pair at every granularity on all layers and hands them to [`budget_plan`]
+/// (`pairs[0]` at `granularities[0]`: the base, `--k`/`--v`), so that the budget chooses
+/// between one codebook per layer and one per KV head layer by layer when both are given.
 pub fn calibrate_budget_plan(
     rec: &RecordedKv,
     req: PlanRequest<'_>,
     (budget, pairs, refine): (f64, &[Pair], usize),
+    granularities: &[Granularity],
     bar: &dyn Fn(&str) -> ProgressBar,
 ) -> Result<CodebookPlan> {
     budget_sixteenths(budget, pairs, rec.keys.len())?;
     for &(k, v) in pairs {
-        check_trainable(rec, k, req.base.granularity)?;
-        check_trainable(rec, v, req.base.granularity)?;
+        for &g in granularities {
+            check_trainable(rec, k, g)?;
+            check_trainable(rec, v, g)?;
+        }
     }
-    let mut sets: Vec<CodebookSet> = Vec::with_capacity(pairs.len());
+    let mut sets: Vec<CodebookSet> = Vec::with_capacity(pairs.len() * granularities.len());
     for &(key_codec, value_codec) in pairs {
-        let opts = CalibrationOptions {
-            key_codec,
-            value_codec,
-            ..req.base.clone()
-        };
-        sets.push(train_pair(
-            rec,
-            &req,
-            opts,
-            "all layers, to measure them",
-            bar,
-        )?);
+        for &granularity in granularities {
+            let opts = CalibrationOptions {
+                key_codec,
+                value_codec,
+                granularity,
+                ..req.base.clone()
+            };
+            let what = format!("{granularity} codebooks for all layers, to measure them");
+            sets.push(train_pair(rec, &req, opts, &what, bar)?);
+        }
     }
+    let grains = match granularities {
+        [Granularity::Layer] => String::new(),
+        _ => format!(
+            " --granularity {}",
+            granularities
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
     let command = format!(
-        "calibrate --k {} --v {} --budget {budget} --choices {}{}",
+        "calibrate --k {} --v {}{grains} --budget {budget} --choices {}{}",
         pairs[0].0,
         pairs[0].1,
         pairs[1..]
@@ -978,6 +991,56 @@ mod tests {
         }
         // The random model's layers compound, so some budget takes a step.
         assert!(stepped > 0);
+    }
+
+    /// `calibrate --budget --granularity layer,head` on a 4-layer random model (CPU): every
+    /// pair is trained both ways and measured side by side, and the plan keeps its bits.
+    #[test]
+    fn a_budget_over_both_granularities_weighs_each_pair_both_ways() {
+        let (_dir, _config, model) = crate::allocate::tiny::four_layer_model(7);
+        let tokens = crate::allocate::tiny::two_windows((29, 83, 1));
+        let windows: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+        let rec = crate::calibrate::record_kv(&model, &windows, &ProgressBar::hidden()).unwrap();
+        let (base, high) = (pair("d8b8/d8b8"), pair("d4b8/d8b8"));
+        let request = PlanRequest {
+            base: CalibrationOptions {
+                transforms: vec![KeyTransform::BOTH],
+                kmeans_iters: 3,
+                ..CalibrationOptions::new(base.0, base.1)
+            },
+            entries: &[],
+            model: &model,
+            gpu: None,
+            probe_windows: &windows,
+            probe: Probe::default(),
+            model_id: "tiny",
+            provenance: "test".into(),
+        };
+        let both = [Granularity::Layer, Granularity::Head];
+        let bar = |_: &str| ProgressBar::hidden();
+        let plan =
+            calibrate_budget_plan(&rec, request, (1.25, &[base, high], 0), &both, &bar).unwrap();
+        let text = plan.allocation();
+        assert!(
+            text.starts_with("calibrate --k d8b8 --v d8b8 --granularity layer,head --budget 1.25"),
+            "{text}"
+        );
+        // Each layer's loss under all four sets is in the table.
+        for name in [
+            "d8b8/d8b8",
+            "d8b8/d8b8 per head",
+            "d4b8/d8b8",
+            "d4b8/d8b8 per head",
+        ] {
+            let measured = [format!("{name} +"), format!("{name} -")];
+            let times = measured
+                .iter()
+                .map(|m| text.matches(m.as_str()).count())
+                .sum::<usize>();
+            assert_eq!(times, 4, "{name}: {text}");
+        }
+        let (k, v) = plan.bits_per_element(Probe::default().method);
+        assert!((k + v) / 2.0 <= 1.25 + 1e-9, "{}: {k} {v}", plan.label());
     }
 
     #[test]

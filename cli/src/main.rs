@@ -90,9 +90,13 @@ enum Command {
         /// d4b12/d8b8,d4b10/d8b8; --out must then name {k} and {v}.
         #[arg(long)]
         also: Option<String>,
-        /// One codebook per layer, or one per (layer, KV head).
-        #[arg(long, default_value = "layer")]
-        granularity: Granularity,
+        /// One codebook per layer, or one per (layer, KV head), or both (layer,head): one file
+        /// each (--out with "-GRANULARITY" before the extension, or {granularity} in a template).
+        /// With --budget, both trains every pair both ways and the budget chooses per layer:
+        /// per-head books win for 8-dim codes (1-1.5-bit keys, 1-bit values) and lose for
+        /// d4b8/d4b8 (bench/results/model-s28).
+        #[arg(long, default_value = "layer", value_delimiter = ',')]
+        granularity: Vec<Granularity>,
         /// VQ methods to train key codebooks for (vq, vq+smooth, vq+hadamard, vecinfer).
         #[arg(long, default_value = "vq,vq+smooth,vq+hadamard,vecinfer")]
         methods: String,
@@ -494,6 +498,38 @@ fn save_plan(plan: &vecinfer_quant::CodebookPlan, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `calibrate --granularity`: each at most once; several only for files or a budget (a
+/// `--layer-codecs` plan has one), and a template names each file apart.
+fn check_granularities(given: &[Granularity], layer_codecs: bool, template: &str) -> Result<()> {
+    let bad = |valid: &str| CliError::BadOption {
+        option: "--granularity",
+        given: given
+            .iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        valid: valid.into(),
+    };
+    if given
+        .iter()
+        .enumerate()
+        .any(|(i, g)| given[..i].contains(g))
+    {
+        return Err(bad("layer, head, or both once each (layer,head)"));
+    }
+    if given.len() > 1 && layer_codecs {
+        return Err(bad(
+            "one with --layer-codecs; both only with --budget (which chooses per layer) or for files",
+        ));
+    }
+    if given.len() > 1 && template.contains('{') && !template.contains("{granularity}") {
+        return Err(bad(
+            "with both and a {k}/{v} template, name {granularity} too",
+        ));
+    }
+    Ok(())
+}
+
 /// A ranking's or a budget's windows fit the model's context.
 fn check_probe_ctx(ctx: usize, llama: &Llama) -> Result<()> {
     let context = llama.config().context;
@@ -772,6 +808,7 @@ fn run(cli: Cli) -> Result<()> {
                 vec![(key_codec, value_codec)],
             )?;
             let template = out.to_string_lossy().into_owned();
+            check_granularities(&granularity, !layer_codecs.is_empty(), &template)?;
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
                 .map(|m| match m {
@@ -874,7 +911,7 @@ fn run(cli: Cli) -> Result<()> {
             if kmeans_iters != 30 {
                 provenance += &format!(" kmeans_iters={kmeans_iters}");
             }
-            let options_for = |key_codec, value_codec| CalibrationOptions {
+            let options_for = |key_codec, value_codec, granularity| CalibrationOptions {
                 granularity,
                 transforms: transforms.clone(),
                 smooth_rules: smooth_rules.clone(),
@@ -887,7 +924,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             if !layer_codecs.is_empty() || budget_pairs.is_some() {
                 let request = allocate::PlanRequest {
-                    base: options_for(key_codec, value_codec),
+                    base: options_for(key_codec, value_codec, granularity[0]),
                     entries: &layer_codecs,
                     model: &llama,
                     gpu: probe_engine.as_ref(),
@@ -901,19 +938,23 @@ fn run(cli: Cli) -> Result<()> {
                         &recorded,
                         request,
                         (b, pairs, refine.unwrap_or(0)),
+                        &granularity,
                         &bar,
                     )?,
                     _ => allocate::calibrate_plan(&recorded, request, &bar)?,
                 };
                 return save_plan(&plan, &out);
             }
-            for (key_codec, value_codec) in pairs {
-                let opts = options_for(key_codec, value_codec);
+            for ((key_codec, value_codec), &grain) in pairs
+                .into_iter()
+                .flat_map(|pair| granularity.iter().map(move |g| (pair, g)))
+            {
+                let opts = options_for(key_codec, value_codec, grain);
                 let start = Instant::now();
                 let sets =
                     train_codebooks(&recorded, &opts, &id, provenance.clone(), &bar("k-means"))?;
                 eprintln!(
-                    "K {key_codec} / V {value_codec} trained in {:.1}s",
+                    "K {key_codec} / V {value_codec} ({grain} codebooks) trained in {:.1}s",
                     start.elapsed().as_secs_f64()
                 );
                 for set in &sets {
@@ -924,12 +965,16 @@ fn run(cli: Cli) -> Result<()> {
                             template
                                 .replace("{k}", &key_codec.to_string())
                                 .replace("{v}", &value_codec.to_string())
+                                .replace("{granularity}", &grain.to_string())
                                 .replace("{smooth}", &rule.name().replace(':', "_"))
                                 .replace("{weight}", &weighting.name().replace(':', "_"))
                                 .replace("{rotation}", &set.meta.key_rotation().replace(':', "_")),
                         )
                     } else {
                         let mut path = out.clone();
+                        if granularity.len() > 1 {
+                            path = out_with_tag(&path, &grain.to_string());
+                        }
                         if smooth_rules.len() > 1 {
                             path = out_with_tag(&path, &rule.name());
                         }
@@ -943,7 +988,7 @@ fn run(cli: Cli) -> Result<()> {
                     };
                     set.save(&path)?;
                     println!(
-                        "wrote {} (K {key_codec}, V {value_codec}, {granularity} codebooks, smooth {rule}, weight {weighting}, rotation {}, transforms {})",
+                        "wrote {} (K {key_codec}, V {value_codec}, {grain} codebooks, smooth {rule}, weight {weighting}, rotation {}, transforms {})",
                         path.display(),
                         set.meta.key_rotation(),
                         set.keys.keys().copied().collect::<Vec<_>>().join(",")

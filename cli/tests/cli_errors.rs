@@ -174,6 +174,34 @@ fn zero_counts_are_refused_before_the_model_loads() {
         &["--tokens 0"],
     );
     run(&["eval", "--text", "x.txt", "--methods", ","], &["kivi2"]);
+    // --granularity: each once; both only for files or a budget, named apart in a template.
+    let calibrate = ["calibrate", "--text", "x.txt", "--granularity"];
+    for (extra, want) in [
+        (vec!["layer,layer", "--out", "cb.st"], "once each"),
+        (
+            vec![
+                "layer,head",
+                "--layer-codecs",
+                "1=d4b12/d4b8",
+                "--out",
+                "cb.st",
+            ],
+            "one with --layer-codecs",
+        ),
+        (
+            vec![
+                "head,layer",
+                "--out",
+                "cb-{k}-{v}.st",
+                "--also",
+                "d8b8/d8b8",
+            ],
+            "name {granularity} too",
+        ),
+        (vec!["row", "--out", "cb.st"], "row"),
+    ] {
+        run(&[&calibrate[..], &extra].concat(), &["--granularity", want]);
+    }
 }
 
 /// The shipped H100 file, copied into a fresh folder under its GPU's file name.
