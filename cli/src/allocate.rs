@@ -16,7 +16,7 @@ use vecinfer_engine::Engine;
 use vecinfer_model::Llama;
 use vecinfer_quant::plan::{layer_list, parse_layer_list};
 use vecinfer_quant::{
-    CacheLayout, CodebookPlan, CodebookSet, KeyTransform, Method, PlanPart, VqCodec,
+    CacheLayout, CodebookPlan, CodebookSet, Granularity, KeyTransform, Method, PlanPart, VqCodec,
 };
 
 /// Which layers a `--layer-codecs` entry takes.
@@ -137,9 +137,8 @@ pub fn layer_losses(
             // A line a layer: the table the ranking (or the budget) chose from.
             bar.suspend(|| {
                 eprintln!(
-                    "layer {layer} alone at {}/{}: {:+.3}%",
-                    set.meta.key_codec,
-                    set.meta.value_codec,
+                    "layer {layer} alone at {}: {:+.3}%",
+                    set.meta.pair_label(),
                     100.0 * (ppl / fp16 - 1.0)
                 )
             });
@@ -367,6 +366,21 @@ pub struct PlanRequest<'a> {
     pub provenance: String,
 }
 
+/// ` --granularity G,...` as `calibrate` takes it, or nothing for the default (one per layer).
+pub fn granularity_flag(granularities: &[Granularity]) -> String {
+    match granularities {
+        [Granularity::Layer] => String::new(),
+        _ => format!(
+            " --granularity {}",
+            granularities
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
 /// One pair's codebooks trained on the recording with `opts` (the plan's one smooth rule,
 /// weight rule and rotation), saying how long it took and `what` they are for.
 pub fn train_pair(
@@ -441,9 +455,10 @@ pub fn calibrate_plan(
         })
         .transpose()?;
     let mut allocation = format!(
-        "calibrate --k {} --v {}{}",
+        "calibrate --k {} --v {}{}{}",
         req.base.key_codec,
         req.base.value_codec,
+        granularity_flag(&[req.base.granularity]),
         req.entries
             .iter()
             .map(|e| format!(" --layer-codecs {}", describe(e)))
@@ -629,6 +644,17 @@ mod tests {
         }
         let err = "17".parse::<LayerCodecs>().unwrap_err().to_string();
         assert!(err.contains("top:4=d4b12/d4b10"), "{err}");
+    }
+
+    #[test]
+    fn the_granularity_flag_is_left_out_only_for_the_default() {
+        let (layer, head) = (Granularity::Layer, Granularity::Head);
+        assert_eq!(granularity_flag(&[layer]), "");
+        assert_eq!(granularity_flag(&[head]), " --granularity head");
+        assert_eq!(
+            granularity_flag(&[layer, head]),
+            " --granularity layer,head"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! single-layer losses stand for the whole plan's loss (on SmolLM2 at 2 bits the plans built
 //! this way landed close to what their layers lost alone, bench/results/model-s26).
 
-use crate::allocate::{PlanRequest, Probe, layer_losses, train_pair};
+use crate::allocate::{PlanRequest, Probe, granularity_flag, layer_losses, train_pair};
 use crate::calibrate::{CalibrationOptions, RecordedKv, check_trainable};
 use crate::error::{CliError, Result};
 use indicatif::ProgressBar;
@@ -238,17 +238,7 @@ pub fn calibrate_budget_plan(
             sets.push(train_pair(rec, &req, opts, &what, bar)?);
         }
     }
-    let grains = match granularities {
-        [Granularity::Layer] => String::new(),
-        _ => format!(
-            " --granularity {}",
-            granularities
-                .iter()
-                .map(|g| g.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    };
+    let grains = granularity_flag(granularities);
     let command = format!(
         "calibrate --k {} --v {}{grains} --budget {budget} --choices {}{}",
         pairs[0].0,
@@ -305,7 +295,7 @@ pub fn budget_plan(
         .collect();
     let layers = sets.first().map_or(0, |s| s.meta.layers);
     let total = budget_sixteenths(budget, &pairs, layers)?;
-    let names: Vec<String> = sets.iter().map(choice_name).collect();
+    let names: Vec<String> = sets.iter().map(|s| s.meta.pair_label()).collect();
     let refs: Vec<&CodebookSet> = sets.iter().collect();
     let (fp16, measured) = layer_losses(on, windows, &refs, (probe, &[]), &bar("probe"))?;
     let losses: Vec<Vec<f64>> = measured
@@ -449,7 +439,7 @@ pub fn load_choice_sets(base: &Path, choices: &[PathBuf]) -> Result<Vec<Codebook
         }) {
             return Err(bad(format!(
                 "each K/V pair once at each granularity: {} is also the choice of {}",
-                choice_name(&set),
+                set.meta.pair_label(),
                 paths[i].display()
             )));
         }
@@ -510,15 +500,6 @@ pub fn check_model(set: &CodebookSet, model_id: &str, config: &LlamaConfig) -> R
     Ok(())
 }
 
-/// A choice's name: its pair, and `per head` for one codebook per (layer, KV head).
-fn choice_name(set: &CodebookSet) -> String {
-    let pair = name((set.meta.key_codec, set.meta.value_codec));
-    match set.meta.granularity {
-        Granularity::Layer => pair,
-        Granularity::Head => format!("{pair} per head"),
-    }
-}
-
 /// `K/V layers L; ...`: each choice's layers in `choice` (`names`: of the choices).
 fn choice_text(names: &[String], choice: &[usize]) -> String {
     let mut parts = Vec::new();
@@ -538,7 +519,7 @@ fn say_choice(what: &str, sets: &[CodebookSet], choice: &[usize]) {
         if !mine.is_empty() {
             let b = bits((set.meta.key_codec, set.meta.value_codec));
             let list = layer_list(&mine);
-            eprintln!("{what}: {} bits {b}: layers {list}", choice_name(set));
+            eprintln!("{what}: {} bits {b}: layers {list}", set.meta.pair_label());
         }
     }
 }

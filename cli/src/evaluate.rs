@@ -13,10 +13,9 @@ use vecinfer_model::{
 };
 use vecinfer_quant::anchors::{AnchorBudget, AnchorPolicy, AnchorRule, select};
 use vecinfer_quant::method::round_to_f16;
-use vecinfer_quant::plan::parse_layer_list;
+use vecinfer_quant::plan::{layer_list, parse_layer_list};
 use vecinfer_quant::{
-    CacheLayout, CodebookMeta, CodebookPlan, CodebookSet, Codebooks, EffectiveBits, Method,
-    WindowPrecision, kivi,
+    CacheLayout, CodebookPlan, CodebookSet, Codebooks, EffectiveBits, Method, WindowPrecision, kivi,
 };
 
 /// The attention backend of evaluation: K and V go through the method's cache.
@@ -537,15 +536,13 @@ pub fn format_table(results: &[MethodResult]) -> String {
 }
 
 /// Whether codebooks fit the model: shapes must match (an error otherwise); a different
-/// model id is a warning (returned), since a renamed copy of the same model is fine but
-/// codebooks calibrated on another model with the same shapes give poor results silently.
-/// `ids`: the model ids of every part of the plan ([`CodebookPlan::model_ids`]).
+/// model id is a warning (returned, [`name_warning`]).
 pub fn check_codebooks(
-    meta: &CodebookMeta,
-    ids: &[&str],
+    plan: &CodebookPlan,
     model: &vecinfer_model::LlamaConfig,
     model_id: &str,
 ) -> Result<Option<String>> {
+    let meta = plan.meta();
     if (meta.layers, meta.kv_heads, meta.head_dim) != (model.layers, model.kv_heads, model.head_dim)
     {
         return Err(CliError::Invalid(format!(
@@ -559,17 +556,42 @@ pub fn check_codebooks(
             model.head_dim
         )));
     }
-    let others: Vec<String> = ids
-        .iter()
-        .filter(|&&id| id != model_id)
-        .map(|id| format!("{id:?}"))
+    Ok(name_warning(plan, model_id))
+}
+
+/// A warning for the parts of `plan` calibrated under a model name other than `model_id`
+/// (a file's stem): a renamed copy of the same model is fine, but codebooks calibrated on
+/// another model with the same shapes give poor results silently.
+pub fn name_warning(plan: &CodebookPlan, model_id: &str) -> Option<String> {
+    let mut others: Vec<(&str, Vec<usize>)> = Vec::new();
+    for part in plan.parts() {
+        let id = part.set.meta.model_id.as_str();
+        if id == model_id {
+            continue;
+        }
+        match others.iter_mut().find(|(other, _)| *other == id) {
+            Some((_, layers)) => layers.extend(&part.layers),
+            None => others.push((id, part.layers.clone())),
+        }
+    }
+    if others.is_empty() {
+        return None;
+    }
+    let all = others.len() == 1 && others[0].1.len() == plan.meta().layers;
+    let which: Vec<String> = others
+        .into_iter()
+        .map(|(id, mut layers)| {
+            layers.sort_unstable();
+            match all {
+                true => format!("{id:?}"),
+                false => format!("{id:?} (layers {})", layer_list(&layers)),
+            }
+        })
         .collect();
-    Ok((!others.is_empty()).then(|| {
-        format!(
-            "warning: the codebooks were calibrated on model {}, this is model {model_id:?}: the shapes match, but codebooks from another model quantize poorly; calibrate on this model unless it is a renamed copy",
-            others.join(" and ")
-        )
-    }))
+    Some(format!(
+        "warning: the codebooks were calibrated on model {}, this is model {model_id:?}: the shapes match, but codebooks from another model quantize poorly; calibrate on this model unless it is a renamed copy",
+        which.join(" and ")
+    ))
 }
 
 #[cfg(test)]
@@ -726,18 +748,18 @@ mod tests {
 
     #[test]
     fn codebooks_from_another_model_warn_and_other_shapes_fail() {
-        let meta = CodebookMeta {
-            key_codec: "d4b8".parse().unwrap(),
-            value_codec: "d4b8".parse().unwrap(),
-            granularity: vecinfer_quant::Granularity::Layer,
-            head_dim: 64,
-            layers: 2,
-            kv_heads: 1,
-            model_id: "model-a".into(),
-            calibration: String::new(),
-            smooth_rule: vecinfer_quant::SmoothRule::MAX,
-            weight_rule: vecinfer_quant::WeightRule::NONE,
-            rotation_alternations: 0,
+        let set = |id: &str| {
+            let mut set = vecinfer_quant::synthetic::random_codebook_set(
+                1,
+                "d4b8".parse().unwrap(),
+                "d4b8".parse().unwrap(),
+                vecinfer_quant::Granularity::Layer,
+                2,
+                1,
+                64,
+            );
+            set.meta.model_id = id.into();
+            set
         };
         let model = vecinfer_model::LlamaConfig {
             name: "m".into(),
@@ -752,28 +774,24 @@ mod tests {
             context: 2048,
             vocab: 100,
         };
-        let ids = ["model-a"];
-        assert_eq!(
-            check_codebooks(&meta, &ids, &model, "model-a").unwrap(),
-            None
-        );
-        let warning = check_codebooks(&meta, &ids, &model, "model-b")
-            .unwrap()
-            .unwrap();
+        let plan = CodebookPlan::uniform(set("model-a"));
+        assert_eq!(check_codebooks(&plan, &model, "model-a").unwrap(), None);
+        let warning = check_codebooks(&plan, &model, "model-b").unwrap().unwrap();
         assert!(
-            warning.contains("\"model-a\"") && warning.contains("\"model-b\""),
+            warning.contains("calibrated on model \"model-a\", this is model \"model-b\""),
             "{warning}"
         );
-        // A plan whose parts come from a renamed copy: the other name is reported.
-        let mixed = ["model-a", "copy-of-a"];
-        let warning = check_codebooks(&meta, &mixed, &model, "model-a")
-            .unwrap()
-            .unwrap();
+        // A plan with one part from a renamed copy: that part's name and layers.
+        let mixed =
+            CodebookPlan::layered(set("model-a"), vec![(set("copy-of-a"), vec![1])]).unwrap();
+        let warning = check_codebooks(&mixed, &model, "model-a").unwrap().unwrap();
         assert!(
-            warning.contains("\"copy-of-a\"") && !warning.contains("\"model-a\" and"),
+            warning.contains(
+                "calibrated on model \"copy-of-a\" (layers 1), this is model \"model-a\""
+            ),
             "{warning}"
         );
         let other = vecinfer_model::LlamaConfig { layers: 3, ..model };
-        assert!(check_codebooks(&meta, &ids, &other, "model-a").is_err());
+        assert!(check_codebooks(&plan, &other, "model-a").is_err());
     }
 }

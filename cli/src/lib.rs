@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod gpu;
 pub mod gpu_check;
+pub mod outputs;
 pub mod plot;
 pub mod recording;
 pub mod text;

@@ -17,10 +17,12 @@ use vecinfer::evaluate::{
     MethodResult, check_codebooks, coded_tokens, evaluate_codebooks, format_table,
 };
 use vecinfer::gpu::{CacheKind, Device};
+use vecinfer::outputs::{FileKey, Outputs};
 use vecinfer::text::{calibration_windows, read_tokens, windows};
 use vecinfer::{CliError, Result};
 use vecinfer_engine::Projections;
 use vecinfer_model::{GgufTokenizer, Llama, fetch};
+use vecinfer_quant::codebook_file::rotation_name;
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{
     AnchorBudget, AnchorPolicy, AnchorRule, CacheLayout, CodebookSet, Codebooks, Granularity,
@@ -166,13 +168,15 @@ enum Command {
         choices: Option<String>,
         /// With --budget: passes that re-measure the chosen plan with the whole plan in place
         /// (default 0). Each pass moves every layer alone to its next cheaper and next dearer
-        /// pair (about 2 × layers evaluations), chooses again within the budget, and keeps the
+        /// pairs and those of its own cost (about 2 × layers evaluations, more when choices tie,
+        /// e.g. a pair per layer and per head), chooses again within the budget, and keeps the
         /// new plan only if it measures better (else tries the best step of half as many moves,
         /// down to one). Summed single-layer losses miss how coarse layers compound at low bits.
         #[arg(long, value_name = "PASSES")]
         refine: Option<usize>,
-        /// Output codebook file (safetensors). {k}, {v} and {smooth} are replaced by the
-        /// codecs and the smooth rule (":" as "_").
+        /// Output codebook file (safetensors). {k}, {v}, {granularity}, {smooth}, {weight} and
+        /// {rotation} are replaced by the codecs, granularity and rules (":" as "_"); a path
+        /// without them gets "-VALUE" before the extension for each option given several values.
         #[arg(long)]
         out: PathBuf,
     },
@@ -499,8 +503,8 @@ fn save_plan(plan: &vecinfer_quant::CodebookPlan, out: &Path) -> Result<()> {
 }
 
 /// `calibrate --granularity`: each at most once; several only for files or a budget (a
-/// `--layer-codecs` plan has one), and a template names each file apart.
-fn check_granularities(given: &[Granularity], layer_codecs: bool, template: &str) -> Result<()> {
+/// `--layer-codecs` plan has one).
+fn check_granularities(given: &[Granularity], layer_codecs: bool) -> Result<()> {
     let bad = |valid: &str| CliError::BadOption {
         option: "--granularity",
         given: given
@@ -520,11 +524,6 @@ fn check_granularities(given: &[Granularity], layer_codecs: bool, template: &str
     if given.len() > 1 && layer_codecs {
         return Err(bad(
             "one with --layer-codecs; both only with --budget (which chooses per layer) or for files",
-        ));
-    }
-    if given.len() > 1 && template.contains('{') && !template.contains("{granularity}") {
-        return Err(bad(
-            "with both and a {k}/{v} template, name {granularity} too",
         ));
     }
     Ok(())
@@ -574,15 +573,19 @@ fn open_engine(model: Option<&Path>) -> Result<vecinfer_engine::Engine> {
     )?)
 }
 
+/// The name codebook files record for a model: its file's stem.
+fn model_id_of(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn load(model: Option<&Path>) -> Result<(Llama, GgufTokenizer, String)> {
     let path = fetch::resolve_model(model)?;
     let start = Instant::now();
     let llama = Llama::load(&path)?;
     let tokenizer = GgufTokenizer::load(&path)?;
-    let id = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let id = model_id_of(&path);
     let c = llama.config();
     eprintln!(
         "model {id}: {} layers, {} q heads, {} KV heads, head dim {} (loaded in {:.1}s)",
@@ -677,20 +680,6 @@ fn parse_weight_rules(list: &str) -> Result<Vec<WeightRule>> {
         });
     }
     Ok(rules)
-}
-
-/// `cb.safetensors` with rule `mix:0.5:1` → `cb-mix_0.5_1.safetensors`.
-fn out_with_tag(out: &Path, rule: &str) -> PathBuf {
-    let tag = rule.replace(':', "_");
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = match out.extension() {
-        Some(ext) => format!("{stem}-{tag}.{}", ext.to_string_lossy()),
-        None => format!("{stem}-{tag}"),
-    };
-    out.with_file_name(name)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -808,7 +797,7 @@ fn run(cli: Cli) -> Result<()> {
                 vec![(key_codec, value_codec)],
             )?;
             let template = out.to_string_lossy().into_owned();
-            check_granularities(&granularity, !layer_codecs.is_empty(), &template)?;
+            check_granularities(&granularity, !layer_codecs.is_empty())?;
             let transforms = Method::parse_list(&methods)?
                 .into_iter()
                 .map(|m| match m {
@@ -834,45 +823,36 @@ fn run(cli: Cli) -> Result<()> {
                 let learned = rotations.iter().any(|&r| r > 0);
                 allocate::check_request(ranks, counts, (&transforms, learned), &template, probe)?;
             }
-            if pairs.len() > 1 && !(template.contains("{k}") && template.contains("{v}")) {
-                return Err(CliError::BadOption {
-                    option: "--out",
-                    given: template,
-                    valid:
-                        "with --also, name {k} and {v} in the path so each pair gets its own file"
-                            .into(),
-                });
-            }
-            if smooth_rules.len() > 1 && template.contains('{') && !template.contains("{smooth}") {
-                return Err(CliError::BadOption {
-                    option: "--out",
-                    given: template,
-                    valid: "with several --smooth rules and a {k}/{v} template, name {smooth} too"
-                        .into(),
-                });
-            }
-            if rotations.len() > 1 && template.contains('{') && !template.contains("{rotation}") {
-                return Err(CliError::BadOption {
-                    option: "--out",
-                    given: template,
-                    valid:
-                        "with several --rotation values and a {k}/{v} template, name {rotation} too"
-                            .into(),
-                });
-            }
-            if weight_rules.len() > 1 && template.contains('{') && !template.contains("{weight}") {
-                return Err(CliError::BadOption {
-                    option: "--out",
-                    given: template,
-                    valid: "with several --weight rules and a {k}/{v} template, name {weight} too"
-                        .into(),
-                });
-            }
+            let smooth_names: Vec<String> = smooth_rules.iter().map(|r| r.name()).collect();
+            let weight_names: Vec<String> = weight_rules.iter().map(|r| r.name()).collect();
+            let rotation_names: Vec<String> = rotations.iter().map(|&r| rotation_name(r)).collect();
+            let outputs = Outputs {
+                out: &out,
+                pairs: &pairs,
+                granularities: &granularity,
+                smooth: &smooth_names,
+                weight: &weight_names,
+                rotation: &rotation_names,
+            };
+            let makes_plan = !layer_codecs.is_empty() || budget_pairs.is_some();
+            // A plan is one file (`check_request` refused placeholders); else one file each.
+            let written = if makes_plan {
+                vec![out.clone()]
+            } else {
+                outputs.check()?;
+                outputs.all()
+            };
             // Checked before the model loads: a bad count fails at once.
             calibration_windows(&[0, 0], &ctx, max_tokens)?;
-            let inputs =
-                std::iter::once(text.clone()).chain(fetch::resolve_model(model.as_deref()).ok());
-            refuse_replacing(&out, inputs)?;
+            let inputs: Vec<PathBuf> = std::iter::once(text.clone())
+                .chain(fetch::resolve_model(model.as_deref()).ok())
+                .collect();
+            for (i, path) in written.iter().enumerate() {
+                refuse_replacing(
+                    path,
+                    inputs.iter().cloned().chain(written[..i].iter().cloned()),
+                )?;
+            }
             let (llama, tokenizer, id) = load(model.as_deref())?;
             allocate::check_fits(&layer_codecs, llama.config().layers)?;
             if ranks {
@@ -922,7 +902,7 @@ fn run(cli: Cli) -> Result<()> {
                 rotations: rotations.clone(),
                 ..CalibrationOptions::new(key_codec, value_codec)
             };
-            if !layer_codecs.is_empty() || budget_pairs.is_some() {
+            if makes_plan {
                 let request = allocate::PlanRequest {
                     base: options_for(key_codec, value_codec, granularity[0]),
                     entries: &layer_codecs,
@@ -946,7 +926,8 @@ fn run(cli: Cli) -> Result<()> {
                 return save_plan(&plan, &out);
             }
             for ((key_codec, value_codec), &grain) in pairs
-                .into_iter()
+                .iter()
+                .copied()
                 .flat_map(|pair| granularity.iter().map(move |g| (pair, g)))
             {
                 let opts = options_for(key_codec, value_codec, grain);
@@ -960,32 +941,13 @@ fn run(cli: Cli) -> Result<()> {
                 for set in &sets {
                     let rule = set.meta.smooth_rule;
                     let weighting = set.meta.weight_rule;
-                    let path = if template.contains('{') {
-                        PathBuf::from(
-                            template
-                                .replace("{k}", &key_codec.to_string())
-                                .replace("{v}", &value_codec.to_string())
-                                .replace("{granularity}", &grain.to_string())
-                                .replace("{smooth}", &rule.name().replace(':', "_"))
-                                .replace("{weight}", &weighting.name().replace(':', "_"))
-                                .replace("{rotation}", &set.meta.key_rotation().replace(':', "_")),
-                        )
-                    } else {
-                        let mut path = out.clone();
-                        if granularity.len() > 1 {
-                            path = out_with_tag(&path, &grain.to_string());
-                        }
-                        if smooth_rules.len() > 1 {
-                            path = out_with_tag(&path, &rule.name());
-                        }
-                        if weight_rules.len() > 1 {
-                            path = out_with_tag(&path, &weighting.name());
-                        }
-                        if rotations.len() > 1 {
-                            path = out_with_tag(&path, &set.meta.key_rotation());
-                        }
-                        path
-                    };
+                    let path = outputs.path(&FileKey {
+                        pair: (key_codec, value_codec),
+                        granularity: grain,
+                        smooth: &rule.name(),
+                        weight: &weighting.name(),
+                        rotation: &set.meta.key_rotation(),
+                    });
                     set.save(&path)?;
                     println!(
                         "wrote {} (K {key_codec}, V {value_codec}, {grain} codebooks, smooth {rule}, weight {weighting}, rotation {}, transforms {})",
@@ -1163,6 +1125,13 @@ fn run(cli: Cli) -> Result<()> {
                     )?;
                 }
                 let path = fetch::resolve_model(model.as_deref())?;
+                // The engine checks shapes; names are only compared here.
+                if let Some(plan) = &plan
+                    && let Some(warning) =
+                        vecinfer::evaluate::name_warning(plan, &model_id_of(&path))
+                {
+                    eprintln!("{warning}");
+                }
                 let tokenizer = GgufTokenizer::load(&path)?;
                 let tokens = read_tokens(&text, &tokenizer)?;
                 let wins = windows(&tokens, ctx, max_windows)?;
@@ -1194,7 +1163,7 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(json) = json {
                     let report = serde_json::json!({
                         "device": "cuda",
-                        "model": path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                        "model": model_id_of(&path),
                         "text": text.display().to_string(),
                         "ctx": ctx,
                         "windows": wins.len(),
@@ -1221,8 +1190,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let (llama, tokenizer, id) = load(model.as_deref())?;
             if let Some(s) = &plan
-                && let Some(warning) =
-                    check_codebooks(s.meta(), &s.model_ids(), llama.config(), &id)?
+                && let Some(warning) = check_codebooks(s, llama.config(), &id)?
             {
                 eprintln!("{warning}");
             }
@@ -1282,7 +1250,8 @@ fn run(cli: Cli) -> Result<()> {
                     "only_layers": only_layers,
                     "window": window_precision,
                     "codebooks": plan.as_ref().map(|plan| {
-                        // Each part's file facts (one part without --layer-codebooks).
+                        // Each part's file facts (one part without --layer-codebooks); the
+                        // top-level codec fields are the first part's, for older readers.
                         let parts: Vec<_> = plan.parts().iter().map(|p| {
                             let m = &p.set.meta;
                             serde_json::json!({
@@ -1290,6 +1259,7 @@ fn run(cli: Cli) -> Result<()> {
                                 "k_codec": m.key_codec.to_string(),
                                 "v_codec": m.value_codec.to_string(),
                                 "granularity": m.granularity.to_string(),
+                                "model_id": m.model_id,
                                 "smooth_rule": m.smooth_rule.name(),
                                 "weight_rule": m.weight_rule.name(),
                                 "key_rotation": m.key_rotation(),

@@ -196,7 +196,7 @@ fn zero_counts_are_refused_before_the_model_loads() {
                 "--also",
                 "d8b8/d8b8",
             ],
-            "name {granularity} too",
+            "names {granularity} so",
         ),
         (vec!["row", "--out", "cb.st"], "row"),
     ] {
@@ -918,6 +918,14 @@ fn plan_budget_options_say_what_is_valid() {
     let dear = save("b.safetensors", "d4b8", "d8b8", 4);
     let same = save("c.safetensors", "d8b8", "d8b8", 4);
     let other = save("d.safetensors", "d4b12", "d8b8", 6);
+    // A choice calibrated from a renamed copy of the model file: same shape, another name.
+    let renamed = {
+        let mut set = vecinfer_quant::CodebookSet::load(std::path::Path::new(&dear)).unwrap();
+        set.meta.model_id = "renamed-copy".into();
+        let path = dir.path().join("f.safetensors");
+        set.save(&path).unwrap();
+        path.display().to_string()
+    };
     let plan = dir.path().join("plan.safetensors").display().to_string();
     let made = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
         .args(["plan", "--codebooks", &base, "--layer-codebooks"])
@@ -1021,6 +1029,10 @@ fn plan_budget_options_say_what_is_valid() {
             vec!["/nonexistent/m.gguf"],
         ),
         (
+            vec!["--budget", "1.2", "--choices", &renamed],
+            vec!["/nonexistent/m.gguf"],
+        ),
+        (
             vec!["--budget", "1.2", "--choices", &dear],
             vec!["/nonexistent/m.gguf"],
         ),
@@ -1047,6 +1059,24 @@ fn plan_budget_options_say_what_is_valid() {
         &["calibrate", "--text", &text, "--out", &text],
         &["a file other than the input"],
     );
+    // Nor a file named by a tag or a template: every output is checked before the model loads.
+    let tagged = dir.path().join("calib-head.txt");
+    let templated = dir.path().join("calib-d4b8.txt");
+    for (input, out, extra) in [
+        (&tagged, "calib.txt", vec!["--granularity", "layer,head"]),
+        (&templated, "calib-{k}.txt", vec![]),
+    ] {
+        std::fs::write(input, "some calibration text").unwrap();
+        let input_name = input.display().to_string();
+        let out = dir.path().join(out).display().to_string();
+        let args = [
+            &["calibrate", "--text", &input_name, "--out", &out][..],
+            &extra,
+        ]
+        .concat();
+        fails_with(&args, &["a file other than the input", &input_name]);
+        assert_eq!(std::fs::read(input).unwrap(), b"some calibration text");
+    }
     fails_with(
         &[
             "calibrate",

@@ -217,7 +217,7 @@ impl FromStr for Granularity {
             "layer" => Ok(Granularity::Layer),
             "head" => Ok(Granularity::Head),
             _ => Err(QuantError::InvalidArgument(format!(
-                "granularity {s:?}: expected \"layer\" or \"head\""
+                "granularity {s:?}: expected \"layer\" or \"head\" (calibrate takes both as layer,head)"
             ))),
         }
     }

@@ -57,12 +57,28 @@ pub struct CodebookMeta {
 }
 
 impl CodebookMeta {
+    /// `K/V`, with ` per head` for one codebook per (layer, KV head): how logs and plan labels
+    /// tell two granularities of one pair apart.
+    pub fn pair_label(&self) -> String {
+        let pair = format!("{}/{}", self.key_codec, self.value_codec);
+        match self.granularity {
+            Granularity::Layer => pair,
+            Granularity::Head => format!("{pair} per head"),
+        }
+    }
+
     /// `hadamard`, or `learned:N` (the metadata's `key_rotation`).
     pub fn key_rotation(&self) -> String {
-        match self.rotation_alternations {
-            0 => "hadamard".into(),
-            n => format!("learned:{n}"),
-        }
+        rotation_name(self.rotation_alternations)
+    }
+}
+
+/// A key rotation's name (as `calibrate --rotation` takes it): `hadamard` for 0 alternations,
+/// else `learned:N`.
+pub fn rotation_name(alternations: usize) -> String {
+    match alternations {
+        0 => "hadamard".into(),
+        n => format!("learned:{n}"),
     }
 }
 

@@ -65,7 +65,7 @@ impl CodebookPlan {
             let m = &part.set.meta;
             if (m.kv_heads, m.head_dim) != (meta.kv_heads, meta.head_dim) {
                 return Err(QuantError::InvalidArgument(format!(
-                    "part {i} is for {} KV heads × dim {} of model {:?}, part 0 for {} × {} of {:?}: every part must be for the same model",
+                    "part {i} is for {} KV heads × dim {} of model {:?}, part 0 for {} × {} of {:?}: every part must have the same KV heads and head dim",
                     m.kv_heads, m.head_dim, m.model_id, meta.kv_heads, meta.head_dim, meta.model_id
                 )));
             }
@@ -267,7 +267,7 @@ impl CodebookPlan {
     /// `d4b9/d8b10`, or for a layered plan each part's codecs and layers, e.g.
     /// `d4b9/d8b10 + d4b12/d4b8 (layers 17,18,20,23)`.
     pub fn label(&self) -> String {
-        let codecs = |s: &CodebookSet| format!("{}/{}", s.meta.key_codec, s.meta.value_codec);
+        let codecs = |s: &CodebookSet| s.meta.pair_label();
         if self.is_uniform() {
             return codecs(&self.parts[0].set);
         }
@@ -646,6 +646,37 @@ mod tests {
                 .contains("names 1 layers but its codebooks hold 2")
         );
         assert!(CodebookPlan::from_parts(Vec::new(), String::new()).is_err());
+        // Another name is kept (a renamed model file); another head shape is refused.
+        let mut renamed = parts(vec![0, 2], vec![1]);
+        renamed[1].set.meta.model_id = "renamed".into();
+        assert_eq!(
+            CodebookPlan::from_parts(renamed, String::new())
+                .unwrap()
+                .model_ids()
+                .len(),
+            2
+        );
+        for (kv_heads, head_dim) in [(3, 16), (2, 32)] {
+            let mut other = parts(vec![0, 2], vec![1]);
+            other[1].set = random_codebook_set(
+                2,
+                "d4b12".parse().unwrap(),
+                "d4b8".parse().unwrap(),
+                Granularity::Layer,
+                1,
+                kv_heads,
+                head_dim,
+            );
+            let err = CodebookPlan::from_parts(other, String::new())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "part 1 is for {kv_heads} KV heads × dim {head_dim}"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]
