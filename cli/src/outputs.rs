@@ -155,6 +155,16 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The run's files, after its template passed the check.
+    fn checked_paths(outputs: &Outputs<'_>) -> Vec<String> {
+        outputs.check().unwrap();
+        outputs
+            .all()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
     #[test]
     fn plain_paths_get_a_tag_for_each_choice_made_more_than_once() {
         let pairs = [("d4b8".parse().unwrap(), "d8b8".parse().unwrap())];
@@ -167,14 +177,8 @@ mod tests {
             weight: &one,
             rotation: &names(&["hadamard"]),
         };
-        outputs.check().unwrap();
-        let all: Vec<String> = outputs
-            .all()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
         assert_eq!(
-            all,
+            checked_paths(&outputs),
             [
                 "dir/cb-layer-balanced.safetensors",
                 "dir/cb-layer-mix_1_2.safetensors",
@@ -200,15 +204,8 @@ mod tests {
             rotation: &one,
         };
         let both = &[Granularity::Layer, Granularity::Head];
-        let named = outputs("cb-{k}-{v}-{granularity}.st", both);
-        named.check().unwrap();
-        let all: Vec<String> = named
-            .all()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
         assert_eq!(
-            all,
+            checked_paths(&outputs("cb-{k}-{v}-{granularity}.st", both)),
             [
                 "cb-d4b8-d8b8-layer.st",
                 "cb-d4b8-d8b8-head.st",
