@@ -812,7 +812,8 @@ fn run(cli: Cli) -> Result<()> {
                     valid: "a learned rotation replaces vecinfer's Hadamard: add vecinfer to --methods, or use hadamard".into(),
                 });
             }
-            if !layer_codecs.is_empty() || budget_pairs.is_some() {
+            let makes_plan = !layer_codecs.is_empty() || budget_pairs.is_some();
+            if makes_plan {
                 let counts = (
                     pairs.len(),
                     smooth_rules.len(),
@@ -834,7 +835,6 @@ fn run(cli: Cli) -> Result<()> {
                 weight: &weight_names,
                 rotation: &rotation_names,
             };
-            let makes_plan = !layer_codecs.is_empty() || budget_pairs.is_some();
             // A plan is one file (`check_request` refused placeholders); else one file each.
             let written = if makes_plan {
                 vec![out.clone()]
@@ -847,11 +847,8 @@ fn run(cli: Cli) -> Result<()> {
             let inputs: Vec<PathBuf> = std::iter::once(text.clone())
                 .chain(fetch::resolve_model(model.as_deref()).ok())
                 .collect();
-            for (i, path) in written.iter().enumerate() {
-                refuse_replacing(
-                    path,
-                    inputs.iter().cloned().chain(written[..i].iter().cloned()),
-                )?;
+            for path in &written {
+                refuse_replacing(path, inputs.iter().cloned())?;
             }
             let (llama, tokenizer, id) = load(model.as_deref())?;
             allocate::check_fits(&layer_codecs, llama.config().layers)?;

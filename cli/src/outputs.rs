@@ -1,8 +1,8 @@
 //! Where `calibrate` writes its files: one per K/V pair, granularity, smooth rule, weight rule
 //! and rotation. A template names each with `{k}`, `{v}`, `{granularity}`, `{smooth}`,
 //! `{weight}` and `{rotation}`; a plain path gets `-VALUE` before its extension for every choice
-//! made more than once. Every path is known before the model loads, so none can replace an input
-//! or another output of the same run.
+//! made more than once. Every path is known before the model loads, so that none can replace an
+//! input (distinct choices give distinct names).
 
 use crate::error::{CliError, Result};
 use std::path::{Path, PathBuf};
