@@ -582,9 +582,10 @@ pub fn name_warning(plan: &CodebookPlan, model_id: &str) -> Option<String> {
         .into_iter()
         .map(|(id, mut layers)| {
             layers.sort_unstable();
-            match all {
-                true => format!("{id:?}"),
-                false => format!("{id:?} (layers {})", layer_list(&layers)),
+            if all {
+                format!("{id:?}")
+            } else {
+                format!("{id:?} (layers {})", layer_list(&layers))
             }
         })
         .collect();

@@ -265,7 +265,7 @@ impl CodebookPlan {
     }
 
     /// `d4b9/d8b10`, or for a layered plan each part's codecs and layers, e.g.
-    /// `d4b9/d8b10 + d4b12/d4b8 (layers 17,18,20,23)`.
+    /// `d4b9/d8b10 + d4b12/d4b8 per head (layers 17,18,20,23)` ([`CodebookMeta::pair_label`]).
     pub fn label(&self) -> String {
         let codecs = |s: &CodebookSet| s.meta.pair_label();
         if self.is_uniform() {
