@@ -200,7 +200,7 @@ pub fn logits_nll(
         .map_err(vecinfer_model::ModelError::from)?
         .to_vec1::<f32>()
         .map_err(vecinfer_model::ModelError::from)?;
-    let nll: f64 = (1..window.len())
+    let per_position: Vec<f64> = (1..window.len())
         .into_par_iter()
         .map(|pos| {
             let row = &flat[(pos - 1) * vocab..pos * vocab];
@@ -213,7 +213,10 @@ pub fn logits_nll(
                 + max as f64;
             log_sum - row[window[pos] as usize] as f64
         })
-        .sum();
+        .collect();
+    // Summed in order: a parallel sum's tree follows work stealing, so equal runs could
+    // differ in the last bit (and tests compare plans by exact perplexity).
+    let nll: f64 = per_position.iter().sum();
     Ok((nll, window.len() - 1))
 }
 
