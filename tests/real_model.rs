@@ -198,8 +198,8 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
     );
     let ratio = int8.perplexity / without.perplexity;
     assert!((0.98..1.03).contains(&ratio), "int8 window: {ratio}");
-    // Anchors are read from the fp16 copy: not with an int8 window.
-    let err = evaluate_method_with_anchors(
+    // Anchors with an int8 window are int8 rows too: ⌊1% · 512⌋ = 5 more int8 tokens.
+    let int8_anchored = evaluate_method_with_anchors(
         &model,
         &wins,
         vecinfer,
@@ -212,8 +212,16 @@ fn fp16_perplexity_is_sane_and_quantized_methods_run() {
         false,
         &hidden,
     )
-    .unwrap_err();
-    assert!(err.to_string().contains("--window"), "{err}");
+    .unwrap();
+    let e = &int8_anchored.effective;
+    assert_eq!((e.int8_tokens, e.fp16_tokens), (69, 0));
+    assert_eq!(e.coded_tokens, int8.effective.coded_tokens - 5);
+    assert_ne!(
+        int8_anchored.perplexity, int8.perplexity,
+        "no anchor was kept"
+    );
+    let ratio = int8_anchored.perplexity / int8.perplexity;
+    assert!((0.9..1.05).contains(&ratio), "int8 anchors: {ratio}");
     // Not measured: absent, not 0.
     let unmeasured = evaluate_method(
         &model,

@@ -23,7 +23,7 @@ pub struct QuantizedAttention<'a> {
     pub method: Method,
     pub codebooks: Option<Codebooks<'a>>,
     pub layout: CacheLayout,
-    /// fp16 anchor tokens beyond the sinks (VQ methods only).
+    /// Anchor tokens beyond the sinks, at the window's precision (VQ methods only).
     pub anchors: Option<AnchorPolicy>,
     /// Quantize only these layers; the others keep an exact fp16 cache (a per-layer
     /// sensitivity probe). `None`: every layer.
@@ -146,8 +146,8 @@ impl AttentionBackend for QuantizedAttention<'_> {
 
 /// Rounds every token (rows of `d` elements) to the window's precision: the sinks and the
 /// window are held at it, and a token's codes are made from its row later, as a flush from
-/// the window would. Anchors must stay fp16, so they are refused with a non-fp16 window
-/// ([`check_window`]).
+/// the window would. Anchors are read from these rows, so they are held at the window's
+/// precision too.
 fn round_window_rows(data: &mut [f32], d: usize, window: WindowPrecision) {
     data.par_chunks_mut(d)
         .for_each(|row| window.round_trip_row(row));
@@ -264,8 +264,8 @@ pub fn evaluate_method(
     )
 }
 
-/// [`evaluate_method`] with fp16 anchor tokens (VQ methods only). Anchors need the fp16
-/// window (`layout.precision`): they are read from the same fp16 copy.
+/// [`evaluate_method`] with anchor tokens (VQ methods only), held at the window's precision
+/// (`layout.precision`): they are read from the same rows.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_method_with_anchors(
     model: &Llama,
@@ -302,7 +302,6 @@ pub fn evaluate_codebooks(
             valid: format!("layers 0 to {}", layers - 1),
         });
     }
-    check_window(anchors.is_some(), layout.precision)?;
     let coded_tokens = coded_tokens(method, windows, layout)?;
     let anchors = anchors.filter(|_| matches!(method, Method::Vq(_)));
     let start = Instant::now();
@@ -436,29 +435,13 @@ pub fn check_plan_transforms(plan: &CodebookPlan, methods: &[Method]) -> Result<
     Ok(())
 }
 
-/// `eval`'s window precision: `--window` as given (checked against `--anchors`), else int8,
-/// or fp16 with anchors.
-pub fn eval_window(given: Option<&str>, anchors: bool) -> Result<WindowPrecision> {
-    let window = match given {
+/// `eval`'s window precision: `--window` as given, else int8. Anchors are kept rows of the
+/// window, so they take its precision.
+pub fn eval_window(given: Option<&str>) -> Result<WindowPrecision> {
+    Ok(match given {
         Some(w) => w.parse()?,
-        None if anchors => WindowPrecision::Fp16,
         None => WindowPrecision::Int8,
-    };
-    check_window(anchors, window)?;
-    Ok(window)
-}
-
-/// Anchors are read from the fp16 copy of the window, so they cannot go with another window
-/// precision.
-pub fn check_window(anchors: bool, window: WindowPrecision) -> Result<()> {
-    if anchors && window != WindowPrecision::Fp16 {
-        return Err(CliError::BadOption {
-            option: "--window",
-            given: format!("{window} with --anchors"),
-            valid: "anchors need the fp16 window; drop --anchors or use --window fp16".into(),
-        });
-    }
-    Ok(())
+    })
 }
 
 /// The context the bits are stated at: the longest window.
@@ -604,16 +587,10 @@ mod tests {
     use vecinfer_quant::KeyTransform;
 
     #[test]
-    fn eval_holds_the_window_as_int8_unless_told_or_anchored() {
-        assert_eq!(eval_window(None, false).unwrap(), WindowPrecision::Int8);
-        assert_eq!(eval_window(None, true).unwrap(), WindowPrecision::Fp16);
-        assert_eq!(
-            eval_window(Some("fp16"), false).unwrap(),
-            WindowPrecision::Fp16
-        );
-        let err = eval_window(Some("int8"), true).unwrap_err().to_string();
-        assert!(err.contains("--window fp16"), "{err}");
-        assert!(eval_window(Some("int4"), false).is_err());
+    fn eval_holds_the_window_as_int8_unless_told() {
+        assert_eq!(eval_window(None).unwrap(), WindowPrecision::Int8);
+        assert_eq!(eval_window(Some("fp16")).unwrap(), WindowPrecision::Fp16);
+        assert!(eval_window(Some("int4")).is_err());
     }
 
     #[test]

@@ -250,9 +250,9 @@ enum Command {
         /// Oldest tokens (attention sinks) kept in fp16; the paper keeps none.
         #[arg(long, default_value_t = 0)]
         sinks: usize,
-        /// Anchor tokens kept in fp16 beyond the sinks, per (layer, KV head), chosen as tokens
-        /// leave the fp16 window: a share of the tokens (1% or 0.01), optionally capped
-        /// (1%:32). VQ methods on the CPU only.
+        /// Anchor tokens kept beyond the sinks at the window's precision (--window), per
+        /// (layer, KV head), chosen as tokens leave the window: a share of the tokens (1% or
+        /// 0.01), optionally capped (1%:32). VQ methods on the CPU only.
         #[arg(long)]
         anchors: Option<String>,
         /// What makes an anchor: norm (largest ‖k‖), error (largest ‖k − k̂‖), attention
@@ -261,8 +261,7 @@ enum Command {
         anchor_rule: String,
         /// How the VQ methods hold the sinks and the residual window: int8 (8 bits per element
         /// and an fp16 scale per token and KV head: the same accuracy as fp16 for half the
-        /// bits) or fp16, on either device. Default: int8, or fp16 with --anchors (anchors are
-        /// read from the fp16 copy).
+        /// bits) or fp16, on either device; anchors take it too. Default: int8.
         #[arg(long)]
         window: Option<String>,
         /// Skip measuring the attention-output error (saves ~10% time).
@@ -1091,8 +1090,7 @@ fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(vecinfer_quant::plan::parse_layer_list)
                 .transpose()?;
-            let window_precision =
-                vecinfer::evaluate::eval_window(window.as_deref(), anchors.is_some())?;
+            let window_precision = vecinfer::evaluate::eval_window(window.as_deref())?;
             let layout = CacheLayout {
                 precision: window_precision,
                 ..layout

@@ -235,9 +235,9 @@ impl Method {
             Method::Vq(_) => layout.precision,
             _ => WindowPrecision::Fp16,
         };
-        // An int8 window holds the sinks as int8 rows too.
+        // An int8 window holds the sinks and the anchors as int8 rows too.
         let int8 = match window {
-            WindowPrecision::Int8 => ctx - span.len(),
+            WindowPrecision::Int8 => ctx - span.len() + anchored,
             WindowPrecision::Fp16 => 0,
         };
         let fp16 = ctx - coded - int8;
@@ -395,11 +395,11 @@ mod tests {
             "{w:?}"
         );
         assert!((w.value_bits - (1089.0 + 1916.0) / 2048.0).abs() < 1e-12);
-        // With anchors too, they stay fp16.
+        // With anchors too, they are int8 rows like the window they were kept from.
         let wa = vq.effective_bits(Some(&set), int8, 2048, Some(budget));
         assert_eq!(
             (wa.fp16_tokens, wa.int8_tokens, wa.coded_tokens),
-            (20, 132, 1896)
+            (0, 152, 1896)
         );
         // KIVI: keys flushed in groups of 32 (1888 coded), 3 bits with scale and zero.
         let k = Method::Kivi2.effective_bits(None, int8, 2048, Some(budget));
