@@ -154,7 +154,7 @@ fn round_window_rows(data: &mut [f32], d: usize, window: WindowPrecision) {
 }
 
 /// Each token's anchor score for one KV head (`keys`, `keys_q`: its exact and quantized keys,
-/// `[T, D]`; `mass`: the attention it received while in the fp16 window).
+/// `[T, D]`; `mass`: the attention it received while in the window).
 fn anchor_scores(
     rule: AnchorRule,
     mass: &[f32],

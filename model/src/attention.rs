@@ -48,13 +48,13 @@ pub fn banded_attention(
 }
 
 /// Chooses the anchor tokens of one KV head (`head`) from the attention mass each token
-/// received while it was in the fp16 window (`mass[j]`, summed over the head's query group;
+/// received while it was in the window (`mass[j]`, summed over the head's query group;
 /// the probabilities are those of the cache without anchors, a close stand-in for a decoder's
 /// own). Returns, per anchor, the token and the cache lengths at which it is read from fp16.
 pub type AnchorChooser<'a> = &'a (dyn Fn(usize, &[f32]) -> Result<Vec<AnchorSpan>> + Sync);
 
-/// [`banded_attention`] with anchors: tokens of the quantized span that the chooser keeps in
-/// fp16 at some cache lengths.
+/// [`banded_attention`] with anchors: tokens of the quantized span that the chooser keeps as
+/// `exact` rows (the window's: fp16, or int8-rounded by the caller) at some cache lengths.
 pub fn banded_attention_with_anchors(
     q: &[f32],
     shape: HeadShape,

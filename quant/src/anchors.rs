@@ -1,5 +1,6 @@
-//! Anchor tokens: beyond the fixed sinks, a small budget of tokens kept in fp16, chosen when a
-//! token leaves the fp16 window (the only moment its fp16 key and value are still at hand).
+//! Anchor tokens: beyond the fixed sinks, a small budget of tokens kept as window rows (fp16 or
+//! int8, as the window holds them), chosen when a token leaves the window (the only moment its
+//! row is still at hand).
 //!
 //! The choice is causal and streaming, per (layer, KV head): when the cache grows to `n`
 //! tokens, token `j = n - residual - 1` leaves the window with a score known by then (its key's
@@ -16,7 +17,7 @@ use std::collections::BinaryHeap;
 use std::fmt;
 use std::str::FromStr;
 
-/// What makes a token worth keeping in fp16.
+/// What makes a token worth keeping as a window row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnchorRule {
@@ -133,7 +134,7 @@ impl AnchorSpan {
 }
 
 /// The streaming choice (module doc) over a window of `tokens` tokens. `score[j]` is token
-/// `j`'s score, read only when `j` leaves the fp16 window (length `j + residual + 1`); tokens
+/// `j`'s score, read only when `j` leaves the window (length `j + residual + 1`); tokens
 /// that never leave (or are sinks) are never read. Returns every token that was an anchor at
 /// some length, in the order they were chosen.
 pub fn select(

@@ -8,7 +8,7 @@
 //!   a plan in one file.
 //! - [`method`]: FP16, VQ (± smooth, ± Hadamard), KIVI-2 behind one interface.
 //! - [`attention`]: the reference decode attention over a quantized cache.
-//! - [`anchors`]: fp16 anchor tokens chosen causally as they leave the fp16 window.
+//! - [`anchors`]: anchor tokens chosen causally as they leave the window (kept at its precision).
 //! - [`atomic_file`]: whole-file writes through a unique temp file and a rename.
 //! - [`rotation`]: a learned key rotation (OPQ) in place of the Hadamard.
 //! - [`weighting`]: how calibration weighs tokens in k-means (attention mass, Fisher-like).

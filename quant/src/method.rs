@@ -194,8 +194,8 @@ impl Method {
 
 /// What a cache of one method costs per element of K and V once it holds `ctx` tokens, every
 /// fp16 token counted: `(fp16_tokens · 16 + int8_tokens · b_int8 + coded_tokens · b_code) /
-/// ctx`, where the fp16 tokens are the anchors (their budget at `ctx`) and, unless the window
-/// is int8, the sinks and the residual window (`b_int8`: 8 bits and a row's fp16 scale). KIVI's
+/// ctx`, where the sinks, the residual window and the anchors (their budget at `ctx`) are fp16
+/// or int8 tokens as the window is (`b_int8`: 8 bits and a row's fp16 scale). KIVI's
 /// `b_code` includes its fp16 scale and zero per group. The codebooks are shared by every
 /// sequence, so they are not in `key_bits`/`value_bits`; `codebook_bits_batch1` is what they
 /// would add for a single sequence of `ctx` tokens (it shrinks with batch and context).
@@ -203,8 +203,8 @@ impl Method {
 pub struct EffectiveBits {
     pub ctx: usize,
     pub fp16_tokens: usize,
-    /// The sinks' and the residual window's tokens when the window is int8 (VQ methods only),
-    /// else 0.
+    /// The sinks', the residual window's and the anchors' tokens when the window is int8 (VQ
+    /// methods only), else 0.
     pub int8_tokens: usize,
     pub window: WindowPrecision,
     pub coded_tokens: usize,

@@ -20,12 +20,15 @@ for log in logs:
         key = (int(m[1]), f"{m[2]}-{m[3]}")
         v = float(m[4])
         if key in loss and abs(loss[key] - v) > 1e-9:
-            print(f"note: {key} {loss[key]} then {v} (keeping the first)", file=sys.stderr)
+            print(f"note: {key} {loss[key]} then {v} (keeping the first)")
         loss.setdefault(key, v)
 layers = sorted({l for l, _ in loss})
 pairs = sorted({p for _, p in loss if only is None or p in only})
-bits = lambda p: (BITS[p.split("-")[0]] + BITS[p.split("-")[1]]) / 2
+bits = lambda p: (Fraction(BITS[p.split("-")[0]]) + Fraction(BITS[p.split("-")[1]])) / 2
 unit = 8  # bits in eighths
+for p in pairs:
+    assert (bits(p) * unit).denominator == 1, f"{p}: not a whole number of eighths"
+
 cap = int(budget * len(layers) * unit)
 best = {0: (0.0, [])}  # used eighths -> (loss, choices)
 for l in layers:
