@@ -29,6 +29,13 @@ __device__ __forceinline__ int fp16_tokens(int total, int sinks, int residual) {
     return min(total, sinks) + min(max(total - sinks, 0), residual);
 }
 
+// The split that takes a sequence's fp16 tokens: the one holding its last coded row. For the
+// launch's longest sequence that is the last split, which holds the fewest coded rows (the
+// remainder; splits are whole tiles), so its block does not end after the others.
+__device__ __forceinline__ int fp16_split(int coded, int tokens_per_split, int splits) {
+    return min(splits - 1, coded / tokens_per_split);
+}
+
 // `seq_len[entry]` counts every token of the entry, this step's appended ones included.
 __device__ __forceinline__ SequenceView sequence_view(const int* __restrict__ seq_len, const int* __restrict__ seq_slot,
                                                       const int* __restrict__ page_indptr, const int* __restrict__ page_indices,

@@ -156,6 +156,13 @@ __device__ __forceinline__ int fp16_tokens(int total, int sinks, int residual) {
     return min(total, sinks) + min(max(total - sinks, 0), residual);
 }
 
+// The split that takes a sequence's fp16 tokens: the one holding its last coded row. For the
+// launch's longest sequence that is the last split, which holds the fewest coded rows (the
+// remainder; splits are whole tiles), so its block does not end after the others.
+__device__ __forceinline__ int fp16_split(int coded, int tokens_per_split, int splits) {
+    return min(splits - 1, coded / tokens_per_split);
+}
+
 // `seq_len[entry]` counts every token of the entry, this step's appended ones included.
 __device__ __forceinline__ SequenceView sequence_view(const int* __restrict__ seq_len, const int* __restrict__ seq_slot,
                                                       const int* __restrict__ page_indptr, const int* __restrict__ page_indices,
@@ -915,11 +922,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     #pragma unroll
     for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
 
-    // fp16 tokens (at most sinks + residual), a slab per warp: the last split takes them all. It
-    // holds the fewest coded rows (the remainder of the launch's longest sequence; none for a
-    // shorter one). The first split took them before: its block then ran 2-7 us longer than the
-    // others at batch 1 and set the kernel's length (bench/results/kernel-s29).
-    if (split == splits - 1) {
+    // fp16 tokens (at most sinks + residual), a slab per warp: the split holding the sequence's
+    // last coded row takes them all (fp16_split). The first split took them before: its block
+    // then ran 2-7 us longer than the others at batch 1 and set the kernel's length
+    // (bench/results/kernel-s29).
+    if (split == fp16_split(view.coded, tokens_per_split, splits)) {
         unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
         const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);

@@ -11,9 +11,9 @@
         }
     }
 
-    // fp16 tokens (at most sinks + residual): the last split takes them all, the one with the
-    // fewest coded rows (as in the tensor-core kernel).
-    if (split == splits - 1) {
+    // fp16 tokens (at most sinks + residual): the split holding the sequence's last coded row
+    // takes them all (fp16_split).
+    if (split == fp16_split(view.coded, tokens_per_split, splits)) {
         const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
         const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         for (int base = 0; base < view.fp16; base += TILE) {

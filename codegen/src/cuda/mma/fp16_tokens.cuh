@@ -2,11 +2,11 @@
     #pragma unroll
     for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
 
-    // fp16 tokens (at most sinks + residual), a slab per warp: the last split takes them all. It
-    // holds the fewest coded rows (the remainder of the launch's longest sequence; none for a
-    // shorter one). The first split took them before: its block then ran 2-7 us longer than the
-    // others at batch 1 and set the kernel's length (bench/results/kernel-s29).
-    if (split == splits - 1) {
+    // fp16 tokens (at most sinks + residual), a slab per warp: the split holding the sequence's
+    // last coded row takes them all (fp16_split). The first split took them before: its block
+    // then ran 2-7 us longer than the others at batch 1 and set the kernel's length
+    // (bench/results/kernel-s29).
+    if (split == fp16_split(view.coded, tokens_per_split, splits)) {
         unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
         const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
