@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Session 29, H200: the first tile's code loads issued before the query transform and the fp16
-# tokens (direct_first_tile.cuh) against main (180008a), interleaved rounds, default configs and
-# the t512 w4 unbounded winner shape; every row verified against the CPU reference by `bench`.
-# Carry .carry/s29k: vi-old.xz (180008a), vi-new.xz (the change).
+# Session 29, H200: main (180008a) against a change, interleaved rounds, default configs and the
+# t512 w4 unbounded winner shape; every row verified against the CPU reference by `bench`.
+# Carry .carry/s29k: vi-old.xz (180008a), vi-new.xz (the change under test). Run four times, each
+# with its own vi-new build (outputs in the folder named): the first tile's loads before the
+# query transform (ab-h200), the fused split merge (ab2-h200), the fp16 slabs dealt to every
+# split (ab3-h200), the fp16 tokens on fp16_split (ab4-h200, landed).
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-} VECINFER_CACHE_DIR=/tmp/vc
 R=/tmp/r; mkdir -p $R; for b in vi-old vi-new; do xz -dc .carry/s29k/$b.xz > $R/$b; done; chmod +x $R/*
