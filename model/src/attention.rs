@@ -50,7 +50,7 @@ pub fn banded_attention(
 /// Chooses the anchor tokens of one KV head (`head`) from the attention mass each token
 /// received while it was in the window (`mass[j]`, summed over the head's query group;
 /// the probabilities are those of the cache without anchors, a close stand-in for a decoder's
-/// own). Returns, per anchor, the token and the cache lengths at which it is read from fp16.
+/// own). Returns, per anchor, the token and the cache lengths at which it is read as a row.
 pub type AnchorChooser<'a> = &'a (dyn Fn(usize, &[f32]) -> Result<Vec<AnchorSpan>> + Sync);
 
 /// [`banded_attention`] with anchors: tokens of the quantized span that the chooser keeps as
