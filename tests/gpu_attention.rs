@@ -7,8 +7,8 @@
 
 use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, WindowPrecision};
-use vecinfer_runtime::Gpu;
-use vecinfer_runtime::verify::{RandomCase, worst_relative_error};
+use vecinfer_runtime::verify::{RandomCase, VerifyCase, worst_relative_error};
+use vecinfer_runtime::{Gpu, VqAttention};
 
 use vecinfer_tests::gpu_or_skip;
 
@@ -389,6 +389,80 @@ fn llama_shape_matches_the_cpu_reference() {
         })
         .collect();
     run(&gpu, &cases);
+}
+
+/// Launches planned for longer sequences than the batch holds, as an engine plans a CUDA graph
+/// for the longest length it will reach: sequences of very different lengths then leave splits
+/// without coded rows, and each sequence's fp16 tokens (sinks and window) go to the split holding
+/// its last coded row (`fp16_split`; split 0 for a sequence without coded rows). Dropped or
+/// doubled fp16 tokens would be far over the tolerance.
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let case = |seed| RandomCase {
+        kv_heads: 2,
+        lengths: vec![0, 1, 36, 37, 300, 700, 2100],
+        layout: CacheLayout {
+            sinks: 4,
+            residual: 32,
+            ..CacheLayout::default()
+        },
+        seed,
+    };
+    let d4b8 = "d4b8".parse().unwrap();
+    let llama = KernelConfig::default_for(128, 4, d4b8, d4b8);
+    let paged = |c: KernelConfig| KernelConfig {
+        layout: CodeLayout::Paged { page_tokens: 64 },
+        ..c
+    };
+    let configs = [
+        llama,
+        paged(llama),
+        KernelConfig {
+            tile_tokens: 512,
+            min_blocks_per_sm: 0,
+            ..llama
+        },
+        KernelConfig {
+            direct_codes: false,
+            ..llama
+        },
+        KernelConfig::cuda_core_for(128, 4, d4b8, d4b8),
+        paged(KernelConfig::default_for(64, 3, d4b8, d4b8)),
+    ];
+    let cases: Vec<_> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (c, case(900 + i as u64)))
+        .collect();
+    precompile(&gpu, &cases);
+    let mut failures = Vec::new();
+    for (config, case) in &cases {
+        let check = VerifyCase::new(&gpu, config, case).unwrap();
+        let kernel = VqAttention::new(&gpu, config).unwrap();
+        let longest = 2100 - 36;
+        for planned in [longest, 3 * longest, 40 * longest] {
+            let plan = kernel.plan_for(&gpu, case.lengths.len() * case.kv_heads, planned);
+            let worst = check
+                .worst_error_planned(&gpu, &kernel, planned)
+                .unwrap_or_else(|e| panic!("{config}: {e}"));
+            eprintln!(
+                "{:<80} planned {planned:>6} ({} splits of {}) worst rel err {worst:.2e}",
+                config.name(),
+                plan.splits,
+                plan.tokens_per_split
+            );
+            if worst.is_nan() || worst > TOLERANCE {
+                failures.push(format!("{config} planned {planned}: {worst:.3e}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "variants over tolerance {TOLERANCE}:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The split query's low part rides in the score mma's padding rows (8-15) and is added to the

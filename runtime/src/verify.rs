@@ -1,6 +1,6 @@
 //! A kernel config against the CPU reference on fresh random data.
 
-use crate::attention::{VqAttention, Workspace};
+use crate::attention::{SplitPlan, VqAttention, Workspace};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::one_layer::OneLayerCache;
@@ -80,6 +80,27 @@ impl VerifyCase {
     /// The kernel's worst relative error on this case; an error if the kernel is for another
     /// method or shape than the case.
     pub fn worst_error(&self, gpu: &Gpu, kernel: &VqAttention) -> Result<f64> {
+        self.check_kernel(kernel)?;
+        kernel_error(gpu, kernel, self.cache.view()?, &self.q16, &self.want, None)
+    }
+
+    /// [`Self::worst_error`] with the launch planned for a longest sequence of `planned_coded`
+    /// coded rows (at least the case's), as an engine plans a CUDA graph for the longest length
+    /// it will reach: the case's sequences then leave splits empty.
+    pub fn worst_error_planned(
+        &self,
+        gpu: &Gpu,
+        kernel: &VqAttention,
+        planned_coded: usize,
+    ) -> Result<f64> {
+        self.check_kernel(kernel)?;
+        let view = self.cache.view()?;
+        let heads = view.batch() * view.storage().spec().kv_heads;
+        let plan = kernel.plan_for(gpu, heads, planned_coded.max(view.longest_coded()));
+        kernel_error(gpu, kernel, view, &self.q16, &self.want, Some(plan))
+    }
+
+    fn check_kernel(&self, kernel: &VqAttention) -> Result<()> {
         let (a, b) = (&self.config, &kernel.kernel.config);
         let same = (a.head_dim, a.group, a.key_codec, a.value_codec)
             == (b.head_dim, b.group, b.key_codec, b.value_codec)
@@ -90,7 +111,7 @@ impl VerifyCase {
                 "verification case for {a} cannot check kernel {b}: head dim, group, codecs, granularity, transform, layout, window precision and output must match"
             )));
         }
-        kernel_error(gpu, kernel, self.cache.view()?, &self.q16, &self.want)
+        Ok(())
     }
 }
 
@@ -140,6 +161,7 @@ pub fn compare_cache_with_reference<'a>(
         cache.into(),
         q16,
         want,
+        None,
     )
 }
 
@@ -162,6 +184,7 @@ fn kernel_error(
     cache: CacheView<'_>,
     q16: &[f16],
     want: &[f32],
+    plan: Option<SplitPlan>,
 ) -> Result<f64> {
     let config = &kernel.kernel.config;
     let query = gpu
@@ -175,7 +198,17 @@ fn kernel_error(
     for _ in 0..LAUNCHES {
         workspace.poison_partials(gpu)?;
         let mut out = gpu.stream.clone_htod(&vec![POISON; q16.len()])?;
-        kernel.attend(gpu, cache.reborrow(), &query, &mut out, &mut workspace)?;
+        match plan {
+            Some(plan) => kernel.attend_with_plan(
+                gpu,
+                cache.reborrow(),
+                &query,
+                &mut out,
+                &mut workspace,
+                plan,
+            )?,
+            None => kernel.attend(gpu, cache.reborrow(), &query, &mut out, &mut workspace)?,
+        }
         worst = worst.max(output_error(config, &gpu.stream.clone_dtoh(&out)?, want));
     }
     Ok(worst)
