@@ -1032,6 +1032,7 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d64_g3_kd4b
     // grows), so no block-wide max is needed before the values load: that cost a barrier and an
     // L2 round trip (merge kernel 5.5 -> 4.1 us at 1 x 32k on an H200).
     constexpr int DIM_THREADS = HEAD_DIM / 4, MERGE_PARTS = MERGE_THREADS / DIM_THREADS;
+    static_assert(MERGE_THREADS % DIM_THREADS == 0, "a merge part is whole threads of 4 dims each");
     __shared__ float part_max[MERGE_PARTS];
     __shared__ __align__(16) float part_value[MERGE_PARTS][HEAD_DIM];
     __shared__ float part_total[MERGE_PARTS];
@@ -1050,8 +1051,8 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d64_g3_kd4b
     // maxes are all loaded before its first exp, and its sums and values (which ptxas issues
     // after that exp) in one more L2 round trip. One rescale per batch, by the batch's max, so
     // the weights do not wait on each other. Against an online merge a split at a time (unroll
-    // 4): SmolLM2's shape 3-12% faster at batch 1 (16 parts, 8 splits each at 1 x 32k), FP16
-    // cache steps 2% at 1 x 8192, Llama's shape unchanged (bench/results/kernel-s30).
+    // 4): SmolLM2's shape 9-12% faster at batch 1 (16 parts, 8 splits each at 1 x 32k), 3% at
+    // 8 x 32k; FP16 cache steps 2% at 1 x 8192; Llama's shape within 1% (bench/results/kernel-s30).
     // The empty-split test selects rather than branches: with a branch the loads of a split
     // waited on its max, one L2 round trip after another (14 us for the FP16 cache's 352 splits
     // at batch 1, bench/results/model-s8).
@@ -1104,6 +1105,8 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d64_g3_kd4b
         #pragma unroll
         for (int p = 0; p < MERGE_PARTS; ++p) {
             // A part without a split with tokens holds zeros under an infinite max: weight 0.
+            // A NaN the part holds (an unwritten or uncovered split) must still reach the output
+            // through f * NaN, so no "skip when f == 0".
             const float f = part_max[p] == NEG_INF ? 0.f : __expf(part_max[p] - base);
             v += f * part_value[p][e];
             t += f * part_total[p];

@@ -46,9 +46,13 @@ static double relative_error(const std::vector<double>& want, const unsigned sho
     return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
 }
 
-static void test_decode(int kv_heads, std::vector<int> lengths, int capacity, int tokens_per_split) {
+// `key_growth`: keys scaled by 1 + key_growth * slot / capacity, so later splits tend to hold
+// larger maxes and a merge that does not rescale what it summed before goes far off.
+static void test_decode(int kv_heads, std::vector<int> lengths, int capacity, int tokens_per_split, float key_growth = 0.f) {
     const int batch = lengths.size(), q_heads = kv_heads * GROUP;
     auto keys = random_halves((size_t)batch * kv_heads * capacity * HEAD_DIM, 2.0f);
+    for (size_t i = 0; i < keys.size(); ++i)
+        keys[i] = float_to_half((float)h(keys[i]) * (1.f + key_growth * (float)((i / HEAD_DIM) % capacity) / capacity));
     auto values = random_halves(keys.size(), 1.0f);
     auto query = random_halves((size_t)batch * q_heads * HEAD_DIM, 2.0f);
     std::vector<int> positions;
@@ -80,8 +84,8 @@ static void test_decode(int kv_heads, std::vector<int> lengths, int capacity, in
             worst = std::max(worst, relative_error(want, &out[((size_t)s * q_heads + head) * HEAD_DIM]));
         }
     char what[160];
-    std::snprintf(what, sizeof what, "decode attention + merge, %d sequences, capacity %d, %d splits of %d (%d empty, NaN partials)", batch,
-                  capacity, splits, tokens_per_split, poisoned);
+    std::snprintf(what, sizeof what, "decode attention + merge, %d sequences, capacity %d, %d splits of %d (%d empty, NaN partials), key growth %.1f",
+                  batch, capacity, splits, tokens_per_split, poisoned, key_growth);
     report(worst < 2e-3, what, worst, 2e-3);
 }
 
@@ -538,6 +542,10 @@ int main() {
     test_decode(kv_heads, {1, 300, 777, 1000}, 1024, 256);  // uneven lengths, empty splits
     test_decode(kv_heads, {1000, 33}, 1024, 1024);           // one split
     test_decode(kv_heads, {5, 64}, 512, TOKENS_PER_ITERATION); // the smallest split
+    // More splits than one batch of the merge (8 splits) per merge part: the merge rescales
+    // from batch to batch, and ends in a part-full batch.
+    const int many = 8 * (MERGE_THREADS / (HEAD_DIM / 4)) + 3;
+    test_decode(kv_heads, {many * TOKENS_PER_ITERATION - 5, 40}, many * TOKENS_PER_ITERATION, TOKENS_PER_ITERATION, 1.5f);
     test_prefill(kv_heads, 2, 100, 70, 13);
     test_rope(3, 4, kv_heads);
     test_norm_silu(3, 576);
