@@ -187,6 +187,8 @@ fn kernel_error(
     plan: Option<SplitPlan>,
 ) -> Result<f64> {
     let config = &kernel.kernel.config;
+    // `attend`'s own plan unless one is given.
+    let plan = plan.unwrap_or_else(|| kernel.plan(gpu, &cache));
     let query = gpu
         .stream
         .clone_htod(&q16.iter().map(|h| h.to_bits()).collect::<Vec<u16>>())?;
@@ -198,17 +200,14 @@ fn kernel_error(
     for _ in 0..LAUNCHES {
         workspace.poison_partials(gpu)?;
         let mut out = gpu.stream.clone_htod(&vec![POISON; q16.len()])?;
-        match plan {
-            Some(plan) => kernel.attend_with_plan(
-                gpu,
-                cache.reborrow(),
-                &query,
-                &mut out,
-                &mut workspace,
-                plan,
-            )?,
-            None => kernel.attend(gpu, cache.reborrow(), &query, &mut out, &mut workspace)?,
-        }
+        kernel.attend_with_plan(
+            gpu,
+            cache.reborrow(),
+            &query,
+            &mut out,
+            &mut workspace,
+            plan,
+        )?;
         worst = worst.max(output_error(config, &gpu.stream.clone_dtoh(&out)?, want));
     }
     Ok(worst)
