@@ -2,9 +2,9 @@
 //! out in a random order (never contiguous), ragged prefills, decode steps over ragged subsets
 //! of the live sequences, forks that then diverge, sequences removed and their pages reused by
 //! new ones, an empty sequence in the batch (zeros), running out of pages (nothing changes),
-//! and a kernel for another cache refused with a typed error. Codes are compared byte for byte
-//! with the CPU encoder's (which the contiguous path also matches, `gpu_append`), the fp16
-//! slots exactly, attention within 2e-3.
+//! a kernel for another cache refused with a typed error, and the bench's ragged random caches.
+//! Codes are compared byte for byte with the CPU encoder's (which the contiguous path also
+//! matches, `gpu_append`), the fp16 slots exactly, attention within 2e-3.
 //!
 //! Runs where a GPU is; elsewhere it prints a notice and passes, unless VECINFER_REQUIRE_GPU=1.
 
@@ -15,7 +15,7 @@ use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, r
 use vecinfer_quant::{CacheLayout, DecodeShape, Granularity, KeyTransform, ReferenceKvCache};
 use vecinfer_runtime::dependent_launch::supports_dependent_launches;
 use vecinfer_runtime::{
-    Gpu, PagedCacheOptions, PagedKvCache, PoolSize, RuntimeError, SequenceId, VqAppend,
+    Gpu, GpuKvCache, PagedCacheOptions, PagedKvCache, PoolSize, RuntimeError, SequenceId, VqAppend,
     VqAttention, Workspace,
 };
 use vecinfer_tests::gpu_or_skip;
@@ -813,4 +813,57 @@ fn the_window_flush_leaves_the_appends_bytes() {
 fn to_device(gpu: &Gpu, values: &[f32]) -> cudarc::driver::CudaSlice<u16> {
     let halves: Vec<u16> = values.iter().map(|&x| f16::from_f32(x).to_bits()).collect();
     gpu.stream.clone_htod(&halves).unwrap()
+}
+
+/// The bench's ragged caches (`random_with_lengths`): every sequence as long as asked in both
+/// layouts, the same bytes a step, attention over them finite; a length list for another batch
+/// size is a typed error.
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn random_caches_take_a_length_per_sequence() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let paged = configs()[1];
+    let contiguous = KernelConfig {
+        layout: CodeLayout::Contiguous,
+        ..paged
+    };
+    let shape = DecodeShape {
+        batch: 5,
+        q_heads: 8,
+        kv_heads: 2,
+        head_dim: 128,
+    };
+    let lengths = [300, 0, 7, 1000, 129];
+    let residual = 128;
+    let p = PagedKvCache::random_with_lengths(&gpu, shape, &paged, (&lengths, residual, 10), 3)
+        .unwrap();
+    let got: Vec<usize> = p.table().sequences().map(|id| p.len(id).unwrap()).collect();
+    assert_eq!(got, lengths);
+    let c = GpuKvCache::random_with_lengths(&gpu, shape, &contiguous, (&lengths, residual, 10), 3)
+        .unwrap();
+    assert_eq!(c.lengths(), lengths);
+    assert_eq!(p.bytes_per_step(&paged), c.bytes_per_step(&contiguous));
+    let elements = shape.batch * shape.q_heads * shape.head_dim;
+    let query = to_device(&gpu, &vec![0.5; elements]);
+    for (config, view) in [(paged, p.timing_view().unwrap()), (contiguous, c.view())] {
+        let kernel = VqAttention::new(&gpu, &config).unwrap();
+        let mut out = gpu.stream.alloc_zeros::<u16>(elements).unwrap();
+        kernel
+            .attend(&gpu, view, &query, &mut out, &mut Workspace::default())
+            .unwrap();
+        let out = gpu.stream.clone_dtoh(&out).unwrap();
+        assert!(
+            out.iter().all(|&h| f16::from_bits(h).is_finite()),
+            "{config}: a non-finite output"
+        );
+    }
+    let Err(err) =
+        PagedKvCache::random_with_lengths(&gpu, shape, &paged, (&lengths[..4], residual, 0), 3)
+    else {
+        panic!("4 lengths for a batch of 5 were taken");
+    };
+    assert!(
+        matches!(&err, RuntimeError::Invalid(m) if m.contains("4 sequence lengths for a batch of 5")),
+        "{err}"
+    );
 }

@@ -18,7 +18,13 @@ use vecinfer_runtime::{
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRow {
     pub batch: usize,
+    /// The length of every sequence, or with `ragged` their mean.
     pub seq: usize,
+    /// The sequences' lengths differ (`vecinfer bench --ragged`): they are in `lengths`.
+    #[serde(default)]
+    pub ragged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lengths: Option<Vec<usize>>,
     pub key_codec: String,
     pub value_codec: String,
     pub bits_per_element: f64,
@@ -37,6 +43,11 @@ pub struct BenchRow {
     pub roofline_fraction: f64,
     pub sdpa_ms: Option<f64>,
     pub speedup_vs_sdpa: Option<f64>,
+    /// FlashInfer with an FP16 paged KV cache in the same run, and this kernel's speed-up on it.
+    #[serde(default)]
+    pub flashinfer_ms: Option<f64>,
+    #[serde(default)]
+    pub speedup_vs_flashinfer: Option<f64>,
     /// FlashInfer with an FP8 paged KV cache in the same run, and this kernel's speed-up on it.
     #[serde(default)]
     pub flashinfer_fp8_ms: Option<f64>,
@@ -67,13 +78,19 @@ pub struct BenchRow {
 #[derive(Clone, Debug, Deserialize)]
 pub struct BaselineRow {
     pub batch: usize,
+    /// The length of every sequence, or with `ragged` their mean.
     pub seq: usize,
+    /// Timed on the lengths of `vecinfer bench --ragged` (`bench/ragged_baseline.py`).
+    #[serde(default)]
+    pub ragged: bool,
     /// Query heads, KV heads and head dim of the row; rows of older scripts lack them and are
     /// refused (a ratio against another shape would be silently wrong).
     pub heads: Option<usize>,
     pub kv_heads: Option<usize>,
     pub head_dim: Option<usize>,
-    pub sdpa_ms: f64,
+    /// PyTorch SDPA FP16; absent from ragged rows (SDPA takes equal lengths only).
+    #[serde(default)]
+    pub sdpa_ms: Option<f64>,
     pub copy_tbs: Option<f64>,
     /// FlashInfer with an FP16 paged cache, when the script found FlashInfer.
     #[serde(default)]
@@ -92,25 +109,33 @@ pub struct BaselineShape {
     pub heads: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
+    /// Lengths spread as `vecinfer bench --ragged` spreads them.
+    pub ragged: bool,
 }
 
 impl std::fmt::Display for BaselineShape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{} with {} query heads, {} KV heads, head dim {}",
-            self.batch, self.seq, self.heads, self.kv_heads, self.head_dim
+            "{}x{}{} with {} query heads, {} KV heads, head dim {}",
+            self.batch,
+            self.seq,
+            if self.ragged { " (ragged)" } else { "" },
+            self.heads,
+            self.kv_heads,
+            self.head_dim
         )
     }
 }
 
-/// The baseline row of exactly `want`'s shape. `Ok(None)` when no row has its batch and
-/// sequence length; an error when such a row exists but for other heads or head dim (or does
-/// not say which), since a ratio against it would compare different work.
+/// The baseline row of exactly `want`'s shape. `Ok(None)` when no row has its batch, sequence
+/// length and kind of lengths (equal or ragged); an error when such a row exists but for other
+/// heads or head dim (or does not say which), since a ratio against it would compare different
+/// work.
 pub fn baseline_for(rows: &[BaselineRow], want: BaselineShape) -> Result<Option<&BaselineRow>> {
     let mut same_size = rows
         .iter()
-        .filter(|b| b.batch == want.batch && b.seq == want.seq)
+        .filter(|b| b.batch == want.batch && b.seq == want.seq && b.ragged == want.ragged)
         .peekable();
     if same_size.peek().is_none() {
         return Ok(None);
@@ -127,9 +152,14 @@ pub fn baseline_for(rows: &[BaselineRow], want: BaselineShape) -> Result<Option<
             _ => seen.push("a row without heads/kv_heads/head_dim".into()),
         }
     }
+    let script = if want.ragged {
+        "bench/ragged_baseline.py"
+    } else {
+        "../shared/bench/fp16_decode_baseline.py"
+    };
     Err(CliError::Invalid(format!(
-        "the baseline has {}x{} only for {}, not for {want}: run \
-         ../shared/bench/fp16_decode_baseline.py with --heads {} --kv-heads {} --head-dim {}",
+        "the baseline has {}x{} only for {}, not for {want}: run {script} with --heads {} \
+         --kv-heads {} --head-dim {}",
         want.batch,
         want.seq,
         seen.join("; "),
@@ -164,12 +194,13 @@ pub struct BenchSettings {
     pub append_warps: Option<u32>,
 }
 
-/// Times one config at one (batch, seq) on the Llama-3.1-8B attention shape given by `shape`.
+/// Times one config on `shape` (one sequence of each length in `lengths`, `shape.batch` of
+/// them).
 pub fn bench_one(
     gpu: &Gpu,
     config: &KernelConfig,
     shape: DecodeShape,
-    seq: usize,
+    lengths: &[usize],
     settings: BenchSettings,
 ) -> Result<BenchRow> {
     let BenchSettings {
@@ -179,9 +210,10 @@ pub fn bench_one(
         append_warps,
     } = settings;
     let kernel = VqAttention::new(gpu, config)?;
-    let coded = seq.saturating_sub(residual);
-    let fp16 = seq - coded;
-    let caches = OneLayerCache::rotating(gpu, shape, config, seq, residual)?;
+    let seq = lengths.iter().sum::<usize>() / lengths.len().max(1);
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    let ragged = lengths.iter().any(|&n| n != longest);
+    let caches = OneLayerCache::rotating(gpu, shape, config, lengths, residual)?;
     let (copies, bytes) = (caches.len(), caches[0].bytes_per_step(config));
     let elements = shape.batch * shape.q_heads * shape.head_dim;
     let query = gpu
@@ -212,18 +244,18 @@ pub fn bench_one(
     let append_runs = runs.min(30);
     let room = (5 + append_runs) * APPEND_REPS + append_runs + 1;
     let mut growing = match config.layout {
-        CodeLayout::Contiguous => OneLayerCache::Contiguous(GpuKvCache::random(
+        CodeLayout::Contiguous => OneLayerCache::Contiguous(GpuKvCache::random_with_lengths(
             gpu,
             shape,
             config,
-            (coded, fp16, room),
+            (lengths, residual.min(longest), room),
             99,
         )?),
-        CodeLayout::Paged { .. } => OneLayerCache::Paged(PagedKvCache::random(
+        CodeLayout::Paged { .. } => OneLayerCache::Paged(PagedKvCache::random_with_lengths(
             gpu,
             shape,
             config,
-            (seq, residual, room),
+            (lengths, residual, room),
             99,
         )?),
     };
@@ -294,6 +326,8 @@ pub fn bench_one(
     Ok(BenchRow {
         batch: shape.batch,
         seq,
+        ragged,
+        lengths: ragged.then(|| lengths.to_vec()),
         key_codec: config.key_codec.to_string(),
         value_codec: config.value_codec.to_string(),
         bits_per_element: (config.key_codec.bits_per_element()
@@ -312,6 +346,8 @@ pub fn bench_one(
         roofline_fraction: gb_per_s / (copy_tbs * 1e3),
         sdpa_ms: None,
         speedup_vs_sdpa: None,
+        flashinfer_ms: None,
+        speedup_vs_flashinfer: None,
         flashinfer_fp8_ms: None,
         speedup_vs_fp8: None,
         append_ms,
@@ -354,7 +390,7 @@ pub fn variant_name(config: &KernelConfig) -> String {
 pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     let mut s = format!("copy bandwidth {copy_tbs:.2} TB/s (read+write)\n");
     s += &format!(
-        "{:>5} {:>7} {:>12} {:>5} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9}  {}\n",
+        "{:>5} {:>7} {:>12} {:>5} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}  {}\n",
         "batch",
         "seq",
         "K/V",
@@ -366,6 +402,8 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
         "roofline",
         "sdpa ms",
         "× sdpa",
+        "fi16 ms",
+        "× fi16",
         "fp8 ms",
         "× fp8",
         "append",
@@ -373,9 +411,14 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
     );
     for r in rows {
         s += &format!(
-            "{:>5} {:>7} {:>12} {:>5.2} {:>8} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8} {:>8} {:>8.1}%  {}\n",
+            "{:>5} {:>7} {:>12} {:>5.2} {:>8} {:>6} {:>8.4} {:>8.0} {:>8.1}% {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8.1}%  {}\n",
             r.batch,
-            r.seq,
+            // A ragged row's mean length.
+            if r.ragged {
+                format!("~{}", r.seq)
+            } else {
+                r.seq.to_string()
+            },
             format!("{}/{}", r.key_codec, r.value_codec),
             r.bits_per_element,
             r.bits_per_element_all
@@ -386,6 +429,9 @@ pub fn format_rows(rows: &[BenchRow], copy_tbs: f64) -> String {
             100.0 * r.roofline_fraction,
             r.sdpa_ms.map_or("-".into(), |v| format!("{v:.3}")),
             r.speedup_vs_sdpa.map_or("-".into(), |v| format!("{v:.2}x")),
+            r.flashinfer_ms.map_or("-".into(), |v| format!("{v:.3}")),
+            r.speedup_vs_flashinfer
+                .map_or("-".into(), |v| format!("{v:.2}x")),
             r.flashinfer_fp8_ms
                 .map_or("-".into(), |v| format!("{v:.3}")),
             r.speedup_vs_fp8.map_or("-".into(), |v| format!("{v:.2}x")),
@@ -469,7 +515,13 @@ pub struct BenchArgs {
     pub append_warps: AppendWarps,
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
-    /// JSON written by ../shared/bench/fp16_decode_baseline.py --json in the same run.
+    /// Spread each batch's lengths around SEQ (see `spread_lengths`): a ragged batch of the same
+    /// total length. Such rows stand only beside baseline rows timed with the same lengths
+    /// (`bench/ragged_baseline.py`).
+    #[arg(long)]
+    pub ragged: bool,
+    /// JSON written by ../shared/bench/fp16_decode_baseline.py --json (or, with --ragged,
+    /// bench/ragged_baseline.py --json) in the same run.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
     #[arg(long)]
@@ -513,6 +565,26 @@ pub fn parse_shapes(list: &str) -> Result<Vec<(usize, usize)>> {
             }
         })
         .collect()
+}
+
+/// `batch` lengths spread evenly around `seq`, in a fixed shuffled order: the `i`-th shortest is
+/// `seq · (2i + 1) / batch` (rounded), so they run from `seq / batch` to about `2 · seq` and add
+/// up to `batch · seq` as equal lengths would. `bench/ragged_baseline.py` spreads them alike.
+pub fn spread_lengths(batch: usize, seq: usize) -> Vec<usize> {
+    let mut lengths: Vec<usize> = (0..batch)
+        .map(|i| ((2 * i + 1) * seq + batch / 2) / batch)
+        .collect();
+    // Fisher-Yates with a fixed linear congruential generator: no length order for the grid
+    // to exploit, and the same order in every run.
+    let mut state: u64 = 0x2545f4914f6cdd1d;
+    for i in (1..batch).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = ((state >> 33) % (i as u64 + 1)) as usize;
+        lengths.swap(i, j);
+    }
+    lengths
 }
 
 /// `K/V,...` codec pairs, e.g. `d4b8/d4b8,d8b12/d8b8`.
@@ -743,11 +815,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 kv_heads: a.grid.kv_heads,
                 head_dim: a.grid.head_dim,
             };
+            let lengths = if a.ragged {
+                spread_lengths(batch, seq)
+            } else {
+                vec![seq; batch]
+            };
             let mut row = bench_one(
                 &gpu,
                 &config,
                 shape,
-                seq,
+                &lengths,
                 BenchSettings {
                     residual: a.residual,
                     copy_tbs,
@@ -761,10 +838,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 heads: a.grid.heads,
                 kv_heads: a.grid.kv_heads,
                 head_dim: a.grid.head_dim,
+                ragged: row.ragged,
             };
             if let Some(b) = baseline_for(&baseline, want)? {
-                row.sdpa_ms = Some(b.sdpa_ms);
-                row.speedup_vs_sdpa = Some(b.sdpa_ms / row.ms);
+                row.sdpa_ms = b.sdpa_ms;
+                row.speedup_vs_sdpa = b.sdpa_ms.map(|t| t / row.ms);
+                row.flashinfer_ms = b.flashinfer_ms;
+                row.speedup_vs_flashinfer = b.flashinfer_ms.map(|f| f / row.ms);
                 row.flashinfer_fp8_ms = b.flashinfer_fp8_ms;
                 row.speedup_vs_fp8 = b.flashinfer_fp8_ms.map(|f| f / row.ms);
             }
@@ -858,7 +938,9 @@ mod tests {
              "sdpa_ms": 0.37, "copy_tbs": 2.9, "flashinfer_fp8_ms": 0.24},
             {"batch": 8, "seq": 32768, "heads": 9, "kv_heads": 3, "head_dim": 64,
              "sdpa_ms": 0.05, "copy_tbs": 2.9},
-            {"batch": 64, "seq": 8192, "sdpa_ms": 0.7, "copy_tbs": 2.9}
+            {"batch": 64, "seq": 8192, "sdpa_ms": 0.7, "copy_tbs": 2.9},
+            {"batch": 8, "seq": 32768, "heads": 32, "kv_heads": 8, "head_dim": 128,
+             "ragged": true, "flashinfer_ms": 0.41, "flashinfer_fp8_ms": 0.26}
         ]))
         .unwrap();
         let llama = BaselineShape {
@@ -867,16 +949,37 @@ mod tests {
             heads: 32,
             kv_heads: 8,
             head_dim: 128,
+            ragged: false,
         };
         let b = baseline_for(&rows, llama).unwrap().unwrap();
-        assert_eq!((b.sdpa_ms, b.flashinfer_fp8_ms), (0.37, Some(0.24)));
+        assert_eq!((b.sdpa_ms, b.flashinfer_fp8_ms), (Some(0.37), Some(0.24)));
+        // Ragged rows stand only beside ragged rows, and equal ones beside equal ones.
+        let ragged = BaselineShape {
+            ragged: true,
+            ..llama
+        };
+        let r = baseline_for(&rows, ragged).unwrap().unwrap();
+        assert_eq!((r.sdpa_ms, r.flashinfer_ms), (None, Some(0.41)));
+        let err = baseline_for(
+            &rows,
+            BaselineShape {
+                head_dim: 64,
+                ..ragged
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ragged_baseline.py"), "{err}");
         let smol = BaselineShape {
             heads: 9,
             kv_heads: 3,
             head_dim: 64,
             ..llama
         };
-        assert_eq!(baseline_for(&rows, smol).unwrap().unwrap().sdpa_ms, 0.05);
+        assert_eq!(
+            baseline_for(&rows, smol).unwrap().unwrap().sdpa_ms,
+            Some(0.05)
+        );
         // No row of this batch and length: no ratio, no error.
         let absent = BaselineShape { batch: 1, ..llama };
         assert!(baseline_for(&rows, absent).unwrap().is_none());
@@ -898,6 +1001,36 @@ mod tests {
         };
         let err = baseline_for(&rows, old).unwrap_err().to_string();
         assert!(err.contains("without heads"), "{err}");
+    }
+
+    #[test]
+    fn spread_lengths_keep_the_total_and_spread_from_short_to_twice_the_mean() {
+        assert_eq!(spread_lengths(1, 4096), [4096]);
+        for (batch, seq) in [(8, 32768), (64, 8192), (3, 100), (128, 4096)] {
+            let lengths = spread_lengths(batch, seq);
+            let mut sorted = lengths.clone();
+            sorted.sort_unstable();
+            let expected: Vec<usize> = (0..batch)
+                .map(|i| ((2 * i + 1) * seq + batch / 2) / batch)
+                .collect();
+            assert_eq!(sorted, expected, "{batch}x{seq}: every spread length once");
+            let total: usize = lengths.iter().sum();
+            assert!(
+                total.abs_diff(batch * seq) <= batch,
+                "{batch}x{seq}: {total}"
+            );
+            assert!(sorted[batch - 1] < 2 * seq, "{batch}x{seq}: {sorted:?}");
+            if batch > 2 {
+                assert_ne!(lengths, sorted, "{batch}x{seq}: shuffled, not ascending");
+            }
+        }
+        // What `bench/ragged_baseline.py --print-lengths --shapes 8x32768,3x100` prints: the
+        // baseline times the same batch.
+        assert_eq!(
+            spread_lengths(8, 32768),
+            [28672, 36864, 53248, 4096, 12288, 61440, 20480, 45056]
+        );
+        assert_eq!(spread_lengths(3, 100), [33, 167, 100]);
     }
 
     #[test]

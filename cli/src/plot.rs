@@ -12,7 +12,11 @@ use std::path::Path;
 fn series(rows: &[BenchRow]) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in rows {
-        let key = format!("{}/{} batch {}", r.key_codec, r.value_codec, r.batch);
+        let ragged = if r.ragged { " ragged" } else { "" };
+        let key = format!(
+            "{}/{} batch {}{ragged}",
+            r.key_codec, r.value_codec, r.batch
+        );
         lines.entry(key).or_default().push((r.seq as f64, r.ms));
         if let Some(sdpa) = r.sdpa_ms {
             let key = format!("SDPA fp16 batch {}", r.batch);

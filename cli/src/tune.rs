@@ -466,9 +466,10 @@ pub fn result_table(
             heads: e.kv_heads * key.shape.group,
             kv_heads: e.kv_heads,
             head_dim: key.shape.head_dim,
+            ragged: false,
         };
         let base = crate::bench::baseline_for(baseline, shape)?;
-        let sdpa = base.map(|b| b.sdpa_ms);
+        let sdpa = base.and_then(|b| b.sdpa_ms);
         let fp8 = base.and_then(|b| b.flashinfer_fp8_ms);
         // A default that did not run (pruned, e.g. for spilling) has no time.
         let (default_ms, ratio) = match &e.default {

@@ -136,13 +136,23 @@ impl VqAttention {
     }
 
     /// The split plan of a launch over `view`: how many blocks share each sequence's coded
-    /// rows, from the longest one.
+    /// rows. From the longest one, as [`Self::plan_for`]; with the automatic policy and
+    /// lengths that differ (and that the host knows), shorter pieces where the batch's blocks
+    /// still fit one wave (see `ragged_plan`).
     pub fn plan(&self, gpu: &Gpu, view: &CacheView<'_>) -> SplitPlan {
-        self.plan_for(
-            gpu,
-            view.batch() * view.storage.spec().kv_heads,
-            view.longest_coded(),
-        )
+        let kv_heads = view.storage.spec().kv_heads;
+        let heads = view.batch() * kv_heads;
+        let equal = self.plan_for(gpu, heads, view.longest_coded());
+        match (self.kernel.config.split, view.coded_lengths()) {
+            (SplitPolicy::Auto, Some(coded)) => ragged_plan(
+                &coded,
+                kv_heads,
+                self.kernel.config.tile_tokens,
+                self.slots(gpu),
+                equal,
+            ),
+            _ => equal,
+        }
     }
 
     /// The split plan for `heads` (batch entry, KV head) pairs whose longest sequence has
@@ -160,23 +170,28 @@ impl VqAttention {
     fn wanted_splits(&self, gpu: &Gpu, heads: usize) -> usize {
         match self.kernel.config.split {
             SplitPolicy::Fixed(n) => n as usize,
-            SplitPolicy::Auto => {
-                let slots = gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize;
-                auto_splits(heads, slots)
-            }
+            SplitPolicy::Auto => auto_splits(heads, self.slots(gpu)),
         }
     }
 
+    /// Blocks of this kernel resident on the GPU at once.
+    fn slots(&self, gpu: &Gpu) -> usize {
+        gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize
+    }
+
     /// The most splits any plan for `heads` pairs and sequences of up to `longest_coded` coded
-    /// rows can have: what a workspace must hold so that no launch allocates (a CUDA graph
-    /// capture must not). Plans are not monotonic in the length (a shorter sequence may split
-    /// into more, shorter pieces), so this bounds them all: `min(wanted, ceil(longest / tile))`.
+    /// rows can have, [`Self::plan`]'s ragged ones included: what a workspace must hold so that
+    /// no launch allocates (a CUDA graph capture must not). Plans are not monotonic in the
+    /// length (a shorter sequence may split into more, shorter pieces), so this bounds them
+    /// all: `min(wanted, ceil(longest / tile))`, with `wanted` raised to the ragged plans'
+    /// grid cap under the automatic policy.
     pub fn max_splits(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> u32 {
-        max_splits(
-            longest_coded,
-            self.kernel.config.tile_tokens,
-            self.wanted_splits(gpu, heads),
-        )
+        let wanted = self.wanted_splits(gpu, heads);
+        let wanted = match self.kernel.config.split {
+            SplitPolicy::Auto => wanted.max(ragged_grid_splits(heads, self.slots(gpu))),
+            SplitPolicy::Fixed(_) => wanted,
+        };
+        max_splits(longest_coded, self.kernel.config.tile_tokens, wanted)
     }
 
     /// One decode step over `view`: `query` is `[batch, q_heads, head_dim]` f16 (q_heads =
@@ -332,6 +347,59 @@ fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
     }
 }
 
+/// The plan for sequences of `coded` coded rows each, `kv_heads` KV heads, `slots` resident
+/// blocks, given `equal`, the plan from the longest alone (`split_plan` with `auto_splits`).
+///
+/// Planned from the longest, a ragged batch's blocks are as long as that sequence's share: at
+/// 8 sequences of 4k to 61k tokens (mean 32k, Llama-3.1-8B shape, H200) the kernel took 1.6x
+/// as long as for 8 × 32k (bench/results/kernel-s31). Here the pieces are the shortest whose
+/// non-empty blocks (`kv_heads × Σ ceil(coded / piece)`) still fit one wave. Blocks past a
+/// short sequence's end launch too and exit, so the grid is kept within
+/// `ragged_grid_splits`. Equal lengths, or a batch whose blocks cannot fit one wave, keep
+/// `equal`; the pieces are never longer than `equal`'s.
+fn ragged_plan(
+    coded: &[usize],
+    kv_heads: usize,
+    tile: usize,
+    slots: usize,
+    equal: SplitPlan,
+) -> SplitPlan {
+    let longest = coded.iter().copied().max().unwrap_or(0);
+    if coded.iter().all(|&c| c == longest) {
+        return equal;
+    }
+    let blocks = |piece: usize| kv_heads * coded.iter().map(|c| c.div_ceil(piece)).sum::<usize>();
+    let tiles = longest.div_ceil(tile).max(1);
+    if blocks(tiles * tile) > slots {
+        return equal;
+    }
+    // The fewest tiles per piece whose blocks fit: `blocks` never grows with the piece.
+    let (mut lo, mut hi) = (1, tiles);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if blocks(mid * tile) <= slots {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let grid_cap = ragged_grid_splits(coded.len() * kv_heads, slots);
+    let piece = (lo * tile).max(longest.div_ceil(grid_cap).next_multiple_of(tile));
+    if piece >= equal.tokens_per_split as usize {
+        return equal;
+    }
+    SplitPlan {
+        splits: longest.div_ceil(piece) as u32,
+        tokens_per_split: piece as u32,
+    }
+}
+
+/// The most splits of a ragged plan for `heads` (batch entry, KV head) pairs: a grid of at most
+/// two waves of blocks, empty ones included.
+fn ragged_grid_splits(heads: usize, slots: usize) -> usize {
+    (2 * slots / heads.max(1)).max(1)
+}
+
 /// Splits per (batch entry, KV head) pair for `SplitPolicy::Auto`, with `slots` resident
 /// blocks on the GPU. Blocks of one launch are equally long, so a last wave that fills only
 /// part of the slots costs a whole block's time:
@@ -397,6 +465,69 @@ mod tests {
                         "{heads} {slots}: {s} fills {fill}"
                     );
                 }
+            }
+        }
+    }
+
+    /// `ragged_plan` as `plan` calls it, with the automatic splits of an equal batch.
+    fn plan_of(coded: &[usize], kv_heads: usize, tile: usize, slots: usize) -> SplitPlan {
+        let longest = coded.iter().copied().max().unwrap_or(0);
+        let equal = split_plan(longest, tile, auto_splits(coded.len() * kv_heads, slots));
+        ragged_plan(coded, kv_heads, tile, slots, equal)
+    }
+
+    #[test]
+    fn ragged_plans_fit_one_wave_and_stay_within_the_bound() {
+        // The bench's 8 sequences around 32k (4k to 61k), Llama shape, 3 blocks on 132 SMs:
+        // from the longest alone, 6 pieces of 10240 rows; ragged, 11 of 5888 (the equal
+        // 8 × 32k's are 5632).
+        let spread = [28544, 36736, 53120, 3968, 12160, 61312, 20352, 44928];
+        let equal = split_plan(61312, 256, auto_splits(64, 396));
+        assert_eq!((equal.splits, equal.tokens_per_split), (6, 10240));
+        let p = plan_of(&spread, 8, 256, 396);
+        assert_eq!((p.splits, p.tokens_per_split), (11, 5888));
+        // Equal lengths keep the plan from the longest.
+        for (batch, coded) in [(1, 32640), (8, 32640), (64, 8064), (3, 100)] {
+            let lengths = vec![coded; batch];
+            let equal = split_plan(coded, 256, auto_splits(batch * 8, 396));
+            assert_eq!(plan_of(&lengths, 8, 256, 396), equal, "{batch} x {coded}");
+        }
+        // More sequences than one wave holds: from the longest.
+        let many: Vec<usize> = (0..64).map(|i| 128 * (i + 1)).collect();
+        let equal = split_plan(8192, 256, auto_splits(512, 396));
+        assert_eq!(plan_of(&many, 8, 256, 396), equal);
+        // Any ragged batch: every row covered, whole tiles, pieces no longer than from the
+        // longest, within max_splits' bound; a changed plan fits one wave and two of grid.
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (state >> 33) as usize % n
+        };
+        for _ in 0..2000 {
+            let (batch, kv_heads) = (1 + next(40), [1, 2, 3, 8][next(4)]);
+            let (tile, slots) = ([64, 128, 256][next(3)], [132, 264, 396, 528][next(4)]);
+            let cap = [300, 5000, 140_000][next(3)];
+            let coded: Vec<usize> = (0..batch).map(|_| next(cap)).collect();
+            let longest = coded.iter().copied().max().unwrap();
+            let heads = batch * kv_heads;
+            let equal = split_plan(longest, tile, auto_splits(heads, slots));
+            let p = ragged_plan(&coded, kv_heads, tile, slots, equal);
+            let piece = p.tokens_per_split as usize;
+            assert!(piece.is_multiple_of(tile) && piece <= equal.tokens_per_split as usize);
+            assert!(
+                p.splits as usize * piece >= longest.max(1),
+                "{coded:?}: {p:?}"
+            );
+            let bound = max_splits(
+                longest,
+                tile,
+                auto_splits(heads, slots).max(ragged_grid_splits(heads, slots)),
+            );
+            assert!(p.splits <= bound, "{coded:?}: {p:?} over {bound}");
+            if p != equal {
+                let blocks: usize = coded.iter().map(|c| kv_heads * c.div_ceil(piece)).sum();
+                assert!(blocks <= slots, "{coded:?}: {blocks} blocks");
+                assert!(heads * p.splits as usize <= 2 * slots, "{coded:?}: {p:?}");
             }
         }
     }

@@ -247,6 +247,18 @@ fn in_order(lengths: &[usize]) -> HostBatch {
     }
 }
 
+/// One length per sequence of `shape`'s batch.
+pub(crate) fn check_lengths(lengths: &[usize], shape: DecodeShape) -> Result<()> {
+    if lengths.len() != shape.batch {
+        return Err(RuntimeError::Invalid(format!(
+            "{} sequence lengths for a batch of {}: give one per sequence",
+            lengths.len(),
+            shape.batch
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_params_shape(params: &LayerParams<'_>, shape: DecodeShape) -> Result<()> {
     if shape.kv_heads != params.kv_heads || shape.head_dim != params.head_dim {
         return Err(RuntimeError::Invalid(format!(
@@ -307,6 +319,21 @@ impl GpuKvCache {
         (coded, fp16, room): (usize, usize, usize),
         seed: u64,
     ) -> Result<Self> {
+        let lengths = vec![coded + fp16; shape.batch];
+        Self::random_with_lengths(gpu, shape, config, (&lengths, fp16, room), seed)
+    }
+
+    /// [`Self::random`] with a length per sequence (`lengths[b]` tokens, the newest `window`
+    /// of them in fp16), room for `room` more tokens past the longest.
+    pub fn random_with_lengths(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &KernelConfig,
+        (lengths, window, room): (&[usize], usize, usize),
+        seed: u64,
+    ) -> Result<Self> {
+        check_lengths(lengths, shape)?;
+        let longest = lengths.iter().copied().max().unwrap_or(0);
         let set = vecinfer_quant::synthetic::random_codebook_set(
             seed,
             config.key_codec,
@@ -319,14 +346,12 @@ impl GpuKvCache {
         let params = set.layer(0, config.transform)?;
         let layout = CacheLayout {
             sinks: 0,
-            residual: fp16,
+            residual: window,
             ..CacheLayout::default()
         };
-        let mut cache = Self::empty(gpu, &params, shape, layout, coded + fp16 + room)?;
+        let mut cache = Self::empty(gpu, &params, shape, layout, longest + room)?;
         Filler(seed).fill(gpu, &mut cache.storage)?;
-        cache
-            .batch
-            .set(gpu, &in_order(&vec![coded + fp16; shape.batch]))?;
+        cache.batch.set(gpu, &in_order(lengths))?;
         Ok(cache)
     }
 

@@ -18,32 +18,33 @@ pub enum OneLayerCache {
 }
 
 impl OneLayerCache {
-    /// A cache in `config`'s layout: `shape.batch` sequences of `seq` tokens, the newest
-    /// `residual` in fp16 (paged: pages in a random order).
+    /// A cache in `config`'s layout: `shape.batch` sequences of `lengths[b]` tokens, the
+    /// newest `residual` in fp16 (paged: pages in a random order).
     pub fn random(
         gpu: &Gpu,
         shape: DecodeShape,
         config: &KernelConfig,
-        seq: usize,
+        lengths: &[usize],
         residual: usize,
         seed: u64,
     ) -> Result<Self> {
         Ok(match config.layout {
             CodeLayout::Contiguous => {
-                let coded = seq.saturating_sub(residual);
-                Self::Contiguous(GpuKvCache::random(
+                // The window holds the newest `residual` tokens: no more than the longest has.
+                let window = residual.min(lengths.iter().copied().max().unwrap_or(0));
+                Self::Contiguous(GpuKvCache::random_with_lengths(
                     gpu,
                     shape,
                     config,
-                    (coded, seq - coded, 0),
+                    (lengths, window, 0),
                     seed,
                 )?)
             }
-            CodeLayout::Paged { .. } => Self::Paged(PagedKvCache::random(
+            CodeLayout::Paged { .. } => Self::Paged(PagedKvCache::random_with_lengths(
                 gpu,
                 shape,
                 config,
-                (seq, residual, 0),
+                (lengths, residual, 0),
                 seed,
             )?),
         })
@@ -55,10 +56,10 @@ impl OneLayerCache {
         gpu: &Gpu,
         shape: DecodeShape,
         config: &KernelConfig,
-        seq: usize,
+        lengths: &[usize],
         residual: usize,
     ) -> Result<Vec<Self>> {
-        let first = Self::random(gpu, shape, config, seq, residual, 1)?;
+        let first = Self::random(gpu, shape, config, lengths, residual, 1)?;
         let copies = (256usize << 20)
             .div_ceil(first.bytes_per_step(config).max(1))
             .clamp(1, 16);
@@ -68,7 +69,7 @@ impl OneLayerCache {
                 gpu,
                 shape,
                 config,
-                seq,
+                lengths,
                 residual,
                 1 + i as u64,
             )?);

@@ -535,6 +535,20 @@ impl PagedKvCache {
         (seq, residual, room): (usize, usize, usize),
         seed: u64,
     ) -> Result<Self> {
+        let lengths = vec![seq; shape.batch];
+        Self::random_with_lengths(gpu, shape, config, (&lengths, residual, room), seed)
+    }
+
+    /// [`Self::random`] with a length per sequence: `lengths[b]` tokens in the `b`-th sequence
+    /// added, the newest `residual` in fp16, pages for `room` more tokens of each.
+    pub fn random_with_lengths(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &KernelConfig,
+        (lengths, residual, room): (&[usize], usize, usize),
+        seed: u64,
+    ) -> Result<Self> {
+        crate::kv_cache::check_lengths(lengths, shape)?;
         let Some(page_tokens) = config.layout.page_tokens() else {
             return Err(RuntimeError::Invalid(format!(
                 "{config}: a paged cache needs a paged kernel config"
@@ -550,13 +564,17 @@ impl PagedKvCache {
             shape.head_dim,
         );
         let params = set.layer(0, config.transform)?;
+        let longest = lengths.iter().copied().max().unwrap_or(0);
         let window = CacheLayout {
             sinks: 0,
-            residual: residual.min(seq),
+            residual: residual.min(longest),
             ..CacheLayout::default()
         };
-        let coded = seq - window.residual;
-        let pages = (shape.batch * (coded + room).div_ceil(page_tokens)).max(1);
+        let pages = lengths
+            .iter()
+            .map(|&n| (n.saturating_sub(window.residual) + room).div_ceil(page_tokens))
+            .sum::<usize>()
+            .max(1);
         let mut cache = Self::new(
             gpu,
             &[params],
@@ -571,7 +589,23 @@ impl PagedKvCache {
         let ids = (0..shape.batch)
             .map(|_| cache.add_sequence())
             .collect::<Result<Vec<_>>>()?;
-        cache.begin_step(gpu, &ids, seq)?;
+        // Every sequence grows to the next length in turn, those still shorter than theirs with
+        // it; then one attention-only step over all uploads the whole batch's tables.
+        let mut levels = lengths.to_vec();
+        levels.sort_unstable();
+        levels.dedup();
+        let mut reached = 0;
+        for level in levels.into_iter().filter(|&n| n > 0) {
+            let growing: Vec<_> = ids
+                .iter()
+                .zip(lengths)
+                .filter(|&(_, &n)| n >= level)
+                .map(|(&id, _)| id)
+                .collect();
+            cache.begin_step(gpu, &growing, level - reached)?;
+            reached = level;
+        }
+        cache.begin_step(gpu, &ids, 0)?;
         Filler(seed).fill(gpu, &mut cache.layers[0])?;
         Ok(cache)
     }

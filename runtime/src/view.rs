@@ -137,6 +137,7 @@ impl DeviceBatch {
             page_indices: self.tables.slice(indices..end),
             batch: self.lengths.len(),
             longest: self.lengths.iter().copied().max().unwrap_or(0),
+            lengths: Some(&self.lengths),
             index_count: self.index_count,
         }
     }
@@ -171,6 +172,8 @@ pub(crate) struct BatchRef<'a> {
     pub(crate) batch: usize,
     /// Tokens of the longest entry.
     pub(crate) longest: usize,
+    /// Every entry's tokens, where the host knows them (not for an engine's own tables).
+    pub(crate) lengths: Option<&'a [usize]>,
     pub(crate) index_count: usize,
 }
 
@@ -206,6 +209,7 @@ impl<'a> ExternalBatch<'a> {
             page_indices: self.page_indices.as_view(),
             batch: self.batch,
             longest: self.max_seq_len,
+            lengths: None,
             index_count: self.page_indices.len(),
         })
     }
@@ -238,6 +242,7 @@ impl<'a> CacheView<'a> {
                 page_indices: b.page_indices.slice(..),
                 batch: b.batch,
                 longest: b.longest,
+                lengths: b.lengths,
                 index_count: b.index_count,
             },
         }
@@ -269,6 +274,14 @@ impl<'a> CacheView<'a> {
     /// Coded rows of the longest entry.
     pub fn longest_coded(&self) -> usize {
         self.storage.spec().coded_tokens(self.batch.longest)
+    }
+
+    /// Coded rows of every entry, where the host knows the lengths (not over an engine's own
+    /// tables, whose lengths live on the device only).
+    pub fn coded_lengths(&self) -> Option<Vec<usize>> {
+        let spec = self.storage.spec();
+        let lengths = self.batch.lengths?;
+        Some(lengths.iter().map(|&n| spec.coded_tokens(n)).collect())
     }
 
     pub(crate) fn geometry(&self) -> CacheGeometry {

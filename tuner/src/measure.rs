@@ -583,8 +583,9 @@ impl<'g> TimingBench<'g> {
     fn time(&mut self, kernel: &VqAttention, warmup: usize, runs: usize) -> Result<Stats> {
         let config = kernel.kernel.config;
         if !self.caches.contains_key(&config.layout) {
+            let lengths = vec![self.seq; self.shape.batch];
             let caches =
-                OneLayerCache::rotating(self.gpu, self.shape, &config, self.seq, self.residual)?;
+                OneLayerCache::rotating(self.gpu, self.shape, &config, &lengths, self.residual)?;
             self.caches.insert(config.layout, caches);
         }
         let Self {
