@@ -400,7 +400,8 @@ fn llama_shape_matches_the_cpu_reference() {
 /// for the longest length it will reach: sequences of very different lengths then leave splits
 /// without coded rows, and each sequence's fp16 tokens (sinks and window) go to the split holding
 /// its last coded row (`fp16_split`; split 0 for a sequence without coded rows). In a sequence
-/// with coded rows, dropped or doubled fp16 tokens would be far over the tolerance.
+/// with coded rows, dropped or doubled fp16 tokens would be far over the tolerance. Each plan
+/// from the longest alone and the ragged one (`plan_for_lengths`, every sequence grown alike).
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
@@ -463,6 +464,27 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
             );
             if worst.is_nan() || worst > TOLERANCE {
                 failures.push(format!("{config} planned {planned}: {worst:.3e}"));
+            }
+            // The ragged plan for every sequence grown as the longest (an engine's captured
+            // horizon, engine/src/vq.rs): pieces cut for the batch, not for the longest alone.
+            let fp16 = case.layout.sinks + case.layout.residual;
+            let grown: Vec<usize> = case
+                .lengths
+                .iter()
+                .map(|&n| n.saturating_sub(fp16) + planned - longest)
+                .collect();
+            let ragged = kernel.plan_for_lengths(&gpu, case.kv_heads, &grown);
+            let worst = check
+                .worst_error_with_plan(&gpu, &kernel, ragged)
+                .unwrap_or_else(|e| panic!("{config}: {e}"));
+            eprintln!(
+                "{:<80} ragged {planned:>6} ({} splits of {}) worst rel err {worst:.2e}",
+                config.name(),
+                ragged.splits,
+                ragged.tokens_per_split
+            );
+            if worst.is_nan() || worst > TOLERANCE {
+                failures.push(format!("{config} ragged plan for {planned}: {worst:.3e}"));
             }
         }
     }

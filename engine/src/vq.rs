@@ -401,11 +401,26 @@ impl KvCache for VqCache {
     ) -> Result<()> {
         let step = self.step()?;
         let view = self.cache.view(&step, layer)?;
-        let planned =
-            coded_tokens(self.layout, plan_len.min(self.shape.capacity)).max(view.longest_coded());
-        let plan = self
-            .attention
-            .plan_for(gpu, self.shape.batch * self.shape.kv_heads, planned);
+        let (batch, kv_heads) = (self.shape.batch, self.shape.kv_heads);
+        let plan = match view.lengths() {
+            // Every sequence grows as the longest does over the steps the plan serves (a
+            // captured graph's horizon): each is planned at its length then, so that a ragged
+            // batch gets the ragged plan (VqAttention::plan).
+            Some(lengths) if lengths.len() == batch => {
+                let longest = lengths.iter().copied().max().unwrap_or(0);
+                let extra = plan_len.saturating_sub(longest);
+                let planned: Vec<usize> = lengths
+                    .iter()
+                    .map(|&n| coded_tokens(self.layout, (n + extra).min(self.shape.capacity)))
+                    .collect();
+                self.attention.plan_for_lengths(gpu, kv_heads, &planned)
+            }
+            _ => {
+                let planned = coded_tokens(self.layout, plan_len.min(self.shape.capacity))
+                    .max(view.longest_coded());
+                self.attention.plan_for(gpu, batch * kv_heads, planned)
+            }
+        };
         Ok(self
             .attention
             .attend_with_plan(gpu, view, query, out, &mut self.workspace, plan)?)

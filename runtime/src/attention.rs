@@ -141,17 +141,28 @@ impl VqAttention {
     /// still fit one wave (see `ragged_plan`).
     pub fn plan(&self, gpu: &Gpu, view: &CacheView<'_>) -> SplitPlan {
         let kv_heads = view.storage.spec().kv_heads;
-        let heads = view.batch() * kv_heads;
-        let equal = self.plan_for(gpu, heads, view.longest_coded());
-        match (self.kernel.config.split, view.coded_lengths()) {
-            (SplitPolicy::Auto, Some(coded)) => ragged_plan(
-                &coded,
+        match view.coded_lengths() {
+            Some(coded) => self.plan_for_lengths(gpu, kv_heads, &coded),
+            None => self.plan_for(gpu, view.batch() * kv_heads, view.longest_coded()),
+        }
+    }
+
+    /// The split plan for a batch whose entries have `coded` coded rows each (or will have, at
+    /// most, over the steps a captured launch replays), with `kv_heads` KV heads: as
+    /// [`Self::plan_for`] from the longest, with shorter pieces for ragged lengths under the
+    /// automatic policy (see [`Self::plan`]). Within [`Self::max_splits`] for the longest.
+    pub fn plan_for_lengths(&self, gpu: &Gpu, kv_heads: usize, coded: &[usize]) -> SplitPlan {
+        let longest = coded.iter().copied().max().unwrap_or(0);
+        let equal = self.plan_for(gpu, coded.len() * kv_heads, longest);
+        match self.kernel.config.split {
+            SplitPolicy::Auto => ragged_plan(
+                coded,
                 kv_heads,
                 self.kernel.config.tile_tokens,
                 self.slots(gpu),
                 equal,
             ),
-            _ => equal,
+            SplitPolicy::Fixed(_) => equal,
         }
     }
 

@@ -100,6 +100,25 @@ impl VerifyCase {
         kernel_error(gpu, kernel, view, &self.q16, &self.want, Some(plan))
     }
 
+    /// [`Self::worst_error`] of launches with `plan` (e.g. [`VqAttention::plan_for_lengths`]
+    /// for lengths a captured launch will reach).
+    pub fn worst_error_with_plan(
+        &self,
+        gpu: &Gpu,
+        kernel: &VqAttention,
+        plan: SplitPlan,
+    ) -> Result<f64> {
+        self.check_kernel(kernel)?;
+        kernel_error(
+            gpu,
+            kernel,
+            self.cache.view()?,
+            &self.q16,
+            &self.want,
+            Some(plan),
+        )
+    }
+
     fn check_kernel(&self, kernel: &VqAttention) -> Result<()> {
         let (a, b) = (&self.config, &kernel.kernel.config);
         let same = (a.head_dim, a.group, a.key_codec, a.value_codec)

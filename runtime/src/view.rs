@@ -276,12 +276,21 @@ impl<'a> CacheView<'a> {
         self.storage.spec().coded_tokens(self.batch.longest)
     }
 
-    /// Coded rows of every entry, where the host knows the lengths (not over an engine's own
-    /// tables, whose lengths live on the device only).
+    /// Every entry's tokens, where the host knows them (not over an engine's own tables, whose
+    /// lengths live on the device only).
+    pub fn lengths(&self) -> Option<&[usize]> {
+        self.batch.lengths
+    }
+
+    /// Coded rows of every entry, where the host knows the lengths.
     pub fn coded_lengths(&self) -> Option<Vec<usize>> {
         let spec = self.storage.spec();
-        let lengths = self.batch.lengths?;
-        Some(lengths.iter().map(|&n| spec.coded_tokens(n)).collect())
+        Some(
+            self.lengths()?
+                .iter()
+                .map(|&n| spec.coded_tokens(n))
+                .collect(),
+        )
     }
 
     pub(crate) fn geometry(&self) -> CacheGeometry {
