@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ragged-batch decode baselines for `vecinfer bench --ragged`: FlashInfer with an FP16 and
 with an FP8 (e4m3) paged KV cache, on batches whose sequence lengths are spread as the bench
-spreads them (`spread_lengths` in cli/src/bench.rs: the i-th shortest of B is
+spreads them (`spread_lengths` in runtime/src/one_layer.rs: the i-th shortest of B is
 SEQ * (2i + 1) / B, rounded, in the same shuffled order). SDPA takes equal lengths only, so
 its column stays empty; ../shared/bench/fp16_decode_baseline.py times equal lengths.
 
@@ -18,7 +18,7 @@ MASK = (1 << 64) - 1
 
 
 def spread_lengths(batch, seq):
-    """The lengths of cli/src/bench.rs's spread_lengths, in its order."""
+    """The lengths of runtime/src/one_layer.rs's spread_lengths, in its order."""
     lengths = [((2 * i + 1) * seq + batch // 2) // batch for i in range(batch)]
     state = 0x2545F4914F6CDD1D
     for i in range(batch - 1, 0, -1):

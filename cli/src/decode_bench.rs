@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use vecinfer_codegen::ForwardConfig;
 use vecinfer_engine::bench::{
-    BenchSteps, DecodeBenchRow, capacity_for, fp16_tilings, free_memory, largest_batch,
-    measure_bandwidth, run_point,
+    BenchPoint, BenchSteps, DecodeBenchRow, Spread, capacity_for, fp16_tilings, free_memory,
+    largest_batch, measure_bandwidth, run_point,
 };
 use vecinfer_engine::{CacheSpec, Engine, EngineOptions, Projections, TokenWrites, WeightSource};
 use vecinfer_quant::plan::parse_layer_list;
@@ -83,6 +83,11 @@ pub struct DecodeBenchArgs {
     /// `token_writes` is the way taken.
     #[arg(long, default_value = "own")]
     pub token_writes: String,
+    /// Spread each batch's lengths around the context (`vecinfer_runtime::spread_lengths`, as
+    /// `bench --ragged`): a server's ragged batch of the same total length. The --largest-at
+    /// points are left out, and rows get no HF ratio (its baseline times equal lengths).
+    #[arg(long)]
+    pub ragged: bool,
     /// JSON of `../shared/bench/hf_decode_baseline.py --json` from the same machine.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
@@ -271,7 +276,19 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     };
     let contexts = list(&args.contexts, "--contexts")?;
     let batches = list(&args.batches, "--batches")?;
-    let largest_at = list(&args.largest_at, "--largest-at")?;
+    let largest_at = if args.ragged {
+        if !list(&args.largest_at, "--largest-at")?.is_empty() {
+            eprintln!("--ragged: the --largest-at points are left out (they size equal batches)");
+        }
+        Vec::new()
+    } else {
+        list(&args.largest_at, "--largest-at")?
+    };
+    let spread = if args.ragged {
+        Spread::Ragged
+    } else {
+        Spread::Equal
+    };
     crate::error::at_least_one("--steps", args.steps, "at least 1 timed step")?;
     if !(args.reserve_gb.is_finite() && args.reserve_gb >= 0.0) {
         return Err(CliError::BadOption {
@@ -312,8 +329,8 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     };
     let longest = contexts
         .iter()
-        .chain(&largest_at)
-        .copied()
+        .flat_map(|&context| batches.iter().map(move |&b| spread.longest(b, context)))
+        .chain(largest_at.iter().copied())
         .max()
         .unwrap_or(0);
     let max_positions = capacity_for(longest, steps);
@@ -491,9 +508,9 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
     for (i, batch, context, largest) in points {
         let spec = &specs[i];
         let (free, _) = free_memory(&engine)?;
-        let need = batch
-            * (spec.bytes_per_sequence(&engine, capacity_for(context, steps))
-                + engine.step_bytes_per_sequence());
+        let capacity = capacity_for(spread.longest(batch, context), steps);
+        let need =
+            batch * (spec.bytes_per_sequence(&engine, capacity) + engine.step_bytes_per_sequence());
         if need + reserve / 2 > free {
             eprintln!(
                 "skip {} {batch}x{context}: needs {:.1} GB, {:.1} GB free",
@@ -519,7 +536,13 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
             .collect::<Vec<_>>();
         for (projections, dependent, writes) in runs {
             engine.kernels.set_dependent_launches(dependent);
-            let point = (batch, context, steps, bandwidth);
+            let point = BenchPoint {
+                batch,
+                context,
+                spread,
+                steps,
+                bandwidth,
+            };
             let result = if by_steps && matches!(spec, CacheSpec::Fp16) {
                 let about = serde_json::json!({
                     "batch": batch,
@@ -619,7 +642,7 @@ pub fn run(args: DecodeBenchArgs) -> Result<()> {
 fn fastest_fp16_step(
     engine: &mut Engine,
     spec: &CacheSpec<'_>,
-    point: (usize, usize, BenchSteps, f64),
+    point: BenchPoint,
     (projections, writes): (Option<Projections>, Option<TokenWrites>),
     about: serde_json::Value,
     record: &mut Vec<serde_json::Value>,
@@ -648,8 +671,8 @@ fn fastest_fp16_step(
                 eprintln!(
                     "fp16 step with {}: {ms:.3} ms at {}x{}",
                     tiling.name(),
-                    point.0,
-                    point.1
+                    point.batch,
+                    point.context
                 );
                 record.push(entry(tiling, serde_json::json!({"step_ms": ms})));
                 if best.is_none_or(|(_, b)| ms < b) {
@@ -660,8 +683,8 @@ fn fastest_fp16_step(
                 eprintln!(
                     "fp16 step with {} at {}x{} failed, left out: {e}",
                     tiling.name(),
-                    point.0,
-                    point.1
+                    point.batch,
+                    point.context
                 );
                 record.push(entry(tiling, serde_json::json!({"error": e.to_string()})));
                 last_error = Some(e);
@@ -679,12 +702,21 @@ fn fastest_fp16_step(
     Ok(row)
 }
 
+/// A row's context: a ragged batch's mean marked `~`.
+fn context_label(r: &DecodeBenchRow) -> String {
+    if r.ragged {
+        format!("~{}", r.context)
+    } else {
+        r.context.to_string()
+    }
+}
+
 fn row_line(r: &DecodeBenchRow) -> String {
     format!(
         "{:<22} {:>5} x {:>6}{}: eager {:.3} ms, graph {} -> {:.0} tok/s; limit {:.3} ms (x{:.2}); cache {:.1} GB; {:?} projections",
         r.cache,
         r.batch,
-        r.context,
+        context_label(r),
         if r.largest_batch { " (largest)" } else { "" },
         r.eager_ms,
         r.graph_ms.map_or_else(
@@ -720,13 +752,14 @@ fn table(rows: &[DecodeBenchRow], baseline: Option<&BTreeMap<(usize, usize), f64
     for r in rows {
         let share = |s: vecinfer_engine::Share| r.shares.get(&s).copied().unwrap_or(0.0) * 100.0;
         let hf = baseline
+            .filter(|_| !r.ragged)
             .and_then(|b| b.get(&(r.batch, r.context)))
             .map_or_else(|| "-".into(), |t| format!("{:.1}x", r.tokens_per_s / t));
         out += &format!(
             "{:<22} {:>6} {:>7} {:>9.3} {:>9} {:>10.0} {:>9.3} {:>7.2} {:>5.0}% {:>5.0}% {:>5.0}% {:>5.0}% {:>7.1} {:>7}{}{}\n",
             r.cache,
             r.batch,
-            r.context,
+            context_label(r),
             r.eager_ms,
             r.graph_ms.map_or_else(|| "-".into(), |g| format!("{g:.3}")),
             r.tokens_per_s,

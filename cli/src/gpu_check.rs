@@ -191,7 +191,7 @@ pub fn check_fp16_decode_attention(engine: &Engine) -> Result<CheckReport> {
     // the same cache contents.
     let tilings = vecinfer_engine::bench::fp16_tiling_candidates(engine.kernels.config);
     let mut cache = Fp16Cache::new(&engine.gpu, &engine.kernels, shape)?;
-    cache.fill_for_benchmark(&engine.gpu, &engine.kernels, capacity)?;
+    cache.fill_for_benchmark(&engine.gpu, &engine.kernels, &vec![capacity; lengths.len()])?;
     let (kb, vb) = cache.layer_buffers(0);
     let (keys, values) = (st.clone_dtoh(kb)?, st.clone_dtoh(vb)?);
     let (q_bits, q) = random_halves(lengths.len() * hq * d, 11, 3.0);
@@ -208,7 +208,7 @@ pub fn check_fp16_decode_attention(engine: &Engine) -> Result<CheckReport> {
         let kernels = vecinfer_engine::ForwardKernels::new(&engine.gpu, *tiling)?;
         let mut cache = Fp16Cache::new(&engine.gpu, &kernels, shape)?;
         // The same seeded contents as the reference's copy (the fill does not depend on the tiling).
-        cache.fill_for_benchmark(&engine.gpu, &kernels, capacity)?;
+        cache.fill_for_benchmark(&engine.gpu, &kernels, &vec![capacity; lengths.len()])?;
         let (kb, vb) = cache.layer_buffers(0);
         if st.clone_dtoh(kb)? != keys || st.clone_dtoh(vb)? != values {
             return Err(crate::CliError::Invalid(format!(

@@ -16,7 +16,11 @@ pub struct DecodeBenchRow {
     pub cache: String,
     pub bits_per_element: f64,
     pub batch: usize,
+    /// Every sequence's tokens, or with `ragged` their mean.
     pub context: usize,
+    /// Lengths spread around `context` (`decode-bench --ragged`, `Spread::Ragged`).
+    #[serde(default)]
+    pub ragged: bool,
     /// Past the model's context: a speed measurement, not a usable configuration.
     pub speed_only: bool,
     /// The largest batch that fits this cache at this context on this GPU.
@@ -134,19 +138,42 @@ pub fn largest_batch(
     free.saturating_sub(reserve) / per_sequence.max(1)
 }
 
-/// A session over a cache of `spec` at `shape`, its sequences filled to `context` tokens.
+/// A session over a cache of `spec` at `shape`, sequence `i` filled to `lengths[i]` tokens.
 fn bench_session<'e>(
     engine: &'e Engine,
     spec: &CacheSpec<'_>,
     shape: CacheShape,
-    context: usize,
+    lengths: &[usize],
     steps: BenchSteps,
 ) -> Result<Session<'e>> {
     let cache = spec.build(engine, shape)?;
     let mut session = Session::new(engine, cache)?;
     session.horizon = steps.warmup + steps.timed;
-    session.fill_for_benchmark(context)?;
+    session.fill_for_benchmark_lengths(lengths)?;
     Ok(session)
+}
+
+/// The lengths of a point's sequences: all `context`, or (`Ragged`) spread around it as
+/// `vecinfer_runtime::spread_lengths` spreads them (the same total).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Spread {
+    #[default]
+    Equal,
+    Ragged,
+}
+
+impl Spread {
+    pub fn lengths(self, batch: usize, context: usize) -> Vec<usize> {
+        match self {
+            Spread::Equal => vec![context; batch],
+            Spread::Ragged => vecinfer_runtime::spread_lengths(batch, context),
+        }
+    }
+
+    /// The longest sequence of a point.
+    pub fn longest(self, batch: usize, context: usize) -> usize {
+        self.lengths(batch, context).into_iter().max().unwrap_or(0)
+    }
 }
 
 /// The median step time (ms) of `steps.timed` steps after `steps.warmup`, each timed by events.
@@ -195,23 +222,40 @@ pub fn graph_step_ms(
     steps: BenchSteps,
 ) -> Result<f64> {
     let shape = bench_shape(engine, batch, context, steps);
-    let mut session = bench_session(engine, spec, shape, context, steps)?;
+    let mut session = bench_session(engine, spec, shape, &vec![context; batch], steps)?;
     timed_steps(engine, &mut session, steps, true)
 }
 
-/// One point of the grid. `bandwidth` in bytes/s; `projections`: the session's default when
-/// `None`.
-#[allow(clippy::too_many_arguments)]
+/// One point of the grid: `batch` sequences around `context` tokens (`spread`), `steps`,
+/// `bandwidth` in bytes/s for the byte limit.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchPoint {
+    pub batch: usize,
+    pub context: usize,
+    pub spread: Spread,
+    pub steps: BenchSteps,
+    pub bandwidth: f64,
+}
+
+/// One point of the grid; `projections`: the session's default when `None`.
 pub fn run_point(
     engine: &Engine,
     spec: &CacheSpec<'_>,
-    (batch, context, steps, bandwidth): (usize, usize, BenchSteps, f64),
+    point: BenchPoint,
     projections: Option<Projections>,
     writes: Option<TokenWrites>,
 ) -> Result<DecodeBenchRow> {
+    let BenchPoint {
+        batch,
+        context,
+        spread,
+        steps,
+        bandwidth,
+    } = point;
     let c = &engine.config;
-    let shape = bench_shape(engine, batch, context, steps);
-    let mut session = bench_session(engine, spec, shape, context, steps)?;
+    let lengths = spread.lengths(batch, context);
+    let shape = bench_shape(engine, batch, spread.longest(batch, context), steps);
+    let mut session = bench_session(engine, spec, shape, &lengths, steps)?;
     if let Some(p) = projections {
         session.set_projections(p)?;
     }
@@ -227,9 +271,13 @@ pub fn run_point(
         Err(e) => (None, Some(e.to_string())),
     };
     let ms = graph_ms.unwrap_or(eager_ms).min(eager_ms);
-    let kv_bytes = session
-        .cache()
-        .bytes_read_per_step(context + steps.warmup + steps.timed);
+    // What the last timed step reads: bytes_read_per_step counts every sequence at one length.
+    let grown = steps.warmup + steps.timed;
+    let kv_bytes = lengths
+        .iter()
+        .map(|&n| session.cache().bytes_read_per_step(n + grown))
+        .sum::<usize>()
+        / batch.max(1);
     let weight_bytes = engine.weights.bytes_per_step();
     let byte_limit_ms = (weight_bytes + kv_bytes) as f64 / bandwidth * 1e3;
     let measured: f64 = shares_ms.iter().map(|(_, ms)| ms).sum();
@@ -238,7 +286,8 @@ pub fn run_point(
         bits_per_element: spec.bits(),
         batch,
         context,
-        speed_only: context > c.context,
+        ragged: spread == Spread::Ragged,
+        speed_only: spread.longest(batch, context) > c.context,
         largest_batch: false,
         eager_ms,
         graph_ms,
@@ -322,7 +371,7 @@ pub fn time_fp16_attention_with(
     };
     let mut cache = crate::kv::Fp16Cache::new(&engine.gpu, kernels, shape)?;
     use crate::kv::KvCache;
-    cache.fill_for_benchmark(&engine.gpu, kernels, context)?;
+    cache.fill_for_benchmark(&engine.gpu, kernels, &vec![context; batch])?;
     let st = engine.stream();
     let positions = st.clone_htod(&vec![context as i32 - 1; batch])?;
     let query = st.alloc_zeros::<u16>(batch * c.q_heads * c.head_dim)?;
@@ -349,4 +398,21 @@ pub fn time_fp16_attention_with(
         return Err(EngineError::Invalid("no runs".into()));
     }
     Ok(median(samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ragged_point_spreads_its_lengths_around_the_context() {
+        assert_eq!(Spread::Equal.lengths(3, 4096), [4096; 3]);
+        assert_eq!(Spread::Equal.longest(3, 4096), 4096);
+        let ragged = Spread::Ragged.lengths(8, 32768);
+        assert_eq!(ragged, vecinfer_runtime::spread_lengths(8, 32768));
+        assert_eq!(ragged.iter().sum::<usize>(), 8 * 32768);
+        assert_eq!(Spread::Ragged.longest(8, 32768), 61440);
+        // One sequence is not ragged.
+        assert_eq!(Spread::Ragged.lengths(1, 4096), [4096]);
+    }
 }

@@ -586,11 +586,31 @@ impl<'e> Session<'e> {
     /// Sets every sequence to `len` cached tokens of noise and random next tokens
     /// (benchmarks).
     pub fn fill_for_benchmark(&mut self, len: usize) -> Result<()> {
+        self.fill_for_benchmark_lengths(&vec![len; self.batch])
+    }
+
+    /// Sets sequence `i` to `lengths[i]` cached tokens of noise and random next tokens
+    /// (benchmarks of ragged batches).
+    pub fn fill_for_benchmark_lengths(&mut self, lengths: &[usize]) -> Result<()> {
+        if lengths.len() != self.batch {
+            return Err(EngineError::Invalid(format!(
+                "{} lengths for a batch of {}: give one per sequence",
+                lengths.len(),
+                self.batch
+            )));
+        }
+        let capacity = self.cache.shape().capacity;
+        if let Some(&n) = lengths.iter().find(|&&n| n > capacity) {
+            return Err(EngineError::Invalid(format!(
+                "a sequence of {n} tokens; the cache holds {capacity}"
+            )));
+        }
         let e = self.engine;
-        self.cache.fill_for_benchmark(&e.gpu, &e.kernels, len)?;
-        self.positions_host = vec![len; self.batch];
+        self.cache.fill_for_benchmark(&e.gpu, &e.kernels, lengths)?;
+        self.positions_host = lengths.to_vec();
+        let positions: Vec<i32> = lengths.iter().map(|&n| n as i32).collect();
         let st = e.stream();
-        st.memcpy_htod(&vec![len as i32; self.batch], &mut self.positions)?;
+        st.memcpy_htod(&positions, &mut self.positions)?;
         let vocab = e.config.vocab as u64;
         let tokens: Vec<i32> = (0..self.batch as u64)
             .map(|i| ((i * 2654435761) % vocab) as i32)

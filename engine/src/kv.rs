@@ -100,10 +100,14 @@ pub trait KvCache {
     /// kernel before each (sm_90 and later): see `vecinfer_runtime::dependent_launch`.
     fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()>;
 
-    /// Every sequence holds `len` tokens of noise (benchmarks: speed does not depend on the
-    /// values).
-    fn fill_for_benchmark(&mut self, gpu: &Gpu, kernels: &ForwardKernels, len: usize)
-    -> Result<()>;
+    /// Sequence `i` holds `lengths[i]` tokens of noise (benchmarks: speed does not depend on
+    /// the values).
+    fn fill_for_benchmark(
+        &mut self,
+        gpu: &Gpu,
+        kernels: &ForwardKernels,
+        lengths: &[usize],
+    ) -> Result<()>;
 
     /// GPU bytes the cache holds.
     fn device_bytes(&self) -> usize;
@@ -317,7 +321,7 @@ impl KvCache for Fp16Cache {
         &mut self,
         gpu: &Gpu,
         kernels: &ForwardKernels,
-        _len: usize,
+        _lengths: &[usize],
     ) -> Result<()> {
         for (i, (k, v)) in self.keys.iter_mut().zip(&mut self.values).enumerate() {
             kernels.fill_random(&gpu.stream, &mut k.as_view_mut(), 2 * i as u32 + 1, true)?;

@@ -284,9 +284,9 @@ impl KvCache for LayeredCache {
         &mut self,
         gpu: &Gpu,
         kernels: &ForwardKernels,
-        len: usize,
+        lengths: &[usize],
     ) -> Result<()> {
-        self.each(|c| c.fill_for_benchmark(gpu, kernels, len))
+        self.each(|c| c.fill_for_benchmark(gpu, kernels, lengths))
     }
 
     fn device_bytes(&self) -> usize {

@@ -454,9 +454,9 @@ impl KvCache for VqCache {
         &mut self,
         gpu: &Gpu,
         kernels: &ForwardKernels,
-        len: usize,
+        lengths: &[usize],
     ) -> Result<()> {
-        self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, len)?);
+        self.mode = Mode::Eager(self.cache.grow(gpu, &self.ids, lengths)?);
         let st = &gpu.stream;
         for layer in 0..self.shape.layers {
             let mut c = self.cache.contents_mut(layer)?;

@@ -32,7 +32,7 @@ pub use declared::{DeclaredKernel, KernelDeclaration};
 pub use error::{Result, RuntimeError};
 pub use gpu::Gpu;
 pub use kv_cache::GpuKvCache;
-pub use one_layer::OneLayerCache;
+pub use one_layer::{OneLayerCache, spread_lengths};
 pub use paged::{PagedCacheOptions, PagedKvCache, PoolSize, Step};
 pub use pages::{PageCopy, PagePool, SequenceId, SequenceTable};
 pub use spec::CacheSpec;

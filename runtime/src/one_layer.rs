@@ -10,6 +10,27 @@ use crate::view::CacheView;
 use vecinfer_codegen::{CodeLayout, KernelConfig};
 use vecinfer_quant::{DecodeShape, ReferenceKvCache};
 
+/// `batch` lengths spread evenly around `seq`, in a fixed shuffled order: the `i`-th shortest is
+/// `seq · (2i + 1) / batch` (rounded), so they run from `seq / batch` to about `2 · seq` and add
+/// up to `batch · seq` as equal lengths would. `vecinfer bench --ragged`, `vecinfer decode-bench --ragged` and
+/// `bench/ragged_baseline.py` spread them alike.
+pub fn spread_lengths(batch: usize, seq: usize) -> Vec<usize> {
+    let mut lengths: Vec<usize> = (0..batch)
+        .map(|i| ((2 * i + 1) * seq + batch / 2) / batch)
+        .collect();
+    // Fisher-Yates with a fixed linear congruential generator: no length order for the grid
+    // to exploit, and the same order in every run.
+    let mut state: u64 = 0x2545f4914f6cdd1d;
+    for i in (1..batch).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = ((state >> 33) % (i as u64 + 1)) as usize;
+        lengths.swap(i, j);
+    }
+    lengths
+}
+
 // Boxing the contiguous variant would only move a few hundred bytes of handles off the stack.
 #[allow(clippy::large_enum_variant)]
 pub enum OneLayerCache {
@@ -111,5 +132,40 @@ impl OneLayerCache {
             Self::Contiguous(c) => c.bytes_per_step(config),
             Self::Paged(p) => p.bytes_per_step(config),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_lengths_keep_the_total_and_spread_from_short_to_twice_the_mean() {
+        assert_eq!(spread_lengths(1, 4096), [4096]);
+        for (batch, seq) in [(8, 32768), (64, 8192), (3, 100), (128, 4096)] {
+            let lengths = spread_lengths(batch, seq);
+            let mut sorted = lengths.clone();
+            sorted.sort_unstable();
+            let expected: Vec<usize> = (0..batch)
+                .map(|i| ((2 * i + 1) * seq + batch / 2) / batch)
+                .collect();
+            assert_eq!(sorted, expected, "{batch}x{seq}: every spread length once");
+            let total: usize = lengths.iter().sum();
+            assert!(
+                total.abs_diff(batch * seq) <= batch,
+                "{batch}x{seq}: {total}"
+            );
+            assert!(sorted[batch - 1] < 2 * seq, "{batch}x{seq}: {sorted:?}");
+            if batch > 2 {
+                assert_ne!(lengths, sorted, "{batch}x{seq}: shuffled, not ascending");
+            }
+        }
+        // What `bench/ragged_baseline.py --print-lengths --shapes 8x32768,3x100` prints: the
+        // baseline times the same batch.
+        assert_eq!(
+            spread_lengths(8, 32768),
+            [28672, 36864, 53248, 4096, 12288, 61440, 20480, 45056]
+        );
+        assert_eq!(spread_lengths(3, 100), [33, 167, 100]);
     }
 }

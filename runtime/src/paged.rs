@@ -279,6 +279,36 @@ impl PagedKvCache {
         })
     }
 
+    /// Grows `ids[i]` by `counts[i]` tokens (pages reserved, nothing written: a benchmark's
+    /// fill, or a prefill whose tokens the caller writes), then begins an attention-only step
+    /// over all of `ids` and returns it. Each sequence grows to the next count in turn, those
+    /// that grow more with it, so a ragged batch takes one step per distinct count. Out of
+    /// pages is a typed error; the steps already taken stay.
+    pub fn grow(&mut self, gpu: &Gpu, ids: &[SequenceId], counts: &[usize]) -> Result<Step> {
+        if ids.len() != counts.len() {
+            return Err(RuntimeError::Invalid(format!(
+                "{} counts for {} sequences: give one per sequence",
+                counts.len(),
+                ids.len()
+            )));
+        }
+        let mut levels = counts.to_vec();
+        levels.sort_unstable();
+        levels.dedup();
+        let mut reached = 0;
+        for level in levels.into_iter().filter(|&n| n > 0) {
+            let growing: Vec<_> = ids
+                .iter()
+                .zip(counts)
+                .filter(|&(_, &n)| n >= level)
+                .map(|(&id, _)| id)
+                .collect();
+            self.begin_step(gpu, &growing, level - reached)?;
+            reached = level;
+        }
+        self.begin_step(gpu, ids, 0)
+    }
+
     /// Begins steps whose lengths advance on the GPU, for a CUDA graph replayed `horizon`
     /// times: reserves pages for `horizon` more tokens of each of `ids` (and copies a shared
     /// page they will write into), and uploads the tables with the current lengths. Each
@@ -589,23 +619,7 @@ impl PagedKvCache {
         let ids = (0..shape.batch)
             .map(|_| cache.add_sequence())
             .collect::<Result<Vec<_>>>()?;
-        // Every sequence grows to the next length in turn, those still shorter than theirs with
-        // it; then one attention-only step over all uploads the whole batch's tables.
-        let mut levels = lengths.to_vec();
-        levels.sort_unstable();
-        levels.dedup();
-        let mut reached = 0;
-        for level in levels.into_iter().filter(|&n| n > 0) {
-            let growing: Vec<_> = ids
-                .iter()
-                .zip(lengths)
-                .filter(|&(_, &n)| n >= level)
-                .map(|(&id, _)| id)
-                .collect();
-            cache.begin_step(gpu, &growing, level - reached)?;
-            reached = level;
-        }
-        cache.begin_step(gpu, &ids, 0)?;
+        cache.grow(gpu, &ids, lengths)?;
         Filler(seed).fill(gpu, &mut cache.layers[0])?;
         Ok(cache)
     }
