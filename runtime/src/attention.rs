@@ -158,7 +158,7 @@ impl VqAttention {
             SplitPolicy::Auto => ragged_plan(
                 coded,
                 kv_heads,
-                self.kernel.config.tile_tokens,
+                (self.kernel.config.tile_tokens, self.kernel.config.head_dim),
                 self.slots(gpu),
                 equal,
             ),
@@ -368,10 +368,17 @@ fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
 /// short sequence's end launch too and exit, so the grid is kept within
 /// `ragged_grid_splits`. Equal lengths, or a batch whose blocks cannot fit one wave, keep
 /// `equal`; the pieces are never longer than `equal`'s.
+///
+/// An empty block still copies the codebooks, transforms the query and stores an empty result
+/// (about 4 µs at head dim 128), and in a grid over one wave it can hold a slot that a
+/// non-empty block then waits for. So a plan whose grid passes one wave must shorten the
+/// pieces by more than `empty_block_rows`: SmolLM2's shape at 8 sequences around 8192 tokens
+/// halved its pieces (about 1024 to 512 rows) and its decode step ran 5% slower, where 8
+/// around 32k (pieces about 3840 → 2048 rows) ran 7% faster (bench/results/kernel-s31).
 fn ragged_plan(
     coded: &[usize],
     kv_heads: usize,
-    tile: usize,
+    (tile, head_dim): (usize, usize),
     slots: usize,
     equal: SplitPlan,
 ) -> SplitPlan {
@@ -396,13 +403,26 @@ fn ragged_plan(
     }
     let grid_cap = ragged_grid_splits(coded.len() * kv_heads, slots);
     let piece = (lo * tile).max(longest.div_ceil(grid_cap).next_multiple_of(tile));
-    if piece >= equal.tokens_per_split as usize {
+    let splits = longest.div_ceil(piece);
+    let waiting = if coded.len() * kv_heads * splits > slots {
+        empty_block_rows(head_dim)
+    } else {
+        0
+    };
+    if piece + waiting >= equal.tokens_per_split as usize {
         return equal;
     }
     SplitPlan {
-        splits: longest.div_ceil(piece) as u32,
+        splits: splits as u32,
         tokens_per_split: piece as u32,
     }
+}
+
+/// An empty block's time in coded rows of a block: about 4 µs, which a 128-dim block spends on
+/// 300-400 rows (session 29's stage times, 1 × 32k on an H200); a row of half the dims takes
+/// about half as long. Rounded up to 512 rows at head dim 128.
+fn empty_block_rows(head_dim: usize) -> usize {
+    512 * 128 / head_dim.max(1)
 }
 
 /// The most splits of a ragged plan for `heads` (batch entry, KV head) pairs: a grid of at most
@@ -484,7 +504,7 @@ mod tests {
     fn plan_of(coded: &[usize], kv_heads: usize, tile: usize, slots: usize) -> SplitPlan {
         let longest = coded.iter().copied().max().unwrap_or(0);
         let equal = split_plan(longest, tile, auto_splits(coded.len() * kv_heads, slots));
-        ragged_plan(coded, kv_heads, tile, slots, equal)
+        ragged_plan(coded, kv_heads, (tile, 128), slots, equal)
     }
 
     #[test]
@@ -497,6 +517,25 @@ mod tests {
         assert_eq!((equal.splits, equal.tokens_per_split), (6, 10240));
         let p = plan_of(&spread, 8, 256, 396);
         assert_eq!((p.splits, p.tokens_per_split), (11, 5888));
+        // SmolLM2's shape (3 KV heads, head dim 64): at 8 around 8192 the pieces would halve
+        // (1024 to 512 rows) over a grid of two waves, which an empty block's wait outweighs;
+        // at 8 around 32k they shrink from 3840 to 2048 rows.
+        let smol = |context: usize| -> (SplitPlan, SplitPlan) {
+            let coded: Vec<usize> = crate::spread_lengths(8, context)
+                .iter()
+                .map(|n| n - 132)
+                .collect();
+            let longest = *coded.iter().max().unwrap();
+            let equal = split_plan(longest, 256, auto_splits(24, 396));
+            (equal, ragged_plan(&coded, 3, (256, 64), 396, equal))
+        };
+        let (equal, ragged) = smol(8192);
+        assert_eq!((equal, ragged.tokens_per_split), (ragged, 1024));
+        let (equal, ragged) = smol(32768);
+        assert_eq!(
+            (equal.tokens_per_split, ragged.tokens_per_split),
+            (3840, 2048)
+        );
         // Equal lengths keep the plan from the longest.
         for (batch, coded) in [(1, 32640), (8, 32640), (64, 8064), (3, 100)] {
             let lengths = vec![coded; batch];
@@ -522,7 +561,8 @@ mod tests {
             let longest = coded.iter().copied().max().unwrap();
             let heads = batch * kv_heads;
             let equal = split_plan(longest, tile, auto_splits(heads, slots));
-            let p = ragged_plan(&coded, kv_heads, tile, slots, equal);
+            let head_dim = [64, 128][next(2)];
+            let p = ragged_plan(&coded, kv_heads, (tile, head_dim), slots, equal);
             let piece = p.tokens_per_split as usize;
             assert!(piece.is_multiple_of(tile) && piece <= equal.tokens_per_split as usize);
             assert!(
