@@ -471,7 +471,7 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
             let grown: Vec<usize> = case
                 .lengths
                 .iter()
-                .map(|&n| n.saturating_sub(fp16) + planned - longest)
+                .map(|&n| (n + planned - longest).saturating_sub(fp16))
                 .collect();
             let ragged = kernel.plan_for_lengths(&gpu, case.kv_heads, &grown);
             let worst = check

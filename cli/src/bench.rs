@@ -83,6 +83,9 @@ pub struct BaselineRow {
     /// Timed on the lengths of `vecinfer bench --ragged` (`bench/ragged_baseline.py`).
     #[serde(default)]
     pub ragged: bool,
+    /// A ragged row's lengths, in batch order: they must be the bench row's.
+    #[serde(default)]
+    pub lengths: Option<Vec<usize>>,
     /// Query heads, KV heads and head dim of the row; rows of older scripts lack them and are
     /// refused (a ratio against another shape would be silently wrong).
     pub heads: Option<usize>,
@@ -167,6 +170,19 @@ pub fn baseline_for(rows: &[BaselineRow], want: BaselineShape) -> Result<Option<
         want.kv_heads,
         want.head_dim
     )))
+}
+
+/// A ragged baseline row stands beside a bench row only if it was timed on the same lengths
+/// (an older script, or another spread, would give a ratio against other work).
+fn check_same_lengths(base: &BaselineRow, row: &BenchRow) -> Result<()> {
+    match (&base.lengths, &row.lengths) {
+        (Some(b), Some(r)) if b != r => Err(CliError::Invalid(format!(
+            "the ragged baseline for {}x{} was timed on other lengths ({b:?}) than this bench \
+             ({r:?}): run bench/ragged_baseline.py from this checkout",
+            row.batch, row.seq
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn rt(e: cudarc::driver::DriverError) -> CliError {
@@ -821,6 +837,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 ragged: row.ragged,
             };
             if let Some(b) = baseline_for(&baseline, want)? {
+                check_same_lengths(b, &row)?;
                 row.sdpa_ms = b.sdpa_ms;
                 row.speedup_vs_sdpa = b.sdpa_ms.map(|t| t / row.ms);
                 row.flashinfer_ms = b.flashinfer_ms;
@@ -981,6 +998,38 @@ mod tests {
         };
         let err = baseline_for(&rows, old).unwrap_err().to_string();
         assert!(err.contains("without heads"), "{err}");
+    }
+
+    #[test]
+    fn a_ragged_baseline_of_other_lengths_is_an_error() {
+        let row = |lengths: Option<Vec<usize>>| -> BenchRow {
+            serde_json::from_value(serde_json::json!({
+                "batch": 3, "seq": 100, "ragged": lengths.is_some(), "lengths": lengths,
+                "key_codec": "d4b8", "value_codec": "d4b8", "bits_per_element": 2.0,
+                "config": "c", "variant": "v", "splits": 1, "registers": 100,
+                "spilled_bytes": 0, "ms": 0.1, "ms_min": 0.1, "ms_max": 0.1, "bytes": 1,
+                "gb_per_s": 1.0, "roofline_fraction": 0.1, "sdpa_ms": null,
+                "speedup_vs_sdpa": null, "append_ms": 0.001, "append_share": 0.01
+            }))
+            .unwrap()
+        };
+        let base = |lengths: serde_json::Value| -> BaselineRow {
+            serde_json::from_value(serde_json::json!({
+                "batch": 3, "seq": 100, "ragged": true, "lengths": lengths,
+                "heads": 32, "kv_heads": 8, "head_dim": 128, "flashinfer_ms": 0.2
+            }))
+            .unwrap()
+        };
+        let spread = vecinfer_runtime::spread_lengths(3, 100);
+        let same = base(serde_json::json!(spread));
+        assert!(check_same_lengths(&same, &row(Some(spread.clone()))).is_ok());
+        let other = base(serde_json::json!([100, 33, 167]));
+        let err = check_same_lengths(&other, &row(Some(spread)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("other lengths"), "{err}");
+        // A row without lengths (an older script) is taken by batch and mean, as before.
+        assert!(check_same_lengths(&base(serde_json::Value::Null), &row(None)).is_ok());
     }
 
     #[test]

@@ -821,7 +821,7 @@ fn targets(
     if let Some(b) = baseline.and_then(|b| b.get(&(64, 8192))) {
         for r in rows
             .iter()
-            .filter(|r| r.batch == 64 && r.context == 8192 && !r.largest_batch)
+            .filter(|r| r.batch == 64 && r.context == 8192 && !r.largest_batch && !r.ragged)
         {
             out += &format!(
                 "  64 x 8192: {} {:.0} tok/s vs HF transformers {:.0} tok/s = {:.1}x (target >= 15x)\n",
@@ -876,6 +876,8 @@ pub fn throughput_svg(
     for r in rows {
         let key = if r.largest_batch {
             format!("{} largest batch", r.cache)
+        } else if r.ragged {
+            format!("{} batch {} ragged", r.cache, r.batch)
         } else {
             format!("{} batch {}", r.cache, r.batch)
         };

@@ -154,7 +154,8 @@ fn bench_session<'e>(
 }
 
 /// The lengths of a point's sequences: all `context`, or (`Ragged`) spread around it as
-/// `vecinfer_runtime::spread_lengths` spreads them (the same total).
+/// `vecinfer_runtime::spread_lengths` spreads them (about the same total; one sequence stays
+/// `context` long).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Spread {
     #[default]
@@ -286,7 +287,7 @@ pub fn run_point(
         bits_per_element: spec.bits(),
         batch,
         context,
-        ragged: spread == Spread::Ragged,
+        ragged: lengths.iter().any(|&n| n != context),
         speed_only: spread.longest(batch, context) > c.context,
         largest_batch: false,
         eager_ms,

@@ -584,14 +584,19 @@ impl<'e> Session<'e> {
     }
 
     /// Sets every sequence to `len` cached tokens of noise and random next tokens
-    /// (benchmarks).
+    /// (benchmarks; a fresh session).
     pub fn fill_for_benchmark(&mut self, len: usize) -> Result<()> {
         self.fill_for_benchmark_lengths(&vec![len; self.batch])
     }
 
     /// Sets sequence `i` to `lengths[i]` cached tokens of noise and random next tokens
-    /// (benchmarks of ragged batches).
+    /// (benchmarks of ragged batches), in a fresh session: the caches grow by the lengths.
     pub fn fill_for_benchmark_lengths(&mut self, lengths: &[usize]) -> Result<()> {
+        if self.longest() > 0 {
+            return Err(EngineError::Invalid(
+                "a benchmark fill needs a fresh session; this one holds tokens".into(),
+            ));
+        }
         if lengths.len() != self.batch {
             return Err(EngineError::Invalid(format!(
                 "{} lengths for a batch of {}: give one per sequence",

@@ -195,7 +195,9 @@ impl VqAttention {
     /// no launch allocates (a CUDA graph capture must not). Plans are not monotonic in the
     /// length (a shorter sequence may split into more, shorter pieces), so this bounds them
     /// all: `min(wanted, ceil(longest / tile))`, with `wanted` raised to the ragged plans'
-    /// grid cap under the automatic policy.
+    /// grid cap under the automatic policy. It bounds plans for these `heads`: a launch over
+    /// fewer sequences may split each into more pieces (size the workspace for the batch
+    /// launched, or for the product of rows and splits).
     pub fn max_splits(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> u32 {
         let wanted = self.wanted_splits(gpu, heads);
         let wanted = match self.kernel.config.split {
@@ -403,6 +405,7 @@ fn ragged_plan(
     }
     let grid_cap = ragged_grid_splits(coded.len() * kv_heads, slots);
     let piece = (lo * tile).max(longest.div_ceil(grid_cap).next_multiple_of(tile));
+    // Both fit u32: the piece is shorter than `equal`'s, the splits at most `grid_cap`.
     let splits = longest.div_ceil(piece);
     let waiting = if coded.len() * kv_heads * splits > slots {
         empty_block_rows(head_dim)

@@ -12,12 +12,13 @@ use vecinfer_quant::{DecodeShape, ReferenceKvCache};
 
 /// `batch` lengths spread evenly around `seq`, in a fixed shuffled order: the `i`-th shortest is
 /// `seq · (2i + 1) / batch` (rounded), so they run from `seq / batch` to about `2 · seq` and add
-/// up to `batch · seq` as equal lengths would. `vecinfer bench --ragged`, `vecinfer decode-bench --ragged` and
-/// `bench/ragged_baseline.py` spread them alike.
+/// up to `batch · seq` as equal lengths would, give or take the rounding (at most `batch / 2`).
+/// A `seq` below `batch` gives empty sequences. `vecinfer bench --ragged`,
+/// `vecinfer decode-bench --ragged` and `bench/ragged_baseline.py` spread them alike.
 pub fn spread_lengths(batch: usize, seq: usize) -> Vec<usize> {
-    let mut lengths: Vec<usize> = (0..batch)
-        .map(|i| ((2 * i + 1) * seq + batch / 2) / batch)
-        .collect();
+    // In u128: no overflow for any `seq` (the result is below 2 · seq).
+    let spread = |i: usize| ((2 * i as u128 + 1) * seq as u128 + batch as u128 / 2) / batch as u128;
+    let mut lengths: Vec<usize> = (0..batch).map(|i| spread(i) as usize).collect();
     // Fisher-Yates with a fixed linear congruential generator: no length order for the grid
     // to exploit, and the same order in every run.
     let mut state: u64 = 0x2545f4914f6cdd1d;

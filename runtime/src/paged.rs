@@ -556,7 +556,7 @@ impl PagedKvCache {
 
     /// One layer of random codes for timing: `shape.batch` sequences of `seq` tokens (the
     /// newest `residual` in fp16), pages handed out in a random order, pages to spare for
-    /// `room` more tokens each, the tables of one step that brought the `seq` tokens uploaded
+    /// `room` more tokens each, the tables of an attention-only step over all of them uploaded
     /// (see [`Self::timing_view`]).
     pub fn random(
         gpu: &Gpu,
