@@ -603,6 +603,36 @@ fn an_engine_can_bring_its_own_block_tables() {
     }
     eprintln!("an engine's own tables: attention worst rel err {worst:.2e}");
     assert!(worst <= TOLERANCE, "{worst}");
+    // An engine that knows its lengths plans the ragged batch itself (README, "Ragged batches
+    // and split plans"): the same answer.
+    let coded: Vec<usize> = [300, 40]
+        .iter()
+        .map(|&n| storage.spec().coded_tokens(n))
+        .collect();
+    let plan = attention.plan_for_lengths(&gpu, hk, &coded);
+    let mut out = st.alloc_zeros::<u16>(q16.len()).unwrap();
+    let view = CacheView::external(&storage, &honest).unwrap();
+    attention
+        .attend_with_plan(
+            &gpu,
+            view,
+            &query,
+            &mut out,
+            &mut Workspace::default(),
+            plan,
+        )
+        .unwrap();
+    let planned: Vec<f32> = st
+        .clone_dtoh(&out)
+        .unwrap()
+        .into_iter()
+        .map(|b| f16::from_bits(b).to_f32())
+        .collect();
+    let same = planned
+        .iter()
+        .zip(&got)
+        .all(|(a, b)| (a - b).abs() <= 1e-3 * b.abs().max(1.0));
+    assert!(same, "plan_for_lengths ({plan:?}) over the engine's tables");
     // Lying tables: memcheck watches this launch.
     let (bad_pages, bad_indptr) = (up(&[7, 99, -5, 4, 1 << 30]), up(&[-3, 40, 2]));
     let bad_len = up(&[1 << 30, -7]);
