@@ -11,9 +11,7 @@ use vecinfer_quant::DecodeShape;
 use vecinfer_quant::method::DEFAULT_RESIDUAL;
 use vecinfer_quant::{CacheLayout, VqCodec};
 use vecinfer_runtime::timing::Timer;
-use vecinfer_runtime::{
-    Gpu, GpuKvCache, OneLayerCache, PagedKvCache, TokenBytes, VqAppend, VqAttention, Workspace,
-};
+use vecinfer_runtime::{Gpu, OneLayerCache, TokenBytes, VqAppend, VqAttention, Workspace};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRow {
@@ -259,22 +257,8 @@ pub fn bench_one(
     const APPEND_REPS: usize = 20;
     let append_runs = runs.min(30);
     let room = (5 + append_runs) * APPEND_REPS + append_runs + 1;
-    let mut growing = match config.layout {
-        CodeLayout::Contiguous => OneLayerCache::Contiguous(GpuKvCache::random_with_lengths(
-            gpu,
-            shape,
-            config,
-            (lengths, residual.min(longest), room),
-            99,
-        )?),
-        CodeLayout::Paged { .. } => OneLayerCache::Paged(PagedKvCache::random_with_lengths(
-            gpu,
-            shape,
-            config,
-            (lengths, residual, room),
-            99,
-        )?),
-    };
+    let mut growing =
+        OneLayerCache::random_with_room(gpu, shape, config, (lengths, residual, room), 99)?;
     let mut appender = VqAppend::new(gpu, config)?;
     if let Some(w) = append_warps
         && !appender.warps_per_row_choices().contains(&w)

@@ -50,6 +50,17 @@ impl OneLayerCache {
         residual: usize,
         seed: u64,
     ) -> Result<Self> {
+        Self::random_with_room(gpu, shape, config, (lengths, residual, 0), seed)
+    }
+
+    /// [`Self::random`] with room for `room` more tokens in each sequence (for appends).
+    pub fn random_with_room(
+        gpu: &Gpu,
+        shape: DecodeShape,
+        config: &KernelConfig,
+        (lengths, residual, room): (&[usize], usize, usize),
+        seed: u64,
+    ) -> Result<Self> {
         Ok(match config.layout {
             CodeLayout::Contiguous => {
                 // The window holds the newest `residual` tokens: no more than the longest has.
@@ -58,7 +69,7 @@ impl OneLayerCache {
                     gpu,
                     shape,
                     config,
-                    (lengths, window, 0),
+                    (lengths, window, room),
                     seed,
                 )?)
             }
@@ -66,7 +77,7 @@ impl OneLayerCache {
                 gpu,
                 shape,
                 config,
-                (lengths, residual, 0),
+                (lengths, residual, room),
                 seed,
             )?),
         })
