@@ -8,7 +8,7 @@
 use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, WindowPrecision};
 use vecinfer_runtime::verify::{RandomCase, VerifyCase, worst_relative_error};
-use vecinfer_runtime::{Gpu, VqAttention};
+use vecinfer_runtime::{Gpu, SplitPlan, VqAttention};
 
 use vecinfer_tests::gpu_or_skip;
 
@@ -397,11 +397,13 @@ fn llama_shape_matches_the_cpu_reference() {
 }
 
 /// Launches planned for longer sequences than the batch holds, as an engine plans a CUDA graph
-/// for the longest length it will reach: sequences of very different lengths then leave splits
-/// without coded rows, and each sequence's fp16 tokens (sinks and window) go to the split holding
-/// its last coded row (`fp16_split`; split 0 for a sequence without coded rows). In a sequence
-/// with coded rows, dropped or doubled fp16 tokens would be far over the tolerance. Each plan
-/// from the longest alone and the ragged one (`plan_for_lengths`, every sequence grown alike).
+/// for the longest length it will reach: the kernels cut each sequence into the plan's pieces
+/// from the length tables and the plan's spare blocks idle; each sequence's fp16 tokens (sinks
+/// and window) go to the piece holding its last coded row (`fp16_split`; its only piece for a
+/// sequence without coded rows). In a sequence with coded rows, dropped or doubled fp16 tokens
+/// would be far over the tolerance. Each plan from the longest alone and the ragged one
+/// (`plan_for_lengths`, every sequence grown alike); then a piece of one tile (the most pieces),
+/// and a plan with a piece too few for the last sequence, which must come out NaN.
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
@@ -452,14 +454,14 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
         let longest =
             case.lengths.iter().max().unwrap() - (case.layout.sinks + case.layout.residual);
         for planned in [longest, 3 * longest, 40 * longest] {
-            let plan = kernel.plan_for(&gpu, case.lengths.len() * case.kv_heads, planned);
+            let plan = kernel.plan_for(&gpu, case.lengths.len(), case.kv_heads, planned);
             let worst = check
                 .worst_error_planned(&gpu, &kernel, planned)
                 .unwrap_or_else(|e| panic!("{config}: {e}"));
             eprintln!(
-                "{:<80} planned {planned:>6} ({} splits of {}) worst rel err {worst:.2e}",
+                "{:<80} planned {planned:>6} ({} pieces of {}) worst rel err {worst:.2e}",
                 config.name(),
-                plan.splits,
+                plan.pieces(),
                 plan.tokens_per_split
             );
             if worst.is_nan() || worst > TOLERANCE {
@@ -475,17 +477,45 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
                 .collect();
             let ragged = kernel.plan_for_lengths(&gpu, case.kv_heads, &grown);
             let worst = check
-                .worst_error_with_plan(&gpu, &kernel, ragged)
+                .worst_error_with_plan(&gpu, &kernel, ragged.clone())
                 .unwrap_or_else(|e| panic!("{config}: {e}"));
             eprintln!(
-                "{:<80} ragged {planned:>6} ({} splits of {}) worst rel err {worst:.2e}",
+                "{:<80} ragged {planned:>6} ({} pieces of {}) worst rel err {worst:.2e}",
                 config.name(),
-                ragged.splits,
+                ragged.pieces(),
                 ragged.tokens_per_split
             );
             if worst.is_nan() || worst > TOLERANCE {
                 failures.push(format!("{config} ragged plan for {planned}: {worst:.3e}"));
             }
+        }
+        let fp16 = case.layout.sinks + case.layout.residual;
+        let coded: Vec<usize> = case
+            .lengths
+            .iter()
+            .map(|&n| n.saturating_sub(fp16))
+            .collect();
+        let finest = SplitPlan::for_lengths(&coded, config.tile_tokens as u32);
+        let worst = check
+            .worst_error_with_plan(&gpu, &kernel, finest.clone())
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+        eprintln!(
+            "{:<80} one tile a piece ({} pieces) worst rel err {worst:.2e}",
+            config.name(),
+            finest.pieces(),
+        );
+        if worst.is_nan() || worst > TOLERANCE {
+            failures.push(format!("{config} one tile a piece: {worst:.3e}"));
+        }
+        let mut short = finest;
+        *short.splits.last_mut().unwrap() -= 1;
+        let worst = check
+            .worst_error_with_plan(&gpu, &kernel, short)
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+        if worst.is_finite() {
+            failures.push(format!(
+                "{config}: a plan one piece short gave finite outputs (worst {worst:.3e})"
+            ));
         }
     }
     assert_within_tolerance(&failures);

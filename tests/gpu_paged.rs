@@ -619,7 +619,7 @@ fn an_engine_can_bring_its_own_block_tables() {
             &query,
             &mut out,
             &mut Workspace::default(),
-            plan,
+            &plan,
         )
         .unwrap();
     let planned: Vec<f32> = st

@@ -105,7 +105,7 @@ mod tests {
     fn row(batch: usize, seq: usize, ms: f64, sdpa: f64) -> BenchRow {
         serde_json::from_value(serde_json::json!({
             "batch": batch, "seq": seq, "key_codec": "d4b8", "value_codec": "d4b8",
-            "bits_per_element": 2.0, "config": "c", "variant": "v", "splits": 1,
+            "bits_per_element": 2.0, "config": "c", "variant": "v", "pieces": 1,
             "registers": 100, "spilled_bytes": 0, "ms": ms, "ms_min": ms, "ms_max": ms,
             "bytes": 1, "gb_per_s": 1.0, "roofline_fraction": 0.1, "sdpa_ms": sdpa,
             "speedup_vs_sdpa": sdpa / ms, "append_ms": 0.001, "append_share": 0.01

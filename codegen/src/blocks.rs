@@ -107,7 +107,8 @@ const SEQUENCE_SPAN: &str = include_str!("cuda/sequence_span.cuh");
 const QUERY_TRANSFORM: &str = include_str!("cuda/query_transform.cuh");
 
 /// The fused kernel's signature, shared by every variant and layout (the runtime launches
-/// them alike).
+/// them alike, a block of THREADS per piece of the work list and KV head: grid (pieces,
+/// kv_heads)).
 pub fn kernel_signature(entry: &str, min_blocks_per_sm: usize) -> String {
     // The bound's second argument only when set, so unbounded configs keep their source.
     let bounds = match min_blocks_per_sm {
@@ -129,10 +130,14 @@ pub fn kernel_signature(entry: &str, min_blocks_per_sm: usize) -> String {
     const int* __restrict__ page_indptr,                 // [batch + 1]: its pages, page_indices[indptr[b] .. indptr[b + 1]]
     const int* __restrict__ page_indices,                // page ids, in row order per entry (paged)
     CacheGeometry geometry,
-    float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, splits, HEAD_DIM]
-    float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, splits]
+    float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, stride, HEAD_DIM] (batch_pieces.cuh)
+    float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, stride]
     float* __restrict__ partial_sum,                     // same
-    int tokens_per_split)"#
+    int tokens_per_split,                                // coded rows of a piece, whole tiles
+    const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh)
+    unsigned generation,                                 // its upload's number
+    int batch,                                           // then: partial rows per output row
+    int stride)"#
     )
 }
 
@@ -188,11 +193,29 @@ pub fn mma_kernel(c: &KernelConfig, entry: &str) -> String {
     )
 }
 
+/// Where a split merge finds an output row's partial rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeRows {
+    /// `splits` rows per output row, row r's at `r * splits` (the FP16 cache's decode attention).
+    Uniform,
+    /// The row's batch entry's pieces of the work list (`cuda/batch_pieces.cuh`), from a
+    /// table of each entry's first piece and count (the VQ attention).
+    Pieces,
+}
+
 /// Stage "split merge": log-sum-exp merge of the splits, normalisation, output conversion.
-pub fn merge_kernel(entry: &str, output: OutputDtype) -> String {
+pub fn merge_kernel(entry: &str, output: OutputDtype, rows: MergeRows) -> String {
     let convert = match output {
         OutputDtype::F16 => "float_to_half",
         OutputDtype::Bf16 => "float_to_bf16",
+    };
+    let (parameters, prelude) = match rows {
+        MergeRows::Uniform => ("int splits", include_str!("cuda/merge_uniform.cuh")),
+        MergeRows::Pieces => (
+            r#"const int4* __restrict__ work, unsigned generation, int pieces, int batch,
+    int tokens_per_split, int kv_heads, int stride"#,
+            include_str!("cuda/merge_pieces.cuh"),
+        ),
     };
     format!(
         r#"__device__ __forceinline__ unsigned short convert_output(float x) {{ return {convert}(x); }}
@@ -201,10 +224,13 @@ pub fn merge_kernel(entry: &str, output: OutputDtype) -> String {
 static constexpr int MERGE_THREADS = {threads};
 extern "C" __global__ void __launch_bounds__(MERGE_THREADS) {entry}(
     const float* __restrict__ partial_out, const float* __restrict__ partial_max,
-    const float* __restrict__ partial_sum, unsigned short* __restrict__ out, int splits) {{
-{body}}}
+    const float* __restrict__ partial_sum, unsigned short* __restrict__ out, {parameters}) {{
+{prelude}{body}}}
 "#,
         body = include_str!("cuda/merge.cuh"),
         threads = crate::MERGE_THREADS,
     )
 }
+
+/// The work list's helpers (`cuda/batch_pieces.cuh`), for both VQ attention kernels.
+pub const BATCH_PIECES: &str = include_str!("cuda/batch_pieces.cuh");

@@ -69,9 +69,10 @@ pub fn emit(config: &KernelConfig, arch: &str) -> Result<EmittedKernel, ConfigEr
         blocks::constants(config, &layout),
         blocks::COMMON.to_string(),
         blocks::CACHE_VIEW.to_string(),
+        blocks::BATCH_PIECES.to_string(),
         blocks::SPLIT_RESULT.to_string(),
         body,
-        blocks::merge_kernel(&merge_entry, config.output),
+        blocks::merge_kernel(&merge_entry, config.output, blocks::MergeRows::Pieces),
     ]
     .join("\n");
     Ok(EmittedKernel {

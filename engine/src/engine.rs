@@ -1174,7 +1174,7 @@ impl<'e> Session<'e> {
         let horizon = self.horizon.max(1).min(capacity - self.longest());
         let plan = self.longest() + horizon;
         let st = self.engine.stream().clone();
-        self.cache.prepare_graphs(&self.engine.gpu, horizon)?;
+        self.cache.prepare_graphs(&self.engine.gpu, horizon, plan)?;
         self.cache.save_host();
         let mut graphs = Vec::with_capacity(2);
         let mut failure = None;

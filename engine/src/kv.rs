@@ -87,9 +87,10 @@ pub trait KvCache {
     /// The host side of one decode step whose launches ran as a replayed graph.
     fn replayed(&mut self) -> Result<()>;
 
-    /// Before capturing graphs that will be replayed `horizon` times (outside the capture):
-    /// a cache that needs host work per step does it for the whole horizon here.
-    fn prepare_graphs(&mut self, _gpu: &Gpu, _horizon: usize) -> Result<()> {
+    /// Before capturing graphs that will be replayed `horizon` times (outside the capture),
+    /// whose launches are planned for `plan_len` tokens (see [`Self::attend`]): a cache that
+    /// needs host work per step or uploads per plan does it for the whole horizon here.
+    fn prepare_graphs(&mut self, _gpu: &Gpu, _horizon: usize, _plan_len: usize) -> Result<()> {
         Ok(())
     }
 

@@ -268,8 +268,8 @@ impl KvCache for LayeredCache {
         self.each(|c| c.replayed())
     }
 
-    fn prepare_graphs(&mut self, gpu: &Gpu, horizon: usize) -> Result<()> {
-        self.each(|c| c.prepare_graphs(gpu, horizon))
+    fn prepare_graphs(&mut self, gpu: &Gpu, horizon: usize, plan_len: usize) -> Result<()> {
+        self.each(|c| c.prepare_graphs(gpu, horizon, plan_len))
     }
 
     fn leave_graphs(&mut self) {

@@ -17,8 +17,8 @@ use vecinfer_codegen::{CodeLayout, KernelConfig};
 use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method, WindowPrecision};
 use vecinfer_runtime::kv_cache::coded_tokens;
 use vecinfer_runtime::{
-    Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, Step, TokenSlots, VqAppend,
-    VqAttention, VqFlush, Workspace,
+    CacheView, Gpu, PagedCacheOptions, PagedKvCache, PoolSize, SequenceId, SplitPlan, Step,
+    TokenSlots, VqAppend, VqAttention, VqFlush, Workspace,
 };
 use vecinfer_tuner::{KernelShape, TuneKey};
 
@@ -67,6 +67,8 @@ pub struct VqCache {
     /// projection cannot write int8 rows (`int8_row_cluster`).
     flush: Option<VqFlush>,
     workspace: Workspace,
+    /// The plan of captured steps, its table uploaded before the capture (`prepare_graphs`).
+    graph_plan: Option<SplitPlan>,
     /// Batch entry `b` is sequence `ids[b]`.
     ids: Vec<SequenceId>,
     mode: Mode,
@@ -221,7 +223,8 @@ impl VqCache {
         // more splits than the full one, and the capture failed with an invalid value).
         let splits = attention.max_splits(
             gpu,
-            shape.batch * shape.kv_heads,
+            shape.batch,
+            shape.kv_heads,
             coded_tokens(layout, shape.capacity),
         );
         let workspace = Workspace::with_capacity(
@@ -245,6 +248,7 @@ impl VqCache {
             flush,
             attention,
             workspace,
+            graph_plan: None,
             config,
             layout,
             shape,
@@ -281,6 +285,30 @@ impl VqCache {
             _ => self.mode = Mode::Eager(self.cache.begin_step(gpu, &self.ids, 1)?),
         }
         Ok(())
+    }
+
+    /// The attention's plan over `view` for sequences of up to `plan_len` tokens. Every
+    /// sequence grows as the longest does over the steps the plan serves (a captured graph's
+    /// horizon): each is planned at its length then, and pieces a shorter step does not reach
+    /// idle.
+    fn plan(&self, gpu: &Gpu, view: &CacheView<'_>, plan_len: usize) -> SplitPlan {
+        let (batch, kv_heads) = (self.shape.batch, self.shape.kv_heads);
+        match view.lengths() {
+            Some(lengths) if lengths.len() == batch => {
+                let longest = lengths.iter().copied().max().unwrap_or(0);
+                let extra = plan_len.saturating_sub(longest);
+                let planned: Vec<usize> = lengths
+                    .iter()
+                    .map(|&n| coded_tokens(self.layout, (n + extra).min(self.shape.capacity)))
+                    .collect();
+                self.attention.plan_for_lengths(gpu, kv_heads, &planned)
+            }
+            _ => {
+                let planned = coded_tokens(self.layout, plan_len.min(self.shape.capacity))
+                    .max(view.longest_coded());
+                self.attention.plan_for(gpu, batch, kv_heads, planned)
+            }
+        }
     }
 
     fn step(&self) -> Result<Step> {
@@ -401,33 +429,24 @@ impl KvCache for VqCache {
     ) -> Result<()> {
         let step = self.step()?;
         let view = self.cache.view(&step, layer)?;
-        let (batch, kv_heads) = (self.shape.batch, self.shape.kv_heads);
-        let plan = match view.lengths() {
-            // Every sequence grows as the longest does over the steps the plan serves (a
-            // captured graph's horizon): each is planned at its length then, so that a ragged
-            // batch gets the ragged plan (VqAttention::plan).
-            Some(lengths) if lengths.len() == batch => {
-                let longest = lengths.iter().copied().max().unwrap_or(0);
-                let extra = plan_len.saturating_sub(longest);
-                let planned: Vec<usize> = lengths
-                    .iter()
-                    .map(|&n| coded_tokens(self.layout, (n + extra).min(self.shape.capacity)))
-                    .collect();
-                self.attention.plan_for_lengths(gpu, kv_heads, &planned)
-            }
-            _ => {
-                let planned = coded_tokens(self.layout, plan_len.min(self.shape.capacity))
-                    .max(view.longest_coded());
-                self.attention.plan_for(gpu, batch * kv_heads, planned)
-            }
+        // Captured steps launch the plan uploaded before the capture (an upload cannot be
+        // captured).
+        let plan = match (&self.mode, &self.graph_plan) {
+            (Mode::Device(_), Some(plan)) => plan.clone(),
+            _ => self.plan(gpu, &view, plan_len),
         };
         Ok(self
             .attention
-            .attend_with_plan(gpu, view, query, out, &mut self.workspace, plan)?)
+            .attend_with_plan(gpu, view, query, out, &mut self.workspace, &plan)?)
     }
 
-    fn prepare_graphs(&mut self, gpu: &Gpu, horizon: usize) -> Result<()> {
-        self.mode = Mode::Device(self.cache.begin_device_steps(gpu, &self.ids, horizon)?);
+    fn prepare_graphs(&mut self, gpu: &Gpu, horizon: usize, plan_len: usize) -> Result<()> {
+        let step = self.cache.begin_device_steps(gpu, &self.ids, horizon)?;
+        self.mode = Mode::Device(step);
+        let plan = self.plan(gpu, &self.cache.view(&step, 0)?, plan_len);
+        self.attention
+            .prepare_plan(gpu, &mut self.workspace, &plan)?;
+        self.graph_plan = Some(plan);
         Ok(())
     }
 
@@ -435,6 +454,7 @@ impl KvCache for VqCache {
         if matches!(self.mode, Mode::Device(_)) {
             self.mode = Mode::Idle;
         }
+        self.graph_plan = None;
     }
 
     // Captured launches change nothing on the host: lengths advance on the GPU.

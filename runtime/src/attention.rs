@@ -20,13 +20,20 @@ pub struct VqAttention {
     dependent: bool,
 }
 
-/// Scratch for the split merge, sized for the largest launch so far.
+/// Scratch for the split merge, sized for the largest launch so far, and the work list's table
+/// of the last plan launched (see [`SplitPlan`]).
 #[derive(Default)]
 pub struct Workspace {
     partial_out: Option<CudaSlice<f32>>,
     partial_max: Option<CudaSlice<f32>>,
     partial_sum: Option<CudaSlice<f32>>,
     rows: usize,
+    table: Option<CudaSlice<i32>>,
+    /// The plan whose table `table` holds.
+    held: Option<SplitPlan>,
+    /// Uploads so far: the number in the table's header, which a launch passes along, so that
+    /// a CUDA graph replayed after another plan's upload writes NaN (`batch_pieces.cuh`).
+    generation: u32,
 }
 
 impl Workspace {
@@ -47,23 +54,123 @@ impl Workspace {
         Ok(())
     }
 
-    /// Scratch for `rows` (batch × query heads × splits) partial rows of `head_dim`, allocated
-    /// now: launches that fit never allocate (a CUDA graph capture must not).
+    /// Scratch for `rows` (batch × query heads × the plan's most pieces of a sequence, see
+    /// [`VqAttention::max_splits`]) partial rows of `head_dim`, and for the table of any plan
+    /// that fits them, allocated now: launches that fit never allocate (a CUDA graph capture
+    /// must not).
     pub fn with_capacity(gpu: &Gpu, rows: usize, head_dim: usize) -> Result<Self> {
+        let rows = rows.max(1);
         Ok(Self {
-            partial_out: Some(gpu.stream.alloc_zeros::<f32>(rows.max(1) * head_dim)?),
-            partial_max: Some(gpu.stream.alloc_zeros::<f32>(rows.max(1))?),
-            partial_sum: Some(gpu.stream.alloc_zeros::<f32>(rows.max(1))?),
-            rows: rows.max(1),
+            partial_out: Some(gpu.stream.alloc_zeros::<f32>(rows * head_dim)?),
+            partial_max: Some(gpu.stream.alloc_zeros::<f32>(rows)?),
+            partial_sum: Some(gpu.stream.alloc_zeros::<f32>(rows)?),
+            rows,
+            // A plan has at most `rows` pieces and as many entries: header, items, entries.
+            table: Some(gpu.stream.alloc_zeros::<i32>(table_words(rows, rows))?),
+            held: None,
+            generation: 0,
         })
+    }
+
+    /// Holds `plan`'s table for `batch` entries (uploaded unless it already is) and returns
+    /// its generation. Launch it before a CUDA graph capture (`VqAttention::prepare_plan`):
+    /// an upload cannot be captured.
+    fn hold_plan(&mut self, gpu: &Gpu, plan: &SplitPlan) -> Result<u32> {
+        if self.held.as_ref() == Some(plan) {
+            return Ok(self.generation);
+        }
+        let generation = self.generation.wrapping_add(1);
+        let table = plan.table(generation);
+        if self.table.as_ref().is_none_or(|t| t.len() < table.len()) {
+            self.table = Some(gpu.stream.alloc_zeros::<i32>(table.len())?);
+        }
+        let Some(device) = self.table.as_mut() else {
+            unreachable!("allocated above");
+        };
+        self.held = None;
+        gpu.stream
+            .memcpy_htod(&table, &mut device.slice_mut(0..table.len()))?;
+        self.generation = generation;
+        self.held = Some(plan.clone());
+        Ok(generation)
     }
 }
 
-/// Splits and the coded tokens each covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Words of a work-list table for `pieces` pieces of `batch` entries: an int4 header, an int4
+/// per piece, an int per entry.
+fn table_words(pieces: usize, batch: usize) -> usize {
+    4 + 4 * pieces + batch
+}
+
+/// A launch's work list: each batch entry's coded rows cut into `splits[b]` pieces of
+/// `tokens_per_split` rows (whole tiles of the kernel; at least one piece an entry, whose last
+/// also takes its fp16 tokens). The attention runs a block per piece and KV head, so a short
+/// sequence costs fewer blocks than a long one. Pieces past an entry's rows (a plan made for
+/// the longest lengths a CUDA graph replays) idle; an entry with more rows than its pieces
+/// cover gives NaN, never a partial answer. The kernels read the plan as a table in the
+/// [`Workspace`] (`codegen/src/cuda/batch_pieces.cuh`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitPlan {
-    pub splits: u32,
     pub tokens_per_split: u32,
+    /// Pieces of each batch entry, in batch order.
+    pub splits: Vec<u32>,
+}
+
+impl SplitPlan {
+    /// `splits` pieces of `tokens_per_split` rows for each of `batch` entries.
+    pub fn uniform(batch: usize, splits: u32, tokens_per_split: u32) -> Self {
+        Self {
+            tokens_per_split,
+            splits: vec![splits; batch],
+        }
+    }
+
+    /// Pieces of `tokens_per_split` rows for sequences of `coded` coded rows: at least one each.
+    pub fn for_lengths(coded: &[usize], tokens_per_split: u32) -> Self {
+        let piece = (tokens_per_split as usize).max(1);
+        Self {
+            tokens_per_split,
+            splits: coded
+                .iter()
+                .map(|c| c.div_ceil(piece).clamp(1, u32::MAX as usize) as u32)
+                .collect(),
+        }
+    }
+
+    /// Pieces of the whole batch: the attention grid's x.
+    pub fn pieces(&self) -> u64 {
+        self.splits.iter().map(|&s| s as u64).sum()
+    }
+
+    /// The most pieces of one entry: the partial rows the merge keeps per output row.
+    pub fn stride(&self) -> u32 {
+        self.splits.iter().copied().max().unwrap_or(1)
+    }
+
+    /// The table the kernels read (`batch_pieces.cuh`), with `generation` in its header.
+    /// Checked by the launch: every entry has 1 to 2^31 - 1 pieces, and so has the batch.
+    fn table(&self, generation: u32) -> Vec<i32> {
+        let pieces = self.pieces() as usize;
+        let mut table = Vec::with_capacity(table_words(pieces, self.splits.len()));
+        table.extend([
+            generation as i32,
+            pieces as i32,
+            self.splits.len() as i32,
+            self.tokens_per_split as i32,
+        ]);
+        for (entry, &count) in self.splits.iter().enumerate() {
+            for split in 0..count as i32 {
+                table.extend([entry as i32, split, count as i32, 0]);
+            }
+        }
+        table.extend(self.splits.iter().map(|&count| count as i32));
+        table
+    }
+}
+
+/// Pieces of `piece` rows for sequences of `coded` rows: at least one each.
+fn pieces_of(coded: &[usize], piece: usize) -> usize {
+    coded.iter().map(|c| c.div_ceil(piece.max(1)).max(1)).sum()
 }
 
 impl VqAttention {
@@ -135,42 +242,52 @@ impl VqAttention {
         ))
     }
 
-    /// The split plan of a launch over `view`: how many blocks share each sequence's coded
-    /// rows. From the longest one, as [`Self::plan_for`]; with the automatic policy and
-    /// lengths that differ (and that the host knows), shorter pieces where the batch's blocks
-    /// still fit one wave (see `ragged_plan`).
+    /// The plan of a launch over `view`: from its sequences' lengths where the host knows them
+    /// ([`Self::plan_for_lengths`]), else from the longest ([`Self::plan_for`]).
     pub fn plan(&self, gpu: &Gpu, view: &CacheView<'_>) -> SplitPlan {
         let kv_heads = view.storage.spec().kv_heads;
         match view.coded_lengths() {
             Some(coded) => self.plan_for_lengths(gpu, kv_heads, &coded),
-            None => self.plan_for(gpu, view.batch() * kv_heads, view.longest_coded()),
+            None => self.plan_for(gpu, view.batch(), kv_heads, view.longest_coded()),
         }
     }
 
-    /// The split plan for a batch whose entries have `coded` coded rows each (or will have, at
-    /// most, over the steps a captured launch replays), with `kv_heads` KV heads: as
-    /// [`Self::plan_for`] from the longest, with shorter pieces for ragged lengths under the
-    /// automatic policy (see [`Self::plan`]). Within [`Self::max_splits`] for the longest.
+    /// The plan for a batch whose entries have `coded` coded rows each (or will have, at most,
+    /// over the steps a captured launch replays), with `kv_heads` KV heads. Under the automatic
+    /// policy the pieces are the shortest whose blocks fit one wave, never longer than
+    /// [`Self::plan_for`]'s from the longest (see `piece_rows`); a fixed policy cuts the
+    /// longest into its splits. Within [`Self::max_splits`].
     pub fn plan_for_lengths(&self, gpu: &Gpu, kv_heads: usize, coded: &[usize]) -> SplitPlan {
         let longest = coded.iter().copied().max().unwrap_or(0);
-        let equal = self.plan_for(gpu, coded.len() * kv_heads, longest);
-        match self.kernel.config.split {
-            SplitPolicy::Auto => ragged_plan(
-                coded,
-                kv_heads,
-                (self.kernel.config.tile_tokens, self.kernel.config.head_dim),
-                self.slots(gpu),
-                equal,
-            ),
-            SplitPolicy::Fixed(_) => equal,
-        }
+        let tile = self.kernel.config.tile_tokens;
+        let from_longest = self.longest_piece(gpu, coded.len() * kv_heads, longest);
+        let piece = match self.kernel.config.split {
+            SplitPolicy::Auto => piece_rows(coded, kv_heads, tile, self.slots(gpu), from_longest),
+            SplitPolicy::Fixed(_) => from_longest,
+        };
+        SplitPlan::for_lengths(coded, piece as u32)
     }
 
-    /// The split plan for `heads` (batch entry, KV head) pairs whose longest sequence has
-    /// `longest_coded` coded rows. A fixed plan for the longest sequence a step will see lets
-    /// an engine capture the launch in a CUDA graph; shorter sequences leave splits empty.
-    pub fn plan_for(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> SplitPlan {
-        split_plan(
+    /// The plan for `batch` sequences of up to `longest_coded` coded rows each, `kv_heads` KV
+    /// heads, planned from the longest alone: its pieces for every sequence. A plan for the
+    /// longest sequence a step will see lets an engine capture the launch in a CUDA graph;
+    /// shorter sequences leave blocks idle.
+    pub fn plan_for(
+        &self,
+        gpu: &Gpu,
+        batch: usize,
+        kv_heads: usize,
+        longest_coded: usize,
+    ) -> SplitPlan {
+        let piece = self.longest_piece(gpu, batch * kv_heads, longest_coded);
+        let per_sequence = longest_coded.max(1).div_ceil(piece);
+        SplitPlan::uniform(batch, per_sequence as u32, piece as u32)
+    }
+
+    /// The piece length for `heads` (batch entry, KV head) pairs whose longest sequence has
+    /// `longest_coded` coded rows: the policy's splits of the longest, in whole tiles.
+    fn longest_piece(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> usize {
+        split_piece(
             longest_coded,
             self.kernel.config.tile_tokens,
             self.wanted_splits(gpu, heads),
@@ -190,21 +307,47 @@ impl VqAttention {
         gpu.sm_count as usize * self.blocks_per_sm.max(1) as usize
     }
 
-    /// The most splits any plan for `heads` pairs and sequences of up to `longest_coded` coded
-    /// rows can have, [`Self::plan`]'s ragged ones included: what a workspace must hold so that
-    /// no launch allocates (a CUDA graph capture must not). Plans are not monotonic in the
-    /// length (a shorter sequence may split into more, shorter pieces), so this bounds them
-    /// all: `min(wanted, ceil(longest / tile))`, with `wanted` raised to the ragged plans'
-    /// grid cap under the automatic policy. It bounds plans for these `heads`: a launch over
-    /// fewer sequences may split each into more pieces (size the workspace for the batch
-    /// launched, or for the product of rows and splits).
-    pub fn max_splits(&self, gpu: &Gpu, heads: usize, longest_coded: usize) -> u32 {
-        let wanted = self.wanted_splits(gpu, heads);
-        let wanted = match self.kernel.config.split {
-            SplitPolicy::Auto => wanted.max(ragged_grid_splits(heads, self.slots(gpu))),
-            SplitPolicy::Fixed(_) => wanted,
-        };
-        max_splits(longest_coded, self.kernel.config.tile_tokens, wanted)
+    /// The most pieces of one sequence ([`SplitPlan::stride`]) any plan of this kernel for
+    /// `batch` sequences of up to `longest_coded` coded rows, with `kv_heads` KV heads, can
+    /// have: a workspace of `batch × query heads ×` this many rows never allocates at launch
+    /// (a CUDA graph capture must not). Plans are not monotonic in the length (a shorter
+    /// sequence may split into more, shorter pieces), so this bounds them all: at most a piece
+    /// per tile of the longest; under the automatic policy, the blocks of one wave less one for
+    /// every other sequence, or `MAX_WAVE_SPLITS`. It bounds plans for these `batch` sequences:
+    /// a launch over fewer may cut each into more pieces (size the workspace for the batch
+    /// launched).
+    pub fn max_splits(
+        &self,
+        gpu: &Gpu,
+        batch: usize,
+        kv_heads: usize,
+        longest_coded: usize,
+    ) -> u32 {
+        let tiles = longest_coded
+            .max(1)
+            .div_ceil(self.kernel.config.tile_tokens);
+        splits_bound(
+            self.kernel.config.split,
+            batch,
+            kv_heads,
+            tiles,
+            self.slots(gpu),
+        )
+    }
+
+    /// Uploads `plan`'s work-list table into `workspace` now (a launch does it when the table
+    /// there is another plan's). An engine that captures launches in a CUDA graph calls this
+    /// before the capture, since an upload cannot be captured. Replays read the table from the
+    /// workspace: a plan launched on the same workspace after the capture replaces it, and the
+    /// replays then write NaN (the kernels compare the upload's number), so give a graph its
+    /// own workspace or capture it again.
+    pub fn prepare_plan(
+        &self,
+        gpu: &Gpu,
+        workspace: &mut Workspace,
+        plan: &SplitPlan,
+    ) -> Result<()> {
+        workspace.hold_plan(gpu, plan).map(|_| ())
     }
 
     /// One decode step over `view`: `query` is `[batch, q_heads, head_dim]` f16 (q_heads =
@@ -221,11 +364,12 @@ impl VqAttention {
     ) -> Result<()> {
         let view = view.into();
         let plan = self.plan(gpu, &view);
-        self.attend_with_plan(gpu, view, query, out, workspace, plan)
+        self.attend_with_plan(gpu, view, query, out, workspace, &plan)
     }
 
-    /// [`Self::attend`] with a given split plan (see [`Self::plan_for`]). A plan that does not
-    /// cover a sequence gives NaN for it, never a silent partial answer.
+    /// [`Self::attend`] with a given plan (see [`Self::plan_for_lengths`]). A plan with too few
+    /// pieces for the lengths gives NaN for the sequences it leaves out, never a silent partial
+    /// answer.
     pub fn attend_with_plan<'a>(
         &self,
         gpu: &Gpu,
@@ -233,7 +377,7 @@ impl VqAttention {
         query: &CudaSlice<u16>,
         out: &mut CudaSlice<u16>,
         workspace: &mut Workspace,
-        plan: SplitPlan,
+        plan: &SplitPlan,
     ) -> Result<()> {
         let view = view.into();
         let c = &self.kernel.config;
@@ -254,43 +398,59 @@ impl VqAttention {
                 });
             }
         }
-        if batch > 65_535 || kv_heads > 65_535 {
+        if batch == 0 {
+            return Ok(());
+        }
+        if kv_heads > 65_535 {
             return Err(RuntimeError::Invalid(format!(
-                "a launch takes at most 65535 batch entries and KV heads (grid limits), got {batch} and {kv_heads}"
+                "a launch takes at most 65535 KV heads (a grid limit), got {kv_heads}"
             )));
         }
-        // Splits start on tile boundaries, so that each warp's share starts on a multiple of
+        let pieces = plan.pieces();
+        // Pieces start on tile boundaries, so that each warp's share starts on a multiple of
         // its size: the direct loads address a share from one base per page it spans.
-        if plan.splits == 0
+        if plan.splits.len() != batch
+            || plan.splits.contains(&0)
+            || pieces > i32::MAX as u64
             || plan.tokens_per_split == 0
-            || plan.splits > 65_535
+            || plan.tokens_per_split > i32::MAX as u32
             || !(plan.tokens_per_split as usize).is_multiple_of(c.tile_tokens)
         {
             return Err(RuntimeError::Invalid(format!(
-                "split plan {plan:?}: splits must be 1 to 65535, each a whole number of the kernel's {}-token tiles",
+                "split plan of {} entries, {pieces} pieces of {} rows, for {batch} sequences: every entry needs 1 or more pieces, \
+                 fewer than 2^31 in all, each a whole number of the kernel's {}-token tiles (below 2^31 rows)",
+                plan.splits.len(),
+                plan.tokens_per_split,
                 c.tile_tokens
             )));
         }
-        let rows = batch * q_heads * plan.splits as usize;
+        let (pieces, stride) = (pieces as usize, plan.stride());
+        let rows = batch * q_heads * stride as usize;
         if workspace.rows < rows {
             workspace.partial_out = Some(gpu.stream.alloc_zeros::<f32>(rows * c.head_dim)?);
             workspace.partial_max = Some(gpu.stream.alloc_zeros::<f32>(rows)?);
             workspace.partial_sum = Some(gpu.stream.alloc_zeros::<f32>(rows)?);
             workspace.rows = rows;
         }
-        let (Some(po), Some(pm), Some(ps)) = (
+        let generation = workspace.hold_plan(gpu, plan)?;
+        let (Some(po), Some(pm), Some(ps), Some(table)) = (
             workspace.partial_out.as_mut(),
             workspace.partial_max.as_mut(),
             workspace.partial_sum.as_mut(),
+            workspace.table.as_ref(),
         ) else {
-            unreachable!("the workspace was sized above");
+            unreachable!("the workspace was sized above, and its table held");
         };
         let geometry = view.geometry();
         let store = view.storage;
         let tables = view.batch;
-        let tokens_per_split = i32::try_from(plan.tokens_per_split).map_err(|_| {
-            RuntimeError::Invalid(format!("split plan {plan:?}: tokens per split past 2^31"))
-        })?;
+        // All below 2^31 (checked above).
+        let (tokens_per_split, pieces, batch, stride) = (
+            plan.tokens_per_split as i32,
+            pieces as i32,
+            batch as i32,
+            stride as i32,
+        );
         let stream = &gpu.stream;
         let mut b = Buffers::default();
         let args = [
@@ -311,9 +471,13 @@ impl VqAttention {
             b.add(pm.device_ptr_mut(stream)),
             b.add(ps.device_ptr_mut(stream)),
             KernelArg::Int(tokens_per_split),
+            b.add(table.device_ptr(stream)),
+            KernelArg::Int(generation as i32),
+            KernelArg::Int(batch),
+            KernelArg::Int(stride),
         ];
         let config = LaunchConfig {
-            grid_dim: (plan.splits, kv_heads as u32, batch as u32),
+            grid_dim: (pieces as u32, kv_heads as u32, 1),
             block_dim: (self.kernel.block_threads, 1, 1),
             shared_mem_bytes: self.kernel.shared_bytes,
         };
@@ -322,8 +486,10 @@ impl VqAttention {
         // against the cache's spec above, so its row sizes, codebook sizes and layout are the
         // storage's; the storage's buffers were allocated for its geometry, which the kernel
         // receives and clamps every table index into; query, output and the partial buffers
-        // hold the sizes the grid indexes (checked above), and batch entries past the tables'
-        // lengths are never launched (checked when the view was made).
+        // hold the sizes the grid indexes (checked above: the work list's table, built and
+        // uploaded by `hold_plan` for this plan, gives every block an entry below `batch` and
+        // a piece below `stride`; from a table the launch does not own, blocks take entry 0,
+        // piece 0), and the length tables hold `batch` entries (checked when the view was made).
         unsafe {
             dependent_launch::launch(stream, &self.attention, config, &args, b, self.dependent)
         }?;
@@ -333,105 +499,90 @@ impl VqAttention {
             b.add(pm.device_ptr(stream)),
             b.add(ps.device_ptr(stream)),
             b.add(out.device_ptr_mut(stream)),
-            KernelArg::Int(plan.splits as i32),
+            b.add(table.device_ptr(stream)),
+            KernelArg::Int(generation as i32),
+            KernelArg::Int(pieces),
+            KernelArg::Int(batch),
+            KernelArg::Int(tokens_per_split),
+            KernelArg::Int(kv_heads as i32),
+            KernelArg::Int(stride),
         ];
         let config = LaunchConfig {
-            grid_dim: ((batch * q_heads) as u32, 1, 1),
+            grid_dim: ((batch as usize * q_heads) as u32, 1, 1),
             block_dim: (self.kernel.merge_threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: the merge kernel's signature (codegen's `merge_kernel`): it reads `splits`
-        // partial rows per output row, which the workspace holds for `batch × q_heads` rows,
-        // and writes `head_dim` values per row of `out` (checked above).
+        // SAFETY: the merge kernel's signature (codegen's `merge_kernel`, `MergeRows::Pieces`):
+        // it reads at most `stride` partial rows per output row (its entry's pieces, clamped),
+        // which the workspace holds for `batch × q_heads` rows, and writes `head_dim` values
+        // per row of `out` (checked above).
         unsafe { dependent_launch::launch(stream, &self.merge, config, &args, b, self.dependent) }?;
         Ok(())
     }
 }
 
-/// The plan for a longest sequence of `longest_coded` rows, tiles of `tile`, `wanted` splits:
-/// at most `wanted` splits of whole tiles that cover every row.
-fn split_plan(longest_coded: usize, tile: usize, wanted: usize) -> SplitPlan {
+/// The piece for a longest sequence of `longest_coded` rows, tiles of `tile`, `wanted` splits:
+/// the shortest whole tiles that cut it into at most `wanted` pieces.
+fn split_piece(longest_coded: usize, tile: usize, wanted: usize) -> usize {
     let longest = longest_coded.max(1);
     let splits = wanted.clamp(1, longest.div_ceil(tile).max(1));
-    let tokens_per_split = longest.div_ceil(splits).next_multiple_of(tile);
-    SplitPlan {
-        splits: longest.div_ceil(tokens_per_split) as u32,
-        tokens_per_split: tokens_per_split as u32,
-    }
+    longest.div_ceil(splits).next_multiple_of(tile)
 }
 
-/// The plan for sequences of `coded` coded rows each, `kv_heads` KV heads, `slots` resident
-/// blocks, given `equal`, the plan from the longest alone (`split_plan` with `auto_splits`).
+/// The automatic policy's piece for sequences of `coded` coded rows each, `kv_heads` KV heads,
+/// `slots` resident blocks, given `from_longest`, the piece of the longest alone
+/// (`split_piece` with `auto_splits`).
 ///
-/// Planned from the longest, a ragged batch's blocks are as long as that sequence's share: at
-/// 8 sequences of 4k to 61k tokens (mean 32k, Llama-3.1-8B shape, H200) the kernel took 1.6x
-/// as long as for 8 × 32k (bench/results/kernel-s31). Here the pieces are the shortest whose
-/// non-empty blocks (`kv_heads × Σ ceil(coded / piece)`) still fit one wave. Blocks past a
-/// short sequence's end launch too and exit, so the grid is kept within
-/// `ragged_grid_splits`. Equal lengths, or a batch whose blocks cannot fit one wave, keep
-/// `equal`; the pieces are never longer than `equal`'s.
-///
-/// An empty block still copies the codebooks, transforms the query and stores an empty result
-/// (about 4 µs at head dim 128), and in a grid over one wave it can hold a slot that a
-/// non-empty block then waits for. So a plan whose grid passes one wave must shorten the
-/// pieces by more than `empty_block_rows`: SmolLM2's shape at 8 sequences around 8192 tokens
-/// halved its pieces (about 1024 to 512 rows) and its decode step ran 5% slower, where 8
-/// around 32k (pieces about 3840 → 2048 rows) ran 7% faster (bench/results/kernel-s31).
-fn ragged_plan(
+/// Cut by the longest, a ragged batch's blocks are as long as that sequence's share: at 8
+/// sequences of 4k to 61k tokens (mean 32k, Llama-3.1-8B shape, H200) the kernel took 1.6x as
+/// long as for 8 × 32k (bench/results/kernel-s31). Here the pieces are the shortest whose
+/// blocks (`kv_heads × Σ max(1, ceil(coded / piece))`, none empty) still fit one wave; never
+/// longer than `from_longest`. Equal lengths get `from_longest` (the same piece: it fills one
+/// wave with the fewest blocks), and so does a batch whose blocks cannot fit one wave.
+fn piece_rows(
     coded: &[usize],
     kv_heads: usize,
-    (tile, head_dim): (usize, usize),
+    tile: usize,
     slots: usize,
-    equal: SplitPlan,
-) -> SplitPlan {
+    from_longest: usize,
+) -> usize {
     let longest = coded.iter().copied().max().unwrap_or(0);
     if coded.iter().all(|&c| c == longest) {
-        return equal;
+        return from_longest;
     }
-    let blocks = |piece: usize| kv_heads * coded.iter().map(|c| c.div_ceil(piece)).sum::<usize>();
-    let tiles = longest.div_ceil(tile).max(1);
-    if blocks(tiles * tile) > slots {
-        return equal;
+    let blocks = |tiles: usize| kv_heads * pieces_of(coded, tiles * tile);
+    let most = longest.div_ceil(tile).max(1);
+    if blocks(most) > slots {
+        return from_longest;
     }
     // The fewest tiles per piece whose blocks fit: `blocks` never grows with the piece.
-    let (mut lo, mut hi) = (1, tiles);
+    let (mut lo, mut hi) = (1, most);
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if blocks(mid * tile) <= slots {
+        if blocks(mid) <= slots {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    let grid_cap = ragged_grid_splits(coded.len() * kv_heads, slots);
-    let piece = (lo * tile).max(longest.div_ceil(grid_cap).next_multiple_of(tile));
-    // Both fit u32: the piece is shorter than `equal`'s, the splits at most `grid_cap`.
-    let splits = longest.div_ceil(piece);
-    let waiting = if coded.len() * kv_heads * splits > slots {
-        empty_block_rows(head_dim)
-    } else {
-        0
+    (lo * tile).min(from_longest)
+}
+
+/// [`VqAttention::max_splits`] for sequences of up to `tiles` tiles and `slots` resident blocks.
+fn splits_bound(
+    split: SplitPolicy,
+    batch: usize,
+    kv_heads: usize,
+    tiles: usize,
+    slots: usize,
+) -> u32 {
+    let bound = match split {
+        SplitPolicy::Fixed(n) => n as usize,
+        SplitPolicy::Auto => (slots / kv_heads.max(1))
+            .saturating_sub(batch.saturating_sub(1))
+            .max(MAX_WAVE_SPLITS),
     };
-    if piece + waiting >= equal.tokens_per_split as usize {
-        return equal;
-    }
-    SplitPlan {
-        splits: splits as u32,
-        tokens_per_split: piece as u32,
-    }
-}
-
-/// An empty block's time in coded rows of a block: about 4 µs, which a 128-dim block spends on
-/// 300-400 rows (session 29's stage times, 1 × 32k on an H200); a row of half the dims takes
-/// about half as long. Rounded up to 512 rows at head dim 128.
-fn empty_block_rows(head_dim: usize) -> usize {
-    512 * 128 / head_dim.max(1)
-}
-
-/// The most splits of a ragged plan for `heads` (batch entry, KV head) pairs: a grid of at most
-/// two waves of blocks, empty ones included.
-fn ragged_grid_splits(heads: usize, slots: usize) -> usize {
-    (2 * slots / heads.max(1)).max(1)
+    bound.clamp(1, tiles.max(1)).min(u32::MAX as usize) as u32
 }
 
 /// Splits per (batch entry, KV head) pair for `SplitPolicy::Auto`, with `slots` resident
@@ -461,11 +612,6 @@ fn auto_splits(heads: usize, slots: usize) -> usize {
         })
 }
 const MAX_WAVE_SPLITS: usize = 4;
-
-/// A bound on the splits of every plan for sequences of up to `longest_coded` rows.
-fn max_splits(longest_coded: usize, tile: usize, wanted: usize) -> u32 {
-    wanted.clamp(1, longest_coded.max(1).div_ceil(tile).max(1)) as u32
-}
 
 #[cfg(test)]
 mod tests {
@@ -503,108 +649,89 @@ mod tests {
         }
     }
 
-    /// `ragged_plan` as `plan` calls it, with the automatic splits of an equal batch.
+    /// `plan_for_lengths` under the automatic policy, without a GPU.
     fn plan_of(coded: &[usize], kv_heads: usize, tile: usize, slots: usize) -> SplitPlan {
         let longest = coded.iter().copied().max().unwrap_or(0);
-        let equal = split_plan(longest, tile, auto_splits(coded.len() * kv_heads, slots));
-        ragged_plan(coded, kv_heads, (tile, 128), slots, equal)
+        let from_longest = split_piece(longest, tile, auto_splits(coded.len() * kv_heads, slots));
+        let piece = piece_rows(coded, kv_heads, tile, slots, from_longest);
+        SplitPlan::for_lengths(coded, piece as u32)
     }
 
     #[test]
-    fn ragged_plans_fit_one_wave_and_stay_within_the_bound() {
+    fn ragged_plans_fill_one_wave_without_empty_blocks() {
         // The bench's 8 sequences around 32k (4k to 61k), Llama shape, 3 blocks on 132 SMs:
-        // from the longest alone, 6 pieces of 10240 rows; ragged, 11 of 5888 (the equal
-        // 8 × 32k's are 5632).
+        // cut by the longest, pieces of 10240 rows (6 for the longest, 30 blocks a KV head); as
+        // a batch, the shortest pieces whose blocks fit 396 slots: 49 of 5888 a KV head.
         let spread = [28544, 36736, 53120, 3968, 12160, 61312, 20352, 44928];
-        let equal = split_plan(61312, 256, auto_splits(64, 396));
-        assert_eq!((equal.splits, equal.tokens_per_split), (6, 10240));
+        assert_eq!(split_piece(61312, 256, auto_splits(64, 396)), 10240);
         let p = plan_of(&spread, 8, 256, 396);
-        assert_eq!((p.splits, p.tokens_per_split), (11, 5888));
-        // SmolLM2's shape (3 KV heads, head dim 64): at 8 around 8192 the pieces would halve
-        // (1024 to 512 rows) over a grid of two waves, which an empty block's wait outweighs;
-        // at 8 around 32k they shrink from 3840 to 2048 rows.
-        let smol = |context: usize| -> (SplitPlan, SplitPlan) {
-            let coded: Vec<usize> = crate::spread_lengths(8, context)
-                .iter()
-                .map(|n| n - 132)
-                .collect();
-            let longest = *coded.iter().max().unwrap();
-            let equal = split_plan(longest, 256, auto_splits(24, 396));
-            (equal, ragged_plan(&coded, 3, (256, 64), 396, equal))
-        };
-        let (equal, ragged) = smol(8192);
-        assert_eq!((equal, ragged.tokens_per_split), (ragged, 1024));
-        let (equal, ragged) = smol(32768);
-        assert_eq!(
-            (equal.tokens_per_split, ragged.tokens_per_split),
-            (3840, 2048)
-        );
-        // Equal lengths keep the plan from the longest.
-        for (batch, coded) in [(1, 32640), (8, 32640), (64, 8064), (3, 100)] {
+        assert_eq!((p.pieces(), p.tokens_per_split), (49, 5888));
+        // Equal lengths keep the pieces of the longest: `splits` a sequence.
+        for (batch, coded, splits) in [(1, 32640, 43), (8, 32640, 6), (64, 8064, 2), (3, 100, 1)] {
             let lengths = vec![coded; batch];
-            let equal = split_plan(coded, 256, auto_splits(batch * 8, 396));
-            assert_eq!(plan_of(&lengths, 8, 256, 396), equal, "{batch} x {coded}");
+            let piece = split_piece(coded, 256, auto_splits(batch * 8, 396));
+            let p = plan_of(&lengths, 8, 256, 396);
+            assert_eq!(p, SplitPlan::uniform(batch, splits, piece as u32));
         }
-        // More sequences than one wave holds: from the longest.
+        // More sequences than one wave holds: the pieces of the longest, and each sequence
+        // only the blocks its rows need (64 of 128 to 8192 rows: 1 or 2 pieces of 4096).
         let many: Vec<usize> = (0..64).map(|i| 128 * (i + 1)).collect();
-        let equal = split_plan(8192, 256, auto_splits(512, 396));
-        assert_eq!(plan_of(&many, 8, 256, 396), equal);
-        // Any ragged batch: every row covered, whole tiles, pieces no longer than from the
-        // longest, within max_splits' bound; a changed plan fits one wave and two of grid.
+        let p = plan_of(&many, 8, 256, 396);
+        assert_eq!((p.pieces(), p.tokens_per_split), (96, 4096));
+        // Any batch: whole tiles, pieces no longer than the longest's, within max_splits'
+        // bound; a ragged plan's blocks fit one wave unless the longest's pieces already
+        // take more than one.
         let mut state = 7u64;
         let mut next = |n: usize| {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
             (state >> 33) as usize % n
         };
-        for _ in 0..2000 {
+        for _ in 0..3000 {
             let (batch, kv_heads) = (1 + next(40), [1, 2, 3, 8][next(4)]);
             let (tile, slots) = ([64, 128, 256][next(3)], [132, 264, 396, 528][next(4)]);
             let cap = [300, 5000, 140_000][next(3)];
             let coded: Vec<usize> = (0..batch).map(|_| next(cap)).collect();
             let longest = coded.iter().copied().max().unwrap();
-            let heads = batch * kv_heads;
-            let equal = split_plan(longest, tile, auto_splits(heads, slots));
-            let head_dim = [64, 128][next(2)];
-            let p = ragged_plan(&coded, kv_heads, (tile, head_dim), slots, equal);
+            let from_longest = split_piece(longest, tile, auto_splits(batch * kv_heads, slots));
+            let p = plan_of(&coded, kv_heads, tile, slots);
             let piece = p.tokens_per_split as usize;
-            assert!(piece.is_multiple_of(tile) && piece <= equal.tokens_per_split as usize);
             assert!(
-                p.splits as usize * piece >= longest.max(1),
+                piece.is_multiple_of(tile) && piece <= from_longest,
                 "{coded:?}: {p:?}"
             );
-            let bound = max_splits(
-                longest,
-                tile,
-                auto_splits(heads, slots).max(ragged_grid_splits(heads, slots)),
+            assert_eq!(p.pieces() as usize, pieces_of(&coded, piece));
+            let bound = splits_bound(
+                SplitPolicy::Auto,
+                batch,
+                kv_heads,
+                longest.div_ceil(tile),
+                slots,
             );
-            assert!(p.splits <= bound, "{coded:?}: {p:?} over {bound}");
-            if p != equal {
-                let blocks: usize = coded.iter().map(|c| kv_heads * c.div_ceil(piece)).sum();
-                assert!(blocks <= slots, "{coded:?}: {blocks} blocks");
-                assert!(heads * p.splits as usize <= 2 * slots, "{coded:?}: {p:?}");
+            assert!(p.stride() <= bound, "{coded:?}: {p:?} over {bound}");
+            if piece < from_longest {
+                assert!(kv_heads * p.pieces() as usize <= slots, "{coded:?}: {p:?}");
             }
         }
     }
 
     #[test]
-    fn plans_cover_every_row_and_never_exceed_the_bound_of_a_longer_sequence() {
+    fn plans_from_the_longest_never_exceed_the_bound_of_a_longer_sequence() {
         for tile in [64, 128, 256, 512] {
             for wanted in [1, 2, 7, 11, 14, 22, 64, 176] {
-                let capacity = 8064;
-                let bound = max_splits(capacity, tile, wanted);
+                let capacity: usize = 8064;
+                let tiles = capacity.div_ceil(tile);
+                let bound = splits_bound(SplitPolicy::Fixed(wanted as u32), 1, 1, tiles, 0);
                 let mut seen_more_than_full = false;
+                let full = capacity.div_ceil(split_piece(capacity, tile, wanted));
                 for longest in 0..=capacity {
-                    let p = split_plan(longest, tile, wanted);
-                    assert!(p.splits >= 1 && (p.tokens_per_split as usize).is_multiple_of(tile));
+                    let piece = split_piece(longest, tile, wanted);
+                    let pieces = longest.max(1).div_ceil(piece);
+                    assert!(piece.is_multiple_of(tile) && pieces >= 1);
                     assert!(
-                        (p.splits * p.tokens_per_split) as usize >= longest,
-                        "{longest} rows, tile {tile}, {wanted} wanted: {p:?} does not cover"
+                        pieces <= bound as usize,
+                        "{longest} rows: {pieces} over the bound {bound}"
                     );
-                    assert!(
-                        p.splits <= bound,
-                        "{longest} rows: {p:?} over the bound {bound}"
-                    );
-                    seen_more_than_full |= p.splits > split_plan(capacity, tile, wanted).splits;
+                    seen_more_than_full |= pieces > full;
                 }
                 // Why the bound exists: with 14 wanted over 256-token tiles, 7000 rows split in
                 // 14 but 8064 in 11.
@@ -613,5 +740,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_table_lists_every_piece_entry_after_entry() {
+        let plan = SplitPlan::for_lengths(&[0, 600, 256, 257], 256);
+        assert_eq!(plan.splits, [1, 3, 1, 2]);
+        assert_eq!((plan.pieces(), plan.stride()), (7, 3));
+        let table = plan.table(9);
+        assert_eq!(table.len(), table_words(7, 4));
+        assert_eq!(table[..4], [9, 7, 4, 256]);
+        let items: Vec<&[i32]> = table[4..4 + 28].chunks(4).collect();
+        assert_eq!(
+            items,
+            [
+                [0, 0, 1, 0],
+                [1, 0, 3, 0],
+                [1, 1, 3, 0],
+                [1, 2, 3, 0],
+                [2, 0, 1, 0],
+                [3, 0, 2, 0],
+                [3, 1, 2, 0]
+            ]
+        );
+        assert_eq!(table[32..], [1, 3, 1, 2]);
     }
 }

@@ -86,7 +86,7 @@ impl VerifyCase {
 
     /// [`Self::worst_error`] with the launch planned for a longest sequence of `planned_coded`
     /// coded rows (at least the case's), as an engine plans a CUDA graph for the longest length
-    /// it will reach: the case's sequences then leave splits empty.
+    /// it will reach: pieces past the sequences' rows then idle.
     pub fn worst_error_planned(
         &self,
         gpu: &Gpu,
@@ -95,8 +95,13 @@ impl VerifyCase {
     ) -> Result<f64> {
         self.check_kernel(kernel)?;
         let view = self.cache.view()?;
-        let heads = view.batch() * view.storage().spec().kv_heads;
-        let plan = kernel.plan_for(gpu, heads, planned_coded.max(view.longest_coded()));
+        let (batch, kv_heads) = (view.batch(), view.storage().spec().kv_heads);
+        let plan = kernel.plan_for(
+            gpu,
+            batch,
+            kv_heads,
+            planned_coded.max(view.longest_coded()),
+        );
         kernel_error(gpu, kernel, view, &self.q16, &self.want, Some(plan))
     }
 
@@ -225,7 +230,7 @@ fn kernel_error(
             &query,
             &mut out,
             &mut workspace,
-            plan,
+            &plan,
         )?;
         worst = worst.max(output_error(config, &gpu.stream.clone_dtoh(&out)?, want));
     }

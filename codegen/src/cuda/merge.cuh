@@ -11,14 +11,10 @@
     __shared__ float part_max[MERGE_PARTS];
     __shared__ __align__(16) float part_value[MERGE_PARTS][HEAD_DIM];
     __shared__ float part_total[MERGE_PARTS];
-    const size_t row = blockIdx.x;
-    const int tid = threadIdx.x;
-    // The partials are the attention kernel's (this may start before it ends: see
-    // dependent_launch.cuh); the next kernel may start its prologue meanwhile.
-    wait_for_predecessor();
-    allow_dependents();
-    const float* row_max = partial_max + row * splits;
-    const float* row_sum = partial_sum + row * splits;
+    // From the prelude (merge_pieces.cuh or merge_uniform.cuh): the output `row`, its `splits`
+    // partial rows from `first_part` on, and `tid`.
+    const float* row_max = partial_max + first_part;
+    const float* row_sum = partial_sum + first_part;
     const int part = tid / DIM_THREADS, quad = tid % DIM_THREADS;
     float run_max = NEG_INF, total = 0.f;
     float4 value = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -41,7 +37,7 @@
             const bool in = s < splits;
             ms[b] = in ? row_max[s] : NEG_INF;
             ss[b] = in ? row_sum[s] : 0.f;
-            v[b] = in ? reinterpret_cast<const float4*>(partial_out + (row * splits + s) * HEAD_DIM)[quad]
+            v[b] = in ? reinterpret_cast<const float4*>(partial_out + (first_part + s) * HEAD_DIM)[quad]
                       : make_float4(0.f, 0.f, 0.f, 0.f);
         }
         // One rescale per batch, by the batch's max: the weights are then independent of each

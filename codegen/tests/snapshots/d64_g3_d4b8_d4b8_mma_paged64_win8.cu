@@ -295,13 +295,56 @@ __device__ __forceinline__ float slot_element(const SlotRow& row, int e) {
     }
 }
 
+// A launch's work list, planned on the host (the runtime's SplitPlan): every batch entry's
+// coded rows cut into `splits` pieces of `tokens_per_split` rows (whole tiles), numbered entry
+// after entry. The attention grid's x runs over the list, so a short sequence launches fewer
+// blocks than a long one (a grid of `longest / piece` splits for every entry left the short
+// ones' blocks empty: bench/results/kernel-s31).
+//
+// The table, in int4s: a header {generation, pieces, batch, tokens_per_split}; item i of the list
+// at 1 + i: {its entry, its piece, the entry's pieces, 0}; then each entry's pieces, an int each.
+// It is static for the plan (uploaded before the launch, not written by a kernel), so both
+// kernels read it before they wait for the previous kernel. The runtime numbers each upload
+// into a workspace (the generation) and the launch passes the number: a CUDA graph replayed
+// after another plan was uploaded into the same workspace finds it changed and writes NaN,
+// never another plan's pieces.
+//
+// Partial results: output row r (batch entry, query head) keeps its pieces' at r * stride + p,
+// stride the plan's most pieces of an entry, so that the merge finds them without the table.
+
+struct WorkItem {
+    int entry, split, splits;
+    bool current;  // the table is the launch's own
+};
+
+__device__ __forceinline__ bool table_is_current(const int4* __restrict__ work, unsigned generation, int pieces, int batch,
+                                                 int tokens_per_split) {
+    const int4 head = __ldg(work);
+    return (unsigned)head.x == generation && head.y == pieces && head.z == batch && head.w == tokens_per_split;
+}
+
+// Block `item`'s item; from a table that is not the launch's own, a stand-in (entry 0, piece 0)
+// whose rows are poisoned.
+__device__ __forceinline__ WorkItem work_item(const int4* __restrict__ work, unsigned generation, int item, int batch,
+                                             int tokens_per_split) {
+    const bool current = table_is_current(work, generation, gridDim.x, batch, tokens_per_split);
+    const int4 w = __ldg(work + 1 + item);
+    return current ? WorkItem{w.x, w.y, w.z, true} : WorkItem{0, 0, 1, false};
+}
+
+// Entry `entry`'s pieces (the merge's side).
+__device__ __forceinline__ int entry_piece_count(const int4* __restrict__ work, int pieces, int entry) {
+    return __ldg(reinterpret_cast<const int*>(work + 1 + pieces) + entry);
+}
+
 // Stage: split result (epilogue of both attention families). One query head's running max and
-// sum of this split, for the split merge; a split that does not cover its sequence poisons the
-// sum so the merge writes NaN instead of silently dropping tokens.
-__device__ __forceinline__ void store_split_state(float* __restrict__ partial_max, float* __restrict__ partial_sum, size_t row,
-                                                  int split, int splits, float max, float sum, bool covered) {
-    partial_max[row * splits + split] = max;
-    partial_sum[row * splits + split] = covered ? sum : QUIET_NAN;
+// sum of this split at its partial row (batch_pieces.cuh), for the split merge; a split of an
+// entry whose pieces do not cover it poisons the sum, so the merge writes NaN instead of
+// silently dropping tokens.
+__device__ __forceinline__ void store_split_state(float* __restrict__ partial_max, float* __restrict__ partial_sum, size_t part,
+                                                  float max, float sum, bool covered) {
+    partial_max[part] = max;
+    partial_sum[part] = covered ? sum : QUIET_NAN;
 }
 
 // mma layout: chunks of 16 dims, each warp's share of a tile in 16-token slabs.
@@ -831,12 +874,17 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     const int* __restrict__ page_indptr,                 // [batch + 1]: its pages, page_indices[indptr[b] .. indptr[b + 1]]
     const int* __restrict__ page_indices,                // page ids, in row order per entry (paged)
     CacheGeometry geometry,
-    float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, splits, HEAD_DIM]
-    float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, splits]
+    float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, stride, HEAD_DIM] (batch_pieces.cuh)
+    float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, stride]
     float* __restrict__ partial_sum,                     // same
-    int tokens_per_split) {
+    int tokens_per_split,                                // coded rows of a piece, whole tiles
+    const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh)
+    unsigned generation,                                 // its upload's number
+    int batch,                                           // then: partial rows per output row
+    int stride) {
     // Prologue (both attention families): shared-memory regions and this block's place in the
-    // grid (its split, KV head and batch entry). Nothing here reads global memory.
+    // grid: its item of the work list (batch_pieces.cuh; a static table, read before the wait
+    // for the previous kernel) and its KV head.
     extern __shared__ __align__(16) unsigned char smem[];
     unsigned short* key_book = reinterpret_cast<unsigned short*>(smem + OFF_KEY_BOOK);
     unsigned short* value_book = reinterpret_cast<unsigned short*>(smem + OFF_VALUE_BOOK);
@@ -844,9 +892,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     float* query_plain = reinterpret_cast<float*>(smem + OFF_QUERY);
     unsigned char* key_tiles = smem + OFF_KEY_TILES;
     unsigned char* value_tiles = smem + OFF_VALUE_TILES;
-    const int split = blockIdx.x, kv_head = blockIdx.y, entry = blockIdx.z;
-    const int splits = gridDim.x, kv_heads = gridDim.y, tid = threadIdx.x;
-    const size_t row0 = (size_t)(entry * kv_heads + kv_head) * GROUP;  // first query head's output row
+    // Its loads are issued here and used after the codebook copy, which hides their latency.
+    const WorkItem item = work_item(work, generation, blockIdx.x, batch, tokens_per_split);
+    const int kv_head = blockIdx.y, kv_heads = gridDim.y, tid = threadIdx.x;
     float* warp_state = reinterpret_cast<float*>(smem + OFF_REDUCTION);  // [WARPS][2][GROUP]: max, sum
     float* warp_out = reinterpret_cast<float*>(smem + OFF_OUTPUT);       // [WARPS][GROUP][HEAD_DIM]
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, quarter = lane & 3;
@@ -863,13 +911,29 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     // (the codebooks) is read; from here on, the lengths, the fp16 tokens and the code rows.
     wait_for_predecessor();
     allow_dependents();
+    const int split = item.split, splits = item.splits, entry = item.entry;
+    const size_t row0 = (size_t)(entry * kv_heads + kv_head) * GROUP;  // first query head's output row
     const SequenceView view = sequence_view(seq_len, seq_slot, page_indptr, page_indices, geometry, entry);
     // The coded rows [begin, end) of this split, in tiles of TILE.
     const int begin = split * tokens_per_split;
     const int end = min(view.coded, begin + tokens_per_split);
     const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
-    // A launch whose splits do not cover the sequence would drop tokens: poison the result.
-    const bool covered = view.coded <= (long long)splits * tokens_per_split;
+    // For the epilogue, in shared memory (the query transform's barrier publishes it; held in
+    // registers across the coded loop, it raised the default kernel's spills): the piece's first
+    // partial row (query head g's at + g * stride), and whether to poison them. A table that
+    // is not the launch's own, or pieces that do not cover the sequence, would drop tokens.
+    __shared__ size_t piece_part;
+    // The piece's first row, which the direct coded loop reads back each tile. Held in a
+    // register across the loop (a loaded value, which the compiler cannot recompute from
+    // blockIdx as it did before the work list), the paged default kernel spilled 44 bytes
+    // (12 before); read back, 4.
+    __shared__ int piece_begin;
+    if (tid == 0) piece_begin = begin;
+    __shared__ bool piece_covered;
+    if (tid == 0) {
+        piece_part = row0 * stride + split;
+        piece_covered = item.current && view.coded <= (long long)splits * tokens_per_split;
+    }
     // Stage: query transform. q' = (q ⊙ λ)·H / sqrt(D) for coded keys, q / sqrt(D) for fp16 keys;
     // the butterflies run in the CPU reference's order.
     for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
@@ -955,7 +1019,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     }
     if (tiles > 1) units_next = warp_units(view, begin + TILE + warp * WARP_TOKENS, end);
     for (int t = 0; t < tiles; ++t) {
-        const int first = begin + t * TILE + warp * WARP_TOKENS;
+        // piece_begin rather than begin: see sequence_span.cuh (volatile: read here, not held).
+        const int first = *(volatile int*)&piece_begin + t * TILE + warp * WARP_TOKENS;
         if (t + 1 < tiles) {
             load_warp_codes(key_codes, value_codes, units_next, geometry, kv_heads, kv_head, first + TILE, end, next);
             if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);
@@ -1000,6 +1065,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
         }
     }
     __syncthreads();
+    const size_t part0 = piece_part;
+    const bool covered = piece_covered;
     for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
         const int head = e / HEAD_DIM, dim = e % HEAD_DIM;
         float m = NEG_INF;
@@ -1011,8 +1078,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
             value += f * warp_out[(w * GROUP + head) * HEAD_DIM + dim];
             total += f * warp_state[(w * 2 + 1) * GROUP + head];
         }
-        partial_out[((row0 + head) * splits + split) * HEAD_DIM + dim] = value;
-        if (dim == 0) store_split_state(partial_max, partial_sum, row0 + head, split, splits, m, total, covered);
+        const size_t part = part0 + (size_t)head * stride;
+        partial_out[part * HEAD_DIM + dim] = value;
+        if (dim == 0) store_split_state(partial_max, partial_sum, part, m, total, covered);
     }
 }
 
@@ -1022,7 +1090,26 @@ __device__ __forceinline__ unsigned short convert_output(float x) { return float
 static constexpr int MERGE_THREADS = 256;
 extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d64_g3_kd4b8_vd4b8_layer_smooth_hadamard_t256_w4_p1_l8_sauto_mma_r16_direct_pg64_win8_f16(
     const float* __restrict__ partial_out, const float* __restrict__ partial_max,
-    const float* __restrict__ partial_sum, unsigned short* __restrict__ out, int splits) {
+    const float* __restrict__ partial_sum, unsigned short* __restrict__ out, const int4* __restrict__ work, unsigned generation, int pieces, int batch,
+    int tokens_per_split, int kv_heads, int stride) {
+    // Prelude of the VQ attention's merge: output row `row` keeps its entry's pieces at row *
+    // stride + p (batch_pieces.cuh), so their loads need not wait for the table; how many there
+    // are, and whether the table is the launch's own (else NaN), arrive beside them. Both reads
+    // come before the wait: the table is static. The partials are the attention kernel's (this
+    // may start before it ends: see dependent_launch.cuh); the next kernel may start its
+    // prologue meanwhile.
+    const size_t row = blockIdx.x;
+    const int tid = threadIdx.x;
+    const bool current = table_is_current(work, generation, pieces, batch, tokens_per_split);
+    const int count = entry_piece_count(work, pieces, (int)(row / (kv_heads * GROUP)));
+    wait_for_predecessor();
+    allow_dependents();
+    if (!current) {
+        for (int e = tid; e < HEAD_DIM; e += MERGE_THREADS) out[row * HEAD_DIM + e] = convert_output(QUIET_NAN);
+        return;
+    }
+    const int splits = min(max(count, 1), stride);
+    const size_t first_part = row * stride;
     // Stage: split merge. Log-sum-exp merge of the splits, normalisation, output conversion. A
     // sequence without tokens has no split with a finite max: its output is zero.
     // Every thread of the block takes part: a thread reads 4 dims of one split per step, so
@@ -1036,14 +1123,10 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d64_g3_kd4b
     __shared__ float part_max[MERGE_PARTS];
     __shared__ __align__(16) float part_value[MERGE_PARTS][HEAD_DIM];
     __shared__ float part_total[MERGE_PARTS];
-    const size_t row = blockIdx.x;
-    const int tid = threadIdx.x;
-    // The partials are the attention kernel's (this may start before it ends: see
-    // dependent_launch.cuh); the next kernel may start its prologue meanwhile.
-    wait_for_predecessor();
-    allow_dependents();
-    const float* row_max = partial_max + row * splits;
-    const float* row_sum = partial_sum + row * splits;
+    // From the prelude (merge_pieces.cuh or merge_uniform.cuh): the output `row`, its `splits`
+    // partial rows from `first_part` on, and `tid`.
+    const float* row_max = partial_max + first_part;
+    const float* row_sum = partial_sum + first_part;
     const int part = tid / DIM_THREADS, quad = tid % DIM_THREADS;
     float run_max = NEG_INF, total = 0.f;
     float4 value = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -1066,7 +1149,7 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d64_g3_kd4b
             const bool in = s < splits;
             ms[b] = in ? row_max[s] : NEG_INF;
             ss[b] = in ? row_sum[s] : 0.f;
-            v[b] = in ? reinterpret_cast<const float4*>(partial_out + (row * splits + s) * HEAD_DIM)[quad]
+            v[b] = in ? reinterpret_cast<const float4*>(partial_out + (first_part + s) * HEAD_DIM)[quad]
                       : make_float4(0.f, 0.f, 0.f, 0.f);
         }
         // One rescale per batch, by the batch's max: the weights are then independent of each

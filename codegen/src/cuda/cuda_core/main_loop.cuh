@@ -55,13 +55,15 @@
         for (int x = 0; x < DIMS_PER_LANE; ++x) atomicAdd(&split_out[g * HEAD_DIM + lane_part() * DIMS_PER_LANE + x], acc[g][x]);
     }
     __syncthreads();
+    const size_t part0 = piece_part;
+    const bool covered = piece_covered;
     for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
         const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
-        partial_out[((row0 + g) * splits + split) * HEAD_DIM + dim] = split_out[e];
+        partial_out[(part0 + (size_t)g * stride) * HEAD_DIM + dim] = split_out[e];
     }
     if (tid < GROUP) {
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) {
-            if (g == tid) store_split_state(partial_max, partial_sum, row0 + g, split, splits, run_max[g], run_sum[g], covered);
+            if (g == tid) store_split_state(partial_max, partial_sum, part0 + (size_t)g * stride, run_max[g], run_sum[g], covered);
         }
     }

@@ -8,7 +8,8 @@
     }
     if (tiles > 1) units_next = warp_units(view, begin + TILE + warp * WARP_TOKENS, end);
     for (int t = 0; t < tiles; ++t) {
-        const int first = begin + t * TILE + warp * WARP_TOKENS;
+        // piece_begin rather than begin: see sequence_span.cuh (volatile: read here, not held).
+        const int first = *(volatile int*)&piece_begin + t * TILE + warp * WARP_TOKENS;
         if (t + 1 < tiles) {
             load_warp_codes(key_codes, value_codes, units_next, geometry, kv_heads, kv_head, first + TILE, end, next);
             if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);

@@ -17,6 +17,8 @@
         }
     }
     __syncthreads();
+    const size_t part0 = piece_part;
+    const bool covered = piece_covered;
     for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
         const int head = e / HEAD_DIM, dim = e % HEAD_DIM;
         float m = NEG_INF;
@@ -28,6 +30,7 @@
             value += f * warp_out[(w * GROUP + head) * HEAD_DIM + dim];
             total += f * warp_state[(w * 2 + 1) * GROUP + head];
         }
-        partial_out[((row0 + head) * splits + split) * HEAD_DIM + dim] = value;
-        if (dim == 0) store_split_state(partial_max, partial_sum, row0 + head, split, splits, m, total, covered);
+        const size_t part = part0 + (size_t)head * stride;
+        partial_out[part * HEAD_DIM + dim] = value;
+        if (dim == 0) store_split_state(partial_max, partial_sum, part, m, total, covered);
     }
