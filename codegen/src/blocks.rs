@@ -134,9 +134,9 @@ pub fn kernel_signature(entry: &str, min_blocks_per_sm: usize) -> String {
     float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, stride]
     float* __restrict__ partial_sum,                     // same
     int tokens_per_split,                                // coded rows of a piece, whole tiles
-    const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh)
+    const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh); stride: partial rows per output row
     unsigned generation,                                 // its upload's number
-    int batch,                                           // then: partial rows per output row
+    int batch,
     int stride)"#
     )
 }
@@ -199,7 +199,7 @@ pub enum MergeRows {
     /// `splits` rows per output row, row r's at `r * splits` (the FP16 cache's decode attention).
     Uniform,
     /// The row's batch entry's pieces of the work list (`cuda/batch_pieces.cuh`), from a
-    /// table of each entry's first piece and count (the VQ attention).
+    /// table of each entry's count, at row × stride (the VQ attention).
     Pieces,
 }
 

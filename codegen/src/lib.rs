@@ -34,7 +34,8 @@ pub const MERGE_THREADS: u32 = 256;
 pub struct EmittedKernel {
     pub config: KernelConfig,
     pub source: String,
-    /// The fused attention kernel: grid `(splits, kv_heads, batch)`, `block_threads` threads,
+    /// The fused attention kernel: grid `(pieces, kv_heads)` (the plan's work list),
+    /// `block_threads` threads,
     /// `shared_bytes` of dynamic shared memory.
     pub attention_entry: String,
     /// The split merge: grid `batch * q_heads`, `merge_threads` threads.

@@ -441,6 +441,7 @@ impl KvCache for VqCache {
     }
 
     fn prepare_graphs(&mut self, gpu: &Gpu, horizon: usize, plan_len: usize) -> Result<()> {
+        self.graph_plan = None;
         let step = self.cache.begin_device_steps(gpu, &self.ids, horizon)?;
         self.mode = Mode::Device(step);
         let plan = self.plan(gpu, &self.cache.view(&step, 0)?, plan_len);

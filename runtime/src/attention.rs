@@ -31,10 +31,17 @@ pub struct Workspace {
     table: Option<CudaSlice<i32>>,
     /// The plan whose table `table` holds.
     held: Option<SplitPlan>,
-    /// Uploads so far: the number in the table's header, which a launch passes along, so that
-    /// a CUDA graph replayed after another plan's upload writes NaN (`batch_pieces.cuh`).
+    /// The number of `held`'s upload (from `UPLOADS`, shared by every workspace): in the
+    /// table's header and passed by each launch, so that a CUDA graph replayed after another
+    /// plan's upload writes NaN (`batch_pieces.cuh`).
     generation: u32,
+    /// A plan was uploaded for a CUDA graph (`VqAttention::prepare_plan`): the buffers may not
+    /// grow, since a graph captured over them keeps their addresses.
+    fixed: bool,
 }
+
+/// Plan uploads in this process, numbering each (see `Workspace::generation`).
+static UPLOADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Workspace {
     /// Fills the partial results with NaN, so that a merge that read a split this launch did
@@ -69,19 +76,23 @@ impl Workspace {
             table: Some(gpu.stream.alloc_zeros::<i32>(table_words(rows, rows))?),
             held: None,
             generation: 0,
+            fixed: false,
         })
     }
 
-    /// Holds `plan`'s table for `batch` entries (uploaded unless it already is) and returns
-    /// its generation. Launch it before a CUDA graph capture (`VqAttention::prepare_plan`):
-    /// an upload cannot be captured.
+    /// Holds `plan`'s table (uploaded unless it already is) and returns its upload's number.
+    /// Call it before a CUDA graph capture (`VqAttention::prepare_plan`): an upload cannot be
+    /// captured.
     fn hold_plan(&mut self, gpu: &Gpu, plan: &SplitPlan) -> Result<u32> {
         if self.held.as_ref() == Some(plan) {
             return Ok(self.generation);
         }
-        let generation = self.generation.wrapping_add(1);
+        let generation = UPLOADS
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1);
         let table = plan.table(generation);
         if self.table.as_ref().is_none_or(|t| t.len() < table.len()) {
+            self.check_growth("work-list table")?;
             self.table = Some(gpu.stream.alloc_zeros::<i32>(table.len())?);
         }
         let Some(device) = self.table.as_mut() else {
@@ -94,6 +105,18 @@ impl Workspace {
         self.held = Some(plan.clone());
         Ok(generation)
     }
+
+    /// An error if a buffer must grow after a plan was prepared for a CUDA graph: the graph
+    /// would then read and write freed memory.
+    fn check_growth(&self, what: &str) -> Result<()> {
+        if self.fixed {
+            return Err(RuntimeError::Invalid(format!(
+                "this workspace holds a plan prepared for a CUDA graph (VqAttention::prepare_plan), so its {what} cannot grow: \
+                 allocate it with Workspace::with_capacity for the largest plan (VqAttention::max_splits), or use another workspace"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Words of a work-list table for `pieces` pieces of `batch` entries: an int4 header, an int4
@@ -103,9 +126,9 @@ fn table_words(pieces: usize, batch: usize) -> usize {
 }
 
 /// A launch's work list: each batch entry's coded rows cut into `splits[b]` pieces of
-/// `tokens_per_split` rows (whole tiles of the kernel; at least one piece an entry, whose last
-/// also takes its fp16 tokens). The attention runs a block per piece and KV head, so a short
-/// sequence costs fewer blocks than a long one. Pieces past an entry's rows (a plan made for
+/// `tokens_per_split` rows (whole tiles of the kernel; at least one piece an entry; the piece
+/// holding its last coded row takes its fp16 tokens). The attention runs a block per piece and
+/// KV head, so a sequence planned short costs fewer blocks than a long one. Pieces past an entry's rows (a plan made for
 /// the longest lengths a CUDA graph replays) idle; an entry with more rows than its pieces
 /// cover gives NaN, never a partial answer. The kernels read the plan as a table in the
 /// [`Workspace`] (`codegen/src/cuda/batch_pieces.cuh`).
@@ -168,6 +191,33 @@ impl SplitPlan {
     }
 }
 
+/// A plan a launch over `batch` sequences with tiles of `tile` rows can take (see
+/// [`SplitPlan`]); else what is wrong with it.
+fn check_plan(plan: &SplitPlan, batch: usize, tile: usize) -> Result<()> {
+    let pieces = plan.pieces();
+    // Pieces start on tile boundaries, so that each warp's share starts on a multiple of
+    // its size: the direct loads address a share from one base per page it spans.
+    // The kernels count rows in 32-bit: a sequence's pieces end below 2^30 rows, so that
+    // `split × tokens_per_split` and the prefetches past it stay far from overflow.
+    let rows_spanned = plan.stride() as u64 * plan.tokens_per_split as u64;
+    if plan.splits.len() != batch
+        || plan.splits.contains(&0)
+        || pieces > i32::MAX as u64
+        || plan.tokens_per_split == 0
+        || rows_spanned >= 1 << 30
+        || !(plan.tokens_per_split as usize).is_multiple_of(tile)
+    {
+        return Err(RuntimeError::Invalid(format!(
+            "split plan of {} entries, {pieces} pieces of {} rows, for {batch} sequences: every entry needs 1 or more pieces, \
+             fewer than 2^31 in all, each a whole number of the kernel's {}-token tiles, and an entry's pieces below 2^30 rows",
+            plan.splits.len(),
+            plan.tokens_per_split,
+            tile
+        )));
+    }
+    Ok(())
+}
+
 /// Pieces of `piece` rows for sequences of `coded` rows: at least one each.
 fn pieces_of(coded: &[usize], piece: usize) -> usize {
     coded.iter().map(|c| c.div_ceil(piece.max(1)).max(1)).sum()
@@ -223,7 +273,8 @@ impl VqAttention {
     /// previous kernel (sm_90 and later; off by default): the attention's blocks copy their
     /// codebooks while that kernel (e.g. the append) finishes, and the merge starts while the
     /// attention's last blocks run. Both wait in `griddepcontrol.wait` before they read
-    /// anything else, so this is safe after any kernel that does not write the codebooks.
+    /// anything but the codebooks and the plan's table (which only uploads write, in stream
+    /// order), so this is safe after any kernel that does not write the codebooks.
     /// Fails, changing nothing, on a GPU older than sm_90.
     pub fn set_dependent_launches(&mut self, gpu: &Gpu, on: bool) -> Result<()> {
         self.dependent = dependent_launch::checked_setting(gpu, on)?;
@@ -312,8 +363,8 @@ impl VqAttention {
     /// have: a workspace of `batch × query heads ×` this many rows never allocates at launch
     /// (a CUDA graph capture must not). Plans are not monotonic in the length (a shorter
     /// sequence may split into more, shorter pieces), so this bounds them all: at most a piece
-    /// per tile of the longest; under the automatic policy, the blocks of one wave less one for
-    /// every other sequence, or `MAX_WAVE_SPLITS`. It bounds plans for these `batch` sequences:
+    /// per tile of the longest; under the automatic policy, one wave's blocks per KV head less
+    /// one for every other sequence, or `MAX_WAVE_SPLITS`. It bounds plans for these `batch` sequences:
     /// a launch over fewer may cut each into more pieces (size the workspace for the batch
     /// launched).
     pub fn max_splits(
@@ -340,14 +391,18 @@ impl VqAttention {
     /// before the capture, since an upload cannot be captured. Replays read the table from the
     /// workspace: a plan launched on the same workspace after the capture replaces it, and the
     /// replays then write NaN (the kernels compare the upload's number), so give a graph its
-    /// own workspace or capture it again.
+    /// own workspace or capture it again. From here on the workspace's buffers never grow (a
+    /// launch that would need more is an error): a captured graph keeps their addresses, so
+    /// allocate it with [`Workspace::with_capacity`] for the largest plan first.
     pub fn prepare_plan(
         &self,
         gpu: &Gpu,
         workspace: &mut Workspace,
         plan: &SplitPlan,
     ) -> Result<()> {
-        workspace.hold_plan(gpu, plan).map(|_| ())
+        workspace.hold_plan(gpu, plan)?;
+        workspace.fixed = true;
+        Ok(())
     }
 
     /// One decode step over `view`: `query` is `[batch, q_heads, head_dim]` f16 (q_heads =
@@ -406,27 +461,17 @@ impl VqAttention {
                 "a launch takes at most 65535 KV heads (a grid limit), got {kv_heads}"
             )));
         }
+        check_plan(plan, batch, c.tile_tokens)?;
         let pieces = plan.pieces();
-        // Pieces start on tile boundaries, so that each warp's share starts on a multiple of
-        // its size: the direct loads address a share from one base per page it spans.
-        if plan.splits.len() != batch
-            || plan.splits.contains(&0)
-            || pieces > i32::MAX as u64
-            || plan.tokens_per_split == 0
-            || plan.tokens_per_split > i32::MAX as u32
-            || !(plan.tokens_per_split as usize).is_multiple_of(c.tile_tokens)
-        {
+        if batch * q_heads > i32::MAX as usize {
             return Err(RuntimeError::Invalid(format!(
-                "split plan of {} entries, {pieces} pieces of {} rows, for {batch} sequences: every entry needs 1 or more pieces, \
-                 fewer than 2^31 in all, each a whole number of the kernel's {}-token tiles (below 2^31 rows)",
-                plan.splits.len(),
-                plan.tokens_per_split,
-                c.tile_tokens
+                "a launch takes fewer than 2^31 output rows (batch × query heads), got {batch} × {q_heads}"
             )));
         }
         let (pieces, stride) = (pieces as usize, plan.stride());
         let rows = batch * q_heads * stride as usize;
         if workspace.rows < rows {
+            workspace.check_growth("partial rows")?;
             workspace.partial_out = Some(gpu.stream.alloc_zeros::<f32>(rows * c.head_dim)?);
             workspace.partial_max = Some(gpu.stream.alloc_zeros::<f32>(rows)?);
             workspace.partial_sum = Some(gpu.stream.alloc_zeros::<f32>(rows)?);
@@ -739,6 +784,37 @@ mod tests {
                     assert!(seen_more_than_full);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn plans_a_launch_cannot_take_are_refused() {
+        let ok = SplitPlan::uniform(3, 4, 512);
+        assert!(check_plan(&ok, 3, 256).is_ok());
+        let refused = [
+            (SplitPlan::uniform(2, 4, 512), "2 entries for 3 sequences"),
+            (
+                SplitPlan {
+                    tokens_per_split: 512,
+                    splits: vec![1, 0, 2],
+                },
+                "an entry without pieces",
+            ),
+            (SplitPlan::uniform(3, 4, 300), "pieces of part tiles"),
+            (SplitPlan::uniform(3, 4, 0), "empty pieces"),
+            // 129 pieces of 2^24 rows: the last starts at 2^31, past the kernels' 32-bit rows.
+            (SplitPlan::uniform(3, 129, 1 << 24), "rows past 2^30"),
+            (
+                SplitPlan {
+                    tokens_per_split: 256,
+                    splits: vec![u32::MAX, u32::MAX, 1],
+                },
+                "pieces past 2^31",
+            ),
+        ];
+        for (plan, what) in refused {
+            let e = check_plan(&plan, 3, 256).expect_err(what).to_string();
+            assert!(e.contains("split plan of"), "{what}: {e}");
         }
     }
 

@@ -13,7 +13,8 @@
 // never another plan's pieces.
 //
 // Partial results: output row r (batch entry, query head) keeps its pieces' at r * stride + p,
-// stride the plan's most pieces of an entry, so that the merge finds them without the table.
+// stride the plan's most pieces of an entry, so that the merge finds them without waiting for
+// the table (it reads each row's count beside them).
 
 struct WorkItem {
     int entry, split, splits;

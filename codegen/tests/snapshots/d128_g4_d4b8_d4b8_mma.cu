@@ -310,7 +310,8 @@ __device__ __forceinline__ float slot_element(const SlotRow& row, int e) {
 // never another plan's pieces.
 //
 // Partial results: output row r (batch entry, query head) keeps its pieces' at r * stride + p,
-// stride the plan's most pieces of an entry, so that the merge finds them without the table.
+// stride the plan's most pieces of an entry, so that the merge finds them without waiting for
+// the table (it reads each row's count beside them).
 
 struct WorkItem {
     int entry, split, splits;
@@ -878,9 +879,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, stride]
     float* __restrict__ partial_sum,                     // same
     int tokens_per_split,                                // coded rows of a piece, whole tiles
-    const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh)
+    const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh); stride: partial rows per output row
     unsigned generation,                                 // its upload's number
-    int batch,                                           // then: partial rows per output row
+    int batch,
     int stride) {
     // Prologue (both attention families): shared-memory regions and this block's place in the
     // grid: its item of the work list (batch_pieces.cuh; a static table, read before the wait
