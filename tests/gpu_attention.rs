@@ -8,7 +8,7 @@
 use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, WindowPrecision};
 use vecinfer_runtime::verify::{RandomCase, VerifyCase, worst_relative_error};
-use vecinfer_runtime::{Gpu, SplitPlan, VqAttention};
+use vecinfer_runtime::{Gpu, SplitPlan, VqAttention, Workspace};
 
 use vecinfer_tests::gpu_or_skip;
 
@@ -519,6 +519,96 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
         }
     }
     assert_within_tolerance(&failures);
+}
+
+/// A launch captured in a CUDA graph reads its plan's table from the workspace
+/// (`VqAttention::prepare_plan` uploads it before the capture). Replayed, it matches the CPU
+/// reference; replayed after another plan was launched on the same workspace, every output is
+/// NaN (the kernels compare the upload's number), never that plan's pieces. A prepared
+/// workspace refuses to grow. (Written in session 32 after the device time was spent: first
+/// run in the session after.)
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn a_graph_replayed_after_another_plan_gives_nan() {
+    use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+    let Some(gpu) = gpu_or_skip() else { return };
+    let d4b8 = "d4b8".parse().unwrap();
+    let config = KernelConfig::default_for(128, 4, d4b8, d4b8);
+    let case = RandomCase {
+        kv_heads: 2,
+        lengths: vec![300, 2100, 40],
+        layout: CacheLayout {
+            sinks: 4,
+            residual: 32,
+            ..CacheLayout::default()
+        },
+        seed: 31,
+    };
+    let check = VerifyCase::new(&gpu, &config, &case).unwrap();
+    let kernel = VqAttention::new(&gpu, &config).unwrap();
+    let st = &gpu.stream;
+    let query = st.clone_htod(&check.query_bits()).unwrap();
+    let mut out = st.alloc_zeros::<u16>(query.len()).unwrap();
+    let coded: Vec<usize> = case.lengths.iter().map(|n| n.saturating_sub(36)).collect();
+    let tile = config.tile_tokens as u32;
+    let (planned, other) = (
+        kernel.plan(&gpu, &check.view().unwrap()),
+        SplitPlan::for_lengths(&coded, tile),
+    );
+    assert_ne!(planned, other);
+    let rows = 3 * 8 * planned.stride().max(other.stride()) as usize;
+    let mut workspace = Workspace::with_capacity(&gpu, rows, 128).unwrap();
+    kernel.prepare_plan(&gpu, &mut workspace, &planned).unwrap();
+    st.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
+        .unwrap();
+    let launched = kernel.attend_with_plan(
+        &gpu,
+        check.view().unwrap(),
+        &query,
+        &mut out,
+        &mut workspace,
+        &planned,
+    );
+    let graph = st.end_capture(CUgraphInstantiate_flags(0)).unwrap();
+    launched.unwrap();
+    let graph = graph.expect("the capture holds the launches");
+    graph.launch().unwrap();
+    let worst = check.error_of(&st.clone_dtoh(&out).unwrap());
+    assert!(worst <= TOLERANCE, "the replayed plan: {worst:.3e}");
+    // Another plan on the same workspace replaces the table: its own launch is right...
+    kernel
+        .attend_with_plan(
+            &gpu,
+            check.view().unwrap(),
+            &query,
+            &mut out,
+            &mut workspace,
+            &other,
+        )
+        .unwrap();
+    let worst = check.error_of(&st.clone_dtoh(&out).unwrap());
+    assert!(worst <= TOLERANCE, "the other plan: {worst:.3e}");
+    // ...and the graph's replay writes NaN everywhere.
+    graph.launch().unwrap();
+    let bits = st.clone_dtoh(&out).unwrap();
+    assert!(
+        bits.iter().all(|&b| half::f16::from_bits(b).is_nan()),
+        "a replay over another plan's table must give NaN"
+    );
+    // A plan that needs more rows than the prepared workspace holds is refused.
+    let wide = SplitPlan::for_lengths(&coded, tile).splits.len();
+    let bigger = SplitPlan::uniform(wide, 2 * rows as u32, tile);
+    let e = kernel
+        .attend_with_plan(
+            &gpu,
+            check.view().unwrap(),
+            &query,
+            &mut out,
+            &mut workspace,
+            &bigger,
+        )
+        .expect_err("a prepared workspace must not grow");
+    assert!(e.to_string().contains("cannot grow"), "{e}");
 }
 
 /// The split query's low part rides in the score mma's padding rows (8-15) and is added to the

@@ -77,6 +77,22 @@ impl VerifyCase {
         })
     }
 
+    /// The case's cache, for launches a test makes itself (e.g. inside a CUDA graph capture).
+    pub fn view(&self) -> Result<CacheView<'_>> {
+        self.cache.view()
+    }
+
+    /// The case's queries as fp16 bits, `[batch, q_heads, head_dim]`.
+    pub fn query_bits(&self) -> Vec<u16> {
+        self.q16.iter().map(|h| h.to_bits()).collect()
+    }
+
+    /// The worst relative error of `bits`, an output of the case's kernel, against the CPU
+    /// reference; infinity for a non-finite element.
+    pub fn error_of(&self, bits: &[u16]) -> f64 {
+        output_error(&self.config, bits, &self.want)
+    }
+
     /// The kernel's worst relative error on this case; an error if the kernel is for another
     /// method or shape than the case.
     pub fn worst_error(&self, gpu: &Gpu, kernel: &VqAttention) -> Result<f64> {
