@@ -155,7 +155,7 @@ impl SplitPlan {
             tokens_per_split,
             splits: coded
                 .iter()
-                .map(|c| c.div_ceil(piece).clamp(1, u32::MAX as usize) as u32)
+                .map(|&c| piece_count(c, piece).min(u32::MAX as usize) as u32)
                 .collect(),
         }
     }
@@ -220,7 +220,13 @@ fn check_plan(plan: &SplitPlan, batch: usize, tile: usize) -> Result<()> {
 
 /// Pieces of `piece` rows for sequences of `coded` rows: at least one each.
 fn pieces_of(coded: &[usize], piece: usize) -> usize {
-    coded.iter().map(|c| c.div_ceil(piece.max(1)).max(1)).sum()
+    coded.iter().map(|&c| piece_count(c, piece)).sum()
+}
+
+/// Pieces of `piece` rows for a sequence of `coded` rows: at least one (it takes the fp16
+/// tokens).
+fn piece_count(coded: usize, piece: usize) -> usize {
+    coded.div_ceil(piece.max(1)).max(1)
 }
 
 impl VqAttention {

@@ -638,15 +638,15 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     const int begin = split * tokens_per_split;
     const int end = min(view.coded, begin + tokens_per_split);
     const int tiles = begin < end ? (end - begin + TILE - 1) / TILE : 0;
-    // For the epilogue, in shared memory (the query transform's barrier publishes it; held in
-    // registers across the coded loop, it raised the default kernel's spills): the piece's first
-    // partial row (query head g's at + g * stride), and whether to poison them. A table that
-    // is not the launch's own, or pieces that do not cover the sequence, would drop tokens.
-    __shared__ size_t piece_part;
-    // The piece's first row, which the direct coded loop reads back each tile. Held in a
-    // register across the loop (a loaded value, which the compiler cannot recompute from
-    // blockIdx as it did before the work list), the paged default kernel spilled 44 bytes
+    // The piece's place, in shared memory (the query transform's barrier publishes it). Held in
+    // registers across the coded loop, these loaded values (which the compiler cannot recompute
+    // from blockIdx as it did before the work list) made the paged default kernel spill 44 bytes
     // (12 before); read back, 4.
+    // - piece_begin: its first coded row, which the direct coded loop reads back each tile;
+    // - piece_part: its first partial row (query head g's at + g * stride), for the epilogue;
+    // - piece_covered: false poisons the partials (a table that is not the launch's own, or
+    //   pieces that do not cover the sequence, would drop tokens).
+    __shared__ size_t piece_part;
     __shared__ int piece_begin;
     if (tid == 0) piece_begin = begin;
     __shared__ bool piece_covered;
