@@ -517,6 +517,30 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
                 "{config}: a plan one piece short gave finite outputs (worst {worst:.3e})"
             ));
         }
+        // One piece per sequence (stride 1): the attention writes the (NaN-poisoned) output
+        // itself and no merge runs; with pieces a tile short of the longest, NaN.
+        let tile = config.tile_tokens;
+        let tiles = coded.iter().max().unwrap().div_ceil(tile);
+        let whole = SplitPlan::uniform(coded.len(), 1, (tiles * tile) as u32);
+        let worst = check
+            .worst_error_with_plan(&gpu, &kernel, whole)
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+        eprintln!(
+            "{:<80} one piece a sequence worst rel err {worst:.2e}",
+            config.name()
+        );
+        if worst.is_nan() || worst > TOLERANCE {
+            failures.push(format!("{config} one piece a sequence: {worst:.3e}"));
+        }
+        let cut = SplitPlan::uniform(coded.len(), 1, ((tiles - 1) * tile) as u32);
+        let worst = check
+            .worst_error_with_plan(&gpu, &kernel, cut)
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+        if worst.is_finite() {
+            failures.push(format!(
+                "{config}: one piece a tile short of the longest gave finite outputs (worst {worst:.3e})"
+            ));
+        }
     }
     assert_within_tolerance(&failures);
 }
@@ -531,8 +555,11 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
 fn a_graph_replayed_after_another_plan_gives_nan() {
     use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
     let Some(mut gpu) = gpu_or_skip() else { return };
-    // The legacy default stream cannot be captured (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED), so
-    // the test runs on its own, as the engine does.
+    // As the engine does (engine/src/engine.rs): the legacy default stream cannot be captured
+    // (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED), so the test runs on a stream of its own, and
+    // without cross-stream events, which invalidate a capture.
+    // SAFETY: every buffer of this test is used on its stream only.
+    unsafe { gpu.context.disable_event_tracking() };
     gpu.stream = gpu.context.new_stream().unwrap();
     let d4b8 = "d4b8".parse().unwrap();
     let config = KernelConfig::default_for(128, 4, d4b8, d4b8);
@@ -554,50 +581,60 @@ fn a_graph_replayed_after_another_plan_gives_nan() {
     let coded: Vec<usize> = case.lengths.iter().map(|n| n.saturating_sub(36)).collect();
     let tile = config.tile_tokens as u32;
     let planned = kernel.plan(&gpu, &check.view().unwrap());
+    // One piece per sequence (stride 1): the attention writes the output, no merge runs; from
+    // a table not its own, each block poisons its own sequence's rows.
+    let whole = SplitPlan::uniform(3, 1, (2100 / tile + 1) * tile);
     // Pieces of another length than the planner's (on an H200 it picks one tile, the same as
     // `for_lengths(.., tile)`: the first run of this test compared a plan with itself).
-    let other_tokens = if planned.tokens_per_split == tile { 2 * tile } else { tile };
+    let other_tokens = if planned.tokens_per_split == tile {
+        2 * tile
+    } else {
+        tile
+    };
     let other = SplitPlan::for_lengths(&coded, other_tokens);
     assert_ne!(planned, other);
     let rows = 3 * 8 * planned.stride().max(other.stride()) as usize;
-    let mut workspace = Workspace::with_capacity(&gpu, rows, 128).unwrap();
-    kernel.prepare_plan(&gpu, &mut workspace, &planned).unwrap();
-    st.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
-        .unwrap();
-    let launched = kernel.attend_with_plan(
-        &gpu,
-        check.view().unwrap(),
-        &query,
-        &mut out,
-        &mut workspace,
-        &planned,
-    );
-    let graph = st.end_capture(CUgraphInstantiate_flags(0)).unwrap();
-    launched.unwrap();
-    let graph = graph.expect("the capture holds the launches");
-    graph.launch().unwrap();
-    let worst = check.error_of(&st.clone_dtoh(&out).unwrap());
-    assert!(worst <= TOLERANCE, "the replayed plan: {worst:.3e}");
-    // Another plan on the same workspace replaces the table: its own launch is right...
-    kernel
-        .attend_with_plan(
+    let mut workspace = Workspace::default();
+    for captured in [&planned, &whole] {
+        workspace = Workspace::with_capacity(&gpu, rows, 128).unwrap();
+        kernel.prepare_plan(&gpu, &mut workspace, captured).unwrap();
+        st.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
+            .unwrap();
+        let launched = kernel.attend_with_plan(
             &gpu,
             check.view().unwrap(),
             &query,
             &mut out,
             &mut workspace,
-            &other,
-        )
-        .unwrap();
-    let worst = check.error_of(&st.clone_dtoh(&out).unwrap());
-    assert!(worst <= TOLERANCE, "the other plan: {worst:.3e}");
-    // ...and the graph's replay writes NaN everywhere.
-    graph.launch().unwrap();
-    let bits = st.clone_dtoh(&out).unwrap();
-    assert!(
-        bits.iter().all(|&b| half::f16::from_bits(b).is_nan()),
-        "a replay over another plan's table must give NaN"
-    );
+            captured,
+        );
+        let graph = st.end_capture(CUgraphInstantiate_flags(0)).unwrap();
+        launched.unwrap();
+        let graph = graph.expect("the capture holds the launches");
+        graph.launch().unwrap();
+        let worst = check.error_of(&st.clone_dtoh(&out).unwrap());
+        assert!(worst <= TOLERANCE, "{captured:?} replayed: {worst:.3e}");
+        // Another plan on the same workspace replaces the table: its own launch is right...
+        kernel
+            .attend_with_plan(
+                &gpu,
+                check.view().unwrap(),
+                &query,
+                &mut out,
+                &mut workspace,
+                &other,
+            )
+            .unwrap();
+        let worst = check.error_of(&st.clone_dtoh(&out).unwrap());
+        assert!(worst <= TOLERANCE, "the other plan: {worst:.3e}");
+        // ...and the graph's replay writes NaN everywhere.
+        graph.launch().unwrap();
+        let bits = st.clone_dtoh(&out).unwrap();
+        assert!(
+            bits.iter().all(|&b| half::f16::from_bits(b).is_nan()),
+            "{captured:?}: a replay over another plan's table must give NaN"
+        );
+    }
     // A plan that needs more rows than the prepared workspace holds is refused.
     let wide = SplitPlan::for_lengths(&coded, tile).splits.len();
     let bigger = SplitPlan::uniform(wide, 2 * rows as u32, tile);

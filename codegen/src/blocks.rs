@@ -133,6 +133,7 @@ pub fn kernel_signature(entry: &str, min_blocks_per_sm: usize) -> String {
     float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, stride, HEAD_DIM] (batch_pieces.cuh)
     float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, stride]
     float* __restrict__ partial_sum,                     // same
+    unsigned short* __restrict__ out,                    // [batch, kv_heads * GROUP, HEAD_DIM]: written here when stride is 1 (split_result.cuh)
     int tokens_per_split,                                // coded rows of a piece, whole tiles
     const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh); stride: partial rows per output row
     unsigned generation,                                 // its upload's number
@@ -203,12 +204,21 @@ pub enum MergeRows {
     Pieces,
 }
 
-/// Stage "split merge": log-sum-exp merge of the splits, normalisation, output conversion.
-pub fn merge_kernel(entry: &str, output: OutputDtype, rows: MergeRows) -> String {
+/// `convert_output`, f32 to the output's 16-bit type: for the split merge, and for the VQ
+/// attention's one-piece plans, which write the output themselves.
+pub fn output_conversion(output: OutputDtype) -> String {
     let convert = match output {
         OutputDtype::F16 => "float_to_half",
         OutputDtype::Bf16 => "float_to_bf16",
     };
+    format!(
+        "__device__ __forceinline__ unsigned short convert_output(float x) {{ return {convert}(x); }}\n"
+    )
+}
+
+/// Stage "split merge": log-sum-exp merge of the splits, normalisation, output conversion
+/// (`convert_output`: [`output_conversion`] comes before it).
+pub fn merge_kernel(entry: &str, rows: MergeRows) -> String {
     let (parameters, prelude) = match rows {
         MergeRows::Uniform => ("int splits", include_str!("cuda/merge_uniform.cuh")),
         MergeRows::Pieces => (
@@ -218,9 +228,7 @@ pub fn merge_kernel(entry: &str, output: OutputDtype, rows: MergeRows) -> String
         ),
     };
     format!(
-        r#"__device__ __forceinline__ unsigned short convert_output(float x) {{ return {convert}(x); }}
-
-// grid: batch * q_heads blocks of MERGE_THREADS threads.
+        r#"// grid: batch * q_heads blocks of MERGE_THREADS threads.
 static constexpr int MERGE_THREADS = {threads};
 extern "C" __global__ void __launch_bounds__(MERGE_THREADS) {entry}(
     const float* __restrict__ partial_out, const float* __restrict__ partial_max,

@@ -167,11 +167,8 @@ pub fn emit_forward(config: &ForwardConfig) -> Result<EmittedForward, ForwardErr
         scale.to_bits(),
     );
     // The FP16 decode attention's splits merge like the VQ kernel's: one shared body.
-    let merge = crate::blocks::merge_kernel(
-        "decode_merge",
-        crate::OutputDtype::F16,
-        crate::blocks::MergeRows::Uniform,
-    );
+    let merge = crate::blocks::output_conversion(crate::OutputDtype::F16)
+        + &crate::blocks::merge_kernel("decode_merge", crate::blocks::MergeRows::Uniform);
     Ok(EmittedForward {
         config: *config,
         source: header

@@ -71,9 +71,10 @@ pub fn emit(config: &KernelConfig, arch: &str) -> Result<EmittedKernel, ConfigEr
         blocks::COMMON.to_string(),
         blocks::CACHE_VIEW.to_string(),
         blocks::BATCH_PIECES.to_string(),
+        blocks::output_conversion(config.output),
         blocks::SPLIT_RESULT.to_string(),
         body,
-        blocks::merge_kernel(&merge_entry, config.output, blocks::MergeRows::Pieces),
+        blocks::merge_kernel(&merge_entry, blocks::MergeRows::Pieces),
     ]
     .join("\n");
     Ok(EmittedKernel {

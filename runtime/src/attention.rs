@@ -1,4 +1,6 @@
-//! The fused VQ decode attention: a compiled kernel pair (attention + split merge) and its launch.
+//! The fused VQ decode attention: a compiled kernel pair (attention + split merge) and its
+//! launch. A plan of one piece per entry (stride 1) runs the attention alone: it writes the
+//! output itself.
 
 use crate::compile::compile;
 use crate::dependent_launch::{self, Buffers, KernelArg};
@@ -131,7 +133,9 @@ fn table_words(pieces: usize, batch: usize) -> usize {
 /// KV head, so a sequence planned short costs fewer blocks than a long one. Pieces past an entry's rows (a plan made for
 /// the longest lengths a CUDA graph replays) idle; an entry with more rows than its pieces
 /// cover gives NaN, never a partial answer. The kernels read the plan as a table in the
-/// [`Workspace`] (`codegen/src/cuda/batch_pieces.cuh`).
+/// [`Workspace`] (`codegen/src/cuda/batch_pieces.cuh`). With one piece for every entry
+/// ([`Self::stride`] 1, as large batches get) no merge is launched: the attention normalises
+/// and writes the output (`codegen/src/cuda/split_result.cuh`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitPlan {
     pub tokens_per_split: u32,
@@ -521,6 +525,7 @@ impl VqAttention {
             b.add(po.device_ptr_mut(stream)),
             b.add(pm.device_ptr_mut(stream)),
             b.add(ps.device_ptr_mut(stream)),
+            b.add(out.device_ptr_mut(stream)),
             KernelArg::Int(tokens_per_split),
             b.add(table.device_ptr(stream)),
             KernelArg::Int(generation as i32),
@@ -539,11 +544,17 @@ impl VqAttention {
         // receives and clamps every table index into; query, output and the partial buffers
         // hold the sizes the grid indexes (checked above: the work list's table, built and
         // uploaded by `hold_plan` for this plan, gives every block an entry below `batch` and
-        // a piece below `stride`; from a table the launch does not own, blocks take entry 0,
-        // piece 0), and the length tables hold `batch` entries (checked when the view was made).
+        // a piece below `stride`; from a table the launch does not own, block x takes entry x
+        // below `batch`, else 0, and piece 0), and the length tables hold `batch` entries
+        // (checked when the view was made). With stride 1 the kernel writes `out` itself, at
+        // its entry's rows.
         unsafe {
             dependent_launch::launch(stream, &self.attention, config, &args, b, self.dependent)
         }?;
+        if stride == 1 {
+            // One piece per entry: the attention wrote the output (codegen's split_result.cuh).
+            return Ok(());
+        }
         let mut b = Buffers::default();
         let args = [
             b.add(po.device_ptr(stream)),

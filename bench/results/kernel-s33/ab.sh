@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 33, H200: the merge whose first loads wait for neither the table nor the count (vi) against main
+# Session 33, H200: one-piece plans write the output from the attention, no merge (vi), against main
 # before it (vih, 06fb7e7).
 # Usage: ab.sh TESTS ROUNDS [ncu]; with ncu, ncu.sh after the rounds. TESTS=1: first the GPU tests of the new build (gpu_attention,
 # gpu_paged, gpu-check); TESTS=2: whole decode steps of both builds (decode-bench, equal and ragged). Then ROUNDS interleaved rounds of `bench` on both builds: the Llama-3.1-8B

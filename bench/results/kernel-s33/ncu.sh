@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Session 33, H200: the attention and merge kernels by themselves (Nsight Compute's
-# gpu__time_duration, clocks locked), main (vih) against the merge change (vi): without the host's
+# gpu__time_duration, clocks locked), main (vih) against one-piece plans without a merge (vi): without the host's
 # share of `bench`'s event-to-event time. d4b8, default config.
 set -u
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-} VECINFER_CACHE_DIR=/tmp/vc PATH=/usr/local/cuda/bin:$PATH
@@ -28,6 +28,8 @@ PY
 done <<'SHAPES'
 llama-1x32k --shapes 1x32768
 llama-8x32k --shapes 8x32768
+llama-32x8k --shapes 32x8192
+llama-64x8k --shapes 64x8192
 llama-128x4k --shapes 128x4096
 llama-rg-32x8k --ragged --shapes 32x8192
 llama-pg-8x32k --shapes 8x32768 --layouts paged64

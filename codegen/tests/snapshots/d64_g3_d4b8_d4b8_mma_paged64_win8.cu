@@ -338,6 +338,8 @@ __device__ __forceinline__ int entry_piece_count(const int4* __restrict__ work, 
     return __ldg(reinterpret_cast<const int*>(work + 1 + pieces) + entry);
 }
 
+__device__ __forceinline__ unsigned short convert_output(float x) { return float_to_half(x); }
+
 // Stage: split result (epilogue of both attention families). One query head's running max and
 // sum of this split at its partial row (batch_pieces.cuh), for the split merge; a split of an
 // entry whose pieces do not cover it poisons the sum, so the merge writes NaN instead of
@@ -346,6 +348,28 @@ __device__ __forceinline__ void store_split_state(float* __restrict__ partial_ma
                                                   float max, float sum, bool covered) {
     partial_max[part] = max;
     partial_sum[part] = covered ? sum : QUIET_NAN;
+}
+
+// A plan of one piece per entry (stride 1): the piece's result is its row's, normalised here,
+// and the runtime launches no merge (at 128 x 4k the merge's 4096 blocks, one partial row
+// each, took 16 us under Nsight Compute: bench/results/kernel-s33). The merge's arithmetic for
+// one split (whose weight is exp(0) = 1), so the output is the same to the bit; an uncovered
+// piece (or a table not the launch's own) gives NaN.
+__device__ __forceinline__ unsigned short row_output(float value, float total, bool covered) {
+    return convert_output(!covered ? QUIET_NAN : total == 0.f ? 0.f : value / total);
+}
+
+// An uncovered piece of a one-piece plan: NaN at block x's rows as well, since block x is
+// entry x under such a plan, also from a table not the launch's own, whose stand-in item
+// (entry 0) would leave the other entries' rows unwritten. Here, after the piece's own stores,
+// rather than in the prologue: a stand-in of entry blockIdx.x (or an item taken from blockIdx
+// without the table under such plans) made SmolLM2's attention 3-5% slower
+// (bench/results/kernel-s33). The runtime launches pieces = batch blocks then; the bound keeps
+// any other launch in the buffer.
+__device__ __forceinline__ void poison_one_piece_rows(unsigned short* __restrict__ out, int batch, int kv_heads, int kv_head) {
+    if ((int)blockIdx.x >= batch) return;
+    const size_t row0 = ((size_t)blockIdx.x * kv_heads + kv_head) * GROUP;
+    for (int e = threadIdx.x; e < GROUP * HEAD_DIM; e += THREADS) out[row0 * HEAD_DIM + e] = convert_output(QUIET_NAN);
 }
 
 // mma layout: chunks of 16 dims, each warp's share of a tile in 16-token slabs.
@@ -878,6 +902,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     float* __restrict__ partial_out,                     // [batch, kv_heads * GROUP, stride, HEAD_DIM] (batch_pieces.cuh)
     float* __restrict__ partial_max,                     // [batch, kv_heads * GROUP, stride]
     float* __restrict__ partial_sum,                     // same
+    unsigned short* __restrict__ out,                    // [batch, kv_heads * GROUP, HEAD_DIM]: written here when stride is 1 (split_result.cuh)
     int tokens_per_split,                                // coded rows of a piece, whole tiles
     const int4* __restrict__ work,                       // the work list's table (batch_pieces.cuh); stride: partial rows per output row
     unsigned generation,                                 // its upload's number
@@ -1080,12 +1105,15 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
             total += f * warp_state[(w * 2 + 1) * GROUP + head];
         }
         const size_t part = part0 + (size_t)head * stride;
-        partial_out[part * HEAD_DIM + dim] = value;
-        if (dim == 0) store_split_state(partial_max, partial_sum, part, m, total, covered);
+        if (stride == 1) {
+            out[part * HEAD_DIM + dim] = row_output(value, total, covered);  // part is the row
+        } else {
+            partial_out[part * HEAD_DIM + dim] = value;
+            if (dim == 0) store_split_state(partial_max, partial_sum, part, m, total, covered);
+        }
     }
+    if (stride == 1 && !covered) poison_one_piece_rows(out, batch, kv_heads, kv_head);
 }
-
-__device__ __forceinline__ unsigned short convert_output(float x) { return float_to_half(x); }
 
 // grid: batch * q_heads blocks of MERGE_THREADS threads.
 static constexpr int MERGE_THREADS = 256;

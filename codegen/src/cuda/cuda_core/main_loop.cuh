@@ -57,13 +57,23 @@
     __syncthreads();
     const size_t part0 = piece_part;
     const bool covered = piece_covered;
-    for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
-        const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
-        partial_out[(part0 + (size_t)g * stride) * HEAD_DIM + dim] = split_out[e];
-    }
-    if (tid < GROUP) {
+    if (stride == 1) {
+        // The row's result (split_result.cuh); run_sum is the block's (block_reduce).
         #pragma unroll
         for (int g = 0; g < GROUP; ++g) {
-            if (g == tid) store_split_state(partial_max, partial_sum, part0 + (size_t)g * stride, run_max[g], run_sum[g], covered);
+            for (int dim = tid; dim < HEAD_DIM; dim += THREADS)
+                out[(part0 + g) * HEAD_DIM + dim] = row_output(split_out[g * HEAD_DIM + dim], run_sum[g], covered);
+        }
+        if (!covered) poison_one_piece_rows(out, batch, kv_heads, kv_head);
+    } else {
+        for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
+            const int g = e / HEAD_DIM, dim = e % HEAD_DIM;
+            partial_out[(part0 + (size_t)g * stride) * HEAD_DIM + dim] = split_out[e];
+        }
+        if (tid < GROUP) {
+            #pragma unroll
+            for (int g = 0; g < GROUP; ++g) {
+                if (g == tid) store_split_state(partial_max, partial_sum, part0 + (size_t)g * stride, run_max[g], run_sum[g], covered);
+            }
         }
     }

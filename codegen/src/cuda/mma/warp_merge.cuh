@@ -31,6 +31,11 @@
             total += f * warp_state[(w * 2 + 1) * GROUP + head];
         }
         const size_t part = part0 + (size_t)head * stride;
-        partial_out[part * HEAD_DIM + dim] = value;
-        if (dim == 0) store_split_state(partial_max, partial_sum, part, m, total, covered);
+        if (stride == 1) {
+            out[part * HEAD_DIM + dim] = row_output(value, total, covered);  // part is the row
+        } else {
+            partial_out[part * HEAD_DIM + dim] = value;
+            if (dim == 0) store_split_state(partial_max, partial_sum, part, m, total, covered);
+        }
     }
+    if (stride == 1 && !covered) poison_one_piece_rows(out, batch, kv_heads, kv_head);
