@@ -548,12 +548,13 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
 /// A launch captured in a CUDA graph reads its plan's table from the workspace
 /// (`VqAttention::prepare_plan` uploads it before the capture). Replayed, it matches the CPU
 /// reference; replayed after another plan was launched on the same workspace, every output is
-/// NaN (the kernels compare the upload's number), never that plan's pieces. A prepared
-/// workspace refuses to grow.
+/// NaN (the kernels compare the upload's number), never that plan's pieces. The same for a
+/// captured one-piece plan, whose attention writes the output itself (no merge): each block then
+/// poisons its entry's rows. A one-piece plan too short for one entry gives NaN at exactly that
+/// entry's rows. Both kernel families. A prepared workspace refuses to grow.
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn a_graph_replayed_after_another_plan_gives_nan() {
-    use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
     let Some(mut gpu) = gpu_or_skip() else { return };
     // As the engine does (engine/src/engine.rs): the legacy default stream cannot be captured
     // (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED), so the test runs on a stream of its own, and
@@ -562,7 +563,18 @@ fn a_graph_replayed_after_another_plan_gives_nan() {
     unsafe { gpu.context.disable_event_tracking() };
     gpu.stream = gpu.context.new_stream().unwrap();
     let d4b8 = "d4b8".parse().unwrap();
-    let config = KernelConfig::default_for(128, 4, d4b8, d4b8);
+    // Both families: each writes a one-piece plan's output, and poisons its rows, itself.
+    for config in [
+        KernelConfig::default_for(128, 4, d4b8, d4b8),
+        KernelConfig::cuda_core_for(128, 4, d4b8, d4b8),
+    ] {
+        graph_replays(&gpu, config);
+    }
+}
+
+/// `a_graph_replayed_after_another_plan_gives_nan` for one kernel config.
+fn graph_replays(gpu: &Gpu, config: KernelConfig) {
+    use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
     let case = RandomCase {
         kv_heads: 2,
         lengths: vec![300, 2100, 40],
@@ -573,14 +585,14 @@ fn a_graph_replayed_after_another_plan_gives_nan() {
         },
         seed: 31,
     };
-    let check = VerifyCase::new(&gpu, &config, &case).unwrap();
-    let kernel = VqAttention::new(&gpu, &config).unwrap();
+    let check = VerifyCase::new(gpu, &config, &case).unwrap();
+    let kernel = VqAttention::new(gpu, &config).unwrap();
     let st = &gpu.stream;
     let query = st.clone_htod(&check.query_bits()).unwrap();
     let mut out = st.alloc_zeros::<u16>(query.len()).unwrap();
     let coded: Vec<usize> = case.lengths.iter().map(|n| n.saturating_sub(36)).collect();
     let tile = config.tile_tokens as u32;
-    let planned = kernel.plan(&gpu, &check.view().unwrap());
+    let planned = kernel.plan(gpu, &check.view().unwrap());
     // One piece per sequence (stride 1): the attention writes the output, no merge runs; from
     // a table not its own, each block poisons its own sequence's rows.
     let whole = SplitPlan::uniform(3, 1, (2100 / tile + 1) * tile);
@@ -596,12 +608,12 @@ fn a_graph_replayed_after_another_plan_gives_nan() {
     let rows = 3 * 8 * planned.stride().max(other.stride()) as usize;
     let mut workspace = Workspace::default();
     for captured in [&planned, &whole] {
-        workspace = Workspace::with_capacity(&gpu, rows, 128).unwrap();
-        kernel.prepare_plan(&gpu, &mut workspace, captured).unwrap();
+        workspace = Workspace::with_capacity(gpu, rows, 128).unwrap();
+        kernel.prepare_plan(gpu, &mut workspace, captured).unwrap();
         st.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
             .unwrap();
         let launched = kernel.attend_with_plan(
-            &gpu,
+            gpu,
             check.view().unwrap(),
             &query,
             &mut out,
@@ -617,7 +629,7 @@ fn a_graph_replayed_after_another_plan_gives_nan() {
         // Another plan on the same workspace replaces the table: its own launch is right...
         kernel
             .attend_with_plan(
-                &gpu,
+                gpu,
                 check.view().unwrap(),
                 &query,
                 &mut out,
@@ -635,12 +647,38 @@ fn a_graph_replayed_after_another_plan_gives_nan() {
             "{captured:?}: a replay over another plan's table must give NaN"
         );
     }
+    // One piece of 2048 rows each leaves entry 1 (2064 coded rows) uncovered: exactly its rows
+    // (all KV heads) are NaN, the other entries' are the reference's.
+    let cut = SplitPlan::uniform(3, 1, 2048);
+    kernel
+        .attend_with_plan(
+            gpu,
+            check.view().unwrap(),
+            &query,
+            &mut out,
+            &mut workspace,
+            &cut,
+        )
+        .unwrap();
+    let bits = st.clone_dtoh(&out).unwrap();
+    let row = 8 * 128; // one entry's query heads × head dim
+    for (entry, rows) in bits.chunks(row).enumerate() {
+        let nan = rows
+            .iter()
+            .filter(|&&b| half::f16::from_bits(b).is_nan())
+            .count();
+        let want = if entry == 1 { row } else { 0 };
+        assert_eq!(
+            nan, want,
+            "{config}: entry {entry} of the cut one-piece plan"
+        );
+    }
     // A plan that needs more rows than the prepared workspace holds is refused.
     let wide = SplitPlan::for_lengths(&coded, tile).splits.len();
     let bigger = SplitPlan::uniform(wide, 2 * rows as u32, tile);
     let e = kernel
         .attend_with_plan(
-            &gpu,
+            gpu,
             check.view().unwrap(),
             &query,
             &mut out,

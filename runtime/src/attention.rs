@@ -544,10 +544,11 @@ impl VqAttention {
         // receives and clamps every table index into; query, output and the partial buffers
         // hold the sizes the grid indexes (checked above: the work list's table, built and
         // uploaded by `hold_plan` for this plan, gives every block an entry below `batch` and
-        // a piece below `stride`; from a table the launch does not own, block x takes entry x
-        // below `batch`, else 0, and piece 0), and the length tables hold `batch` entries
-        // (checked when the view was made). With stride 1 the kernel writes `out` itself, at
-        // its entry's rows.
+        // a piece below `stride`; from a table the launch does not own, blocks take entry 0,
+        // piece 0), and the length tables hold `batch` entries (checked when the view was
+        // made). With stride 1 (grid x = batch, each entry one piece: `check_plan`) the kernel
+        // writes `out` itself, at its entry's rows; an uncovered block also writes NaN at block
+        // x's rows, x < batch.
         unsafe {
             dependent_launch::launch(stream, &self.attention, config, &args, b, self.dependent)
         }?;

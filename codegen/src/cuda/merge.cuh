@@ -52,13 +52,16 @@
         value.x *= keep; value.y *= keep; value.z *= keep; value.w *= keep;
         #pragma unroll
         for (int b = 0; b < MERGE_BATCH; ++b) {
-            const bool empty = ms[b] == NEG_INF;  // an empty split (or none): loaded, never used
-            const float w = empty ? 0.f : __expf(ms[b] - base);
-            total += empty ? 0.f : ss[b] * w;
-            value.x += empty ? 0.f : v[b].x * w;
-            value.y += empty ? 0.f : v[b].y * w;
-            value.z += empty ? 0.f : v[b].z * w;
-            value.w += empty ? 0.f : v[b].w * w;
+            // An empty split (or none: zeros) weighs 0. Its sum and values are multiplied by
+            // that 0 rather than selected away: a split whose scores were all NaN keeps an
+            // infinite max (fmaxf drops NaN) but a NaN sum, which must reach the output (0 *
+            // NaN), as it does in the attention's one-piece output (split_result.cuh).
+            const float w = ms[b] == NEG_INF ? 0.f : __expf(ms[b] - base);
+            total += ss[b] * w;
+            value.x += v[b].x * w;
+            value.y += v[b].y * w;
+            value.z += v[b].z * w;
+            value.w += v[b].w * w;
         }
     }
     reinterpret_cast<float4*>(part_value[part])[quad] = value;

@@ -16,8 +16,9 @@
     // (12 before); read back, 4.
     // - piece_begin: its first coded row, which the direct coded loop reads back each tile;
     // - piece_part: its first partial row (query head g's at + g * stride), for the epilogue;
-    // - piece_covered: false poisons the partials (a table that is not the launch's own, or
-    //   pieces that do not cover the sequence, would drop tokens).
+    // - piece_covered: false poisons the partials, or a one-piece launch's output rows (a
+    //   table that is not the launch's own, or pieces that do not cover the sequence, would
+    //   drop tokens).
     __shared__ size_t piece_part;
     __shared__ int piece_begin;
     if (tid == 0) piece_begin = begin;

@@ -343,7 +343,7 @@ __device__ __forceinline__ unsigned short convert_output(float x) { return float
 // Stage: split result (epilogue of both attention families). One query head's running max and
 // sum of this split at its partial row (batch_pieces.cuh), for the split merge; a split of an
 // entry whose pieces do not cover it poisons the sum, so the merge writes NaN instead of
-// silently dropping tokens.
+// silently dropping tokens. Under a one-piece plan, the output row instead (below).
 __device__ __forceinline__ void store_split_state(float* __restrict__ partial_max, float* __restrict__ partial_sum, size_t part,
                                                   float max, float sum, bool covered) {
     partial_max[part] = max;
@@ -669,8 +669,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     // (12 before); read back, 4.
     // - piece_begin: its first coded row, which the direct coded loop reads back each tile;
     // - piece_part: its first partial row (query head g's at + g * stride), for the epilogue;
-    // - piece_covered: false poisons the partials (a table that is not the launch's own, or
-    //   pieces that do not cover the sequence, would drop tokens).
+    // - piece_covered: false poisons the partials, or a one-piece launch's output rows (a
+    //   table that is not the launch's own, or pieces that do not cover the sequence, would
+    //   drop tokens).
     __shared__ size_t piece_part;
     __shared__ int piece_begin;
     if (tid == 0) piece_begin = begin;
@@ -785,8 +786,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
         __syncthreads();
     }
 
-    // Partial result of this split (unnormalised): the token groups' accumulators summed,
-    // then merged across splits by the split-merge kernel.
+    // Result of this split: the token groups' accumulators summed; then the output row itself
+    // under a one-piece plan, else the partial row (unnormalised) the split merge reads.
     #pragma unroll
     for (int g = 0; g < GROUP; ++g) {
         #pragma unroll
@@ -797,10 +798,12 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d128_g4_kd4b8
     const bool covered = piece_covered;
     if (stride == 1) {
         // The row's result (split_result.cuh); run_sum is the block's (block_reduce).
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) {
-            for (int dim = tid; dim < HEAD_DIM; dim += THREADS)
-                out[(part0 + g) * HEAD_DIM + dim] = row_output(split_out[g * HEAD_DIM + dim], run_sum[g], covered);
+        for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
+            const int g = e / HEAD_DIM;
+            float sum = run_sum[0];  // run_sum[g], without a local-memory index
+            #pragma unroll
+            for (int h = 1; h < GROUP; ++h) sum = g == h ? run_sum[h] : sum;
+            out[part0 * HEAD_DIM + e] = row_output(split_out[e], sum, covered);
         }
         if (!covered) poison_one_piece_rows(out, batch, kv_heads, kv_head);
     } else {
@@ -895,13 +898,16 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d128_g4_kd4
         value.x *= keep; value.y *= keep; value.z *= keep; value.w *= keep;
         #pragma unroll
         for (int b = 0; b < MERGE_BATCH; ++b) {
-            const bool empty = ms[b] == NEG_INF;  // an empty split (or none): loaded, never used
-            const float w = empty ? 0.f : __expf(ms[b] - base);
-            total += empty ? 0.f : ss[b] * w;
-            value.x += empty ? 0.f : v[b].x * w;
-            value.y += empty ? 0.f : v[b].y * w;
-            value.z += empty ? 0.f : v[b].z * w;
-            value.w += empty ? 0.f : v[b].w * w;
+            // An empty split (or none: zeros) weighs 0. Its sum and values are multiplied by
+            // that 0 rather than selected away: a split whose scores were all NaN keeps an
+            // infinite max (fmaxf drops NaN) but a NaN sum, which must reach the output (0 *
+            // NaN), as it does in the attention's one-piece output (split_result.cuh).
+            const float w = ms[b] == NEG_INF ? 0.f : __expf(ms[b] - base);
+            total += ss[b] * w;
+            value.x += v[b].x * w;
+            value.y += v[b].y * w;
+            value.z += v[b].z * w;
+            value.w += v[b].w * w;
         }
     }
     reinterpret_cast<float4*>(part_value[part])[quad] = value;

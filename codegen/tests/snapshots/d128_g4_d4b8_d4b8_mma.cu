@@ -343,7 +343,7 @@ __device__ __forceinline__ unsigned short convert_output(float x) { return float
 // Stage: split result (epilogue of both attention families). One query head's running max and
 // sum of this split at its partial row (batch_pieces.cuh), for the split merge; a split of an
 // entry whose pieces do not cover it poisons the sum, so the merge writes NaN instead of
-// silently dropping tokens.
+// silently dropping tokens. Under a one-piece plan, the output row instead (below).
 __device__ __forceinline__ void store_split_state(float* __restrict__ partial_max, float* __restrict__ partial_sum, size_t part,
                                                   float max, float sum, bool covered) {
     partial_max[part] = max;
@@ -950,8 +950,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     // (12 before); read back, 4.
     // - piece_begin: its first coded row, which the direct coded loop reads back each tile;
     // - piece_part: its first partial row (query head g's at + g * stride), for the epilogue;
-    // - piece_covered: false poisons the partials (a table that is not the launch's own, or
-    //   pieces that do not cover the sequence, would drop tokens).
+    // - piece_covered: false poisons the partials, or a one-piece launch's output rows (a
+    //   table that is not the launch's own, or pieces that do not cover the sequence, would
+    //   drop tokens).
     __shared__ size_t piece_part;
     __shared__ int piece_begin;
     if (tid == 0) piece_begin = begin;
@@ -1073,7 +1074,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
         current = next;
     }
     // Stage: split merge, first across the block's warps: each warp's max, sum and output
-    // fragments into shared memory, then the split's partial result (unnormalised).
+    // fragments into shared memory, then the split's partial result (unnormalised), or under
+    // a one-piece plan the output row itself (split_result.cuh).
     run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 1);
     run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 2);
     if (quarter == 0 && g < GROUP) {
@@ -1193,13 +1195,16 @@ extern "C" __global__ void __launch_bounds__(MERGE_THREADS) vq_merge_d128_g4_kd4
         value.x *= keep; value.y *= keep; value.z *= keep; value.w *= keep;
         #pragma unroll
         for (int b = 0; b < MERGE_BATCH; ++b) {
-            const bool empty = ms[b] == NEG_INF;  // an empty split (or none): loaded, never used
-            const float w = empty ? 0.f : __expf(ms[b] - base);
-            total += empty ? 0.f : ss[b] * w;
-            value.x += empty ? 0.f : v[b].x * w;
-            value.y += empty ? 0.f : v[b].y * w;
-            value.z += empty ? 0.f : v[b].z * w;
-            value.w += empty ? 0.f : v[b].w * w;
+            // An empty split (or none: zeros) weighs 0. Its sum and values are multiplied by
+            // that 0 rather than selected away: a split whose scores were all NaN keeps an
+            // infinite max (fmaxf drops NaN) but a NaN sum, which must reach the output (0 *
+            // NaN), as it does in the attention's one-piece output (split_result.cuh).
+            const float w = ms[b] == NEG_INF ? 0.f : __expf(ms[b] - base);
+            total += ss[b] * w;
+            value.x += v[b].x * w;
+            value.y += v[b].y * w;
+            value.z += v[b].z * w;
+            value.w += v[b].w * w;
         }
     }
     reinterpret_cast<float4*>(part_value[part])[quad] = value;

@@ -47,8 +47,8 @@
         __syncthreads();
     }
 
-    // Partial result of this split (unnormalised): the token groups' accumulators summed,
-    // then merged across splits by the split-merge kernel.
+    // Result of this split: the token groups' accumulators summed; then the output row itself
+    // under a one-piece plan, else the partial row (unnormalised) the split merge reads.
     #pragma unroll
     for (int g = 0; g < GROUP; ++g) {
         #pragma unroll
@@ -59,10 +59,12 @@
     const bool covered = piece_covered;
     if (stride == 1) {
         // The row's result (split_result.cuh); run_sum is the block's (block_reduce).
-        #pragma unroll
-        for (int g = 0; g < GROUP; ++g) {
-            for (int dim = tid; dim < HEAD_DIM; dim += THREADS)
-                out[(part0 + g) * HEAD_DIM + dim] = row_output(split_out[g * HEAD_DIM + dim], run_sum[g], covered);
+        for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) {
+            const int g = e / HEAD_DIM;
+            float sum = run_sum[0];  // run_sum[g], without a local-memory index
+            #pragma unroll
+            for (int h = 1; h < GROUP; ++h) sum = g == h ? run_sum[h] : sum;
+            out[part0 * HEAD_DIM + e] = row_output(split_out[e], sum, covered);
         }
         if (!covered) poison_one_piece_rows(out, batch, kv_heads, kv_head);
     } else {

@@ -1,5 +1,6 @@
     // Stage: split merge, first across the block's warps: each warp's max, sum and output
-    // fragments into shared memory, then the split's partial result (unnormalised).
+    // fragments into shared memory, then the split's partial result (unnormalised), or under
+    // a one-piece plan the output row itself (split_result.cuh).
     run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 1);
     run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 2);
     if (quarter == 0 && g < GROUP) {
