@@ -2,17 +2,20 @@
 //!
 //! Lanes decode centroids straight into `mma.m16n8k16` fragments, so nothing decoded goes
 //! through shared memory:
-//! - scores: `S[heads, tokens] = Q[heads, dims] · Kᵀ[dims, tokens]`, the query heads as the 16
-//!   rows (rows 8-15: the split query's low part, or zeros), 8 tokens per n-tile. Lane `(g, q)` = `(lane / 4, lane % 4)`
-//!   decodes token `g` of each n-tile, its quarter `q` of the head dims. Because a dot product
-//!   does not care how dims are ordered, the k-slots `2q, 2q+1, 2q+8, 2q+9` of chunk `j` hold
-//!   dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid read per chunk.
+//! - scores: `Sᵀ[tokens, heads] = K[tokens, dims] · Qᵀ[dims, heads]`, a slab's 16 tokens as the
+//!   rows, the query heads as the 8 columns (heads ≥ group: zeros). Lane `(g, q)` =
+//!   `(lane / 4, lane % 4)` decodes tokens `g` and `g + 8`, its quarter `q` of the head dims.
+//!   Because a dot product does not care how dims are ordered, the k-slots `2q, 2q+1, 2q+8,
+//!   2q+9` of chunk `j` hold dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid read
+//!   per token and chunk. One mma scores 16 tokens: with the heads as the rows (as before
+//!   session 34) it scored 8, and 12 of its 16 rows were padding at a group of 4.
 //! - values: `Oᵀ[dims, heads] += Vᵀ[dims, tokens] · Pᵀ[tokens, heads]`. Lane `(g, q)` decodes
 //!   tokens `2q, 2q+1, 2q+8, 2q+9` of a 16-token slab, its eighth `g` of the dims; m-block `i`
-//!   holds dims `g·D/8 + 2i` (row `g`) and `+1` (row `g+8`). The score fragments are already
-//!   laid out as `Pᵀ`'s B fragment, so probabilities never leave registers.
-//! - online softmax per warp (lane `(g, q)` owns query head `g`'s running max and sum); the
-//!   warps' partial results are merged through shared memory at the end.
+//!   holds dims `g·D/8 + 2i` (row `g`) and `+1` (row `g+8`). The probabilities come from the
+//!   score fragments by one `movmatrix` transpose per 8 × 8 block of tokens by heads.
+//! - online softmax per warp: lane `(g, q)` keeps query heads `2q` and `2q+1`, the heads its
+//!   output fragments hold (the warp's running max, its share of the running sum). The warps'
+//!   partial results are merged through shared memory at the end.
 
 use crate::blocks::{TILE_PIPELINE, mma_kernel};
 use crate::config::KernelConfig;

@@ -15,7 +15,7 @@
             if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);
         }
         if (first < end) {
-            float s[SLABS][2][4];
+            float s[SLABS][4];
             unsigned p[SLABS][2];
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {

@@ -18,7 +18,7 @@
         if (first < valid) {
             const unsigned char* key_tile = key_tiles + slot * TILE * K_ROW;
             const unsigned char* value_tile = value_tiles + slot * TILE * V_ROW;
-            float s[SLABS][2][4];
+            float s[SLABS][4];
             unsigned p[SLABS][2];
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {

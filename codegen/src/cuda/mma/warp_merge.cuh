@@ -1,11 +1,15 @@
     // Stage: split merge, first across the block's warps: each warp's max, sum and output
     // fragments into shared memory, then the split's partial result (unnormalised), or under
     // a one-piece plan the output row itself (split_result.cuh).
-    run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 1);
-    run_sum += __shfl_xor_sync(FULL_MASK, run_sum, 2);
-    if (quarter == 0 && g < GROUP) {
-        warp_state[(warp * 2) * GROUP + g] = run_max;
-        warp_state[(warp * 2 + 1) * GROUP + g] = run_sum;
+    #pragma unroll
+    for (int e = 0; e < 2; ++e) {
+        #pragma unroll
+        for (int mask = 4; mask < 32; mask <<= 1) run_sum[e] += __shfl_xor_sync(FULL_MASK, run_sum[e], mask);
+        const int head = 2 * quarter + e;
+        if (g == 0 && head < GROUP) {
+            warp_state[(warp * 2) * GROUP + head] = run_max[e];
+            warp_state[(warp * 2 + 1) * GROUP + head] = run_sum[e];
+        }
     }
     // The warp outputs may lie over the codebooks (SharedLayout): wait until no warp reads them.
     if constexpr (OFF_OUTPUT < OFF_QUERY_T) __syncthreads();
