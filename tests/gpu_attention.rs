@@ -345,8 +345,14 @@ fn every_mma_axis_matches_the_cpu_reference() {
             ..base
         }),
     ];
+    // Every axis again with the other key mma (tokens as its rows where base has heads).
+    let other_rows = variants.map(|c| KernelConfig {
+        key_token_rows: !c.key_token_rows,
+        ..c
+    });
     let cases: Vec<_> = variants
         .into_iter()
+        .chain(other_rows)
         .enumerate()
         .map(|(i, c)| {
             (

@@ -19,6 +19,7 @@ fn small_space() -> SearchSpace {
         split: vec![vecinfer_codegen::SplitPolicy::Auto],
         page_tokens: vec![16, 64],
         min_blocks_per_sm: vec![0, 3],
+        key_token_rows: vec![false, true],
     }
 }
 

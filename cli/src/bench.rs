@@ -366,9 +366,10 @@ pub fn bench_one(
 /// split.
 pub fn variant_name(config: &KernelConfig) -> String {
     format!(
-        "{}{}{} r{} t{} w{} p{} l{} s{}{}{}",
+        "{}{}{}{} r{} t{} w{} p{} l{} s{}{}{}",
         config.key_scoring.name(),
         if config.split_query { "+qsplit" } else { "" },
+        if config.key_token_rows { "+ktr" } else { "" },
         if config.direct_codes { "+direct" } else { "" },
         config.codebook_replicas,
         config.tile_tokens,
@@ -497,6 +498,10 @@ pub struct BenchArgs {
     /// Query as fp16 hi + lo parts in the mma kernel, comma-separated (false, true).
     #[arg(long)]
     pub split_query: Option<String>,
+    /// The mma kernel's key mma with a slab's tokens as its rows (true) or the query heads
+    /// (false), comma-separated (default: true at head dim 128 and up).
+    #[arg(long)]
+    pub key_token_rows: Option<String>,
     /// Direct code loads in the mma kernel (8-bit codes, stages 1), comma-separated.
     #[arg(long)]
     pub direct_codes: Option<String>,
@@ -725,6 +730,11 @@ fn config_sweep(
             all,
             parse_list(a.split_query.as_deref(), "split-query")?,
             |c, x| c.split_query = x,
+        );
+        all = cross(
+            all,
+            parse_list(a.key_token_rows.as_deref(), "key-token-rows")?,
+            |c, x| c.key_token_rows = x,
         );
         all = cross(
             all,

@@ -60,6 +60,10 @@ pub struct TuneArgs {
     /// Blocks per SM the compiler must fit (launch bounds; 0 = no bound).
     #[arg(long)]
     pub min_blocks: Option<String>,
+    /// Key mma rows searched (tensor-core kernel): false (query heads), true (a slab's
+    /// tokens), comma-separated (default: both).
+    #[arg(long)]
+    pub key_token_rows: Option<String>,
     /// Tokens per page searched for `paged` keys (default: 16 to 512).
     #[arg(long)]
     pub pages: Option<String>,
@@ -114,6 +118,9 @@ impl TuneArgs {
         }
         if let Some(v) = parse_list(self.pages.as_deref(), "pages")? {
             s.page_tokens = v;
+        }
+        if let Some(v) = parse_list(self.key_token_rows.as_deref(), "key-token-rows")? {
+            s.key_token_rows = v;
         }
         Ok(s)
     }

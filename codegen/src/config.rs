@@ -176,6 +176,13 @@ pub struct KernelConfig {
     /// (mma kernel only; the others keep fp32 queries).
     #[serde(default)]
     pub split_query: bool,
+    /// The key mma's rows are a slab's 16 tokens (`Sᵀ = K · Qᵀ`: one mma per 16 dims scores
+    /// the slab) instead of the query heads (`S = Q · Kᵀ`: two, each with 8 or more padding
+    /// rows); the probabilities then take a `movmatrix` transpose (mma kernel only). Faster at
+    /// head dim 128, slower at 64 (bench/results/kernel-s34). False is not written, so configs
+    /// read and print as before the field.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub key_token_rows: bool,
     /// Each warp loads its codes from global memory straight into registers, one tile ahead,
     /// instead of staging tiles in shared memory with `cp.async` (mma kernel, 8-bit codes;
     /// `stages` must then be 1). Frees the tile buffers and the shared-memory traffic.
@@ -208,6 +215,10 @@ fn one() -> usize {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 pub const VALID_REPLICAS: [usize; 6] = [1, 2, 4, 8, 16, 32];
@@ -254,6 +265,10 @@ pub enum ConfigError {
     MmaTile { tile: usize, warps: usize },
     #[error("split query applies to key scoring mma only (the other kernels keep fp32 queries)")]
     SplitQuery,
+    #[error(
+        "key token rows apply to key scoring mma only (the other kernels score keys without an mma)"
+    )]
+    KeyTokenRows,
     #[error(
         "direct code loads need key scoring mma, 8-bit codes for K and V (got {key} and {value}) and stages 1 (got {stages})"
     )]
@@ -342,6 +357,10 @@ impl KernelConfig {
             key_scoring: KeyScoring::Mma,
             codebook_replicas,
             split_query: false,
+            // H200: 4-6% faster on the Llama shape (head dim 128), 2-9% slower on SmolLM2's
+            // (64), where 4 chunks amortise less of the extra register moves and transposes
+            // (bench/results/kernel-s34).
+            key_token_rows: head_dim >= 128,
             direct_codes: direct,
             output: OutputDtype::F16,
             layout: CodeLayout::Contiguous,
@@ -363,6 +382,7 @@ impl KernelConfig {
             stages: 2,
             key_scoring: KeyScoring::Dequantize,
             codebook_replicas: 1,
+            key_token_rows: false,
             direct_codes: false,
             min_blocks_per_sm: 0,
             ..Self::default_for(head_dim, group, key_codec, value_codec)
@@ -427,6 +447,9 @@ impl KernelConfig {
         }
         if self.split_query && self.key_scoring != KeyScoring::Mma {
             return Err(ConfigError::SplitQuery);
+        }
+        if self.key_token_rows && self.key_scoring != KeyScoring::Mma {
+            return Err(ConfigError::KeyTokenRows);
         }
         if self.direct_codes
             && (self.key_scoring != KeyScoring::Mma
@@ -519,7 +542,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -537,6 +560,7 @@ impl KernelConfig {
                 r => format!("_r{r}"),
             },
             if self.split_query { "_qsplit" } else { "" },
+            if self.key_token_rows { "_ktr" } else { "" },
             if self.direct_codes { "_direct" } else { "" },
             match self.layout {
                 CodeLayout::Contiguous => String::new(),

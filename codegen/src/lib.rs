@@ -240,6 +240,10 @@ mod tests {
                     ..m
                 },
                 KernelConfig {
+                    key_token_rows: !m.key_token_rows,
+                    ..m
+                },
+                KernelConfig {
                     direct_codes: false,
                     ..m
                 },
@@ -381,6 +385,13 @@ mod tests {
         assert!(
             err(KernelConfig {
                 split_query: true,
+                ..c
+            })
+            .contains("mma only")
+        );
+        assert!(
+            err(KernelConfig {
+                key_token_rows: true,
                 ..c
             })
             .contains("mma only")

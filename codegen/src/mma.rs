@@ -2,20 +2,26 @@
 //!
 //! Lanes decode centroids straight into `mma.m16n8k16` fragments, so nothing decoded goes
 //! through shared memory:
-//! - scores: `Sᵀ[tokens, heads] = K[tokens, dims] · Qᵀ[dims, heads]`, a slab's 16 tokens as the
-//!   rows, the query heads as the 8 columns (heads ≥ group: zeros). Lane `(g, q)` =
-//!   `(lane / 4, lane % 4)` decodes tokens `g` and `g + 8`, its quarter `q` of the head dims.
+//! - scores, in one of two forms ([`KernelConfig::key_token_rows`]):
+//!   - heads as rows (`cuda/mma/key_rows_heads.cuh`): `S[heads, tokens] = Q[heads, dims] ·
+//!     Kᵀ[dims, tokens]`, the query heads as the 16 rows (rows 8-15: the split query's low
+//!     part, or zeros), 8 tokens per n-tile. Lane `(g, q)` = `(lane / 4, lane % 4)` decodes
+//!     token `g` of each n-tile, its quarter `q` of the head dims.
+//!   - tokens as rows (`cuda/mma/key_rows_tokens.cuh`): `Sᵀ[tokens, heads] = K · Qᵀ`, a slab's
+//!     16 tokens as the rows, the heads as the 8 columns. Lane `(g, q)` decodes tokens `g` and
+//!     `g + 8`, its quarter `q` of the dims. One mma scores 16 tokens where the other form's
+//!     scores 8; the A fragment costs register moves, and the probabilities a transpose.
+//!
 //!   Because a dot product does not care how dims are ordered, the k-slots `2q, 2q+1, 2q+8,
-//!   2q+9` of chunk `j` hold dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid read
-//!   per token and chunk. One mma scores 16 tokens: with the heads as the rows (as before
-//!   session 34) it scored 8, and 12 of its 16 rows were padding at a group of 4.
+//!   2q+9` of chunk `j` hold dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid
+//!   read per token and chunk.
 //! - values: `Oᵀ[dims, heads] += Vᵀ[dims, tokens] · Pᵀ[tokens, heads]`. Lane `(g, q)` decodes
 //!   tokens `2q, 2q+1, 2q+8, 2q+9` of a 16-token slab, its eighth `g` of the dims; m-block `i`
-//!   holds dims `g·D/8 + 2i` (row `g`) and `+1` (row `g+8`). The probabilities come from the
-//!   score fragments by one `movmatrix` transpose per 8 × 8 block of tokens by heads.
-//! - online softmax per warp: lane `(g, q)` keeps query heads `2q` and `2q+1`, the heads its
-//!   output fragments hold (the warp's running max, its share of the running sum). The warps'
-//!   partial results are merged through shared memory at the end.
+//!   holds dims `g·D/8 + 2i` (row `g`) and `+1` (row `g+8`). With the heads as the key rows,
+//!   the score fragments are already laid out as `Pᵀ`'s B fragment; with the tokens as rows,
+//!   one `movmatrix` per 8 × 8 block of tokens by heads transposes them into it.
+//! - online softmax per warp (each lane keeps the heads of its score fragments: `g`, or `2q`
+//!   and `2q+1`); the warps' partial results are merged through shared memory at the end.
 
 use crate::blocks::{TILE_PIPELINE, mma_kernel};
 use crate::config::KernelConfig;
@@ -43,6 +49,12 @@ pub fn body(c: &KernelConfig, entry: &str) -> String {
         constants(c),
         include_str!("cuda/mma/fragments.cuh").to_string(),
         include_str!("cuda/mma/slabs.cuh").to_string(),
+        if c.key_token_rows {
+            include_str!("cuda/mma/key_rows_tokens.cuh")
+        } else {
+            include_str!("cuda/mma/key_rows_heads.cuh")
+        }
+        .to_string(),
         if c.direct_codes {
             String::new()
         } else {

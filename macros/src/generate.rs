@@ -33,6 +33,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
         KeyScoring::Mma => quote!(Mma),
     };
     let (replicas, split_query, direct) = (c.codebook_replicas, c.split_query, c.direct_codes);
+    let key_token_rows = c.key_token_rows;
     let min_blocks = c.min_blocks_per_sm;
     let output = match c.output {
         OutputDtype::F16 => quote!(F16),
@@ -64,6 +65,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
             key_scoring: ::vecinfer_runtime::codegen::KeyScoring::#scoring,
             codebook_replicas: #replicas,
             split_query: #split_query,
+            key_token_rows: #key_token_rows,
             direct_codes: #direct,
             output: ::vecinfer_runtime::codegen::OutputDtype::#output,
             layout: #layout,

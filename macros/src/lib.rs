@@ -27,7 +27,7 @@ use proc_macro2::TokenStream as TokenStream2;
 /// Keys: head_dim, group, k, v (required); granularity, transform, output, layout, window
 /// (`"fp16"` or `"int8"`: how the cache holds its sinks and window; with `tuned` too), arch
 /// (default sm_90); tile, warps, stages, dims_per_lane, split, scoring, replicas, direct,
-/// split_query, min_blocks (default: the codegen's heuristic); or tuned + batch + seq
+/// split_query, key_token_rows, min_blocks (default: the codegen's heuristic); or tuned + batch + seq
 /// (+ fallback = default).
 #[proc_macro_attribute]
 pub fn vq_attention(attr: TokenStream, item: TokenStream) -> TokenStream {

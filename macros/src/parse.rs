@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
 /// Every key a declaration may use.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "head_dim",
     "group",
     "k",
@@ -23,6 +23,7 @@ pub const KEYS: [&str; 24] = [
     "replicas",
     "direct",
     "split_query",
+    "key_token_rows",
     "min_blocks",
     "output",
     "layout",

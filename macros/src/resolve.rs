@@ -10,7 +10,7 @@ use vecinfer_quant::{Granularity, KeyTransform, VqCodec};
 use vecinfer_tuner::{KernelShape, TuneKey, TunedConfigs, codegen_fingerprint};
 
 /// The knobs a tuned entry chooses; giving one beside `tuned` is an error.
-const TUNED_KNOBS: [&str; 10] = [
+const TUNED_KNOBS: [&str; 11] = [
     "tile",
     "warps",
     "stages",
@@ -20,6 +20,7 @@ const TUNED_KNOBS: [&str; 10] = [
     "replicas",
     "direct",
     "split_query",
+    "key_token_rows",
     "min_blocks",
 ];
 
@@ -166,6 +167,9 @@ fn apply_knobs(args: &Args, c: &mut KernelConfig) -> syn::Result<()> {
     if let Some(x) = args.flag("split_query")? {
         c.split_query = x;
     }
+    if let Some(x) = args.flag("key_token_rows")? {
+        c.key_token_rows = x;
+    }
     if let Some(x) = args.int("min_blocks")? {
         c.min_blocks_per_sm = x;
     }
@@ -190,6 +194,7 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
         ConfigError::Split(_) => "split",
         ConfigError::Replicas(_) => first_given(&["replicas", "scoring"]),
         ConfigError::SplitQuery => "split_query",
+        ConfigError::KeyTokenRows => "key_token_rows",
         ConfigError::DirectCodes { .. } => first_given(&["direct", "stages", "k", "v"]),
         ConfigError::Codec { codec, .. } => {
             if *codec == c.key_codec {

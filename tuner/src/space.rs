@@ -26,6 +26,10 @@ pub struct SearchSpace {
     /// change the compiled kernel is pruned after compiling, before timing.
     #[serde(default = "default_bounds")]
     pub min_blocks_per_sm: Vec<usize>,
+    /// The tensor-core kernel's key mma: the query heads (false) or a slab's tokens (true) as
+    /// its rows.
+    #[serde(default = "both")]
+    pub key_token_rows: Vec<bool>,
 }
 
 fn all_page_sizes() -> Vec<usize> {
@@ -34,6 +38,10 @@ fn all_page_sizes() -> Vec<usize> {
 
 fn default_bounds() -> Vec<usize> {
     DEFAULT_MIN_BLOCKS.to_vec()
+}
+
+fn both() -> Vec<bool> {
+    vec![false, true]
 }
 
 impl Default for SearchSpace {
@@ -52,6 +60,7 @@ impl Default for SearchSpace {
             split: vec![SplitPolicy::Auto],
             page_tokens: all_page_sizes(),
             min_blocks_per_sm: DEFAULT_MIN_BLOCKS.to_vec(),
+            key_token_rows: both(),
         }
     }
 }
@@ -68,7 +77,7 @@ pub struct Rejected {
 pub const DEFAULT_MIN_BLOCKS: [usize; 3] = [0, 2, 3];
 
 /// The axes a candidate is a point on (for local search): one number per axis.
-pub const AXES: usize = 10;
+pub const AXES: usize = 11;
 /// Where tokens per warp and the pipeline stages sit in [`coordinates`].
 pub const TOKENS_PER_WARP: usize = 1;
 pub const STAGES: usize = 3;
@@ -93,6 +102,7 @@ pub fn coordinates(c: &KernelConfig) -> [i64; AXES] {
         },
         c.layout.page_tokens().unwrap_or(0) as i64,
         c.min_blocks_per_sm as i64,
+        c.key_token_rows as i64,
     ]
 }
 
@@ -130,16 +140,19 @@ impl SearchSpace {
             let direct: &[bool] = if mma { &self.direct_codes } else { &[false] };
             let dims: &[usize] = if mma { &[8] } else { &self.dims_per_lane };
             let bounds: &[usize] = if mma { &self.min_blocks_per_sm } else { &[0] };
+            let rows: &[bool] = if mma { &self.key_token_rows } else { &[false] };
             for &tile_tokens in &self.tile_tokens {
                 for &warps in &self.warps {
                     for &stages in &self.stages {
                         for &codebook_replicas in replicas {
                             for &direct_codes in direct {
                                 for &dims_per_lane in dims {
-                                    for (&split, &layout, &min_blocks_per_sm) in
+                                    for (&split, &layout, &min_blocks_per_sm, &key_token_rows) in
                                         self.split.iter().flat_map(|s| {
                                             layouts.iter().flat_map(move |l| {
-                                                bounds.iter().map(move |b| (s, l, b))
+                                                bounds.iter().flat_map(move |b| {
+                                                    rows.iter().map(move |r| (s, l, b, r))
+                                                })
                                             })
                                         })
                                     {
@@ -154,6 +167,7 @@ impl SearchSpace {
                                             split,
                                             layout,
                                             min_blocks_per_sm,
+                                            key_token_rows,
                                             ..default
                                         };
                                         if c == default {

@@ -609,11 +609,12 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
 __device__ __forceinline__ float half_low(unsigned h2) { return half_to_float(h2 & 0xffff); }
 __device__ __forceinline__ float half_high(unsigned h2) { return half_to_float(h2 >> 16); }
 
-// The query's B fragments, one pair (b0, b1) per part and chunk j of 16 dims: lane (g, q) holds
-// head g (columns of heads >= GROUP are zero), dims q*HEAD_DIM/4 + 4j .. + 4 as two f16 pairs.
-// Part 1, when QUERY_PARTS is 2, holds what part 0 rounded off: one more mma per chunk adds it
-// into the same scores.
-__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[QUERY_PARTS][CHUNKS][2]) {
+// The query's fragments, one quad per chunk j of 16 dims: lane (g, q) holds head g (zero from
+// GROUP on), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in [j][0] and [j][2]; [j][1] and [j][3]
+// hold what those rounded off when QUERY_PARTS is 2, else zero. With the heads as the key mma's
+// rows the quad is its A fragment (rows 8-15: the low part); with the tokens as rows, [j][0] and
+// [j][2] are the B fragment, and [j][1], [j][3] the low part's.
+__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[CHUNKS][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
@@ -625,40 +626,15 @@ __device__ __forceinline__ void query_fragments(const float* queries, unsigned (
                 x1 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
             }
             const unsigned hi = pack_half2(x0, x1);
-            frag[0][j][h] = hi;
-            // (part 1 as QUERY_PARTS - 1: it exists only when the branch is taken)
-            if constexpr (QUERY_PARTS == 2) frag[QUERY_PARTS - 1][j][h] = pack_half2(x0 - half_low(hi), x1 - half_high(hi));
+            frag[j][2 * h] = hi;
+            frag[j][2 * h + 1] = QUERY_PARTS == 2 ? pack_half2(x0 - half_low(hi), x1 - half_high(hi)) : 0u;
         }
     }
 }
 
-// The 8x8 f16 matrix whose row lane / 4, columns 2 (lane % 4) and + 1, this lane holds, transposed
-// into the same layout: the scores' tokens-by-heads pairs become the probabilities' B fragment.
-__device__ __forceinline__ unsigned transpose_8x8(unsigned m) {
-    unsigned r;
-    asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(r) : "r"(m));
-    return r;
-}
-
-// The tensor-core kernel's stages for one 16-token slab: scores, online softmax, value
-// accumulation, and the loads of a slab's codes.
-
-// Stage: scores of a slab of coded keys, as Sᵀ[tokens, heads] = K[tokens, dims] · Qᵀ[dims, heads]:
-// the slab's 16 tokens are the mma's rows, so one mma per chunk scores them all. codes[r]: this
-// lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head 2q + e.
-__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
-                                                 const unsigned short* key_book, float (&s)[4]) {
-    const unsigned short* book = lane_codebook<K_SUB>(key_book);
-    #pragma unroll
-    for (int e = 0; e < 4; ++e) s[e] = 0.f;
-    #pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-        const uint2 k0 = span_dims4<K_SUB, K_SPAN>(book, codes[0], j);
-        const uint2 k1 = span_dims4<K_SUB, K_SPAN>(book, codes[1], j);
-        #pragma unroll
-        for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[part][j][0], query[part][j][1]);
-    }
-}
+// The tensor-core kernel's stages for one 16-token slab that do not depend on the key mma's
+// rows: value accumulation, and the loads of a slab's codes and scales. The scores and the
+// online softmax are in key_rows_heads.cuh or key_rows_tokens.cuh.
 
 // The key codes score_coded_slab takes, from a shared-memory tile.
 __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int slab, int (&codes)[2][K_SPAN]) {
@@ -676,78 +652,6 @@ struct SlabScales {
     float key[2];
     float value[4];
 };
-
-// Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory;
-// s as score_coded_slab's.
-__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const SlabScales& scales,
-                                                const unsigned (&query)[QUERY_PARTS][CHUNKS][2], float (&s)[4]) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
-    SlotRow rows[2];
-    #pragma unroll
-    for (int r = 0; r < 2; ++r) rows[r] = SlotRow{keys.words + (size_t)(slab + 8 * r + g) * SLOT_WORDS, scales.key[r]};
-    #pragma unroll
-    for (int e = 0; e < 4; ++e) s[e] = 0.f;
-    #pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-        uint2 k[2];
-        #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            k[r].x = k[r].y = 0u;
-            if (slab + 8 * r + g < count) k[r] = slot_halves4(rows[r], quarter * (HEAD_DIM / 4) + 4 * j);
-        }
-        #pragma unroll
-        for (int part = 0; part < QUERY_PARTS; ++part)
-            mma_16x8x16(s, k[0].x, k[1].x, k[0].y, k[1].y, query[part][j][0], query[part][j][1]);
-    }
-}
-
-// Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
-// `valid` are masked. Lane (g, q) keeps query heads 2q and 2q + 1's running max (the warp's) and
-// its share of their running sums, the heads its output fragments hold. Leaves the probabilities
-// as Pᵀ's B fragments: each 8x8 block of tokens by heads, transposed.
-template <int NS> __device__ __forceinline__ void online_softmax(float (&s)[NS][4], int first, int valid, float (&run_max)[2],
-                                                                 float (&run_sum)[2], float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
-    const int g = (threadIdx.x & 31) >> 2;
-    float tile_max[2] = {NEG_INF, NEG_INF};
-    #pragma unroll
-    for (int sl = 0; sl < NS; ++sl) {
-        #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                if (first + 16 * sl + 8 * r + g >= valid) s[sl][2 * r + e] = NEG_INF;
-                tile_max[e] = fmaxf(tile_max[e], s[sl][2 * r + e]);
-            }
-        }
-    }
-    float base[2], correction[2];
-    #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-        #pragma unroll
-        for (int mask = 4; mask < 32; mask <<= 1) tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(FULL_MASK, tile_max[e], mask));
-        const float new_max = fmaxf(run_max[e], tile_max[e]);
-        base[e] = new_max == NEG_INF ? 0.f : new_max;  // nothing seen yet: keep exp finite
-        correction[e] = __expf(run_max[e] - base[e]);
-        run_max[e] = new_max;
-    }
-    float sum[2] = {0.f, 0.f};
-    #pragma unroll
-    for (int sl = 0; sl < NS; ++sl) {
-        #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const float p0 = __expf(s[sl][2 * r] - base[0]), p1 = __expf(s[sl][2 * r + 1] - base[1]);
-            sum[0] += p0;
-            sum[1] += p1;
-            p[sl][r] = transpose_8x8(pack_half2(p0, p1));
-        }
-    }
-    #pragma unroll
-    for (int e = 0; e < 2; ++e) run_sum[e] = run_sum[e] * correction[e] + sum[e];
-    #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) {
-        acc[i][0] *= correction[0]; acc[i][1] *= correction[1]; acc[i][2] *= correction[0]; acc[i][3] *= correction[1];
-    }
-}
 
 // Vᵀ's A fragments for m-blocks 2j and 2j+1 from the dims [4j, 4j + 4) of tokens 2q, 2q+1, 2q+8,
 // 2q+9 (w[0..3]), then the two mma with Pᵀ.
@@ -889,6 +793,122 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
     }
 }
 
+// The key mma with the query heads as its rows (key_token_rows false): S[heads, tokens] = Q · Kᵀ,
+// 8 tokens an mma (the n-tiles), rows 8-15 the split query's low part or zeros. Lane (g, q)
+// keeps head g's running max and its share of the running sum; the scores' fragments are
+// already the probabilities' B fragments.
+
+// A slab's scores: s[n][0..1], query head g against tokens 8n + 2q and 8n + 2q + 1.
+typedef float SlabScores[2][4];
+struct RunState {
+    float max = NEG_INF, sum = 0.f;  // head g's
+};
+
+// Scores of both query parts: rows g + 8 (c2, c3) into rows g (c0, c1).
+__device__ __forceinline__ void fold_query_parts(float (&s)[2][4]) {
+    if constexpr (QUERY_PARTS == 2) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            s[n][0] += s[n][2];
+            s[n][1] += s[n][3];
+        }
+    }
+}
+
+// Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
+// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
+// split query's low-part rows, already folded into s[n][0..1], or zero).
+__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
+                                                 const unsigned short* key_book, SlabScores& s) {
+    const unsigned short* book = lane_codebook<K_SUB>(key_book);
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+        #pragma unroll
+        for (int j = 0; j < CHUNKS; ++j) {
+            const uint2 k = span_dims4<K_SUB, K_SPAN>(book, codes[n], j);
+            mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
+        }
+    }
+    fold_query_parts(s);
+}
+
+// Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory.
+__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const SlabScales& scales,
+                                                const unsigned (&query)[CHUNKS][4], SlabScores& s) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    #pragma unroll
+    for (int n = 0; n < 2; ++n) {
+        const int token = slab + 8 * n + g;
+        const SlotRow row{keys.words + (size_t)token * SLOT_WORDS, scales.key[n]};
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+        #pragma unroll
+        for (int j = 0; j < CHUNKS; ++j) {
+            uint2 k;
+            k.x = k.y = 0u;
+            if (token < count) k = slot_halves4(row, quarter * (HEAD_DIM / 4) + 4 * j);
+            mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
+        }
+    }
+    fold_query_parts(s);
+}
+
+// Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
+// `valid` are masked. Leaves the probabilities as Pᵀ's B fragments, rescales the running sum
+// (this lane's share) and the output fragments (which hold heads 2q and 2q+1).
+template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
+                                                                 float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
+    const int quarter = threadIdx.x & 3;
+    float tile_max = NEG_INF;
+    #pragma unroll
+    for (int sl = 0; sl < NS; ++sl) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            #pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                if (first + 16 * sl + 8 * n + 2 * quarter + e >= valid) s[sl][n][e] = NEG_INF;
+                tile_max = fmaxf(tile_max, s[sl][n][e]);
+            }
+        }
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(FULL_MASK, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(FULL_MASK, tile_max, 2));
+    const float new_max = fmaxf(run.max, tile_max);
+    const float base = new_max == NEG_INF ? 0.f : new_max;  // nothing seen yet: keep exp finite
+    const float correction = __expf(run.max - base);
+    run.max = new_max;
+    float sum = 0.f;
+    #pragma unroll
+    for (int sl = 0; sl < NS; ++sl) {
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            const float p0 = __expf(s[sl][n][0] - base), p1 = __expf(s[sl][n][1] - base);
+            sum += p0 + p1;
+            p[sl][n] = pack_half2(p0, p1);
+        }
+    }
+    run.sum = run.sum * correction + sum;
+    const float c0 = __shfl_sync(FULL_MASK, correction, 8 * quarter);
+    const float c1 = __shfl_sync(FULL_MASK, correction, 8 * quarter + 4);
+    #pragma unroll
+    for (int i = 0; i < CHUNKS; ++i) {
+        acc[i][0] *= c0; acc[i][1] *= c1; acc[i][2] *= c0; acc[i][3] *= c1;
+    }
+}
+
+// The warp's running max and sum of each head, into warp_state ([WARPS][2][GROUP]).
+__device__ __forceinline__ void store_run_state(RunState run, float* warp_state, int warp) {
+    const int g = (threadIdx.x & 31) >> 2, quarter = threadIdx.x & 3;
+    run.sum += __shfl_xor_sync(FULL_MASK, run.sum, 1);
+    run.sum += __shfl_xor_sync(FULL_MASK, run.sum, 2);
+    if (quarter == 0 && g < GROUP) {
+        warp_state[(warp * 2) * GROUP + g] = run.max;
+        warp_state[(warp * 2 + 1) * GROUP + g] = run.sum;
+    }
+}
+
 
 extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_vd4b8_layer_smooth_hadamard_t256_w4_p1_l8_sauto_mma_r16_direct_pg64_win8_f16(
     const unsigned short* __restrict__ query,            // [batch, kv_heads * GROUP, HEAD_DIM] f16
@@ -1014,7 +1034,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
         for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) query_t[e] *= SOFTMAX_SCALE;
     }
     __syncthreads();
-    float acc[CHUNKS][4], run_max[2] = {NEG_INF, NEG_INF}, run_sum[2] = {0.f, 0.f};  // heads 2q, 2q + 1
+    float acc[CHUNKS][4];
+    RunState run;
     #pragma unroll
     for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
 
@@ -1023,23 +1044,23 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     // then ran 2-7 us longer than the others at batch 1 and set the kernel's length
     // (bench/results/kernel-s29).
     if (split == fp16_split(view.coded, tokens_per_split, splits)) {
-        unsigned plain_fragments[QUERY_PARTS][CHUNKS][2];
+        unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
         const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
         const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         const int count = view.fp16;
         for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
-            float s[1][4];
+            SlabScores s[1];
             unsigned p[1][2];
             const SlabScales scales = slab_scales(keys, values, count, slab);
             score_fp16_slab(keys, count, slab, scales, plain_fragments, s[0]);
-            online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
+            online_softmax<1>(s, slab, count, run, acc, p);
             accumulate_fp16_slab(values, count, slab, scales, p[0], acc);
         }
     }
 
     // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
-    unsigned fragments[QUERY_PARTS][CHUNKS][2];
+    unsigned fragments[CHUNKS][4];
     query_fragments(query_t, fragments);
     // Stage: async tile pipeline, in registers (direct code loads): each warp loads its share
     // of the next tile while it computes this one, and reads the page table a tile further ahead.
@@ -1058,7 +1079,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
             if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);
         }
         if (first < end) {
-            float s[SLABS][4];
+            SlabScores s[SLABS];
             unsigned p[SLABS][2];
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {
@@ -1067,7 +1088,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
                 unpack_codes<K_SPAN>(current.key[sl][1], codes[1]);
                 score_coded_slab(codes, fragments, key_book, s[sl]);
             }
-            online_softmax<SLABS>(s, first, end, run_max, run_sum, acc, p);
+            online_softmax<SLABS>(s, first, end, run, acc, p);
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {
                 int codes[4][V_SPAN];
@@ -1081,16 +1102,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     // Stage: split merge, first across the block's warps: each warp's max, sum and output
     // fragments into shared memory, then the split's partial result (unnormalised), or under
     // a one-piece plan the output row itself (split_result.cuh).
-    #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-        #pragma unroll
-        for (int mask = 4; mask < 32; mask <<= 1) run_sum[e] += __shfl_xor_sync(FULL_MASK, run_sum[e], mask);
-        const int head = 2 * quarter + e;
-        if (g == 0 && head < GROUP) {
-            warp_state[(warp * 2) * GROUP + head] = run_max[e];
-            warp_state[(warp * 2 + 1) * GROUP + head] = run_sum[e];
-        }
-    }
+    store_run_state(run, warp_state, warp);
     // The warp outputs may lie over the codebooks (SharedLayout): wait until no warp reads them.
     if constexpr (OFF_OUTPUT < OFF_QUERY_T) __syncthreads();
     #pragma unroll

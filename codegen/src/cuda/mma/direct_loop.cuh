@@ -15,7 +15,7 @@
             if (t + 2 < tiles) units_next = warp_units(view, first + 2 * TILE, end);
         }
         if (first < end) {
-            float s[SLABS][4];
+            SlabScores s[SLABS];
             unsigned p[SLABS][2];
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {
@@ -24,7 +24,7 @@
                 unpack_codes<K_SPAN>(current.key[sl][1], codes[1]);
                 score_coded_slab(codes, fragments, key_book, s[sl]);
             }
-            online_softmax<SLABS>(s, first, end, run_max, run_sum, acc, p);
+            online_softmax<SLABS>(s, first, end, run, acc, p);
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {
                 int codes[4][V_SPAN];

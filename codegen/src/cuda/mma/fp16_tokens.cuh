@@ -1,4 +1,5 @@
-    float acc[CHUNKS][4], run_max[2] = {NEG_INF, NEG_INF}, run_sum[2] = {0.f, 0.f};  // heads 2q, 2q + 1
+    float acc[CHUNKS][4];
+    RunState run;
     #pragma unroll
     for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
 
@@ -7,21 +8,21 @@
     // then ran 2-7 us longer than the others at batch 1 and set the kernel's length
     // (bench/results/kernel-s29).
     if (split == fp16_split(view.coded, tokens_per_split, splits)) {
-        unsigned plain_fragments[QUERY_PARTS][CHUNKS][2];
+        unsigned plain_fragments[CHUNKS][4];
         query_fragments(query_plain, plain_fragments);
         const HeadSlots keys = head_slots(fp16_keys, view, geometry, kv_heads, kv_head);
         const HeadSlots values = head_slots(fp16_values, view, geometry, kv_heads, kv_head);
         const int count = view.fp16;
         for (int slab = warp * 16; slab < count; slab += WARPS * 16) {
-            float s[1][4];
+            SlabScores s[1];
             unsigned p[1][2];
             const SlabScales scales = slab_scales(keys, values, count, slab);
             score_fp16_slab(keys, count, slab, scales, plain_fragments, s[0]);
-            online_softmax<1>(s, slab, count, run_max, run_sum, acc, p);
+            online_softmax<1>(s, slab, count, run, acc, p);
             accumulate_fp16_slab(values, count, slab, scales, p[0], acc);
         }
     }
 
     // Coded rows [begin, end) of this split; each warp takes WARP_TOKENS of a tile.
-    unsigned fragments[QUERY_PARTS][CHUNKS][2];
+    unsigned fragments[CHUNKS][4];
     query_fragments(query_t, fragments);

@@ -226,11 +226,12 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
 __device__ __forceinline__ float half_low(unsigned h2) { return half_to_float(h2 & 0xffff); }
 __device__ __forceinline__ float half_high(unsigned h2) { return half_to_float(h2 >> 16); }
 
-// The query's B fragments, one pair (b0, b1) per part and chunk j of 16 dims: lane (g, q) holds
-// head g (columns of heads >= GROUP are zero), dims q*HEAD_DIM/4 + 4j .. + 4 as two f16 pairs.
-// Part 1, when QUERY_PARTS is 2, holds what part 0 rounded off: one more mma per chunk adds it
-// into the same scores.
-__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[QUERY_PARTS][CHUNKS][2]) {
+// The query's fragments, one quad per chunk j of 16 dims: lane (g, q) holds head g (zero from
+// GROUP on), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in [j][0] and [j][2]; [j][1] and [j][3]
+// hold what those rounded off when QUERY_PARTS is 2, else zero. With the heads as the key mma's
+// rows the quad is its A fragment (rows 8-15: the low part); with the tokens as rows, [j][0] and
+// [j][2] are the B fragment, and [j][1], [j][3] the low part's.
+__device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[CHUNKS][4]) {
     const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
@@ -242,17 +243,8 @@ __device__ __forceinline__ void query_fragments(const float* queries, unsigned (
                 x1 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
             }
             const unsigned hi = pack_half2(x0, x1);
-            frag[0][j][h] = hi;
-            // (part 1 as QUERY_PARTS - 1: it exists only when the branch is taken)
-            if constexpr (QUERY_PARTS == 2) frag[QUERY_PARTS - 1][j][h] = pack_half2(x0 - half_low(hi), x1 - half_high(hi));
+            frag[j][2 * h] = hi;
+            frag[j][2 * h + 1] = QUERY_PARTS == 2 ? pack_half2(x0 - half_low(hi), x1 - half_high(hi)) : 0u;
         }
     }
-}
-
-// The 8x8 f16 matrix whose row lane / 4, columns 2 (lane % 4) and + 1, this lane holds, transposed
-// into the same layout: the scores' tokens-by-heads pairs become the probabilities' B fragment.
-__device__ __forceinline__ unsigned transpose_8x8(unsigned m) {
-    unsigned r;
-    asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(r) : "r"(m));
-    return r;
 }

@@ -1,22 +1,6 @@
-// The tensor-core kernel's stages for one 16-token slab: scores, online softmax, value
-// accumulation, and the loads of a slab's codes.
-
-// Stage: scores of a slab of coded keys, as Sᵀ[tokens, heads] = K[tokens, dims] · Qᵀ[dims, heads]:
-// the slab's 16 tokens are the mma's rows, so one mma per chunk scores them all. codes[r]: this
-// lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head 2q + e.
-__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[QUERY_PARTS][CHUNKS][2],
-                                                 const unsigned short* key_book, float (&s)[4]) {
-    const unsigned short* book = lane_codebook<K_SUB>(key_book);
-    #pragma unroll
-    for (int e = 0; e < 4; ++e) s[e] = 0.f;
-    #pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-        const uint2 k0 = span_dims4<K_SUB, K_SPAN>(book, codes[0], j);
-        const uint2 k1 = span_dims4<K_SUB, K_SPAN>(book, codes[1], j);
-        #pragma unroll
-        for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[part][j][0], query[part][j][1]);
-    }
-}
+// The tensor-core kernel's stages for one 16-token slab that do not depend on the key mma's
+// rows: value accumulation, and the loads of a slab's codes and scales. The scores and the
+// online softmax are in key_rows_heads.cuh or key_rows_tokens.cuh.
 
 // The key codes score_coded_slab takes, from a shared-memory tile.
 __device__ __forceinline__ void key_codes_of_tile(const unsigned char* tile, int slab, int (&codes)[2][K_SPAN]) {
@@ -34,78 +18,6 @@ struct SlabScales {
     float key[2];
     float value[4];
 };
-
-// Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory;
-// s as score_coded_slab's.
-__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const SlabScales& scales,
-                                                const unsigned (&query)[QUERY_PARTS][CHUNKS][2], float (&s)[4]) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
-    SlotRow rows[2];
-    #pragma unroll
-    for (int r = 0; r < 2; ++r) rows[r] = SlotRow{keys.words + (size_t)(slab + 8 * r + g) * SLOT_WORDS, scales.key[r]};
-    #pragma unroll
-    for (int e = 0; e < 4; ++e) s[e] = 0.f;
-    #pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-        uint2 k[2];
-        #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            k[r].x = k[r].y = 0u;
-            if (slab + 8 * r + g < count) k[r] = slot_halves4(rows[r], quarter * (HEAD_DIM / 4) + 4 * j);
-        }
-        #pragma unroll
-        for (int part = 0; part < QUERY_PARTS; ++part)
-            mma_16x8x16(s, k[0].x, k[1].x, k[0].y, k[1].y, query[part][j][0], query[part][j][1]);
-    }
-}
-
-// Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
-// `valid` are masked. Lane (g, q) keeps query heads 2q and 2q + 1's running max (the warp's) and
-// its share of their running sums, the heads its output fragments hold. Leaves the probabilities
-// as Pᵀ's B fragments: each 8x8 block of tokens by heads, transposed.
-template <int NS> __device__ __forceinline__ void online_softmax(float (&s)[NS][4], int first, int valid, float (&run_max)[2],
-                                                                 float (&run_sum)[2], float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
-    const int g = (threadIdx.x & 31) >> 2;
-    float tile_max[2] = {NEG_INF, NEG_INF};
-    #pragma unroll
-    for (int sl = 0; sl < NS; ++sl) {
-        #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                if (first + 16 * sl + 8 * r + g >= valid) s[sl][2 * r + e] = NEG_INF;
-                tile_max[e] = fmaxf(tile_max[e], s[sl][2 * r + e]);
-            }
-        }
-    }
-    float base[2], correction[2];
-    #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-        #pragma unroll
-        for (int mask = 4; mask < 32; mask <<= 1) tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(FULL_MASK, tile_max[e], mask));
-        const float new_max = fmaxf(run_max[e], tile_max[e]);
-        base[e] = new_max == NEG_INF ? 0.f : new_max;  // nothing seen yet: keep exp finite
-        correction[e] = __expf(run_max[e] - base[e]);
-        run_max[e] = new_max;
-    }
-    float sum[2] = {0.f, 0.f};
-    #pragma unroll
-    for (int sl = 0; sl < NS; ++sl) {
-        #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const float p0 = __expf(s[sl][2 * r] - base[0]), p1 = __expf(s[sl][2 * r + 1] - base[1]);
-            sum[0] += p0;
-            sum[1] += p1;
-            p[sl][r] = transpose_8x8(pack_half2(p0, p1));
-        }
-    }
-    #pragma unroll
-    for (int e = 0; e < 2; ++e) run_sum[e] = run_sum[e] * correction[e] + sum[e];
-    #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) {
-        acc[i][0] *= correction[0]; acc[i][1] *= correction[1]; acc[i][2] *= correction[0]; acc[i][3] *= correction[1];
-    }
-}
 
 // Vᵀ's A fragments for m-blocks 2j and 2j+1 from the dims [4j, 4j + 4) of tokens 2q, 2q+1, 2q+8,
 // 2q+9 (w[0..3]), then the two mma with Pᵀ.

@@ -18,7 +18,7 @@
         if (first < valid) {
             const unsigned char* key_tile = key_tiles + slot * TILE * K_ROW;
             const unsigned char* value_tile = value_tiles + slot * TILE * V_ROW;
-            float s[SLABS][4];
+            SlabScores s[SLABS];
             unsigned p[SLABS][2];
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {
@@ -26,7 +26,7 @@
                 key_codes_of_tile(key_tile, first + 16 * sl, codes);
                 score_coded_slab(codes, fragments, key_book, s[sl]);
             }
-            online_softmax<SLABS>(s, first, valid, run_max, run_sum, acc, p);
+            online_softmax<SLABS>(s, first, valid, run, acc, p);
             #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl) {
                 int codes[4][V_SPAN];

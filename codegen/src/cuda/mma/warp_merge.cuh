@@ -1,16 +1,7 @@
     // Stage: split merge, first across the block's warps: each warp's max, sum and output
     // fragments into shared memory, then the split's partial result (unnormalised), or under
     // a one-piece plan the output row itself (split_result.cuh).
-    #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-        #pragma unroll
-        for (int mask = 4; mask < 32; mask <<= 1) run_sum[e] += __shfl_xor_sync(FULL_MASK, run_sum[e], mask);
-        const int head = 2 * quarter + e;
-        if (g == 0 && head < GROUP) {
-            warp_state[(warp * 2) * GROUP + head] = run_max[e];
-            warp_state[(warp * 2 + 1) * GROUP + head] = run_sum[e];
-        }
-    }
+    store_run_state(run, warp_state, warp);
     // The warp outputs may lie over the codebooks (SharedLayout): wait until no warp reads them.
     if constexpr (OFF_OUTPUT < OFF_QUERY_T) __syncthreads();
     #pragma unroll

@@ -1,0 +1,132 @@
+// The key mma with a slab's 16 tokens as its rows (key_token_rows): Sᵀ[tokens, heads] = K · Qᵀ,
+// the query heads as the 8 columns (heads >= GROUP: zero). One mma per chunk scores the slab,
+// where the heads as rows took two. Lane (g, q) keeps heads 2q and 2q + 1, as its output
+// fragments do: the warp's running max, its share of the running sum. The probabilities reach
+// the value mma through one movmatrix transpose per 8 x 8 block of tokens by heads.
+//
+// The query fragments are query_fragments': b0, b1 of chunk j in [j][0], [j][2] and the low
+// part's in [j][1], [j][3] (the A fragment's rows 8-15 under key_rows_heads.cuh). Its mma per
+// part adds the low part into the same scores.
+//
+// H200 (bench/results/kernel-s34): the Llama shape (head dim 128, group 4) 4-6% faster than
+// heads as rows; SmolLM2's (64, 3) 2-9% slower in `bench`, 0-1% under Nsight Compute. Its
+// 4 chunks amortise less of the A fragment's assembly (two centroid reads land as 2 + 2 halves
+// of one quad: about 3 register moves per mma) and of the transposes.
+
+// A slab's scores: s[2r + e], token 8r + g against query head 2q + e.
+typedef float SlabScores[4];
+struct RunState {
+    float max[2] = {NEG_INF, NEG_INF}, sum[2] = {0.f, 0.f};  // heads 2q, 2q + 1
+};
+
+// The 8x8 f16 matrix whose row lane / 4, columns 2 (lane % 4) and + 1, this lane holds, transposed
+// into the same layout: the scores' tokens-by-heads pairs become the probabilities' B fragment.
+__device__ __forceinline__ unsigned transpose_8x8(unsigned m) {
+    unsigned r;
+    asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(r) : "r"(m));
+    return r;
+}
+
+// Stage: scores of a slab of coded keys, as Sᵀ[tokens, heads] = K[tokens, dims] · Qᵀ[dims, heads]:
+// the slab's 16 tokens are the mma's rows, so one mma per chunk scores them all. codes[r]: this
+// lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head 2q + e.
+__device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
+                                                 const unsigned short* key_book, SlabScores& s) {
+    const unsigned short* book = lane_codebook<K_SUB>(key_book);
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) s[e] = 0.f;
+    #pragma unroll
+    for (int j = 0; j < CHUNKS; ++j) {
+        const uint2 k0 = span_dims4<K_SUB, K_SPAN>(book, codes[0], j);
+        const uint2 k1 = span_dims4<K_SUB, K_SPAN>(book, codes[1], j);
+        #pragma unroll
+        for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[j][part], query[j][2 + part]);
+    }
+}
+
+// Stage: scores of a slab of slot keys (sinks and the residual window), read from global memory;
+// s as score_coded_slab's.
+__device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count, int slab, const SlabScales& scales,
+                                                const unsigned (&query)[CHUNKS][4], SlabScores& s) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    SlotRow rows[2];
+    #pragma unroll
+    for (int r = 0; r < 2; ++r) rows[r] = SlotRow{keys.words + (size_t)(slab + 8 * r + g) * SLOT_WORDS, scales.key[r]};
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) s[e] = 0.f;
+    #pragma unroll
+    for (int j = 0; j < CHUNKS; ++j) {
+        uint2 k[2];
+        #pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            k[r].x = k[r].y = 0u;
+            if (slab + 8 * r + g < count) k[r] = slot_halves4(rows[r], quarter * (HEAD_DIM / 4) + 4 * j);
+        }
+        #pragma unroll
+        for (int part = 0; part < QUERY_PARTS; ++part)
+            mma_16x8x16(s, k[0].x, k[1].x, k[0].y, k[1].y, query[j][part], query[j][2 + part]);
+    }
+}
+
+// Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
+// `valid` are masked. Lane (g, q) keeps query heads 2q and 2q + 1's running max (the warp's) and
+// its share of their running sums, the heads its output fragments hold. Leaves the probabilities
+// as Pᵀ's B fragments: each 8x8 block of tokens by heads, transposed.
+template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
+                                                                 float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
+    const int g = (threadIdx.x & 31) >> 2;
+    float tile_max[2] = {NEG_INF, NEG_INF};
+    #pragma unroll
+    for (int sl = 0; sl < NS; ++sl) {
+        #pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            #pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                if (first + 16 * sl + 8 * r + g >= valid) s[sl][2 * r + e] = NEG_INF;
+                tile_max[e] = fmaxf(tile_max[e], s[sl][2 * r + e]);
+            }
+        }
+    }
+    float base[2], correction[2];
+    #pragma unroll
+    for (int e = 0; e < 2; ++e) {
+        #pragma unroll
+        for (int mask = 4; mask < 32; mask <<= 1) tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(FULL_MASK, tile_max[e], mask));
+        const float new_max = fmaxf(run.max[e], tile_max[e]);
+        base[e] = new_max == NEG_INF ? 0.f : new_max;  // nothing seen yet: keep exp finite
+        correction[e] = __expf(run.max[e] - base[e]);
+        run.max[e] = new_max;
+    }
+    float sum[2] = {0.f, 0.f};
+    #pragma unroll
+    for (int sl = 0; sl < NS; ++sl) {
+        #pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const float p0 = __expf(s[sl][2 * r] - base[0]), p1 = __expf(s[sl][2 * r + 1] - base[1]);
+            sum[0] += p0;
+            sum[1] += p1;
+            p[sl][r] = transpose_8x8(pack_half2(p0, p1));
+        }
+    }
+    #pragma unroll
+    for (int e = 0; e < 2; ++e) run.sum[e] = run.sum[e] * correction[e] + sum[e];
+    #pragma unroll
+    for (int i = 0; i < CHUNKS; ++i) {
+        acc[i][0] *= correction[0]; acc[i][1] *= correction[1]; acc[i][2] *= correction[0]; acc[i][3] *= correction[1];
+    }
+}
+
+// The warp's running max and sum of each head, into warp_state ([WARPS][2][GROUP]).
+__device__ __forceinline__ void store_run_state(RunState run, float* warp_state, int warp) {
+    const int g = (threadIdx.x & 31) >> 2, quarter = threadIdx.x & 3;
+    #pragma unroll
+    for (int e = 0; e < 2; ++e) {
+        #pragma unroll
+        for (int mask = 4; mask < 32; mask <<= 1) run.sum[e] += __shfl_xor_sync(FULL_MASK, run.sum[e], mask);
+        const int head = 2 * quarter + e;
+        if (g == 0 && head < GROUP) {
+            warp_state[(warp * 2) * GROUP + head] = run.max[e];
+            warp_state[(warp * 2 + 1) * GROUP + head] = run.sum[e];
+        }
+    }
+}
