@@ -357,9 +357,9 @@ impl KernelConfig {
             key_scoring: KeyScoring::Mma,
             codebook_replicas,
             split_query: false,
-            // H200: 4-6% faster on the Llama shape (head dim 128), 2-9% slower on SmolLM2's
-            // (64), where 4 chunks amortise less of the extra register moves and transposes
-            // (bench/results/kernel-s34).
+            // H200, medians of four `bench` rounds: the Llama shape (head dim 128) 4-5% faster
+            // at batch >= 8, SmolLM2's (64) 0-5% slower: 4 chunks amortise less of the extra
+            // register moves and transposes (bench/results/kernel-s34).
             key_token_rows: head_dim >= 128,
             direct_codes: direct,
             output: OutputDtype::F16,

@@ -803,10 +803,10 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
 // part's in [j][1], [j][3] (the A fragment's rows 8-15 under key_rows_heads.cuh). Its mma per
 // part adds the low part into the same scores.
 //
-// H200 (bench/results/kernel-s34): the Llama shape (head dim 128, group 4) 4-6% faster than
-// heads as rows; SmolLM2's (64, 3) 2-9% slower in `bench`, 0-1% under Nsight Compute. Its
-// 4 chunks amortise less of the A fragment's assembly (two centroid reads land as 2 + 2 halves
-// of one quad: about 3 register moves per mma) and of the transposes.
+// H200 (bench/results/kernel-s34): the Llama shape (head dim 128, group 4) 4-5% faster than
+// heads as rows at batch >= 8; SmolLM2's (64, 3) 0-5% slower in `bench`, 0-1% under Nsight
+// Compute. Its 4 chunks amortise less of the A fragment's assembly (two centroid reads land as
+// 2 + 2 halves of one quad: about 3 register moves per mma) and of the transposes.
 
 // A slab's scores: s[2r + e], token 8r + g against query head 2q + e.
 typedef float SlabScores[4];
