@@ -499,7 +499,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub split_query: Option<String>,
     /// The mma kernel's key mma with a slab's tokens as its rows (true) or the query heads
-    /// (false), comma-separated (default: true at head dim 128 and up).
+    /// (false), comma-separated (default: true at head dim 128 and up). Unlike the geometry
+    /// axes it keeps the default's launch bound: both forms fit it.
     #[arg(long)]
     pub key_token_rows: Option<String>,
     /// Direct code loads in the mma kernel (8-bit codes, stages 1), comma-separated.

@@ -177,10 +177,12 @@ pub struct KernelConfig {
     #[serde(default)]
     pub split_query: bool,
     /// The key mma's rows are a slab's 16 tokens (`Sᵀ = K · Qᵀ`: one mma per 16 dims scores
-    /// the slab) instead of the query heads (`S = Q · Kᵀ`: two, each with 8 or more padding
-    /// rows); the probabilities then take a `movmatrix` transpose (mma kernel only). Faster at
-    /// head dim 128, slower at 64 (bench/results/kernel-s34). False is not written, so configs
-    /// read and print as before the field.
+    /// the slab) instead of the query heads (`S = Q · Kᵀ`: two, whose rows past the group are
+    /// padding); the probabilities then take a `movmatrix` transpose (mma kernel only). With
+    /// the split query the tokens form takes a second mma per 16 dims for the low part, which
+    /// the heads form carries in its padding rows: the same count. Faster at head dim 128,
+    /// slower at 64 (bench/results/kernel-s34). False is not written, so configs read and
+    /// print as before the field.
     #[serde(default, skip_serializing_if = "is_false")]
     pub key_token_rows: bool,
     /// Each warp loads its codes from global memory straight into registers, one tile ahead,

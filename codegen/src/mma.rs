@@ -10,7 +10,9 @@
 //!   - tokens as rows (`cuda/mma/key_rows_tokens.cuh`): `Sᵀ[tokens, heads] = K · Qᵀ`, a slab's
 //!     16 tokens as the rows, the heads as the 8 columns. Lane `(g, q)` decodes tokens `g` and
 //!     `g + 8`, its quarter `q` of the dims. One mma scores 16 tokens where the other form's
-//!     scores 8; the A fragment costs register moves, and the probabilities a transpose.
+//!     scores 8 (with the split query, a second mma takes the low part, which the other form
+//!     carries in its padding rows); the A fragment costs register moves, and the
+//!     probabilities a transpose.
 //!
 //!   Because a dot product does not care how dims are ordered, the k-slots `2q, 2q+1, 2q+8,
 //!   2q+9` of chunk `j` hold dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid

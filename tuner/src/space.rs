@@ -290,11 +290,12 @@ mod tests {
         // scorings × 3 stages × 2 dims per lane, less the 6 LUT kernels with 512-token tiles
         // and 3 stages, whose table and tiles overflow 227 KB.
         // Each mma config also with launch bounds of 2 and 3 blocks (the tuner skips, after
-        // compiling, those its shared memory keeps out of reach or that change nothing).
+        // compiling, those its shared memory keeps out of reach or that change nothing), and
+        // with either form of the key mma (key_token_rows).
         assert!(!rejected.iter().any(|r| r.reason.contains("blocks per SM")));
         assert_eq!(
             valid.len(),
-            7 * 4 * 4 * 3 + (8 * 2 * 3 * 2 - 6),
+            7 * 4 * 4 * 3 * 2 + (8 * 2 * 3 * 2 - 6),
             "{}",
             valid.len()
         );

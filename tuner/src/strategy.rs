@@ -5,7 +5,7 @@
 //! The guided strategy is a best-first local search from the default heuristic's config (and
 //! the winners of neighbouring buckets, when the caller has them): it times every one-axis
 //! neighbour (scoring, tokens per warp, warps, stages, codebook copies, direct loads, dims per
-//! lane, split), plus the two tokens-per-warp × stages diagonals, of the fastest config not
+//! lane, split, page size, launch bound, key mma rows), plus the two tokens-per-warp × stages diagonals, of the fastest config not
 //! yet expanded, and stops when two expansions in a row found nothing faster. Why: the axes act mostly one at a time on this kernel (the H100
 //! sweeps in bench/results/h100 move one knob at a time and the gains add up) once the tile is
 //! expressed as tokens per warp, and the default already sits near the best, so two or three

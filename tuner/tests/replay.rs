@@ -67,8 +67,14 @@ fn replay(file: &str) {
             let entry = &store.entries[&key.id()];
             assert_eq!(entry.strategy, Strategy::Exhaustive, "{key}");
             // The searched list as the tuner built it: the space's order, what passed the rules.
-            let (valid, _) = SearchSpace::default().candidates(&shape, &store.device.arch());
-            let searched: Vec<KernelConfig> = valid
+            // The files' entries predate the key_token_rows axis (session 34): they searched
+            // the heads form only, from the heads form's default.
+            let space = SearchSpace {
+                key_token_rows: vec![false],
+                ..SearchSpace::default()
+            };
+            let (valid, _) = space.candidates(&shape, &store.device.arch());
+            let mut searched: Vec<KernelConfig> = valid
                 .into_iter()
                 .filter(|c| {
                     entry.result_of(c).is_some_and(|r| {
@@ -79,6 +85,14 @@ fn replay(file: &str) {
                     })
                 })
                 .collect();
+            let default = KernelConfig {
+                key_token_rows: false,
+                ..shape.default_config()
+            };
+            if let Some(i) = searched.iter().position(|c| *c == default) {
+                let c = searched.remove(i);
+                searched.insert(0, c);
+            }
             assert_eq!(searched.len(), entry.evaluations, "{key}");
             let starts = warm_starts(&searched, &found_winners);
             let cost = |i: usize| entry.result_of(&searched[i]).and_then(|r| r.ms());
