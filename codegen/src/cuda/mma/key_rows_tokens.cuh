@@ -1,8 +1,9 @@
 // The key mma with a slab's 16 tokens as its rows (key_token_rows): Sᵀ[tokens, heads] = K · Qᵀ,
 // the query heads as the 8 columns (heads >= GROUP: zero). One mma per chunk scores the slab,
-// where the heads as rows took two (with the split query, two for both forms: see below). Lane (g, q) keeps heads 2q and 2q + 1, as its output
-// fragments do: the warp's running max, its share of the running sum. The probabilities reach
-// the value mma through one movmatrix transpose per 8 x 8 block of tokens by heads.
+// where the heads as rows took two (with the split query, two for both forms: see below). Lane
+// (g, q) keeps heads 2q and 2q + 1, as its output fragments do: the warp's running max, its
+// share of the running sum. The probabilities reach the value mma through one movmatrix
+// transpose per 8 x 8 block of tokens by heads.
 //
 // The query fragments are query_fragments': b0, b1 of chunk j in [j][0], [j][2] and the low
 // part's in [j][1], [j][3] (the A fragment's rows 8-15 under key_rows_heads.cuh). Its mma per
