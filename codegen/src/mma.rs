@@ -17,11 +17,23 @@
 //!   Because a dot product does not care how dims are ordered, the k-slots `2q, 2q+1, 2q+8,
 //!   2q+9` of chunk `j` hold dims `q·D/4 + 4j .. + 4` of both operands: one 8-byte centroid
 //!   read per token and chunk.
-//! - values: `Oᵀ[dims, heads] += Vᵀ[dims, tokens] · Pᵀ[tokens, heads]`. Lane `(g, q)` decodes
-//!   tokens `2q, 2q+1, 2q+8, 2q+9` of a 16-token slab, its eighth `g` of the dims; m-block `i`
-//!   holds dims `g·D/8 + 2i` (row `g`) and `+1` (row `g+8`). With the heads as the key rows,
-//!   the score fragments are already laid out as `Pᵀ`'s B fragment; with the tokens as rows,
-//!   one `movmatrix` per 8 × 8 block of tokens by heads transposes them into it.
+//! - values: lane `(g, q)` decodes tokens `2q, 2q+1, 2q+8, 2q+9` of a 16-token slab, its eighth
+//!   `g` of the dims, in one of two layouts:
+//!   - groups of up to 4 heads (`PAIRED_VALUES`): the rows are pairs of dims, the k-slots a
+//!     token's two dims of a pair (its parity), the 8 columns 4 heads × 2 parities:
+//!     `O[dim pairs, (head, parity)] += V[dim pairs, (token, parity)] · P'[(token, parity),
+//!     (head, parity)]`, where `P'` holds `P[head, token]` where the parities agree and zero
+//!     elsewhere. An 8-byte centroid read is then two registers of the A fragment as they
+//!     are (no byte permutes), and one mma per 32 dims and 8 tokens accumulates into half
+//!     the registers of the other layout. The key mma's padding columns (or rows) repeat the
+//!     heads (`query_head`), so that every lane's probabilities are a head's.
+//!   - larger groups: `Oᵀ[dims, heads] += Vᵀ[dims, tokens] · Pᵀ[tokens, heads]`; m-block `i`
+//!     holds dims `g·D/8 + 2i` (row `g`) and `+1` (row `g+8`), the A fragment built by byte
+//!     permutes of two tokens' centroids.
+//!
+//!   With the heads as the key rows, the score fragments already hold a head's probabilities
+//!   of tokens `2q, 2q+1`; with the tokens as rows, one `movmatrix` per 8 × 8 block of tokens
+//!   by heads transposes them into that.
 //! - online softmax per warp (each lane keeps the heads of its score fragments: `g`, or `2q`
 //!   and `2q+1`); the warps' partial results are merged through shared memory at the end.
 
@@ -39,9 +51,13 @@ static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane 
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
 static constexpr int REPLICAS = {replicas};  // copies of each codebook in shared memory
 static constexpr int QUERY_PARTS = {parts};  // fp16 parts of the query (hi, then lo)
+// Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
+static constexpr bool PAIRED_VALUES = {paired};
+static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // output fragments
 "#,
         replicas = c.codebook_replicas,
         parts = if c.split_query { 2 } else { 1 },
+        paired = c.group <= 4,
     )
 }
 

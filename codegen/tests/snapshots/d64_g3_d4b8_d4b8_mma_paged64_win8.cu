@@ -380,6 +380,9 @@ static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane 
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
 static constexpr int REPLICAS = 16;  // copies of each codebook in shared memory
 static constexpr int QUERY_PARTS = 1;  // fp16 parts of the query (hi, then lo)
+// Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
+static constexpr bool PAIRED_VALUES = true;
+static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // output fragments
 
 // The tensor-core kernel (KeyScoring::Mma): fragment helpers (f16x2 packing, byte permutes, the
 // mma itself, code spans and centroids). See codegen/src/mma.rs for the fragment layouts.
@@ -609,21 +612,26 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
 __device__ __forceinline__ float half_low(unsigned h2) { return half_to_float(h2 & 0xffff); }
 __device__ __forceinline__ float half_high(unsigned h2) { return half_to_float(h2 >> 16); }
 
-// The query's fragments, one quad per chunk j of 16 dims: lane (g, q) holds head g (zero from
-// GROUP on), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in [j][0] and [j][2]; [j][1] and [j][3]
+// The query head of the key mma's row (heads form) or column (tokens form) n: n itself, but
+// with paired values the padding past head 3 repeats heads 0-3, so that the lanes the paired
+// value mma's columns 4-7 take their probabilities from hold a head's (slabs.cuh).
+__device__ __forceinline__ int query_head(int n) { return PAIRED_VALUES ? n & 3 : n; }
+
+// The query's fragments, one quad per chunk j of 16 dims: lane (g, q) holds head
+// query_head(g) (zero from GROUP on), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in [j][0] and [j][2]; [j][1] and [j][3]
 // hold what those rounded off when QUERY_PARTS is 2, else zero. With the heads as the key mma's
 // rows the quad is its A fragment (rows 8-15: the low part); with the tokens as rows, [j][0] and
 // [j][2] are the B fragment, and [j][1], [j][3] the low part's.
 __device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[CHUNKS][4]) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    const int lane = threadIdx.x & 31, head = query_head(lane >> 2), quarter = lane & 3;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
         #pragma unroll
         for (int h = 0; h < 2; ++h) {
             float x0 = 0.f, x1 = 0.f;
-            if (g < GROUP) {
-                x0 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h];
-                x1 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
+            if (head < GROUP) {
+                x0 = queries[head * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h];
+                x1 = queries[head * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
             }
             const unsigned hi = pack_half2(x0, x1);
             frag[j][2 * h] = hi;
@@ -653,13 +661,54 @@ struct SlabScales {
     float value[4];
 };
 
-// Vᵀ's A fragments for m-blocks 2j and 2j+1 from the dims [4j, 4j + 4) of tokens 2q, 2q+1, 2q+8,
-// 2q+9 (w[0..3]), then the two mma with Pᵀ.
-__device__ __forceinline__ void value_mma(const uint2 (&w)[4], const unsigned (&p)[2], float (&lo)[4], float (&hi)[4]) {
-    mma_16x8x16(lo, permute_bytes(w[0].x, w[1].x, 0x5410), permute_bytes(w[0].x, w[1].x, 0x7632),
-                permute_bytes(w[2].x, w[3].x, 0x5410), permute_bytes(w[2].x, w[3].x, 0x7632), p[0], p[1]);
-    mma_16x8x16(hi, permute_bytes(w[0].y, w[1].y, 0x5410), permute_bytes(w[0].y, w[1].y, 0x7632),
-                permute_bytes(w[2].y, w[3].y, 0x5410), permute_bytes(w[2].y, w[3].y, 0x7632), p[0], p[1]);
+// The output fragments (mma.rs has both layouts): acc[i][e] holds head acc_head(e) (the heads
+// whose running state the lane keeps in the tokens form) at dim acc_dim(i, e).
+__device__ __forceinline__ int acc_head(int e) { return query_head(2 * (threadIdx.x & 3) + (e & 1)); }
+__device__ __forceinline__ int acc_dim(int i, int e) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    return PAIRED_VALUES ? g * (HEAD_DIM / 8) + 4 * i + (quarter >> 1) + 2 * (e >> 1) : g * (HEAD_DIM / 8) + 2 * i + (e >> 1);
+}
+
+// A slab's probabilities as the value mma's B fragments. p[r], lane (g, q): head
+// query_head(g)'s probabilities of tokens 8r + 2q and 8r + 2q + 1. Paired values take column
+// g as (head g & 3, parity g >> 2): P' is P where the k-slot's parity (the token's dim within
+// a pair) is the column's, zero elsewhere, so each half of p[r] goes into the half of the
+// column's parity. Otherwise p is Pᵀ's B fragment as it is.
+struct ValueProbabilities {
+    unsigned b[PAIRED_VALUES ? 2 : 1][2];
+};
+__device__ __forceinline__ ValueProbabilities value_probabilities(const unsigned (&p)[2]) {
+    ValueProbabilities v;
+    if constexpr (PAIRED_VALUES) {
+        const bool odd = (threadIdx.x & 31) >= 16;  // g >= 4
+        #pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            v.b[r][0] = permute_bytes(p[r], 0u, odd ? 0x1044 : 0x4410);  // token 2q's: (p, 0) or (0, p)
+            v.b[r][1] = permute_bytes(p[r], 0u, odd ? 0x3244 : 0x4432);  // token 2q + 1's
+        }
+    } else {
+        v.b[0][0] = p[0];
+        v.b[0][1] = p[1];
+    }
+    return v;
+}
+
+// The value mma of dims [4j, 4j + 4) of this lane's eighth, from tokens 2q, 2q+1, 2q+8, 2q+9
+// (w[0..3]).
+// Paired: rows g and g + 8 are the dims 4j, 4j+1 and 4j+2, 4j+3, the k-slots (token,
+// parity), so a token's centroid is two A registers as read; one mma per 8 tokens into
+// acc[j]. Otherwise: Vᵀ's A fragments for m-blocks 2j and 2j+1 by byte permutes, then the
+// two mma with Pᵀ.
+__device__ __forceinline__ void value_mma(const uint2 (&w)[4], const ValueProbabilities& p, float (&acc)[ACC_BLOCKS][4], int j) {
+    if constexpr (PAIRED_VALUES) {
+        mma_16x8x16(acc[j], w[0].x, w[0].y, w[1].x, w[1].y, p.b[0][0], p.b[0][1]);
+        mma_16x8x16(acc[j], w[2].x, w[2].y, w[3].x, w[3].y, p.b[1][0], p.b[1][1]);
+    } else {
+        mma_16x8x16(acc[2 * j], permute_bytes(w[0].x, w[1].x, 0x5410), permute_bytes(w[0].x, w[1].x, 0x7632),
+                    permute_bytes(w[2].x, w[3].x, 0x5410), permute_bytes(w[2].x, w[3].x, 0x7632), p.b[0][0], p.b[0][1]);
+        mma_16x8x16(acc[2 * j + 1], permute_bytes(w[0].y, w[1].y, 0x5410), permute_bytes(w[0].y, w[1].y, 0x7632),
+                    permute_bytes(w[2].y, w[3].y, 0x5410), permute_bytes(w[2].y, w[3].y, 0x7632), p.b[0][0], p.b[0][1]);
+    }
 }
 
 // The slab token of a value fragment's t-th token (t = 0..3: 2q, 2q+1, 2q+8, 2q+9).
@@ -668,14 +717,15 @@ __device__ __forceinline__ int value_token(int t) { return 2 * (threadIdx.x & 3)
 // Stage: value accumulation from a slab of coded values. codes[t]: this lane's eighth of
 // slab token value_token(t).
 __device__ __forceinline__ void accumulate_coded_slab(const int (&codes)[4][V_SPAN], const unsigned (&p)[2],
-                                                      const unsigned short* value_book, float (&acc)[CHUNKS][4]) {
+                                                      const unsigned short* value_book, float (&acc)[ACC_BLOCKS][4]) {
     const unsigned short* book = lane_codebook<V_SUB>(value_book);
+    const ValueProbabilities probabilities = value_probabilities(p);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
         #pragma unroll
         for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_SPAN>(book, codes[t], j);
-        value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+        value_mma(w, probabilities, acc, j);
     }
 }
 
@@ -777,8 +827,9 @@ __device__ __forceinline__ SlabScales slab_scales(const HeadSlots& keys, const H
 
 // Stage: value accumulation from a slab of slot values, read from global memory.
 __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, int count, int slab, const SlabScales& scales,
-                                                     const unsigned (&p)[2], float (&acc)[CHUNKS][4]) {
+                                                     const unsigned (&p)[2], float (&acc)[ACC_BLOCKS][4]) {
     const int g = (threadIdx.x & 31) >> 2;
+    const ValueProbabilities probabilities = value_probabilities(p);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
@@ -789,7 +840,7 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
             w[t].x = w[t].y = 0u;
             if (token < count) w[t] = slot_halves4(row, g * (HEAD_DIM / 8) + 4 * j);
         }
-        value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+        value_mma(w, probabilities, acc, j);
     }
 }
 
@@ -859,7 +910,7 @@ __device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count
 // `valid` are masked. Leaves the probabilities as Pᵀ's B fragments, rescales the running sum
 // (this lane's share) and the output fragments (which hold heads 2q and 2q+1).
 template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
-                                                                 float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
+                                                                 float (&acc)[ACC_BLOCKS][4], unsigned (&p)[NS][2]) {
     const int quarter = threadIdx.x & 3;
     float tile_max = NEG_INF;
     #pragma unroll
@@ -890,10 +941,11 @@ template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)
         }
     }
     run.sum = run.sum * correction + sum;
-    const float c0 = __shfl_sync(FULL_MASK, correction, 8 * quarter);
-    const float c1 = __shfl_sync(FULL_MASK, correction, 8 * quarter + 4);
+    // The output fragments' heads' corrections, from lanes (acc_head(e), 0).
+    const float c0 = __shfl_sync(FULL_MASK, correction, 4 * acc_head(0));
+    const float c1 = __shfl_sync(FULL_MASK, correction, 4 * acc_head(1));
     #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) {
+    for (int i = 0; i < ACC_BLOCKS; ++i) {
         acc[i][0] *= c0; acc[i][1] *= c1; acc[i][2] *= c0; acc[i][3] *= c1;
     }
 }
@@ -1034,10 +1086,10 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
         for (int e = tid; e < GROUP * HEAD_DIM; e += THREADS) query_t[e] *= SOFTMAX_SCALE;
     }
     __syncthreads();
-    float acc[CHUNKS][4];
+    float acc[ACC_BLOCKS][4];
     RunState run;
     #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    for (int i = 0; i < ACC_BLOCKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
 
     // fp16 tokens (at most sinks + residual), a slab per warp: the split holding the sequence's
     // last coded row takes them all (fp16_split). The first split took them before: its block
@@ -1106,10 +1158,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) vq_attention_d64_g3_kd4b8_
     // The warp outputs may lie over the codebooks (SharedLayout): wait until no warp reads them.
     if constexpr (OFF_OUTPUT < OFF_QUERY_T) __syncthreads();
     #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) {
+    for (int i = 0; i < ACC_BLOCKS; ++i) {
         #pragma unroll
         for (int e = 0; e < 4; ++e) {
-            const int head = 2 * quarter + (e & 1), dim = g * (HEAD_DIM / 8) + 2 * i + (e >> 1);
+            // Paired values: lanes q and q + 2 hold the same heads, other dims (acc_dim).
+            const int head = acc_head(e), dim = acc_dim(i, e);
             if (head < GROUP) warp_out[(warp * GROUP + head) * HEAD_DIM + dim] = acc[i][e];
         }
     }

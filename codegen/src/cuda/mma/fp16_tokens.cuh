@@ -1,7 +1,7 @@
-    float acc[CHUNKS][4];
+    float acc[ACC_BLOCKS][4];
     RunState run;
     #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    for (int i = 0; i < ACC_BLOCKS; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
 
     // fp16 tokens (at most sinks + residual), a slab per warp: the split holding the sequence's
     // last coded row takes them all (fp16_split). The first split took them before: its block

@@ -226,21 +226,26 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
 __device__ __forceinline__ float half_low(unsigned h2) { return half_to_float(h2 & 0xffff); }
 __device__ __forceinline__ float half_high(unsigned h2) { return half_to_float(h2 >> 16); }
 
-// The query's fragments, one quad per chunk j of 16 dims: lane (g, q) holds head g (zero from
-// GROUP on), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in [j][0] and [j][2]; [j][1] and [j][3]
+// The query head of the key mma's row (heads form) or column (tokens form) n: n itself, but
+// with paired values the padding past head 3 repeats heads 0-3, so that the lanes the paired
+// value mma's columns 4-7 take their probabilities from hold a head's (slabs.cuh).
+__device__ __forceinline__ int query_head(int n) { return PAIRED_VALUES ? n & 3 : n; }
+
+// The query's fragments, one quad per chunk j of 16 dims: lane (g, q) holds head
+// query_head(g) (zero from GROUP on), dims q*HEAD_DIM/4 + 4j .. + 4 as f16 pairs in [j][0] and [j][2]; [j][1] and [j][3]
 // hold what those rounded off when QUERY_PARTS is 2, else zero. With the heads as the key mma's
 // rows the quad is its A fragment (rows 8-15: the low part); with the tokens as rows, [j][0] and
 // [j][2] are the B fragment, and [j][1], [j][3] the low part's.
 __device__ __forceinline__ void query_fragments(const float* queries, unsigned (&frag)[CHUNKS][4]) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    const int lane = threadIdx.x & 31, head = query_head(lane >> 2), quarter = lane & 3;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
         #pragma unroll
         for (int h = 0; h < 2; ++h) {
             float x0 = 0.f, x1 = 0.f;
-            if (g < GROUP) {
-                x0 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h];
-                x1 = queries[g * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
+            if (head < GROUP) {
+                x0 = queries[head * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h];
+                x1 = queries[head * HEAD_DIM + quarter * (HEAD_DIM / 4) + 4 * j + 2 * h + 1];
             }
             const unsigned hi = pack_half2(x0, x1);
             frag[j][2 * h] = hi;

@@ -64,7 +64,7 @@ __device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count
 // `valid` are masked. Leaves the probabilities as Pᵀ's B fragments, rescales the running sum
 // (this lane's share) and the output fragments (which hold heads 2q and 2q+1).
 template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
-                                                                 float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
+                                                                 float (&acc)[ACC_BLOCKS][4], unsigned (&p)[NS][2]) {
     const int quarter = threadIdx.x & 3;
     float tile_max = NEG_INF;
     #pragma unroll
@@ -95,10 +95,11 @@ template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)
         }
     }
     run.sum = run.sum * correction + sum;
-    const float c0 = __shfl_sync(FULL_MASK, correction, 8 * quarter);
-    const float c1 = __shfl_sync(FULL_MASK, correction, 8 * quarter + 4);
+    // The output fragments' heads' corrections, from lanes (acc_head(e), 0).
+    const float c0 = __shfl_sync(FULL_MASK, correction, 4 * acc_head(0));
+    const float c1 = __shfl_sync(FULL_MASK, correction, 4 * acc_head(1));
     #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) {
+    for (int i = 0; i < ACC_BLOCKS; ++i) {
         acc[i][0] *= c0; acc[i][1] *= c1; acc[i][2] *= c0; acc[i][3] *= c1;
     }
 }

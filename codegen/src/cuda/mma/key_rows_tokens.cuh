@@ -81,7 +81,7 @@ __device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count
 // its share of their running sums, the heads its output fragments hold. Leaves the probabilities
 // as Pᵀ's B fragments: each 8x8 block of tokens by heads, transposed.
 template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
-                                                                 float (&acc)[CHUNKS][4], unsigned (&p)[NS][2]) {
+                                                                 float (&acc)[ACC_BLOCKS][4], unsigned (&p)[NS][2]) {
     const int g = (threadIdx.x & 31) >> 2;
     float tile_max[2] = {NEG_INF, NEG_INF};
     #pragma unroll
@@ -109,7 +109,7 @@ template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)
             run.sum[e] *= correction[e];
         }
         #pragma unroll
-        for (int i = 0; i < CHUNKS; ++i) {
+        for (int i = 0; i < ACC_BLOCKS; ++i) {
             acc[i][0] *= correction[0]; acc[i][1] *= correction[1]; acc[i][2] *= correction[0]; acc[i][3] *= correction[1];
         }
     }

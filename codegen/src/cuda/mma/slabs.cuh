@@ -19,13 +19,54 @@ struct SlabScales {
     float value[4];
 };
 
-// Vᵀ's A fragments for m-blocks 2j and 2j+1 from the dims [4j, 4j + 4) of tokens 2q, 2q+1, 2q+8,
-// 2q+9 (w[0..3]), then the two mma with Pᵀ.
-__device__ __forceinline__ void value_mma(const uint2 (&w)[4], const unsigned (&p)[2], float (&lo)[4], float (&hi)[4]) {
-    mma_16x8x16(lo, permute_bytes(w[0].x, w[1].x, 0x5410), permute_bytes(w[0].x, w[1].x, 0x7632),
-                permute_bytes(w[2].x, w[3].x, 0x5410), permute_bytes(w[2].x, w[3].x, 0x7632), p[0], p[1]);
-    mma_16x8x16(hi, permute_bytes(w[0].y, w[1].y, 0x5410), permute_bytes(w[0].y, w[1].y, 0x7632),
-                permute_bytes(w[2].y, w[3].y, 0x5410), permute_bytes(w[2].y, w[3].y, 0x7632), p[0], p[1]);
+// The output fragments (mma.rs has both layouts): acc[i][e] holds head acc_head(e) (the heads
+// whose running state the lane keeps in the tokens form) at dim acc_dim(i, e).
+__device__ __forceinline__ int acc_head(int e) { return query_head(2 * (threadIdx.x & 3) + (e & 1)); }
+__device__ __forceinline__ int acc_dim(int i, int e) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, quarter = lane & 3;
+    return PAIRED_VALUES ? g * (HEAD_DIM / 8) + 4 * i + (quarter >> 1) + 2 * (e >> 1) : g * (HEAD_DIM / 8) + 2 * i + (e >> 1);
+}
+
+// A slab's probabilities as the value mma's B fragments. p[r], lane (g, q): head
+// query_head(g)'s probabilities of tokens 8r + 2q and 8r + 2q + 1. Paired values take column
+// g as (head g & 3, parity g >> 2): P' is P where the k-slot's parity (the token's dim within
+// a pair) is the column's, zero elsewhere, so each half of p[r] goes into the half of the
+// column's parity. Otherwise p is Pᵀ's B fragment as it is.
+struct ValueProbabilities {
+    unsigned b[PAIRED_VALUES ? 2 : 1][2];
+};
+__device__ __forceinline__ ValueProbabilities value_probabilities(const unsigned (&p)[2]) {
+    ValueProbabilities v;
+    if constexpr (PAIRED_VALUES) {
+        const bool odd = (threadIdx.x & 31) >= 16;  // g >= 4
+        #pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            v.b[r][0] = permute_bytes(p[r], 0u, odd ? 0x1044 : 0x4410);  // token 2q's: (p, 0) or (0, p)
+            v.b[r][1] = permute_bytes(p[r], 0u, odd ? 0x3244 : 0x4432);  // token 2q + 1's
+        }
+    } else {
+        v.b[0][0] = p[0];
+        v.b[0][1] = p[1];
+    }
+    return v;
+}
+
+// The value mma of dims [4j, 4j + 4) of this lane's eighth, from tokens 2q, 2q+1, 2q+8, 2q+9
+// (w[0..3]).
+// Paired: rows g and g + 8 are the dims 4j, 4j+1 and 4j+2, 4j+3, the k-slots (token,
+// parity), so a token's centroid is two A registers as read; one mma per 8 tokens into
+// acc[j]. Otherwise: Vᵀ's A fragments for m-blocks 2j and 2j+1 by byte permutes, then the
+// two mma with Pᵀ.
+__device__ __forceinline__ void value_mma(const uint2 (&w)[4], const ValueProbabilities& p, float (&acc)[ACC_BLOCKS][4], int j) {
+    if constexpr (PAIRED_VALUES) {
+        mma_16x8x16(acc[j], w[0].x, w[0].y, w[1].x, w[1].y, p.b[0][0], p.b[0][1]);
+        mma_16x8x16(acc[j], w[2].x, w[2].y, w[3].x, w[3].y, p.b[1][0], p.b[1][1]);
+    } else {
+        mma_16x8x16(acc[2 * j], permute_bytes(w[0].x, w[1].x, 0x5410), permute_bytes(w[0].x, w[1].x, 0x7632),
+                    permute_bytes(w[2].x, w[3].x, 0x5410), permute_bytes(w[2].x, w[3].x, 0x7632), p.b[0][0], p.b[0][1]);
+        mma_16x8x16(acc[2 * j + 1], permute_bytes(w[0].y, w[1].y, 0x5410), permute_bytes(w[0].y, w[1].y, 0x7632),
+                    permute_bytes(w[2].y, w[3].y, 0x5410), permute_bytes(w[2].y, w[3].y, 0x7632), p.b[0][0], p.b[0][1]);
+    }
 }
 
 // The slab token of a value fragment's t-th token (t = 0..3: 2q, 2q+1, 2q+8, 2q+9).
@@ -34,14 +75,15 @@ __device__ __forceinline__ int value_token(int t) { return 2 * (threadIdx.x & 3)
 // Stage: value accumulation from a slab of coded values. codes[t]: this lane's eighth of
 // slab token value_token(t).
 __device__ __forceinline__ void accumulate_coded_slab(const int (&codes)[4][V_SPAN], const unsigned (&p)[2],
-                                                      const unsigned short* value_book, float (&acc)[CHUNKS][4]) {
+                                                      const unsigned short* value_book, float (&acc)[ACC_BLOCKS][4]) {
     const unsigned short* book = lane_codebook<V_SUB>(value_book);
+    const ValueProbabilities probabilities = value_probabilities(p);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
         #pragma unroll
         for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_SPAN>(book, codes[t], j);
-        value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+        value_mma(w, probabilities, acc, j);
     }
 }
 
@@ -143,8 +185,9 @@ __device__ __forceinline__ SlabScales slab_scales(const HeadSlots& keys, const H
 
 // Stage: value accumulation from a slab of slot values, read from global memory.
 __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, int count, int slab, const SlabScales& scales,
-                                                     const unsigned (&p)[2], float (&acc)[CHUNKS][4]) {
+                                                     const unsigned (&p)[2], float (&acc)[ACC_BLOCKS][4]) {
     const int g = (threadIdx.x & 31) >> 2;
+    const ValueProbabilities probabilities = value_probabilities(p);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
@@ -155,6 +198,6 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
             w[t].x = w[t].y = 0u;
             if (token < count) w[t] = slot_halves4(row, g * (HEAD_DIM / 8) + 4 * j);
         }
-        value_mma(w, p, acc[2 * j], acc[2 * j + 1]);
+        value_mma(w, probabilities, acc, j);
     }
 }

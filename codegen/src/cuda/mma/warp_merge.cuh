@@ -5,10 +5,11 @@
     // The warp outputs may lie over the codebooks (SharedLayout): wait until no warp reads them.
     if constexpr (OFF_OUTPUT < OFF_QUERY_T) __syncthreads();
     #pragma unroll
-    for (int i = 0; i < CHUNKS; ++i) {
+    for (int i = 0; i < ACC_BLOCKS; ++i) {
         #pragma unroll
         for (int e = 0; e < 4; ++e) {
-            const int head = 2 * quarter + (e & 1), dim = g * (HEAD_DIM / 8) + 2 * i + (e >> 1);
+            // Paired values: lanes q and q + 2 hold the same heads, other dims (acc_dim).
+            const int head = acc_head(e), dim = acc_dim(i, e);
             if (head < GROUP) warp_out[(warp * GROUP + head) * HEAD_DIM + dim] = acc[i][e];
         }
     }
