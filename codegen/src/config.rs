@@ -395,6 +395,20 @@ impl KernelConfig {
         self.warps * 32
     }
 
+    /// Whether the tensor-core kernel keeps both codebooks in one table of 256-byte entries
+    /// (a centroid's 16 key copies, then its 16 value copies) and turns each 8-bit code into
+    /// its entry's byte offset by one byte permute (`mma/fragments.cuh`, `unpack_codes`): 4-dim
+    /// centroids of 256-entry books, 16 copies. Otherwise a code's address takes a permute and
+    /// a multiply-add.
+    pub fn offset_codes(&self) -> bool {
+        let bytes_of_copies = |c: VqCodec| c.sub_dim() * 2 * self.codebook_replicas;
+        self.key_scoring == KeyScoring::Mma
+            && [self.key_codec, self.value_codec]
+                .iter()
+                .all(|&c| c.bits() == 8 && c.sub_dim() == 4)
+            && bytes_of_copies(self.key_codec) + bytes_of_copies(self.value_codec) == 256
+    }
+
     pub fn key_row_bytes(&self) -> usize {
         self.key_codec.packed_bytes(self.head_dim).unwrap_or(0)
     }

@@ -1,6 +1,7 @@
 //! Where everything lives in the fused kernel's dynamic shared memory.
 
 use crate::config::{KernelConfig, KeyScoring};
+use vecinfer_quant::VqCodec;
 
 /// Byte offsets into dynamic shared memory; every region is 16-byte aligned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,15 +52,27 @@ impl SharedLayout {
         } else {
             (g * tile * 4, c.warps * g * 4, g * d * 4)
         };
+        let book_bytes = |codec: VqCodec| codec.codebook_size() * codec.sub_dim() * 2 * replicas;
+        // Offset codes (KernelConfig::offset_codes): one table, the value copies of an entry
+        // after its key copies.
+        let offset_codes = c.offset_codes();
+        let books = if offset_codes {
+            [
+                (
+                    "codebooks, interleaved",
+                    book_bytes(c.key_codec) + book_bytes(c.value_codec),
+                ),
+                ("value codebook", 0),
+            ]
+        } else {
+            [
+                ("key codebook", book_bytes(c.key_codec)),
+                ("value codebook", book_bytes(c.value_codec)),
+            ]
+        };
         let sizes = vec![
-            (
-                "key codebook",
-                c.key_codec.codebook_size() * c.key_codec.sub_dim() * 2 * replicas,
-            ),
-            (
-                "value codebook",
-                c.value_codec.codebook_size() * c.value_codec.sub_dim() * 2 * replicas,
-            ),
+            books[0],
+            books[1],
             ("transformed queries", g * d * 4),
             ("queries", g * d * 4),
             ("scores", scores),
@@ -95,7 +108,11 @@ impl SharedLayout {
         }
         Self {
             key_codebook: offsets[0],
-            value_codebook: offsets[1],
+            value_codebook: if offset_codes {
+                offsets[0] + c.key_codec.sub_dim() * 2 * replicas
+            } else {
+                offsets[1]
+            },
             query_transformed: offsets[2],
             query_plain: offsets[3],
             scores: offsets[4],

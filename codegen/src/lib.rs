@@ -127,6 +127,36 @@ mod tests {
     }
 
     #[test]
+    fn two_bit_books_share_one_table_of_256_byte_entries() {
+        // d4b8/d4b8 with 16 copies: a centroid's key copies then its value copies, 256 bytes.
+        let offsets = base();
+        assert!(offsets.offset_codes());
+        let layout = SharedLayout::of(&offsets);
+        assert_eq!(layout.value_codebook, layout.key_codebook + 128);
+        assert!(layout.query_transformed >= layout.key_codebook + 64 * 1024);
+        let source = emit(&offsets, "sm_90").unwrap().source;
+        assert!(source.contains("static constexpr bool OFFSET_CODES = true;"));
+        // Anything else keeps two books and multiplies codes into addresses.
+        for config in [
+            KernelConfig {
+                codebook_replicas: 8,
+                ..base()
+            },
+            KernelConfig::default_for(128, 4, "d4b12".parse().unwrap(), "d4b8".parse().unwrap()),
+            KernelConfig::default_for(128, 4, "d2b8".parse().unwrap(), "d2b8".parse().unwrap()),
+            cuda_core(),
+        ] {
+            assert!(!config.offset_codes(), "{}", config.name());
+            let layout = SharedLayout::of(&config);
+            assert!(layout.value_codebook >= layout.key_codebook + 128 * 2 * 8);
+            if config.key_scoring == KeyScoring::Mma {
+                let source = emit(&config, "sm_90").unwrap().source;
+                assert!(source.contains("static constexpr bool OFFSET_CODES = false;"));
+            }
+        }
+    }
+
+    #[test]
     fn the_default_bounds_three_blocks_only_where_the_code_spans_allow_it() {
         // Measured: bounded d4b8 wins (8 bytes of spill), bounded d2b8 spills 192 bytes
         // (bench/results/kernel-s15, kernel-s21); the other pairs follow the rule.

@@ -54,10 +54,13 @@ static constexpr int QUERY_PARTS = {parts};  // fp16 parts of the query (hi, the
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
 static constexpr bool PAIRED_VALUES = {paired};
 static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // output fragments
+// Codes as byte offsets into one table of both codebooks (KernelConfig::offset_codes).
+static constexpr bool OFFSET_CODES = {offset_codes};
 "#,
         replicas = c.codebook_replicas,
         parts = if c.split_query { 2 } else { 1 },
         paired = c.group <= 4,
+        offset_codes = c.offset_codes(),
     )
 }
 

@@ -83,12 +83,22 @@ template <int N> __device__ __forceinline__ CodeBytes<N> zero_code_bytes() {
     for (int i = 0; i < (N >= 4 ? N / 4 : 1); ++i) out.w[i] = 0u;
     return out;
 }
+// The byte offset of this lane's copy within a table entry (OFFSET_CODES): 16 copies of 8 bytes.
+__device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (REPLICAS - 1)) * 8u; }
+
 // 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
 // cannot merge the extraction with the centroid address into shift, mask and add): the address
-// is then one shift-add (LEA), two instructions per code instead of three.
+// is then one shift-add (LEA), two instructions per code instead of three. With OFFSET_CODES
+// the permute makes the address itself: the code as byte 1 (the table's 256-byte entries),
+// this lane's copy offset as byte 0.
 template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
     #pragma unroll
-    for (int i = 0; i < N; ++i) codes[i] = (int)permute_bytes(b.w[i / 4], 0u, 0x4440u | (i % 4));
+    for (int i = 0; i < N; ++i) {
+        if constexpr (OFFSET_CODES)
+            codes[i] = (int)permute_bytes(b.w[i / 4], lane_copy_offset(), 0x7604u | ((i % 4) << 4));
+        else
+            codes[i] = (int)permute_bytes(b.w[i / 4], 0u, 0x4440u | (i % 4));
+    }
 }
 
 // Codes [first, first + N) of a packed row. N is a power of two; with 8-bit codes the span is
@@ -114,11 +124,16 @@ __device__ __forceinline__ uint2 shared_u32x2(unsigned address) {
     return r;
 }
 
-// This lane's copy of centroid 0 of a codebook laid out as [entries][REPLICAS][SUB] halves;
-// centroid c's copy is c * REPLICAS * SUB halves further, so a centroid's address is one
-// shift-add of its code.
+// Halves from one codebook entry to the next: [entries][REPLICAS][SUB], or with OFFSET_CODES
+// one table of 256-byte entries, the key copies then the value copies (the value book starts
+// 128 bytes in).
+template <int SUB> __host__ __device__ constexpr unsigned entry_halves() { return OFFSET_CODES ? 128u : REPLICAS * SUB; }
+
+// This lane's copy of centroid 0 of a codebook; centroid c's copy is c entries further, so a
+// centroid's address is one shift-add of its code (with OFFSET_CODES the code is the offset of
+// the lane's copy already).
 template <int SUB> __device__ __forceinline__ const unsigned short* lane_codebook(const unsigned short* book) {
-    return book + (threadIdx.x & (REPLICAS - 1)) * SUB;
+    return OFFSET_CODES ? book : book + (threadIdx.x & (REPLICAS - 1)) * SUB;
 }
 
 // Dims [4j, 4j + 4) of a lane's span of a vector given the span's codes, as two f16 pairs, from
@@ -127,7 +142,7 @@ template <int SUB> __device__ __forceinline__ const unsigned short* lane_codeboo
 // 64-bit address arithmetic per read (H100: 4-10% faster, bench/results/h100/lane-address);
 // 8-dim centroids stay plain loads, which the compiler merges into one 16-byte read per code.
 template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsigned short* book, const int (&codes)[N], int j) {
-    constexpr unsigned STRIDE = REPLICAS * SUB;
+    constexpr unsigned STRIDE = entry_halves<SUB>();
     uint2 r;
     if constexpr (SUB == 8) {
         r = *reinterpret_cast<const uint2*>(book + (unsigned)codes[j / 2] * STRIDE + (4 * j) % SUB);
@@ -137,6 +152,8 @@ template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsi
         if constexpr (SUB == 2) {
             r.x = shared_u32(base + (unsigned)codes[2 * j] * STRIDE * 2);
             r.y = shared_u32(base + (unsigned)codes[2 * j + 1] * STRIDE * 2);
+        } else if constexpr (OFFSET_CODES) {
+            r = shared_u32x2(base + (unsigned)codes[j]);
         } else {
             r = shared_u32x2(base + (unsigned)codes[j] * STRIDE * 2);
         }
@@ -173,23 +190,25 @@ template <int SUB, int ENTRIES, int BATCH> struct BookRound {
             if (c < CHUNKS) v[b] = reinterpret_cast<const T*>(src)[c * 32 + (threadIdx.x & 31)];
         }
     }
-    // Chunk c's REPLICAS * 32 slots are contiguous (slot s: centroid s / REPLICAS, copy
-    // s % REPLICAS); lane l writes slot 32k + l of step k, so every store is one contiguous,
-    // conflict-free warp access, and the centroid comes from its lane by a shuffle.
+    // Chunk c's REPLICAS * 32 slots (slot s: centroid s / REPLICAS, copy s % REPLICAS) are
+    // contiguous, or with OFFSET_CODES each centroid's copies are; lane l writes slot 32k + l
+    // of step k, so every store is a conflict-free warp access (contiguous, or two 128-byte
+    // runs), and the centroid comes from its lane by a shuffle.
     __device__ __forceinline__ void store(unsigned short* dst, int round) const {
+        constexpr int ENTRY = entry_halves<SUB>() / SUB;  // in centroids
         const int lane = threadIdx.x & 31;
         #pragma unroll
         for (int b = 0; b < BATCH; ++b) {
             const int c = chunk(round, b);
             if (c >= CHUNKS) continue;  // warp-uniform: the shuffles see every lane
-            T* out = reinterpret_cast<T*>(dst) + c * 32 * REPLICAS;
+            T* out = reinterpret_cast<T*>(dst) + c * 32 * ENTRY;
             #pragma unroll 8  // all 16 or 32 at once raised the 4-warp kernels' spills
             for (int k = 0; k < REPLICAS; ++k) {
-                const int slot = 32 * k + lane;
+                const int slot = 32 * k + lane, at = slot / REPLICAS * ENTRY + slot % REPLICAS;
                 if constexpr (REPLICAS == 1) {
-                    out[slot] = v[b];
+                    out[at] = v[b];
                 } else {
-                    out[slot] = shuffle_from(v[b], slot / REPLICAS);
+                    out[at] = shuffle_from(v[b], slot / REPLICAS);
                 }
             }
         }
