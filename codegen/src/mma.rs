@@ -34,6 +34,10 @@
 //!   With the heads as the key rows, the score fragments already hold a head's probabilities
 //!   of tokens `2q, 2q+1`; with the tokens as rows, one `movmatrix` per 8 × 8 block of tokens
 //!   by heads transposes them into that.
+//! - centroid addresses: for 2-bit books (d4b8 on both sides, 16 copies) both books are one
+//!   table of 256-byte entries and a code becomes its copy's byte offset by one byte permute
+//!   ([`KernelConfig::offset_codes`]); otherwise a permute extracts the code and a
+//!   multiply-add scales it.
 //! - online softmax per warp (each lane keeps the heads of its score fragments: `g`, or `2q`
 //!   and `2q+1`); the warps' partial results are merged through shared memory at the end.
 
