@@ -397,9 +397,9 @@ impl KernelConfig {
 
     /// Whether the tensor-core kernel keeps both codebooks in one table of 256-byte entries
     /// (a centroid's 16 key copies, then its 16 value copies) and turns each 8-bit code into
-    /// its entry's byte offset by one byte permute (`mma/fragments.cuh`, `unpack_codes`): 4-dim
-    /// centroids of 256-entry books, 16 copies. Otherwise a code's address takes a permute and
-    /// a multiply-add.
+    /// the byte offset of its lane's copy by one byte permute (`mma/fragments.cuh`,
+    /// `unpack_codes`; the table's base is then one add): 4-dim centroids of 256-entry books,
+    /// 16 copies. Otherwise a code's address takes a permute and a shift-add.
     pub fn offset_codes(&self) -> bool {
         let bytes_of_copies = |c: VqCodec| c.sub_dim() * 2 * self.codebook_replicas;
         self.key_scoring == KeyScoring::Mma

@@ -127,6 +127,16 @@ mod tests {
     }
 
     #[test]
+    fn values_are_paired_for_groups_of_up_to_four_heads() {
+        for group in 1..=8 {
+            let config = KernelConfig { group, ..base() };
+            let source = emit(&config, "sm_90").unwrap().source;
+            let paired = format!("static constexpr bool PAIRED_VALUES = {};", group <= 4);
+            assert!(source.contains(&paired), "group {group}");
+        }
+    }
+
+    #[test]
     fn two_bit_books_share_one_table_of_256_byte_entries() {
         // d4b8/d4b8 with 16 copies: a centroid's key copies then its value copies, 256 bytes.
         let offsets = base();

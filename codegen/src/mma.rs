@@ -35,11 +35,12 @@
 //!   of tokens `2q, 2q+1`; with the tokens as rows, one `movmatrix` per 8 × 8 block of tokens
 //!   by heads transposes them into that.
 //! - centroid addresses: for 2-bit books (d4b8 on both sides, 16 copies) both books are one
-//!   table of 256-byte entries and a code becomes its copy's byte offset by one byte permute
-//!   ([`KernelConfig::offset_codes`]); otherwise a permute extracts the code and a
-//!   multiply-add scales it.
-//! - online softmax per warp (each lane keeps the heads of its score fragments: `g`, or `2q`
-//!   and `2q+1`); the warps' partial results are merged through shared memory at the end.
+//!   table of 256-byte entries and a code becomes the offset of its lane's copy within the
+//!   table by one byte permute ([`KernelConfig::offset_codes`]), plus the table's base;
+//!   otherwise a permute extracts the code and a shift-add makes the address.
+//! - online softmax per warp (each lane keeps the heads of its score fragments:
+//!   `query_head(g)`, or `query_head(2q)` and `query_head(2q+1)`); the warps' partial results
+//!   are merged through shared memory at the end.
 
 use crate::blocks::{TILE_PIPELINE, mma_kernel};
 use crate::config::KernelConfig;
@@ -58,8 +59,12 @@ static constexpr int QUERY_PARTS = {parts};  // fp16 parts of the query (hi, the
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
 static constexpr bool PAIRED_VALUES = {paired};
 static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // output fragments
+// The duplicate lanes of paired values hold heads >= 4, which only groups of 5-8 store.
+static_assert(!PAIRED_VALUES || GROUP <= 4, "paired values take groups of up to 4 heads");
 // Codes as byte offsets into one table of both codebooks (KernelConfig::offset_codes).
 static constexpr bool OFFSET_CODES = {offset_codes};
+static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && REPLICAS == 16 && K_BOOK == 256 && V_BOOK == 256),
+              "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 "#,
         replicas = c.codebook_replicas,
         parts = if c.split_query { 2 } else { 1 },

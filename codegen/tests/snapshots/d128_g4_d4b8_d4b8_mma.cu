@@ -383,8 +383,12 @@ static constexpr int QUERY_PARTS = 1;  // fp16 parts of the query (hi, then lo)
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
 static constexpr bool PAIRED_VALUES = true;
 static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // output fragments
+// The duplicate lanes of paired values hold heads >= 4, which only groups of 5-8 store.
+static_assert(!PAIRED_VALUES || GROUP <= 4, "paired values take groups of up to 4 heads");
 // Codes as byte offsets into one table of both codebooks (KernelConfig::offset_codes).
 static constexpr bool OFFSET_CODES = true;
+static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && REPLICAS == 16 && K_BOOK == 256 && V_BOOK == 256),
+              "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 
 // The tensor-core kernel (KeyScoring::Mma): fragment helpers (f16x2 packing, byte permutes, the
 // mma itself, code spans and centroids). See codegen/src/mma.rs for the fragment layouts.
@@ -477,8 +481,9 @@ __device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (
 // 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
 // cannot merge the extraction with the centroid address into shift, mask and add): the address
 // is then one shift-add (LEA), two instructions per code instead of three. With OFFSET_CODES
-// the permute makes the address itself: the code as byte 1 (the table's 256-byte entries),
-// this lane's copy offset as byte 0.
+// the permute makes the offset of this lane's copy within the table: the code as byte 1 (the
+// table's 256-byte entries), the copy's offset as byte 0; span_dims4 adds the table's base (on
+// sm_90 a register: ptxas did not fold it into the load, bench/results/kernel-s35).
 template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
     #pragma unroll
     for (int i = 0; i < N; ++i) {
@@ -866,11 +871,15 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
 }
 
 // The key mma with a slab's 16 tokens as its rows (key_token_rows): Sᵀ[tokens, heads] = K · Qᵀ,
-// the query heads as the 8 columns (heads >= GROUP: zero). One mma per chunk scores the slab,
-// where the heads as rows took two (with the split query, two for both forms: see below). Lane
-// (g, q) keeps heads 2q and 2q + 1, as its output fragments do: the warp's running max, its
-// share of the running sum. The probabilities reach the value mma through one movmatrix
-// transpose per 8 x 8 block of tokens by heads.
+// the query heads as the 8 columns (column n: head query_head(n), zero from GROUP on). One mma
+// per chunk scores the slab, where the heads as rows took two (with the split query, two for
+// both forms: see below). Lane (g, q) keeps heads query_head(2q) and query_head(2q + 1), as its
+// output fragments do (acc_head): the warp's running max, its share of the running sum. With
+// paired values, columns 4-7 repeat heads 0-3, and lanes q >= 2 must keep state bit-equal to
+// lanes q - 2 (the same query columns, no mask that depends on q): the value mma's parity-1
+// columns take those lanes' probabilities, while only columns below GROUP are stored
+// (store_run_state). The probabilities reach the value mma through one movmatrix transpose per
+// 8 x 8 block of tokens by heads.
 //
 // The query fragments are query_fragments': b0, b1 of chunk j in [j][0], [j][2] and the low
 // part's in [j][1], [j][3] (the A fragment's rows 8-15 under key_rows_heads.cuh). Its mma per
@@ -888,10 +897,10 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
 // SmolLM2's moved -6..+8% (4 more registers), not kept there (bench/results/kernel-s34).
 static constexpr float RESCALE_SLACK = 8.f;
 
-// A slab's scores: s[2r + e], token 8r + g against query head 2q + e.
+// A slab's scores: s[2r + e], token 8r + g against query head query_head(2q + e).
 typedef float SlabScores[4];
 struct RunState {
-    float max[2] = {NEG_INF, NEG_INF}, sum[2] = {0.f, 0.f};  // heads 2q, 2q + 1
+    float max[2] = {NEG_INF, NEG_INF}, sum[2] = {0.f, 0.f};  // heads query_head(2q), query_head(2q + 1)
 };
 
 // The 8x8 f16 matrix whose row lane / 4, columns 2 (lane % 4) and + 1, this lane holds, transposed
@@ -904,7 +913,7 @@ __device__ __forceinline__ unsigned transpose_8x8(unsigned m) {
 
 // Stage: scores of a slab of coded keys, as Sᵀ[tokens, heads] = K[tokens, dims] · Qᵀ[dims, heads]:
 // the slab's 16 tokens are the mma's rows, so one mma per chunk scores them all. codes[r]: this
-// lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head 2q + e.
+// lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head query_head(2q + e).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, SlabScores& s) {
     const unsigned short* book = lane_codebook<K_SUB>(key_book);
@@ -944,7 +953,7 @@ __device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count
 }
 
 // Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
-// `valid` are masked. Lane (g, q) keeps query heads 2q and 2q + 1's running max (the warp's) and
+// `valid` are masked. Lane (g, q) keeps query heads acc_head(0) and acc_head(1)'s running max (the warp's) and
 // its share of their running sums, the heads its output fragments hold. Leaves the probabilities
 // as Pᵀ's B fragments: each 8x8 block of tokens by heads, transposed.
 template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,

@@ -383,8 +383,12 @@ static constexpr int QUERY_PARTS = 1;  // fp16 parts of the query (hi, then lo)
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
 static constexpr bool PAIRED_VALUES = true;
 static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // output fragments
+// The duplicate lanes of paired values hold heads >= 4, which only groups of 5-8 store.
+static_assert(!PAIRED_VALUES || GROUP <= 4, "paired values take groups of up to 4 heads");
 // Codes as byte offsets into one table of both codebooks (KernelConfig::offset_codes).
 static constexpr bool OFFSET_CODES = true;
+static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && REPLICAS == 16 && K_BOOK == 256 && V_BOOK == 256),
+              "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 
 // The tensor-core kernel (KeyScoring::Mma): fragment helpers (f16x2 packing, byte permutes, the
 // mma itself, code spans and centroids). See codegen/src/mma.rs for the fragment layouts.
@@ -477,8 +481,9 @@ __device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (
 // 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
 // cannot merge the extraction with the centroid address into shift, mask and add): the address
 // is then one shift-add (LEA), two instructions per code instead of three. With OFFSET_CODES
-// the permute makes the address itself: the code as byte 1 (the table's 256-byte entries),
-// this lane's copy offset as byte 0.
+// the permute makes the offset of this lane's copy within the table: the code as byte 1 (the
+// table's 256-byte entries), the copy's offset as byte 0; span_dims4 adds the table's base (on
+// sm_90 a register: ptxas did not fold it into the load, bench/results/kernel-s35).
 template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
     #pragma unroll
     for (int i = 0; i < N; ++i) {
@@ -866,14 +871,18 @@ __device__ __forceinline__ void accumulate_fp16_slab(const HeadSlots& values, in
 }
 
 // The key mma with the query heads as its rows (key_token_rows false): S[heads, tokens] = Q · Kᵀ,
-// 8 tokens an mma (the n-tiles), rows 8-15 the split query's low part or zeros. Lane (g, q)
-// keeps head g's running max and its share of the running sum; the scores' fragments are
-// already the probabilities' B fragments.
+// 8 tokens an mma (the n-tiles), rows 8-15 the split query's low part or zeros. Row g is query
+// head query_head(g): with paired values, rows 4-7 repeat heads 0-3, and those lanes' scores,
+// max and probabilities must stay bit-equal to the first copy's (the same query row, no mask
+// that depends on g): the value mma's parity-1 columns take their probabilities from them,
+// while the running state is stored, and the corrections taken, from rows below GROUP only.
+// Lane (g, q) keeps its head's running max and its share of the running sum; the scores'
+// fragments are already a head's probabilities of tokens 2q, 2q + 1 (value_probabilities).
 
-// A slab's scores: s[n][0..1], query head g against tokens 8n + 2q and 8n + 2q + 1.
+// A slab's scores: s[n][0..1], query head query_head(g) against tokens 8n + 2q and 8n + 2q + 1.
 typedef float SlabScores[2][4];
 struct RunState {
-    float max = NEG_INF, sum = 0.f;  // head g's
+    float max = NEG_INF, sum = 0.f;  // head query_head(g)'s
 };
 
 // Scores of both query parts: rows g + 8 (c2, c3) into rows g (c0, c1).
@@ -888,7 +897,7 @@ __device__ __forceinline__ void fold_query_parts(float (&s)[2][4]) {
 }
 
 // Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
-// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
+// s[n][0..1]: query head query_head(g) against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
 // split query's low-part rows, already folded into s[n][0..1], or zero).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, SlabScores& s) {
@@ -929,7 +938,7 @@ __device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count
 
 // Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
 // `valid` are masked. Leaves the probabilities as Pᵀ's B fragments, rescales the running sum
-// (this lane's share) and the output fragments (which hold heads 2q and 2q+1).
+// (this lane's share) and the output fragments (which hold heads acc_head(0) and acc_head(1)).
 template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
                                                                  float (&acc)[ACC_BLOCKS][4], unsigned (&p)[NS][2]) {
     const int quarter = threadIdx.x & 3;

@@ -89,8 +89,9 @@ __device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (
 // 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
 // cannot merge the extraction with the centroid address into shift, mask and add): the address
 // is then one shift-add (LEA), two instructions per code instead of three. With OFFSET_CODES
-// the permute makes the address itself: the code as byte 1 (the table's 256-byte entries),
-// this lane's copy offset as byte 0.
+// the permute makes the offset of this lane's copy within the table: the code as byte 1 (the
+// table's 256-byte entries), the copy's offset as byte 0; span_dims4 adds the table's base (on
+// sm_90 a register: ptxas did not fold it into the load, bench/results/kernel-s35).
 template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>& b, int (&codes)[N]) {
     #pragma unroll
     for (int i = 0; i < N; ++i) {

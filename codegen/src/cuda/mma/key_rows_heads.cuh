@@ -1,12 +1,16 @@
 // The key mma with the query heads as its rows (key_token_rows false): S[heads, tokens] = Q · Kᵀ,
-// 8 tokens an mma (the n-tiles), rows 8-15 the split query's low part or zeros. Lane (g, q)
-// keeps head g's running max and its share of the running sum; the scores' fragments are
-// already the probabilities' B fragments.
+// 8 tokens an mma (the n-tiles), rows 8-15 the split query's low part or zeros. Row g is query
+// head query_head(g): with paired values, rows 4-7 repeat heads 0-3, and those lanes' scores,
+// max and probabilities must stay bit-equal to the first copy's (the same query row, no mask
+// that depends on g): the value mma's parity-1 columns take their probabilities from them,
+// while the running state is stored, and the corrections taken, from rows below GROUP only.
+// Lane (g, q) keeps its head's running max and its share of the running sum; the scores'
+// fragments are already a head's probabilities of tokens 2q, 2q + 1 (value_probabilities).
 
-// A slab's scores: s[n][0..1], query head g against tokens 8n + 2q and 8n + 2q + 1.
+// A slab's scores: s[n][0..1], query head query_head(g) against tokens 8n + 2q and 8n + 2q + 1.
 typedef float SlabScores[2][4];
 struct RunState {
-    float max = NEG_INF, sum = 0.f;  // head g's
+    float max = NEG_INF, sum = 0.f;  // head query_head(g)'s
 };
 
 // Scores of both query parts: rows g + 8 (c2, c3) into rows g (c0, c1).
@@ -21,7 +25,7 @@ __device__ __forceinline__ void fold_query_parts(float (&s)[2][4]) {
 }
 
 // Stage: scores of a slab of coded keys. codes[n]: this lane's quarter of token 8n + g.
-// s[n][0..1]: query head g against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
+// s[n][0..1]: query head query_head(g) against tokens 8n + 2q and 8n + 2q + 1 of the slab (s[n][2..3]: the
 // split query's low-part rows, already folded into s[n][0..1], or zero).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, SlabScores& s) {
@@ -62,7 +66,7 @@ __device__ __forceinline__ void score_fp16_slab(const HeadSlots& keys, int count
 
 // Stage: online softmax over NS slabs starting at token `first`, per warp. Tokens at or past
 // `valid` are masked. Leaves the probabilities as Pᵀ's B fragments, rescales the running sum
-// (this lane's share) and the output fragments (which hold heads 2q and 2q+1).
+// (this lane's share) and the output fragments (which hold heads acc_head(0) and acc_head(1)).
 template <int NS> __device__ __forceinline__ void online_softmax(SlabScores (&s)[NS], int first, int valid, RunState& run,
                                                                  float (&acc)[ACC_BLOCKS][4], unsigned (&p)[NS][2]) {
     const int quarter = threadIdx.x & 3;
