@@ -401,12 +401,13 @@ impl KernelConfig {
     /// `unpack_codes`; the table's base is then one add): 4-dim centroids of 256-entry books,
     /// 16 copies. Otherwise a code's address takes a permute and a shift-add.
     pub fn offset_codes(&self) -> bool {
-        let bytes_of_copies = |c: VqCodec| c.sub_dim() * 2 * self.codebook_replicas;
+        // 16 copies of an 8-byte centroid per book: 2 × 128 bytes, an entry the code's byte
+        // addresses.
         self.key_scoring == KeyScoring::Mma
             && [self.key_codec, self.value_codec]
                 .iter()
                 .all(|&c| c.bits() == 8 && c.sub_dim() == 4)
-            && bytes_of_copies(self.key_codec) + bytes_of_copies(self.value_codec) == 256
+            && self.codebook_replicas == 16
     }
 
     pub fn key_row_bytes(&self) -> usize {
