@@ -322,6 +322,12 @@ fn every_mma_axis_matches_the_cpu_reference() {
             group: 4,
             ..codecs("d8b12", "d8b8")
         },
+        // 12-bit spans read as words (keys: 8 codes, 96 bits) and as halves (values: 4 codes).
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            ..codecs("d4b12", "d4b12")
+        },
         direct(base),
         direct(codecs("d2b8", "d2b8")),
         direct(codecs("d8b8", "d8b8")),

@@ -135,6 +135,34 @@ fn the_streamed_codebook_search_compiles_at_the_ends_of_its_shapes() {
     }
 }
 
+/// 12-bit code spans as the tensor-core kernel reads them (`read_codes`): whole words (K d4b12 at
+/// head dim 128: 96 bits a lane), 16-bit halves (48 bits) and byte reads (24 bits), for sm_80 and
+/// sm_90. The shipped grid has d8b12 only, which never takes the words.
+#[test]
+fn twelve_bit_code_spans_compile_for_sm80_and_sm90() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    for (head_dim, group, key, value) in [
+        (128, 4, "d4b12", "d4b8"),
+        (128, 4, "d4b12", "d4b12"),
+        (64, 3, "d4b12", "d4b8"),
+        (128, 4, "d2b12", "d8b12"),
+    ] {
+        let config = KernelConfig::default_for(
+            head_dim,
+            group,
+            key.parse().unwrap(),
+            value.parse().unwrap(),
+        );
+        for arch in ["sm_80", "sm_90"] {
+            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
+            compile(&k.source, arch, &k.attention_entry)
+                .unwrap_or_else(|e| panic!("{config}: {e}"));
+        }
+    }
+}
+
 #[test]
 fn a_compile_error_carries_the_log_and_the_source() {
     if !nvrtc_or_skip() {

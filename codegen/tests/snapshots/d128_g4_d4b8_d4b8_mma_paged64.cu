@@ -494,11 +494,41 @@ template <int N> __device__ __forceinline__ void unpack_codes(const CodeBytes<N>
     }
 }
 
-// Codes [first, first + N) of a packed row. N is a power of two; with 8-bit codes the span is
-// N-byte aligned, so it is one vector load.
+// Bits [shift, shift + 32) of the 64-bit value hi:lo (shift < 32).
+__device__ __forceinline__ unsigned funnel_right(unsigned lo, unsigned hi, unsigned shift) {
+    unsigned r;
+    asm("shf.r.wrap.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(lo), "r"(hi), "r"(shift));
+    return r;
+}
+
+// Codes [first, first + N) of a packed row, `first` a multiple of N (a lane's span). N is a
+// power of two; with 8-bit codes the span is N-byte aligned, so it is one vector load. Spans of
+// other widths that are whole 16-bit halves (12-bit codes, 8 or 4 a span) are half-aligned,
+// since rows are whole spans and tiles 16-byte aligned, and word-aligned when whole words: they
+// are read as words (or halves), and each code is cut out at a constant bit position, where
+// read_code takes three byte loads per code.
 template <int BITS, int N> __device__ __forceinline__ void read_codes(const unsigned char* row, int first, int (&codes)[N]) {
     if constexpr (BITS == 8) {
         unpack_codes<N>(load_code_bytes<N>(row + first), codes);
+    } else if constexpr (N * BITS % 16 == 0) {
+        constexpr int HALVES = N * BITS / 16, WORDS = (HALVES + 1) / 2;
+        const unsigned char* span = row + first * BITS / 8;
+        unsigned w[WORDS + 1];
+        #pragma unroll
+        for (int i = 0; i < WORDS; ++i) {
+            if constexpr (HALVES % 2 == 0) {
+                w[i] = reinterpret_cast<const unsigned*>(span)[i];
+            } else {
+                const unsigned short* h = reinterpret_cast<const unsigned short*>(span);
+                w[i] = 2 * i + 1 < HALVES ? h[2 * i] | (unsigned)h[2 * i + 1] << 16 : h[2 * i];
+            }
+        }
+        w[WORDS] = 0u;
+        #pragma unroll
+        for (int i = 0; i < N; ++i) {
+            const int bit = i * BITS;
+            codes[i] = (int)(funnel_right(w[bit / 32], w[bit / 32 + 1], bit % 32) & ((1u << BITS) - 1));
+        }
     } else {
         #pragma unroll
         for (int i = 0; i < N; ++i) codes[i] = read_code<BITS>(row, first + i);
