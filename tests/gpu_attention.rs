@@ -3,7 +3,7 @@
 //! unless VECINFER_REQUIRE_GPU=1.
 //!
 //! Pass criterion: for every (sequence, query head), ‖gpu − cpu‖ / ‖cpu‖ ≤ 2e-3 in the output
-//! dtype, and no output element left at its poison value.
+//! dtype (bf16 output: one bf16 step, 2⁻⁸), and no output element left at its poison value.
 
 use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, WindowPrecision};
@@ -13,6 +13,17 @@ use vecinfer_runtime::{Gpu, SplitPlan, VqAttention, Workspace};
 use vecinfer_tests::gpu_or_skip;
 
 const TOLERANCE: f64 = 2e-3;
+
+/// The bound for `config`'s output dtype. The comparison is in that dtype, and bf16 keeps 8
+/// significant bits: where the kernel's f32 sum and the reference's differ in their last bits,
+/// the two round one bf16 step apart (2⁻⁸ relative), so an element's error can be 3.9e-3 from
+/// rounding alone (2.7e-3 over a head was measured on an H200, seed-dependent: session 36).
+fn tolerance(config: &KernelConfig) -> f64 {
+    match config.output {
+        OutputDtype::F16 => TOLERANCE,
+        OutputDtype::Bf16 => 2f64.powi(-8),
+    }
+}
 
 /// NVRTC-compiles every case's kernel on all cores first (the module cache keeps them), so
 /// the checks below only load them.
@@ -42,7 +53,7 @@ fn run(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
             config.name(),
             case.lengths
         );
-        if worst.is_nan() || worst > TOLERANCE {
+        if worst.is_nan() || worst > tolerance(config) {
             failures.push(format!("{config}: {worst:.3e}"));
         }
     }
@@ -53,7 +64,7 @@ fn run(gpu: &Gpu, cases: &[(KernelConfig, RandomCase)]) {
 fn assert_within_tolerance(failures: &[String]) {
     assert!(
         failures.is_empty(),
-        "variants over tolerance {TOLERANCE}:\n{}",
+        "variants over tolerance ({TOLERANCE}, bf16 output 2^-8):\n{}",
         failures.join("\n")
     );
 }
@@ -328,6 +339,13 @@ fn every_mma_axis_matches_the_cpu_reference() {
             group: 4,
             ..codecs("d4b12", "d4b12")
         },
+        // 10-bit spans read as words (keys: 16 codes, 160 bits) and by bytes (values: 4 codes,
+        // 40 bits).
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            ..codecs("d2b10", "d4b10")
+        },
         direct(base),
         direct(codecs("d2b8", "d2b8")),
         direct(codecs("d8b8", "d8b8")),
@@ -476,7 +494,7 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
                 plan.pieces(),
                 plan.tokens_per_split
             );
-            if worst.is_nan() || worst > TOLERANCE {
+            if worst.is_nan() || worst > tolerance(config) {
                 failures.push(format!("{config} planned {planned}: {worst:.3e}"));
             }
             // The ragged plan for every sequence grown as the longest (an engine's captured
@@ -497,7 +515,7 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
                 ragged.pieces(),
                 ragged.tokens_per_split
             );
-            if worst.is_nan() || worst > TOLERANCE {
+            if worst.is_nan() || worst > tolerance(config) {
                 failures.push(format!("{config} ragged plan for {planned}: {worst:.3e}"));
             }
         }
@@ -516,7 +534,7 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
             config.name(),
             finest.pieces(),
         );
-        if worst.is_nan() || worst > TOLERANCE {
+        if worst.is_nan() || worst > tolerance(config) {
             failures.push(format!("{config} one tile a piece: {worst:.3e}"));
         }
         let mut short = finest;
@@ -541,7 +559,7 @@ fn launches_planned_for_longer_sequences_match_the_cpu_reference() {
             "{:<80} one piece a sequence worst rel err {worst:.2e}",
             config.name()
         );
-        if worst.is_nan() || worst > TOLERANCE {
+        if worst.is_nan() || worst > tolerance(config) {
             failures.push(format!("{config} one piece a sequence: {worst:.3e}"));
         }
         let cut = SplitPlan::uniform(coded.len(), 1, ((tiles - 1) * tile) as u32);

@@ -135,11 +135,12 @@ fn the_streamed_codebook_search_compiles_at_the_ends_of_its_shapes() {
     }
 }
 
-/// 12-bit code spans as the tensor-core kernel reads them (`read_codes`): whole words (K d4b12 at
-/// head dim 128: 96 bits a lane), 16-bit halves (48 bits) and byte reads (24 bits), for sm_80 and
-/// sm_90. The shipped grid has d8b12 only, which never takes the words.
+/// Code spans of other widths than 8 bits as the tensor-core kernel reads them (`read_codes`):
+/// whole words (K d4b12 at head dim 128: 96 bits a lane; d2b10: 160), 16-bit halves (48 and 80
+/// bits) and byte reads (24 and 40 bits), for sm_80 and sm_90. The shipped grid has d8b12 only,
+/// which never takes the words.
 #[test]
-fn twelve_bit_code_spans_compile_for_sm80_and_sm90() {
+fn wide_code_spans_compile_for_sm80_and_sm90() {
     if !nvrtc_or_skip() {
         return;
     }
@@ -148,6 +149,8 @@ fn twelve_bit_code_spans_compile_for_sm80_and_sm90() {
         (128, 4, "d4b12", "d4b12"),
         (64, 3, "d4b12", "d4b8"),
         (128, 4, "d2b12", "d8b12"),
+        (128, 4, "d4b10", "d2b10"),
+        (128, 4, "d2b10", "d4b10"),
     ] {
         let config = KernelConfig::default_for(
             head_dim,
