@@ -503,11 +503,10 @@ __device__ __forceinline__ unsigned funnel_right(unsigned lo, unsigned hi, unsig
 
 // Codes [first, first + N) of a packed row, `first` a multiple of N (a lane's span). N is a
 // power of two; with 8-bit codes the span is N-byte aligned, so it is one vector load. Spans of
-// other widths that are whole 16-bit halves (12-bit codes, 8 or 4 a span; 9-11-bit codes, 16 or
-// 32 a span, or 10-bit, 8) are half-aligned,
-// since rows are whole spans and tiles 16-byte aligned, and word-aligned when whole words: they
-// are read as words (or halves), and each code is cut out at a constant bit position, where
-// read_code takes three byte loads per code.
+// other widths that are whole 16-bit halves (12-bit codes 4 or more a span, 10-bit 8 or more, 9-
+// and 11-bit 16 or more) are half-aligned, since rows are whole spans and tiles 16-byte aligned,
+// and word-aligned when whole words: they are read as words (or halves), and each code is cut
+// out at a constant bit position, where read_code takes three byte loads per code.
 template <int BITS, int N> __device__ __forceinline__ void read_codes(const unsigned char* row, int first, int (&codes)[N]) {
     if constexpr (BITS == 8) {
         unpack_codes<N>(load_code_bytes<N>(row + first), codes);
