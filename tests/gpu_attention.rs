@@ -368,6 +368,25 @@ fn every_mma_axis_matches_the_cpu_reference() {
             split: SplitPolicy::Fixed(3),
             ..base
         }),
+        // Books over 256 entries keep one copy while the other book takes the replicas
+        // (KernelConfig::book_copies): 8-dim values (16-byte reads), 4-dim values (8-byte),
+        // and 4 copies of 4-dim values beside a 1024-entry key book.
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            codebook_replicas: 8,
+            ..codecs("d8b12", "d8b8")
+        },
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            codebook_replicas: 16,
+            ..codecs("d4b12", "d4b8")
+        },
+        KernelConfig {
+            codebook_replicas: 4,
+            ..codecs("d2b10", "d4b8")
+        },
     ];
     // Every axis again with the other key mma (tokens as its rows where base has heads).
     let other_rows = variants.map(|c| KernelConfig {

@@ -167,8 +167,9 @@ pub struct KernelConfig {
     pub dims_per_lane: usize,
     pub split: SplitPolicy,
     pub key_scoring: KeyScoring,
-    /// Copies of each codebook in shared memory; lane `l` reads copy `l % replicas`, which
-    /// spreads a warp's random centroid reads over more banks (mma kernel only).
+    /// Copies of each codebook of up to 256 entries in shared memory; lane `l` reads copy
+    /// `l % replicas`, which spreads a warp's random centroid reads over more banks (mma kernel
+    /// only). Larger books (codes over 8 bits) keep one copy: see [`Self::book_copies`].
     #[serde(default = "one")]
     pub codebook_replicas: usize,
     /// The query as two fp16 parts (hi + lo) in the score mma: scores as exact as fp32
@@ -262,6 +263,14 @@ pub enum ConfigError {
     )]
     Replicas(usize),
     #[error(
+        "codebook replicas {replicas}: copies apply to books of up to 256 entries (codes of up to 8 bits), and {key}/{value} has none; use 1"
+    )]
+    ReplicasOfWideBooks {
+        replicas: usize,
+        key: VqCodec,
+        value: VqCodec,
+    },
+    #[error(
         "tile of {tile} tokens over {warps} warps: the mma kernel needs a multiple of 16 tokens per warp, at most 128"
     )]
     MmaTile { tile: usize, warps: usize },
@@ -320,12 +329,30 @@ impl KernelConfig {
         key_codec: VqCodec,
         value_codec: VqCodec,
     ) -> Self {
-        let book_bytes = |c: VqCodec| c.codebook_size() * c.sub_dim() * 2;
-        let one_copy = book_bytes(key_codec) + book_bytes(value_codec);
+        // Books over 256 entries keep one copy whatever the count (book_copies), and a count
+        // over 1 needs a book that takes it. Beside a wide book the small one takes up to 16
+        // copies at head dim 128 and up, 8 below: on the H200, K d4b12 / V d4b8 with 16 value
+        // copies ran 13-17% faster at batch >= 8 on the Llama shape; on SmolLM2's (head dim 64,
+        // 64-token pages) 8 copies ran 4-22% faster there than one, and 16 lost up to 18% (the
+        // books' 64 KB cost resident blocks; bench/results/kernel-s37).
+        let book_bytes =
+            |c: VqCodec, r: usize| c.codebook_size() * c.sub_dim() * 2 * copies_of(c, r);
+        let (key_small, value_small) = (
+            key_codec.codebook_size() <= 256,
+            value_codec.codebook_size() <= 256,
+        );
+        let most = match (key_small, value_small) {
+            (true, true) => 16,
+            (false, false) => 1,
+            _ if head_dim >= 128 => 16,
+            _ => 8,
+        };
         let codebook_replicas = VALID_REPLICAS
             .iter()
             .copied()
-            .filter(|&r| r <= 16 && r * one_copy <= 64 * 1024)
+            .filter(|&r| {
+                r <= most && book_bytes(key_codec, r) + book_bytes(value_codec, r) <= 64 * 1024
+            })
             .max()
             .unwrap_or(1);
         let direct = key_codec.bits() == 8 && value_codec.bits() == 8;
@@ -410,6 +437,14 @@ impl KernelConfig {
             && self.codebook_replicas == 16
     }
 
+    /// Copies in shared memory of a book of `codec`: `codebook_replicas` for books of up to 256
+    /// entries, one for larger ones (16 to 64 KB a copy). So a 1.25-bit kernel (d8b12 keys,
+    /// d8b8 values) can spread its value reads over the banks while its 64 KB key book stays
+    /// single.
+    pub fn book_copies(&self, codec: VqCodec) -> usize {
+        copies_of(codec, self.codebook_replicas)
+    }
+
     pub fn key_row_bytes(&self) -> usize {
         self.key_codec.packed_bytes(self.head_dim).unwrap_or(0)
     }
@@ -461,6 +496,17 @@ impl KernelConfig {
             || (self.codebook_replicas > 1 && self.key_scoring != KeyScoring::Mma)
         {
             return Err(ConfigError::Replicas(self.codebook_replicas));
+        }
+        // Wide books keep one copy (book_copies): more would name the same kernel twice.
+        if self.codebook_replicas > 1
+            && self.book_copies(self.key_codec) == 1
+            && self.book_copies(self.value_codec) == 1
+        {
+            return Err(ConfigError::ReplicasOfWideBooks {
+                replicas: self.codebook_replicas,
+                key: self.key_codec,
+                value: self.value_codec,
+            });
         }
         if self.split_query && self.key_scoring != KeyScoring::Mma {
             return Err(ConfigError::SplitQuery);
@@ -602,5 +648,14 @@ impl KernelConfig {
 impl fmt::Display for KernelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
+    }
+}
+
+/// Copies of a book of `codec` for a config of `replicas` (see [`KernelConfig::book_copies`]).
+fn copies_of(codec: VqCodec, replicas: usize) -> usize {
+    if codec.codebook_size() <= 256 {
+        replicas
+    } else {
+        1
     }
 }

@@ -41,7 +41,6 @@ impl SharedLayout {
             KeyScoring::Lut => g * (d / c.key_codec.sub_dim()) * c.key_codec.codebook_size() * 4,
             KeyScoring::Dequantize | KeyScoring::Mma => 0,
         };
-        let replicas = c.codebook_replicas;
         // Direct code loads keep the codes in registers.
         let tiles = if c.direct_codes { 0 } else { c.stages };
         // The mma kernel keeps scores in registers and merges its warps' partial results
@@ -52,7 +51,8 @@ impl SharedLayout {
         } else {
             (g * tile * 4, c.warps * g * 4, g * d * 4)
         };
-        let book_bytes = |codec: VqCodec| codec.codebook_size() * codec.sub_dim() * 2 * replicas;
+        let book_bytes =
+            |codec: VqCodec| codec.codebook_size() * codec.sub_dim() * 2 * c.book_copies(codec);
         // Offset codes (KernelConfig::offset_codes): one table, the value copies of an entry
         // after its key copies.
         let offset_codes = c.offset_codes();
@@ -109,7 +109,7 @@ impl SharedLayout {
         Self {
             key_codebook: offsets[0],
             value_codebook: if offset_codes {
-                offsets[0] + c.key_codec.sub_dim() * 2 * replicas
+                offsets[0] + c.key_codec.sub_dim() * 2 * c.book_copies(c.key_codec)
             } else {
                 offsets[1]
             },

@@ -496,9 +496,58 @@ mod tests {
         assert_eq!(d("d4b8", "d4b8").codebook_replicas, 16);
         assert_eq!(d("d8b12", "d8b12").codebook_replicas, 1);
         assert_eq!(d("d8b12", "d8b8").codebook_replicas, 1);
+        // The 32 KB key book counts once; the value book takes 16 copies (32 KB), or 8 below
+        // head dim 128, where the books' space costs resident blocks.
+        assert_eq!(d("d4b12", "d4b8").codebook_replicas, 16);
+        let smol = |k: &str, v: &str| {
+            KernelConfig::default_for(64, 3, k.parse().unwrap(), v.parse().unwrap())
+        };
+        assert_eq!(smol("d4b12", "d4b8").codebook_replicas, 8);
+        assert_eq!(smol("d4b8", "d4b8").codebook_replicas, 16);
         for (k, v) in crate::grid::CODECS {
             d(k, v).validate("sm_90").unwrap();
         }
+    }
+
+    #[test]
+    fn books_over_256_entries_keep_one_copy() {
+        let c = KernelConfig {
+            codebook_replicas: 8,
+            ..KernelConfig::default_for(128, 4, "d8b12".parse().unwrap(), "d8b8".parse().unwrap())
+        };
+        c.validate("sm_90").unwrap();
+        assert_eq!(c.book_copies(c.key_codec), 1);
+        assert_eq!(c.book_copies(c.value_codec), 8);
+        // 64 KB of keys, 8 × 4 KB of values: the value book starts after one key copy.
+        let layout = crate::SharedLayout::of(&c);
+        assert_eq!(layout.value_codebook - layout.key_codebook, 4096 * 8 * 2);
+        assert_eq!(
+            layout.query_transformed - layout.value_codebook,
+            8 * 256 * 8 * 2
+        );
+        let source = crate::emit(&c, "sm_90").unwrap().source;
+        assert!(source.contains("K_COPIES = 1;") && source.contains("V_COPIES = 8;"));
+    }
+
+    #[test]
+    fn replicas_need_a_book_that_takes_them() {
+        let wide = KernelConfig {
+            codebook_replicas: 2,
+            ..KernelConfig::default_for(128, 4, "d4b12".parse().unwrap(), "d4b12".parse().unwrap())
+        };
+        let err = wide.validate("sm_90").unwrap_err().to_string();
+        assert!(
+            err.contains("books of up to 256 entries")
+                && err.contains("d4b12/d4b12")
+                && err.contains("use 1"),
+            "{err}"
+        );
+        KernelConfig {
+            codebook_replicas: 1,
+            ..wide
+        }
+        .validate("sm_90")
+        .unwrap();
     }
 
     #[test]

@@ -54,7 +54,11 @@ static constexpr int WARP_TOKENS = TILE / WARPS;
 static constexpr int SLABS = WARP_TOKENS / 16;
 static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane decodes
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
-static constexpr int REPLICAS = {replicas};  // copies of each codebook in shared memory
+// Copies of each codebook in shared memory (KernelConfig::book_copies); REPLICAS is the
+// config's count, which books of over 256 entries do not take.
+static constexpr int REPLICAS = {replicas};
+static constexpr int K_COPIES = {key_copies};
+static constexpr int V_COPIES = {value_copies};
 static constexpr int QUERY_PARTS = {parts};  // fp16 parts of the query (hi, then lo)
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
 static constexpr bool PAIRED_VALUES = {paired};
@@ -67,6 +71,8 @@ static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && REPLICAS == 16 && K_
               "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 "#,
         replicas = c.codebook_replicas,
+        key_copies = c.book_copies(c.key_codec),
+        value_copies = c.book_copies(c.value_codec),
         parts = if c.split_query { 2 } else { 1 },
         paired = c.group <= 4,
         offset_codes = c.offset_codes(),

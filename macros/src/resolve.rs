@@ -193,6 +193,7 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
         ConfigError::DimsPerLane { .. } | ConfigError::MmaDimsPerLane(_) => "dims_per_lane",
         ConfigError::Split(_) => "split",
         ConfigError::Replicas(_) => first_given(&["replicas", "scoring"]),
+        ConfigError::ReplicasOfWideBooks { .. } => first_given(&["replicas", "k", "v"]),
         ConfigError::SplitQuery => "split_query",
         ConfigError::KeyTokenRows => "key_token_rows",
         ConfigError::DirectCodes { .. } => first_given(&["direct", "stages", "k", "v"]),

@@ -166,6 +166,36 @@ fn wide_code_spans_compile_for_sm80_and_sm90() {
     }
 }
 
+/// A book over 256 entries keeps one copy while the other takes the replicas
+/// (`KernelConfig::book_copies`): 16-byte value reads (d8b8, 8 copies), 8-byte (d4b8, 16) and
+/// 4-byte (d2b8, 4), for sm_80 and sm_90.
+#[test]
+fn single_wide_books_beside_replicated_ones_compile_for_sm80_and_sm90() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    for (head_dim, group, key, value, replicas) in [
+        (128, 4, "d8b12", "d8b8", 8),
+        (128, 4, "d4b12", "d4b8", 16),
+        (64, 3, "d2b10", "d2b8", 4),
+    ] {
+        let config = KernelConfig {
+            codebook_replicas: replicas,
+            ..KernelConfig::default_for(
+                head_dim,
+                group,
+                key.parse().unwrap(),
+                value.parse().unwrap(),
+            )
+        };
+        for arch in ["sm_80", "sm_90"] {
+            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
+            compile(&k.source, arch, &k.attention_entry)
+                .unwrap_or_else(|e| panic!("{config}: {e}"));
+        }
+    }
+}
+
 #[test]
 fn a_compile_error_carries_the_log_and_the_source() {
     if !nvrtc_or_skip() {

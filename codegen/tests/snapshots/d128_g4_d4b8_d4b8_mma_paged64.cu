@@ -378,7 +378,11 @@ static constexpr int WARP_TOKENS = TILE / WARPS;
 static constexpr int SLABS = WARP_TOKENS / 16;
 static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane decodes
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
-static constexpr int REPLICAS = 16;  // copies of each codebook in shared memory
+// Copies of each codebook in shared memory (KernelConfig::book_copies); REPLICAS is the
+// config's count, which books of over 256 entries do not take.
+static constexpr int REPLICAS = 16;
+static constexpr int K_COPIES = 16;
+static constexpr int V_COPIES = 16;
 static constexpr int QUERY_PARTS = 1;  // fp16 parts of the query (hi, then lo)
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
 static constexpr bool PAIRED_VALUES = true;
@@ -547,16 +551,16 @@ __device__ __forceinline__ uint2 shared_u32x2(unsigned address) {
     return r;
 }
 
-// Halves from one codebook entry to the next: [entries][REPLICAS][SUB], or with OFFSET_CODES
+// Halves from one codebook entry to the next: [entries][COPIES][SUB], or with OFFSET_CODES
 // one table of 256-byte entries, the key copies then the value copies (the value book starts
 // 128 bytes in).
-template <int SUB> __host__ __device__ constexpr unsigned entry_halves() { return OFFSET_CODES ? 128u : REPLICAS * SUB; }
+template <int SUB, int COPIES> __host__ __device__ constexpr unsigned entry_halves() { return OFFSET_CODES ? 128u : COPIES * SUB; }
 
-// This lane's copy of centroid 0 of a codebook; centroid c's copy is c entries further, so a
-// centroid's address is one shift-add of its code (with OFFSET_CODES the code is the offset of
-// the lane's copy already).
-template <int SUB> __device__ __forceinline__ const unsigned short* lane_codebook(const unsigned short* book) {
-    return OFFSET_CODES ? book : book + (threadIdx.x & (REPLICAS - 1)) * SUB;
+// This lane's copy of centroid 0 of a codebook of COPIES copies; centroid c's copy is c entries
+// further, so a centroid's address is one shift-add of its code (with OFFSET_CODES the code is
+// the offset of the lane's copy already).
+template <int SUB, int COPIES> __device__ __forceinline__ const unsigned short* lane_codebook(const unsigned short* book) {
+    return OFFSET_CODES ? book : book + (threadIdx.x & (COPIES - 1)) * SUB;
 }
 
 // Dims [4j, 4j + 4) of a lane's span of a vector given the span's codes, as two f16 pairs, from
@@ -564,8 +568,9 @@ template <int SUB> __device__ __forceinline__ const unsigned short* lane_codeboo
 // 2- and 4-dim centroids the reads go by 32-bit shared address (inline PTX), which saves the
 // 64-bit address arithmetic per read (H100: 4-10% faster, bench/results/h100/lane-address);
 // 8-dim centroids stay plain loads, which the compiler merges into one 16-byte read per code.
-template <int SUB, int N> __device__ __forceinline__ uint2 span_dims4(const unsigned short* book, const int (&codes)[N], int j) {
-    constexpr unsigned STRIDE = entry_halves<SUB>();
+template <int SUB, int COPIES, int N>
+__device__ __forceinline__ uint2 span_dims4(const unsigned short* book, const int (&codes)[N], int j) {
+    constexpr unsigned STRIDE = entry_halves<SUB, COPIES>();
     uint2 r;
     if constexpr (SUB == 8) {
         r = *reinterpret_cast<const uint2*>(book + (unsigned)codes[j / 2] * STRIDE + (4 * j) % SUB);
@@ -598,9 +603,9 @@ __device__ __forceinline__ uint4 shuffle_from(uint4 v, int lane) {
 }
 
 // A warp's share of one codebook copy round: up to BATCH chunks of 32 centroids (chunk
-// `warp + (round * BATCH + b) * WARPS`), lane l holding centroid l of each. Books are 2^8 to
-// 2^12 entries, so chunks are whole.
-template <int SUB, int ENTRIES, int BATCH> struct BookRound {
+// `warp + (round * BATCH + b) * WARPS`), lane l holding centroid l of each, for a book of
+// COPIES copies. Books are 2^8 to 2^12 entries, so chunks are whole.
+template <int SUB, int ENTRIES, int BATCH, int COPIES> struct BookRound {
     using T = typename Centroid<SUB>::T;
     static constexpr int CHUNKS = ENTRIES / 32;
     static_assert(ENTRIES % 32 == 0, "codebooks are whole chunks of 32 centroids");
@@ -613,12 +618,12 @@ template <int SUB, int ENTRIES, int BATCH> struct BookRound {
             if (c < CHUNKS) v[b] = reinterpret_cast<const T*>(src)[c * 32 + (threadIdx.x & 31)];
         }
     }
-    // Chunk c's REPLICAS * 32 slots (slot s: centroid s / REPLICAS, copy s % REPLICAS) are
+    // Chunk c's COPIES * 32 slots (slot s: centroid s / COPIES, copy s % COPIES) are
     // contiguous, or with OFFSET_CODES each centroid's copies are; lane l writes slot 32k + l
     // of step k, so every store is a conflict-free warp access (contiguous, or two 128-byte
     // runs), and the centroid comes from its lane by a shuffle.
     __device__ __forceinline__ void store(unsigned short* dst, int round) const {
-        constexpr int ENTRY = entry_halves<SUB>() / SUB;  // in centroids
+        constexpr int ENTRY = entry_halves<SUB, COPIES>() / SUB;  // in centroids
         const int lane = threadIdx.x & 31;
         #pragma unroll
         for (int b = 0; b < BATCH; ++b) {
@@ -626,12 +631,12 @@ template <int SUB, int ENTRIES, int BATCH> struct BookRound {
             if (c >= CHUNKS) continue;  // warp-uniform: the shuffles see every lane
             T* out = reinterpret_cast<T*>(dst) + c * 32 * ENTRY;
             #pragma unroll 8  // all 16 or 32 at once raised the 4-warp kernels' spills
-            for (int k = 0; k < REPLICAS; ++k) {
-                const int slot = 32 * k + lane, at = slot / REPLICAS * ENTRY + slot % REPLICAS;
-                if constexpr (REPLICAS == 1) {
+            for (int k = 0; k < COPIES; ++k) {
+                const int slot = 32 * k + lane, at = slot / COPIES * ENTRY + slot % COPIES;
+                if constexpr (COPIES == 1) {
                     out[at] = v[b];
                 } else {
-                    out[at] = shuffle_from(v[b], slot / REPLICAS);
+                    out[at] = shuffle_from(v[b], slot / COPIES);
                 }
             }
         }
@@ -643,8 +648,8 @@ __host__ __device__ constexpr int round_batch(int sub, int entries) {
     return 32 / sub < (entries / 32 + WARPS - 1) / WARPS ? 32 / sub : (entries / 32 + WARPS - 1) / WARPS;
 }
 
-// Copies both codebooks into shared memory, each REPLICAS times (lane l reads copy
-// l % REPLICAS). Every centroid is loaded from global memory once, and a round's loads of
+// Copies both codebooks into shared memory, K_COPIES and V_COPIES times (lane l reads copy
+// l % copies). Every centroid is loaded from global memory once, and a round's loads of
 // both books are all in flight before its first store: one L2 round trip per round (one
 // round for 256-entry books, but for 8-dim centroids in a one-warp block), where a load per
 // copy made a round trip per unrolled group of copies. Up to 16 registers a book a round.
@@ -656,8 +661,8 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
     constexpr int V_ROUNDS = (V_ENTRIES / 32 + WARPS * V_BATCH - 1) / (WARPS * V_BATCH);
     constexpr int ROUNDS = K_ROUNDS > V_ROUNDS ? K_ROUNDS : V_ROUNDS;
     for (int round = 0; round < ROUNDS; ++round) {
-        BookRound<K_SUB, K_ENTRIES, K_BATCH> keys;
-        BookRound<V_SUB, V_ENTRIES, V_BATCH> values;
+        BookRound<K_SUB, K_ENTRIES, K_BATCH, K_COPIES> keys;
+        BookRound<V_SUB, V_ENTRIES, V_BATCH, V_COPIES> values;
         keys.load(key_src, round);
         values.load(value_src, round);
         keys.store(key_dst, round);
@@ -774,13 +779,13 @@ __device__ __forceinline__ int value_token(int t) { return 2 * (threadIdx.x & 3)
 // slab token value_token(t).
 __device__ __forceinline__ void accumulate_coded_slab(const int (&codes)[4][V_SPAN], const unsigned (&p)[2],
                                                       const unsigned short* value_book, float (&acc)[ACC_BLOCKS][4]) {
-    const unsigned short* book = lane_codebook<V_SUB>(value_book);
+    const unsigned short* book = lane_codebook<V_SUB, V_COPIES>(value_book);
     const ValueProbabilities probabilities = value_probabilities(p);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
         #pragma unroll
-        for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_SPAN>(book, codes[t], j);
+        for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_COPIES, V_SPAN>(book, codes[t], j);
         value_mma(w, probabilities, acc, j);
     }
 }
@@ -946,13 +951,13 @@ __device__ __forceinline__ unsigned transpose_8x8(unsigned m) {
 // lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head query_head(2q + e).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, SlabScores& s) {
-    const unsigned short* book = lane_codebook<K_SUB>(key_book);
+    const unsigned short* book = lane_codebook<K_SUB, K_COPIES>(key_book);
     #pragma unroll
     for (int e = 0; e < 4; ++e) s[e] = 0.f;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
-        const uint2 k0 = span_dims4<K_SUB, K_SPAN>(book, codes[0], j);
-        const uint2 k1 = span_dims4<K_SUB, K_SPAN>(book, codes[1], j);
+        const uint2 k0 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[0], j);
+        const uint2 k1 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[1], j);
         #pragma unroll
         for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[j][part], query[j][2 + part]);
     }
@@ -1092,8 +1097,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) vq_attention_d128_g4_kd
     float* warp_out = reinterpret_cast<float*>(smem + OFF_OUTPUT);       // [WARPS][GROUP][HEAD_DIM]
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, quarter = lane & 3;
 
-    // Stage: codebook load, REPLICAS copies (lane l reads copy l % REPLICAS: a warp's random
-    // centroid reads then spread over more banks).
+    // Stage: codebook load, K_COPIES and V_COPIES copies (lane l reads copy l % copies: a
+    // warp's random centroid reads then spread over more banks).
     {
         const int book = PER_HEAD_CODEBOOKS ? kv_head : 0;
         copy_books_replicated<K_BOOK, V_BOOK>(key_book, key_codebooks + (size_t)book * K_BOOK * K_SUB,

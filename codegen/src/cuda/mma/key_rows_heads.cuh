@@ -29,14 +29,14 @@ __device__ __forceinline__ void fold_query_parts(float (&s)[2][4]) {
 // split query's low-part rows, already folded into s[n][0..1], or zero).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, SlabScores& s) {
-    const unsigned short* book = lane_codebook<K_SUB>(key_book);
+    const unsigned short* book = lane_codebook<K_SUB, K_COPIES>(key_book);
     #pragma unroll
     for (int n = 0; n < 2; ++n) {
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
-            const uint2 k = span_dims4<K_SUB, K_SPAN>(book, codes[n], j);
+            const uint2 k = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[n], j);
             mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }

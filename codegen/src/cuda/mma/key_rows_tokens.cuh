@@ -44,13 +44,13 @@ __device__ __forceinline__ unsigned transpose_8x8(unsigned m) {
 // lane's quarter of token 8r + g. s[2r + e]: token 8r + g against query head query_head(2q + e).
 __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], const unsigned (&query)[CHUNKS][4],
                                                  const unsigned short* key_book, SlabScores& s) {
-    const unsigned short* book = lane_codebook<K_SUB>(key_book);
+    const unsigned short* book = lane_codebook<K_SUB, K_COPIES>(key_book);
     #pragma unroll
     for (int e = 0; e < 4; ++e) s[e] = 0.f;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
-        const uint2 k0 = span_dims4<K_SUB, K_SPAN>(book, codes[0], j);
-        const uint2 k1 = span_dims4<K_SUB, K_SPAN>(book, codes[1], j);
+        const uint2 k0 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[0], j);
+        const uint2 k1 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[1], j);
         #pragma unroll
         for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[j][part], query[j][2 + part]);
     }

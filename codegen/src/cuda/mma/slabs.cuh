@@ -76,13 +76,13 @@ __device__ __forceinline__ int value_token(int t) { return 2 * (threadIdx.x & 3)
 // slab token value_token(t).
 __device__ __forceinline__ void accumulate_coded_slab(const int (&codes)[4][V_SPAN], const unsigned (&p)[2],
                                                       const unsigned short* value_book, float (&acc)[ACC_BLOCKS][4]) {
-    const unsigned short* book = lane_codebook<V_SUB>(value_book);
+    const unsigned short* book = lane_codebook<V_SUB, V_COPIES>(value_book);
     const ValueProbabilities probabilities = value_probabilities(p);
     #pragma unroll
     for (int j = 0; j < HEAD_DIM / 32; ++j) {
         uint2 w[4];
         #pragma unroll
-        for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_SPAN>(book, codes[t], j);
+        for (int t = 0; t < 4; ++t) w[t] = span_dims4<V_SUB, V_COPIES, V_SPAN>(book, codes[t], j);
         value_mma(w, probabilities, acc, j);
     }
 }
