@@ -309,14 +309,18 @@ mod tests {
     }
 
     #[test]
-    fn shared_memory_prunes_copies_of_big_codebooks_before_anything_compiles() {
+    fn copies_of_big_codebooks_are_pruned_before_anything_compiles() {
         let s = shape("d8b12", "d8b12");
         let (valid, rejected) = SearchSpace::default().candidates(&s, "sm_90");
-        // 2 × 4096 × 8 × 2 bytes = 128 KB per copy: more than one copy overflows 227 KB.
+        // Books over 256 entries keep one copy (KernelConfig::book_copies), so a count over 1
+        // would name the same kernel again: rejected, with the reason.
         assert!(valid.iter().all(|c| c.codebook_replicas == 1));
         assert!(rejected.iter().any(|r| r.config.codebook_replicas == 4
-            && r.reason.starts_with("shared memory")
-            && r.reason.contains("sm_90")));
+            && r.reason.contains("books of up to 256 entries")
+            && r.reason.contains("d8b12/d8b12")));
+        // Beside a wide key book the value book takes the copies.
+        let (valid, _) = SearchSpace::default().candidates(&shape("d8b12", "d8b8"), "sm_90");
+        assert!(valid.iter().any(|c| c.codebook_replicas == 8));
         // On sm_86 (99 KB) one copy of both books is too much: nothing is left, the default
         // included, and each rejection says why.
         let (valid, rejected) = SearchSpace::default().candidates(&s, "sm_86");
