@@ -368,9 +368,10 @@ fn every_mma_axis_matches_the_cpu_reference() {
             split: SplitPolicy::Fixed(3),
             ..base
         }),
-        // Books over 256 entries keep one copy while the other book takes the replicas
-        // (KernelConfig::book_copies): 8-dim values (16-byte reads), 4-dim values (8-byte),
-        // and 4 copies of 4-dim values beside a 1024-entry key book.
+        // Books over 16 KB keep one copy while the other book takes the replicas
+        // (KernelConfig::book_copies): copies of 8-dim values (16-byte reads), 4-dim (8-byte)
+        // and 2-dim (4-byte) beside a one-copy key book, and copies of keys beside a one-copy
+        // value book.
         KernelConfig {
             head_dim: 128,
             group: 4,
@@ -385,7 +386,13 @@ fn every_mma_axis_matches_the_cpu_reference() {
         },
         KernelConfig {
             codebook_replicas: 4,
-            ..codecs("d2b10", "d4b8")
+            ..codecs("d4b12", "d2b8")
+        },
+        KernelConfig {
+            head_dim: 128,
+            group: 4,
+            codebook_replicas: 16,
+            ..codecs("d4b8", "d4b12")
         },
     ];
     // Every axis again with the other key mma (tokens as its rows where base has heads).

@@ -483,7 +483,8 @@ pub struct BenchArgs {
     /// skipped with a notice.
     #[arg(long)]
     pub scoring: Option<String>,
-    /// Codebook copies in shared memory (mma only), comma-separated.
+    /// Codebook copies in shared memory (mma only; books of up to 16 KB take them, larger ones
+    /// keep one), comma-separated.
     #[arg(long)]
     pub replicas: Option<String>,
     /// Pipeline depths, comma-separated.

@@ -53,6 +53,7 @@ pub struct TuneArgs {
     pub warps: Option<String>,
     #[arg(long)]
     pub stages: Option<String>,
+    /// Codebook copies to search (mma only; books of up to 16 KB take them), comma-separated.
     #[arg(long)]
     pub replicas: Option<String>,
     #[arg(long)]

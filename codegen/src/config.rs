@@ -167,9 +167,9 @@ pub struct KernelConfig {
     pub dims_per_lane: usize,
     pub split: SplitPolicy,
     pub key_scoring: KeyScoring,
-    /// Copies of each codebook of up to 256 entries in shared memory; lane `l` reads copy
+    /// Copies of each codebook of up to 16 KB in shared memory; lane `l` reads copy
     /// `l % replicas`, which spreads a warp's random centroid reads over more banks (mma kernel
-    /// only). Larger books (codes over 8 bits) keep one copy: see [`Self::book_copies`].
+    /// only). Larger books (12-bit codes, d8b11) keep one copy: see [`Self::book_copies`].
     #[serde(default = "one")]
     pub codebook_replicas: usize,
     /// The query as two fp16 parts (hi + lo) in the score mma: scores as exact as fp32
@@ -263,7 +263,7 @@ pub enum ConfigError {
     )]
     Replicas(usize),
     #[error(
-        "codebook replicas {replicas}: copies apply to books of up to 256 entries (codes of up to 8 bits), and {key}/{value} has none; use 1"
+        "codebook replicas {replicas}: copies apply to codebooks of up to 16 KB, and neither {key} (keys) nor {value} (values) is one; use 1"
     )]
     ReplicasOfWideBooks {
         replicas: usize,
@@ -322,26 +322,25 @@ impl KernelConfig {
     /// A config that works for any valid shape; the tuner searches around it. The tensor-core
     /// kernel with 256-token tiles over 4 warps and as many codebook copies (up to 16, the
     /// count that makes a warp's 8-byte centroid reads conflict-free) as fit in 64 KB: the
-    /// best of the H100 sweep in bench/results/h100/sweep-mma.
+    /// best of the H100 sweep in bench/results/h100/sweep-mma. A book over 16 KB counts once
+    /// (it keeps one copy); beside one, the other book's copies are capped by head dim and by
+    /// sm_86's 99 KB (see the body).
     pub fn default_for(
         head_dim: usize,
         group: usize,
         key_codec: VqCodec,
         value_codec: VqCodec,
     ) -> Self {
-        // Books over 256 entries keep one copy whatever the count (book_copies), and a count
-        // over 1 needs a book that takes it. Beside a wide book the small one takes up to 16
-        // copies at head dim 128 and up, 8 below: on the H200, K d4b12 / V d4b8 with 16 value
-        // copies ran 13-17% faster at batch >= 8 on the Llama shape; on SmolLM2's (head dim 64,
-        // 64-token pages) 8 copies ran 4-22% faster there than one, and 16 lost up to 18% (the
-        // books' 64 KB cost resident blocks; bench/results/kernel-s37).
+        // A book over 16 KB keeps one copy whatever the count (book_copies), and a count over 1
+        // needs a book that takes it. Beside such a book the small one takes up to 16 copies at
+        // head dim 128 and up, 8 below: on the H200, K d4b12 / V d4b8 with 16 value copies ran
+        // 13-17% faster at batch >= 8 on the Llama shape; on SmolLM2's (head dim 64, 64-token
+        // pages) 8 copies ran 4-22% faster there than one, and 16 lost up to 18% (the books'
+        // 64 KB cost resident blocks; bench/results/kernel-s37).
         let book_bytes =
             |c: VqCodec, r: usize| c.codebook_size() * c.sub_dim() * 2 * copies_of(c, r);
-        let (key_small, value_small) = (
-            key_codec.codebook_size() <= 256,
-            value_codec.codebook_size() <= 256,
-        );
-        let most = match (key_small, value_small) {
+        let mixed = takes_copies(key_codec) != takes_copies(value_codec);
+        let most = match (takes_copies(key_codec), takes_copies(value_codec)) {
             (true, true) => 16,
             (false, false) => 1,
             _ if head_dim >= 128 => 16,
@@ -369,7 +368,7 @@ impl KernelConfig {
         } else {
             0
         };
-        Self {
+        let config = Self {
             head_dim,
             group,
             key_codec,
@@ -395,7 +394,22 @@ impl KernelConfig {
             layout: CodeLayout::Contiguous,
             min_blocks_per_sm,
             window: WindowPrecision::Fp16,
+        };
+        // Copies beside a wide book must not cost the default a GPU: the block stays within the
+        // 99 KB of sm_86 and sm_89 wherever one copy does (the Llama shape's K d4b12 / V d4b8
+        // with 16 value copies takes 108 KB, with 8 92 KB).
+        let one_copy = Self {
+            codebook_replicas: 1,
+            ..config
+        };
+        if mixed && one_copy.validate("sm_86").is_ok() {
+            let mut fitted = config;
+            while fitted.codebook_replicas > 1 && fitted.validate("sm_86").is_err() {
+                fitted.codebook_replicas /= 2;
+            }
+            return fitted;
         }
+        config
     }
 
     /// The CUDA-core kernel (dequantize-and-dot) with the settings that measured best for it
@@ -437,10 +451,10 @@ impl KernelConfig {
             && self.codebook_replicas == 16
     }
 
-    /// Copies in shared memory of a book of `codec`: `codebook_replicas` for books of up to 256
-    /// entries, one for larger ones (16 to 64 KB a copy). So a 1.25-bit kernel (d8b12 keys,
-    /// d8b8 values) can spread its value reads over the banks while its 64 KB key book stays
-    /// single.
+    /// Copies in shared memory of a book of `codec`: `codebook_replicas` for a book of up to
+    /// 16 KB, one for a larger one (12-bit books and d8b11: 32 or 64 KB). So a 1.25-bit kernel
+    /// (d8b12 keys, d8b8 values) can spread its value reads over the banks while its 64 KB key
+    /// book stays single.
     pub fn book_copies(&self, codec: VqCodec) -> usize {
         copies_of(codec, self.codebook_replicas)
     }
@@ -651,11 +665,13 @@ impl fmt::Display for KernelConfig {
     }
 }
 
-/// Copies of a book of `codec` for a config of `replicas` (see [`KernelConfig::book_copies`]).
+/// Whether a book of `codec` takes the config's copies: one of up to 16 KB (see
+/// [`KernelConfig::book_copies`]).
+fn takes_copies(codec: VqCodec) -> bool {
+    codec.codebook_size() * codec.sub_dim() * 2 <= 16 * 1024
+}
+
+/// Copies of a book of `codec` for a config of `replicas`.
 fn copies_of(codec: VqCodec, replicas: usize) -> usize {
-    if codec.codebook_size() <= 256 {
-        replicas
-    } else {
-        1
-    }
+    if takes_copies(codec) { replicas } else { 1 }
 }

@@ -496,21 +496,55 @@ mod tests {
         assert_eq!(d("d4b8", "d4b8").codebook_replicas, 16);
         assert_eq!(d("d8b12", "d8b12").codebook_replicas, 1);
         assert_eq!(d("d8b12", "d8b8").codebook_replicas, 1);
-        // The 32 KB key book counts once; the value book takes 16 copies (32 KB), or 8 below
-        // head dim 128, where the books' space costs resident blocks.
-        assert_eq!(d("d4b12", "d4b8").codebook_replicas, 16);
+        // The 32 KB key book counts once; the value book takes copies, as many as keep the
+        // block within sm_86's 99 KB (16 would take 108 KB); 8 below head dim 128, where the
+        // books' space costs resident blocks. A small key book beside a wide value book too.
+        assert_eq!(d("d4b12", "d4b8").codebook_replicas, 8);
+        assert_eq!(d("d4b8", "d4b12").codebook_replicas, 8);
         let smol = |k: &str, v: &str| {
             KernelConfig::default_for(64, 3, k.parse().unwrap(), v.parse().unwrap())
         };
         assert_eq!(smol("d4b12", "d4b8").codebook_replicas, 8);
         assert_eq!(smol("d4b8", "d4b8").codebook_replicas, 16);
+        // Books of up to 16 KB (codes of 9-11 bits at small sub-vectors) take copies as before.
+        assert_eq!(d("d2b10", "d2b10").codebook_replicas, 8);
+        assert_eq!(d("d8b10", "d8b10").codebook_replicas, 2);
         for (k, v) in crate::grid::CODECS {
             d(k, v).validate("sm_90").unwrap();
         }
     }
 
     #[test]
-    fn books_over_256_entries_keep_one_copy() {
+    fn defaults_that_fit_sm86_with_one_copy_fit_it_with_their_copies() {
+        let codecs = [
+            "d2b8", "d4b8", "d8b8", "d2b10", "d4b10", "d8b10", "d4b11", "d8b11", "d2b12", "d4b12",
+            "d8b12",
+        ];
+        for head_dim in [64, 128, 256] {
+            for k in codecs {
+                for v in codecs {
+                    let c = KernelConfig::default_for(
+                        head_dim,
+                        4,
+                        k.parse().unwrap(),
+                        v.parse().unwrap(),
+                    );
+                    let one = KernelConfig {
+                        codebook_replicas: 1,
+                        ..c
+                    };
+                    if c.book_copies(c.key_codec) != c.book_copies(c.value_codec)
+                        && one.validate("sm_86").is_ok()
+                    {
+                        c.validate("sm_86").unwrap_or_else(|e| panic!("{c}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn books_over_16_kb_keep_one_copy() {
         let c = KernelConfig {
             codebook_replicas: 8,
             ..KernelConfig::default_for(128, 4, "d8b12".parse().unwrap(), "d8b8".parse().unwrap())
@@ -527,6 +561,13 @@ mod tests {
         );
         let source = crate::emit(&c, "sm_90").unwrap().source;
         assert!(source.contains("K_COPIES = 1;") && source.contains("V_COPIES = 8;"));
+        // A 16 KB book (d8b10) still takes them.
+        let d8b10 = KernelConfig {
+            value_codec: "d8b10".parse().unwrap(),
+            codebook_replicas: 2,
+            ..c
+        };
+        assert_eq!(d8b10.book_copies(d8b10.value_codec), 2);
     }
 
     #[test]
@@ -537,8 +578,8 @@ mod tests {
         };
         let err = wide.validate("sm_90").unwrap_err().to_string();
         assert!(
-            err.contains("books of up to 256 entries")
-                && err.contains("d4b12/d4b12")
+            err.contains("codebooks of up to 16 KB")
+                && err.contains("neither d4b12 (keys) nor d4b12 (values)")
                 && err.contains("use 1"),
             "{err}"
         );

@@ -54,9 +54,7 @@ static constexpr int WARP_TOKENS = TILE / WARPS;
 static constexpr int SLABS = WARP_TOKENS / 16;
 static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane decodes
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
-// Copies of each codebook in shared memory (KernelConfig::book_copies); REPLICAS is the
-// config's count, which books of over 256 entries do not take.
-static constexpr int REPLICAS = {replicas};
+// Copies of each codebook in shared memory (KernelConfig::book_copies).
 static constexpr int K_COPIES = {key_copies};
 static constexpr int V_COPIES = {value_copies};
 static constexpr int QUERY_PARTS = {parts};  // fp16 parts of the query (hi, then lo)
@@ -67,10 +65,9 @@ static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // ou
 static_assert(!PAIRED_VALUES || GROUP <= 4, "paired values take groups of up to 4 heads");
 // Codes as byte offsets into one table of both codebooks (KernelConfig::offset_codes).
 static constexpr bool OFFSET_CODES = {offset_codes};
-static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && REPLICAS == 16 && K_BOOK == 256 && V_BOOK == 256),
+static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && K_COPIES == 16 && V_COPIES == 16 && K_BOOK == 256 && V_BOOK == 256),
               "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 "#,
-        replicas = c.codebook_replicas,
         key_copies = c.book_copies(c.key_codec),
         value_copies = c.book_copies(c.value_codec),
         parts = if c.split_query { 2 } else { 1 },

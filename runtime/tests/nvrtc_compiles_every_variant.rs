@@ -166,9 +166,10 @@ fn wide_code_spans_compile_for_sm80_and_sm90() {
     }
 }
 
-/// A book over 256 entries keeps one copy while the other takes the replicas
+/// A book over 16 KB keeps one copy while the other takes the replicas
 /// (`KernelConfig::book_copies`): 16-byte value reads (d8b8, 8 copies), 8-byte (d4b8, 16) and
-/// 4-byte (d2b8, 4), for sm_80 and sm_90.
+/// 4-byte (d2b8, 4) beside one-copy keys, and 16 key copies beside one-copy values, for sm_80
+/// and sm_90.
 #[test]
 fn single_wide_books_beside_replicated_ones_compile_for_sm80_and_sm90() {
     if !nvrtc_or_skip() {
@@ -177,7 +178,8 @@ fn single_wide_books_beside_replicated_ones_compile_for_sm80_and_sm90() {
     for (head_dim, group, key, value, replicas) in [
         (128, 4, "d8b12", "d8b8", 8),
         (128, 4, "d4b12", "d4b8", 16),
-        (64, 3, "d2b10", "d2b8", 4),
+        (64, 3, "d4b12", "d2b8", 4),
+        (128, 4, "d4b8", "d4b12", 16),
     ] {
         let config = KernelConfig {
             codebook_replicas: replicas,

@@ -312,12 +312,12 @@ mod tests {
     fn copies_of_big_codebooks_are_pruned_before_anything_compiles() {
         let s = shape("d8b12", "d8b12");
         let (valid, rejected) = SearchSpace::default().candidates(&s, "sm_90");
-        // Books over 256 entries keep one copy (KernelConfig::book_copies), so a count over 1
-        // would name the same kernel again: rejected, with the reason.
+        // Books over 16 KB keep one copy (KernelConfig::book_copies), so a count over 1 would
+        // name the same kernel again: rejected, with the reason.
         assert!(valid.iter().all(|c| c.codebook_replicas == 1));
         assert!(rejected.iter().any(|r| r.config.codebook_replicas == 4
-            && r.reason.contains("books of up to 256 entries")
-            && r.reason.contains("d8b12/d8b12")));
+            && r.reason.contains("codebooks of up to 16 KB")
+            && r.reason.contains("neither d8b12 (keys) nor d8b12 (values)")));
         // Beside a wide key book the value book takes the copies.
         let (valid, _) = SearchSpace::default().candidates(&shape("d8b12", "d8b8"), "sm_90");
         assert!(valid.iter().any(|c| c.codebook_replicas == 8));

@@ -378,9 +378,7 @@ static constexpr int WARP_TOKENS = TILE / WARPS;
 static constexpr int SLABS = WARP_TOKENS / 16;
 static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane decodes
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
-// Copies of each codebook in shared memory (KernelConfig::book_copies); REPLICAS is the
-// config's count, which books of over 256 entries do not take.
-static constexpr int REPLICAS = 16;
+// Copies of each codebook in shared memory (KernelConfig::book_copies).
 static constexpr int K_COPIES = 16;
 static constexpr int V_COPIES = 16;
 static constexpr int QUERY_PARTS = 1;  // fp16 parts of the query (hi, then lo)
@@ -391,7 +389,7 @@ static constexpr int ACC_BLOCKS = PAIRED_VALUES ? HEAD_DIM / 32 : CHUNKS;  // ou
 static_assert(!PAIRED_VALUES || GROUP <= 4, "paired values take groups of up to 4 heads");
 // Codes as byte offsets into one table of both codebooks (KernelConfig::offset_codes).
 static constexpr bool OFFSET_CODES = true;
-static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && REPLICAS == 16 && K_BOOK == 256 && V_BOOK == 256),
+static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && K_COPIES == 16 && V_COPIES == 16 && K_BOOK == 256 && V_BOOK == 256),
               "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 
 // The tensor-core kernel (KeyScoring::Mma): fragment helpers (f16x2 packing, byte permutes, the
@@ -480,7 +478,7 @@ template <int N> __device__ __forceinline__ CodeBytes<N> zero_code_bytes() {
     return out;
 }
 // The byte offset of this lane's copy within a table entry (OFFSET_CODES): 16 copies of 8 bytes.
-__device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (REPLICAS - 1)) * 8u; }
+__device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (K_COPIES - 1)) * 8u; }
 
 // 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
 // cannot merge the extraction with the centroid address into shift, mask and add): the address

@@ -84,7 +84,7 @@ template <int N> __device__ __forceinline__ CodeBytes<N> zero_code_bytes() {
     return out;
 }
 // The byte offset of this lane's copy within a table entry (OFFSET_CODES): 16 copies of 8 bytes.
-__device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (REPLICAS - 1)) * 8u; }
+__device__ __forceinline__ unsigned lane_copy_offset() { return (threadIdx.x & (K_COPIES - 1)) * 8u; }
 
 // 8-bit codes from their bytes. One byte permute per code (inline PTX, so that the compiler
 // cannot merge the extraction with the centroid address into shift, mask and add): the address
