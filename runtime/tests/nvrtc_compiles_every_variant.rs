@@ -33,13 +33,8 @@ fn every_shipped_variant_compiles_for_sm80_and_sm90() {
         configs.len()
     );
     for config in configs {
-        for arch in ["sm_80", "sm_90"] {
-            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
-            compile(&k.source, arch, &k.attention_entry)
-                .unwrap_or_else(|e| panic!("{config}: {e}"));
-        }
+        compile_attention_for_sm80_and_sm90(&config);
     }
-    // bf16 output takes another conversion path.
     // Paged code rows, at the smallest and largest page size, through every kernel family.
     for config in grid::shipped() {
         for page_tokens in [16, 512] {
@@ -61,6 +56,7 @@ fn every_shipped_variant_compiles_for_sm80_and_sm90() {
         let k = emit(&int8, "sm_90").unwrap_or_else(|e| panic!("{int8}: {e}"));
         compile(&k.source, "sm_90", &k.attention_entry).unwrap_or_else(|e| panic!("{int8}: {e}"));
     }
+    // bf16 output takes another conversion path.
     let config = vecinfer_codegen::KernelConfig {
         output: OutputDtype::Bf16,
         ..grid::shipped()[0]
@@ -135,6 +131,14 @@ fn the_streamed_codebook_search_compiles_at_the_ends_of_its_shapes() {
     }
 }
 
+/// Emits and compiles `config`'s attention kernel for sm_80 and sm_90; a failure names it.
+fn compile_attention_for_sm80_and_sm90(config: &KernelConfig) {
+    for arch in ["sm_80", "sm_90"] {
+        let k = emit(config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
+        compile(&k.source, arch, &k.attention_entry).unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
 /// Code spans of other widths than 8 bits as the tensor-core kernel reads them (`read_codes`):
 /// whole words (K d4b12 at head dim 128: 96 bits a lane; d2b10: 160), 16-bit halves (48 and 80
 /// bits) and byte reads (24 and 40 bits), for sm_80 and sm_90. The shipped grid has d8b12 only,
@@ -158,11 +162,7 @@ fn wide_code_spans_compile_for_sm80_and_sm90() {
             key.parse().unwrap(),
             value.parse().unwrap(),
         );
-        for arch in ["sm_80", "sm_90"] {
-            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
-            compile(&k.source, arch, &k.attention_entry)
-                .unwrap_or_else(|e| panic!("{config}: {e}"));
-        }
+        compile_attention_for_sm80_and_sm90(&config);
     }
 }
 
@@ -190,11 +190,7 @@ fn single_wide_books_beside_replicated_ones_compile_for_sm80_and_sm90() {
                 value.parse().unwrap(),
             )
         };
-        for arch in ["sm_80", "sm_90"] {
-            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config}: {e}"));
-            compile(&k.source, arch, &k.attention_entry)
-                .unwrap_or_else(|e| panic!("{config}: {e}"));
-        }
+        compile_attention_for_sm80_and_sm90(&config);
     }
 }
 
