@@ -5,11 +5,13 @@ use std::fmt;
 use thiserror::Error;
 use vecinfer_quant::{Granularity, KeyTransform, VqCodec, WindowPrecision};
 
-/// Shared memory a block may use on the GPUs this project targets (sm_80 and sm_90 allow
-/// 227 KB with the opt-in attribute; sm_86/sm_89 allow 99 KB).
+/// Shared memory a block may use on the GPUs this project targets, with the opt-in attribute
+/// (the CUDA programming guide's table): sm_90 and sm_100 227 KB, sm_80 (A100) and sm_87 163 KB,
+/// sm_86, sm_89 and sm_120 99 KB.
 pub fn shared_memory_limit(arch: &str) -> usize {
     match arch {
-        "sm_86" | "sm_89" => 99 * 1024,
+        "sm_86" | "sm_89" | "sm_120" => 99 * 1024,
+        "sm_80" | "sm_87" => 163 * 1024,
         _ => 227 * 1024,
     }
 }
@@ -169,7 +171,8 @@ pub struct KernelConfig {
     pub key_scoring: KeyScoring,
     /// Copies of each codebook of up to 16 KB in shared memory; lane `l` reads copy
     /// `l % replicas`, which spreads a warp's random centroid reads over more banks (mma kernel
-    /// only). Larger books (12-bit codes, d8b11) keep one copy: see [`Self::book_copies`].
+    /// only). Larger books (d4b12, d8b12 and d8b11: 32 or 64 KB) keep one copy: see
+    /// [`Self::book_copies`].
     #[serde(default = "one")]
     pub codebook_replicas: usize,
     /// The query as two fp16 parts (hi + lo) in the score mma: scores as exact as fp32
@@ -324,7 +327,7 @@ impl KernelConfig {
     /// count that makes a warp's 8-byte centroid reads conflict-free) as fit in 64 KB: the
     /// best of the H100 sweep in bench/results/h100/sweep-mma. A book over 16 KB counts once
     /// (it keeps one copy); beside one, the other book's copies are capped by head dim and by
-    /// sm_86's 99 KB (see the body).
+    /// the smallest GPU limit the one-copy block fits (sm_86's 99 KB, else the A100's 163 KB).
     pub fn default_for(
         head_dim: usize,
         group: usize,
@@ -396,20 +399,25 @@ impl KernelConfig {
             window: WindowPrecision::Fp16,
         };
         // Copies beside a wide book must not cost the default a GPU: the block stays within the
-        // 99 KB of sm_86 and sm_89 wherever one copy does (the Llama shape's K d4b12 / V d4b8
-        // with 16 value copies takes 108 KB, with 8 92 KB).
+        // 99 KB of sm_86 and sm_89 wherever one copy does, else within the A100's 163 KB (the
+        // Llama shape's K d4b12 / V d4b8 with 16 value copies takes 108 KB, with 8 92 KB).
         let one_copy = Self {
             codebook_replicas: 1,
             ..config
         };
-        if mixed && one_copy.validate("sm_86").is_ok() {
-            let mut fitted = config;
-            while fitted.codebook_replicas > 1 && fitted.validate("sm_86").is_err() {
-                fitted.codebook_replicas /= 2;
+        let smallest_fit = ["sm_86", "sm_80"]
+            .into_iter()
+            .find(|arch| one_copy.validate(arch).is_ok());
+        match smallest_fit {
+            Some(arch) if mixed => {
+                let mut fitted = config;
+                while fitted.codebook_replicas > 1 && fitted.validate(arch).is_err() {
+                    fitted.codebook_replicas /= 2;
+                }
+                fitted
             }
-            return fitted;
+            _ => config,
         }
-        config
     }
 
     /// The CUDA-core kernel (dequantize-and-dot) with the settings that measured best for it
@@ -452,7 +460,7 @@ impl KernelConfig {
     }
 
     /// Copies in shared memory of a book of `codec`: `codebook_replicas` for a book of up to
-    /// 16 KB, one for a larger one (12-bit books and d8b11: 32 or 64 KB). So a 1.25-bit kernel
+    /// 16 KB, one for a larger one (d4b12, d8b12 and d8b11: 32 or 64 KB). So a 1.25-bit kernel
     /// (d8b12 keys, d8b8 values) can spread its value reads over the banks while its 64 KB key
     /// book stays single.
     pub fn book_copies(&self, codec: VqCodec) -> usize {
