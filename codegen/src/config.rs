@@ -342,8 +342,9 @@ impl KernelConfig {
         // 64 KB cost resident blocks; bench/results/kernel-s37).
         let book_bytes =
             |c: VqCodec, r: usize| c.codebook_size() * c.sub_dim() * 2 * copies_of(c, r);
-        let mixed = takes_copies(key_codec) != takes_copies(value_codec);
-        let most = match (takes_copies(key_codec), takes_copies(value_codec)) {
+        let takes = (takes_copies(key_codec), takes_copies(value_codec));
+        let mixed = takes.0 != takes.1;
+        let most = match takes {
             (true, true) => 16,
             (false, false) => 1,
             _ if head_dim >= 128 => 16,
