@@ -86,13 +86,17 @@ template <int N> __device__ __forceinline__ void load_halves(const unsigned shor
     }
 }
 
-// Code m of a packed row: the little-endian bit range [m*BITS, (m+1)*BITS).
+// Code m of a packed row: the little-endian bit range [m*BITS, (m+1)*BITS). Reads only the
+// bytes the code spans (a third one only when it reaches it): a row's last code read three
+// before, one past the row, and at a tile slot's last row that byte is the next slot's first,
+// which cp.async may be filling (racecheck, bench/results/kernel-s38).
 template <int BITS> __device__ __forceinline__ int read_code(const unsigned char* row, int m) {
     if (BITS == 8) return row[m];
-    const int bit = m * BITS;
+    const int bit = m * BITS, shift = bit & 7;
     const unsigned char* p = row + (bit >> 3);
-    const unsigned window = p[0] | (p[1] << 8) | (p[2] << 16);
-    return (window >> (bit & 7)) & ((1 << BITS) - 1);
+    unsigned window = p[0] | (p[1] << 8);
+    if (shift + BITS > 16) window |= p[2] << 16;
+    return (window >> shift) & ((1 << BITS) - 1);
 }
 
 __device__ __forceinline__ float warp_max(float v) {

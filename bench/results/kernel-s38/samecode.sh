@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Session 38, no GPU: the SASS (NVRTC 13.0, sm_90) of kernel configs at a base commit and in the
+# working tree, compared op by op (addresses dropped; kernel-s37/sasskey.py). CONFIGS: a JSON
+# list of KernelConfig (default: every tuned winner and default with a codec other than 8 bits,
+# the only kernels read_code's change can reach), plus the CUDA-core configs of 12-bit keys.
+# Needs .deps/nvrtc (pip: nvidia-cuda-nvrtc==13.0.*) and nvdisasm (pip: nvidia-cuda-nvdisasm),
+# NVDISASM=path; BASE=commit (default HEAD).
+# Usage: bash bench/results/kernel-s38/samecode.sh (from the repository root).
+set -eu
+BASE=${BASE:-HEAD}
+export NVDISASM=${NVDISASM:-nvdisasm}
+root=$PWD; wt=$(mktemp -d)/base; out=$(mktemp -d)
+python3 - "$out/configs.json" <<'PY'
+import glob, json, sys
+seen = {}
+for f in sorted(glob.glob("tuned-configs/*.json")):
+    for e in json.load(open(f))["entries"].values():
+        for side in ("winner", "default"):
+            c = (e.get(side) or {}).get("config")
+            if c and not (c["key_codec"].endswith("b8") and c["value_codec"].endswith("b8")):
+                seen[json.dumps(c, sort_keys=True)] = c
+base = json.loads(open("codegen/tests/snapshots/d128_g4_d4b8_d4b8_lut.cu").readlines()[1][len("// config: "):])
+for k, v in (("d8b12", "d8b12"), ("d8b12", "d8b8"), ("d4b12", "d4b8")):
+    for scoring in ("dequantize", "lut"):
+        c = dict(base, key_codec=k, value_codec=v, key_scoring=scoring)
+        seen[json.dumps(c, sort_keys=True)] = c
+json.dump(list(seen.values()), open(sys.argv[1], "w"))
+print(len(seen), "configs")
+PY
+git worktree add -f "$wt" "$BASE" -q
+(cd "$wt" && ln -sfn "$root/.deps" .deps && cargo build -q --release -p vecinfer-runtime --example compile_config)
+cargo build -q --release -p vecinfer-runtime --example compile_config
+n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" $out/configs.json)
+for i in $(seq 0 $((n - 1))); do
+  cfg=$(python3 -c "import json,sys; print(json.dumps(json.load(open(sys.argv[1]))[int(sys.argv[2])]))" $out/configs.json $i)
+  for side in base new; do
+    bin=target/release/examples/compile_config; [ $side = base ] && bin=$wt/$bin
+    d=$out/$side-$i; mkdir -p $d
+    VECINFER_CACHE_DIR=$d VECINFER_NVRTC_DIR=$root/.deps/nvrtc/nvidia/cu13/lib $bin "$cfg" sm_90 $d/out.cu > /dev/null 2>&1
+    python3 bench/results/kernel-s37/sasskey.py $d/kernels > $out/$side-$i.sass
+  done
+  name=$(sed -n 's/^## //p' $out/new-$i.sass | head -1)
+  echo "$name: base $(wc -l < $out/base-$i.sass) new $(wc -l < $out/new-$i.sass) lines; differing $(diff $out/base-$i.sass $out/new-$i.sass | grep -c '^[<>]' || true)"
+done
+git worktree remove --force "$wt"
