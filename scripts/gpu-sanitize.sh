@@ -6,6 +6,7 @@
 # cached before the sanitized run (NVRTC itself under the sanitizer has crashed the process).
 #   scripts/gpu-sanitize.sh [DIR] [TEST ...]      (default tests: gpu_attention gpu_paged gpu_append gpu_int8_rows)
 #   TOOLS="racecheck" scripts/gpu-sanitize.sh     (default: racecheck memcheck)
+#   TEST_ARGS="--exact NAME" scripts/gpu-sanitize.sh DIR gpu_attention   (one test: libtest's arguments)
 set -uo pipefail
 dir=${1:-.carry/gpu}
 shift || true
@@ -18,13 +19,14 @@ failed=0
 for t in "${tests[@]}"; do
   bin=$dir/$t
   [ -x "$bin" ] || { echo "$t: no test binary at $bin"; failed=1; continue; }
-  if ! "$bin" --ignored --test-threads 1 > "$logs/$t.log" 2>&1; then
+  # shellcheck disable=SC2086 # TEST_ARGS is a list of arguments
+  if ! "$bin" --ignored --test-threads 1 ${TEST_ARGS:-} > "$logs/$t.log" 2>&1; then
     echo "$t: fails without the sanitizer ($logs/$t.log)"; failed=1; continue
   fi
   for tool in ${TOOLS:-racecheck memcheck}; do
     extra=(); [ "$tool" = racecheck ] && extra=(--racecheck-report hazard)
     compute-sanitizer --tool "$tool" "${extra[@]}" --print-limit 20 --error-exitcode 3 \
-      "$bin" --ignored --test-threads 1 > "$logs/$t.$tool.log" 2>&1
+      "$bin" --ignored --test-threads 1 ${TEST_ARGS:-} > "$logs/$t.$tool.log" 2>&1
     rc=$?
     summary=$(grep -aE "(RACECHECK|ERROR) SUMMARY" "$logs/$t.$tool.log" | tail -1)
     echo "$t under $tool: rc $rc; ${summary:-no summary} ($logs/$t.$tool.log)"

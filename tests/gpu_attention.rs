@@ -5,7 +5,9 @@
 //! Pass criterion: for every (sequence, query head), ‖gpu − cpu‖ / ‖cpu‖ ≤ 2e-3 in the output
 //! dtype (bf16 output: one bf16 step, 2⁻⁸), and no output element left at its poison value.
 
-use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid};
+use vecinfer_codegen::{
+    BookFormat, CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, grid,
+};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, WindowPrecision};
 use vecinfer_runtime::verify::{RandomCase, VerifyCase, worst_relative_error};
 use vecinfer_runtime::{Gpu, SplitPlan, VqAttention, Workspace};
@@ -452,6 +454,91 @@ fn llama_shape_matches_the_cpu_reference() {
     run(&gpu, &cases);
 }
 
+/// e4m3 key books (`BookFormat::E4m3`): the case rounds its random key books to e4m3, so the
+/// kernel's shared-memory book is exact and the tolerance is the f16 book's. d8b12 and d8b11
+/// keys; both key mma forms; one-copy and copied value books; the fast 1.25-bit geometry (t512
+/// w8); per-head books; pages; head dims 64 and 128. On a GPU without fp8 conversions (before
+/// sm_89) the kernel must be refused with the typed error instead.
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
+fn e4m3_key_books_match_the_cpu_reference() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let e4m3 = |d: usize, g: usize, k: &str, v: &str, replicas: usize| KernelConfig {
+        key_book: BookFormat::E4m3,
+        codebook_replicas: replicas,
+        ..KernelConfig::default_for(d, g, k.parse().unwrap(), v.parse().unwrap())
+    };
+    let llama = e4m3(128, 4, "d8b12", "d8b8", 8);
+    let variants = [
+        llama,
+        KernelConfig {
+            key_token_rows: false,
+            ..llama
+        },
+        KernelConfig {
+            tile_tokens: 512,
+            warps: 8,
+            ..llama
+        },
+        KernelConfig {
+            granularity: Granularity::Head,
+            codebook_replicas: 1,
+            ..llama
+        },
+        e4m3(128, 4, "d8b12", "d8b12", 1),
+        e4m3(64, 3, "d8b11", "d4b8", 16),
+        KernelConfig {
+            layout: CodeLayout::Paged { page_tokens: 64 },
+            ..e4m3(64, 3, "d8b12", "d8b8", 4)
+        },
+    ];
+    if !vecinfer_codegen::has_fp8_conversions(gpu.arch) {
+        for config in variants {
+            let Err(err) = VqAttention::new(&gpu, &config) else {
+                panic!("{config} built on {}", gpu.arch)
+            };
+            assert!(
+                err.to_string().contains("an e4m3 key book"),
+                "{config}: {err}"
+            );
+        }
+        eprintln!("{}: no fp8 conversions, e4m3 key books refused", gpu.arch);
+        return;
+    }
+    let cases: Vec<_> = variants
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                c,
+                RandomCase {
+                    kv_heads: 2,
+                    lengths: vec![5, 333, 1200, 4100],
+                    layout: CacheLayout {
+                        sinks: 4,
+                        residual: 40,
+                        ..CacheLayout::default()
+                    },
+                    seed: 500 + i as u64,
+                },
+            )
+        })
+        .collect();
+    run(&gpu, &cases);
+    // The random caches benchmarks and the tuner time on round their key books the same way
+    // (verify::random_books), so the cache accepts the e4m3 kernel, contiguous and paged.
+    for config in [llama, variants[6]] {
+        let shape = vecinfer_quant::DecodeShape {
+            batch: 2,
+            q_heads: 2 * config.group,
+            kv_heads: 2,
+            head_dim: config.head_dim,
+        };
+        vecinfer_runtime::OneLayerCache::random(&gpu, shape, &config, &[700, 3000], 32, 9)
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
 /// Launches planned for longer sequences than the batch holds, as an engine plans a CUDA graph
 /// for the longest length it will reach: the kernels cut each sequence into the plan's pieces
 /// from the length tables and the plan's spare blocks idle; each sequence's fp16 tokens (sinks
@@ -811,6 +898,18 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
     };
     let Some(gpu) = gpu_or_skip() else { return };
     let set = vecinfer_quant::CodebookSet::load(std::path::Path::new(&cb_path)).unwrap();
+    // Books of d8b11 or d8b12 keys run again rounded to e4m3, under e4m3 key-book kernels
+    // (where the GPU converts fp8), against a reference of the same rounded books.
+    let e4m3_kernel = KernelConfig {
+        key_book: BookFormat::E4m3,
+        ..KernelConfig::default_for(128, 4, set.meta.key_codec, set.meta.value_codec)
+    };
+    let mut sets = vec![(set.clone(), BookFormat::F16)];
+    if e4m3_kernel.validate(gpu.arch).is_ok() {
+        let mut rounded = set.clone();
+        rounded.round_keys_to_e4m3();
+        sets.push((rounded, BookFormat::E4m3));
+    }
     let bytes = std::fs::read(&kv_path).unwrap();
     let dump = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let floats = |name: &str| -> (Vec<f32>, Vec<usize>) {
@@ -843,70 +942,77 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
             kv_heads: hk,
             head_dim: d,
         };
-        for transform in set.transforms() {
-            let layout = CacheLayout {
-                sinks: 4,
-                residual: 128,
-                ..CacheLayout::default()
-            };
-            let mut cpu = vecinfer_quant::ReferenceKvCache::new(
-                set.layer(layer, transform).unwrap(),
-                shape,
-                layout,
-            )
-            .unwrap();
-            let token = |x: &[f32], pos: usize| {
-                (0..hk)
-                    .flat_map(|h| x[(h * t + pos) * d..(h * t + pos + 1) * d].to_vec())
-                    .collect::<Vec<f32>>()
-            };
-            for pos in 0..t {
-                cpu.append(0, &token(&k, pos), &token(&v, pos)).unwrap();
-            }
-            let queries: Vec<f32> = (0..hq)
-                .flat_map(|h| q[(h * t + t - 1) * d..(h * t + t) * d].to_vec())
-                .collect();
-            let (kc, vc) = (set.meta.key_codec, set.meta.value_codec);
-            for base in [
-                KernelConfig::cuda_core_for(d, hq / hk, kc, vc),
-                KernelConfig::default_for(d, hq / hk, kc, vc),
-                KernelConfig {
-                    layout: CodeLayout::Paged { page_tokens: 64 },
-                    ..KernelConfig::default_for(d, hq / hk, kc, vc)
-                },
-                // The wide tiles the engine took at head dim 64 and batch <= 4 until its GPU
-                // perplexity left the CPU's (bench/results/model-s8/README.md).
-                KernelConfig {
-                    layout: CodeLayout::Paged { page_tokens: 64 },
-                    tile_tokens: 512,
-                    warps: 8,
-                    min_blocks_per_sm: 0,
-                    ..KernelConfig::default_for(d, hq / hk, kc, vc)
-                },
-            ] {
-                let key_scoring = base.key_scoring;
-                let config = KernelConfig {
-                    granularity: set.meta.granularity,
-                    transform,
-                    ..base
+        for (set, key_book) in &sets {
+            for transform in set.transforms() {
+                let layout = CacheLayout {
+                    sinks: 4,
+                    residual: 128,
+                    ..CacheLayout::default()
                 };
-                let worst =
-                    vecinfer_runtime::verify::compare_with_reference(&gpu, &config, &cpu, &queries)
-                        .unwrap();
-                eprintln!(
-                    "real KV layer {layer} {transform} {} {} t{} w{} ({t} tokens, {} coded): worst rel err {worst:.2e}",
-                    key_scoring.name(),
-                    config.layout,
-                    config.tile_tokens,
-                    config.warps,
-                    cpu.quantized_len(0)
-                );
-                assert!(
-                    !worst.is_nan() && worst <= TOLERANCE,
-                    "layer {layer} {transform} {}: {worst}",
-                    key_scoring.name()
-                );
-                cases += 1;
+                let mut cpu = vecinfer_quant::ReferenceKvCache::new(
+                    set.layer(layer, transform).unwrap(),
+                    shape,
+                    layout,
+                )
+                .unwrap();
+                let token = |x: &[f32], pos: usize| {
+                    (0..hk)
+                        .flat_map(|h| x[(h * t + pos) * d..(h * t + pos + 1) * d].to_vec())
+                        .collect::<Vec<f32>>()
+                };
+                for pos in 0..t {
+                    cpu.append(0, &token(&k, pos), &token(&v, pos)).unwrap();
+                }
+                let queries: Vec<f32> = (0..hq)
+                    .flat_map(|h| q[(h * t + t - 1) * d..(h * t + t) * d].to_vec())
+                    .collect();
+                let (kc, vc) = (set.meta.key_codec, set.meta.value_codec);
+                for base in [
+                    KernelConfig::cuda_core_for(d, hq / hk, kc, vc),
+                    KernelConfig::default_for(d, hq / hk, kc, vc),
+                    KernelConfig {
+                        layout: CodeLayout::Paged { page_tokens: 64 },
+                        ..KernelConfig::default_for(d, hq / hk, kc, vc)
+                    },
+                    // The wide tiles the engine took at head dim 64 and batch <= 4 until its GPU
+                    // perplexity left the CPU's (bench/results/model-s8/README.md).
+                    KernelConfig {
+                        layout: CodeLayout::Paged { page_tokens: 64 },
+                        tile_tokens: 512,
+                        warps: 8,
+                        min_blocks_per_sm: 0,
+                        ..KernelConfig::default_for(d, hq / hk, kc, vc)
+                    },
+                ] {
+                    let key_scoring = base.key_scoring;
+                    if *key_book == BookFormat::E4m3 && key_scoring != KeyScoring::Mma {
+                        continue;
+                    }
+                    let config = KernelConfig {
+                        granularity: set.meta.granularity,
+                        transform,
+                        key_book: *key_book,
+                        ..base
+                    };
+                    let worst = vecinfer_runtime::verify::compare_with_reference(
+                        &gpu, &config, &cpu, &queries,
+                    )
+                    .unwrap();
+                    eprintln!(
+                        "real KV layer {layer} {transform} {} {} {key_book} keys t{} w{} ({t} tokens, {} coded): worst rel err {worst:.2e}",
+                        key_scoring.name(),
+                        config.layout,
+                        config.tile_tokens,
+                        config.warps,
+                        cpu.quantized_len(0)
+                    );
+                    assert!(
+                        !worst.is_nan() && worst <= TOLERANCE,
+                        "layer {layer} {transform} {}: {worst}",
+                        key_scoring.name()
+                    );
+                    cases += 1;
+                }
             }
         }
     }

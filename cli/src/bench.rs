@@ -363,10 +363,10 @@ pub fn bench_one(
 }
 
 /// The searched axes of a config, short: scoring, copies, tile, warps, stages, dims per lane,
-/// split.
+/// split; then the layout, launch bound and key-book format where they are not the default.
 pub fn variant_name(config: &KernelConfig) -> String {
     format!(
-        "{}{}{}{} r{} t{} w{} p{} l{} s{}{}{}",
+        "{}{}{}{} r{} t{} w{} p{} l{} s{}{}{}{}",
         config.key_scoring.name(),
         if config.split_query { "+qsplit" } else { "" },
         if config.key_token_rows { "+ktr" } else { "" },
@@ -387,6 +387,10 @@ pub fn variant_name(config: &KernelConfig) -> String {
         match config.min_blocks_per_sm {
             0 => String::new(),
             b => format!(" mb{b}"),
+        },
+        match config.key_book {
+            vecinfer_codegen::BookFormat::F16 => "",
+            vecinfer_codegen::BookFormat::E4m3 => " ke4m3",
         }
     )
 }
@@ -516,6 +520,11 @@ pub struct BenchArgs {
     /// Blocks per SM the compiler must fit (launch bounds; 0 = no bound), comma-separated.
     #[arg(long)]
     pub min_blocks: Option<String>,
+    /// The key codebook in shared memory, comma-separated (f16, e4m3). e4m3 (mma kernel,
+    /// d8b11 and d8b12 keys, sm_89 and newer) reads books of e4m3 values: its case rounds the
+    /// random key books, so verification stays exact.
+    #[arg(long)]
+    pub key_book: Option<String>,
     /// Newest tokens of each sequence in fp16.
     #[arg(long, default_value_t = DEFAULT_RESIDUAL)]
     pub residual: usize,
@@ -752,6 +761,11 @@ fn config_sweep(
             all,
             parse_list(Some(&a.grid.layouts), "layouts")?,
             |c, x| c.layout = x,
+        );
+        all = cross(
+            all,
+            parse_list(a.key_book.as_deref(), "key-book")?,
+            |c, x| c.key_book = x,
         );
         for c in all {
             match c.validate(arch) {

@@ -14,6 +14,7 @@ pub mod gpu_check;
 pub mod outputs;
 pub mod plot;
 pub mod recording;
+pub mod round_books;
 pub mod text;
 pub mod tune;
 pub mod tune_steps;

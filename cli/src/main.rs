@@ -305,6 +305,18 @@ enum Command {
     Tune(Box<vecinfer::tune::TuneArgs>),
     /// Compare a strategy's picks with an exhaustive run's measurements (same GPU).
     CompareTuning(vecinfer::tune::CompareArgs),
+    /// Round a codebook file's key books to FP8 e4m3 (the value books stay): encoding and
+    /// decoding then use the rounded centroids, and the GPU engine keeps d8b11 and d8b12 key
+    /// books as e4m3 in shared memory (1.25 bits, d8b12/d8b8: attention 20-29% faster on an
+    /// H200, bench/results/kernel-s38), reading them exactly.
+    RoundBooks {
+        /// A codebook file (`vecinfer calibrate`).
+        #[arg(long)]
+        codebooks: PathBuf,
+        /// Where to write the rounded file (not the input: its f16 books would be lost).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The GPU, NVRTC, cache folders and what is tuned for this GPU.
     Info {
         /// Folder of tuned-configs files.
@@ -1320,6 +1332,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tune(args) => vecinfer::tune::run(*args)?,
         Command::CompareTuning(args) => vecinfer::tune::run_compare(args)?,
         Command::Info { tuned_dir } => vecinfer::tune::info(&tuned_dir)?,
+        Command::RoundBooks { codebooks, out } => vecinfer::round_books::run(&codebooks, &out)?,
         Command::Generate {
             prompt,
             model,

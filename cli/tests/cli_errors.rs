@@ -1091,3 +1091,62 @@ fn plan_budget_options_say_what_is_valid() {
     );
     assert!(!std::path::Path::new("p.safetensors").exists());
 }
+
+/// `round-books`: the key books come out as e4m3 values and the values as they were; the input
+/// file is left alone, and writing over it is refused.
+#[test]
+fn round_books_rounds_the_keys_and_keeps_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (
+        dir.path().join("cb.safetensors"),
+        dir.path().join("e4m3.safetensors"),
+    );
+    let (k, v) = ("d8b12".parse().unwrap(), "d8b8".parse().unwrap());
+    let set = vecinfer_quant::synthetic::random_codebook_set(
+        4,
+        k,
+        v,
+        vecinfer_quant::Granularity::Layer,
+        2,
+        2,
+        64,
+    );
+    set.save(&input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let (ok, err) = vecinfer(&[
+        "round-books",
+        "--codebooks",
+        input.to_str().unwrap(),
+        "--out",
+        input.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("another file than --codebooks"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_vecinfer"))
+        .args(["round-books", "--codebooks"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("moved to e4m3"), "{stdout}");
+    assert_eq!(std::fs::read(&input).unwrap(), original);
+    let rounded = vecinfer_quant::CodebookSet::load(&output).unwrap();
+    for (name, layers) in &rounded.keys {
+        for (r, o) in layers.iter().zip(&set.keys[name]) {
+            assert!(r.all().iter().all(|b| b.first_non_e4m3().is_none()));
+            assert_ne!(r.all()[0].centroids(), o.all()[0].centroids());
+        }
+    }
+    for (r, o) in rounded.values.iter().zip(&set.values) {
+        assert_eq!(r.all()[0].centroids(), o.all()[0].centroids());
+    }
+}

@@ -16,6 +16,14 @@ pub fn shared_memory_limit(arch: &str) -> usize {
     }
 }
 
+/// Whether `arch` converts between FP8 and f16 in one instruction (`cvt` with `e4m3x2`):
+/// sm_89 (Ada) and newer.
+pub fn has_fp8_conversions(arch: &str) -> bool {
+    arch.strip_prefix("sm_")
+        .and_then(|n| n.trim_end_matches(['a', 'f']).parse::<u32>().ok())
+        .is_some_and(|n| n >= 89)
+}
+
 /// How a coded key is scored against the query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,6 +78,51 @@ impl std::str::FromStr for SplitPolicy {
             n => n.parse().map(Self::Fixed).map_err(|_| {
                 format!("split {n:?}: valid values are auto or a number of splits (1 to 1024)")
             }),
+        }
+    }
+}
+
+/// How the tensor-core kernel holds the key codebook in shared memory.
+///
+/// `E4m3` stores each centroid as FP8 e4m3 (1 byte a dim) and widens 4 dims at a time with two
+/// `cvt.rn.f16x2.e4m3x2`: a d8b12 book takes 32 KB instead of 64 KB. It is exact only for books
+/// whose centroids are e4m3 values (`Codebook::to_e4m3`), so the cache refuses it for other books
+/// (`CacheSpec::check`): rounding there would make the kernel silently differ from the reference
+/// and from the append, which search the books as given. H200, d8b12/d8b8 at t512 w8 with 8
+/// value copies: 20-29% faster at batch ≥ 8 (a second resident block; bench/results/kernel-s38).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookFormat {
+    #[default]
+    F16,
+    E4m3,
+}
+
+impl BookFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            BookFormat::F16 => "f16",
+            BookFormat::E4m3 => "e4m3",
+        }
+    }
+}
+
+impl fmt::Display for BookFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BookFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "f16" => Ok(Self::F16),
+            "e4m3" => Ok(Self::E4m3),
+            other => Err(format!(
+                "key book format {other:?}: valid values are f16 and e4m3"
+            )),
         }
     }
 }
@@ -209,6 +262,14 @@ pub struct KernelConfig {
     /// print as before the field.
     #[serde(default, skip_serializing_if = "is_fp16_window")]
     pub window: WindowPrecision,
+    /// The key codebook in shared memory as f16 or e4m3 ([`BookFormat`]; mma kernel, 8-dim key
+    /// books over 16 KB). F16 is not written, so configs read and print as before the field.
+    #[serde(default, skip_serializing_if = "is_f16_book")]
+    pub key_book: BookFormat,
+}
+
+fn is_f16_book(b: &BookFormat) -> bool {
+    *b == BookFormat::F16
 }
 
 fn is_fp16_window(w: &WindowPrecision) -> bool {
@@ -310,6 +371,14 @@ pub enum ConfigError {
         arch: String,
         max: usize,
     },
+    #[error(
+        "an e4m3 key book needs key scoring mma ({scoring}), an 8-dim key book over 16 KB (d8b11 or d8b12; {key} given) and an sm_89 or newer GPU ({arch}; its fp8 conversions)"
+    )]
+    E4m3KeyBook {
+        key: VqCodec,
+        scoring: &'static str,
+        arch: String,
+    },
     #[error("{codec} does not divide head dim {head_dim}")]
     Codec { codec: VqCodec, head_dim: usize },
     #[error("shared memory {needed} KB > {limit} KB on {arch} ({detail})")]
@@ -398,6 +467,7 @@ impl KernelConfig {
             layout: CodeLayout::Contiguous,
             min_blocks_per_sm,
             window: WindowPrecision::Fp16,
+            key_book: BookFormat::F16,
         };
         // Copies beside a wide book must not cost the default a GPU: the block stays within the
         // 99 KB of sm_86 and sm_89 wherever one copy does, else within the A100's 163 KB (the
@@ -468,6 +538,15 @@ impl KernelConfig {
         copies_of(codec, self.codebook_replicas)
     }
 
+    /// Bytes of one copy of the key book in shared memory: 2 a dim, 1 as e4m3.
+    pub fn key_book_bytes(&self) -> usize {
+        let per_dim = match self.key_book {
+            BookFormat::F16 => 2,
+            BookFormat::E4m3 => 1,
+        };
+        self.key_codec.codebook_size() * self.key_codec.sub_dim() * per_dim
+    }
+
     pub fn key_row_bytes(&self) -> usize {
         self.key_codec.packed_bytes(self.head_dim).unwrap_or(0)
     }
@@ -529,6 +608,18 @@ impl KernelConfig {
                 replicas: self.codebook_replicas,
                 key: self.key_codec,
                 value: self.value_codec,
+            });
+        }
+        if self.key_book == BookFormat::E4m3
+            && (self.key_scoring != KeyScoring::Mma
+                || self.key_codec.sub_dim() != 8
+                || takes_copies(self.key_codec)
+                || !has_fp8_conversions(arch))
+        {
+            return Err(ConfigError::E4m3KeyBook {
+                key: self.key_codec,
+                scoring: self.key_scoring.name(),
+                arch: arch.to_string(),
             });
         }
         if self.split_query && self.key_scoring != KeyScoring::Mma {
@@ -628,7 +719,7 @@ impl KernelConfig {
             SplitPolicy::Auto => "sauto".into(),
         };
         format!(
-            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}{}{}_{}",
+            "d{}_g{}_k{}_v{}_{}_{}_t{}_w{}_p{}_l{}_{}_{}{}{}{}{}{}{}{}{}_{}",
             self.head_dim,
             self.group,
             self.key_codec,
@@ -659,6 +750,10 @@ impl KernelConfig {
             match self.window {
                 WindowPrecision::Fp16 => "",
                 WindowPrecision::Int8 => "_win8",
+            },
+            match self.key_book {
+                BookFormat::F16 => "",
+                BookFormat::E4m3 => "_ke4m3",
             },
             match self.output {
                 OutputDtype::F16 => "f16",

@@ -66,7 +66,10 @@ impl SharedLayout {
             ]
         } else {
             [
-                ("key codebook", book_bytes(c.key_codec)),
+                (
+                    "key codebook",
+                    c.key_book_bytes() * c.book_copies(c.key_codec),
+                ),
                 ("value codebook", book_bytes(c.value_codec)),
             ]
         };

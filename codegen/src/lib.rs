@@ -17,8 +17,8 @@ mod mma;
 
 pub use append::{APPEND_THREADS, EmittedAppend, EmittedFlush, emit_append, emit_flush};
 pub use config::{
-    CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS, SplitPolicy,
-    shared_memory_limit,
+    BookFormat, CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS,
+    SplitPolicy, has_fp8_conversions, shared_memory_limit,
 };
 pub use forward::{
     ARGMAX_THREADS, EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, SKINNY_ROWS,
@@ -572,6 +572,83 @@ mod tests {
             ..c
         };
         assert_eq!(d8b10.book_copies(d8b10.value_codec), 2);
+    }
+
+    #[test]
+    fn an_e4m3_key_book_takes_half_the_bytes_and_a_named_kernel() {
+        let (k, v) = ("d8b12".parse().unwrap(), "d8b8".parse().unwrap());
+        let f16 = KernelConfig {
+            codebook_replicas: 8,
+            ..KernelConfig::default_for(128, 4, k, v)
+        };
+        let e4m3 = KernelConfig {
+            key_book: BookFormat::E4m3,
+            ..f16
+        };
+        e4m3.validate("sm_90").unwrap();
+        e4m3.validate("sm_89").unwrap();
+        let (a, b) = (
+            crate::SharedLayout::of(&f16),
+            crate::SharedLayout::of(&e4m3),
+        );
+        assert_eq!(a.value_codebook - a.key_codebook, 64 * 1024);
+        assert_eq!(b.value_codebook - b.key_codebook, 32 * 1024);
+        assert_eq!(a.total - b.total, 32 * 1024);
+        assert!(e4m3.name().ends_with("_ke4m3_f16") && !f16.name().contains("e4m3"));
+        let source = crate::emit(&e4m3, "sm_90").unwrap().source;
+        assert!(source.contains("E4M3_KEYS = true;"));
+        assert!(
+            crate::emit(&f16, "sm_90")
+                .unwrap()
+                .source
+                .contains("E4M3_KEYS = false;")
+        );
+        // F16 is not written: configs (tuned files) read and print as before the field.
+        let json = serde_json::to_string(&f16).unwrap();
+        assert!(!json.contains("key_book"));
+        let read: KernelConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, f16);
+        let json = serde_json::to_string(&e4m3).unwrap();
+        assert!(json.contains(r#""key_book":"e4m3""#), "{json}");
+        assert_eq!(serde_json::from_str::<KernelConfig>(&json).unwrap(), e4m3);
+        assert_eq!("e4m3".parse::<BookFormat>(), Ok(BookFormat::E4m3));
+        assert!(
+            "fp8"
+                .parse::<BookFormat>()
+                .unwrap_err()
+                .contains("f16 and e4m3")
+        );
+    }
+
+    #[test]
+    fn an_e4m3_key_book_needs_a_wide_8_dim_book_the_mma_kernel_and_sm_89() {
+        let e4m3 = |k: &str, v: &str| KernelConfig {
+            key_book: BookFormat::E4m3,
+            ..KernelConfig::default_for(128, 4, k.parse().unwrap(), v.parse().unwrap())
+        };
+        e4m3("d8b11", "d4b8").validate("sm_90").unwrap();
+        e4m3("d8b12", "d8b12").validate("sm_100").unwrap();
+        let refused = |c: KernelConfig, arch: &str| {
+            let err = c.validate(arch).unwrap_err().to_string();
+            assert!(
+                err.contains("an e4m3 key book needs key scoring mma")
+                    && err.contains("d8b11 or d8b12"),
+                "{err}"
+            );
+            err
+        };
+        // 4-dim centroids, and books of up to 16 KB (which take copies), stay f16.
+        assert!(refused(e4m3("d4b12", "d4b8"), "sm_90").contains("d4b12 given"));
+        assert!(refused(e4m3("d8b10", "d4b8"), "sm_90").contains("d8b10 given"));
+        assert!(refused(e4m3("d8b12", "d8b8"), "sm_80").contains("(sm_80;"));
+        assert!(refused(e4m3("d8b12", "d8b8"), "sm_86").contains("(sm_86;"));
+        let cuda_core = KernelConfig {
+            key_book: BookFormat::E4m3,
+            ..KernelConfig::cuda_core_for(128, 4, "d8b12".parse().unwrap(), "d8b8".parse().unwrap())
+        };
+        assert!(refused(cuda_core, "sm_90").contains("(deq)"));
+        assert!(has_fp8_conversions("sm_90a") && has_fp8_conversions("sm_100"));
+        assert!(!has_fp8_conversions("sm_87") && !has_fp8_conversions("compute_90x"));
     }
 
     #[test]

@@ -56,6 +56,8 @@ static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane 
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
 // Copies of each codebook in shared memory (KernelConfig::book_copies).
 static constexpr int K_COPIES = {key_copies};
+// The key book as e4m3, 8 bytes a centroid (BookFormat::E4m3; one copy, 8-dim centroids).
+static constexpr bool E4M3_KEYS = {e4m3_keys};
 static constexpr int V_COPIES = {value_copies};
 static constexpr int QUERY_PARTS = {parts};  // fp16 parts of the query (hi, then lo)
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
@@ -69,6 +71,7 @@ static_assert(!OFFSET_CODES || (K_SUB == 4 && V_SUB == 4 && K_COPIES == 16 && V_
               "offset codes address 256-byte entries of 16 copies of 4-dim centroids");
 "#,
         key_copies = c.book_copies(c.key_codec),
+        e4m3_keys = c.key_book == crate::BookFormat::E4m3,
         value_copies = c.book_copies(c.value_codec),
         parts = if c.split_query { 2 } else { 1 },
         paired = c.group <= 4,

@@ -13,7 +13,7 @@ use crate::error::{EngineError, Result};
 use crate::kernels::{ForwardKernels, int8_row_cluster};
 use crate::kv::{CacheShape, KvCache};
 use cudarc::driver::CudaSlice;
-use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_codegen::{BookFormat, CodeLayout, KernelConfig};
 use vecinfer_quant::{CacheLayout, CodebookSet, KeyTransform, Method, WindowPrecision};
 use vecinfer_runtime::kv_cache::coded_tokens;
 use vecinfer_runtime::{
@@ -118,8 +118,30 @@ impl VqCache {
     /// paged64`), else [`Self::config_for`]. Entries tuned contiguous are not taken: the kernel
     /// alone ranks configs differently from a whole decode step (SmolLM2's 8 x 32k winner,
     /// 22% faster alone, made the step 4% slower, and 16 x 32k 15%;
-    /// bench/results/model-s9/tuned-h100).
+    /// bench/results/model-s9/tuned-h100). Key books of e4m3 values (`vecinfer round-books`)
+    /// then take the e4m3 key-book kernel wherever it validates: it reads them exactly, so the
+    /// results are the same, and at 1.25 bits (d8b12 keys) it ran 20-29% faster on an H200
+    /// (bench/results/kernel-s38).
     pub fn choose_config(
+        set: &CodebookSet,
+        transform: KeyTransform,
+        shape: &CacheShape,
+        tuned: &Tuned,
+        arch: &str,
+    ) -> (KernelConfig, String) {
+        let (config, source) = Self::choose_geometry(set, transform, shape, tuned, arch);
+        let e4m3 = KernelConfig {
+            key_book: BookFormat::E4m3,
+            ..config
+        };
+        if keys_are_e4m3(set, transform) && e4m3.validate(arch).is_ok() {
+            return (e4m3, format!("{source}; e4m3 key books"));
+        }
+        (config, source)
+    }
+
+    /// The tuned entry or the heuristic ([`Self::choose_config`] before the key-book format).
+    fn choose_geometry(
         set: &CodebookSet,
         transform: KeyTransform,
         shape: &CacheShape,
@@ -519,10 +541,63 @@ impl KvCache for VqCache {
     }
 }
 
+/// Whether every key codebook of `set` for `transform` holds e4m3 values only.
+fn keys_are_e4m3(set: &CodebookSet, transform: KeyTransform) -> bool {
+    (0..set.meta.layers).all(|layer| {
+        set.layer(layer, transform).is_ok_and(|p| {
+            p.keys
+                .all()
+                .iter()
+                .all(|book| book.first_non_e4m3().is_none())
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use vecinfer_quant::Granularity;
+
+    #[test]
+    fn key_books_of_e4m3_values_take_the_e4m3_kernel_where_it_runs() {
+        let (k, v) = ("d8b12".parse().unwrap(), "d8b8".parse().unwrap());
+        let mut set =
+            vecinfer_quant::synthetic::random_codebook_set(2, k, v, Granularity::Layer, 2, 8, 128);
+        let shape = CacheShape {
+            layers: 2,
+            batch: 8,
+            q_heads: 32,
+            kv_heads: 8,
+            head_dim: 128,
+            capacity: 32768,
+        };
+        let none = Tuned::None("no file".into());
+        let choose = |set: &CodebookSet, arch| {
+            VqCache::choose_config(set, KeyTransform::BOTH, &shape, &none, arch)
+        };
+        let (config, source) = choose(&set, "sm_90");
+        assert_eq!(config.key_book, BookFormat::F16, "{source}");
+        set.round_keys_to_e4m3();
+        let (config, source) = choose(&set, "sm_90");
+        assert_eq!(config.key_book, BookFormat::E4m3);
+        assert!(source.ends_with("; e4m3 key books"), "{source}");
+        assert_eq!(
+            KernelConfig {
+                key_book: BookFormat::F16,
+                ..config
+            },
+            VqCache::config_for(&set, KeyTransform::BOTH, &shape)
+        );
+        // No fp8 conversions on an A100: the f16 kernel reads the same books.
+        assert_eq!(choose(&set, "sm_80").0.key_book, BookFormat::F16);
+        // 2-bit books stay f16 whatever their values (the kernel takes 8-dim wide books only).
+        let (d4b8, smollm2) = smollm2(8, 32768);
+        let mut rounded = d4b8.clone();
+        rounded.round_keys_to_e4m3();
+        let (config, _) =
+            VqCache::choose_config(&rounded, KeyTransform::BOTH, &smollm2, &none, "sm_90");
+        assert_eq!(config.key_book, BookFormat::F16);
+    }
 
     fn smollm2(batch: usize, capacity: usize) -> (CodebookSet, CacheShape) {
         let codec = "d4b8".parse().expect("valid codec");

@@ -5,7 +5,9 @@ use crate::resolve::Resolved;
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Ident, Visibility};
-use vecinfer_codegen::{CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, emit};
+use vecinfer_codegen::{
+    BookFormat, CodeLayout, KernelConfig, KeyScoring, OutputDtype, SplitPolicy, emit,
+};
 use vecinfer_quant::{Granularity, VqCodec, WindowPrecision};
 
 fn codec(c: VqCodec) -> TokenStream {
@@ -49,6 +51,10 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
         WindowPrecision::Fp16 => quote!(Fp16),
         WindowPrecision::Int8 => quote!(Int8),
     };
+    let key_book = match c.key_book {
+        BookFormat::F16 => quote!(F16),
+        BookFormat::E4m3 => quote!(E4m3),
+    };
     quote! {
         ::vecinfer_runtime::codegen::KernelConfig {
             head_dim: #head_dim,
@@ -71,6 +77,7 @@ pub fn config_tokens(c: &KernelConfig) -> TokenStream {
             layout: #layout,
             min_blocks_per_sm: #min_blocks,
             window: ::vecinfer_runtime::quant::WindowPrecision::#window,
+            key_book: ::vecinfer_runtime::codegen::BookFormat::#key_book,
         }
     }
 }

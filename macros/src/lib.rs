@@ -25,7 +25,9 @@ use proc_macro2::TokenStream as TokenStream2;
 
 /// On a unit struct: `#[vq_attention(head_dim = 128, group = 4, k = "d4b8", v = "d4b8", ...)]`.
 /// Keys: head_dim, group, k, v (required); granularity, transform, output, layout, window
-/// (`"fp16"` or `"int8"`: how the cache holds its sinks and window; with `tuned` too), arch
+/// (`"fp16"` or `"int8"`: how the cache holds its sinks and window; with `tuned` too), key_book
+/// (`"f16"` or `"e4m3"`: the key codebook in shared memory, for books of e4m3 values; with
+/// `tuned` too), arch
 /// (default sm_90); tile, warps, stages, dims_per_lane, split, scoring, replicas, direct,
 /// split_query, key_token_rows, min_blocks (default: the codegen's heuristic); or tuned + batch + seq
 /// (+ fallback = default).

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
 /// Every key a declaration may use.
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 26] = [
     "head_dim",
     "group",
     "k",
@@ -28,6 +28,7 @@ pub const KEYS: [&str; 25] = [
     "output",
     "layout",
     "window",
+    "key_book",
     "arch",
     "tuned",
     "batch",

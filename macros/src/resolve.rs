@@ -102,6 +102,10 @@ pub fn resolve(args: &Args) -> syn::Result<Resolved> {
     if let Some(w) = args.parsed::<vecinfer_quant::WindowPrecision>("window")? {
         config.window = w;
     }
+    // So does the key book's format, which the cache's books decide (BookFormat).
+    if let Some(b) = args.parsed::<vecinfer_codegen::BookFormat>("key_book")? {
+        config.key_book = b;
+    }
     config
         .validate(&arch)
         .map_err(|e| error(args.span_of(culprit(&e, &config, args)), e))?;
@@ -208,6 +212,7 @@ fn culprit(e: &ConfigError, c: &KernelConfig, args: &Args) -> &'static str {
         ConfigError::PageTokens(_) => "layout",
         ConfigError::DirectPages { .. } => first_given(&["tile", "warps", "layout", "direct"]),
         ConfigError::MinBlocks { .. } => first_given(&["min_blocks", "warps", "replicas"]),
+        ConfigError::E4m3KeyBook { .. } => first_given(&["key_book", "scoring", "k", "arch"]),
     }
 }
 

@@ -11,6 +11,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// `x` rounded to the nearest FP8 e4m3 value (ties to even), saturating at ±448; values under
+/// 2^-6 round to its subnormals (steps of 2^-9). The rounding of the GPU's
+/// `cvt.rn.satfinite.e4m3x2`.
+pub fn round_to_e4m3(x: f32) -> f32 {
+    float8::F8E4M3::from_f32(x).to_f32()
+}
+
 /// One codebook: `2^b` centroids of dimension `d`, held at fp16 precision (the stored form).
 #[derive(Clone)]
 pub struct Codebook {
@@ -111,6 +118,29 @@ impl Codebook {
 
     pub fn to_f16(&self) -> Vec<f16> {
         self.centroids.iter().map(|&v| f16::from_f32(v)).collect()
+    }
+
+    /// This book with every centroid value rounded to FP8 e4m3 ([`round_to_e4m3`]): the books
+    /// a kernel that keeps its key book as e4m3 reads exactly (`BookFormat::E4m3` in
+    /// vecinfer-codegen). Encoding with it searches the rounded centroids, as the kernel's
+    /// append then does. Every e4m3 value is an fp16 value, so nothing else rounds.
+    pub fn to_e4m3(&self) -> Codebook {
+        let centroids: Vec<f32> = self.centroids.iter().map(|&v| round_to_e4m3(v)).collect();
+        let search = CentroidSearch::new(&centroids, self.codec.sub_dim());
+        Codebook {
+            codec: self.codec,
+            centroids,
+            search,
+        }
+    }
+
+    /// The first centroid value that is not an e4m3 value (its index into
+    /// [`Self::centroids`]), or None when an e4m3 kernel reads this book exactly.
+    pub fn first_non_e4m3(&self) -> Option<(usize, f32)> {
+        self.centroids
+            .iter()
+            .position(|&v| round_to_e4m3(v) != v)
+            .map(|i| (i, self.centroids[i]))
     }
 
     pub fn scratch(&self) -> Vec<f32> {
@@ -254,12 +284,65 @@ impl LayerCodebooks {
     pub fn codec(&self) -> VqCodec {
         self.codebooks[0].codec()
     }
+
+    /// Every book rounded to e4m3 ([`Codebook::to_e4m3`]).
+    pub fn to_e4m3(&self) -> Self {
+        Self {
+            codebooks: self.codebooks.iter().map(Codebook::to_e4m3).collect(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn e4m3_rounding_is_nearest_even_saturating_with_subnormals() {
+        // 3 mantissa bits: 1.0625 lies halfway between 1 and 1.125 and goes to the even 1.
+        assert_eq!(round_to_e4m3(1.0625), 1.0);
+        assert_eq!(round_to_e4m3(1.1875), 1.25);
+        assert_eq!(round_to_e4m3(-0.3), -0.3125);
+        assert_eq!(round_to_e4m3(448.0), 448.0);
+        assert_eq!(round_to_e4m3(1000.0), 448.0);
+        assert_eq!(round_to_e4m3(-1000.0), -448.0);
+        // Subnormals: multiples of 2^-9 below 2^-6.
+        assert_eq!(round_to_e4m3(3.1 / 512.0), 3.0 / 512.0);
+        assert_eq!(round_to_e4m3(0.4 / 512.0), 0.0);
+    }
+
+    #[test]
+    fn a_book_rounded_to_e4m3_is_exact_and_encodes_against_its_own_centroids() {
+        let codec: VqCodec = "d8b12".parse().unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let cents: Vec<f32> = (0..4096 * 8).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let book = Codebook::new(codec, &cents).unwrap();
+        let (index, value) = book
+            .first_non_e4m3()
+            .expect("random f16 values are not e4m3");
+        assert_eq!(book.centroids()[index], value);
+        let e4m3 = book.to_e4m3();
+        assert_eq!(e4m3.first_non_e4m3(), None);
+        // Every e4m3 value is an f16 value: the stored form keeps it.
+        let reread = Codebook::new(codec, e4m3.centroids()).unwrap();
+        assert_eq!(reread.centroids(), e4m3.centroids());
+        // Encoding searches the rounded centroids: a rounded centroid encodes to itself.
+        let mut scratch = e4m3.scratch();
+        let mut codes = [0u16; 1];
+        e4m3.encode_vector(e4m3.centroid(1234), &mut codes, &mut scratch);
+        assert_eq!(e4m3.centroid(codes[0] as usize), e4m3.centroid(1234));
+        let max_error = book
+            .centroids()
+            .iter()
+            .zip(e4m3.centroids())
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0 / 64.0))
+            .fold(0f32, f32::max);
+        assert!(
+            max_error <= 1.0 / 16.0,
+            "relative rounding error {max_error}"
+        );
+    }
 
     #[test]
     fn encode_decode_picks_the_nearest_centroid() {

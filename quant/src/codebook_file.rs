@@ -258,6 +258,16 @@ impl CodebookSet {
     }
 
     /// Writes the file atomically (a unique temp file renamed over `path`).
+    /// Rounds every key codebook (each transform's) to e4m3 ([`Codebook::to_e4m3`]), for
+    /// kernels that keep the key book as e4m3; the value books stay as they are.
+    pub fn round_keys_to_e4m3(&mut self) {
+        for layers in self.keys.values_mut() {
+            for books in layers.iter_mut() {
+                *books = books.to_e4m3();
+            }
+        }
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
         write_file(path, self.to_bytes())
     }

@@ -36,7 +36,7 @@ pub mod window;
 
 pub use anchors::{AnchorBudget, AnchorPolicy, AnchorRule};
 pub use attention::{DecodeShape, ReferenceKvCache};
-pub use codebook::{Codebook, Granularity, LayerCodebooks};
+pub use codebook::{Codebook, Granularity, LayerCodebooks, round_to_e4m3};
 pub use codebook_file::{CodebookMeta, CodebookSet, LayerParams};
 pub use codec::VqCodec;
 pub use error::{QuantError, Result};

@@ -334,15 +334,7 @@ impl GpuKvCache {
     ) -> Result<Self> {
         check_lengths(lengths, shape)?;
         let longest = lengths.iter().copied().max().unwrap_or(0);
-        let set = vecinfer_quant::synthetic::random_codebook_set(
-            seed,
-            config.key_codec,
-            config.value_codec,
-            config.granularity,
-            1,
-            shape.kv_heads,
-            shape.head_dim,
-        );
+        let set = crate::verify::random_books(config, shape.kv_heads, shape.head_dim, seed);
         let params = set.layer(0, config.transform)?;
         let layout = CacheLayout {
             sinks: 0,

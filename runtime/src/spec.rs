@@ -3,7 +3,7 @@
 //! cache with other row sizes, codebooks or layout.
 
 use crate::error::{Result, RuntimeError};
-use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_codegen::{BookFormat, CodeLayout, KernelConfig};
 use vecinfer_quant::{CacheLayout, Granularity, KeyTransform, LayerParams, VqCodec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +19,9 @@ pub struct CacheSpec {
     /// Which tokens stay out of the codes (sinks and the newest `residual`), and whether
     /// they are held in fp16 or int8.
     pub window: CacheLayout,
+    /// The narrowest format that holds every key centroid exactly: `E4m3` books run under
+    /// kernels of either key-book format, f16 ones only under f16 kernels.
+    pub key_books: BookFormat,
 }
 
 impl CacheSpec {
@@ -52,6 +55,11 @@ impl CacheSpec {
                 got: params.smooth.len(),
             });
         }
+        let e4m3 = params
+            .keys
+            .all()
+            .iter()
+            .all(|b| b.first_non_e4m3().is_none());
         Ok(Self {
             head_dim: params.head_dim,
             kv_heads: params.kv_heads,
@@ -61,6 +69,11 @@ impl CacheSpec {
             transform: params.transform,
             layout,
             window,
+            key_books: if e4m3 {
+                BookFormat::E4m3
+            } else {
+                BookFormat::F16
+            },
         })
     }
 
@@ -172,6 +185,15 @@ impl CacheSpec {
                 self.window.precision.to_string(),
             );
         }
+        // An e4m3 kernel would round f16 centroids while the append and the reference search
+        // and decode them as given: refused rather than silently less accurate.
+        if config.key_book == BookFormat::E4m3 && self.key_books != BookFormat::E4m3 {
+            return mismatch(
+                "key codebooks of",
+                "e4m3 values".into(),
+                "f16 values that e4m3 does not hold (round them with Codebook::to_e4m3, or calibrate with --key-book e4m3; or use an f16 key-book kernel)".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -196,6 +218,7 @@ mod tests {
                 residual: 32,
                 ..CacheLayout::default()
             },
+            key_books: BookFormat::F16,
         }
     }
 
@@ -323,6 +346,34 @@ mod tests {
             assert_eq!(s.granularity, granularity);
             assert_eq!((s.kv_heads, s.head_dim), (heads, 64));
         }
+    }
+
+    #[test]
+    fn an_e4m3_key_book_kernel_needs_books_of_e4m3_values() {
+        let (k, v) = ("d8b12".parse().unwrap(), "d8b8".parse().unwrap());
+        let mut set = random_codebook_set(3, k, v, Granularity::Head, 1, 2, 128);
+        let f16_kernel = KernelConfig::default_for(128, 4, k, v);
+        let e4m3_kernel = KernelConfig {
+            key_book: BookFormat::E4m3,
+            ..f16_kernel
+        };
+        let spec_of = |set: &vecinfer_quant::CodebookSet| {
+            let params = set.layer(0, KeyTransform::BOTH).unwrap();
+            CacheSpec::of(&params, CodeLayout::Contiguous, CacheLayout::default()).unwrap()
+        };
+        let random = spec_of(&set);
+        assert_eq!(random.key_books, BookFormat::F16);
+        random.check(&f16_kernel).unwrap();
+        let err = random.check(&e4m3_kernel).unwrap_err().to_string();
+        assert!(
+            err.contains("key codebooks of e4m3 values") && err.contains("Codebook::to_e4m3"),
+            "{err}"
+        );
+        set.round_keys_to_e4m3();
+        let rounded = spec_of(&set);
+        assert_eq!(rounded.key_books, BookFormat::E4m3);
+        rounded.check(&e4m3_kernel).unwrap();
+        rounded.check(&f16_kernel).unwrap();
     }
 
     #[test]

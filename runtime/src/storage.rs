@@ -456,6 +456,7 @@ mod tests {
                 residual: 128,
                 ..CacheLayout::default()
             },
+            key_books: vecinfer_codegen::BookFormat::F16,
         };
         // 2 bits per element: 32 + 32 bytes per (token, head) of codes.
         let t = TokenBytes::of(&spec, 32768 + 128, 8);

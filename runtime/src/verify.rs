@@ -6,9 +6,9 @@ use crate::gpu::Gpu;
 use crate::one_layer::OneLayerCache;
 use crate::view::CacheView;
 use half::{bf16, f16};
-use vecinfer_codegen::{KernelConfig, OutputDtype};
+use vecinfer_codegen::{BookFormat, KernelConfig, OutputDtype};
 use vecinfer_quant::synthetic::{outlier_keys, random_codebook_set, random_vec, rng};
-use vecinfer_quant::{CacheLayout, DecodeShape, ReferenceKvCache};
+use vecinfer_quant::{CacheLayout, CodebookSet, DecodeShape, ReferenceKvCache};
 
 /// fp16 NaN (and bf16 NaN): written to the output before a run so an unwritten element shows.
 pub const POISON: u16 = 0x7e00;
@@ -22,6 +22,31 @@ pub struct RandomCase {
     pub seed: u64,
 }
 
+/// One layer of random codebooks for `config`'s codecs and granularity. An e4m3 key-book
+/// kernel runs on books of e4m3 values only (`CacheSpec::check`), so for one the key books are
+/// rounded (`Codebook::to_e4m3`): a reference built on them searches and decodes the same
+/// centroids.
+pub fn random_books(
+    config: &KernelConfig,
+    kv_heads: usize,
+    head_dim: usize,
+    seed: u64,
+) -> CodebookSet {
+    let mut set = random_codebook_set(
+        seed,
+        config.key_codec,
+        config.value_codec,
+        config.granularity,
+        1,
+        kv_heads,
+        head_dim,
+    );
+    if config.key_book == BookFormat::E4m3 {
+        set.round_keys_to_e4m3();
+    }
+    set
+}
+
 /// The worst relative error `‖gpu − cpu‖ / ‖cpu‖` over (sequence, query head), comparing in
 /// the output dtype. An output element left unwritten gives infinity.
 pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase) -> Result<f64> {
@@ -31,7 +56,7 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
 
 /// A random case on the GPU with the CPU reference's answer, built once and checked against
 /// any kernel of the same head dim, group, codecs, granularity, transform, layout and output
-/// dtype (the tuner verifies every candidate with one). A paged case scatters its pages in a
+/// dtype (a case of e4m3 key books serves kernels of either key-book format) (the tuner verifies every candidate with one). A paged case scatters its pages in a
 /// random order.
 pub struct VerifyCase {
     cache: OneLayerCache,
@@ -49,15 +74,7 @@ impl VerifyCase {
             kv_heads: case.kv_heads,
             head_dim: d,
         };
-        let set = random_codebook_set(
-            case.seed,
-            config.key_codec,
-            config.value_codec,
-            config.granularity,
-            1,
-            case.kv_heads,
-            d,
-        );
+        let set = random_books(config, case.kv_heads, d, case.seed);
         let mut cpu = ReferenceKvCache::new(set.layer(0, config.transform)?, shape, case.layout)?;
         let mut r = rng(case.seed);
         for (seq, &len) in case.lengths.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! Skipped with a notice when libnvrtc is absent, unless VECINFER_REQUIRE_NVRTC=1 (CI sets it).
 
 use vecinfer_codegen::{
-    CodeLayout, KernelConfig, OutputDtype, emit, emit_append, emit_flush, grid,
+    BookFormat, CodeLayout, KernelConfig, OutputDtype, emit, emit_append, emit_flush, grid,
 };
 use vecinfer_quant::WindowPrecision;
 use vecinfer_runtime::{RuntimeError, compile, libraries::ensure_nvrtc};
@@ -191,6 +191,44 @@ fn single_wide_books_beside_replicated_ones_compile_for_sm80_and_sm90() {
             )
         };
         compile_attention_for_sm80_and_sm90(&config);
+    }
+}
+
+/// e4m3 key books (`BookFormat::E4m3`: d8b12 and d8b11 keys, both key mma forms, beside
+/// one-copy and copied value books, at head dims 128 and 64) compile for sm_89 (where they fit
+/// its 99 KB; d8b12/d8b12 does not) and sm_90; sm_80 is refused by validation (no fp8
+/// conversions there).
+#[test]
+fn e4m3_key_books_compile_for_sm89_and_sm90() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let both: &[&str] = &["sm_89", "sm_90"];
+    for (head_dim, group, key, value, replicas, key_token_rows, archs) in [
+        (128, 4, "d8b12", "d8b8", 8, true, both),
+        (128, 4, "d8b12", "d8b8", 1, false, both),
+        (128, 4, "d8b12", "d8b12", 1, true, &["sm_90"]),
+        (128, 4, "d8b11", "d4b8", 16, false, both),
+        (64, 3, "d8b12", "d8b8", 4, false, both),
+    ] {
+        let config = KernelConfig {
+            codebook_replicas: replicas,
+            key_token_rows,
+            key_book: BookFormat::E4m3,
+            ..KernelConfig::default_for(
+                head_dim,
+                group,
+                key.parse().unwrap(),
+                value.parse().unwrap(),
+            )
+        };
+        for arch in archs {
+            let k = emit(&config, arch).unwrap_or_else(|e| panic!("{config} {arch}: {e}"));
+            compile(&k.source, arch, &k.attention_entry)
+                .unwrap_or_else(|e| panic!("{config} {arch}: {e}"));
+        }
+        let err = emit(&config, "sm_80").unwrap_err().to_string();
+        assert!(err.contains("an e4m3 key book"), "{err}");
     }
 }
 

@@ -2,7 +2,8 @@
 # Session 38, no GPU: the SASS (NVRTC 13.0, sm_90) of kernel configs at a base commit and in the
 # working tree, compared op by op (addresses dropped; kernel-s37/sasskey.py). CONFIGS: a JSON
 # list of KernelConfig (default: every tuned winner and default with a codec other than 8 bits,
-# the only kernels read_code's change can reach), plus the CUDA-core configs of 12-bit keys.
+# the only kernels read_code's change can reach), plus the CUDA-core configs of 12-bit keys;
+# SNAPSHOTS=1 adds the codegen snapshots' configs (2-bit kernels).
 # Needs .deps/nvrtc (pip: nvidia-cuda-nvrtc==13.0.*) and nvdisasm (pip: nvidia-cuda-nvdisasm),
 # NVDISASM=path; BASE=commit (default HEAD).
 # Usage: bash bench/results/kernel-s38/samecode.sh (from the repository root).
@@ -11,7 +12,7 @@ BASE=${BASE:-HEAD}
 export NVDISASM=${NVDISASM:-nvdisasm}
 root=$PWD; wt=$(mktemp -d)/base; out=$(mktemp -d)
 python3 - "$out/configs.json" <<'PY'
-import glob, json, sys
+import glob, json, os, sys
 seen = {}
 for f in sorted(glob.glob("tuned-configs/*.json")):
     for e in json.load(open(f))["entries"].values():
@@ -19,7 +20,12 @@ for f in sorted(glob.glob("tuned-configs/*.json")):
             c = (e.get(side) or {}).get("config")
             if c and not (c["key_codec"].endswith("b8") and c["value_codec"].endswith("b8")):
                 seen[json.dumps(c, sort_keys=True)] = c
-base = json.loads(open("codegen/tests/snapshots/d128_g4_d4b8_d4b8_lut.cu").readlines()[1][len("// config: "):])
+snapshot = lambda name: json.loads(open(f"codegen/tests/snapshots/{name}.cu").readlines()[1][len("// config: "):])
+if os.environ.get("SNAPSHOTS"):  # the four codegen snapshots too (2-bit kernels of both shapes)
+    for name in ("d128_g4_d4b8_d4b8_mma", "d128_g4_d4b8_d4b8_mma_paged64", "d64_g3_d4b8_d4b8_mma_paged64_win8", "d128_g4_d4b8_d4b8_lut"):
+        c = snapshot(name)
+        seen[json.dumps(c, sort_keys=True)] = c
+base = snapshot("d128_g4_d4b8_d4b8_lut")
 for k, v in (("d8b12", "d8b12"), ("d8b12", "d8b8"), ("d4b12", "d4b8")):
     for scoring in ("dequantize", "lut"):
         c = dict(base, key_codec=k, value_codec=v, key_scoring=scoring)
@@ -39,7 +45,7 @@ for i in $(seq 0 $((n - 1))); do
     VECINFER_CACHE_DIR=$d VECINFER_NVRTC_DIR=$root/.deps/nvrtc/nvidia/cu13/lib $bin "$cfg" sm_90 $d/out.cu > /dev/null 2>&1
     python3 bench/results/kernel-s37/sasskey.py $d/kernels > $out/$side-$i.sass
   done
-  name=$(sed -n 's/^## //p' $out/new-$i.sass | head -1)
+  name=$(sed -n 's/^## //p' $out/new-$i.sass | grep -m1 attention)
   echo "$name: base $(wc -l < $out/base-$i.sass) new $(wc -l < $out/new-$i.sass) lines; differing $(diff $out/base-$i.sass $out/new-$i.sass | grep -c '^[<>]' || true)"
 done
 git worktree remove --force "$wt"

@@ -36,7 +36,7 @@ __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], 
         for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
         #pragma unroll
         for (int j = 0; j < CHUNKS; ++j) {
-            const uint2 k = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[n], j);
+            const uint2 k = key_dims4<K_SPAN>(book, codes[n], j);
             mma_16x8x16(s[n], query[j][0], query[j][1], query[j][2], query[j][3], k.x, k.y);
         }
     }

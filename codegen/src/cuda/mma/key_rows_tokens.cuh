@@ -49,8 +49,8 @@ __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], 
     for (int e = 0; e < 4; ++e) s[e] = 0.f;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
-        const uint2 k0 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[0], j);
-        const uint2 k1 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[1], j);
+        const uint2 k0 = key_dims4<K_SPAN>(book, codes[0], j);
+        const uint2 k1 = key_dims4<K_SPAN>(book, codes[1], j);
         #pragma unroll
         for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[j][part], query[j][2 + part]);
     }
