@@ -537,6 +537,29 @@ fn e4m3_key_books_match_the_cpu_reference() {
         vecinfer_runtime::OneLayerCache::random(&gpu, shape, &config, &[700, 3000], 32, 9)
             .unwrap_or_else(|e| panic!("{config}: {e}"));
     }
+    // A paged cache of several layers takes e4m3 kernels only if every layer's key books are
+    // e4m3 values; layers that differ there are still one cache.
+    let (k, v) = ("d8b12".parse().unwrap(), "d8b8".parse().unwrap());
+    let mut set =
+        vecinfer_quant::synthetic::random_codebook_set(3, k, v, Granularity::Layer, 2, 2, 128);
+    let layer0 = set.keys[KeyTransform::BOTH.name()][0].to_e4m3();
+    set.keys.get_mut(KeyTransform::BOTH.name()).unwrap()[0] = layer0;
+    let options = vecinfer_runtime::PagedCacheOptions {
+        page_tokens: 64,
+        pool: vecinfer_runtime::PoolSize::Pages(8),
+        max_sequences: 2,
+        window: CacheLayout::default(),
+        shuffle_seed: None,
+    };
+    let paged = |set: &vecinfer_quant::CodebookSet| {
+        vecinfer_runtime::PagedKvCache::from_codebooks(&gpu, set, KeyTransform::BOTH, options)
+            .unwrap()
+            .spec()
+            .key_books
+    };
+    assert_eq!(paged(&set), BookFormat::F16);
+    set.round_keys_to_e4m3();
+    assert_eq!(paged(&set), BookFormat::E4m3);
 }
 
 /// Launches planned for longer sequences than the batch holds, as an engine plans a CUDA graph
@@ -900,12 +923,10 @@ fn real_smollm2_kv_matches_the_cpu_reference() {
     let set = vecinfer_quant::CodebookSet::load(std::path::Path::new(&cb_path)).unwrap();
     // Books of d8b11 or d8b12 keys run again rounded to e4m3, under e4m3 key-book kernels
     // (where the GPU converts fp8), against a reference of the same rounded books.
-    let e4m3_kernel = KernelConfig {
-        key_book: BookFormat::E4m3,
-        ..KernelConfig::default_for(128, 4, set.meta.key_codec, set.meta.value_codec)
-    };
     let mut sets = vec![(set.clone(), BookFormat::F16)];
-    if e4m3_kernel.validate(gpu.arch).is_ok() {
+    if vecinfer_codegen::e4m3_key_codec(set.meta.key_codec)
+        && vecinfer_codegen::has_fp8_conversions(gpu.arch)
+    {
         let mut rounded = set.clone();
         rounded.round_keys_to_e4m3();
         sets.push((rounded, BookFormat::E4m3));

@@ -307,8 +307,8 @@ enum Command {
     CompareTuning(vecinfer::tune::CompareArgs),
     /// Round a codebook file's key books to FP8 e4m3 (the value books stay): encoding and
     /// decoding then use the rounded centroids, and the GPU engine keeps d8b11 and d8b12 key
-    /// books as e4m3 in shared memory (1.25 bits, d8b12/d8b8: attention 20-29% faster on an
-    /// H200, bench/results/kernel-s38), reading them exactly.
+    /// books as e4m3 in shared memory (1.25 bits, d8b12/d8b8: attention 22-30% faster at batch
+    /// ≥ 8 on an H200, bench/results/kernel-s38), reading them exactly.
     RoundBooks {
         /// A codebook file (`vecinfer calibrate`).
         #[arg(long)]

@@ -43,7 +43,7 @@ pub fn run(codebooks: &Path, out: &Path) -> Result<()> {
         out.display()
     );
     let k = set.meta.key_codec;
-    if k.sub_dim() != 8 || k.codebook_size() < 2048 {
+    if !vecinfer_codegen::e4m3_key_codec(k) {
         println!(
             "note: the GPU keeps e4m3 key books for d8b11 and d8b12 keys only; {k} keys run the f16 kernel, on the same rounded values"
         );

@@ -1140,6 +1140,9 @@ fn round_books_rounds_the_keys_and_keeps_its_input() {
     assert!(stdout.contains("moved to e4m3"), "{stdout}");
     assert_eq!(std::fs::read(&input).unwrap(), original);
     let rounded = vecinfer_quant::CodebookSet::load(&output).unwrap();
+    assert_eq!(rounded.keys.len(), set.keys.len());
+    assert!(rounded.keys.values().all(|layers| layers.len() == 2));
+    assert_eq!(rounded.values.len(), 2);
     for (name, layers) in &rounded.keys {
         for (r, o) in layers.iter().zip(&set.keys[name]) {
             assert!(r.all().iter().all(|b| b.first_non_e4m3().is_none()));

@@ -89,7 +89,7 @@ impl std::str::FromStr for SplitPolicy {
 /// whose centroids are e4m3 values (`Codebook::to_e4m3`), so the cache refuses it for other books
 /// (`CacheSpec::check`): rounding there would make the kernel silently differ from the reference
 /// and from the append, which search the books as given. H200, d8b12/d8b8 at t512 w8 with 8
-/// value copies: 20-29% faster at batch ≥ 8 (a second resident block; bench/results/kernel-s38).
+/// value copies: 22-30% faster at batch ≥ 8 (a second resident block; bench/results/kernel-s38).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BookFormat {
@@ -371,14 +371,8 @@ pub enum ConfigError {
         arch: String,
         max: usize,
     },
-    #[error(
-        "an e4m3 key book needs key scoring mma ({scoring}), an 8-dim key book over 16 KB (d8b11 or d8b12; {key} given) and an sm_89 or newer GPU ({arch}; its fp8 conversions)"
-    )]
-    E4m3KeyBook {
-        key: VqCodec,
-        scoring: &'static str,
-        arch: String,
-    },
+    #[error("an e4m3 key book needs {needs} (got {got})")]
+    E4m3KeyBook { needs: &'static str, got: String },
     #[error("{codec} does not divide head dim {head_dim}")]
     Codec { codec: VqCodec, head_dim: usize },
     #[error("shared memory {needed} KB > {limit} KB on {arch} ({detail})")]
@@ -538,6 +532,24 @@ impl KernelConfig {
         copies_of(codec, self.codebook_replicas)
     }
 
+    /// What an e4m3 key book needs, checked in `validate`: the first requirement not met.
+    fn check_e4m3_key_book(&self, arch: &str) -> Result<(), ConfigError> {
+        let refuse = |needs, got: String| Err(ConfigError::E4m3KeyBook { needs, got });
+        if self.key_scoring != KeyScoring::Mma {
+            return refuse("key scoring mma", self.key_scoring.name().into());
+        }
+        if !e4m3_key_codec(self.key_codec) {
+            return refuse(
+                "an 8-dim key book over 16 KB: d8b11 or d8b12",
+                self.key_codec.to_string(),
+            );
+        }
+        if !has_fp8_conversions(arch) {
+            return refuse("an sm_89 or newer GPU (fp8 conversions)", arch.into());
+        }
+        Ok(())
+    }
+
     /// Bytes of one copy of the key book in shared memory: 2 a dim, 1 as e4m3.
     pub fn key_book_bytes(&self) -> usize {
         let per_dim = match self.key_book {
@@ -610,17 +622,8 @@ impl KernelConfig {
                 value: self.value_codec,
             });
         }
-        if self.key_book == BookFormat::E4m3
-            && (self.key_scoring != KeyScoring::Mma
-                || self.key_codec.sub_dim() != 8
-                || takes_copies(self.key_codec)
-                || !has_fp8_conversions(arch))
-        {
-            return Err(ConfigError::E4m3KeyBook {
-                key: self.key_codec,
-                scoring: self.key_scoring.name(),
-                arch: arch.to_string(),
-            });
+        if self.key_book == BookFormat::E4m3 {
+            self.check_e4m3_key_book(arch)?;
         }
         if self.split_query && self.key_scoring != KeyScoring::Mma {
             return Err(ConfigError::SplitQuery);
@@ -773,6 +776,12 @@ impl fmt::Display for KernelConfig {
 /// [`KernelConfig::book_copies`]).
 fn takes_copies(codec: VqCodec) -> bool {
     codec.codebook_size() * codec.sub_dim() * 2 <= 16 * 1024
+}
+
+/// Whether keys of `codec` can have an e4m3 key book (`BookFormat::E4m3`): 8-dim centroids
+/// in a book over 16 KB, which keeps one copy (d8b11, d8b12).
+pub fn e4m3_key_codec(codec: VqCodec) -> bool {
+    codec.sub_dim() == 8 && !takes_copies(codec)
 }
 
 /// Copies of a book of `codec` for a config of `replicas`.

@@ -35,7 +35,9 @@ fn align16(x: usize) -> usize {
 impl SharedLayout {
     pub fn of(c: &KernelConfig) -> Self {
         let (g, d, tile) = (c.group, c.head_dim, c.tile_tokens);
-        // Code reads fetch up to 3 bytes from a row start: pad each tile buffer.
+        // Slack after each tile buffer. Code reads stay within their row since session 38
+        // (read_code read a byte past a row's last 12-bit code before); kept, so the offsets of
+        // the tuned kernels did not move.
         let pad = 16;
         let lut_bytes = match c.key_scoring {
             KeyScoring::Lut => g * (d / c.key_codec.sub_dim()) * c.key_codec.codebook_size() * 4,

@@ -18,7 +18,7 @@ mod mma;
 pub use append::{APPEND_THREADS, EmittedAppend, EmittedFlush, emit_append, emit_flush};
 pub use config::{
     BookFormat, CodeLayout, ConfigError, KernelConfig, KeyScoring, OutputDtype, PAGE_TOKENS,
-    SplitPolicy, has_fp8_conversions, shared_memory_limit,
+    SplitPolicy, e4m3_key_codec, has_fp8_conversions, shared_memory_limit,
 };
 pub use forward::{
     ARGMAX_THREADS, EmittedForward, FORWARD_ENTRIES, ForwardConfig, ForwardError, SKINNY_ROWS,
@@ -628,27 +628,35 @@ mod tests {
         };
         e4m3("d8b11", "d4b8").validate("sm_90").unwrap();
         e4m3("d8b12", "d8b12").validate("sm_100").unwrap();
-        let refused = |c: KernelConfig, arch: &str| {
-            let err = c.validate(arch).unwrap_err().to_string();
-            assert!(
-                err.contains("an e4m3 key book needs key scoring mma")
-                    && err.contains("d8b11 or d8b12"),
-                "{err}"
-            );
-            err
-        };
+        let refused = |c: KernelConfig, arch: &str| c.validate(arch).unwrap_err().to_string();
         // 4-dim centroids, and books of up to 16 KB (which take copies), stay f16.
-        assert!(refused(e4m3("d4b12", "d4b8"), "sm_90").contains("d4b12 given"));
-        assert!(refused(e4m3("d8b10", "d4b8"), "sm_90").contains("d8b10 given"));
-        assert!(refused(e4m3("d8b12", "d8b8"), "sm_80").contains("(sm_80;"));
-        assert!(refused(e4m3("d8b12", "d8b8"), "sm_86").contains("(sm_86;"));
+        let wide = "an e4m3 key book needs an 8-dim key book over 16 KB: d8b11 or d8b12";
+        assert_eq!(
+            refused(e4m3("d4b12", "d4b8"), "sm_90"),
+            format!("{wide} (got d4b12)")
+        );
+        assert_eq!(
+            refused(e4m3("d8b10", "d4b8"), "sm_90"),
+            format!("{wide} (got d8b10)")
+        );
+        for arch in ["sm_80", "sm_86"] {
+            assert_eq!(
+                refused(e4m3("d8b12", "d8b8"), arch),
+                format!(
+                    "an e4m3 key book needs an sm_89 or newer GPU (fp8 conversions) (got {arch})"
+                )
+            );
+        }
         let cuda_core = KernelConfig {
             key_book: BookFormat::E4m3,
             ..KernelConfig::cuda_core_for(128, 4, "d8b12".parse().unwrap(), "d8b8".parse().unwrap())
         };
-        assert!(refused(cuda_core, "sm_90").contains("(deq)"));
+        assert_eq!(
+            refused(cuda_core, "sm_90"),
+            "an e4m3 key book needs key scoring mma (got deq)"
+        );
         assert!(has_fp8_conversions("sm_90a") && has_fp8_conversions("sm_100"));
-        assert!(!has_fp8_conversions("sm_87") && !has_fp8_conversions("compute_90x"));
+        assert!(!has_fp8_conversions("sm_87") && !has_fp8_conversions("sm_8"));
     }
 
     #[test]

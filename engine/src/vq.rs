@@ -120,8 +120,8 @@ impl VqCache {
     /// 22% faster alone, made the step 4% slower, and 16 x 32k 15%;
     /// bench/results/model-s9/tuned-h100). Key books of e4m3 values (`vecinfer round-books`)
     /// then take the e4m3 key-book kernel wherever it validates: it reads them exactly, so the
-    /// results are the same, and at 1.25 bits (d8b12 keys) it ran 20-29% faster on an H200
-    /// (bench/results/kernel-s38).
+    /// results are the same, and at 1.25 bits (d8b12/d8b8, the tuned geometry) it ran 22-30%
+    /// faster at batch ≥ 8 on an H200 (bench/results/kernel-s38).
     pub fn choose_config(
         set: &CodebookSet,
         transform: KeyTransform,
@@ -129,15 +129,22 @@ impl VqCache {
         tuned: &Tuned,
         arch: &str,
     ) -> (KernelConfig, String) {
-        let (config, source) = Self::choose_geometry(set, transform, shape, tuned, arch);
-        let e4m3 = KernelConfig {
-            key_book: BookFormat::E4m3,
-            ..config
-        };
+        let (geometry, source) = Self::choose_geometry(set, transform, shape, tuned, arch);
+        // The format is the books', whatever a tuned entry holds.
+        let (f16, e4m3) = (
+            KernelConfig {
+                key_book: BookFormat::F16,
+                ..geometry
+            },
+            KernelConfig {
+                key_book: BookFormat::E4m3,
+                ..geometry
+            },
+        );
         if keys_are_e4m3(set, transform) && e4m3.validate(arch).is_ok() {
             return (e4m3, format!("{source}; e4m3 key books"));
         }
-        (config, source)
+        (f16, source)
     }
 
     /// The tuned entry or the heuristic ([`Self::choose_config`] before the key-book format).
@@ -236,6 +243,8 @@ impl VqCache {
                 shuffle_seed: None,
             },
         )?;
+        // Here rather than at the first launch: e.g. an e4m3 key-book config on f16 books.
+        cache.spec().check(&config)?;
         let ids = (0..shape.batch)
             .map(|_| cache.add_sequence())
             .collect::<std::result::Result<Vec<_>, _>>()?;

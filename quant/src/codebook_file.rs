@@ -257,7 +257,6 @@ impl CodebookSet {
         Ok(())
     }
 
-    /// Writes the file atomically (a unique temp file renamed over `path`).
     /// Rounds every key codebook (each transform's) to e4m3 ([`Codebook::to_e4m3`]), for
     /// kernels that keep the key book as e4m3; the value books stay as they are.
     pub fn round_keys_to_e4m3(&mut self) {
@@ -268,6 +267,7 @@ impl CodebookSet {
         }
     }
 
+    /// Writes the file atomically (a unique temp file renamed over `path`).
     pub fn save(&self, path: &Path) -> Result<()> {
         write_file(path, self.to_bytes())
     }

@@ -28,7 +28,7 @@ use crate::storage::{CacheBytes, LayerStorage};
 use crate::token_slots::{SlotShape, TokenSlots};
 use crate::view::{CacheView, CacheViewMut, DeviceBatch, HostBatch};
 use cudarc::driver::CudaSlice;
-use vecinfer_codegen::{CodeLayout, KernelConfig};
+use vecinfer_codegen::{BookFormat, CodeLayout, KernelConfig};
 use vecinfer_quant::{
     CacheLayout, CodebookSet, DecodeShape, KeyTransform, LayerParams, ReferenceKvCache,
 };
@@ -121,7 +121,7 @@ impl PagedKvCache {
                 layers.len()
             )));
         }
-        let storages = layers
+        let mut storages = layers
             .iter()
             .map(|params| {
                 LayerStorage::paged(
@@ -133,7 +133,23 @@ impl PagedKvCache {
                     options.max_sequences,
                 )
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<LayerStorage>>>()?;
+        // One kernel serves every layer: the cache holds e4m3 key books only if every layer's
+        // are e4m3 values (which each layer's books may be or not on their own).
+        let e4m3 = storages
+            .iter()
+            .all(|s| s.spec().key_books == BookFormat::E4m3);
+        for storage in &mut storages {
+            storage.limit_key_books(if e4m3 {
+                BookFormat::E4m3
+            } else {
+                BookFormat::F16
+            });
+        }
+        let spec = CacheSpec {
+            key_books: storages[0].spec().key_books,
+            ..spec
+        };
         if let Some(other) = storages.iter().find(|s| *s.spec() != spec) {
             return Err(RuntimeError::Invalid(format!(
                 "every layer must have the same codecs, heads and granularity: layer 0 has {spec:?}, another {:?}",

@@ -352,7 +352,10 @@ mod tests {
     fn an_e4m3_key_book_kernel_needs_books_of_e4m3_values() {
         let (k, v) = ("d8b12".parse().unwrap(), "d8b8".parse().unwrap());
         let mut set = random_codebook_set(3, k, v, Granularity::Head, 1, 2, 128);
-        let f16_kernel = KernelConfig::default_for(128, 4, k, v);
+        let f16_kernel = KernelConfig {
+            granularity: Granularity::Head,
+            ..KernelConfig::default_for(128, 4, k, v)
+        };
         let e4m3_kernel = KernelConfig {
             key_book: BookFormat::E4m3,
             ..f16_kernel

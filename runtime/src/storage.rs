@@ -279,6 +279,14 @@ impl LayerStorage {
         &self.spec
     }
 
+    /// The key-book format the cache's kernels may take (see `PagedKvCache::new`): at most
+    /// what these books hold.
+    pub(crate) fn limit_key_books(&mut self, format: vecinfer_codegen::BookFormat) {
+        if format == vecinfer_codegen::BookFormat::F16 {
+            self.spec.key_books = format;
+        }
+    }
+
     /// The code and fp16 buffers, to fill with anything (benchmarks, an engine's own loads):
     /// any bytes are safe to attend over, since the kernels clamp every index they compute.
     pub fn contents_mut(&mut self) -> Contents<'_> {

@@ -56,7 +56,8 @@ pub fn worst_relative_error(gpu: &Gpu, config: &KernelConfig, case: &RandomCase)
 
 /// A random case on the GPU with the CPU reference's answer, built once and checked against
 /// any kernel of the same head dim, group, codecs, granularity, transform, layout and output
-/// dtype (a case of e4m3 key books serves kernels of either key-book format) (the tuner verifies every candidate with one). A paged case scatters its pages in a
+/// dtype. A case built for an e4m3 key-book config serves kernels of either format; one built
+/// for f16 serves f16 kernels only (the tuner verifies every candidate with one). A paged case scatters its pages in a
 /// random order.
 pub struct VerifyCase {
     cache: OneLayerCache,

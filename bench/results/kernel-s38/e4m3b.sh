@@ -3,7 +3,7 @@
 # built on unrounded random books, which the cache check refused: fixed by verify::random_books).
 # SDPA and FlashInfer FP16/FP8 beside `bench` in one run (d8b12/d8b8 and d8b12/d8b12, f16 and
 # e4m3 key books, default and tuned geometry; SmolLM2's paged d8b12/d8b8); the real-KV test on
-# SmolLM2's K d8b12 / V d8b8 books (3 layers, 1024 tokens; f16 books, then rounded under e4m3
+# SmolLM2's K d8b12 / V d8b8 books (layers 0 and 29, 1024 tokens; f16 books, then rounded under e4m3
 # kernels); the engine's decode step (random weights) on those books, f16 and rounded
 # (`vecinfer round-books`), which takes the e4m3 kernel by itself.
 set -u

@@ -45,7 +45,8 @@ for i in $(seq 0 $((n - 1))); do
     VECINFER_CACHE_DIR=$d VECINFER_NVRTC_DIR=$root/.deps/nvrtc/nvidia/cu13/lib $bin "$cfg" sm_90 $d/out.cu > /dev/null 2>&1
     python3 bench/results/kernel-s37/sasskey.py $d/kernels > $out/$side-$i.sass
   done
-  name=$(sed -n 's/^## //p' $out/new-$i.sass | grep -m1 attention)
+  # A cubin is named by its first kernel: the attention's holds the merge kernel first.
+  name=$(sed -n 's/^## vq_merge_//p' $out/new-$i.sass | head -1)
   echo "$name: base $(wc -l < $out/base-$i.sass) new $(wc -l < $out/new-$i.sass) lines; differing $(diff $out/base-$i.sass $out/new-$i.sass | grep -c '^[<>]' || true)"
 done
 git worktree remove --force "$wt"

@@ -384,6 +384,8 @@ static constexpr int K_SPAN = HEAD_DIM / 4 / K_SUB;  // codes of a key one lane 
 static constexpr int V_SPAN = HEAD_DIM / 8 / V_SUB;  // codes of a value one lane decodes
 // Copies of each codebook in shared memory (KernelConfig::book_copies).
 static constexpr int K_COPIES = 16;
+// The key book as e4m3, 8 bytes a centroid (BookFormat::E4m3; one copy, 8-dim centroids).
+static constexpr bool E4M3_KEYS = false;
 static constexpr int V_COPIES = 16;
 static constexpr int QUERY_PARTS = 1;  // fp16 parts of the query (hi, then lo)
 // Values as dim pairs against (token, parity) (slabs.cuh): groups of up to 4 heads.
@@ -591,6 +593,21 @@ __device__ __forceinline__ uint2 span_dims4(const unsigned short* book, const in
     return r;
 }
 
+// Dims [4j, 4j + 4) of a key span (span_dims4's, for the key book). An e4m3 book (E4M3_KEYS:
+// 8 bytes a centroid, one copy) takes one 32-bit read and two conversions where the f16 book
+// reads 8 bytes: half the shared-memory bytes, and a 32 KB d8b12 book where it took 64 KB.
+template <int N> __device__ __forceinline__ uint2 key_dims4(const unsigned short* book, const int (&codes)[N], int j) {
+    if constexpr (E4M3_KEYS) {
+        const unsigned w = reinterpret_cast<const unsigned*>(book)[(unsigned)codes[j / 2] * 2 + (j % 2)];
+        uint2 r;
+        asm("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %2; cvt.rn.f16x2.e4m3x2 %0, lo; cvt.rn.f16x2.e4m3x2 %1, hi; }"
+            : "=r"(r.x), "=r"(r.y) : "r"(w));
+        return r;
+    } else {
+        return span_dims4<K_SUB, K_COPIES, N>(book, codes, j);
+    }
+}
+
 // One centroid as a single load: SUB halves.
 template <int SUB> struct Centroid;
 template <> struct Centroid<2> { using T = unsigned; };
@@ -606,8 +623,10 @@ __device__ __forceinline__ uint4 shuffle_from(uint4 v, int lane) {
 
 // A warp's share of one codebook copy round: up to BATCH chunks of 32 centroids (chunk
 // `warp + (round * BATCH + b) * WARPS`), lane l holding centroid l of each, for a book of
-// COPIES copies. Books are 2^8 to 2^12 entries, so chunks are whole.
-template <int SUB, int ENTRIES, int BATCH, int COPIES> struct BookRound {
+// COPIES copies. Books are 2^8 to 2^12 entries, so chunks are whole. E4M3: stored as e4m3 (8-dim
+// centroids, one copy; the runtime only pairs it with books of e4m3 values, so the conversion
+// is exact).
+template <int SUB, int ENTRIES, int BATCH, int COPIES, bool E4M3 = false> struct BookRound {
     using T = typename Centroid<SUB>::T;
     static constexpr int CHUNKS = ENTRIES / 32;
     static_assert(ENTRIES % 32 == 0, "codebooks are whole chunks of 32 centroids");
@@ -631,6 +650,18 @@ template <int SUB, int ENTRIES, int BATCH, int COPIES> struct BookRound {
         for (int b = 0; b < BATCH; ++b) {
             const int c = chunk(round, b);
             if (c >= CHUNKS) continue;  // warp-uniform: the shuffles see every lane
+            if constexpr (E4M3) {
+                static_assert(SUB == 8 && COPIES == 1, "e4m3 books: 8-dim centroids, one copy");
+                const uint4 h = v[b];
+                unsigned lo, hi;
+                asm("{ .reg .b16 a, b, c, d;\n\t"
+                    "cvt.rn.satfinite.e4m3x2.f16x2 a, %2; cvt.rn.satfinite.e4m3x2.f16x2 b, %3;\n\t"
+                    "cvt.rn.satfinite.e4m3x2.f16x2 c, %4; cvt.rn.satfinite.e4m3x2.f16x2 d, %5;\n\t"
+                    "mov.b32 %0, {a, b}; mov.b32 %1, {c, d}; }"
+                    : "=r"(lo), "=r"(hi) : "r"(h.x), "r"(h.y), "r"(h.z), "r"(h.w));
+                reinterpret_cast<uint2*>(dst)[c * 32 + lane] = make_uint2(lo, hi);  // a warp's 256 contiguous bytes
+                continue;
+            }
             T* out = reinterpret_cast<T*>(dst) + c * 32 * ENTRY;
             #pragma unroll 8  // all 16 or 32 at once raised the 4-warp kernels' spills
             for (int k = 0; k < COPIES; ++k) {
@@ -663,7 +694,7 @@ __device__ __forceinline__ void copy_books_replicated(unsigned short* key_dst, c
     constexpr int V_ROUNDS = (V_ENTRIES / 32 + WARPS * V_BATCH - 1) / (WARPS * V_BATCH);
     constexpr int ROUNDS = K_ROUNDS > V_ROUNDS ? K_ROUNDS : V_ROUNDS;
     for (int round = 0; round < ROUNDS; ++round) {
-        BookRound<K_SUB, K_ENTRIES, K_BATCH, K_COPIES> keys;
+        BookRound<K_SUB, K_ENTRIES, K_BATCH, K_COPIES, E4M3_KEYS> keys;
         BookRound<V_SUB, V_ENTRIES, V_BATCH, V_COPIES> values;
         keys.load(key_src, round);
         values.load(value_src, round);
@@ -958,8 +989,8 @@ __device__ __forceinline__ void score_coded_slab(const int (&codes)[2][K_SPAN], 
     for (int e = 0; e < 4; ++e) s[e] = 0.f;
     #pragma unroll
     for (int j = 0; j < CHUNKS; ++j) {
-        const uint2 k0 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[0], j);
-        const uint2 k1 = span_dims4<K_SUB, K_COPIES, K_SPAN>(book, codes[1], j);
+        const uint2 k0 = key_dims4<K_SPAN>(book, codes[0], j);
+        const uint2 k1 = key_dims4<K_SPAN>(book, codes[1], j);
         #pragma unroll
         for (int part = 0; part < QUERY_PARTS; ++part) mma_16x8x16(s, k0.x, k1.x, k0.y, k1.y, query[j][part], query[j][2 + part]);
     }
