@@ -230,6 +230,32 @@ fn every_axis_matches_the_cpu_reference() {
     run(&gpu, &cases);
 }
 
+/// A case per config: two KV heads, sequences of `lengths`, 4 sinks and a window of 40 (so
+/// every length above 44 has coded rows), seeds from `first_seed` on.
+fn two_head_cases(
+    configs: impl IntoIterator<Item = KernelConfig>,
+    lengths: &[usize],
+    first_seed: u64,
+) -> Vec<(KernelConfig, RandomCase)> {
+    configs
+        .into_iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let case = RandomCase {
+                kv_heads: 2,
+                lengths: lengths.to_vec(),
+                layout: CacheLayout {
+                    sinks: 4,
+                    residual: 40,
+                    ..CacheLayout::default()
+                },
+                seed: first_seed + i as u64,
+            };
+            (config, case)
+        })
+        .collect()
+}
+
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release -- --ignored with VECINFER_REQUIRE_GPU=1"]
 fn every_mma_axis_matches_the_cpu_reference() {
@@ -402,26 +428,7 @@ fn every_mma_axis_matches_the_cpu_reference() {
         key_token_rows: !c.key_token_rows,
         ..c
     });
-    let cases: Vec<_> = variants
-        .into_iter()
-        .chain(other_rows)
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                c,
-                RandomCase {
-                    kv_heads: 2,
-                    lengths: vec![5, 333, 1200],
-                    layout: CacheLayout {
-                        sinks: 4,
-                        residual: 40,
-                        ..CacheLayout::default()
-                    },
-                    seed: 300 + i as u64,
-                },
-            )
-        })
-        .collect();
+    let cases = two_head_cases(variants.into_iter().chain(other_rows), &[5, 333, 1200], 300);
     run(&gpu, &cases);
 }
 
@@ -505,25 +512,7 @@ fn e4m3_key_books_match_the_cpu_reference() {
         eprintln!("{}: no fp8 conversions, e4m3 key books refused", gpu.arch);
         return;
     }
-    let cases: Vec<_> = variants
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                c,
-                RandomCase {
-                    kv_heads: 2,
-                    lengths: vec![5, 333, 1200, 4100],
-                    layout: CacheLayout {
-                        sinks: 4,
-                        residual: 40,
-                        ..CacheLayout::default()
-                    },
-                    seed: 500 + i as u64,
-                },
-            )
-        })
-        .collect();
+    let cases = two_head_cases(variants, &[5, 333, 1200, 4100], 500);
     run(&gpu, &cases);
     // The random caches benchmarks and the tuner time on round their key books the same way
     // (verify::random_books), so the cache accepts the e4m3 kernel, contiguous and paged.
